@@ -1,0 +1,1 @@
+//! Load generation: many concurrent terminals against the qualification system.

@@ -1,0 +1,1 @@
+//! The emulated マイナンバーカード IC: pure, synchronous, no I/O — (state, C-APDU) → R-APDU.

@@ -1,0 +1,17 @@
+//! myna-hil: a hardware-in-the-loop simulator and conformance harness for the
+//! マイナンバーカード used as a health-insurance card (マイナ保険証).
+//!
+//! Data flows one way: scenario → world (registry + cards + clock) → reader flow →
+//! transport → card. The card core ([`card`]) is pure and synchronous; tokio lives at the
+//! edges ([`transport`] servers, [`oqs`] HTTP, [`bench`]).
+
+pub mod apdu;
+pub mod bench;
+pub mod card;
+pub mod oqs;
+pub mod person;
+pub mod pki;
+pub mod reader;
+pub mod scenario;
+pub mod trace;
+pub mod transport;

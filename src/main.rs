@@ -1,0 +1,89 @@
+//! The `myna-hil` command line: parses arguments and calls the library.
+//!
+//! Exit codes: 0 everything passed, 1 a scenario failed, 2 bad input (arguments, files) or a
+//! run that could not take place — always with a message naming what was wrong.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use myna_hil::{bench, oqs, pki, scenario, trace, transport};
+
+#[derive(Parser)]
+#[command(name = "myna-hil", version, about = "マイナ保険証 hardware-in-the-loop simulator and conformance harness")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenarios (default: everything under scenarios/).
+    Run(scenario::cli::RunArgs),
+    /// Serve the emulated card to a real reader stack.
+    Card {
+        #[command(subcommand)]
+        command: CardCommand,
+    },
+    /// List PC/SC readers and their card states.
+    Readers(transport::cli::ReadersArgs),
+    /// The qualification system simulator.
+    Oqs {
+        #[command(subcommand)]
+        command: OqsCommand,
+    },
+    /// Load benchmark of the qualification lookup.
+    Bench(bench::cli::BenchArgs),
+    /// Replay a recorded APDU trace.
+    Replay(trace::cli::ReplayArgs),
+    /// Test fixtures (key pool and test CA).
+    Fixtures {
+        #[command(subcommand)]
+        command: FixturesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CardCommand {
+    /// Present the emulated card through vpcd (TCP) or a serial port.
+    Serve(transport::cli::ServeArgs),
+}
+
+#[derive(Subcommand)]
+enum OqsCommand {
+    /// Serve the qualification system over HTTP and the XML file interface.
+    Serve(oqs::cli::ServeArgs),
+}
+
+#[derive(Subcommand)]
+enum FixturesCommand {
+    /// Regenerate the committed RSA key pool and the test CA.
+    Generate(pki::cli::GenerateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result: anyhow::Result<ExitCode> = match cli.command {
+        Command::Run(args) => scenario::cli::run(args).map_err(Into::into),
+        Command::Card { command: CardCommand::Serve(args) } => transport::cli::serve(args).map_err(Into::into),
+        Command::Readers(args) => transport::cli::readers(args).map_err(Into::into),
+        Command::Oqs { command: OqsCommand::Serve(args) } => oqs::cli::serve(args).map_err(Into::into),
+        Command::Bench(args) => bench::cli::bench(args).map_err(Into::into),
+        Command::Replay(args) => trace::cli::replay(args).map_err(Into::into),
+        Command::Fixtures { command: FixturesCommand::Generate(args) } => pki::cli::generate(args).map_err(Into::into),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Logs go to stderr so that reports on stdout stay machine-readable; RUST_LOG overrides.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

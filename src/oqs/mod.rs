@@ -1,0 +1,1 @@
+//! The qualification system simulator (オンライン資格確認等システム).

@@ -1,0 +1,1 @@
+//! The face-authentication card reader and terminal flow, as a state machine.

@@ -1,0 +1,1 @@
+//! YAML scenarios: schema, strict loading, the runner, expectations and reports.

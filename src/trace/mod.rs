@@ -1,0 +1,1 @@
+//! APDU transcripts: record with timestamps, redact PINs, replay, diff.

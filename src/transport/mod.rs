@@ -1,0 +1,58 @@
+//! How APDUs reach a card: the in-process virtual reader, vsmartcard framing (TCP to vpcd,
+//! or a serial port), and real PC/SC readers.
+//!
+//! The reader flow and the scenario runner talk to cards only through [`Transport`], so the
+//! same flow runs against the in-process card, a real reader, or our card behind vpcd.
+
+use std::time::Duration;
+
+/// Why a transport could not deliver an APDU.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("no reader available{0}")]
+    NoReader(String),
+    #[error("no card in the reader")]
+    NoCard,
+    #[error("the card was removed")]
+    CardRemoved,
+    #[error("the card did not answer (timed out after {0:?})")]
+    Timeout(Duration),
+    #[error("transmission error: {0}")]
+    Transmission(String),
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// One reader slot as the client side sees it. Synchronous on purpose: the reader flow is a
+/// sequence of request/response exchanges, and PC/SC itself is blocking.
+pub trait Transport: Send {
+    /// A short human-readable name ("virtual", "pcsc:ACS ACR39U 00 00", ...).
+    fn describe(&self) -> String;
+
+    /// Powers the card up (or connects to it) and returns its ATR.
+    fn connect(&mut self) -> Result<Vec<u8>, TransportError>;
+
+    /// Sends one C-APDU and returns the R-APDU (data followed by SW1 SW2).
+    fn transmit(&mut self, capdu: &[u8]) -> Result<Vec<u8>, TransportError>;
+
+    /// Releases the card (power off / disconnect). Removing a card is a reader event, not this.
+    fn disconnect(&mut self) -> Result<(), TransportError>;
+
+    /// True only when the transport knows the card on the other side is our emulation.
+    /// Steps that consume PIN tries or change a card are refused when this is false unless the
+    /// user explicitly allows it.
+    fn is_emulated_card(&self) -> bool;
+}
+
+pub mod cli;
+/// Real PC/SC readers (cargo feature `pcsc`).
+#[cfg(feature = "pcsc")]
+pub mod pcsc;
+/// Serving the emulated card: the vpicc session loop over TCP (vpcd) or a serial port.
+pub mod serve;
+/// vsmartcard's vpicc framing: 2-byte big-endian length + payload, control codes.
+pub mod vpicc;
+/// The in-process reader with fault injection (removal, latency, errors, power).
+pub mod virtual_reader;
