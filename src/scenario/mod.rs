@@ -1,1 +1,18 @@
 //! YAML scenarios: schema, strict loading, the runner, expectations and reports.
+//!
+//! Flow: [`load::discover`] finds files, [`load::load_all`] parses them strictly into
+//! [`model::Scenario`]s, [`run::run_all`] executes them in parallel on a reader
+//! ([`readers::ReaderChoice`]), and [`report`] / [`junit`] render the [`run::ScenarioResult`]s.
+pub mod cli;
+pub mod junit;
+pub mod load;
+pub mod model;
+pub mod pattern;
+pub mod readers;
+pub mod report;
+pub mod run;
+pub mod schema;
+
+pub use load::LoadError;
+pub use model::{Action, Scenario, Step};
+pub use run::{Outcome, RunOptions, ScenarioResult};

@@ -1,0 +1,65 @@
+//! Command-line entry points of this module (argument structs live here; main.rs only dispatches).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use super::{generate_fixtures, PkiError, DEFAULT_POOL_SIZE, DEFAULT_SEED};
+
+/// `myna-hil fixtures generate`: regenerate the key pool and the test CAs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GenerateArgs {
+    /// Fixtures directory to write `keys/pool.pem` and `pki/*.pem` into. The library embeds the
+    /// files of the crate's own `fixtures/` at build time, so run this from the checkout root
+    /// (or point it there) and rebuild.
+    #[arg(long, default_value = "fixtures")]
+    pub out: PathBuf,
+    /// Number of RSA-2048 keys in the pool (pool_key(i) uses key i % N).
+    #[arg(long, default_value_t = DEFAULT_POOL_SIZE, value_parser = parse_pool_size)]
+    pub keys: usize,
+    /// Seed of the deterministic generator; the same seed always gives the same files.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+}
+
+const MAX_POOL_SIZE: usize = 1024;
+
+fn parse_pool_size(text: &str) -> Result<usize, String> {
+    let keys: usize = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number"))?;
+    if (1..=MAX_POOL_SIZE).contains(&keys) {
+        Ok(keys)
+    } else {
+        Err(format!(
+            "the pool needs 1 to {MAX_POOL_SIZE} keys, got {keys}"
+        ))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error("writing fixtures: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+pub fn generate(args: GenerateArgs) -> Result<ExitCode, CliError> {
+    let started = Instant::now();
+    eprintln!(
+        "generating {} pool keys and 2 CA keys (RSA-2048) from seed {} ...",
+        args.keys, args.seed
+    );
+    let set = generate_fixtures(args.seed, args.keys)?;
+    let written = set.write_to(&args.out)?;
+    for path in &written {
+        println!("wrote {}", path.display());
+    }
+    println!(
+        "done in {:.1} s. The library embeds these files at compile time: rebuild \
+         (cargo build) to pick them up.",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}

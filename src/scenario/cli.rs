@@ -1,0 +1,133 @@
+//! `myna-hil run [PATH...]`: load scenarios, run them, report, exit 0 / 1 / 2.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use super::junit::render_junit;
+use super::load::{discover, load_all, LoadError};
+use super::readers::ReaderChoice;
+use super::report::{render_json, render_text, Style, Summary};
+use super::run::{run_all, RunOptions};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Scenario files or folders (searched recursively for *.yaml; names starting with `_` are
+    /// skipped in folders).
+    #[arg(default_value = "scenarios")]
+    pub paths: Vec<PathBuf>,
+    /// Where the card sits: virtual (in process), vpcd, pcsc or pcsc:NAME.
+    #[arg(long, default_value = "virtual", value_parser = parse_reader)]
+    pub reader: ReaderChoice,
+    /// Scenarios run in parallel (default: the number of CPU cores).
+    #[arg(long, short = 'j')]
+    pub jobs: Option<usize>,
+    /// Only scenarios carrying this tag (repeat for any of several).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Only scenarios whose name contains this text, ignoring case (repeat for any of several).
+    #[arg(long = "name")]
+    pub names: Vec<String>,
+    /// Write a JUnit XML report here.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Write a JSON report (with transcripts) here.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Show PINs in transcripts (they are redacted by default).
+    #[arg(long)]
+    pub show_pins: bool,
+}
+
+fn parse_reader(text: &str) -> Result<ReaderChoice, String> {
+    text.parse()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Load(#[from] LoadError),
+    #[error(
+        "no scenario matches the filters (--tag {tags:?}, --name {names:?}) among {loaded} loaded"
+    )]
+    NothingSelected {
+        tags: Vec<String>,
+        names: Vec<String>,
+        loaded: usize,
+    },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("rendering the {what} report: {message}")]
+    Render { what: &'static str, message: String },
+}
+
+pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
+    let started = Instant::now();
+    let files = discover(&args.paths)?;
+    let (mut scenarios, load_errors) = load_all(&files);
+    let loaded = scenarios.len();
+    scenarios.retain(|scenario| {
+        let tag_ok =
+            args.tags.is_empty() || args.tags.iter().any(|tag| scenario.tags.contains(tag));
+        let name = scenario.name.to_lowercase();
+        let name_ok =
+            args.names.is_empty() || args.names.iter().any(|n| name.contains(&n.to_lowercase()));
+        tag_ok && name_ok
+    });
+    if scenarios.is_empty() && load_errors.is_empty() {
+        return Err(CliError::NothingSelected {
+            tags: args.tags,
+            names: args.names,
+            loaded,
+        });
+    }
+
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let options = RunOptions {
+        reader: args.reader.clone(),
+        jobs,
+        show_pins: args.show_pins,
+    };
+    let results = run_all(&scenarios, &options);
+
+    let stdout = std::io::stdout();
+    let style = Style::detect(stdout.is_terminal());
+    let text = render_text(&results, &load_errors, style);
+    let summary = Summary::of(&results, &load_errors);
+    let mut out = stdout.lock();
+    let _ = write!(out, "{text}");
+    let _ = writeln!(
+        out,
+        "finished in {:.2} s on reader `{}` with {jobs} jobs",
+        started.elapsed().as_secs_f64(),
+        args.reader
+    );
+
+    if let Some(path) = &args.junit {
+        let xml = render_junit(&results, &load_errors).map_err(|error| CliError::Render {
+            what: "JUnit",
+            message: error.to_string(),
+        })?;
+        std::fs::write(path, xml).map_err(|source| CliError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    if let Some(path) = &args.json {
+        let json = render_json(&results, &load_errors).map_err(|error| CliError::Render {
+            what: "JSON",
+            message: error.to_string(),
+        })?;
+        std::fs::write(path, json).map_err(|source| CliError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    }
+    Ok(ExitCode::from(summary.exit_code()))
+}

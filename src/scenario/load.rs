@@ -1,0 +1,542 @@
+//! Finding scenario files and loading them strictly.
+//!
+//! Every error names the file, the line and the column, says what was wrong and, where there
+//! is a closed set, lists the valid choices; it carries a two-line excerpt of the source with a
+//! caret under the offending spot.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde_saphyr::Spanned;
+
+use super::model::{Action, PowerExpectation, ResponseExpectation, Scenario, Step};
+use super::schema::{ExpectDoc, InlineOrPath, ScenarioDoc, StepDoc, STEP_ACTION_KEYS};
+
+/// A scenario (or a file it references) that cannot be loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct LoadError {
+    pub file: PathBuf,
+    /// 1-based; `None` when the problem is the file as a whole (unreadable, missing).
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+    pub message: String,
+    /// Source lines around the location with a caret, ready to print.
+    pub excerpt: Option<String>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(excerpt) = &self.excerpt {
+            write!(f, "\n{excerpt}")?;
+        }
+        Ok(())
+    }
+}
+
+impl LoadError {
+    fn whole_file(file: &Path, message: impl Into<String>) -> LoadError {
+        LoadError {
+            file: file.to_owned(),
+            line: None,
+            column: None,
+            message: message.into(),
+            excerpt: None,
+        }
+    }
+
+    fn at(
+        file: &Path,
+        source: &str,
+        line: u64,
+        column: u64,
+        message: impl Into<String>,
+    ) -> LoadError {
+        LoadError {
+            file: file.to_owned(),
+            line: Some(line),
+            column: Some(column),
+            message: message.into(),
+            excerpt: excerpt(source, line, column),
+        }
+    }
+
+    fn at_location<T>(
+        file: &Path,
+        source: &str,
+        spanned: &Spanned<T>,
+        message: impl Into<String>,
+    ) -> LoadError {
+        let location = spanned.referenced;
+        LoadError::at(file, source, location.line(), location.column(), message)
+    }
+}
+
+/// Up to two lines before `line`, the line itself, and a caret under `column`.
+fn excerpt(source: &str, line: u64, column: u64) -> Option<String> {
+    let line_index = usize::try_from(line).ok()?.checked_sub(1)?;
+    let lines: Vec<&str> = source.lines().collect();
+    let target = lines.get(line_index)?;
+    let first = line_index.saturating_sub(2);
+    let width = (line_index + 1).to_string().len();
+    let mut out = String::new();
+    for (n, text) in lines.iter().enumerate().take(line_index + 1).skip(first) {
+        out.push_str(&format!("{:>width$} | {text}\n", n + 1));
+    }
+    // Columns count characters; pad with the same characters' widths being unknown, one
+    // column per character is the honest approximation (full-width text shifts the caret).
+    let pad = usize::try_from(column.saturating_sub(1))
+        .unwrap_or(0)
+        .min(target.chars().count());
+    out.push_str(&format!("{:>width$} | {}^", "", " ".repeat(pad)));
+    Some(out)
+}
+
+/// Reads and strictly deserializes one YAML file into `T`.
+fn parse_file<T: DeserializeOwned>(file: &Path) -> Result<(T, String), LoadError> {
+    let source = std::fs::read_to_string(file)
+        .map_err(|error| LoadError::whole_file(file, format!("cannot read: {error}")))?;
+    let value = serde_saphyr::from_str::<T>(&source).map_err(|error| {
+        let (line, column) = error
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        let message = explain(&plain_message(&error));
+        if line == 0 {
+            LoadError {
+                file: file.to_owned(),
+                line: None,
+                column: None,
+                message,
+                excerpt: None,
+            }
+        } else {
+            LoadError::at(file, &source, line, column, message)
+        }
+    })?;
+    Ok((value, source))
+}
+
+/// The deserializer's message without its own " at line L, column C" suffix (we print the
+/// location in the `file:line:column` prefix instead).
+fn plain_message(error: &serde_saphyr::Error) -> String {
+    let text = error.without_snippet().to_string();
+    match text.rfind(" at line ") {
+        Some(cut) if text[cut..].contains(", column ") => text[..cut].to_owned(),
+        _ => text,
+    }
+}
+
+/// Turns terse type errors into ones that say what was expected.
+fn explain(message: &str) -> String {
+    const CHRONO_DATE_ERRORS: &[&str] = &[
+        "input is out of range",
+        "input contains invalid characters",
+        "premature end of input",
+        "trailing input",
+        "no possible date and time matching input",
+    ];
+    if CHRONO_DATE_ERRORS.contains(&message) {
+        return format!(
+            "not a valid calendar date ({message}); write dates as YYYY-MM-DD, e.g. 1980-05-10"
+        );
+    }
+    match message {
+        "invalid u8" => format!("expected a whole number from 0 to {}", u8::MAX),
+        "invalid u16" => format!("expected a whole number from 0 to {}", u16::MAX),
+        "invalid u32" | "invalid u64" | "invalid usize" => {
+            "expected a whole number (0 or more)".to_owned()
+        }
+        _ => message.to_owned(),
+    }
+}
+
+/// Scenario files under `paths`: directories are searched recursively for `*.yaml` / `*.yml`
+/// (skipping files and folders whose name starts with `_` or `.`, where shared cards and worlds
+/// live); files named explicitly are always taken. Sorted, without duplicates.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
+    let mut found = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            walk(path, &mut found)?;
+        } else if path.is_file() {
+            found.push(path.clone());
+        } else {
+            return Err(LoadError::whole_file(path, "no such file or directory"));
+        }
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|error| LoadError::whole_file(dir, format!("cannot list: {error}")))?;
+    for entry in entries {
+        let entry =
+            entry.map_err(|error| LoadError::whole_file(dir, format!("cannot list: {error}")))?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('_') || name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, found)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            found.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Loads one scenario file and everything it references.
+pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
+    let (doc, source) = parse_file::<ScenarioDoc>(file)?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let card_location = doc.card.referenced;
+    let (card, card_file) = resolve(file, &source, base, doc.card, "card")?;
+    if let Err(invalid) = card.validate() {
+        let origin = card_file.as_ref().map_or_else(
+            || "inline card".to_owned(),
+            |f| format!("card file {}", f.display()),
+        );
+        return Err(LoadError::at(
+            file,
+            &source,
+            card_location.line(),
+            card_location.column(),
+            format!("{origin}: {invalid}"),
+        ));
+    }
+    let steps = doc
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(index, step)| build_step(file, &source, index, step))
+        .collect::<Result<Vec<_>, _>>()?;
+    if steps.is_empty() {
+        return Err(LoadError::whole_file(
+            file,
+            "`steps:` is empty: a scenario needs at least one step",
+        ));
+    }
+    Ok(Scenario {
+        name: doc.name.value,
+        description: doc.description,
+        tags: doc.tags,
+        file: file.to_owned(),
+        card: *card,
+        card_file,
+        steps,
+    })
+}
+
+/// Resolves an inline-or-path value; a path is relative to the referencing file's folder.
+fn resolve<T: DeserializeOwned>(
+    file: &Path,
+    source: &str,
+    base: &Path,
+    value: Spanned<InlineOrPath<T>>,
+    what: &str,
+) -> Result<(Box<T>, Option<PathBuf>), LoadError> {
+    match value.value {
+        InlineOrPath::Inline(inline) => Ok((inline, None)),
+        InlineOrPath::Path(relative) => {
+            let target = normalize(&base.join(&relative));
+            if !target.is_file() {
+                let location = value.referenced;
+                return Err(LoadError::at(
+                    file,
+                    source,
+                    location.line(),
+                    location.column(),
+                    format!(
+                        "{what} file {} not found (looked for {}); {}",
+                        relative.display(),
+                        target.display(),
+                        yaml_files_near(&target)
+                    ),
+                ));
+            }
+            let (loaded, _) = parse_file::<T>(&target)?;
+            Ok((Box::new(loaded), Some(target)))
+        }
+    }
+}
+
+/// Resolves `.` and `..` lexically, so messages show `fixtures/cards/x.yaml` rather than
+/// `scenarios/card/../../fixtures/cards/x.yaml` (the file may not exist, so no canonicalize).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                let last_is_normal =
+                    matches!(out.components().next_back(), Some(Component::Normal(_)));
+                if last_is_normal {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// "YAML files in fixtures/cards: a.yaml, b.yaml" — the valid choices for a dangling path.
+fn yaml_files_near(target: &Path) -> String {
+    let Some(dir) = target.parent() else {
+        return "no such folder".to_owned();
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return format!("folder {} does not exist", dir.display());
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".yaml") || name.ends_with(".yml"))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        format!("there are no YAML files in {}", dir.display())
+    } else {
+        format!("YAML files in {}: {}", dir.display(), names.join(", "))
+    }
+}
+
+fn build_step(
+    file: &Path,
+    source: &str,
+    index: usize,
+    step: &Spanned<StepDoc>,
+) -> Result<Step, LoadError> {
+    let doc = &step.value;
+    let present: Vec<&str> = [
+        doc.send.is_some().then_some("send"),
+        doc.power.is_some().then_some("power"),
+        doc.pins.is_some().then_some("pins"),
+        doc.event.is_some().then_some("event"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let action_keys = STEP_ACTION_KEYS.join(", ");
+    if present.is_empty() {
+        return Err(LoadError::at_location(
+            file,
+            source,
+            step,
+            format!(
+                "step {} has no action: it needs exactly one of {action_keys}",
+                index + 1
+            ),
+        ));
+    }
+    if present.len() > 1 {
+        return Err(LoadError::at_location(
+            file,
+            source,
+            step,
+            format!(
+                "step {} has {} actions ({}): write one of {action_keys} per step",
+                index + 1,
+                present.len(),
+                present.join(", ")
+            ),
+        ));
+    }
+    let action = build_action(file, source, index, doc)?;
+    Ok(Step {
+        index,
+        label: doc.label.clone(),
+        line: step.referenced.line(),
+        action,
+    })
+}
+
+/// Checks that `expect:` only uses keys the step's action can produce.
+fn check_expect_keys(
+    file: &Path,
+    source: &str,
+    expect: &Spanned<ExpectDoc>,
+    action: &str,
+    allowed: &[&str],
+) -> Result<(), LoadError> {
+    let e = &expect.value;
+    let used = [
+        ("sw", e.sw.is_some()),
+        ("data", e.data.is_some()),
+        ("data_len", e.data_len.is_some()),
+        ("atr", e.atr.is_some()),
+        ("error", e.error.is_some()),
+    ];
+    for (key, is_used) in used {
+        if is_used && !allowed.contains(&key) {
+            return Err(LoadError::at_location(
+                file,
+                source,
+                expect,
+                format!(
+                    "`expect.{key}` does not apply to a `{action}` step; expected one of {}",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+    }
+    if e.error.is_some() {
+        if let Some((key, _)) = used
+            .iter()
+            .find(|(key, is_used)| *is_used && *key != "error")
+        {
+            return Err(LoadError::at_location(
+                file,
+                source,
+                expect,
+                format!("`expect.error` means no answer arrives, so `expect.{key}` cannot be checked with it"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn build_action(
+    file: &Path,
+    source: &str,
+    index: usize,
+    doc: &StepDoc,
+) -> Result<Action, LoadError> {
+    if let Some(apdu) = &doc.send {
+        let Some(expect) = &doc.expect else {
+            return Err(LoadError::at_location(
+                file,
+                source,
+                apdu,
+                format!(
+                    "step {}: `send` needs `expect:` with at least one of sw, data, data_len, error \
+                     (a command whose answer is not checked proves nothing)",
+                    index + 1
+                ),
+            ));
+        };
+        check_expect_keys(
+            file,
+            source,
+            expect,
+            "send",
+            &["sw", "data", "data_len", "error"],
+        )?;
+        let e = &expect.value;
+        if e.sw.is_none() && e.data.is_none() && e.data_len.is_none() && e.error.is_none() {
+            return Err(LoadError::at_location(
+                file,
+                source,
+                expect,
+                "`expect:` is empty; expected at least one of sw, data, data_len, error",
+            ));
+        }
+        if let (Some(data), Some(len)) = (&e.data, e.data_len) {
+            if data.is_exact() && data.min_len() != len {
+                return Err(LoadError::at_location(
+                    file,
+                    source,
+                    expect,
+                    format!(
+                        "`data` is {} bytes but `data_len` says {len}",
+                        data.min_len()
+                    ),
+                ));
+            }
+        }
+        return Ok(Action::Send {
+            apdu: apdu.value.0.clone(),
+            expect: ResponseExpectation {
+                sw: e.sw,
+                data: e.data.clone(),
+                data_len: e.data_len,
+                error: e.error,
+            },
+        });
+    }
+    if let Some(power) = doc.power {
+        let mut expectation = PowerExpectation::default();
+        if let Some(expect) = &doc.expect {
+            check_expect_keys(file, source, expect, "power", &["atr", "error"])?;
+            expectation = PowerExpectation {
+                atr: expect.value.atr.clone(),
+                error: expect.value.error,
+            };
+        }
+        return Ok(Action::Power {
+            action: power,
+            expect: expectation,
+        });
+    }
+    let (key, value) = match (doc.pins, doc.event) {
+        (Some(pins), _) => ("pins", Action::Pins(pins)),
+        (None, Some(event)) => ("event", Action::Event(event)),
+        (None, None) => {
+            return Err(LoadError::whole_file(
+                file,
+                format!("step {} has no action", index + 1),
+            ));
+        }
+    };
+    if let Some(expect) = &doc.expect {
+        return Err(LoadError::at_location(
+            file,
+            source,
+            expect,
+            format!("a `{key}` step takes no `expect:` (only send and power steps do)"),
+        ));
+    }
+    Ok(value)
+}
+
+/// Loads every file; returns the scenarios that loaded and an error for each that did not
+/// (plus one for each duplicated name, naming both files).
+pub fn load_all(files: &[PathBuf]) -> (Vec<Scenario>, Vec<LoadError>) {
+    let mut scenarios = Vec::new();
+    let mut errors = Vec::new();
+    for file in files {
+        match load_scenario(file) {
+            Ok(scenario) => scenarios.push(scenario),
+            Err(error) => errors.push(error),
+        }
+    }
+    let mut first_file_of: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut unique = Vec::with_capacity(scenarios.len());
+    for scenario in scenarios {
+        match first_file_of.get(&scenario.name) {
+            Some(first) => errors.push(LoadError::whole_file(
+                &scenario.file,
+                format!(
+                    "scenario name {:?} is already used by {}; names must be unique",
+                    scenario.name,
+                    first.display()
+                ),
+            )),
+            None => {
+                first_file_of.insert(scenario.name.clone(), scenario.file.clone());
+                unique.push(scenario);
+            }
+        }
+    }
+    (unique, errors)
+}
