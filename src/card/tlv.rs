@@ -1,0 +1,48 @@
+//! BER-TLV writing for the card's proprietary files.
+//!
+//! Written by hand on purpose: the files use private/application tags (`FF 20`, `DF 21`,
+//! `7F 21`) whose byte layout must match the card exactly, including fixed file sizes and
+//! offset tables, which DER encoders for universal types do not model.
+
+/// Appends a BER length (short form below 128, else `81 xx` / `82 xx xx`).
+pub(crate) fn push_length(out: &mut Vec<u8>, length: usize) {
+    match length {
+        0..=0x7F => out.push(length as u8),
+        0x80..=0xFF => out.extend_from_slice(&[0x81, length as u8]),
+        _ => {
+            let [hi, lo] = (length.min(0xFFFF) as u16).to_be_bytes();
+            out.extend_from_slice(&[0x82, hi, lo]);
+        }
+    }
+}
+
+pub(crate) fn push_tlv(out: &mut Vec<u8>, tag: &[u8], value: &[u8]) {
+    out.extend_from_slice(tag);
+    push_length(out, value.len());
+    out.extend_from_slice(value);
+}
+
+/// Pads `file` with `FF` up to `size` bytes (files on the card have fixed sizes).
+pub(crate) fn pad_to(file: &mut Vec<u8>, size: usize) {
+    if file.len() < size {
+        file.resize(size, 0xFF);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths() {
+        for (length, expected) in [
+            (5usize, vec![5u8]),
+            (0x80, vec![0x81, 0x80]),
+            (0x233, vec![0x82, 0x02, 0x33]),
+        ] {
+            let mut out = Vec::new();
+            push_length(&mut out, length);
+            assert_eq!(out, expected);
+        }
+    }
+}

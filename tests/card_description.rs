@@ -1,0 +1,157 @@
+//! Card files: every fixture parses and builds; errors name the file, line, column or field.
+
+mod card_support;
+
+use card_support::*;
+use chrono::NaiveDate;
+use myna_hil::card::{Card, CardDescription, DescriptionError, Profile};
+use myna_hil::pki::TestPki;
+
+const PERSON: &str = "person:\n  name: \"試験\u{3000}一郎\"\n  kana: \"シケン イチロウ\"\n  birth_date: 1980-05-10\n  sex: male\n  address: \"東京都\"\n  my_number: \"123456789018\"\n";
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).unwrap()
+}
+
+#[test]
+fn every_fixture_parses_and_builds() {
+    let pki = TestPki::load().expect("pki");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cards");
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).expect("fixtures/cards") {
+        let path = entry.expect("entry").path();
+        let description = CardDescription::from_yaml_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        Card::from_description(&description, pki)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        count += 1;
+    }
+    assert!(count >= 4);
+}
+
+#[test]
+fn minimal_card_file_uses_the_documented_defaults() {
+    let description =
+        CardDescription::from_yaml_str(&format!("{PERSON}card: {{}}\n"), "minimal.yaml")
+            .expect("parses");
+    let spec = &description.card;
+    assert_eq!(spec.profile, Profile::Standard);
+    assert_eq!(spec.issued, date(2024, 4, 1));
+    // 10th birthday after issue for an adult (the first is 2024-05-10).
+    assert_eq!(spec.expiry_date(&description.person), date(2033, 5, 10));
+    // Auth certificate: 5th birthday after issue.
+    assert_eq!(
+        spec.auth_certificate_validity(&description.person),
+        (date(2024, 4, 1), date(2028, 5, 10))
+    );
+    assert!(spec.has_signing_certificate(&description.person));
+}
+
+#[test]
+fn certificate_dates_can_be_overridden_and_are_capped_by_card_expiry() {
+    let text = format!(
+        "{PERSON}card:\n  issued: 2020-01-01\n  expires: 2023-01-01\n  certificates:\n    signing: {{ not_after: 2021-06-30 }}\n"
+    );
+    let description = CardDescription::from_yaml_str(&text, "dates.yaml").expect("parses");
+    let person = &description.person;
+    assert_eq!(
+        description.card.auth_certificate_validity(person).1,
+        date(2023, 1, 1)
+    );
+    assert_eq!(
+        description.card.signing_certificate_validity(person).1,
+        date(2021, 6, 30)
+    );
+}
+
+#[test]
+fn minors_get_five_year_cards_and_no_signing_certificate_under_15() {
+    let text = "person:\n  name: \"試験\u{3000}小子\"\n  kana: \"シケン ショウコ\"\n  birth_date: 2015-08-01\n  sex: female\n  address: \"東京都\"\n  my_number: \"123456789018\"\ncard: { issued: 2024-04-01 }\n";
+    let description = CardDescription::from_yaml_str(text, "child.yaml").expect("parses");
+    assert_eq!(
+        description.card.expiry_date(&description.person),
+        date(2028, 8, 1)
+    );
+    assert!(!description
+        .card
+        .has_signing_certificate(&description.person));
+    let mut card =
+        Card::from_description(&description, TestPki::load().expect("pki")).expect("builds");
+    card.power_on();
+    send(&mut card, SELECT_JPKI);
+    assert_eq!(select_ef(&mut card, 0x0001), 0x6A82);
+    assert_eq!(card.pin_counters().signing, None);
+}
+
+#[test]
+fn syntax_and_shape_errors_carry_file_line_and_column() {
+    let text = format!("{PERSON}card:\n  pins:\n    auth: \"12a4\"\n");
+    let error = CardDescription::from_yaml_str(&text, "bad_pin.yaml").expect_err("bad PIN");
+    match &error {
+        DescriptionError::Yaml {
+            origin,
+            line,
+            message,
+            ..
+        } => {
+            assert_eq!(origin, "bad_pin.yaml");
+            assert_eq!(*line, 10, "{error}");
+            assert!(message.contains("4 ASCII digits"), "{message}");
+            assert!(
+                !message.contains("12a4"),
+                "PIN values are not echoed: {message}"
+            );
+        }
+        other => panic!("expected a located YAML error, got {other}"),
+    }
+    let text = format!("{PERSON}card:\n  profil: standard\n");
+    let error = CardDescription::from_yaml_str(&text, "typo.yaml")
+        .expect_err("unknown key")
+        .to_string();
+    assert!(error.starts_with("typo.yaml:9:"), "{error}");
+    assert!(error.contains("profil"), "{error}");
+}
+
+#[test]
+fn semantic_errors_name_the_field() {
+    for (card, field) in [
+        ("card: { tries_left: { auth: 4 } }", "card.tries_left.auth"),
+        (
+            "card: { profile: face_only, pins: { auth: \"1234\" } }",
+            "card.pins.auth",
+        ),
+        ("card: { issued: 1970-01-01 }", "card.issued"),
+        (
+            "card: { faults: { short_header_read: 4 } }",
+            "card.faults.short_header_read",
+        ),
+        (
+            "card: { faults: { latency: { sign_ms: -1 } } }",
+            "card.faults.latency.sign_ms",
+        ),
+        (
+            "card: { keys: { auth: 1, signing: 1 } }",
+            "card.keys.signing",
+        ),
+    ] {
+        let error =
+            CardDescription::from_yaml_str(&format!("{PERSON}{card}\n"), "x.yaml").expect_err(card);
+        match error {
+            DescriptionError::Invalid {
+                field: named,
+                origin,
+                ..
+            } => {
+                assert_eq!(named, field);
+                assert_eq!(origin, "x.yaml");
+            }
+            other => panic!("{card}: expected a field error, got {other}"),
+        }
+    }
+}
+
+#[test]
+fn missing_file_is_named() {
+    let error = CardDescription::from_yaml_file(std::path::Path::new("/nonexistent/card.yaml"))
+        .expect_err("missing");
+    assert!(error.to_string().contains("/nonexistent/card.yaml"));
+}

@@ -1,0 +1,194 @@
+//! Properties of the card core: no input panics it, retry counters keep their invariants, and
+//! READ BINARY serves exactly the file's bytes.
+
+mod card_support;
+
+use std::sync::OnceLock;
+
+use card_support::*;
+use myna_hil::card::{fs::AID_JPKI, Card, CardPin};
+use proptest::prelude::*;
+
+/// Built once per test binary (card construction signs issuer data); each case clones it.
+fn template() -> &'static Card {
+    static CARD: OnceLock<Card> = OnceLock::new();
+    CARD.get_or_init(|| powered_card("standard"))
+}
+
+fn fresh() -> Card {
+    let mut card = template().clone();
+    card.power_on();
+    card
+}
+
+/// The status words this card can give: success, warnings, and ISO error classes.
+fn plausible_sw(sw: u16) -> bool {
+    matches!(
+        sw >> 8,
+        0x61 | 0x63 | 0x67 | 0x68 | 0x69 | 0x6A | 0x6B | 0x6C | 0x6D | 0x6E | 0x6F | 0x90
+    ) && (sw >> 8 != 0x90 || sw == 0x9000)
+}
+
+/// An APDU that is often well-formed: a known header, arbitrary tail.
+fn apdu_strategy() -> impl Strategy<Value = Vec<u8>> {
+    let header = prop::sample::select(vec![
+        vec![0x00, 0xA4, 0x04, 0x0C],
+        vec![0x00, 0xA4, 0x02, 0x0C],
+        vec![0x00, 0xB0],
+        vec![0x00, 0x20, 0x00],
+        vec![0x00, 0x24, 0x01],
+        vec![0x80, 0x2A, 0x00],
+        vec![0x00, 0x84, 0x00, 0x00],
+        vec![0x00, 0xC0, 0x00, 0x00],
+        vec![],
+    ]);
+    (header, prop::collection::vec(any::<u8>(), 0..300)).prop_map(|(mut head, tail)| {
+        head.extend(tail);
+        head
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_answer_a_status_word(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        let mut card = fresh();
+        let reply = card.process(&bytes);
+        prop_assert!(reply.rapdu.len() >= 2);
+        let sw = u16::from_be_bytes([reply.rapdu[reply.rapdu.len() - 2], reply.rapdu[reply.rapdu.len() - 1]]);
+        prop_assert!(plausible_sw(sw), "SW {sw:04X}");
+        if sw != 0x9000 && sw >> 8 != 0x61 {
+            prop_assert_eq!(reply.rapdu.len(), 2, "error answers carry no data");
+        }
+    }
+
+    #[test]
+    fn sequences_of_commands_stay_well_formed(commands in prop::collection::vec(apdu_strategy(), 1..24)) {
+        let mut card = fresh();
+        send(&mut card, SELECT_JPKI);
+        for command in commands {
+            let reply = card.process(&command);
+            prop_assert!(reply.rapdu.len() >= 2);
+            let sw = u16::from_be_bytes([reply.rapdu[reply.rapdu.len() - 2], reply.rapdu[reply.rapdu.len() - 1]]);
+            prop_assert!(plausible_sw(sw), "SW {sw:04X} for {command:02X?}");
+            let counters = card.pin_counters();
+            for state in [counters.auth, counters.signing, counters.text].into_iter().flatten() {
+                prop_assert!(state.tries_left <= state.max_tries);
+            }
+        }
+    }
+
+    #[test]
+    fn read_binary_serves_exactly_the_file(fid in prop::sample::select(vec![0x0006u16, 0x0008, 0x000A, 0x000B, 0x0002]),
+                                           offset in 0usize..0x0700, le in 1usize..=256, extended in any::<bool>()) {
+        let mut card = fresh();
+        send(&mut card, SELECT_JPKI);
+        prop_assert_eq!(select_ef(&mut card, fid), 0x9000);
+        let file = card.file_contents(&AID_JPKI, fid).expect("data EF").to_vec();
+        let [hi, lo] = (offset as u16).to_be_bytes();
+        let mut apdu = vec![0x00, 0xB0, hi, lo];
+        if extended {
+            apdu.extend_from_slice(&[0x00, (le >> 8) as u8, le as u8]);
+        } else {
+            apdu.push(le as u8); // 256 wraps to 00, which means 256
+        }
+        let (data, sw) = send_bytes(&mut card, &apdu);
+        if offset >= file.len() {
+            prop_assert_eq!(sw, 0x6B00);
+            prop_assert!(data.is_empty());
+        } else {
+            prop_assert_eq!(sw, 0x9000);
+            let end = (offset + le).min(file.len());
+            prop_assert!(!data.is_empty(), "never 0 bytes with 90 00 for an in-range offset");
+            prop_assert_eq!(&data[..], &file[offset..end]);
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum PinOp {
+    Right,
+    Wrong,
+    Query,
+    Reset,
+    Unblock,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn retry_counter_invariants(ops in prop::collection::vec(
+        prop_oneof![4 => Just(PinOp::Wrong), 2 => Just(PinOp::Right), 1 => Just(PinOp::Query), 1 => Just(PinOp::Reset), 1 => Just(PinOp::Unblock)],
+        1..40)) {
+        let mut card = fresh();
+        let mut expected_tries: u8 = 3;
+        send(&mut card, SELECT_JPKI);
+        select_ef(&mut card, 0x0018);
+        for op in ops {
+            let (_, sw) = match op {
+                PinOp::Right => send(&mut card, "00 20 00 80 04 31 32 33 34"),
+                PinOp::Wrong => send(&mut card, "00 20 00 80 04 39 39 39 39"),
+                PinOp::Query => send(&mut card, "00 20 00 80"),
+                PinOp::Reset => {
+                    card.reset();
+                    send(&mut card, SELECT_JPKI);
+                    select_ef(&mut card, 0x0018);
+                    (Vec::new(), 0)
+                }
+                PinOp::Unblock => {
+                    card.unblock(CardPin::Auth, None).expect("standard card has an auth PIN");
+                    (Vec::new(), 0)
+                }
+            };
+            match op {
+                PinOp::Right if expected_tries == 0 => prop_assert_eq!(sw, 0x6984, "a lock stays until unblock"),
+                PinOp::Right => { prop_assert_eq!(sw, 0x9000); expected_tries = 3; }
+                PinOp::Wrong if expected_tries == 0 => prop_assert_eq!(sw, 0x6984),
+                PinOp::Wrong => { expected_tries -= 1; prop_assert_eq!(sw, 0x63C0 | u16::from(expected_tries)); }
+                PinOp::Query => prop_assert_eq!(sw, 0x63C0 | u16::from(expected_tries)),
+                PinOp::Reset => {}
+                PinOp::Unblock => expected_tries = 3,
+            }
+            let state = card.pin_counters().auth.expect("auth PIN");
+            prop_assert_eq!(state.tries_left, expected_tries);
+            prop_assert_eq!(state.max_tries, 3);
+        }
+    }
+}
+
+#[test]
+fn unpowered_and_mute_cards_do_not_answer_with_data() {
+    let mut card = template().clone();
+    card.power_off();
+    assert!(!card.is_powered());
+    assert_eq!(
+        card.process(&[0x00, 0xA4, 0x00, 0x00]).rapdu,
+        vec![0x6F, 0x00]
+    );
+    let pki = myna_hil::pki::TestPki::load().expect("pki");
+    let mut mute = Card::from_description(&description("mute"), pki).expect("builds");
+    assert_eq!(mute.power_on(), None);
+    assert_eq!(mute.atr(), None);
+    assert!(!mute.is_powered());
+}
+
+#[test]
+fn unblock_checks_the_new_value_without_echoing_it() {
+    let mut card = fresh();
+    let error = card
+        .unblock(CardPin::Signing, Some("abc"))
+        .expect_err("lower case refused")
+        .to_string();
+    assert!(error.contains("signing"), "{error}");
+    assert!(!error.contains("abc"), "{error}");
+    card.unblock(CardPin::Signing, Some("NEWPASS1"))
+        .expect("valid password");
+    send(&mut card, SELECT_JPKI);
+    select_ef(&mut card, 0x001B);
+    assert_eq!(
+        send(&mut card, "00 20 00 80 08 4E 45 57 50 41 53 53 31").1,
+        0x9000
+    );
+}

@@ -1,0 +1,144 @@
+//! Signatures made by the card verify with the certificate's public key, checked by `ring`
+//! (an implementation independent of the `rsa` crate the card signs with).
+
+mod card_support;
+
+use card_support::*;
+use der::Decode;
+use myna_hil::card::Card;
+use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
+use sha1::Sha1;
+use sha2::{Digest, Sha256, Sha384, Sha512};
+use x509_cert::Certificate;
+
+/// The PKCS#1 RSAPublicKey inside a certificate (what ring's RSA verifiers take).
+fn public_key_of(certificate_der: &[u8]) -> Vec<u8> {
+    let certificate = Certificate::from_der(certificate_der).expect("certificate parses");
+    certificate
+        .tbs_certificate
+        .subject_public_key_info
+        .subject_public_key
+        .raw_bytes()
+        .to_vec()
+}
+
+fn sign_with_card(card: &mut Card, key_fid: u16, digest_info: &[u8]) -> Vec<u8> {
+    assert_eq!(select_ef(card, key_fid), 0x9000);
+    let mut apdu = vec![0x80, 0x2A, 0x00, 0x80, digest_info.len() as u8];
+    apdu.extend_from_slice(digest_info);
+    apdu.push(0x00);
+    let (signature, sw) = send_bytes(card, &apdu);
+    assert_eq!(sw, 0x9000);
+    assert_eq!(signature.len(), 256);
+    signature
+}
+
+const SHA1_PREFIX: &[u8] = &[
+    0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2B, 0x0E, 0x03, 0x02, 0x1A, 0x05, 0x00, 0x04, 0x14,
+];
+const SHA256_PREFIX: &[u8] = &[
+    0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
+];
+const SHA384_PREFIX: &[u8] = &[
+    0x30, 0x41, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05,
+    0x00, 0x04, 0x30,
+];
+const SHA512_PREFIX: &[u8] = &[
+    0x30, 0x51, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05,
+    0x00, 0x04, 0x40,
+];
+
+fn digest_info(prefix: &[u8], digest: &[u8]) -> Vec<u8> {
+    [prefix, digest].concat()
+}
+
+fn check_all_hashes(card: &mut Card, key_fid: u16, certificate: &[u8]) {
+    let public_key = public_key_of(certificate);
+    let message = b"myna-hil signature check";
+    let cases: [(&dyn VerificationAlgorithm, Vec<u8>); 4] = [
+        (
+            &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            digest_info(SHA1_PREFIX, &Sha1::digest(message)),
+        ),
+        (
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+            digest_info(SHA256_PREFIX, &Sha256::digest(message)),
+        ),
+        (
+            &signature::RSA_PKCS1_2048_8192_SHA384,
+            digest_info(SHA384_PREFIX, &Sha384::digest(message)),
+        ),
+        (
+            &signature::RSA_PKCS1_2048_8192_SHA512,
+            digest_info(SHA512_PREFIX, &Sha512::digest(message)),
+        ),
+    ];
+    for (algorithm, info) in cases {
+        let signature = sign_with_card(card, key_fid, &info);
+        UnparsedPublicKey::new(algorithm, &public_key)
+            .verify(message, &signature)
+            .unwrap_or_else(|_| panic!("ring rejects the card's signature ({algorithm:?})"));
+        // The same signature must not verify another message.
+        assert!(UnparsedPublicKey::new(algorithm, &public_key)
+            .verify(b"other", &signature)
+            .is_err());
+    }
+}
+
+#[test]
+fn auth_key_signatures_verify_with_the_auth_certificate() {
+    let mut card = powered_card("standard");
+    send(&mut card, SELECT_JPKI);
+    select_ef(&mut card, 0x0018);
+    assert_eq!(send(&mut card, "00 20 00 80 04 31 32 33 34").1, 0x9000);
+    let certificate = card.auth_certificate_der().to_vec();
+    check_all_hashes(&mut card, 0x0017, &certificate);
+}
+
+#[test]
+fn signing_key_signatures_verify_with_the_signing_certificate() {
+    let mut card = powered_card("standard");
+    send(&mut card, SELECT_JPKI);
+    select_ef(&mut card, 0x001B);
+    assert_eq!(
+        send(&mut card, "00 20 00 80 06 41 42 43 31 32 33").1,
+        0x9000
+    );
+    let certificate = card
+        .signing_certificate_der()
+        .expect("standard card has one")
+        .to_vec();
+    // Read through the card as a client does, not through the accessor.
+    select_ef(&mut card, 0x0001);
+    assert_eq!(read_certificate_4byte(&mut card), certificate);
+    check_all_hashes(&mut card, 0x001A, &certificate);
+}
+
+#[test]
+fn raw_input_is_padded_pkcs1_type1_as_given() {
+    // Recover the padded block with the public key (s^e mod n) and check the layout
+    // 00 01 FF.. 00 <input> for an input that is not a DigestInfo.
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    use rsa::traits::PublicKeyParts;
+    use rsa::BigUint;
+    let mut card = powered_card("standard");
+    send(&mut card, SELECT_JPKI);
+    select_ef(&mut card, 0x0018);
+    assert_eq!(send(&mut card, "00 20 00 80 04 31 32 33 34").1, 0x9000);
+    let key = rsa::RsaPublicKey::from_pkcs1_der(&public_key_of(card.auth_certificate_der()))
+        .expect("RSA key");
+    for input in [vec![0x42u8], (0..245u8).collect::<Vec<u8>>()] {
+        let signature = sign_with_card(&mut card, 0x0017, &input);
+        let block = BigUint::from_bytes_be(&signature)
+            .modpow(key.e(), key.n())
+            .to_bytes_be();
+        // to_bytes_be drops the leading 00.
+        assert_eq!(block.len(), 255);
+        assert_eq!(block[0], 0x01);
+        let separator = 255 - input.len() - 1;
+        assert!(block[1..separator].iter().all(|b| *b == 0xFF));
+        assert_eq!(block[separator], 0x00);
+        assert_eq!(&block[separator + 1..], &input[..]);
+    }
+}
