@@ -47,6 +47,8 @@ pub trait Transport: Send {
 }
 
 pub mod cli;
+/// Proving that a card is our emulation; refusing card-changing steps otherwise.
+pub mod identify;
 /// Real PC/SC readers (cargo feature `pcsc`).
 #[cfg(feature = "pcsc")]
 pub mod pcsc;

@@ -1,0 +1,338 @@
+//! The transcript format and its recorder.
+//!
+//! A transcript is JSON lines (one object per line, UTF-8), so it can be appended to while a
+//! session runs, survives a crash up to the last complete line, and is read back line by line
+//! with exact error positions. Every line has:
+//!
+//! - `at`: wall-clock time, RFC 3339 UTC with microseconds;
+//! - `elapsed_us`: microseconds since the transcript started (monotonic clock);
+//! - `event`: what happened, with the fields listed on [`TraceEvent`].
+//!
+//! The first line is always `"event":"start"` with `format` = `myna-hil-trace` and `version`.
+//! Byte strings are upper-case hex. In `apdu` events, PIN bytes are replaced by `XX` per byte
+//! and `"redacted":true` is set unless the recording was started with PINs kept. GET ATR
+//! polling (about every 400 ms from pcscd) is not recorded; power, reset, insertion, removal,
+//! link and framing events are.
+//!
+//! Example:
+//! ```text
+//! {"at":"2025-01-01T00:00:00.000001Z","elapsed_us":0,"event":"start","format":"myna-hil-trace","version":1,"transport":"vpcd:127.0.0.1:35963","card":"fixtures/cards/a.yaml","pins":"redacted"}
+//! {"at":"…","elapsed_us":812,"event":"power_on","atr":"3BDA13FF8131FB468012392F31C173C601C03B"}
+//! {"at":"…","elapsed_us":950,"event":"apdu","command":"00A4040C0AD392F000260100000001","response":"9000","card_us":3}
+//! {"at":"…","elapsed_us":990,"event":"apdu","command":"0020008004XXXXXXXX","response":"9000","card_us":2,"redacted":true}
+//! ```
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, LineWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::redact;
+
+pub const FORMAT: &str = "myna-hil-trace";
+pub const VERSION: u32 = 1;
+
+/// Whether PIN bytes were written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinRecording {
+    Redacted,
+    Kept,
+}
+
+/// One line of a transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceLine {
+    #[serde(serialize_with = "rfc3339_micros")]
+    pub at: DateTime<Utc>,
+    pub elapsed_us: u64,
+    #[serde(flatten)]
+    pub event: TraceEvent,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TraceEvent {
+    /// First line. `transport` says where the card was served ("vpcd:HOST:PORT",
+    /// "serial:/dev/ttyUSB0@115200", …), `card` which description file it came from.
+    Start {
+        format: String,
+        version: u32,
+        transport: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        card: Option<String>,
+        pins: PinRecording,
+    },
+    /// The card was put into the reader (on demand or at start).
+    Inserted,
+    /// The card was taken out (on demand); its state is kept for re-insertion.
+    Removed,
+    /// The link to vpcd / the serial front end came up.
+    LinkUp {
+        peer: String,
+    },
+    /// The link went down (vpcd closed it, pcscd restarted, the serial device vanished …).
+    LinkDown {
+        reason: String,
+    },
+    /// Cold power-on; `atr` is absent when the card stayed mute.
+    PowerOn {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        atr: Option<String>,
+    },
+    PowerOff,
+    /// Warm reset.
+    Reset {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        atr: Option<String>,
+    },
+    /// One C-APDU and the R-APDU it got. `card_us` is the processing time the card model
+    /// claimed (applied as a delay unless latency was disabled).
+    Apdu {
+        command: String,
+        response: String,
+        card_us: u64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        redacted: bool,
+        /// Set when the answer did not come from the card model (e.g. the identification probe).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// Bytes that could not be a frame were dropped (serial resynchronisation).
+    FramingError {
+        message: String,
+        dropped_bytes: usize,
+    },
+    /// The session ended cleanly.
+    Stop,
+}
+
+fn rfc3339_micros<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("transcript {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("transcript {path}, line {line}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("transcript {path}: {message}")]
+    Format { path: PathBuf, message: String },
+}
+
+/// Writes a transcript line by line (each line is flushed, so the file is complete up to the
+/// last event even if the process is killed).
+pub struct TraceRecorder {
+    out: LineWriter<Box<dyn Write + Send>>,
+    path: PathBuf,
+    started: Instant,
+    pins: PinRecording,
+}
+
+impl std::fmt::Debug for TraceRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceRecorder")
+            .field("path", &self.path)
+            .field("pins", &self.pins)
+            .finish()
+    }
+}
+
+impl TraceRecorder {
+    /// Creates (truncates) `path` and writes the start line.
+    pub fn create(
+        path: &Path,
+        transport: &str,
+        card: Option<&str>,
+        pins: PinRecording,
+    ) -> Result<TraceRecorder, TraceError> {
+        let file = File::create(path).map_err(|source| TraceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        TraceRecorder::to_writer(Box::new(file), path, transport, card, pins)
+    }
+
+    /// Records to any writer; `name` is used in error messages.
+    pub fn to_writer(
+        writer: Box<dyn Write + Send>,
+        name: &Path,
+        transport: &str,
+        card: Option<&str>,
+        pins: PinRecording,
+    ) -> Result<TraceRecorder, TraceError> {
+        let mut recorder = TraceRecorder {
+            out: LineWriter::new(writer),
+            path: name.to_path_buf(),
+            started: Instant::now(),
+            pins,
+        };
+        recorder.record(TraceEvent::Start {
+            format: FORMAT.to_string(),
+            version: VERSION,
+            transport: transport.to_string(),
+            card: card.map(str::to_string),
+            pins,
+        })?;
+        Ok(recorder)
+    }
+
+    pub fn record(&mut self, event: TraceEvent) -> Result<(), TraceError> {
+        let line = TraceLine {
+            at: Utc::now(),
+            elapsed_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            event,
+        };
+        let mut text = serde_json::to_string(&line).map_err(|error| TraceError::Format {
+            path: self.path.clone(),
+            message: error.to_string(),
+        })?;
+        text.push('\n');
+        self.out.write_all(text.as_bytes()).map_err(|source| TraceError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Records one exchange, redacting PIN bytes unless PINs are kept.
+    pub fn record_apdu(
+        &mut self,
+        command: &[u8],
+        response: &[u8],
+        card_time: Duration,
+        note: Option<&str>,
+    ) -> Result<(), TraceError> {
+        let (command, redacted) = redact::command_hex(command, self.pins == PinRecording::Redacted);
+        self.record(TraceEvent::Apdu {
+            command,
+            response: hex::encode_upper(response),
+            card_us: u64::try_from(card_time.as_micros()).unwrap_or(u64::MAX),
+            redacted,
+            note: note.map(str::to_string),
+        })
+    }
+
+    pub fn flush(&mut self) -> Result<(), TraceError> {
+        self.out.flush().map_err(|source| TraceError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// Reads a transcript back; errors name the line.
+pub fn read_trace(path: &Path) -> Result<Vec<TraceLine>, TraceError> {
+    let file = File::open(path).map_err(|source| TraceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut lines = Vec::new();
+    for (index, text) in BufReader::new(file).lines().enumerate() {
+        let text = text.map_err(|source| TraceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let line: TraceLine = serde_json::from_str(&text).map_err(|error| TraceError::Parse {
+            path: path.to_path_buf(),
+            line: index + 1,
+            message: error.to_string(),
+        })?;
+        lines.push(line);
+    }
+    match lines.first().map(|line| &line.event) {
+        Some(TraceEvent::Start { format, version, .. }) if format == FORMAT && *version == VERSION => Ok(lines),
+        Some(TraceEvent::Start { format, version, .. }) => Err(TraceError::Format {
+            path: path.to_path_buf(),
+            message: format!("unsupported format {format} version {version} (expected {FORMAT} {VERSION})"),
+        }),
+        _ => Err(TraceError::Format {
+            path: path.to_path_buf(),
+            message: "the first line is not a start event".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn recorded(pins: PinRecording) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let mut recorder = TraceRecorder::create(&path, "vpcd:127.0.0.1:35963", Some("card.yaml"), pins).unwrap();
+        recorder
+            .record(TraceEvent::PowerOn {
+                atr: Some("3B00".into()),
+            })
+            .unwrap();
+        recorder
+            .record_apdu(
+                &[0x00, 0x20, 0x00, 0x80, 0x04, b'1', b'2', b'3', b'4'],
+                &[0x90, 0x00],
+                Duration::from_micros(7),
+                None,
+            )
+            .unwrap();
+        recorder.record(TraceEvent::Stop).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn pins_are_redacted_by_default_and_the_file_reads_back() {
+        let (_dir, path) = recorded(PinRecording::Redacted);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("31323334"), "PIN leaked: {text}");
+        let lines = read_trace(&path).unwrap();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(
+            lines[2].event,
+            TraceEvent::Apdu {
+                command: "0020008004XXXXXXXX".into(),
+                response: "9000".into(),
+                card_us: 7,
+                redacted: true,
+                note: None
+            }
+        );
+        assert!(lines.windows(2).all(|pair| pair[0].elapsed_us <= pair[1].elapsed_us));
+        let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(first["event"], "start");
+        assert_eq!(first["pins"], "redacted");
+        assert!(first["at"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn pins_are_kept_only_when_asked() {
+        let (_dir, path) = recorded(PinRecording::Kept);
+        let lines = read_trace(&path).unwrap();
+        match &lines[2].event {
+            TraceEvent::Apdu { command, redacted, .. } => {
+                assert_eq!(command, "002000800431323334");
+                assert!(!redacted);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_broken_line_is_reported_with_its_number() {
+        let (_dir, path) = recorded(PinRecording::Redacted);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("{not json}\n");
+        std::fs::write(&path, text).unwrap();
+        let error = read_trace(&path).unwrap_err().to_string();
+        assert!(error.contains("line 5"), "{error}");
+    }
+}

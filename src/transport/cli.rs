@@ -1,0 +1,201 @@
+//! Command-line entry points of this module (argument structs live here; main.rs only dispatches).
+//!
+//! `myna-hil card serve` presents the emulated card to pcscd through vpcd (or on a serial
+//! line); `myna-hil readers` lists PC/SC readers and their card states.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::card::{Card, CardDescription};
+use crate::pki::TestPki;
+use crate::trace::{PinRecording, TraceRecorder};
+use crate::transport::serve::{
+    self, RunningServer, SerialConfig, ServeOptions, VpcdConfig, DEFAULT_BAUD, DEFAULT_VPCD_ADDRESS,
+};
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "While serving: SIGUSR1 removes the card, SIGUSR2 inserts it again (its PIN counters and files \
+are kept), Ctrl-C or SIGTERM stops cleanly.\n\nExample: myna-hil card serve --card fixtures/cards/standard.yaml, then \
+`opensc-tool -n` and `pkcs15-tool -D` in another terminal."
+)]
+pub struct ServeArgs {
+    /// Card description (YAML: person + card).
+    #[arg(long, value_name = "FILE")]
+    pub card: PathBuf,
+    /// vpcd to connect to (the card is vpcd's client; 35963 is the slot "Virtual PCD 00 00", 35964 "… 00 01").
+    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_VPCD_ADDRESS, conflicts_with = "serial")]
+    pub vpcd: String,
+    /// Serve on a serial line instead (a hardware card-emulation front end), same framing.
+    #[arg(long, value_name = "DEV")]
+    pub serial: Option<String>,
+    /// Serial line speed.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BAUD, requires = "serial")]
+    pub baud: u32,
+    /// Serial line silence (ms) after which a half frame or garbage is dropped.
+    #[arg(long, value_name = "MS", default_value_t = 100, requires = "serial")]
+    pub resync_idle_ms: u64,
+    /// Write the APDU transcript (JSON lines, PINs redacted) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Keep PINs in the transcript instead of redacting them.
+    #[arg(long, requires = "record")]
+    pub record_pins: bool,
+    /// Answer at once instead of waiting the processing time the card profile specifies.
+    #[arg(long)]
+    pub no_latency: bool,
+    /// Do not answer myna-hil's identification probe (the card then counts as a real one for
+    /// `--reader pcsc` runs).
+    #[arg(long)]
+    pub no_identification: bool,
+    /// Start with the card out of the reader (insert it with SIGUSR2).
+    #[arg(long)]
+    pub removed: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReadersArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Card(String),
+    #[error(transparent)]
+    Serve(#[from] serve::ServeError),
+    #[error(transparent)]
+    Trace(#[from] crate::trace::TraceError),
+    #[error(transparent)]
+    Transport(#[from] crate::transport::TransportError),
+    #[error("signal handling: {0}")]
+    Signals(std::io::Error),
+    #[error("{0}")]
+    Unsupported(&'static str),
+}
+
+fn load_card(path: &std::path::Path) -> Result<Card, CliError> {
+    let description = CardDescription::from_yaml_file(path).map_err(|error| CliError::Card(error.to_string()))?;
+    let pki = TestPki::load().map_err(|error| CliError::Card(format!("{}: {error}", path.display())))?;
+    Card::from_description(&description, pki).map_err(|error| CliError::Card(format!("{}: {error}", path.display())))
+}
+
+pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
+    let card = load_card(&args.card)?;
+    let transport = match &args.serial {
+        Some(device) => format!("serial:{device}@{}", args.baud),
+        None => format!("vpcd:{}", args.vpcd),
+    };
+    let recorder = match &args.record {
+        Some(path) => {
+            let pins = if args.record_pins {
+                PinRecording::Kept
+            } else {
+                PinRecording::Redacted
+            };
+            Some(TraceRecorder::create(
+                path,
+                &transport,
+                Some(&args.card.display().to_string()),
+                pins,
+            )?)
+        }
+        None => None,
+    };
+    let options = ServeOptions {
+        apply_latency: !args.no_latency,
+        answer_identification: !args.no_identification,
+        start_removed: args.removed,
+        recorder,
+    };
+    let server = match &args.serial {
+        Some(device) => {
+            let mut config = SerialConfig::new(device.clone());
+            config.baud = args.baud;
+            config.resync_idle = Duration::from_millis(args.resync_idle_ms);
+            serve::spawn_serial(card, config, options)?
+        }
+        None => serve::spawn_vpcd(card, VpcdConfig::new(args.vpcd.clone()), options)?,
+    };
+    eprintln!(
+        "serving {} on {transport} (pid {}): SIGUSR1 removes the card, SIGUSR2 inserts it, Ctrl-C stops",
+        args.card.display(),
+        std::process::id()
+    );
+    drive_with_signals(&server)?;
+    server.join()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Turns signals into slot events until a stop signal arrives or the server ends by itself.
+fn drive_with_signals<C>(server: &RunningServer<C>) -> Result<(), CliError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Signals)?;
+    let handle = server.handle().clone();
+    runtime.block_on(async move {
+        let mut remove = signal(SignalKind::user_defined1()).map_err(CliError::Signals)?;
+        let mut insert = signal(SignalKind::user_defined2()).map_err(CliError::Signals)?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(CliError::Signals)?;
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(CliError::Signals)?;
+        let mut watchdog = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = remove.recv() => {
+                    eprintln!("card removed");
+                    handle.remove();
+                }
+                _ = insert.recv() => {
+                    eprintln!("card inserted");
+                    handle.insert();
+                }
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
+                _ = watchdog.tick() => {
+                    if handle.status().stopped {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        eprintln!("stopping");
+        handle.shutdown();
+        Ok(())
+    })
+}
+
+pub fn readers(args: ReadersArgs) -> Result<ExitCode, CliError> {
+    #[cfg(feature = "pcsc")]
+    {
+        let readers = crate::transport::pcsc::list_readers()?;
+        if args.json {
+            let text = serde_json::to_string_pretty(&readers).map_err(|error| CliError::Card(error.to_string()))?;
+            println!("{text}");
+        } else if readers.is_empty() {
+            println!("no PC/SC reader (pcscd runs but sees none)");
+        } else {
+            let width = readers.iter().map(|reader| reader.name.len()).max().unwrap_or(0);
+            for reader in &readers {
+                println!(
+                    "{:<width$}  {:<22}  {}",
+                    reader.name,
+                    reader.state.to_string(),
+                    reader.atr.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+    #[cfg(not(feature = "pcsc"))]
+    {
+        let _ = args;
+        Err(CliError::Unsupported(
+            "this build has no PC/SC support: rebuild with `--features pcsc` (needs libpcsclite-dev and pkg-config)",
+        ))
+    }
+}

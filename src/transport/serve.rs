@@ -1,0 +1,120 @@
+//! Serving the emulated card over vpicc framing: TCP to vpcd (so pcscd and every PC/SC client
+//! see it), or a serial port (for a hardware card-emulation front end).
+//!
+//! The servers run on their own thread and are driven through a [`ServeHandle`]: insert and
+//! remove the card on demand, run a scripted schedule, inspect the card (PIN counters survive
+//! removal and re-insertion because the same card value is kept), shut down cleanly.
+//!
+//! The card is anything implementing [`EmulatedCard`]; [`crate::card::Card`] does.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::card::{Card, CardReply};
+use crate::trace::TraceRecorder;
+
+mod control;
+mod serial;
+mod session;
+mod tcp;
+
+pub use control::{CardEvent, RunningServer, ScheduledEvent, ServeHandle, ServeStatus};
+pub use serial::{SerialConfig, DEFAULT_BAUD, DEFAULT_RESYNC_IDLE};
+pub use tcp::{VpcdConfig, DEFAULT_VPCD_ADDRESS};
+
+/// What a server needs from a card. Synchronous and I/O-free, like the card core.
+pub trait EmulatedCard: Send + 'static {
+    /// The ATR, or `None` when the card is mute (answered as "no card").
+    fn atr(&self) -> Option<Vec<u8>>;
+    fn power_on(&mut self) -> Option<Vec<u8>>;
+    fn power_off(&mut self);
+    fn reset(&mut self) -> Option<Vec<u8>>;
+    fn process(&mut self, capdu: &[u8]) -> CardReply;
+}
+
+impl EmulatedCard for Card {
+    fn atr(&self) -> Option<Vec<u8>> {
+        Card::atr(self)
+    }
+    fn power_on(&mut self) -> Option<Vec<u8>> {
+        Card::power_on(self)
+    }
+    fn power_off(&mut self) {
+        Card::power_off(self)
+    }
+    fn reset(&mut self) -> Option<Vec<u8>> {
+        Card::reset(self)
+    }
+    fn process(&mut self, capdu: &[u8]) -> CardReply {
+        Card::process(self, capdu)
+    }
+}
+
+/// How a server behaves, whatever the link.
+#[derive(Debug, Default)]
+pub struct ServeOptions {
+    /// Wait the processing time the card model reports before answering (realistic timing).
+    pub apply_latency: bool,
+    /// Answer the identification probe ([`crate::transport::identify`]) so that clients can
+    /// prove the card is ours. Off only for strict fidelity experiments.
+    pub answer_identification: bool,
+    /// Start with the card out of the reader (insert it through the handle).
+    pub start_removed: bool,
+    /// Write the APDU transcript here.
+    pub recorder: Option<TraceRecorder>,
+}
+
+impl ServeOptions {
+    /// The defaults of `myna-hil card serve`: latency applied, identification answered, card
+    /// inserted, no transcript.
+    pub fn standard() -> ServeOptions {
+        ServeOptions {
+            apply_latency: true,
+            answer_identification: true,
+            start_removed: false,
+            recorder: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("serial port {device}: {source}")]
+    SerialOpen { device: String, source: serialport::Error },
+    #[error("vpcd address {address}: {message}")]
+    Address { address: String, message: String },
+    #[error("transcript: {0}")]
+    Trace(#[from] crate::trace::TraceError),
+    #[error("could not start the server thread: {0}")]
+    Spawn(std::io::Error),
+    #[error("the server thread panicked")]
+    Panicked,
+    #[error("the server stopped but another handle still holds the card")]
+    CardStillShared,
+}
+
+/// A card shared between the server thread and its handles.
+pub(crate) type SharedCard<C> = Arc<Mutex<C>>;
+
+/// Locks the card; a panic elsewhere must not take the card down with it (its state is plain
+/// data and stays consistent between APDUs).
+pub(crate) fn lock_card<C>(card: &SharedCard<C>) -> std::sync::MutexGuard<'_, C> {
+    card.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Serves `card` to vpcd on its own thread.
+pub fn spawn_vpcd<C: EmulatedCard>(
+    card: C,
+    config: VpcdConfig,
+    options: ServeOptions,
+) -> Result<RunningServer<C>, ServeError> {
+    tcp::spawn(card, config, options)
+}
+
+/// Serves `card` on a serial port on its own thread. Fails at once if the port cannot be opened.
+pub fn spawn_serial<C: EmulatedCard>(
+    card: C,
+    config: SerialConfig,
+    options: ServeOptions,
+) -> Result<RunningServer<C>, ServeError> {
+    serial::spawn(card, config, options)
+}

@@ -1,0 +1,374 @@
+//! The card as a TCP client of vpcd (vpcd listens; a connection is an inserted card, closing
+//! it is a removal). Never vpcd's reversed mode: pcscd aborts with it.
+//!
+//! Latency: vpcd may write a frame's length and payload separately, and with delayed ACKs each
+//! APDU would then cost ~44 ms. The card side therefore sets TCP_NODELAY, sends every frame in
+//! one write, and re-arms TCP_QUICKACK before every read (Linux clears it again on its own).
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use socket2::SockRef;
+
+use super::control::{self, Backoff, CardEvent, Command, Pending, RunningServer, ServeHandle, StatusCell};
+use super::session::Session;
+use super::{EmulatedCard, ServeError, ServeOptions};
+use crate::trace::TraceEvent;
+use crate::transport::vpicc::{encode_frame, FrameDecoder, Message};
+
+/// vpcd's first slot ("Virtual PCD 00 00"); the second listens on 35964.
+pub const DEFAULT_VPCD_ADDRESS: &str = "127.0.0.1:35963";
+
+/// How often an idle link looks at its commands (insert, remove, shutdown).
+const COMMAND_POLL: Duration = Duration::from_millis(20);
+/// A link that lived this long resets the reconnection backoff; shorter ones (a mute card that
+/// vpcd keeps dropping, a vpcd slot taken by another card) keep backing off.
+const STABLE_LINK: Duration = Duration::from_secs(2);
+/// vpcd polls the ATR about every 400 ms; silence this long after connecting means it accepted
+/// nothing (typically: another card already occupies this slot).
+const SILENT_VPCD_HINT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, Clone)]
+pub struct VpcdConfig {
+    /// `HOST:PORT` of vpcd.
+    pub address: String,
+    /// Disable the TCP_QUICKACK re-arming (only to demonstrate the delayed-ACK trap in a
+    /// benchmark).
+    pub quickack: bool,
+    pub first_retry: Duration,
+    pub max_retry: Duration,
+}
+
+impl VpcdConfig {
+    pub fn new(address: impl Into<String>) -> VpcdConfig {
+        VpcdConfig {
+            address: address.into(),
+            quickack: true,
+            first_retry: Duration::from_millis(50),
+            max_retry: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Default for VpcdConfig {
+    fn default() -> Self {
+        VpcdConfig::new(DEFAULT_VPCD_ADDRESS)
+    }
+}
+
+pub(super) fn spawn<C: EmulatedCard>(
+    card: C,
+    config: VpcdConfig,
+    options: ServeOptions,
+) -> Result<RunningServer<C>, ServeError> {
+    let address = resolve(&config.address)?;
+    let (sender, commands) = mpsc::channel();
+    let card = Arc::new(Mutex::new(card));
+    let status = Arc::new(StatusCell::default());
+    let handle = ServeHandle::new(sender, Arc::clone(&card), Arc::clone(&status));
+    let start_removed = options.start_removed;
+    let session = Session::new(card, status, options);
+    let thread = std::thread::Builder::new()
+        .name("vpcd-card".into())
+        .spawn(move || run(address, config, session, commands, start_removed))
+        .map_err(ServeError::Spawn)?;
+    Ok(RunningServer::new(handle, thread))
+}
+
+fn resolve(address: &str) -> Result<SocketAddr, ServeError> {
+    let invalid = |message: String| ServeError::Address {
+        address: address.to_string(),
+        message,
+    };
+    address
+        .to_socket_addrs()
+        .map_err(|error| invalid(error.to_string()))?
+        .next()
+        .ok_or_else(|| invalid("resolves to no address".into()))
+}
+
+/// Why one connection ended.
+enum LinkEnd {
+    Removed,
+    Shutdown,
+    Lost(String),
+}
+
+fn run<C: EmulatedCard>(
+    address: SocketAddr,
+    config: VpcdConfig,
+    mut session: Session<C>,
+    commands: Receiver<Command>,
+    start_removed: bool,
+) -> Result<(), ServeError> {
+    let mut inserted = !start_removed;
+    let mut backoff = Backoff::new(config.first_retry, config.max_retry);
+    let mut failures_reported = false;
+    if inserted {
+        session.status.update(|status| status.inserted = true);
+        session.record(TraceEvent::Inserted);
+    }
+    loop {
+        if !inserted {
+            match control::wait(&commands, Duration::from_secs(3600)) {
+                Pending::Shutdown => break,
+                Pending::Event(CardEvent::Insert) => {
+                    inserted = true;
+                    backoff.reset();
+                    session.status.update(|status| status.inserted = true);
+                    session.record(TraceEvent::Inserted);
+                }
+                Pending::Event(CardEvent::Remove) | Pending::Nothing => {}
+            }
+            continue;
+        }
+        let end = match TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
+            Ok(stream) => {
+                if failures_reported {
+                    tracing::warn!(%address, "reconnected to vpcd");
+                    failures_reported = false;
+                }
+                let connected = Instant::now();
+                let end = serve_link(stream, address, &config, &mut session, &commands);
+                session.power_off();
+                session.status.update(|status| status.link_up = false);
+                if connected.elapsed() >= STABLE_LINK {
+                    backoff.reset();
+                }
+                end
+            }
+            Err(error) => LinkEnd::Lost(format!("cannot connect to vpcd at {address}: {error}")),
+        };
+        match end {
+            LinkEnd::Shutdown => break,
+            LinkEnd::Removed => {
+                inserted = false;
+                session.record(TraceEvent::Removed);
+            }
+            LinkEnd::Lost(reason) => {
+                if failures_reported {
+                    tracing::debug!(%reason, "still retrying");
+                } else {
+                    tracing::warn!(%reason, "vpcd link down; retrying with backoff (is pcscd running with vsmartcard-vpcd?)");
+                    failures_reported = true;
+                }
+                match control::wait(&commands, backoff.next_delay()) {
+                    Pending::Shutdown => break,
+                    Pending::Event(CardEvent::Remove) => {
+                        inserted = false;
+                        session.status.update(|status| status.inserted = false);
+                        session.record(TraceEvent::Removed);
+                    }
+                    Pending::Event(CardEvent::Insert) | Pending::Nothing => {}
+                }
+            }
+        }
+    }
+    session.finish().map_err(ServeError::from)
+}
+
+fn serve_link<C: EmulatedCard>(
+    mut stream: TcpStream,
+    address: SocketAddr,
+    config: &VpcdConfig,
+    session: &mut Session<C>,
+    commands: &Receiver<Command>,
+) -> LinkEnd {
+    if let Err(error) = stream
+        .set_nodelay(true)
+        .and_then(|()| stream.set_read_timeout(Some(COMMAND_POLL)))
+    {
+        return LinkEnd::Lost(format!("configuring the vpcd socket: {error}"));
+    }
+    tracing::info!(%address, "connected to vpcd: card inserted");
+    session.status.update(|status| {
+        status.link_up = true;
+        status.links += 1;
+    });
+    session.record(TraceEvent::LinkUp {
+        peer: address.to_string(),
+    });
+    let end = exchange_frames(&mut stream, config, session, commands);
+    let reason = match &end {
+        LinkEnd::Removed => "card removed".to_string(),
+        LinkEnd::Shutdown => "shutdown".to_string(),
+        LinkEnd::Lost(reason) => reason.clone(),
+    };
+    session.record(TraceEvent::LinkDown { reason });
+    if matches!(end, LinkEnd::Removed) {
+        session.status.update(|status| status.inserted = false);
+    }
+    // Closing the connection is how vpcd learns of a removal.
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    end
+}
+
+fn exchange_frames<C: EmulatedCard>(
+    stream: &mut TcpStream,
+    config: &VpcdConfig,
+    session: &mut Session<C>,
+    commands: &Receiver<Command>,
+) -> LinkEnd {
+    let mut decoder = FrameDecoder::new();
+    let mut buffer = vec![0u8; 8192];
+    let connected = Instant::now();
+    let mut heard_from_vpcd = false;
+    let mut silence_reported = false;
+    loop {
+        match control::poll(commands) {
+            Pending::Shutdown => return LinkEnd::Shutdown,
+            Pending::Event(CardEvent::Remove) => return LinkEnd::Removed,
+            Pending::Event(CardEvent::Insert) | Pending::Nothing => {}
+        }
+        if config.quickack {
+            // Not sticky: the kernel falls back to delayed ACKs after a while, so re-arm it
+            // before every read.
+            if let Err(error) = SockRef::from(&*stream).set_quickack(true) {
+                tracing::debug!(%error, "TCP_QUICKACK not available");
+            }
+        }
+        let received = match stream.read(&mut buffer) {
+            Ok(0) => return LinkEnd::Lost("vpcd closed the connection".into()),
+            Ok(received) => received,
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                if !heard_from_vpcd && !silence_reported && connected.elapsed() > SILENT_VPCD_HINT {
+                    tracing::warn!(
+                        "connected, but vpcd has not spoken: is another card already attached to this vpcd slot?"
+                    );
+                    silence_reported = true;
+                }
+                continue;
+            }
+            Err(error) => return LinkEnd::Lost(format!("reading from vpcd: {error}")),
+        };
+        heard_from_vpcd = true;
+        decoder.push(&buffer[..received]);
+        while let Some(payload) = decoder.next_frame() {
+            let message = match Message::parse(&payload) {
+                Ok(message) => message,
+                Err(error) => {
+                    // TCP cannot lose sync, so an odd frame is vpcd's business: log and go on.
+                    tracing::warn!(%error, "ignoring a frame from vpcd");
+                    session.record(TraceEvent::FramingError {
+                        message: error.to_string(),
+                        dropped_bytes: payload.len() + 2,
+                    });
+                    continue;
+                }
+            };
+            let Some(reply) = session.answer(message, true) else {
+                continue;
+            };
+            let frame = match encode_frame(&reply) {
+                Ok(frame) => frame,
+                Err(error) => {
+                    tracing::error!(%error, "the card produced an answer too long for vpicc framing");
+                    return LinkEnd::Lost(error.to_string());
+                }
+            };
+            if let Err(error) = stream.write_all(&frame) {
+                return LinkEnd::Lost(format!("writing to vpcd: {error}"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+
+    use super::super::session::tests::{FixedCard, FIXED_ATR};
+    use super::*;
+
+    fn read_frame(stream: &mut TcpStream) -> Vec<u8> {
+        let mut header = [0u8; 2];
+        stream.read_exact(&mut header).unwrap();
+        let mut payload = vec![0u8; usize::from(u16::from_be_bytes(header))];
+        stream.read_exact(&mut payload).unwrap();
+        payload
+    }
+
+    fn send(stream: &mut TcpStream, payload: &[u8]) {
+        stream.write_all(&encode_frame(payload).unwrap()).unwrap();
+    }
+
+    fn options() -> ServeOptions {
+        ServeOptions {
+            apply_latency: false,
+            answer_identification: true,
+            ..ServeOptions::default()
+        }
+    }
+
+    /// Plays vpcd's part over a real loopback socket.
+    #[test]
+    fn speaks_vpicc_to_a_listening_vpcd_and_reconnects_after_removal() {
+        let vpcd = TcpListener::bind("127.0.0.1:0").unwrap();
+        let config = VpcdConfig::new(vpcd.local_addr().unwrap().to_string());
+        let server = spawn(FixedCard::default(), config, options()).unwrap();
+
+        let (mut link, _) = vpcd.accept().unwrap();
+        send(&mut link, &[0x04]);
+        assert_eq!(read_frame(&mut link), FIXED_ATR);
+        send(&mut link, &[0x01]);
+        // Length and payload written separately, as vpcd does.
+        link.write_all(&[0x00, 0x09]).unwrap();
+        link.write_all(&[0x00, 0x20, 0x00, 0x80, 0x04, 1, 2, 3, 4]).unwrap();
+        assert_eq!(read_frame(&mut link), [0x20, 0x90, 0x00]);
+
+        server.handle().remove();
+        let mut rest = Vec::new();
+        link.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty(), "the card closes the link on removal");
+        assert!(!server.handle().status().inserted);
+
+        server.handle().insert();
+        let (mut link, _) = vpcd.accept().unwrap();
+        send(&mut link, &[0x04]);
+        assert_eq!(read_frame(&mut link), FIXED_ATR);
+        send(&mut link, &[0x01]);
+        send(&mut link, &[0x00, 0x20, 0x00, 0x80]);
+        assert_eq!(read_frame(&mut link), [0x20, 0x90, 0x00]);
+        let status = server
+            .handle()
+            .wait_for(Duration::from_secs(5), |status| status.commands == 2)
+            .unwrap();
+        assert_eq!(status.links, 2);
+
+        let card = server.stop().unwrap();
+        assert_eq!(card.verifies, 2, "the same card value served both insertions");
+    }
+
+    #[test]
+    fn reconnects_when_vpcd_drops_the_link() {
+        let vpcd = TcpListener::bind("127.0.0.1:0").unwrap();
+        let config = VpcdConfig::new(vpcd.local_addr().unwrap().to_string());
+        let server = spawn(FixedCard::default(), config, options()).unwrap();
+        let (link, _) = vpcd.accept().unwrap();
+        drop(link);
+        let (mut link, _) = vpcd.accept().unwrap();
+        send(&mut link, &[0x04]);
+        assert_eq!(read_frame(&mut link), FIXED_ATR);
+        assert!(server
+            .handle()
+            .wait_for(Duration::from_secs(5), |status| status.links == 2)
+            .is_ok());
+        server.stop().unwrap();
+    }
+
+    #[test]
+    fn a_bad_address_is_reported_at_start() {
+        let error = spawn(FixedCard::default(), VpcdConfig::new("no-port-here"), options())
+            .err()
+            .unwrap();
+        assert!(error.to_string().contains("no-port-here"), "{error}");
+    }
+}

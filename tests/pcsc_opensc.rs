@@ -1,0 +1,267 @@
+//! OpenSC's jpki driver against our card, through the real pcscd + vpcd.
+//!
+//! Needs the Debian packages pcscd, vsmartcard-vpcd, opensc (opensc-pkcs11) and openssl; the
+//! tests start pcscd themselves when it is not running, and run one at a time.
+
+mod support;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use der::{DecodePem, Encode};
+use myna_hil::trace::{read_trace, TraceEvent};
+use support::*;
+use x509_cert::Certificate;
+
+fn pem_to_der(pem: &str) -> Vec<u8> {
+    Certificate::from_pem(pem.as_bytes())
+        .expect("a PEM certificate")
+        .to_der()
+        .expect("DER")
+}
+
+#[test]
+fn opensc_names_the_card_and_lists_its_pkcs15_objects() {
+    let _pcscd = Pcscd::ensure();
+    let server = serve_to_pcscd(load_card(&standard_card_path()), test_options());
+
+    let (ok, stdout, stderr) = run("opensc-tool", &["-r", VPCD_READER, "-n"]);
+    assert!(ok, "opensc-tool -n failed: {stderr}");
+    assert_eq!(stdout.trim(), "jpki", "OpenSC binds its jpki driver");
+
+    let (ok, dump, stderr) = run("pkcs15-tool", &["-r", VPCD_READER, "-D"]);
+    assert!(ok, "pkcs15-tool -D failed: {stderr}");
+    let count = |prefix: &str| dump.lines().filter(|line| line.starts_with(prefix)).count();
+    assert_eq!(count("X.509 Certificate ["), 4, "{dump}");
+    assert_eq!(count("PIN ["), 2, "{dump}");
+    assert_eq!(count("Private RSA Key ["), 2, "{dump}");
+    for label in [
+        "PIN [User Authentication PIN]",
+        "PIN [Digital Signature PIN]",
+        "Private RSA Key [User Authentication Key]",
+        "Private RSA Key [Digital Signature Key]",
+        "X.509 Certificate [User Authentication Certificate]",
+        "X.509 Certificate [Digital Signature Certificate]",
+        "X.509 Certificate [User Authentication Certificate CA]",
+        "X.509 Certificate [Digital Signature Certificate CA]",
+    ] {
+        assert!(dump.contains(label), "missing {label} in\n{dump}");
+    }
+    server.stop().unwrap();
+}
+
+#[test]
+fn pkcs15_tool_reads_exactly_the_fixture_certificates() {
+    let _pcscd = Pcscd::ensure();
+    let fixture = load_card(&standard_card_path());
+    let expected_auth = fixture.auth_certificate_der().to_vec();
+    let pki = myna_hil::pki::TestPki::load().unwrap();
+    let expected_auth_ca = pki
+        .ca_certificate_der(myna_hil::pki::CertificateKind::Authentication)
+        .to_vec();
+    let server = serve_to_pcscd(load_card(&standard_card_path()), test_options());
+
+    let (ok, pem, stderr) = run("pkcs15-tool", &["-r", VPCD_READER, "--read-certificate", "01"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        pem_to_der(&pem),
+        expected_auth,
+        "the authentication certificate OpenSC read differs from the fixture"
+    );
+    let (ok, pem, stderr) = run("pkcs15-tool", &["-r", VPCD_READER, "--read-certificate", "03"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        pem_to_der(&pem),
+        expected_auth_ca,
+        "the CA certificate OpenSC read differs from the test PKI's"
+    );
+    server.stop().unwrap();
+}
+
+#[test]
+fn pkcs11_tool_logs_in_and_signs_and_openssl_verifies_the_signature() {
+    let _pcscd = Pcscd::ensure();
+    require_program(OPENSC_PKCS11, "opensc-pkcs11");
+    require_program("openssl", "openssl");
+    let server = serve_to_pcscd(load_card(&standard_card_path()), test_options());
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    std::fs::write(path("data"), "受付 2025-01-01 本人確認").unwrap();
+
+    let (ok, stdout, stderr) = run(
+        "pkcs11-tool",
+        &[
+            "--module",
+            OPENSC_PKCS11,
+            "--slot-index",
+            "0",
+            "--login",
+            "--pin",
+            "1234",
+            "--sign",
+            "--mechanism",
+            "SHA256-RSA-PKCS",
+            "--id",
+            "01",
+            "-i",
+            &path("data"),
+            "-o",
+            &path("signature"),
+        ],
+    );
+    assert!(ok, "pkcs11-tool sign failed:\n{stdout}\n{stderr}");
+    assert_eq!(std::fs::read(path("signature")).unwrap().len(), 256);
+
+    let (ok, _, stderr) = run(
+        "pkcs15-tool",
+        &["-r", VPCD_READER, "--read-certificate", "01", "-o", &path("cert.pem")],
+    );
+    assert!(ok, "{stderr}");
+    let (ok, public_key, stderr) = run("openssl", &["x509", "-in", &path("cert.pem"), "-pubkey", "-noout"]);
+    assert!(ok, "{stderr}");
+    std::fs::write(path("key.pem"), public_key).unwrap();
+    let (ok, stdout, stderr) = run(
+        "openssl",
+        &[
+            "dgst",
+            "-sha256",
+            "-verify",
+            &path("key.pem"),
+            "-signature",
+            &path("signature"),
+            &path("data"),
+        ],
+    );
+    assert!(
+        ok && stdout.contains("Verified OK"),
+        "the signature does not verify:\n{stdout}\n{stderr}"
+    );
+
+    let card = server.stop().unwrap();
+    assert_eq!(
+        card.pin_counters().auth.map(|pin| pin.tries_left),
+        Some(3),
+        "a correct login keeps all tries"
+    );
+}
+
+#[test]
+fn three_wrong_pins_lock_the_auth_pin_and_opensc_reports_it_blocked() {
+    let _pcscd = Pcscd::ensure();
+    let server = serve_to_pcscd(load_card(&standard_card_path()), test_options());
+
+    for attempt in 1..=3 {
+        let (ok, stdout, stderr) = run(
+            "pkcs15-tool",
+            &["-r", VPCD_READER, "--verify-pin", "--auth-id", "01", "--pin", "0000"],
+        );
+        assert!(!ok, "wrong PIN #{attempt} was accepted");
+        assert!(
+            format!("{stdout}{stderr}").contains("PIN code or key incorrect"),
+            "attempt {attempt}: {stdout}{stderr}"
+        );
+    }
+    assert_eq!(
+        server
+            .handle()
+            .with_card(|card| card.pin_counters().auth.map(|pin| pin.tries_left)),
+        Some(0)
+    );
+
+    let (ok, dump, stderr) = run("pkcs15-tool", &["-r", VPCD_READER, "--list-pins"]);
+    assert!(ok, "{stderr}");
+    let auth_pin = dump
+        .split("PIN [")
+        .find(|block| block.starts_with("User Authentication PIN]"))
+        .expect("auth PIN listed");
+    assert!(auth_pin.contains("Tries left     : 0"), "{auth_pin}");
+
+    let (_, slots, stderr) = run("pkcs11-tool", &["--module", OPENSC_PKCS11, "-L"]);
+    let auth_slot = slots
+        .split("Slot ")
+        .find(|slot| slot.contains("(User Authentication PIN)"))
+        .unwrap_or_else(|| panic!("{slots}{stderr}"));
+    assert!(
+        auth_slot.contains("user PIN locked"),
+        "OpenSC does not report the auth PIN blocked:\n{auth_slot}"
+    );
+
+    // Even the right PIN is refused now, and it costs nothing.
+    let (ok, _, _) = run(
+        "pkcs15-tool",
+        &["-r", VPCD_READER, "--verify-pin", "--auth-id", "01", "--pin", "1234"],
+    );
+    assert!(!ok, "a blocked PIN accepted the right value");
+    let card = server.stop().unwrap();
+    assert_eq!(card.pin_counters().auth.map(|pin| pin.tries_left), Some(0));
+    assert_eq!(
+        card.pin_counters().signing.map(|pin| pin.tries_left),
+        Some(5),
+        "the signing password is untouched"
+    );
+}
+
+/// The command line as a user runs it: served through vpcd, removed and re-inserted with
+/// signals, stopped with SIGTERM, with a transcript whose PINs are redacted.
+#[test]
+fn card_serve_command_follows_signals_and_records_a_redacted_transcript() {
+    let _pcscd = Pcscd::ensure();
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("serve.jsonl");
+    wait_until("the vpcd slot to be empty", Duration::from_secs(10), || {
+        !opensc_sees_card(VPCD_READER)
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["card", "serve", "--no-latency", "--card"])
+        .arg(standard_card_path())
+        .arg("--record")
+        .arg(&trace)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("starting myna-hil card serve");
+    let pid = child.id().to_string();
+    let signal = |name: &str| assert!(Command::new("kill").args([name, &pid]).status().unwrap().success());
+
+    wait_until("pcscd to see the served card", Duration::from_secs(15), || {
+        opensc_sees_card(VPCD_READER)
+    });
+    let (ok, stdout, stderr) = run(
+        "pkcs15-tool",
+        &["-r", VPCD_READER, "--verify-pin", "--auth-id", "01", "--pin", "1234"],
+    );
+    assert!(ok, "{stdout}{stderr}");
+
+    signal("-USR1");
+    wait_until("the card to be removed", Duration::from_secs(10), || {
+        !opensc_sees_card(VPCD_READER)
+    });
+    signal("-USR2");
+    wait_until("the card to come back", Duration::from_secs(10), || {
+        opensc_sees_card(VPCD_READER)
+    });
+    let (ok, stdout, _) = run("opensc-tool", &["-r", VPCD_READER, "-n"]);
+    assert!(ok && stdout.trim() == "jpki");
+
+    signal("-TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "card serve exited with {status}");
+
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert!(!text.contains("31323334"), "the PIN 1234 leaked into the transcript");
+    let events: Vec<TraceEvent> = read_trace(&trace).unwrap().into_iter().map(|line| line.event).collect();
+    let verify = events.iter().find_map(|event| match event {
+        TraceEvent::Apdu {
+            command,
+            response,
+            redacted: true,
+            ..
+        } if command.starts_with("00200081") || command.starts_with("00200080") => {
+            Some((command.clone(), response.clone()))
+        }
+        _ => None,
+    });
+    assert_eq!(verify, Some(("0020008004XXXXXXXX".to_string(), "9000".to_string())));
+    assert!(events.contains(&TraceEvent::Removed));
+    assert_eq!(events.iter().filter(|event| **event == TraceEvent::Inserted).count(), 2);
+    assert_eq!(events.last(), Some(&TraceEvent::Stop));
+}

@@ -1,0 +1,339 @@
+//! Shared helpers for the end-to-end tests that use real components (pcscd + vpcd, socat).
+//!
+//! Missing components are failures with the Debian package to install, never skips.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const PCSCD_SOCKET: &str = "/run/pcscd/pcscd.comm";
+pub const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
+pub const VPCD_CONFIG: &str = "/etc/reader.conf.d/vpcd";
+/// vpcd's first slot, and the name pcscd gives it.
+pub const VPCD_PORT: u16 = 35963;
+pub const VPCD_ADDRESS: &str = "127.0.0.1:35963";
+pub const VPCD_READER: &str = "Virtual PCD 00 00";
+/// Where a pcscd started by the tests writes its errors (OpenSC's feature queries make vpcd log
+/// harmless "Card not transacted" lines, which would drown the test output).
+pub const PCSCD_TEST_LOG: &str = "/tmp/myna-hil-pcscd-tests.log";
+pub const OPENSC_PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
+
+/// The standard card every end-to-end test serves.
+pub fn standard_card_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cards/standard.yaml")
+}
+
+/// Panics with the package to install when `program` is not on PATH (or at an absolute path).
+pub fn require_program(program: &str, package: &str) -> PathBuf {
+    let found = if program.contains('/') {
+        Path::new(program).exists().then(|| PathBuf::from(program))
+    } else {
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+                .map(|dir| dir.join(program))
+                .find(|candidate| candidate.exists())
+        })
+    };
+    found.unwrap_or_else(|| {
+        panic!("`{program}` not found: install the Debian package `{package}` (apt-get install {package})")
+    })
+}
+
+/// One pcscd per machine: every test that uses it holds this lock, across threads of one test
+/// binary and across test binaries run in parallel. The lock is an abstract Unix socket name,
+/// which the kernel releases when its holder exits, however it exits.
+pub struct PcscdLock {
+    _listener: UnixListener,
+}
+
+pub fn lock_pcscd() -> PcscdLock {
+    let name =
+        SocketAddr::from_abstract_name(b"myna-hil-pcscd-tests").expect("abstract socket name");
+    loop {
+        match UnixListener::bind_addr(&name) {
+            Ok(listener) => {
+                return PcscdLock {
+                    _listener: listener,
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(error) => panic!("taking the pcscd test lock: {error}"),
+        }
+    }
+}
+
+/// pcscd for the duration of a test: the one already running (CI starts one), or one started
+/// here and stopped on drop.
+pub struct Pcscd {
+    started: Option<Child>,
+    _lock: PcscdLock,
+}
+
+fn spawn_pcscd(program: &Path) -> Child {
+    let log = File::create(PCSCD_TEST_LOG).expect("creating the pcscd log");
+    Command::new(program)
+        .args(["--foreground", "--error"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("starting pcscd --foreground --error")
+}
+
+fn pcscd_answers() -> bool {
+    UnixStream::connect(PCSCD_SOCKET).is_ok()
+}
+
+/// Whether something listens on `port` (read from /proc so that probing does not itself look
+/// like a card connecting to vpcd).
+pub fn tcp_port_listening(port: u16) -> bool {
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        let Ok(file) = File::open(table) else {
+            return false;
+        };
+        BufReader::new(file)
+            .lines()
+            .skip(1)
+            .map_while(Result::ok)
+            .any(|line| {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let local_port = fields
+                    .get(1)
+                    .and_then(|local| local.rsplit(':').next())
+                    .and_then(|hex| u16::from_str_radix(hex, 16).ok());
+                local_port == Some(port) && fields.get(3) == Some(&"0A")
+            })
+    })
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Pcscd {
+    pub fn ensure() -> Pcscd {
+        let lock = lock_pcscd();
+        let pcscd = require_program("pcscd", "pcscd");
+        assert!(
+            Path::new(VPCD_DRIVER).exists() && Path::new(VPCD_CONFIG).exists(),
+            "vpcd driver missing ({VPCD_DRIVER}, {VPCD_CONFIG}): install the Debian package `vsmartcard-vpcd`"
+        );
+        let started = if pcscd_answers() {
+            None
+        } else {
+            Some(spawn_pcscd(&pcscd))
+        };
+        let mut pcscd = Pcscd {
+            started,
+            _lock: lock,
+        };
+        pcscd.wait_ready();
+        pcscd
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if pcscd_answers() && tcp_port_listening(VPCD_PORT) {
+                return;
+            }
+            if let Some(child) = self.started.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("pcscd exited at start ({status}); see {PCSCD_TEST_LOG}. Is another pcscd running in another mount namespace?");
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pcscd did not come up: {PCSCD_SOCKET} answering = {}, vpcd port {VPCD_PORT} listening = {} \
+                 (vpcd comes from the Debian package `vsmartcard-vpcd`)",
+                pcscd_answers(),
+                tcp_port_listening(VPCD_PORT)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops and starts pcscd again (only when this test started it): for reconnection tests.
+    pub fn restart(&mut self) {
+        let child = self
+            .started
+            .as_mut()
+            .expect("restart() needs a pcscd started by the test itself");
+        terminate(child);
+        let pcscd = require_program("pcscd", "pcscd");
+        self.started = Some(spawn_pcscd(&pcscd));
+        self.wait_ready();
+    }
+
+    pub fn started_here(&self) -> bool {
+        self.started.is_some()
+    }
+}
+
+fn terminate(child: &mut Child) {
+    // SIGTERM lets pcscd remove its socket and pid file; SIGKILL only as a last resort.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+impl Drop for Pcscd {
+    fn drop(&mut self) {
+        if let Some(child) = self.started.as_mut() {
+            terminate(child);
+        }
+    }
+}
+
+/// Runs a command, returns (success, stdout, stderr) as text.
+pub fn run(program: &str, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| panic!("running {program}: {error}"));
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A socat pty pair; both ends are symlinks in a temporary directory.
+pub struct PtyPair {
+    child: Child,
+    pub card_end: PathBuf,
+    pub front_end: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl PtyPair {
+    pub fn new() -> PtyPair {
+        let socat = require_program("socat", "socat");
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let card_end = dir.path().join("card");
+        let front_end = dir.path().join("front");
+        let child = Command::new(socat)
+            .arg(format!("pty,raw,echo=0,link={}", card_end.display()))
+            .arg(format!("pty,raw,echo=0,link={}", front_end.display()))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("starting socat");
+        wait_until("socat's pty links", Duration::from_secs(5), || {
+            card_end.exists() && front_end.exists()
+        });
+        PtyPair {
+            child,
+            card_end,
+            front_end,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for PtyPair {
+    fn drop(&mut self) {
+        terminate(&mut self.child);
+    }
+}
+
+/// Builds a card from a fixture description (the same way `myna-hil card serve` does).
+pub fn load_card(path: &Path) -> myna_hil::card::Card {
+    let description = myna_hil::card::CardDescription::from_yaml_file(path)
+        .unwrap_or_else(|error| panic!("{error}"));
+    let pki = myna_hil::pki::TestPki::load().expect("test PKI fixtures");
+    myna_hil::card::Card::from_description(&description, pki)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+pub fn fixture_card(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/cards")
+        .join(name)
+}
+
+/// Options for tests: no simulated card latency (tests check behaviour, not timing).
+pub fn test_options() -> myna_hil::transport::serve::ServeOptions {
+    myna_hil::transport::serve::ServeOptions {
+        apply_latency: false,
+        ..myna_hil::transport::serve::ServeOptions::standard()
+    }
+}
+
+pub const JPKI_AID: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
+
+pub fn select_jpki() -> Vec<u8> {
+    let mut command = vec![0x00, 0xA4, 0x04, 0x0C, 0x0A];
+    command.extend_from_slice(&JPKI_AID);
+    command
+}
+
+pub fn select_ef(fid: [u8; 2]) -> Vec<u8> {
+    vec![0x00, 0xA4, 0x02, 0x0C, 0x02, fid[0], fid[1]]
+}
+
+pub fn verify(pin: &[u8]) -> Vec<u8> {
+    let mut command = vec![0x00, 0x20, 0x00, 0x80, pin.len() as u8];
+    command.extend_from_slice(pin);
+    command
+}
+
+pub const RETRY_QUERY: [u8; 4] = [0x00, 0x20, 0x00, 0x80];
+
+/// Whether pcscd reports a card in `reader`, asked through OpenSC (`opensc-tool -l`) so that
+/// tests without the `pcsc` feature can use it too.
+pub fn opensc_sees_card(reader: &str) -> bool {
+    let (_, stdout, _) = run("opensc-tool", &["-l"]);
+    stdout
+        .lines()
+        .any(|line| line.ends_with(reader) && line.split_whitespace().nth(1) == Some("Yes"))
+}
+
+/// Serves `card` to the running pcscd through vpcd's first slot and waits until pcscd lists it.
+pub fn serve_to_pcscd(
+    card: myna_hil::card::Card,
+    options: myna_hil::transport::serve::ServeOptions,
+) -> myna_hil::transport::serve::RunningServer<myna_hil::card::Card> {
+    require_program("opensc-tool", "opensc");
+    // A card served by a previous test may still be listed until pcscd's next presence poll.
+    wait_until("the vpcd slot to be empty", Duration::from_secs(10), || {
+        !opensc_sees_card(VPCD_READER)
+    });
+    let server = myna_hil::transport::serve::spawn_vpcd(
+        card,
+        myna_hil::transport::serve::VpcdConfig::new(VPCD_ADDRESS),
+        options,
+    )
+    .expect("serving to vpcd");
+    server
+        .handle()
+        .wait_for(Duration::from_secs(10), |status| status.link_up)
+        .expect("connecting to vpcd");
+    wait_until("pcscd to see the card", Duration::from_secs(10), || {
+        opensc_sees_card(VPCD_READER)
+    });
+    server
+}
