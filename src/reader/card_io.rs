@@ -1,0 +1,355 @@
+//! The reader's side of the card conversation: the exact APDUs a reader sends, over any
+//! [`Transport`], with a log of what was exchanged (PINs redacted).
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::apdu::StatusWord;
+use crate::card::fs::{AID_JPKI, AID_SURFACE};
+use crate::trace::redact;
+use crate::transport::{Transport, TransportError};
+
+pub const EF_TOKEN_INFO: u16 = 0x0006;
+pub const EF_AUTH_CERTIFICATE: u16 = 0x000A;
+pub const EF_AUTH_KEY: u16 = 0x0017;
+pub const EF_AUTH_PIN: u16 = 0x0018;
+pub const EF_SURFACE_CARD_FACE: u16 = 0x0002;
+pub const EF_SURFACE_MATCH_B: u16 = 0x0012;
+
+/// The token label of a マイナンバーカード (JPKI EF `0006`, first bytes).
+pub const CARD_TOKEN_LABEL: &[u8] = b"JPKIAPICCTOKEN2";
+
+/// DER prefix of SHA-256 DigestInfo (RFC 8017 §9.2 note 1).
+const SHA256_DIGEST_INFO_PREFIX: [u8; 19] = [
+    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
+    0x00, 0x04, 0x20,
+];
+
+/// Largest EF the reader will read (card face images are a few KB); a guard against a card
+/// that never signals the end.
+const MAX_EF_SIZE: usize = 64 * 1024;
+
+/// One exchange as the reader saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Exchange {
+    /// Upper-case hex, PIN bytes as `XX`.
+    pub command: String,
+    /// Status word (`"9000"`), or the transport error.
+    pub answer: String,
+}
+
+/// What went wrong talking to the card.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CardIoError {
+    #[error("no card in the reader")]
+    NoCard,
+    #[error("the card was removed")]
+    Removed,
+    /// No ATR, a timeout, a transmission error, an answer without a status word.
+    #[error("the card cannot be read: {0}")]
+    Unreadable(String),
+    /// The card answered with a status word the step cannot continue from.
+    #[error("{step}: the card answered {sw:04X}")]
+    Status { step: &'static str, sw: u16 },
+}
+
+impl From<TransportError> for CardIoError {
+    fn from(error: TransportError) -> CardIoError {
+        match error {
+            TransportError::NoCard => CardIoError::NoCard,
+            TransportError::CardRemoved => CardIoError::Removed,
+            other => CardIoError::Unreadable(other.to_string()),
+        }
+    }
+}
+
+/// The answer to the retry-counter query / a VERIFY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinStatus {
+    Verified,
+    /// `63 Cx` with x > 0.
+    TriesLeft(u8),
+    /// `63 C0`, `69 84` or `69 83`. `69 84` is read as blocked, never as "4 tries left"
+    /// (the OpenSC misreading of card-apdu.md §4).
+    Blocked,
+}
+
+/// Counts of what the reader sent, for the reception outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CommandCounts {
+    /// VERIFY carrying a PIN to JPKI EF `0018`.
+    pub pin_verify: u32,
+    /// Retry-counter queries (`00 20 00 80`, no data).
+    pub pin_query: u32,
+    /// VERIFY carrying 照合番号B to the surface AP.
+    pub collation_verify: u32,
+    /// COMPUTE DIGITAL SIGNATURE.
+    pub sign: u32,
+}
+
+/// A card session: the transport plus the reader's log.
+pub struct CardLink<'t> {
+    transport: &'t mut dyn Transport,
+    log: &'t mut Vec<Exchange>,
+    counts: &'t mut CommandCounts,
+    /// Which PIN EF the last SELECT EF addressed (for counting VERIFYs by target).
+    selected_ef: Option<(bool, u16)>,
+    in_jpki: bool,
+}
+
+fn select_df(aid: &[u8; 10]) -> Vec<u8> {
+    let mut apdu = vec![0x00, 0xA4, 0x04, 0x0C, 0x0A];
+    apdu.extend_from_slice(aid);
+    apdu
+}
+
+fn select_ef(fid: u16) -> Vec<u8> {
+    let [hi, lo] = fid.to_be_bytes();
+    vec![0x00, 0xA4, 0x02, 0x0C, 0x02, hi, lo]
+}
+
+fn split(rapdu: &[u8]) -> Result<(&[u8], StatusWord), CardIoError> {
+    let sw = StatusWord::from_rapdu(rapdu).ok_or_else(|| {
+        CardIoError::Unreadable(format!(
+            "answer of {} bytes has no status word",
+            rapdu.len()
+        ))
+    })?;
+    Ok((&rapdu[..rapdu.len() - 2], sw))
+}
+
+/// `63 Cx`, `69 84`, `69 83`, `90 00` as a [`PinStatus`]; anything else is `None`.
+pub fn pin_status(sw: StatusWord) -> Option<PinStatus> {
+    match sw.0 {
+        0x9000 => Some(PinStatus::Verified),
+        0x63C0 | 0x6984 | 0x6983 => Some(PinStatus::Blocked),
+        _ => sw.retry_count().map(PinStatus::TriesLeft),
+    }
+}
+
+impl<'t> CardLink<'t> {
+    pub fn new(
+        transport: &'t mut dyn Transport,
+        log: &'t mut Vec<Exchange>,
+        counts: &'t mut CommandCounts,
+    ) -> Self {
+        CardLink {
+            transport,
+            log,
+            counts,
+            selected_ef: None,
+            in_jpki: false,
+        }
+    }
+
+    /// Powers the card up; the ATR.
+    pub fn connect(&mut self) -> Result<Vec<u8>, CardIoError> {
+        self.selected_ef = None;
+        self.in_jpki = false;
+        Ok(self.transport.connect()?)
+    }
+
+    pub fn disconnect(&mut self) {
+        // Releasing a card that is already gone is not an error worth reporting.
+        let _ = self.transport.disconnect();
+    }
+
+    fn exchange(&mut self, capdu: &[u8]) -> Result<(Vec<u8>, StatusWord), CardIoError> {
+        let (command, _) = redact::command_hex(capdu, true);
+        let answer = self.transport.transmit(capdu);
+        match answer {
+            Ok(rapdu) => {
+                let (data, sw) = split(&rapdu)?;
+                self.log.push(Exchange {
+                    command,
+                    answer: format!("{:04X}", sw.0),
+                });
+                Ok((data.to_vec(), sw))
+            }
+            Err(error) => {
+                self.log.push(Exchange {
+                    command,
+                    answer: format!("error: {error}"),
+                });
+                Err(error.into())
+            }
+        }
+    }
+
+    /// SELECT of an application; the status word (`6A 82` = not on this card).
+    pub fn select_application(&mut self, aid: &[u8; 10]) -> Result<StatusWord, CardIoError> {
+        let (_, sw) = self.exchange(&select_df(aid))?;
+        self.in_jpki = sw.is_success() && aid == &AID_JPKI;
+        self.selected_ef = None;
+        Ok(sw)
+    }
+
+    pub fn select_file(&mut self, fid: u16) -> Result<StatusWord, CardIoError> {
+        let (_, sw) = self.exchange(&select_ef(fid))?;
+        self.selected_ef = sw.is_success().then_some((self.in_jpki, fid));
+        Ok(sw)
+    }
+
+    fn require(&mut self, step: &'static str, sw: StatusWord) -> Result<(), CardIoError> {
+        if sw.is_success() {
+            Ok(())
+        } else {
+            Err(CardIoError::Status { step, sw: sw.0 })
+        }
+    }
+
+    /// Reads the token label of JPKI EF `0006` (32 bytes).
+    pub fn read_token_label(&mut self) -> Result<Vec<u8>, CardIoError> {
+        let sw = self.select_file(EF_TOKEN_INFO)?;
+        self.require("SELECT token info", sw)?;
+        let (data, sw) = self.exchange(&[0x00, 0xB0, 0x00, 0x00, 0x20])?;
+        self.require("READ token info", sw)?;
+        Ok(data)
+    }
+
+    /// Reads a DER object from the selected EF the common way: a 4-byte header read, the size
+    /// from its length bytes, then 256-byte chunks (`Le = 00`).
+    pub fn read_der_file(&mut self) -> Result<Vec<u8>, CardIoError> {
+        let (header, sw) = self.exchange(&[0x00, 0xB0, 0x00, 0x00, 0x04])?;
+        self.require("READ BINARY header", sw)?;
+        let size = match header.as_slice() {
+            [0x30, 0x82, hi, lo] => usize::from(u16::from_be_bytes([*hi, *lo])) + 4,
+            [0x30, 0x81, length, _] => usize::from(*length) + 3,
+            [0x30, length, _, _] if *length < 0x80 => usize::from(*length) + 2,
+            // A short header read (< 4 bytes) crashed one client; this reader refuses the card.
+            other => {
+                return Err(CardIoError::Unreadable(format!(
+                    "certificate header {} is not a DER SEQUENCE header",
+                    hex::encode_upper(other)
+                )))
+            }
+        };
+        let mut contents = header;
+        contents.truncate(size);
+        while contents.len() < size {
+            let offset = contents.len();
+            let [hi, lo] = u16::try_from(offset)
+                .map_err(|_| CardIoError::Unreadable("certificate larger than 64 KiB".into()))?
+                .to_be_bytes();
+            let wanted = (size - offset).min(256);
+            let le = if wanted == 256 { 0 } else { wanted as u8 };
+            let (chunk, sw) = self.exchange(&[0x00, 0xB0, hi, lo, le])?;
+            self.require("READ BINARY", sw)?;
+            if chunk.is_empty() {
+                return Err(CardIoError::Unreadable(format!(
+                    "empty READ BINARY answer at offset {offset}"
+                )));
+            }
+            contents.extend_from_slice(&chunk[..chunk.len().min(size - offset)]);
+        }
+        Ok(contents)
+    }
+
+    /// Reads the selected EF to its end: 256-byte chunks until a short one or `6B 00`.
+    pub fn read_to_end(&mut self) -> Result<Vec<u8>, CardIoError> {
+        let mut contents = Vec::new();
+        loop {
+            let [hi, lo] = u16::try_from(contents.len())
+                .map_err(|_| CardIoError::Unreadable("file larger than 64 KiB".into()))?
+                .to_be_bytes();
+            let (chunk, sw) = self.exchange(&[0x00, 0xB0, hi, lo, 0x00])?;
+            if sw == StatusWord::WRONG_P1_P2_OFFSET && !contents.is_empty() {
+                return Ok(contents);
+            }
+            self.require("READ BINARY", sw)?;
+            let last = chunk.len() < 256;
+            contents.extend_from_slice(&chunk);
+            if last || contents.len() >= MAX_EF_SIZE {
+                return Ok(contents);
+            }
+        }
+    }
+
+    /// The retry-counter query `00 20 00 80` on the selected PIN EF.
+    pub fn query_pin(&mut self) -> Result<PinStatus, CardIoError> {
+        self.counts.pin_query += 1;
+        let (_, sw) = self.exchange(&[0x00, 0x20, 0x00, 0x80])?;
+        pin_status(sw).ok_or(CardIoError::Status {
+            step: "PIN retry query",
+            sw: sw.0,
+        })
+    }
+
+    /// VERIFY `00 20 00 80 Lc <secret>` on the selected PIN EF.
+    pub fn verify(&mut self, secret: &[u8]) -> Result<PinStatus, CardIoError> {
+        let length = u8::try_from(secret.len())
+            .map_err(|_| CardIoError::Unreadable("secret too long".into()))?;
+        match self.selected_ef {
+            Some((true, EF_AUTH_PIN)) => self.counts.pin_verify += 1,
+            Some((false, EF_SURFACE_MATCH_B)) => self.counts.collation_verify += 1,
+            _ => {}
+        }
+        let mut apdu = vec![0x00, 0x20, 0x00, 0x80, length];
+        apdu.extend_from_slice(secret);
+        let (_, sw) = self.exchange(&apdu)?;
+        pin_status(sw).ok_or(CardIoError::Status {
+            step: "VERIFY",
+            sw: sw.0,
+        })
+    }
+
+    /// SELECT EF `0017` and COMPUTE DIGITAL SIGNATURE over the DigestInfo of SHA-256(message).
+    pub fn sign_with_auth_key(&mut self, message: &[u8]) -> Result<Vec<u8>, CardIoError> {
+        let sw = self.select_file(EF_AUTH_KEY)?;
+        self.require("SELECT auth key", sw)?;
+        let mut digest_info = SHA256_DIGEST_INFO_PREFIX.to_vec();
+        digest_info.extend_from_slice(&Sha256::digest(message));
+        let mut apdu = vec![0x80, 0x2A, 0x00, 0x80, digest_info.len() as u8];
+        apdu.extend_from_slice(&digest_info);
+        apdu.push(0x00);
+        self.counts.sign += 1;
+        let (signature, sw) = self.exchange(&apdu)?;
+        self.require("COMPUTE DIGITAL SIGNATURE", sw)?;
+        Ok(signature)
+    }
+
+    /// Opens the card face (surface AP) with 照合番号B and reads EF `0002`.
+    /// `Ok(None)` when the card refuses the number or has no surface AP.
+    pub fn read_card_face(&mut self, collation_b: &str) -> Result<Option<Vec<u8>>, CardIoError> {
+        if !self.select_application(&AID_SURFACE)?.is_success() {
+            return Ok(None);
+        }
+        if !self.select_file(EF_SURFACE_MATCH_B)?.is_success() {
+            return Ok(None);
+        }
+        if self.verify(collation_b.as_bytes())? != PinStatus::Verified {
+            return Ok(None);
+        }
+        let sw = self.select_file(EF_SURFACE_CARD_FACE)?;
+        self.require("SELECT card face", sw)?;
+        Ok(Some(self.read_to_end()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocked_answers_are_never_read_as_tries_left() {
+        assert_eq!(pin_status(StatusWord(0x6984)), Some(PinStatus::Blocked));
+        assert_eq!(pin_status(StatusWord(0x6983)), Some(PinStatus::Blocked));
+        assert_eq!(pin_status(StatusWord(0x63C0)), Some(PinStatus::Blocked));
+        assert_eq!(
+            pin_status(StatusWord(0x63C2)),
+            Some(PinStatus::TriesLeft(2))
+        );
+        assert_eq!(pin_status(StatusWord(0x9000)), Some(PinStatus::Verified));
+        assert_eq!(pin_status(StatusWord(0x6982)), None);
+    }
+
+    #[test]
+    fn digest_info_prefix_is_sha256() {
+        use der::Decode;
+        let mut digest_info = SHA256_DIGEST_INFO_PREFIX.to_vec();
+        digest_info.extend_from_slice(&[0u8; 32]);
+        let parsed =
+            x509_cert::spki::AlgorithmIdentifierOwned::from_der(&digest_info[2..17]).unwrap();
+        assert_eq!(parsed.oid, const_oid::db::rfc5912::ID_SHA_256);
+    }
+}

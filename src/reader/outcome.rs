@@ -1,0 +1,84 @@
+//! What a reception came to: everything a scenario asserts on, serializable for JSON reports.
+
+use serde::Serialize;
+
+use super::card_io::{CommandCounts, Exchange};
+use super::codes::{FallbackGuidance, MessageCode};
+use super::screen::Screen;
+use super::service::IdentityMethod;
+use crate::oqs::codes::QualificationValidity;
+use crate::oqs::message::{CheckResponse, ConsentChoices};
+use crate::oqs::Outcome;
+
+/// The registration flow, when the card was not registered for insurance use.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RegistrationRecord {
+    /// The reader offered 保険証利用登録.
+    pub offered: bool,
+    /// The patient's answer (`None` while unanswered).
+    pub accepted: Option<bool>,
+    /// What the service answered to the registration.
+    pub outcome: Option<Outcome>,
+}
+
+/// The reception so far (complete once the patient took the card back after the result).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReceptionOutcome {
+    /// Every screen shown, in order (a screen shown twice in a row is recorded once).
+    pub screens: Vec<Screen>,
+    /// Every message shown, in order.
+    pub message_codes: Vec<MessageCode>,
+    /// ATR of the last card detected (upper-case hex).
+    pub atr: Option<String>,
+    /// How the holder was identified, once they were.
+    pub identity: Option<IdentityMethod>,
+    /// Tries left on the auth PIN as the card last reported them.
+    pub pin_tries_left: Option<u8>,
+    pub face_failures: u32,
+    /// What the reader sent to the card, by kind.
+    pub commands: CommandCounts,
+    /// A VERIFY carrying a PIN reached JPKI EF `0018` during this reception.
+    pub verify_sent: bool,
+    /// The consent flags sent with the check (`None` when no check was sent).
+    pub consent: Option<ConsentChoices>,
+    pub registration: RegistrationRecord,
+    /// The renewal notice was shown (certificate expires within three months).
+    pub renewal_notice: bool,
+    /// The certificate was in its grace period: qualification data only.
+    pub qualification_only: bool,
+    /// The service's own outcome of the last check or registration.
+    pub service_outcome: Option<Outcome>,
+    pub validity: Option<QualificationValidity>,
+    pub insurer_number: Option<String>,
+    pub insurer_name: Option<String>,
+    /// InsuredPartialContributionRatio as a percentage (30 = 3割).
+    pub burden_percent: Option<u8>,
+    /// LimitApplicationCertificateClassificationFlag (`A03`, `B04`...), when provided.
+    pub limit_class: Option<String>,
+    /// Guidance for staff when the patient could not be admitted online.
+    pub fallback: Vec<FallbackGuidance>,
+    /// The last answer of the service, in full.
+    pub response: Option<CheckResponse>,
+    /// The reader's own log of APDUs (PINs redacted).
+    pub apdus: Vec<Exchange>,
+    /// The patient took the card back after the result.
+    pub finished: bool,
+}
+
+impl ReceptionOutcome {
+    pub fn has_message(&self, code: MessageCode) -> bool {
+        self.message_codes.contains(&code)
+    }
+}
+
+pub(crate) fn validity_from_code(code: &str) -> Option<QualificationValidity> {
+    use QualificationValidity::*;
+    match code {
+        "1" => Some(Valid),
+        "2" => Some(Invalid),
+        "3" => Some(InvalidNewQualificationExists),
+        "4" => Some(NoQualification),
+        "5" => Some(Multiple),
+        _ => None,
+    }
+}

@@ -1,0 +1,160 @@
+//! The screens of the reader, and the inputs each one accepts.
+
+use serde::{Deserialize, Serialize};
+
+use super::collation::FaceOcr;
+use super::consent::ConsentTopic;
+use crate::oqs::message::ConsentMode;
+
+/// A screen of the reader. Screens that wait for an input say which ones they accept
+/// ([`Screen::accepts`]); notices are passed through and only recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Screen {
+    /// 「マイナンバーカードを置いてください」
+    PlaceCard,
+    /// 001 / 002: the card cannot be used; take it back (and try again).
+    CardError,
+    /// The card was taken away while being read: 「もう一度置いてください」.
+    PlaceCardAgain,
+    /// 顔認証 / 暗証番号 / 目視 — the methods this card and reader allow.
+    ChooseMethod,
+    /// The camera is matching the holder against the card photo.
+    FaceCapture,
+    /// The face did not match: try again or choose another method.
+    FaceNoMatch,
+    /// 4-digit PIN entry (tries left shown).
+    PinEntry,
+    /// The PIN is locked: face or 目視 only.
+    PinLocked,
+    /// Staff compare the holder with the card face.
+    VisualCheck,
+    /// 包括同意 or 個別 (from 2024-10-07).
+    ConsentMode,
+    /// One yes/no consent screen.
+    Consent(ConsentTopic),
+    /// Notice: the certificate expires within three months.
+    RenewalNotice,
+    /// Notice: the certificate is past its notAfter (no consent screens; inside the grace
+    /// period the check gives qualification data only).
+    ExpiredNotice,
+    /// 「保険証利用登録をしますか」
+    RegistrationOffer,
+    /// The qualification result (有効 or the reason it is not).
+    Result,
+    /// The check could not be made: the fallback guidance for staff.
+    Fallback,
+    /// The patient took the card back after the result; the reception is over.
+    Finished,
+}
+
+/// What happens at the reader: the patient's and staff's actions, and reader events the
+/// terminal must know about. Deserializable so a scenario step can carry one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Input {
+    /// The card is on the reader: detect and read it.
+    PlaceCard,
+    /// The patient takes the card away (before or after the result).
+    RemoveCard,
+    /// The reader was power-cycled: the session is lost, the reader starts over.
+    ReaderRestarted,
+    /// 顔認証, with what the reader OCRs from the card front.
+    ChooseFace {
+        ocr: FaceOcr,
+    },
+    ChoosePin,
+    /// 目視 by staff.
+    ChooseVisual,
+    /// The camera's verdict.
+    FaceResult {
+        matched: bool,
+    },
+    /// The 4 digits typed on the reader (redacted in logs and outcomes).
+    EnterPin {
+        pin: Pin,
+    },
+    /// Staff confirm (or not) that the holder is the person on the card.
+    StaffCheck {
+        confirmed: bool,
+    },
+    /// 包括同意 or 個別.
+    ConsentMode {
+        mode: ConsentMode,
+    },
+    /// Yes / no on the current consent screen.
+    Consent {
+        agree: bool,
+    },
+    /// Yes / no to 保険証利用登録.
+    Register {
+        agree: bool,
+    },
+}
+
+impl Input {
+    /// A short name for errors and reports (no PIN).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Input::PlaceCard => "place_card",
+            Input::RemoveCard => "remove_card",
+            Input::ReaderRestarted => "reader_restarted",
+            Input::ChooseFace { .. } => "choose_face",
+            Input::ChoosePin => "choose_pin",
+            Input::ChooseVisual => "choose_visual",
+            Input::FaceResult { .. } => "face_result",
+            Input::EnterPin { .. } => "enter_pin",
+            Input::StaffCheck { .. } => "staff_check",
+            Input::ConsentMode { .. } => "consent_mode",
+            Input::Consent { .. } => "consent",
+            Input::Register { .. } => "register",
+        }
+    }
+}
+
+/// A PIN typed by the patient. Its `Debug` and serialized forms never show the digits.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Pin(String);
+
+impl Pin {
+    pub fn new(digits: impl Into<String>) -> Pin {
+        Pin(digits.into())
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Pin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pin(****)")
+    }
+}
+
+impl Serialize for Pin {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("****")
+    }
+}
+
+impl Screen {
+    /// The input names this screen waits for (reader events are accepted everywhere).
+    pub fn accepts(self) -> &'static [&'static str] {
+        match self {
+            Screen::PlaceCard | Screen::PlaceCardAgain | Screen::CardError => &["place_card"],
+            Screen::ChooseMethod => &["choose_face", "choose_pin", "choose_visual"],
+            Screen::FaceCapture => &["face_result"],
+            Screen::FaceNoMatch => &["face_result", "choose_face", "choose_pin", "choose_visual"],
+            Screen::PinEntry => &["enter_pin", "choose_face", "choose_visual"],
+            Screen::PinLocked => &["choose_face", "choose_visual", "choose_pin", "enter_pin"],
+            Screen::VisualCheck => &["staff_check"],
+            Screen::ConsentMode => &["consent_mode"],
+            Screen::Consent(_) => &["consent"],
+            Screen::RegistrationOffer => &["register"],
+            Screen::RenewalNotice | Screen::ExpiredNotice => &[],
+            Screen::Result | Screen::Fallback | Screen::Finished => &["remove_card"],
+        }
+    }
+}

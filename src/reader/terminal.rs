@@ -1,0 +1,857 @@
+//! The reader and its terminal as a state machine driven one input at a time.
+//!
+//! The terminal talks to the card only through a [`Transport`] and to the qualification system
+//! only through a [`QualificationService`], both passed to every step, so a scenario can act
+//! on the reader (remove the card, inject faults, take the network down) between steps.
+
+use chrono::{NaiveDate, NaiveTime};
+use der::Decode;
+use serde::{Deserialize, Serialize};
+
+use super::card_io::{
+    CardIoError, CardLink, PinStatus, CARD_TOKEN_LABEL, EF_AUTH_CERTIFICATE, EF_AUTH_PIN,
+};
+use super::codes::{FallbackGuidance, MessageCode};
+use super::collation::BirthYearStyle;
+use super::collation::FaceOcr;
+use super::consent::{self, CheckupScreenRule, ConsentTopic};
+use super::outcome::{validity_from_code, ReceptionOutcome};
+use super::screen::{Input, Pin, Screen};
+use super::service::{
+    IdentityMethod, Possession, QualificationService, ServiceError, TerminalRequest,
+};
+use crate::apdu::StatusWord;
+use crate::card::fs::AID_JPKI;
+use crate::oqs::codes::QualificationValidity;
+use crate::oqs::message::{CheckResponse, ConsentChoices, ConsentMode};
+use crate::oqs::{rules, Outcome};
+use crate::person::age_on;
+use crate::transport::Transport;
+
+/// Behaviours of the reader that differ between models or are not public **[open]**.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReaderOptions {
+    /// Face authentication locks (for this reception) after this many failed matches.
+    /// Default `None` (off); the press reports 10 on some readers.
+    pub face_lock_after: Option<u32>,
+    /// Whether staff 目視 is offered. Default yes.
+    pub visual_check: bool,
+    /// When the 特定健診 consent screen is shown. Default `always`.
+    pub checkup_screen: CheckupScreenRule,
+    /// Year style of the birth part of 照合番号B. Default `japanese_era`.
+    pub collation_birth_year: BirthYearStyle,
+}
+
+impl Default for ReaderOptions {
+    fn default() -> ReaderOptions {
+        ReaderOptions {
+            face_lock_after: None,
+            visual_check: true,
+            checkup_screen: CheckupScreenRule::Always,
+            collation_birth_year: BirthYearStyle::JapaneseEra,
+        }
+    }
+}
+
+/// Where and when the reception happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TerminalConfig {
+    /// 医療機関コード (10 digits).
+    pub facility_code: String,
+    /// The scenario clock.
+    pub date: NaiveDate,
+    pub time: Option<NaiveTime>,
+    pub options: ReaderOptions,
+}
+
+/// An input the current screen does not take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the reader shows {screen:?}, which does not take `{input}`; it takes: {accepted}")]
+pub struct UnexpectedInput {
+    pub screen: Screen,
+    pub input: &'static str,
+    /// The inputs the screen takes, comma-separated (plus `remove_card`, `reader_restarted`).
+    pub accepted: String,
+}
+
+/// What the reader learned from the card when it was placed.
+#[derive(Debug, Clone)]
+struct CardSession {
+    certificate: Vec<u8>,
+    not_after: Option<NaiveDate>,
+    has_pin: bool,
+}
+
+/// The reader + terminal of one reception.
+pub struct Terminal {
+    config: TerminalConfig,
+    screen: Screen,
+    card: Option<CardSession>,
+    identity: Option<IdentityMethod>,
+    ocr_birth_date: Option<NaiveDate>,
+    face_locked: bool,
+    consent: ConsentChoices,
+    consent_plan: Vec<ConsentTopic>,
+    consent_index: usize,
+    registered_here: bool,
+    outcome: ReceptionOutcome,
+}
+
+impl Terminal {
+    /// A reader showing 「カードを置いてください」.
+    pub fn new(config: TerminalConfig) -> Terminal {
+        let mut terminal = Terminal {
+            config,
+            screen: Screen::PlaceCard,
+            card: None,
+            identity: None,
+            ocr_birth_date: None,
+            face_locked: false,
+            consent: ConsentChoices::default(),
+            consent_plan: Vec::new(),
+            consent_index: 0,
+            registered_here: false,
+            outcome: ReceptionOutcome::default(),
+        };
+        terminal.outcome.screens.push(Screen::PlaceCard);
+        terminal
+    }
+
+    /// The screen shown now.
+    pub fn screen(&self) -> Screen {
+        self.screen
+    }
+
+    /// Everything so far.
+    pub fn outcome(&self) -> &ReceptionOutcome {
+        &self.outcome
+    }
+
+    pub fn into_outcome(self) -> ReceptionOutcome {
+        self.outcome
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.outcome.finished
+    }
+
+    /// The last message shown, if any.
+    pub fn last_message(&self) -> Option<MessageCode> {
+        self.outcome.message_codes.last().copied()
+    }
+
+    /// Feeds one input; returns the screen shown afterwards. Card and service failures become
+    /// screens and message codes; only an input the screen does not take is an error (and
+    /// changes nothing).
+    pub fn handle(
+        &mut self,
+        input: Input,
+        transport: &mut dyn Transport,
+        service: &dyn QualificationService,
+    ) -> Result<Screen, UnexpectedInput> {
+        let name = input.name();
+        let universal = matches!(input, Input::RemoveCard | Input::ReaderRestarted);
+        if !universal && !self.screen.accepts().contains(&name) {
+            return Err(self.unexpected(name));
+        }
+        if matches!((&input, self.screen), (Input::RemoveCard, Screen::Finished)) {
+            return Err(self.unexpected(name));
+        }
+        let mut step = Step {
+            terminal: self,
+            transport,
+            service,
+        };
+        match input {
+            Input::PlaceCard => step.place_card(),
+            Input::RemoveCard => step.remove_card(),
+            Input::ReaderRestarted => step.restart(),
+            Input::ChooseFace { ocr } => step.choose_face(&ocr),
+            Input::ChoosePin => step.choose_pin(),
+            Input::ChooseVisual => step.choose_visual(),
+            Input::FaceResult { matched } => step.face_result(matched),
+            Input::EnterPin { pin } => step.enter_pin(&pin),
+            Input::StaffCheck { confirmed } => step.staff_check(confirmed),
+            Input::ConsentMode { mode } => step.consent_mode(mode),
+            Input::Consent { agree } => step.consent(agree),
+            Input::Register { agree } => step.register(agree),
+        }
+        Ok(self.screen)
+    }
+
+    fn unexpected(&self, input: &'static str) -> UnexpectedInput {
+        let mut accepted: Vec<&str> = self.screen.accepts().to_vec();
+        if self.screen != Screen::Finished {
+            accepted.extend(["remove_card", "reader_restarted"]);
+        } else {
+            accepted.push("reader_restarted");
+        }
+        UnexpectedInput {
+            screen: self.screen,
+            input,
+            accepted: accepted.join(", "),
+        }
+    }
+
+    fn show(&mut self, screen: Screen) {
+        if self.outcome.screens.last() != Some(&screen) {
+            self.outcome.screens.push(screen);
+        }
+        self.screen = screen;
+    }
+
+    fn message(&mut self, code: MessageCode) {
+        self.outcome.message_codes.push(code);
+    }
+
+    fn guidance(&mut self, guidance: &[FallbackGuidance]) {
+        for item in guidance {
+            if !self.outcome.fallback.contains(item) {
+                self.outcome.fallback.push(*item);
+            }
+        }
+    }
+
+    /// Forgets the card and everything learned from it (a new placement starts over).
+    fn forget_card(&mut self) {
+        self.card = None;
+        self.identity = None;
+        self.consent = ConsentChoices::default();
+        self.consent_plan.clear();
+        self.consent_index = 0;
+    }
+}
+
+/// One input being handled: the terminal with the transport and service of this step.
+struct Step<'a, 't> {
+    terminal: &'a mut Terminal,
+    transport: &'t mut dyn Transport,
+    service: &'t dyn QualificationService,
+}
+
+/// Why detection stopped.
+enum Detection {
+    Ready(CardSession, Vec<u8>),
+    NoCard,
+    NotMyNumberCard(Vec<u8>),
+    Failed(CardIoError),
+}
+
+fn detect(link: &mut CardLink<'_>) -> Detection {
+    let atr = match link.connect() {
+        Ok(atr) => atr,
+        Err(CardIoError::NoCard) => return Detection::NoCard,
+        Err(error) => return Detection::Failed(error),
+    };
+    let session = (|| -> Result<Result<CardSession, ()>, CardIoError> {
+        if !link.select_application(&AID_JPKI)?.is_success() {
+            return Ok(Err(()));
+        }
+        match link.read_token_label() {
+            Ok(label) if label.starts_with(CARD_TOKEN_LABEL) => {}
+            Ok(_) | Err(CardIoError::Status { .. }) => return Ok(Err(())),
+            Err(error) => return Err(error),
+        }
+        let sw = link.select_file(EF_AUTH_CERTIFICATE)?;
+        if !sw.is_success() {
+            return Ok(Err(()));
+        }
+        let certificate = link.read_der_file()?;
+        let has_pin = link.select_file(EF_AUTH_PIN)? == StatusWord::SUCCESS;
+        let not_after = x509_cert::Certificate::from_der(&certificate)
+            .ok()
+            .map(|c| c.tbs_certificate.validity.not_after.to_date_time())
+            .and_then(|t| {
+                NaiveDate::from_ymd_opt(
+                    i32::from(t.year()),
+                    u32::from(t.month()),
+                    u32::from(t.day()),
+                )
+            });
+        Ok(Ok(CardSession {
+            certificate,
+            not_after,
+            has_pin,
+        }))
+    })();
+    match session {
+        Ok(Ok(session)) => Detection::Ready(session, atr),
+        Ok(Err(())) => Detection::NotMyNumberCard(atr),
+        Err(error) => Detection::Failed(error),
+    }
+}
+
+impl Step<'_, '_> {
+    fn link(&mut self) -> CardLink<'_> {
+        CardLink::new(
+            &mut *self.transport,
+            &mut self.terminal.outcome.apdus,
+            &mut self.terminal.outcome.commands,
+        )
+    }
+
+    fn date(&self) -> NaiveDate {
+        self.terminal.config.date
+    }
+
+    /// A card failure in the middle of the flow: removal asks for the card again, anything
+    /// else is 001.
+    fn card_failure(&mut self, error: CardIoError) {
+        match error {
+            CardIoError::Removed | CardIoError::NoCard => {
+                self.terminal.message(MessageCode::CardRemovedDuringRead);
+                self.link().disconnect();
+                self.terminal.forget_card();
+                self.terminal.show(Screen::PlaceCardAgain);
+            }
+            CardIoError::Unreadable(_) | CardIoError::Status { .. } => {
+                self.card_error(MessageCode::CardUnreadable)
+            }
+        }
+    }
+
+    fn card_error(&mut self, code: MessageCode) {
+        self.terminal.message(code);
+        self.link().disconnect();
+        self.terminal.forget_card();
+        self.terminal.show(Screen::CardError);
+    }
+
+    fn place_card(&mut self) {
+        self.terminal.forget_card();
+        let detection = detect(&mut self.link());
+        match detection {
+            Detection::NoCard => self.terminal.show(Screen::PlaceCard),
+            Detection::Failed(error) => self.card_failure(error),
+            Detection::NotMyNumberCard(atr) => {
+                self.terminal.outcome.atr = Some(hex::encode_upper(atr));
+                self.card_error(MessageCode::NotMyNumberCard);
+            }
+            Detection::Ready(session, atr) => {
+                self.terminal.outcome.atr = Some(hex::encode_upper(atr));
+                self.terminal.card = Some(session);
+                self.terminal.show(Screen::ChooseMethod);
+            }
+        }
+    }
+
+    fn remove_card(&mut self) {
+        self.link().disconnect();
+        match self.terminal.screen {
+            Screen::Result | Screen::Fallback => {
+                self.terminal.outcome.finished = true;
+                self.terminal.show(Screen::Finished);
+            }
+            Screen::PlaceCard | Screen::CardError => {
+                self.terminal.forget_card();
+                self.terminal.show(Screen::PlaceCard);
+            }
+            _ => {
+                self.terminal.forget_card();
+                self.terminal.show(Screen::PlaceCardAgain);
+            }
+        }
+    }
+
+    fn restart(&mut self) {
+        self.link().disconnect();
+        self.terminal.forget_card();
+        self.terminal.outcome.finished = false;
+        self.terminal.show(Screen::PlaceCard);
+    }
+
+    fn has_pin(&self) -> bool {
+        self.terminal.card.as_ref().is_some_and(|card| card.has_pin)
+    }
+
+    // ---- identity ----
+
+    fn choose_pin(&mut self) {
+        if self.terminal.screen == Screen::PinLocked {
+            // Already known to be locked: nothing is sent to the card.
+            self.terminal.message(MessageCode::PinLocked);
+            return;
+        }
+        if !self.has_pin() {
+            self.terminal.message(MessageCode::PinUnavailable);
+            return;
+        }
+        let status = {
+            let mut link = self.link();
+            (|| -> Result<PinStatus, CardIoError> {
+                select_auth_pin(&mut link)?;
+                link.query_pin()
+            })()
+        };
+        match status {
+            Ok(status) => self.pin_status(status),
+            Err(error) => self.card_failure(error),
+        }
+    }
+
+    fn pin_status(&mut self, status: PinStatus) {
+        match status {
+            PinStatus::TriesLeft(tries) => {
+                self.terminal.outcome.pin_tries_left = Some(tries);
+                self.terminal.show(Screen::PinEntry);
+            }
+            PinStatus::Blocked => {
+                self.terminal.outcome.pin_tries_left = Some(0);
+                self.terminal.message(MessageCode::PinLocked);
+                self.terminal.show(Screen::PinLocked);
+            }
+            // A card that answers the query with 90 00 (already verified): ask for the PIN
+            // anyway; the VERIFY decides.
+            PinStatus::Verified => self.terminal.show(Screen::PinEntry),
+        }
+    }
+
+    fn enter_pin(&mut self, pin: &Pin) {
+        if self.terminal.screen == Screen::PinLocked {
+            // Refused on the reader: no VERIFY may reach a locked PIN.
+            self.terminal.message(MessageCode::PinLocked);
+            return;
+        }
+        let digits = pin.expose().as_bytes();
+        if digits.len() != 4 || !digits.iter().all(u8::is_ascii_digit) {
+            self.terminal.message(MessageCode::PinFormat);
+            return;
+        }
+        let result = {
+            let mut link = self.link();
+            (|| -> Result<PinStatus, CardIoError> {
+                select_auth_pin(&mut link)?;
+                match link.query_pin()? {
+                    PinStatus::Blocked => Ok(PinStatus::Blocked),
+                    PinStatus::TriesLeft(_) | PinStatus::Verified => link.verify(digits),
+                }
+            })()
+        };
+        self.terminal.outcome.verify_sent = self.terminal.outcome.commands.pin_verify > 0;
+        match result {
+            Ok(PinStatus::Verified) => {
+                self.terminal.outcome.pin_tries_left = None;
+                self.identified(IdentityMethod::Pin);
+            }
+            Ok(PinStatus::TriesLeft(tries)) => {
+                self.terminal.outcome.pin_tries_left = Some(tries);
+                self.terminal.message(MessageCode::PinWrong);
+                self.terminal.show(Screen::PinEntry);
+            }
+            Ok(PinStatus::Blocked) => self.pin_status(PinStatus::Blocked),
+            Err(error) => self.card_failure(error),
+        }
+    }
+
+    fn choose_face(&mut self, ocr: &FaceOcr) {
+        if self.terminal.face_locked {
+            self.terminal.message(MessageCode::FaceLocked);
+            return;
+        }
+        let collation =
+            match ocr.collation_number_b(self.terminal.config.options.collation_birth_year) {
+                Ok(collation) => collation,
+                Err(_) => {
+                    self.face_unavailable();
+                    return;
+                }
+            };
+        let face = self.link().read_card_face(&collation);
+        match face {
+            Ok(Some(_card_face)) => {
+                self.terminal.ocr_birth_date = Some(ocr.birth_date);
+                self.terminal.show(Screen::FaceCapture);
+            }
+            Ok(None) => self.face_unavailable(),
+            Err(error) => self.card_failure(error),
+        }
+    }
+
+    fn face_unavailable(&mut self) {
+        self.terminal.message(MessageCode::CardFaceUnreadable);
+        self.terminal.show(Screen::ChooseMethod);
+    }
+
+    fn face_result(&mut self, matched: bool) {
+        if matched {
+            self.identified(IdentityMethod::Face);
+            return;
+        }
+        self.terminal.outcome.face_failures += 1;
+        self.terminal.message(MessageCode::FaceNoMatch);
+        let failures = self.terminal.outcome.face_failures;
+        if self
+            .terminal
+            .config
+            .options
+            .face_lock_after
+            .is_some_and(|limit| failures >= limit)
+        {
+            self.terminal.face_locked = true;
+            self.terminal.message(MessageCode::FaceLocked);
+            self.terminal.show(Screen::ChooseMethod);
+        } else {
+            self.terminal.show(Screen::FaceNoMatch);
+        }
+    }
+
+    fn choose_visual(&mut self) {
+        if !self.terminal.config.options.visual_check {
+            self.terminal.message(MessageCode::VisualCheckFailed);
+            return;
+        }
+        self.terminal.show(Screen::VisualCheck);
+    }
+
+    fn staff_check(&mut self, confirmed: bool) {
+        if confirmed {
+            self.identified(IdentityMethod::Visual);
+        } else {
+            self.terminal.message(MessageCode::VisualCheckFailed);
+            self.terminal.show(Screen::ChooseMethod);
+        }
+    }
+
+    // ---- after identity: notices, consent ----
+
+    fn identified(&mut self, method: IdentityMethod) {
+        self.terminal.identity = Some(method);
+        self.terminal.outcome.identity = Some(method);
+        let date = self.date();
+        let not_after = self.terminal.card.as_ref().and_then(|card| card.not_after);
+        if not_after.is_some_and(|not_after| date > not_after) {
+            // Expired: inside grace only qualification data is shared, so no consent screens.
+            // Whether the date is inside grace is the service's rule (a registry parameter):
+            // the answer says so, and past grace the service refuses (006).
+            self.terminal.show(Screen::ExpiredNotice);
+            self.terminal.consent = ConsentChoices::default();
+            self.run_check();
+            return;
+        }
+        if not_after.is_some_and(|not_after| rules::renewal_notice_due(date, not_after)) {
+            self.terminal.outcome.renewal_notice = true;
+            self.terminal.message(MessageCode::RenewalNotice);
+            self.terminal.show(Screen::RenewalNotice);
+        }
+        if consent::mode_screen_shown(date) {
+            self.terminal.show(Screen::ConsentMode);
+        } else {
+            self.start_individual_consent();
+        }
+    }
+
+    fn start_individual_consent(&mut self) {
+        let date = self.date();
+        let age = self
+            .terminal
+            .ocr_birth_date
+            .map(|birth| age_on(birth, date));
+        self.terminal.consent = ConsentChoices {
+            mode: ConsentMode::Individual,
+            ..ConsentChoices::default()
+        };
+        self.terminal.consent_plan =
+            consent::individual_screens(date, self.terminal.config.options.checkup_screen, age);
+        self.terminal.consent_index = 0;
+        self.next_consent_screen();
+    }
+
+    fn next_consent_screen(&mut self) {
+        match self
+            .terminal
+            .consent_plan
+            .get(self.terminal.consent_index)
+            .copied()
+        {
+            Some(topic) => self.terminal.show(Screen::Consent(topic)),
+            None => self.run_check(),
+        }
+    }
+
+    fn consent_mode(&mut self, mode: ConsentMode) {
+        match mode {
+            ConsentMode::Comprehensive => {
+                self.terminal.consent = consent::comprehensive_choices();
+                self.run_check();
+            }
+            ConsentMode::Individual => self.start_individual_consent(),
+        }
+    }
+
+    fn consent(&mut self, agree: bool) {
+        if let Screen::Consent(topic) = self.terminal.screen {
+            topic.record(&mut self.terminal.consent, agree);
+            self.terminal.consent_index += 1;
+            self.next_consent_screen();
+        }
+    }
+
+    // ---- the qualification system ----
+
+    /// The request for the current card and identity; for a PIN reception the card signs a
+    /// fresh challenge. `Err(())` when the failure was already turned into a screen.
+    fn request(&mut self) -> Result<TerminalRequest, ()> {
+        let (Some(card), Some(identity)) = (self.terminal.card.clone(), self.terminal.identity)
+        else {
+            self.card_error(MessageCode::CardUnreadable);
+            return Err(());
+        };
+        let possession = if identity == IdentityMethod::Pin {
+            let challenge = match self.service.challenge() {
+                Ok(challenge) => challenge,
+                Err(error) => {
+                    self.service_failure(&error);
+                    return Err(());
+                }
+            };
+            let signature = self.link().sign_with_auth_key(&challenge);
+            match signature {
+                Ok(signature) => Some(Possession {
+                    challenge,
+                    signature,
+                }),
+                Err(error) => {
+                    self.card_failure(error);
+                    return Err(());
+                }
+            }
+        } else {
+            None
+        };
+        self.terminal.outcome.consent = Some(self.terminal.consent);
+        Ok(TerminalRequest {
+            certificate: card.certificate,
+            identity,
+            possession,
+            facility_code: self.terminal.config.facility_code.clone(),
+            date: self.terminal.config.date,
+            time: self.terminal.config.time,
+            consent: self.terminal.consent,
+        })
+    }
+
+    fn run_check(&mut self) {
+        let Ok(request) = self.request() else { return };
+        match self.service.check(&request) {
+            Ok(response) => self.answer(response),
+            Err(error) => self.service_failure(&error),
+        }
+    }
+
+    fn register(&mut self, agree: bool) {
+        self.terminal.outcome.registration.accepted = Some(agree);
+        if !agree {
+            self.terminal.message(MessageCode::RegistrationDeclined);
+            self.terminal.guidance(&[
+                FallbackGuidance::QualificationCertificate,
+                FallbackGuidance::QualificationStatement,
+            ]);
+            self.terminal.show(Screen::Result);
+            return;
+        }
+        let Ok(request) = self.request() else { return };
+        match self.service.register(&request) {
+            Ok(response) if response.outcome == Outcome::Registered => {
+                self.terminal.outcome.registration.outcome = Some(Outcome::Registered);
+                self.terminal.registered_here = true;
+                self.run_check();
+            }
+            Ok(response) => {
+                self.terminal.outcome.registration.outcome = Some(response.outcome);
+                self.answer(response);
+            }
+            Err(error) => self.service_failure(&error),
+        }
+    }
+
+    fn service_failure(&mut self, error: &ServiceError) {
+        match error {
+            ServiceError::Unreachable(_) => {
+                self.terminal.message(MessageCode::NetworkOutage);
+                self.terminal.guidance(&[
+                    FallbackGuidance::EmergencyQualificationCheck,
+                    FallbackGuidance::QualificationInformationNotice,
+                    FallbackGuidance::MynaPortal,
+                    FallbackGuidance::QualificationStatement,
+                ]);
+                self.terminal.show(Screen::Fallback);
+            }
+            ServiceError::Unsupported(_) => {
+                self.terminal.message(MessageCode::ServiceError);
+                self.terminal.guidance(&[
+                    FallbackGuidance::QualificationInformationNotice,
+                    FallbackGuidance::QualificationStatement,
+                ]);
+                self.terminal.show(Screen::Fallback);
+            }
+            ServiceError::Refused(_) => {
+                self.terminal.message(MessageCode::ProofRefused);
+                self.terminal
+                    .guidance(&[FallbackGuidance::QualificationStatement]);
+                self.terminal.show(Screen::Result);
+            }
+        }
+    }
+
+    fn answer(&mut self, response: CheckResponse) {
+        use FallbackGuidance as G;
+        let outcome = response.outcome;
+        self.terminal.outcome.service_outcome = Some(outcome);
+        let result = |step: &mut Self, code: MessageCode, guidance: &[FallbackGuidance]| {
+            step.terminal.message(code);
+            step.terminal.guidance(guidance);
+            step.terminal.show(Screen::Result);
+        };
+        match outcome {
+            Outcome::Answered => self.qualification(&response),
+            Outcome::CardNotRegistered | Outcome::RegistrationCancelledOnRequest
+                if !self.terminal.registered_here =>
+            {
+                let code = if outcome == Outcome::CardNotRegistered {
+                    MessageCode::NotRegistered
+                } else {
+                    MessageCode::RegistrationCancelledOnRequest
+                };
+                self.terminal.message(code);
+                self.terminal.outcome.registration.offered = true;
+                self.terminal.show(Screen::RegistrationOffer);
+            }
+            Outcome::CardNotRegistered
+            | Outcome::RegistrationCancelledOnRequest
+            | Outcome::Registered => result(
+                self,
+                MessageCode::ServiceError,
+                &[G::QualificationStatement],
+            ),
+            Outcome::CertificateExpired => result(
+                self,
+                MessageCode::CertificateRevokedOrExpired,
+                &[G::QualificationCertificate, G::RenewCertificate],
+            ),
+            Outcome::CertificateRevoked => result(
+                self,
+                MessageCode::CertificateRevokedOrExpired,
+                &[G::QualificationCertificate, G::QualificationStatement],
+            ),
+            Outcome::RegistrationCancelledAfterGrace => result(
+                self,
+                MessageCode::RegistrationCancelledAfterGrace,
+                &[G::QualificationCertificate, G::RenewCertificate],
+            ),
+            Outcome::JlisUnavailable => result(
+                self,
+                MessageCode::JlisUnavailable,
+                &[G::QualificationInformationNotice, G::QualificationStatement],
+            ),
+            Outcome::SelfInformationBlocked => result(
+                self,
+                MessageCode::SelfInformationBlocked,
+                &[G::QualificationCertificate],
+            ),
+            Outcome::RecordBlocked => result(
+                self,
+                MessageCode::RecordBlocked,
+                &[G::QualificationInformationNotice, G::QualificationStatement],
+            ),
+            Outcome::CertificateNotYetValid => result(
+                self,
+                MessageCode::CertificateNotYetValid,
+                &[G::QualificationStatement],
+            ),
+            Outcome::ChallengeUnknown
+            | Outcome::CertificateUntrusted
+            | Outcome::SignatureInvalid => result(
+                self,
+                MessageCode::ProofRefused,
+                &[G::QualificationStatement],
+            ),
+            Outcome::RequestInvalid
+            | Outcome::CertificateMalformed
+            | Outcome::SignatureMalformed => result(
+                self,
+                MessageCode::ServiceError,
+                &[G::QualificationStatement],
+            ),
+        }
+        self.terminal.outcome.response = Some(response);
+    }
+
+    fn qualification(&mut self, response: &CheckResponse) {
+        use FallbackGuidance as G;
+        let outcome = &mut self.terminal.outcome;
+        let validity = response
+            .body
+            .qualification_validity
+            .as_deref()
+            .and_then(validity_from_code);
+        outcome.validity = validity;
+        if response.certificate_in_grace && !outcome.qualification_only {
+            outcome.qualification_only = true;
+            outcome
+                .message_codes
+                .push(MessageCode::GracePeriodQualificationOnly);
+        }
+        if response.renewal_notice && !outcome.renewal_notice {
+            outcome.renewal_notice = true;
+            outcome.message_codes.push(MessageCode::RenewalNotice);
+        }
+        if let Some(first) = response.body.result_list.first() {
+            outcome.insurer_number = Some(first.insurer_number.clone());
+            outcome.insurer_name = Some(first.insurer_name.clone());
+            outcome.burden_percent = first.insured_partial_contribution_ratio.parse().ok();
+            outcome.limit_class = first
+                .limit_application_certificate_related_info
+                .as_ref()
+                .map(|info| {
+                    info.limit_application_certificate_classification_flag
+                        .clone()
+                });
+        }
+        let (code, guidance): (Option<MessageCode>, &[FallbackGuidance]) = match validity {
+            Some(QualificationValidity::Valid) => (None, &[]),
+            Some(QualificationValidity::Invalid) => (
+                Some(MessageCode::QualificationInvalid),
+                &[G::QualificationStatement],
+            ),
+            Some(QualificationValidity::InvalidNewQualificationExists) => (
+                Some(MessageCode::QualificationInvalidNewExists),
+                &[G::QualificationInformationNotice],
+            ),
+            Some(QualificationValidity::NoQualification) => (
+                Some(MessageCode::NoQualification),
+                &[G::QualificationInformationNotice, G::QualificationStatement],
+            ),
+            Some(QualificationValidity::Multiple) => {
+                (Some(MessageCode::MultipleQualifications), &[])
+            }
+            None => (
+                Some(MessageCode::ServiceError),
+                &[G::QualificationStatement],
+            ),
+        };
+        if let Some(code) = code {
+            self.terminal.message(code);
+        }
+        self.terminal.guidance(guidance);
+        self.terminal.show(Screen::Result);
+    }
+}
+
+fn select_auth_pin(link: &mut CardLink<'_>) -> Result<(), CardIoError> {
+    let sw = link.select_application(&AID_JPKI)?;
+    if !sw.is_success() {
+        return Err(CardIoError::Status {
+            step: "SELECT JPKI",
+            sw: sw.0,
+        });
+    }
+    let sw = link.select_file(EF_AUTH_PIN)?;
+    if !sw.is_success() {
+        return Err(CardIoError::Status {
+            step: "SELECT auth PIN",
+            sw: sw.0,
+        });
+    }
+    Ok(())
+}
