@@ -1,16 +1,117 @@
-//! Command-line entry points of this module (argument structs live here; main.rs only dispatches).
+//! `myna-hil replay`: send a recorded transcript to a card and report where the answers differ.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::card::{Card, CardDescription, CardError, DescriptionError};
+use crate::pki::{PkiError, TestPki};
+use crate::transport::virtual_reader::VirtualReader;
+use crate::transport::{Transport, TransportError};
+
+use super::record::{read_trace_numbered, TraceError};
+use super::replay::{replay as replay_lines, ReplayReport};
+
 #[derive(Debug, Clone, clap::Args)]
-pub struct ReplayArgs {}
+pub struct ReplayArgs {
+    /// The transcript (JSON lines, as written by `card serve --record`).
+    pub trace: PathBuf,
+    /// The card description to replay against (its PINs stand in for redacted ones).
+    #[arg(long)]
+    pub card: Option<PathBuf>,
+    /// `virtual` (the in-process emulation of --card) or `pcsc[:NAME]` (a real reader).
+    #[arg(long, default_value = "virtual")]
+    pub against: String,
+    /// Let a replay send PINs to a card that is not proven to be our emulation (a wrong PIN
+    /// in the trace consumes a try of that real card).
+    #[arg(long)]
+    pub allow_real_card_changes: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    #[error(transparent)]
+    Description(#[from] DescriptionError),
+    #[error(transparent)]
+    Card(#[from] CardError),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
     #[error("{0}")]
-    NotReady(&'static str),
+    Usage(String),
+    #[error("reader: {0}")]
+    Transport(#[from] TransportError),
+    #[error("writing {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
 }
 
-pub fn replay(_args: ReplayArgs) -> Result<ExitCode, CliError> {
-    Err(CliError::NotReady("not implemented yet"))
+pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
+    let lines = read_trace_numbered(&args.trace)?;
+    let description = match &args.card {
+        Some(path) => Some(CardDescription::from_yaml_file(path)?),
+        None => None,
+    };
+    let mut transport = open_target(&args, description.as_ref())?;
+    let pins = description.map(|d| d.card.pins).unwrap_or_default();
+    let report = replay_lines(&lines, transport.as_mut(), &pins);
+    let _ = transport.disconnect();
+
+    print!("{}", render(&args, &report));
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|error| CliError::Usage(error.to_string()))?;
+        std::fs::write(path, json).map_err(|source| CliError::Write { path: path.clone(), source })?;
+    }
+    Ok(if report.is_identical() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn open_target(args: &ReplayArgs, description: Option<&CardDescription>) -> Result<Box<dyn Transport>, CliError> {
+    match args.against.split_once(':').map_or((args.against.as_str(), None), |(kind, name)| (kind, Some(name))) {
+        ("virtual", None) => {
+            let description = description
+                .ok_or_else(|| CliError::Usage("--against virtual needs --card FILE (the card to replay against)".into()))?;
+            let card = Card::from_description(description, TestPki::load()?)?;
+            Ok(Box::new(VirtualReader::with_card(card)))
+        }
+        ("pcsc", name) => open_pcsc(name, args.allow_real_card_changes),
+        _ => Err(CliError::Usage(format!(
+            "--against {}: expected `virtual` or `pcsc[:NAME]`",
+            args.against
+        ))),
+    }
+}
+
+#[cfg(feature = "pcsc")]
+fn open_pcsc(name: Option<&str>, allow_changes: bool) -> Result<Box<dyn Transport>, CliError> {
+    use crate::transport::identify::RealCardPolicy;
+    use crate::transport::pcsc::PcscTransport;
+    let policy = if allow_changes { RealCardPolicy::AllowChanges } else { RealCardPolicy::Refuse };
+    Ok(Box::new(PcscTransport::open(name, policy)?))
+}
+
+#[cfg(not(feature = "pcsc"))]
+fn open_pcsc(_name: Option<&str>, _allow_changes: bool) -> Result<Box<dyn Transport>, CliError> {
+    Err(CliError::Usage(
+        "--against pcsc is not available in this build: rebuild with `--features pcsc` (needs libpcsclite-dev)".into(),
+    ))
+}
+
+fn render(args: &ReplayArgs, report: &ReplayReport) -> String {
+    let mut text = format!(
+        "replayed {} against {}: {} commands, {} power-ons, {} divergences\n",
+        args.trace.display(),
+        args.against,
+        report.commands,
+        report.atrs,
+        report.divergences.len()
+    );
+    for divergence in &report.divergences {
+        text.push_str(&format!(
+            "  line {}: {}\n    recorded {}\n    replayed {}\n",
+            divergence.line, divergence.command, divergence.recorded, divergence.replayed
+        ));
+    }
+    text
 }

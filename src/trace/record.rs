@@ -231,6 +231,12 @@ impl TraceRecorder {
 
 /// Reads a transcript back; errors name the line.
 pub fn read_trace(path: &Path) -> Result<Vec<TraceLine>, TraceError> {
+    Ok(read_trace_numbered(path)?.into_iter().map(|(_, line)| line).collect())
+}
+
+/// Reads a transcript back with each event's line number in the file (1-based), so that
+/// whoever reports on it (the replay) can point at the line.
+pub fn read_trace_numbered(path: &Path) -> Result<Vec<(usize, TraceLine)>, TraceError> {
     let file = File::open(path).map_err(|source| TraceError::Io {
         path: path.to_path_buf(),
         source,
@@ -249,9 +255,9 @@ pub fn read_trace(path: &Path) -> Result<Vec<TraceLine>, TraceError> {
             line: index + 1,
             message: error.to_string(),
         })?;
-        lines.push(line);
+        lines.push((index + 1, line));
     }
-    match lines.first().map(|line| &line.event) {
+    match lines.first().map(|(_, line)| &line.event) {
         Some(TraceEvent::Start { format, version, .. }) if format == FORMAT && *version == VERSION => Ok(lines),
         Some(TraceEvent::Start { format, version, .. }) => Err(TraceError::Format {
             path: path.to_path_buf(),

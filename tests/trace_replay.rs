@@ -1,0 +1,100 @@
+//! `myna-hil replay`: a transcript recorded from one card replays identically against the same
+//! card description, and every difference against another card is reported with its line.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use myna_hil::card::{Card, CardDescription};
+use myna_hil::pki::TestPki;
+use myna_hil::trace::{PinRecording, TraceEvent, TraceRecorder};
+
+const SELECT_JPKI: &str = "00A4040C0AD392F000260100000001";
+const SELECT_AUTH_PIN: &str = "00A4020C020018";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cards").join(name)
+}
+
+/// Runs `commands` on the card described by `card_file` and records them (PINs redacted).
+fn record_session(card_file: &Path, commands: &[&str], trace: &Path) {
+    let description = CardDescription::from_yaml_file(card_file).unwrap();
+    let mut card = Card::from_description(&description, TestPki::load().unwrap()).unwrap();
+    let mut recorder = TraceRecorder::create(trace, "test", None, PinRecording::Redacted).unwrap();
+    let atr = card.power_on().map(hex::encode_upper);
+    recorder.record(TraceEvent::PowerOn { atr }).unwrap();
+    for command in commands {
+        let bytes = hex::decode(command).unwrap();
+        let reply = card.process(&bytes);
+        recorder.record_apdu(&bytes, &reply.rapdu, Duration::ZERO, None).unwrap();
+    }
+    recorder.flush().unwrap();
+}
+
+fn replay(trace: &Path, card_file: &Path) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .arg("replay")
+        .arg(trace)
+        .arg("--card")
+        .arg(card_file)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A wrong PIN, then the right one: the PINs are redacted in the file, so the replay must
+/// reproduce both outcomes from the recorded answers alone.
+fn pin_session() -> Vec<&'static str> {
+    vec![SELECT_JPKI, SELECT_AUTH_PIN, "00200080", "002000800430303030", "002000800431323334", "00200080"]
+}
+
+#[test]
+fn a_trace_replays_identically_against_the_card_it_was_recorded_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("session.jsonl");
+    record_session(&fixture("standard.yaml"), &pin_session(), &trace);
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert!(text.contains("0020008004XXXXXXXX"), "the recording must hide the PINs: {text}");
+    assert!(!text.contains("0020008004313233"), "the right PIN leaked into the trace: {text}");
+
+    let (code, stdout, stderr) = replay(&trace, &fixture("standard.yaml"));
+    assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("6 commands, 1 power-ons, 0 divergences"), "{stdout}");
+}
+
+#[test]
+fn a_card_with_one_try_left_diverges_at_the_first_pin_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("session.jsonl");
+    record_session(&fixture("standard.yaml"), &pin_session(), &trace);
+
+    // The same holder and PIN, but the auth PIN starts with one try left: the retry query and
+    // the wrong PIN answer differently, and the wrong PIN then locks the card.
+    let (code, stdout, _) = replay(&trace, &fixture("auth_pin_one_try_left.yaml"));
+    assert_eq!(code, 1, "{stdout}");
+    // Line 1 is the start event, line 2 power-on, line 3 SELECT JPKI, ... line 5 the retry query.
+    assert!(stdout.contains("line 5: 00200080\n    recorded 63C3\n    replayed 63C1"), "{stdout}");
+    assert!(stdout.contains("line 6: 0020008004XXXXXXXX\n    recorded 63C2\n    replayed 63C0"), "{stdout}");
+}
+
+#[test]
+fn bad_input_exits_2_naming_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("broken.jsonl");
+    record_session(&fixture("standard.yaml"), &[SELECT_JPKI], &trace);
+    let mut text = std::fs::read_to_string(&trace).unwrap();
+    text.push_str("{\"event\":\"apdu\",\"command\":\n");
+    std::fs::write(&trace, text).unwrap();
+
+    let (code, _, stderr) = replay(&trace, &fixture("standard.yaml"));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("broken.jsonl, line 4"), "{stderr}");
+
+    let (code, _, stderr) = replay(&dir.path().join("missing.jsonl"), &fixture("standard.yaml"));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("missing.jsonl"), "{stderr}");
+}
