@@ -3,10 +3,9 @@
 //!
 //! Data flows one way: scenario → world (registry + cards + clock) → reader flow →
 //! transport → card. The card core ([`card`]) is pure and synchronous; tokio lives at the
-//! edges ([`transport`] servers, [`oqs`] HTTP, [`bench`]).
+//! edges ([`transport`] servers, [`oqs`] HTTP).
 
 pub mod apdu;
-pub mod bench;
 pub mod card;
 pub mod oqs;
 pub mod person;

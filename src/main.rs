@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use myna_hil::{bench, oqs, pki, scenario, trace, transport};
+use myna_hil::{oqs, pki, scenario, trace, transport};
 
 #[derive(Parser)]
 #[command(name = "myna-hil", version, about = "マイナ保険証 hardware-in-the-loop simulator and conformance harness")]
@@ -31,9 +31,7 @@ enum Command {
         #[command(subcommand)]
         command: OqsCommand,
     },
-    /// Load benchmark of the qualification lookup.
-    Bench(bench::cli::BenchArgs),
-    /// Replay a recorded APDU trace.
+    /// Replay a recorded APDU transcript against a card and report where the answers differ.
     Replay(trace::cli::ReplayArgs),
     /// Test fixtures (key pool and test CA).
     Fixtures {
@@ -68,7 +66,6 @@ fn main() -> ExitCode {
         Command::Card { command: CardCommand::Serve(args) } => transport::cli::serve(args).map_err(Into::into),
         Command::Readers(args) => transport::cli::readers(args).map_err(Into::into),
         Command::Oqs { command: OqsCommand::Serve(args) } => oqs::cli::serve(args).map_err(Into::into),
-        Command::Bench(args) => bench::cli::bench(args).map_err(Into::into),
         Command::Replay(args) => trace::cli::replay(args).map_err(Into::into),
         Command::Fixtures { command: FixturesCommand::Generate(args) } => pki::cli::generate(args).map_err(Into::into),
     };

@@ -1,1 +1,0 @@
-//! Load generation: many concurrent terminals against the qualification system.
