@@ -1,1 +1,29 @@
 //! The qualification system simulator (オンライン資格確認等システム).
+//!
+//! - [`description`]: the registry as YAML (stand-alone or nested in a scenario);
+//! - [`registry`]: the compact in-memory registry and its builder;
+//! - [`rules`]: dates → validity, grace, burden ratio, consent screens;
+//! - [`service`]: [`Oqs`], the check with proof of possession and the record of calls;
+//! - [`message`] / [`xml`]: requests and answers as JSON and as the interface's XML;
+//! - [`http`], [`files`]: the HTTP API and the req/res/face folder interface;
+//! - [`generate`]: deterministic synthetic registries of any size.
+
+pub mod cli;
+pub mod codes;
+pub mod description;
+pub mod files;
+pub mod generate;
+pub mod http;
+pub mod load;
+pub mod message;
+pub mod outcome;
+pub mod registry;
+pub mod rules;
+pub mod service;
+pub mod xml;
+
+pub use description::RegistryDescription;
+pub use message::{CheckRequest, CheckResponse, ConsentChoices, ConsentMode, InsuranceCardRequest};
+pub use outcome::Outcome;
+pub use registry::{Registry, RegistryBuilder};
+pub use service::{CallKind, CallRecord, CertificateAuthority, CheckContext, Oqs, OqsConfig};

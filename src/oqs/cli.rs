@@ -1,0 +1,114 @@
+//! `myna-hil oqs serve`: the qualification system over HTTP and the XML folder interface.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::oqs::description::RegistryDescription;
+use crate::oqs::files::FileInterface;
+use crate::oqs::generate::synthetic_registry;
+use crate::oqs::load::LoadError;
+use crate::oqs::registry::{Registry, RegistryError};
+use crate::oqs::service::{Oqs, OqsConfig};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Registry YAML (persons, insurers, qualifications, card links). Default: empty registry.
+    #[arg(long, value_name = "FILE", conflicts_with = "synthetic")]
+    pub registry: Option<PathBuf>,
+    /// Serve a synthetic registry of N persons instead (deterministic, see --seed).
+    #[arg(long, value_name = "N")]
+    pub synthetic: Option<usize>,
+    #[arg(long, default_value_t = 1, requires = "synthetic")]
+    pub seed: u64,
+    /// Address to listen on (loopback by default; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8931")]
+    pub listen: SocketAddr,
+    /// Folder for the XML file interface (req / res / face are created inside).
+    #[arg(long, value_name = "DIR")]
+    pub files: Option<PathBuf>,
+    /// How often `req` is polled, in milliseconds.
+    #[arg(long, default_value_t = 200)]
+    pub poll_ms: u64,
+    /// 処理コード written into face file names (the official value is not public).
+    #[arg(long, default_value = "00")]
+    pub face_processing_code: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("test PKI: {0}")]
+    Pki(#[from] crate::pki::PkiError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
+    let what = what.into();
+    move |source| CliError::Io { what, source }
+}
+
+pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
+    let started = Instant::now();
+    let registry = match (&args.registry, args.synthetic) {
+        (Some(path), _) => Registry::load(path)?,
+        (None, Some(persons)) => synthetic_registry(persons, args.seed)?,
+        (None, None) => {
+            Registry::from_description("(empty registry)", &RegistryDescription::default())?
+        }
+    };
+    eprintln!(
+        "registry: {} persons, {} cards, {} qualifications, built in {:.1} s",
+        registry.person_count(),
+        registry.card_count(),
+        registry.qualification_count(),
+        started.elapsed().as_secs_f64()
+    );
+    let oqs = Arc::new(Oqs::new(registry, OqsConfig::default())?);
+    let files = match &args.files {
+        Some(dir) => Some(Arc::new(
+            FileInterface::new(dir, Arc::clone(&oqs), &args.face_processing_code)
+                .map_err(io(format!("file interface {}", dir.display())))?,
+        )),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(io("tokio runtime"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(io(format!("listen on {}", args.listen)))?;
+        let address = listener.local_addr().map_err(io("local address"))?;
+        // The first stdout line tells scripts (and tests using port 0) where to connect. A
+        // closed stdout must not stop the server, hence no println!.
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "listening on http://{address}");
+        if let Some(files) = &files {
+            let _ = writeln!(stdout, "files: {}", files.root().display());
+            tokio::spawn(Arc::clone(files).watch(Duration::from_millis(args.poll_ms.max(10))));
+        }
+        let _ = stdout.flush();
+        drop(stdout);
+        let app = crate::oqs::http::router(oqs, files);
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(io("HTTP server"))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,376 @@
+//! The registry as written in YAML: a stand-alone registry file, or the same mapping nested in a
+//! scenario file. Every type rejects unknown fields so that a typo is an error, not a silent
+//! default.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+use crate::oqs::codes::{
+    IncomeBracket, InsuredCardClassification, LimitCertificateClassification, LimitCertificateFlag,
+    ReasonOfLoss, Relationship, SpecificDiseaseCategory,
+};
+use crate::oqs::outcome::Outcome;
+use crate::person::Person;
+
+/// A whole registry: options, insurers and persons with their qualifications and cards.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryDescription {
+    #[serde(default)]
+    pub options: RegistryOptions,
+    #[serde(default)]
+    pub insurers: Vec<InsurerDescription>,
+    #[serde(default)]
+    pub persons: Vec<PersonDescription>,
+}
+
+/// Rules that vary between insurers or scenarios.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryOptions {
+    /// How long an expired authentication certificate still works as マイナ保険証.
+    #[serde(default)]
+    pub grace: GraceRule,
+    /// Days (inclusive ranges) on which J-LIS cannot be reached: first registration and the first
+    /// use after a certificate renewal fail on these days.
+    #[serde(default)]
+    pub jlis_outages: Vec<DateRange>,
+    /// From this date on, records that do not match J-LIS (mis-links) are blocked from viewing
+    /// (the 2024-05 countermeasure); before it the linked record is returned as-is.
+    #[serde(default = "default_mislink_block_from")]
+    pub mislink_block_from: NaiveDate,
+    /// `ProcessingResultCode` / `ErrorCode` / messages per outcome. The official values are not
+    /// public, so nothing is sent unless a scenario configures it.
+    #[serde(default)]
+    pub result_codes: BTreeMap<Outcome, ResultCodes>,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            grace: GraceRule::default(),
+            jlis_outages: Vec::new(),
+            mislink_block_from: default_mislink_block_from(),
+            result_codes: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_mislink_block_from() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 5, 1).unwrap_or_default()
+}
+
+/// The grace rule after an authentication certificate's expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GraceRule {
+    /// Usable until the end of the third month after the expiry month (February → 31 May).
+    #[default]
+    EndOfThirdMonthAfterExpiryMonth,
+    /// Usable for three months counted from the expiry date (one insurer's reading).
+    ThreeMonthsFromExpiryDate,
+}
+
+/// An inclusive range of days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DateRange {
+    pub from: NaiveDate,
+    pub until: NaiveDate,
+}
+
+impl DateRange {
+    pub fn contains(&self, date: NaiveDate) -> bool {
+        self.from <= date && date <= self.until
+    }
+}
+
+/// What the answer carries for one outcome (all optional: omitted when not configured).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultCodes {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_result_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_result_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+/// A 保険者.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsurerDescription {
+    pub number: InsurerNumber,
+    pub name: String,
+    /// Days between a member's acquisition date and the insurer registering it in the system
+    /// (after a job change the lookup finds nothing until then).
+    #[serde(default)]
+    pub registration_lag_days: u32,
+}
+
+/// One person of the registry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonDescription {
+    /// Name other entries (and scenarios) use to refer to this person.
+    pub id: Spanned<String>,
+    pub person: Person,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_number: Option<String>,
+    #[serde(default)]
+    pub flags: PersonFlags,
+    #[serde(default)]
+    pub qualifications: Vec<QualificationDescription>,
+    #[serde(default)]
+    pub cards: Vec<CardLinkDescription>,
+}
+
+/// Protective and error flags on a person's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonFlags {
+    /// 自己情報提供不可フラグ (DV protection): blocks マイナ保険証 use altogether.
+    #[serde(default)]
+    pub self_information_blocked: bool,
+    /// 不開示該当フラグ: the address is not disclosed.
+    #[serde(default)]
+    pub address_not_disclosed: bool,
+    /// The record does not match J-LIS: blocked from viewing from `mislink_block_from` on.
+    #[serde(default)]
+    pub jlis_mismatch: bool,
+}
+
+/// One insurance qualification (資格) of a person.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QualificationDescription {
+    /// 保険者番号 of an insurer listed under `insurers`.
+    pub insurer: Spanned<InsurerNumber>,
+    #[serde(default)]
+    pub relationship: Relationship,
+    #[serde(default)]
+    pub card_classification: InsuredCardClassification,
+    /// 記号 (may be empty for insurers that use none).
+    #[serde(default)]
+    pub symbol: String,
+    /// 番号
+    pub number: String,
+    #[serde(default)]
+    pub branch: BranchNumber,
+    /// 資格取得日 (QualificationDate).
+    pub acquired: NaiveDate,
+    /// 資格喪失日 (DisqualificationDate): the first day without the qualification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_of_loss: Option<ReasonOfLoss>,
+    /// The day the insurer registered it; default: `acquired` + the insurer's lag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_on: Option<NaiveDate>,
+    #[serde(default)]
+    pub income: IncomeBracket,
+    /// Explicit 負担割合 in percent (10, 20, 30), overriding the age rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burden_percent: Option<u8>,
+    /// 被保険者証有効開始年月日
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_valid_from: Option<NaiveDate>,
+    /// 被保険者証有効終了年月日
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card_valid_until: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elderly_recipient: Option<ElderlyRecipientDescription>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_certificate: Option<LimitCertificateDescription>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub specific_diseases: Vec<SpecificDiseaseDescription>,
+}
+
+/// 高齢受給者証.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElderlyRecipientDescription {
+    pub issued: NaiveDate,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    pub burden_percent: u8,
+}
+
+/// 限度額適用認定証 and its relatives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitCertificateDescription {
+    pub classification: LimitCertificateClassification,
+    pub flag: LimitCertificateFlag,
+    pub issued: NaiveDate,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+}
+
+/// 特定疾病療養受療証.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpecificDiseaseDescription {
+    pub category: SpecificDiseaseCategory,
+    pub issued: NaiveDate,
+    pub valid_from: NaiveDate,
+    pub valid_until: NaiveDate,
+    /// 自己負担限度額 in yen.
+    pub self_pay: u32,
+}
+
+/// One card of the person, named by the issue date of its authentication certificate (the
+/// certificate serial is derived from the holder's 個人番号 and that date).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardLinkDescription {
+    /// notBefore of the card's 利用者証明用電子証明書.
+    pub issued: NaiveDate,
+    #[serde(default)]
+    pub link: LinkState,
+    /// When 保険証利用登録 was done; before that day the card counts as not registered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registered_on: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked: Option<Revocation>,
+    /// A wrong link: the card belongs to this other person (id) but is linked to this record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holder: Option<Spanned<String>>,
+}
+
+/// The 保険証利用登録 state of one certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    #[default]
+    Registered,
+    NotRegistered,
+    CancelledOnRequest,
+    CancelledAfterGrace,
+    /// A renewed certificate whose first use must re-link it through J-LIS.
+    RelinkNeeded,
+}
+
+/// 失効 of the authentication certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revocation {
+    pub reason: RevocationReason,
+    /// First day the certificate counts as revoked.
+    pub on: NaiveDate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationReason {
+    /// 紛失
+    Lost,
+    /// 一時利用停止 (phone line, 24/365)
+    Suspended,
+    /// 死亡
+    Death,
+    Other,
+}
+
+/// 保険者番号: 8 ASCII digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct InsurerNumber(String);
+
+impl InsurerNumber {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for InsurerNumber {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(InsurerNumber(text))
+        } else {
+            Err(format!("a 保険者番号 has 8 ASCII digits, got {text:?}"))
+        }
+    }
+}
+
+impl From<InsurerNumber> for String {
+    fn from(number: InsurerNumber) -> String {
+        number.0
+    }
+}
+
+/// 枝番: 2 ASCII digits (default `00`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BranchNumber(pub u8);
+
+impl TryFrom<String> for BranchNumber {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        match (text.len(), text.parse::<u8>()) {
+            (2, Ok(value)) if text.bytes().all(|b| b.is_ascii_digit()) => Ok(BranchNumber(value)),
+            _ => Err(format!("an 枝番 has 2 ASCII digits, got {text:?}")),
+        }
+    }
+}
+
+impl From<BranchNumber> for String {
+    fn from(branch: BranchNumber) -> String {
+        format!("{:02}", branch.0)
+    }
+}
+
+/// Why a registry file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DescriptionError {
+    #[error("{file}: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: {message}")]
+    Yaml {
+        file: String,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+}
+
+impl RegistryDescription {
+    /// Parses a registry from YAML text; `file` names the source in error messages.
+    pub fn from_yaml(file: &str, text: &str) -> Result<RegistryDescription, DescriptionError> {
+        serde_saphyr::from_str(text).map_err(|error| yaml_error(file, &error))
+    }
+
+    pub fn from_file(path: &Path) -> Result<RegistryDescription, DescriptionError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| DescriptionError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Self::from_yaml(&file, &text)
+    }
+}
+
+fn yaml_error(file: &str, error: &serde_saphyr::Error) -> DescriptionError {
+    let (line, column) = error
+        .location()
+        .map(|at| (at.line(), at.column()))
+        .unwrap_or((0, 0));
+    DescriptionError::Yaml {
+        file: file.to_owned(),
+        line,
+        column,
+        message: error.without_snippet().to_string(),
+    }
+}

@@ -1,0 +1,254 @@
+//! What terminals send and what the service answers. Answers carry the interface's element
+//! names (PascalCase, as in the XML) so that JSON and XML say the same thing.
+
+use chrono::{NaiveDate, NaiveTime};
+use serde::{Deserialize, Serialize};
+
+use crate::oqs::codes::CharacterCode;
+use crate::oqs::outcome::Outcome;
+
+/// Binary fields travel as hexadecimal strings in JSON.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        hex::decode(text.trim())
+            .map_err(|error| serde::de::Error::custom(format!("not hexadecimal: {error}")))
+    }
+}
+
+/// A qualification check by マイナンバーカード (ReferenceClassification 1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// The challenge issued by the service (hex in JSON).
+    #[serde(with = "hex_bytes")]
+    pub challenge: Vec<u8>,
+    /// DER of the card's 利用者証明用電子証明書 (hex in JSON).
+    #[serde(with = "hex_bytes")]
+    pub certificate: Vec<u8>,
+    /// PKCS#1 v1.5 signature over SHA-256(challenge) made with the card's auth key (hex).
+    #[serde(with = "hex_bytes")]
+    pub signature: Vec<u8>,
+    /// 医療機関コード: 10 digits (prefecture 2 + 点数表 1 + code 7).
+    pub facility_code: String,
+    /// The scenario clock's date of the check (QualificationConfirmationDate).
+    pub date: NaiveDate,
+    /// The scenario clock's time, for ProcessExecutionTime (default 00:00:00).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<NaiveTime>,
+    #[serde(default)]
+    pub consent: ConsentChoices,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arbitrary_file_identifier: Option<String>,
+    #[serde(default)]
+    pub character_code: CharacterCode,
+}
+
+/// A lookup by 被保険者証 data (ReferenceClassification 2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsuranceCardRequest {
+    pub insurer_number: String,
+    #[serde(default)]
+    pub symbol: String,
+    pub number: String,
+    /// 2 digits; `00` when the card has none.
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    pub birth_date: NaiveDate,
+    pub facility_code: String,
+    pub date: NaiveDate,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<NaiveTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arbitrary_file_identifier: Option<String>,
+    #[serde(default)]
+    pub character_code: CharacterCode,
+}
+
+fn default_branch() -> String {
+    "00".to_owned()
+}
+
+/// Which consent screens the patient agreed to at the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentChoices {
+    #[serde(default)]
+    pub mode: ConsentMode,
+    /// 診療情報
+    #[serde(default)]
+    pub medical_treatment: bool,
+    /// 薬剤情報
+    #[serde(default)]
+    pub medication: bool,
+    /// 特定健診情報
+    #[serde(default)]
+    pub specific_health_checkup: bool,
+    /// 手術情報
+    #[serde(default)]
+    pub surgery: bool,
+    /// 限度額情報 (a screen only until 2024-10-06; statutory from 2024-10-07).
+    #[serde(default)]
+    pub limit_amount: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentMode {
+    /// One screen per kind of information.
+    #[default]
+    Individual,
+    /// 包括同意: one screen for everything (from 2024-10-07).
+    Comprehensive,
+}
+
+/// A challenge for proof of possession.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Challenge {
+    #[serde(with = "hex_bytes")]
+    pub challenge: Vec<u8>,
+}
+
+/// The answer to a check, a lookup or a registration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResponse {
+    /// The harness's documented result (see [`Outcome`]).
+    pub outcome: Outcome,
+    /// The certificate is past notAfter but inside the grace period.
+    pub certificate_in_grace: bool,
+    /// The reader should show the renewal notice (three months before expiry).
+    pub renewal_notice: bool,
+    #[serde(rename = "MessageHeader")]
+    pub header: MessageHeader,
+    #[serde(rename = "MessageBody")]
+    pub body: MessageBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MessageHeader {
+    /// YYYYMMDDHHMMSS
+    pub process_execution_time: String,
+    /// YYYYMMDD
+    pub qualification_confirmation_date: String,
+    pub medical_institution_code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arbitrary_file_identifier: Option<String>,
+    pub reference_classification: String,
+    pub segment_of_result: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    pub character_code_identifier: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MessageBody {
+    pub processing_result_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_result_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processing_result_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualification_validity: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub result_list: Vec<QualificationResult>,
+}
+
+/// `ResultOfQualificationConfirmation`. Optional elements are `None` when they have no value
+/// (and are then omitted from the XML, as EMR parsers expect).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QualificationResult {
+    pub insured_card_classification: String,
+    pub insurer_number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insured_card_symbol: Option<String>,
+    pub insured_identification_number: String,
+    pub insured_branch_number: String,
+    pub personal_family_classification: String,
+    pub name: String,
+    pub name_kana: String,
+    pub sex1: String,
+    pub birthdate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insured_card_valid_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insured_card_expiration_date: Option<String>,
+    pub insured_partial_contribution_ratio: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preschool_classification: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason_of_loss: Option<String>,
+    pub insurer_name: String,
+    pub qualification_date: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disqualification_date: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elderly_recipient_certificate_info: Option<ElderlyRecipientCertificateInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_application_certificate_related_cons_flg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_application_certificate_related_cons_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_application_certificate_related_info: Option<LimitApplicationCertificateRelatedInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub specific_diseases_certificate_related_cons_flg: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub specific_diseases_certificate_list: Vec<SpecificDiseasesCertificateInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub specific_health_checkups_info_cons_flg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pharmacists_info_cons_flg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis_info_cons_flg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_info_cons_flg: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ElderlyRecipientCertificateInfo {
+    pub elderly_recipient_certificate_date: String,
+    pub elderly_recipient_valid_start_date: String,
+    pub elderly_recipient_valid_end_date: String,
+    pub elderly_recipient_contribution_ratio: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LimitApplicationCertificateRelatedInfo {
+    pub limit_application_certificate_classification: String,
+    pub limit_application_certificate_classification_flag: String,
+    pub limit_application_certificate_date: String,
+    pub limit_application_certificate_valid_start_date: String,
+    pub limit_application_certificate_valid_end_date: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SpecificDiseasesCertificateInfo {
+    pub specific_diseases_disease_category: String,
+    pub specific_diseases_certificate_date: String,
+    pub specific_diseases_valid_start_date: String,
+    pub specific_diseases_valid_end_date: String,
+    pub specific_diseases_self_pay: String,
+}
+
+/// Dates as the interface writes them.
+pub fn yyyymmdd(date: NaiveDate) -> String {
+    date.format("%Y%m%d").to_string()
+}

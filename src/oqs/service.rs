@@ -1,0 +1,905 @@
+//! The qualification service: proof of possession, the rules, and the record of calls received.
+//!
+//! Proof of possession (the harness's design; the real interface's is not public): the terminal
+//! asks for a challenge, the card signs SHA-256(challenge) wrapped in a DigestInfo with its
+//! authentication key (PKCS#1 v1.5), and the terminal sends the certificate, the signature,
+//! the consent choices, the 医療機関コード and the scenario date. The service checks, in this
+//! order: request shape, certificate DER, challenge (single use), issuer (test CA), signature,
+//! validity at the date (with grace), revocation, registration, J-LIS re-link, record flags —
+//! each failure is its own [`Outcome`].
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use chrono::{NaiveDate, NaiveTime};
+use der::Decode;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::signature::Verifier;
+use rsa::traits::PublicKeyParts;
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::oqs::codes::{CharacterCode, QualificationValidity, ReasonOfLoss};
+use crate::oqs::description::LinkState;
+use crate::oqs::message::{
+    yyyymmdd, CheckRequest, CheckResponse, ConsentChoices, ConsentMode,
+    ElderlyRecipientCertificateInfo, InsuranceCardRequest, LimitApplicationCertificateRelatedInfo,
+    MessageBody, MessageHeader, QualificationResult, SpecificDiseasesCertificateInfo,
+};
+use crate::oqs::outcome::Outcome;
+use crate::oqs::registry::{PersonView, QualificationView, Registry};
+use crate::oqs::rules::{self, CertificateStanding};
+use crate::pki::{CertificateKind, PkiError, TestPki, VerifiedCertificate};
+
+/// Who vouches for authentication certificates (the test CA, or a stand-in in tests).
+pub trait CertificateAuthority: Send + Sync {
+    fn verify_authentication_certificate(
+        &self,
+        der: &[u8],
+    ) -> Result<VerifiedCertificate, PkiError>;
+}
+
+impl CertificateAuthority for TestPki {
+    fn verify_authentication_certificate(
+        &self,
+        der: &[u8],
+    ) -> Result<VerifiedCertificate, PkiError> {
+        self.verify_issued(CertificateKind::Authentication, der)
+    }
+}
+
+/// Knobs of the service that are not part of the registry.
+#[derive(Debug, Clone)]
+pub struct OqsConfig {
+    /// Keep a record of the calls received (scenarios assert on it).
+    pub record_calls: bool,
+    /// Oldest records are dropped beyond this many.
+    pub max_recorded_calls: usize,
+    /// Oldest unused challenges are forgotten beyond this many.
+    pub max_outstanding_challenges: usize,
+    /// Seed for challenges, so that recorded runs are reproducible; `None` = OS randomness.
+    pub challenge_seed: Option<u64>,
+}
+
+impl Default for OqsConfig {
+    fn default() -> Self {
+        OqsConfig {
+            record_calls: true,
+            max_recorded_calls: 100_000,
+            max_outstanding_challenges: 100_000,
+            challenge_seed: None,
+        }
+    }
+}
+
+/// What kind of call the service received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallKind {
+    Challenge,
+    Check,
+    InsuranceCardLookup,
+    Register,
+}
+
+/// One call as the service saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub kind: CallKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facility_code: Option<String>,
+    /// Serial of the presented certificate, once verified by the CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_serial: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualification_validity: Option<QualificationValidity>,
+}
+
+/// Link states changed at run time (registrations, re-links), on top of the registry.
+#[derive(Debug, Clone, Copy)]
+struct LinkOverride {
+    link: LinkState,
+    since: NaiveDate,
+}
+
+struct ChallengeStore {
+    rng: ChaCha20Rng,
+    outstanding: HashSet<[u8; 32]>,
+    order: VecDeque<[u8; 32]>,
+}
+
+/// The qualification system simulator.
+pub struct Oqs {
+    registry: Registry,
+    config: OqsConfig,
+    authority: Arc<dyn CertificateAuthority>,
+    challenges: Mutex<ChallengeStore>,
+    overrides: RwLock<HashMap<u64, LinkOverride>>,
+    jlis_available: AtomicBool,
+    calls: Mutex<VecDeque<CallRecord>>,
+}
+
+/// What a check needs besides the verified certificate.
+#[derive(Debug, Clone)]
+pub struct CheckContext<'a> {
+    pub facility_code: &'a str,
+    pub date: NaiveDate,
+    pub time: NaiveTime,
+    pub consent: ConsentChoices,
+    pub arbitrary_file_identifier: Option<&'a str>,
+    pub character_code: CharacterCode,
+}
+
+impl<'a> CheckContext<'a> {
+    fn of(request: &'a CheckRequest) -> CheckContext<'a> {
+        CheckContext {
+            facility_code: &request.facility_code,
+            date: request.date,
+            time: request.time.unwrap_or(NaiveTime::MIN),
+            consent: request.consent,
+            arbitrary_file_identifier: request.arbitrary_file_identifier.as_deref(),
+            character_code: request.character_code,
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// 医療機関コード: 10 ASCII digits.
+pub fn is_facility_code(code: &str) -> bool {
+    code.len() == 10 && code.bytes().all(|b| b.is_ascii_digit())
+}
+
+impl Oqs {
+    /// The service over `registry`, trusting the committed test CA.
+    pub fn new(registry: Registry, config: OqsConfig) -> Result<Oqs, PkiError> {
+        let pki: &'static TestPki = TestPki::load()?;
+        Ok(Self::with_authority(
+            registry,
+            config,
+            Arc::new(StaticAuthority(pki)),
+        ))
+    }
+
+    /// The service trusting `authority` (tests bring their own).
+    pub fn with_authority(
+        registry: Registry,
+        config: OqsConfig,
+        authority: Arc<dyn CertificateAuthority>,
+    ) -> Oqs {
+        let rng = match config.challenge_seed {
+            Some(seed) => ChaCha20Rng::seed_from_u64(seed),
+            None => ChaCha20Rng::from_entropy(),
+        };
+        Oqs {
+            registry,
+            config,
+            authority,
+            challenges: Mutex::new(ChallengeStore {
+                rng,
+                outstanding: HashSet::new(),
+                order: VecDeque::new(),
+            }),
+            overrides: RwLock::new(HashMap::new()),
+            jlis_available: AtomicBool::new(true),
+            calls: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Takes J-LIS down or brings it back (on top of the registry's dated outages).
+    pub fn set_jlis_available(&self, available: bool) {
+        self.jlis_available.store(available, Ordering::Relaxed);
+    }
+
+    fn jlis_reachable(&self, date: NaiveDate) -> bool {
+        self.jlis_available.load(Ordering::Relaxed)
+            && !self
+                .registry
+                .options()
+                .jlis_outages
+                .iter()
+                .any(|outage| outage.contains(date))
+    }
+
+    /// The calls received so far, oldest first.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        lock(&self.calls).iter().cloned().collect()
+    }
+
+    pub fn clear_calls(&self) {
+        lock(&self.calls).clear();
+    }
+
+    fn record(&self, record: CallRecord) {
+        if !self.config.record_calls {
+            return;
+        }
+        let mut calls = lock(&self.calls);
+        if calls.len() >= self.config.max_recorded_calls {
+            calls.pop_front();
+        }
+        calls.push_back(record);
+    }
+
+    /// A fresh single-use challenge (32 bytes).
+    pub fn issue_challenge(&self) -> Vec<u8> {
+        let mut bytes = [0u8; 32];
+        {
+            let mut store = lock(&self.challenges);
+            store.rng.fill_bytes(&mut bytes);
+            if store.order.len() >= self.config.max_outstanding_challenges {
+                if let Some(oldest) = store.order.pop_front() {
+                    store.outstanding.remove(&oldest);
+                }
+            }
+            store.outstanding.insert(bytes);
+            store.order.push_back(bytes);
+        }
+        self.record(CallRecord {
+            kind: CallKind::Challenge,
+            date: None,
+            facility_code: None,
+            certificate_serial: None,
+            outcome: None,
+            qualification_validity: None,
+        });
+        bytes.to_vec()
+    }
+
+    fn take_challenge(&self, challenge: &[u8]) -> bool {
+        let Ok(key) = <[u8; 32]>::try_from(challenge) else {
+            return false;
+        };
+        let mut store = lock(&self.challenges);
+        if store.outstanding.remove(&key) {
+            store.order.retain(|c| *c != key);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Verifies the proof of possession; on success the verified certificate.
+    ///
+    /// A refusal carries the certificate's serial when the CA vouched for it (for the record).
+    fn verify_possession(
+        &self,
+        request: &CheckRequest,
+    ) -> Result<VerifiedCertificate, (Outcome, Option<u64>)> {
+        let serial_unknown = |outcome| (outcome, None);
+        self.verify_shape_and_issuer(request)
+            .map_err(serial_unknown)
+            .and_then(|verified| {
+                let serial = Some(verified.serial);
+                if request.signature.len() != verified.public_key.size() {
+                    return Err((Outcome::SignatureMalformed, serial));
+                }
+                let signature = Signature::try_from(request.signature.as_slice())
+                    .map_err(|_| (Outcome::SignatureMalformed, serial))?;
+                VerifyingKey::<Sha256>::new(verified.public_key.clone())
+                    .verify(&request.challenge, &signature)
+                    .map_err(|_| (Outcome::SignatureInvalid, serial))?;
+                Ok(verified)
+            })
+    }
+
+    fn verify_shape_and_issuer(
+        &self,
+        request: &CheckRequest,
+    ) -> Result<VerifiedCertificate, Outcome> {
+        if !is_facility_code(&request.facility_code) {
+            return Err(Outcome::RequestInvalid);
+        }
+        if request.consent.mode == ConsentMode::Comprehensive
+            && !rules::comprehensive_consent_available(request.date)
+        {
+            return Err(Outcome::RequestInvalid);
+        }
+        if x509_cert::Certificate::from_der(&request.certificate).is_err() {
+            return Err(Outcome::CertificateMalformed);
+        }
+        if !self.take_challenge(&request.challenge) {
+            return Err(Outcome::ChallengeUnknown);
+        }
+        self.authority
+            .verify_authentication_certificate(&request.certificate)
+            .map_err(|_| Outcome::CertificateUntrusted)
+    }
+
+    /// Why a malformed request was refused (for the 4xx message).
+    pub fn describe_refusal(request: &CheckRequest, outcome: Outcome) -> String {
+        match outcome {
+            Outcome::RequestInvalid if !is_facility_code(&request.facility_code) => {
+                format!(
+                    "facility_code must be 10 ASCII digits, got {:?}",
+                    request.facility_code
+                )
+            }
+            Outcome::RequestInvalid => {
+                "consent.mode comprehensive (包括同意) exists only from 2024-10-07".to_owned()
+            }
+            Outcome::CertificateMalformed => {
+                "certificate is not a DER X.509 certificate".to_owned()
+            }
+            Outcome::SignatureMalformed => {
+                "signature length differs from the certificate key's modulus".to_owned()
+            }
+            other => other.default_message().to_owned(),
+        }
+    }
+
+    /// A qualification check by マイナンバーカード.
+    pub fn check(&self, request: &CheckRequest) -> CheckResponse {
+        let context = CheckContext::of(request);
+        let (response, serial) = match self.verify_possession(request) {
+            Ok(verified) => (
+                self.check_verified(&verified, &context),
+                Some(verified.serial),
+            ),
+            Err((outcome, serial)) => (self.refusal(outcome, &context, "1"), serial),
+        };
+        self.record(CallRecord {
+            kind: CallKind::Check,
+            date: Some(request.date),
+            facility_code: Some(request.facility_code.clone()),
+            certificate_serial: serial,
+            outcome: Some(response.outcome),
+            qualification_validity: validity_of(&response),
+        });
+        response
+    }
+
+    /// 保険証利用登録 of the presented card (the reader's registration flow).
+    pub fn register(&self, request: &CheckRequest) -> CheckResponse {
+        let context = CheckContext::of(request);
+        let (response, serial) = match self.verify_possession(request) {
+            Err((outcome, serial)) => (self.refusal(outcome, &context, "1"), serial),
+            Ok(verified) => (
+                self.register_verified(&verified, &context),
+                Some(verified.serial),
+            ),
+        };
+        self.record(CallRecord {
+            kind: CallKind::Register,
+            date: Some(request.date),
+            facility_code: Some(request.facility_code.clone()),
+            certificate_serial: serial,
+            outcome: Some(response.outcome),
+            qualification_validity: None,
+        });
+        response
+    }
+
+    fn register_verified(
+        &self,
+        verified: &VerifiedCertificate,
+        context: &CheckContext<'_>,
+    ) -> CheckResponse {
+        let rule = self.registry.options().grace;
+        match rules::certificate_standing(
+            context.date,
+            verified.not_before,
+            verified.not_after,
+            rule,
+        ) {
+            CertificateStanding::NotYetValid => {
+                return self.refusal(Outcome::CertificateNotYetValid, context, "1")
+            }
+            CertificateStanding::Expired | CertificateStanding::Grace => {
+                return self.refusal(Outcome::CertificateExpired, context, "1")
+            }
+            CertificateStanding::Valid => {}
+        }
+        let Some(card) = self.registry.card(verified.serial) else {
+            return self.refusal(Outcome::CardNotRegistered, context, "1");
+        };
+        if card.revoked.is_some_and(|r| r.on <= context.date) {
+            return self.refusal(Outcome::CertificateRevoked, context, "1");
+        }
+        let (link, _) =
+            self.effective_link(verified.serial, card.link, card.registered_on, context.date);
+        match link {
+            LinkState::Registered => self.refusal(Outcome::Registered, context, "1"),
+            LinkState::CancelledAfterGrace => {
+                self.refusal(Outcome::RegistrationCancelledAfterGrace, context, "1")
+            }
+            LinkState::NotRegistered | LinkState::CancelledOnRequest | LinkState::RelinkNeeded => {
+                if !self.jlis_reachable(context.date) {
+                    return self.refusal(Outcome::JlisUnavailable, context, "1");
+                }
+                self.set_override(verified.serial, LinkState::Registered, context.date);
+                self.refusal(Outcome::Registered, context, "1")
+            }
+        }
+    }
+
+    fn set_override(&self, serial: u64, link: LinkState, since: NaiveDate) {
+        self.overrides
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(serial, LinkOverride { link, since });
+    }
+
+    /// The link state on `date`, with run-time changes applied; the bool says it changed at run time.
+    fn effective_link(
+        &self,
+        serial: u64,
+        stored: LinkState,
+        registered_on: Option<NaiveDate>,
+        date: NaiveDate,
+    ) -> (LinkState, bool) {
+        let overrides = self
+            .overrides
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(change) = overrides.get(&serial) {
+            if change.since <= date {
+                return (change.link, true);
+            }
+        }
+        match (stored, registered_on) {
+            (LinkState::Registered, Some(on)) if date < on => (LinkState::NotRegistered, false),
+            (state, _) => (state, false),
+        }
+    }
+
+    /// The check once the proof of possession holds: what the national-scale benchmark times.
+    pub fn check_verified(
+        &self,
+        verified: &VerifiedCertificate,
+        context: &CheckContext<'_>,
+    ) -> CheckResponse {
+        let options = self.registry.options();
+        let standing = rules::certificate_standing(
+            context.date,
+            verified.not_before,
+            verified.not_after,
+            options.grace,
+        );
+        match standing {
+            CertificateStanding::NotYetValid => {
+                return self.refusal(Outcome::CertificateNotYetValid, context, "1")
+            }
+            CertificateStanding::Expired => {
+                return self.refusal(Outcome::CertificateExpired, context, "1")
+            }
+            CertificateStanding::Valid | CertificateStanding::Grace => {}
+        }
+        let Some(card) = self.registry.card(verified.serial) else {
+            return self.refusal(Outcome::CardNotRegistered, context, "1");
+        };
+        if card.revoked.is_some_and(|r| r.on <= context.date) {
+            return self.refusal(Outcome::CertificateRevoked, context, "1");
+        }
+        let (link, _) =
+            self.effective_link(verified.serial, card.link, card.registered_on, context.date);
+        match link {
+            LinkState::Registered => {}
+            LinkState::NotRegistered => {
+                return self.refusal(Outcome::CardNotRegistered, context, "1")
+            }
+            LinkState::CancelledOnRequest => {
+                return self.refusal(Outcome::RegistrationCancelledOnRequest, context, "1")
+            }
+            LinkState::CancelledAfterGrace => {
+                return self.refusal(Outcome::RegistrationCancelledAfterGrace, context, "1")
+            }
+            LinkState::RelinkNeeded => {
+                if !self.jlis_reachable(context.date) {
+                    return self.refusal(Outcome::JlisUnavailable, context, "1");
+                }
+                self.set_override(verified.serial, LinkState::Registered, context.date);
+            }
+        }
+        let Some(person) = self.registry.person(card.person) else {
+            return self.refusal(Outcome::CardNotRegistered, context, "1");
+        };
+        if person.self_information_blocked() {
+            return self.refusal(Outcome::SelfInformationBlocked, context, "1");
+        }
+        if (card.mislinked || person.jlis_mismatch()) && context.date >= options.mislink_block_from
+        {
+            return self.refusal(Outcome::RecordBlocked, context, "1");
+        }
+        let in_grace = standing == CertificateStanding::Grace;
+        let (validity, listed) = evaluate_by_card(&person, context.date);
+        let mut response = self.answer(validity, &listed, &person, context, in_grace, "1");
+        response.certificate_in_grace = in_grace;
+        response.renewal_notice = rules::renewal_notice_due(context.date, verified.not_after);
+        response
+    }
+
+    /// The 被保険者証情報 path: lookup by insurer number, symbol, number, branch and birth date.
+    pub fn lookup_by_insurance_card(&self, request: &InsuranceCardRequest) -> CheckResponse {
+        let context = CheckContext {
+            facility_code: &request.facility_code,
+            date: request.date,
+            time: request.time.unwrap_or(NaiveTime::MIN),
+            consent: ConsentChoices::default(),
+            arbitrary_file_identifier: request.arbitrary_file_identifier.as_deref(),
+            character_code: request.character_code,
+        };
+        let response = self.lookup_inner(request, &context);
+        self.record(CallRecord {
+            kind: CallKind::InsuranceCardLookup,
+            date: Some(request.date),
+            facility_code: Some(request.facility_code.clone()),
+            certificate_serial: None,
+            outcome: Some(response.outcome),
+            qualification_validity: validity_of(&response),
+        });
+        response
+    }
+
+    fn lookup_inner(
+        &self,
+        request: &InsuranceCardRequest,
+        context: &CheckContext<'_>,
+    ) -> CheckResponse {
+        let branch = match (request.branch.len(), request.branch.parse::<u8>()) {
+            (2, Ok(branch)) => branch,
+            _ => return self.refusal(Outcome::RequestInvalid, context, "2"),
+        };
+        if !is_facility_code(&request.facility_code) || request.insurer_number.len() != 8 {
+            return self.refusal(Outcome::RequestInvalid, context, "2");
+        }
+        let date = request.date;
+        let found: Vec<QualificationView<'_>> = self
+            .registry
+            .find_by_insurance_card(
+                &request.insurer_number,
+                &request.symbol,
+                &request.number,
+                branch,
+            )
+            .into_iter()
+            .filter(|q| q.is_registered_on(date))
+            .filter(|q| {
+                self.registry
+                    .person(q.person())
+                    .is_some_and(|p| p.birth_date() == request.birth_date)
+            })
+            .collect();
+        let Some(first) = found.first() else {
+            return self.answer_without_person(
+                QualificationValidity::NoQualification,
+                context,
+                "2",
+            );
+        };
+        let Some(person) = self.registry.person(first.person()) else {
+            return self.answer_without_person(
+                QualificationValidity::NoQualification,
+                context,
+                "2",
+            );
+        };
+        if person.self_information_blocked() {
+            return self.refusal(Outcome::SelfInformationBlocked, context, "2");
+        }
+        let validity = if found.len() > 1 {
+            QualificationValidity::Multiple
+        } else if first.is_in_force_on(date) {
+            QualificationValidity::Valid
+        } else if first.acquired() > date {
+            QualificationValidity::NoQualification
+        } else if person.qualifications().any(|other| {
+            other.id() != first.id()
+                && other.is_registered_on(date)
+                && other.acquired() > first.acquired()
+        }) {
+            QualificationValidity::InvalidNewQualificationExists
+        } else {
+            QualificationValidity::Invalid
+        };
+        if validity == QualificationValidity::NoQualification {
+            return self.answer_without_person(validity, context, "2");
+        }
+        self.answer(validity, &found, &person, context, false, "2")
+    }
+
+    fn header(
+        &self,
+        outcome: Outcome,
+        context: &CheckContext<'_>,
+        reference: &str,
+        segment: &str,
+    ) -> MessageHeader {
+        let codes = self.registry.options().result_codes.get(&outcome);
+        MessageHeader {
+            process_execution_time: format!(
+                "{}{}",
+                yyyymmdd(context.date),
+                context.time.format("%H%M%S")
+            ),
+            qualification_confirmation_date: yyyymmdd(context.date),
+            medical_institution_code: context.facility_code.to_owned(),
+            arbitrary_file_identifier: context.arbitrary_file_identifier.map(str::to_owned),
+            reference_classification: reference.to_owned(),
+            segment_of_result: segment.to_owned(),
+            error_code: codes.and_then(|c| c.error_code.clone()),
+            error_message: codes.and_then(|c| c.error_message.clone()),
+            character_code_identifier: context.character_code.code().to_owned(),
+        }
+    }
+
+    fn body(
+        &self,
+        outcome: Outcome,
+        validity: Option<QualificationValidity>,
+        results: Vec<QualificationResult>,
+    ) -> MessageBody {
+        let codes = self.registry.options().result_codes.get(&outcome);
+        MessageBody {
+            processing_result_status: if outcome.is_success() { "1" } else { "2" }.to_owned(),
+            processing_result_code: codes.and_then(|c| c.processing_result_code.clone()),
+            processing_result_message: Some(
+                codes
+                    .and_then(|c| c.processing_result_message.clone())
+                    .unwrap_or_else(|| outcome.default_message().to_owned()),
+            ),
+            qualification_validity: validity.map(|v| v.code().to_owned()),
+            result_list: results,
+        }
+    }
+
+    /// An answer without qualification data (refusals, registrations).
+    fn refusal(
+        &self,
+        outcome: Outcome,
+        context: &CheckContext<'_>,
+        reference: &str,
+    ) -> CheckResponse {
+        let segment = if outcome.is_malformed_request() {
+            "9"
+        } else {
+            "1"
+        };
+        CheckResponse {
+            outcome,
+            certificate_in_grace: false,
+            renewal_notice: false,
+            header: self.header(outcome, context, reference, segment),
+            body: self.body(outcome, None, Vec::new()),
+        }
+    }
+
+    fn answer_without_person(
+        &self,
+        validity: QualificationValidity,
+        context: &CheckContext<'_>,
+        reference: &str,
+    ) -> CheckResponse {
+        CheckResponse {
+            outcome: Outcome::Answered,
+            certificate_in_grace: false,
+            renewal_notice: false,
+            header: self.header(Outcome::Answered, context, reference, "1"),
+            body: self.body(Outcome::Answered, Some(validity), Vec::new()),
+        }
+    }
+
+    fn answer(
+        &self,
+        validity: QualificationValidity,
+        listed: &[QualificationView<'_>],
+        person: &PersonView<'_>,
+        context: &CheckContext<'_>,
+        in_grace: bool,
+        reference: &str,
+    ) -> CheckResponse {
+        let results = listed
+            .iter()
+            .map(|q| qualification_result(person, q, context, in_grace, reference))
+            .collect();
+        CheckResponse {
+            outcome: Outcome::Answered,
+            certificate_in_grace: in_grace,
+            renewal_notice: false,
+            header: self.header(Outcome::Answered, context, reference, "1"),
+            body: self.body(Outcome::Answered, Some(validity), results),
+        }
+    }
+}
+
+/// `Arc<dyn CertificateAuthority>` over the process-wide test PKI.
+struct StaticAuthority(&'static TestPki);
+
+impl CertificateAuthority for StaticAuthority {
+    fn verify_authentication_certificate(
+        &self,
+        der: &[u8],
+    ) -> Result<VerifiedCertificate, PkiError> {
+        self.0.verify_authentication_certificate(der)
+    }
+}
+
+fn validity_of(response: &CheckResponse) -> Option<QualificationValidity> {
+    use QualificationValidity::*;
+    match response.body.qualification_validity.as_deref()? {
+        "1" => Some(Valid),
+        "2" => Some(Invalid),
+        "3" => Some(InvalidNewQualificationExists),
+        "4" => Some(NoQualification),
+        "5" => Some(Multiple),
+        _ => None,
+    }
+}
+
+/// QualificationValidity of a card check, and the qualifications the answer lists.
+///
+/// Only qualifications the insurer has registered by `date` are visible. One in force → 1;
+/// several → 5; none in force: the latest lost one is answered as 3 when a newer qualification
+/// is registered (starting later), as 4 when it was lost to another insurance that is not
+/// registered yet (the job-change lag), and as 2 with its ReasonOfLoss otherwise; nothing
+/// visible → 4.
+pub fn evaluate_by_card<'a>(
+    person: &PersonView<'a>,
+    date: NaiveDate,
+) -> (QualificationValidity, Vec<QualificationView<'a>>) {
+    let visible: Vec<QualificationView<'a>> = person
+        .qualifications()
+        .filter(|q| q.is_registered_on(date))
+        .collect();
+    let in_force: Vec<QualificationView<'a>> = visible
+        .iter()
+        .copied()
+        .filter(|q| q.is_in_force_on(date))
+        .collect();
+    match in_force.len() {
+        1 => return (QualificationValidity::Valid, in_force),
+        n if n > 1 => return (QualificationValidity::Multiple, in_force),
+        _ => {}
+    }
+    let latest_lost = visible
+        .iter()
+        .copied()
+        .filter(|q| q.lost().is_some_and(|lost| lost <= date))
+        .max_by_key(|q| (q.lost(), q.acquired()));
+    let Some(lost) = latest_lost else {
+        return (QualificationValidity::NoQualification, Vec::new());
+    };
+    let newer_exists = visible
+        .iter()
+        .any(|q| q.id() != lost.id() && q.acquired() > lost.acquired());
+    if newer_exists {
+        (
+            QualificationValidity::InvalidNewQualificationExists,
+            vec![lost],
+        )
+    } else if lost.reason_of_loss() == Some(ReasonOfLoss::OtherInsurance) {
+        (QualificationValidity::NoQualification, Vec::new())
+    } else {
+        (QualificationValidity::Invalid, vec![lost])
+    }
+}
+
+fn flag(consented: bool) -> Option<String> {
+    Some(if consented { "1" } else { "0" }.to_owned())
+}
+
+fn qualification_result(
+    person: &PersonView<'_>,
+    qualification: &QualificationView<'_>,
+    context: &CheckContext<'_>,
+    in_grace: bool,
+    reference: &str,
+) -> QualificationResult {
+    let date = context.date;
+    let burden = rules::burden(
+        person.birth_date(),
+        date,
+        qualification.income(),
+        qualification.burden_percent_override(),
+    );
+    let extras = qualification.extras();
+    let by_card = reference == "1";
+    let comprehensive = context.consent.mode == ConsentMode::Comprehensive;
+    // 限度額 information: by consent before 2024-10-07, by law from then on. The 被保険者証 path
+    // has no consent screens, so it follows the same dates with no consent given.
+    let limit_provided =
+        rules::limit_info_is_statutory(date) || (by_card && context.consent.limit_amount);
+    let limit = extras
+        .and_then(|e| e.limit_certificate.as_ref())
+        .filter(|l| l.valid_from <= date && date <= l.valid_until);
+    let diseases: Vec<SpecificDiseasesCertificateInfo> = extras
+        .map(|e| e.specific_diseases.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter(|_| limit_provided)
+        .filter(|d| d.valid_from <= date && date <= d.valid_until)
+        .map(|d| SpecificDiseasesCertificateInfo {
+            specific_diseases_disease_category: d.category.code().to_owned(),
+            specific_diseases_certificate_date: yyyymmdd(d.issued),
+            specific_diseases_valid_start_date: yyyymmdd(d.valid_from),
+            specific_diseases_valid_end_date: yyyymmdd(d.valid_until),
+            specific_diseases_self_pay: d.self_pay.to_string(),
+        })
+        .collect();
+    // During grace only qualification data is shared: no 診療/薬剤/健診/手術 consent data.
+    let information_consent = by_card && !in_grace;
+    let consent = context.consent;
+    let hide_address = person.address_not_disclosed();
+    let symbol = qualification.symbol();
+    QualificationResult {
+        insured_card_classification: qualification.card_classification().code().to_owned(),
+        insurer_number: qualification.insurer_number().to_owned(),
+        insured_card_symbol: (!symbol.is_empty()).then(|| symbol.to_owned()),
+        insured_identification_number: qualification.number().to_owned(),
+        insured_branch_number: format!("{:02}", qualification.branch()),
+        personal_family_classification: qualification.relationship().code().to_owned(),
+        name: person.name().trim().to_owned(),
+        name_kana: person.kana().trim().to_owned(),
+        sex1: person.sex().oqs_code().to_owned(),
+        birthdate: yyyymmdd(person.birth_date()),
+        address: (!hide_address && !person.address().is_empty())
+            .then(|| person.address().trim().to_owned()),
+        post_number: if hide_address {
+            None
+        } else {
+            person.post_number().map(str::to_owned)
+        },
+        insured_card_valid_date: extras.and_then(|e| e.card_valid_from).map(yyyymmdd),
+        insured_card_expiration_date: extras.and_then(|e| e.card_valid_until).map(yyyymmdd),
+        insured_partial_contribution_ratio: burden.ratio_code(),
+        preschool_classification: burden.preschool.then(|| "1".to_owned()),
+        reason_of_loss: qualification
+            .lost()
+            .filter(|lost| *lost <= date)
+            .and(qualification.reason_of_loss())
+            .map(|r| r.code().to_owned()),
+        insurer_name: qualification.insurer_name().to_owned(),
+        qualification_date: yyyymmdd(qualification.acquired()),
+        disqualification_date: qualification.lost().map(yyyymmdd),
+        elderly_recipient_certificate_info: extras.and_then(|e| e.elderly_recipient.as_ref()).map(
+            |e| ElderlyRecipientCertificateInfo {
+                elderly_recipient_certificate_date: yyyymmdd(e.issued),
+                elderly_recipient_valid_start_date: yyyymmdd(e.valid_from),
+                elderly_recipient_valid_end_date: yyyymmdd(e.valid_until),
+                elderly_recipient_contribution_ratio: format!("{:03}", e.burden_percent),
+            },
+        ),
+        limit_application_certificate_related_cons_flg: by_card
+            .then(|| flag(limit_provided))
+            .flatten(),
+        limit_application_certificate_related_cons_time: (by_card && limit_provided)
+            .then(|| format!("{}{}", yyyymmdd(date), context.time.format("%H%M%S"))),
+        limit_application_certificate_related_info: limit.filter(|_| limit_provided).map(|l| {
+            LimitApplicationCertificateRelatedInfo {
+                limit_application_certificate_classification: l.classification.code().to_owned(),
+                limit_application_certificate_classification_flag: l.flag.code().to_owned(),
+                limit_application_certificate_date: yyyymmdd(l.issued),
+                limit_application_certificate_valid_start_date: yyyymmdd(l.valid_from),
+                limit_application_certificate_valid_end_date: yyyymmdd(l.valid_until),
+            }
+        }),
+        specific_diseases_certificate_related_cons_flg: (by_card && !diseases.is_empty())
+            .then(|| "1".to_owned()),
+        specific_diseases_certificate_list: diseases,
+        specific_health_checkups_info_cons_flg: information_consent
+            .then(|| flag(comprehensive || consent.specific_health_checkup))
+            .flatten(),
+        pharmacists_info_cons_flg: information_consent
+            .then(|| flag(comprehensive || consent.medication))
+            .flatten(),
+        diagnosis_info_cons_flg: information_consent
+            .then(|| flag(comprehensive || consent.medical_treatment))
+            .flatten(),
+        operation_info_cons_flg: information_consent
+            .then(|| flag(comprehensive || consent.surgery))
+            .flatten(),
+    }
+}

@@ -1,0 +1,550 @@
+//! The interface's XML (`XmlMsg` with `MessageHeader` and `MessageBody`), written the way EMR
+//! parsers in the field expect it: raw characters (never numeric references), optional
+//! elements omitted rather than empty, dates YYYYMMDD, ratios three digits; in UTF-8 or CP932
+//! per `CharacterCodeIdentifier`. Also the harness's request files for the `req` folder.
+
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::{Reader, Writer};
+
+use crate::oqs::codes::CharacterCode;
+use crate::oqs::message::{
+    CheckRequest, CheckResponse, ConsentChoices, ConsentMode, InsuranceCardRequest,
+    QualificationResult,
+};
+
+/// Why an XML request could not be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    #[error("not well-formed XML: {0}")]
+    Syntax(String),
+    #[error("the text is neither UTF-8 nor Shift_JIS (CP932)")]
+    Encoding,
+    #[error("unexpected element <{0}>; expected XmlMsg/MessageHeader|MessageBody/<field>")]
+    Layout(String),
+    #[error("unknown element <{element}> in {section}; valid: {valid}")]
+    UnknownElement {
+        section: &'static str,
+        element: String,
+        valid: String,
+    },
+    #[error("<{0}> appears twice")]
+    Duplicate(String),
+    #[error("missing <{0}>")]
+    Missing(&'static str),
+    #[error("<{element}>: {message}")]
+    Value {
+        element: &'static str,
+        message: String,
+    },
+}
+
+/// A request file: a card check or a 被保険者証 lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileRequest {
+    Card(CheckRequest),
+    InsuranceCard(InsuranceCardRequest),
+}
+
+impl FileRequest {
+    pub fn character_code(&self) -> CharacterCode {
+        match self {
+            FileRequest::Card(request) => request.character_code,
+            FileRequest::InsuranceCard(request) => request.character_code,
+        }
+    }
+}
+
+const HEADER_FIELDS: &[&str] = &[
+    "MedicalInstitutionCode",
+    "ArbitraryFileIdentifier",
+    "ReferenceClassification",
+    "CharacterCodeIdentifier",
+    "QualificationConfirmationDate",
+    "ProcessExecutionTime",
+];
+
+const BODY_FIELDS: &[&str] = &[
+    "InsurerNumber",
+    "InsuredCardSymbol",
+    "InsuredIdentificationNumber",
+    "InsuredBranchNumber",
+    "Birthdate",
+    "Challenge",
+    "Certificate",
+    "Signature",
+    "ComprehensiveConsent",
+    "DiagnosisInfoConsFlg",
+    "PharmacistsInfoConsFlg",
+    "SpecificHealthCheckupsInfoConsFlg",
+    "OperationInfoConsFlg",
+    "LimitApplicationCertificateRelatedConsFlg",
+];
+
+/// Decodes UTF-8 (with or without BOM), else CP932.
+pub fn decode(bytes: &[u8]) -> Result<String, XmlError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Ok(text.to_owned());
+    }
+    let (text, had_errors) = encoding_rs::SHIFT_JIS.decode_without_bom_handling(bytes);
+    if had_errors {
+        return Err(XmlError::Encoding);
+    }
+    Ok(text.into_owned())
+}
+
+/// Parses a request file.
+pub fn parse_request(bytes: &[u8]) -> Result<FileRequest, XmlError> {
+    let text = decode(bytes)?;
+    let (header, body) = collect_fields(&text)?;
+    let get_header = |name: &'static str| header.get(name).map(|v| v.trim().to_owned());
+    let get_body = |name: &'static str| body.get(name).map(|v| v.trim().to_owned());
+    let required = |value: Option<String>, name: &'static str| value.ok_or(XmlError::Missing(name));
+
+    let facility_code = required(
+        get_header("MedicalInstitutionCode"),
+        "MedicalInstitutionCode",
+    )?;
+    let character_code = match get_header("CharacterCodeIdentifier") {
+        None => CharacterCode::Utf8,
+        Some(code) => CharacterCode::from_code(&code).ok_or(XmlError::Value {
+            element: "CharacterCodeIdentifier",
+            message: format!("{code:?} is not 0 (UTF-8) or 1 (Shift_JIS)"),
+        })?,
+    };
+    let date = parse_date(
+        &required(
+            get_header("QualificationConfirmationDate"),
+            "QualificationConfirmationDate",
+        )?,
+        "QualificationConfirmationDate",
+    )?;
+    let time = match get_header("ProcessExecutionTime") {
+        None => None,
+        Some(text) => Some(
+            NaiveDateTime::parse_from_str(&text, "%Y%m%d%H%M%S")
+                .map_err(|_| XmlError::Value {
+                    element: "ProcessExecutionTime",
+                    message: format!("{text:?} is not YYYYMMDDHHMMSS"),
+                })?
+                .time(),
+        ),
+    };
+    let arbitrary_file_identifier = get_header("ArbitraryFileIdentifier");
+    match required(
+        get_header("ReferenceClassification"),
+        "ReferenceClassification",
+    )?
+    .as_str()
+    {
+        "1" => {
+            let hex_field = |name: &'static str| -> Result<Vec<u8>, XmlError> {
+                let text = required(get_body(name), name)?;
+                hex::decode(&text).map_err(|error| XmlError::Value {
+                    element: name,
+                    message: format!("not hexadecimal: {error}"),
+                })
+            };
+            let consent_flag = |name: &'static str| -> Result<bool, XmlError> {
+                match get_body(name).as_deref() {
+                    None | Some("0") => Ok(false),
+                    Some("1") => Ok(true),
+                    Some(other) => Err(XmlError::Value {
+                        element: name,
+                        message: format!("{other:?} is not 0 or 1"),
+                    }),
+                }
+            };
+            Ok(FileRequest::Card(CheckRequest {
+                challenge: hex_field("Challenge")?,
+                certificate: hex_field("Certificate")?,
+                signature: hex_field("Signature")?,
+                facility_code,
+                date,
+                time,
+                consent: ConsentChoices {
+                    mode: if consent_flag("ComprehensiveConsent")? {
+                        ConsentMode::Comprehensive
+                    } else {
+                        ConsentMode::Individual
+                    },
+                    medical_treatment: consent_flag("DiagnosisInfoConsFlg")?,
+                    medication: consent_flag("PharmacistsInfoConsFlg")?,
+                    specific_health_checkup: consent_flag("SpecificHealthCheckupsInfoConsFlg")?,
+                    surgery: consent_flag("OperationInfoConsFlg")?,
+                    limit_amount: consent_flag("LimitApplicationCertificateRelatedConsFlg")?,
+                },
+                arbitrary_file_identifier,
+                character_code,
+            }))
+        }
+        "2" => Ok(FileRequest::InsuranceCard(InsuranceCardRequest {
+            insurer_number: required(get_body("InsurerNumber"), "InsurerNumber")?,
+            symbol: get_body("InsuredCardSymbol").unwrap_or_default(),
+            number: required(
+                get_body("InsuredIdentificationNumber"),
+                "InsuredIdentificationNumber",
+            )?,
+            branch: get_body("InsuredBranchNumber").unwrap_or_else(|| "00".to_owned()),
+            birth_date: parse_date(&required(get_body("Birthdate"), "Birthdate")?, "Birthdate")?,
+            facility_code,
+            date,
+            time,
+            arbitrary_file_identifier,
+            character_code,
+        })),
+        other => Err(XmlError::Value {
+            element: "ReferenceClassification",
+            message: format!("{other:?} is not 1 (マイナンバーカード) or 2 (被保険者証情報)"),
+        }),
+    }
+}
+
+fn parse_date(text: &str, element: &'static str) -> Result<NaiveDate, XmlError> {
+    NaiveDate::parse_from_str(text, "%Y%m%d").map_err(|_| XmlError::Value {
+        element,
+        message: format!("{text:?} is not a YYYYMMDD date"),
+    })
+}
+
+type Fields = BTreeMap<&'static str, String>;
+
+/// Leaf elements of MessageHeader and MessageBody, strictly checked against the known names.
+fn collect_fields(text: &str) -> Result<(Fields, Fields), XmlError> {
+    let mut reader = Reader::from_str(text);
+    reader.config_mut().trim_text(true);
+    let mut header = Fields::new();
+    let mut body = Fields::new();
+    let mut path: Vec<String> = Vec::new();
+    let mut current: Option<&'static str> = None;
+    let mut seen_root = false;
+    loop {
+        let event = reader.read_event().map_err(|error| {
+            XmlError::Syntax(format!("at byte {}: {error}", reader.error_position()))
+        })?;
+        match event {
+            Event::Start(start) => {
+                let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+                match path.len() {
+                    0 if name == "XmlMsg" && !seen_root => seen_root = true,
+                    1 if name == "MessageHeader" || name == "MessageBody" => {}
+                    2 => {
+                        let (section, valid) = if path[1] == "MessageHeader" {
+                            ("MessageHeader", HEADER_FIELDS)
+                        } else {
+                            ("MessageBody", BODY_FIELDS)
+                        };
+                        let known = valid.iter().find(|v| **v == name).ok_or_else(|| {
+                            XmlError::UnknownElement {
+                                section,
+                                element: name.clone(),
+                                valid: valid.join(", "),
+                            }
+                        })?;
+                        current = Some(known);
+                        let target = if section == "MessageHeader" {
+                            &mut header
+                        } else {
+                            &mut body
+                        };
+                        if target.insert(known, String::new()).is_some() {
+                            return Err(XmlError::Duplicate(name));
+                        }
+                    }
+                    _ => return Err(XmlError::Layout(name)),
+                }
+                path.push(name);
+            }
+            Event::Empty(empty) => {
+                let name = String::from_utf8_lossy(empty.name().as_ref()).into_owned();
+                if path.len() != 2 {
+                    return Err(XmlError::Layout(name));
+                }
+            }
+            Event::End(_) => {
+                path.pop();
+                current = None;
+            }
+            Event::Text(content) => {
+                let value = content
+                    .unescape()
+                    .map_err(|error| XmlError::Syntax(error.to_string()))?;
+                match (path.len(), current) {
+                    (3, Some(name)) => {
+                        let target = if path[1] == "MessageHeader" {
+                            &mut header
+                        } else {
+                            &mut body
+                        };
+                        target.insert(name, value.into_owned());
+                    }
+                    _ if value.trim().is_empty() => {}
+                    _ => return Err(XmlError::Layout(format!("text {:?}", value.trim()))),
+                }
+            }
+            Event::Eof => break,
+            Event::Decl(_)
+            | Event::Comment(_)
+            | Event::PI(_)
+            | Event::DocType(_)
+            | Event::CData(_) => {}
+        }
+    }
+    if !seen_root {
+        return Err(XmlError::Missing("XmlMsg"));
+    }
+    if !path.is_empty() {
+        return Err(XmlError::Syntax(format!(
+            "<{}> is not closed",
+            path.join("/")
+        )));
+    }
+    Ok((header, body))
+}
+
+/// Writes an answer as the interface's XML, encoded per its CharacterCodeIdentifier.
+pub fn response_to_xml(response: &CheckResponse) -> Vec<u8> {
+    let shift_jis = response.header.character_code_identifier == CharacterCode::ShiftJis.code();
+    let text = response_to_xml_text(response, if shift_jis { "Shift_JIS" } else { "UTF-8" });
+    if shift_jis {
+        encode_cp932(&text)
+    } else {
+        text.into_bytes()
+    }
+}
+
+/// CP932 bytes; characters CP932 lacks become 〓 (the customary geta mark) rather than numeric
+/// character references, which EMR parsers do not expand.
+pub fn encode_cp932(text: &str) -> Vec<u8> {
+    let (bytes, _, had_errors) = encoding_rs::SHIFT_JIS.encode(text);
+    if !had_errors {
+        return bytes.into_owned();
+    }
+    let mut out = Vec::with_capacity(text.len());
+    let mut buffer = [0u8; 4];
+    for character in text.chars() {
+        let (encoded, _, unmappable) =
+            encoding_rs::SHIFT_JIS.encode(character.encode_utf8(&mut buffer));
+        if unmappable {
+            out.extend_from_slice(&encoding_rs::SHIFT_JIS.encode("〓").0);
+        } else {
+            out.extend_from_slice(&encoded);
+        }
+    }
+    out
+}
+
+struct XmlOut {
+    writer: Writer<Vec<u8>>,
+}
+
+impl XmlOut {
+    fn open(&mut self, name: &str) {
+        let _ = self.writer.write_event(Event::Start(BytesStart::new(name)));
+    }
+    fn close(&mut self, name: &str) {
+        let _ = self.writer.write_event(Event::End(BytesEnd::new(name)));
+    }
+    fn leaf(&mut self, name: &str, value: &str) {
+        self.open(name);
+        let _ = self.writer.write_event(Event::Text(BytesText::new(value)));
+        self.close(name);
+    }
+    fn optional(&mut self, name: &str, value: Option<&String>) {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            self.leaf(name, value);
+        }
+    }
+}
+
+/// The XML text (before encoding); `encoding` is the declaration's label.
+pub fn response_to_xml_text(response: &CheckResponse, encoding: &str) -> String {
+    let mut out = XmlOut {
+        writer: Writer::new_with_indent(Vec::new(), b' ', 2),
+    };
+    let _ = out.writer.write_event(Event::Decl(BytesDecl::new(
+        "1.0",
+        Some(encoding),
+        Some("no"),
+    )));
+    out.open("XmlMsg");
+    let header = &response.header;
+    out.open("MessageHeader");
+    out.leaf("ProcessExecutionTime", &header.process_execution_time);
+    out.leaf(
+        "QualificationConfirmationDate",
+        &header.qualification_confirmation_date,
+    );
+    out.leaf("MedicalInstitutionCode", &header.medical_institution_code);
+    out.optional(
+        "ArbitraryFileIdentifier",
+        header.arbitrary_file_identifier.as_ref(),
+    );
+    out.leaf("ReferenceClassification", &header.reference_classification);
+    out.leaf("SegmentOfResult", &header.segment_of_result);
+    out.optional("ErrorCode", header.error_code.as_ref());
+    out.optional("ErrorMessage", header.error_message.as_ref());
+    out.leaf("CharacterCodeIdentifier", &header.character_code_identifier);
+    out.close("MessageHeader");
+    let body = &response.body;
+    out.open("MessageBody");
+    out.leaf("ProcessingResultStatus", &body.processing_result_status);
+    out.optional("ProcessingResultCode", body.processing_result_code.as_ref());
+    out.optional(
+        "ProcessingResultMessage",
+        body.processing_result_message.as_ref(),
+    );
+    out.optional(
+        "QualificationValidity",
+        body.qualification_validity.as_ref(),
+    );
+    if !body.result_list.is_empty() {
+        out.open("ResultList");
+        for result in &body.result_list {
+            write_result(&mut out, result);
+        }
+        out.close("ResultList");
+    }
+    out.close("MessageBody");
+    out.close("XmlMsg");
+    let mut text = String::from_utf8_lossy(&out.writer.into_inner()).into_owned();
+    text.push('\n');
+    text
+}
+
+fn write_result(out: &mut XmlOut, r: &QualificationResult) {
+    out.open("ResultOfQualificationConfirmation");
+    out.leaf("InsuredCardClassification", &r.insured_card_classification);
+    out.leaf("InsurerNumber", &r.insurer_number);
+    out.optional("InsuredCardSymbol", r.insured_card_symbol.as_ref());
+    out.leaf(
+        "InsuredIdentificationNumber",
+        &r.insured_identification_number,
+    );
+    out.leaf("InsuredBranchNumber", &r.insured_branch_number);
+    out.leaf(
+        "PersonalFamilyClassification",
+        &r.personal_family_classification,
+    );
+    out.leaf("Name", &r.name);
+    out.leaf("NameKana", &r.name_kana);
+    out.leaf("Sex1", &r.sex1);
+    out.leaf("Birthdate", &r.birthdate);
+    out.optional("Address", r.address.as_ref());
+    out.optional("PostNumber", r.post_number.as_ref());
+    out.optional("InsuredCardValidDate", r.insured_card_valid_date.as_ref());
+    out.optional(
+        "InsuredCardExpirationDate",
+        r.insured_card_expiration_date.as_ref(),
+    );
+    out.leaf(
+        "InsuredPartialContributionRatio",
+        &r.insured_partial_contribution_ratio,
+    );
+    out.optional(
+        "PreschoolClassification",
+        r.preschool_classification.as_ref(),
+    );
+    out.optional("ReasonOfLoss", r.reason_of_loss.as_ref());
+    out.leaf("InsurerName", &r.insurer_name);
+    out.leaf("QualificationDate", &r.qualification_date);
+    out.optional("DisqualificationDate", r.disqualification_date.as_ref());
+    if let Some(elderly) = &r.elderly_recipient_certificate_info {
+        out.open("ElderlyRecipientCertificateInfo");
+        out.leaf(
+            "ElderlyRecipientCertificateDate",
+            &elderly.elderly_recipient_certificate_date,
+        );
+        out.leaf(
+            "ElderlyRecipientValidStartDate",
+            &elderly.elderly_recipient_valid_start_date,
+        );
+        out.leaf(
+            "ElderlyRecipientValidEndDate",
+            &elderly.elderly_recipient_valid_end_date,
+        );
+        out.leaf(
+            "ElderlyRecipientContributionRatio",
+            &elderly.elderly_recipient_contribution_ratio,
+        );
+        out.close("ElderlyRecipientCertificateInfo");
+    }
+    out.optional(
+        "LimitApplicationCertificateRelatedConsFlg",
+        r.limit_application_certificate_related_cons_flg.as_ref(),
+    );
+    out.optional(
+        "LimitApplicationCertificateRelatedConsTime",
+        r.limit_application_certificate_related_cons_time.as_ref(),
+    );
+    if let Some(limit) = &r.limit_application_certificate_related_info {
+        out.open("LimitApplicationCertificateRelatedInfo");
+        out.leaf(
+            "LimitApplicationCertificateClassification",
+            &limit.limit_application_certificate_classification,
+        );
+        out.leaf(
+            "LimitApplicationCertificateClassificationFlag",
+            &limit.limit_application_certificate_classification_flag,
+        );
+        out.leaf(
+            "LimitApplicationCertificateDate",
+            &limit.limit_application_certificate_date,
+        );
+        out.leaf(
+            "LimitApplicationCertificateValidStartDate",
+            &limit.limit_application_certificate_valid_start_date,
+        );
+        out.leaf(
+            "LimitApplicationCertificateValidEndDate",
+            &limit.limit_application_certificate_valid_end_date,
+        );
+        out.close("LimitApplicationCertificateRelatedInfo");
+    }
+    out.optional(
+        "SpecificDiseasesCertificateRelatedConsFlg",
+        r.specific_diseases_certificate_related_cons_flg.as_ref(),
+    );
+    if !r.specific_diseases_certificate_list.is_empty() {
+        out.open("SpecificDiseasesCertificateList");
+        for disease in &r.specific_diseases_certificate_list {
+            out.open("SpecificDiseasesCertificateInfo");
+            out.leaf(
+                "SpecificDiseasesDiseaseCategory",
+                &disease.specific_diseases_disease_category,
+            );
+            out.leaf(
+                "SpecificDiseasesCertificateDate",
+                &disease.specific_diseases_certificate_date,
+            );
+            out.leaf(
+                "SpecificDiseasesValidStartDate",
+                &disease.specific_diseases_valid_start_date,
+            );
+            out.leaf(
+                "SpecificDiseasesValidEndDate",
+                &disease.specific_diseases_valid_end_date,
+            );
+            out.leaf(
+                "SpecificDiseasesSelfPay",
+                &disease.specific_diseases_self_pay,
+            );
+            out.close("SpecificDiseasesCertificateInfo");
+        }
+        out.close("SpecificDiseasesCertificateList");
+    }
+    out.optional(
+        "SpecificHealthCheckupsInfoConsFlg",
+        r.specific_health_checkups_info_cons_flg.as_ref(),
+    );
+    out.optional(
+        "PharmacistsInfoConsFlg",
+        r.pharmacists_info_cons_flg.as_ref(),
+    );
+    out.optional("DiagnosisInfoConsFlg", r.diagnosis_info_cons_flg.as_ref());
+    out.optional("OperationInfoConsFlg", r.operation_info_cons_flg.as_ref());
+    out.close("ResultOfQualificationConfirmation");
+}

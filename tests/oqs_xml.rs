@@ -1,0 +1,292 @@
+//! The interface XML: snapshots of answers, the EMR parsers' expectations (raw characters,
+//! omitted empty elements, YYYYMMDD, 3-digit ratios, U+3000 in Name), CP932, and request files.
+
+use chrono::NaiveDate;
+use myna_hil::oqs::codes::CharacterCode;
+use myna_hil::oqs::message::{CheckRequest, CheckResponse, ConsentChoices, InsuranceCardRequest};
+use myna_hil::oqs::registry::Registry;
+use myna_hil::oqs::service::{Oqs, OqsConfig};
+use myna_hil::oqs::xml::{self, FileRequest, XmlError};
+use myna_hil::oqs::RegistryDescription;
+use myna_hil::pki::{pool_key, CertificateKind, CertificateRequest, TestPki};
+use rsa::pkcs1v15::SigningKey;
+use rsa::signature::{SignatureEncoding, Signer};
+use sha2::Sha256;
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/registry/clinic.yaml");
+
+fn d(text: &str) -> NaiveDate {
+    text.parse().unwrap()
+}
+
+fn oqs() -> (Oqs, RegistryDescription) {
+    let description = RegistryDescription::from_file(FIXTURE.as_ref()).unwrap();
+    let registry = Registry::from_description(FIXTURE, &description).unwrap();
+    (
+        Oqs::new(registry, OqsConfig::default()).unwrap(),
+        description,
+    )
+}
+
+fn card_check(
+    id: &str,
+    from: &str,
+    until: &str,
+    date: &str,
+    character_code: CharacterCode,
+) -> CheckResponse {
+    let (oqs, description) = oqs();
+    let person = description
+        .persons
+        .iter()
+        .find(|p| p.id.value == id)
+        .unwrap()
+        .person
+        .clone();
+    let key = pool_key(5).unwrap();
+    let certificate = TestPki::load()
+        .unwrap()
+        .issue(&CertificateRequest {
+            kind: CertificateKind::Authentication,
+            holder: &person,
+            subject_key: &key.to_public_key(),
+            not_before: d(from),
+            not_after: d(until),
+        })
+        .unwrap();
+    let challenge = oqs.issue_challenge();
+    let signature = SigningKey::<Sha256>::new(key).sign(&challenge).to_vec();
+    oqs.check(&CheckRequest {
+        challenge,
+        certificate,
+        signature,
+        facility_code: "1312345678".into(),
+        date: d(date),
+        time: Some("09:30:15".parse().unwrap()),
+        consent: ConsentChoices {
+            medication: true,
+            medical_treatment: true,
+            ..ConsentChoices::default()
+        },
+        arbitrary_file_identifier: Some("RECEPT-0001".into()),
+        character_code,
+    })
+}
+
+fn text(response: &CheckResponse) -> String {
+    xml::response_to_xml_text(response, "UTF-8")
+}
+
+#[test]
+fn snapshot_of_a_valid_answer_with_limit_information() {
+    let response = card_check(
+        "taro",
+        "2022-04-01",
+        "2027-05-10",
+        "2024-10-07",
+        CharacterCode::Utf8,
+    );
+    insta::assert_snapshot!("valid_answer_utf8", text(&response));
+}
+
+#[test]
+fn snapshot_of_a_late_elderly_answer_with_elderly_recipient_information() {
+    let response = card_check(
+        "ume",
+        "2021-05-10",
+        "2026-05-10",
+        "2024-06-03",
+        CharacterCode::Utf8,
+    );
+    insta::assert_snapshot!("late_elderly_answer", text(&response));
+}
+
+#[test]
+fn snapshot_of_a_refusal() {
+    let response = card_check(
+        "saburo",
+        "2021-06-01",
+        "2026-03-03",
+        "2025-02-01",
+        CharacterCode::Utf8,
+    );
+    insta::assert_snapshot!("revoked_refusal", text(&response));
+}
+
+#[test]
+fn answers_meet_what_emr_parsers_expect() {
+    let response = card_check(
+        "mei",
+        "2023-04-03",
+        "2028-04-02",
+        "2025-03-31",
+        CharacterCode::Utf8,
+    );
+    let xml = text(&response);
+    assert!(
+        !xml.contains("&#"),
+        "no numeric character references:\n{xml}"
+    );
+    assert!(!xml.contains("/>"), "no empty elements:\n{xml}");
+    assert!(xml.contains("<Name>試験\u{3000}芽衣</Name>"), "{xml}");
+    assert!(xml.contains("<NameKana>シケン メイ</NameKana>"), "{xml}");
+    assert!(xml.contains("<Birthdate>20180402</Birthdate>"), "{xml}");
+    assert!(
+        xml.contains("<InsuredPartialContributionRatio>020</InsuredPartialContributionRatio>"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<PreschoolClassification>1</PreschoolClassification>"),
+        "{xml}"
+    );
+    for required in [
+        "ProcessExecutionTime",
+        "QualificationConfirmationDate",
+        "MedicalInstitutionCode",
+        "ReferenceClassification",
+        "SegmentOfResult",
+        "CharacterCodeIdentifier",
+        "ProcessingResultStatus",
+        "InsuredCardClassification",
+        "Sex1",
+        "InsurerName",
+    ] {
+        assert!(
+            xml.contains(&format!("<{required}>")),
+            "missing {required}:\n{xml}"
+        );
+    }
+    assert!(
+        !xml.contains("<ErrorCode>") && !xml.contains("<ReasonOfLoss>") && !xml.contains("<Sex2>"),
+        "{xml}"
+    );
+}
+
+#[test]
+fn shift_jis_answers_are_cp932_with_the_matching_declaration() {
+    let response = card_check(
+        "taro",
+        "2022-04-01",
+        "2027-05-10",
+        "2025-04-01",
+        CharacterCode::ShiftJis,
+    );
+    assert_eq!(response.header.character_code_identifier, "1");
+    let bytes = xml::response_to_xml(&response);
+    assert!(
+        std::str::from_utf8(&bytes).is_err(),
+        "CP932 bytes are not UTF-8 here"
+    );
+    let (decoded, _, errors) = encoding_rs::SHIFT_JIS.decode(&bytes);
+    assert!(!errors);
+    assert!(
+        decoded.starts_with("<?xml version=\"1.0\" encoding=\"Shift_JIS\""),
+        "{decoded}"
+    );
+    assert!(
+        decoded.contains("<Name>試験\u{3000}太郎</Name>"),
+        "{decoded}"
+    );
+}
+
+#[test]
+fn characters_cp932_lacks_become_geta_not_references() {
+    let bytes = xml::encode_cp932("<Name>𠮷野\u{3000}家</Name>");
+    let (decoded, _, _) = encoding_rs::SHIFT_JIS.decode(&bytes);
+    assert_eq!(decoded, "<Name>〓野\u{3000}家</Name>");
+}
+
+const LOOKUP_REQUEST: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<XmlMsg>
+  <MessageHeader>
+    <MedicalInstitutionCode>1312345678</MedicalInstitutionCode>
+    <ArbitraryFileIdentifier>A-1</ArbitraryFileIdentifier>
+    <ReferenceClassification>2</ReferenceClassification>
+    <CharacterCodeIdentifier>0</CharacterCodeIdentifier>
+    <QualificationConfirmationDate>20250401</QualificationConfirmationDate>
+  </MessageHeader>
+  <MessageBody>
+    <InsurerNumber>01130012</InsurerNumber>
+    <InsuredCardSymbol>12345678</InsuredCardSymbol>
+    <InsuredIdentificationNumber>1234</InsuredIdentificationNumber>
+    <InsuredBranchNumber>01</InsuredBranchNumber>
+    <Birthdate>19800510</Birthdate>
+  </MessageBody>
+</XmlMsg>
+"#;
+
+#[test]
+fn a_lookup_request_parses_in_utf8_and_cp932() {
+    let expected = FileRequest::InsuranceCard(InsuranceCardRequest {
+        insurer_number: "01130012".into(),
+        symbol: "12345678".into(),
+        number: "1234".into(),
+        branch: "01".into(),
+        birth_date: d("1980-05-10"),
+        facility_code: "1312345678".into(),
+        date: d("2025-04-01"),
+        time: None,
+        arbitrary_file_identifier: Some("A-1".into()),
+        character_code: CharacterCode::Utf8,
+    });
+    assert_eq!(
+        xml::parse_request(LOOKUP_REQUEST.as_bytes()).unwrap(),
+        expected
+    );
+    let cp932 = LOOKUP_REQUEST
+        .replace("UTF-8", "Shift_JIS")
+        .replace("<CharacterCodeIdentifier>0", "<CharacterCodeIdentifier>1")
+        .replace("A-1", "受付１");
+    let parsed = xml::parse_request(&xml::encode_cp932(&cp932)).unwrap();
+    let FileRequest::InsuranceCard(request) = parsed else {
+        panic!("wrong kind")
+    };
+    assert_eq!(request.character_code, CharacterCode::ShiftJis);
+    assert_eq!(request.arbitrary_file_identifier.as_deref(), Some("受付１"));
+}
+
+#[test]
+fn malformed_requests_say_what_is_wrong() {
+    let unknown = LOOKUP_REQUEST.replace("<Birthdate>", "<BirthDay>1</BirthDay><Birthdate>");
+    match xml::parse_request(unknown.as_bytes()) {
+        Err(XmlError::UnknownElement { element, valid, .. }) => {
+            assert_eq!(element, "BirthDay");
+            assert!(valid.contains("Birthdate"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let twice = LOOKUP_REQUEST.replace(
+        "<Birthdate>19800510</Birthdate>",
+        "<Birthdate>19800510</Birthdate><Birthdate>1</Birthdate>",
+    );
+    assert_eq!(
+        xml::parse_request(twice.as_bytes()),
+        Err(XmlError::Duplicate("Birthdate".into()))
+    );
+    let missing = LOOKUP_REQUEST.replace("<Birthdate>19800510</Birthdate>", "");
+    assert_eq!(
+        xml::parse_request(missing.as_bytes()),
+        Err(XmlError::Missing("Birthdate"))
+    );
+    let bad_date = LOOKUP_REQUEST.replace("20250401", "2025-04-01");
+    assert!(matches!(
+        xml::parse_request(bad_date.as_bytes()),
+        Err(XmlError::Value {
+            element: "QualificationConfirmationDate",
+            ..
+        })
+    ));
+    let truncated = &LOOKUP_REQUEST[..LOOKUP_REQUEST.len() / 2];
+    assert!(matches!(
+        xml::parse_request(truncated.as_bytes()),
+        Err(XmlError::Syntax(_))
+    ));
+    assert!(matches!(
+        xml::parse_request(&[0xFF, 0xFF, 0x81]),
+        Err(XmlError::Encoding)
+    ));
+    assert!(matches!(
+        xml::parse_request(b"<Other/>"),
+        Err(XmlError::Layout(_))
+    ));
+}
