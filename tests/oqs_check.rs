@@ -5,7 +5,7 @@
 use chrono::NaiveDate;
 use myna_hil::oqs::description::RegistryDescription;
 use myna_hil::oqs::message::{
-    CheckRequest, CheckResponse, ConsentChoices, ConsentMode, InsuranceCardRequest,
+    CheckRequest, CheckResponse, ConsentChoices, ConsentMode, IdentityMethod, InsuranceCardRequest,
 };
 use myna_hil::oqs::registry::Registry;
 use myna_hil::oqs::service::{CallKind, Oqs, OqsConfig};
@@ -82,13 +82,30 @@ impl World {
             .sign(&challenge)
             .to_vec();
         CheckRequest {
-            challenge,
+            identity: IdentityMethod::Pin,
+            challenge: Some(challenge),
             certificate: card.certificate.clone(),
-            signature,
+            signature: Some(signature),
             facility_code: FACILITY.into(),
             date: d(date),
             time: None,
             consent,
+            arbitrary_file_identifier: None,
+            character_code: Default::default(),
+        }
+    }
+
+    /// A face / 目視 request: the certificate and the reader's attestation, nothing signed.
+    fn attested(&self, card: &TestCard, date: &str, identity: IdentityMethod) -> CheckRequest {
+        CheckRequest {
+            identity,
+            challenge: None,
+            certificate: card.certificate.clone(),
+            signature: None,
+            facility_code: FACILITY.into(),
+            date: d(date),
+            time: None,
+            consent: ConsentChoices::default(),
             arbitrary_file_identifier: None,
             character_code: Default::default(),
         }
@@ -556,23 +573,25 @@ fn each_proof_of_possession_failure_has_its_own_outcome() {
     );
 
     let mut never_issued = world.request(&card, "2025-04-01", ConsentChoices::default());
-    never_issued.challenge = vec![0x55; 32];
+    never_issued.challenge = Some(vec![0x55; 32]);
     assert_eq!(
         world.oqs.check(&never_issued).outcome,
         Outcome::ChallengeUnknown
     );
 
     let mut wrong_key = world.request(&card, "2025-04-01", ConsentChoices::default());
-    wrong_key.signature = SigningKey::<Sha256>::new(pool_key(4).unwrap())
-        .sign(&wrong_key.challenge)
-        .to_vec();
+    wrong_key.signature = Some(
+        SigningKey::<Sha256>::new(pool_key(4).unwrap())
+            .sign(wrong_key.challenge.as_deref().unwrap())
+            .to_vec(),
+    );
     assert_eq!(
         world.oqs.check(&wrong_key).outcome,
         Outcome::SignatureInvalid
     );
 
     let mut short = world.request(&card, "2025-04-01", ConsentChoices::default());
-    short.signature.truncate(100);
+    short.signature.as_mut().unwrap().truncate(100);
     assert_eq!(world.oqs.check(&short).outcome, Outcome::SignatureMalformed);
 
     let mut garbage = world.request(&card, "2025-04-01", ConsentChoices::default());
@@ -635,6 +654,11 @@ fn the_service_records_the_calls_it_received() {
         d("2022-04-01"),
     );
     assert_eq!(calls[1].certificate_serial, Some(taro_serial));
+    assert_eq!(calls[1].identity, Some(IdentityMethod::Pin));
+    assert_eq!(
+        calls[0].identity, None,
+        "a challenge has no identity method"
+    );
     assert_eq!(calls[3].outcome, Some(Outcome::CertificateRevoked));
 }
 
@@ -748,5 +772,280 @@ fn a_burden_ratio_override_in_the_registry_wins_over_the_age_rule() {
     assert_eq!(
         response.body.result_list[0].insured_partial_contribution_ratio,
         "010"
+    );
+}
+
+#[test]
+fn a_pin_request_without_a_signature_is_refused_as_malformed() {
+    let world = world();
+    let card = world.card("taro", "2022-04-01", "2027-05-10");
+    let unsigned = world.attested(&card, "2025-04-01", IdentityMethod::Pin);
+    let refused = world.oqs.check(&unsigned);
+    assert_eq!(refused.outcome, Outcome::RequestInvalid);
+    assert_eq!(refused.header.segment_of_result, "9");
+    assert!(refused.body.result_list.is_empty());
+    assert!(Oqs::describe_refusal(&unsigned, refused.outcome).contains("signature"));
+    // A challenge alone is no proof either.
+    let mut challenge_only = unsigned.clone();
+    challenge_only.challenge = Some(world.oqs.issue_challenge());
+    assert_eq!(
+        world.oqs.check(&challenge_only).outcome,
+        Outcome::RequestInvalid
+    );
+    // Requests written before the method existed are PIN requests.
+    let mut signed = world.request(&card, "2025-04-01", ConsentChoices::default());
+    let json = serde_json::to_value(&signed).unwrap();
+    assert_eq!(json["identity"], "pin");
+    let mut old_form = json.clone();
+    old_form.as_object_mut().unwrap().remove("identity");
+    signed = serde_json::from_value(old_form).unwrap();
+    assert_eq!(signed.identity, IdentityMethod::Pin);
+    assert_eq!(world.oqs.check(&signed).outcome, Outcome::Answered);
+}
+
+#[test]
+fn a_face_request_without_a_signature_is_answered_and_recorded_with_its_method() {
+    let world = world();
+    let card = world.card("taro", "2022-04-01", "2027-05-10");
+    let response = world
+        .oqs
+        .check(&world.attested(&card, "2025-04-01", IdentityMethod::Face));
+    assert_eq!(validity(&response), "1");
+    assert_eq!(insurers(&response), ["01130012"]);
+    assert_eq!(response.body.result_list[0].name, "試験\u{3000}太郎");
+    let visual = world
+        .oqs
+        .check(&world.attested(&card, "2025-04-01", IdentityMethod::Visual));
+    assert_eq!(validity(&visual), "1");
+
+    let calls = world.oqs.calls();
+    let seen: Vec<(CallKind, Option<IdentityMethod>, Option<Outcome>)> = calls
+        .iter()
+        .map(|c| (c.kind, c.identity, c.outcome))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                CallKind::Check,
+                Some(IdentityMethod::Face),
+                Some(Outcome::Answered)
+            ),
+            (
+                CallKind::Check,
+                Some(IdentityMethod::Visual),
+                Some(Outcome::Answered)
+            ),
+        ],
+        "no challenge was asked for"
+    );
+    let taro_serial = myna_hil::pki::certificate_serial(
+        CertificateKind::Authentication,
+        &world.person("taro").my_number,
+        d("2022-04-01"),
+    );
+    assert_eq!(calls[0].certificate_serial, Some(taro_serial));
+    let json = serde_json::to_value(&calls[0]).unwrap();
+    assert_eq!(json["identity"], "face");
+}
+
+#[test]
+fn a_face_request_that_carries_a_signature_has_it_verified() {
+    let world = world();
+    let card = world.card("taro", "2022-04-01", "2027-05-10");
+
+    let mut good = world.request(&card, "2025-04-01", ConsentChoices::default());
+    good.identity = IdentityMethod::Face;
+    assert_eq!(world.oqs.check(&good).outcome, Outcome::Answered);
+
+    let mut wrong_key = world.request(&card, "2025-04-01", ConsentChoices::default());
+    wrong_key.identity = IdentityMethod::Face;
+    wrong_key.signature = Some(
+        SigningKey::<Sha256>::new(pool_key(4).unwrap())
+            .sign(wrong_key.challenge.as_deref().unwrap())
+            .to_vec(),
+    );
+    let refused = world.oqs.check(&wrong_key);
+    assert_eq!(refused.outcome, Outcome::SignatureInvalid);
+    assert!(refused.body.result_list.is_empty());
+
+    let mut replayed = good.clone();
+    replayed.identity = IdentityMethod::Visual;
+    assert_eq!(
+        world.oqs.check(&replayed).outcome,
+        Outcome::ChallengeUnknown,
+        "the challenge of a signed face request is single-use too"
+    );
+
+    let mut signature_without_challenge = world.attested(&card, "2025-04-01", IdentityMethod::Face);
+    signature_without_challenge.signature = good.signature.clone();
+    assert_eq!(
+        world.oqs.check(&signature_without_challenge).outcome,
+        Outcome::RequestInvalid
+    );
+
+    let identities: Vec<Option<IdentityMethod>> = world
+        .oqs
+        .calls()
+        .iter()
+        .filter(|c| c.kind == CallKind::Check)
+        .map(|c| c.identity)
+        .collect();
+    assert_eq!(
+        identities,
+        [
+            Some(IdentityMethod::Face),
+            Some(IdentityMethod::Face),
+            Some(IdentityMethod::Visual),
+            Some(IdentityMethod::Face)
+        ]
+    );
+}
+
+#[test]
+fn a_visual_request_on_a_revoked_certificate_is_refused_with_the_revocation() {
+    let world = world();
+    let card = world.card("saburo", "2021-06-01", "2026-03-03");
+    let before = world
+        .oqs
+        .check(&world.attested(&card, "2025-01-31", IdentityMethod::Visual));
+    assert_eq!(validity(&before), "1");
+    let refused = world
+        .oqs
+        .check(&world.attested(&card, "2025-02-01", IdentityMethod::Visual));
+    assert_eq!(refused.outcome, Outcome::CertificateRevoked);
+    assert_eq!(refused.body.processing_result_status, "2");
+    assert!(refused.body.result_list.is_empty());
+    let last = world.oqs.calls().pop().unwrap();
+    assert_eq!(last.identity, Some(IdentityMethod::Visual));
+    assert_eq!(last.outcome, Some(Outcome::CertificateRevoked));
+}
+
+#[test]
+fn face_and_visual_requests_meet_every_rule_a_pin_request_meets() {
+    let world = world();
+    let attested =
+        |card: &TestCard, date: &str, method| world.oqs.check(&world.attested(card, date, method));
+    for method in [IdentityMethod::Face, IdentityMethod::Visual] {
+        let short = world.card("taro", "2022-04-01", "2025-02-10");
+        assert_eq!(
+            attested(&short, "2022-03-31", method).outcome,
+            Outcome::CertificateNotYetValid
+        );
+        let grace = attested(&short, "2025-02-11", method);
+        assert_eq!(validity(&grace), "1");
+        assert!(grace.certificate_in_grace);
+        assert_eq!(
+            attested(&short, "2025-06-01", method).outcome,
+            Outcome::CertificateExpired
+        );
+        let jiro = world.card("jiro", "2023-01-10", "2028-01-15");
+        assert_eq!(
+            attested(&jiro, "2025-01-09", method).outcome,
+            Outcome::CardNotRegistered
+        );
+        let nana = world.card("nana", "2022-05-05", "2027-05-05");
+        assert_eq!(
+            attested(&nana, "2025-04-01", method).outcome,
+            Outcome::RegistrationCancelledOnRequest
+        );
+        let protected = world.card("protected", "2022-09-01", "2027-11-11");
+        assert_eq!(
+            attested(&protected, "2025-04-01", method).outcome,
+            Outcome::SelfInformationBlocked
+        );
+        let goros_card = world.card("goro", "2022-03-15", "2027-06-06");
+        assert_eq!(
+            attested(&goros_card, "2024-05-01", method).outcome,
+            Outcome::RecordBlocked
+        );
+        let signing = TestPki::load()
+            .unwrap()
+            .issue(&CertificateRequest {
+                kind: CertificateKind::Signing,
+                holder: &world.person("taro"),
+                subject_key: &pool_key(3).unwrap().to_public_key(),
+                not_before: d("2022-04-01"),
+                not_after: d("2027-05-10"),
+            })
+            .unwrap();
+        let untrusted = TestCard {
+            certificate: signing,
+            key: pool_key(3).unwrap(),
+        };
+        assert_eq!(
+            attested(&untrusted, "2025-04-01", method).outcome,
+            Outcome::CertificateUntrusted
+        );
+    }
+    // The renewed certificate's first use re-links through J-LIS, face or not.
+    let renewed = world.card("shiro", "2025-01-05", "2030-12-24");
+    assert_eq!(
+        attested(&renewed, "2025-01-12", IdentityMethod::Face).outcome,
+        Outcome::JlisUnavailable
+    );
+    assert_eq!(
+        validity(&attested(&renewed, "2025-01-13", IdentityMethod::Visual)),
+        "1"
+    );
+}
+
+#[test]
+fn a_face_registration_registers_the_card_unless_jlis_is_down() {
+    let world = world();
+    let card = world.card("jiro", "2023-01-10", "2028-01-15");
+    // 2025-01-10..12 is a J-LIS outage in the fixture.
+    let blocked = world
+        .oqs
+        .register(&world.attested(&card, "2025-01-12", IdentityMethod::Face));
+    assert_eq!(blocked.outcome, Outcome::JlisUnavailable);
+    let registered = world
+        .oqs
+        .register(&world.attested(&card, "2025-01-13", IdentityMethod::Face));
+    assert_eq!(registered.outcome, Outcome::Registered);
+    assert_eq!(
+        validity(
+            &world
+                .oqs
+                .check(&world.attested(&card, "2025-01-13", IdentityMethod::Face))
+        ),
+        "1"
+    );
+    let unsigned_pin =
+        world
+            .oqs
+            .register(&world.attested(&card, "2025-01-13", IdentityMethod::Pin));
+    assert_eq!(unsigned_pin.outcome, Outcome::RequestInvalid);
+
+    let seen: Vec<(CallKind, Option<IdentityMethod>, Option<Outcome>)> = world
+        .oqs
+        .calls()
+        .iter()
+        .map(|c| (c.kind, c.identity, c.outcome))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                CallKind::Register,
+                Some(IdentityMethod::Face),
+                Some(Outcome::JlisUnavailable)
+            ),
+            (
+                CallKind::Register,
+                Some(IdentityMethod::Face),
+                Some(Outcome::Registered)
+            ),
+            (
+                CallKind::Check,
+                Some(IdentityMethod::Face),
+                Some(Outcome::Answered)
+            ),
+            (
+                CallKind::Register,
+                Some(IdentityMethod::Pin),
+                Some(Outcome::RequestInvalid)
+            ),
+        ]
     );
 }

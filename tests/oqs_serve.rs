@@ -556,3 +556,130 @@ fn a_bad_registry_file_stops_the_server_with_file_line_and_field() {
         "{stderr}"
     );
 }
+
+fn calls_of_kind(server: &Server, kind: &str) -> Vec<(Value, Value)> {
+    let calls: Value = ureq::get(&server.url("/v1/calls"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    calls
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["kind"] == kind)
+        .map(|c| (c["identity"].clone(), c["outcome"].clone()))
+        .collect()
+}
+
+#[test]
+fn the_identity_method_over_http_face_needs_no_signature_pin_does() {
+    let server = Server::start();
+    let mut card = standard_card();
+    let certificate = hex::encode(card.auth_certificate_der());
+
+    let face = json!({
+        "identity": "face",
+        "certificate": certificate,
+        "facility_code": "1312345678",
+        "date": "2025-04-01",
+    });
+    let (status, answer) = server.post("/v1/check", &face);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "answered");
+    assert_eq!(answer["MessageBody"]["QualificationValidity"], "1");
+    assert_eq!(
+        answer["MessageBody"]["ResultList"][0]["Name"],
+        "試験\u{3000}太郎"
+    );
+
+    let mut unsigned_pin = face.clone();
+    unsigned_pin["identity"] = json!("pin");
+    let (status, body) = server.post("/v1/check", &unsigned_pin);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("invalid_request")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("signature"),
+        "{body}"
+    );
+
+    // 目視 with a signature over another challenge: the signature is still verified.
+    let signed_challenge = server.challenge();
+    let signature = card_signs(&mut card, &signed_challenge);
+    let mut visual = face.clone();
+    visual["identity"] = json!("visual");
+    visual["challenge"] = json!(hex::encode(server.challenge()));
+    visual["signature"] = json!(hex::encode(signature));
+    let (status, refused) = server.post("/v1/check", &visual);
+    assert_eq!(status, 200, "{refused}");
+    assert_eq!(refused["outcome"], "signature_invalid");
+
+    let mut unknown_method = face.clone();
+    unknown_method["identity"] = json!("fingerprint");
+    let (status, body) = server.post("/v1/check", &unknown_method);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (422, Some("invalid_fields")),
+        "{body}"
+    );
+
+    // Taro's card is registered already: registering it again by face confirms it.
+    let (status, registered) = server.post("/v1/register", &face);
+    assert_eq!(status, 200, "{registered}");
+    assert_eq!(registered["outcome"], "registered");
+
+    assert_eq!(
+        calls_of_kind(&server, "check"),
+        [
+            (json!("face"), json!("answered")),
+            (json!("pin"), json!("request_invalid")),
+            (json!("visual"), json!("signature_invalid")),
+        ]
+    );
+    assert_eq!(
+        calls_of_kind(&server, "register"),
+        [(json!("face"), json!("registered"))]
+    );
+}
+
+#[test]
+fn a_face_request_file_needs_no_challenge_or_signature() {
+    let server = Server::start();
+    let card = standard_card();
+    let request = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<XmlMsg>
+  <MessageHeader>
+    <MedicalInstitutionCode>1312345678</MedicalInstitutionCode>
+    <ReferenceClassification>1</ReferenceClassification>
+    <QualificationConfirmationDate>20250401</QualificationConfirmationDate>
+    <ProcessExecutionTime>20250401111500</ProcessExecutionTime>
+  </MessageHeader>
+  <MessageBody>
+    <IdentityMethod>face</IdentityMethod>
+    <Certificate>{}</Certificate>
+  </MessageBody>
+</XmlMsg>
+"#,
+        hex::encode(card.auth_certificate_der()),
+    );
+    drop_request(
+        &server,
+        "OQSsiquc01req_20250401111500.xml",
+        request.as_bytes(),
+    );
+    let answer = wait_for_file(&server.folder("res"), "OQSsiquc01res_20250401111500.xml");
+    let xml = std::fs::read_to_string(answer).unwrap();
+    assert!(
+        xml.contains("<QualificationValidity>1</QualificationValidity>"),
+        "{xml}"
+    );
+    assert!(xml.contains("<Name>試験\u{3000}太郎</Name>"), "{xml}");
+    assert_eq!(
+        calls_of_kind(&server, "check"),
+        [(json!("face"), json!("answered"))]
+    );
+}

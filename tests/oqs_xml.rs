@@ -3,7 +3,9 @@
 
 use chrono::NaiveDate;
 use myna_hil::oqs::codes::CharacterCode;
-use myna_hil::oqs::message::{CheckRequest, CheckResponse, ConsentChoices, InsuranceCardRequest};
+use myna_hil::oqs::message::{
+    CheckRequest, CheckResponse, ConsentChoices, IdentityMethod, InsuranceCardRequest,
+};
 use myna_hil::oqs::registry::Registry;
 use myna_hil::oqs::service::{Oqs, OqsConfig};
 use myna_hil::oqs::xml::{self, FileRequest, XmlError};
@@ -57,9 +59,10 @@ fn card_check(
     let challenge = oqs.issue_challenge();
     let signature = SigningKey::<Sha256>::new(key).sign(&challenge).to_vec();
     oqs.check(&CheckRequest {
-        challenge,
+        identity: Default::default(),
+        challenge: Some(challenge),
         certificate,
-        signature,
+        signature: Some(signature),
         facility_code: "1312345678".into(),
         date: d(date),
         time: Some("09:30:15".parse().unwrap()),
@@ -289,4 +292,78 @@ fn malformed_requests_say_what_is_wrong() {
         xml::parse_request(b"<Other/>"),
         Err(XmlError::Layout(_))
     ));
+}
+
+const CARD_REQUEST: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<XmlMsg>
+  <MessageHeader>
+    <MedicalInstitutionCode>1312345678</MedicalInstitutionCode>
+    <ReferenceClassification>1</ReferenceClassification>
+    <QualificationConfirmationDate>20250401</QualificationConfirmationDate>
+  </MessageHeader>
+  <MessageBody>
+    METHOD
+    <Certificate>3082aa55</Certificate>
+    PROOF
+  </MessageBody>
+</XmlMsg>
+"#;
+
+fn card_request(method: &str, proof: &str) -> Result<CheckRequest, XmlError> {
+    let text = CARD_REQUEST
+        .replace("METHOD", method)
+        .replace("PROOF", proof);
+    match xml::parse_request(text.as_bytes())? {
+        FileRequest::Card(request) => Ok(request),
+        other => panic!("not a card request: {other:?}"),
+    }
+}
+
+#[test]
+fn card_request_files_carry_the_identity_method_and_an_optional_proof() {
+    let face = card_request("<IdentityMethod>face</IdentityMethod>", "").unwrap();
+    assert_eq!(face.identity, IdentityMethod::Face);
+    assert_eq!(face.certificate, [0x30, 0x82, 0xAA, 0x55]);
+    assert_eq!((face.challenge, face.signature), (None, None));
+
+    let visual = card_request(
+        "<IdentityMethod> visual </IdentityMethod>",
+        "<Challenge></Challenge><Signature/>",
+    )
+    .unwrap();
+    assert_eq!(visual.identity, IdentityMethod::Visual);
+    assert_eq!((visual.challenge, visual.signature), (None, None));
+
+    let pin = card_request("", "<Challenge>0102</Challenge><Signature>0a0b</Signature>").unwrap();
+    assert_eq!(
+        pin.identity,
+        IdentityMethod::Pin,
+        "pin when the element is absent"
+    );
+    assert_eq!(pin.challenge, Some(vec![1, 2]));
+    assert_eq!(pin.signature, Some(vec![0x0A, 0x0B]));
+
+    match card_request("<IdentityMethod>fingerprint</IdentityMethod>", "") {
+        Err(XmlError::Value { element, message }) => {
+            assert_eq!(element, "IdentityMethod");
+            assert!(message.contains("fingerprint"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        card_request(
+            "<IdentityMethod>face</IdentityMethod>",
+            "<Signature>xyz</Signature>"
+        ),
+        Err(XmlError::Value {
+            element: "Signature",
+            ..
+        })
+    ));
+    let unsigned_pin = card_request("", "").unwrap();
+    assert_eq!(
+        (unsigned_pin.identity, unsigned_pin.signature),
+        (IdentityMethod::Pin, None),
+        "a pin request without proof parses; the service refuses it"
+    );
 }

@@ -363,6 +363,17 @@ fn face_reception_is_valid_with_3_wari() {
             && consent.specific_health_checkup
     );
     assert!(outcome.finished);
+    // The service saw one check, by face, with no challenge asked for.
+    let calls = oqs.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(calls[0].kind, CallKind::Check);
+    assert_eq!(calls[0].identity, Some(IdentityMethod::Face));
+    assert_eq!(calls[0].outcome, Some(Outcome::Answered));
+    assert_eq!(
+        calls[0].qualification_validity,
+        Some(QualificationValidity::Valid)
+    );
+    assert_eq!(calls[0].facility_code.as_deref(), Some(FACILITY));
 }
 
 #[test]
@@ -410,6 +421,7 @@ fn pin_reception_signs_the_challenge_and_is_valid() {
     let kinds: Vec<CallKind> = oqs.calls().iter().map(|call| call.kind).collect();
     assert_eq!(kinds, vec![CallKind::Challenge, CallKind::Check]);
     assert_eq!(oqs.calls()[1].outcome, Some(Outcome::Answered));
+    assert_eq!(oqs.calls()[1].identity, Some(IdentityMethod::Pin));
 }
 
 #[test]
@@ -667,8 +679,23 @@ fn face_only_card_has_no_pin_path_and_face_works() {
     let outcome = terminal.outcome();
     assert_eq!(outcome.validity, Some(QualificationValidity::Valid));
     assert_eq!(outcome.insurer_number.as_deref(), Some("39131015"));
+    assert_eq!(outcome.identity, Some(IdentityMethod::Face));
     assert_eq!(reader.pin_verifies(), 0);
     assert_eq!(outcome.commands.pin_query, 0);
+    assert_eq!(outcome.commands.sign, 0);
+    let calls: Vec<_> = oqs
+        .calls()
+        .iter()
+        .map(|call| (call.kind, call.identity, call.outcome))
+        .collect();
+    assert_eq!(
+        calls,
+        vec![(
+            CallKind::Check,
+            Some(IdentityMethod::Face),
+            Some(Outcome::Answered)
+        )]
+    );
 }
 
 #[test]
@@ -1013,6 +1040,73 @@ fn unregistered_card_goes_through_registration_then_valid() {
             CallKind::Check
         ]
     );
+}
+
+/// Registration during a face or 目視 reception: no PIN, no signature, and the card ends 有効.
+fn register_without_pin(method: IdentityMethod) {
+    let oqs = oqs();
+    let mut reader = Recorder::new(card(JIRO_CARD));
+    let mut terminal = terminal("2025-06-02");
+    run(&mut terminal, &mut reader, &oqs, vec![Input::PlaceCard]);
+    let identify = match method {
+        IdentityMethod::Face => vec![face(reader.card()), Input::FaceResult { matched: true }],
+        IdentityMethod::Visual => vec![Input::ChooseVisual, Input::StaffCheck { confirmed: true }],
+        IdentityMethod::Pin => panic!("PIN receptions sign; see the PIN registration test"),
+    };
+    run(&mut terminal, &mut reader, &oqs, identify);
+    run(&mut terminal, &mut reader, &oqs, vec![comprehensive()]);
+    assert_eq!(terminal.screen(), Screen::RegistrationOffer);
+    assert_eq!(terminal.last_message(), Some(MessageCode::NotRegistered));
+    run(
+        &mut terminal,
+        &mut reader,
+        &oqs,
+        vec![Input::Register { agree: true }],
+    );
+    let outcome = terminal.outcome();
+    assert_eq!(terminal.screen(), Screen::Result);
+    assert_eq!(outcome.identity, Some(method));
+    assert_eq!(
+        outcome.registration,
+        RegistrationRecord {
+            offered: true,
+            accepted: Some(true),
+            outcome: Some(Outcome::Registered)
+        }
+    );
+    assert_eq!(outcome.validity, Some(QualificationValidity::Valid));
+    assert_eq!(outcome.insurer_number.as_deref(), Some("01130012"));
+    assert_eq!(outcome.message_codes, vec![MessageCode::NotRegistered]);
+    assert!(outcome.fallback.is_empty(), "{:?}", outcome.fallback);
+    assert_eq!(reader.pin_verifies(), 0);
+    assert_eq!(outcome.commands.sign, 0);
+    let calls: Vec<_> = oqs
+        .calls()
+        .iter()
+        .map(|call| (call.kind, call.identity, call.outcome))
+        .collect();
+    assert_eq!(
+        calls,
+        vec![
+            (
+                CallKind::Check,
+                Some(method),
+                Some(Outcome::CardNotRegistered)
+            ),
+            (CallKind::Register, Some(method), Some(Outcome::Registered)),
+            (CallKind::Check, Some(method), Some(Outcome::Answered)),
+        ]
+    );
+}
+
+#[test]
+fn unregistered_card_registers_during_a_face_reception_then_valid() {
+    register_without_pin(IdentityMethod::Face);
+}
+
+#[test]
+fn unregistered_card_registers_during_a_visual_reception_then_valid() {
+    register_without_pin(IdentityMethod::Visual);
 }
 
 #[test]

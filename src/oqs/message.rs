@@ -22,19 +22,100 @@ mod hex_bytes {
     }
 }
 
+/// Optional binary fields: absent (or `null`) in JSON is `None`, otherwise hexadecimal.
+mod hex_bytes_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        bytes: &Option<Vec<u8>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => super::hex_bytes::serialize(bytes, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            None => Ok(None),
+            Some(text) => hex::decode(text.trim())
+                .map(Some)
+                .map_err(|error| serde::de::Error::custom(format!("not hexadecimal: {error}"))),
+        }
+    }
+}
+
+/// How the reader identified the holder of the card.
+///
+/// The real interface's way of telling the central system is not public. The harness's
+/// choice: with `pin` the terminal proves possession (challenge signed by the card's auth key
+/// after the PIN VERIFY); with `face` (顔認証) or `visual` (staff 目視) the card cannot sign —
+/// its auth key needs the PIN, and a 顔認証マイナンバーカード has none — so the reader attests
+/// the identification and the request carries the certificate without a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityMethod {
+    /// 顔認証: camera against the card photo (surface AP opened with 照合番号B).
+    Face,
+    /// The 4-digit 利用者証明用 PIN (VERIFY on JPKI EF `0018`); the default, so requests
+    /// written before the method existed keep their meaning.
+    #[default]
+    Pin,
+    /// 目視: staff compare the holder with the card face.
+    Visual,
+}
+
+impl IdentityMethod {
+    pub const ALL: [IdentityMethod; 3] = [Self::Face, Self::Pin, Self::Visual];
+
+    /// The name used in JSON and in the XML request's `<IdentityMethod>` element.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Face => "face",
+            Self::Pin => "pin",
+            Self::Visual => "visual",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<IdentityMethod> {
+        Self::ALL.into_iter().find(|method| method.name() == name)
+    }
+
+    /// Whether the request must carry proof of possession (challenge and signature).
+    pub fn requires_signature(self) -> bool {
+        self == Self::Pin
+    }
+}
+
 /// A qualification check by マイナンバーカード (ReferenceClassification 1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
-    /// The challenge issued by the service (hex in JSON).
-    #[serde(with = "hex_bytes")]
-    pub challenge: Vec<u8>,
+    /// How the reader identified the holder (`pin` when absent).
+    #[serde(default)]
+    pub identity: IdentityMethod,
+    /// The challenge issued by the service (hex in JSON). Required with `pin`; with `face` /
+    /// `visual` it comes only together with a signature.
+    #[serde(
+        default,
+        with = "hex_bytes_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub challenge: Option<Vec<u8>>,
     /// DER of the card's 利用者証明用電子証明書 (hex in JSON).
     #[serde(with = "hex_bytes")]
     pub certificate: Vec<u8>,
     /// PKCS#1 v1.5 signature over SHA-256(challenge) made with the card's auth key (hex).
-    #[serde(with = "hex_bytes")]
-    pub signature: Vec<u8>,
+    /// Required with `pin`; optional with `face` / `visual`, and verified when present.
+    #[serde(
+        default,
+        with = "hex_bytes_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub signature: Option<Vec<u8>>,
     /// 医療機関コード: 10 digits (prefecture 2 + 点数表 1 + code 7).
     pub facility_code: String,
     /// The scenario clock's date of the check (QualificationConfirmationDate).

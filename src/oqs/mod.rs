@@ -3,7 +3,8 @@
 //! - [`description`]: the registry as YAML (stand-alone or nested in a scenario);
 //! - [`registry`]: the compact in-memory registry and its builder;
 //! - [`rules`]: dates → validity, grace, burden ratio, consent screens;
-//! - [`service`]: [`Oqs`], the check with proof of possession and the record of calls;
+//! - [`service`]: [`Oqs`], the check (proof of possession for PIN receptions, the reader's
+//!   attestation for face / 目視 ones) and the record of calls;
 //! - [`message`] / [`xml`]: requests and answers as JSON and as the interface's XML;
 //! - [`http`], [`files`]: the HTTP API and the req/res/face folder interface;
 //! - [`generate`]: deterministic synthetic registries of any size.
@@ -23,7 +24,9 @@ pub mod service;
 pub mod xml;
 
 pub use description::RegistryDescription;
-pub use message::{CheckRequest, CheckResponse, ConsentChoices, ConsentMode, InsuranceCardRequest};
+pub use message::{
+    CheckRequest, CheckResponse, ConsentChoices, ConsentMode, IdentityMethod, InsuranceCardRequest,
+};
 pub use outcome::Outcome;
 pub use registry::{Registry, RegistryBuilder};
 pub use service::{CallKind, CallRecord, CertificateAuthority, CheckContext, Oqs, OqsConfig};

@@ -1,12 +1,21 @@
 //! The qualification service: proof of possession, the rules, and the record of calls received.
 //!
-//! Proof of possession (the harness's design; the real interface's is not public): the terminal
-//! asks for a challenge, the card signs SHA-256(challenge) wrapped in a DigestInfo with its
-//! authentication key (PKCS#1 v1.5), and the terminal sends the certificate, the signature,
-//! the consent choices, the 医療機関コード and the scenario date. The service checks, in this
-//! order: request shape, certificate DER, challenge (single use), issuer (test CA), signature,
-//! validity at the date (with grace), revocation, registration, J-LIS re-link, record flags —
-//! each failure is its own [`Outcome`].
+//! How a request proves the card is present (the harness's design; the real interface's is not
+//! public) depends on how the reader identified the holder ([`IdentityMethod`]):
+//! - `pin`: the terminal asks for a challenge, the card signs SHA-256(challenge) wrapped in a
+//!   DigestInfo with its authentication key (PKCS#1 v1.5; the card allows this only after the
+//!   auth PIN VERIFY), and the request carries the challenge and the signature;
+//! - `face` (顔認証) / `visual` (staff 目視): no PIN is entered, so the card cannot sign (a
+//!   顔認証マイナンバーカード has no PIN at all). The reader attests the identification by the
+//!   method field and the request carries the certificate without challenge or signature. If
+//!   such a request nevertheless carries them, they are verified exactly as for `pin`.
+//!
+//! Every request also carries the consent choices, the 医療機関コード and the scenario date.
+//! The service checks, in this order: request shape (including the method's proof rule),
+//! certificate DER, challenge (single use; when signed), issuer (test CA), signature (when
+//! signed), validity at the date (with grace), revocation, registration, J-LIS re-link, record
+//! flags — each failure is its own [`Outcome`]. Everything after the signature is the same for
+//! every method.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,8 +35,9 @@ use crate::oqs::codes::{CharacterCode, QualificationValidity, ReasonOfLoss};
 use crate::oqs::description::LinkState;
 use crate::oqs::message::{
     yyyymmdd, CheckRequest, CheckResponse, ConsentChoices, ConsentMode,
-    ElderlyRecipientCertificateInfo, InsuranceCardRequest, LimitApplicationCertificateRelatedInfo,
-    MessageBody, MessageHeader, QualificationResult, SpecificDiseasesCertificateInfo,
+    ElderlyRecipientCertificateInfo, IdentityMethod, InsuranceCardRequest,
+    LimitApplicationCertificateRelatedInfo, MessageBody, MessageHeader, QualificationResult,
+    SpecificDiseasesCertificateInfo,
 };
 use crate::oqs::outcome::Outcome;
 use crate::oqs::registry::{PersonView, QualificationView, Registry};
@@ -100,6 +110,9 @@ pub struct CallRecord {
     pub outcome: Option<Outcome>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qualification_validity: Option<QualificationValidity>,
+    /// How the reader identified the holder (checks and registrations).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityMethod>,
 }
 
 /// Link states changed at run time (registrations, re-links), on top of the registry.
@@ -255,6 +268,7 @@ impl Oqs {
             certificate_serial: None,
             outcome: None,
             qualification_validity: None,
+            identity: None,
         });
         bytes.to_vec()
     }
@@ -272,25 +286,34 @@ impl Oqs {
         }
     }
 
-    /// Verifies the proof of possession; on success the verified certificate.
+    /// Verifies the request's certificate, and its proof of possession when it carries one; on
+    /// success the verified certificate.
     ///
     /// A refusal carries the certificate's serial when the CA vouched for it (for the record).
-    fn verify_possession(
+    fn verify_request(
         &self,
         request: &CheckRequest,
     ) -> Result<VerifiedCertificate, (Outcome, Option<u64>)> {
         let serial_unknown = |outcome| (outcome, None);
+        if proof_shape_error(request).is_some() {
+            return Err(serial_unknown(Outcome::RequestInvalid));
+        }
         self.verify_shape_and_issuer(request)
             .map_err(serial_unknown)
             .and_then(|verified| {
+                let Some(signature) = &request.signature else {
+                    // face / 目視: the reader's attestation stands in for the signature.
+                    return Ok(verified);
+                };
                 let serial = Some(verified.serial);
-                if request.signature.len() != verified.public_key.size() {
+                if signature.len() != verified.public_key.size() {
                     return Err((Outcome::SignatureMalformed, serial));
                 }
-                let signature = Signature::try_from(request.signature.as_slice())
+                let signature = Signature::try_from(signature.as_slice())
                     .map_err(|_| (Outcome::SignatureMalformed, serial))?;
+                let challenge = request.challenge.as_deref().unwrap_or_default();
                 VerifyingKey::<Sha256>::new(verified.public_key.clone())
-                    .verify(&request.challenge, &signature)
+                    .verify(challenge, &signature)
                     .map_err(|_| (Outcome::SignatureInvalid, serial))?;
                 Ok(verified)
             })
@@ -311,8 +334,10 @@ impl Oqs {
         if x509_cert::Certificate::from_der(&request.certificate).is_err() {
             return Err(Outcome::CertificateMalformed);
         }
-        if !self.take_challenge(&request.challenge) {
-            return Err(Outcome::ChallengeUnknown);
+        if let Some(challenge) = &request.challenge {
+            if !self.take_challenge(challenge) {
+                return Err(Outcome::ChallengeUnknown);
+            }
         }
         self.authority
             .verify_authentication_certificate(&request.certificate)
@@ -321,6 +346,9 @@ impl Oqs {
 
     /// Why a malformed request was refused (for the 4xx message).
     pub fn describe_refusal(request: &CheckRequest, outcome: Outcome) -> String {
+        if let (Outcome::RequestInvalid, Some(problem)) = (outcome, proof_shape_error(request)) {
+            return problem.to_owned();
+        }
         match outcome {
             Outcome::RequestInvalid if !is_facility_code(&request.facility_code) => {
                 format!(
@@ -344,7 +372,7 @@ impl Oqs {
     /// A qualification check by マイナンバーカード.
     pub fn check(&self, request: &CheckRequest) -> CheckResponse {
         let context = CheckContext::of(request);
-        let (response, serial) = match self.verify_possession(request) {
+        let (response, serial) = match self.verify_request(request) {
             Ok(verified) => (
                 self.check_verified(&verified, &context),
                 Some(verified.serial),
@@ -358,6 +386,7 @@ impl Oqs {
             certificate_serial: serial,
             outcome: Some(response.outcome),
             qualification_validity: validity_of(&response),
+            identity: Some(request.identity),
         });
         response
     }
@@ -365,7 +394,7 @@ impl Oqs {
     /// 保険証利用登録 of the presented card (the reader's registration flow).
     pub fn register(&self, request: &CheckRequest) -> CheckResponse {
         let context = CheckContext::of(request);
-        let (response, serial) = match self.verify_possession(request) {
+        let (response, serial) = match self.verify_request(request) {
             Err((outcome, serial)) => (self.refusal(outcome, &context, "1"), serial),
             Ok(verified) => (
                 self.register_verified(&verified, &context),
@@ -379,6 +408,7 @@ impl Oqs {
             certificate_serial: serial,
             outcome: Some(response.outcome),
             qualification_validity: None,
+            identity: Some(request.identity),
         });
         response
     }
@@ -540,6 +570,7 @@ impl Oqs {
             certificate_serial: None,
             outcome: Some(response.outcome),
             qualification_validity: validity_of(&response),
+            identity: None,
         });
         response
     }
@@ -711,6 +742,24 @@ impl Oqs {
             renewal_notice: false,
             header: self.header(Outcome::Answered, context, reference, "1"),
             body: self.body(Outcome::Answered, Some(validity), results),
+        }
+    }
+}
+
+/// Why the request's challenge and signature do not fit its identity method, if they don't:
+/// `pin` needs both; `face` / `visual` need neither, but a signature comes with its challenge.
+fn proof_shape_error(request: &CheckRequest) -> Option<&'static str> {
+    match (
+        request.identity.requires_signature(),
+        request.challenge.is_some(),
+        request.signature.is_some(),
+    ) {
+        (_, true, true) | (false, false, false) => None,
+        (true, _, _) => {
+            Some("identity pin requires both challenge and signature (proof of possession)")
+        }
+        (false, _, _) => {
+            Some("challenge and signature come together; identity face / visual may omit both")
         }
     }
 }

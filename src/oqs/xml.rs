@@ -2,6 +2,24 @@
 //! parsers in the field expect it: raw characters (never numeric references), optional
 //! elements omitted rather than empty, dates YYYYMMDD, ratios three digits; in UTF-8 or CP932
 //! per `CharacterCodeIdentifier`. Also the harness's request files for the `req` folder.
+//!
+//! ## Request files (the harness's extension)
+//! The official request layout is not public. A request is `XmlMsg` with a `MessageHeader`
+//! (`MedicalInstitutionCode`, `ReferenceClassification`, `QualificationConfirmationDate`,
+//! optional `ProcessExecutionTime`, `ArbitraryFileIdentifier`, `CharacterCodeIdentifier`) and a
+//! `MessageBody`. For `ReferenceClassification` 1 (マイナンバーカード) the body carries the
+//! harness's own elements:
+//! - `IdentityMethod`: `pin` (the default when absent), `face` (顔認証) or `visual` (目視);
+//! - `Certificate`: the 利用者証明用電子証明書, DER in hexadecimal (required);
+//! - `Challenge`, `Signature` (hexadecimal): the proof of possession, required with `pin`; with
+//!   `face` / `visual` both may be omitted (the reader attests the identification) and are
+//!   verified when present. An empty element counts as absent;
+//! - consent flags `0`/`1`: `ComprehensiveConsent`, `DiagnosisInfoConsFlg`,
+//!   `PharmacistsInfoConsFlg`, `SpecificHealthCheckupsInfoConsFlg`, `OperationInfoConsFlg`,
+//!   `LimitApplicationCertificateRelatedConsFlg`.
+//!
+//! For `ReferenceClassification` 2 (被保険者証情報): `InsurerNumber`, `InsuredCardSymbol`,
+//! `InsuredIdentificationNumber`, `InsuredBranchNumber` (default `00`), `Birthdate`.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +29,7 @@ use quick_xml::{Reader, Writer};
 
 use crate::oqs::codes::CharacterCode;
 use crate::oqs::message::{
-    CheckRequest, CheckResponse, ConsentChoices, ConsentMode, InsuranceCardRequest,
+    CheckRequest, CheckResponse, ConsentChoices, ConsentMode, IdentityMethod, InsuranceCardRequest,
     QualificationResult,
 };
 
@@ -72,6 +90,7 @@ const BODY_FIELDS: &[&str] = &[
     "InsuredIdentificationNumber",
     "InsuredBranchNumber",
     "Birthdate",
+    "IdentityMethod",
     "Challenge",
     "Certificate",
     "Signature",
@@ -141,12 +160,25 @@ pub fn parse_request(bytes: &[u8]) -> Result<FileRequest, XmlError> {
     .as_str()
     {
         "1" => {
-            let hex_field = |name: &'static str| -> Result<Vec<u8>, XmlError> {
-                let text = required(get_body(name), name)?;
-                hex::decode(&text).map_err(|error| XmlError::Value {
+            let hex = |name: &'static str, text: &str| -> Result<Vec<u8>, XmlError> {
+                hex::decode(text).map_err(|error| XmlError::Value {
                     element: name,
                     message: format!("not hexadecimal: {error}"),
                 })
+            };
+            // An empty element counts as absent, as optional elements are written by omission.
+            let optional_hex = |name: &'static str| -> Result<Option<Vec<u8>>, XmlError> {
+                match get_body(name).filter(|text| !text.is_empty()) {
+                    None => Ok(None),
+                    Some(text) => hex(name, &text).map(Some),
+                }
+            };
+            let identity = match get_body("IdentityMethod").filter(|text| !text.is_empty()) {
+                None => IdentityMethod::default(),
+                Some(name) => IdentityMethod::from_name(&name).ok_or(XmlError::Value {
+                    element: "IdentityMethod",
+                    message: format!("{name:?} is not pin, face or visual"),
+                })?,
             };
             let consent_flag = |name: &'static str| -> Result<bool, XmlError> {
                 match get_body(name).as_deref() {
@@ -159,9 +191,13 @@ pub fn parse_request(bytes: &[u8]) -> Result<FileRequest, XmlError> {
                 }
             };
             Ok(FileRequest::Card(CheckRequest {
-                challenge: hex_field("Challenge")?,
-                certificate: hex_field("Certificate")?,
-                signature: hex_field("Signature")?,
+                identity,
+                challenge: optional_hex("Challenge")?,
+                certificate: hex(
+                    "Certificate",
+                    &required(get_body("Certificate"), "Certificate")?,
+                )?,
+                signature: optional_hex("Signature")?,
                 facility_code,
                 date,
                 time,

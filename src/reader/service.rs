@@ -8,29 +8,21 @@
 //!   terminal sends certificate + challenge + signature ([`Possession`]);
 //! - **face / 目視**: the card cannot sign (EF `0017` needs the auth PIN; a 顔認証マイナンバー
 //!   カード has none), so the terminal sends the certificate only, with the identity method as
-//!   the reader's attestation ([`IdentityMethod`]).
+//!   the reader's attestation ([`IdentityMethod`]). The service applies every other rule
+//!   (certificate chain, validity and grace, revocation, registration, J-LIS re-link, DV and
+//!   mis-link flags) exactly as for a PIN reception.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use chrono::{NaiveDate, NaiveTime};
-use serde::{Deserialize, Serialize};
 
 use crate::oqs::message::{CheckRequest, CheckResponse, ConsentChoices};
-use crate::oqs::service::{CheckContext, Oqs};
-use crate::pki::{CertificateKind, TestPki};
+use crate::oqs::service::Oqs;
 
-/// How the holder was identified at the reader.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IdentityMethod {
-    /// 顔認証: camera against the card photo (surface AP opened with 照合番号B).
-    Face,
-    /// The 4-digit 利用者証明用 PIN (VERIFY on JPKI EF `0018`).
-    Pin,
-    /// 目視: staff compare the holder with the card face.
-    Visual,
-}
+/// How the holder was identified at the reader: the qualification service's own type, so the
+/// method the reader reports is the one the service records.
+pub use crate::oqs::message::IdentityMethod;
 
 /// Proof that the card is present: a service challenge signed by the card's auth key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +52,7 @@ pub enum ServiceError {
     /// The network or the service is down (the 緊急時 path).
     #[error("the qualification system is unreachable: {0}")]
     Unreachable(String),
-    /// The service cannot take this kind of request (documented gaps).
+    /// The service cannot take this kind of request (a service without that call).
     #[error("the qualification system cannot process this request: {0}")]
     Unsupported(String),
     /// The request was refused before any rule applied (certificate not from the CA...).
@@ -102,66 +94,40 @@ impl<T: QualificationService + ?Sized> QualificationService for Arc<T> {
     }
 }
 
-fn check_request(request: &TerminalRequest, possession: &Possession) -> CheckRequest {
-    CheckRequest {
-        challenge: possession.challenge.clone(),
-        certificate: request.certificate.clone(),
-        signature: possession.signature.clone(),
-        facility_code: request.facility_code.clone(),
-        date: request.date,
-        time: request.time,
-        consent: request.consent,
-        arbitrary_file_identifier: None,
-        character_code: Default::default(),
+impl TerminalRequest {
+    /// The qualification service's request (JSON / XML form): the method always, challenge and
+    /// signature only when the card signed (PIN receptions).
+    pub fn to_check_request(&self) -> CheckRequest {
+        let possession = self.possession.as_ref();
+        CheckRequest {
+            identity: self.identity,
+            challenge: possession.map(|p| p.challenge.clone()),
+            certificate: self.certificate.clone(),
+            signature: possession.map(|p| p.signature.clone()),
+            facility_code: self.facility_code.clone(),
+            date: self.date,
+            time: self.time,
+            consent: self.consent,
+            arbitrary_file_identifier: None,
+            character_code: Default::default(),
+        }
     }
 }
 
-/// The in-process service. PIN receptions go through [`Oqs::check`] / [`Oqs::register`] with
-/// full proof of possession (and are recorded in [`Oqs::calls`]).
-///
-/// Face / 目視 receptions: `Oqs` has no request form without a signature yet, so the
-/// certificate is verified against the committed test CA here and the rules are applied with
-/// [`Oqs::check_verified`]. Such checks are not recorded in `Oqs::calls`, and registration
-/// without a PIN is [`ServiceError::Unsupported`] until the service accepts reader-attested
-/// requests (the change is described in docs/reader.md).
+/// The in-process service: every reception goes through [`Oqs::check`] / [`Oqs::register`]
+/// with its identity method (recorded in [`Oqs::calls`]); PIN receptions carry the signature,
+/// face / 目視 receptions the reader's attestation.
 impl QualificationService for Oqs {
     fn challenge(&self) -> Result<Vec<u8>, ServiceError> {
         Ok(self.issue_challenge())
     }
 
     fn check(&self, request: &TerminalRequest) -> Result<CheckResponse, ServiceError> {
-        if let Some(possession) = &request.possession {
-            return Ok(Oqs::check(self, &check_request(request, possession)));
-        }
-        let pki = TestPki::load()
-            .map_err(|error| ServiceError::Unsupported(format!("test CA: {error}")))?;
-        let verified = pki
-            .verify_issued(CertificateKind::Authentication, &request.certificate)
-            .map_err(|error| ServiceError::Refused(format!("certificate: {error}")))?;
-        if !crate::oqs::service::is_facility_code(&request.facility_code) {
-            return Err(ServiceError::Refused(format!(
-                "facility_code must be 10 ASCII digits, got {:?}",
-                request.facility_code
-            )));
-        }
-        let context = CheckContext {
-            facility_code: &request.facility_code,
-            date: request.date,
-            time: request.time.unwrap_or(NaiveTime::MIN),
-            consent: request.consent,
-            arbitrary_file_identifier: None,
-            character_code: Default::default(),
-        };
-        Ok(self.check_verified(&verified, &context))
+        Ok(Oqs::check(self, &request.to_check_request()))
     }
 
     fn register(&self, request: &TerminalRequest) -> Result<CheckResponse, ServiceError> {
-        match &request.possession {
-            Some(possession) => Ok(Oqs::register(self, &check_request(request, possession))),
-            None => Err(ServiceError::Unsupported(
-                "the in-process service registers a card only with proof of possession (PIN reception)".into(),
-            )),
-        }
+        Ok(Oqs::register(self, &request.to_check_request()))
     }
 }
 
