@@ -29,7 +29,8 @@ fn measure(iterations: usize, mut round_trip: impl FnMut()) -> Figures {
     for _ in 0..iterations / 10 {
         round_trip();
     }
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds");
     for _ in 0..iterations {
         let started = Instant::now();
         round_trip();
@@ -72,12 +73,13 @@ fn serve_and_open(
         apply_latency: false,
         ..ServeOptions::standard()
     };
-    let server = spawn_vpcd(load_card(&standard_card_path()), config, options).expect("serving to vpcd");
+    let server =
+        spawn_vpcd(load_card(&standard_card_path()), config, options).expect("serving to vpcd");
     wait_until("pcscd to see the card", Duration::from_secs(10), || {
         opensc_sees_card(VPCD_READER)
     });
-    let mut transport =
-        PcscTransport::open(Some(VPCD_READER), RealCardPolicy::Refuse).expect("opening the vpcd reader");
+    let mut transport = PcscTransport::open(Some(VPCD_READER), RealCardPolicy::Refuse)
+        .expect("opening the vpcd reader");
     transport.connect().expect("connecting");
     (server, transport)
 }

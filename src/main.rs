@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use myna_hil::{oqs, pki, scenario, trace, transport};
 
 #[derive(Parser)]
-#[command(name = "myna-hil", version, about = "マイナ保険証 hardware-in-the-loop simulator and conformance harness")]
+#[command(
+    name = "myna-hil",
+    version,
+    about = "マイナ保険証 hardware-in-the-loop simulator and conformance harness"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,11 +67,17 @@ fn main() -> ExitCode {
     init_logging();
     let result: anyhow::Result<ExitCode> = match cli.command {
         Command::Run(args) => scenario::cli::run(args).map_err(Into::into),
-        Command::Card { command: CardCommand::Serve(args) } => transport::cli::serve(args).map_err(Into::into),
+        Command::Card {
+            command: CardCommand::Serve(args),
+        } => transport::cli::serve(args).map_err(Into::into),
         Command::Readers(args) => transport::cli::readers(args).map_err(Into::into),
-        Command::Oqs { command: OqsCommand::Serve(args) } => oqs::cli::serve(args).map_err(Into::into),
+        Command::Oqs {
+            command: OqsCommand::Serve(args),
+        } => oqs::cli::serve(args).map_err(Into::into),
         Command::Replay(args) => trace::cli::replay(args).map_err(Into::into),
-        Command::Fixtures { command: FixturesCommand::Generate(args) } => pki::cli::generate(args).map_err(Into::into),
+        Command::Fixtures {
+            command: FixturesCommand::Generate(args),
+        } => pki::cli::generate(args).map_err(Into::into),
     };
     match result {
         Ok(code) => code,
@@ -82,5 +92,8 @@ fn main() -> ExitCode {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

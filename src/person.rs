@@ -95,7 +95,11 @@ impl MyNumber {
             .enumerate()
             .map(|(n, digit)| {
                 let position = n as u32 + 1;
-                let weight = if position <= 6 { position + 1 } else { position - 5 };
+                let weight = if position <= 6 {
+                    position + 1
+                } else {
+                    position - 5
+                };
                 u32::from(*digit) * weight
             })
             .sum();
@@ -137,7 +141,10 @@ impl FromStr for MyNumber {
         }
         let expected = Self::check_digit(&first_eleven);
         if bytes[11] - b'0' != expected {
-            return Err(MyNumberError::CheckDigit { number: text.to_owned(), expected });
+            return Err(MyNumberError::CheckDigit {
+                number: text.to_owned(),
+                expected,
+            });
         }
         Ok(MyNumber(text.to_owned()))
     }
@@ -178,16 +185,31 @@ mod tests {
     fn wrong_check_digit_and_wrong_shape_are_rejected() {
         assert_eq!(
             "123456789010".parse::<MyNumber>(),
-            Err(MyNumberError::CheckDigit { number: "123456789010".into(), expected: 8 })
+            Err(MyNumberError::CheckDigit {
+                number: "123456789010".into(),
+                expected: 8
+            })
         );
-        assert!(matches!("12345".parse::<MyNumber>(), Err(MyNumberError::Shape(_))));
-        assert!(matches!("12345678901a".parse::<MyNumber>(), Err(MyNumberError::Shape(_))));
+        assert!(matches!(
+            "12345".parse::<MyNumber>(),
+            Err(MyNumberError::Shape(_))
+        ));
+        assert!(matches!(
+            "12345678901a".parse::<MyNumber>(),
+            Err(MyNumberError::Shape(_))
+        ));
     }
 
     #[test]
     fn age_turns_on_the_birthday() {
         let birth = NaiveDate::from_ymd_opt(1980, 5, 10).unwrap();
-        assert_eq!(age_on(birth, NaiveDate::from_ymd_opt(2020, 5, 9).unwrap()), 39);
-        assert_eq!(age_on(birth, NaiveDate::from_ymd_opt(2020, 5, 10).unwrap()), 40);
+        assert_eq!(
+            age_on(birth, NaiveDate::from_ymd_opt(2020, 5, 9).unwrap()),
+            39
+        );
+        assert_eq!(
+            age_on(birth, NaiveDate::from_ymd_opt(2020, 5, 10).unwrap()),
+            40
+        );
     }
 }

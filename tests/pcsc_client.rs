@@ -37,7 +37,9 @@ fn read_ef(transport: &mut PcscTransport) -> Vec<u8> {
     let mut content = Vec::new();
     while content.len() < size {
         let offset = u16::try_from(content.len()).unwrap().to_be_bytes();
-        let chunk = transport.transmit(&[0x00, 0xB0, offset[0], offset[1], 0x00]).unwrap();
+        let chunk = transport
+            .transmit(&[0x00, 0xB0, offset[0], offset[1], 0x00])
+            .unwrap();
         let (data, sw) = split(&chunk);
         assert_eq!(sw, OK);
         content.extend_from_slice(data);
@@ -65,8 +67,14 @@ fn reader_is_listed_with_the_cards_atr() {
         .iter()
         .find(|reader| reader.name == VPCD_READER)
         .unwrap_or_else(|| panic!("{readers:?}"));
-    assert!(matches!(vpcd.state, SlotState::Present | SlotState::InUse), "{vpcd:?}");
-    assert_eq!(vpcd.atr.as_deref(), Some(hex::encode_upper(&expected_atr).as_str()));
+    assert!(
+        matches!(vpcd.state, SlotState::Present | SlotState::InUse),
+        "{vpcd:?}"
+    );
+    assert_eq!(
+        vpcd.atr.as_deref(),
+        Some(hex::encode_upper(&expected_atr).as_str())
+    );
 
     let mut transport = open_vpcd_reader(RealCardPolicy::Refuse);
     assert_eq!(transport.connect().unwrap(), expected_atr);
@@ -96,8 +104,8 @@ fn select_read_verify_and_sign_round_trips() {
     // One exclusive step: select the key and sign a SHA-256 DigestInfo.
     let message = "本人確認 2025-04-01".as_bytes();
     let mut digest_info = vec![
-        0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04,
-        0x20,
+        0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+        0x05, 0x00, 0x04, 0x20,
     ];
     digest_info.extend_from_slice(&Sha256::digest(message));
     let signature = transport
@@ -118,7 +126,11 @@ fn select_read_verify_and_sign_round_trips() {
         .unwrap();
     verified
         .public_key
-        .verify(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(message), signature)
+        .verify(
+            Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(message),
+            signature,
+        )
         .expect("the card's signature verifies with the certificate's key");
     transport.disconnect().unwrap();
     server.stop().unwrap();
@@ -180,7 +192,9 @@ fn pin_steps_are_refused_on_a_card_that_cannot_prove_it_is_ours() {
     );
     assert_eq!(transport.transmit(&select_ef([0x00, 0x18])).unwrap(), OK);
     match transport.transmit(&verify(b"0000")) {
-        Err(TransportError::Refused(message)) => assert!(message.contains("--allow-real-card-changes"), "{message}"),
+        Err(TransportError::Refused(message)) => {
+            assert!(message.contains("--allow-real-card-changes"), "{message}")
+        }
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(
@@ -217,7 +231,9 @@ fn client_side_t0_rules_recover_the_data_behind_61xx_and_6cxx() {
     let _pcscd = Pcscd::ensure();
     // A read near the end of the certificate asks for more than is left, so a 6Cxx card must
     // answer 6C with the exact length; a 61xx card sends the data through GET RESPONSE.
-    let certificate = load_card(&standard_card_path()).auth_certificate_der().to_vec();
+    let certificate = load_card(&standard_card_path())
+        .auth_certificate_der()
+        .to_vec();
     let offset = u16::try_from(certificate.len() - 15).unwrap().to_be_bytes();
     let expected = certificate[certificate.len() - 15..].to_vec();
     let read_tail = [0x00, 0xB0, offset[0], offset[1], 0x20];
@@ -226,11 +242,15 @@ fn client_side_t0_rules_recover_the_data_behind_61xx_and_6cxx() {
         let dir = tempfile::tempdir().unwrap();
         let trace = dir.path().join("t0.jsonl");
         let mut options = test_options();
-        options.recorder = Some(TraceRecorder::create(&trace, "vpcd", None, PinRecording::Redacted).unwrap());
+        options.recorder =
+            Some(TraceRecorder::create(&trace, "vpcd", None, PinRecording::Redacted).unwrap());
         let server = serve_to_pcscd(card_with_response_fault(fault), options);
         let mut transport = open_vpcd_reader(RealCardPolicy::Refuse);
         transport.connect().unwrap();
-        assert!(transport.is_emulated_card(), "{fault}: the probe survives the fault");
+        assert!(
+            transport.is_emulated_card(),
+            "{fault}: the probe survives the fault"
+        );
         assert_eq!(transport.transmit(&select_jpki()).unwrap(), OK);
         assert_eq!(transport.transmit(&select_ef([0x00, 0x0A])).unwrap(), OK);
         let read = transport.transmit(&read_tail).unwrap();
@@ -242,14 +262,17 @@ fn client_side_t0_rules_recover_the_data_behind_61xx_and_6cxx() {
             .unwrap()
             .into_iter()
             .filter_map(|line| match line.event {
-                TraceEvent::Apdu { command, response, .. } => Some((command, response)),
+                TraceEvent::Apdu {
+                    command, response, ..
+                } => Some((command, response)),
                 _ => None,
             })
             .collect();
-        let faulted = answers
-            .iter()
-            .position(|(command, response)| *command == read_tail_hex && response.starts_with(status_prefix));
-        let faulted = faulted.unwrap_or_else(|| panic!("{fault}: no {status_prefix}xx answer in {answers:?}"));
+        let faulted = answers.iter().position(|(command, response)| {
+            *command == read_tail_hex && response.starts_with(status_prefix)
+        });
+        let faulted = faulted
+            .unwrap_or_else(|| panic!("{fault}: no {status_prefix}xx answer in {answers:?}"));
         let follow_up = &answers[faulted + 1].0;
         match fault {
             "61xx" => assert!(
@@ -305,7 +328,9 @@ fn the_card_comes_back_after_pcscd_restarts() {
     pcscd.restart();
     server
         .handle()
-        .wait_for(Duration::from_secs(15), |status| status.links >= 2 && status.link_up)
+        .wait_for(Duration::from_secs(15), |status| {
+            status.links >= 2 && status.link_up
+        })
         .expect("reconnected to vpcd");
     wait_for_slot(true);
     let mut transport = open_vpcd_reader(RealCardPolicy::Refuse);

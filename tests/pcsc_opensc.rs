@@ -61,14 +61,20 @@ fn pkcs15_tool_reads_exactly_the_fixture_certificates() {
         .to_vec();
     let server = serve_to_pcscd(load_card(&standard_card_path()), test_options());
 
-    let (ok, pem, stderr) = run("pkcs15-tool", &["-r", VPCD_READER, "--read-certificate", "01"]);
+    let (ok, pem, stderr) = run(
+        "pkcs15-tool",
+        &["-r", VPCD_READER, "--read-certificate", "01"],
+    );
     assert!(ok, "{stderr}");
     assert_eq!(
         pem_to_der(&pem),
         expected_auth,
         "the authentication certificate OpenSC read differs from the fixture"
     );
-    let (ok, pem, stderr) = run("pkcs15-tool", &["-r", VPCD_READER, "--read-certificate", "03"]);
+    let (ok, pem, stderr) = run(
+        "pkcs15-tool",
+        &["-r", VPCD_READER, "--read-certificate", "03"],
+    );
     assert!(ok, "{stderr}");
     assert_eq!(
         pem_to_der(&pem),
@@ -114,10 +120,20 @@ fn pkcs11_tool_logs_in_and_signs_and_openssl_verifies_the_signature() {
 
     let (ok, _, stderr) = run(
         "pkcs15-tool",
-        &["-r", VPCD_READER, "--read-certificate", "01", "-o", &path("cert.pem")],
+        &[
+            "-r",
+            VPCD_READER,
+            "--read-certificate",
+            "01",
+            "-o",
+            &path("cert.pem"),
+        ],
     );
     assert!(ok, "{stderr}");
-    let (ok, public_key, stderr) = run("openssl", &["x509", "-in", &path("cert.pem"), "-pubkey", "-noout"]);
+    let (ok, public_key, stderr) = run(
+        "openssl",
+        &["x509", "-in", &path("cert.pem"), "-pubkey", "-noout"],
+    );
     assert!(ok, "{stderr}");
     std::fs::write(path("key.pem"), public_key).unwrap();
     let (ok, stdout, stderr) = run(
@@ -153,7 +169,15 @@ fn three_wrong_pins_lock_the_auth_pin_and_opensc_reports_it_blocked() {
     for attempt in 1..=3 {
         let (ok, stdout, stderr) = run(
             "pkcs15-tool",
-            &["-r", VPCD_READER, "--verify-pin", "--auth-id", "01", "--pin", "0000"],
+            &[
+                "-r",
+                VPCD_READER,
+                "--verify-pin",
+                "--auth-id",
+                "01",
+                "--pin",
+                "0000",
+            ],
         );
         assert!(!ok, "wrong PIN #{attempt} was accepted");
         assert!(
@@ -189,7 +213,15 @@ fn three_wrong_pins_lock_the_auth_pin_and_opensc_reports_it_blocked() {
     // Even the right PIN is refused now, and it costs nothing.
     let (ok, _, _) = run(
         "pkcs15-tool",
-        &["-r", VPCD_READER, "--verify-pin", "--auth-id", "01", "--pin", "1234"],
+        &[
+            "-r",
+            VPCD_READER,
+            "--verify-pin",
+            "--auth-id",
+            "01",
+            "--pin",
+            "1234",
+        ],
     );
     assert!(!ok, "a blocked PIN accepted the right value");
     let card = server.stop().unwrap();
@@ -220,14 +252,30 @@ fn card_serve_command_follows_signals_and_records_a_redacted_transcript() {
         .spawn()
         .expect("starting myna-hil card serve");
     let pid = child.id().to_string();
-    let signal = |name: &str| assert!(Command::new("kill").args([name, &pid]).status().unwrap().success());
+    let signal = |name: &str| {
+        assert!(Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .unwrap()
+            .success())
+    };
 
-    wait_until("pcscd to see the served card", Duration::from_secs(15), || {
-        opensc_sees_card(VPCD_READER)
-    });
+    wait_until(
+        "pcscd to see the served card",
+        Duration::from_secs(15),
+        || opensc_sees_card(VPCD_READER),
+    );
     let (ok, stdout, stderr) = run(
         "pkcs15-tool",
-        &["-r", VPCD_READER, "--verify-pin", "--auth-id", "01", "--pin", "1234"],
+        &[
+            "-r",
+            VPCD_READER,
+            "--verify-pin",
+            "--auth-id",
+            "01",
+            "--pin",
+            "1234",
+        ],
     );
     assert!(ok, "{stdout}{stderr}");
 
@@ -247,8 +295,15 @@ fn card_serve_command_follows_signals_and_records_a_redacted_transcript() {
     assert!(status.success(), "card serve exited with {status}");
 
     let text = std::fs::read_to_string(&trace).unwrap();
-    assert!(!text.contains("31323334"), "the PIN 1234 leaked into the transcript");
-    let events: Vec<TraceEvent> = read_trace(&trace).unwrap().into_iter().map(|line| line.event).collect();
+    assert!(
+        !text.contains("31323334"),
+        "the PIN 1234 leaked into the transcript"
+    );
+    let events: Vec<TraceEvent> = read_trace(&trace)
+        .unwrap()
+        .into_iter()
+        .map(|line| line.event)
+        .collect();
     let verify = events.iter().find_map(|event| match event {
         TraceEvent::Apdu {
             command,
@@ -260,8 +315,17 @@ fn card_serve_command_follows_signals_and_records_a_redacted_transcript() {
         }
         _ => None,
     });
-    assert_eq!(verify, Some(("0020008004XXXXXXXX".to_string(), "9000".to_string())));
+    assert_eq!(
+        verify,
+        Some(("0020008004XXXXXXXX".to_string(), "9000".to_string()))
+    );
     assert!(events.contains(&TraceEvent::Removed));
-    assert_eq!(events.iter().filter(|event| **event == TraceEvent::Inserted).count(), 2);
+    assert_eq!(
+        events
+            .iter()
+            .filter(|event| **event == TraceEvent::Inserted)
+            .count(),
+        2
+    );
     assert_eq!(events.last(), Some(&TraceEvent::Stop));
 }

@@ -28,7 +28,9 @@ impl FrontEnd {
     }
 
     fn send(&mut self, payload: &[u8]) {
-        self.port.write_all(&encode_frame(payload).unwrap()).unwrap();
+        self.port
+            .write_all(&encode_frame(payload).unwrap())
+            .unwrap();
     }
 
     fn raw(&mut self, bytes: &[u8]) {
@@ -37,9 +39,13 @@ impl FrontEnd {
 
     fn receive(&mut self) -> Vec<u8> {
         let mut header = [0u8; 2];
-        self.port.read_exact(&mut header).expect("an answer frame header");
+        self.port
+            .read_exact(&mut header)
+            .expect("an answer frame header");
         let mut payload = vec![0u8; usize::from(u16::from_be_bytes(header))];
-        self.port.read_exact(&mut payload).expect("an answer frame payload");
+        self.port
+            .read_exact(&mut payload)
+            .expect("an answer frame payload");
         payload
     }
 
@@ -54,7 +60,10 @@ impl FrontEnd {
     }
 }
 
-fn serve_standard(pair: &PtyPair, recorder: Option<TraceRecorder>) -> RunningServer<myna_hil::card::Card> {
+fn serve_standard(
+    pair: &PtyPair,
+    recorder: Option<TraceRecorder>,
+) -> RunningServer<myna_hil::card::Card> {
     let mut config = SerialConfig::new(pair.card_end.to_string_lossy());
     config.resync_idle = RESYNC_IDLE;
     let mut options = test_options();
@@ -94,7 +103,8 @@ fn recovers_from_half_frames_and_garbage_and_records_the_drops() {
     let pair = PtyPair::new();
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("serial.jsonl");
-    let recorder = TraceRecorder::create(&trace, "serial:test", None, PinRecording::Redacted).unwrap();
+    let recorder =
+        TraceRecorder::create(&trace, "serial:test", None, PinRecording::Redacted).unwrap();
     let server = serve_standard(&pair, Some(recorder));
     let mut front = FrontEnd::open(&pair);
     let atr = front.exchange(&[0x04]);
@@ -103,7 +113,11 @@ fn recovers_from_half_frames_and_garbage_and_records_the_drops() {
     // A half frame: the length announces 5 bytes, only 2 arrive, then silence.
     front.raw(&[0x00, 0x0F, 0x00, 0xA4]);
     front.pause();
-    assert_eq!(front.exchange(&[0x04]), atr, "answers again after a half frame");
+    assert_eq!(
+        front.exchange(&[0x04]),
+        atr,
+        "answers again after a half frame"
+    );
 
     // An impossible frame (unknown control code) glued to a valid one: both are dropped.
     front.raw(&[0x00, 0x01, 0x03, 0x00, 0x01, 0x04]);
@@ -132,7 +146,11 @@ fn recovers_from_half_frames_and_garbage_and_records_the_drops() {
             _ => None,
         })
         .collect();
-    assert_eq!(framing_errors, [4, 6, 5], "each drop is recorded with its size");
+    assert_eq!(
+        framing_errors,
+        [4, 6, 5],
+        "each drop is recorded with its size"
+    );
 }
 
 #[test]
@@ -151,7 +169,11 @@ fn removal_answers_no_card_and_the_card_keeps_its_counters() {
         .handle()
         .wait_for(Duration::from_secs(5), |status| !status.inserted)
         .unwrap();
-    assert_eq!(front.exchange(&[0x04]), Vec::<u8>::new(), "empty ATR = no card");
+    assert_eq!(
+        front.exchange(&[0x04]),
+        Vec::<u8>::new(),
+        "empty ATR = no card"
+    );
     assert_eq!(
         front.exchange(&select_jpki()),
         Vec::<u8>::new(),

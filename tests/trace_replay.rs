@@ -13,7 +13,9 @@ const SELECT_JPKI: &str = "00A4040C0AD392F000260100000001";
 const SELECT_AUTH_PIN: &str = "00A4020C020018";
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cards").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/cards")
+        .join(name)
 }
 
 /// Runs `commands` on the card described by `card_file` and records them (PINs redacted).
@@ -26,7 +28,9 @@ fn record_session(card_file: &Path, commands: &[&str], trace: &Path) {
     for command in commands {
         let bytes = hex::decode(command).unwrap();
         let reply = card.process(&bytes);
-        recorder.record_apdu(&bytes, &reply.rapdu, Duration::ZERO, None).unwrap();
+        recorder
+            .record_apdu(&bytes, &reply.rapdu, Duration::ZERO, None)
+            .unwrap();
     }
     recorder.flush().unwrap();
 }
@@ -49,7 +53,14 @@ fn replay(trace: &Path, card_file: &Path) -> (i32, String, String) {
 /// A wrong PIN, then the right one: the PINs are redacted in the file, so the replay must
 /// reproduce both outcomes from the recorded answers alone.
 fn pin_session() -> Vec<&'static str> {
-    vec![SELECT_JPKI, SELECT_AUTH_PIN, "00200080", "002000800430303030", "002000800431323334", "00200080"]
+    vec![
+        SELECT_JPKI,
+        SELECT_AUTH_PIN,
+        "00200080",
+        "002000800430303030",
+        "002000800431323334",
+        "00200080",
+    ]
 }
 
 #[test]
@@ -58,12 +69,21 @@ fn a_trace_replays_identically_against_the_card_it_was_recorded_from() {
     let trace = dir.path().join("session.jsonl");
     record_session(&fixture("standard.yaml"), &pin_session(), &trace);
     let text = std::fs::read_to_string(&trace).unwrap();
-    assert!(text.contains("0020008004XXXXXXXX"), "the recording must hide the PINs: {text}");
-    assert!(!text.contains("0020008004313233"), "the right PIN leaked into the trace: {text}");
+    assert!(
+        text.contains("0020008004XXXXXXXX"),
+        "the recording must hide the PINs: {text}"
+    );
+    assert!(
+        !text.contains("0020008004313233"),
+        "the right PIN leaked into the trace: {text}"
+    );
 
     let (code, stdout, stderr) = replay(&trace, &fixture("standard.yaml"));
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
-    assert!(stdout.contains("6 commands, 1 power-ons, 0 divergences"), "{stdout}");
+    assert!(
+        stdout.contains("6 commands, 1 power-ons, 0 divergences"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -77,8 +97,14 @@ fn a_card_with_one_try_left_diverges_at_the_first_pin_answer() {
     let (code, stdout, _) = replay(&trace, &fixture("auth_pin_one_try_left.yaml"));
     assert_eq!(code, 1, "{stdout}");
     // Line 1 is the start event, line 2 power-on, line 3 SELECT JPKI, ... line 5 the retry query.
-    assert!(stdout.contains("line 5: 00200080\n    recorded 63C3\n    replayed 63C1"), "{stdout}");
-    assert!(stdout.contains("line 6: 0020008004XXXXXXXX\n    recorded 63C2\n    replayed 63C0"), "{stdout}");
+    assert!(
+        stdout.contains("line 5: 00200080\n    recorded 63C3\n    replayed 63C1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("line 6: 0020008004XXXXXXXX\n    recorded 63C2\n    replayed 63C0"),
+        "{stdout}"
+    );
 }
 
 #[test]

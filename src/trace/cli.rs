@@ -45,7 +45,10 @@ pub enum CliError {
     #[error("reader: {0}")]
     Transport(#[from] TransportError),
     #[error("writing {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
@@ -61,17 +64,36 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
 
     print!("{}", render(&args, &report));
     if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&report).map_err(|error| CliError::Usage(error.to_string()))?;
-        std::fs::write(path, json).map_err(|source| CliError::Write { path: path.clone(), source })?;
+        let json = serde_json::to_string_pretty(&report)
+            .map_err(|error| CliError::Usage(error.to_string()))?;
+        std::fs::write(path, json).map_err(|source| CliError::Write {
+            path: path.clone(),
+            source,
+        })?;
     }
-    Ok(if report.is_identical() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.is_identical() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
-fn open_target(args: &ReplayArgs, description: Option<&CardDescription>) -> Result<Box<dyn Transport>, CliError> {
-    match args.against.split_once(':').map_or((args.against.as_str(), None), |(kind, name)| (kind, Some(name))) {
+fn open_target(
+    args: &ReplayArgs,
+    description: Option<&CardDescription>,
+) -> Result<Box<dyn Transport>, CliError> {
+    match args
+        .against
+        .split_once(':')
+        .map_or((args.against.as_str(), None), |(kind, name)| {
+            (kind, Some(name))
+        }) {
         ("virtual", None) => {
-            let description = description
-                .ok_or_else(|| CliError::Usage("--against virtual needs --card FILE (the card to replay against)".into()))?;
+            let description = description.ok_or_else(|| {
+                CliError::Usage(
+                    "--against virtual needs --card FILE (the card to replay against)".into(),
+                )
+            })?;
             let card = Card::from_description(description, TestPki::load()?)?;
             Ok(Box::new(VirtualReader::with_card(card)))
         }
@@ -87,7 +109,11 @@ fn open_target(args: &ReplayArgs, description: Option<&CardDescription>) -> Resu
 fn open_pcsc(name: Option<&str>, allow_changes: bool) -> Result<Box<dyn Transport>, CliError> {
     use crate::transport::identify::RealCardPolicy;
     use crate::transport::pcsc::PcscTransport;
-    let policy = if allow_changes { RealCardPolicy::AllowChanges } else { RealCardPolicy::Refuse };
+    let policy = if allow_changes {
+        RealCardPolicy::AllowChanges
+    } else {
+        RealCardPolicy::Refuse
+    };
     Ok(Box::new(PcscTransport::open(name, policy)?))
 }
 

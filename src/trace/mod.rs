@@ -6,4 +6,6 @@ pub mod record;
 pub mod redact;
 pub mod replay;
 
-pub use record::{read_trace, read_trace_numbered, PinRecording, TraceError, TraceEvent, TraceLine, TraceRecorder};
+pub use record::{
+    read_trace, read_trace_numbered, PinRecording, TraceError, TraceEvent, TraceLine, TraceRecorder,
+};

@@ -111,14 +111,20 @@ pub enum TraceEvent {
     Stop,
 }
 
-fn rfc3339_micros<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+fn rfc3339_micros<S: serde::Serializer>(
+    at: &DateTime<Utc>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     #[error("transcript {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("transcript {path}, line {line}: {message}")]
     Parse {
         path: PathBuf,
@@ -197,10 +203,12 @@ impl TraceRecorder {
             message: error.to_string(),
         })?;
         text.push('\n');
-        self.out.write_all(text.as_bytes()).map_err(|source| TraceError::Io {
-            path: self.path.clone(),
-            source,
-        })
+        self.out
+            .write_all(text.as_bytes())
+            .map_err(|source| TraceError::Io {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// Records one exchange, redacting PIN bytes unless PINs are kept.
@@ -231,7 +239,10 @@ impl TraceRecorder {
 
 /// Reads a transcript back; errors name the line.
 pub fn read_trace(path: &Path) -> Result<Vec<TraceLine>, TraceError> {
-    Ok(read_trace_numbered(path)?.into_iter().map(|(_, line)| line).collect())
+    Ok(read_trace_numbered(path)?
+        .into_iter()
+        .map(|(_, line)| line)
+        .collect())
 }
 
 /// Reads a transcript back with each event's line number in the file (1-based), so that
@@ -258,10 +269,16 @@ pub fn read_trace_numbered(path: &Path) -> Result<Vec<(usize, TraceLine)>, Trace
         lines.push((index + 1, line));
     }
     match lines.first().map(|(_, line)| &line.event) {
-        Some(TraceEvent::Start { format, version, .. }) if format == FORMAT && *version == VERSION => Ok(lines),
-        Some(TraceEvent::Start { format, version, .. }) => Err(TraceError::Format {
+        Some(TraceEvent::Start {
+            format, version, ..
+        }) if format == FORMAT && *version == VERSION => Ok(lines),
+        Some(TraceEvent::Start {
+            format, version, ..
+        }) => Err(TraceError::Format {
             path: path.to_path_buf(),
-            message: format!("unsupported format {format} version {version} (expected {FORMAT} {VERSION})"),
+            message: format!(
+                "unsupported format {format} version {version} (expected {FORMAT} {VERSION})"
+            ),
         }),
         _ => Err(TraceError::Format {
             path: path.to_path_buf(),
@@ -277,7 +294,8 @@ mod tests {
     fn recorded(pins: PinRecording) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.jsonl");
-        let mut recorder = TraceRecorder::create(&path, "vpcd:127.0.0.1:35963", Some("card.yaml"), pins).unwrap();
+        let mut recorder =
+            TraceRecorder::create(&path, "vpcd:127.0.0.1:35963", Some("card.yaml"), pins).unwrap();
         recorder
             .record(TraceEvent::PowerOn {
                 atr: Some("3B00".into()),
@@ -312,7 +330,9 @@ mod tests {
                 note: None
             }
         );
-        assert!(lines.windows(2).all(|pair| pair[0].elapsed_us <= pair[1].elapsed_us));
+        assert!(lines
+            .windows(2)
+            .all(|pair| pair[0].elapsed_us <= pair[1].elapsed_us));
         let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(first["event"], "start");
         assert_eq!(first["pins"], "redacted");
@@ -324,7 +344,9 @@ mod tests {
         let (_dir, path) = recorded(PinRecording::Kept);
         let lines = read_trace(&path).unwrap();
         match &lines[2].event {
-            TraceEvent::Apdu { command, redacted, .. } => {
+            TraceEvent::Apdu {
+                command, redacted, ..
+            } => {
                 assert_eq!(command, "002000800431323334");
                 assert!(!redacted);
             }

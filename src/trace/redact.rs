@@ -55,15 +55,23 @@ mod tests {
     #[test]
     fn verify_pin_is_replaced_but_header_and_length_stay() {
         let verify = [0x00, 0x20, 0x00, 0x80, 0x04, b'1', b'2', b'3', b'4'];
-        assert_eq!(command_hex(&verify, true), ("0020008004XXXXXXXX".to_string(), true));
-        assert_eq!(command_hex(&verify, false), ("002000800431323334".to_string(), false));
+        assert_eq!(
+            command_hex(&verify, true),
+            ("0020008004XXXXXXXX".to_string(), true)
+        );
+        assert_eq!(
+            command_hex(&verify, false),
+            ("002000800431323334".to_string(), false)
+        );
     }
 
     #[test]
     fn change_reference_data_and_extended_forms_are_redacted() {
         let change = [0x00, 0x24, 0x01, 0x80, 0x02, 0x41, 0x42];
         assert_eq!(command_hex(&change, true).0, "0024018002XXXX");
-        let extended = [0x00, 0x20, 0x00, 0x80, 0x00, 0x00, 0x02, 0x35, 0x36, 0x00, 0x00];
+        let extended = [
+            0x00, 0x20, 0x00, 0x80, 0x00, 0x00, 0x02, 0x35, 0x36, 0x00, 0x00,
+        ];
         assert_eq!(command_hex(&extended, true).0, "00200080000002XXXX0000");
     }
 
@@ -74,7 +82,10 @@ mod tests {
             ("00200080".to_string(), false)
         );
         let sign = [0x80, 0x2A, 0x00, 0x80, 0x02, 0x30, 0x31, 0x00];
-        assert_eq!(command_hex(&sign, true), ("802A008002303100".to_string(), false));
+        assert_eq!(
+            command_hex(&sign, true),
+            ("802A008002303100".to_string(), false)
+        );
         let select = [0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x18];
         assert!(!command_hex(&select, true).1);
     }

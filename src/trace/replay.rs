@@ -88,7 +88,11 @@ impl Selection {
 
 /// Replays `lines` through `transport`. `pins` are the PINs of the card replayed against (used
 /// only for redacted VERIFY commands whose recorded answer was success).
-pub fn replay(lines: &[(usize, TraceLine)], transport: &mut dyn Transport, pins: &PinsSpec) -> ReplayReport {
+pub fn replay(
+    lines: &[(usize, TraceLine)],
+    transport: &mut dyn Transport,
+    pins: &PinsSpec,
+) -> ReplayReport {
     let mut report = ReplayReport::default();
     let mut selection = Selection::default();
     for (line, entry) in lines {
@@ -118,7 +122,13 @@ pub fn replay(lines: &[(usize, TraceLine)], transport: &mut dyn Transport, pins:
                 let _ = transport.disconnect();
                 selection = Selection::default();
             }
-            TraceEvent::Apdu { command, response, redacted, note, .. } => {
+            TraceEvent::Apdu {
+                command,
+                response,
+                redacted,
+                note,
+                ..
+            } => {
                 // Answers that did not come from the card model (the emulation probe) are the
                 // serving layer's, not the card's: nothing to compare.
                 if note.is_some() {
@@ -173,10 +183,15 @@ fn command_to_send(
     if !redacted {
         return parse_hex(command).map_err(|error| format!("bad hex in the transcript: {error}"));
     }
-    let header = command.get(..8).ok_or("a redacted command shorter than its header")?;
-    let header = parse_hex(header).map_err(|error| format!("bad hex in the transcript: {error}"))?;
+    let header = command
+        .get(..8)
+        .ok_or("a redacted command shorter than its header")?;
+    let header =
+        parse_hex(header).map_err(|error| format!("bad hex in the transcript: {error}"))?;
     if header[1] != 0x20 {
-        return Err("the new PIN of a redacted PIN change is unknown; record with --record-pins".to_owned());
+        return Err(
+            "the new PIN of a redacted PIN change is unknown; record with --record-pins".to_owned(),
+        );
     }
     let hidden_len = command.matches("XX").count();
     let slot = selection
@@ -225,7 +240,10 @@ mod tests {
     #[test]
     fn redacted_verify_uses_the_selected_pin_for_a_recorded_success_only() {
         let mut selection = Selection::default();
-        selection.follow(&[0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01]);
+        selection.follow(&[
+            0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00,
+            0x01,
+        ]);
         selection.follow(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x1B]);
         let pins = PinsSpec::default();
         let right = command_to_send("0020008006XXXXXXXXXXXX", true, "9000", &selection, &pins);
@@ -237,9 +255,21 @@ mod tests {
     #[test]
     fn redacted_commands_that_cannot_be_reproduced_are_refused() {
         let pins = PinsSpec::default();
-        let unselected = command_to_send("0020008004XXXXXXXX", true, "9000", &Selection::default(), &pins);
+        let unselected = command_to_send(
+            "0020008004XXXXXXXX",
+            true,
+            "9000",
+            &Selection::default(),
+            &pins,
+        );
         assert!(unselected.is_err_and(|reason| reason.contains("never selected")));
-        let change = command_to_send("0024018004XXXXXXXX", true, "9000", &Selection::default(), &pins);
+        let change = command_to_send(
+            "0024018004XXXXXXXX",
+            true,
+            "9000",
+            &Selection::default(),
+            &pins,
+        );
         assert!(change.is_err_and(|reason| reason.contains("--record-pins")));
     }
 }

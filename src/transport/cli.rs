@@ -78,9 +78,12 @@ pub enum CliError {
 }
 
 fn load_card(path: &std::path::Path) -> Result<Card, CliError> {
-    let description = CardDescription::from_yaml_file(path).map_err(|error| CliError::Card(error.to_string()))?;
-    let pki = TestPki::load().map_err(|error| CliError::Card(format!("{}: {error}", path.display())))?;
-    Card::from_description(&description, pki).map_err(|error| CliError::Card(format!("{}: {error}", path.display())))
+    let description =
+        CardDescription::from_yaml_file(path).map_err(|error| CliError::Card(error.to_string()))?;
+    let pki =
+        TestPki::load().map_err(|error| CliError::Card(format!("{}: {error}", path.display())))?;
+    Card::from_description(&description, pki)
+        .map_err(|error| CliError::Card(format!("{}: {error}", path.display())))
 }
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
@@ -174,12 +177,17 @@ pub fn readers(args: ReadersArgs) -> Result<ExitCode, CliError> {
     {
         let readers = crate::transport::pcsc::list_readers()?;
         if args.json {
-            let text = serde_json::to_string_pretty(&readers).map_err(|error| CliError::Card(error.to_string()))?;
+            let text = serde_json::to_string_pretty(&readers)
+                .map_err(|error| CliError::Card(error.to_string()))?;
             println!("{text}");
         } else if readers.is_empty() {
             println!("no PC/SC reader (pcscd runs but sees none)");
         } else {
-            let width = readers.iter().map(|reader| reader.name.len()).max().unwrap_or(0);
+            let width = readers
+                .iter()
+                .map(|reader| reader.name.len())
+                .max()
+                .unwrap_or(0);
             for reader in &readers {
                 println!(
                     "{:<width$}  {:<22}  {}",

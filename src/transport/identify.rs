@@ -45,7 +45,13 @@ pub fn fresh_nonce() -> Nonce {
 
 /// The probe APDU for `nonce`.
 pub fn challenge_command(nonce: &Nonce) -> Vec<u8> {
-    let mut command = vec![IDENTIFY_CLA, IDENTIFY_INS, IDENTIFY_P1, IDENTIFY_P2, NONCE_LEN as u8];
+    let mut command = vec![
+        IDENTIFY_CLA,
+        IDENTIFY_INS,
+        IDENTIFY_P1,
+        IDENTIFY_P2,
+        NONCE_LEN as u8,
+    ];
     command.extend_from_slice(nonce);
     command.push(PROOF_LEN as u8);
     command
@@ -120,9 +126,11 @@ pub fn card_change(capdu: &[u8]) -> Option<CardChange> {
         (true, 0x20 | 0x21) if has_data => Some(CardChange::PinTry),
         (true, 0x20 | 0x21) => None,
         (true, 0x24 | 0x2C) => Some(CardChange::PinChange),
-        (true, 0xD0 | 0xD6 | 0xD7 | 0xDA | 0xDB | 0xDC | 0xDD | 0xE0 | 0xE2 | 0xE4 | 0x0E | 0x0F | 0x44 | 0x04) => {
-            Some(CardChange::Content)
-        }
+        (
+            true,
+            0xD0 | 0xD6 | 0xD7 | 0xDA | 0xDB | 0xDC | 0xDD | 0xE0 | 0xE2 | 0xE4 | 0x0E | 0x0F
+            | 0x44 | 0x04,
+        ) => Some(CardChange::Content),
         (true, _) => None,
         // JPKI COMPUTE DIGITAL SIGNATURE does not change the card; anything else proprietary
         // is unknown to us.
@@ -163,7 +171,9 @@ pub fn guard_command(
     capdu: &[u8],
 ) -> Result<(), RefusedStep> {
     match (card_change(capdu), identity, policy) {
-        (None, _, _) | (Some(_), CardIdentity::Emulated, _) | (Some(_), _, RealCardPolicy::AllowChanges) => Ok(()),
+        (None, _, _)
+        | (Some(_), CardIdentity::Emulated, _)
+        | (Some(_), _, RealCardPolicy::AllowChanges) => Ok(()),
         (Some(change), identity, RealCardPolicy::Refuse) => Err(RefusedStep {
             reader: reader.to_string(),
             change,
@@ -192,9 +202,18 @@ mod tests {
     #[test]
     fn what_a_real_card_answers_is_not_a_proof() {
         let nonce: Nonce = [7; 16];
-        assert_eq!(judge_response(&nonce, &[0x6D, 0x00]), CardIdentity::NotEmulated);
-        assert_eq!(judge_response(&nonce, &[0x6E, 0x00]), CardIdentity::NotEmulated);
-        assert_eq!(judge_response(&nonce, &[0x90, 0x00]), CardIdentity::NotEmulated);
+        assert_eq!(
+            judge_response(&nonce, &[0x6D, 0x00]),
+            CardIdentity::NotEmulated
+        );
+        assert_eq!(
+            judge_response(&nonce, &[0x6E, 0x00]),
+            CardIdentity::NotEmulated
+        );
+        assert_eq!(
+            judge_response(&nonce, &[0x90, 0x00]),
+            CardIdentity::NotEmulated
+        );
         // A replayed proof for another nonce does not pass.
         assert_eq!(
             judge_response(&nonce, &challenge_response(&[8; 16])),
@@ -217,7 +236,11 @@ mod tests {
     fn pin_and_write_commands_are_classified_as_changes() {
         let verify = [0x00, 0x20, 0x00, 0x80, 0x04, b'1', b'2', b'3', b'4'];
         assert_eq!(card_change(&verify), Some(CardChange::PinTry));
-        assert_eq!(card_change(&[0x00, 0x20, 0x00, 0x80]), None, "retry query is harmless");
+        assert_eq!(
+            card_change(&[0x00, 0x20, 0x00, 0x80]),
+            None,
+            "retry query is harmless"
+        );
         assert_eq!(
             card_change(&[0x00, 0x24, 0x01, 0x80, 0x04, 1, 2, 3, 4]),
             Some(CardChange::PinChange)
@@ -226,17 +249,27 @@ mod tests {
             card_change(&[0x00, 0xD6, 0x00, 0x00, 0x01, 0x00]),
             Some(CardChange::Content)
         );
-        assert_eq!(card_change(&[0x00, 0xA4, 0x04, 0x0C, 0x02, 0x00, 0x0A]), None);
+        assert_eq!(
+            card_change(&[0x00, 0xA4, 0x04, 0x0C, 0x02, 0x00, 0x0A]),
+            None
+        );
         assert_eq!(card_change(&[0x00, 0xB0, 0x00, 0x00, 0x00]), None);
-        assert_eq!(card_change(&[0x80, 0x2A, 0x00, 0x80, 0x01, 0x00, 0x00]), None);
-        assert_eq!(card_change(&[0x80, 0x99, 0x00, 0x00]), Some(CardChange::Content));
+        assert_eq!(
+            card_change(&[0x80, 0x2A, 0x00, 0x80, 0x01, 0x00, 0x00]),
+            None
+        );
+        assert_eq!(
+            card_change(&[0x80, 0x99, 0x00, 0x00]),
+            Some(CardChange::Content)
+        );
     }
 
     #[test]
     fn guard_refuses_unless_proven_or_allowed() {
         let verify = [0x00, 0x20, 0x00, 0x80, 0x04, b'9', b'9', b'9', b'9'];
         for identity in [CardIdentity::NotEmulated, CardIdentity::Unknown] {
-            let refused = guard_command("pcsc:X", identity, RealCardPolicy::Refuse, &verify).unwrap_err();
+            let refused =
+                guard_command("pcsc:X", identity, RealCardPolicy::Refuse, &verify).unwrap_err();
             assert_eq!(refused.change, CardChange::PinTry);
             assert!(refused.to_string().contains("--allow-real-card-changes"));
             assert_eq!(
@@ -245,7 +278,12 @@ mod tests {
             );
         }
         assert_eq!(
-            guard_command("pcsc:X", CardIdentity::Emulated, RealCardPolicy::Refuse, &verify),
+            guard_command(
+                "pcsc:X",
+                CardIdentity::Emulated,
+                RealCardPolicy::Refuse,
+                &verify
+            ),
             Ok(())
         );
         assert_eq!(

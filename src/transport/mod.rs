@@ -54,7 +54,7 @@ pub mod identify;
 pub mod pcsc;
 /// Serving the emulated card: the vpicc session loop over TCP (vpcd) or a serial port.
 pub mod serve;
-/// vsmartcard's vpicc framing: 2-byte big-endian length + payload, control codes.
-pub mod vpicc;
 /// The in-process reader with fault injection (removal, latency, errors, power).
 pub mod virtual_reader;
+/// vsmartcard's vpicc framing: 2-byte big-endian length + payload, control codes.
+pub mod vpicc;

@@ -143,7 +143,8 @@ pub fn list_readers() -> Result<Vec<ReaderInfo>, TransportError> {
             ReaderInfo {
                 name: reader.name().to_string_lossy().into_owned(),
                 state,
-                atr: (state.has_card() && !reader.atr().is_empty()).then(|| hex::encode_upper(reader.atr())),
+                atr: (state.has_card() && !reader.atr().is_empty())
+                    .then(|| hex::encode_upper(reader.atr())),
             }
         })
         .collect())
@@ -172,10 +173,15 @@ impl std::fmt::Debug for PcscTransport {
 impl PcscTransport {
     /// Opens a reader: `selector` is an exact reader name or a part of exactly one reader's
     /// name; `None` takes the first reader with a card in it.
-    pub fn open(selector: Option<&str>, policy: RealCardPolicy) -> Result<PcscTransport, TransportError> {
+    pub fn open(
+        selector: Option<&str>,
+        policy: RealCardPolicy,
+    ) -> Result<PcscTransport, TransportError> {
         let readers = list_readers()?;
         if readers.is_empty() {
-            return Err(TransportError::NoReader(": pcscd runs but sees no reader".into()));
+            return Err(TransportError::NoReader(
+                ": pcscd runs but sees no reader".into(),
+            ));
         }
         let names = || {
             readers
@@ -188,8 +194,10 @@ impl PcscTransport {
             Some(wanted) => match readers.iter().find(|reader| reader.name == wanted) {
                 Some(exact) => exact,
                 None => {
-                    let matching: Vec<&ReaderInfo> =
-                        readers.iter().filter(|reader| reader.name.contains(wanted)).collect();
+                    let matching: Vec<&ReaderInfo> = readers
+                        .iter()
+                        .filter(|reader| reader.name.contains(wanted))
+                        .collect();
                     match matching.as_slice() {
                         [only] => *only,
                         [] => {
@@ -210,7 +218,9 @@ impl PcscTransport {
             None => readers
                 .iter()
                 .find(|reader| reader.state.has_card())
-                .ok_or_else(|| TransportError::NoReader(format!(" with a card in it (readers: {})", names())))?,
+                .ok_or_else(|| {
+                    TransportError::NoReader(format!(" with a card in it (readers: {})", names()))
+                })?,
         };
         let reader = CString::new(chosen.name.clone())
             .map_err(|_| TransportError::NoReader(": reader name with a NUL byte".into()))?;
@@ -254,10 +264,9 @@ impl PcscTransport {
         let describe = self.describe();
         let identity = self.identity;
         let policy = self.policy;
-        let card = self
-            .card
-            .as_mut()
-            .ok_or_else(|| TransportError::Transmission("not connected: call connect first".into()))?;
+        let card = self.card.as_mut().ok_or_else(|| {
+            TransportError::Transmission("not connected: call connect first".into())
+        })?;
         let (result, ended) = match card.transaction() {
             Err(error) => (Err(pcsc_error(&reader, error)), Ok(())),
             Ok(transaction) => {
@@ -283,7 +292,10 @@ impl PcscTransport {
     }
 
     fn forget_card_if_removed<R>(&mut self, result: &Result<R, TransportError>) {
-        if matches!(result, Err(TransportError::CardRemoved | TransportError::NoCard)) {
+        if matches!(
+            result,
+            Err(TransportError::CardRemoved | TransportError::NoCard)
+        ) {
             self.card = None;
             self.identity = CardIdentity::Unknown;
         }
@@ -293,8 +305,13 @@ impl PcscTransport {
     /// proprietary command without touching its state.
     fn probe_identity(&mut self) -> Result<CardIdentity, TransportError> {
         let nonce = identify::fresh_nonce();
-        let answer =
-            self.step(|step| exchange(&step.transaction, &step.reader, &identify::challenge_command(&nonce)))?;
+        let answer = self.step(|step| {
+            exchange(
+                &step.transaction,
+                &step.reader,
+                &identify::challenge_command(&nonce),
+            )
+        })?;
         Ok(identify::judge_response(&nonce, &answer))
     }
 }
@@ -310,7 +327,8 @@ pub struct Step<'a> {
 
 impl Step<'_> {
     pub fn transmit(&mut self, capdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        identify::guard_command(&self.describe, self.identity, self.policy, capdu).map_err(refused)?;
+        identify::guard_command(&self.describe, self.identity, self.policy, capdu)
+            .map_err(refused)?;
         exchange(&self.transaction, &self.reader, capdu)
     }
 }
@@ -470,12 +488,21 @@ mod tests {
     fn slot_states_read_from_pcsc_flags() {
         assert_eq!(SlotState::from_state(State::EMPTY), SlotState::Empty);
         assert_eq!(SlotState::from_state(State::PRESENT), SlotState::Present);
-        assert_eq!(SlotState::from_state(State::PRESENT | State::INUSE), SlotState::InUse);
+        assert_eq!(
+            SlotState::from_state(State::PRESENT | State::INUSE),
+            SlotState::InUse
+        );
         assert_eq!(
             SlotState::from_state(State::PRESENT | State::INUSE | State::EXCLUSIVE),
             SlotState::Exclusive
         );
-        assert_eq!(SlotState::from_state(State::PRESENT | State::MUTE), SlotState::Mute);
-        assert_eq!(SlotState::from_state(State::UNAVAILABLE), SlotState::Unavailable);
+        assert_eq!(
+            SlotState::from_state(State::PRESENT | State::MUTE),
+            SlotState::Mute
+        );
+        assert_eq!(
+            SlotState::from_state(State::UNAVAILABLE),
+            SlotState::Unavailable
+        );
     }
 }

@@ -79,7 +79,10 @@ impl ServeOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("serial port {device}: {source}")]
-    SerialOpen { device: String, source: serialport::Error },
+    SerialOpen {
+        device: String,
+        source: serialport::Error,
+    },
     #[error("vpcd address {address}: {message}")]
     Address { address: String, message: String },
     #[error("transcript: {0}")]

@@ -79,7 +79,9 @@ impl Message {
             [code] => Control::from_code(*code)
                 .map(Message::Control)
                 .ok_or(FrameError::UnknownControl(*code)),
-            short if short.len() < MIN_COMMAND_APDU => Err(FrameError::TooShortForCommand(short.len())),
+            short if short.len() < MIN_COMMAND_APDU => {
+                Err(FrameError::TooShortForCommand(short.len()))
+            }
             command => Ok(Message::Command(command.to_vec())),
         }
     }
@@ -150,13 +152,31 @@ mod tests {
 
     #[test]
     fn control_codes_match_vpcd() {
-        assert_eq!(Message::parse(&[0x00]), Ok(Message::Control(Control::PowerOff)));
-        assert_eq!(Message::parse(&[0x01]), Ok(Message::Control(Control::PowerOn)));
-        assert_eq!(Message::parse(&[0x02]), Ok(Message::Control(Control::Reset)));
-        assert_eq!(Message::parse(&[0x04]), Ok(Message::Control(Control::GetAtr)));
-        assert_eq!(Message::parse(&[0x03]), Err(FrameError::UnknownControl(0x03)));
+        assert_eq!(
+            Message::parse(&[0x00]),
+            Ok(Message::Control(Control::PowerOff))
+        );
+        assert_eq!(
+            Message::parse(&[0x01]),
+            Ok(Message::Control(Control::PowerOn))
+        );
+        assert_eq!(
+            Message::parse(&[0x02]),
+            Ok(Message::Control(Control::Reset))
+        );
+        assert_eq!(
+            Message::parse(&[0x04]),
+            Ok(Message::Control(Control::GetAtr))
+        );
+        assert_eq!(
+            Message::parse(&[0x03]),
+            Err(FrameError::UnknownControl(0x03))
+        );
         assert_eq!(Message::parse(&[]), Err(FrameError::Empty));
-        assert_eq!(Message::parse(&[0x00, 0xA4]), Err(FrameError::TooShortForCommand(2)));
+        assert_eq!(
+            Message::parse(&[0x00, 0xA4]),
+            Err(FrameError::TooShortForCommand(2))
+        );
         assert_eq!(
             Message::parse(&[0x00, 0xA4, 0x04, 0x0C]),
             Ok(Message::Command(vec![0x00, 0xA4, 0x04, 0x0C]))
@@ -165,7 +185,10 @@ mod tests {
 
     #[test]
     fn frame_is_big_endian_length_then_payload() {
-        assert_eq!(encode_frame(&[0x90, 0x00]), Ok(vec![0x00, 0x02, 0x90, 0x00]));
+        assert_eq!(
+            encode_frame(&[0x90, 0x00]),
+            Ok(vec![0x00, 0x02, 0x90, 0x00])
+        );
         assert_eq!(encode_frame(&[]), Ok(vec![0x00, 0x00]));
         let long = vec![0xAB; 0x0123];
         let frame = encode_frame(&long).unwrap();
@@ -187,7 +210,10 @@ mod tests {
         assert_eq!(decoder.next_frame(), None);
         assert_eq!(decoder.pending(), 4);
         decoder.push(&[0x04, 0x0C, 0x00, 0x00, 0x01]);
-        assert_eq!(decoder.next_frame(), Some(vec![0x00, 0xA4, 0x04, 0x0C, 0x00]));
+        assert_eq!(
+            decoder.next_frame(),
+            Some(vec![0x00, 0xA4, 0x04, 0x0C, 0x00])
+        );
         assert_eq!(decoder.next_frame(), None);
         assert_eq!(decoder.discard(), 2);
         assert_eq!(decoder.pending(), 0);

@@ -65,7 +65,11 @@ impl StatusCell {
         *self.status.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn wait_for(&self, timeout: Duration, accept: impl Fn(&ServeStatus) -> bool) -> Result<ServeStatus, ServeStatus> {
+    fn wait_for(
+        &self,
+        timeout: Duration,
+        accept: impl Fn(&ServeStatus) -> bool,
+    ) -> Result<ServeStatus, ServeStatus> {
         let deadline = Instant::now() + timeout;
         let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
@@ -103,8 +107,16 @@ impl<C> Clone for ServeHandle<C> {
 }
 
 impl<C> ServeHandle<C> {
-    pub(crate) fn new(commands: Sender<Command>, card: SharedCard<C>, status: Arc<StatusCell>) -> ServeHandle<C> {
-        ServeHandle { commands, card, status }
+    pub(crate) fn new(
+        commands: Sender<Command>,
+        card: SharedCard<C>,
+        status: Arc<StatusCell>,
+    ) -> ServeHandle<C> {
+        ServeHandle {
+            commands,
+            card,
+            status,
+        }
     }
 
     /// Puts the card into the slot (a no-op when it is already there).
@@ -176,7 +188,10 @@ pub struct RunningServer<C> {
 }
 
 impl<C> RunningServer<C> {
-    pub(crate) fn new(handle: ServeHandle<C>, thread: JoinHandle<Result<(), ServeError>>) -> RunningServer<C> {
+    pub(crate) fn new(
+        handle: ServeHandle<C>,
+        thread: JoinHandle<Result<(), ServeError>>,
+    ) -> RunningServer<C> {
         RunningServer { handle, thread }
     }
 

@@ -28,7 +28,9 @@ use std::time::Duration;
 
 use serialport::SerialPort;
 
-use super::control::{self, Backoff, CardEvent, Command, Pending, RunningServer, ServeHandle, StatusCell};
+use super::control::{
+    self, Backoff, CardEvent, Command, Pending, RunningServer, ServeHandle, StatusCell,
+};
 use super::session::Session;
 use super::{EmulatedCard, ServeError, ServeOptions};
 use crate::trace::TraceEvent;
@@ -106,7 +108,9 @@ fn run<C: EmulatedCard>(
     let mut slot = Slot {
         inserted: !start_removed,
     };
-    session.status.update(|status| status.inserted = slot.inserted);
+    session
+        .status
+        .update(|status| status.inserted = slot.inserted);
     if slot.inserted {
         session.record(TraceEvent::Inserted);
     }

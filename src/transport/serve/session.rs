@@ -24,7 +24,11 @@ pub(crate) struct Session<C> {
 }
 
 impl<C: EmulatedCard> Session<C> {
-    pub(crate) fn new(card: SharedCard<C>, status: Arc<StatusCell>, options: ServeOptions) -> Session<C> {
+    pub(crate) fn new(
+        card: SharedCard<C>,
+        status: Arc<StatusCell>,
+        options: ServeOptions,
+    ) -> Session<C> {
         Session {
             card,
             status,
@@ -39,7 +43,9 @@ impl<C: EmulatedCard> Session<C> {
     /// `inserted` = false answers as an empty slot: empty ATR, empty R-APDU.
     pub(crate) fn answer(&mut self, message: Message, inserted: bool) -> Option<Vec<u8>> {
         match (message, inserted) {
-            (Message::Control(Control::GetAtr), true) => Some(lock_card(&self.card).atr().unwrap_or_default()),
+            (Message::Control(Control::GetAtr), true) => {
+                Some(lock_card(&self.card).atr().unwrap_or_default())
+            }
             (Message::Control(Control::GetAtr), false) => Some(Vec::new()),
             (Message::Control(_), false) => None,
             (Message::Control(Control::PowerOn), true) => {
@@ -205,13 +211,19 @@ pub(crate) mod tests {
             session.answer(Message::Control(Control::GetAtr), true),
             Some(FIXED_ATR.to_vec())
         );
-        assert_eq!(session.answer(Message::Control(Control::PowerOn), true), None);
+        assert_eq!(
+            session.answer(Message::Control(Control::PowerOn), true),
+            None
+        );
         assert!(session.status.get().powered);
         assert_eq!(
             session.answer(Message::Command(vec![0x00, 0xA4, 0x04, 0x0C]), true),
             Some(vec![0xA4, 0x90, 0x00])
         );
-        assert_eq!(session.answer(Message::Control(Control::PowerOff), true), None);
+        assert_eq!(
+            session.answer(Message::Control(Control::PowerOff), true),
+            None
+        );
         assert!(!session.status.get().powered);
         // Still answers GET ATR while powered off: pcscd polls it.
         assert_eq!(
@@ -224,8 +236,14 @@ pub(crate) mod tests {
     #[test]
     fn an_empty_slot_answers_empty() {
         let mut session = session();
-        assert_eq!(session.answer(Message::Control(Control::GetAtr), false), Some(vec![]));
-        assert_eq!(session.answer(Message::Control(Control::PowerOn), false), None);
+        assert_eq!(
+            session.answer(Message::Control(Control::GetAtr), false),
+            Some(vec![])
+        );
+        assert_eq!(
+            session.answer(Message::Control(Control::PowerOn), false),
+            None
+        );
         assert_eq!(
             session.answer(Message::Command(vec![0x00, 0xA4, 0x04, 0x0C]), false),
             Some(vec![])

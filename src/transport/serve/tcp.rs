@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
-use super::control::{self, Backoff, CardEvent, Command, Pending, RunningServer, ServeHandle, StatusCell};
+use super::control::{
+    self, Backoff, CardEvent, Command, Pending, RunningServer, ServeHandle, StatusCell,
+};
 use super::session::Session;
 use super::{EmulatedCard, ServeError, ServeOptions};
 use crate::trace::TraceEvent;
@@ -321,7 +323,8 @@ mod tests {
         send(&mut link, &[0x01]);
         // Length and payload written separately, as vpcd does.
         link.write_all(&[0x00, 0x09]).unwrap();
-        link.write_all(&[0x00, 0x20, 0x00, 0x80, 0x04, 1, 2, 3, 4]).unwrap();
+        link.write_all(&[0x00, 0x20, 0x00, 0x80, 0x04, 1, 2, 3, 4])
+            .unwrap();
         assert_eq!(read_frame(&mut link), [0x20, 0x90, 0x00]);
 
         server.handle().remove();
@@ -344,7 +347,10 @@ mod tests {
         assert_eq!(status.links, 2);
 
         let card = server.stop().unwrap();
-        assert_eq!(card.verifies, 2, "the same card value served both insertions");
+        assert_eq!(
+            card.verifies, 2,
+            "the same card value served both insertions"
+        );
     }
 
     #[test]
@@ -366,9 +372,13 @@ mod tests {
 
     #[test]
     fn a_bad_address_is_reported_at_start() {
-        let error = spawn(FixedCard::default(), VpcdConfig::new("no-port-here"), options())
-            .err()
-            .unwrap();
+        let error = spawn(
+            FixedCard::default(),
+            VpcdConfig::new("no-port-here"),
+            options(),
+        )
+        .err()
+        .unwrap();
         assert!(error.to_string().contains("no-port-here"), "{error}");
     }
 }
