@@ -39,7 +39,7 @@ fn a_typo_in_a_key_names_file_line_column_and_the_valid_keys() {
         "{out}"
     );
     assert!(
-        out.contains("expected one of label, send, power, pins, event, expect"),
+        out.contains("expected one of label, send, power, pins, event, reception, insurance_card_lookup, expect"),
         "{out}"
     );
     // The excerpt shows the offending line with a caret under the key.
@@ -156,6 +156,96 @@ fn an_expectation_the_action_cannot_produce_lists_the_ones_it_can() {
     let out = rejected("atr_on_send.yaml");
     assert!(
         out.contains("atr_on_send.yaml:5:13: `expect.atr` does not apply to a `send` step; expected one of sw, data, data_len, error"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_typo_in_a_reception_expectation_names_the_key_and_the_valid_ones() {
+    let out = rejected("world_typo_key.yaml");
+    assert!(
+        out.contains(
+            "tests/data/bad_scenarios/world_typo_key.yaml:9:5: unknown field `burden_precent`"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("burden_percent"), "{out}");
+    assert!(out.contains("9 |     burden_precent: 30"), "{out}");
+}
+
+#[test]
+fn an_impossible_scenario_date_names_the_clock_line() {
+    let out = rejected("world_bad_clock.yaml");
+    assert!(
+        out.contains(
+            "tests/data/bad_scenarios/world_bad_clock.yaml:2:8: not a valid calendar date"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("YYYY-MM-DD"), "{out}");
+}
+
+#[test]
+fn a_card_for_a_person_who_does_not_exist_names_the_holder_and_the_persons() {
+    let out = rejected("world_dangling_holder.yaml");
+    assert!(
+        out.contains(
+            "tests/data/bad_scenarios/world_dangling_holder.yaml:6:22: card `ghost`: holder `nobody` \
+             is not a person of the registry; its persons: taro, kodomo"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_world_card_name_that_does_not_exist_lists_the_world_cards() {
+    let out = rejected("world_unknown_card.yaml");
+    assert!(
+        out.contains(
+            "world_unknown_card.yaml:4:7: no card named `tarou` in the world; its cards: "
+        ),
+        "{out}"
+    );
+    assert!(out.contains(", taro, taro_locked,"), "{out}");
+}
+
+#[test]
+fn a_qualification_with_an_unknown_insurer_points_into_the_inline_registry() {
+    let out = rejected("world_dangling_insurer.yaml");
+    assert!(
+        out.contains(
+            "world_dangling_insurer.yaml:12:24: persons[taro].qualifications[0].insurer: unknown insurer \
+             06139999; known: 01130012"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_transcript_rule_after_an_unknown_label_lists_the_labels() {
+    let out = rejected("world_dangling_after.yaml");
+    assert!(
+        out.contains("no step is labelled \"third wrong PIN\"; step labels: \"place\""),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_reception_step_without_a_world_says_what_to_add() {
+    let out = rejected("reception_without_world.yaml");
+    assert!(
+        out.contains(
+            "reception_without_world.yaml:4:5: a `reception` step needs the qualification system"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn an_unknown_reception_input_lists_the_inputs() {
+    let out = rejected("world_bad_reception_input.yaml");
+    assert!(
+        out.contains("world_bad_reception_input.yaml:6:16: unknown variant `chose_face`, expected one of place_card"),
         "{out}"
     );
 }

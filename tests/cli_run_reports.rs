@@ -114,11 +114,24 @@ fn readers_this_build_cannot_drive_are_refused_not_passed() {
         ),
     )
     .unwrap();
-    let output = run(&[file.to_str().unwrap(), "--reader", "pcsc"]);
+    let output = run(&[
+        file.to_str().unwrap(),
+        "--reader",
+        "pcsc:no-such-reader-xyz",
+    ]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(2), "{stdout}");
-    assert!(
-        stdout.contains("reader `pcsc` is not available in this build"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("ERROR"), "{stdout}");
+    if cfg!(feature = "pcsc") {
+        // Built with PC/SC: the reader is looked up and not found (or pcscd is not running).
+        assert!(
+            stdout.contains("no-such-reader-xyz") || stdout.contains("no reader available"),
+            "{stdout}"
+        );
+    } else {
+        assert!(
+            stdout.contains("reader `pcsc:no-such-reader-xyz` is not available in this build"),
+            "{stdout}"
+        );
+    }
 }

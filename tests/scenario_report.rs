@@ -31,6 +31,8 @@ fn passed() -> ScenarioResult {
             entry(0, 0, ">>", "00 A4 04 0C 0A D3 92 F0 00 26 01 00 00 00 01"),
             entry(0, 3000, "<<", "SW 90 00 (success), no data"),
         ],
+        reception: None,
+        oqs_calls: Vec::new(),
     }
 }
 
@@ -68,6 +70,8 @@ fn failed() -> ScenarioResult {
                 ]
             })
             .collect(),
+        reception: None,
+        oqs_calls: Vec::new(),
     }
 }
 

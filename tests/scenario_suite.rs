@@ -4,24 +4,24 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use myna_hil::oqs::codes::QualificationValidity;
+use myna_hil::oqs::CallKind;
+use myna_hil::reader::{MessageCode, Screen};
+use myna_hil::scenario::checks::{CallExpectation, Check, TranscriptRule};
 use myna_hil::scenario::load::{discover, load_all};
 use myna_hil::scenario::model::Action;
 use myna_hil::scenario::pattern::{BytePattern, SwPattern};
-use myna_hil::scenario::readers::ReaderChoice;
 use myna_hil::scenario::run::{run_scenario, RunOptions};
 use myna_hil::scenario::schema::{PinExpectation, TransportErrorKind};
 use myna_hil::scenario::{Outcome, Scenario};
+use serde_json::Value;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn options() -> RunOptions {
-    RunOptions {
-        reader: ReaderChoice::Virtual,
-        jobs: 1,
-        show_pins: false,
-    }
+    RunOptions::virtual_reader(1)
 }
 
 fn suite() -> Vec<Scenario> {
@@ -164,6 +164,161 @@ fn mutations(scenario: &Scenario, step: usize) -> Vec<(String, Scenario)> {
             }
         }
         Action::Event(_) => {}
+        Action::Reception { expect, .. } => {
+            if let Some(screen) = expect.screen {
+                let new = if screen == Screen::Finished {
+                    Screen::PlaceCard
+                } else {
+                    Screen::Finished
+                };
+                push(format!("screen {screen:?} -> {new:?}"), &|a| {
+                    if let Action::Reception { expect, .. } = a {
+                        expect.screen = Some(new);
+                    }
+                });
+            }
+            if let Some(messages) = &expect.messages {
+                let mut new = messages.clone();
+                if new.pop().is_none() {
+                    new.push("H501".parse::<MessageCode>().unwrap());
+                }
+                push(format!("messages {messages:?} -> {new:?}"), &|a| {
+                    if let Action::Reception { expect, .. } = a {
+                        expect.messages = Some(new.clone());
+                    }
+                });
+            }
+        }
+        Action::InsuranceCardLookup { validity, .. } => {
+            let new = if *validity == QualificationValidity::Valid {
+                QualificationValidity::Invalid
+            } else {
+                QualificationValidity::Valid
+            };
+            push(format!("validity {validity:?} -> {new:?}"), &|a| {
+                if let Action::InsuranceCardLookup { validity, .. } = a {
+                    *validity = new;
+                }
+            });
+        }
+    }
+    out
+}
+
+/// A JSON value that differs from `value` (scenario-level reception expectations are JSON).
+fn different_json(value: &Value) -> Value {
+    match value {
+        Value::Bool(b) => Value::Bool(!b),
+        Value::Number(n) => Value::from(n.as_u64().unwrap_or(0) + 1),
+        Value::String(text) => Value::String(format!("{text}-changed")),
+        Value::Array(items) => {
+            let mut items = items.clone();
+            if items.pop().is_none() {
+                items.push(Value::String("H501".into()));
+            }
+            Value::Array(items)
+        }
+        Value::Object(map) => {
+            let mut map = map.clone();
+            let key = map.keys().find(|k| map[*k].is_boolean()).cloned();
+            match key {
+                Some(key) => {
+                    let flipped = !map[&key].as_bool().unwrap();
+                    map.insert(key, Value::Bool(flipped));
+                }
+                None => {
+                    map.insert("offered".into(), Value::Bool(false));
+                }
+            }
+            Value::Object(map)
+        }
+        Value::Null => Value::String("present".into()),
+    }
+}
+
+/// Every way to change one scenario-level check: each returns the mutated scenario.
+fn check_mutations(scenario: &Scenario, index: usize) -> Vec<(String, Scenario)> {
+    let mut out = Vec::new();
+    let mut push = |what: String, change: &dyn Fn(&mut Check)| {
+        let mut mutated = scenario.clone();
+        change(&mut mutated.checks[index]);
+        out.push((what, mutated));
+    };
+    match &scenario.checks[index] {
+        Check::Reception { field, expected } => {
+            let new = different_json(expected);
+            push(format!("reception.{field} {expected} -> {new}"), &|c| {
+                if let Check::Reception { expected, .. } = c {
+                    *expected = new.clone();
+                }
+            });
+        }
+        Check::CardPins(pins) => {
+            let bump = |want: PinExpectation| match want {
+                PinExpectation::TriesLeft(n) => PinExpectation::TriesLeft((n + 1) % 16),
+                PinExpectation::Absent => PinExpectation::TriesLeft(3),
+            };
+            let pins = *pins;
+            if let Some(want) = pins.auth {
+                push(format!("card.pins.auth {want} -> {}", bump(want)), &|c| {
+                    if let Check::CardPins(p) = c {
+                        p.auth = Some(bump(want));
+                    }
+                });
+            }
+            if let Some(want) = pins.signing {
+                push(
+                    format!("card.pins.signing {want} -> {}", bump(want)),
+                    &|c| {
+                        if let Check::CardPins(p) = c {
+                            p.signing = Some(bump(want));
+                        }
+                    },
+                );
+            }
+        }
+        Check::Transcript(rule) => {
+            let new = match rule.clone() {
+                TranscriptRule::Never { pattern, after } => TranscriptRule::Sent {
+                    pattern,
+                    count: None,
+                    after,
+                },
+                TranscriptRule::Sent {
+                    pattern,
+                    count: Some(n),
+                    after,
+                } => TranscriptRule::Sent {
+                    pattern,
+                    count: Some(n + 1),
+                    after,
+                },
+                TranscriptRule::Sent {
+                    pattern,
+                    count: None,
+                    after,
+                } => TranscriptRule::Never { pattern, after },
+            };
+            push(format!("transcript {rule} -> {new}"), &|c| {
+                *c = Check::Transcript(new.clone());
+            });
+        }
+        Check::OqsCalls(calls) => {
+            let mut new = calls.clone();
+            if new.pop().is_none() {
+                new.push(CallExpectation {
+                    kind: CallKind::Check,
+                    outcome: None,
+                    qualification_validity: None,
+                });
+            }
+            push(
+                format!("oqs_calls {} -> {} calls", calls.len(), new.len()),
+                &|c| {
+                    *c = Check::OqsCalls(new.clone());
+                },
+            );
+        }
     }
     out
 }
@@ -171,6 +326,7 @@ fn mutations(scenario: &Scenario, step: usize) -> Vec<(String, Scenario)> {
 #[test]
 fn every_checked_expectation_in_the_suite_can_fail() {
     let mut checked = 0;
+    let mut checked_final = 0;
     for scenario in suite() {
         let baseline = run_scenario(&scenario, &options());
         assert!(
@@ -201,8 +357,35 @@ fn every_checked_expectation_in_the_suite_can_fail() {
                 checked += 1;
             }
         }
+        for index in 0..scenario.checks.len() {
+            for (what, mutated) in check_mutations(&scenario, index) {
+                let result = run_scenario(&mutated, &options());
+                match &result.outcome {
+                    Outcome::Failed(failure) => assert_eq!(
+                        failure.step,
+                        scenario.steps.len() + index,
+                        "{} ({}): changing {what} made another expectation fail: {failure:?}",
+                        scenario.name,
+                        scenario.file.display(),
+                    ),
+                    other => panic!(
+                        "{} ({}): changing {what} did not make it fail: {other:?}",
+                        scenario.name,
+                        scenario.file.display(),
+                    ),
+                }
+                checked_final += 1;
+            }
+        }
     }
-    assert!(checked > 20, "only {checked} expectations were mutated");
+    assert!(
+        checked > 20,
+        "only {checked} step expectations were mutated"
+    );
+    assert!(
+        checked_final > 100,
+        "only {checked_final} scenario-level expectations were mutated"
+    );
 }
 
 /// Copies a scenario into a temporary folder with its card reference made absolute, so the

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use super::junit::render_junit;
 use super::load::{discover, load_all, LoadError};
-use super::readers::ReaderChoice;
+use super::readers::{ReaderChoice, RealReaderSettings};
 use super::report::{render_json, render_text, Style, Summary};
 use super::run::{run_all, RunOptions};
+use crate::transport::identify::RealCardPolicy;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
@@ -38,6 +39,16 @@ pub struct RunArgs {
     /// Show PINs in transcripts (they are redacted by default).
     #[arg(long)]
     pub show_pins: bool,
+    /// With `--reader vpcd`: where vpcd listens.
+    #[arg(long, value_name = "HOST:PORT", default_value = crate::transport::serve::DEFAULT_VPCD_ADDRESS)]
+    pub vpcd: String,
+    /// With `--reader vpcd`: the PC/SC name pcscd gives that vpcd slot.
+    #[arg(long, value_name = "NAME", default_value = super::readers::DEFAULT_VPCD_READER)]
+    pub vpcd_reader: String,
+    /// With `--reader pcsc`: let steps that consume PIN tries or change the card run on a card
+    /// that is not proven to be myna-hil's emulation. Only for a card you own.
+    #[arg(long)]
+    pub allow_real_card_changes: bool,
 }
 
 fn parse_reader(text: &str) -> Result<ReaderChoice, String> {
@@ -93,6 +104,15 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         reader: args.reader.clone(),
         jobs,
         show_pins: args.show_pins,
+        real: RealReaderSettings {
+            vpcd_address: args.vpcd.clone(),
+            vpcd_reader: args.vpcd_reader.clone(),
+            policy: if args.allow_real_card_changes {
+                RealCardPolicy::AllowChanges
+            } else {
+                RealCardPolicy::Refuse
+            },
+        },
     };
     let results = run_all(&scenarios, &options);
 

@@ -11,8 +11,13 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde_saphyr::Spanned;
 
+use super::checks::{reception_checks, Check, ScenarioExpectDoc, TranscriptRule};
 use super::model::{Action, PowerExpectation, ResponseExpectation, Scenario, Step};
+use super::reception::ReceptionStepExpectation;
 use super::schema::{ExpectDoc, InlineOrPath, ScenarioDoc, StepDoc, STEP_ACTION_KEYS};
+use super::world::{World, WorldDoc};
+use crate::card::CardDescription;
+use crate::oqs::registry::{Registry, RegistryError};
 
 /// A scenario (or a file it references) that cannot be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -206,21 +211,11 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), LoadError> {
 pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
     let (doc, source) = parse_file::<ScenarioDoc>(file)?;
     let base = file.parent().unwrap_or(Path::new("."));
-    let card_location = doc.card.referenced;
-    let (card, card_file) = resolve(file, &source, base, doc.card, "card")?;
-    if let Err(invalid) = card.validate() {
-        let origin = card_file.as_ref().map_or_else(
-            || "inline card".to_owned(),
-            |f| format!("card file {}", f.display()),
-        );
-        return Err(LoadError::at(
-            file,
-            &source,
-            card_location.line(),
-            card_location.column(),
-            format!("{origin}: {invalid}"),
-        ));
-    }
+    let world = match doc.world {
+        Some(world) => Some(build_world(file, &source, base, world)?),
+        None => None,
+    };
+    let (card, card_file) = scenario_card(file, &source, base, doc.card, world.as_ref())?;
     let steps = doc
         .steps
         .iter()
@@ -233,15 +228,326 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
             "`steps:` is empty: a scenario needs at least one step",
         ));
     }
+    let clock = doc.clock.as_ref().map(|clock| clock.value);
+    for (step, written) in steps.iter().zip(&doc.steps) {
+        let needs_world = match &step.action {
+            Action::Reception { .. } => Some("a `reception` step"),
+            Action::InsuranceCardLookup { .. } => Some("an `insurance_card_lookup` step"),
+            Action::Event(event) if event.is_world_event() => Some("a network or J-LIS event"),
+            _ => None,
+        };
+        if let Some(what) = needs_world {
+            if world.is_none() || clock.is_none() {
+                return Err(LoadError::at_location(
+                    file,
+                    &source,
+                    written,
+                    format!(
+                        "{what} needs the qualification system: add `clock:` (the scenario date) and \
+                         `world:` (registry and cards) to the scenario"
+                    ),
+                ));
+            }
+        }
+    }
+    if world.is_some() && clock.is_none() {
+        return Err(LoadError::whole_file(
+            file,
+            "a scenario with `world:` needs `clock:` (the scenario date, e.g. `clock: 2025-06-02`)",
+        ));
+    }
+    let (checks, expect_line) = match &doc.expect {
+        Some(expect) => (
+            build_checks(file, &source, expect, &steps, world.is_some())?,
+            expect.referenced.line(),
+        ),
+        None => (Vec::new(), 0),
+    };
     Ok(Scenario {
         name: doc.name.value,
         description: doc.description,
         tags: doc.tags,
         file: file.to_owned(),
-        card: *card,
+        card,
         card_file,
+        clock,
+        world,
         steps,
+        checks,
+        expect_line,
     })
+}
+
+/// The card in the reader at the start: inline, a card file, or one of the world's cards.
+fn scenario_card(
+    file: &Path,
+    source: &str,
+    base: &Path,
+    card: Option<Spanned<InlineOrPath<CardDescription>>>,
+    world: Option<&World>,
+) -> Result<(CardDescription, Option<PathBuf>), LoadError> {
+    let Some(card) = card else {
+        return match world {
+            Some(world) if world.cards.len() == 1 => {
+                let only = world.cards.values().next().cloned();
+                only.map(|card| (card, None)).ok_or_else(|| {
+                    LoadError::whole_file(file, "the world has no card to put in the reader")
+                })
+            }
+            Some(world) => Err(LoadError::whole_file(
+                file,
+                format!(
+                    "name the card in the reader with `card: NAME`; the world's cards: {}",
+                    choices(world.cards.keys())
+                ),
+            )),
+            None => Err(LoadError::whole_file(
+                file,
+                "missing field `card` (a path to a card file, an inline card, or with `world:` the \
+                 name of a world card)",
+            )),
+        };
+    };
+    if let (Some(world), InlineOrPath::Path(name)) = (world, &card.value) {
+        let is_file = matches!(
+            name.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        );
+        if !is_file {
+            let name = name.display().to_string();
+            return match world.cards.get(&name) {
+                Some(found) => Ok((found.clone(), None)),
+                None => Err(LoadError::at_location(
+                    file,
+                    source,
+                    &card,
+                    format!(
+                        "no card named `{name}` in the world; its cards: {} (a card file path ends in .yaml)",
+                        choices(world.cards.keys())
+                    ),
+                )),
+            };
+        }
+    }
+    let card_location = card.referenced;
+    let (description, card_file) = resolve(file, source, base, card, "card")?;
+    if let Err(invalid) = description.validate() {
+        let origin = card_file.as_ref().map_or_else(
+            || "inline card".to_owned(),
+            |f| format!("card file {}", f.display()),
+        );
+        return Err(LoadError::at(
+            file,
+            source,
+            card_location.line(),
+            card_location.column(),
+            format!("{origin}: {invalid}"),
+        ));
+    }
+    Ok((*description, card_file))
+}
+
+fn choices<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Resolves `world:` (and its registry), checks every reference in it, and builds the cards.
+fn build_world(
+    file: &Path,
+    source: &str,
+    base: &Path,
+    world: Spanned<InlineOrPath<WorldDoc>>,
+) -> Result<World, LoadError> {
+    let world = resolve_with_source(file, source, base, world, "world")?;
+    let world_file = world.origin.clone();
+    let world_source = world.source;
+    let doc = *world.value;
+    let world_base = world_file.parent().unwrap_or(Path::new(".")).to_owned();
+    let registry = resolve_with_source(
+        &world_file,
+        &world_source,
+        &world_base,
+        doc.registry,
+        "registry",
+    )?;
+    let registry_origin = registry.origin.display().to_string();
+    if let Err(error) = Registry::from_description(&registry_origin, &registry.value) {
+        return Err(match error {
+            RegistryError::Invalid {
+                line,
+                column,
+                field,
+                message,
+                ..
+            } if line > 0 => LoadError::at(
+                &registry.origin,
+                &registry.source,
+                line,
+                column,
+                format!("{field}: {message}"),
+            ),
+            other => LoadError::whole_file(&registry.origin, other.to_string()),
+        });
+    }
+    let person_ids: Vec<String> = registry
+        .value
+        .persons
+        .iter()
+        .map(|person| person.id.value.clone())
+        .collect();
+    let mut cards = BTreeMap::new();
+    for (name, entry) in doc.cards {
+        let person = match (&entry.value.holder, &entry.value.person) {
+            (Some(holder), None) => registry
+                .value
+                .persons
+                .iter()
+                .find(|person| person.id.value == holder.value)
+                .map(|person| person.person.clone())
+                .ok_or_else(|| {
+                    LoadError::at_location(
+                        &world_file,
+                        &world_source,
+                        holder,
+                        format!(
+                            "card `{name}`: holder `{}` is not a person of the registry; its persons: {}",
+                            holder.value,
+                            choices(person_ids.iter())
+                        ),
+                    )
+                })?,
+            (None, Some(person)) => person.clone(),
+            _ => {
+                return Err(LoadError::at_location(
+                    &world_file,
+                    &world_source,
+                    &entry,
+                    format!(
+                        "card `{name}` needs exactly one of `holder:` (a registry person's id: {}) \
+                         or `person:` (a holder the registry does not know)",
+                        choices(person_ids.iter())
+                    ),
+                ))
+            }
+        };
+        let description = CardDescription {
+            person,
+            card: entry.value.card.clone(),
+        };
+        if let Err(invalid) = description.validate() {
+            return Err(LoadError::at_location(
+                &world_file,
+                &world_source,
+                &entry,
+                format!("card `{name}`: {invalid}"),
+            ));
+        }
+        cards.insert(name, description);
+    }
+    if !crate::oqs::service::is_facility_code(&doc.facility_code) {
+        return Err(LoadError::whole_file(
+            &world_file,
+            format!(
+                "facility_code must be 10 ASCII digits (医療機関コード), got {:?}",
+                doc.facility_code
+            ),
+        ));
+    }
+    Ok(World {
+        registry: *registry.value,
+        registry_origin,
+        registry_file: registry.file,
+        cards,
+        faults: doc.faults,
+        reader: doc.reader,
+        facility_code: doc.facility_code,
+    })
+}
+
+/// Turns the top-level `expect:` into independent checks.
+fn build_checks(
+    file: &Path,
+    source: &str,
+    expect: &Spanned<ScenarioExpectDoc>,
+    steps: &[Step],
+    has_world: bool,
+) -> Result<Vec<Check>, LoadError> {
+    let doc = &expect.value;
+    let fail = |message: String| LoadError::at_location(file, source, expect, message);
+    let mut checks = Vec::new();
+    if let Some(reception) = &doc.reception {
+        if !has_world {
+            return Err(fail(
+                "`expect.reception` needs a reception: add `world:`, `clock:` and `reception` steps".into(),
+            ));
+        }
+        checks.extend(reception_checks(reception));
+    }
+    if let Some(card) = &doc.card {
+        checks.push(Check::CardPins(card.pins));
+    }
+    let labels: Vec<(usize, &str)> = steps
+        .iter()
+        .filter_map(|step| step.label.as_deref().map(|label| (step.index, label)))
+        .collect();
+    for (n, rule) in doc.transcript.iter().enumerate() {
+        let after = match &rule.after {
+            None => None,
+            Some(label) => match labels.iter().find(|(_, l)| l == label) {
+                Some((index, _)) => Some((*index, label.clone())),
+                None => {
+                    let known: Vec<String> = labels.iter().map(|(_, l)| format!("{l:?}")).collect();
+                    return Err(fail(format!(
+                        "expect.transcript[{n}].after: no step is labelled {label:?}; step labels: {}",
+                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    )));
+                }
+            },
+        };
+        let rule = match (&rule.no_command, &rule.command, rule.count) {
+            (Some(pattern), None, None) => TranscriptRule::Never {
+                pattern: pattern.clone(),
+                after,
+            },
+            (None, Some(pattern), count) => TranscriptRule::Sent {
+                pattern: pattern.clone(),
+                count,
+                after,
+            },
+            (Some(_), None, Some(_)) => {
+                return Err(fail(format!(
+                    "expect.transcript[{n}]: `count` goes with `command`, not `no_command`"
+                )))
+            }
+            _ => {
+                return Err(fail(format!(
+                    "expect.transcript[{n}] needs exactly one of `no_command` or `command`"
+                )))
+            }
+        };
+        checks.push(Check::Transcript(rule));
+    }
+    if let Some(calls) = &doc.oqs_calls {
+        if !has_world {
+            return Err(fail(
+                "`expect.oqs_calls` needs the qualification system: add `world:` and `clock:`"
+                    .into(),
+            ));
+        }
+        checks.push(Check::OqsCalls(calls.clone()));
+    }
+    if checks.is_empty() {
+        return Err(fail(
+            "`expect:` is empty; expected at least one of reception, card, transcript, oqs_calls"
+                .into(),
+        ));
+    }
+    Ok(checks)
 }
 
 /// Resolves an inline-or-path value; a path is relative to the referencing file's folder.
@@ -252,8 +558,35 @@ fn resolve<T: DeserializeOwned>(
     value: Spanned<InlineOrPath<T>>,
     what: &str,
 ) -> Result<(Box<T>, Option<PathBuf>), LoadError> {
+    resolve_with_source(file, source, base, value, what)
+        .map(|resolved| (resolved.value, resolved.file))
+}
+
+/// A resolved inline-or-path value with the file and text it was read from (the referencing
+/// file itself for an inline value), so that later checks can point into it.
+struct Resolved<T> {
+    value: Box<T>,
+    /// The file named by a path; `None` when the value was inline.
+    file: Option<PathBuf>,
+    /// Where errors about the value point: the named file, or the referencing file.
+    origin: PathBuf,
+    source: String,
+}
+
+fn resolve_with_source<T: DeserializeOwned>(
+    file: &Path,
+    source: &str,
+    base: &Path,
+    value: Spanned<InlineOrPath<T>>,
+    what: &str,
+) -> Result<Resolved<T>, LoadError> {
     match value.value {
-        InlineOrPath::Inline(inline) => Ok((inline, None)),
+        InlineOrPath::Inline(inline) => Ok(Resolved {
+            value: inline,
+            file: None,
+            origin: file.to_owned(),
+            source: source.to_owned(),
+        }),
         InlineOrPath::Path(relative) => {
             let target = normalize(&base.join(&relative));
             if !target.is_file() {
@@ -271,8 +604,13 @@ fn resolve<T: DeserializeOwned>(
                     ),
                 ));
             }
-            let (loaded, _) = parse_file::<T>(&target)?;
-            Ok((Box::new(loaded), Some(target)))
+            let (loaded, loaded_source) = parse_file::<T>(&target)?;
+            Ok(Resolved {
+                value: Box::new(loaded),
+                file: Some(target.clone()),
+                origin: target,
+                source: loaded_source,
+            })
         }
     }
 }
@@ -333,6 +671,10 @@ fn build_step(
         doc.power.is_some().then_some("power"),
         doc.pins.is_some().then_some("pins"),
         doc.event.is_some().then_some("event"),
+        doc.reception.is_some().then_some("reception"),
+        doc.insurance_card_lookup
+            .is_some()
+            .then_some("insurance_card_lookup"),
     ]
     .into_iter()
     .flatten()
@@ -386,6 +728,9 @@ fn check_expect_keys(
         ("data_len", e.data_len.is_some()),
         ("atr", e.atr.is_some()),
         ("error", e.error.is_some()),
+        ("screen", e.screen.is_some()),
+        ("messages", e.messages.is_some()),
+        ("validity", e.validity.is_some()),
     ];
     for (key, is_used) in used {
         if is_used && !allowed.contains(&key) {
@@ -474,6 +819,70 @@ fn build_action(
             },
         });
     }
+    if let Some(lookup) = &doc.insurance_card_lookup {
+        let validity = match &doc.expect {
+            Some(expect) => {
+                check_expect_keys(file, source, expect, "insurance_card_lookup", &["validity"])?;
+                expect.value.validity
+            }
+            None => None,
+        };
+        let Some(validity) = validity else {
+            return Err(LoadError::at_location(
+                file,
+                source,
+                lookup,
+                format!(
+                    "step {}: `insurance_card_lookup` needs `expect: {{ validity: ... }}` (one of \
+                     valid, invalid, invalid_new_qualification_exists, no_qualification, multiple)",
+                    index + 1
+                ),
+            ));
+        };
+        return Ok(Action::InsuranceCardLookup {
+            request: lookup.value.clone(),
+            validity,
+        });
+    }
+    if let Some(lookup) = &doc.insurance_card_lookup {
+        let validity = match &doc.expect {
+            Some(expect) => {
+                check_expect_keys(file, source, expect, "insurance_card_lookup", &["validity"])?;
+                expect.value.validity
+            }
+            None => None,
+        };
+        let Some(validity) = validity else {
+            return Err(LoadError::at_location(
+                file,
+                source,
+                lookup,
+                format!(
+                    "step {}: `insurance_card_lookup` needs `expect: {{ validity: ... }}` (one of \
+                     valid, invalid, invalid_new_qualification_exists, no_qualification, multiple)",
+                    index + 1
+                ),
+            ));
+        };
+        return Ok(Action::InsuranceCardLookup {
+            request: lookup.value.clone(),
+            validity,
+        });
+    }
+    if let Some(reception) = &doc.reception {
+        let mut expectation = ReceptionStepExpectation::default();
+        if let Some(expect) = &doc.expect {
+            check_expect_keys(file, source, expect, "reception", &["screen", "messages"])?;
+            expectation = ReceptionStepExpectation {
+                screen: expect.value.screen,
+                messages: expect.value.messages.clone(),
+            };
+        }
+        return Ok(Action::Reception {
+            input: reception.value.clone(),
+            expect: expectation,
+        });
+    }
     if let Some(power) = doc.power {
         let mut expectation = PowerExpectation::default();
         if let Some(expect) = &doc.expect {
@@ -503,7 +912,7 @@ fn build_action(
             file,
             source,
             expect,
-            format!("a `{key}` step takes no `expect:` (only send and power steps do)"),
+            format!("a `{key}` step takes no `expect:` (only send, power and reception steps do)"),
         ));
     }
     Ok(value)

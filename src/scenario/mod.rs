@@ -3,15 +3,20 @@
 //! Flow: [`load::discover`] finds files, [`load::load_all`] parses them strictly into
 //! [`model::Scenario`]s, [`run::run_all`] executes them in parallel on a reader
 //! ([`readers::ReaderChoice`]), and [`report`] / [`junit`] render the [`run::ScenarioResult`]s.
+pub mod checks;
 pub mod cli;
 pub mod junit;
 pub mod load;
 pub mod model;
 pub mod pattern;
 pub mod readers;
+pub mod reception;
 pub mod report;
 pub mod run;
 pub mod schema;
+#[cfg(feature = "pcsc")]
+pub mod served;
+pub mod world;
 
 pub use load::LoadError;
 pub use model::{Action, Scenario, Step};

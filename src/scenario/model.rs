@@ -9,8 +9,16 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::pattern::{BytePattern, SwPattern};
-use super::schema::{PinsExpectation, PowerAction, ReaderEvent, TransportErrorKind};
+use chrono::NaiveDate;
+
+use super::checks::Check;
+use super::reception::{ReceptionDoc, ReceptionStepExpectation};
+use super::schema::{
+    InsuranceCardLookupDoc, PinsExpectation, PowerAction, ReaderEvent, TransportErrorKind,
+};
+use super::world::World;
 use crate::card::CardDescription;
+use crate::oqs::codes::QualificationValidity;
 
 /// One loaded, validated scenario.
 #[derive(Debug, Clone)]
@@ -23,7 +31,15 @@ pub struct Scenario {
     pub card: CardDescription,
     /// The card file when `card:` named one (for reports).
     pub card_file: Option<PathBuf>,
+    /// The scenario date (`clock:`).
+    pub clock: Option<NaiveDate>,
+    /// Registry, cards, faults (`world:`); receptions need it.
+    pub world: Option<World>,
     pub steps: Vec<Step>,
+    /// Scenario-level expectations, checked after the last step.
+    pub checks: Vec<Check>,
+    /// Line of the top-level `expect:` (for reports).
+    pub expect_line: u64,
 }
 
 impl Scenario {
@@ -32,20 +48,54 @@ impl Scenario {
         let mut needs = Needs::default();
         for step in &self.steps {
             match &step.action {
-                Action::Event(_) => needs.virtual_reader = true,
+                Action::Event(event) if event.is_slot_event() => needs.slot_events = true,
+                Action::Event(event) if event.is_injected_fault() => needs.injected_faults = true,
                 Action::Pins(_) => needs.card_state = true,
-                Action::Send { .. } | Action::Power { .. } => {}
+                Action::Event(_)
+                | Action::Send { .. }
+                | Action::Power { .. }
+                | Action::Reception { .. }
+                | Action::InsuranceCardLookup { .. } => {}
             }
         }
+        if self
+            .checks
+            .iter()
+            .any(|check| matches!(check, Check::CardPins(_)))
+        {
+            needs.card_state = true;
+        }
         needs
+    }
+}
+
+impl Scenario {
+    /// The first step that would consume a PIN try or change the card, with what it does:
+    /// such steps are refused on a card that is not proven ours unless the user allows it.
+    pub fn first_card_change(&self) -> Option<(&Step, String)> {
+        self.steps.iter().find_map(|step| {
+            let change = match &step.action {
+                Action::Send { apdu, .. } => {
+                    crate::transport::identify::card_change(apdu).map(|change| change.to_string())
+                }
+                Action::Reception { input, .. } if input.may_consume_tries() => {
+                    Some(format!("({input}) can consume a PIN or 照合番号B try"))
+                }
+                _ => None,
+            };
+            change.map(|change| (step, change))
+        })
     }
 }
 
 /// Capabilities a scenario requires of the reader (the runner refuses the rest, explaining).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Needs {
-    /// Reader events (removal, injected faults) only exist on the in-process reader.
-    pub virtual_reader: bool,
+    /// Removal, insertion, power cycles: the virtual reader and our card behind vpcd do them.
+    pub slot_events: bool,
+    /// Removal during a command, lost transmissions, latency, timeouts, waits: only the
+    /// in-process reader can produce them.
+    pub injected_faults: bool,
     /// Reading retry counters directly needs our emulated card on the other side.
     pub card_state: bool,
 }
@@ -85,8 +135,18 @@ pub enum Action {
     },
     /// Check retry counters now.
     Pins(PinsExpectation),
-    /// Something happens to the reader or the card.
+    /// Something happens to the reader, the card or the world around them.
     Event(ReaderEvent),
+    /// The terminal looks the patient up by 被保険者証 data; checks the answer's validity.
+    InsuranceCardLookup {
+        request: InsuranceCardLookupDoc,
+        validity: QualificationValidity,
+    },
+    /// The patient or staff act at the face-authentication reader.
+    Reception {
+        input: ReceptionDoc,
+        expect: ReceptionStepExpectation,
+    },
 }
 
 /// What a `send` step expects. Either an answer (`sw`, `data`, `data_len`) or a reader error.

@@ -1,8 +1,9 @@
 //! Which reader scenarios run on (`--reader`), and the slot the engine drives.
 //!
-//! `virtual` is the in-process reader. `vpcd` and `pcsc[:NAME]` go through the real PC/SC
-//! stack; they are opened through [`ReaderChoice::open`], which refuses with a clear message
-//! while this build has no such transport — never a silent pass.
+//! `virtual` is the in-process reader. `vpcd` serves the scenario's card to vpcd and drives it
+//! through the real pcscd ([`super::served`]); `pcsc[:NAME]` is a real reader with whatever card
+//! is in it. Both need the cargo feature `pcsc`; without it [`ReaderChoice::open`] refuses with
+//! a clear message — never a silent pass.
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,8 +12,34 @@ use std::time::Duration;
 use super::model::{Needs, Scenario};
 use crate::card::{Card, PinCounters};
 use crate::pki::TestPki;
+use crate::transport::identify::RealCardPolicy;
 use crate::transport::virtual_reader::VirtualReader;
 use crate::transport::{Transport, TransportError};
+
+/// Settings of the real-stack readers (`--vpcd`, `--vpcd-reader`, `--allow-real-card-changes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealReaderSettings {
+    /// Where vpcd listens (the card connects to it).
+    pub vpcd_address: String,
+    /// The PC/SC name pcscd gives the vpcd slot at that address.
+    pub vpcd_reader: String,
+    /// Whether steps that consume PIN tries or change a card may run on a card that is not
+    /// proven to be our emulation.
+    pub policy: RealCardPolicy,
+}
+
+/// vpcd's first slot: port 35963, named `Virtual PCD 00 00` by pcscd.
+pub const DEFAULT_VPCD_READER: &str = "Virtual PCD 00 00";
+
+impl Default for RealReaderSettings {
+    fn default() -> Self {
+        RealReaderSettings {
+            vpcd_address: crate::transport::serve::DEFAULT_VPCD_ADDRESS.to_owned(),
+            vpcd_reader: DEFAULT_VPCD_READER.to_owned(),
+            policy: RealCardPolicy::Refuse,
+        }
+    }
+}
 
 /// The `--reader` argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +92,10 @@ pub enum OpenError {
     Pki(#[from] crate::pki::PkiError),
     #[error(transparent)]
     Transport(#[from] TransportError),
+    #[error("serving the card to vpcd: {0}")]
+    Serve(#[from] crate::transport::serve::ServeError),
+    #[error("{0}")]
+    NotReady(String),
 }
 
 impl ReaderChoice {
@@ -77,34 +108,59 @@ impl ReaderChoice {
     pub fn supports(&self, needs: Needs) -> Result<(), String> {
         match self {
             ReaderChoice::Virtual => Ok(()),
-            ReaderChoice::Vpcd if needs.virtual_reader => {
-                Err("the scenario injects reader events, which only the virtual reader can do".into())
-            }
-            ReaderChoice::Vpcd => Ok(()),
-            ReaderChoice::Pcsc(_) if needs.virtual_reader || needs.card_state => Err(
-                "the scenario injects reader events or reads retry counters directly, which a real card \
-                 in a PC/SC reader does not allow"
+            ReaderChoice::Vpcd if needs.injected_faults => Err(
+                "the scenario injects faults (removal during a command, transmission errors, latency, \
+                 reader timeouts, waits) that only the virtual reader can produce"
                     .into(),
+            ),
+            ReaderChoice::Vpcd => Ok(()),
+            ReaderChoice::Pcsc(_) if needs.injected_faults || needs.slot_events => Err(
+                "the scenario injects reader events (removal, insertion, faults), which a real reader \
+                 cannot be made to do"
+                    .into(),
+            ),
+            ReaderChoice::Pcsc(_) if needs.card_state => Err(
+                "the scenario reads retry counters directly, which only our emulated card allows".into(),
             ),
             ReaderChoice::Pcsc(_) => Ok(()),
         }
     }
 
     /// Opens a fresh slot holding the scenario's card.
-    pub fn open(&self, scenario: &Scenario) -> Result<Slot, OpenError> {
+    pub fn open(
+        &self,
+        scenario: &Scenario,
+        settings: &RealReaderSettings,
+    ) -> Result<Slot, OpenError> {
         match self {
             ReaderChoice::Virtual => {
                 let card = Card::from_description(&scenario.card, TestPki::load()?)?;
                 Ok(Slot::Virtual(Box::new(VirtualReader::with_card(card))))
             }
-            ReaderChoice::Vpcd => Err(OpenError::NotAvailable(
-                self.to_string(),
-                "serving the card to vpcd and driving it through pcscd is not wired into the runner yet",
-            )),
-            ReaderChoice::Pcsc(_) => Err(OpenError::NotAvailable(
-                self.to_string(),
-                "PC/SC readers are not wired into the runner yet (and need `--features pcsc`)",
-            )),
+            #[cfg(feature = "pcsc")]
+            ReaderChoice::Vpcd => {
+                let card = Card::from_description(&scenario.card, TestPki::load()?)?;
+                let served = super::served::ServedSlot::open(card, settings)?;
+                Ok(Slot::Served(Box::new(served)))
+            }
+            #[cfg(feature = "pcsc")]
+            ReaderChoice::Pcsc(name) => {
+                let transport =
+                    crate::transport::pcsc::PcscTransport::open(name.as_deref(), settings.policy)?;
+                Ok(Slot::External {
+                    transport: Box::new(transport),
+                    card: None,
+                })
+            }
+            #[cfg(not(feature = "pcsc"))]
+            ReaderChoice::Vpcd | ReaderChoice::Pcsc(_) => {
+                let _ = settings;
+                Err(OpenError::NotAvailable(
+                    self.to_string(),
+                    "this binary was built without PC/SC support; rebuild with `--features pcsc` \
+                     (needs libpcsclite-dev and pkg-config)",
+                ))
+            }
         }
     }
 }
@@ -118,6 +174,9 @@ pub enum Slot {
         transport: Box<dyn Transport>,
         card: Option<Box<dyn Fn() -> PinCounters + Send>>,
     },
+    /// Our card served to vpcd, driven through pcscd.
+    #[cfg(feature = "pcsc")]
+    Served(Box<super::served::ServedSlot>),
 }
 
 impl Slot {
@@ -125,13 +184,24 @@ impl Slot {
         match self {
             Slot::Virtual(reader) => reader.as_mut(),
             Slot::External { transport, .. } => transport.as_mut(),
+            #[cfg(feature = "pcsc")]
+            Slot::Served(served) => served.transport(),
+        }
+    }
+
+    /// The served card's slot, for removal and insertion through vpcd.
+    #[cfg(feature = "pcsc")]
+    pub fn served(&mut self) -> Option<&mut super::served::ServedSlot> {
+        match self {
+            Slot::Served(served) => Some(served.as_mut()),
+            _ => None,
         }
     }
 
     pub fn virtual_reader(&mut self) -> Option<&mut VirtualReader> {
         match self {
             Slot::Virtual(reader) => Some(reader.as_mut()),
-            Slot::External { .. } => None,
+            _ => None,
         }
     }
 
@@ -143,6 +213,12 @@ impl Slot {
                 transport.disconnect()?;
                 transport.connect()
             }
+            #[cfg(feature = "pcsc")]
+            Slot::Served(served) => {
+                let transport = served.transport();
+                transport.disconnect()?;
+                transport.connect()
+            }
         }
     }
 
@@ -150,6 +226,8 @@ impl Slot {
         match self {
             Slot::Virtual(reader) => reader.card().map(Card::pin_counters),
             Slot::External { card, .. } => card.as_ref().map(|read| read()),
+            #[cfg(feature = "pcsc")]
+            Slot::Served(served) => Some(served.pin_counters()),
         }
     }
 
@@ -157,6 +235,16 @@ impl Slot {
     pub fn elapsed(&self) -> Option<Duration> {
         match self {
             Slot::Virtual(reader) => Some(reader.elapsed()),
+            _ => None,
+        }
+    }
+
+    /// The card itself when it is our emulation in process (for OCR of its front).
+    pub fn with_emulated_card<R>(&mut self, inspect: impl FnOnce(&Card) -> R) -> Option<R> {
+        match self {
+            Slot::Virtual(reader) => reader.card().map(inspect),
+            #[cfg(feature = "pcsc")]
+            Slot::Served(served) => Some(served.with_card(inspect)),
             Slot::External { .. } => None,
         }
     }

@@ -9,12 +9,27 @@ use serde::Serialize;
 
 use super::model::{Action, PowerExpectation, ResponseExpectation, Scenario, Step};
 use super::pattern::spaced_hex;
-use super::readers::{ReaderChoice, Slot};
+use super::readers::{ReaderChoice, RealReaderSettings, Slot};
 use super::schema::{
     PinExpectation, PinsExpectation, PowerAction, ReaderEvent, TransportErrorKind,
 };
+use chrono::NaiveDate;
+
+use super::checks::{
+    calls_hold, describe_call_expectations, describe_calls, json_text, observed_reception,
+    reception_field_holds, Check, TranscriptRule,
+};
+use super::reception::{screen_name, FaceVerdict, ReceptionDoc, ReceptionStepExpectation};
+use super::schema::InsuranceCardLookupDoc;
+use super::world::World;
 use crate::apdu::StatusWord;
 use crate::card::{PinCounters, PinState};
+use crate::oqs::codes::QualificationValidity;
+use crate::oqs::registry::Registry;
+use crate::oqs::InsuranceCardRequest;
+use crate::oqs::{Oqs, OqsConfig};
+use crate::reader::{FaceOcr, Input, MessageCode, Network, Terminal, TerminalConfig};
+use crate::transport::Transport;
 use crate::transport::TransportError;
 
 /// How a run is carried out.
@@ -25,6 +40,20 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Show PINs in transcripts instead of redacting them.
     pub show_pins: bool,
+    /// vpcd address and reader name, and the real-card policy (`vpcd`, `pcsc` readers).
+    pub real: RealReaderSettings,
+}
+
+impl RunOptions {
+    /// The in-process reader, PINs redacted.
+    pub fn virtual_reader(jobs: usize) -> RunOptions {
+        RunOptions {
+            reader: ReaderChoice::Virtual,
+            jobs,
+            show_pins: false,
+            real: RealReaderSettings::default(),
+        }
+    }
 }
 
 /// What became of one scenario.
@@ -86,6 +115,13 @@ pub struct ScenarioResult {
     /// Time the run took on this machine.
     pub wall_us: u64,
     pub transcript: Vec<TranscriptEntry>,
+    /// What the reception came to (the fields `expect.reception` compares), when the scenario
+    /// has a world.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reception: Option<serde_json::Value>,
+    /// The calls the qualification system received.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub oqs_calls: Vec<crate::oqs::CallRecord>,
 }
 
 impl ScenarioResult {
@@ -139,12 +175,14 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> ScenarioResult
         simulated_us: 0,
         wall_us: 0,
         transcript: Vec::new(),
+        reception: None,
+        oqs_calls: Vec::new(),
     };
     if let Err(reason) = options.reader.supports(scenario.needs()) {
         result.outcome = Outcome::Skipped { reason };
         return result;
     }
-    let slot = match options.reader.open(scenario) {
+    let slot = match options.reader.open(scenario, &options.real) {
         Ok(slot) => slot,
         Err(error) => {
             result.outcome = Outcome::Error {
@@ -153,15 +191,37 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> ScenarioResult
             return result;
         }
     };
+    let world = match scenario.world.as_ref().zip(scenario.clock) {
+        Some((world, clock)) => match WorldState::start(world, clock) {
+            Ok(state) => Some(state),
+            Err(message) => {
+                result.outcome = Outcome::Error { message };
+                return result;
+            }
+        },
+        None => None,
+    };
     let mut engine = Engine {
         slot,
         transcript: Vec::new(),
+        commands: Vec::new(),
+        world,
         show_pins: options.show_pins,
         started,
     };
-    // The agreed format: the card is powered before the first step.
-    if let Err(failure) = engine.power(None, PowerAction::On, &PowerExpectation::default()) {
+    // The agreed format: the card is powered before the first step — except in a reception
+    // scenario, where the reader flow powers the card itself when it is placed (so that a
+    // mute card is the reader's finding, not a failed precondition).
+    let implicit_power = scenario.world.is_none();
+    let powered = if implicit_power {
+        engine.power(None, PowerAction::On, &PowerExpectation::default())
+    } else {
+        Ok(())
+    };
+    if let Err(failure) = powered {
         result.outcome = Outcome::Failed(failure);
+    } else if let Some(reason) = refusal(scenario, &mut engine.slot, options) {
+        result.outcome = Outcome::Skipped { reason };
     } else {
         for step in &scenario.steps {
             result.steps_run += 1;
@@ -170,21 +230,146 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> ScenarioResult
                 break;
             }
         }
+        if matches!(result.outcome, Outcome::Passed) {
+            if let Err(failure) = engine.final_checks(scenario) {
+                result.outcome = Outcome::Failed(failure);
+            }
+        }
     }
     result.simulated_us = micros(engine.now());
+    if let Some(world) = &engine.world {
+        let mut observed = observed_reception(world.terminal.outcome(), world.terminal.screen());
+        // The full answer and the reader's own APDU log are in the transcript already.
+        observed.remove("response");
+        observed.remove("apdus");
+        result.reception = Some(serde_json::Value::Object(observed));
+        result.oqs_calls = world.service.service().calls();
+    }
     result.transcript = engine.transcript;
     result.wall_us = micros(started.elapsed());
     result
+}
+
+/// Why a scenario must not run on the card in the slot: it would consume PIN tries or change
+/// a card that is not proven to be our emulation, and the user did not allow that.
+fn refusal(scenario: &Scenario, slot: &mut Slot, options: &RunOptions) -> Option<String> {
+    use crate::transport::identify::RealCardPolicy;
+    if options.real.policy == RealCardPolicy::AllowChanges {
+        return None;
+    }
+    // Behind vpcd the card is ours by construction.
+    if options.reader == ReaderChoice::Vpcd {
+        return None;
+    }
+    let (step, change) = scenario.first_card_change()?;
+    let transport = slot.transport();
+    if scenario.world.is_some() {
+        // Reception scenarios connect at `place_card`; probe the card now to know whose it is.
+        let _ = transport.connect();
+        let emulated = transport.is_emulated_card();
+        let _ = transport.disconnect();
+        if emulated {
+            return None;
+        }
+    } else if transport.is_emulated_card() {
+        return None;
+    }
+    Some(format!(
+        "refused: {} {change}, and the card in {} is not proven to be myna-hil's emulation; a harness \
+         must never lock or change a real card. Pass --allow-real-card-changes only for a card you own",
+        step.title(),
+        transport.describe()
+    ))
 }
 
 fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
+/// The qualification system and the terminal of a scenario with a world.
+pub struct WorldState {
+    pub terminal: Terminal,
+    pub service: Network<Oqs>,
+    pub facility_code: String,
+    pub date: NaiveDate,
+}
+
+impl WorldState {
+    fn start(world: &World, clock: NaiveDate) -> Result<WorldState, String> {
+        let registry = Registry::from_description(&world.registry_origin, &world.registry)
+            .map_err(|error| format!("building the registry: {error}"))?;
+        let oqs = Oqs::new(
+            registry,
+            OqsConfig {
+                // Reproducible challenges: the same scenario signs the same bytes every run.
+                challenge_seed: Some(1),
+                ..OqsConfig::default()
+            },
+        )
+        .map_err(|error| format!("starting the qualification system: {error}"))?;
+        if world.faults.jlis_down {
+            oqs.set_jlis_available(false);
+        }
+        let service = Network::new(oqs);
+        if world.faults.network_down {
+            service.set_up(false);
+        }
+        let terminal = Terminal::new(TerminalConfig {
+            facility_code: world.facility_code.clone(),
+            date: clock,
+            time: None,
+            options: world.reader.clone(),
+        });
+        Ok(WorldState {
+            terminal,
+            service,
+            facility_code: world.facility_code.clone(),
+            date: clock,
+        })
+    }
+}
+
+/// One command and its answer (or the reader error, described).
+type Exchange = (Vec<u8>, Result<Vec<u8>, String>);
+
+/// A transport that keeps every exchange the reader flow makes, for the transcript.
+struct Recording<'a> {
+    inner: &'a mut dyn Transport,
+    exchanges: Vec<Exchange>,
+}
+
+impl Transport for Recording<'_> {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    fn connect(&mut self) -> Result<Vec<u8>, TransportError> {
+        self.inner.connect()
+    }
+    fn transmit(&mut self, capdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        let answer = self.inner.transmit(capdu);
+        let kept = match &answer {
+            Ok(rapdu) => Ok(rapdu.clone()),
+            Err(error) => Err(describe_error(error)),
+        };
+        self.exchanges.push((capdu.to_vec(), kept));
+        answer
+    }
+    fn disconnect(&mut self) -> Result<(), TransportError> {
+        self.inner.disconnect()
+    }
+    fn is_emulated_card(&self) -> bool {
+        self.inner.is_emulated_card()
+    }
+}
+
 /// The state of one running scenario: its reader slot and what has happened so far.
 pub struct Engine {
     pub slot: Slot,
     pub transcript: Vec<TranscriptEntry>,
+    /// Every command sent to the card (by the scenario or the reader flow), with its step, in
+    /// full (PINs included) for transcript rules; never printed.
+    commands: Vec<(usize, Vec<u8>)>,
+    pub world: Option<WorldState>,
     show_pins: bool,
     started: Instant,
 }
@@ -223,7 +408,287 @@ impl Engine {
             Action::Power { action, expect } => self.power(Some(step), *action, expect),
             Action::Pins(expected) => self.pins(step, expected),
             Action::Event(event) => self.event(step, *event),
+            Action::Reception { input, expect } => self.reception(step, input, expect),
+            Action::InsuranceCardLookup { request, validity } => {
+                self.insurance_card_lookup(step, request, *validity)
+            }
         }
+    }
+
+    fn insurance_card_lookup(
+        &mut self,
+        step: &Step,
+        request: &InsuranceCardLookupDoc,
+        validity: QualificationValidity,
+    ) -> Result<(), Failure> {
+        let expected = format!("QualificationValidity {} ({validity:?})", validity.code());
+        let Some(world) = &self.world else {
+            return Err(Self::fail(
+                step,
+                expected,
+                "the scenario has no world".into(),
+            ));
+        };
+        let answer = world
+            .service
+            .service()
+            .lookup_by_insurance_card(&InsuranceCardRequest {
+                insurer_number: request.insurer_number.clone(),
+                symbol: request.symbol.clone(),
+                number: request.number.clone(),
+                branch: request.branch.clone(),
+                birth_date: request.birth_date,
+                facility_code: world.facility_code.clone(),
+                date: world.date,
+                time: None,
+                arbitrary_file_identifier: None,
+                character_code: Default::default(),
+            });
+        let actual = answer.body.qualification_validity.clone();
+        self.log(
+            step.index,
+            "==",
+            format!(
+                "insurance card lookup {} {}-{}-{}: outcome {:?}, QualificationValidity {}",
+                request.insurer_number,
+                request.symbol,
+                request.number,
+                request.branch,
+                answer.outcome,
+                actual.as_deref().unwrap_or("none")
+            ),
+        );
+        if actual.as_deref() == Some(validity.code()) {
+            Ok(())
+        } else {
+            Err(Self::fail(
+                step,
+                expected,
+                format!(
+                    "outcome {:?}, QualificationValidity {}",
+                    answer.outcome,
+                    actual.as_deref().unwrap_or("none")
+                ),
+            ))
+        }
+    }
+
+    fn reception(
+        &mut self,
+        step: &Step,
+        input: &ReceptionDoc,
+        expect: &ReceptionStepExpectation,
+    ) -> Result<(), Failure> {
+        let reader_input = match input {
+            ReceptionDoc::PlaceCard => Input::PlaceCard,
+            ReceptionDoc::RemoveCard => Input::RemoveCard,
+            ReceptionDoc::ReaderRestarted => Input::ReaderRestarted,
+            ReceptionDoc::ChooseFace => match self.slot.with_emulated_card(FaceOcr::of_card) {
+                Some(ocr) => Input::ChooseFace { ocr },
+                None => {
+                    return Err(Self::fail(
+                        step,
+                        "the card front read by OCR".into(),
+                        "the card is not our emulation, so its front is unknown: use \
+                         `choose_face_with_ocr` with the printed values"
+                            .into(),
+                    ))
+                }
+            },
+            ReceptionDoc::ChooseFaceWithOcr(ocr) => Input::ChooseFace { ocr: ocr.clone() },
+            ReceptionDoc::ChoosePin => Input::ChoosePin,
+            ReceptionDoc::ChooseVisual => Input::ChooseVisual,
+            ReceptionDoc::FaceResult(verdict) => Input::FaceResult {
+                matched: *verdict == FaceVerdict::Match,
+            },
+            ReceptionDoc::EnterPin(pin) => Input::EnterPin { pin: pin.clone() },
+            ReceptionDoc::StaffCheck(confirmed) => Input::StaffCheck {
+                confirmed: *confirmed,
+            },
+            ReceptionDoc::ConsentMode(mode) => Input::ConsentMode { mode: *mode },
+            ReceptionDoc::Consent(agree) => Input::Consent { agree: *agree },
+            ReceptionDoc::Register(agree) => Input::Register { agree: *agree },
+        };
+        let Some(world) = self.world.as_mut() else {
+            return Err(Self::fail(
+                step,
+                format!("reception {input}"),
+                "the scenario has no world (registry, cards)".into(),
+            ));
+        };
+        let messages_before = world.terminal.outcome().message_codes.len();
+        let mut recording = Recording {
+            inner: self.slot.transport(),
+            exchanges: Vec::new(),
+        };
+        let handled = world
+            .terminal
+            .handle(reader_input, &mut recording, &world.service);
+        let exchanges = recording.exchanges;
+        let screen = world.terminal.screen();
+        let shown: Vec<MessageCode> =
+            world.terminal.outcome().message_codes[messages_before..].to_vec();
+        for (command, answer) in exchanges {
+            let text = self.command_text(&command);
+            self.log(step.index, ">>", text);
+            match answer {
+                Ok(rapdu) => self.log(step.index, "<<", describe_rapdu(&rapdu)),
+                Err(error) => self.log(step.index, "!!", error),
+            }
+            self.commands.push((step.index, command));
+        }
+        let shown_text = describe_messages(&shown);
+        self.log(
+            step.index,
+            "==",
+            format!(
+                "reception {input}: screen {}{shown_text}",
+                screen_name(screen)
+            ),
+        );
+        if let Err(unexpected) = handled {
+            return Err(Self::fail(
+                step,
+                format!("the reader takes `{}`", input.name()),
+                unexpected.to_string(),
+            ));
+        }
+        let screen_ok = expect.screen.is_none_or(|want| want == screen);
+        let messages_ok = expect.messages.as_ref().is_none_or(|want| *want == shown);
+        if screen_ok && messages_ok {
+            return Ok(());
+        }
+        let mut expected = Vec::new();
+        if let Some(want) = expect.screen {
+            expected.push(format!("screen {}", screen_name(want)));
+        }
+        if let Some(want) = &expect.messages {
+            expected.push(format!("messages [{}]", codes_text(want)));
+        }
+        Err(Self::fail(
+            step,
+            expected.join(", "),
+            format!(
+                "screen {}, messages [{}]",
+                screen_name(screen),
+                codes_text(&shown)
+            ),
+        ))
+    }
+
+    /// Checks the scenario-level expectations after the last step.
+    fn final_checks(&mut self, scenario: &Scenario) -> Result<(), Failure> {
+        let fail = |index: usize, check: &Check, expected: String, actual: String| Failure {
+            step: scenario.steps.len() + index,
+            step_title: check.title(),
+            line: scenario.expect_line,
+            expected,
+            actual,
+        };
+        for (index, check) in scenario.checks.iter().enumerate() {
+            match check {
+                Check::Reception { field, expected } => {
+                    let Some(world) = &self.world else {
+                        return Err(fail(
+                            index,
+                            check,
+                            json_text(expected),
+                            "no reception".into(),
+                        ));
+                    };
+                    let observed =
+                        observed_reception(world.terminal.outcome(), world.terminal.screen());
+                    let actual = observed
+                        .get(field)
+                        .cloned()
+                        .unwrap_or(serde_json::Value::Null);
+                    if !reception_field_holds(field, expected, &actual) {
+                        return Err(fail(
+                            index,
+                            check,
+                            format!("{field} {}", json_text(expected)),
+                            format!("{field} {}", json_text(&actual)),
+                        ));
+                    }
+                }
+                Check::CardPins(expected) => {
+                    let Some(counters) = self.slot.pin_counters() else {
+                        return Err(fail(
+                            index,
+                            check,
+                            describe_pins_expectation(expected),
+                            "retry counters cannot be read on this reader".into(),
+                        ));
+                    };
+                    let holds = [
+                        (expected.auth, counters.auth),
+                        (expected.signing, counters.signing),
+                        (expected.text, counters.text),
+                    ]
+                    .iter()
+                    .all(|(want, have)| want.is_none_or(|want| pin_matches(want, *have)));
+                    if !holds {
+                        return Err(fail(
+                            index,
+                            check,
+                            describe_pins_expectation(expected),
+                            describe_counters(&counters),
+                        ));
+                    }
+                }
+                Check::Transcript(rule) => {
+                    let (pattern, after) = match rule {
+                        TranscriptRule::Never { pattern, after }
+                        | TranscriptRule::Sent { pattern, after, .. } => (pattern, after),
+                    };
+                    let matching: Vec<&(usize, Vec<u8>)> = self
+                        .commands
+                        .iter()
+                        .filter(|(step, _)| after.as_ref().is_none_or(|(after, _)| step > after))
+                        .filter(|(_, command)| pattern.matches(command))
+                        .collect();
+                    let holds = match rule {
+                        TranscriptRule::Never { .. } => matching.is_empty(),
+                        TranscriptRule::Sent { count: Some(n), .. } => matching.len() == *n,
+                        TranscriptRule::Sent { count: None, .. } => !matching.is_empty(),
+                    };
+                    if !holds {
+                        let first = matching
+                            .first()
+                            .map(|(step, command)| {
+                                format!(
+                                    ", the first at step {}: {}",
+                                    step + 1,
+                                    self.command_text(command)
+                                )
+                            })
+                            .unwrap_or_default();
+                        return Err(fail(
+                            index,
+                            check,
+                            rule.to_string(),
+                            format!("{} matching command(s){first}", matching.len()),
+                        ));
+                    }
+                }
+                Check::OqsCalls(expected) => {
+                    let calls = self
+                        .world
+                        .as_ref()
+                        .map(|world| world.service.service().calls())
+                        .unwrap_or_default();
+                    if !calls_hold(expected, &calls) {
+                        return Err(fail(
+                            index,
+                            check,
+                            describe_call_expectations(expected),
+                            describe_calls(&calls),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     fn command_text(&self, apdu: &[u8]) -> String {
@@ -251,6 +716,7 @@ impl Engine {
     ) -> Result<(), Failure> {
         let shown = self.command_text(apdu);
         self.log(step.index, ">>", shown);
+        self.commands.push((step.index, apdu.to_vec()));
         let answer = self.slot.transport().transmit(apdu);
         match &answer {
             Ok(rapdu) => self.log(step.index, "<<", describe_rapdu(rapdu)),
@@ -380,6 +846,60 @@ impl Engine {
     }
 
     fn event(&mut self, step: &Step, event: ReaderEvent) -> Result<(), Failure> {
+        if event.is_world_event() {
+            let Some(world) = self.world.as_ref() else {
+                return Err(Self::fail(
+                    step,
+                    format!("event {event}"),
+                    "the scenario has no world".into(),
+                ));
+            };
+            match event {
+                ReaderEvent::NetworkOutage => world.service.set_up(false),
+                ReaderEvent::NetworkRestored => world.service.set_up(true),
+                ReaderEvent::JlisOutage => world.service.service().set_jlis_available(false),
+                _ => world.service.service().set_jlis_available(true),
+            }
+            self.log(step.index, "--", format!("event {event}"));
+            return Ok(());
+        }
+        #[cfg(feature = "pcsc")]
+        if let Some(served) = self.slot.served() {
+            let result = match event {
+                ReaderEvent::Remove => served.remove().map(|()| None),
+                ReaderEvent::Insert => served.insert().map(Some),
+                ReaderEvent::PowerCycle => {
+                    let transport = served.transport();
+                    let _ = transport.disconnect();
+                    transport.connect().map(Some)
+                }
+                other => Err(TransportError::Refused(format!(
+                    "event {other} needs the virtual reader"
+                ))),
+            };
+            return match result {
+                Ok(atr) => {
+                    let text = match atr {
+                        Some(atr) => format!("event {event}: ATR {}", spaced_hex(&atr)),
+                        None => format!("event {event}"),
+                    };
+                    self.log(step.index, "--", text);
+                    Ok(())
+                }
+                Err(error) => {
+                    self.log(
+                        step.index,
+                        "!!",
+                        format!("event {event}: {}", describe_error(&error)),
+                    );
+                    Err(Self::fail(
+                        step,
+                        format!("event {event}"),
+                        describe_error(&error),
+                    ))
+                }
+            };
+        }
         let Some(reader) = self.slot.virtual_reader() else {
             return Err(Self::fail(
                 step,
@@ -434,6 +954,10 @@ impl Engine {
                 reader.wait(Duration::from_millis(ms));
                 None
             }
+            ReaderEvent::NetworkOutage
+            | ReaderEvent::NetworkRestored
+            | ReaderEvent::JlisOutage
+            | ReaderEvent::JlisRestored => None,
         };
         let text = match &note {
             Some(note) => format!("event {event}: {note}"),
@@ -444,6 +968,22 @@ impl Engine {
             Some(problem) => Err(Self::fail(step, format!("event {event}"), problem)),
             None => Ok(()),
         }
+    }
+}
+
+fn codes_text(codes: &[MessageCode]) -> String {
+    codes
+        .iter()
+        .map(|code| code.code())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn describe_messages(codes: &[MessageCode]) -> String {
+    if codes.is_empty() {
+        String::new()
+    } else {
+        format!(", messages [{}]", codes_text(codes))
     }
 }
 

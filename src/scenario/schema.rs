@@ -24,9 +24,20 @@ pub struct ScenarioDoc {
     pub description: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
-    /// The card in the reader when the scenario starts.
-    pub card: Spanned<InlineOrPath<CardDescription>>,
+    /// The scenario's date (receptions and the qualification rules use it, never the wall clock).
+    #[serde(default)]
+    pub clock: Option<Spanned<chrono::NaiveDate>>,
+    /// Registry, cards, faults, reader options: inline, or a path to a shared world file.
+    #[serde(default)]
+    pub world: Option<Spanned<InlineOrPath<super::world::WorldDoc>>>,
+    /// The card in the reader when the scenario starts: inline, a path to a card file, or —
+    /// with a world — the name of one of the world's cards.
+    #[serde(default)]
+    pub card: Option<Spanned<InlineOrPath<CardDescription>>>,
     pub steps: Vec<Spanned<StepDoc>>,
+    /// Scenario-level expectations, checked after the last step.
+    #[serde(default)]
+    pub expect: Option<Spanned<super::checks::ScenarioExpectDoc>>,
 }
 
 /// A value written inline as a mapping, or a string naming a YAML file (relative to the file
@@ -80,11 +91,40 @@ pub struct StepDoc {
     #[serde(default)]
     pub event: Option<ReaderEvent>,
     #[serde(default)]
+    pub reception: Option<Spanned<super::reception::ReceptionDoc>>,
+    #[serde(default)]
+    pub insurance_card_lookup: Option<Spanned<InsuranceCardLookupDoc>>,
+    #[serde(default)]
     pub expect: Option<Spanned<ExpectDoc>>,
 }
 
+/// `insurance_card_lookup:` — the terminal looks a patient up by 被保険者証 data
+/// (ReferenceClassification 2) instead of the card; date and facility come from the scenario.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsuranceCardLookupDoc {
+    pub insurer_number: String,
+    #[serde(default)]
+    pub symbol: String,
+    pub number: String,
+    #[serde(default = "default_branch")]
+    pub branch: String,
+    pub birth_date: chrono::NaiveDate,
+}
+
+fn default_branch() -> String {
+    "00".to_owned()
+}
+
 /// The action keys of a step, in the order the reference lists them.
-pub const STEP_ACTION_KEYS: &[&str] = &["send", "power", "pins", "event"];
+pub const STEP_ACTION_KEYS: &[&str] = &[
+    "send",
+    "power",
+    "pins",
+    "event",
+    "reception",
+    "insurance_card_lookup",
+];
 
 /// What a step expects of the answer. Which keys apply depends on the action; the loader
 /// rejects a key that the step's action cannot produce.
@@ -101,6 +141,15 @@ pub struct ExpectDoc {
     pub atr: Option<BytePattern>,
     #[serde(default)]
     pub error: Option<TransportErrorKind>,
+    /// Reception steps: the screen shown afterwards.
+    #[serde(default)]
+    pub screen: Option<crate::reader::Screen>,
+    /// Reception steps: the messages shown during the step (`[]`: none).
+    #[serde(default)]
+    pub messages: Option<Vec<crate::reader::MessageCode>>,
+    /// `insurance_card_lookup` steps: the QualificationValidity of the answer.
+    #[serde(default)]
+    pub validity: Option<crate::oqs::codes::QualificationValidity>,
 }
 
 /// `power:` values.
@@ -200,6 +249,47 @@ pub enum ReaderEvent {
     ReaderTimeoutMs(u64),
     /// Simulated time passes (the patient hesitates, the clerk is away).
     WaitMs(u64),
+    /// The terminal loses its network link to the qualification system.
+    NetworkOutage,
+    /// The network link is back.
+    NetworkRestored,
+    /// J-LIS becomes unreachable for the qualification system.
+    JlisOutage,
+    /// J-LIS is reachable again.
+    JlisRestored,
+}
+
+impl ReaderEvent {
+    /// Events of the world around the reader (network, J-LIS), not of the card slot.
+    pub fn is_world_event(self) -> bool {
+        matches!(
+            self,
+            ReaderEvent::NetworkOutage
+                | ReaderEvent::NetworkRestored
+                | ReaderEvent::JlisOutage
+                | ReaderEvent::JlisRestored
+        )
+    }
+
+    /// Events a served card (vpcd) can reproduce as well as the virtual reader.
+    pub fn is_slot_event(self) -> bool {
+        matches!(
+            self,
+            ReaderEvent::Remove | ReaderEvent::Insert | ReaderEvent::PowerCycle
+        )
+    }
+
+    /// Faults only the in-process reader can inject.
+    pub fn is_injected_fault(self) -> bool {
+        matches!(
+            self,
+            ReaderEvent::RemoveMidCommand
+                | ReaderEvent::TransmissionErrors(_)
+                | ReaderEvent::LatencyMs(_)
+                | ReaderEvent::ReaderTimeoutMs(_)
+                | ReaderEvent::WaitMs(_)
+        )
+    }
 }
 
 impl fmt::Display for ReaderEvent {
@@ -213,6 +303,10 @@ impl fmt::Display for ReaderEvent {
             ReaderEvent::LatencyMs(ms) => write!(f, "latency_ms: {ms}"),
             ReaderEvent::ReaderTimeoutMs(ms) => write!(f, "reader_timeout_ms: {ms}"),
             ReaderEvent::WaitMs(ms) => write!(f, "wait_ms: {ms}"),
+            ReaderEvent::NetworkOutage => f.write_str("network_outage"),
+            ReaderEvent::NetworkRestored => f.write_str("network_restored"),
+            ReaderEvent::JlisOutage => f.write_str("jlis_outage"),
+            ReaderEvent::JlisRestored => f.write_str("jlis_restored"),
         }
     }
 }

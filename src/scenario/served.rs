@@ -1,0 +1,133 @@
+//! `--reader vpcd`: the scenario's card served to vpcd and driven through the real pcscd, like
+//! any PC/SC client would drive it. Removal and insertion go through the server's handle and
+//! are awaited until pcscd itself reports them, so a step after `remove` really sees no card.
+
+use std::time::{Duration, Instant};
+
+use super::readers::{OpenError, RealReaderSettings};
+use crate::card::{Card, PinCounters};
+use crate::transport::pcsc::{list_readers, PcscTransport};
+use crate::transport::serve::{
+    spawn_vpcd, RunningServer, ServeError, ServeHandle, ServeOptions, VpcdConfig,
+};
+use crate::transport::{Transport, TransportError};
+
+/// How long pcscd may take to notice a card arriving or leaving (it polls about every 400 ms).
+const SLOT_CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One scenario's card behind vpcd, and the PC/SC client driving it.
+pub struct ServedSlot {
+    handle: ServeHandle<Card>,
+    server: Option<RunningServer<Card>>,
+    transport: PcscTransport,
+    reader: String,
+}
+
+impl ServedSlot {
+    /// Serves `card` and connects a PC/SC client to it once pcscd lists it.
+    pub fn open(card: Card, settings: &RealReaderSettings) -> Result<ServedSlot, OpenError> {
+        let reader = settings.vpcd_reader.clone();
+        // The previous scenario's card may still be listed until pcscd's next presence poll.
+        wait_for_slot(&reader, false)?;
+        let options = ServeOptions {
+            // The runner checks behaviour; simulated card time belongs to the virtual reader.
+            apply_latency: false,
+            ..ServeOptions::standard()
+        };
+        let server = spawn_vpcd(card, VpcdConfig::new(&settings.vpcd_address), options)?;
+        if server
+            .handle()
+            .wait_for(SLOT_CHANGE_TIMEOUT, |status| status.link_up)
+            .is_err()
+        {
+            let _ = server.stop();
+            return Err(OpenError::NotReady(format!(
+                "vpcd does not accept the card at {} (is pcscd running with the vsmartcard-vpcd driver?)",
+                settings.vpcd_address
+            )));
+        }
+        if let Err(error) = wait_for_slot(&reader, true) {
+            let _ = server.stop();
+            return Err(error);
+        }
+        let transport = match PcscTransport::open(Some(&reader), settings.policy) {
+            Ok(transport) => transport,
+            Err(error) => {
+                let _ = server.stop();
+                return Err(error.into());
+            }
+        };
+        Ok(ServedSlot {
+            handle: server.handle().clone(),
+            server: Some(server),
+            transport,
+            reader,
+        })
+    }
+
+    pub fn transport(&mut self) -> &mut dyn Transport {
+        &mut self.transport
+    }
+
+    pub fn pin_counters(&self) -> PinCounters {
+        self.with_card(Card::pin_counters)
+    }
+
+    pub fn with_card<R>(&self, inspect: impl FnOnce(&Card) -> R) -> R {
+        self.handle.with_card(|card| inspect(card))
+    }
+
+    /// Takes the card out of vpcd's slot and waits until pcscd reports the slot empty.
+    pub fn remove(&mut self) -> Result<(), TransportError> {
+        self.handle.remove();
+        wait_for_slot(&self.reader, false).map_err(not_ready)
+    }
+
+    /// Puts the card back, waits until pcscd lists it, and connects again (returns the ATR).
+    pub fn insert(&mut self) -> Result<Vec<u8>, TransportError> {
+        self.handle.insert();
+        wait_for_slot(&self.reader, true).map_err(not_ready)?;
+        let _ = self.transport.disconnect();
+        self.transport.connect()
+    }
+}
+
+fn not_ready(error: OpenError) -> TransportError {
+    TransportError::Transmission(error.to_string())
+}
+
+impl Drop for ServedSlot {
+    fn drop(&mut self) {
+        let _ = self.transport.disconnect();
+        if let Some(server) = self.server.take() {
+            match server.stop() {
+                // Our handle clone still holds the card; the server itself has stopped.
+                Ok(_) | Err(ServeError::CardStillShared) => {}
+                Err(error) => tracing::warn!(%error, "stopping the vpcd server"),
+            }
+        }
+    }
+}
+
+/// Waits until pcscd reports `reader` with (or without) a card.
+fn wait_for_slot(reader: &str, with_card: bool) -> Result<(), OpenError> {
+    let deadline = Instant::now() + SLOT_CHANGE_TIMEOUT;
+    loop {
+        let readers = list_readers()?;
+        let listed = readers.iter().find(|info| info.name == reader);
+        match listed {
+            Some(info) if info.state.has_card() == with_card => return Ok(()),
+            None if !with_card => return Ok(()),
+            _ => {}
+        }
+        if Instant::now() >= deadline {
+            let names: Vec<&str> = readers.iter().map(|info| info.name.as_str()).collect();
+            return Err(OpenError::NotReady(format!(
+                "pcscd did not report reader `{reader}` {} within {SLOT_CHANGE_TIMEOUT:?} (readers: {names:?}); \
+                 is pcscd running with the vsmartcard-vpcd driver, and is `--vpcd-reader` right?",
+                if with_card { "with the card" } else { "empty" }
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -1,0 +1,183 @@
+//! `myna-hil run --reader vpcd`: card-level scenarios of the suite, unchanged, through the real
+//! stack (our card served to vpcd, pcscd, the `pcsc` crate). Needs the cargo feature `pcsc` and
+//! the Debian packages pcscd, vsmartcard-vpcd, opensc (readiness check), libpcsclite-dev and
+//! pkg-config. A missing pcscd is a failure, not a skip.
+#![cfg(feature = "pcsc")]
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+fn run_on_vpcd(paths: &[&str]) -> (Option<i32>, String, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["run", "--reader", "vpcd", "--json"])
+        .arg(&json)
+        .args(paths)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&json).unwrap_or_else(|error| panic!("{error}: {stdout}")),
+    )
+    .unwrap();
+    (output.status.code(), stdout, report)
+}
+
+fn statuses(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap().to_owned(),
+                s["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn card_scenarios_pass_through_pcscd_and_vpcd() {
+    let _pcscd = Pcscd::ensure();
+    let files = [
+        "scenarios/card/jpki_auth_certificate_reads.yaml",
+        "scenarios/card/jpki_auth_pin_lockout.yaml",
+        "scenarios/card/jpki_sign_auth_key.yaml",
+        "scenarios/card/power_and_reset.yaml",
+        "scenarios/card/select_applications.yaml",
+        // Receptions: the reader flow drives the served card through pcscd.
+        "scenarios/reader/pin_valid.yaml",
+        "scenarios/reader/face_valid.yaml",
+        "scenarios/reader/pin_locked_face_and_visual.yaml",
+    ];
+    let (code, stdout, report) = run_on_vpcd(&files);
+    assert_eq!(code, Some(0), "{stdout}");
+    let statuses = statuses(&report);
+    assert_eq!(statuses.len(), files.len(), "{stdout}");
+    for (name, status) in &statuses {
+        assert_eq!(status, "passed", "{name}: {stdout}");
+    }
+    assert!(stdout.contains("on reader `vpcd`"), "{stdout}");
+    // The transcript is the real exchange: the PIN lockout scenario saw the blocked status.
+    let lockout = report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("jpki_auth_pin_lockout.yaml")
+        })
+        .unwrap();
+    let transcript = lockout["transcript"].to_string();
+    assert!(transcript.contains("69 84"), "{transcript}");
+}
+
+#[test]
+fn removal_and_insertion_go_through_vpcd_and_injected_faults_are_skipped_with_the_reason() {
+    let _pcscd = Pcscd::ensure();
+    let (code, stdout, report) = run_on_vpcd(&[
+        "scenarios/selftest/events.yaml",
+        "tests/data/vpcd/remove_insert.yaml",
+    ]);
+    // One scenario skipped (it injects a removal during a command), the others passed.
+    assert_eq!(code, Some(0), "{stdout}");
+    let by_file = |suffix: &str| {
+        report["scenarios"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["file"].as_str().unwrap().ends_with(suffix))
+            .unwrap_or_else(|| panic!("{suffix}: {stdout}"))
+            .clone()
+    };
+    let events = by_file("selftest/events.yaml");
+    assert_eq!(events["status"], "skipped", "{stdout}");
+    assert!(
+        events["reason"]
+            .as_str()
+            .unwrap()
+            .contains("only the virtual reader"),
+        "{events}"
+    );
+    let removal = by_file("vpcd/remove_insert.yaml");
+    assert_eq!(removal["status"], "passed", "{stdout}");
+}
+
+/// `--reader pcsc:NAME` on a card that does not prove to be ours (our card served with the
+/// identification probe switched off stands in for a real person's card): steps that consume
+/// PIN tries are refused unless the user allows them; harmless scenarios run.
+#[test]
+fn a_card_that_is_not_proven_ours_is_protected_unless_changes_are_allowed() {
+    let _pcscd = Pcscd::ensure();
+    let options = myna_hil::transport::serve::ServeOptions {
+        answer_identification: false,
+        ..test_options()
+    };
+    let server = serve_to_pcscd(load_card(&standard_card_path()), options);
+    let run = |extra: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("report.json");
+        let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+            .args(["run", "--reader", &format!("pcsc:{VPCD_READER}"), "--json"])
+            .arg(&json)
+            .args(extra)
+            .args([
+                "scenarios/card/jpki_sign_auth_key.yaml",
+                "scenarios/card/jpki_auth_certificate_reads.yaml",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("the binary runs");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        (output.status.code(), stdout, report)
+    };
+
+    let (code, stdout, report) = run(&[]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let scenarios = report["scenarios"].as_array().unwrap();
+    let signing = scenarios
+        .iter()
+        .find(|s| {
+            s["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("jpki_sign_auth_key.yaml")
+        })
+        .unwrap();
+    assert_eq!(signing["status"], "skipped", "{stdout}");
+    let reason = signing["reason"].as_str().unwrap();
+    assert!(reason.contains("consumes a PIN try"), "{reason}");
+    assert!(reason.contains("--allow-real-card-changes"), "{reason}");
+    let reads = scenarios
+        .iter()
+        .find(|s| {
+            s["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("jpki_auth_certificate_reads.yaml")
+        })
+        .unwrap();
+    assert_eq!(reads["status"], "passed", "{stdout}");
+    // Nothing was verified on the protected card.
+    let counters = server.handle().with_card(|card| card.pin_counters());
+    assert_eq!(counters.auth.unwrap().tries_left, 3);
+
+    let (code, stdout, report) = run(&["--allow-real-card-changes"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    for scenario in report["scenarios"].as_array().unwrap() {
+        assert_eq!(scenario["status"], "passed", "{stdout}");
+    }
+    server.stop().unwrap();
+}
