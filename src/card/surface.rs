@@ -10,7 +10,7 @@ use super::images::{synthetic_jpeg2000, synthetic_png};
 use super::pin::PinId;
 use super::sign::issuer_signature;
 use super::text::{ascii_date, offset_table_file};
-use super::tlv::{pad_to, push_length, push_tlv};
+use super::tlv::{self, push_tlv};
 use crate::person::Person;
 
 pub const EF_CARD_FACE: u16 = 0x0002;
@@ -134,25 +134,6 @@ pub(crate) fn card_face_file(inputs: &SurfaceInputs<'_>) -> Result<Vec<u8>, Card
 #[error("card face: {0}")]
 pub(crate) struct CardFaceError(String);
 
-/// EF 0003: `FF 30 { DF 31 version, DF 32 issue date, DF 33 card expiry, DF 34 municipality
-/// code (5 ASCII digits) }`, padded to 256 bytes (only `DF 34` is known from real cards).
-pub(crate) fn basic_info_file(
-    issued: NaiveDate,
-    expires: NaiveDate,
-    municipality: &str,
-) -> Vec<u8> {
-    let mut body = Vec::new();
-    push_tlv(&mut body, &[0xDF, 0x31], &[0x01]);
-    push_tlv(&mut body, &[0xDF, 0x32], &ascii_date(issued));
-    push_tlv(&mut body, &[0xDF, 0x33], &ascii_date(expires));
-    push_tlv(&mut body, &[0xDF, 0x34], municipality.as_bytes());
-    let mut file = vec![0xFF, 0x30];
-    push_length(&mut file, body.len());
-    file.extend_from_slice(&body);
-    pad_to(&mut file, 256);
-    file
-}
-
 pub(crate) fn application(inputs: &SurfaceInputs<'_>) -> Result<Application, CardFaceError> {
     Ok(Application {
         aid: AID_SURFACE,
@@ -164,7 +145,7 @@ pub(crate) fn application(inputs: &SurfaceInputs<'_>) -> Result<Application, Car
             ),
             ElementaryFile::data(
                 EF_BASIC_INFO,
-                basic_info_file(inputs.issued, inputs.expires, inputs.municipality),
+                tlv::basic_info_file(3, inputs.issued, inputs.expires, inputs.municipality),
                 ReadAccess::Free,
             ),
             ElementaryFile {

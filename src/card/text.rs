@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::fs::{Application, EfContent, ElementaryFile, ReadAccess, AID_TEXT};
 use super::pin::PinId;
 use super::sign::issuer_signature;
-use super::tlv::{pad_to, push_length, push_tlv};
+use super::tlv::{self, pad_to, push_length, push_tlv};
 use crate::person::Person;
 
 pub const EF_MY_NUMBER: u16 = 0x0001;
@@ -145,26 +145,6 @@ pub(crate) fn cv_certificate(issuer: &RsaPrivateKey) -> Result<Vec<u8>, rsa::Err
     Ok(file)
 }
 
-/// EF 0005: AP basic information `FF 40 { DF 41 version, DF 42 issue date, DF 43 card expiry,
-/// DF 44 municipality code }`, padded to 256 bytes (synthetic layout; only the size and the
-/// outer tag are known from real cards).
-pub(crate) fn basic_info_file(
-    issued: NaiveDate,
-    expires: NaiveDate,
-    municipality: &str,
-) -> Vec<u8> {
-    let mut body = Vec::new();
-    push_tlv(&mut body, &[0xDF, 0x41], &[0x01]);
-    push_tlv(&mut body, &[0xDF, 0x42], &ascii_date(issued));
-    push_tlv(&mut body, &[0xDF, 0x43], &ascii_date(expires));
-    push_tlv(&mut body, &[0xDF, 0x44], municipality.as_bytes());
-    let mut file = vec![0xFF, 0x40];
-    push_length(&mut file, body.len());
-    file.extend_from_slice(&body);
-    pad_to(&mut file, 256);
-    file
-}
-
 pub(crate) struct TextInputs<'a> {
     pub(crate) person: &'a Person,
     pub(crate) issued: NaiveDate,
@@ -188,7 +168,7 @@ pub(crate) fn application(inputs: &TextInputs<'_>) -> Result<Application, rsa::E
         ),
         ElementaryFile::data(
             EF_BASIC_INFO,
-            basic_info_file(inputs.issued, inputs.expires, inputs.municipality),
+            tlv::basic_info_file(4, inputs.issued, inputs.expires, inputs.municipality),
             ReadAccess::Free,
         ),
         ElementaryFile {

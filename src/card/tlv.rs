@@ -29,6 +29,37 @@ pub(crate) fn pad_to(file: &mut Vec<u8>, size: usize) {
     }
 }
 
+/// An AP's 256-byte basic-information file: `FF n0 { DF n1 version, DF n2 issue date,
+/// DF n3 card expiry, DF n4 municipality code }` padded with `FF`, where `n` is the AP's tag
+/// row (`3` for the 券面事項確認AP's EF 0003, `4` for the 券面事項入力補助AP's EF 0005).
+/// Only `DF 34` and the sizes are known from real cards; the rest of the layout is synthetic.
+pub(crate) fn basic_info_file(
+    tag_row: u8,
+    issued: chrono::NaiveDate,
+    expires: chrono::NaiveDate,
+    municipality: &str,
+) -> Vec<u8> {
+    let row = tag_row << 4;
+    let mut body = Vec::new();
+    push_tlv(&mut body, &[0xDF, row | 1], &[0x01]);
+    push_tlv(
+        &mut body,
+        &[0xDF, row | 2],
+        &super::text::ascii_date(issued),
+    );
+    push_tlv(
+        &mut body,
+        &[0xDF, row | 3],
+        &super::text::ascii_date(expires),
+    );
+    push_tlv(&mut body, &[0xDF, row | 4], municipality.as_bytes());
+    let mut file = vec![0xFF, row];
+    push_length(&mut file, body.len());
+    file.extend_from_slice(&body);
+    pad_to(&mut file, 256);
+    file
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

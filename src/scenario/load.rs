@@ -844,31 +844,6 @@ fn build_action(
             validity,
         });
     }
-    if let Some(lookup) = &doc.insurance_card_lookup {
-        let validity = match &doc.expect {
-            Some(expect) => {
-                check_expect_keys(file, source, expect, "insurance_card_lookup", &["validity"])?;
-                expect.value.validity
-            }
-            None => None,
-        };
-        let Some(validity) = validity else {
-            return Err(LoadError::at_location(
-                file,
-                source,
-                lookup,
-                format!(
-                    "step {}: `insurance_card_lookup` needs `expect: {{ validity: ... }}` (one of \
-                     valid, invalid, invalid_new_qualification_exists, no_qualification, multiple)",
-                    index + 1
-                ),
-            ));
-        };
-        return Ok(Action::InsuranceCardLookup {
-            request: lookup.value.clone(),
-            validity,
-        });
-    }
     if let Some(reception) = &doc.reception {
         let mut expectation = ReceptionStepExpectation::default();
         if let Some(expect) = &doc.expect {

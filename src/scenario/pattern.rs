@@ -9,6 +9,8 @@ use std::str::FromStr;
 
 use serde::Deserialize;
 
+use crate::apdu::to_spaced_hex;
+
 /// Why a hex string or pattern was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PatternError {
@@ -256,28 +258,16 @@ impl<'de> Deserialize<'de> for HexBytes {
     }
 }
 
-/// Bytes as spaced upper-case hex (`"00 A4 04 0C"`), how transcripts and reports show them.
-pub fn spaced_hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 3);
-    for (n, byte) in bytes.iter().enumerate() {
-        if n > 0 {
-            out.push(' ');
-        }
-        out.push_str(&format!("{byte:02X}"));
-    }
-    out
-}
-
-/// Like [`spaced_hex`] but elides the middle of long byte strings so reports stay readable.
+/// Like [`to_spaced_hex`] but elides the middle of long byte strings so reports stay readable.
 pub fn spaced_hex_elided(bytes: &[u8], keep: usize) -> String {
     if bytes.len() <= keep * 2 {
-        return spaced_hex(bytes);
+        return to_spaced_hex(bytes);
     }
     format!(
         "{} … ({} bytes) … {}",
-        spaced_hex(&bytes[..keep]),
+        to_spaced_hex(&bytes[..keep]),
         bytes.len(),
-        spaced_hex(&bytes[bytes.len() - keep..])
+        to_spaced_hex(&bytes[bytes.len() - keep..])
     )
 }
 

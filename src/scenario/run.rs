@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::model::{Action, PowerExpectation, ResponseExpectation, Scenario, Step};
-use super::pattern::spaced_hex;
 use super::readers::{ReaderChoice, RealReaderSettings, Slot};
 use super::schema::{
     PinExpectation, PinsExpectation, PowerAction, ReaderEvent, TransportErrorKind,
 };
+use crate::apdu::to_spaced_hex;
 use chrono::NaiveDate;
 
 use super::checks::{
@@ -693,18 +693,18 @@ impl Engine {
 
     fn command_text(&self, apdu: &[u8]) -> String {
         if self.show_pins || !crate::trace::redact::carries_pin(apdu) {
-            return spaced_hex(apdu);
+            return to_spaced_hex(apdu);
         }
         match crate::trace::redact::data_field(apdu) {
             Some(range) => format!(
                 "{} [{} PIN bytes redacted] {}",
-                spaced_hex(&apdu[..range.start]),
+                to_spaced_hex(&apdu[..range.start]),
                 range.len(),
-                spaced_hex(&apdu[range.end..])
+                to_spaced_hex(&apdu[range.end..])
             )
             .trim_end()
             .to_owned(),
-            None => spaced_hex(apdu),
+            None => to_spaced_hex(apdu),
         }
     }
 
@@ -729,7 +729,7 @@ impl Engine {
                     return Err(Self::fail(
                         step,
                         expected,
-                        format!("a malformed answer: {}", spaced_hex(&rapdu)),
+                        format!("a malformed answer: {}", to_spaced_hex(&rapdu)),
                     ));
                 };
                 let data = &rapdu[..rapdu.len() - 2];
@@ -780,7 +780,7 @@ impl Engine {
             Ok(Some(atr)) => self.log(
                 index,
                 "--",
-                format!("power {action}: ATR {}", spaced_hex(atr)),
+                format!("power {action}: ATR {}", to_spaced_hex(atr)),
             ),
             Ok(None) => self.log(index, "--", format!("power {action}")),
             Err(error) => self.log(
@@ -803,7 +803,7 @@ impl Engine {
         match (result, expect.error) {
             (Ok(atr), None) => match (&expect.atr, atr) {
                 (Some(pattern), Some(atr)) if !pattern.matches(&atr) => {
-                    Err(fail(format!("ATR {}", spaced_hex(&atr))))
+                    Err(fail(format!("ATR {}", to_spaced_hex(&atr))))
                 }
                 _ => Ok(()),
             },
@@ -880,7 +880,7 @@ impl Engine {
             return match result {
                 Ok(atr) => {
                     let text = match atr {
-                        Some(atr) => format!("event {event}: ATR {}", spaced_hex(&atr)),
+                        Some(atr) => format!("event {event}: ATR {}", to_spaced_hex(&atr)),
                         None => format!("event {event}"),
                     };
                     self.log(step.index, "--", text);
@@ -916,7 +916,7 @@ impl Engine {
                 if reader.insert() {
                     use crate::transport::Transport;
                     match reader.connect() {
-                        Ok(atr) => note = Some(format!("ATR {}", spaced_hex(&atr))),
+                        Ok(atr) => note = Some(format!("ATR {}", to_spaced_hex(&atr))),
                         Err(error) => note = Some(describe_error(&error)),
                     }
                     None
@@ -929,7 +929,7 @@ impl Engine {
             }
             ReaderEvent::PowerCycle => {
                 match reader.power_cycle() {
-                    Ok(atr) => note = Some(format!("ATR {}", spaced_hex(&atr))),
+                    Ok(atr) => note = Some(format!("ATR {}", to_spaced_hex(&atr))),
                     Err(error) => note = Some(describe_error(&error)),
                 }
                 None
@@ -998,7 +998,7 @@ fn pin_matches(want: PinExpectation, have: Option<PinState>) -> bool {
 /// "SW 90 00 (success), 4 bytes: 30 82 05 1A".
 pub fn describe_rapdu(rapdu: &[u8]) -> String {
     let Some(sw) = StatusWord::from_rapdu(rapdu) else {
-        return format!("malformed answer {}", spaced_hex(rapdu));
+        return format!("malformed answer {}", to_spaced_hex(rapdu));
     };
     let data = &rapdu[..rapdu.len() - 2];
     let sw_text = format!("SW {sw} ({})", sw.meaning());

@@ -7,7 +7,7 @@
 //!
 //! The card is anything implementing [`EmulatedCard`]; [`crate::card::Card`] does.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 
 use crate::card::{Card, CardReply};
 use crate::trace::TraceRecorder;
@@ -102,6 +102,38 @@ pub(crate) type SharedCard<C> = Arc<Mutex<C>>;
 /// data and stays consistent between APDUs).
 pub(crate) fn lock_card<C>(card: &SharedCard<C>) -> std::sync::MutexGuard<'_, C> {
     card.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Starts a server thread around `card`: the shared card, its status cell, the handle and the
+/// session are the same for every link; `run` is the link's own loop (vpcd over TCP, or a
+/// serial line), given the session, the handle's commands and whether to start removed.
+fn start_server<C, F>(
+    card: C,
+    options: ServeOptions,
+    thread_name: &str,
+    run: F,
+) -> Result<RunningServer<C>, ServeError>
+where
+    C: EmulatedCard,
+    F: FnOnce(
+            session::Session<C>,
+            mpsc::Receiver<control::Command>,
+            bool,
+        ) -> Result<(), ServeError>
+        + Send
+        + 'static,
+{
+    let (sender, commands) = mpsc::channel();
+    let card = Arc::new(Mutex::new(card));
+    let status = Arc::new(control::StatusCell::default());
+    let handle = ServeHandle::new(sender, Arc::clone(&card), Arc::clone(&status));
+    let start_removed = options.start_removed;
+    let session = session::Session::new(card, status, options);
+    let thread = std::thread::Builder::new()
+        .name(thread_name.into())
+        .spawn(move || run(session, commands, start_removed))
+        .map_err(ServeError::Spawn)?;
+    Ok(RunningServer::new(handle, thread))
 }
 
 /// Serves `card` to vpcd on its own thread.

@@ -22,15 +22,12 @@
 //! frame it dropped, and never wedges: the worst case costs one resync interval.
 
 use std::io::ErrorKind;
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use serialport::SerialPort;
 
-use super::control::{
-    self, Backoff, CardEvent, Command, Pending, RunningServer, ServeHandle, StatusCell,
-};
+use super::control::{self, Backoff, CardEvent, Command, Pending, RunningServer};
 use super::session::Session;
 use super::{EmulatedCard, ServeError, ServeOptions};
 use crate::trace::TraceEvent;
@@ -75,17 +72,12 @@ pub(super) fn spawn<C: EmulatedCard>(
     options: ServeOptions,
 ) -> Result<RunningServer<C>, ServeError> {
     let port = open(&config)?;
-    let (sender, commands) = mpsc::channel();
-    let card = Arc::new(Mutex::new(card));
-    let status = Arc::new(StatusCell::default());
-    let handle = ServeHandle::new(sender, Arc::clone(&card), Arc::clone(&status));
-    let start_removed = options.start_removed;
-    let session = Session::new(card, status, options);
-    let thread = std::thread::Builder::new()
-        .name("serial-card".into())
-        .spawn(move || run(port, config, session, commands, start_removed))
-        .map_err(ServeError::Spawn)?;
-    Ok(RunningServer::new(handle, thread))
+    super::start_server(
+        card,
+        options,
+        "serial-card",
+        move |session, commands, start_removed| run(port, config, session, commands, start_removed),
+    )
 }
 
 enum LinkEnd {

@@ -7,15 +7,12 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use socket2::SockRef;
 
-use super::control::{
-    self, Backoff, CardEvent, Command, Pending, RunningServer, ServeHandle, StatusCell,
-};
+use super::control::{self, Backoff, CardEvent, Command, Pending, RunningServer};
 use super::session::Session;
 use super::{EmulatedCard, ServeError, ServeOptions};
 use crate::trace::TraceEvent;
@@ -67,17 +64,14 @@ pub(super) fn spawn<C: EmulatedCard>(
     options: ServeOptions,
 ) -> Result<RunningServer<C>, ServeError> {
     let address = resolve(&config.address)?;
-    let (sender, commands) = mpsc::channel();
-    let card = Arc::new(Mutex::new(card));
-    let status = Arc::new(StatusCell::default());
-    let handle = ServeHandle::new(sender, Arc::clone(&card), Arc::clone(&status));
-    let start_removed = options.start_removed;
-    let session = Session::new(card, status, options);
-    let thread = std::thread::Builder::new()
-        .name("vpcd-card".into())
-        .spawn(move || run(address, config, session, commands, start_removed))
-        .map_err(ServeError::Spawn)?;
-    Ok(RunningServer::new(handle, thread))
+    super::start_server(
+        card,
+        options,
+        "vpcd-card",
+        move |session, commands, start_removed| {
+            run(address, config, session, commands, start_removed)
+        },
+    )
 }
 
 fn resolve(address: &str) -> Result<SocketAddr, ServeError> {
