@@ -14,3 +14,4 @@ pub mod reader;
 pub mod scenario;
 pub mod trace;
 pub mod transport;
+pub mod yaml;

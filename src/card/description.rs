@@ -68,7 +68,7 @@ impl CardDescription {
     /// Parses and validates a card file's text; `origin` names it in errors (usually the path).
     pub fn from_yaml_str(text: &str, origin: &str) -> Result<CardDescription, DescriptionError> {
         let description: CardDescription = serde_saphyr::from_str(text).map_err(|error| {
-            let message = error.without_snippet().to_string();
+            let message = crate::yaml::plain_message(&error);
             match error.location() {
                 Some(location) => DescriptionError::Yaml {
                     origin: origin.to_owned(),

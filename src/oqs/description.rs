@@ -371,6 +371,6 @@ fn yaml_error(file: &str, error: &serde_saphyr::Error) -> DescriptionError {
         file: file.to_owned(),
         line,
         column,
-        message: error.without_snippet().to_string(),
+        message: crate::yaml::plain_message(error),
     }
 }

@@ -115,7 +115,7 @@ fn parse_file<T: DeserializeOwned>(file: &Path) -> Result<(T, String), LoadError
             .location()
             .map(|l| (l.line(), l.column()))
             .unwrap_or((0, 0));
-        let message = explain(&plain_message(&error));
+        let message = explain(&crate::yaml::plain_message(&error));
         if line == 0 {
             LoadError {
                 file: file.to_owned(),
@@ -129,16 +129,6 @@ fn parse_file<T: DeserializeOwned>(file: &Path) -> Result<(T, String), LoadError
         }
     })?;
     Ok((value, source))
-}
-
-/// The deserializer's message without its own " at line L, column C" suffix (we print the
-/// location in the `file:line:column` prefix instead).
-fn plain_message(error: &serde_saphyr::Error) -> String {
-    let text = error.without_snippet().to_string();
-    match text.rfind(" at line ") {
-        Some(cut) if text[cut..].contains(", column ") => text[..cut].to_owned(),
-        _ => text,
-    }
 }
 
 /// Turns terse type errors into ones that say what was expected.
