@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use crate::oqs::files::FileInterface;
-use crate::oqs::message::{Challenge, CheckRequest, InsuranceCardRequest};
+use crate::oqs::message::{Challenge, CheckRequest, CheckResponse, InsuranceCardRequest};
 use crate::oqs::service::Oqs;
 
 /// The OpenAPI document of this API, as kept in the repository.
@@ -111,41 +111,42 @@ async fn check(
     State(state): State<AppState>,
     body: Result<Json<CheckRequest>, JsonRejection>,
 ) -> Response {
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejected) => return rejection(rejected),
-    };
-    let response = state.oqs.check(&request);
-    if response.outcome.is_malformed_request() {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            Oqs::describe_refusal(&request, response.outcome),
-        );
-    }
-    if let Some(files) = &state.files {
-        if let Err(failure) = files.write_face(&response) {
-            tracing::warn!(%failure, "could not write the face result file");
-        }
-    }
-    Json(response).into_response()
+    // A check is what a face-authentication reader runs at reception, so its answer is also
+    // the reader's result file in `face/` (registrations are not).
+    answer_card_request(&state, body, Oqs::check, true)
 }
 
 async fn register(
     State(state): State<AppState>,
     body: Result<Json<CheckRequest>, JsonRejection>,
 ) -> Response {
+    answer_card_request(&state, body, Oqs::register, false)
+}
+
+/// Shared by check and register: a malformed request is a 422 naming what is wrong; any
+/// verdict, favourable or not, is a 200 with its outcome.
+fn answer_card_request(
+    state: &AppState,
+    body: Result<Json<CheckRequest>, JsonRejection>,
+    operation: fn(&Oqs, &CheckRequest) -> CheckResponse,
+    write_face_file: bool,
+) -> Response {
     let Json(request) = match body {
         Ok(body) => body,
         Err(rejected) => return rejection(rejected),
     };
-    let response = state.oqs.register(&request);
+    let response = operation(&state.oqs, &request);
     if response.outcome.is_malformed_request() {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_request",
             Oqs::describe_refusal(&request, response.outcome),
         );
+    }
+    if let (true, Some(files)) = (write_face_file, &state.files) {
+        if let Err(failure) = files.write_face(&response) {
+            tracing::warn!(%failure, "could not write the face result file");
+        }
     }
     Json(response).into_response()
 }
