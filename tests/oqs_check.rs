@@ -123,7 +123,7 @@ impl World {
 
 fn validity(response: &CheckResponse) -> &str {
     assert_eq!(response.outcome, Outcome::Answered, "{response:#?}");
-    response.body.qualification_validity.as_deref().unwrap()
+    response.body.qualification_validity.unwrap().code()
 }
 
 fn insurers(response: &CheckResponse) -> Vec<&str> {

@@ -1,7 +1,80 @@
 //! Code values of the qualification interface (public code tables OQSCD0xx), each with the name
-//! the YAML uses and the code the XML/JSON answers carry.
+//! the YAML uses and the code the XML/JSON answers carry, and the result codes a registry
+//! configures.
+//!
+//! The service works with these types only; their codes become text where the XML and JSON are
+//! read and written ([`crate::oqs::xml`], the serde of [`crate::oqs::message`]).
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+/// A value of one of the interface's code tables, written as its code (`"1"`) in the XML and
+/// JSON answers.
+pub trait CodeValue: Copy + 'static {
+    /// The interface's element that carries the value (for error messages).
+    const ELEMENT: &'static str;
+    /// Every value, in the table's order.
+    const ALL: &'static [Self];
+
+    fn code(self) -> &'static str;
+
+    /// The value whose code is exactly `code`.
+    fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|value| value.code() == code)
+    }
+}
+
+/// Why a text is not a code of `C`'s table.
+pub fn unknown_code<C: CodeValue>(given: &str) -> String {
+    let valid: Vec<&str> = C::ALL.iter().map(|value| value.code()).collect();
+    format!(
+        "{given:?} is not a {} code (valid: {})",
+        C::ELEMENT,
+        valid.join(", ")
+    )
+}
+
+/// Implements [`CodeValue`] (and the inherent `code` / `from_code`) for a code table's enum from
+/// its variant → code pairs, and lets a value be compared with its code's text.
+macro_rules! code_table {
+    ($type:ident, $element:literal, { $($variant:ident => $code:literal),+ $(,)? }) => {
+        impl $type {
+            /// The code the XML and JSON answers carry.
+            pub fn code(self) -> &'static str {
+                match self {
+                    $($type::$variant => $code,)+
+                }
+            }
+
+            /// The value whose code is exactly `code`.
+            pub fn from_code(code: &str) -> Option<$type> {
+                <$type as CodeValue>::from_code(code)
+            }
+        }
+
+        impl CodeValue for $type {
+            const ELEMENT: &'static str = $element;
+            const ALL: &'static [$type] = &[$($type::$variant),+];
+
+            fn code(self) -> &'static str {
+                $type::code(self)
+            }
+        }
+
+        impl PartialEq<str> for $type {
+            fn eq(&self, code: &str) -> bool {
+                self.code() == code
+            }
+        }
+
+        impl PartialEq<&str> for $type {
+            fn eq(&self, code: &&str) -> bool {
+                self.code() == *code
+            }
+        }
+    };
+}
 
 /// `QualificationValidity` (OQSCD006).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -19,17 +92,131 @@ pub enum QualificationValidity {
     Multiple,
 }
 
-impl QualificationValidity {
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Valid => "1",
-            Self::Invalid => "2",
-            Self::InvalidNewQualificationExists => "3",
-            Self::NoQualification => "4",
-            Self::Multiple => "5",
-        }
+code_table!(QualificationValidity, "QualificationValidity", {
+    Valid => "1",
+    Invalid => "2",
+    InvalidNewQualificationExists => "3",
+    NoQualification => "4",
+    Multiple => "5",
+});
+
+/// `ReferenceClassification` (OQSCD002): what the request identified the patient by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReferenceClassification {
+    /// `1` マイナンバーカード (card checks, registrations and face files)
+    MyNumberCard,
+    /// `2` 被保険者証情報 (lookup by the insurance card's numbers)
+    InsuranceCard,
+}
+
+code_table!(ReferenceClassification, "ReferenceClassification", {
+    MyNumberCard => "1",
+    InsuranceCard => "2",
+});
+
+/// `SegmentOfResult` (OQSCD003): whether the request was processed at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SegmentOfResult {
+    /// `1` 正常終了: processed (refusals on the merits included)
+    NormalEnd,
+    /// `2` 処理中 (the harness answers synchronously and never sends it)
+    InProgress,
+    /// `9` 異常終了: the request could not be processed (malformed)
+    AbnormalEnd,
+}
+
+code_table!(SegmentOfResult, "SegmentOfResult", {
+    NormalEnd => "1",
+    InProgress => "2",
+    AbnormalEnd => "9",
+});
+
+/// `ProcessingResultStatus` (OQSCD004).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProcessingResultStatus {
+    /// `1` 正常終了
+    Success,
+    /// `2` エラー
+    Error,
+}
+
+code_table!(ProcessingResultStatus, "ProcessingResultStatus", {
+    Success => "1",
+    Error => "2",
+});
+
+/// Why a configured result code cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{element} {given:?} must be non-empty, without spaces or control characters")]
+pub struct ResultCodeError {
+    element: &'static str,
+    given: String,
+}
+
+/// A configured code must read the same in JSON and XML: the XML omits empty elements and
+/// readers trim element text, so it is non-empty and has no whitespace or control characters.
+fn check_result_code(element: &'static str, code: String) -> Result<String, ResultCodeError> {
+    if code.is_empty() || code.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err(ResultCodeError {
+            element,
+            given: code,
+        })
+    } else {
+        Ok(code)
     }
 }
+
+/// Declares a configured result code: the official values (別紙6-1) are not public, so a
+/// registry's `options.result_codes` chooses them and they travel as given.
+macro_rules! result_code {
+    ($(#[$doc:meta])* $type:ident, $element:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $type(String);
+
+        impl TryFrom<String> for $type {
+            type Error = ResultCodeError;
+
+            fn try_from(code: String) -> Result<$type, ResultCodeError> {
+                check_result_code($element, code).map($type)
+            }
+        }
+
+        impl From<$type> for String {
+            fn from(code: $type) -> String {
+                code.0
+            }
+        }
+
+        /// Read as the text it is (`as_deref()` on an optional code gives the text).
+        impl std::ops::Deref for $type {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $type {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+result_code!(
+    /// `ProcessingResultCode` (body) as configured for an outcome.
+    ProcessingResultCode,
+    "ProcessingResultCode"
+);
+
+result_code!(
+    /// `ErrorCode` (header) as configured for an outcome.
+    ErrorCode,
+    "ErrorCode"
+);
 
 /// `PersonalFamilyClassification` (OQSCD009).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -239,19 +426,7 @@ pub enum CharacterCode {
     ShiftJis,
 }
 
-impl CharacterCode {
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Utf8 => "0",
-            Self::ShiftJis => "1",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<CharacterCode> {
-        match code.trim() {
-            "0" => Some(Self::Utf8),
-            "1" => Some(Self::ShiftJis),
-            _ => None,
-        }
-    }
-}
+code_table!(CharacterCode, "CharacterCodeIdentifier", {
+    Utf8 => "0",
+    ShiftJis => "1",
+});

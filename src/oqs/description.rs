@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use crate::oqs::codes::{
-    IncomeBracket, InsuredCardClassification, LimitCertificateClassification, LimitCertificateFlag,
-    ReasonOfLoss, Relationship, SpecificDiseaseCategory,
+    ErrorCode, IncomeBracket, InsuredCardClassification, LimitCertificateClassification,
+    LimitCertificateFlag, ProcessingResultCode, ReasonOfLoss, Relationship,
+    SpecificDiseaseCategory,
 };
 use crate::oqs::outcome::Outcome;
 use crate::person::Person;
@@ -94,11 +95,11 @@ impl DateRange {
 #[serde(deny_unknown_fields)]
 pub struct ResultCodes {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub processing_result_code: Option<String>,
+    pub processing_result_code: Option<ProcessingResultCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processing_result_message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
+    pub error_code: Option<ErrorCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
 }

@@ -4,8 +4,60 @@
 use chrono::{NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
 
-use crate::oqs::codes::CharacterCode;
+use crate::oqs::codes::{
+    CharacterCode, ErrorCode, ProcessingResultCode, ProcessingResultStatus, QualificationValidity,
+    ReferenceClassification, SegmentOfResult,
+};
 use crate::oqs::outcome::Outcome;
+
+/// Code values travel as their code (`"1"`) in JSON, as in the XML.
+mod code_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::oqs::codes::{unknown_code, CodeValue};
+
+    pub fn serialize<C: CodeValue, S: Serializer>(
+        value: &C,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(value.code())
+    }
+
+    pub fn deserialize<'de, C: CodeValue, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<C, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        C::from_code(&text).ok_or_else(|| serde::de::Error::custom(unknown_code::<C>(&text)))
+    }
+}
+
+/// Optional code values: absent (or `null`) in JSON is `None`, otherwise the code.
+mod code_text_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::oqs::codes::{unknown_code, CodeValue};
+
+    pub fn serialize<C: CodeValue, S: Serializer>(
+        value: &Option<C>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(value) => super::code_text::serialize(value, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, C: CodeValue, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<C>, D::Error> {
+        match Option::<String>::deserialize(deserializer)? {
+            None => Ok(None),
+            Some(text) => C::from_code(&text)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom(unknown_code::<C>(&text))),
+        }
+    }
+}
 
 /// Binary fields travel as hexadecimal strings in JSON.
 mod hex_bytes {
@@ -222,25 +274,33 @@ pub struct MessageHeader {
     pub medical_institution_code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arbitrary_file_identifier: Option<String>,
-    pub reference_classification: String,
-    pub segment_of_result: String,
+    #[serde(with = "code_text")]
+    pub reference_classification: ReferenceClassification,
+    #[serde(with = "code_text")]
+    pub segment_of_result: SegmentOfResult,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
+    pub error_code: Option<ErrorCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
-    pub character_code_identifier: String,
+    #[serde(with = "code_text")]
+    pub character_code_identifier: CharacterCode,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MessageBody {
-    pub processing_result_status: String,
+    #[serde(with = "code_text")]
+    pub processing_result_status: ProcessingResultStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub processing_result_code: Option<String>,
+    pub processing_result_code: Option<ProcessingResultCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processing_result_message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub qualification_validity: Option<String>,
+    #[serde(
+        default,
+        with = "code_text_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub qualification_validity: Option<QualificationValidity>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub result_list: Vec<QualificationResult>,
 }

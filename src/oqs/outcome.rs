@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::oqs::codes::{ProcessingResultStatus, SegmentOfResult};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -55,6 +57,25 @@ impl Outcome {
 
     pub fn is_success(self) -> bool {
         matches!(self, Self::Answered | Self::Registered)
+    }
+
+    /// The header's `SegmentOfResult`: a verdict, even a refusal, is a processed request;
+    /// only a malformed one ends abnormally.
+    pub fn segment_of_result(self) -> SegmentOfResult {
+        if self.is_malformed_request() {
+            SegmentOfResult::AbnormalEnd
+        } else {
+            SegmentOfResult::NormalEnd
+        }
+    }
+
+    /// The body's `ProcessingResultStatus`.
+    pub fn processing_result_status(self) -> ProcessingResultStatus {
+        if self.is_success() {
+            ProcessingResultStatus::Success
+        } else {
+            ProcessingResultStatus::Error
+        }
     }
 
     /// Default `ProcessingResultMessage` (the harness's own wording).

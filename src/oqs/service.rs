@@ -31,8 +31,10 @@ use rsa::traits::PublicKeyParts;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::oqs::codes::{CharacterCode, QualificationValidity, ReasonOfLoss};
-use crate::oqs::description::LinkState;
+use crate::oqs::codes::{
+    CharacterCode, QualificationValidity, ReasonOfLoss, ReferenceClassification,
+};
+use crate::oqs::description::{LinkState, RegistryOptions};
 use crate::oqs::message::{
     yyyymmdd, CheckRequest, CheckResponse, ConsentChoices, ConsentMode,
     ElderlyRecipientCertificateInfo, IdentityMethod, InsuranceCardRequest,
@@ -377,7 +379,11 @@ impl Oqs {
                 self.check_verified(&verified, &context),
                 Some(verified.serial),
             ),
-            Err((outcome, serial)) => (self.refusal(outcome, &context, "1"), serial),
+            Err((outcome, serial)) => (
+                self.reply(&context, ReferenceClassification::MyNumberCard)
+                    .refusal(outcome),
+                serial,
+            ),
         };
         self.record(CallRecord {
             kind: CallKind::Check,
@@ -385,7 +391,7 @@ impl Oqs {
             facility_code: Some(request.facility_code.clone()),
             certificate_serial: serial,
             outcome: Some(response.outcome),
-            qualification_validity: validity_of(&response),
+            qualification_validity: response.body.qualification_validity,
             identity: Some(request.identity),
         });
         response
@@ -395,7 +401,11 @@ impl Oqs {
     pub fn register(&self, request: &CheckRequest) -> CheckResponse {
         let context = CheckContext::of(request);
         let (response, serial) = match self.verify_request(request) {
-            Err((outcome, serial)) => (self.refusal(outcome, &context, "1"), serial),
+            Err((outcome, serial)) => (
+                self.reply(&context, ReferenceClassification::MyNumberCard)
+                    .refusal(outcome),
+                serial,
+            ),
             Ok(verified) => (
                 self.register_verified(&verified, &context),
                 Some(verified.serial),
@@ -418,6 +428,7 @@ impl Oqs {
         verified: &VerifiedCertificate,
         context: &CheckContext<'_>,
     ) -> CheckResponse {
+        let reply = self.reply(context, ReferenceClassification::MyNumberCard);
         let rule = self.registry.options().grace;
         match rules::certificate_standing(
             context.date,
@@ -426,32 +437,32 @@ impl Oqs {
             rule,
         ) {
             CertificateStanding::NotYetValid => {
-                return self.refusal(Outcome::CertificateNotYetValid, context, "1")
+                return reply.refusal(Outcome::CertificateNotYetValid)
             }
             CertificateStanding::Expired | CertificateStanding::Grace => {
-                return self.refusal(Outcome::CertificateExpired, context, "1")
+                return reply.refusal(Outcome::CertificateExpired)
             }
             CertificateStanding::Valid => {}
         }
         let Some(card) = self.registry.card(verified.serial) else {
-            return self.refusal(Outcome::CardNotRegistered, context, "1");
+            return reply.refusal(Outcome::CardNotRegistered);
         };
         if card.revoked.is_some_and(|r| r.on <= context.date) {
-            return self.refusal(Outcome::CertificateRevoked, context, "1");
+            return reply.refusal(Outcome::CertificateRevoked);
         }
         let (link, _) =
             self.effective_link(verified.serial, card.link, card.registered_on, context.date);
         match link {
-            LinkState::Registered => self.refusal(Outcome::Registered, context, "1"),
+            LinkState::Registered => reply.refusal(Outcome::Registered),
             LinkState::CancelledAfterGrace => {
-                self.refusal(Outcome::RegistrationCancelledAfterGrace, context, "1")
+                reply.refusal(Outcome::RegistrationCancelledAfterGrace)
             }
             LinkState::NotRegistered | LinkState::CancelledOnRequest | LinkState::RelinkNeeded => {
                 if !self.jlis_reachable(context.date) {
-                    return self.refusal(Outcome::JlisUnavailable, context, "1");
+                    return reply.refusal(Outcome::JlisUnavailable);
                 }
                 self.set_override(verified.serial, LinkState::Registered, context.date);
-                self.refusal(Outcome::Registered, context, "1")
+                reply.refusal(Outcome::Registered)
             }
         }
     }
@@ -492,6 +503,7 @@ impl Oqs {
         verified: &VerifiedCertificate,
         context: &CheckContext<'_>,
     ) -> CheckResponse {
+        let reply = self.reply(context, ReferenceClassification::MyNumberCard);
         let options = self.registry.options();
         let standing = rules::certificate_standing(
             context.date,
@@ -501,52 +513,48 @@ impl Oqs {
         );
         match standing {
             CertificateStanding::NotYetValid => {
-                return self.refusal(Outcome::CertificateNotYetValid, context, "1")
+                return reply.refusal(Outcome::CertificateNotYetValid)
             }
-            CertificateStanding::Expired => {
-                return self.refusal(Outcome::CertificateExpired, context, "1")
-            }
+            CertificateStanding::Expired => return reply.refusal(Outcome::CertificateExpired),
             CertificateStanding::Valid | CertificateStanding::Grace => {}
         }
         let Some(card) = self.registry.card(verified.serial) else {
-            return self.refusal(Outcome::CardNotRegistered, context, "1");
+            return reply.refusal(Outcome::CardNotRegistered);
         };
         if card.revoked.is_some_and(|r| r.on <= context.date) {
-            return self.refusal(Outcome::CertificateRevoked, context, "1");
+            return reply.refusal(Outcome::CertificateRevoked);
         }
         let (link, _) =
             self.effective_link(verified.serial, card.link, card.registered_on, context.date);
         match link {
             LinkState::Registered => {}
-            LinkState::NotRegistered => {
-                return self.refusal(Outcome::CardNotRegistered, context, "1")
-            }
+            LinkState::NotRegistered => return reply.refusal(Outcome::CardNotRegistered),
             LinkState::CancelledOnRequest => {
-                return self.refusal(Outcome::RegistrationCancelledOnRequest, context, "1")
+                return reply.refusal(Outcome::RegistrationCancelledOnRequest)
             }
             LinkState::CancelledAfterGrace => {
-                return self.refusal(Outcome::RegistrationCancelledAfterGrace, context, "1")
+                return reply.refusal(Outcome::RegistrationCancelledAfterGrace)
             }
             LinkState::RelinkNeeded => {
                 if !self.jlis_reachable(context.date) {
-                    return self.refusal(Outcome::JlisUnavailable, context, "1");
+                    return reply.refusal(Outcome::JlisUnavailable);
                 }
                 self.set_override(verified.serial, LinkState::Registered, context.date);
             }
         }
         let Some(person) = self.registry.person(card.person) else {
-            return self.refusal(Outcome::CardNotRegistered, context, "1");
+            return reply.refusal(Outcome::CardNotRegistered);
         };
         if person.self_information_blocked() {
-            return self.refusal(Outcome::SelfInformationBlocked, context, "1");
+            return reply.refusal(Outcome::SelfInformationBlocked);
         }
         if (card.mislinked || person.jlis_mismatch()) && context.date >= options.mislink_block_from
         {
-            return self.refusal(Outcome::RecordBlocked, context, "1");
+            return reply.refusal(Outcome::RecordBlocked);
         }
         let in_grace = standing == CertificateStanding::Grace;
         let (validity, listed) = evaluate_by_card(&person, context.date);
-        let mut response = self.answer(validity, &listed, &person, context, in_grace, "1");
+        let mut response = reply.answer(validity, &listed, &person, in_grace);
         response.certificate_in_grace = in_grace;
         response.renewal_notice = rules::renewal_notice_due(context.date, verified.not_after);
         response
@@ -569,7 +577,7 @@ impl Oqs {
             facility_code: Some(request.facility_code.clone()),
             certificate_serial: None,
             outcome: Some(response.outcome),
-            qualification_validity: validity_of(&response),
+            qualification_validity: response.body.qualification_validity,
             identity: None,
         });
         response
@@ -580,12 +588,13 @@ impl Oqs {
         request: &InsuranceCardRequest,
         context: &CheckContext<'_>,
     ) -> CheckResponse {
+        let reply = self.reply(context, ReferenceClassification::InsuranceCard);
         let branch = match (request.branch.len(), request.branch.parse::<u8>()) {
             (2, Ok(branch)) => branch,
-            _ => return self.refusal(Outcome::RequestInvalid, context, "2"),
+            _ => return reply.refusal(Outcome::RequestInvalid),
         };
         if !is_facility_code(&request.facility_code) || request.insurer_number.len() != 8 {
-            return self.refusal(Outcome::RequestInvalid, context, "2");
+            return reply.refusal(Outcome::RequestInvalid);
         }
         let date = request.date;
         let found: Vec<QualificationView<'_>> = self
@@ -605,21 +614,13 @@ impl Oqs {
             })
             .collect();
         let Some(first) = found.first() else {
-            return self.answer_without_person(
-                QualificationValidity::NoQualification,
-                context,
-                "2",
-            );
+            return reply.answer_without_person(QualificationValidity::NoQualification);
         };
         let Some(person) = self.registry.person(first.person()) else {
-            return self.answer_without_person(
-                QualificationValidity::NoQualification,
-                context,
-                "2",
-            );
+            return reply.answer_without_person(QualificationValidity::NoQualification);
         };
         if person.self_information_blocked() {
-            return self.refusal(Outcome::SelfInformationBlocked, context, "2");
+            return reply.refusal(Outcome::SelfInformationBlocked);
         }
         let validity = if found.len() > 1 {
             QualificationValidity::Multiple
@@ -637,19 +638,37 @@ impl Oqs {
             QualificationValidity::Invalid
         };
         if validity == QualificationValidity::NoQualification {
-            return self.answer_without_person(validity, context, "2");
+            return reply.answer_without_person(validity);
         }
-        self.answer(validity, &found, &person, context, false, "2")
+        reply.answer(validity, &found, &person, false)
     }
 
-    fn header(
-        &self,
-        outcome: Outcome,
-        context: &CheckContext<'_>,
-        reference: &str,
-        segment: &str,
-    ) -> MessageHeader {
-        let codes = self.registry.options().result_codes.get(&outcome);
+    /// How answers to a request that came by `reference` are written.
+    fn reply<'a>(
+        &'a self,
+        context: &'a CheckContext<'a>,
+        reference: ReferenceClassification,
+    ) -> Reply<'a> {
+        Reply {
+            options: self.registry.options(),
+            context,
+            reference,
+        }
+    }
+}
+
+/// How the answers to one request are written: its context, what it identified the patient by
+/// (every answer to it carries that ReferenceClassification) and the registry's result codes.
+struct Reply<'a> {
+    options: &'a RegistryOptions,
+    context: &'a CheckContext<'a>,
+    reference: ReferenceClassification,
+}
+
+impl Reply<'_> {
+    fn header(&self, outcome: Outcome) -> MessageHeader {
+        let context = self.context;
+        let codes = self.options.result_codes.get(&outcome);
         MessageHeader {
             process_execution_time: format!(
                 "{}{}",
@@ -659,11 +678,11 @@ impl Oqs {
             qualification_confirmation_date: yyyymmdd(context.date),
             medical_institution_code: context.facility_code.to_owned(),
             arbitrary_file_identifier: context.arbitrary_file_identifier.map(str::to_owned),
-            reference_classification: reference.to_owned(),
-            segment_of_result: segment.to_owned(),
+            reference_classification: self.reference,
+            segment_of_result: outcome.segment_of_result(),
             error_code: codes.and_then(|c| c.error_code.clone()),
             error_message: codes.and_then(|c| c.error_message.clone()),
-            character_code_identifier: context.character_code.code().to_owned(),
+            character_code_identifier: context.character_code,
         }
     }
 
@@ -673,52 +692,37 @@ impl Oqs {
         validity: Option<QualificationValidity>,
         results: Vec<QualificationResult>,
     ) -> MessageBody {
-        let codes = self.registry.options().result_codes.get(&outcome);
+        let codes = self.options.result_codes.get(&outcome);
         MessageBody {
-            processing_result_status: if outcome.is_success() { "1" } else { "2" }.to_owned(),
+            processing_result_status: outcome.processing_result_status(),
             processing_result_code: codes.and_then(|c| c.processing_result_code.clone()),
             processing_result_message: Some(
                 codes
                     .and_then(|c| c.processing_result_message.clone())
                     .unwrap_or_else(|| outcome.default_message().to_owned()),
             ),
-            qualification_validity: validity.map(|v| v.code().to_owned()),
+            qualification_validity: validity,
             result_list: results,
         }
     }
 
     /// An answer without qualification data (refusals, registrations).
-    fn refusal(
-        &self,
-        outcome: Outcome,
-        context: &CheckContext<'_>,
-        reference: &str,
-    ) -> CheckResponse {
-        let segment = if outcome.is_malformed_request() {
-            "9"
-        } else {
-            "1"
-        };
+    fn refusal(&self, outcome: Outcome) -> CheckResponse {
         CheckResponse {
             outcome,
             certificate_in_grace: false,
             renewal_notice: false,
-            header: self.header(outcome, context, reference, segment),
+            header: self.header(outcome),
             body: self.body(outcome, None, Vec::new()),
         }
     }
 
-    fn answer_without_person(
-        &self,
-        validity: QualificationValidity,
-        context: &CheckContext<'_>,
-        reference: &str,
-    ) -> CheckResponse {
+    fn answer_without_person(&self, validity: QualificationValidity) -> CheckResponse {
         CheckResponse {
             outcome: Outcome::Answered,
             certificate_in_grace: false,
             renewal_notice: false,
-            header: self.header(Outcome::Answered, context, reference, "1"),
+            header: self.header(Outcome::Answered),
             body: self.body(Outcome::Answered, Some(validity), Vec::new()),
         }
     }
@@ -728,19 +732,17 @@ impl Oqs {
         validity: QualificationValidity,
         listed: &[QualificationView<'_>],
         person: &PersonView<'_>,
-        context: &CheckContext<'_>,
         in_grace: bool,
-        reference: &str,
     ) -> CheckResponse {
         let results = listed
             .iter()
-            .map(|q| qualification_result(person, q, context, in_grace, reference))
+            .map(|q| qualification_result(person, q, self.context, in_grace, self.reference))
             .collect();
         CheckResponse {
             outcome: Outcome::Answered,
             certificate_in_grace: in_grace,
             renewal_notice: false,
-            header: self.header(Outcome::Answered, context, reference, "1"),
+            header: self.header(Outcome::Answered),
             body: self.body(Outcome::Answered, Some(validity), results),
         }
     }
@@ -773,18 +775,6 @@ impl CertificateAuthority for StaticAuthority {
         der: &[u8],
     ) -> Result<VerifiedCertificate, PkiError> {
         self.0.verify_authentication_certificate(der)
-    }
-}
-
-fn validity_of(response: &CheckResponse) -> Option<QualificationValidity> {
-    use QualificationValidity::*;
-    match response.body.qualification_validity.as_deref()? {
-        "1" => Some(Valid),
-        "2" => Some(Invalid),
-        "3" => Some(InvalidNewQualificationExists),
-        "4" => Some(NoQualification),
-        "5" => Some(Multiple),
-        _ => None,
     }
 }
 
@@ -845,7 +835,7 @@ fn qualification_result(
     qualification: &QualificationView<'_>,
     context: &CheckContext<'_>,
     in_grace: bool,
-    reference: &str,
+    reference: ReferenceClassification,
 ) -> QualificationResult {
     let date = context.date;
     let burden = rules::burden(
@@ -855,7 +845,7 @@ fn qualification_result(
         qualification.burden_percent_override(),
     );
     let extras = qualification.extras();
-    let by_card = reference == "1";
+    let by_card = reference == ReferenceClassification::MyNumberCard;
     let comprehensive = context.consent.mode == ConsentMode::Comprehensive;
     // 限度額 information: by consent before 2024-10-07, by law from then on. The 被保険者証 path
     // has no consent screens, so it follows the same dates with no consent given.

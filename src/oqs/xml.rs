@@ -27,7 +27,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::{Reader, Writer};
 
-use crate::oqs::codes::CharacterCode;
+use crate::oqs::codes::{CharacterCode, ReferenceClassification};
 use crate::oqs::message::{
     CheckRequest, CheckResponse, ConsentChoices, ConsentMode, IdentityMethod, InsuranceCardRequest,
     QualificationResult,
@@ -153,13 +153,17 @@ pub fn parse_request(bytes: &[u8]) -> Result<FileRequest, XmlError> {
         ),
     };
     let arbitrary_file_identifier = get_header("ArbitraryFileIdentifier");
-    match required(
+    let reference = required(
         get_header("ReferenceClassification"),
         "ReferenceClassification",
-    )?
-    .as_str()
-    {
-        "1" => {
+    )?;
+    let reference =
+        ReferenceClassification::from_code(&reference).ok_or_else(|| XmlError::Value {
+            element: "ReferenceClassification",
+            message: format!("{reference:?} is not 1 (マイナンバーカード) or 2 (被保険者証情報)"),
+        })?;
+    match reference {
+        ReferenceClassification::MyNumberCard => {
             let hex = |name: &'static str, text: &str| -> Result<Vec<u8>, XmlError> {
                 hex::decode(text).map_err(|error| XmlError::Value {
                     element: name,
@@ -217,25 +221,26 @@ pub fn parse_request(bytes: &[u8]) -> Result<FileRequest, XmlError> {
                 character_code,
             }))
         }
-        "2" => Ok(FileRequest::InsuranceCard(InsuranceCardRequest {
-            insurer_number: required(get_body("InsurerNumber"), "InsurerNumber")?,
-            symbol: get_body("InsuredCardSymbol").unwrap_or_default(),
-            number: required(
-                get_body("InsuredIdentificationNumber"),
-                "InsuredIdentificationNumber",
-            )?,
-            branch: get_body("InsuredBranchNumber").unwrap_or_else(|| "00".to_owned()),
-            birth_date: parse_date(&required(get_body("Birthdate"), "Birthdate")?, "Birthdate")?,
-            facility_code,
-            date,
-            time,
-            arbitrary_file_identifier,
-            character_code,
-        })),
-        other => Err(XmlError::Value {
-            element: "ReferenceClassification",
-            message: format!("{other:?} is not 1 (マイナンバーカード) or 2 (被保険者証情報)"),
-        }),
+        ReferenceClassification::InsuranceCard => {
+            Ok(FileRequest::InsuranceCard(InsuranceCardRequest {
+                insurer_number: required(get_body("InsurerNumber"), "InsurerNumber")?,
+                symbol: get_body("InsuredCardSymbol").unwrap_or_default(),
+                number: required(
+                    get_body("InsuredIdentificationNumber"),
+                    "InsuredIdentificationNumber",
+                )?,
+                branch: get_body("InsuredBranchNumber").unwrap_or_else(|| "00".to_owned()),
+                birth_date: parse_date(
+                    &required(get_body("Birthdate"), "Birthdate")?,
+                    "Birthdate",
+                )?,
+                facility_code,
+                date,
+                time,
+                arbitrary_file_identifier,
+                character_code,
+            }))
+        }
     }
 }
 
@@ -343,7 +348,7 @@ fn collect_fields(text: &str) -> Result<(Fields, Fields), XmlError> {
 
 /// Writes an answer as the interface's XML, encoded per its CharacterCodeIdentifier.
 pub fn response_to_xml(response: &CheckResponse) -> Vec<u8> {
-    let shift_jis = response.header.character_code_identifier == CharacterCode::ShiftJis.code();
+    let shift_jis = response.header.character_code_identifier == CharacterCode::ShiftJis;
     let text = response_to_xml_text(response, if shift_jis { "Shift_JIS" } else { "UTF-8" });
     if shift_jis {
         encode_cp932(&text)
@@ -389,7 +394,7 @@ impl XmlOut {
         let _ = self.writer.write_event(Event::Text(BytesText::new(value)));
         self.close(name);
     }
-    fn optional(&mut self, name: &str, value: Option<&String>) {
+    fn optional(&mut self, name: &str, value: Option<&str>) {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
             self.leaf(name, value);
         }
@@ -417,25 +422,37 @@ pub fn response_to_xml_text(response: &CheckResponse, encoding: &str) -> String 
     out.leaf("MedicalInstitutionCode", &header.medical_institution_code);
     out.optional(
         "ArbitraryFileIdentifier",
-        header.arbitrary_file_identifier.as_ref(),
+        header.arbitrary_file_identifier.as_deref(),
     );
-    out.leaf("ReferenceClassification", &header.reference_classification);
-    out.leaf("SegmentOfResult", &header.segment_of_result);
-    out.optional("ErrorCode", header.error_code.as_ref());
-    out.optional("ErrorMessage", header.error_message.as_ref());
-    out.leaf("CharacterCodeIdentifier", &header.character_code_identifier);
+    out.leaf(
+        "ReferenceClassification",
+        header.reference_classification.code(),
+    );
+    out.leaf("SegmentOfResult", header.segment_of_result.code());
+    out.optional("ErrorCode", header.error_code.as_deref());
+    out.optional("ErrorMessage", header.error_message.as_deref());
+    out.leaf(
+        "CharacterCodeIdentifier",
+        header.character_code_identifier.code(),
+    );
     out.close("MessageHeader");
     let body = &response.body;
     out.open("MessageBody");
-    out.leaf("ProcessingResultStatus", &body.processing_result_status);
-    out.optional("ProcessingResultCode", body.processing_result_code.as_ref());
+    out.leaf(
+        "ProcessingResultStatus",
+        body.processing_result_status.code(),
+    );
+    out.optional(
+        "ProcessingResultCode",
+        body.processing_result_code.as_deref(),
+    );
     out.optional(
         "ProcessingResultMessage",
-        body.processing_result_message.as_ref(),
+        body.processing_result_message.as_deref(),
     );
     out.optional(
         "QualificationValidity",
-        body.qualification_validity.as_ref(),
+        body.qualification_validity.map(|validity| validity.code()),
     );
     if !body.result_list.is_empty() {
         out.open("ResultList");
@@ -455,7 +472,7 @@ fn write_result(out: &mut XmlOut, r: &QualificationResult) {
     out.open("ResultOfQualificationConfirmation");
     out.leaf("InsuredCardClassification", &r.insured_card_classification);
     out.leaf("InsurerNumber", &r.insurer_number);
-    out.optional("InsuredCardSymbol", r.insured_card_symbol.as_ref());
+    out.optional("InsuredCardSymbol", r.insured_card_symbol.as_deref());
     out.leaf(
         "InsuredIdentificationNumber",
         &r.insured_identification_number,
@@ -469,12 +486,12 @@ fn write_result(out: &mut XmlOut, r: &QualificationResult) {
     out.leaf("NameKana", &r.name_kana);
     out.leaf("Sex1", &r.sex1);
     out.leaf("Birthdate", &r.birthdate);
-    out.optional("Address", r.address.as_ref());
-    out.optional("PostNumber", r.post_number.as_ref());
-    out.optional("InsuredCardValidDate", r.insured_card_valid_date.as_ref());
+    out.optional("Address", r.address.as_deref());
+    out.optional("PostNumber", r.post_number.as_deref());
+    out.optional("InsuredCardValidDate", r.insured_card_valid_date.as_deref());
     out.optional(
         "InsuredCardExpirationDate",
-        r.insured_card_expiration_date.as_ref(),
+        r.insured_card_expiration_date.as_deref(),
     );
     out.leaf(
         "InsuredPartialContributionRatio",
@@ -482,12 +499,12 @@ fn write_result(out: &mut XmlOut, r: &QualificationResult) {
     );
     out.optional(
         "PreschoolClassification",
-        r.preschool_classification.as_ref(),
+        r.preschool_classification.as_deref(),
     );
-    out.optional("ReasonOfLoss", r.reason_of_loss.as_ref());
+    out.optional("ReasonOfLoss", r.reason_of_loss.as_deref());
     out.leaf("InsurerName", &r.insurer_name);
     out.leaf("QualificationDate", &r.qualification_date);
-    out.optional("DisqualificationDate", r.disqualification_date.as_ref());
+    out.optional("DisqualificationDate", r.disqualification_date.as_deref());
     if let Some(elderly) = &r.elderly_recipient_certificate_info {
         out.open("ElderlyRecipientCertificateInfo");
         out.leaf(
@@ -510,11 +527,11 @@ fn write_result(out: &mut XmlOut, r: &QualificationResult) {
     }
     out.optional(
         "LimitApplicationCertificateRelatedConsFlg",
-        r.limit_application_certificate_related_cons_flg.as_ref(),
+        r.limit_application_certificate_related_cons_flg.as_deref(),
     );
     out.optional(
         "LimitApplicationCertificateRelatedConsTime",
-        r.limit_application_certificate_related_cons_time.as_ref(),
+        r.limit_application_certificate_related_cons_time.as_deref(),
     );
     if let Some(limit) = &r.limit_application_certificate_related_info {
         out.open("LimitApplicationCertificateRelatedInfo");
@@ -542,7 +559,7 @@ fn write_result(out: &mut XmlOut, r: &QualificationResult) {
     }
     out.optional(
         "SpecificDiseasesCertificateRelatedConsFlg",
-        r.specific_diseases_certificate_related_cons_flg.as_ref(),
+        r.specific_diseases_certificate_related_cons_flg.as_deref(),
     );
     if !r.specific_diseases_certificate_list.is_empty() {
         out.open("SpecificDiseasesCertificateList");
@@ -574,13 +591,13 @@ fn write_result(out: &mut XmlOut, r: &QualificationResult) {
     }
     out.optional(
         "SpecificHealthCheckupsInfoConsFlg",
-        r.specific_health_checkups_info_cons_flg.as_ref(),
+        r.specific_health_checkups_info_cons_flg.as_deref(),
     );
     out.optional(
         "PharmacistsInfoConsFlg",
-        r.pharmacists_info_cons_flg.as_ref(),
+        r.pharmacists_info_cons_flg.as_deref(),
     );
-    out.optional("DiagnosisInfoConsFlg", r.diagnosis_info_cons_flg.as_ref());
-    out.optional("OperationInfoConsFlg", r.operation_info_cons_flg.as_ref());
+    out.optional("DiagnosisInfoConsFlg", r.diagnosis_info_cons_flg.as_deref());
+    out.optional("OperationInfoConsFlg", r.operation_info_cons_flg.as_deref());
     out.close("ResultOfQualificationConfirmation");
 }

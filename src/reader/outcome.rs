@@ -70,15 +70,3 @@ impl ReceptionOutcome {
         self.message_codes.contains(&code)
     }
 }
-
-pub(crate) fn validity_from_code(code: &str) -> Option<QualificationValidity> {
-    use QualificationValidity::*;
-    match code {
-        "1" => Some(Valid),
-        "2" => Some(Invalid),
-        "3" => Some(InvalidNewQualificationExists),
-        "4" => Some(NoQualification),
-        "5" => Some(Multiple),
-        _ => None,
-    }
-}

@@ -15,7 +15,7 @@ use super::codes::{FallbackGuidance, MessageCode};
 use super::collation::BirthYearStyle;
 use super::collation::FaceOcr;
 use super::consent::{self, CheckupScreenRule, ConsentTopic};
-use super::outcome::{validity_from_code, ReceptionOutcome};
+use super::outcome::ReceptionOutcome;
 use super::screen::{Input, Pin, Screen};
 use super::service::{
     IdentityMethod, Possession, QualificationService, ServiceError, TerminalRequest,
@@ -780,11 +780,7 @@ impl Step<'_, '_> {
     fn qualification(&mut self, response: &CheckResponse) {
         use FallbackGuidance as G;
         let outcome = &mut self.terminal.outcome;
-        let validity = response
-            .body
-            .qualification_validity
-            .as_deref()
-            .and_then(validity_from_code);
+        let validity = response.body.qualification_validity;
         outcome.validity = validity;
         if response.certificate_in_grace && !outcome.qualification_only {
             outcome.qualification_only = true;

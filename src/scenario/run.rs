@@ -444,7 +444,7 @@ impl Engine {
                 arbitrary_file_identifier: None,
                 character_code: Default::default(),
             });
-        let actual = answer.body.qualification_validity.clone();
+        let actual = answer.body.qualification_validity;
         self.log(
             step.index,
             "==",
@@ -455,10 +455,10 @@ impl Engine {
                 request.number,
                 request.branch,
                 answer.outcome,
-                actual.as_deref().unwrap_or("none")
+                actual.map_or("none", QualificationValidity::code)
             ),
         );
-        if actual.as_deref() == Some(validity.code()) {
+        if actual == Some(validity) {
             Ok(())
         } else {
             Err(Self::fail(
@@ -467,7 +467,7 @@ impl Engine {
                 format!(
                     "outcome {:?}, QualificationValidity {}",
                     answer.outcome,
-                    actual.as_deref().unwrap_or("none")
+                    actual.map_or("none", QualificationValidity::code)
                 ),
             ))
         }
