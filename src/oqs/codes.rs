@@ -430,3 +430,72 @@ code_table!(CharacterCode, "CharacterCodeIdentifier", {
     Utf8 => "0",
     ShiftJis => "1",
 });
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_table<C: CodeValue + PartialEq + fmt::Debug>(expected: &[&str]) {
+        let codes: Vec<&str> = C::ALL.iter().map(|value| value.code()).collect();
+        assert_eq!(codes, expected, "{}", C::ELEMENT);
+        for value in C::ALL {
+            assert_eq!(C::from_code(value.code()), Some(*value));
+        }
+    }
+
+    #[test]
+    fn code_tables_carry_the_interface_codes_and_read_them_back() {
+        assert_table::<QualificationValidity>(&["1", "2", "3", "4", "5"]);
+        assert_table::<ReferenceClassification>(&["1", "2"]);
+        assert_table::<SegmentOfResult>(&["1", "2", "9"]);
+        assert_table::<ProcessingResultStatus>(&["1", "2"]);
+        assert_table::<CharacterCode>(&["0", "1"]);
+    }
+
+    #[test]
+    fn a_code_is_read_only_when_exact() {
+        assert_eq!(SegmentOfResult::from_code("3"), None);
+        assert_eq!(QualificationValidity::from_code(" 1"), None);
+        assert_eq!(QualificationValidity::from_code("valid"), None);
+        assert_eq!(CharacterCode::from_code(""), None);
+        assert_eq!(
+            unknown_code::<SegmentOfResult>("3"),
+            "\"3\" is not a SegmentOfResult code (valid: 1, 2, 9)"
+        );
+    }
+
+    #[test]
+    fn a_code_compares_with_its_text_only() {
+        assert_eq!(SegmentOfResult::AbnormalEnd, "9");
+        assert_ne!(SegmentOfResult::NormalEnd, "9");
+        assert!(ProcessingResultStatus::Error == *"2");
+    }
+
+    #[test]
+    fn configured_result_codes_are_sendable_text() {
+        for good in ["EQ01", "E-SYNTH", "TEST"] {
+            let code = ProcessingResultCode::try_from(good.to_owned()).unwrap();
+            assert_eq!(&*code, good);
+            assert_eq!(String::from(code), good);
+        }
+        for bad in ["", " E01", "E01 ", "E 01", "E\t01", "E\u{7}"] {
+            let error = ErrorCode::try_from(bad.to_owned()).unwrap_err();
+            assert!(error.to_string().starts_with("ErrorCode "), "{error}");
+        }
+    }
+
+    #[test]
+    fn configured_result_codes_are_checked_when_the_registry_is_read() {
+        use crate::oqs::description::RegistryDescription;
+        use crate::oqs::Outcome;
+
+        let yaml = |code: &str| {
+            format!("options:\n  result_codes:\n    certificate_revoked:\n      error_code: \"{code}\"\n")
+        };
+        let read = RegistryDescription::from_yaml("inline", &yaml("E006")).unwrap();
+        let configured = &read.options.result_codes[&Outcome::CertificateRevoked];
+        assert_eq!(configured.error_code.as_deref(), Some("E006"));
+        let error = RegistryDescription::from_yaml("inline", &yaml("E 006")).unwrap_err();
+        assert!(error.to_string().contains("ErrorCode \"E 006\""), "{error}");
+    }
+}

@@ -393,3 +393,69 @@ pub struct SpecificDiseasesCertificateInfo {
 pub fn yyyymmdd(date: NaiveDate) -> String {
     date.format("%Y%m%d").to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(segment: SegmentOfResult) -> MessageHeader {
+        MessageHeader {
+            process_execution_time: "20250401093000".into(),
+            qualification_confirmation_date: "20250401".into(),
+            medical_institution_code: "1312345678".into(),
+            arbitrary_file_identifier: None,
+            reference_classification: ReferenceClassification::InsuranceCard,
+            segment_of_result: segment,
+            error_code: Some(ErrorCode::try_from("E006".to_owned()).unwrap()),
+            error_message: None,
+            character_code_identifier: CharacterCode::ShiftJis,
+        }
+    }
+
+    #[test]
+    fn codes_travel_as_their_text_in_json() {
+        let json = serde_json::to_value(header(SegmentOfResult::AbnormalEnd)).unwrap();
+        assert_eq!(json["ReferenceClassification"], "2");
+        assert_eq!(json["SegmentOfResult"], "9");
+        assert_eq!(json["ErrorCode"], "E006");
+        assert_eq!(json["CharacterCodeIdentifier"], "1");
+        let back: MessageHeader = serde_json::from_value(json).unwrap();
+        assert_eq!(back, header(SegmentOfResult::AbnormalEnd));
+    }
+
+    #[test]
+    fn a_body_without_validity_omits_it_and_reads_back_as_none() {
+        let body = MessageBody {
+            processing_result_status: ProcessingResultStatus::Error,
+            processing_result_code: None,
+            processing_result_message: None,
+            qualification_validity: None,
+            result_list: Vec::new(),
+        };
+        let json = serde_json::to_string(&body).unwrap();
+        assert_eq!(json, r#"{"ProcessingResultStatus":"2"}"#);
+        assert_eq!(serde_json::from_str::<MessageBody>(&json).unwrap(), body);
+        let valid: MessageBody =
+            serde_json::from_str(r#"{"ProcessingResultStatus":"1","QualificationValidity":"3"}"#)
+                .unwrap();
+        assert_eq!(
+            valid.qualification_validity,
+            Some(QualificationValidity::InvalidNewQualificationExists)
+        );
+    }
+
+    #[test]
+    fn an_unknown_code_in_json_is_refused_with_the_valid_ones() {
+        let error = serde_json::from_str::<MessageBody>(
+            r#"{"ProcessingResultStatus":"1","QualificationValidity":"valid"}"#,
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("\"valid\" is not a QualificationValidity code (valid: 1, 2, 3, 4, 5)"),
+            "{error}"
+        );
+        assert!(serde_json::from_str::<MessageBody>(r#"{"ProcessingResultStatus":"0"}"#).is_err());
+    }
+}
