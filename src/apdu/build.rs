@@ -95,6 +95,40 @@ pub fn get_response(wanted: u16) -> Vec<u8> {
     vec![0x00, INS_GET_RESPONSE, 0x00, 0x00, short_le(wanted)]
 }
 
+/// GET RESPONSE for `available` bytes (`00` = 256) on the logical channel of `capdu` (T=0,
+/// after `61 xx`).
+pub fn get_response_on_channel_of(capdu: &[u8], available: u8) -> Vec<u8> {
+    let channel = capdu.first().map_or(0, |cla| cla & 0x03);
+    vec![channel, INS_GET_RESPONSE, 0x00, 0x00, available]
+}
+
+/// `capdu` with its short Le set to `le`, appended when it had none (what a T=0 client resends
+/// after `6C xx`); `None` for extended APDUs, where `6C xx` does not apply.
+pub fn with_short_le(capdu: &[u8], le: u8) -> Option<Vec<u8>> {
+    let mut command = capdu.to_vec();
+    match capdu.len() {
+        0..=3 => None,
+        4 => {
+            command.push(le);
+            Some(command)
+        }
+        5 => {
+            command[4] = le;
+            Some(command)
+        }
+        _ if capdu[4] == 0 => None,
+        length => {
+            let lc = usize::from(capdu[4]);
+            match length.cmp(&(5 + lc)) {
+                std::cmp::Ordering::Equal => command.push(le),
+                std::cmp::Ordering::Greater => *command.last_mut()? = le,
+                std::cmp::Ordering::Less => return None,
+            }
+            Some(command)
+        }
+    }
+}
+
 /// myna-hil's identification probe for `nonce` (`80 F0 4D 48 10 <nonce> 20`).
 pub fn identification_probe(nonce: &[u8; IDENTIFY_NONCE_LEN]) -> Vec<u8> {
     let mut apdu = vec![

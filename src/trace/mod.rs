@@ -1,8 +1,7 @@
 //! The exchange log and its written form: [`exchange`] (commands, answers, power and reader
 //! events, kept in memory with their secrets), [`record`] (the JSON-lines transcript
 //! `myna-hil-trace` v1), [`redact`] (the one place secrets are hidden when rendered or
-//! written). Below the transport layer: it knows APDUs, not readers. Replaying a transcript is
-//! [`crate::replay`].
+//! written). Below the transport layer: it knows APDUs, not readers.
 pub mod exchange;
 pub mod record;
 pub mod redact;

@@ -64,9 +64,7 @@ pub fn proof(nonce: &Nonce) -> [u8; PROOF_LEN] {
 
 /// What the emulation answers to a probe.
 pub fn challenge_response(nonce: &Nonce) -> Vec<u8> {
-    let mut response = proof(nonce).to_vec();
-    response.extend_from_slice(&[0x90, 0x00]);
-    response
+    crate::apdu::response(&proof(nonce), crate::apdu::StatusWord::SUCCESS)
 }
 
 /// Judges a card's answer to the probe for `nonce`.
