@@ -64,8 +64,9 @@ pub enum Answer {
     Failed(Failure),
 }
 
-/// One command and its answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One command and its answer. `Debug` hides the secret too, so a logged outcome leaks
+/// nothing.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ApduExchange {
     /// The C-APDU as sent, secrets included (unless [`Self::withheld`]).
     pub command: Vec<u8>,
@@ -129,6 +130,18 @@ impl ApduExchange {
             (Answer::Response(_), Some(sw)) => format!("{:04X}", sw.0),
             (Answer::Response(rapdu), None) => format!("malformed: {}", hex::encode_upper(rapdu)),
         }
+    }
+}
+
+impl std::fmt::Debug for ApduExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApduExchange")
+            .field("command", &self.command_hex(PinRecording::Redacted).0)
+            .field("withheld", &self.withheld)
+            .field("answer", &self.answer)
+            .field("card_time", &self.card_time)
+            .field("note", &self.note)
+            .finish()
     }
 }
 
@@ -354,5 +367,7 @@ mod tests {
             }),
         );
         assert_eq!(failed.answer_summary(), "error: timeout");
+        assert!(!format!("{exchange:?}").contains("31323334"));
+        assert!(!format!("{exchange:?}").contains("49, 50, 51, 52"));
     }
 }
