@@ -11,6 +11,7 @@ pub mod oqs;
 pub mod person;
 pub mod pki;
 pub mod reader;
+pub mod replay;
 pub mod scenario;
 pub mod trace;
 pub mod transport;

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use myna_hil::{oqs, pki, scenario, trace, transport};
+use myna_hil::{oqs, pki, replay, scenario, transport};
 
 #[derive(Parser)]
 #[command(
@@ -37,7 +37,7 @@ enum Command {
         command: OqsCommand,
     },
     /// Replay a recorded APDU transcript against a card and report where the answers differ.
-    Replay(trace::cli::ReplayArgs),
+    Replay(replay::cli::ReplayArgs),
     /// Test fixtures (key pool and test CA).
     Fixtures {
         #[command(subcommand)]
@@ -75,7 +75,7 @@ fn main() -> ExitCode {
         Command::Oqs {
             command: OqsCommand::Serve(args),
         } => oqs::cli::serve(args).map_err(Into::into),
-        Command::Replay(args) => trace::cli::replay(args).map_err(Into::into),
+        Command::Replay(args) => replay::cli::replay(args).map_err(Into::into),
         Command::Fixtures {
             command: FixturesCommand::Generate(args),
         } => pki::cli::generate(args).map_err(Into::into),

@@ -4,16 +4,11 @@ use super::description::ProfileFeatures;
 use super::fs::{Application, EfContent, ElementaryFile, KeyId, ReadAccess, AID_JPKI};
 use super::pin::PinId;
 
-pub const EF_SIGNING_CERTIFICATE: u16 = 0x0001;
-pub const EF_SIGNING_CA_CERTIFICATE: u16 = 0x0002;
-pub const EF_TOKEN_INFO: u16 = 0x0006;
-pub const EF_CERTIFICATE_PRESENCE: u16 = 0x0008;
-pub const EF_AUTH_CERTIFICATE: u16 = 0x000A;
-pub const EF_AUTH_CA_CERTIFICATE: u16 = 0x000B;
-pub const EF_AUTH_KEY: u16 = 0x0017;
-pub const EF_AUTH_PIN: u16 = 0x0018;
-pub const EF_SIGNING_KEY: u16 = 0x001A;
-pub const EF_SIGNING_PIN: u16 = 0x001B;
+pub use crate::apdu::ids::jpki::{
+    EF_AUTH_CA_CERTIFICATE, EF_AUTH_CERTIFICATE, EF_AUTH_KEY, EF_AUTH_PIN, EF_CERTIFICATE_PRESENCE,
+    EF_SIGNING_CA_CERTIFICATE, EF_SIGNING_CERTIFICATE, EF_SIGNING_KEY, EF_SIGNING_PIN,
+    EF_TOKEN_INFO,
+};
 
 /// Size of the token-info EF **[RE]**.
 pub const TOKEN_INFO_SIZE: usize = 160;

@@ -182,13 +182,10 @@ struct Selection {
     file: Option<usize>,
 }
 
-const INS_SELECT: u8 = 0xA4;
-const INS_READ_BINARY: u8 = 0xB0;
-const INS_VERIFY: u8 = 0x20;
-const INS_CHANGE_REFERENCE_DATA: u8 = 0x24;
-const INS_GET_CHALLENGE: u8 = 0x84;
-const INS_GET_RESPONSE: u8 = 0xC0;
-const INS_COMPUTE_DIGITAL_SIGNATURE: u8 = 0x2A;
+use crate::apdu::ins::{
+    INS_CHANGE_REFERENCE_DATA, INS_COMPUTE_DIGITAL_SIGNATURE, INS_GET_CHALLENGE, INS_GET_RESPONSE,
+    INS_READ_BINARY, INS_SELECT, INS_VERIFY,
+};
 
 /// The emulated card. Cloning is cheap (file contents and keys are shared) and gives an
 /// independent card state.

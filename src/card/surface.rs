@@ -13,10 +13,7 @@ use super::text::{ascii_date, offset_table_file};
 use super::tlv::{self, push_tlv};
 use crate::person::Person;
 
-pub const EF_CARD_FACE: u16 = 0x0002;
-pub const EF_BASIC_INFO: u16 = 0x0003;
-pub const EF_MATCH_B: u16 = 0x0012;
-pub const EF_MATCH_A: u16 = 0x0013;
+pub use crate::apdu::ids::surface::{EF_BASIC_INFO, EF_CARD_FACE, EF_MATCH_A, EF_MATCH_B};
 
 /// Sizes of the synthetic images, near what real cards carry (a few KB in all).
 pub const NAME_IMAGE_SIZE: usize = 1_200;

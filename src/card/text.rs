@@ -11,14 +11,10 @@ use super::sign::issuer_signature;
 use super::tlv::{self, pad_to, push_length, push_tlv};
 use crate::person::Person;
 
-pub const EF_MY_NUMBER: u16 = 0x0001;
-pub const EF_BASIC_FOUR: u16 = 0x0002;
-pub const EF_SIGNATURE: u16 = 0x0003;
-pub const EF_CV_CERTIFICATE: u16 = 0x0004;
-pub const EF_BASIC_INFO: u16 = 0x0005;
-pub const EF_TEXT_PIN: u16 = 0x0011;
-pub const EF_MATCH_A: u16 = 0x0014;
-pub const EF_MATCH_B: u16 = 0x0015;
+pub use crate::apdu::ids::text::{
+    EF_BASIC_FOUR, EF_BASIC_INFO, EF_CV_CERTIFICATE, EF_MATCH_A, EF_MATCH_B, EF_MY_NUMBER,
+    EF_SIGNATURE, EF_TEXT_PIN,
+};
 
 /// EF 0003 is read as 336 bytes by clients.
 pub const SIGNATURE_EF_SIZE: usize = 336;

@@ -1,20 +1,14 @@
-//! The reader's side of the card conversation: the exact APDUs a reader sends, over any
-//! [`Transport`], with a log of what was exchanged (PINs redacted).
+//! The reader's side of the card conversation: the exact APDUs a reader sends (built by
+//! [`crate::apdu::build`]), over any [`Transport`], with the exchange log of what was sent
+//! (secrets kept in memory, hidden when the outcome is written).
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::apdu::StatusWord;
-use crate::card::fs::{AID_JPKI, AID_SURFACE};
-use crate::trace::redact;
+use crate::apdu::ids::{jpki, surface, AID_SURFACE};
+use crate::apdu::{build, SecretKind, Selection, StatusWord};
+use crate::trace::{Answer, ApduExchange};
 use crate::transport::{Transport, TransportError};
-
-pub const EF_TOKEN_INFO: u16 = 0x0006;
-pub const EF_AUTH_CERTIFICATE: u16 = 0x000A;
-pub const EF_AUTH_KEY: u16 = 0x0017;
-pub const EF_AUTH_PIN: u16 = 0x0018;
-pub const EF_SURFACE_CARD_FACE: u16 = 0x0002;
-pub const EF_SURFACE_MATCH_B: u16 = 0x0012;
 
 /// The token label of a マイナンバーカード (JPKI EF `0006`, first bytes).
 pub const CARD_TOKEN_LABEL: &[u8] = b"JPKIAPICCTOKEN2";
@@ -29,14 +23,9 @@ const SHA256_DIGEST_INFO_PREFIX: [u8; 19] = [
 /// that never signals the end.
 const MAX_EF_SIZE: usize = 64 * 1024;
 
-/// One exchange as the reader saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Exchange {
-    /// Upper-case hex, PIN bytes as `XX`.
-    pub command: String,
-    /// Status word (`"9000"`), or the transport error.
-    pub answer: String,
-}
+/// One exchange as the reader saw it (written as upper-case hex with secrets as `XX`, and
+/// the status word or the transport error).
+pub type Exchange = ApduExchange;
 
 /// What went wrong talking to the card.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,20 +81,8 @@ pub struct CardLink<'t> {
     transport: &'t mut dyn Transport,
     log: &'t mut Vec<Exchange>,
     counts: &'t mut CommandCounts,
-    /// Which PIN EF the last SELECT EF addressed (for counting VERIFYs by target).
-    selected_ef: Option<(bool, u16)>,
-    in_jpki: bool,
-}
-
-fn select_df(aid: &[u8; 10]) -> Vec<u8> {
-    let mut apdu = vec![0x00, 0xA4, 0x04, 0x0C, 0x0A];
-    apdu.extend_from_slice(aid);
-    apdu
-}
-
-fn select_ef(fid: u16) -> Vec<u8> {
-    let [hi, lo] = fid.to_be_bytes();
-    vec![0x00, 0xA4, 0x02, 0x0C, 0x02, hi, lo]
+    /// What the card accepted to select (for counting VERIFYs by target).
+    selection: Selection,
 }
 
 fn split(rapdu: &[u8]) -> Result<(&[u8], StatusWord), CardIoError> {
@@ -137,15 +114,13 @@ impl<'t> CardLink<'t> {
             transport,
             log,
             counts,
-            selected_ef: None,
-            in_jpki: false,
+            selection: Selection::default(),
         }
     }
 
     /// Powers the card up; the ATR.
     pub fn connect(&mut self) -> Result<Vec<u8>, CardIoError> {
-        self.selected_ef = None;
-        self.in_jpki = false;
+        self.selection.clear();
         Ok(self.transport.connect()?)
     }
 
@@ -155,22 +130,19 @@ impl<'t> CardLink<'t> {
     }
 
     fn exchange(&mut self, capdu: &[u8]) -> Result<(Vec<u8>, StatusWord), CardIoError> {
-        let (command, _) = redact::command_hex(capdu, true);
         let answer = self.transport.transmit(capdu);
         match answer {
             Ok(rapdu) => {
                 let (data, sw) = split(&rapdu)?;
-                self.log.push(Exchange {
-                    command,
-                    answer: format!("{:04X}", sw.0),
-                });
-                Ok((data.to_vec(), sw))
+                let data = data.to_vec();
+                self.selection.follow(capdu, sw.is_success());
+                self.log
+                    .push(ApduExchange::new(capdu, Answer::Response(rapdu)));
+                Ok((data, sw))
             }
             Err(error) => {
-                self.log.push(Exchange {
-                    command,
-                    answer: format!("error: {error}"),
-                });
+                self.log
+                    .push(ApduExchange::new(capdu, Answer::Failed(error.failure())));
                 Err(error.into())
             }
         }
@@ -178,15 +150,12 @@ impl<'t> CardLink<'t> {
 
     /// SELECT of an application; the status word (`6A 82` = not on this card).
     pub fn select_application(&mut self, aid: &[u8; 10]) -> Result<StatusWord, CardIoError> {
-        let (_, sw) = self.exchange(&select_df(aid))?;
-        self.in_jpki = sw.is_success() && aid == &AID_JPKI;
-        self.selected_ef = None;
+        let (_, sw) = self.exchange(&build::select_aid(aid))?;
         Ok(sw)
     }
 
     pub fn select_file(&mut self, fid: u16) -> Result<StatusWord, CardIoError> {
-        let (_, sw) = self.exchange(&select_ef(fid))?;
-        self.selected_ef = sw.is_success().then_some((self.in_jpki, fid));
+        let (_, sw) = self.exchange(&build::select_fid(fid))?;
         Ok(sw)
     }
 
@@ -200,9 +169,9 @@ impl<'t> CardLink<'t> {
 
     /// Reads the token label of JPKI EF `0006` (32 bytes).
     pub fn read_token_label(&mut self) -> Result<Vec<u8>, CardIoError> {
-        let sw = self.select_file(EF_TOKEN_INFO)?;
+        let sw = self.select_file(jpki::EF_TOKEN_INFO)?;
         self.require("SELECT token info", sw)?;
-        let (data, sw) = self.exchange(&[0x00, 0xB0, 0x00, 0x00, 0x20])?;
+        let (data, sw) = self.exchange(&build::read_binary(0, 0x20))?;
         self.require("READ token info", sw)?;
         Ok(data)
     }
@@ -210,7 +179,7 @@ impl<'t> CardLink<'t> {
     /// Reads a DER object from the selected EF the common way: a 4-byte header read, the size
     /// from its length bytes, then 256-byte chunks (`Le = 00`).
     pub fn read_der_file(&mut self) -> Result<Vec<u8>, CardIoError> {
-        let (header, sw) = self.exchange(&[0x00, 0xB0, 0x00, 0x00, 0x04])?;
+        let (header, sw) = self.exchange(&build::read_binary(0, 4))?;
         self.require("READ BINARY header", sw)?;
         let size = match header.as_slice() {
             [0x30, 0x82, hi, lo] => usize::from(u16::from_be_bytes([*hi, *lo])) + 4,
@@ -228,12 +197,10 @@ impl<'t> CardLink<'t> {
         contents.truncate(size);
         while contents.len() < size {
             let offset = contents.len();
-            let [hi, lo] = u16::try_from(offset)
-                .map_err(|_| CardIoError::Unreadable("certificate larger than 64 KiB".into()))?
-                .to_be_bytes();
-            let wanted = (size - offset).min(256);
-            let le = if wanted == 256 { 0 } else { wanted as u8 };
-            let (chunk, sw) = self.exchange(&[0x00, 0xB0, hi, lo, le])?;
+            let at = u16::try_from(offset)
+                .map_err(|_| CardIoError::Unreadable("certificate larger than 64 KiB".into()))?;
+            let wanted = (size - offset).min(256) as u16;
+            let (chunk, sw) = self.exchange(&build::read_binary(at, wanted))?;
             self.require("READ BINARY", sw)?;
             if chunk.is_empty() {
                 return Err(CardIoError::Unreadable(format!(
@@ -249,10 +216,9 @@ impl<'t> CardLink<'t> {
     pub fn read_to_end(&mut self) -> Result<Vec<u8>, CardIoError> {
         let mut contents = Vec::new();
         loop {
-            let [hi, lo] = u16::try_from(contents.len())
-                .map_err(|_| CardIoError::Unreadable("file larger than 64 KiB".into()))?
-                .to_be_bytes();
-            let (chunk, sw) = self.exchange(&[0x00, 0xB0, hi, lo, 0x00])?;
+            let at = u16::try_from(contents.len())
+                .map_err(|_| CardIoError::Unreadable("file larger than 64 KiB".into()))?;
+            let (chunk, sw) = self.exchange(&build::read_binary(at, 256))?;
             if sw == StatusWord::WRONG_P1_P2_OFFSET && !contents.is_empty() {
                 return Ok(contents);
             }
@@ -268,7 +234,7 @@ impl<'t> CardLink<'t> {
     /// The retry-counter query `00 20 00 80` on the selected PIN EF.
     pub fn query_pin(&mut self) -> Result<PinStatus, CardIoError> {
         self.counts.pin_query += 1;
-        let (_, sw) = self.exchange(&[0x00, 0x20, 0x00, 0x80])?;
+        let (_, sw) = self.exchange(&build::retry_query())?;
         pin_status(sw).ok_or(CardIoError::Status {
             step: "PIN retry query",
             sw: sw.0,
@@ -277,15 +243,13 @@ impl<'t> CardLink<'t> {
 
     /// VERIFY `00 20 00 80 Lc <secret>` on the selected PIN EF.
     pub fn verify(&mut self, secret: &[u8]) -> Result<PinStatus, CardIoError> {
-        let length = u8::try_from(secret.len())
-            .map_err(|_| CardIoError::Unreadable("secret too long".into()))?;
-        match self.selected_ef {
-            Some((true, EF_AUTH_PIN)) => self.counts.pin_verify += 1,
-            Some((false, EF_SURFACE_MATCH_B)) => self.counts.collation_verify += 1,
+        let apdu =
+            build::verify(secret).map_err(|_| CardIoError::Unreadable("secret too long".into()))?;
+        match self.selection.secret() {
+            Some(SecretKind::AuthPin) => self.counts.pin_verify += 1,
+            Some(SecretKind::SurfaceCollationB) => self.counts.collation_verify += 1,
             _ => {}
         }
-        let mut apdu = vec![0x00, 0x20, 0x00, 0x80, length];
-        apdu.extend_from_slice(secret);
         let (_, sw) = self.exchange(&apdu)?;
         pin_status(sw).ok_or(CardIoError::Status {
             step: "VERIFY",
@@ -295,13 +259,12 @@ impl<'t> CardLink<'t> {
 
     /// SELECT EF `0017` and COMPUTE DIGITAL SIGNATURE over the DigestInfo of SHA-256(message).
     pub fn sign_with_auth_key(&mut self, message: &[u8]) -> Result<Vec<u8>, CardIoError> {
-        let sw = self.select_file(EF_AUTH_KEY)?;
+        let sw = self.select_file(jpki::EF_AUTH_KEY)?;
         self.require("SELECT auth key", sw)?;
         let mut digest_info = SHA256_DIGEST_INFO_PREFIX.to_vec();
         digest_info.extend_from_slice(&Sha256::digest(message));
-        let mut apdu = vec![0x80, 0x2A, 0x00, 0x80, digest_info.len() as u8];
-        apdu.extend_from_slice(&digest_info);
-        apdu.push(0x00);
+        let apdu = build::compute_digital_signature(&digest_info)
+            .map_err(|error| CardIoError::Unreadable(error.to_string()))?;
         self.counts.sign += 1;
         let (signature, sw) = self.exchange(&apdu)?;
         self.require("COMPUTE DIGITAL SIGNATURE", sw)?;
@@ -314,13 +277,13 @@ impl<'t> CardLink<'t> {
         if !self.select_application(&AID_SURFACE)?.is_success() {
             return Ok(None);
         }
-        if !self.select_file(EF_SURFACE_MATCH_B)?.is_success() {
+        if !self.select_file(surface::EF_MATCH_B)?.is_success() {
             return Ok(None);
         }
         if self.verify(collation_b.as_bytes())? != PinStatus::Verified {
             return Ok(None);
         }
-        let sw = self.select_file(EF_SURFACE_CARD_FACE)?;
+        let sw = self.select_file(surface::EF_CARD_FACE)?;
         self.require("SELECT card face", sw)?;
         Ok(Some(self.read_to_end()?))
     }

@@ -8,9 +8,7 @@ use chrono::{NaiveDate, NaiveTime};
 use der::Decode;
 use serde::{Deserialize, Serialize};
 
-use super::card_io::{
-    CardIoError, CardLink, PinStatus, CARD_TOKEN_LABEL, EF_AUTH_CERTIFICATE, EF_AUTH_PIN,
-};
+use super::card_io::{CardIoError, CardLink, PinStatus, CARD_TOKEN_LABEL};
 use super::codes::{FallbackGuidance, MessageCode};
 use super::collation::BirthYearStyle;
 use super::collation::FaceOcr;
@@ -20,8 +18,9 @@ use super::screen::{Input, Pin, Screen};
 use super::service::{
     IdentityMethod, Possession, QualificationService, ServiceError, TerminalRequest,
 };
+use crate::apdu::ids::jpki::{EF_AUTH_CERTIFICATE, EF_AUTH_PIN};
+use crate::apdu::ids::AID_JPKI;
 use crate::apdu::StatusWord;
-use crate::card::fs::AID_JPKI;
 use crate::oqs::codes::QualificationValidity;
 use crate::oqs::message::{CheckResponse, ConsentChoices, ConsentMode};
 use crate::oqs::{rules, Outcome};

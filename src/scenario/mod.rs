@@ -16,6 +16,7 @@ pub mod run;
 pub mod schema;
 #[cfg(feature = "pcsc")]
 pub mod served;
+pub mod slot;
 pub mod world;
 
 pub use load::LoadError;

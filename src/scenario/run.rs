@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::model::{Action, PowerExpectation, ResponseExpectation, Scenario, Step};
-use super::readers::{ReaderChoice, RealReaderSettings, Slot};
+use super::readers::{ReaderChoice, RealReaderSettings};
 use super::schema::{
     PinExpectation, PinsExpectation, PowerAction, ReaderEvent, TransportErrorKind,
 };
+use super::slot::{with_emulated_card, Applied, ReaderSlot};
 use crate::apdu::to_spaced_hex;
 use chrono::NaiveDate;
 
@@ -29,6 +30,8 @@ use crate::oqs::registry::Registry;
 use crate::oqs::InsuranceCardRequest;
 use crate::oqs::{Oqs, OqsConfig};
 use crate::reader::{FaceOcr, Input, MessageCode, Network, Terminal, TerminalConfig};
+use crate::trace::{Answer, ApduExchange, Event, PinRecording, Transcript};
+use crate::transport::recording::Recording;
 use crate::transport::Transport;
 use crate::transport::TransportError;
 
@@ -204,7 +207,8 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> ScenarioResult
     let mut engine = Engine {
         slot,
         transcript: Vec::new(),
-        commands: Vec::new(),
+        exchanges: Transcript::default(),
+        exchange_steps: Vec::new(),
         world,
         show_pins: options.show_pins,
         started,
@@ -220,7 +224,7 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> ScenarioResult
     };
     if let Err(failure) = powered {
         result.outcome = Outcome::Failed(failure);
-    } else if let Some(reason) = refusal(scenario, &mut engine.slot, options) {
+    } else if let Some(reason) = refusal(scenario, engine.slot.as_mut(), options) {
         result.outcome = Outcome::Skipped { reason };
     } else {
         for step in &scenario.steps {
@@ -252,7 +256,7 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> ScenarioResult
 
 /// Why a scenario must not run on the card in the slot: it would consume PIN tries or change
 /// a card that is not proven to be our emulation, and the user did not allow that.
-fn refusal(scenario: &Scenario, slot: &mut Slot, options: &RunOptions) -> Option<String> {
+fn refusal(scenario: &Scenario, slot: &mut dyn ReaderSlot, options: &RunOptions) -> Option<String> {
     use crate::transport::identify::RealCardPolicy;
     if options.real.policy == RealCardPolicy::AllowChanges {
         return None;
@@ -329,46 +333,17 @@ impl WorldState {
     }
 }
 
-/// One command and its answer (or the reader error, described).
-type Exchange = (Vec<u8>, Result<Vec<u8>, String>);
-
-/// A transport that keeps every exchange the reader flow makes, for the transcript.
-struct Recording<'a> {
-    inner: &'a mut dyn Transport,
-    exchanges: Vec<Exchange>,
-}
-
-impl Transport for Recording<'_> {
-    fn describe(&self) -> String {
-        self.inner.describe()
-    }
-    fn connect(&mut self) -> Result<Vec<u8>, TransportError> {
-        self.inner.connect()
-    }
-    fn transmit(&mut self, capdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        let answer = self.inner.transmit(capdu);
-        let kept = match &answer {
-            Ok(rapdu) => Ok(rapdu.clone()),
-            Err(error) => Err(describe_error(error)),
-        };
-        self.exchanges.push((capdu.to_vec(), kept));
-        answer
-    }
-    fn disconnect(&mut self) -> Result<(), TransportError> {
-        self.inner.disconnect()
-    }
-    fn is_emulated_card(&self) -> bool {
-        self.inner.is_emulated_card()
-    }
-}
-
 /// The state of one running scenario: its reader slot and what has happened so far.
 pub struct Engine {
-    pub slot: Slot,
+    pub slot: Box<dyn ReaderSlot>,
+    /// The report's lines: the exchange log rendered (secrets hidden unless `--show-pins`)
+    /// and the runner's own notes.
     pub transcript: Vec<TranscriptEntry>,
-    /// Every command sent to the card (by the scenario or the reader flow), with its step, in
-    /// full (PINs included) for transcript rules; never printed.
-    commands: Vec<(usize, Vec<u8>)>,
+    /// Everything that passed between the reader and the card (by the scenario or the reader
+    /// flow), secrets included, for transcript rules; hidden when rendered.
+    pub exchanges: Transcript,
+    /// The step of each entry of `exchanges`.
+    exchange_steps: Vec<usize>,
     pub world: Option<WorldState>,
     show_pins: bool,
     started: Instant,
@@ -383,12 +358,62 @@ impl Engine {
 
     fn log(&mut self, step: usize, direction: &'static str, text: String) {
         let at_us = micros(self.now());
+        self.log_at(step, at_us, direction, text);
+    }
+
+    fn log_at(&mut self, step: usize, at_us: u64, direction: &'static str, text: String) {
         self.transcript.push(TranscriptEntry {
             step,
             at_us,
             direction,
             text,
         });
+    }
+
+    fn pin_recording(&self) -> PinRecording {
+        if self.show_pins {
+            PinRecording::Kept
+        } else {
+            PinRecording::Redacted
+        }
+    }
+
+    /// Keeps what a step's recording saw in the exchange log.
+    fn keep(&mut self, step: usize, recorded: Transcript) {
+        for entry in recorded.entries {
+            self.exchanges.entries.push(entry);
+            self.exchange_steps.push(step);
+        }
+    }
+
+    /// Notes a reader event (beside the transport) in the exchange log.
+    fn keep_event(&mut self, step: usize, event: Event) {
+        let at = self.now();
+        self.exchanges.push(at, event);
+        self.exchange_steps.push(step);
+    }
+
+    /// Renders one exchange: `>>` the command (at `sent_us`), then `<<` the answer or `!!` the
+    /// reader error.
+    fn log_exchange(&mut self, step: usize, sent_us: u64, exchange: &ApduExchange) {
+        let command = exchange.command_text(self.pin_recording());
+        self.log_at(step, sent_us, ">>", command);
+        match &exchange.answer {
+            Answer::Response(rapdu) => self.log(step, "<<", describe_rapdu(rapdu)),
+            Answer::Failed(failure) => self.log(step, "!!", failure.to_string()),
+        }
+    }
+
+    /// Every command sent in the scenario, with its step.
+    fn sent_commands(&self) -> impl Iterator<Item = (usize, &[u8])> {
+        self.exchanges
+            .entries
+            .iter()
+            .zip(&self.exchange_steps)
+            .filter_map(|(entry, step)| match &entry.event {
+                Event::Apdu(exchange) => Some((*step, exchange.command.as_slice())),
+                _ => None,
+            })
     }
 
     fn fail(step: &Step, expected: String, actual: String) -> Failure {
@@ -483,18 +508,20 @@ impl Engine {
             ReceptionDoc::PlaceCard => Input::PlaceCard,
             ReceptionDoc::RemoveCard => Input::RemoveCard,
             ReceptionDoc::ReaderRestarted => Input::ReaderRestarted,
-            ReceptionDoc::ChooseFace => match self.slot.with_emulated_card(FaceOcr::of_card) {
-                Some(ocr) => Input::ChooseFace { ocr },
-                None => {
-                    return Err(Self::fail(
-                        step,
-                        "the card front read by OCR".into(),
-                        "the card is not our emulation, so its front is unknown: use \
+            ReceptionDoc::ChooseFace => {
+                match with_emulated_card(self.slot.as_mut(), FaceOcr::of_card) {
+                    Some(ocr) => Input::ChooseFace { ocr },
+                    None => {
+                        return Err(Self::fail(
+                            step,
+                            "the card front read by OCR".into(),
+                            "the card is not our emulation, so its front is unknown: use \
                          `choose_face_with_ocr` with the printed values"
-                            .into(),
-                    ))
+                                .into(),
+                        ))
+                    }
                 }
-            },
+            }
             ReceptionDoc::ChooseFaceWithOcr(ocr) => Input::ChooseFace { ocr: ocr.clone() },
             ReceptionDoc::ChoosePin => Input::ChoosePin,
             ReceptionDoc::ChooseVisual => Input::ChooseVisual,
@@ -517,26 +544,20 @@ impl Engine {
             ));
         };
         let messages_before = world.terminal.outcome().message_codes.len();
-        let mut recording = Recording {
-            inner: self.slot.transport(),
-            exchanges: Vec::new(),
-        };
+        let mut recording = Recording::new(self.slot.transport());
         let handled = world
             .terminal
             .handle(reader_input, &mut recording, &world.service);
-        let exchanges = recording.exchanges;
+        let recorded = recording.take_transcript();
         let screen = world.terminal.screen();
         let shown: Vec<MessageCode> =
             world.terminal.outcome().message_codes[messages_before..].to_vec();
-        for (command, answer) in exchanges {
-            let text = self.command_text(&command);
-            self.log(step.index, ">>", text);
-            match answer {
-                Ok(rapdu) => self.log(step.index, "<<", describe_rapdu(&rapdu)),
-                Err(error) => self.log(step.index, "!!", error),
-            }
-            self.commands.push((step.index, command));
+        // The reader flow's power changes stay in the log; the report shows its commands.
+        for exchange in recorded.exchanges() {
+            let now = micros(self.now());
+            self.log_exchange(step.index, now, exchange);
         }
+        self.keep(step.index, recorded);
         let shown_text = describe_messages(&shown);
         self.log(
             step.index,
@@ -641,9 +662,8 @@ impl Engine {
                         TranscriptRule::Never { pattern, after }
                         | TranscriptRule::Sent { pattern, after, .. } => (pattern, after),
                     };
-                    let matching: Vec<&(usize, Vec<u8>)> = self
-                        .commands
-                        .iter()
+                    let matching: Vec<(usize, &[u8])> = self
+                        .sent_commands()
                         .filter(|(step, _)| after.as_ref().is_none_or(|(after, _)| step > after))
                         .filter(|(_, command)| pattern.matches(command))
                         .collect();
@@ -659,7 +679,10 @@ impl Engine {
                                 format!(
                                     ", the first at step {}: {}",
                                     step + 1,
-                                    self.command_text(command)
+                                    crate::trace::redact::command_text(
+                                        command,
+                                        self.pin_recording() == PinRecording::Redacted
+                                    )
                                 )
                             })
                             .unwrap_or_default();
@@ -691,37 +714,20 @@ impl Engine {
         Ok(())
     }
 
-    fn command_text(&self, apdu: &[u8]) -> String {
-        if self.show_pins || !crate::trace::redact::carries_pin(apdu) {
-            return to_spaced_hex(apdu);
-        }
-        match crate::trace::redact::data_field(apdu) {
-            Some(range) => format!(
-                "{} [{} PIN bytes redacted] {}",
-                to_spaced_hex(&apdu[..range.start]),
-                range.len(),
-                to_spaced_hex(&apdu[range.end..])
-            )
-            .trim_end()
-            .to_owned(),
-            None => to_spaced_hex(apdu),
-        }
-    }
-
     fn send(
         &mut self,
         step: &Step,
         apdu: &[u8],
         expect: &ResponseExpectation,
     ) -> Result<(), Failure> {
-        let shown = self.command_text(apdu);
-        self.log(step.index, ">>", shown);
-        self.commands.push((step.index, apdu.to_vec()));
-        let answer = self.slot.transport().transmit(apdu);
-        match &answer {
-            Ok(rapdu) => self.log(step.index, "<<", describe_rapdu(rapdu)),
-            Err(error) => self.log(step.index, "!!", describe_error(error)),
+        let sent_us = micros(self.now());
+        let mut recording = Recording::new(self.slot.transport());
+        let answer = recording.transmit(apdu);
+        let recorded = recording.take_transcript();
+        for exchange in recorded.exchanges() {
+            self.log_exchange(step.index, sent_us, exchange);
         }
+        self.keep(step.index, recorded);
         let expected = describe_response_expectation(expect);
         match (answer, expect.error) {
             (Ok(rapdu), None) => {
@@ -772,9 +778,30 @@ impl Engine {
     ) -> Result<(), Failure> {
         let index = step.map_or(0, |s| s.index);
         let result = match action {
-            PowerAction::On => self.slot.transport().connect().map(Some),
-            PowerAction::Off => self.slot.transport().disconnect().map(|()| None),
-            PowerAction::Reset => self.slot.reset().map(Some),
+            PowerAction::On | PowerAction::Off => {
+                let mut recording = Recording::new(self.slot.transport());
+                let result = match action {
+                    PowerAction::On => recording.connect().map(Some),
+                    _ => recording.disconnect().map(|()| None),
+                };
+                let recorded = recording.take_transcript();
+                self.keep(index, recorded);
+                result
+            }
+            PowerAction::Reset => {
+                let result = self.slot.reset();
+                let event = match &result {
+                    Ok(atr) => Event::Reset {
+                        atr: Some(atr.clone()),
+                    },
+                    Err(error) => Event::PowerFailed {
+                        change: crate::trace::PowerChange::Reset,
+                        error: error.failure(),
+                    },
+                };
+                self.keep_event(index, event);
+                result.map(Some)
+            }
         };
         match &result {
             Ok(Some(atr)) => self.log(
@@ -863,110 +890,67 @@ impl Engine {
             self.log(step.index, "--", format!("event {event}"));
             return Ok(());
         }
-        #[cfg(feature = "pcsc")]
-        if let Some(served) = self.slot.served() {
-            let result = match event {
-                ReaderEvent::Remove => served.remove().map(|()| None),
-                ReaderEvent::Insert => served.insert().map(Some),
-                ReaderEvent::PowerCycle => {
-                    let transport = served.transport();
-                    let _ = transport.disconnect();
-                    transport.connect().map(Some)
-                }
-                other => Err(TransportError::Refused(format!(
-                    "event {other} needs the virtual reader"
-                ))),
-            };
-            return match result {
-                Ok(atr) => {
-                    let text = match atr {
-                        Some(atr) => format!("event {event}: ATR {}", to_spaced_hex(&atr)),
-                        None => format!("event {event}"),
-                    };
-                    self.log(step.index, "--", text);
-                    Ok(())
-                }
-                Err(error) => {
-                    self.log(
-                        step.index,
-                        "!!",
-                        format!("event {event}: {}", describe_error(&error)),
-                    );
-                    Err(Self::fail(
-                        step,
-                        format!("event {event}"),
-                        describe_error(&error),
-                    ))
-                }
-            };
-        }
-        let Some(reader) = self.slot.virtual_reader() else {
+        if !self.slot.capabilities().slot_events {
             return Err(Self::fail(
                 step,
                 format!("event {event}"),
                 "reader events need the virtual reader (--reader virtual)".into(),
             ));
-        };
-        let mut note = None;
-        let problem: Option<String> = match event {
-            ReaderEvent::Remove => {
-                (!reader.remove()).then(|| "there was no card in the reader to remove".into())
-            }
-            ReaderEvent::Insert => {
-                if reader.insert() {
-                    use crate::transport::Transport;
-                    match reader.connect() {
-                        Ok(atr) => note = Some(format!("ATR {}", to_spaced_hex(&atr))),
-                        Err(error) => note = Some(describe_error(&error)),
-                    }
-                    None
-                } else {
-                    Some(
-                        "there was no removed card to insert (the card is still in the reader)"
-                            .into(),
-                    )
+        }
+        let applied = self.slot.apply(event);
+        match &applied {
+            Ok(Applied::Done { power }) => {
+                match event {
+                    ReaderEvent::Remove => self.keep_event(step.index, Event::Removed),
+                    ReaderEvent::Insert => self.keep_event(step.index, Event::Inserted),
+                    ReaderEvent::PowerCycle => self.keep_event(step.index, Event::PowerOff),
+                    _ => {}
+                }
+                match power {
+                    Some(Ok(atr)) => self.keep_event(
+                        step.index,
+                        Event::PowerOn {
+                            atr: Some(atr.clone()),
+                        },
+                    ),
+                    Some(Err(error)) => self.keep_event(
+                        step.index,
+                        Event::PowerFailed {
+                            change: crate::trace::PowerChange::On,
+                            error: error.failure(),
+                        },
+                    ),
+                    None => {}
                 }
             }
-            ReaderEvent::PowerCycle => {
-                match reader.power_cycle() {
-                    Ok(atr) => note = Some(format!("ATR {}", to_spaced_hex(&atr))),
-                    Err(error) => note = Some(describe_error(&error)),
-                }
-                None
+            Ok(Applied::Rejected(_)) | Err(_) => {}
+        }
+        match applied {
+            Ok(Applied::Done { power }) => {
+                let text = match power {
+                    Some(Ok(atr)) => format!("event {event}: ATR {}", to_spaced_hex(&atr)),
+                    Some(Err(error)) => format!("event {event}: {}", describe_error(&error)),
+                    None => format!("event {event}"),
+                };
+                self.log(step.index, "--", text);
+                Ok(())
             }
-            ReaderEvent::RemoveMidCommand => {
-                reader.remove_during_next_command();
-                None
+            Ok(Applied::Rejected(problem)) => {
+                self.log(step.index, "--", format!("event {event}"));
+                Err(Self::fail(step, format!("event {event}"), problem))
             }
-            ReaderEvent::TransmissionErrors(count) => {
-                reader.fail_next_transmissions(count);
-                None
+            Err(error) => {
+                self.log(
+                    step.index,
+                    "!!",
+                    format!("event {event}: {}", describe_error(&error)),
+                );
+                Err(Self::fail(
+                    step,
+                    format!("event {event}"),
+                    describe_error(&error),
+                ))
             }
-            ReaderEvent::LatencyMs(ms) => {
-                reader.set_extra_latency(Duration::from_millis(ms));
-                None
-            }
-            ReaderEvent::ReaderTimeoutMs(ms) => {
-                reader.set_timeout((ms > 0).then(|| Duration::from_millis(ms)));
-                None
-            }
-            ReaderEvent::WaitMs(ms) => {
-                reader.wait(Duration::from_millis(ms));
-                None
-            }
-            ReaderEvent::NetworkOutage
-            | ReaderEvent::NetworkRestored
-            | ReaderEvent::JlisOutage
-            | ReaderEvent::JlisRestored => None,
-        };
-        let text = match &note {
-            Some(note) => format!("event {event}: {note}"),
-            None => format!("event {event}"),
-        };
-        self.log(step.index, "--", text);
-        match problem {
-            Some(problem) => Err(Self::fail(step, format!("event {event}"), problem)),
-            None => Ok(()),
         }
     }
 }

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::readers::{OpenError, RealReaderSettings};
+use super::schema::ReaderEvent;
+use super::slot::{Applied, OpenError, ReaderSlot, RealReaderSettings, SlotCapabilities};
 use crate::card::{Card, PinCounters};
 use crate::transport::pcsc::{list_readers, PcscTransport};
 use crate::transport::serve::{
@@ -65,10 +66,6 @@ impl ServedSlot {
         })
     }
 
-    pub fn transport(&mut self) -> &mut dyn Transport {
-        &mut self.transport
-    }
-
     pub fn pin_counters(&self) -> PinCounters {
         self.with_card(Card::pin_counters)
     }
@@ -89,6 +86,54 @@ impl ServedSlot {
         wait_for_slot(&self.reader, true).map_err(not_ready)?;
         let _ = self.transport.disconnect();
         self.transport.connect()
+    }
+}
+
+impl ReaderSlot for ServedSlot {
+    fn transport(&mut self) -> &mut dyn Transport {
+        &mut self.transport
+    }
+
+    fn apply(&mut self, event: ReaderEvent) -> Result<Applied, TransportError> {
+        let power = match event {
+            ReaderEvent::Remove => {
+                self.remove()?;
+                None
+            }
+            ReaderEvent::Insert => Some(Ok(self.insert()?)),
+            ReaderEvent::PowerCycle => {
+                let _ = self.transport.disconnect();
+                Some(Ok(self.transport.connect()?))
+            }
+            other => {
+                return Err(TransportError::Refused(format!(
+                    "event {other} needs the virtual reader"
+                )))
+            }
+        };
+        Ok(Applied::Done { power })
+    }
+
+    fn pin_counters(&self) -> Option<PinCounters> {
+        Some(ServedSlot::pin_counters(self))
+    }
+
+    fn elapsed(&self) -> Option<Duration> {
+        None
+    }
+
+    fn inspect_card(&mut self, inspect: &mut dyn FnMut(&Card)) -> bool {
+        self.with_card(|card| inspect(card));
+        true
+    }
+
+    fn capabilities(&self) -> SlotCapabilities {
+        SlotCapabilities {
+            slot_events: true,
+            injected_faults: false,
+            card_state: true,
+            simulated_time: false,
+        }
     }
 }
 

@@ -1,11 +1,14 @@
-//! APDU transcripts: record with timestamps, redact PINs, replay, diff.
-//!
-//! The format is documented on [`record`]: JSON lines, one event per line.
-pub mod cli;
+//! The exchange log and its written form: [`exchange`] (commands, answers, power and reader
+//! events, kept in memory with their secrets), [`record`] (the JSON-lines transcript
+//! `myna-hil-trace` v1), [`redact`] (the one place secrets are hidden when rendered or
+//! written). Below the transport layer: it knows APDUs, not readers.
+pub mod exchange;
 pub mod record;
 pub mod redact;
-pub mod replay;
 
+pub use exchange::{
+    Answer, ApduExchange, Entry, Event, Failure, FailureKind, PowerChange, Transcript,
+};
 pub use record::{
     read_trace, read_trace_numbered, PinRecording, TraceError, TraceEvent, TraceLine, TraceRecorder,
 };

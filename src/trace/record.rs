@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::redact;
+use super::exchange::{Answer, ApduExchange, Event};
 
 pub const FORMAT: &str = "myna-hil-trace";
 pub const VERSION: u32 = 1;
@@ -211,7 +211,16 @@ impl TraceRecorder {
             })
     }
 
-    /// Records one exchange, redacting PIN bytes unless PINs are kept.
+    /// Records one event of the exchange log, hiding secrets unless PINs are kept. Events the
+    /// v1 format has no line for (a failed power change) are skipped.
+    pub fn record_event(&mut self, event: &Event) -> Result<(), TraceError> {
+        match event.to_trace(self.pins) {
+            Some(line) => self.record(line),
+            None => Ok(()),
+        }
+    }
+
+    /// Records one command and its answer, hiding secrets unless PINs are kept.
     pub fn record_apdu(
         &mut self,
         command: &[u8],
@@ -219,14 +228,11 @@ impl TraceRecorder {
         card_time: Duration,
         note: Option<&str>,
     ) -> Result<(), TraceError> {
-        let (command, redacted) = redact::command_hex(command, self.pins == PinRecording::Redacted);
-        self.record(TraceEvent::Apdu {
-            command,
-            response: hex::encode_upper(response),
-            card_us: u64::try_from(card_time.as_micros()).unwrap_or(u64::MAX),
-            redacted,
+        self.record_event(&Event::Apdu(ApduExchange {
+            card_time: Some(card_time),
             note: note.map(str::to_string),
-        })
+            ..ApduExchange::new(command, Answer::Response(response.to_vec()))
+        }))
     }
 
     pub fn flush(&mut self) -> Result<(), TraceError> {

@@ -1,43 +1,30 @@
-//! PIN redaction: the data field of commands that carry a PIN or password is never written to a
-//! transcript unless the user explicitly asks for it.
+//! The one redaction: how a command is shown or written with its secret bytes (PIN, password,
+//! 照合番号) hidden. Which bytes are secret is the APDU vocabulary's answer
+//! ([`crate::apdu::secret_range`]); secrets stay in memory and are hidden only here, when a
+//! command is rendered or written, unless the user asked to keep them.
+
+use std::ops::Range;
+
+use crate::apdu::{secret_range, to_spaced_hex};
 
 /// Marks one redacted byte in a hex dump. Not a hex digit on purpose, so a replayer cannot
 /// mistake a redacted PIN for a real one.
 pub const REDACTED_BYTE: &str = "XX";
 
-/// Whether `capdu` carries a PIN, password or new reference data in its data field:
-/// VERIFY (20/21), CHANGE REFERENCE DATA (24), RESET RETRY COUNTER (2C), interindustry class.
+/// Whether `capdu` carries a PIN, password or new reference data in its data field.
 pub fn carries_pin(capdu: &[u8]) -> bool {
-    match capdu {
-        [cla, ins, ..] => cla & 0x80 == 0 && matches!(ins, 0x20 | 0x21 | 0x24 | 0x2C),
-        _ => false,
-    }
+    secret_range(capdu).is_some()
 }
 
-/// Where the data field of a C-APDU lies (`start..end`), if it has one: short Lc (byte 4,
-/// non-zero) or extended Lc (`00 hi lo`).
-pub fn data_field(capdu: &[u8]) -> Option<std::ops::Range<usize>> {
-    if capdu.len() <= 5 {
-        return None;
-    }
-    let (start, length) = match capdu[4] {
-        0 if capdu.len() >= 7 => (7, usize::from(u16::from_be_bytes([capdu[5], capdu[6]]))),
-        0 => return None,
-        short => (5, usize::from(short)),
-    };
-    let end = (start + length).min(capdu.len());
-    (start < end).then_some(start..end)
+/// The bytes to hide in `capdu`: its secret, when `redact` is set.
+fn hidden(capdu: &[u8], redact: bool) -> Option<Range<usize>> {
+    redact.then(|| secret_range(capdu)).flatten()
 }
 
 /// Upper-case hex of `capdu` with the PIN bytes replaced by [`REDACTED_BYTE`] when
 /// `redact` is set; the second value says whether anything was replaced.
 pub fn command_hex(capdu: &[u8], redact: bool) -> (String, bool) {
-    let secret = if redact && carries_pin(capdu) {
-        data_field(capdu)
-    } else {
-        None
-    };
-    match secret {
+    match hidden(capdu, redact) {
         None => (hex::encode_upper(capdu), false),
         Some(range) => {
             let mut text = hex::encode_upper(&capdu[..range.start]);
@@ -46,6 +33,33 @@ pub fn command_hex(capdu: &[u8], redact: bool) -> (String, bool) {
             (text, true)
         }
     }
+}
+
+/// Spaced hex of `capdu` as a report shows it: `00 20 00 80 04 [4 PIN bytes redacted]`.
+pub fn command_text(capdu: &[u8], redact: bool) -> String {
+    match hidden(capdu, redact) {
+        None => to_spaced_hex(capdu),
+        Some(range) => format!(
+            "{} [{} PIN bytes redacted] {}",
+            to_spaced_hex(&capdu[..range.start]),
+            range.len(),
+            to_spaced_hex(&capdu[range.end..])
+        )
+        .trim_end()
+        .to_owned(),
+    }
+}
+
+/// Reads back a command written by [`command_hex`]: the bytes, with `00` where the secret was,
+/// and the range that was hidden.
+pub fn parse_command_hex(text: &str) -> Result<(Vec<u8>, Option<Range<usize>>), hex::FromHexError> {
+    if !text.contains(REDACTED_BYTE) {
+        return Ok((hex::decode(text)?, None));
+    }
+    let bytes = hex::decode(text.replace(REDACTED_BYTE, "00"))?;
+    let first = text.find(REDACTED_BYTE).unwrap_or(0) / 2;
+    let count = text.matches(REDACTED_BYTE).count();
+    Ok((bytes, Some(first..first + count)))
 }
 
 #[cfg(test)]
@@ -63,6 +77,11 @@ mod tests {
             command_hex(&verify, false),
             ("002000800431323334".to_string(), false)
         );
+        assert_eq!(
+            command_text(&verify, true),
+            "00 20 00 80 04 [4 PIN bytes redacted]"
+        );
+        assert_eq!(command_text(&verify, false), "00 20 00 80 04 31 32 33 34");
     }
 
     #[test]
@@ -73,6 +92,13 @@ mod tests {
             0x00, 0x20, 0x00, 0x80, 0x00, 0x00, 0x02, 0x35, 0x36, 0x00, 0x00,
         ];
         assert_eq!(command_hex(&extended, true).0, "00200080000002XXXX0000");
+        assert_eq!(
+            parse_command_hex("00200080000002XXXX0000").unwrap(),
+            (
+                vec![0x00, 0x20, 0x00, 0x80, 0x00, 0x00, 0x02, 0, 0, 0x00, 0x00],
+                Some(7..9)
+            )
+        );
     }
 
     #[test]

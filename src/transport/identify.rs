@@ -16,12 +16,12 @@
 
 use sha2::{Digest, Sha256};
 
-pub const IDENTIFY_CLA: u8 = 0x80;
-pub const IDENTIFY_INS: u8 = 0xF0;
-pub const IDENTIFY_P1: u8 = b'M';
-pub const IDENTIFY_P2: u8 = b'H';
-pub const NONCE_LEN: usize = 16;
-pub const PROOF_LEN: usize = 32;
+use crate::apdu::build::{self, IDENTIFY_NONCE_LEN, IDENTIFY_PROOF_LEN};
+use crate::apdu::Command;
+pub use crate::apdu::{card_change, CardChange};
+
+pub const NONCE_LEN: usize = IDENTIFY_NONCE_LEN;
+pub const PROOF_LEN: usize = IDENTIFY_PROOF_LEN;
 
 const EMULATION_KEY: &[u8] = b"myna-hil emulated card, never a real JPKI card, identification v1";
 
@@ -45,30 +45,14 @@ pub fn fresh_nonce() -> Nonce {
 
 /// The probe APDU for `nonce`.
 pub fn challenge_command(nonce: &Nonce) -> Vec<u8> {
-    let mut command = vec![
-        IDENTIFY_CLA,
-        IDENTIFY_INS,
-        IDENTIFY_P1,
-        IDENTIFY_P2,
-        NONCE_LEN as u8,
-    ];
-    command.extend_from_slice(nonce);
-    command.push(PROOF_LEN as u8);
-    command
+    build::identification_probe(nonce)
 }
 
 /// The nonce, when `capdu` is exactly an identification probe.
 pub fn parse_challenge(capdu: &[u8]) -> Option<Nonce> {
-    match capdu {
-        [IDENTIFY_CLA, IDENTIFY_INS, IDENTIFY_P1, IDENTIFY_P2, lc, body @ ..]
-            if usize::from(*lc) == NONCE_LEN
-                && body.len() == NONCE_LEN + 1
-                && usize::from(body[NONCE_LEN]) == PROOF_LEN =>
-        {
-            body[..NONCE_LEN].try_into().ok()
-        }
-        _ => None,
-    }
+    Command::parse(capdu)
+        .ok()
+        .and_then(|command| command.identification_nonce())
 }
 
 pub fn proof(nonce: &Nonce) -> [u8; PROOF_LEN] {
@@ -80,9 +64,7 @@ pub fn proof(nonce: &Nonce) -> [u8; PROOF_LEN] {
 
 /// What the emulation answers to a probe.
 pub fn challenge_response(nonce: &Nonce) -> Vec<u8> {
-    let mut response = proof(nonce).to_vec();
-    response.extend_from_slice(&[0x90, 0x00]);
-    response
+    crate::apdu::response(&proof(nonce), crate::apdu::StatusWord::SUCCESS)
 }
 
 /// Judges a card's answer to the probe for `nonce`.
@@ -91,52 +73,6 @@ pub fn judge_response(nonce: &Nonce, rapdu: &[u8]) -> CardIdentity {
         CardIdentity::Emulated
     } else {
         CardIdentity::NotEmulated
-    }
-}
-
-/// Why a C-APDU is dangerous on a card that is not ours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CardChange {
-    /// VERIFY with a PIN: a wrong one consumes a try (three locks the auth PIN).
-    PinTry,
-    /// CHANGE REFERENCE DATA / RESET RETRY COUNTER.
-    PinChange,
-    /// Writing or erasing files, creating or deleting them, (de)activating.
-    Content,
-}
-
-impl std::fmt::Display for CardChange {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            CardChange::PinTry => "consumes a PIN try",
-            CardChange::PinChange => "changes a PIN",
-            CardChange::Content => "changes the card's files",
-        })
-    }
-}
-
-/// Classifies a C-APDU by the harm it can do to a real card. The empty VERIFY (retry-counter
-/// query) is harmless; proprietary-class commands other than the JPKI sign are treated as
-/// unknown and therefore dangerous.
-pub fn card_change(capdu: &[u8]) -> Option<CardChange> {
-    let [cla, ins, ..] = capdu else { return None };
-    let has_data = capdu.len() > 5;
-    let interindustry = cla & 0x80 == 0;
-    match (interindustry, *ins) {
-        (true, 0x20 | 0x21) if has_data => Some(CardChange::PinTry),
-        (true, 0x20 | 0x21) => None,
-        (true, 0x24 | 0x2C) => Some(CardChange::PinChange),
-        (
-            true,
-            0xD0 | 0xD6 | 0xD7 | 0xDA | 0xDB | 0xDC | 0xDD | 0xE0 | 0xE2 | 0xE4 | 0x0E | 0x0F
-            | 0x44 | 0x04,
-        ) => Some(CardChange::Content),
-        (true, _) => None,
-        // JPKI COMPUTE DIGITAL SIGNATURE does not change the card; anything else proprietary
-        // is unknown to us.
-        (false, 0x2A) => None,
-        (false, IDENTIFY_INS) if parse_challenge(capdu).is_some() => None,
-        (false, _) => Some(CardChange::Content),
     }
 }
 
@@ -230,38 +166,6 @@ mod tests {
         let mut no_le = challenge_command(&nonce);
         no_le.pop();
         assert_eq!(parse_challenge(&no_le), None);
-    }
-
-    #[test]
-    fn pin_and_write_commands_are_classified_as_changes() {
-        let verify = [0x00, 0x20, 0x00, 0x80, 0x04, b'1', b'2', b'3', b'4'];
-        assert_eq!(card_change(&verify), Some(CardChange::PinTry));
-        assert_eq!(
-            card_change(&[0x00, 0x20, 0x00, 0x80]),
-            None,
-            "retry query is harmless"
-        );
-        assert_eq!(
-            card_change(&[0x00, 0x24, 0x01, 0x80, 0x04, 1, 2, 3, 4]),
-            Some(CardChange::PinChange)
-        );
-        assert_eq!(
-            card_change(&[0x00, 0xD6, 0x00, 0x00, 0x01, 0x00]),
-            Some(CardChange::Content)
-        );
-        assert_eq!(
-            card_change(&[0x00, 0xA4, 0x04, 0x0C, 0x02, 0x00, 0x0A]),
-            None
-        );
-        assert_eq!(card_change(&[0x00, 0xB0, 0x00, 0x00, 0x00]), None);
-        assert_eq!(
-            card_change(&[0x80, 0x2A, 0x00, 0x80, 0x01, 0x00, 0x00]),
-            None
-        );
-        assert_eq!(
-            card_change(&[0x80, 0x99, 0x00, 0x00]),
-            Some(CardChange::Content)
-        );
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use crate::trace::{Failure, FailureKind};
+
 /// Why a transport could not deliver an APDU.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -23,6 +25,24 @@ pub enum TransportError {
     Refused(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl TransportError {
+    /// This error as the exchange log keeps it.
+    pub fn failure(&self) -> Failure {
+        let kind = match self {
+            TransportError::NoReader(_) => FailureKind::NoReader,
+            TransportError::NoCard => FailureKind::NoCard,
+            TransportError::CardRemoved => FailureKind::Removed,
+            TransportError::Timeout(_) => FailureKind::Timeout,
+            TransportError::Transmission(_) | TransportError::Io(_) => FailureKind::Transmission,
+            TransportError::Refused(_) => FailureKind::Refused,
+        };
+        Failure {
+            kind,
+            message: self.to_string(),
+        }
+    }
 }
 
 /// One reader slot as the client side sees it. Synchronous on purpose: the reader flow is a
@@ -46,12 +66,34 @@ pub trait Transport: Send {
     fn is_emulated_card(&self) -> bool;
 }
 
+/// A borrowed transport is a transport (so a wrapper such as [`recording::Recording`] can
+/// borrow the slot's transport for one step).
+impl<T: Transport + ?Sized> Transport for &mut T {
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+    fn connect(&mut self) -> Result<Vec<u8>, TransportError> {
+        (**self).connect()
+    }
+    fn transmit(&mut self, capdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        (**self).transmit(capdu)
+    }
+    fn disconnect(&mut self) -> Result<(), TransportError> {
+        (**self).disconnect()
+    }
+    fn is_emulated_card(&self) -> bool {
+        (**self).is_emulated_card()
+    }
+}
+
 pub mod cli;
 /// Proving that a card is our emulation; refusing card-changing steps otherwise.
 pub mod identify;
 /// Real PC/SC readers (cargo feature `pcsc`).
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
+/// The recording wrapper: any transport, logged into the exchange log.
+pub mod recording;
 /// Serving the emulated card: the vpicc session loop over TCP (vpcd) or a serial port.
 pub mod serve;
 /// The in-process reader with fault injection (removal, latency, errors, power).

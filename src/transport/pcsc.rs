@@ -19,6 +19,7 @@ use pcsc::{Context, Disposition, Protocols, ReaderState, Scope, ShareMode, State
 
 use super::identify::{self, CardIdentity, RealCardPolicy, RefusedStep};
 use super::{Transport, TransportError};
+use crate::apdu::build;
 
 /// GET RESPONSE chains longer than this are a misbehaving card, not data.
 const MAX_GET_RESPONSE: usize = 256;
@@ -365,7 +366,7 @@ fn exchange(card: &pcsc::Card, reader: &str, capdu: &[u8]) -> Result<Vec<u8>, Tr
         match response[..] {
             [ref body @ .., 0x61, available] => {
                 data.extend_from_slice(body);
-                let get_response = [capdu[0] & 0x03, 0xC0, 0x00, 0x00, available];
+                let get_response = build::get_response_on_channel_of(capdu, available);
                 response = transmit_raw(card, reader, &get_response)?;
             }
             _ => {
@@ -379,32 +380,7 @@ fn exchange(card: &pcsc::Card, reader: &str, capdu: &[u8]) -> Result<Vec<u8>, Tr
     )))
 }
 
-/// `capdu` with its short Le set to `le` (appended when it had none); `None` for extended
-/// APDUs, where `6C xx` does not apply.
-pub fn with_short_le(capdu: &[u8], le: u8) -> Option<Vec<u8>> {
-    let mut command = capdu.to_vec();
-    match capdu.len() {
-        0..=3 => None,
-        4 => {
-            command.push(le);
-            Some(command)
-        }
-        5 => {
-            command[4] = le;
-            Some(command)
-        }
-        _ if capdu[4] == 0 => None,
-        length => {
-            let lc = usize::from(capdu[4]);
-            match length.cmp(&(5 + lc)) {
-                std::cmp::Ordering::Equal => command.push(le),
-                std::cmp::Ordering::Greater => *command.last_mut()? = le,
-                std::cmp::Ordering::Less => return None,
-            }
-            Some(command)
-        }
-    }
-}
+pub use crate::apdu::build::with_short_le;
 
 impl Transport for PcscTransport {
     fn describe(&self) -> String {

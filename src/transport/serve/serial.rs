@@ -30,7 +30,7 @@ use serialport::SerialPort;
 use super::control::{self, Backoff, CardEvent, Command, Pending, RunningServer};
 use super::session::Session;
 use super::{EmulatedCard, ServeError, ServeOptions};
-use crate::trace::TraceEvent;
+use crate::trace::Event;
 use crate::transport::vpicc::{encode_frame, FrameDecoder, Message};
 
 pub const DEFAULT_BAUD: u32 = 115_200;
@@ -104,7 +104,7 @@ fn run<C: EmulatedCard>(
         .status
         .update(|status| status.inserted = slot.inserted);
     if slot.inserted {
-        session.record(TraceEvent::Inserted);
+        session.record(Event::Inserted);
     }
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     let mut port = Some(port);
@@ -129,14 +129,14 @@ fn run<C: EmulatedCard>(
             status.link_up = true;
             status.links += 1;
         });
-        session.record(TraceEvent::LinkUp {
+        session.record(Event::LinkUp {
             peer: format!("serial:{}@{}", config.device, config.baud),
         });
         let end = serve_line(open_port.as_mut(), &mut slot, &mut session, &commands);
         session.status.update(|status| status.link_up = false);
         match end {
             LinkEnd::Shutdown => {
-                session.record(TraceEvent::LinkDown {
+                session.record(Event::LinkDown {
                     reason: "shutdown".into(),
                 });
                 break;
@@ -144,7 +144,7 @@ fn run<C: EmulatedCard>(
             LinkEnd::Lost(reason) => {
                 tracing::warn!(device = %config.device, %reason, "serial line lost; reopening with backoff");
                 session.power_off();
-                session.record(TraceEvent::LinkDown { reason });
+                session.record(Event::LinkDown { reason });
             }
         }
     }
@@ -156,13 +156,13 @@ fn apply<C: EmulatedCard>(event: CardEvent, slot: &mut Slot, session: &mut Sessi
         (CardEvent::Insert, false) => {
             slot.inserted = true;
             session.status.update(|status| status.inserted = true);
-            session.record(TraceEvent::Inserted);
+            session.record(Event::Inserted);
         }
         (CardEvent::Remove, true) => {
             slot.inserted = false;
             session.power_off();
             session.status.update(|status| status.inserted = false);
-            session.record(TraceEvent::Removed);
+            session.record(Event::Removed);
         }
         _ => {}
     }
@@ -213,7 +213,7 @@ fn serve_line<C: EmulatedCard>(
                     let dropped = payload.len() + 2 + decoder.discard();
                     tracing::warn!(%error, dropped, "garbage on the serial line; dropping input until the line is idle");
                     discarding = Some(dropped);
-                    session.record(TraceEvent::FramingError {
+                    session.record(Event::FramingError {
                         message: error.to_string(),
                         dropped_bytes: dropped,
                     });
@@ -252,7 +252,7 @@ fn line_went_idle<C: EmulatedCard>(
             dropped,
             "serial line idle in the middle of a frame: half frame dropped, resynchronised"
         );
-        session.record(TraceEvent::FramingError {
+        session.record(Event::FramingError {
             message: "half frame dropped after the line went idle".into(),
             dropped_bytes: dropped,
         });

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::control::StatusCell;
 use super::{lock_card, EmulatedCard, ServeOptions, SharedCard};
-use crate::trace::{TraceError, TraceEvent, TraceRecorder};
+use crate::trace::{Answer, ApduExchange, Event, TraceError, TraceEvent, TraceRecorder};
 use crate::transport::identify;
 use crate::transport::vpicc::{Control, Message};
 
@@ -51,17 +51,13 @@ impl<C: EmulatedCard> Session<C> {
             (Message::Control(Control::PowerOn), true) => {
                 let atr = lock_card(&self.card).power_on();
                 self.status.update(|status| status.powered = atr.is_some());
-                self.record(TraceEvent::PowerOn {
-                    atr: atr.map(hex::encode_upper),
-                });
+                self.record(Event::PowerOn { atr });
                 None
             }
             (Message::Control(Control::Reset), true) => {
                 let atr = lock_card(&self.card).reset();
                 self.status.update(|status| status.powered = atr.is_some());
-                self.record(TraceEvent::Reset {
-                    atr: atr.map(hex::encode_upper),
-                });
+                self.record(Event::Reset { atr });
                 None
             }
             (Message::Control(Control::PowerOff), true) => {
@@ -97,10 +93,12 @@ impl<C: EmulatedCard> Session<C> {
             }
         };
         self.status.update(|status| status.commands += 1);
-        if let Some(recorder) = self.recorder.as_mut() {
-            if let Err(error) = recorder.record_apdu(command, &rapdu, latency, note) {
-                self.note_trace_error(error);
-            }
+        if self.recorder.is_some() {
+            self.record(Event::Apdu(ApduExchange {
+                card_time: Some(latency),
+                note: note.map(str::to_owned),
+                ..ApduExchange::new(command, Answer::Response(rapdu.clone()))
+            }));
         }
         rapdu
     }
@@ -110,13 +108,13 @@ impl<C: EmulatedCard> Session<C> {
         lock_card(&self.card).power_off();
         if self.status.get().powered {
             self.status.update(|status| status.powered = false);
-            self.record(TraceEvent::PowerOff);
+            self.record(Event::PowerOff);
         }
     }
 
-    pub(crate) fn record(&mut self, event: TraceEvent) {
+    pub(crate) fn record(&mut self, event: Event) {
         if let Some(recorder) = self.recorder.as_mut() {
-            if let Err(error) = recorder.record(event) {
+            if let Err(error) = recorder.record_event(&event) {
                 self.note_trace_error(error);
             }
         }
@@ -131,8 +129,10 @@ impl<C: EmulatedCard> Session<C> {
     /// Ends the session: records the stop, flushes, marks the status, reports a transcript
     /// failure if there was one.
     pub(crate) fn finish(mut self) -> Result<(), TraceError> {
-        self.record(TraceEvent::Stop);
         if let Some(mut recorder) = self.recorder.take() {
+            if let Err(error) = recorder.record(TraceEvent::Stop) {
+                self.trace_error.get_or_insert(error);
+            }
             if let Err(error) = recorder.flush() {
                 self.trace_error.get_or_insert(error);
             }

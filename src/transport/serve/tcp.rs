@@ -15,7 +15,7 @@ use socket2::SockRef;
 use super::control::{self, Backoff, CardEvent, Command, Pending, RunningServer};
 use super::session::Session;
 use super::{EmulatedCard, ServeError, ServeOptions};
-use crate::trace::TraceEvent;
+use crate::trace::Event;
 use crate::transport::vpicc::{encode_frame, FrameDecoder, Message};
 
 /// vpcd's first slot ("Virtual PCD 00 00"); the second listens on 35964.
@@ -105,7 +105,7 @@ fn run<C: EmulatedCard>(
     let mut failures_reported = false;
     if inserted {
         session.status.update(|status| status.inserted = true);
-        session.record(TraceEvent::Inserted);
+        session.record(Event::Inserted);
     }
     loop {
         if !inserted {
@@ -115,7 +115,7 @@ fn run<C: EmulatedCard>(
                     inserted = true;
                     backoff.reset();
                     session.status.update(|status| status.inserted = true);
-                    session.record(TraceEvent::Inserted);
+                    session.record(Event::Inserted);
                 }
                 Pending::Event(CardEvent::Remove) | Pending::Nothing => {}
             }
@@ -142,7 +142,7 @@ fn run<C: EmulatedCard>(
             LinkEnd::Shutdown => break,
             LinkEnd::Removed => {
                 inserted = false;
-                session.record(TraceEvent::Removed);
+                session.record(Event::Removed);
             }
             LinkEnd::Lost(reason) => {
                 if failures_reported {
@@ -156,7 +156,7 @@ fn run<C: EmulatedCard>(
                     Pending::Event(CardEvent::Remove) => {
                         inserted = false;
                         session.status.update(|status| status.inserted = false);
-                        session.record(TraceEvent::Removed);
+                        session.record(Event::Removed);
                     }
                     Pending::Event(CardEvent::Insert) | Pending::Nothing => {}
                 }
@@ -184,7 +184,7 @@ fn serve_link<C: EmulatedCard>(
         status.link_up = true;
         status.links += 1;
     });
-    session.record(TraceEvent::LinkUp {
+    session.record(Event::LinkUp {
         peer: address.to_string(),
     });
     let end = exchange_frames(&mut stream, config, session, commands);
@@ -193,7 +193,7 @@ fn serve_link<C: EmulatedCard>(
         LinkEnd::Shutdown => "shutdown".to_string(),
         LinkEnd::Lost(reason) => reason.clone(),
     };
-    session.record(TraceEvent::LinkDown { reason });
+    session.record(Event::LinkDown { reason });
     if matches!(end, LinkEnd::Removed) {
         session.status.update(|status| status.inserted = false);
     }
@@ -253,7 +253,7 @@ fn exchange_frames<C: EmulatedCard>(
                 Err(error) => {
                     // TCP cannot lose sync, so an odd frame is vpcd's business: log and go on.
                     tracing::warn!(%error, "ignoring a frame from vpcd");
-                    session.record(TraceEvent::FramingError {
+                    session.record(Event::FramingError {
                         message: error.to_string(),
                         dropped_bytes: payload.len() + 2,
                     });

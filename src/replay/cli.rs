@@ -8,8 +8,8 @@ use crate::pki::{PkiError, TestPki};
 use crate::transport::virtual_reader::VirtualReader;
 use crate::transport::{Transport, TransportError};
 
-use super::record::{read_trace_numbered, TraceError};
-use super::replay::{replay as replay_lines, ReplayReport};
+use super::{replay as replay_lines, ReplayReport};
+use crate::trace::{read_trace_numbered, TraceError};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {

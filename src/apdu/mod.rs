@@ -1,9 +1,21 @@
-//! ISO 7816-4 command and response APDUs, status words, short and extended parsing.
+//! The APDU vocabulary: ISO 7816-4 command and response APDUs, status words, short and
+//! extended parsing ([`Command`]), the instructions the card and its clients use ([`ins`]),
+//! the AIDs and file IDs ([`ids`]), the commands the harness sends ([`build`]) and what a
+//! command means — secret, try, card change, selection ([`meaning`]). No other module but the
+//! card decodes command bytes.
 //!
 //! Parsing borrows from the input buffer and never allocates: the card answers more than a
 //! million non-crypto APDUs per second and this is on that path.
 
 use std::fmt;
+
+pub mod build;
+pub mod ids;
+pub mod ins;
+pub mod meaning;
+
+pub use ins::Instruction;
+pub use meaning::{card_change, secret_range, CardChange, SecretKind, Selection, Target};
 
 /// A status word (SW1 SW2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

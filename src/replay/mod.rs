@@ -12,15 +12,18 @@
 //! length otherwise. Which PIN EF is selected is followed from the SELECT commands in the trace.
 //! A redacted CHANGE REFERENCE DATA carries a new PIN nobody knows: it is reported as not
 //! replayable (record with `--record-pins` to replay it).
+//!
+//! Replay sits above the transport layer: it reads the exchange log ([`crate::trace`]) and
+//! drives any [`Transport`]; its reader choice is in [`cli`].
 
 use serde::Serialize;
 
-use crate::apdu::parse_hex;
+use crate::apdu::{Instruction, SecretKind, Selection};
 use crate::card::description::PinsSpec;
-use crate::card::fs::{AID_JPKI, AID_TEXT};
+use crate::trace::{Answer, ApduExchange, Event, PinRecording, TraceLine};
 use crate::transport::Transport;
 
-use super::record::{TraceEvent, TraceLine};
+pub mod cli;
 
 /// Where a replayed answer differed from the recording, or why a line could not be replayed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -50,65 +53,44 @@ impl ReplayReport {
     }
 }
 
-/// Which PIN EF the replayed session has selected, followed from the trace's SELECT commands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PinSlot {
-    Auth,
-    Signing,
-    Text,
-}
-
-#[derive(Debug, Default)]
-struct Selection {
-    application: Option<[u8; 10]>,
-    pin: Option<PinSlot>,
-}
-
-impl Selection {
-    fn follow(&mut self, command: &[u8]) {
-        match command {
-            [0x00, 0xA4, 0x04, _, 0x0A, aid @ ..] if aid.len() >= 10 => {
-                let mut name = [0u8; 10];
-                name.copy_from_slice(&aid[..10]);
-                self.application = Some(name);
-                self.pin = None;
-            }
-            [0x00, 0xA4, 0x02, _, 0x02, hi, lo, ..] => {
-                self.pin = match (self.application, [*hi, *lo]) {
-                    (Some(AID_JPKI), [0x00, 0x18]) => Some(PinSlot::Auth),
-                    (Some(AID_JPKI), [0x00, 0x1B]) => Some(PinSlot::Signing),
-                    (Some(AID_TEXT), [0x00, 0x11]) => Some(PinSlot::Text),
-                    _ => None,
-                };
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Replays `lines` through `transport`. `pins` are the PINs of the card replayed against (used
-/// only for redacted VERIFY commands whose recorded answer was success).
+/// Replays the transcript `lines` through `transport`. `pins` are the PINs of the card
+/// replayed against (used only for redacted VERIFY commands whose recorded answer was success).
 pub fn replay(
     lines: &[(usize, TraceLine)],
     transport: &mut dyn Transport,
     pins: &PinsSpec,
 ) -> ReplayReport {
+    let events: Vec<(usize, Event)> = lines
+        .iter()
+        .filter_map(|(line, entry)| Event::from_trace(&entry.event).map(|event| (*line, event)))
+        .collect();
+    replay_events(&events, transport, pins)
+}
+
+/// Replays exchange-log events (each with the line it came from) through `transport`.
+pub fn replay_events(
+    events: &[(usize, Event)],
+    transport: &mut dyn Transport,
+    pins: &PinsSpec,
+) -> ReplayReport {
     let mut report = ReplayReport::default();
     let mut selection = Selection::default();
-    for (line, entry) in lines {
-        match &entry.event {
-            TraceEvent::PowerOn { atr } | TraceEvent::Reset { atr } => {
+    for (line, event) in events {
+        match event {
+            Event::PowerOn { atr } | Event::Reset { atr } => {
                 // A warm reset and a cold power-on leave the card in the same state; the
                 // transport only offers the cold one.
                 let _ = transport.disconnect();
-                selection = Selection::default();
+                selection.clear();
                 let answer = transport.connect();
                 report.atrs += 1;
                 let replayed = match &answer {
                     Ok(bytes) => hex::encode_upper(bytes),
                     Err(error) => format!("no ATR ({error})"),
                 };
-                let recorded = atr.clone().unwrap_or_else(|| "no ATR".to_owned());
+                let recorded = atr
+                    .as_deref()
+                    .map_or_else(|| "no ATR".to_owned(), hex::encode_upper);
                 if replayed != recorded {
                     report.divergences.push(Divergence {
                         line: *line,
@@ -118,98 +100,97 @@ pub fn replay(
                     });
                 }
             }
-            TraceEvent::PowerOff | TraceEvent::Removed => {
+            Event::PowerOff | Event::Removed => {
                 let _ = transport.disconnect();
-                selection = Selection::default();
+                selection.clear();
             }
-            TraceEvent::Apdu {
-                command,
-                response,
-                redacted,
-                note,
-                ..
-            } => {
+            Event::Apdu(exchange) => {
                 // Answers that did not come from the card model (the emulation probe) are the
                 // serving layer's, not the card's: nothing to compare.
-                if note.is_some() {
+                if exchange.note.is_some() {
                     continue;
                 }
                 report.commands += 1;
-                let sent = match command_to_send(command, *redacted, response, &selection, pins) {
+                let command = exchange.command_hex(PinRecording::Kept).0;
+                let recorded = recorded_answer(exchange);
+                let sent = match command_to_send(exchange, &selection, pins) {
                     Ok(bytes) => bytes,
                     Err(reason) => {
                         report.divergences.push(Divergence {
                             line: *line,
-                            command: command.clone(),
-                            recorded: response.clone(),
+                            command,
+                            recorded,
                             replayed: format!("not replayed: {reason}"),
                         });
                         continue;
                     }
                 };
-                selection.follow(&sent);
+                // The replay follows what the recorded session selected.
+                selection.follow(&sent, true);
                 let replayed = match transport.transmit(&sent) {
                     Ok(bytes) => hex::encode_upper(bytes),
                     Err(error) => format!("error: {error}"),
                 };
-                if !replayed.eq_ignore_ascii_case(response) {
+                if !replayed.eq_ignore_ascii_case(&recorded) {
                     report.divergences.push(Divergence {
                         line: *line,
-                        command: command.clone(),
-                        recorded: response.clone(),
+                        command,
+                        recorded,
                         replayed,
                     });
                 }
             }
-            TraceEvent::Start { .. }
-            | TraceEvent::Inserted
-            | TraceEvent::LinkUp { .. }
-            | TraceEvent::LinkDown { .. }
-            | TraceEvent::FramingError { .. }
-            | TraceEvent::Stop => {}
+            Event::PowerFailed { .. }
+            | Event::Inserted
+            | Event::LinkUp { .. }
+            | Event::LinkDown { .. }
+            | Event::FramingError { .. } => {}
         }
     }
     report
 }
 
+/// The recorded answer as the transcript wrote it.
+fn recorded_answer(exchange: &ApduExchange) -> String {
+    match &exchange.answer {
+        Answer::Response(rapdu) => hex::encode_upper(rapdu),
+        Answer::Failed(failure) => failure.message.clone(),
+    }
+}
+
 /// The bytes to send for a recorded command, substituting a PIN where the recording hid it.
 fn command_to_send(
-    command: &str,
-    redacted: bool,
-    recorded_response: &str,
+    exchange: &ApduExchange,
     selection: &Selection,
     pins: &PinsSpec,
 ) -> Result<Vec<u8>, String> {
-    if !redacted {
-        return parse_hex(command).map_err(|error| format!("bad hex in the transcript: {error}"));
-    }
-    let header = command
-        .get(..8)
-        .ok_or("a redacted command shorter than its header")?;
-    let header =
-        parse_hex(header).map_err(|error| format!("bad hex in the transcript: {error}"))?;
-    if header[1] != 0x20 {
+    let Some(withheld) = &exchange.withheld else {
+        return Ok(exchange.command.clone());
+    };
+    let [cla, ins, p1, p2, ..] = exchange.command[..] else {
+        return Err("a redacted command shorter than its header".to_owned());
+    };
+    if Instruction::of(cla, ins) != Instruction::Verify {
         return Err(
             "the new PIN of a redacted PIN change is unknown; record with --record-pins".to_owned(),
         );
     }
-    let hidden_len = command.matches("XX").count();
-    let slot = selection
-        .pin
-        .ok_or("a redacted VERIFY whose PIN EF the trace never selected")?;
-    let right: &[u8] = match slot {
-        PinSlot::Auth => pins.auth_or_default(),
-        PinSlot::Signing => pins.signing_or_default(),
-        PinSlot::Text => pins.text_or_default(),
+    let right: &[u8] = match selection.secret() {
+        Some(SecretKind::AuthPin) => pins.auth_or_default(),
+        Some(SecretKind::SigningPassword) => pins.signing_or_default(),
+        Some(SecretKind::TextPin) => pins.text_or_default(),
+        _ => return Err("a redacted VERIFY whose PIN EF the trace never selected".to_owned()),
     };
-    let pin = if recorded_response.eq_ignore_ascii_case("9000") {
+    let recorded_success = exchange
+        .status_word()
+        .is_some_and(|sw| sw.is_success() && exchange.response_data() == Some(&[][..]));
+    let pin = if recorded_success {
         right.to_vec()
     } else {
-        wrong_pin(right, hidden_len)
+        wrong_pin(right, withheld.len())
     };
     let length = u8::try_from(pin.len()).map_err(|_| "a PIN longer than 255 bytes")?;
-    let mut bytes = header;
-    bytes.push(length);
+    let mut bytes = vec![cla, ins, p1, p2, length];
     bytes.extend_from_slice(&pin);
     Ok(bytes)
 }
@@ -229,6 +210,23 @@ fn wrong_pin(right: &[u8], length: usize) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::apdu::build;
+    use crate::apdu::ids::{jpki, AID_JPKI};
+    use crate::trace::TraceEvent;
+
+    fn recorded(command: &str, response: &str) -> ApduExchange {
+        let line = TraceEvent::Apdu {
+            command: command.into(),
+            response: response.into(),
+            card_us: 0,
+            redacted: command.contains("XX"),
+            note: None,
+        };
+        match Event::from_trace(&line) {
+            Some(Event::Apdu(exchange)) => exchange,
+            other => panic!("not an APDU: {other:?}"),
+        }
+    }
 
     #[test]
     fn wrong_pin_differs_everywhere_and_keeps_the_length() {
@@ -240,15 +238,16 @@ mod tests {
     #[test]
     fn redacted_verify_uses_the_selected_pin_for_a_recorded_success_only() {
         let mut selection = Selection::default();
-        selection.follow(&[
-            0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00,
-            0x01,
-        ]);
-        selection.follow(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x1B]);
+        selection.follow(&build::select_aid(&AID_JPKI), true);
+        selection.follow(&build::select_fid(jpki::EF_SIGNING_PIN), true);
         let pins = PinsSpec::default();
-        let right = command_to_send("0020008006XXXXXXXXXXXX", true, "9000", &selection, &pins);
+        let right = command_to_send(
+            &recorded("0020008006XXXXXXXXXXXX", "9000"),
+            &selection,
+            &pins,
+        );
         assert_eq!(right, Ok(b"\x00\x20\x00\x80\x06ABC123".to_vec()));
-        let wrong = command_to_send("0020008004XXXXXXXX", true, "63C4", &selection, &pins);
+        let wrong = command_to_send(&recorded("0020008004XXXXXXXX", "63C4"), &selection, &pins);
         assert_eq!(wrong, Ok(b"\x00\x20\x00\x80\x04BCD2".to_vec()));
     }
 
@@ -256,17 +255,13 @@ mod tests {
     fn redacted_commands_that_cannot_be_reproduced_are_refused() {
         let pins = PinsSpec::default();
         let unselected = command_to_send(
-            "0020008004XXXXXXXX",
-            true,
-            "9000",
+            &recorded("0020008004XXXXXXXX", "9000"),
             &Selection::default(),
             &pins,
         );
         assert!(unselected.is_err_and(|reason| reason.contains("never selected")));
         let change = command_to_send(
-            "0024018004XXXXXXXX",
-            true,
-            "9000",
+            &recorded("0024018004XXXXXXXX", "9000"),
             &Selection::default(),
             &pins,
         );

@@ -1,0 +1,43 @@
+//! The names the card's applications and files are addressed by: every AID and file ID the
+//! card, the reader and the harness use, declared once (spec §2, card-apdu.md).
+
+/// DF names (AIDs) of the card's applications.
+pub const AID_JPKI: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
+pub const AID_TEXT: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08];
+pub const AID_SURFACE: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02];
+pub const AID_JUKI: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x01];
+pub const AID_COMMON: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x01, 0x00];
+
+/// Elementary files of the JPKI application (公的個人認証).
+pub mod jpki {
+    pub const EF_SIGNING_CERTIFICATE: u16 = 0x0001;
+    pub const EF_SIGNING_CA_CERTIFICATE: u16 = 0x0002;
+    pub const EF_TOKEN_INFO: u16 = 0x0006;
+    pub const EF_CERTIFICATE_PRESENCE: u16 = 0x0008;
+    pub const EF_AUTH_CERTIFICATE: u16 = 0x000A;
+    pub const EF_AUTH_CA_CERTIFICATE: u16 = 0x000B;
+    pub const EF_AUTH_KEY: u16 = 0x0017;
+    pub const EF_AUTH_PIN: u16 = 0x0018;
+    pub const EF_SIGNING_KEY: u16 = 0x001A;
+    pub const EF_SIGNING_PIN: u16 = 0x001B;
+}
+
+/// Elementary files of the text application (券面事項入力補助).
+pub mod text {
+    pub const EF_MY_NUMBER: u16 = 0x0001;
+    pub const EF_BASIC_FOUR: u16 = 0x0002;
+    pub const EF_SIGNATURE: u16 = 0x0003;
+    pub const EF_CV_CERTIFICATE: u16 = 0x0004;
+    pub const EF_BASIC_INFO: u16 = 0x0005;
+    pub const EF_TEXT_PIN: u16 = 0x0011;
+    pub const EF_MATCH_A: u16 = 0x0014;
+    pub const EF_MATCH_B: u16 = 0x0015;
+}
+
+/// Elementary files of the surface application (券面確認).
+pub mod surface {
+    pub const EF_CARD_FACE: u16 = 0x0002;
+    pub const EF_BASIC_INFO: u16 = 0x0003;
+    pub const EF_MATCH_B: u16 = 0x0012;
+    pub const EF_MATCH_A: u16 = 0x0013;
+}

@@ -1,0 +1,300 @@
+//! The questions the rest of the harness asks about a command, answered in one place: does it
+//! present a secret, consume a try, change the card, read a protected file; which bytes are
+//! secret; which application and file it addresses.
+
+use std::ops::Range;
+
+use super::build::{
+    CLA_PROPRIETARY, IDENTIFY_NONCE_LEN, IDENTIFY_P1, IDENTIFY_P2, IDENTIFY_PROOF_LEN,
+};
+use super::ids::{jpki, surface, text, AID_JPKI, AID_SURFACE, AID_TEXT};
+use super::ins::{Instruction, INS_IDENTIFY};
+use super::Command;
+
+/// Why a command is dangerous on a card that is not ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardChange {
+    /// VERIFY with a PIN: a wrong one consumes a try (three lock the auth PIN).
+    PinTry,
+    /// CHANGE REFERENCE DATA / RESET RETRY COUNTER.
+    PinChange,
+    /// Writing or erasing files, creating or deleting them, (de)activating.
+    Content,
+}
+
+impl std::fmt::Display for CardChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CardChange::PinTry => "consumes a PIN try",
+            CardChange::PinChange => "changes a PIN",
+            CardChange::Content => "changes the card's files",
+        })
+    }
+}
+
+impl Command<'_> {
+    pub fn instruction(&self) -> Instruction {
+        Instruction::of(self.cla, self.ins)
+    }
+
+    /// Whether the command presents (or sets) a PIN, password or 照合番号. The retry-counter
+    /// query (VERIFY without data) presents nothing.
+    pub fn presents_secret(&self) -> bool {
+        self.instruction().carries_secret() && !self.data.is_empty()
+    }
+
+    /// Whether a wrong secret in this command costs a try.
+    pub fn consumes_try(&self) -> bool {
+        self.instruction() == Instruction::Verify && !self.data.is_empty()
+    }
+
+    /// The harm this command can do to a real card. Proprietary commands other than the JPKI
+    /// signature and the identification probe are unknown to us and therefore dangerous.
+    pub fn card_change(&self) -> Option<CardChange> {
+        match self.instruction() {
+            Instruction::Verify if self.data.is_empty() => None,
+            Instruction::Verify => Some(CardChange::PinTry),
+            Instruction::ChangeReferenceData | Instruction::ResetRetryCounter => {
+                Some(CardChange::PinChange)
+            }
+            Instruction::WriteContent(_) => Some(CardChange::Content),
+            Instruction::Identify if self.identification_nonce().is_some() => None,
+            Instruction::Identify | Instruction::OtherProprietary(_) => Some(CardChange::Content),
+            Instruction::Select
+            | Instruction::ReadBinary
+            | Instruction::GetChallenge
+            | Instruction::GetResponse
+            | Instruction::ComputeDigitalSignature
+            | Instruction::OtherInterindustry(_) => None,
+        }
+    }
+
+    /// The nonce, when this is exactly myna-hil's identification probe.
+    pub fn identification_nonce(&self) -> Option<[u8; IDENTIFY_NONCE_LEN]> {
+        let probe = self.cla == CLA_PROPRIETARY
+            && self.ins == INS_IDENTIFY
+            && self.p1 == IDENTIFY_P1
+            && self.p2 == IDENTIFY_P2
+            && !self.extended
+            && self.le == Some(IDENTIFY_PROOF_LEN);
+        probe.then(|| self.data.try_into().ok()).flatten()
+    }
+
+    /// What a SELECT addresses.
+    pub fn selects(&self) -> Option<Target> {
+        if self.instruction() != Instruction::Select {
+            return None;
+        }
+        match (self.p1, self.data) {
+            (0x04, aid) => aid.try_into().ok().map(Target::Application),
+            (0x02, [hi, lo]) => Some(Target::File(u16::from_be_bytes([*hi, *lo]))),
+            _ => None,
+        }
+    }
+}
+
+/// What a SELECT addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// An application by its 10-byte DF name.
+    Application([u8; 10]),
+    /// An EF of the current application.
+    File(u16),
+}
+
+/// The harm `capdu` can do to a real card; a command that does not parse is judged by its
+/// header, with any bytes after it taken as data (so a malformed VERIFY counts as a try).
+pub fn card_change(capdu: &[u8]) -> Option<CardChange> {
+    match Command::parse(capdu) {
+        Ok(command) => command.card_change(),
+        Err(_) => {
+            let [cla, ins, ..] = capdu else { return None };
+            let loose = Command {
+                cla: *cla,
+                ins: *ins,
+                p1: capdu.get(2).copied().unwrap_or(0),
+                p2: capdu.get(3).copied().unwrap_or(0),
+                data: capdu.get(5..).unwrap_or(&[]),
+                le: None,
+                extended: false,
+                case: super::ApduCase::Case3,
+            };
+            loose.card_change()
+        }
+    }
+}
+
+/// The bytes of `capdu` that are a secret (the data field of VERIFY, CHANGE REFERENCE DATA,
+/// RESET RETRY COUNTER). A command whose lengths do not add up is still hidden from where
+/// its data would start, so that nothing malformed leaks a PIN.
+pub fn secret_range(capdu: &[u8]) -> Option<Range<usize>> {
+    let [cla, ins, ..] = capdu else { return None };
+    if !Instruction::of(*cla, *ins).carries_secret() {
+        return None;
+    }
+    let (start, length) = match Command::parse(capdu) {
+        Ok(command) => (if command.extended { 7 } else { 5 }, command.data.len()),
+        Err(_) if capdu.len() <= 5 => return None,
+        Err(_) => match capdu[4] {
+            0 if capdu.len() >= 7 => (7, usize::from(u16::from_be_bytes([capdu[5], capdu[6]]))),
+            0 => return None,
+            short => (5, usize::from(short)),
+        },
+    };
+    let end = (start + length).min(capdu.len());
+    (start < end).then_some(start..end)
+}
+
+/// Which secret a VERIFY (or PIN change) is aimed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    /// JPKI 利用者証明用電子証明書 PIN (4 digits).
+    AuthPin,
+    /// JPKI 署名用電子証明書 password (6–16 characters).
+    SigningPassword,
+    /// 券面事項入力補助 PIN.
+    TextPin,
+    /// 照合番号A / B of the text application.
+    TextCollationA,
+    TextCollationB,
+    /// 照合番号A / B of the surface application.
+    SurfaceCollationA,
+    SurfaceCollationB,
+}
+
+/// The application and EF a session has selected, followed command by command. The card keeps
+/// its own; this is the client-side view (reader, replay, a judge of a recorded session).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub application: Option<[u8; 10]>,
+    pub file: Option<u16>,
+}
+
+impl Selection {
+    /// Updates the selection after `capdu`; `succeeded` is whether the card accepted it.
+    pub fn follow(&mut self, capdu: &[u8], succeeded: bool) {
+        let Ok(command) = Command::parse(capdu) else {
+            return;
+        };
+        match command.selects() {
+            Some(Target::Application(aid)) => {
+                self.application = succeeded.then_some(aid);
+                self.file = None;
+            }
+            Some(Target::File(fid)) => self.file = succeeded.then_some(fid),
+            None => {}
+        }
+    }
+
+    /// Forgets everything (power loss, reset, removal).
+    pub fn clear(&mut self) {
+        *self = Selection::default();
+    }
+
+    /// The secret a VERIFY now would present to.
+    pub fn secret(&self) -> Option<SecretKind> {
+        let application = self.application?;
+        let file = self.file?;
+        match (application, file) {
+            (AID_JPKI, jpki::EF_AUTH_PIN) => Some(SecretKind::AuthPin),
+            (AID_JPKI, jpki::EF_SIGNING_PIN) => Some(SecretKind::SigningPassword),
+            (AID_TEXT, text::EF_TEXT_PIN) => Some(SecretKind::TextPin),
+            (AID_TEXT, text::EF_MATCH_A) => Some(SecretKind::TextCollationA),
+            (AID_TEXT, text::EF_MATCH_B) => Some(SecretKind::TextCollationB),
+            (AID_SURFACE, surface::EF_MATCH_A) => Some(SecretKind::SurfaceCollationA),
+            (AID_SURFACE, surface::EF_MATCH_B) => Some(SecretKind::SurfaceCollationB),
+            _ => None,
+        }
+    }
+
+    /// Whether the selected EF can only be read after a secret was verified (the signing
+    /// certificate, the text application's personal data, the card face). The JPKI auth
+    /// certificate is free to read on the cards this harness models by default.
+    pub fn protected_file(&self) -> bool {
+        match (self.application, self.file) {
+            (Some(AID_JPKI), Some(file)) => file == jpki::EF_SIGNING_CERTIFICATE,
+            (Some(AID_TEXT), Some(file)) => matches!(
+                file,
+                text::EF_MY_NUMBER | text::EF_BASIC_FOUR | text::EF_SIGNATURE
+            ),
+            (Some(AID_SURFACE), Some(file)) => file == surface::EF_CARD_FACE,
+            _ => false,
+        }
+    }
+
+    /// Whether `capdu`, sent now, reads a protected file.
+    pub fn reads_protected_file(&self, capdu: &[u8]) -> bool {
+        Command::parse(capdu).is_ok_and(|command| command.instruction() == Instruction::ReadBinary)
+            && self.protected_file()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apdu::build;
+
+    #[test]
+    fn pin_and_write_commands_are_classified_as_changes() {
+        let verify = build::verify(b"1234").unwrap();
+        assert_eq!(card_change(&verify), Some(CardChange::PinTry));
+        assert_eq!(card_change(&build::retry_query()), None);
+        assert_eq!(
+            card_change(&[0x00, 0x24, 0x01, 0x80, 0x04, 1, 2, 3, 4]),
+            Some(CardChange::PinChange)
+        );
+        assert_eq!(
+            card_change(&[0x00, 0xD6, 0x00, 0x00, 0x01, 0x00]),
+            Some(CardChange::Content)
+        );
+        assert_eq!(card_change(&build::select_fid(0x000A)), None);
+        assert_eq!(card_change(&build::read_binary(0, 256)), None);
+        assert_eq!(
+            card_change(&build::compute_digital_signature(&[0]).unwrap()),
+            None
+        );
+        assert_eq!(card_change(&build::identification_probe(&[3; 16])), None);
+        assert_eq!(
+            card_change(&[0x80, 0x99, 0x00, 0x00]),
+            Some(CardChange::Content)
+        );
+        // A VERIFY whose Lc lies still counts as a try.
+        assert_eq!(
+            card_change(&[0x00, 0x20, 0x00, 0x80, 0x09, b'1']),
+            Some(CardChange::PinTry)
+        );
+    }
+
+    #[test]
+    fn secret_bytes_are_the_data_field_of_pin_commands_only() {
+        assert_eq!(secret_range(&build::verify(b"1234").unwrap()), Some(5..9));
+        assert_eq!(
+            secret_range(&[0x00, 0x20, 0x00, 0x80, 0x00, 0x00, 0x02, 0x35, 0x36, 0x00, 0x00]),
+            Some(7..9)
+        );
+        assert_eq!(secret_range(&build::retry_query()), None);
+        assert_eq!(
+            secret_range(&build::compute_digital_signature(&[1, 2]).unwrap()),
+            None
+        );
+        // Malformed: Lc larger than what follows; everything after the header is hidden.
+        assert_eq!(
+            secret_range(&[0x00, 0x20, 0x00, 0x80, 0x09, b'1', b'2']),
+            Some(5..7)
+        );
+    }
+
+    #[test]
+    fn the_selection_names_the_secret_and_protected_files() {
+        let mut selection = Selection::default();
+        selection.follow(&build::select_aid(&AID_JPKI), true);
+        selection.follow(&build::select_fid(jpki::EF_SIGNING_PIN), true);
+        assert_eq!(selection.secret(), Some(SecretKind::SigningPassword));
+        selection.follow(&build::select_fid(jpki::EF_AUTH_PIN), false);
+        assert_eq!(selection.secret(), None);
+        selection.follow(&build::select_aid(&AID_SURFACE), true);
+        selection.follow(&build::select_fid(surface::EF_CARD_FACE), true);
+        assert!(selection.reads_protected_file(&build::read_binary(0, 256)));
+        assert!(!selection.reads_protected_file(&build::retry_query()));
+    }
+}

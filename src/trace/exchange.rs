@@ -1,0 +1,373 @@
+//! The exchange log: what passed between a client and a card — commands, answers, status
+//! words, timing, power and reader events — kept in memory with its secrets. One type for
+//! every consumer: the scenario runner's report, the reader's outcome, `card serve --record`
+//! (written as [`super::record`] JSON lines), replay, and the certification judge.
+//!
+//! Secrets are hidden only when an exchange is rendered or written ([`super::redact`]); an
+//! exchange read back from a redacted transcript knows which bytes it never had
+//! ([`ApduExchange::withheld`]).
+
+use std::ops::Range;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::record::{PinRecording, TraceEvent};
+use super::redact;
+use crate::apdu::StatusWord;
+
+/// What kind of reader failure an exchange or power change met (the transport layer's errors,
+/// named so that the log does not depend on that layer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    NoReader,
+    NoCard,
+    Removed,
+    Timeout,
+    Transmission,
+    Refused,
+}
+
+impl std::fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FailureKind::NoReader => "no_reader",
+            FailureKind::NoCard => "no_card",
+            FailureKind::Removed => "removed",
+            FailureKind::Timeout => "timeout",
+            FailureKind::Transmission => "transmission",
+            FailureKind::Refused => "refused",
+        })
+    }
+}
+
+/// A reader failure: its kind and the reader's own words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    /// "reader error `timeout`: the card did not answer …".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "reader error `{}`: {}", self.kind, self.message)
+    }
+}
+
+/// What the card (or the reader, for it) gave back to a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The R-APDU: data followed by SW1 SW2.
+    Response(Vec<u8>),
+    /// The reader or link failed.
+    Failed(Failure),
+}
+
+/// One command and its answer. `Debug` hides the secret too, so a logged outcome leaks
+/// nothing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApduExchange {
+    /// The C-APDU as sent, secrets included (unless [`Self::withheld`]).
+    pub command: Vec<u8>,
+    /// Bytes of `command` that were never known (read back from a redacted transcript); they
+    /// are `00` in `command`.
+    pub withheld: Option<Range<usize>>,
+    pub answer: Answer,
+    /// The processing time the card model claimed, when a card model answered.
+    pub card_time: Option<Duration>,
+    /// Set when the answer did not come from the card model (the identification probe).
+    pub note: Option<String>,
+}
+
+impl ApduExchange {
+    /// A command and the answer a client got.
+    pub fn new(command: &[u8], answer: Answer) -> ApduExchange {
+        ApduExchange {
+            command: command.to_vec(),
+            withheld: None,
+            answer,
+            card_time: None,
+            note: None,
+        }
+    }
+
+    /// The status word of the answer, when there is one.
+    pub fn status_word(&self) -> Option<StatusWord> {
+        match &self.answer {
+            Answer::Response(rapdu) => StatusWord::from_rapdu(rapdu),
+            Answer::Failed(_) => None,
+        }
+    }
+
+    /// The answer's data (without the status word).
+    pub fn response_data(&self) -> Option<&[u8]> {
+        match &self.answer {
+            Answer::Response(rapdu) if rapdu.len() >= 2 => Some(&rapdu[..rapdu.len() - 2]),
+            _ => None,
+        }
+    }
+
+    fn redact(&self, pins: PinRecording) -> bool {
+        pins == PinRecording::Redacted || self.withheld.is_some()
+    }
+
+    /// Compact upper-case hex of the command, secrets as `XX` unless kept; whether anything was
+    /// hidden.
+    pub fn command_hex(&self, pins: PinRecording) -> (String, bool) {
+        redact::command_hex(&self.command, self.redact(pins))
+    }
+
+    /// The command as a report shows it (`00 20 00 80 04 [4 PIN bytes redacted]`).
+    pub fn command_text(&self, pins: PinRecording) -> String {
+        redact::command_text(&self.command, self.redact(pins))
+    }
+
+    /// The status word as 4 hex digits, or `error: …`, as the reader's outcome lists it.
+    pub fn answer_summary(&self) -> String {
+        match (&self.answer, self.status_word()) {
+            (Answer::Failed(failure), _) => format!("error: {}", failure.message),
+            (Answer::Response(_), Some(sw)) => format!("{:04X}", sw.0),
+            (Answer::Response(rapdu), None) => format!("malformed: {}", hex::encode_upper(rapdu)),
+        }
+    }
+}
+
+impl std::fmt::Debug for ApduExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApduExchange")
+            .field("command", &self.command_hex(PinRecording::Redacted).0)
+            .field("withheld", &self.withheld)
+            .field("answer", &self.answer)
+            .field("card_time", &self.card_time)
+            .field("note", &self.note)
+            .finish()
+    }
+}
+
+/// Written (the reader's outcome, reports) always with secrets hidden.
+impl Serialize for ApduExchange {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = serializer.serialize_struct("ApduExchange", 2)?;
+        out.serialize_field("command", &self.command_hex(PinRecording::Redacted).0)?;
+        out.serialize_field("answer", &self.answer_summary())?;
+        out.end()
+    }
+}
+
+/// A power change a client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerChange {
+    On,
+    Off,
+    Reset,
+}
+
+/// Something that happened in a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Apdu(ApduExchange),
+    /// Cold power-on; `atr` is `None` when the card stayed mute.
+    PowerOn {
+        atr: Option<Vec<u8>>,
+    },
+    PowerOff,
+    /// Warm reset.
+    Reset {
+        atr: Option<Vec<u8>>,
+    },
+    /// A power change the reader could not carry out.
+    PowerFailed {
+        change: PowerChange,
+        error: Failure,
+    },
+    /// The card was put into the reader.
+    Inserted,
+    /// The card was taken out; its state is kept for re-insertion.
+    Removed,
+    /// The link to vpcd / the serial front end came up.
+    LinkUp {
+        peer: String,
+    },
+    LinkDown {
+        reason: String,
+    },
+    /// Bytes that could not be a frame were dropped (serial resynchronisation).
+    FramingError {
+        message: String,
+        dropped_bytes: usize,
+    },
+}
+
+impl Event {
+    /// The transcript line this event is written as (secrets hidden unless `pins` keeps them);
+    /// `None` for what the v1 format has no line for (a failed power change).
+    pub fn to_trace(&self, pins: PinRecording) -> Option<TraceEvent> {
+        Some(match self {
+            Event::Apdu(exchange) => {
+                let (command, redacted) = exchange.command_hex(pins);
+                TraceEvent::Apdu {
+                    command,
+                    response: match &exchange.answer {
+                        Answer::Response(rapdu) => hex::encode_upper(rapdu),
+                        Answer::Failed(failure) => format!("error: {}", failure.message),
+                    },
+                    card_us: exchange.card_time.map_or(0, |time| {
+                        u64::try_from(time.as_micros()).unwrap_or(u64::MAX)
+                    }),
+                    redacted,
+                    note: exchange.note.clone(),
+                }
+            }
+            Event::PowerOn { atr } => TraceEvent::PowerOn {
+                atr: atr.as_deref().map(hex::encode_upper),
+            },
+            Event::PowerOff => TraceEvent::PowerOff,
+            Event::Reset { atr } => TraceEvent::Reset {
+                atr: atr.as_deref().map(hex::encode_upper),
+            },
+            Event::PowerFailed { .. } => return None,
+            Event::Inserted => TraceEvent::Inserted,
+            Event::Removed => TraceEvent::Removed,
+            Event::LinkUp { peer } => TraceEvent::LinkUp { peer: peer.clone() },
+            Event::LinkDown { reason } => TraceEvent::LinkDown {
+                reason: reason.clone(),
+            },
+            Event::FramingError {
+                message,
+                dropped_bytes,
+            } => TraceEvent::FramingError {
+                message: message.clone(),
+                dropped_bytes: *dropped_bytes,
+            },
+        })
+    }
+
+    /// The event a transcript line stands for; `None` for the start and stop lines. A command
+    /// whose hex cannot be read comes back as a failed answer naming the problem.
+    pub fn from_trace(event: &TraceEvent) -> Option<Event> {
+        let atr = |text: &Option<String>| text.as_deref().and_then(|hex| hex::decode(hex).ok());
+        Some(match event {
+            TraceEvent::Start { .. } | TraceEvent::Stop => return None,
+            TraceEvent::Inserted => Event::Inserted,
+            TraceEvent::Removed => Event::Removed,
+            TraceEvent::LinkUp { peer } => Event::LinkUp { peer: peer.clone() },
+            TraceEvent::LinkDown { reason } => Event::LinkDown {
+                reason: reason.clone(),
+            },
+            TraceEvent::PowerOn { atr: text } => Event::PowerOn { atr: atr(text) },
+            TraceEvent::PowerOff => Event::PowerOff,
+            TraceEvent::Reset { atr: text } => Event::Reset { atr: atr(text) },
+            TraceEvent::FramingError {
+                message,
+                dropped_bytes,
+            } => Event::FramingError {
+                message: message.clone(),
+                dropped_bytes: *dropped_bytes,
+            },
+            TraceEvent::Apdu {
+                command,
+                response,
+                card_us,
+                note,
+                ..
+            } => {
+                let (bytes, withheld) = redact::parse_command_hex(command).unwrap_or_default();
+                let answer = match hex::decode(response) {
+                    Ok(rapdu) => Answer::Response(rapdu),
+                    Err(_) => Answer::Failed(Failure {
+                        kind: FailureKind::Transmission,
+                        message: response.clone(),
+                    }),
+                };
+                Event::Apdu(ApduExchange {
+                    command: bytes,
+                    withheld,
+                    answer,
+                    card_time: Some(Duration::from_micros(*card_us)),
+                    note: note.clone(),
+                })
+            }
+        })
+    }
+}
+
+/// One event and when it happened, from the start of the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub at: Duration,
+    pub event: Event,
+}
+
+/// A session's exchange log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transcript {
+    pub entries: Vec<Entry>,
+}
+
+impl Transcript {
+    pub fn push(&mut self, at: Duration, event: Event) {
+        self.entries.push(Entry { at, event });
+    }
+
+    /// The command/answer pairs, in order.
+    pub fn exchanges(&self) -> impl Iterator<Item = &ApduExchange> {
+        self.entries.iter().filter_map(|entry| match &entry.event {
+            Event::Apdu(exchange) => Some(exchange),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redacted_line_reads_back_with_its_secret_withheld() {
+        let verify = ApduExchange {
+            card_time: Some(Duration::from_micros(7)),
+            ..ApduExchange::new(
+                b"\x00\x20\x00\x80\x041234",
+                Answer::Response(vec![0x63, 0xC2]),
+            )
+        };
+        let written = Event::Apdu(verify.clone())
+            .to_trace(PinRecording::Redacted)
+            .unwrap();
+        let read = Event::from_trace(&written).unwrap();
+        let Event::Apdu(read) = read else {
+            panic!("not an APDU: {read:?}")
+        };
+        assert_eq!(read.withheld, Some(5..9));
+        assert_eq!(read.command, b"\x00\x20\x00\x80\x04\0\0\0\0".to_vec());
+        assert_eq!(read.status_word(), Some(StatusWord(0x63C2)));
+        assert_eq!(read.card_time, verify.card_time);
+        // Kept PINs stay hidden once they were withheld.
+        assert_eq!(read.command_hex(PinRecording::Kept).0, "0020008004XXXXXXXX");
+        assert_eq!(
+            verify.command_hex(PinRecording::Kept).0,
+            "002000800431323334"
+        );
+    }
+
+    #[test]
+    fn serialized_exchanges_hide_secrets() {
+        let exchange =
+            ApduExchange::new(b"\x00\x20\x00\x80\x041234", Answer::Response(vec![0x90, 0]));
+        let json = serde_json::to_value(&exchange).unwrap();
+        assert_eq!(json["command"], "0020008004XXXXXXXX");
+        assert_eq!(json["answer"], "9000");
+        let failed = ApduExchange::new(
+            &[0, 0xB0, 0, 0, 0],
+            Answer::Failed(Failure {
+                kind: FailureKind::Timeout,
+                message: "timeout".into(),
+            }),
+        );
+        assert_eq!(failed.answer_summary(), "error: timeout");
+        assert!(!format!("{exchange:?}").contains("31323334"));
+        assert!(!format!("{exchange:?}").contains("49, 50, 51, 52"));
+    }
+}
