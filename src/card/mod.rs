@@ -24,17 +24,18 @@ use crate::pki::TestPki;
 pub mod description;
 pub mod fs;
 mod images;
-pub mod jpki;
+pub(crate) mod jpki;
 mod personalise;
 mod pin;
 mod sign;
-pub mod surface;
-pub mod text;
+pub(crate) mod surface;
+pub(crate) mod text;
 mod tlv;
 
 pub use description::{CardDescription, CardSpec, DescriptionError, InvalidField, Profile};
-pub use personalise::{CardError, CardParts};
-pub use sign::MAX_SIGN_INPUT;
+pub use personalise::CardError;
+pub(crate) use personalise::CardParts;
+pub(crate) use sign::MAX_SIGN_INPUT;
 
 use description::{
     CardFaults, CardOptions, FourDigitPin, LatencySpec, ResponseStatusFault, SecureMessagingStatus,
@@ -210,7 +211,10 @@ impl Card {
     }
 
     /// Builds the card from its description and already-made certificates and keys.
-    pub fn from_parts(description: &CardDescription, parts: CardParts) -> Result<Card, CardError> {
+    pub(crate) fn from_parts(
+        description: &CardDescription,
+        parts: CardParts,
+    ) -> Result<Card, CardError> {
         let contents = personalise::contents(description, parts)?;
         Ok(Card::personalised(description, contents))
     }

@@ -14,17 +14,17 @@ use super::{jpki, surface, text};
 use crate::pki::{pool_key, CertificateKind, CertificateRequest, TestPki};
 
 /// What a card is made of besides its description: certificates (DER) and private keys.
-/// `Card::from_description` gets them from the test PKI; tests may supply their own.
-pub struct CardParts {
-    pub auth_certificate: Vec<u8>,
-    pub auth_ca_certificate: Vec<u8>,
+/// `Card::from_description` gets them from the test PKI; a caller may supply its own.
+pub(crate) struct CardParts {
+    pub(crate) auth_certificate: Vec<u8>,
+    pub(crate) auth_ca_certificate: Vec<u8>,
     /// `None` on profiles and holders without a 署名用電子証明書.
-    pub signing_certificate: Option<Vec<u8>>,
-    pub signing_ca_certificate: Vec<u8>,
-    pub auth_key: RsaPrivateKey,
-    pub signing_key: Option<RsaPrivateKey>,
+    pub(crate) signing_certificate: Option<Vec<u8>>,
+    pub(crate) signing_ca_certificate: Vec<u8>,
+    pub(crate) auth_key: RsaPrivateKey,
+    pub(crate) signing_key: Option<RsaPrivateKey>,
     /// Stands in for the issuer of the 券面事項 data (text AP EF 0003/0004, surface `DF 28`).
-    pub issuer_key: RsaPrivateKey,
+    pub(crate) issuer_key: RsaPrivateKey,
 }
 
 /// Errors building a card from its description (and refusing a malformed PIN reset).
