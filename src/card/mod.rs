@@ -5,8 +5,8 @@
 //!
 //! Layout: this file is the APDU engine ([`Card::process`] and the card's session state);
 //! `personalise` builds a card's contents from its description ([`Card::from_description`]
-//! issues the certificates from the test PKI; [`Card::from_parts`] takes them ready-made as
-//! [`CardParts`]). [`description`] is the YAML model; `fs` the applications and files; `pin`
+//! issues the certificates from the test PKI; `Card::from_parts` takes them ready-made as
+//! `CardParts`). [`description`] is the YAML model; `fs` the applications and files; `pin`
 //! retry counters; `jpki`, `text`, `surface` build one application each; `sign` the RSA
 //! work; `tlv` the byte layout of the proprietary files; `images` the synthetic card face.
 
