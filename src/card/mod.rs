@@ -3,10 +3,12 @@
 //! CONTRACT (other modules compile against these signatures; the card helper fills them in
 //! and may add, but not change, them).
 //!
-//! Layout: [`description`] is the YAML model; `fs` the applications and files; `pin` retry
-//! counters; `jpki`, `text`, `surface` build one application each; `sign` the RSA work. A
-//! card is built from plain parts ([`CardParts`]: certificate DER and keys), which
-//! [`Card::from_description`] obtains from the test PKI.
+//! Layout: this file is the APDU engine ([`Card::process`] and the card's session state);
+//! `personalise` builds a card's contents from its description ([`Card::from_description`]
+//! issues the certificates from the test PKI; `Card::from_parts` takes them ready-made as
+//! `CardParts`). [`description`] is the YAML model; `fs` the applications and files; `pin`
+//! retry counters; `jpki`, `text`, `surface` build one application each; `sign` the RSA
+//! work; `tlv` the byte layout of the proprietary files; `images` the synthetic card face.
 
 use std::fmt;
 use std::sync::Arc;
@@ -14,39 +16,34 @@ use std::time::Duration;
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use rsa::RsaPublicKey;
 
 use crate::apdu::{response, Command, StatusWord};
-use crate::pki::{pool_key, CertificateKind, CertificateRequest, TestPki};
+use crate::pki::TestPki;
 
 pub mod description;
 pub mod fs;
 mod images;
-pub mod jpki;
+pub(crate) mod jpki;
+mod personalise;
 mod pin;
 mod sign;
-pub mod surface;
-pub mod text;
+pub(crate) mod surface;
+pub(crate) mod text;
 mod tlv;
 
 pub use description::{CardDescription, CardSpec, DescriptionError, InvalidField, Profile};
-pub use sign::MAX_SIGN_INPUT;
+pub use personalise::CardError;
+pub(crate) use personalise::CardParts;
+pub(crate) use sign::MAX_SIGN_INPUT;
 
 use description::{
     CardFaults, CardOptions, FourDigitPin, LatencySpec, ResponseStatusFault, SecureMessagingStatus,
-    SigningPassword, AUTH_PIN_TRIES, SIGNING_PASSWORD_TRIES, TEXT_PIN_TRIES,
+    SigningPassword,
 };
-use fs::{Application, EfContent, FileSystem, KeyId, ReadAccess, AID_COMMON, AID_JUKI};
-use pin::{PinId, PinRecord, PinTable};
-
-/// Errors building a card from its description.
-#[derive(Debug, thiserror::Error)]
-pub enum CardError {
-    #[error("card description: {0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Pki(#[from] crate::pki::PkiError),
-}
+use fs::{EfContent, FileSystem, KeyId, ReadAccess};
+use personalise::{CardContents, CardKeys};
+use pin::{PinId, PinTable};
 
 /// One answer of the card: the R-APDU bytes (data + SW1 SW2) and the processing time a real
 /// card would have taken. The core never sleeps; transports apply `latency` if they want to.
@@ -99,25 +96,6 @@ impl CardPin {
             CardPin::Text => "text",
         }
     }
-}
-
-/// What a card is made of besides its description: certificates (DER) and private keys.
-/// [`Card::from_description`] gets them from the test PKI; tests may supply their own.
-pub struct CardParts {
-    pub auth_certificate: Vec<u8>,
-    pub auth_ca_certificate: Vec<u8>,
-    /// `None` on profiles and holders without a 署名用電子証明書.
-    pub signing_certificate: Option<Vec<u8>>,
-    pub signing_ca_certificate: Vec<u8>,
-    pub auth_key: RsaPrivateKey,
-    pub signing_key: Option<RsaPrivateKey>,
-    /// Stands in for the issuer of the 券面事項 data (text AP EF 0003/0004, surface `DF 28`).
-    pub issuer_key: RsaPrivateKey,
-}
-
-struct CardKeys {
-    auth: RsaPrivateKey,
-    signing: Option<RsaPrivateKey>,
 }
 
 /// Simulated processing times, precomputed from [`LatencySpec`] so no float work happens
@@ -225,187 +203,37 @@ impl Card {
         description: &CardDescription,
         pki: &TestPki,
     ) -> Result<Card, CardError> {
-        description
-            .validate()
-            .map_err(|invalid| CardError::Invalid(invalid.to_string()))?;
-        let person = &description.person;
-        let spec = &description.card;
-        let auth_key = pool_key(spec.keys.auth)?;
-        let (not_before, not_after) = spec.auth_certificate_validity(person);
-        let auth_certificate = pki.issue(&CertificateRequest {
-            kind: CertificateKind::Authentication,
-            holder: person,
-            subject_key: &RsaPublicKey::from(&auth_key),
-            not_before,
-            not_after,
-        })?;
-        let (signing_key, signing_certificate) = if spec.has_signing_certificate(person) {
-            let key = pool_key(spec.keys.signing)?;
-            let (not_before, not_after) = spec.signing_certificate_validity(person);
-            let certificate = pki.issue(&CertificateRequest {
-                kind: CertificateKind::Signing,
-                holder: person,
-                subject_key: &RsaPublicKey::from(&key),
-                not_before,
-                not_after,
-            })?;
-            (Some(key), Some(certificate))
-        } else {
-            (None, None)
-        };
-        let parts = CardParts {
-            auth_certificate,
-            auth_ca_certificate: pki
-                .ca_certificate_der(CertificateKind::Authentication)
-                .to_vec(),
-            signing_certificate,
-            signing_ca_certificate: pki.ca_certificate_der(CertificateKind::Signing).to_vec(),
-            auth_key,
-            signing_key,
-            issuer_key: pool_key(spec.keys.text_ap)?,
-        };
+        let parts = personalise::issue_parts(description, pki)?;
         Card::from_parts(description, parts)
     }
 
     /// Builds the card from its description and already-made certificates and keys.
-    pub fn from_parts(description: &CardDescription, parts: CardParts) -> Result<Card, CardError> {
-        description
-            .validate()
-            .map_err(|invalid| CardError::Invalid(invalid.to_string()))?;
-        let person = &description.person;
+    pub(crate) fn from_parts(
+        description: &CardDescription,
+        parts: CardParts,
+    ) -> Result<Card, CardError> {
+        let contents = personalise::contents(description, parts)?;
+        Ok(Card::personalised(description, contents))
+    }
+
+    /// The engine around personalised contents: a fresh, unpowered card.
+    fn personalised(description: &CardDescription, contents: CardContents) -> Card {
         let spec = &description.card;
-        let features = spec.profile.features();
-        let signing = if spec.has_signing_certificate(person) {
-            match (parts.signing_certificate, parts.signing_key) {
-                (Some(certificate), Some(key)) => Some((certificate, key)),
-                _ => {
-                    return Err(CardError::Invalid(
-                        "the card carries a signing certificate but no signing certificate or key was supplied".into(),
-                    ))
-                }
-            }
-        } else {
-            None
-        };
-        let expires = spec.expiry_date(person);
-        let build_error = |what: &str, error: &dyn fmt::Display| {
-            CardError::Invalid(format!("building {what}: {error}"))
-        };
-
-        let mut files = FileSystem::default();
-        files.applications.push(jpki::application(
-            &features,
-            jpki::JpkiFiles {
-                auth_certificate: parts.auth_certificate.clone(),
-                auth_ca_certificate: parts.auth_ca_certificate,
-                signing_certificate: signing.as_ref().map(|(certificate, _)| certificate.clone()),
-                signing_ca_certificate: parts.signing_ca_certificate,
-            },
-        ));
-        if features.text_ap {
-            let application = text::application(&text::TextInputs {
-                person,
-                issued: spec.issued,
-                expires,
-                municipality: spec.municipality_code.as_str(),
-                has_pin: features.auth_pin,
-                issuer: &parts.issuer_key,
-            })
-            .map_err(|e| build_error("the text AP", &e))?;
-            files.applications.push(application);
-        }
-        if features.surface_ap {
-            let application = surface::application(&surface::SurfaceInputs {
-                person,
-                issued: spec.issued,
-                expires,
-                security_code: spec.security_code.as_str(),
-                municipality: spec.municipality_code.as_str(),
-                issuer: &parts.issuer_key,
-            })
-            .map_err(|e| build_error("the surface AP", &e))?;
-            files.applications.push(application);
-            files.applications.push(Application {
-                aid: AID_COMMON,
-                files: Vec::new(),
-            });
-        }
-        if features.juki_ap {
-            files.applications.push(Application {
-                aid: AID_JUKI,
-                files: Vec::new(),
-            });
-        }
-
-        let collation_b = surface::collation_number_b(
-            person.birth_date,
-            expires,
-            spec.security_code.as_str(),
-            spec.options.collation_b_birth_year,
-        );
-        let mut pins = PinTable::default();
-        let tries = &spec.tries_left;
-        if features.auth_pin {
-            let secret = spec.pins.auth_or_default().to_vec();
-            pins.insert(
-                PinId::JpkiAuth,
-                PinRecord::new(secret, AUTH_PIN_TRIES, tries.auth.unwrap_or(AUTH_PIN_TRIES)),
-            );
-        }
-        if signing.is_some() {
-            let secret = spec.pins.signing_or_default().to_vec();
-            let start = tries.signing.unwrap_or(SIGNING_PASSWORD_TRIES);
-            pins.insert(
-                PinId::JpkiSigning,
-                PinRecord::new(secret, SIGNING_PASSWORD_TRIES, start),
-            );
-        }
-        let match_tries = spec.options.surface_match_tries;
-        let my_number = person.my_number.as_str().as_bytes().to_vec();
-        if features.text_ap {
-            if features.auth_pin {
-                let secret = spec.pins.text_or_default().to_vec();
-                pins.insert(
-                    PinId::Text,
-                    PinRecord::new(secret, TEXT_PIN_TRIES, tries.text.unwrap_or(TEXT_PIN_TRIES)),
-                );
-            }
-            pins.insert(
-                PinId::TextMatchA,
-                PinRecord::new(my_number.clone(), match_tries, match_tries),
-            );
-            pins.insert(
-                PinId::TextMatchB,
-                PinRecord::new(collation_b.as_bytes().to_vec(), match_tries, match_tries),
-            );
-        }
-        if features.surface_ap {
-            pins.insert(
-                PinId::SurfaceMatchA,
-                PinRecord::new(my_number, match_tries, match_tries),
-            );
-            pins.insert(
-                PinId::SurfaceMatchB,
-                PinRecord::new(collation_b.as_bytes().to_vec(), match_tries, match_tries),
-            );
-        }
-
-        let seed = person.my_number.as_str().parse::<u64>().unwrap_or(0);
-        let (signing_certificate, signing_key) = match signing {
-            Some((certificate, key)) => (Some(Arc::from(certificate)), Some(key)),
-            None => (None, None),
-        };
-        Ok(Card {
+        // The challenge generator is seeded from the holder so transcripts are reproducible.
+        let seed = description
+            .person
+            .my_number
+            .as_str()
+            .parse::<u64>()
+            .unwrap_or(0);
+        Card {
             description: description.clone(),
-            files: Arc::new(files),
-            keys: Arc::new(CardKeys {
-                auth: parts.auth_key,
-                signing: signing_key,
-            }),
-            auth_certificate: Arc::from(parts.auth_certificate),
-            signing_certificate,
-            collation_b,
-            pins,
+            files: Arc::new(contents.files),
+            keys: Arc::new(contents.keys),
+            auth_certificate: Arc::from(contents.auth_certificate),
+            signing_certificate: contents.signing_certificate.map(Arc::from),
+            collation_b: contents.collation_b,
+            pins: contents.pins,
             options: spec.options,
             faults: spec.faults,
             latencies: Latencies::from_spec(&spec.faults.latency),
@@ -414,7 +242,7 @@ impl Card {
             selection: Selection::default(),
             pending_response: Vec::new(),
             challenge: ChaCha20Rng::seed_from_u64(seed),
-        })
+        }
     }
 
     /// The ATR the card answers power-on with; `None` when a fault makes it mute.

@@ -9,8 +9,7 @@ use super::fs::{Application, EfContent, ElementaryFile, ReadAccess, AID_SURFACE}
 use super::images::{synthetic_jpeg2000, synthetic_png};
 use super::pin::PinId;
 use super::sign::issuer_signature;
-use super::text::{ascii_date, offset_table_file};
-use super::tlv::{self, push_tlv};
+use super::tlv::{self, ascii_date, offset_table_file, push_tlv};
 use crate::person::Person;
 
 pub use crate::apdu::ids::surface::{EF_BASIC_INFO, EF_CARD_FACE, EF_MATCH_A, EF_MATCH_B};

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::fs::{Application, EfContent, ElementaryFile, ReadAccess, AID_TEXT};
 use super::pin::PinId;
 use super::sign::issuer_signature;
-use super::tlv::{self, pad_to, push_length, push_tlv};
+use super::tlv::{self, ascii_date, offset_table_file, pad_to, push_length, push_tlv};
 use crate::person::Person;
 
 pub use crate::apdu::ids::text::{
@@ -25,42 +25,6 @@ pub const CV_CERTIFICATE_SIZE: usize = 568;
 /// (assumption: the 照合番号 EFs exist to open these files without the PIN).
 const TEXT_READ: ReadAccess =
     ReadAccess::AnyOf(&[PinId::Text, PinId::TextMatchA, PinId::TextMatchB]);
-
-/// A file `<outer tag> <len> { DF 21 <offsets> , entries... }` whose offset table holds the
-/// big-endian u16 offset, from the file start, of each entry's tag. Returns the file and the
-/// range of the entries (from the first entry's tag to the end of the last).
-pub(crate) fn offset_table_file(
-    outer_tag: [u8; 2],
-    entries: &[([u8; 2], &[u8])],
-) -> (Vec<u8>, std::ops::Range<usize>) {
-    let table_length = entries.len() * 2;
-    let mut body = Vec::new();
-    push_tlv(&mut body, &[0xDF, 0x21], &vec![0; table_length]);
-    let table_start = body.len() - table_length;
-    let mut positions = Vec::with_capacity(entries.len());
-    for (tag, value) in entries {
-        positions.push(body.len());
-        push_tlv(&mut body, tag, value);
-    }
-    let mut file = outer_tag.to_vec();
-    push_length(&mut file, body.len());
-    let header = file.len();
-    for (slot, position) in positions.iter().enumerate() {
-        let offset = u16::try_from(header + position)
-            .unwrap_or(u16::MAX)
-            .to_be_bytes();
-        body[table_start + 2 * slot..table_start + 2 * slot + 2].copy_from_slice(&offset);
-    }
-    let entries_range =
-        header + positions.first().copied().unwrap_or(body.len())..header + body.len();
-    file.extend_from_slice(&body);
-    (file, entries_range)
-}
-
-/// `YYYYMMDD` as ASCII.
-pub(crate) fn ascii_date(date: NaiveDate) -> Vec<u8> {
-    date.format("%Y%m%d").to_string().into_bytes()
-}
 
 /// EF 0001: `FF 10 0C` + 12 ASCII digits + `FF FF` (17 bytes).
 pub(crate) fn my_number_file(person: &Person) -> Vec<u8> {

@@ -29,6 +29,42 @@ pub(crate) fn pad_to(file: &mut Vec<u8>, size: usize) {
     }
 }
 
+/// A file `<outer tag> <len> { DF 21 <offsets> , entries... }` whose offset table holds the
+/// big-endian u16 offset, from the file start, of each entry's tag. Returns the file and the
+/// range of the entries (from the first entry's tag to the end of the last).
+pub(crate) fn offset_table_file(
+    outer_tag: [u8; 2],
+    entries: &[([u8; 2], &[u8])],
+) -> (Vec<u8>, std::ops::Range<usize>) {
+    let table_length = entries.len() * 2;
+    let mut body = Vec::new();
+    push_tlv(&mut body, &[0xDF, 0x21], &vec![0; table_length]);
+    let table_start = body.len() - table_length;
+    let mut positions = Vec::with_capacity(entries.len());
+    for (tag, value) in entries {
+        positions.push(body.len());
+        push_tlv(&mut body, tag, value);
+    }
+    let mut file = outer_tag.to_vec();
+    push_length(&mut file, body.len());
+    let header = file.len();
+    for (slot, position) in positions.iter().enumerate() {
+        let offset = u16::try_from(header + position)
+            .unwrap_or(u16::MAX)
+            .to_be_bytes();
+        body[table_start + 2 * slot..table_start + 2 * slot + 2].copy_from_slice(&offset);
+    }
+    let entries_range =
+        header + positions.first().copied().unwrap_or(body.len())..header + body.len();
+    file.extend_from_slice(&body);
+    (file, entries_range)
+}
+
+/// `YYYYMMDD` as ASCII.
+pub(crate) fn ascii_date(date: chrono::NaiveDate) -> Vec<u8> {
+    date.format("%Y%m%d").to_string().into_bytes()
+}
+
 /// An AP's 256-byte basic-information file: `FF n0 { DF n1 version, DF n2 issue date,
 /// DF n3 card expiry, DF n4 municipality code }` padded with `FF`, where `n` is the AP's tag
 /// row (`3` for the 券面事項確認AP's EF 0003, `4` for the 券面事項入力補助AP's EF 0005).
@@ -42,16 +78,8 @@ pub(crate) fn basic_info_file(
     let row = tag_row << 4;
     let mut body = Vec::new();
     push_tlv(&mut body, &[0xDF, row | 1], &[0x01]);
-    push_tlv(
-        &mut body,
-        &[0xDF, row | 2],
-        &super::text::ascii_date(issued),
-    );
-    push_tlv(
-        &mut body,
-        &[0xDF, row | 3],
-        &super::text::ascii_date(expires),
-    );
+    push_tlv(&mut body, &[0xDF, row | 2], &ascii_date(issued));
+    push_tlv(&mut body, &[0xDF, row | 3], &ascii_date(expires));
     push_tlv(&mut body, &[0xDF, row | 4], municipality.as_bytes());
     let mut file = vec![0xFF, row];
     push_length(&mut file, body.len());

@@ -31,12 +31,7 @@ use sha2::{Digest, Sha256};
 
 use crate::person::{MyNumber, Person};
 
-pub use fixtures::{generate_fixtures, FixtureSet, DEFAULT_POOL_SIZE, DEFAULT_SEED};
-pub use issue::{
-    ca_valid_from, ca_valid_until, MIN_SIGNING_CERTIFICATE_AGE, OID_AUTHENTICATION_POLICY,
-    OID_SAN_ADDRESS, OID_SAN_ADDRESS_SUBSTITUTE, OID_SAN_DATE_OF_BIRTH, OID_SAN_NAME,
-    OID_SAN_NAME_SUBSTITUTE, OID_SAN_SEX, OID_SIGNING_POLICY,
-};
+pub(crate) use fixtures::{generate_fixtures, DEFAULT_POOL_SIZE, DEFAULT_SEED};
 pub use pool::pool_size;
 
 use issue::CertificateAuthority;
@@ -100,9 +95,9 @@ pub struct TestPki {
 
 /// The PEM texts of one CA: its PKCS#8 private key and its self-signed certificate.
 #[derive(Debug, Clone, Copy)]
-pub struct CaPem<'a> {
-    pub private_key_pem: &'a str,
-    pub certificate_pem: &'a str,
+pub(crate) struct CaPem<'a> {
+    pub(crate) private_key_pem: &'a str,
+    pub(crate) certificate_pem: &'a str,
 }
 
 const AUTHENTICATION_CA_KEY: &str = include_str!(concat!(
@@ -145,7 +140,10 @@ impl TestPki {
 
     /// A PKI from explicit CA material (e.g. a set made by [`generate_fixtures`] with another
     /// seed). Checks that each key belongs to its certificate.
-    pub fn from_pem(authentication: CaPem<'_>, signing: CaPem<'_>) -> Result<TestPki, PkiError> {
+    pub(crate) fn from_pem(
+        authentication: CaPem<'_>,
+        signing: CaPem<'_>,
+    ) -> Result<TestPki, PkiError> {
         Ok(TestPki {
             authentication: CertificateAuthority::from_pem(
                 CertificateKind::Authentication,
@@ -160,15 +158,15 @@ impl TestPki {
     /// Both kinds: X.509 v3, sha256WithRSAEncryption, serial [`certificate_serial`], subject
     /// `CN=<issue date YYYYMMDD><serial as 16 hex digits>, C=JP` (opaque, no name), keyUsage
     /// (critical), certificatePolicies, subject and authority key identifiers.
-    /// - Authentication: policy [`OID_AUTHENTICATION_POLICY`], keyUsage digitalSignature.
-    /// - Signing: policy [`OID_SIGNING_POLICY`], keyUsage digitalSignature + nonRepudiation,
+    /// - Authentication: policy `issue::OID_AUTHENTICATION_POLICY`, keyUsage digitalSignature.
+    /// - Signing: policy `issue::OID_SIGNING_POLICY`, keyUsage digitalSignature + nonRepudiation,
     ///   subjectAltName with six otherName entries (`[0] EXPLICIT UTF8String`): name as on the
     ///   card, name substitute info (empty: no substituted characters), sex as the card's code
     ///   (`1`/`2`/`9`), birth date `YYYYMMDD`, address, address substitute info (empty).
     ///
     /// Refused ([`PkiError::Request`]): `not_after` before `not_before`, dates outside the CA's
-    /// validity ([`ca_valid_from`]..=[`ca_valid_until`]), and, as JPKI does, a signing
-    /// certificate for a holder younger than [`MIN_SIGNING_CERTIFICATE_AGE`] on `not_before`.
+    /// validity (`issue::ca_valid_from`..=`issue::ca_valid_until`), and, as JPKI does, a signing
+    /// certificate for a holder younger than `issue::MIN_SIGNING_CERTIFICATE_AGE` on `not_before`.
     ///
     /// Deterministic: the same request gives the same bytes (PKCS#1 v1.5 has no randomness).
     pub fn issue(&self, request: &CertificateRequest<'_>) -> Result<Vec<u8>, PkiError> {

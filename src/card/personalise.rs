@@ -1,0 +1,242 @@
+//! Personalisation: what a card holds, built from its description. Issues the card's
+//! certificates from the test PKI, builds each application's files (one module per
+//! application: [`super::jpki`], [`super::text`], [`super::surface`]) and sets up the PIN
+//! table. It knows nothing of the engine, which only ever sees the finished [`CardContents`].
+
+use std::fmt;
+
+use rsa::{RsaPrivateKey, RsaPublicKey};
+
+use super::description::{CardDescription, AUTH_PIN_TRIES, SIGNING_PASSWORD_TRIES, TEXT_PIN_TRIES};
+use super::fs::{Application, FileSystem, AID_COMMON, AID_JUKI};
+use super::pin::{PinId, PinRecord, PinTable};
+use super::{jpki, surface, text};
+use crate::pki::{pool_key, CertificateKind, CertificateRequest, TestPki};
+
+/// What a card is made of besides its description: certificates (DER) and private keys.
+/// `Card::from_description` gets them from the test PKI; a caller may supply its own.
+pub(crate) struct CardParts {
+    pub(crate) auth_certificate: Vec<u8>,
+    pub(crate) auth_ca_certificate: Vec<u8>,
+    /// `None` on profiles and holders without a 署名用電子証明書.
+    pub(crate) signing_certificate: Option<Vec<u8>>,
+    pub(crate) signing_ca_certificate: Vec<u8>,
+    pub(crate) auth_key: RsaPrivateKey,
+    pub(crate) signing_key: Option<RsaPrivateKey>,
+    /// Stands in for the issuer of the 券面事項 data (text AP EF 0003/0004, surface `DF 28`).
+    pub(crate) issuer_key: RsaPrivateKey,
+}
+
+/// Errors building a card from its description (and refusing a malformed PIN reset).
+#[derive(Debug, thiserror::Error)]
+pub enum CardError {
+    #[error("card description: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Pki(#[from] crate::pki::PkiError),
+}
+
+/// The card's JPKI private keys (the issuer key is only used while personalising).
+pub(super) struct CardKeys {
+    pub(super) auth: RsaPrivateKey,
+    pub(super) signing: Option<RsaPrivateKey>,
+}
+
+/// Everything personalisation writes onto the card; the engine adds session state.
+pub(super) struct CardContents {
+    pub(super) files: FileSystem,
+    pub(super) keys: CardKeys,
+    pub(super) auth_certificate: Vec<u8>,
+    pub(super) signing_certificate: Option<Vec<u8>>,
+    pub(super) collation_b: String,
+    pub(super) pins: PinTable,
+}
+
+/// Issues the certificates the description calls for and loads the keys from the pool.
+pub(super) fn issue_parts(
+    description: &CardDescription,
+    pki: &TestPki,
+) -> Result<CardParts, CardError> {
+    description
+        .validate()
+        .map_err(|invalid| CardError::Invalid(invalid.to_string()))?;
+    let person = &description.person;
+    let spec = &description.card;
+    let auth_key = pool_key(spec.keys.auth)?;
+    let (not_before, not_after) = spec.auth_certificate_validity(person);
+    let auth_certificate = pki.issue(&CertificateRequest {
+        kind: CertificateKind::Authentication,
+        holder: person,
+        subject_key: &RsaPublicKey::from(&auth_key),
+        not_before,
+        not_after,
+    })?;
+    let (signing_key, signing_certificate) = if spec.has_signing_certificate(person) {
+        let key = pool_key(spec.keys.signing)?;
+        let (not_before, not_after) = spec.signing_certificate_validity(person);
+        let certificate = pki.issue(&CertificateRequest {
+            kind: CertificateKind::Signing,
+            holder: person,
+            subject_key: &RsaPublicKey::from(&key),
+            not_before,
+            not_after,
+        })?;
+        (Some(key), Some(certificate))
+    } else {
+        (None, None)
+    };
+    Ok(CardParts {
+        auth_certificate,
+        auth_ca_certificate: pki
+            .ca_certificate_der(CertificateKind::Authentication)
+            .to_vec(),
+        signing_certificate,
+        signing_ca_certificate: pki.ca_certificate_der(CertificateKind::Signing).to_vec(),
+        auth_key,
+        signing_key,
+        issuer_key: pool_key(spec.keys.text_ap)?,
+    })
+}
+
+/// Lays the description and parts out as files, keys and PINs.
+pub(super) fn contents(
+    description: &CardDescription,
+    parts: CardParts,
+) -> Result<CardContents, CardError> {
+    description
+        .validate()
+        .map_err(|invalid| CardError::Invalid(invalid.to_string()))?;
+    let person = &description.person;
+    let spec = &description.card;
+    let features = spec.profile.features();
+    let signing = if spec.has_signing_certificate(person) {
+        match (parts.signing_certificate, parts.signing_key) {
+            (Some(certificate), Some(key)) => Some((certificate, key)),
+            _ => {
+                return Err(CardError::Invalid(
+                    "the card carries a signing certificate but no signing certificate or key was supplied".into(),
+                ))
+            }
+        }
+    } else {
+        None
+    };
+    let expires = spec.expiry_date(person);
+    let build_error = |what: &str, error: &dyn fmt::Display| {
+        CardError::Invalid(format!("building {what}: {error}"))
+    };
+
+    let mut files = FileSystem::default();
+    files.applications.push(jpki::application(
+        &features,
+        jpki::JpkiFiles {
+            auth_certificate: parts.auth_certificate.clone(),
+            auth_ca_certificate: parts.auth_ca_certificate,
+            signing_certificate: signing.as_ref().map(|(certificate, _)| certificate.clone()),
+            signing_ca_certificate: parts.signing_ca_certificate,
+        },
+    ));
+    if features.text_ap {
+        let application = text::application(&text::TextInputs {
+            person,
+            issued: spec.issued,
+            expires,
+            municipality: spec.municipality_code.as_str(),
+            has_pin: features.auth_pin,
+            issuer: &parts.issuer_key,
+        })
+        .map_err(|e| build_error("the text AP", &e))?;
+        files.applications.push(application);
+    }
+    if features.surface_ap {
+        let application = surface::application(&surface::SurfaceInputs {
+            person,
+            issued: spec.issued,
+            expires,
+            security_code: spec.security_code.as_str(),
+            municipality: spec.municipality_code.as_str(),
+            issuer: &parts.issuer_key,
+        })
+        .map_err(|e| build_error("the surface AP", &e))?;
+        files.applications.push(application);
+        files.applications.push(Application {
+            aid: AID_COMMON,
+            files: Vec::new(),
+        });
+    }
+    if features.juki_ap {
+        files.applications.push(Application {
+            aid: AID_JUKI,
+            files: Vec::new(),
+        });
+    }
+
+    let collation_b = surface::collation_number_b(
+        person.birth_date,
+        expires,
+        spec.security_code.as_str(),
+        spec.options.collation_b_birth_year,
+    );
+    let mut pins = PinTable::default();
+    let tries = &spec.tries_left;
+    if features.auth_pin {
+        let secret = spec.pins.auth_or_default().to_vec();
+        pins.insert(
+            PinId::JpkiAuth,
+            PinRecord::new(secret, AUTH_PIN_TRIES, tries.auth.unwrap_or(AUTH_PIN_TRIES)),
+        );
+    }
+    if signing.is_some() {
+        let secret = spec.pins.signing_or_default().to_vec();
+        let start = tries.signing.unwrap_or(SIGNING_PASSWORD_TRIES);
+        pins.insert(
+            PinId::JpkiSigning,
+            PinRecord::new(secret, SIGNING_PASSWORD_TRIES, start),
+        );
+    }
+    let match_tries = spec.options.surface_match_tries;
+    let my_number = person.my_number.as_str().as_bytes().to_vec();
+    if features.text_ap {
+        if features.auth_pin {
+            let secret = spec.pins.text_or_default().to_vec();
+            pins.insert(
+                PinId::Text,
+                PinRecord::new(secret, TEXT_PIN_TRIES, tries.text.unwrap_or(TEXT_PIN_TRIES)),
+            );
+        }
+        pins.insert(
+            PinId::TextMatchA,
+            PinRecord::new(my_number.clone(), match_tries, match_tries),
+        );
+        pins.insert(
+            PinId::TextMatchB,
+            PinRecord::new(collation_b.as_bytes().to_vec(), match_tries, match_tries),
+        );
+    }
+    if features.surface_ap {
+        pins.insert(
+            PinId::SurfaceMatchA,
+            PinRecord::new(my_number, match_tries, match_tries),
+        );
+        pins.insert(
+            PinId::SurfaceMatchB,
+            PinRecord::new(collation_b.as_bytes().to_vec(), match_tries, match_tries),
+        );
+    }
+
+    let (signing_certificate, signing_key) = match signing {
+        Some((certificate, key)) => (Some(certificate), Some(key)),
+        None => (None, None),
+    };
+    Ok(CardContents {
+        files,
+        keys: CardKeys {
+            auth: parts.auth_key,
+            signing: signing_key,
+        },
+        auth_certificate: parts.auth_certificate,
+        signing_certificate,
+        collation_b,
+        pins,
+    })
+}
