@@ -20,7 +20,9 @@ use crate::reader::{ReceptionOutcome, Screen};
 /// Whether `call` is the call `want` describes (absent keys are not checked).
 fn call_matches(want: &CallExpectation, call: &CallRecord) -> bool {
     want.kind == call.kind
-        && want.outcome.is_none_or(|outcome| call.outcome == Some(outcome))
+        && want
+            .outcome
+            .is_none_or(|outcome| call.outcome == Some(outcome))
         && want
             .qualification_validity
             .is_none_or(|validity| call.qualification_validity == Some(validity))

@@ -368,24 +368,25 @@ fn build_world(
         "registry",
     )?;
     let registry_origin = registry.origin.display().to_string();
-    let built = Registry::from_description(&registry_origin, &registry.value).map_err(|error| {
-        match error {
-            RegistryError::Invalid {
-                line,
-                column,
-                field,
-                message,
-                ..
-            } if line > 0 => LoadError::at(
-                &registry.origin,
-                &registry.source,
-                line,
-                column,
-                format!("{field}: {message}"),
-            ),
-            other => LoadError::whole_file(&registry.origin, other.to_string()),
-        }
-    })?;
+    let built =
+        Registry::from_description(&registry_origin, &registry.value).map_err(
+            |error| match error {
+                RegistryError::Invalid {
+                    line,
+                    column,
+                    field,
+                    message,
+                    ..
+                } if line > 0 => LoadError::at(
+                    &registry.origin,
+                    &registry.source,
+                    line,
+                    column,
+                    format!("{field}: {message}"),
+                ),
+                other => LoadError::whole_file(&registry.origin, other.to_string()),
+            },
+        )?;
     let person_ids: Vec<String> = registry
         .value
         .persons

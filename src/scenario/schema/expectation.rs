@@ -141,8 +141,11 @@ impl<'de, T: StepExpectation> DeserializeSeed<'de> for ExpectationSeed<T> {
     type Value = T;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
-        let expectation =
-            deserializer.deserialize_struct("expect", fields_of::<T>(), KeysOf::<T>(PhantomData))?;
+        let expectation = deserializer.deserialize_struct(
+            "expect",
+            fields_of::<T>(),
+            KeysOf::<T>(PhantomData),
+        )?;
         expectation.validate().map_err(de::Error::custom)?;
         Ok(expectation)
     }

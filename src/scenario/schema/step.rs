@@ -383,3 +383,72 @@ impl fmt::Display for ReaderEvent {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(yaml: &str) -> Result<StepDoc, String> {
+        serde_saphyr::from_str::<StepDoc>(yaml).map_err(|error| crate::yaml::plain_message(&error))
+    }
+
+    #[test]
+    fn the_expectation_is_read_as_the_action_s_type() {
+        let doc =
+            step("send: \"00 B0 00 00 02\"\nexpect: { sw: \"9000\", data_len: 2 }\n").unwrap();
+        match doc.actions.as_slice() {
+            [ActionDoc::Send {
+                expect: Some(expect),
+                ..
+            }] => {
+                assert_eq!(expect.data_len, Some(2));
+                assert!(expect.sw.is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_action_without_expectations_refuses_one_at_its_value() {
+        let error =
+            serde_saphyr::from_str::<StepDoc>("pins: { auth: 3 }\nexpect: { sw: \"9000\" }\n")
+                .unwrap_err();
+        assert_eq!(
+            error.location().map(|l| (l.line(), l.column())),
+            Some((2, 9))
+        );
+        assert_eq!(
+            crate::yaml::plain_message(&error),
+            "a `pins` step takes no `expect:` (only send, power, reception and \
+             insurance_card_lookup steps do)"
+        );
+    }
+
+    #[test]
+    fn an_expectation_before_the_action_is_kept_as_a_location_only() {
+        let doc = step("expect: { sw: \"9000\" }\nsend: \"00 B0 00 00 02\"\n").unwrap();
+        let location = doc.expect_before_action.expect("recorded");
+        assert_eq!((location.line(), location.column()), (1, 9));
+        assert!(matches!(
+            doc.actions.as_slice(),
+            [ActionDoc::Send { expect: None, .. }]
+        ));
+    }
+
+    #[test]
+    fn several_actions_are_all_kept_for_the_loader_to_name() {
+        let doc =
+            step("send: \"00 B0 00 00 02\"\npower: reset\nexpect: { atr: \"3B\" }\n").unwrap();
+        let keys: Vec<&str> = doc.actions.iter().map(ActionDoc::key).collect();
+        assert_eq!(keys, ["send", "power"]);
+    }
+
+    #[test]
+    fn an_unknown_key_lists_every_step_key() {
+        assert_eq!(
+            step("sedn: \"00\"\n").unwrap_err(),
+            "unknown field `sedn`, expected one of label, send, power, pins, event, reception, \
+             insurance_card_lookup, expect"
+        );
+    }
+}
