@@ -368,25 +368,8 @@ fn build_world(
         "registry",
     )?;
     let registry_origin = registry.origin.display().to_string();
-    let built =
-        Registry::from_description(&registry_origin, &registry.value).map_err(
-            |error| match error {
-                RegistryError::Invalid {
-                    line,
-                    column,
-                    field,
-                    message,
-                    ..
-                } if line > 0 => LoadError::at(
-                    &registry.origin,
-                    &registry.source,
-                    line,
-                    column,
-                    format!("{field}: {message}"),
-                ),
-                other => LoadError::whole_file(&registry.origin, other.to_string()),
-            },
-        )?;
+    let built = Registry::from_description(&registry_origin, &registry.value)
+        .map_err(|error| registry_error(&registry.origin, &registry.source, error))?;
     let person_ids: Vec<String> = registry
         .value
         .persons
@@ -458,6 +441,21 @@ fn build_world(
         reader: doc.reader,
         facility_code: doc.facility_code,
     })
+}
+
+/// A registry that does not build, pointing into the file it was written in when the
+/// registry knows where.
+fn registry_error(origin: &Path, source: &str, error: RegistryError) -> LoadError {
+    match error {
+        RegistryError::Invalid {
+            line,
+            column,
+            field,
+            message,
+            ..
+        } if line > 0 => LoadError::at(origin, source, line, column, format!("{field}: {message}")),
+        other => LoadError::whole_file(origin, other.to_string()),
+    }
 }
 
 /// Turns the top-level `expect:` into independent checks.

@@ -28,8 +28,7 @@ pub use expect::{
     TranscriptRuleDoc,
 };
 pub use expectation::{
-    ExpectationSeed, LookupExpectation, PowerExpectation, ResponseExpectation, StepExpectation,
-    TransportErrorKind,
+    LookupExpectation, PowerExpectation, ResponseExpectation, StepExpectation, TransportErrorKind,
 };
 pub use inline::InlineOrPath;
 pub use reception::{screen_name, FaceVerdict, ReceptionDoc, ReceptionStepExpectation};
