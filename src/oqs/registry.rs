@@ -44,7 +44,7 @@ pub enum RegistryError {
 }
 
 /// Strings stored back to back; an id is an index into `ends`.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct TextArena {
     bytes: String,
     ends: Vec<u32>,
@@ -159,7 +159,7 @@ struct CardRow {
     mislinked: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct InsurerRow {
     number: String,
     name: String,
@@ -167,7 +167,7 @@ struct InsurerRow {
 }
 
 /// The registry: immutable once built (runtime changes such as re-links live in the service).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Registry {
     options: RegistryOptions,
     text: TextArena,
@@ -543,7 +543,7 @@ fn insurance_card_key(insurer: &str, symbol: &str, number: &str, branch: u8) -> 
 /// are stored, so a lookup reads two adjacent directory slots and a handful of serials instead
 /// of binary-searching the whole array (one or two cache misses at any size). Serials are
 /// SHA-256 derived, hence evenly spread; a skewed set still works, only with larger buckets.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 struct SerialDirectory {
     /// Bits of the serial (below the always-clear top bit) that select the bucket.
     bits: u32,

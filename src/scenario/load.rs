@@ -7,15 +7,17 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde_saphyr::Spanned;
 
-use super::checks::{reception_checks, Check, ScenarioExpectDoc, TranscriptRule};
-use super::model::{Action, PowerExpectation, ResponseExpectation, Scenario, Step};
-use super::reception::ReceptionStepExpectation;
-use super::schema::{ExpectDoc, InlineOrPath, ScenarioDoc, StepDoc, STEP_ACTION_KEYS};
-use super::world::{World, WorldDoc};
+use super::checks::{reception_checks, Check, TranscriptRule};
+use super::model::{Action, Scenario, Step};
+use super::schema::{
+    ActionDoc, InlineOrPath, ScenarioDoc, ScenarioExpectDoc, StepDoc, WorldDoc, STEP_ACTION_KEYS,
+};
+use super::world::World;
 use crate::card::CardDescription;
 use crate::oqs::registry::{Registry, RegistryError};
 
@@ -366,24 +368,8 @@ fn build_world(
         "registry",
     )?;
     let registry_origin = registry.origin.display().to_string();
-    if let Err(error) = Registry::from_description(&registry_origin, &registry.value) {
-        return Err(match error {
-            RegistryError::Invalid {
-                line,
-                column,
-                field,
-                message,
-                ..
-            } if line > 0 => LoadError::at(
-                &registry.origin,
-                &registry.source,
-                line,
-                column,
-                format!("{field}: {message}"),
-            ),
-            other => LoadError::whole_file(&registry.origin, other.to_string()),
-        });
-    }
+    let built = Registry::from_description(&registry_origin, &registry.value)
+        .map_err(|error| registry_error(&registry.origin, &registry.source, error))?;
     let person_ids: Vec<String> = registry
         .value
         .persons
@@ -449,14 +435,27 @@ fn build_world(
         ));
     }
     Ok(World {
-        registry: *registry.value,
-        registry_origin,
-        registry_file: registry.file,
+        registry: Arc::new(built),
         cards,
         faults: doc.faults,
         reader: doc.reader,
         facility_code: doc.facility_code,
     })
+}
+
+/// A registry that does not build, pointing into the file it was written in when the
+/// registry knows where.
+fn registry_error(origin: &Path, source: &str, error: RegistryError) -> LoadError {
+    match error {
+        RegistryError::Invalid {
+            line,
+            column,
+            field,
+            message,
+            ..
+        } if line > 0 => LoadError::at(origin, source, line, column, format!("{field}: {message}")),
+        other => LoadError::whole_file(origin, other.to_string()),
+    }
 }
 
 /// Turns the top-level `expect:` into independent checks.
@@ -656,231 +655,112 @@ fn build_step(
     step: &Spanned<StepDoc>,
 ) -> Result<Step, LoadError> {
     let doc = &step.value;
-    let present: Vec<&str> = [
-        doc.send.is_some().then_some("send"),
-        doc.power.is_some().then_some("power"),
-        doc.pins.is_some().then_some("pins"),
-        doc.event.is_some().then_some("event"),
-        doc.reception.is_some().then_some("reception"),
-        doc.insurance_card_lookup
-            .is_some()
-            .then_some("insurance_card_lookup"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
     let action_keys = STEP_ACTION_KEYS.join(", ");
-    if present.is_empty() {
-        return Err(LoadError::at_location(
+    let action = match doc.actions.as_slice() {
+        [action] => action,
+        [] => {
+            return Err(LoadError::at_location(
+                file,
+                source,
+                step,
+                format!(
+                    "step {} has no action: it needs exactly one of {action_keys}",
+                    index + 1
+                ),
+            ))
+        }
+        several => {
+            let present: Vec<&str> = several.iter().map(ActionDoc::key).collect();
+            return Err(LoadError::at_location(
+                file,
+                source,
+                step,
+                format!(
+                    "step {} has {} actions ({}): write one of {action_keys} per step",
+                    index + 1,
+                    present.len(),
+                    present.join(", ")
+                ),
+            ));
+        }
+    };
+    if let Some(location) = doc.expect_before_action {
+        return Err(LoadError::at(
             file,
             source,
-            step,
+            location.line(),
+            location.column(),
             format!(
-                "step {} has no action: it needs exactly one of {action_keys}",
-                index + 1
-            ),
-        ));
-    }
-    if present.len() > 1 {
-        return Err(LoadError::at_location(
-            file,
-            source,
-            step,
-            format!(
-                "step {} has {} actions ({}): write one of {action_keys} per step",
+                "step {}: write `{}` before `expect:` (the action decides which expectations apply)",
                 index + 1,
-                present.len(),
-                present.join(", ")
+                action.key()
             ),
         ));
     }
-    let action = build_action(file, source, index, doc)?;
     Ok(Step {
         index,
         label: doc.label.clone(),
         line: step.referenced.line(),
-        action,
+        action: build_action(file, source, index, action)?,
     })
 }
 
-/// Checks that `expect:` only uses keys the step's action can produce.
-fn check_expect_keys(
-    file: &Path,
-    source: &str,
-    expect: &Spanned<ExpectDoc>,
-    action: &str,
-    allowed: &[&str],
-) -> Result<(), LoadError> {
-    let e = &expect.value;
-    let used = [
-        ("sw", e.sw.is_some()),
-        ("data", e.data.is_some()),
-        ("data_len", e.data_len.is_some()),
-        ("atr", e.atr.is_some()),
-        ("error", e.error.is_some()),
-        ("screen", e.screen.is_some()),
-        ("messages", e.messages.is_some()),
-        ("validity", e.validity.is_some()),
-    ];
-    for (key, is_used) in used {
-        if is_used && !allowed.contains(&key) {
-            return Err(LoadError::at_location(
-                file,
-                source,
-                expect,
-                format!(
-                    "`expect.{key}` does not apply to a `{action}` step; expected one of {}",
-                    allowed.join(", ")
-                ),
-            ));
-        }
-    }
-    if e.error.is_some() {
-        if let Some((key, _)) = used
-            .iter()
-            .find(|(key, is_used)| *is_used && *key != "error")
-        {
-            return Err(LoadError::at_location(
-                file,
-                source,
-                expect,
-                format!("`expect.error` means no answer arrives, so `expect.{key}` cannot be checked with it"),
-            ));
-        }
-    }
-    Ok(())
-}
-
+/// The validated action; its expectation was checked key by key while the file was parsed,
+/// what is left is whether an expectation the action needs is there.
 fn build_action(
     file: &Path,
     source: &str,
     index: usize,
-    doc: &StepDoc,
+    action: &ActionDoc,
 ) -> Result<Action, LoadError> {
-    if let Some(apdu) = &doc.send {
-        let Some(expect) = &doc.expect else {
-            return Err(LoadError::at_location(
-                file,
-                source,
-                apdu,
-                format!(
-                    "step {}: `send` needs `expect:` with at least one of sw, data, data_len, error \
-                     (a command whose answer is not checked proves nothing)",
-                    index + 1
-                ),
-            ));
-        };
-        check_expect_keys(
-            file,
-            source,
-            expect,
-            "send",
-            &["sw", "data", "data_len", "error"],
-        )?;
-        let e = &expect.value;
-        if e.sw.is_none() && e.data.is_none() && e.data_len.is_none() && e.error.is_none() {
-            return Err(LoadError::at_location(
-                file,
-                source,
-                expect,
-                "`expect:` is empty; expected at least one of sw, data, data_len, error",
-            ));
-        }
-        if let (Some(data), Some(len)) = (&e.data, e.data_len) {
-            if data.is_exact() && data.min_len() != len {
+    Ok(match action {
+        ActionDoc::Send { apdu, expect } => {
+            let Some(expect) = expect else {
                 return Err(LoadError::at_location(
                     file,
                     source,
-                    expect,
+                    apdu,
                     format!(
-                        "`data` is {} bytes but `data_len` says {len}",
-                        data.min_len()
+                        "step {}: `send` needs `expect:` with at least one of sw, data, data_len, error \
+                         (a command whose answer is not checked proves nothing)",
+                        index + 1
                     ),
                 ));
+            };
+            Action::Send {
+                apdu: apdu.value.0.clone(),
+                expect: expect.clone(),
             }
         }
-        return Ok(Action::Send {
-            apdu: apdu.value.0.clone(),
-            expect: ResponseExpectation {
-                sw: e.sw,
-                data: e.data.clone(),
-                data_len: e.data_len,
-                error: e.error,
-            },
-        });
-    }
-    if let Some(lookup) = &doc.insurance_card_lookup {
-        let validity = match &doc.expect {
-            Some(expect) => {
-                check_expect_keys(file, source, expect, "insurance_card_lookup", &["validity"])?;
-                expect.value.validity
+        ActionDoc::InsuranceCardLookup { request, expect } => {
+            let Some(expect) = expect else {
+                return Err(LoadError::at_location(
+                    file,
+                    source,
+                    request,
+                    format!(
+                        "step {}: `insurance_card_lookup` needs `expect: {{ validity: ... }}` (one of \
+                         valid, invalid, invalid_new_qualification_exists, no_qualification, multiple)",
+                        index + 1
+                    ),
+                ));
+            };
+            Action::InsuranceCardLookup {
+                request: request.value.clone(),
+                validity: expect.validity,
             }
-            None => None,
-        };
-        let Some(validity) = validity else {
-            return Err(LoadError::at_location(
-                file,
-                source,
-                lookup,
-                format!(
-                    "step {}: `insurance_card_lookup` needs `expect: {{ validity: ... }}` (one of \
-                     valid, invalid, invalid_new_qualification_exists, no_qualification, multiple)",
-                    index + 1
-                ),
-            ));
-        };
-        return Ok(Action::InsuranceCardLookup {
-            request: lookup.value.clone(),
-            validity,
-        });
-    }
-    if let Some(reception) = &doc.reception {
-        let mut expectation = ReceptionStepExpectation::default();
-        if let Some(expect) = &doc.expect {
-            check_expect_keys(file, source, expect, "reception", &["screen", "messages"])?;
-            expectation = ReceptionStepExpectation {
-                screen: expect.value.screen,
-                messages: expect.value.messages.clone(),
-            };
         }
-        return Ok(Action::Reception {
-            input: reception.value.clone(),
-            expect: expectation,
-        });
-    }
-    if let Some(power) = doc.power {
-        let mut expectation = PowerExpectation::default();
-        if let Some(expect) = &doc.expect {
-            check_expect_keys(file, source, expect, "power", &["atr", "error"])?;
-            expectation = PowerExpectation {
-                atr: expect.value.atr.clone(),
-                error: expect.value.error,
-            };
-        }
-        return Ok(Action::Power {
-            action: power,
-            expect: expectation,
-        });
-    }
-    let (key, value) = match (doc.pins, doc.event) {
-        (Some(pins), _) => ("pins", Action::Pins(pins)),
-        (None, Some(event)) => ("event", Action::Event(event)),
-        (None, None) => {
-            return Err(LoadError::whole_file(
-                file,
-                format!("step {} has no action", index + 1),
-            ));
-        }
-    };
-    if let Some(expect) = &doc.expect {
-        return Err(LoadError::at_location(
-            file,
-            source,
-            expect,
-            format!("a `{key}` step takes no `expect:` (only send, power and reception steps do)"),
-        ));
-    }
-    Ok(value)
+        ActionDoc::Reception { input, expect } => Action::Reception {
+            input: input.clone(),
+            expect: expect.clone().unwrap_or_default(),
+        },
+        ActionDoc::Power { action, expect } => Action::Power {
+            action: *action,
+            expect: expect.clone().unwrap_or_default(),
+        },
+        ActionDoc::Pins(pins) => Action::Pins(*pins),
+        ActionDoc::Event(event) => Action::Event(*event),
+    })
 }
 
 /// Loads every file; returns the scenarios that loaded and an error for each that did not

@@ -10,7 +10,6 @@ pub mod load;
 pub mod model;
 pub mod pattern;
 pub mod readers;
-pub mod reception;
 pub mod report;
 pub mod run;
 pub mod schema;

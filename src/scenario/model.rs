@@ -1,20 +1,19 @@
 //! The validated scenario the runner executes (built from [`super::schema`] by [`super::load`]).
 //!
-//! To add a step kind: a key on [`super::schema::StepDoc`] (and its name in
-//! [`super::schema::STEP_ACTION_KEYS`]), a variant of [`Action`], an arm in
+//! To add a step kind: a variant of [`super::schema::ActionDoc`] with its key (in `StepKey`
+//! and [`super::schema::STEP_ACTION_KEYS`]) and, if it checks something, its own expectation
+//! type implementing [`super::schema::StepExpectation`]; a variant of [`Action`], an arm in
 //! `load::build_action`, an arm in `run::execute`, and a section in docs/scenarios.md.
 
 use std::path::PathBuf;
 
+use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::pattern::{BytePattern, SwPattern};
-use chrono::NaiveDate;
-
 use super::checks::Check;
-use super::reception::{ReceptionDoc, ReceptionStepExpectation};
 use super::schema::{
-    InsuranceCardLookupDoc, PinsExpectation, PowerAction, ReaderEvent, TransportErrorKind,
+    InsuranceCardLookupDoc, PinsExpectation, PowerAction, PowerExpectation, ReaderEvent,
+    ReceptionDoc, ReceptionStepExpectation, ResponseExpectation,
 };
 use super::world::World;
 use crate::card::CardDescription;
@@ -147,20 +146,4 @@ pub enum Action {
         input: ReceptionDoc,
         expect: ReceptionStepExpectation,
     },
-}
-
-/// What a `send` step expects. Either an answer (`sw`, `data`, `data_len`) or a reader error.
-#[derive(Debug, Clone, Default)]
-pub struct ResponseExpectation {
-    pub sw: Option<SwPattern>,
-    pub data: Option<BytePattern>,
-    pub data_len: Option<usize>,
-    pub error: Option<TransportErrorKind>,
-}
-
-/// What a `power` step expects: an ATR pattern, or a reader error.
-#[derive(Debug, Clone, Default)]
-pub struct PowerExpectation {
-    pub atr: Option<BytePattern>,
-    pub error: Option<TransportErrorKind>,
 }

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::model::{Action, PowerExpectation, ResponseExpectation, Scenario, Step};
+use super::model::{Action, Scenario, Step};
 use super::readers::{ReaderChoice, RealReaderSettings};
 use super::schema::{
-    PinExpectation, PinsExpectation, PowerAction, ReaderEvent, TransportErrorKind,
+    PinExpectation, PinsExpectation, PowerAction, PowerExpectation, ReaderEvent,
+    ResponseExpectation, TransportErrorKind,
 };
 use super::slot::{with_emulated_card, Applied, ReaderSlot};
 use crate::apdu::to_spaced_hex;
@@ -20,8 +21,9 @@ use super::checks::{
     calls_hold, describe_call_expectations, describe_calls, json_text, observed_reception,
     reception_field_holds, Check, TranscriptRule,
 };
-use super::reception::{screen_name, FaceVerdict, ReceptionDoc, ReceptionStepExpectation};
-use super::schema::InsuranceCardLookupDoc;
+use super::schema::{
+    screen_name, FaceVerdict, InsuranceCardLookupDoc, ReceptionDoc, ReceptionStepExpectation,
+};
 use super::world::World;
 use crate::apdu::StatusWord;
 use crate::card::{PinCounters, PinState};
@@ -300,10 +302,9 @@ pub struct WorldState {
 
 impl WorldState {
     fn start(world: &World, clock: NaiveDate) -> Result<WorldState, String> {
-        let registry = Registry::from_description(&world.registry_origin, &world.registry)
-            .map_err(|error| format!("building the registry: {error}"))?;
         let oqs = Oqs::new(
-            registry,
+            // Built at load; the service owns its copy, so every run starts from the same one.
+            Registry::clone(&world.registry),
             OqsConfig {
                 // Reproducible challenges: the same scenario signs the same bytes every run.
                 challenge_seed: Some(1),

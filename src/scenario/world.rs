@@ -1,95 +1,23 @@
-//! The world a reception scenario happens in: the qualification system's registry (reusing
-//! [`crate::oqs::RegistryDescription`] as is), cards whose holder is a registry person
-//! (reusing [`crate::card::CardSpec`]), faults of the surroundings (network, J-LIS), the reader
-//! model's options and the facility.
-//!
-//! A world is written inline under `world:` or kept in a shared file (conventionally in
-//! `scenarios/_worlds/`, which discovery skips) and named by several scenarios.
+//! The validated world a reception scenario happens in (read from
+//! [`super::schema::WorldDoc`] by [`super::load`]): the qualification system's registry, built
+//! once when the scenario is loaded, the world's cards, faults, reader options and facility.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::sync::Arc;
 
-use serde::Deserialize;
-use serde_saphyr::Spanned;
-
-use super::schema::InlineOrPath;
-use crate::card::{CardDescription, CardSpec};
-use crate::oqs::RegistryDescription;
-use crate::person::Person;
+use super::schema::WorldFaults;
+use crate::card::CardDescription;
+use crate::oqs::registry::Registry;
 use crate::reader::ReaderOptions;
-
-/// `world:` as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorldDoc {
-    /// The qualification system's registry: inline, or a path to a registry file (the same
-    /// format `myna-hil oqs serve --registry` reads).
-    pub registry: Spanned<InlineOrPath<RegistryDescription>>,
-    /// Cards by name. A scenario puts one in the reader with `card: NAME`.
-    #[serde(default)]
-    pub cards: BTreeMap<String, Spanned<WorldCardDoc>>,
-    #[serde(default)]
-    pub faults: WorldFaults,
-    /// Options of the reader model (face lock, 目視, 特定健診 screen rule, 照合番号B year style).
-    #[serde(default)]
-    pub reader: ReaderOptions,
-    /// 医療機関コード of the clinic (10 digits).
-    #[serde(default = "default_facility_code")]
-    pub facility_code: String,
-}
-
-pub const DEFAULT_FACILITY_CODE: &str = "1312345678";
-
-fn default_facility_code() -> String {
-    DEFAULT_FACILITY_CODE.to_owned()
-}
-
-/// One card of the world: the holder is a registry person (by `id`), or — for a card whose
-/// holder the registry does not know — an inline `person:`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorldCardDoc {
-    #[serde(default)]
-    pub holder: Option<Spanned<String>>,
-    #[serde(default)]
-    pub person: Option<Person>,
-    /// The card itself, exactly as under `card:` in a card file.
-    #[serde(default)]
-    pub card: CardSpec,
-}
-
-/// What is broken around the reader when the scenario starts (events can change it later).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorldFaults {
-    /// The terminal cannot reach the qualification system (the 緊急時 path).
-    #[serde(default)]
-    pub network_down: bool,
-    /// J-LIS is unreachable: first registration and first use after renewal fail.
-    #[serde(default)]
-    pub jlis_down: bool,
-}
 
 /// The validated world.
 #[derive(Debug, Clone)]
 pub struct World {
-    pub registry: RegistryDescription,
-    /// Where the registry came from, for error messages at run time.
-    pub registry_origin: String,
-    pub registry_file: Option<PathBuf>,
+    /// Built (and so checked) at load; every run of the scenario (and every copy of it) starts
+    /// its qualification system from this one.
+    pub registry: Arc<Registry>,
     pub cards: BTreeMap<String, CardDescription>,
     pub faults: WorldFaults,
     pub reader: ReaderOptions,
     pub facility_code: String,
-}
-
-impl World {
-    /// Names of the registry's persons, for "valid choices" in messages.
-    pub fn person_ids(&self) -> Vec<String> {
-        self.registry
-            .persons
-            .iter()
-            .map(|person| person.id.value.clone())
-            .collect()
-    }
 }

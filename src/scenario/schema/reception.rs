@@ -1,5 +1,6 @@
-//! Reception steps (`reception:`): what the patient and staff do at the face-authentication
-//! reader, fed one at a time to [`crate::reader::Terminal`].
+//! Reception steps as written (`reception:`): what the patient and staff do at the
+//! face-authentication reader, fed one at a time to [`crate::reader::Terminal`], and what such a
+//! step expects right after it.
 
 use std::fmt;
 
@@ -109,12 +110,15 @@ impl fmt::Display for ReceptionDoc {
     }
 }
 
-/// What a reception step expects right after it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `expect:` of a reception step: what it expects right after it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReceptionStepExpectation {
     /// The screen shown afterwards.
+    #[serde(default)]
     pub screen: Option<Screen>,
     /// The messages shown during this step, in order (empty list: none).
+    #[serde(default)]
     pub messages: Option<Vec<MessageCode>>,
 }
 
