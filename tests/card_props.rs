@@ -1,5 +1,6 @@
 //! Properties of the card core: no input panics it, retry counters keep their invariants, and
 //! READ BINARY serves exactly the file's bytes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
 mod card_support;
 

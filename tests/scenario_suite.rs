@@ -1,5 +1,6 @@
 //! The scenario suite on the virtual reader: it passes, and every expectation in it can fail
 //! (changing any checked expectation of any scenario makes that scenario fail at that step).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

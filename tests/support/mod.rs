@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests that use real components (pcscd + vpcd, socat).
 //!
 //! Missing components are failures with the Debian package to install, never skips.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 #![allow(dead_code)]
 
 use std::fs::File;
