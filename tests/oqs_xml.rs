@@ -250,6 +250,34 @@ fn a_lookup_request_parses_in_utf8_and_cp932() {
 }
 
 #[test]
+fn a_value_split_by_comments_references_and_cdata_is_read_whole() {
+    let pieces = LOOKUP_REQUEST
+        .replace(
+            "<InsuredIdentificationNumber>1234<",
+            "<InsuredIdentificationNumber>12<!-- note -->3&#x34;<",
+        )
+        .replace(
+            "<InsuredCardSymbol>12345678<",
+            "<InsuredCardSymbol><![CDATA[1234]]>5678<",
+        )
+        .replace(
+            "<ArbitraryFileIdentifier>A-1<",
+            "<ArbitraryFileIdentifier> A&amp;B&lt;1 <",
+        );
+    let FileRequest::InsuranceCard(request) = xml::parse_request(pieces.as_bytes()).unwrap() else {
+        panic!("wrong kind")
+    };
+    assert_eq!(request.number, "1234");
+    assert_eq!(request.symbol, "12345678");
+    assert_eq!(request.arbitrary_file_identifier.as_deref(), Some("A&B<1"));
+    let unknown_entity = LOOKUP_REQUEST.replace(">A-1<", ">A&nbsp;1<");
+    assert!(matches!(
+        xml::parse_request(unknown_entity.as_bytes()),
+        Err(XmlError::Syntax(message)) if message.contains("&nbsp;")
+    ));
+}
+
+#[test]
 fn malformed_requests_say_what_is_wrong() {
     let unknown = LOOKUP_REQUEST.replace("<Birthdate>", "<BirthDay>1</BirthDay><Birthdate>");
     match xml::parse_request(unknown.as_bytes()) {

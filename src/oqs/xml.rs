@@ -24,7 +24,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, NaiveDateTime};
-use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesRef, BytesStart, BytesText, Event};
 use quick_xml::{Reader, Writer};
 
 use crate::oqs::codes::{CharacterCode, ReferenceClassification};
@@ -253,10 +254,49 @@ fn parse_date(text: &str, element: &'static str) -> Result<NaiveDate, XmlError> 
 
 type Fields = BTreeMap<&'static str, String>;
 
+/// Adds one piece of character data to the leaf being read; outside a leaf only white space
+/// is allowed.
+fn append_piece(
+    path: &[String],
+    current: Option<&'static str>,
+    header: &mut Fields,
+    body: &mut Fields,
+    piece: &str,
+) -> Result<(), XmlError> {
+    match (path.len(), current) {
+        (3, Some(name)) => {
+            let target = if path[1] == "MessageHeader" {
+                header
+            } else {
+                body
+            };
+            target.entry(name).or_default().push_str(piece);
+            Ok(())
+        }
+        _ if piece.trim().is_empty() => Ok(()),
+        _ => Err(XmlError::Layout(format!("text {:?}", piece.trim()))),
+    }
+}
+
+/// The text of `&name;` (the five predefined entities) or `&#N;` / `&#xN;`.
+fn resolve_reference(reference: &BytesRef<'_>) -> Result<String, XmlError> {
+    if let Some(character) = reference
+        .resolve_char_ref()
+        .map_err(|error| XmlError::Syntax(error.to_string()))?
+    {
+        return Ok(character.to_string());
+    }
+    let name = reference
+        .decode()
+        .map_err(|error| XmlError::Syntax(error.to_string()))?;
+    resolve_predefined_entity(&name)
+        .map(str::to_owned)
+        .ok_or_else(|| XmlError::Syntax(format!("unknown entity &{name};")))
+}
+
 /// Leaf elements of MessageHeader and MessageBody, strictly checked against the known names.
 fn collect_fields(text: &str) -> Result<(Fields, Fields), XmlError> {
     let mut reader = Reader::from_str(text);
-    reader.config_mut().trim_text(true);
     let mut header = Fields::new();
     let mut body = Fields::new();
     let mut path: Vec<String> = Vec::new();
@@ -306,32 +346,42 @@ fn collect_fields(text: &str) -> Result<(Fields, Fields), XmlError> {
                 }
             }
             Event::End(_) => {
+                if let (3, Some(name)) = (path.len(), current) {
+                    let target = if path[1] == "MessageHeader" {
+                        &mut header
+                    } else {
+                        &mut body
+                    };
+                    if let Some(value) = target.get_mut(name) {
+                        let trimmed = value.trim();
+                        if trimmed.len() != value.len() {
+                            *value = trimmed.to_owned();
+                        }
+                    }
+                }
                 path.pop();
                 current = None;
             }
+            // A value may arrive in pieces (text, entity and character references, CDATA,
+            // split by comments): every piece is appended, so `55<!-- -->01` reads `5501`.
             Event::Text(content) => {
-                let value = content
-                    .unescape()
+                let piece = content
+                    .xml10_content()
                     .map_err(|error| XmlError::Syntax(error.to_string()))?;
-                match (path.len(), current) {
-                    (3, Some(name)) => {
-                        let target = if path[1] == "MessageHeader" {
-                            &mut header
-                        } else {
-                            &mut body
-                        };
-                        target.insert(name, value.into_owned());
-                    }
-                    _ if value.trim().is_empty() => {}
-                    _ => return Err(XmlError::Layout(format!("text {:?}", value.trim()))),
-                }
+                append_piece(&path, current, &mut header, &mut body, &piece)?;
+            }
+            Event::CData(content) => {
+                let piece = content
+                    .xml10_content()
+                    .map_err(|error| XmlError::Syntax(error.to_string()))?;
+                append_piece(&path, current, &mut header, &mut body, &piece)?;
+            }
+            Event::GeneralRef(reference) => {
+                let piece = resolve_reference(&reference)?;
+                append_piece(&path, current, &mut header, &mut body, &piece)?;
             }
             Event::Eof => break,
-            Event::Decl(_)
-            | Event::Comment(_)
-            | Event::PI(_)
-            | Event::DocType(_)
-            | Event::CData(_) => {}
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {}
         }
     }
     if !seen_root {
