@@ -30,18 +30,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::exchange::{Answer, ApduExchange, Event};
+use super::exchange::{Answer, ApduExchange, Event, Failure, FailureKind};
+use super::redact;
+pub use super::redact::PinRecording;
 
 pub const FORMAT: &str = "myna-hil-trace";
 pub const VERSION: u32 = 1;
-
-/// Whether PIN bytes were written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PinRecording {
-    Redacted,
-    Kept,
-}
 
 /// One line of a transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -290,6 +284,99 @@ pub fn read_trace_numbered(path: &Path) -> Result<Vec<(usize, TraceLine)>, Trace
             path: path.to_path_buf(),
             message: "the first line is not a start event".into(),
         }),
+    }
+}
+
+impl Event {
+    /// The transcript line this event is written as (secrets hidden unless `pins` keeps them);
+    /// `None` for what the v1 format has no line for (a failed power change).
+    pub fn to_trace(&self, pins: PinRecording) -> Option<TraceEvent> {
+        Some(match self {
+            Event::Apdu(exchange) => {
+                let (command, redacted) = exchange.command_hex(pins);
+                TraceEvent::Apdu {
+                    command,
+                    response: match &exchange.answer {
+                        Answer::Response(rapdu) => hex::encode_upper(rapdu),
+                        Answer::Failed(failure) => format!("error: {}", failure.message),
+                    },
+                    card_us: exchange.card_time.map_or(0, |time| {
+                        u64::try_from(time.as_micros()).unwrap_or(u64::MAX)
+                    }),
+                    redacted,
+                    note: exchange.note.clone(),
+                }
+            }
+            Event::PowerOn { atr } => TraceEvent::PowerOn {
+                atr: atr.as_deref().map(hex::encode_upper),
+            },
+            Event::PowerOff => TraceEvent::PowerOff,
+            Event::Reset { atr } => TraceEvent::Reset {
+                atr: atr.as_deref().map(hex::encode_upper),
+            },
+            Event::PowerFailed { .. } => return None,
+            Event::Inserted => TraceEvent::Inserted,
+            Event::Removed => TraceEvent::Removed,
+            Event::LinkUp { peer } => TraceEvent::LinkUp { peer: peer.clone() },
+            Event::LinkDown { reason } => TraceEvent::LinkDown {
+                reason: reason.clone(),
+            },
+            Event::FramingError {
+                message,
+                dropped_bytes,
+            } => TraceEvent::FramingError {
+                message: message.clone(),
+                dropped_bytes: *dropped_bytes,
+            },
+        })
+    }
+
+    /// The event a transcript line stands for; `None` for the start and stop lines. A command
+    /// whose hex cannot be read comes back as a failed answer naming the problem.
+    pub fn from_trace(event: &TraceEvent) -> Option<Event> {
+        let atr = |text: &Option<String>| text.as_deref().and_then(|hex| hex::decode(hex).ok());
+        Some(match event {
+            TraceEvent::Start { .. } | TraceEvent::Stop => return None,
+            TraceEvent::Inserted => Event::Inserted,
+            TraceEvent::Removed => Event::Removed,
+            TraceEvent::LinkUp { peer } => Event::LinkUp { peer: peer.clone() },
+            TraceEvent::LinkDown { reason } => Event::LinkDown {
+                reason: reason.clone(),
+            },
+            TraceEvent::PowerOn { atr: text } => Event::PowerOn { atr: atr(text) },
+            TraceEvent::PowerOff => Event::PowerOff,
+            TraceEvent::Reset { atr: text } => Event::Reset { atr: atr(text) },
+            TraceEvent::FramingError {
+                message,
+                dropped_bytes,
+            } => Event::FramingError {
+                message: message.clone(),
+                dropped_bytes: *dropped_bytes,
+            },
+            TraceEvent::Apdu {
+                command,
+                response,
+                card_us,
+                note,
+                ..
+            } => {
+                let (bytes, withheld) = redact::parse_command_hex(command).unwrap_or_default();
+                let answer = match hex::decode(response) {
+                    Ok(rapdu) => Answer::Response(rapdu),
+                    Err(_) => Answer::Failed(Failure {
+                        kind: FailureKind::Transmission,
+                        message: response.clone(),
+                    }),
+                };
+                Event::Apdu(ApduExchange {
+                    command: bytes,
+                    withheld,
+                    answer,
+                    card_time: Some(Duration::from_micros(*card_us)),
+                    note: note.clone(),
+                })
+            }
+        })
     }
 }
 

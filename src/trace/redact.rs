@@ -7,6 +7,16 @@ use std::ops::Range;
 
 use crate::apdu::{secret_range, to_spaced_hex};
 
+use serde::{Deserialize, Serialize};
+
+/// Whether PIN bytes were written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinRecording {
+    Redacted,
+    Kept,
+}
+
 /// Marks one redacted byte in a hex dump. Not a hex digit on purpose, so a replayer cannot
 /// mistake a redacted PIN for a real one.
 pub const REDACTED_BYTE: &str = "XX";
