@@ -2,8 +2,8 @@
 //! client sends, card-apdu.md).
 
 use super::ins::{
-    INS_COMPUTE_DIGITAL_SIGNATURE, INS_GET_CHALLENGE, INS_GET_RESPONSE, INS_IDENTIFY,
-    INS_READ_BINARY, INS_SELECT, INS_VERIFY,
+    INS_COMPUTE_DIGITAL_SIGNATURE, INS_GET_RESPONSE, INS_IDENTIFY, INS_READ_BINARY, INS_SELECT,
+    INS_VERIFY,
 };
 
 /// Proprietary class of the JPKI signature and of the identification probe.
@@ -85,16 +85,6 @@ pub fn compute_digital_signature(digest_info: &[u8]) -> Result<Vec<u8>, BuildErr
     Ok(apdu)
 }
 
-/// GET CHALLENGE of `wanted` random bytes.
-pub fn get_challenge(wanted: u16) -> Vec<u8> {
-    vec![0x00, INS_GET_CHALLENGE, 0x00, 0x00, short_le(wanted)]
-}
-
-/// GET RESPONSE of `wanted` bytes (after `61 xx`).
-pub fn get_response(wanted: u16) -> Vec<u8> {
-    vec![0x00, INS_GET_RESPONSE, 0x00, 0x00, short_le(wanted)]
-}
-
 /// GET RESPONSE for `available` bytes (`00` = 256) on the logical channel of `capdu` (T=0,
 /// after `61 xx`).
 pub fn get_response_on_channel_of(capdu: &[u8], available: u8) -> Vec<u8> {
@@ -163,8 +153,6 @@ mod tests {
             "002000800431323334"
         );
         assert_eq!(hex::encode_upper(retry_query()), "00200080");
-        assert_eq!(hex::encode_upper(get_challenge(8)), "0084000008");
-        assert_eq!(hex::encode_upper(get_response(256)), "00C0000000");
         let sign = compute_digital_signature(&[0xAB; 51]).unwrap();
         let parsed = Command::parse(&sign).unwrap();
         assert_eq!(

@@ -9,10 +9,10 @@
 
 use std::fmt;
 
-pub mod build;
-pub mod ids;
-pub mod ins;
-pub mod meaning;
+pub(crate) mod build;
+pub(crate) mod ids;
+pub(crate) mod ins;
+pub(crate) mod meaning;
 
 pub use ins::Instruction;
 pub use meaning::{card_change, secret_range, CardChange, SecretKind, Selection, Target};

@@ -32,14 +32,14 @@
 //! # Ok(()) }
 //! ```
 
-pub mod card_io;
-pub mod codes;
-pub mod collation;
-pub mod consent;
-pub mod outcome;
+pub(crate) mod card_io;
+pub(crate) mod codes;
+pub(crate) mod collation;
+pub(crate) mod consent;
+pub(crate) mod outcome;
 pub mod screen;
-pub mod service;
-pub mod terminal;
+pub(crate) mod service;
+pub(crate) mod terminal;
 
 pub use codes::{FallbackGuidance, MessageCode};
 pub use collation::{BirthYearStyle, FaceOcr};

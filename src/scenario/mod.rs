@@ -14,9 +14,9 @@ pub mod report;
 pub mod run;
 pub mod schema;
 #[cfg(feature = "pcsc")]
-pub mod served;
-pub mod slot;
-pub mod world;
+pub(crate) mod served;
+pub(crate) mod slot;
+pub(crate) mod world;
 
 pub use load::LoadError;
 pub use model::{Action, Scenario, Step};

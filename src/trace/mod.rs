@@ -2,9 +2,9 @@
 //! events, kept in memory with their secrets), [`record`] (the JSON-lines transcript
 //! `myna-hil-trace` v1), [`redact`] (the one place secrets are hidden when rendered or
 //! written). Below the transport layer: it knows APDUs, not readers.
-pub mod exchange;
-pub mod record;
-pub mod redact;
+pub(crate) mod exchange;
+pub(crate) mod record;
+pub(crate) mod redact;
 
 pub use exchange::{
     Answer, ApduExchange, Entry, Event, Failure, FailureKind, PowerChange, Transcript,

@@ -21,11 +21,6 @@ pub enum PinRecording {
 /// mistake a redacted PIN for a real one.
 pub const REDACTED_BYTE: &str = "XX";
 
-/// Whether `capdu` carries a PIN, password or new reference data in its data field.
-pub fn carries_pin(capdu: &[u8]) -> bool {
-    secret_range(capdu).is_some()
-}
-
 /// The bytes to hide in `capdu`: its secret, when `redact` is set.
 fn hidden(capdu: &[u8], redact: bool) -> Option<Range<usize>> {
     redact.then(|| secret_range(capdu)).flatten()
