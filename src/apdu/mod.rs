@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-pub(crate) mod build;
+pub mod build;
 pub(crate) mod ids;
 pub(crate) mod ins;
 pub(crate) mod meaning;

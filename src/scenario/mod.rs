@@ -15,7 +15,7 @@ pub mod run;
 pub mod schema;
 #[cfg(feature = "pcsc")]
 pub(crate) mod served;
-pub(crate) mod slot;
+pub mod slot;
 pub(crate) mod world;
 
 pub use load::LoadError;
