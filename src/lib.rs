@@ -6,6 +6,7 @@
 //! edges ([`transport`] servers, [`oqs`] HTTP).
 
 pub mod apdu;
+pub mod certify;
 pub mod card;
 pub mod oqs;
 pub mod person;

@@ -1,0 +1,3 @@
+//! Certifying a vendor's reader and terminal (the device under test).
+
+pub mod protocol;
