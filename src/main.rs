@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use myna_hil::{oqs, pki, scenario, trace, transport};
+use myna_hil::{certify, oqs, pki, scenario, trace, transport};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +38,8 @@ enum Command {
     },
     /// Replay a recorded APDU transcript against a card and report where the answers differ.
     Replay(trace::cli::ReplayArgs),
+    /// Certify a vendor's reader and terminal against the conformance suite (certify/).
+    Certify(certify::cli::CertifyArgs),
     /// Test fixtures (key pool and test CA).
     Fixtures {
         #[command(subcommand)]
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
             command: OqsCommand::Serve(args),
         } => oqs::cli::serve(args).map_err(Into::into),
         Command::Replay(args) => trace::cli::replay(args).map_err(Into::into),
+        Command::Certify(args) => certify::cli::certify(args).map_err(Into::into),
         Command::Fixtures {
             command: FixturesCommand::Generate(args),
         } => pki::cli::generate(args).map_err(Into::into),
