@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use myna_hil::{oqs, pki, scenario, trace, transport};
+use myna_hil::{certify, oqs, pki, scenario, trace, transport};
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +43,10 @@ enum Command {
         #[command(subcommand)]
         command: FixturesCommand,
     },
+    /// The harness's own reader and terminal as a driver-protocol device (stdin/stdout), used
+    /// by `certify --reference`; see docs/certify.md.
+    #[command(hide = true)]
+    ReferenceDevice(certify::device::ReferenceDeviceArgs),
 }
 
 #[derive(Subcommand)]
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Fixtures {
             command: FixturesCommand::Generate(args),
         } => pki::cli::generate(args).map_err(Into::into),
+        Command::ReferenceDevice(args) => certify::device::run(args).map_err(Into::into),
     };
     match result {
         Ok(code) => code,
