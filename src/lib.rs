@@ -6,8 +6,8 @@
 //! edges ([`transport`] servers, [`oqs`] HTTP).
 
 pub mod apdu;
-pub mod certify;
 pub mod card;
+pub mod certify;
 pub mod oqs;
 pub mod person;
 pub mod pki;

@@ -45,6 +45,10 @@ enum Command {
         #[command(subcommand)]
         command: FixturesCommand,
     },
+    /// The harness's own reader and terminal as a driver-protocol device (stdin/stdout), used
+    /// by `certify --reference`; see docs/certify.md.
+    #[command(hide = true)]
+    ReferenceDevice(certify::device::ReferenceDeviceArgs),
 }
 
 #[derive(Subcommand)]
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         Command::Fixtures {
             command: FixturesCommand::Generate(args),
         } => pki::cli::generate(args).map_err(Into::into),
+        Command::ReferenceDevice(args) => certify::device::run(args).map_err(Into::into),
     };
     match result {
         Ok(code) => code,

@@ -85,22 +85,36 @@ pub enum Action {
         ocr_security_code: String,
     },
     /// The camera's verdict.
-    FaceResult { matched: bool },
+    FaceResult {
+        matched: bool,
+    },
     /// Choose 暗証番号.
     ChoosePin,
     /// Type these 4 digits on the PIN pad. Never logged in clear by the harness.
-    EnterPin { pin: String },
+    EnterPin {
+        pin: String,
+    },
     /// Choose 目視 by staff.
     ChooseVisual,
-    StaffCheck { confirmed: bool },
+    StaffCheck {
+        confirmed: bool,
+    },
     /// `comprehensive` (包括同意) or `individual`.
-    ConsentMode { mode: String },
+    ConsentMode {
+        mode: String,
+    },
     /// Yes / no on the current consent screen.
-    Consent { agree: bool },
+    Consent {
+        agree: bool,
+    },
     /// Yes / no to 保険証利用登録.
-    Register { agree: bool },
+    Register {
+        agree: bool,
+    },
     /// Wait this long without doing anything (lets the device finish on its own).
-    Wait { ms: u64 },
+    Wait {
+        ms: u64,
+    },
 }
 
 /// One line from the driver to the harness.

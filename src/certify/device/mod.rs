@@ -1,0 +1,582 @@
+//! The reference device: the harness's own reader and terminal flow as a separate process
+//! behind the driver protocol (`myna-hil reference-device [--fault NAME]`).
+//!
+//! It reaches the served card only through PC/SC (the reader named in `hello.reader`, i.e.
+//! pcscd + vpcd) and the qualification system only over HTTP (`hello.oqs_url`), exactly as a
+//! vendor's device would, and runs the same [`Terminal`] state machine as every scenario.
+//! Protocol actions become [`Input`]s; each answer reports what the reader shows.
+//!
+//! At the end of every reception (result, fallback or card error shown; the case ended) the
+//! device releases the card powered off, so no verified PIN stays open: a warm reset would not
+//! end it (card-measured.md §2).
+//!
+//! The faulty variants ([`faults`]) differ from the correct device only at a few hooks: the
+//! card link decorator ([`link::DeviceLink`]), the service decorator
+//! ([`http_service::WithoutProof`]), the two PIN hooks in [`ReferenceDevice`] (`pin-after-lock`,
+//! `ignores-63cx`), and the report (`qv4-as-valid`).
+
+pub mod faults;
+pub mod http_service;
+pub mod link;
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+
+pub use faults::{all_faults, find_fault, Fault, FaultyBehaviour, UnknownFault};
+use http_service::{HttpQualificationService, WithoutProof};
+use link::{DeviceLink, ReaderSlot};
+
+use super::protocol::{
+    Action, Answer, DriverError, Instruction, Op, Shown, PROTOCOL_NAME, PROTOCOL_VERSION,
+};
+use crate::card::fs::AID_JPKI;
+use crate::oqs::codes::QualificationValidity;
+use crate::oqs::message::{ConsentChoices, ConsentMode};
+use crate::reader::card_io::{CardLink, CommandCounts, EF_AUTH_PIN};
+use crate::reader::{
+    FaceOcr, IdentityMethod, Input, MessageCode, Pin, Possession, QualificationService,
+    ReaderOptions, Screen, Terminal, TerminalConfig, TerminalRequest,
+};
+use crate::transport::Transport;
+
+/// `reference-device` arguments.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ReferenceDeviceArgs {
+    /// Behave as this deliberately faulty variant (see `certify --list-faults`).
+    #[arg(long, value_name = "NAME")]
+    pub fault: Option<String>,
+}
+
+/// Why the device could not run at all (a failing step is an answer, not this).
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error(transparent)]
+    UnknownFault(#[from] UnknownFault),
+    #[error("driver protocol stream: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Where `hello` says the emulated services are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    pub reader: Option<String>,
+    pub oqs_url: Option<String>,
+    pub files_dir: Option<String>,
+}
+
+/// Opens the card slot and the qualification service named by `hello`; the error is the
+/// message of the `hello` answer.
+pub type Opener<T> =
+    Box<dyn FnMut(&Endpoints) -> Result<(T, Arc<dyn QualificationService>), String>>;
+
+/// The device after `hello`.
+struct Session<T> {
+    link: DeviceLink<T>,
+    service: Arc<dyn QualificationService>,
+    facility_code: String,
+    case: Option<Case>,
+}
+
+/// The reception of the current case.
+struct Case {
+    terminal: Terminal,
+    date: NaiveDate,
+    /// Messages already reported in an earlier answer.
+    reported_messages: usize,
+}
+
+/// The reference device, one instruction at a time.
+pub struct ReferenceDevice<T> {
+    behaviour: FaultyBehaviour,
+    fault: Option<String>,
+    open: Opener<T>,
+    session: Option<Session<T>>,
+}
+
+fn failure(id: u64, kind: &str, message: impl Into<String>) -> Answer {
+    Answer {
+        id,
+        ok: false,
+        error: Some(DriverError {
+            kind: kind.to_owned(),
+            message: message.into(),
+        }),
+        ..Answer::default()
+    }
+}
+
+/// The serde name of a screen (`place_card`, `pin_entry`...); every consent screen is `consent`.
+fn screen_name(screen: Screen) -> String {
+    if let Screen::Consent(_) = screen {
+        return "consent".to_owned();
+    }
+    serde_json::to_value(screen)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{screen:?}"))
+}
+
+/// How the result is reported to the harness (contract names, by QualificationValidity).
+fn qualification_name(validity: QualificationValidity) -> &'static str {
+    match validity {
+        QualificationValidity::Valid => "valid",
+        QualificationValidity::Invalid => "invalid",
+        QualificationValidity::InvalidNewQualificationExists => "unknown",
+        QualificationValidity::NoQualification => "no_qualification",
+        QualificationValidity::Multiple => "multiple",
+    }
+}
+
+/// Screens after which the reception is over and the card must be released.
+fn ends_reception(screen: Screen) -> bool {
+    matches!(
+        screen,
+        Screen::Result | Screen::Fallback | Screen::CardError | Screen::Finished
+    )
+}
+
+fn input_of(action: Action) -> Result<Input, String> {
+    Ok(match action {
+        Action::CardPlaced => Input::PlaceCard,
+        Action::CardRemoved => Input::RemoveCard,
+        Action::ChooseFace {
+            ocr_birth_date,
+            ocr_expiry_year,
+            ocr_security_code,
+        } => Input::ChooseFace {
+            ocr: FaceOcr {
+                birth_date: ocr_birth_date.parse().map_err(|error| {
+                    format!("ocr_birth_date `{ocr_birth_date}` is not YYYY-MM-DD: {error}")
+                })?,
+                card_expiry_year: ocr_expiry_year,
+                security_code: ocr_security_code,
+            },
+        },
+        Action::FaceResult { matched } => Input::FaceResult { matched },
+        Action::ChoosePin => Input::ChoosePin,
+        Action::EnterPin { pin } => Input::EnterPin { pin: Pin::new(pin) },
+        Action::ChooseVisual => Input::ChooseVisual,
+        Action::StaffCheck { confirmed } => Input::StaffCheck { confirmed },
+        Action::ConsentMode { mode } => Input::ConsentMode {
+            mode: match mode.as_str() {
+                "comprehensive" => ConsentMode::Comprehensive,
+                "individual" => ConsentMode::Individual,
+                other => {
+                    return Err(format!(
+                        "consent mode `{other}`: expected comprehensive or individual"
+                    ))
+                }
+            },
+        },
+        Action::Consent { agree } => Input::Consent { agree },
+        Action::Register { agree } => Input::Register { agree },
+        Action::Wait { .. } => return Err("wait is not a reader input".into()),
+    })
+}
+
+impl<T: ReaderSlot> ReferenceDevice<T> {
+    pub fn new(fault: Option<&str>, open: Opener<T>) -> Result<ReferenceDevice<T>, UnknownFault> {
+        Ok(ReferenceDevice {
+            behaviour: FaultyBehaviour::from_name(fault)?,
+            fault: fault.map(str::to_owned),
+            open,
+            session: None,
+        })
+    }
+
+    /// The device's name in the `hello` answer.
+    pub fn name(&self) -> String {
+        let mut name = format!("myna-hil reference-device {}", env!("CARGO_PKG_VERSION"));
+        if let Some(fault) = &self.fault {
+            name.push_str(&format!(" (fault {fault})"));
+        }
+        name
+    }
+
+    /// Reads instructions until `shutdown` or the end of the input; one answer line each.
+    pub fn serve(
+        &mut self,
+        input: impl BufRead,
+        mut output: impl Write,
+    ) -> Result<(), DeviceError> {
+        for line in input.lines() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let (answer, last) = match serde_json::from_str::<Instruction>(&line) {
+                Ok(instruction) => {
+                    let last = instruction.op == Op::Shutdown;
+                    (self.answer(instruction), last)
+                }
+                Err(error) => {
+                    // Answer under the line's own id when it has one, so the harness can match it.
+                    let id = serde_json::from_str::<serde_json::Value>(&line)
+                        .ok()
+                        .and_then(|value| value.get("id")?.as_u64())
+                        .unwrap_or(0);
+                    tracing::warn!(%error, "instruction not understood");
+                    (
+                        failure(
+                            id,
+                            "unsupported",
+                            format!("instruction not understood: {error}"),
+                        ),
+                        false,
+                    )
+                }
+            };
+            let text = serde_json::to_string(&answer)
+                .map_err(|error| std::io::Error::other(error.to_string()))?;
+            writeln!(output, "{text}")?;
+            output.flush()?;
+            if last {
+                break;
+            }
+        }
+        self.end_reception();
+        Ok(())
+    }
+
+    /// The answer to one instruction.
+    pub fn answer(&mut self, instruction: Instruction) -> Answer {
+        let id = instruction.id;
+        match instruction.op {
+            Op::Hello {
+                protocol,
+                version,
+                reader,
+                oqs_url,
+                files_dir,
+                facility_code,
+            } => self.hello(
+                id,
+                &protocol,
+                version,
+                Endpoints {
+                    reader,
+                    oqs_url,
+                    files_dir,
+                },
+                facility_code,
+            ),
+            Op::BeginCase { case, date } => self.begin_case(id, &case, &date),
+            Op::Step { action, step, .. } => self.step(id, step, action),
+            Op::EndCase { .. } => {
+                self.end_reception();
+                let shown = self.shown();
+                Answer {
+                    id,
+                    ok: true,
+                    shown,
+                    ..Answer::default()
+                }
+            }
+            Op::Shutdown => {
+                self.end_reception();
+                Answer {
+                    id,
+                    ok: true,
+                    ..Answer::default()
+                }
+            }
+        }
+    }
+
+    fn hello(
+        &mut self,
+        id: u64,
+        protocol: &str,
+        version: u32,
+        endpoints: Endpoints,
+        facility_code: String,
+    ) -> Answer {
+        if protocol != PROTOCOL_NAME || version != PROTOCOL_VERSION {
+            return failure(
+                id,
+                "unsupported",
+                format!("this device speaks {PROTOCOL_NAME} version {PROTOCOL_VERSION}, not {protocol} version {version}"),
+            );
+        }
+        match (self.open)(&endpoints) {
+            Ok((slot, service)) => {
+                let service: Arc<dyn QualificationService> = if self.behaviour.no_proof {
+                    Arc::new(WithoutProof(service))
+                } else {
+                    service
+                };
+                self.end_reception();
+                self.session = Some(Session {
+                    link: DeviceLink::new(slot, self.behaviour),
+                    service,
+                    facility_code,
+                    case: None,
+                });
+                Answer {
+                    id,
+                    ok: true,
+                    device: Some(self.name()),
+                    ..Answer::default()
+                }
+            }
+            Err(message) => failure(id, "device", message),
+        }
+    }
+
+    fn begin_case(&mut self, id: u64, case: &str, date: &str) -> Answer {
+        self.end_reception();
+        let Some(session) = self.session.as_mut() else {
+            return failure(id, "device", "begin_case before hello");
+        };
+        let date: NaiveDate = match date.parse() {
+            Ok(date) => date,
+            Err(error) => {
+                return failure(
+                    id,
+                    "device",
+                    format!("case {case}: date `{date}` is not YYYY-MM-DD: {error}"),
+                )
+            }
+        };
+        session.case = Some(Case {
+            terminal: Terminal::new(TerminalConfig {
+                facility_code: session.facility_code.clone(),
+                date,
+                time: None,
+                options: ReaderOptions::default(),
+            }),
+            date,
+            reported_messages: 0,
+        });
+        Answer {
+            id,
+            ok: true,
+            shown: self.shown(),
+            ..Answer::default()
+        }
+    }
+
+    fn step(&mut self, id: u64, step: u32, action: Action) -> Answer {
+        if let Action::Wait { ms } = action {
+            std::thread::sleep(Duration::from_millis(ms));
+            return Answer {
+                id,
+                ok: true,
+                shown: self.shown(),
+                ..Answer::default()
+            };
+        }
+        let input = match input_of(action) {
+            Ok(input) => input,
+            Err(message) => return failure(id, "device", format!("step {step}: {message}")),
+        };
+        let behaviour = self.behaviour;
+        let Some(session) = self.session.as_mut() else {
+            return failure(id, "device", "step before hello");
+        };
+        let Some(case) = session.case.as_mut() else {
+            return failure(id, "device", "step before begin_case");
+        };
+        if let (true, Input::EnterPin { pin }) = (behaviour.pin_after_lock, &input) {
+            if case.terminal.screen() == Screen::PinLocked {
+                verify_despite_lock(&mut session.link, pin);
+            }
+        }
+        let messages_before = case.terminal.outcome().message_codes.len();
+        let handled = case
+            .terminal
+            .handle(input, &mut session.link, &*session.service);
+        if behaviour.ignores_63cx
+            && case.terminal.outcome().message_codes[messages_before..]
+                .contains(&MessageCode::PinWrong)
+        {
+            carry_on_after_wrong_pin(session_parts(session));
+        }
+        let screen = session.case.as_ref().map(|case| case.terminal.screen());
+        if screen.is_some_and(ends_reception) {
+            self.end_reception();
+        }
+        let shown = self.shown();
+        match handled {
+            Ok(_) => Answer {
+                id,
+                ok: true,
+                shown,
+                ..Answer::default()
+            },
+            Err(unexpected) => Answer {
+                shown,
+                ..failure(id, "device", format!("step {step}: {unexpected}"))
+            },
+        }
+    }
+
+    /// Releases the card if the device still holds it (powered off by the correct device; kept
+    /// with `leaves-pin-verified`).
+    fn end_reception(&mut self) {
+        if self.behaviour.leaves_pin_verified {
+            return;
+        }
+        if let Some(session) = self.session.as_mut() {
+            if session.link.is_connected() {
+                if let Err(error) = session.link.disconnect() {
+                    tracing::warn!(%error, "powering the card off");
+                }
+            }
+        }
+    }
+
+    /// What the reader shows now; messages only once.
+    fn shown(&mut self) -> Option<Shown> {
+        let qv4_as_valid = self.behaviour.qv4_as_valid;
+        let case = self.session.as_mut()?.case.as_mut()?;
+        let terminal = &case.terminal;
+        let outcome = terminal.outcome();
+        let screen = terminal.screen();
+        let messages = outcome
+            .message_codes
+            .get(case.reported_messages..)
+            .unwrap_or_default()
+            .iter()
+            .filter(|code| !(qv4_as_valid && **code == MessageCode::NoQualification))
+            .map(|code| code.code().to_owned())
+            .collect();
+        case.reported_messages = outcome.message_codes.len();
+        let qualification = outcome.validity.map(|validity| {
+            if qv4_as_valid && validity == QualificationValidity::NoQualification {
+                "valid"
+            } else {
+                qualification_name(validity)
+            }
+        });
+        let pin_offered = screen == Screen::PinEntry
+            || (matches!(screen, Screen::ChooseMethod | Screen::FaceNoMatch)
+                && terminal.card_has_pin() == Some(true));
+        let guidance = (screen == Screen::Fallback && !outcome.fallback.is_empty()).then(|| {
+            outcome
+                .fallback
+                .iter()
+                .map(|item| item.text())
+                .collect::<Vec<_>>()
+                .join(" / ")
+        });
+        Some(Shown {
+            screen: Some(screen_name(screen)),
+            messages,
+            qualification: qualification.map(str::to_owned),
+            pin_offered,
+            guidance,
+        })
+    }
+}
+
+/// The parts of a session the fault hooks use, borrowed separately.
+struct SessionParts<'s, T> {
+    link: &'s mut DeviceLink<T>,
+    service: &'s dyn QualificationService,
+    facility_code: &'s str,
+    case: &'s Case,
+}
+
+fn session_parts<T>(session: &mut Session<T>) -> Option<SessionParts<'_, T>> {
+    Some(SessionParts {
+        link: &mut session.link,
+        service: &*session.service,
+        facility_code: &session.facility_code,
+        case: session.case.as_ref()?,
+    })
+}
+
+/// Fault `pin-after-lock`: the PIN typed on the locked screen goes to the card anyway.
+fn verify_despite_lock<T: ReaderSlot>(link: &mut DeviceLink<T>, pin: &Pin) {
+    let mut log = Vec::new();
+    let mut counts = CommandCounts::default();
+    let mut card = CardLink::new(link, &mut log, &mut counts);
+    let sent = card
+        .select_application(&AID_JPKI)
+        .and_then(|_| card.select_file(EF_AUTH_PIN))
+        .and_then(|_| card.verify(pin.expose().as_bytes()));
+    tracing::debug!(?sent, "VERIFY sent to a locked PIN");
+}
+
+/// Fault `ignores-63cx`: after a wrong PIN the device goes on as if it were right: the card is
+/// asked to sign a fresh challenge and the check is sent with whatever came back.
+fn carry_on_after_wrong_pin<T: ReaderSlot>(parts: Option<SessionParts<'_, T>>) {
+    let Some(parts) = parts else { return };
+    let Some(certificate) = parts.case.terminal.card_certificate().map(<[u8]>::to_vec) else {
+        return;
+    };
+    let challenge = match parts.service.challenge() {
+        Ok(challenge) => challenge,
+        Err(error) => {
+            tracing::debug!(%error, "no challenge");
+            return;
+        }
+    };
+    let mut log = Vec::new();
+    let mut counts = CommandCounts::default();
+    let signature = CardLink::new(parts.link, &mut log, &mut counts)
+        .sign_with_auth_key(&challenge)
+        .unwrap_or_default();
+    let request = TerminalRequest {
+        certificate,
+        identity: IdentityMethod::Pin,
+        possession: Some(Possession {
+            challenge,
+            signature,
+        }),
+        facility_code: parts.facility_code.to_owned(),
+        date: parts.case.date,
+        time: None,
+        consent: ConsentChoices::default(),
+    };
+    let answer = parts.service.check(&request);
+    tracing::debug!(?answer, "check sent after a wrong PIN");
+}
+
+/// The device on this process's stdin/stdout: PC/SC and HTTP with the `pcsc` feature; without
+/// it every `hello` is refused with the reason.
+pub fn run(args: ReferenceDeviceArgs) -> Result<ExitCode, DeviceError> {
+    #[cfg(feature = "pcsc")]
+    let open: Opener<crate::transport::pcsc::PcscTransport> = Box::new(open_pcsc);
+    #[cfg(not(feature = "pcsc"))]
+    let open: Opener<crate::transport::virtual_reader::VirtualReader> = Box::new(|_| {
+        Err(
+            "this myna-hil was built without the cargo feature `pcsc`: the reference device \
+             reaches the card only through PC/SC (rebuild with `--features pcsc`)"
+                .to_owned(),
+        )
+    });
+    let mut device = ReferenceDevice::new(args.fault.as_deref(), open)?;
+    let stdin = std::io::stdin();
+    device.serve(stdin.lock(), std::io::stdout().lock())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "pcsc")]
+fn open_pcsc(
+    endpoints: &Endpoints,
+) -> Result<
+    (
+        crate::transport::pcsc::PcscTransport,
+        Arc<dyn QualificationService>,
+    ),
+    String,
+> {
+    use crate::transport::identify::RealCardPolicy;
+    let reader = endpoints.reader.as_deref().ok_or(
+        "hello.reader is missing: the reference device reaches the card only through a PC/SC reader (vpcd)",
+    )?;
+    let oqs_url = endpoints.oqs_url.as_deref().ok_or(
+        "hello.oqs_url is missing: the reference device reaches the qualification system only over HTTP",
+    )?;
+    // Certification serves emulated cards only: a card that does not prove to be ours is
+    // never changed (no VERIFY, no signature).
+    let slot = crate::transport::pcsc::PcscTransport::open(Some(reader), RealCardPolicy::Refuse)
+        .map_err(|error| format!("PC/SC reader `{reader}`: {error}"))?;
+    Ok((slot, Arc::new(HttpQualificationService::new(oqs_url))))
+}
