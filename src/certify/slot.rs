@@ -201,7 +201,8 @@ pub struct SlotSetup {
 }
 
 impl Slot {
-    /// Starts serving an empty slot and waits until vpcd accepts the connection.
+    /// Starts serving an empty slot. For vpcd a connection is an inserted card, so whether
+    /// vpcd is there shows at the first insertion.
     pub fn open(link: SlotLink) -> Result<Slot, SlotError> {
         let transcript = SharedBuffer::default();
         let recorder = TraceRecorder::to_writer(
@@ -239,18 +240,6 @@ impl Slot {
             link,
             transcript,
         };
-        if slot
-            .handle
-            .wait_for(SLOT_CHANGE_TIMEOUT, |status| status.link_up)
-            .is_err()
-        {
-            return Err(SlotError::NotReady(match &slot.link {
-                SlotLink::Vpcd(address) => format!(
-                    "vpcd does not accept the card at {address} (is pcscd running with the vsmartcard-vpcd driver?)"
-                ),
-                SlotLink::Serial(device) => format!("the serial front end at {device} is not up"),
-            }));
-        }
         Ok(slot)
     }
 
@@ -303,12 +292,19 @@ impl Slot {
     fn settle(&self, with_card: bool) -> Result<(), SlotError> {
         if self
             .handle
-            .wait_for(SLOT_CHANGE_TIMEOUT, |status| status.inserted == with_card)
+            .wait_for(SLOT_CHANGE_TIMEOUT, |status| {
+                status.inserted == with_card && (!with_card || status.link_up)
+            })
             .is_err()
         {
-            return Err(SlotError::NotReady(
-                "the card server did not change the slot".into(),
-            ));
+            return Err(SlotError::NotReady(match &self.link {
+                SlotLink::Vpcd(address) => format!(
+                    "vpcd does not accept the card at {address} (is pcscd running with the vsmartcard-vpcd driver?)"
+                ),
+                SlotLink::Serial(device) => {
+                    format!("the serial front end at {device} did not take the card")
+                }
+            }));
         }
         match (self.link.is_local(), self.reader_name()) {
             (true, Some(reader)) => wait_for_pcscd(&reader, with_card),
