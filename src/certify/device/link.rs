@@ -102,13 +102,11 @@ impl<T: ReaderSlot> DeviceLink<T> {
     fn track_selection(&mut self, capdu: &[u8], rapdu: &[u8]) {
         let success = status_of(rapdu).is_some_and(StatusWord::is_success);
         match capdu {
-            [_, 0xA4, 0x04, _, 0x0A, aid @ ..] if aid.len() >= 10 => {
-                if success {
-                    self.selection = Selection {
-                        in_jpki: aid[..10] == AID_JPKI,
-                        ef: None,
-                    };
-                }
+            [_, 0xA4, 0x04, _, 0x0A, aid @ ..] if aid.len() >= 10 && success => {
+                self.selection = Selection {
+                    in_jpki: aid[..10] == AID_JPKI,
+                    ef: None,
+                };
             }
             [_, 0xA4, 0x02, _, 0x02, hi, lo, ..] => {
                 self.selection.ef = success.then_some(u16::from_be_bytes([*hi, *lo]));
