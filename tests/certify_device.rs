@@ -10,6 +10,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
+use std::time::Duration;
 
 use myna_hil::certify::protocol::{Action, Answer, Instruction, Op, Shown};
 use myna_hil::oqs::registry::Registry;
@@ -155,11 +156,14 @@ impl Driver {
             .collect();
         let ended = self.send(Op::EndCase { case: case.into() });
         assert!(ended.ok, "{ended:?}");
+        shown
+    }
+
+    fn shut_down(&mut self) {
         let stopped = self.send(Op::Shutdown);
         assert!(stopped.ok, "{stopped:?}");
         let status = self.child.wait().unwrap();
         assert!(status.success(), "the device exited with {status}");
-        shown
     }
 }
 
@@ -183,19 +187,31 @@ fn is_pin_verify(event: &TraceEvent) -> bool {
     matches!(event, TraceEvent::Apdu { command, .. } if command.starts_with("0020008004"))
 }
 
+fn powered_off_after_verify(events: &[TraceEvent]) -> bool {
+    events
+        .iter()
+        .rposition(is_pin_verify)
+        .is_some_and(|last| events[last..].contains(&TraceEvent::PowerOff))
+}
+
+fn recorded_options(trace: &Path) -> myna_hil::transport::serve::ServeOptions {
+    let mut options = test_options();
+    options.recorder =
+        Some(TraceRecorder::create(trace, "vpcd", None, PinRecording::Redacted).unwrap());
+    options
+}
+
 #[test]
 fn correct_device_checks_with_a_valid_proof_and_powers_the_card_off() {
     let _pcscd = Pcscd::ensure();
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("card.jsonl");
-    let mut options = test_options();
-    options.recorder =
-        Some(TraceRecorder::create(&trace, "vpcd", None, PinRecording::Redacted).unwrap());
-    let server = serve_to_pcscd(load_card(&standard_card_path()), options);
+    let server = serve_to_pcscd(load_card(&standard_card_path()), recorded_options(&trace));
     let oqs = HttpOqs::start();
 
     let mut driver = Driver::start(None);
     let shown = driver.pin_reception(&oqs.url, "pin-reception");
+    driver.shut_down();
     let screens: Vec<Option<&str>> = shown.iter().map(|s| s.screen.as_deref()).collect();
     assert_eq!(
         screens,
@@ -222,20 +238,14 @@ fn correct_device_checks_with_a_valid_proof_and_powers_the_card_off() {
         "{checks:?}"
     );
 
-    server.stop().unwrap();
-    // After the last PIN VERIFY the card was powered off, not merely reset.
-    let events = card_events(&trace);
-    let last_verify = events
-        .iter()
-        .rposition(is_pin_verify)
-        .unwrap_or_else(|| panic!("no VERIFY in {events:?}"));
-    assert!(
-        events[last_verify..]
-            .iter()
-            .any(|event| *event == TraceEvent::PowerOff),
-        "no power-off after the VERIFY: {:?}",
-        &events[last_verify..]
+    // After the last PIN VERIFY the card was powered off by the device, not merely reset
+    // (read before the server stops, since stopping powers the card off too).
+    wait_until(
+        "a power-off after the last VERIFY",
+        Duration::from_secs(5),
+        || powered_off_after_verify(&card_events(&trace)),
     );
+    server.stop().unwrap();
 }
 
 #[test]
@@ -246,6 +256,7 @@ fn no_proof_fault_sends_the_check_without_a_signature() {
 
     let mut driver = Driver::start(Some("no-proof"));
     let shown = driver.pin_reception(&oqs.url, "no-proof");
+    driver.shut_down();
     assert_ne!(
         shown[3].qualification.as_deref(),
         Some("valid"),
@@ -260,6 +271,26 @@ fn no_proof_fault_sends_the_check_without_a_signature() {
         Some(Outcome::RequestInvalid),
         "{checks:?}"
     );
+    server.stop().unwrap();
+}
+
+#[test]
+fn leaves_pin_verified_fault_keeps_the_card_powered() {
+    let _pcscd = Pcscd::ensure();
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("card.jsonl");
+    let server = serve_to_pcscd(load_card(&standard_card_path()), recorded_options(&trace));
+    let oqs = HttpOqs::start();
+
+    let mut driver = Driver::start(Some("leaves-pin-verified"));
+    let shown = driver.pin_reception(&oqs.url, "leaves-pin-verified");
+    assert_eq!(shown[3].qualification.as_deref(), Some("valid"));
+    // The case is over and the device still holds the card powered, the PIN verified.
+    std::thread::sleep(Duration::from_millis(500));
+    let events = card_events(&trace);
+    assert!(events.iter().any(is_pin_verify));
+    assert!(!powered_off_after_verify(&events), "{events:?}");
+    driver.shut_down();
     server.stop().unwrap();
 }
 
