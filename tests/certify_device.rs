@@ -136,6 +136,11 @@ impl Driver {
         let hello = self.hello(oqs_url);
         assert!(hello.ok, "{hello:?}");
         assert!(hello.device.unwrap().contains("reference-device"));
+        self.reception(case)
+    }
+
+    /// One PIN reception with the right PIN (after hello).
+    fn reception(&mut self, case: &str) -> Vec<Shown> {
         let begun = self.send(Op::BeginCase {
             case: case.into(),
             date: CASE_DATE.into(),
@@ -211,7 +216,6 @@ fn correct_device_checks_with_a_valid_proof_and_powers_the_card_off() {
 
     let mut driver = Driver::start(None);
     let shown = driver.pin_reception(&oqs.url, "pin-reception");
-    driver.shut_down();
     let screens: Vec<Option<&str>> = shown.iter().map(|s| s.screen.as_deref()).collect();
     assert_eq!(
         screens,
@@ -245,6 +249,33 @@ fn correct_device_checks_with_a_valid_proof_and_powers_the_card_off() {
         Duration::from_secs(5),
         || powered_off_after_verify(&card_events(&trace)),
     );
+
+    // The harness may say card_placed before pcscd has noticed the card: the device waits.
+    server.handle().remove();
+    wait_until(
+        "pcscd to see the slot empty",
+        Duration::from_secs(10),
+        || !opensc_sees_card(VPCD_READER),
+    );
+    let handle = server.handle().clone();
+    let inserter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        handle.insert();
+    });
+    let shown = driver.reception("placed-late");
+    inserter.join().unwrap();
+    assert_eq!(
+        shown[0].screen.as_deref(),
+        Some("choose_method"),
+        "{shown:?}"
+    );
+    assert_eq!(
+        shown[3].qualification.as_deref(),
+        Some("valid"),
+        "{shown:?}"
+    );
+    driver.shut_down();
+    assert_eq!(oqs.checks().len(), 2);
     server.stop().unwrap();
 }
 

@@ -75,6 +75,9 @@ pub type SharedService = Arc<dyn QualificationService + Send + Sync>;
 /// message of the `hello` answer.
 pub type Opener<T> = Box<dyn FnMut(&Endpoints) -> Result<(T, SharedService), String>>;
 
+/// Longest wait for a placed card to be detected (half the step's timeout at most).
+const MAX_CARD_WAIT: Duration = Duration::from_secs(5);
+
 /// The device after `hello`.
 struct Session<T> {
     link: DeviceLink<T>,
@@ -267,7 +270,12 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
                 facility_code,
             ),
             Op::BeginCase { case, date } => self.begin_case(id, &case, &date),
-            Op::Step { action, step, .. } => self.step(id, step, action),
+            Op::Step {
+                action,
+                step,
+                timeout_ms,
+                ..
+            } => self.step(id, step, action, timeout_ms),
             Op::EndCase { .. } => {
                 self.end_reception();
                 let shown = self.shown();
@@ -362,7 +370,7 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
         }
     }
 
-    fn step(&mut self, id: u64, step: u32, action: Action) -> Answer {
+    fn step(&mut self, id: u64, step: u32, action: Action, timeout_ms: u64) -> Answer {
         if let Action::Wait { ms } = action {
             std::thread::sleep(Duration::from_millis(ms));
             return Answer {
@@ -372,6 +380,7 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
                 ..Answer::default()
             };
         }
+        let card_wait = Duration::from_millis(timeout_ms / 2).min(MAX_CARD_WAIT);
         let input = match input_of(action) {
             Ok(input) => input,
             Err(message) => return failure(id, "device", format!("step {step}: {message}")),
@@ -388,6 +397,11 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
                 verify_despite_lock(&mut session.link, pin);
             }
         }
+        // Only a placement waits for the card to be detected; elsewhere a missing card is news.
+        let placing = matches!(input, Input::PlaceCard);
+        session
+            .link
+            .set_card_wait(if placing { card_wait } else { Duration::ZERO });
         let messages_before = case.terminal.outcome().message_codes.len();
         let handled = case
             .terminal
