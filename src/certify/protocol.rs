@@ -25,8 +25,9 @@ pub const PROTOCOL_NAME: &str = "myna-hil-driver";
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// One line from the harness to the driver.
+// No `deny_unknown_fields` here: serde cannot combine it with `flatten` (every `op` would be
+// an unknown field).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Instruction {
     /// Increases by one per instruction, from 0; the answer repeats it.
     pub id: u64,

@@ -18,6 +18,8 @@ use crate::transport::{Transport, TransportError};
 const EF_SIGNING_CERTIFICATE: u16 = 0x0001;
 /// Fault `impatient`: a card answer slower than this is given up on.
 const IMPATIENT_LIMIT: Duration = Duration::from_millis(200);
+/// How often a reader looks for a card that was just placed but is not yet detected.
+const CARD_POLL: Duration = Duration::from_millis(50);
 /// What a device that never asks the retry counter assumes: the card's full allowance.
 const ASSUMED_RETRY_ANSWER: [u8; 2] = [0x63, 0xC3];
 
@@ -56,6 +58,8 @@ pub struct DeviceLink<T> {
     selection: Selection,
     /// Fault `reads-signing-cert`: the auth certificate has just been read.
     auth_certificate_read: bool,
+    /// How long a connect waits for a card the slot does not see yet.
+    card_wait: Duration,
 }
 
 fn is_read_binary(capdu: &[u8]) -> bool {
@@ -83,7 +87,14 @@ impl<T: ReaderSlot> DeviceLink<T> {
             connected: false,
             selection: Selection::default(),
             auth_certificate_read: false,
+            card_wait: Duration::ZERO,
         }
+    }
+
+    /// Lets the next connects wait up to `wait` for the card: a card just placed on a reader
+    /// (or inserted into vpcd) takes a moment before PC/SC reports it.
+    pub fn set_card_wait(&mut self, wait: Duration) {
+        self.card_wait = wait;
     }
 
     /// Whether the device holds a connection to the card.
@@ -102,13 +113,11 @@ impl<T: ReaderSlot> DeviceLink<T> {
     fn track_selection(&mut self, capdu: &[u8], rapdu: &[u8]) {
         let success = status_of(rapdu).is_some_and(StatusWord::is_success);
         match capdu {
-            [_, 0xA4, 0x04, _, 0x0A, aid @ ..] if aid.len() >= 10 => {
-                if success {
-                    self.selection = Selection {
-                        in_jpki: aid[..10] == AID_JPKI,
-                        ef: None,
-                    };
-                }
+            [_, 0xA4, 0x04, _, 0x0A, aid @ ..] if aid.len() >= 10 && success => {
+                self.selection = Selection {
+                    in_jpki: aid[..10] == AID_JPKI,
+                    ef: None,
+                };
             }
             [_, 0xA4, 0x02, _, 0x02, hi, lo, ..] => {
                 self.selection.ef = success.then_some(u16::from_be_bytes([*hi, *lo]));
@@ -164,7 +173,15 @@ impl<T: ReaderSlot> Transport for DeviceLink<T> {
     fn connect(&mut self) -> Result<Vec<u8>, TransportError> {
         self.selection = Selection::default();
         self.auth_certificate_read = false;
-        let atr = self.slot.connect()?;
+        let deadline = Instant::now() + self.card_wait;
+        let atr = loop {
+            match self.slot.connect() {
+                Err(TransportError::NoCard) if Instant::now() < deadline => {
+                    std::thread::sleep(CARD_POLL)
+                }
+                answer => break answer?,
+            }
+        };
         self.connected = true;
         Ok(atr)
     }

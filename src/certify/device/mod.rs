@@ -68,15 +68,20 @@ pub struct Endpoints {
     pub files_dir: Option<String>,
 }
 
+/// The qualification service the device talks to.
+pub type SharedService = Arc<dyn QualificationService + Send + Sync>;
+
 /// Opens the card slot and the qualification service named by `hello`; the error is the
 /// message of the `hello` answer.
-pub type Opener<T> =
-    Box<dyn FnMut(&Endpoints) -> Result<(T, Arc<dyn QualificationService>), String>>;
+pub type Opener<T> = Box<dyn FnMut(&Endpoints) -> Result<(T, SharedService), String>>;
+
+/// Longest wait for a placed card to be detected (half the step's timeout at most).
+const MAX_CARD_WAIT: Duration = Duration::from_secs(5);
 
 /// The device after `hello`.
 struct Session<T> {
     link: DeviceLink<T>,
-    service: Arc<dyn QualificationService>,
+    service: SharedService,
     facility_code: String,
     case: Option<Case>,
 }
@@ -265,7 +270,12 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
                 facility_code,
             ),
             Op::BeginCase { case, date } => self.begin_case(id, &case, &date),
-            Op::Step { action, step, .. } => self.step(id, step, action),
+            Op::Step {
+                action,
+                step,
+                timeout_ms,
+                ..
+            } => self.step(id, step, action, timeout_ms),
             Op::EndCase { .. } => {
                 self.end_reception();
                 let shown = self.shown();
@@ -304,7 +314,7 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
         }
         match (self.open)(&endpoints) {
             Ok((slot, service)) => {
-                let service: Arc<dyn QualificationService> = if self.behaviour.no_proof {
+                let service: SharedService = if self.behaviour.no_proof {
                     Arc::new(WithoutProof(service))
                 } else {
                     service
@@ -360,7 +370,7 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
         }
     }
 
-    fn step(&mut self, id: u64, step: u32, action: Action) -> Answer {
+    fn step(&mut self, id: u64, step: u32, action: Action, timeout_ms: u64) -> Answer {
         if let Action::Wait { ms } = action {
             std::thread::sleep(Duration::from_millis(ms));
             return Answer {
@@ -370,6 +380,7 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
                 ..Answer::default()
             };
         }
+        let card_wait = Duration::from_millis(timeout_ms / 2).min(MAX_CARD_WAIT);
         let input = match input_of(action) {
             Ok(input) => input,
             Err(message) => return failure(id, "device", format!("step {step}: {message}")),
@@ -386,6 +397,11 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
                 verify_despite_lock(&mut session.link, pin);
             }
         }
+        // Only a placement waits for the card to be detected; elsewhere a missing card is news.
+        let placing = matches!(input, Input::PlaceCard);
+        session
+            .link
+            .set_card_wait(if placing { card_wait } else { Duration::ZERO });
         let messages_before = case.terminal.outcome().message_codes.len();
         let handled = case
             .terminal
@@ -560,13 +576,7 @@ pub fn run(args: ReferenceDeviceArgs) -> Result<ExitCode, DeviceError> {
 #[cfg(feature = "pcsc")]
 fn open_pcsc(
     endpoints: &Endpoints,
-) -> Result<
-    (
-        crate::transport::pcsc::PcscTransport,
-        Arc<dyn QualificationService>,
-    ),
-    String,
-> {
+) -> Result<(crate::transport::pcsc::PcscTransport, SharedService), String> {
     use crate::transport::identify::RealCardPolicy;
     let reader = endpoints.reader.as_deref().ok_or(
         "hello.reader is missing: the reference device reaches the card only through a PC/SC reader (vpcd)",
@@ -579,4 +589,339 @@ fn open_pcsc(
     let slot = crate::transport::pcsc::PcscTransport::open(Some(reader), RealCardPolicy::Refuse)
         .map_err(|error| format!("PC/SC reader `{reader}`: {error}"))?;
     Ok((slot, Arc::new(HttpQualificationService::new(oqs_url))))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::card::{Card, CardDescription};
+    use crate::oqs::registry::Registry;
+    use crate::oqs::service::{CallKind, Oqs, OqsConfig};
+    use crate::oqs::Outcome;
+    use crate::pki::TestPki;
+    use crate::transport::virtual_reader::VirtualReader;
+    use crate::transport::TransportError;
+
+    /// What reached the card, as the card's side would log it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Event {
+        Command(Vec<u8>),
+        Reset,
+        PowerOff,
+    }
+
+    /// The in-process reader, with a log of everything the device did to the card.
+    struct RecordingSlot {
+        reader: VirtualReader,
+        events: Arc<Mutex<Vec<Event>>>,
+    }
+
+    impl Transport for RecordingSlot {
+        fn describe(&self) -> String {
+            "recording".into()
+        }
+        fn connect(&mut self) -> Result<Vec<u8>, TransportError> {
+            self.reader.connect()
+        }
+        fn transmit(&mut self, capdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+            self.events
+                .lock()
+                .unwrap()
+                .push(Event::Command(capdu.to_vec()));
+            self.reader.transmit(capdu)
+        }
+        /// A PC/SC disconnect with reset: the card stays powered.
+        fn disconnect(&mut self) -> Result<(), TransportError> {
+            self.events.lock().unwrap().push(Event::Reset);
+            Ok(())
+        }
+        fn is_emulated_card(&self) -> bool {
+            true
+        }
+    }
+
+    impl ReaderSlot for RecordingSlot {
+        fn power_off(&mut self) -> Result<(), TransportError> {
+            self.events.lock().unwrap().push(Event::PowerOff);
+            self.reader.disconnect()
+        }
+    }
+
+    struct Bench {
+        device: ReferenceDevice<RecordingSlot>,
+        events: Arc<Mutex<Vec<Event>>>,
+        oqs: Arc<Oqs>,
+        next_id: u64,
+    }
+
+    fn standard_card() -> Card {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cards/standard.yaml");
+        let description = CardDescription::from_yaml_file(&path).unwrap();
+        Card::from_description(&description, TestPki::load().unwrap()).unwrap()
+    }
+
+    fn bench(fault: Option<&str>) -> Bench {
+        let registry = Registry::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/registry/clinic.yaml"),
+        )
+        .unwrap();
+        let oqs = Arc::new(Oqs::new(registry, OqsConfig::default()).unwrap());
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let mut slot = Some(RecordingSlot {
+            reader: VirtualReader::with_card(standard_card()),
+            events: Arc::clone(&events),
+        });
+        let service: SharedService = oqs.clone();
+        let open: Opener<RecordingSlot> = Box::new(move |endpoints| {
+            assert_eq!(endpoints.reader.as_deref(), Some("Virtual PCD 00 00"));
+            let slot = slot.take().ok_or("opened twice")?;
+            Ok((slot, Arc::clone(&service)))
+        });
+        let mut bench = Bench {
+            device: ReferenceDevice::new(fault, open).unwrap(),
+            events,
+            oqs,
+            next_id: 0,
+        };
+        let hello = bench.send(Op::Hello {
+            protocol: PROTOCOL_NAME.into(),
+            version: PROTOCOL_VERSION,
+            reader: Some("Virtual PCD 00 00".into()),
+            oqs_url: Some("http://127.0.0.1:1".into()),
+            files_dir: None,
+            facility_code: "1312345678".into(),
+        });
+        assert!(hello.ok, "{hello:?}");
+        assert!(
+            bench
+                .send(Op::BeginCase {
+                    case: "unit".into(),
+                    date: "2025-06-02".into(),
+                })
+                .ok
+        );
+        bench
+    }
+
+    impl Bench {
+        fn send(&mut self, op: Op) -> Answer {
+            let id = self.next_id;
+            self.next_id += 1;
+            let answer = self.device.answer(Instruction { id, op });
+            assert_eq!(answer.id, id);
+            answer
+        }
+
+        fn act(&mut self, action: Action) -> Shown {
+            let answer = self.send(Op::Step {
+                case: "unit".into(),
+                step: 1,
+                action,
+                timeout_ms: 5000,
+            });
+            assert!(answer.ok, "{answer:?}");
+            answer.shown.unwrap()
+        }
+
+        fn commands(&self) -> Vec<Vec<u8>> {
+            self.events
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|event| match event {
+                    Event::Command(command) => Some(command.clone()),
+                    _ => None,
+                })
+                .collect()
+        }
+
+        fn pin_reception(&mut self, pins: &[&str]) -> Shown {
+            let placed = self.act(Action::CardPlaced);
+            assert_eq!(placed.screen.as_deref(), Some("choose_method"));
+            assert!(placed.pin_offered);
+            self.act(Action::ChoosePin);
+            let mut shown = Shown::default();
+            for pin in pins {
+                shown = self.act(Action::EnterPin { pin: (*pin).into() });
+            }
+            if shown.screen.as_deref() == Some("consent_mode") {
+                shown = self.act(Action::ConsentMode {
+                    mode: "comprehensive".into(),
+                });
+            }
+            shown
+        }
+
+        fn check_outcomes(&self) -> Vec<Option<Outcome>> {
+            self.oqs
+                .calls()
+                .iter()
+                .filter(|call| call.kind == CallKind::Check)
+                .map(|call| call.outcome)
+                .collect()
+        }
+    }
+
+    fn is_pin_verify(command: &[u8]) -> bool {
+        command.len() == 9 && command[..5] == [0x00, 0x20, 0x00, 0x80, 0x04]
+    }
+
+    #[test]
+    fn correct_device_completes_a_pin_reception_and_powers_the_card_off() {
+        let mut bench = bench(None);
+        let shown = bench.pin_reception(&["1234"]);
+        assert_eq!(shown.screen.as_deref(), Some("result"));
+        assert_eq!(shown.qualification.as_deref(), Some("valid"));
+        assert_eq!(bench.check_outcomes(), vec![Some(Outcome::Answered)]);
+        let events = bench.events.lock().unwrap().clone();
+        let last_verify = events
+            .iter()
+            .rposition(|event| matches!(event, Event::Command(c) if is_pin_verify(c)))
+            .unwrap();
+        assert!(
+            events[last_verify..].contains(&Event::PowerOff),
+            "no power-off after the VERIFY: {events:?}"
+        );
+        let removed = bench.act(Action::CardRemoved);
+        assert_eq!(removed.screen.as_deref(), Some("finished"));
+    }
+
+    #[test]
+    fn messages_are_reported_once() {
+        let mut bench = bench(None);
+        bench.act(Action::CardPlaced);
+        bench.act(Action::ChoosePin);
+        let wrong = bench.act(Action::EnterPin { pin: "9999".into() });
+        assert_eq!(wrong.screen.as_deref(), Some("pin_entry"));
+        assert_eq!(wrong.messages.len(), 1, "{wrong:?}");
+        let right = bench.act(Action::EnterPin { pin: "1234".into() });
+        assert!(right.messages.is_empty(), "{right:?}");
+    }
+
+    #[test]
+    fn no_proof_sends_the_check_without_a_signature() {
+        let mut bench = bench(Some("no-proof"));
+        let shown = bench.pin_reception(&["1234"]);
+        assert_ne!(shown.qualification.as_deref(), Some("valid"));
+        assert_eq!(bench.check_outcomes(), vec![Some(Outcome::RequestInvalid)]);
+    }
+
+    #[test]
+    fn leaves_pin_verified_never_powers_the_card_off() {
+        let mut bench = bench(Some("leaves-pin-verified"));
+        let shown = bench.pin_reception(&["1234"]);
+        assert_eq!(shown.qualification.as_deref(), Some("valid"));
+        bench.send(Op::EndCase {
+            case: "unit".into(),
+        });
+        assert!(!bench.events.lock().unwrap().contains(&Event::PowerOff));
+    }
+
+    #[test]
+    fn auto_retry_pin_sends_a_wrong_pin_twice() {
+        let mut bench = bench(Some("auto-retry-pin"));
+        bench.pin_reception(&["9999"]);
+        let verifies = bench.commands().iter().filter(|c| is_pin_verify(c)).count();
+        assert_eq!(verifies, 2);
+    }
+
+    #[test]
+    fn no_retry_query_never_asks_the_card() {
+        let mut bench = bench(Some("no-retry-query"));
+        let shown = bench.pin_reception(&["1234"]);
+        assert_eq!(shown.qualification.as_deref(), Some("valid"));
+        assert!(!bench.commands().contains(&vec![0x00, 0x20, 0x00, 0x80]));
+        let mut correct = super::tests::bench(None);
+        correct.pin_reception(&["1234"]);
+        assert!(correct.commands().contains(&vec![0x00, 0x20, 0x00, 0x80]));
+    }
+
+    #[test]
+    fn reads_signing_cert_selects_ef_0001() {
+        let select_signing = vec![0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x01];
+        let mut bench = bench(Some("reads-signing-cert"));
+        let shown = bench.pin_reception(&["1234"]);
+        assert_eq!(shown.qualification.as_deref(), Some("valid"));
+        assert!(bench.commands().contains(&select_signing));
+        let mut correct = super::tests::bench(None);
+        correct.pin_reception(&["1234"]);
+        assert!(!correct.commands().contains(&select_signing));
+    }
+
+    #[test]
+    fn ignores_63cx_signs_and_checks_after_a_wrong_pin() {
+        let mut bench = bench(Some("ignores-63cx"));
+        bench.act(Action::CardPlaced);
+        bench.act(Action::ChoosePin);
+        bench.act(Action::EnterPin { pin: "9999".into() });
+        assert!(bench
+            .commands()
+            .iter()
+            .any(|c| c.len() > 2 && c[..2] == [0x80, 0x2A]));
+        assert_eq!(bench.check_outcomes().len(), 1);
+    }
+
+    #[test]
+    fn pin_after_lock_verifies_on_the_locked_screen() {
+        let mut bench = bench(Some("pin-after-lock"));
+        bench.act(Action::CardPlaced);
+        bench.act(Action::ChoosePin);
+        for _ in 0..3 {
+            bench.act(Action::EnterPin { pin: "9999".into() });
+        }
+        let locked = bench.act(Action::EnterPin { pin: "1234".into() });
+        assert_eq!(locked.screen.as_deref(), Some("pin_locked"));
+        let verifies = bench.commands().iter().filter(|c| is_pin_verify(c)).count();
+        assert_eq!(verifies, 4);
+    }
+
+    #[test]
+    fn hello_with_another_version_is_unsupported() {
+        let open: Opener<RecordingSlot> = Box::new(|_| Err("not reached".into()));
+        let mut device = ReferenceDevice::new(None, open).unwrap();
+        let answer = device.answer(Instruction {
+            id: 0,
+            op: Op::Hello {
+                protocol: PROTOCOL_NAME.into(),
+                version: 2,
+                reader: None,
+                oqs_url: None,
+                files_dir: None,
+                facility_code: "1312345678".into(),
+            },
+        });
+        assert!(!answer.ok);
+        assert_eq!(answer.error.unwrap().kind, "unsupported");
+    }
+
+    #[test]
+    fn serve_answers_every_line_and_stops_at_shutdown() {
+        let open: Opener<RecordingSlot> = Box::new(|_| Err("no reader here".into()));
+        let mut device = ReferenceDevice::new(None, open).unwrap();
+        let input = concat!(
+            r#"{"id":0,"op":"hello","protocol":"myna-hil-driver","version":1,"reader":null,"oqs_url":null,"files_dir":null,"facility_code":"1312345678"}"#,
+            "\n",
+            r#"{"id":1,"op":"step","case":"c","step":1,"action":{"action":"fly"},"timeout_ms":10}"#,
+            "\n",
+            r#"{"id":2,"op":"shutdown"}"#,
+            "\n",
+            r#"{"id":3,"op":"shutdown"}"#,
+            "\n",
+        );
+        let mut output = Vec::new();
+        device.serve(input.as_bytes(), &mut output).unwrap();
+        let answers: Vec<Answer> = String::from_utf8(output)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        assert_eq!(answers.len(), 3);
+        assert_eq!(answers[0].error.as_ref().unwrap().message, "no reader here");
+        assert_eq!(answers[1].id, 1);
+        assert_eq!(answers[1].error.as_ref().unwrap().kind, "unsupported");
+        assert!(answers[2].ok);
+    }
 }
