@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::suite::{RemovalDoc, RemovalTrigger};
 use crate::card::{Card, CardReply};
@@ -20,6 +20,9 @@ const SLOT_CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Without a way to ask pcscd (a remote vpcd, a serial front end), wait this long instead:
 /// pcscd polls vpcd for presence about every 400 ms.
 const BLIND_SLOT_SETTLE: Duration = Duration::from_millis(1200);
+/// The card stays out at least this long: vpcd notices a closed connection at its next
+/// presence poll, and a card back before that is never seen by pcscd.
+const MIN_TIME_OUT: Duration = Duration::from_millis(500);
 
 const INS_READ_BINARY: u8 = 0xB0;
 const INS_VERIFY: u8 = 0x20;
@@ -33,6 +36,8 @@ pub struct SlotCard {
     removal: Option<RemovalDoc>,
     removal_seen: u32,
     remover: Option<ServeHandle<SlotCard>>,
+    /// When the card last left the slot (by the harness or a removal mid-command).
+    removed_at: Option<Instant>,
 }
 
 impl SlotCard {
@@ -95,6 +100,7 @@ impl EmulatedCard for SlotCard {
             if let Some(remover) = &self.remover {
                 remover.remove();
             }
+            self.removed_at = Some(Instant::now());
             reply.rapdu.clear();
             return reply;
         }
@@ -276,6 +282,15 @@ impl Slot {
 
     /// Puts the card in and waits until the reader stack sees it.
     pub fn insert(&self) -> Result<(), SlotError> {
+        if !self.handle.status().inserted {
+            // After a removal the harness triggered mid-command, pcscd must have seen the slot
+            // empty before the card comes back, or it misses both changes.
+            self.settle(false)?;
+            let removed_at = self.handle.with_card(|card| card.removed_at);
+            if let Some(removed_at) = removed_at {
+                std::thread::sleep(MIN_TIME_OUT.saturating_sub(removed_at.elapsed()));
+            }
+        }
         self.handle.insert();
         self.settle(true)
     }
@@ -286,6 +301,8 @@ impl Slot {
             return Ok(());
         }
         self.handle.remove();
+        self.handle
+            .with_card(|card| card.removed_at = Some(Instant::now()));
         self.settle(false)
     }
 
@@ -345,12 +362,15 @@ impl Drop for Slot {
 
 #[cfg(feature = "pcsc")]
 fn wait_for_pcscd(reader: &str, with_card: bool) -> Result<(), SlotError> {
-    use crate::transport::pcsc::list_readers;
+    use crate::transport::pcsc::{list_readers, SlotState};
     let deadline = std::time::Instant::now() + SLOT_CHANGE_TIMEOUT;
     loop {
         let readers = list_readers().map_err(|error| SlotError::NotReady(error.to_string()))?;
         match readers.iter().find(|info| info.name == reader) {
-            Some(info) if info.state.has_card() == with_card => return Ok(()),
+            // Leaving counts only once pcscd says "empty": a reader in a transient state
+            // (unavailable after a failed exchange) has not seen the removal yet.
+            Some(info) if with_card && info.state.has_card() => return Ok(()),
+            Some(info) if !with_card && info.state == SlotState::Empty => return Ok(()),
             None if !with_card => return Ok(()),
             _ => {}
         }
