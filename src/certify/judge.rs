@@ -803,9 +803,9 @@ impl<'a> CaseView<'a> {
                             finding.excerpt = self.around(self.index_of(item), 2, 0);
                             return finding;
                         }
-                        // The harness took the card away: whatever happens after is not the
-                        // device's doing.
-                        EventKind::Removed => break,
+                        // The harness took the card away (the link goes down first, then the
+                        // card loses power): whatever happens after is not the device's doing.
+                        EventKind::LinkDown | EventKind::Removed => break,
                         _ => {}
                     }
                     if let Some(command) = item.exchange.parsed() {

@@ -23,6 +23,9 @@ use crate::oqs::service::{Oqs, OqsConfig};
 use crate::oqs::Registry;
 use crate::pki::TestPki;
 
+/// How long a power-off the device asked for may take to reach the card server.
+const POWER_OFF_SETTLE: Duration = Duration::from_millis(300);
+
 /// Where things are served and who the device is.
 pub struct RunConfig {
     pub link: SlotLink,
@@ -328,7 +331,10 @@ fn run_case(
         let started = Utc::now();
         let slot_change = match step {
             StepDoc::PlaceCard => slot.insert().err(),
-            StepDoc::RemoveCard => slot.remove().err(),
+            StepDoc::RemoveCard => {
+                slot.wait_unpowered(POWER_OFF_SETTLE);
+                slot.remove().err()
+            }
             _ => None,
         };
         let (action, prompt, pin_entry) = action_of(step, card);
@@ -372,6 +378,7 @@ fn run_case(
             observation.aborted = Some(format!("end_case: {error}"));
         }
     }
+    slot.wait_unpowered(POWER_OFF_SETTLE);
     observation.ended = Utc::now();
     let window = |at: DateTime<Utc>| at >= observation.started && at <= observation.ended;
     observation.exchanges = exchanges_from_trace(&slot.transcript())

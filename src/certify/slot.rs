@@ -276,6 +276,14 @@ impl Slot {
         })
     }
 
+    /// Waits (up to `timeout`) until the card is not powered: a power-off the device asked for
+    /// reaches the card server a moment after the device's call returns.
+    pub fn wait_unpowered(&self, timeout: Duration) -> bool {
+        self.handle
+            .wait_for(timeout, |status| !status.powered)
+            .is_ok()
+    }
+
     pub fn is_inserted(&self) -> bool {
         self.handle.status().inserted
     }
