@@ -158,6 +158,9 @@ struct Located<'a> {
     ef: Option<u16>,
 }
 
+/// How the run names the harness's `remove_card` step (see `run::describe_action`).
+pub const REMOVE_CARD_ACTION: &str = "remove_card";
+
 const INS_SELECT: u8 = 0xA4;
 const INS_READ_BINARY: u8 = 0xB0;
 const INS_VERIFY: u8 = 0x20;
@@ -832,11 +835,13 @@ impl<'a> CaseView<'a> {
                 fallback_guidance,
             } => {
                 finding.kind = witness_kind(self.case.witness);
+                // What the reception ended with: the screen once the patient has taken the
+                // card back says nothing more.
                 let answered: Vec<_> = self
                     .case
                     .steps
                     .iter()
-                    .filter(|s| s.shown().is_some())
+                    .filter(|s| s.shown().is_some() && s.action != REMOVE_CARD_ACTION)
                     .collect();
                 let Some(last) = answered.last().and_then(|s| s.shown()) else {
                     finding.summary = "the device reported nothing it shows".into();
