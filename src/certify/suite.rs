@@ -279,11 +279,46 @@ fn parse_file<T: DeserializeOwned>(file: &Path) -> Result<(T, String), SuiteErro
             file: file.to_owned(),
             line: location.map(|l| l.line()),
             column: location.map(|l| l.column()),
-            field: None,
+            field: location.and_then(|l| key_at(&source, l.line(), l.column())),
             message: crate::yaml::plain_message(&error),
         }
     })?;
     Ok((value, source))
+}
+
+/// The YAML key at (or whose value holds) a 1-based line and column: the key under the
+/// position itself when it is one (`fil:` of an unknown field), else the nearest `key:` to its
+/// left on the line (`predicate:` in `{ predicate: nonsense }`).
+fn key_at(source: &str, line: u64, column: u64) -> Option<String> {
+    let text = source.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let chars: Vec<char> = text.chars().collect();
+    let at = usize::try_from(column).ok()?.saturating_sub(1).min(chars.len());
+    let is_key_char = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    let word_end = |from: usize| {
+        let mut end = from;
+        while end < chars.len() && is_key_char(chars[end]) {
+            end += 1;
+        }
+        end
+    };
+    let end = word_end(at);
+    if end > at && chars.get(end) == Some(&':') {
+        return Some(chars[at..end].iter().collect());
+    }
+    let mut colon = at.min(chars.len());
+    while colon > 0 {
+        colon -= 1;
+        if chars[colon] == ':' {
+            let mut start = colon;
+            while start > 0 && is_key_char(chars[start - 1]) {
+                start -= 1;
+            }
+            if start < colon {
+                return Some(chars[start..colon].iter().collect());
+            }
+        }
+    }
+    None
 }
 
 /// Loads the suite in `root` (`requirements.yaml`, `registry.yaml`, `cases/*.yaml`).
@@ -552,4 +587,18 @@ fn load_case(
         step_timeout_ms: doc.step_timeout_ms,
         evidence: doc.evidence.into_iter().map(|e| e.value).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_at;
+
+    #[test]
+    fn the_key_of_an_error_position_is_found() {
+        let source = "id: x\ncard:\n  fil: a.yaml\njudge: { predicate: nonsense, min_ms: 5 }\n";
+        assert_eq!(key_at(source, 3, 3).as_deref(), Some("fil"));
+        assert_eq!(key_at(source, 4, 21).as_deref(), Some("predicate"));
+        assert_eq!(key_at(source, 4, 40).as_deref(), Some("min_ms"));
+        assert_eq!(key_at(source, 9, 1), None);
+    }
 }
