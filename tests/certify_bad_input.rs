@@ -96,7 +96,11 @@ fn an_unknown_predicate_lists_the_known_ones() {
     let dir = tempfile::tempdir().unwrap();
     let suite = suite_copy(dir.path());
     let catalogue = suite.join("requirements.yaml");
-    edit(&catalogue, "predicate: proof_of_possession", "predicate: proof_of_posession");
+    edit(
+        &catalogue,
+        "predicate: proof_of_possession",
+        "predicate: proof_of_posession",
+    );
     let (code, stderr) = certify(&suite, &[]);
     assert_eq!(code, Some(2), "{stderr}");
     let line = line_of(&catalogue, "proof_of_posession");
@@ -145,7 +149,10 @@ fn a_card_override_the_card_cannot_have_is_named() {
 fn unknown_cases_and_faults_are_bad_input() {
     let (code, stderr) = certify(&manifest().join("certify"), &["--case", "no-such-case"]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("--case no-such-case: no such case; cases: "), "{stderr}");
+    assert!(
+        stderr.contains("--case no-such-case: no such case; cases: "),
+        "{stderr}"
+    );
     assert!(stderr.contains("pin-valid"), "{stderr}");
 
     let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
@@ -154,5 +161,8 @@ fn unknown_cases_and_faults_are_bad_input() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--fault no-such-fault: no such fault; faults: "), "{stderr}");
+    assert!(
+        stderr.contains("--fault no-such-fault: no such fault; faults: "),
+        "{stderr}"
+    );
 }

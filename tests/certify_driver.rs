@@ -160,7 +160,10 @@ fn the_driver_gets_protocol_v1_instructions_and_its_reports_are_judged() {
     let face = &run.instructions[10]["action"];
     assert_eq!(face["ocr_birth_date"], "1980-05-10");
     assert_eq!(face["ocr_security_code"], "4321");
-    let today = chrono::Local::now().date_naive().format("%Y-%m-%d").to_string();
+    let today = chrono::Local::now()
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string();
     assert_eq!(run.instructions[1]["date"], today.as_str());
 
     // What the driver reported is judged as such; what only the card or the qualification
@@ -170,7 +173,10 @@ fn the_driver_gets_protocol_v1_instructions_and_its_reports_are_judged() {
     assert_eq!(shown["evidence"][0]["kind"], "driver-reported");
     let proof = requirement(&run.report, "OQS-POP-01");
     assert_eq!(proof["status"], "fail");
-    assert_eq!(proof["evidence"][0]["summary"], "no PIN qualification check was made");
+    assert_eq!(
+        proof["evidence"][0]["summary"],
+        "no PIN qualification check was made"
+    );
     assert_eq!(requirement(&run.report, "CERT-01")["status"], "pass");
     assert_eq!(run.report["device"], "fake driver 1.0");
     assert_eq!(run.code, Some(1), "a must failed");
@@ -183,7 +189,9 @@ fn the_driver_gets_protocol_v1_instructions_and_its_reports_are_judged() {
 fn an_answer_that_is_not_json_fails_the_case_and_the_driver_is_restarted() {
     let _pcscd = Pcscd::ensure();
     let run = certify_with_fake("bad-json", 2);
-    let aborted = case(&run.report, "a-pin")["aborted"].as_str().unwrap_or_default();
+    let aborted = case(&run.report, "a-pin")["aborted"]
+        .as_str()
+        .unwrap_or_default();
     assert!(
         aborted.contains("not a protocol v1 answer") && aborted.contains("this is not json"),
         "{aborted}"
@@ -209,7 +217,9 @@ fn an_answer_that_is_not_json_fails_the_case_and_the_driver_is_restarted() {
 fn an_answer_with_another_id_fails_the_case() {
     let _pcscd = Pcscd::ensure();
     let run = certify_with_fake("wrong-id", 2);
-    let aborted = case(&run.report, "a-pin")["aborted"].as_str().unwrap_or_default();
+    let aborted = case(&run.report, "a-pin")["aborted"]
+        .as_str()
+        .unwrap_or_default();
     assert!(aborted.contains("carries id 102"), "{aborted}");
 }
 
@@ -218,7 +228,9 @@ fn a_silent_driver_times_out_within_the_step_timeout() {
     let _pcscd = Pcscd::ensure();
     let started = std::time::Instant::now();
     let run = certify_with_fake("silent", 2);
-    let aborted = case(&run.report, "a-pin")["aborted"].as_str().unwrap_or_default();
+    let aborted = case(&run.report, "a-pin")["aborted"]
+        .as_str()
+        .unwrap_or_default();
     assert!(aborted.contains("within 1500 ms"), "{aborted}");
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
 }
@@ -227,7 +239,9 @@ fn a_silent_driver_times_out_within_the_step_timeout() {
 fn a_driver_that_exits_is_reported() {
     let _pcscd = Pcscd::ensure();
     let run = certify_with_fake("exit", 2);
-    let aborted = case(&run.report, "a-pin")["aborted"].as_str().unwrap_or_default();
+    let aborted = case(&run.report, "a-pin")["aborted"]
+        .as_str()
+        .unwrap_or_default();
     assert!(aborted.contains("went away"), "{aborted}");
 }
 

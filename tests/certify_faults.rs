@@ -38,22 +38,27 @@ fn list_faults() -> Vec<(String, BTreeSet<String>)> {
 
 #[test]
 fn list_faults_prints_one_fault_per_line_with_known_requirements() {
-    let suite = myna_hil::certify::suite::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("certify"))
-        .unwrap();
+    let suite =
+        myna_hil::certify::suite::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("certify"))
+            .unwrap();
     let faults = list_faults();
     assert!(faults.len() >= 8, "{faults:?}");
     for (name, breaks) in &faults {
         assert!(!breaks.is_empty(), "{name} breaks nothing");
         for id in breaks {
-            assert!(suite.requirement(id).is_some(), "{name}: unknown requirement {id}");
+            assert!(
+                suite.requirement(id).is_some(),
+                "{name}: unknown requirement {id}"
+            );
         }
     }
 }
 
 #[test]
 fn each_fault_fails_exactly_its_requirements() {
-    let suite = myna_hil::certify::suite::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("certify"))
-        .unwrap();
+    let suite =
+        myna_hil::certify::suite::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("certify"))
+            .unwrap();
     let _pcscd = Pcscd::ensure();
     let mut problems = Vec::new();
     for (fault, breaks) in list_faults() {
@@ -70,7 +75,14 @@ fn each_fault_fails_exactly_its_requirements() {
         }
         let dir = tempfile::tempdir().unwrap();
         let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
-            .args(["certify", "--reference", "--fault", &fault, "--quiet", "--report"])
+            .args([
+                "certify",
+                "--reference",
+                "--fault",
+                &fault,
+                "--quiet",
+                "--report",
+            ])
             .arg(dir.path())
             .arg("--case")
             .args(&cases)
@@ -79,7 +91,10 @@ fn each_fault_fails_exactly_its_requirements() {
             .expect("the binary runs");
         let stderr = String::from_utf8_lossy(&output.stderr);
         let Ok(text) = std::fs::read_to_string(dir.path().join("report.json")) else {
-            problems.push(format!("{fault}: no report ({:?}): {stderr}", output.status));
+            problems.push(format!(
+                "{fault}: no report ({:?}): {stderr}",
+                output.status
+            ));
             continue;
         };
         let report: serde_json::Value = serde_json::from_str(&text).unwrap();

@@ -52,9 +52,17 @@ fn png_pixels(png: &[u8]) -> (u32, u32, Vec<Vec<[u8; 3]>>) {
         let (filter, bytes) = (line[0], &line[1..]);
         let mut current = vec![0u8; stride];
         for i in 0..stride {
-            let left = if i >= channels { current[i - channels] } else { 0 };
+            let left = if i >= channels {
+                current[i - channels]
+            } else {
+                0
+            };
             let up = previous[i];
-            let up_left = if i >= channels { previous[i - channels] } else { 0 };
+            let up_left = if i >= channels {
+                previous[i - channels]
+            } else {
+                0
+            };
             let predictor = match filter {
                 0 => 0,
                 1 => left,
@@ -121,7 +129,10 @@ fn chromium_renders_the_report_with_a_row_per_requirement() {
     let page = report_dir.join("report.html");
     let html = std::fs::read_to_string(&page).unwrap();
     for external in ["<script", "<link", "src=\"http", "url(http"] {
-        assert!(!html.contains(external), "external asset or script: {external}");
+        assert!(
+            !html.contains(external),
+            "external asset or script: {external}"
+        );
     }
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(report_dir.join("report.json")).unwrap())
@@ -142,7 +153,11 @@ fn chromium_renders_the_report_with_a_row_per_requirement() {
         .arg(&url)
         .output()
         .unwrap();
-    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
     let dom = String::from_utf8_lossy(&dom.stdout);
     for requirement in report["requirements"].as_array().unwrap() {
         let id = requirement["id"].as_str().unwrap();
@@ -167,7 +182,11 @@ fn chromium_renders_the_report_with_a_row_per_requirement() {
         .arg(&url)
         .output()
         .unwrap();
-    assert!(shot.status.success(), "{}", String::from_utf8_lossy(&shot.stderr));
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
     let (width, height, rows) = png_pixels(&std::fs::read(&screenshot).unwrap());
     assert_eq!((width, height), (1280, 1600));
     let background = rows[0][0];

@@ -50,5 +50,8 @@ fn the_reference_device_passes_the_whole_suite() {
         assert!(dir.path().join(file).exists(), "{file} missing");
     }
     // Well under the 5 minutes, with room for a loaded CI machine.
-    assert!(elapsed < Duration::from_secs(150), "the run took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(150),
+        "the run took {elapsed:?}"
+    );
 }

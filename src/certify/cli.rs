@@ -99,8 +99,7 @@ pub fn certify(args: CertifyArgs) -> Result<ExitCode, CertifyError> {
             )));
         }
     }
-    if args.facility_code.len() != 10 || !args.facility_code.bytes().all(|b| b.is_ascii_digit())
-    {
+    if args.facility_code.len() != 10 || !args.facility_code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(CertifyError::Usage(format!(
             "--facility-code {}: a 医療機関コード has 10 digits",
             args.facility_code
@@ -111,7 +110,9 @@ pub fn certify(args: CertifyArgs) -> Result<ExitCode, CertifyError> {
 
     let mut device: Box<dyn DeviceUnderTest> = if args.reference {
         let exe = std::env::current_exe().map_err(|error| {
-            CertifyError::Usage(format!("cannot find this program to run the reference device: {error}"))
+            CertifyError::Usage(format!(
+                "cannot find this program to run the reference device: {error}"
+            ))
         })?;
         let mut device_args = vec!["reference-device".to_owned()];
         if let Some(fault) = &args.fault {

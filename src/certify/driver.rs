@@ -93,9 +93,9 @@ impl Driver {
                         .read_line(&mut line);
                     let item = match read {
                         Ok(0) => Err("the driver closed its stdout (exited?)".to_owned()),
-                        Ok(_) if !line.ends_with('\n') && line.len() >= MAX_ANSWER_BYTES => {
-                            Err(format!("an answer line longer than {MAX_ANSWER_BYTES} bytes"))
-                        }
+                        Ok(_) if !line.ends_with('\n') && line.len() >= MAX_ANSWER_BYTES => Err(
+                            format!("an answer line longer than {MAX_ANSWER_BYTES} bytes"),
+                        ),
                         Ok(_) => Ok(line),
                         Err(error) => Err(format!("reading the driver's stdout: {error}")),
                     };

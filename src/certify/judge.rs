@@ -404,8 +404,7 @@ impl<'a> CaseView<'a> {
                 match verified_any {
                     Some(item) => {
                         finding.status = Status::Pass;
-                        finding.summary =
-                            "each PIN VERIFY followed a retry-counter query".into();
+                        finding.summary = "each PIN VERIFY followed a retry-counter query".into();
                         finding.excerpt = self.around(self.index_of(item), 3, 0);
                     }
                     None => {
@@ -446,8 +445,7 @@ impl<'a> CaseView<'a> {
                     }
                     None => {
                         finding.status = Status::NotApplicable;
-                        finding.summary =
-                            "the device never learned that the PIN is blocked".into();
+                        finding.summary = "the device never learned that the PIN is blocked".into();
                     }
                 }
             }
@@ -485,10 +483,8 @@ impl<'a> CaseView<'a> {
                     finding.excerpt = self.lines(&items[window]);
                 } else {
                     finding.status = Status::Pass;
-                    finding.summary = format!(
-                        "{} PIN entries, at most one VERIFY each",
-                        entries.len()
-                    );
+                    finding.summary =
+                        format!("{} PIN entries, at most one VERIFY each", entries.len());
                     finding.excerpt = self.lines(&items.concat());
                 }
             }
@@ -759,8 +755,7 @@ impl<'a> CaseView<'a> {
                     }
                     None => {
                         finding.status = Status::Pass;
-                        finding.summary =
-                            "PIN entry was never offered and no PIN was sent".into();
+                        finding.summary = "PIN entry was never offered and no PIN was sent".into();
                     }
                 }
             }
@@ -946,5 +941,217 @@ fn provocation_name(answer: Provocation) -> &'static str {
         Provocation::BytesAvailable61xx => "61 xx",
         Provocation::WrongLength6Cxx => "6C xx",
         Provocation::Removal => "the card's removal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::*;
+    use crate::certify::catalogue::FileRef;
+    use crate::certify::observed::StepRecord;
+
+    const SELECT_JPKI: &str = "00A4040C0AD392F000260100000001";
+    const SELECT_PIN: &str = "00A4020C020018";
+    const QUERY: &str = "00200080";
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(1_800_000_000_000 + ms).unwrap()
+    }
+
+    fn apdu(ms: i64, command: &str, response: &str) -> Exchange {
+        Exchange {
+            at: at(ms),
+            kind: EventKind::Apdu,
+            command: hex::decode(command).unwrap(),
+            response: hex::decode(response).unwrap(),
+            card_time: Duration::ZERO,
+        }
+    }
+
+    fn event(ms: i64, kind: EventKind) -> Exchange {
+        Exchange {
+            at: at(ms),
+            kind,
+            command: Vec::new(),
+            response: Vec::new(),
+            card_time: Duration::ZERO,
+        }
+    }
+
+    fn step(index: u32, action: &str, pin_entry: bool, from: i64, to: i64) -> StepRecord {
+        StepRecord {
+            index,
+            action: action.into(),
+            pin_entry,
+            started: at(from),
+            ended: at(to),
+            answer: None,
+            failure: None,
+        }
+    }
+
+    fn case(exchanges: Vec<Exchange>, steps: Vec<StepRecord>) -> CaseObservation {
+        CaseObservation {
+            case: "c".into(),
+            started: at(0),
+            ended: at(10_000),
+            exchanges,
+            calls: Vec::new(),
+            steps,
+            operator_answers: Vec::new(),
+            witness: Witness::DriverReported,
+            aborted: None,
+        }
+    }
+
+    fn pin_file() -> FileRef {
+        FileRef {
+            aid: "D392F000260100000001".into(),
+            file: "0018".into(),
+        }
+    }
+
+    fn evaluate(predicate: Predicate, observation: &CaseObservation) -> Finding {
+        CaseView::new(observation).evaluate(&predicate, false)
+    }
+
+    fn verified_session(tail: Vec<Exchange>) -> CaseObservation {
+        let mut exchanges = vec![
+            event(1, EventKind::PowerOn),
+            apdu(2, SELECT_JPKI, "9000"),
+            apdu(3, SELECT_PIN, "9000"),
+            apdu(4, QUERY, "63C3"),
+            apdu(5, "002000800431323334", "9000"),
+        ];
+        exchanges.extend(tail);
+        case(exchanges, Vec::new())
+    }
+
+    #[test]
+    fn a_power_off_by_the_device_ends_the_verified_state_but_a_removal_does_not() {
+        let predicate = || Predicate::NoVerifiedStateLeft { file: pin_file() };
+        let by_device = verified_session(vec![event(9, EventKind::PowerOff)]);
+        assert_eq!(evaluate(predicate(), &by_device).status, Status::Pass);
+
+        // The harness pulling the card: the link goes down, then the card loses power.
+        let by_harness = verified_session(vec![
+            event(9, EventKind::LinkDown),
+            event(9, EventKind::PowerOff),
+            event(9, EventKind::Removed),
+        ]);
+        assert_eq!(evaluate(predicate(), &by_harness).status, Status::Fail);
+
+        // A warm reset keeps a verified PIN on a real card.
+        let reset = verified_session(vec![event(9, EventKind::Reset)]);
+        assert_eq!(evaluate(predicate(), &reset).status, Status::Fail);
+
+        let other_application =
+            verified_session(vec![apdu(9, "00A4040C0AD3921000310001010402", "9000")]);
+        assert_eq!(
+            evaluate(predicate(), &other_application).status,
+            Status::Pass
+        );
+    }
+
+    #[test]
+    fn pin_entries_are_counted_per_operator_entry() {
+        let predicate = || Predicate::OneVerifyPerEntry { file: pin_file() };
+        let steps = vec![
+            step(1, "enter_pin", true, 10, 20),
+            step(2, "enter_pin", true, 30, 40),
+        ];
+        let once_each = case(
+            vec![
+                apdu(11, SELECT_JPKI, "9000"),
+                apdu(12, SELECT_PIN, "9000"),
+                apdu(13, "002000800431323335", "63C2"),
+                apdu(31, "002000800431323334", "9000"),
+            ],
+            steps.clone(),
+        );
+        assert_eq!(evaluate(predicate(), &once_each).status, Status::Pass);
+
+        let retried = case(
+            vec![
+                apdu(11, SELECT_JPKI, "9000"),
+                apdu(12, SELECT_PIN, "9000"),
+                apdu(13, "002000800431323335", "63C2"),
+                apdu(14, "002000800431323335", "63C1"),
+                apdu(31, "002000800431323334", "9000"),
+            ],
+            steps,
+        );
+        let finding = evaluate(predicate(), &retried);
+        assert_eq!(finding.status, Status::Fail);
+        assert_eq!(finding.summary, "PIN entry 1 was sent to the card 2 times");
+        // The evidence never shows the PIN.
+        assert!(finding
+            .excerpt
+            .iter()
+            .all(|line| !line.contains("31323335")));
+        assert!(finding.excerpt[0].contains("0020008004XXXXXXXX"));
+    }
+
+    #[test]
+    fn a_verify_to_another_file_is_not_a_pin() {
+        // 照合番号B to the surface application is not the JPKI PIN.
+        let face = case(
+            vec![
+                apdu(1, "00A4040C0AD3921000310001010402", "9000"),
+                apdu(2, "00A4020C020012", "9000"),
+                apdu(3, "002000800E3535303531303230333034333231", "9000"),
+            ],
+            Vec::new(),
+        );
+        let finding = evaluate(
+            Predicate::FaceRoute {
+                pin_file: pin_file(),
+            },
+            &face,
+        );
+        assert_eq!(finding.status, Status::Pass, "{}", finding.summary);
+        assert_eq!(
+            evaluate(
+                Predicate::RetryQueryBeforeVerify { file: pin_file() },
+                &face
+            )
+            .status,
+            Status::NotApplicable
+        );
+    }
+
+    #[test]
+    fn a_provocation_the_card_never_gave_is_not_applicable() {
+        let quiet = case(vec![apdu(1, SELECT_JPKI, "9000")], Vec::new());
+        let finding = evaluate(
+            Predicate::CopesWith {
+                answer: Provocation::EndOfFile6B00,
+            },
+            &quiet,
+        );
+        assert_eq!(finding.status, Status::NotApplicable);
+
+        let gave_up = case(
+            vec![
+                apdu(1, SELECT_JPKI, "9000"),
+                apdu(2, "00A4020C020002", "9000"),
+                apdu(3, "00B01E0000", "6B00"),
+            ],
+            Vec::new(),
+        );
+        let finding = evaluate(
+            Predicate::CopesWith {
+                answer: Provocation::EndOfFile6B00,
+            },
+            &gave_up,
+        );
+        assert_eq!(finding.status, Status::Fail);
+        assert!(finding
+            .summary
+            .contains("never reached the qualification system"));
     }
 }

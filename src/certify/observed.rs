@@ -243,42 +243,40 @@ impl CaseObservation {
         let mut out = String::new();
         let mut exchanges = self.exchanges.iter().peekable();
         let mut calls = self.calls.iter().peekable();
-        let mut flush_until = |until: Option<DateTime<Utc>>, out: &mut String| {
-            loop {
-                let next_exchange = exchanges.peek().map(|e| e.at);
-                let next_call = calls.peek().map(|c| c.at);
-                let take_exchange = match (next_exchange, next_call) {
-                    (Some(e), Some(c)) => e <= c,
-                    (Some(_), None) => true,
-                    (None, Some(_)) => false,
-                    (None, None) => break,
-                };
-                let at = if take_exchange {
-                    next_exchange
-                } else {
-                    next_call
-                };
-                if let (Some(at), Some(until)) = (at, until) {
-                    if at > until {
-                        break;
-                    }
+        let mut flush_until = |until: Option<DateTime<Utc>>, out: &mut String| loop {
+            let next_exchange = exchanges.peek().map(|e| e.at);
+            let next_call = calls.peek().map(|c| c.at);
+            let take_exchange = match (next_exchange, next_call) {
+                (Some(e), Some(c)) => e <= c,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let at = if take_exchange {
+                next_exchange
+            } else {
+                next_call
+            };
+            if let (Some(at), Some(until)) = (at, until) {
+                if at > until {
+                    break;
                 }
-                if take_exchange {
-                    if let Some(exchange) = exchanges.next() {
-                        out.push_str(&exchange.describe(self.started));
-                        out.push('\n');
-                    }
-                } else if let Some(call) = calls.next() {
-                    let offset =
-                        (call.at - self.started).num_microseconds().unwrap_or(0) as f64 / 1000.0;
-                    out.push_str(&format!(
-                        "{offset:>10.1} ms  => {} {} -> {} {}\n",
-                        call.method,
-                        call.path,
-                        call.status,
-                        call.outcome().unwrap_or("")
-                    ));
+            }
+            if take_exchange {
+                if let Some(exchange) = exchanges.next() {
+                    out.push_str(&exchange.describe(self.started));
+                    out.push('\n');
                 }
+            } else if let Some(call) = calls.next() {
+                let offset =
+                    (call.at - self.started).num_microseconds().unwrap_or(0) as f64 / 1000.0;
+                out.push_str(&format!(
+                    "{offset:>10.1} ms  => {} {} -> {} {}\n",
+                    call.method,
+                    call.path,
+                    call.status,
+                    call.outcome().unwrap_or("")
+                ));
             }
         };
         for step in &self.steps {

@@ -24,7 +24,10 @@ impl Operator {
     /// Reads answers from stdin (on its own thread, so that every wait can time out) and
     /// prompts on stderr.
     pub fn from_terminal() -> Operator {
-        Operator::new(Box::new(std::io::BufReader::new(std::io::stdin())), Box::new(std::io::stderr()))
+        Operator::new(
+            Box::new(std::io::BufReader::new(std::io::stdin())),
+            Box::new(std::io::stderr()),
+        )
     }
 
     pub fn new(input: Box<dyn BufRead + Send>, out: Box<dyn Write + Send>) -> Operator {
@@ -201,7 +204,13 @@ mod tests {
             Box::new(Captured::default()),
         );
         let error = operator
-            .step("c", 1, &Action::ChoosePin, "choose", Duration::from_millis(50))
+            .step(
+                "c",
+                1,
+                &Action::ChoosePin,
+                "choose",
+                Duration::from_millis(50),
+            )
             .unwrap_err();
         assert!(matches!(error, DeviceError::Timeout(_)), "{error:?}");
     }

@@ -36,10 +36,7 @@ pub enum OqsServerError {
         source: std::io::Error,
     },
     #[error("file interface {dir}: {source}")]
-    Files {
-        dir: String,
-        source: std::io::Error,
-    },
+    Files { dir: String, source: std::io::Error },
     #[error("could not start the qualification system: {0}")]
     Start(std::io::Error),
 }
@@ -59,12 +56,11 @@ impl OqsServer {
         listen: SocketAddr,
         files: Option<&std::path::Path>,
     ) -> Result<OqsServer, OqsServerError> {
-        let listener = std::net::TcpListener::bind(listen).map_err(|source| {
-            OqsServerError::Listen {
+        let listener =
+            std::net::TcpListener::bind(listen).map_err(|source| OqsServerError::Listen {
                 address: listen,
                 source,
-            }
-        })?;
+            })?;
         let address = listener
             .local_addr()
             .map_err(|source| OqsServerError::Listen {

@@ -113,15 +113,7 @@ pub fn run(
     for (case, card) in suite.cases.iter().zip(cards.iter()) {
         progress.set_message(case.id.clone());
         let observation = run_case(
-            case,
-            card,
-            pki,
-            config,
-            &questions,
-            &slot,
-            &server,
-            device,
-            &progress,
+            case, card, pki, config, &questions, &slot, &server, device, &progress,
         );
         observations.push(observation);
     }
@@ -301,15 +293,18 @@ fn run_case(
         witness: device.witness(),
         aborted: None,
     };
-    let prepared = card.build(pki, &case.id).map_err(|e| e.to_string()).and_then(|built| {
-        slot.load(SlotSetup {
-            card: built,
-            latency: case.setup.latency,
-            pad_reads: case.setup.pad_reads,
-            removal: case.setup.remove,
-        })
+    let prepared = card
+        .build(pki, &case.id)
         .map_err(|e| e.to_string())
-    });
+        .and_then(|built| {
+            slot.load(SlotSetup {
+                card: built,
+                latency: case.setup.latency,
+                pad_reads: case.setup.pad_reads,
+                removal: case.setup.remove,
+            })
+            .map_err(|e| e.to_string())
+        });
     if let Err(message) = prepared {
         observation.aborted = Some(message);
         progress.inc(case.steps.len() as u64);
@@ -343,7 +338,10 @@ fn run_case(
             _ => timeout,
         };
         let (answer, failure) = match slot_change {
-            Some(error) => (None, Some(format!("the harness could not change the slot: {error}"))),
+            Some(error) => (
+                None,
+                Some(format!("the harness could not change the slot: {error}")),
+            ),
             None => match device.step(&case.id, index, &action, &prompt, step_timeout) {
                 Ok(answer) => {
                     let failure = answer_failure(&answer);
@@ -370,7 +368,9 @@ fn run_case(
         for requirement in &case.evidence {
             if let Some(question) = questions.get(requirement.as_str()) {
                 if let Some(yes) = device.ask(question) {
-                    observation.operator_answers.push((requirement.clone(), yes));
+                    observation
+                        .operator_answers
+                        .push((requirement.clone(), yes));
                 }
             }
         }
@@ -385,7 +385,11 @@ fn run_case(
         .into_iter()
         .filter(|e| window(e.at))
         .collect();
-    observation.calls = server.calls().into_iter().filter(|c| window(c.at)).collect();
+    observation.calls = server
+        .calls()
+        .into_iter()
+        .filter(|c| window(c.at))
+        .collect();
     server.set_outage(false);
     // The next case starts with an empty slot; the removal is outside this case's window.
     if let Err(error) = slot.remove() {

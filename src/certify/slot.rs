@@ -11,8 +11,8 @@ use super::suite::{RemovalDoc, RemovalTrigger};
 use crate::card::{Card, CardReply};
 use crate::trace::{PinRecording, TraceLine, TraceRecorder};
 use crate::transport::serve::{
-    spawn_serial, spawn_vpcd, EmulatedCard, RunningServer, ServeError, ServeHandle, ServeOptions,
-    SerialConfig, VpcdConfig,
+    spawn_serial, spawn_vpcd, EmulatedCard, RunningServer, SerialConfig, ServeError, ServeHandle,
+    ServeOptions, VpcdConfig,
 };
 
 /// How long the reader stack may take to notice a card arriving or leaving.

@@ -290,9 +290,14 @@ fn parse_file<T: DeserializeOwned>(file: &Path) -> Result<(T, String), SuiteErro
 /// position itself when it is one (`fil:` of an unknown field), else the nearest `key:` to its
 /// left on the line (`predicate:` in `{ predicate: nonsense }`).
 fn key_at(source: &str, line: u64, column: u64) -> Option<String> {
-    let text = source.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let text = source
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
     let chars: Vec<char> = text.chars().collect();
-    let at = usize::try_from(column).ok()?.saturating_sub(1).min(chars.len());
+    let at = usize::try_from(column)
+        .ok()?
+        .saturating_sub(1)
+        .min(chars.len());
     let is_key_char = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
     let word_end = |from: usize| {
         let mut end = from;
@@ -510,9 +515,8 @@ fn load_case(
         .parent()
         .unwrap_or(Path::new("."))
         .join(&doc.card.file.value);
-    let mut card = CardDescription::from_yaml_file(&card_path).map_err(|error| {
-        SuiteError::at(file, &doc.card.file, "card.file", error.to_string())
-    })?;
+    let mut card = CardDescription::from_yaml_file(&card_path)
+        .map_err(|error| SuiteError::at(file, &doc.card.file, "card.file", error.to_string()))?;
     let holder = match &doc.card.holder {
         Some(holder) => {
             let person = registry

@@ -113,12 +113,10 @@ pub fn case_card(case: &Case, index: usize, today: NaiveDate) -> Result<CaseCard
     };
     description.card.certificates.signing.not_before = None;
     description.card.certificates.signing.not_after = None;
-    description
-        .validate()
-        .map_err(|invalid| WorldError::Card {
-            case: case.id.clone(),
-            message: invalid.to_string(),
-        })?;
+    description.validate().map_err(|invalid| WorldError::Card {
+        case: case.id.clone(),
+        message: invalid.to_string(),
+    })?;
     Ok(CaseCard {
         description,
         certificate_from,

@@ -97,7 +97,9 @@ pub fn render_html(report: &Report) -> String {
     ));
 
     page.push_str("<h2>要件 / Requirements</h2>\n<table class=\"requirements\">\n");
-    page.push_str("<tr><th>ID</th><th>Requirement</th><th>Level</th><th>Status</th><th>Evidence</th></tr>\n");
+    page.push_str(
+        "<tr><th>ID</th><th>Requirement</th><th>Level</th><th>Status</th><th>Evidence</th></tr>\n",
+    );
     for requirement in &report.requirements {
         page.push_str(&format!(
             "<tr id=\"req-{id}\" class=\"requirement {status}\" data-status=\"{status}\">",

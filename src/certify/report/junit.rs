@@ -64,10 +64,7 @@ fn test_case(requirement: &RequirementReport) -> TestCase {
             status
         }
     };
-    let mut case = TestCase::new(
-        format!("{} {}", requirement.id, requirement.title),
-        status,
-    );
+    let mut case = TestCase::new(format!("{} {}", requirement.id, requirement.title), status);
     case.set_classname(format!("certify.{}", requirement.level.name()));
     case
 }
