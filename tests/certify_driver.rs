@@ -48,6 +48,8 @@ struct Run {
     stderr: String,
     report: serde_json::Value,
     instructions: Vec<serde_json::Value>,
+    junit: PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 fn certify_with_fake(mode: &str, target: u64) -> Run {
@@ -83,6 +85,8 @@ fn certify_with_fake(mode: &str, target: u64) -> Run {
         stderr,
         report,
         instructions,
+        junit: report_dir.join("junit.xml"),
+        _dir: dir,
     }
 }
 
@@ -180,6 +184,11 @@ fn the_driver_gets_protocol_v1_instructions_and_its_reports_are_judged() {
     assert_eq!(requirement(&run.report, "CERT-01")["status"], "pass");
     assert_eq!(run.report["device"], "fake driver 1.0");
     assert_eq!(run.code, Some(1), "a must failed");
+    let junit = std::fs::read_to_string(&run.junit).unwrap();
+    assert!(
+        junit.contains("OQS-POP-01") && junit.contains("<failure"),
+        "{junit}"
+    );
     // The PIN never appears in the reports.
     let text = run.report.to_string();
     assert!(!text.contains("\"1234\""), "PIN in report");
@@ -257,4 +266,52 @@ fn an_unsupported_action_makes_the_case_not_applicable() {
         .contains("unsupported"));
     // OQS-RESULT-01 also has the face case, which the driver could do.
     assert_eq!(requirement(&run.report, "OQS-RESULT-01")["status"], "pass");
+}
+
+#[test]
+fn interactive_mode_prompts_in_both_languages_and_records_the_operators_answers() {
+    let _pcscd = Pcscd::ensure();
+    let dir = tempfile::tempdir().unwrap();
+    let report_dir = dir.path().join("report");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["certify", "--case", "face-qv4", "--report"])
+        .arg(&report_dir)
+        .current_dir(manifest())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        // Ready; five steps done; then "maybe" (asked again) and "no" to the question whether
+        // the device showed 該当資格なし.
+        stdin.write_all(b"\n\n\n\n\n\nmaybe\nn\n").unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for prompt in [
+        "Bring the device back to its idle screen",
+        "端末を待受画面に戻してください",
+        "「顔認証」を選んでください / Choose face authentication",
+        "「包括同意」を選んでください / Choose comprehensive consent",
+        "Press Enter when done (within 15 s)",
+        "「該当資格なし」と表示され",
+        "Answer y or n",
+    ] {
+        assert!(stderr.contains(prompt), "no prompt {prompt:?} in:\n{stderr}");
+    }
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(report_dir.join("report.json")).unwrap(),
+    )
+    .unwrap();
+    let shown = requirement(&report, "OQS-RESULT-04");
+    assert_eq!(shown["status"], "fail", "{shown}");
+    assert_eq!(shown["evidence"][0]["kind"], "operator-judged");
+    assert!(shown["evidence"][0]["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("operator answered no"));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
 }
