@@ -300,12 +300,14 @@ fn interactive_mode_prompts_in_both_languages_and_records_the_operators_answers(
         "「該当資格なし」と表示され",
         "Answer y or n",
     ] {
-        assert!(stderr.contains(prompt), "no prompt {prompt:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(prompt),
+            "no prompt {prompt:?} in:\n{stderr}"
+        );
     }
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(report_dir.join("report.json")).unwrap(),
-    )
-    .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("report.json")).unwrap())
+            .unwrap();
     let shown = requirement(&report, "OQS-RESULT-04");
     assert_eq!(shown["status"], "fail", "{shown}");
     assert_eq!(shown["evidence"][0]["kind"], "operator-judged");
@@ -314,4 +316,40 @@ fn interactive_mode_prompts_in_both_languages_and_records_the_operators_answers(
         .unwrap()
         .starts_with("operator answered no"));
     assert_eq!(output.status.code(), Some(1), "{stderr}");
+}
+
+#[test]
+fn the_card_can_be_served_over_a_serial_line_instead() {
+    // No pcscd here: the card goes to a (pty) serial line, as to a hardware front end.
+    let pty = PtyPair::new();
+    let dir = tempfile::tempdir().unwrap();
+    let suite = small_suite(dir.path());
+    let log = dir.path().join("instructions.jsonl");
+    let driver = format!(
+        "sh {} ok none",
+        manifest().join("tests/data/fake_driver.sh").display()
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["certify", "--quiet", "--driver", &driver, "--suite"])
+        .arg(&suite)
+        .arg("--serial")
+        .arg(&pty.card_end)
+        .args(["--case", "b-face", "--report"])
+        .arg(dir.path().join("report"))
+        .env("FAKE_DRIVER_LOG", &log)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let hello: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(hello["op"], "hello");
+    // Behind a serial front end there is no PC/SC reader name to give.
+    assert!(hello["reader"].is_null(), "{hello}");
 }
