@@ -664,6 +664,33 @@ mod tests {
     }
 
     fn bench(fault: Option<&str>) -> Bench {
+        bench_with(fault, |oqs| oqs)
+    }
+
+    /// The qualification system answering every check with this QualificationValidity code.
+    struct ValidityOverride(Arc<Oqs>, &'static str);
+
+    impl QualificationService for ValidityOverride {
+        fn challenge(&self) -> Result<Vec<u8>, crate::reader::ServiceError> {
+            self.0.challenge()
+        }
+        fn check(
+            &self,
+            request: &TerminalRequest,
+        ) -> Result<crate::oqs::CheckResponse, crate::reader::ServiceError> {
+            let mut response = QualificationService::check(&*self.0, request)?;
+            response.body.qualification_validity = Some(self.1.to_owned());
+            Ok(response)
+        }
+        fn register(
+            &self,
+            request: &TerminalRequest,
+        ) -> Result<crate::oqs::CheckResponse, crate::reader::ServiceError> {
+            QualificationService::register(&*self.0, request)
+        }
+    }
+
+    fn bench_with(fault: Option<&str>, service: impl FnOnce(Arc<Oqs>) -> SharedService) -> Bench {
         let registry = Registry::load(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/registry/clinic.yaml"),
         )
@@ -674,7 +701,7 @@ mod tests {
             reader: VirtualReader::with_card(standard_card()),
             events: Arc::clone(&events),
         });
-        let service: SharedService = oqs.clone();
+        let service: SharedService = service(Arc::clone(&oqs));
         let open: Opener<RecordingSlot> = Box::new(move |endpoints| {
             assert_eq!(endpoints.reader.as_deref(), Some("Virtual PCD 00 00"));
             let slot = slot.take().ok_or("opened twice")?;
@@ -787,6 +814,36 @@ mod tests {
         );
         let removed = bench.act(Action::CardRemoved);
         assert_eq!(removed.screen.as_deref(), Some("finished"));
+    }
+
+    #[test]
+    fn every_qualification_validity_is_reported_by_its_name() {
+        for (code, name) in [
+            ("1", "valid"),
+            ("2", "invalid"),
+            ("3", "unknown"),
+            ("4", "no_qualification"),
+            ("5", "multiple"),
+        ] {
+            let mut bench = bench_with(None, |oqs| Arc::new(ValidityOverride(oqs, code)));
+            let shown = bench.pin_reception(&["1234"]);
+            assert_eq!(shown.qualification.as_deref(), Some(name), "{code}");
+        }
+    }
+
+    #[test]
+    fn qv4_as_valid_hides_the_missing_qualification() {
+        let no_qualification = MessageCode::NoQualification.code().to_owned();
+        let mut correct = bench_with(None, |oqs| Arc::new(ValidityOverride(oqs, "4")));
+        let shown = correct.pin_reception(&["1234"]);
+        assert!(shown.messages.contains(&no_qualification), "{shown:?}");
+
+        let mut faulty = bench_with(Some("qv4-as-valid"), |oqs| {
+            Arc::new(ValidityOverride(oqs, "4"))
+        });
+        let shown = faulty.pin_reception(&["1234"]);
+        assert_eq!(shown.qualification.as_deref(), Some("valid"));
+        assert!(!shown.messages.contains(&no_qualification), "{shown:?}");
     }
 
     #[test]
