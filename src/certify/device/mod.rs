@@ -94,6 +94,22 @@ struct Case {
     reported_messages: usize,
 }
 
+impl Case {
+    /// A reader showing its idle screen.
+    fn new(facility_code: &str, date: NaiveDate) -> Case {
+        Case {
+            terminal: Terminal::new(TerminalConfig {
+                facility_code: facility_code.to_owned(),
+                date,
+                time: None,
+                options: ReaderOptions::default(),
+            }),
+            date,
+            reported_messages: 0,
+        }
+    }
+}
+
 /// The reference device, one instruction at a time.
 pub struct ReferenceDevice<T> {
     behaviour: FaultyBehaviour,
@@ -352,16 +368,7 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
                 )
             }
         };
-        session.case = Some(Case {
-            terminal: Terminal::new(TerminalConfig {
-                facility_code: session.facility_code.clone(),
-                date,
-                time: None,
-                options: ReaderOptions::default(),
-            }),
-            date,
-            reported_messages: 0,
-        });
+        session.case = Some(Case::new(&session.facility_code, date));
         Answer {
             id,
             ok: true,
@@ -399,6 +406,10 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
         }
         // Only a placement waits for the card to be detected; elsewhere a missing card is news.
         let placing = matches!(input, Input::PlaceCard);
+        if placing && case.terminal.is_finished() {
+            // The previous patient took their card: the next one starts a new reception.
+            *case = Case::new(&session.facility_code, case.date);
+        }
         session
             .link
             .set_card_wait(if placing { card_wait } else { Duration::ZERO });
@@ -844,6 +855,16 @@ mod tests {
         let shown = faulty.pin_reception(&["1234"]);
         assert_eq!(shown.qualification.as_deref(), Some("valid"));
         assert!(!shown.messages.contains(&no_qualification), "{shown:?}");
+    }
+
+    #[test]
+    fn a_card_placed_after_a_finished_reception_starts_the_next_one() {
+        let mut bench = bench(None);
+        bench.pin_reception(&["1234"]);
+        bench.act(Action::CardRemoved);
+        let second = bench.pin_reception(&["1234"]);
+        assert_eq!(second.qualification.as_deref(), Some("valid"));
+        assert_eq!(bench.check_outcomes().len(), 2);
     }
 
     #[test]
