@@ -27,7 +27,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 
 pub use faults::{all_faults, find_fault, Fault, FaultyBehaviour, UnknownFault};
-use http_service::{HttpQualificationService, WithoutProof};
+use http_service::WithoutProof;
 use link::{DeviceLink, ReaderSlot};
 
 use super::protocol::{
@@ -599,7 +599,10 @@ fn open_pcsc(
     // never changed (no VERIFY, no signature).
     let slot = crate::transport::pcsc::PcscTransport::open(Some(reader), RealCardPolicy::Refuse)
         .map_err(|error| format!("PC/SC reader `{reader}`: {error}"))?;
-    Ok((slot, Arc::new(HttpQualificationService::new(oqs_url))))
+    Ok((
+        slot,
+        Arc::new(http_service::HttpQualificationService::new(oqs_url)),
+    ))
 }
 
 #[cfg(test)]
