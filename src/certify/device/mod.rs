@@ -356,7 +356,7 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
     fn begin_case(&mut self, id: u64, case: &str, date: &str) -> Answer {
         self.end_reception();
         let Some(session) = self.session.as_mut() else {
-            return failure(id, "device", "begin_case before hello");
+            return failure(id, "device", "no session: hello was not sent or was refused");
         };
         let date: NaiveDate = match date.parse() {
             Ok(date) => date,
@@ -394,7 +394,7 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
         };
         let behaviour = self.behaviour;
         let Some(session) = self.session.as_mut() else {
-            return failure(id, "device", "step before hello");
+            return failure(id, "device", "no session: hello was not sent or was refused");
         };
         let Some(case) = session.case.as_mut() else {
             return failure(id, "device", "step before begin_case");
