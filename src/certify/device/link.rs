@@ -244,3 +244,116 @@ impl<T: ReaderSlot> Transport for DeviceLink<T> {
         self.slot.is_emulated_card()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A slot answering from a script, logging what the link did to it.
+    #[derive(Default)]
+    struct ScriptedSlot {
+        /// Connect answers `NoCard` this many times first.
+        absent_for: u32,
+        answer: Vec<u8>,
+        delay: Duration,
+        log: Vec<&'static str>,
+    }
+
+    impl Transport for ScriptedSlot {
+        fn describe(&self) -> String {
+            "scripted".into()
+        }
+        fn connect(&mut self) -> Result<Vec<u8>, TransportError> {
+            if self.absent_for > 0 {
+                self.absent_for -= 1;
+                return Err(TransportError::NoCard);
+            }
+            Ok(vec![0x3B])
+        }
+        fn transmit(&mut self, _capdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+            std::thread::sleep(self.delay);
+            Ok(self.answer.clone())
+        }
+        fn disconnect(&mut self) -> Result<(), TransportError> {
+            self.log.push("reset");
+            Ok(())
+        }
+        fn is_emulated_card(&self) -> bool {
+            true
+        }
+    }
+
+    impl ReaderSlot for ScriptedSlot {
+        fn power_off(&mut self) -> Result<(), TransportError> {
+            self.log.push("power_off");
+            Ok(())
+        }
+    }
+
+    fn link(fault: &str, slot: ScriptedSlot) -> DeviceLink<ScriptedSlot> {
+        let behaviour = FaultyBehaviour::from_name((!fault.is_empty()).then_some(fault)).unwrap();
+        DeviceLink::new(slot, behaviour)
+    }
+
+    const READ: [u8; 5] = [0x00, 0xB0, 0x01, 0x00, 0x00];
+
+    #[test]
+    fn only_fatal_6b00_turns_the_end_of_file_into_an_error() {
+        let end_of_file = || ScriptedSlot {
+            answer: vec![0x6B, 0x00],
+            ..ScriptedSlot::default()
+        };
+        assert_eq!(
+            link("", end_of_file()).transmit(&READ).unwrap(),
+            [0x6B, 0x00]
+        );
+        assert!(matches!(
+            link("fatal-6b00", end_of_file()).transmit(&READ),
+            Err(TransportError::Transmission(_))
+        ));
+    }
+
+    #[test]
+    fn only_the_impatient_device_gives_up_on_a_slow_answer() {
+        let slow = || ScriptedSlot {
+            answer: vec![0x90, 0x00],
+            delay: Duration::from_millis(250),
+            ..ScriptedSlot::default()
+        };
+        assert_eq!(link("", slow()).transmit(&READ).unwrap(), [0x90, 0x00]);
+        assert!(matches!(
+            link("impatient", slow()).transmit(&READ),
+            Err(TransportError::Timeout(_))
+        ));
+    }
+
+    #[test]
+    fn the_correct_device_releases_the_card_powered_off() {
+        let mut correct = link("", ScriptedSlot::default());
+        correct.connect().unwrap();
+        assert!(correct.is_connected());
+        correct.disconnect().unwrap();
+        assert!(!correct.is_connected());
+        assert_eq!(correct.slot().log, ["power_off"]);
+
+        let mut faulty = link("leaves-pin-verified", ScriptedSlot::default());
+        faulty.connect().unwrap();
+        faulty.disconnect().unwrap();
+        assert_eq!(faulty.slot().log, ["reset"]);
+    }
+
+    #[test]
+    fn a_placed_card_is_waited_for_only_when_asked() {
+        let late = || ScriptedSlot {
+            absent_for: 2,
+            ..ScriptedSlot::default()
+        };
+        assert!(matches!(
+            link("", late()).connect(),
+            Err(TransportError::NoCard)
+        ));
+        let mut waiting = link("", late());
+        waiting.set_card_wait(Duration::from_secs(2));
+        assert_eq!(waiting.connect().unwrap(), [0x3B]);
+    }
+}

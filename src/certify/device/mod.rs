@@ -27,7 +27,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 
 pub use faults::{all_faults, find_fault, Fault, FaultyBehaviour, UnknownFault};
-use http_service::{HttpQualificationService, WithoutProof};
+use http_service::WithoutProof;
 use link::{DeviceLink, ReaderSlot};
 
 use super::protocol::{
@@ -92,6 +92,22 @@ struct Case {
     date: NaiveDate,
     /// Messages already reported in an earlier answer.
     reported_messages: usize,
+}
+
+impl Case {
+    /// A reader showing its idle screen.
+    fn new(facility_code: &str, date: NaiveDate) -> Case {
+        Case {
+            terminal: Terminal::new(TerminalConfig {
+                facility_code: facility_code.to_owned(),
+                date,
+                time: None,
+                options: ReaderOptions::default(),
+            }),
+            date,
+            reported_messages: 0,
+        }
+    }
 }
 
 /// The reference device, one instruction at a time.
@@ -340,7 +356,7 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
     fn begin_case(&mut self, id: u64, case: &str, date: &str) -> Answer {
         self.end_reception();
         let Some(session) = self.session.as_mut() else {
-            return failure(id, "device", "begin_case before hello");
+            return failure(id, "device", "no session: hello was not sent or was refused");
         };
         let date: NaiveDate = match date.parse() {
             Ok(date) => date,
@@ -352,16 +368,7 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
                 )
             }
         };
-        session.case = Some(Case {
-            terminal: Terminal::new(TerminalConfig {
-                facility_code: session.facility_code.clone(),
-                date,
-                time: None,
-                options: ReaderOptions::default(),
-            }),
-            date,
-            reported_messages: 0,
-        });
+        session.case = Some(Case::new(&session.facility_code, date));
         Answer {
             id,
             ok: true,
@@ -387,7 +394,7 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
         };
         let behaviour = self.behaviour;
         let Some(session) = self.session.as_mut() else {
-            return failure(id, "device", "step before hello");
+            return failure(id, "device", "no session: hello was not sent or was refused");
         };
         let Some(case) = session.case.as_mut() else {
             return failure(id, "device", "step before begin_case");
@@ -399,6 +406,10 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
         }
         // Only a placement waits for the card to be detected; elsewhere a missing card is news.
         let placing = matches!(input, Input::PlaceCard);
+        if placing && case.terminal.is_finished() {
+            // The previous patient took their card: the next one starts a new reception.
+            *case = Case::new(&session.facility_code, case.date);
+        }
         session
             .link
             .set_card_wait(if placing { card_wait } else { Duration::ZERO });
@@ -588,7 +599,10 @@ fn open_pcsc(
     // never changed (no VERIFY, no signature).
     let slot = crate::transport::pcsc::PcscTransport::open(Some(reader), RealCardPolicy::Refuse)
         .map_err(|error| format!("PC/SC reader `{reader}`: {error}"))?;
-    Ok((slot, Arc::new(HttpQualificationService::new(oqs_url))))
+    Ok((
+        slot,
+        Arc::new(http_service::HttpQualificationService::new(oqs_url)),
+    ))
 }
 
 #[cfg(test)]
@@ -664,6 +678,33 @@ mod tests {
     }
 
     fn bench(fault: Option<&str>) -> Bench {
+        bench_with(fault, |oqs| oqs)
+    }
+
+    /// The qualification system answering every check with this QualificationValidity code.
+    struct ValidityOverride(Arc<Oqs>, &'static str);
+
+    impl QualificationService for ValidityOverride {
+        fn challenge(&self) -> Result<Vec<u8>, crate::reader::ServiceError> {
+            self.0.challenge()
+        }
+        fn check(
+            &self,
+            request: &TerminalRequest,
+        ) -> Result<crate::oqs::CheckResponse, crate::reader::ServiceError> {
+            let mut response = QualificationService::check(&*self.0, request)?;
+            response.body.qualification_validity = Some(self.1.to_owned());
+            Ok(response)
+        }
+        fn register(
+            &self,
+            request: &TerminalRequest,
+        ) -> Result<crate::oqs::CheckResponse, crate::reader::ServiceError> {
+            QualificationService::register(&*self.0, request)
+        }
+    }
+
+    fn bench_with(fault: Option<&str>, service: impl FnOnce(Arc<Oqs>) -> SharedService) -> Bench {
         let registry = Registry::load(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/registry/clinic.yaml"),
         )
@@ -674,7 +715,7 @@ mod tests {
             reader: VirtualReader::with_card(standard_card()),
             events: Arc::clone(&events),
         });
-        let service: SharedService = oqs.clone();
+        let service: SharedService = service(Arc::clone(&oqs));
         let open: Opener<RecordingSlot> = Box::new(move |endpoints| {
             assert_eq!(endpoints.reader.as_deref(), Some("Virtual PCD 00 00"));
             let slot = slot.take().ok_or("opened twice")?;
@@ -787,6 +828,46 @@ mod tests {
         );
         let removed = bench.act(Action::CardRemoved);
         assert_eq!(removed.screen.as_deref(), Some("finished"));
+    }
+
+    #[test]
+    fn every_qualification_validity_is_reported_by_its_name() {
+        for (code, name) in [
+            ("1", "valid"),
+            ("2", "invalid"),
+            ("3", "unknown"),
+            ("4", "no_qualification"),
+            ("5", "multiple"),
+        ] {
+            let mut bench = bench_with(None, |oqs| Arc::new(ValidityOverride(oqs, code)));
+            let shown = bench.pin_reception(&["1234"]);
+            assert_eq!(shown.qualification.as_deref(), Some(name), "{code}");
+        }
+    }
+
+    #[test]
+    fn qv4_as_valid_hides_the_missing_qualification() {
+        let no_qualification = MessageCode::NoQualification.code().to_owned();
+        let mut correct = bench_with(None, |oqs| Arc::new(ValidityOverride(oqs, "4")));
+        let shown = correct.pin_reception(&["1234"]);
+        assert!(shown.messages.contains(&no_qualification), "{shown:?}");
+
+        let mut faulty = bench_with(Some("qv4-as-valid"), |oqs| {
+            Arc::new(ValidityOverride(oqs, "4"))
+        });
+        let shown = faulty.pin_reception(&["1234"]);
+        assert_eq!(shown.qualification.as_deref(), Some("valid"));
+        assert!(!shown.messages.contains(&no_qualification), "{shown:?}");
+    }
+
+    #[test]
+    fn a_card_placed_after_a_finished_reception_starts_the_next_one() {
+        let mut bench = bench(None);
+        bench.pin_reception(&["1234"]);
+        bench.act(Action::CardRemoved);
+        let second = bench.pin_reception(&["1234"]);
+        assert_eq!(second.qualification.as_deref(), Some("valid"));
+        assert_eq!(bench.check_outcomes().len(), 2);
     }
 
     #[test]
