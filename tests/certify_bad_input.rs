@@ -166,3 +166,23 @@ fn unknown_cases_and_faults_are_bad_input() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_vpcd_nobody_listens_on_ends_the_run_as_bad_input() {
+    let driver = format!(
+        "sh {} ok none",
+        manifest().join("tests/data/fake_driver.sh").display()
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["certify", "--quiet", "--driver", &driver])
+        .args(["--vpcd", "127.0.0.1:9", "--case", "face-valid"])
+        .current_dir(manifest())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("vpcd does not accept the card at 127.0.0.1:9"),
+        "{stderr}"
+    );
+}

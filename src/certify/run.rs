@@ -114,7 +114,7 @@ pub fn run(
         progress.set_message(case.id.clone());
         let observation = run_case(
             case, card, pki, config, &questions, &slot, &server, device, &progress,
-        );
+        )?;
         observations.push(observation);
     }
     device.shutdown();
@@ -281,7 +281,7 @@ fn run_case(
     server: &OqsServer,
     device: &mut dyn DeviceUnderTest,
     progress: &ProgressBar,
-) -> CaseObservation {
+) -> Result<CaseObservation, RunError> {
     let mut observation = CaseObservation {
         case: case.id.clone(),
         started: Utc::now(),
@@ -308,7 +308,7 @@ fn run_case(
     if let Err(message) = prepared {
         observation.aborted = Some(message);
         progress.inc(case.steps.len() as u64);
-        return observation;
+        return Ok(observation);
     }
     server.set_outage(case.oqs.outage);
     observation.started = Utc::now();
@@ -325,7 +325,11 @@ fn run_case(
         let index = index as u32 + 1;
         let started = Utc::now();
         let slot_change = match step {
-            StepDoc::PlaceCard => slot.insert().err(),
+            StepDoc::PlaceCard => match slot.insert() {
+                // The card never reached vpcd (or the serial port): nothing can be judged.
+                Err(error) if !slot.ever_linked() => return Err(error.into()),
+                result => result.err(),
+            },
             StepDoc::RemoveCard => {
                 slot.wait_unpowered(POWER_OFF_SETTLE);
                 slot.remove().err()
@@ -395,7 +399,7 @@ fn run_case(
     if let Err(error) = slot.remove() {
         tracing::warn!(%error, "taking the card out after the case");
     }
-    observation
+    Ok(observation)
 }
 
 fn answer_failure(answer: &Answer) -> Option<String> {

@@ -284,8 +284,10 @@ impl Slot {
             .is_ok()
     }
 
-    pub fn is_inserted(&self) -> bool {
-        self.handle.status().inserted
+    /// Whether the card ever reached the reader stack (vpcd accepted it, the serial port
+    /// opened): if not, a failed insertion means the run cannot take place at all.
+    pub fn ever_linked(&self) -> bool {
+        self.handle.status().links > 0
     }
 
     /// Puts the card in and waits until the reader stack sees it.

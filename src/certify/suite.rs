@@ -560,14 +560,8 @@ fn load_case(
     if let Some(faults) = doc.card.faults {
         card.card.faults = faults;
     }
-    card.validate().map_err(|invalid| {
-        SuiteError::at(
-            file,
-            &doc.card.file,
-            &format!("card ({})", invalid.field),
-            invalid.message,
-        )
-    })?;
+    card.validate()
+        .map_err(|invalid| SuiteError::at(file, &doc.card.file, &invalid.field, invalid.message))?;
     if let Some(removal) = doc.card.remove {
         if removal.nth == 0 {
             return Err(SuiteError::at(
