@@ -589,7 +589,25 @@ fn load_case(
 
 #[cfg(test)]
 mod tests {
-    use super::key_at;
+    use super::{key_at, load};
+
+    #[test]
+    fn the_shipped_suite_loads_and_every_requirement_has_a_case() {
+        let suite = load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("certify"))
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert!(suite.requirements.len() >= 20);
+        for requirement in &suite.requirements {
+            assert!(
+                suite
+                    .cases
+                    .iter()
+                    .any(|case| case.evidence.contains(&requirement.id)),
+                "no case gives evidence for {}",
+                requirement.id
+            );
+        }
+        assert_eq!(suite.sha256.len(), 64);
+    }
 
     #[test]
     fn the_key_of_an_error_position_is_found() {

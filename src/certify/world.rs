@@ -156,3 +156,78 @@ pub fn run_registry(
     }
     Ok(registry)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oqs::rules::grace_last_day;
+
+    fn suite() -> Suite {
+        crate::certify::suite::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("certify"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn cards_are_valid_today_and_expired_ones_are_past_grace() {
+        let suite = suite();
+        let today = NaiveDate::from_ymd_opt(2031, 2, 27).unwrap();
+        let mut pairs = Vec::new();
+        for (index, case) in suite.cases.iter().enumerate() {
+            let card = case_card(case, index, today).unwrap();
+            let spec = &card.description.card;
+            let (from, until) = spec.auth_certificate_validity(&card.description.person);
+            assert_eq!(from, card.certificate_from, "{}", case.id);
+            match case.setup.certificate {
+                CertificateState::Expired => {
+                    let grace = grace_last_day(until, suite.registry.options.grace);
+                    assert!(grace < today, "{}: grace ends {grace}", case.id);
+                }
+                _ => assert!(
+                    from < today && today < until,
+                    "{}: {from}..{until}",
+                    case.id
+                ),
+            }
+            pairs.push((case, card));
+        }
+        // Every case's certificate starts on its own day: each has its own registry entry.
+        let mut starts: Vec<NaiveDate> = pairs.iter().map(|(_, c)| c.certificate_from).collect();
+        starts.sort();
+        starts.dedup();
+        assert_eq!(starts.len(), pairs.len());
+
+        let linked: Vec<(&Case, &CaseCard)> = pairs.iter().map(|(c, card)| (*c, card)).collect();
+        let registry = run_registry(&suite, &linked, today).unwrap();
+        for (case, card) in &linked {
+            let person = registry
+                .persons
+                .iter()
+                .find(|p| p.id.value == case.holder)
+                .unwrap();
+            let link = person
+                .cards
+                .iter()
+                .find(|l| l.issued == card.certificate_from)
+                .unwrap();
+            assert_eq!(
+                link.revoked.is_some(),
+                case.setup.certificate == CertificateState::Revoked
+            );
+        }
+        crate::oqs::Registry::from_description("test", &registry).unwrap();
+    }
+
+    #[test]
+    fn the_wrong_pin_has_the_right_shape_and_differs() {
+        let suite = suite();
+        let case = suite.cases.iter().find(|c| c.id == "pin-valid").unwrap();
+        let card = case_card(case, 0, NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()).unwrap();
+        let right = card.pin().unwrap();
+        let wrong = card.wrong_pin();
+        assert_eq!(wrong.len(), 4);
+        assert!(wrong.bytes().all(|b| b.is_ascii_digit()));
+        assert_ne!(wrong, right);
+    }
+}
