@@ -296,7 +296,7 @@ fn interactive_mode_prompts_in_both_languages_and_records_the_operators_answers(
         "端末を待受画面に戻してください",
         "「顔認証」を選んでください / Choose face authentication",
         "「包括同意」を選んでください / Choose comprehensive consent",
-        "Press Enter when done (within 15 s)",
+        "Press Enter when done (within 120 s)",
         "「該当資格なし」と表示され",
         "Answer y or n",
     ] {

@@ -13,11 +13,15 @@ use super::protocol::{Action, Answer};
 
 /// How long a person has to answer a question.
 const QUESTION_TIMEOUT: Duration = Duration::from_secs(300);
+/// A person gets at least this long per step, whatever the case allows an automated driver:
+/// reading a prompt and pressing keys on a PIN pad takes longer than a driver needs.
+const MIN_STEP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The person at the device, through a terminal (or any line reader and writer).
 pub struct Operator {
     lines: Receiver<String>,
     out: Box<dyn Write + Send>,
+    min_step_timeout: Duration,
 }
 
 impl Operator {
@@ -40,7 +44,11 @@ impl Operator {
                 }
             }
         });
-        Operator { lines, out }
+        Operator {
+            lines,
+            out,
+            min_step_timeout: MIN_STEP_TIMEOUT,
+        }
     }
 
     fn say(&mut self, text: &str) {
@@ -110,6 +118,7 @@ impl DeviceUnderTest for Operator {
         prompt: &str,
         timeout: Duration,
     ) -> Result<Answer, DeviceError> {
+        let timeout = timeout.max(self.min_step_timeout);
         self.say(&format!(
             "[{step}] {prompt}\n    終わったら Enter（{} 秒以内）/ Press Enter when done (within {} s)",
             timeout.as_secs(),
@@ -203,6 +212,7 @@ mod tests {
             Box::new(std::io::BufReader::new(Silent(silence))),
             Box::new(Captured::default()),
         );
+        operator.min_step_timeout = Duration::ZERO;
         let error = operator
             .step(
                 "c",
