@@ -319,7 +319,7 @@ fn interactive_mode_prompts_in_both_languages_and_records_the_operators_answers(
 }
 
 #[test]
-fn the_card_can_be_served_over_a_serial_line_instead() {
+fn the_card_can_be_served_over_a_serial_line_and_the_file_interface_beside_http() {
     // No pcscd here: the card goes to a (pty) serial line, as to a hardware front end.
     let pty = PtyPair::new();
     let dir = tempfile::tempdir().unwrap();
@@ -336,6 +336,8 @@ fn the_card_can_be_served_over_a_serial_line_instead() {
         .arg(&pty.card_end)
         .args(["--case", "b-face", "--report"])
         .arg(dir.path().join("report"))
+        .arg("--files")
+        .arg(dir.path().join("oqs-files"))
         .env("FAKE_DRIVER_LOG", &log)
         .output()
         .unwrap();
@@ -352,4 +354,10 @@ fn the_card_can_be_served_over_a_serial_line_instead() {
     assert_eq!(hello["op"], "hello");
     // Behind a serial front end there is no PC/SC reader name to give.
     assert!(hello["reader"].is_null(), "{hello}");
+    // The file interface was served and named to the device.
+    let files = dir.path().join("oqs-files");
+    assert_eq!(hello["files_dir"], files.display().to_string().as_str());
+    for folder in ["req", "res", "face"] {
+        assert!(files.join(folder).is_dir(), "{folder} missing");
+    }
 }
