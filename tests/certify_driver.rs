@@ -285,9 +285,9 @@ fn interactive_mode_prompts_in_both_languages_and_records_the_operators_answers(
     {
         use std::io::Write;
         let mut stdin = child.stdin.take().unwrap();
-        // Ready; five steps done; then "maybe" (asked again) and "no" to the question whether
-        // the device showed 該当資格なし.
-        stdin.write_all(b"\n\n\n\n\n\nmaybe\nn\n").unwrap();
+        // Ready; three operator steps done (placing and taking the card need nobody); then
+        // "maybe" (asked again) and "no" to the question whether the device showed 該当資格なし.
+        stdin.write_all(b"\n\n\n\nmaybe\nn\n").unwrap();
     }
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
