@@ -7,6 +7,7 @@
 
 pub mod apdu;
 pub mod card;
+pub mod certify;
 pub mod oqs;
 pub mod person;
 pub mod pki;

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use myna_hil::{oqs, pki, replay, scenario, transport};
+use myna_hil::{certify, oqs, pki, replay, scenario, transport};
 
 #[derive(Parser)]
 #[command(
@@ -38,11 +38,17 @@ enum Command {
     },
     /// Replay a recorded APDU transcript against a card and report where the answers differ.
     Replay(replay::cli::ReplayArgs),
+    /// Certify a vendor's reader and terminal against the conformance suite (certify/).
+    Certify(certify::cli::CertifyArgs),
     /// Test fixtures (key pool and test CA).
     Fixtures {
         #[command(subcommand)]
         command: FixturesCommand,
     },
+    /// The harness's own reader and terminal as a driver-protocol device (stdin/stdout), used
+    /// by `certify --reference`; see docs/certify.md.
+    #[command(hide = true)]
+    ReferenceDevice(certify::device::ReferenceDeviceArgs),
 }
 
 #[derive(Subcommand)]
@@ -76,9 +82,11 @@ fn main() -> ExitCode {
             command: OqsCommand::Serve(args),
         } => oqs::cli::serve(args).map_err(Into::into),
         Command::Replay(args) => replay::cli::replay(args).map_err(Into::into),
+        Command::Certify(args) => certify::cli::certify(args).map_err(Into::into),
         Command::Fixtures {
             command: FixturesCommand::Generate(args),
         } => pki::cli::generate(args).map_err(Into::into),
+        Command::ReferenceDevice(args) => certify::device::run(args).map_err(Into::into),
     };
     match result {
         Ok(code) => code,

@@ -14,7 +14,7 @@ pub mod codes;
 pub mod description;
 pub mod files;
 pub mod generate;
-pub(crate) mod http;
+pub mod http;
 pub mod load;
 pub mod message;
 pub(crate) mod outcome;

@@ -135,6 +135,17 @@ impl Terminal {
         self.outcome.finished
     }
 
+    /// Whether the card on the reader has the auth PIN (`None` while no card is read): a
+    /// reader offers PIN entry only then.
+    pub fn card_has_pin(&self) -> Option<bool> {
+        self.card.as_ref().map(|card| card.has_pin)
+    }
+
+    /// DER of the auth certificate read from the card on the reader, if any.
+    pub fn card_certificate(&self) -> Option<&[u8]> {
+        self.card.as_ref().map(|card| card.certificate.as_slice())
+    }
+
     /// The last message shown, if any.
     pub fn last_message(&self) -> Option<MessageCode> {
         self.outcome.message_codes.last().copied()

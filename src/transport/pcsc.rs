@@ -426,6 +426,20 @@ impl Transport for PcscTransport {
     }
 }
 
+impl PcscTransport {
+    /// Releases the card powered off (SCARD_UNPOWER_CARD): unlike a warm reset, a power-off
+    /// ends every verified PIN on a real card (card-measured.md §2).
+    pub fn power_off(&mut self) -> Result<(), TransportError> {
+        self.identity = CardIdentity::Unknown;
+        match self.card.take() {
+            None => Ok(()),
+            Some(card) => card
+                .disconnect(Disposition::UnpowerCard)
+                .map_err(|(_, error)| pcsc_error(&self.reader_name(), error)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,198 @@
+//! `myna-hil certify`: arguments, the run, the reports, the exit code.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::driver::{Driver, DriverCommand};
+use super::dut::DeviceUnderTest;
+use super::judge::Status;
+use super::operator::Operator;
+use super::report::{write_reports, Report, ReportError};
+use super::run::{run, RunConfig, RunError};
+use super::slot::SlotLink;
+use super::suite::{self, SuiteError};
+use crate::scenario::schema::DEFAULT_FACILITY_CODE;
+use crate::transport::serve::DEFAULT_VPCD_ADDRESS;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CertifyArgs {
+    /// Certify the harness's own reference reader and terminal (run as a driver process).
+    #[arg(long, conflicts_with = "driver")]
+    pub reference: bool,
+    /// With --reference: one of the deliberately faulty variants (see --list-faults).
+    #[arg(long, value_name = "NAME", requires = "reference")]
+    pub fault: Option<String>,
+    /// Drive the device with this command (driver protocol v1 on its stdin/stdout, run
+    /// through `sh -c`). Without --driver or --reference a person drives it (interactive).
+    #[arg(long, value_name = "CMD")]
+    pub driver: Option<String>,
+    /// Serve the emulated card to vpcd at HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_VPCD_ADDRESS, conflicts_with = "serial")]
+    pub vpcd: String,
+    /// Serve the emulated card over a serial line to a card-emulation front end instead.
+    #[arg(long, value_name = "DEV")]
+    pub serial: Option<String>,
+    /// Address of the emulated qualification system's HTTP API (port 0: any free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub oqs_listen: SocketAddr,
+    /// Also serve the qualification system's file interface in this folder.
+    #[arg(long, value_name = "DIR")]
+    pub files: Option<PathBuf>,
+    /// Write report.json, junit.xml and report.html here.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// The device's name as it appears in the reports.
+    #[arg(long, value_name = "S")]
+    pub device_name: Option<String>,
+    /// The conformance suite (requirements.yaml, registry.yaml, cases/).
+    #[arg(long, value_name = "DIR", default_value = "certify")]
+    pub suite: PathBuf,
+    /// Run only these cases (ids from the suite's cases/).
+    #[arg(long = "case", value_name = "ID", num_args = 1..)]
+    pub cases: Vec<String>,
+    /// 医療機関コード the device is told to use.
+    #[arg(long, value_name = "CODE", default_value = DEFAULT_FACILITY_CODE)]
+    pub facility_code: String,
+    /// No progress display and no summary table (the reports and exit code stay).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Print the reference device's faults, one per line: NAME<TAB>REQ-ID[,REQ-ID…].
+    #[arg(long, exclusive = true)]
+    pub list_faults: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CertifyError {
+    #[error(transparent)]
+    Suite(#[from] SuiteError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("reports: {0}")]
+    Report(#[from] ReportError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// The reference device's faults as `(name, requirement ids)`.
+pub fn reference_faults() -> Vec<(&'static str, Vec<&'static str>)> {
+    super::device::faults::all_faults()
+        .iter()
+        .map(|fault| (fault.name, fault.breaks.to_vec()))
+        .collect()
+}
+
+pub fn certify(args: CertifyArgs) -> Result<ExitCode, CertifyError> {
+    if args.list_faults {
+        for (name, breaks) in reference_faults() {
+            println!("{name}\t{}", breaks.join(","));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(fault) = &args.fault {
+        if !reference_faults().iter().any(|(name, _)| name == fault) {
+            let names: Vec<&str> = reference_faults().iter().map(|(n, _)| *n).collect();
+            return Err(CertifyError::Usage(format!(
+                "--fault {fault}: no such fault; faults: {}",
+                names.join(", ")
+            )));
+        }
+    }
+    if args.facility_code.len() != 10 || !args.facility_code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(CertifyError::Usage(format!(
+            "--facility-code {}: a 医療機関コード has 10 digits",
+            args.facility_code
+        )));
+    }
+    let mut suite = suite::load(&args.suite)?;
+    suite.select_cases(&args.cases)?;
+
+    let mut device: Box<dyn DeviceUnderTest> = if args.reference {
+        let exe = std::env::current_exe().map_err(|error| {
+            CertifyError::Usage(format!(
+                "cannot find this program to run the reference device: {error}"
+            ))
+        })?;
+        let mut device_args = vec!["reference-device".to_owned()];
+        if let Some(fault) = &args.fault {
+            device_args.extend(["--fault".to_owned(), fault.clone()]);
+        }
+        Box::new(Driver::new(DriverCommand {
+            program: exe.display().to_string(),
+            display: format!("{} {}", exe.display(), device_args.join(" ")),
+            args: device_args,
+        }))
+    } else if let Some(command) = &args.driver {
+        Box::new(Driver::new(DriverCommand::shell(command)))
+    } else {
+        Box::new(Operator::from_terminal())
+    };
+    let device_name = args.device_name.clone().unwrap_or_else(|| {
+        match (&args.reference, &args.fault, &args.driver) {
+            (true, Some(fault), _) => format!("myna-hil reference device (fault {fault})"),
+            (true, None, _) => "myna-hil reference device".to_owned(),
+            (false, _, Some(command)) => command.clone(),
+            (false, _, None) => "device under test".to_owned(),
+        }
+    });
+    let interactive = !args.reference && args.driver.is_none();
+    let config = RunConfig {
+        link: match &args.serial {
+            Some(device) => SlotLink::Serial(device.clone()),
+            None => SlotLink::Vpcd(args.vpcd.clone()),
+        },
+        oqs_listen: args.oqs_listen,
+        files: args.files.clone(),
+        facility_code: args.facility_code.clone(),
+        // The operator's prompts own the terminal in interactive mode.
+        progress: !args.quiet && !interactive && std::io::stderr().is_terminal(),
+        today: chrono::Local::now().date_naive(),
+    };
+    let outcome = run(&suite, &config, device.as_mut())?;
+    let report = Report::new(&suite, &outcome, &device_name);
+    if let Some(dir) = &args.report {
+        write_reports(dir, &report)?;
+    }
+    if !args.quiet {
+        print_summary(&report);
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_summary(report: &Report) {
+    for requirement in &report.requirements {
+        let mark = match requirement.status {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::NotApplicable => "n/a ",
+        };
+        println!(
+            "{mark}  {:<15} {:<6} {}",
+            requirement.id,
+            requirement.level.name(),
+            requirement.title
+        );
+        if requirement.status == Status::Fail {
+            for finding in requirement
+                .evidence
+                .iter()
+                .filter(|f| f.status == Status::Fail)
+            {
+                println!("        [{}] {}", finding.case, finding.summary);
+            }
+        }
+    }
+    println!(
+        "\n{}: {} passed, {} failed, {} not applicable (suite sha256 {})",
+        if report.passed() { "PASS" } else { "FAIL" },
+        report.summary.pass,
+        report.summary.fail,
+        report.summary.not_applicable,
+        &report.suite.sha256[..12.min(report.suite.sha256.len())]
+    );
+}

@@ -1,0 +1,53 @@
+//! The device under test as the run sees it: driven by a driver process or by a person.
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+
+use super::catalogue::Question;
+use super::observed::Witness;
+use super::protocol::{Action, Answer};
+
+/// Where the device finds the emulated services (the `hello` instruction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    pub reader: Option<String>,
+    pub oqs_url: Option<String>,
+    pub files_dir: Option<String>,
+    pub facility_code: String,
+}
+
+/// Why the harness could not get an answer from the device.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeviceError {
+    #[error("the device could not be started: {0}")]
+    Start(String),
+    #[error("the driver broke the protocol: {0}")]
+    Protocol(String),
+    #[error("timeout: {0}")]
+    Timeout(String),
+    #[error("the driver went away: {0}")]
+    Exited(String),
+}
+
+/// A device the harness can drive through the protocol's instructions.
+pub trait DeviceUnderTest {
+    /// Who vouches for what the device shows.
+    fn witness(&self) -> Witness;
+    /// Starts the device; its name and version when it gives them.
+    fn hello(&mut self, hello: &Hello) -> Result<Option<String>, DeviceError>;
+    fn begin_case(&mut self, case: &str, date: NaiveDate) -> Result<Answer, DeviceError>;
+    /// One operator action; `prompt` is the bilingual instruction for a person.
+    fn step(
+        &mut self,
+        case: &str,
+        step: u32,
+        action: &Action,
+        prompt: &str,
+        timeout: Duration,
+    ) -> Result<Answer, DeviceError>;
+    /// A yes/no question about what the device shows; `None` when nobody can answer.
+    fn ask(&mut self, question: &Question) -> Option<bool>;
+    fn end_case(&mut self, case: &str) -> Result<Answer, DeviceError>;
+    fn shutdown(&mut self);
+}

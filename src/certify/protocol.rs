@@ -1,0 +1,168 @@
+//! The driver protocol, version 1: how `myna-hil certify --driver CMD` drives a device under test.
+//!
+//! The harness starts CMD once. It writes one JSON [`Instruction`] per line to the driver's
+//! stdin and waits for exactly one JSON [`Answer`] line on its stdout before sending the next
+//! (stderr is passed through to the harness's log). The first instruction is `hello`, the last
+//! `shutdown`. An answer with another `id`, a line that is not JSON, or no answer within the
+//! step's `timeout_ms` fails the step; the harness then ends the driver.
+//!
+//! The vocabulary is the operator's: what a person at the clinic does at the reader. The card
+//! itself is placed and taken away by the harness (it is served through vpcd or a serial front
+//! end); `card_placed` / `card_removed` tell the device side that it happened, as a real
+//! reader's card-detect would. The answer reports what the device now shows, so requirements
+//! that only a person can see are judged from the driver's report ("driver-reported") or, in
+//! interactive mode, from the operator's yes/no answer ("operator-judged").
+//!
+//! Versioning: `version` is 1. A later version may add optional fields and actions; a driver
+//! answers an action it does not know with `ok: false` and `error.kind = "unsupported"`, which
+//! makes the requirements that need it `not_applicable` rather than failed.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol name sent in `hello`.
+pub const PROTOCOL_NAME: &str = "myna-hil-driver";
+/// The protocol version this harness speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// One line from the harness to the driver.
+// No `deny_unknown_fields` here: serde cannot combine it with `flatten` (every `op` would be
+// an unknown field).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Instruction {
+    /// Increases by one per instruction, from 0; the answer repeats it.
+    pub id: u64,
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+/// What the harness asks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// First line: who the harness is and where the device finds the emulated services.
+    Hello {
+        protocol: String,
+        version: u32,
+        /// The PC/SC reader name the emulated card appears in (vpcd), when served through vpcd.
+        reader: Option<String>,
+        /// Base URL of the emulated qualification system's HTTP API, when served.
+        oqs_url: Option<String>,
+        /// Folder of the emulated qualification system's file interface, when served.
+        files_dir: Option<String>,
+        /// 医療機関コード the device should use.
+        facility_code: String,
+    },
+    /// A new case starts: the device returns to its idle screen. `date` is the day the
+    /// qualification system judges by (the case's clock), `YYYY-MM-DD`.
+    BeginCase { case: String, date: String },
+    /// One operator action; answered when the device has finished reacting to it.
+    Step {
+        case: String,
+        /// 1-based index of the step within the case.
+        step: u32,
+        action: Action,
+        /// How long the harness waits for the answer.
+        timeout_ms: u64,
+    },
+    /// The case is over (the harness has judged it or will).
+    EndCase { case: String },
+    /// Last line: the driver should exit after answering.
+    Shutdown,
+}
+
+/// An operator action at the reader.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// The harness has put the card on the reader.
+    CardPlaced,
+    /// The harness has taken the card away.
+    CardRemoved,
+    /// Choose 顔認証; `ocr_birth_date` / `ocr_expiry_year` / `ocr_security_code` are what a
+    /// camera would read from the card front (for 照合番号B).
+    ChooseFace {
+        ocr_birth_date: String,
+        ocr_expiry_year: i32,
+        ocr_security_code: String,
+    },
+    /// The camera's verdict.
+    FaceResult {
+        matched: bool,
+    },
+    /// Choose 暗証番号.
+    ChoosePin,
+    /// Type these 4 digits on the PIN pad. Never logged in clear by the harness.
+    EnterPin {
+        pin: String,
+    },
+    /// Choose 目視 by staff.
+    ChooseVisual,
+    StaffCheck {
+        confirmed: bool,
+    },
+    /// `comprehensive` (包括同意) or `individual`.
+    ConsentMode {
+        mode: String,
+    },
+    /// Yes / no on the current consent screen.
+    Consent {
+        agree: bool,
+    },
+    /// Yes / no to 保険証利用登録.
+    Register {
+        agree: bool,
+    },
+    /// Wait this long without doing anything (lets the device finish on its own).
+    Wait {
+        ms: u64,
+    },
+}
+
+/// One line from the driver to the harness.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Answer {
+    /// The instruction's `id`.
+    pub id: u64,
+    pub ok: bool,
+    /// `hello` only: the device's own name and version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// What the device shows after the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shown: Option<Shown>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<DriverError>,
+}
+
+/// What the device shows, as the driver reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Shown {
+    /// The screen, in the reference device's names (`place_card`, `choose_method`, `pin_entry`,
+    /// `pin_locked`, `face_capture`, `visual_check`, `consent_mode`, `consent`,
+    /// `registration_offer`, `result`, `fallback`, `card_error`, `finished`...); free text for
+    /// another device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen: Option<String>,
+    /// Message codes shown since the previous answer (`001`, `002`, `006`...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<String>,
+    /// The qualification result as shown to staff: `valid`, `invalid`, `no_qualification`,
+    /// `multiple`, `unknown`... (QualificationValidity 1 / 2 / 4 / 5 / 3) or absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualification: Option<String>,
+    /// Whether the device offered PIN entry on this screen.
+    #[serde(default)]
+    pub pin_offered: bool,
+    /// Fallback guidance shown to staff, free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<String>,
+}
+
+/// Why a step failed on the device side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriverError {
+    /// `unsupported` (the device cannot do this action), `device` (the device failed),
+    /// `timeout` (the device did not react in time).
+    pub kind: String,
+    pub message: String,
+}

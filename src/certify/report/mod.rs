@@ -1,0 +1,194 @@
+//! The reports of a run in `--report DIR`: `report.json` (machine-readable), `junit.xml` (CI)
+//! and `report.html` (one self-contained page a vendor can hand to a customer).
+
+mod html;
+mod junit;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::catalogue::Level;
+use super::judge::{Finding, Status};
+use super::run::RunOutcome;
+use super::suite::Suite;
+
+pub use html::render_html;
+pub use junit::render_junit;
+
+/// `report.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub format: &'static str,
+    pub harness: Harness,
+    pub suite: SuiteInfo,
+    pub device_name: String,
+    /// The device's own name and version (from the driver's `hello`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+    /// The day the run judged by, `YYYY-MM-DD`.
+    pub date: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub summary: Summary,
+    pub requirements: Vec<RequirementReport>,
+    pub cases: Vec<CaseReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Harness {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SuiteInfo {
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// `pass` when no `must` failed.
+    pub result: Status,
+    pub pass: usize,
+    pub fail: usize,
+    pub not_applicable: usize,
+    pub must_failed: Vec<String>,
+    pub should_failed: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RequirementReport {
+    pub id: String,
+    pub title: String,
+    pub level: Level,
+    pub source: String,
+    pub rationale: String,
+    pub status: Status,
+    pub evidence: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseReport {
+    pub id: String,
+    pub title: String,
+    pub evidence_for: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
+    /// Steps, card exchanges and qualification-system calls in order, PINs hidden.
+    pub transcript: String,
+}
+
+impl Report {
+    pub fn new(suite: &Suite, outcome: &RunOutcome, device_name: &str) -> Report {
+        let requirements: Vec<RequirementReport> = suite
+            .requirements
+            .iter()
+            .filter_map(|requirement| {
+                let verdict = outcome.verdicts.iter().find(|v| v.id == requirement.id)?;
+                Some(RequirementReport {
+                    id: requirement.id.clone(),
+                    title: requirement.title.clone(),
+                    level: requirement.level,
+                    source: requirement.source.clone(),
+                    rationale: requirement.rationale.clone(),
+                    status: verdict.status,
+                    evidence: verdict.findings.clone(),
+                })
+            })
+            .collect();
+        let failed = |level: Level| -> Vec<String> {
+            requirements
+                .iter()
+                .filter(|r| r.level == level && r.status == Status::Fail)
+                .map(|r| r.id.clone())
+                .collect()
+        };
+        let count = |status: Status| requirements.iter().filter(|r| r.status == status).count();
+        let must_failed = failed(Level::Must);
+        let summary = Summary {
+            result: if must_failed.is_empty() {
+                Status::Pass
+            } else {
+                Status::Fail
+            },
+            pass: count(Status::Pass),
+            fail: count(Status::Fail),
+            not_applicable: count(Status::NotApplicable),
+            should_failed: failed(Level::Should),
+            must_failed,
+        };
+        let cases = outcome
+            .observations
+            .iter()
+            .map(|observation| {
+                let case = suite.cases.iter().find(|c| c.id == observation.case);
+                CaseReport {
+                    id: observation.case.clone(),
+                    title: case.map(|c| c.title.clone()).unwrap_or_default(),
+                    evidence_for: case.map(|c| c.evidence.clone()).unwrap_or_default(),
+                    aborted: observation.aborted.clone(),
+                    transcript: observation.transcript(),
+                }
+            })
+            .collect();
+        let time = |at: chrono::DateTime<chrono::Utc>| {
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
+        Report {
+            format: "myna-hil-certify-report/1",
+            harness: Harness {
+                name: env!("CARGO_PKG_NAME"),
+                version: env!("CARGO_PKG_VERSION"),
+            },
+            suite: SuiteInfo {
+                path: suite.root.display().to_string(),
+                sha256: suite.sha256.clone(),
+            },
+            device_name: device_name.to_owned(),
+            device: outcome.device.clone(),
+            date: outcome.today.format("%Y-%m-%d").to_string(),
+            started_at: time(outcome.started),
+            finished_at: time(outcome.finished),
+            summary,
+            requirements,
+            cases,
+        }
+    }
+
+    /// Whether every `must` passed (exit 0) or not (exit 1).
+    pub fn passed(&self) -> bool {
+        self.summary.must_failed.is_empty()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("junit.xml: {0}")]
+    Junit(#[from] quick_junit::SerializeError),
+    #[error("report.json: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Writes `report.json`, `junit.xml` and `report.html` into `dir` (created if missing).
+pub fn write_reports(dir: &Path, report: &Report) -> Result<(), ReportError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReportError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let json = serde_json::to_string_pretty(report)?;
+    let path = dir.join("report.json");
+    std::fs::write(&path, json).map_err(io(&path))?;
+    let path = dir.join("junit.xml");
+    std::fs::write(&path, render_junit(report)?).map_err(io(&path))?;
+    let path = dir.join("report.html");
+    std::fs::write(&path, render_html(report)).map_err(io(&path))?;
+    Ok(())
+}

@@ -1,0 +1,413 @@
+//! One certification run: serve the card and the qualification system, drive the device
+//! through every case, collect what was observed, judge.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::catalogue::Question;
+use super::dut::{DeviceError, DeviceUnderTest, Hello};
+use super::judge::{judge, Status, Verdict};
+use super::observed::{exchanges_from_trace, CaseObservation, StepRecord};
+use super::oqs_server::{OqsServer, OqsServerError};
+use super::protocol::{Action, Answer};
+use super::slot::{Slot, SlotError, SlotLink, SlotSetup};
+use super::suite::{Case, ConsentModeChoice, PinEntry, StepDoc, Suite};
+use super::world::{case_card, run_registry, CaseCard, WorldError};
+use crate::oqs::service::{Oqs, OqsConfig};
+use crate::oqs::Registry;
+use crate::pki::TestPki;
+
+/// How long a power-off the device asked for may take to reach the card server.
+const POWER_OFF_SETTLE: Duration = Duration::from_millis(300);
+
+/// Where things are served and who the device is.
+pub struct RunConfig {
+    pub link: SlotLink,
+    pub oqs_listen: SocketAddr,
+    pub files: Option<PathBuf>,
+    pub facility_code: String,
+    /// Show a progress bar (off with --quiet or when stderr is not a terminal).
+    pub progress: bool,
+    /// The day the run judges by (today).
+    pub today: NaiveDate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    World(#[from] WorldError),
+    #[error("the qualification system: {0}")]
+    Oqs(#[from] OqsServerError),
+    #[error("the card slot: {0}")]
+    Slot(#[from] SlotError),
+    #[error("the device under test: {0}")]
+    Device(#[from] DeviceError),
+    #[error("test PKI: {0}")]
+    Pki(#[from] crate::pki::PkiError),
+    #[error("the run's registry: {0}")]
+    Registry(String),
+}
+
+/// What a run produced.
+pub struct RunOutcome {
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    pub today: NaiveDate,
+    /// The device's own name and version, from `hello`.
+    pub device: Option<String>,
+    pub observations: Vec<CaseObservation>,
+    pub verdicts: Vec<Verdict>,
+}
+
+/// Runs the suite's cases against `device`.
+pub fn run(
+    suite: &Suite,
+    config: &RunConfig,
+    device: &mut dyn DeviceUnderTest,
+) -> Result<RunOutcome, RunError> {
+    let started = Utc::now();
+    let pki = TestPki::load()?;
+    let mut cards = Vec::new();
+    for (index, case) in suite.cases.iter().enumerate() {
+        cards.push(case_card(case, index, config.today)?);
+    }
+    let pairs: Vec<(&Case, &CaseCard)> = suite.cases.iter().zip(cards.iter()).collect();
+    let registry_description = run_registry(suite, &pairs, config.today)?;
+    let registry = Registry::from_description("(certification registry)", &registry_description)
+        .map_err(|error| RunError::Registry(error.to_string()))?;
+    let oqs = Arc::new(Oqs::new(registry, OqsConfig::default())?);
+    let server = OqsServer::start(oqs, config.oqs_listen, config.files.as_deref())?;
+    let slot = Slot::open(config.link.clone())?;
+    let hello = Hello {
+        reader: slot.reader_name(),
+        oqs_url: Some(server.url().to_owned()),
+        files_dir: config.files.as_ref().map(|dir| dir.display().to_string()),
+        facility_code: config.facility_code.clone(),
+    };
+    let device_name = device.hello(&hello)?;
+
+    let total_steps: usize = suite.cases.iter().map(|c| c.steps.len()).sum();
+    let progress = if config.progress {
+        ProgressBar::with_draw_target(Some(total_steps as u64), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    progress.set_style(
+        ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} steps  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+
+    let questions: BTreeMap<&str, &Question> = suite
+        .requirements
+        .iter()
+        .filter_map(|r| r.question.as_ref().map(|q| (r.id.as_str(), q)))
+        .collect();
+    let mut observations = Vec::new();
+    for (case, card) in suite.cases.iter().zip(cards.iter()) {
+        progress.set_message(case.id.clone());
+        let observation = run_case(
+            case, card, pki, config, &questions, &slot, &server, device, &progress,
+        )?;
+        observations.push(observation);
+    }
+    device.shutdown();
+    progress.finish_and_clear();
+    drop(slot);
+    drop(server);
+
+    let verdicts = suite
+        .requirements
+        .iter()
+        .map(|requirement| {
+            let cases: Vec<&CaseObservation> = observations
+                .iter()
+                .filter(|o| {
+                    suite
+                        .cases
+                        .iter()
+                        .any(|c| c.id == o.case && c.evidence.contains(&requirement.id))
+                })
+                .collect();
+            let mut verdict = judge(requirement, &cases);
+            if cases.is_empty() {
+                verdict.status = Status::NotApplicable;
+            }
+            verdict
+        })
+        .collect();
+    Ok(RunOutcome {
+        started,
+        finished: Utc::now(),
+        today: config.today,
+        device: device_name,
+        observations,
+        verdicts,
+    })
+}
+
+/// The protocol action of a step, and the prompt for a person.
+fn action_of(step: &StepDoc, card: &CaseCard) -> (Action, String, bool) {
+    match step {
+        StepDoc::PlaceCard => (
+            Action::CardPlaced,
+            "カードをリーダーに置きました（エミュレーション）。端末が読み終えるまで待つ / The card is on the reader (emulated). Wait until the device has read it".into(),
+            false,
+        ),
+        StepDoc::RemoveCard => (
+            Action::CardRemoved,
+            "カードを取り去りました。端末の反応を待つ / The card has been taken away. Wait for the device to react".into(),
+            false,
+        ),
+        StepDoc::ChoosePin => (
+            Action::ChoosePin,
+            "「暗証番号」を選んでください / Choose PIN (暗証番号)".into(),
+            false,
+        ),
+        StepDoc::EnterPin(entry) => {
+            let pin = match entry {
+                PinEntry::Correct => card.pin().unwrap_or_else(|| "1234".into()),
+                PinEntry::Wrong => card.wrong_pin(),
+            };
+            let prompt = format!("暗証番号 {pin} を入力してください / Enter PIN {pin}");
+            (Action::EnterPin { pin }, prompt, true)
+        }
+        StepDoc::ChooseFace => {
+            let (birth, year, code) = card.ocr();
+            (
+                Action::ChooseFace {
+                    ocr_birth_date: birth,
+                    ocr_expiry_year: year,
+                    ocr_security_code: code,
+                },
+                "「顔認証」を選んでください / Choose face authentication (顔認証)".into(),
+                false,
+            )
+        }
+        StepDoc::FaceResult(matched) => (
+            Action::FaceResult { matched: *matched },
+            if *matched {
+                "顔認証を成功させてください / Let the face match".into()
+            } else {
+                "顔認証を失敗させてください（別人の顔）/ Let the face NOT match (another person)"
+                    .into()
+            },
+            false,
+        ),
+        StepDoc::ChooseVisual => (
+            Action::ChooseVisual,
+            "「目視確認」を選んでください / Choose visual check by staff (目視)".into(),
+            false,
+        ),
+        StepDoc::StaffCheck(confirmed) => (
+            Action::StaffCheck {
+                confirmed: *confirmed,
+            },
+            if *confirmed {
+                "職員として本人確認「確認した」/ As staff, confirm the holder".into()
+            } else {
+                "職員として本人確認「確認できない」/ As staff, do not confirm".into()
+            },
+            false,
+        ),
+        StepDoc::ConsentMode(mode) => match mode {
+            ConsentModeChoice::Comprehensive => (
+                Action::ConsentMode {
+                    mode: "comprehensive".into(),
+                },
+                "「包括同意」を選んでください / Choose comprehensive consent (包括同意)".into(),
+                false,
+            ),
+            ConsentModeChoice::Individual => (
+                Action::ConsentMode {
+                    mode: "individual".into(),
+                },
+                "「個別に同意」を選んでください / Choose individual consent".into(),
+                false,
+            ),
+        },
+        StepDoc::Consent(agree) => (
+            Action::Consent { agree: *agree },
+            if *agree {
+                "「同意する」を押してください / Press Agree (同意する)".into()
+            } else {
+                "「同意しない」を押してください / Press Do not agree (同意しない)".into()
+            },
+            false,
+        ),
+        StepDoc::Register(agree) => (
+            Action::Register { agree: *agree },
+            if *agree {
+                "保険証利用登録に「はい」/ Answer Yes to the insurance registration".into()
+            } else {
+                "保険証利用登録に「いいえ」/ Answer No to the insurance registration".into()
+            },
+            false,
+        ),
+        StepDoc::Wait(ms) => (
+            Action::Wait { ms: *ms },
+            format!("何もせずに {ms} ミリ秒お待ちください / Do nothing for {ms} ms"),
+            false,
+        ),
+    }
+}
+
+/// How a step's action is described in transcripts and reports: PINs hidden.
+fn describe_action(step: &StepDoc) -> String {
+    match step {
+        StepDoc::EnterPin(PinEntry::Correct) => "enter_pin (the card's PIN, hidden)".into(),
+        StepDoc::EnterPin(PinEntry::Wrong) => "enter_pin (a wrong PIN, hidden)".into(),
+        other => serde_json::to_string(other)
+            .unwrap_or_default()
+            .trim_matches('"')
+            .to_owned(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_case(
+    case: &Case,
+    card: &CaseCard,
+    pki: &TestPki,
+    config: &RunConfig,
+    questions: &BTreeMap<&str, &Question>,
+    slot: &Slot,
+    server: &OqsServer,
+    device: &mut dyn DeviceUnderTest,
+    progress: &ProgressBar,
+) -> Result<CaseObservation, RunError> {
+    let mut observation = CaseObservation {
+        case: case.id.clone(),
+        started: Utc::now(),
+        ended: Utc::now(),
+        exchanges: Vec::new(),
+        calls: Vec::new(),
+        steps: Vec::new(),
+        operator_answers: Vec::new(),
+        witness: device.witness(),
+        aborted: None,
+    };
+    let prepared = card
+        .build(pki, &case.id)
+        .map_err(|e| e.to_string())
+        .and_then(|built| {
+            slot.load(SlotSetup {
+                card: built,
+                latency: case.setup.latency,
+                pad_reads: case.setup.pad_reads,
+                removal: case.setup.remove,
+            })
+            .map_err(|e| e.to_string())
+        });
+    if let Err(message) = prepared {
+        observation.aborted = Some(message);
+        progress.inc(case.steps.len() as u64);
+        return Ok(observation);
+    }
+    server.set_outage(case.oqs.outage);
+    observation.started = Utc::now();
+    let timeout = Duration::from_millis(case.step_timeout_ms);
+
+    if let Err(error) = device.begin_case(&case.id, config.today) {
+        observation.aborted = Some(format!("begin_case: {error}"));
+    }
+    for (index, step) in case.steps.iter().enumerate() {
+        if observation.aborted.is_some() {
+            progress.inc(1);
+            continue;
+        }
+        let index = index as u32 + 1;
+        let started = Utc::now();
+        let slot_change = match step {
+            StepDoc::PlaceCard => match slot.insert() {
+                // The card never reached vpcd (or the serial port): nothing can be judged.
+                Err(error) if !slot.ever_linked() => return Err(error.into()),
+                result => result.err(),
+            },
+            StepDoc::RemoveCard => {
+                slot.wait_unpowered(POWER_OFF_SETTLE);
+                slot.remove().err()
+            }
+            _ => None,
+        };
+        let (action, prompt, pin_entry) = action_of(step, card);
+        let step_timeout = match step {
+            StepDoc::Wait(ms) => timeout + Duration::from_millis(*ms),
+            _ => timeout,
+        };
+        let (answer, failure) = match slot_change {
+            Some(error) => (
+                None,
+                Some(format!("the harness could not change the slot: {error}")),
+            ),
+            None => match device.step(&case.id, index, &action, &prompt, step_timeout) {
+                Ok(answer) => {
+                    let failure = answer_failure(&answer);
+                    (Some(answer), failure)
+                }
+                Err(error) => {
+                    observation.aborted = Some(format!("step {index}: {error}"));
+                    (None, Some(error.to_string()))
+                }
+            },
+        };
+        observation.steps.push(StepRecord {
+            index,
+            action: describe_action(step),
+            pin_entry,
+            started,
+            ended: Utc::now(),
+            answer,
+            failure,
+        });
+        progress.inc(1);
+    }
+    if observation.aborted.is_none() {
+        for requirement in &case.evidence {
+            if let Some(question) = questions.get(requirement.as_str()) {
+                if let Some(yes) = device.ask(question) {
+                    observation
+                        .operator_answers
+                        .push((requirement.clone(), yes));
+                }
+            }
+        }
+        if let Err(error) = device.end_case(&case.id) {
+            observation.aborted = Some(format!("end_case: {error}"));
+        }
+    }
+    slot.wait_unpowered(POWER_OFF_SETTLE);
+    observation.ended = Utc::now();
+    let window = |at: DateTime<Utc>| at >= observation.started && at <= observation.ended;
+    observation.exchanges = exchanges_from_trace(&slot.transcript())
+        .into_iter()
+        .filter(|e| window(e.at))
+        .collect();
+    observation.calls = server
+        .calls()
+        .into_iter()
+        .filter(|c| window(c.at))
+        .collect();
+    server.set_outage(false);
+    // The next case starts with an empty slot; the removal is outside this case's window.
+    if let Err(error) = slot.remove() {
+        tracing::warn!(%error, "taking the card out after the case");
+    }
+    Ok(observation)
+}
+
+fn answer_failure(answer: &Answer) -> Option<String> {
+    if answer.ok {
+        return None;
+    }
+    Some(match &answer.error {
+        Some(error) => format!("the device reported {}: {}", error.kind, error.message),
+        None => "the device reported a failure without a reason".into(),
+    })
+}

@@ -1,0 +1,620 @@
+//! The conformance suite as data: `requirements.yaml` (the catalogue), `registry.yaml` (the
+//! qualification system's persons) and `cases/*.yaml`, loaded strictly. Every error names the
+//! file, the line and the field.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+use sha2::{Digest, Sha256};
+
+use super::catalogue::{decode_aid, CatalogueDoc, Predicate, Requirement};
+use crate::card::description::{CardFaults, TriesSpec};
+use crate::card::CardDescription;
+use crate::oqs::RegistryDescription;
+
+/// A suite file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct SuiteError {
+    pub file: PathBuf,
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+    /// The field at fault (`evidence[2]`, `card.holder` …), when known.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for SuiteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": field `{field}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl SuiteError {
+    fn file(file: &Path, message: impl Into<String>) -> SuiteError {
+        SuiteError {
+            file: file.to_owned(),
+            line: None,
+            column: None,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    fn at<T>(file: &Path, spanned: &Spanned<T>, field: &str, message: impl Into<String>) -> Self {
+        SuiteError {
+            file: file.to_owned(),
+            line: Some(spanned.referenced.line()),
+            column: Some(spanned.referenced.column()),
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
+    }
+}
+
+/// The PIN the operator is asked to enter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinEntry {
+    /// The card's own PIN.
+    Correct,
+    /// A PIN of the right shape that is not the card's.
+    Wrong,
+}
+
+/// `comprehensive` (包括同意) or `individual`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConsentModeChoice {
+    Comprehensive,
+    Individual,
+}
+
+/// One step of a case: something the harness does to the card slot, or something the
+/// operator does at the device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum StepDoc {
+    /// The harness inserts the card (and waits until the reader stack sees it).
+    PlaceCard,
+    /// The harness takes the card away.
+    RemoveCard,
+    ChoosePin,
+    EnterPin(PinEntry),
+    /// 顔認証, with what the camera reads from the card front (from the card itself).
+    ChooseFace,
+    FaceResult(bool),
+    ChooseVisual,
+    StaffCheck(bool),
+    ConsentMode(ConsentModeChoice),
+    Consent(bool),
+    Register(bool),
+    /// Milliseconds to let the device finish on its own.
+    Wait(u64),
+}
+
+/// The state of the card's authentication certificate on the day of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateState {
+    #[default]
+    Valid,
+    /// Expired long enough ago that the grace period is over.
+    Expired,
+    /// Revoked (lost) a month ago.
+    Revoked,
+}
+
+/// The card's 保険証利用登録 on the day of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationState {
+    #[default]
+    Registered,
+    NotRegistered,
+}
+
+/// When the harness pulls the card out in the middle of an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalTrigger {
+    /// A READ BINARY at a non-zero offset (the middle of a file).
+    Read,
+    /// A VERIFY carrying a PIN.
+    Verify,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemovalDoc {
+    /// The command during which the card goes away: the card processes it (a PIN try is
+    /// spent) but the answer never reaches the device.
+    pub during: RemovalTrigger,
+    /// Which occurrence (1 = the first).
+    #[serde(default = "first")]
+    pub nth: u32,
+}
+
+fn first() -> u32 {
+    1
+}
+
+/// The card of a case: a card file, its holder in the suite registry, and overrides.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardSetupDoc {
+    /// A card file (`person:` + `card:`), relative to the case file. Its `card:` part is used;
+    /// the holder is the registry person.
+    pub file: Spanned<String>,
+    /// Registry person id; default: the registry person with the card file's 個人番号.
+    #[serde(default)]
+    pub holder: Option<Spanned<String>>,
+    #[serde(default)]
+    pub tries_left: Option<TriesSpec>,
+    #[serde(default)]
+    pub faults: Option<CardFaults>,
+    /// Answer with the card's real processing time (default: at once, to keep runs short).
+    #[serde(default)]
+    pub latency: bool,
+    #[serde(default)]
+    pub certificate: CertificateState,
+    #[serde(default)]
+    pub registration: RegistrationState,
+    /// Files are fixed-size and padded: a READ BINARY with `Le = 00` returns 256 bytes (zeros
+    /// after the content) and the read after the last chunk gets `6B 00`, as on cards whose
+    /// EFs are larger than their contents.
+    #[serde(default)]
+    pub pad_reads: bool,
+    #[serde(default)]
+    pub remove: Option<RemovalDoc>,
+}
+
+/// The qualification system's state for a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OqsSetup {
+    /// The qualification system is unreachable (every HTTP call answers 503).
+    #[serde(default)]
+    pub outage: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseDoc {
+    pub id: Spanned<String>,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub card: CardSetupDoc,
+    #[serde(default)]
+    pub oqs: OqsSetup,
+    pub steps: Vec<Spanned<StepDoc>>,
+    /// How long the device may take to react to one step.
+    #[serde(default = "default_step_timeout_ms")]
+    pub step_timeout_ms: u64,
+    /// Requirement ids this case gives evidence for.
+    pub evidence: Vec<Spanned<String>>,
+}
+
+fn default_step_timeout_ms() -> u64 {
+    15_000
+}
+
+/// A validated case.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub file: PathBuf,
+    /// The card file with the registry holder as its person and the overrides applied
+    /// (dates are made relative to the day of the run later, in the world).
+    pub card: CardDescription,
+    pub holder: String,
+    pub setup: CardSetupDoc,
+    pub oqs: OqsSetup,
+    pub steps: Vec<StepDoc>,
+    pub step_timeout_ms: u64,
+    pub evidence: Vec<String>,
+}
+
+/// The whole suite.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub root: PathBuf,
+    pub requirements: Vec<Requirement>,
+    pub registry: RegistryDescription,
+    pub registry_file: PathBuf,
+    pub cases: Vec<Case>,
+    /// SHA-256 over the suite's files (relative path, NUL, contents, in path order), hex.
+    pub sha256: String,
+}
+
+impl Suite {
+    pub fn requirement(&self, id: &str) -> Option<&Requirement> {
+        self.requirements.iter().find(|r| r.id == id)
+    }
+
+    /// Keeps only the cases named (in suite order); unknown names are an error.
+    pub fn select_cases(&mut self, names: &[String]) -> Result<(), SuiteError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let known: BTreeSet<&str> = self.cases.iter().map(|c| c.id.as_str()).collect();
+        for name in names {
+            if !known.contains(name.as_str()) {
+                return Err(SuiteError::file(
+                    &self.root.join("cases"),
+                    format!(
+                        "--case {name}: no such case; cases: {}",
+                        known.iter().copied().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+        self.cases.retain(|case| names.contains(&case.id));
+        Ok(())
+    }
+}
+
+fn parse_file<T: DeserializeOwned>(file: &Path) -> Result<(T, String), SuiteError> {
+    let source = std::fs::read_to_string(file)
+        .map_err(|error| SuiteError::file(file, format!("cannot read: {error}")))?;
+    let value = serde_saphyr::from_str::<T>(&source).map_err(|error| {
+        let location = error.location();
+        SuiteError {
+            file: file.to_owned(),
+            line: location.map(|l| l.line()),
+            column: location.map(|l| l.column()),
+            field: location.and_then(|l| key_at(&source, l.line(), l.column())),
+            message: crate::yaml::plain_message(&error),
+        }
+    })?;
+    Ok((value, source))
+}
+
+/// The YAML key at (or whose value holds) a 1-based line and column: the key under the
+/// position itself when it is one (`fil:` of an unknown field), else the nearest `key:` to its
+/// left on the line (`predicate:` in `{ predicate: nonsense }`).
+fn key_at(source: &str, line: u64, column: u64) -> Option<String> {
+    let text = source
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let chars: Vec<char> = text.chars().collect();
+    let at = usize::try_from(column)
+        .ok()?
+        .saturating_sub(1)
+        .min(chars.len());
+    let is_key_char = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    let word_end = |from: usize| {
+        let mut end = from;
+        while end < chars.len() && is_key_char(chars[end]) {
+            end += 1;
+        }
+        end
+    };
+    let end = word_end(at);
+    if end > at && chars.get(end) == Some(&':') {
+        return Some(chars[at..end].iter().collect());
+    }
+    let mut colon = at.min(chars.len());
+    while colon > 0 {
+        colon -= 1;
+        if chars[colon] == ':' {
+            let mut start = colon;
+            while start > 0 && is_key_char(chars[start - 1]) {
+                start -= 1;
+            }
+            if start < colon {
+                return Some(chars[start..colon].iter().collect());
+            }
+        }
+    }
+    None
+}
+
+/// Loads the suite in `root` (`requirements.yaml`, `registry.yaml`, `cases/*.yaml`).
+pub fn load(root: &Path) -> Result<Suite, SuiteError> {
+    let catalogue_file = root.join("requirements.yaml");
+    let registry_file = root.join("registry.yaml");
+    let cases_dir = root.join("cases");
+    let requirements = load_catalogue(&catalogue_file)?;
+    let registry = RegistryDescription::from_file(&registry_file)
+        .map_err(|error| SuiteError::file(&registry_file, error.to_string()))?;
+    // The registry must build (cross references) before cases point into it.
+    crate::oqs::Registry::from_description(&registry_file.display().to_string(), &registry)
+        .map_err(|error| SuiteError::file(&registry_file, error.to_string()))?;
+
+    let mut case_files: Vec<PathBuf> = std::fs::read_dir(&cases_dir)
+        .map_err(|error| SuiteError::file(&cases_dir, format!("cannot list: {error}")))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("yaml" | "yml")
+            )
+        })
+        .collect();
+    case_files.sort();
+    if case_files.is_empty() {
+        return Err(SuiteError::file(&cases_dir, "no case files (*.yaml)"));
+    }
+    let ids: BTreeSet<&str> = requirements.iter().map(|r| r.id.as_str()).collect();
+    let mut cases = Vec::new();
+    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for file in &case_files {
+        let case = load_case(file, &ids, &registry)?;
+        if let Some(other) = seen.insert(case.id.clone(), file.clone()) {
+            return Err(SuiteError::file(
+                file,
+                format!("case id {:?} is also used by {}", case.id, other.display()),
+            ));
+        }
+        cases.push(case);
+    }
+    let mut hashed = vec![catalogue_file.clone(), registry_file.clone()];
+    hashed.extend(case_files.iter().cloned());
+    let sha256 = hash_files(root, &hashed)?;
+    Ok(Suite {
+        root: root.to_owned(),
+        requirements,
+        registry,
+        registry_file,
+        cases,
+        sha256,
+    })
+}
+
+fn hash_files(root: &Path, files: &[PathBuf]) -> Result<String, SuiteError> {
+    let mut sorted: Vec<(String, &PathBuf)> = files
+        .iter()
+        .map(|file| {
+            let relative = file.strip_prefix(root).unwrap_or(file);
+            (relative.to_string_lossy().replace('\\', "/"), file)
+        })
+        .collect();
+    sorted.sort();
+    let mut hasher = Sha256::new();
+    for (name, file) in sorted {
+        let bytes = std::fs::read(file)
+            .map_err(|error| SuiteError::file(file, format!("cannot read: {error}")))?;
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(&bytes);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn load_catalogue(file: &Path) -> Result<Vec<Requirement>, SuiteError> {
+    let (doc, _) = parse_file::<CatalogueDoc>(file)?;
+    let mut seen = BTreeSet::new();
+    let mut requirements = Vec::new();
+    for (index, entry) in doc.requirements.into_iter().enumerate() {
+        let field = format!("requirements[{index}]");
+        let id = entry.id.value.clone();
+        let well_formed = !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
+        if !well_formed {
+            return Err(SuiteError::at(
+                file,
+                &entry.id,
+                &format!("{field}.id"),
+                format!("{id:?} is not an id like CARD-READ-01 (A-Z, 0-9, -)"),
+            ));
+        }
+        if !seen.insert(id.clone()) {
+            return Err(SuiteError::at(
+                file,
+                &entry.id,
+                &format!("{field}.id"),
+                format!("{id} is listed twice"),
+            ));
+        }
+        for reference in entry.judge.files() {
+            reference.decode().map_err(|message| {
+                SuiteError::at(file, &entry.id, &format!("{field}.judge"), message)
+            })?;
+        }
+        if let Predicate::SelectsBeforeRead { aid } = &entry.judge {
+            decode_aid(aid).map_err(|message| {
+                SuiteError::at(file, &entry.id, &format!("{field}.judge"), message)
+            })?;
+        }
+        if entry.question.is_none() && entry.judge.judges_display() {
+            return Err(SuiteError::at(
+                file,
+                &entry.id,
+                &format!("{field}.question"),
+                "a requirement judged by what the device shows needs a `question` for the operator (ja and en)",
+            ));
+        }
+        requirements.push(Requirement {
+            id,
+            title: entry.title,
+            rationale: entry.rationale,
+            source: entry.source,
+            level: entry.level,
+            judge: entry.judge,
+            question: entry.question,
+        });
+    }
+    if requirements.is_empty() {
+        return Err(SuiteError::file(file, "no requirements"));
+    }
+    Ok(requirements)
+}
+
+fn load_case(
+    file: &Path,
+    requirement_ids: &BTreeSet<&str>,
+    registry: &RegistryDescription,
+) -> Result<Case, SuiteError> {
+    let (doc, _) = parse_file::<CaseDoc>(file)?;
+    let id = doc.id.value.clone();
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(SuiteError::at(
+            file,
+            &doc.id,
+            "id",
+            format!("{id:?} is not a case id (a-z, 0-9, -)"),
+        ));
+    }
+    if doc.steps.is_empty() {
+        return Err(SuiteError::at(file, &doc.id, "steps", "a case needs steps"));
+    }
+    if doc.evidence.is_empty() {
+        return Err(SuiteError::at(
+            file,
+            &doc.id,
+            "evidence",
+            "a case must give evidence for at least one requirement",
+        ));
+    }
+    for (index, requirement) in doc.evidence.iter().enumerate() {
+        if !requirement_ids.contains(requirement.value.as_str()) {
+            return Err(SuiteError::at(
+                file,
+                requirement,
+                &format!("evidence[{index}]"),
+                format!(
+                    "no requirement {:?} in requirements.yaml",
+                    requirement.value
+                ),
+            ));
+        }
+    }
+    if doc.step_timeout_ms == 0 {
+        return Err(SuiteError::at(
+            file,
+            &doc.id,
+            "step_timeout_ms",
+            "must be more than 0",
+        ));
+    }
+
+    let card_path = file
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&doc.card.file.value);
+    let mut card = CardDescription::from_yaml_file(&card_path)
+        .map_err(|error| SuiteError::at(file, &doc.card.file, "card.file", error.to_string()))?;
+    let holder = match &doc.card.holder {
+        Some(holder) => {
+            let person = registry
+                .persons
+                .iter()
+                .find(|p| p.id.value == holder.value)
+                .ok_or_else(|| {
+                    let ids: Vec<&str> =
+                        registry.persons.iter().map(|p| p.id.value.as_str()).collect();
+                    SuiteError::at(
+                        file,
+                        holder,
+                        "card.holder",
+                        format!(
+                            "no person {:?} in the suite registry; persons: {}",
+                            holder.value,
+                            ids.join(", ")
+                        ),
+                    )
+                })?;
+            card.person = person.person.clone();
+            holder.value.clone()
+        }
+        None => registry
+            .persons
+            .iter()
+            .find(|p| p.person.my_number == card.person.my_number)
+            .map(|p| p.id.value.clone())
+            .ok_or_else(|| {
+                SuiteError::at(
+                    file,
+                    &doc.card.file,
+                    "card.holder",
+                    "the card's holder is not in the suite registry; name a registry person with `holder:`",
+                )
+            })?,
+    };
+    if let Some(tries) = doc.card.tries_left {
+        card.card.tries_left = tries;
+    }
+    if let Some(faults) = doc.card.faults {
+        card.card.faults = faults;
+    }
+    card.validate()
+        .map_err(|invalid| SuiteError::at(file, &doc.card.file, &invalid.field, invalid.message))?;
+    if let Some(removal) = doc.card.remove {
+        if removal.nth == 0 {
+            return Err(SuiteError::at(
+                file,
+                &doc.card.file,
+                "card.remove.nth",
+                "counts from 1",
+            ));
+        }
+    }
+    Ok(Case {
+        id,
+        title: doc.title,
+        description: doc.description,
+        file: file.to_owned(),
+        card,
+        holder,
+        setup: doc.card.clone(),
+        oqs: doc.oqs,
+        steps: doc.steps.into_iter().map(|step| step.value).collect(),
+        step_timeout_ms: doc.step_timeout_ms,
+        evidence: doc.evidence.into_iter().map(|e| e.value).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{key_at, load};
+
+    #[test]
+    fn the_shipped_suite_loads_and_every_requirement_has_a_case() {
+        let suite = load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("certify"))
+            .unwrap_or_else(|error| panic!("{error}"));
+        assert!(suite.requirements.len() >= 20);
+        for requirement in &suite.requirements {
+            assert!(
+                suite
+                    .cases
+                    .iter()
+                    .any(|case| case.evidence.contains(&requirement.id)),
+                "no case gives evidence for {}",
+                requirement.id
+            );
+        }
+        assert_eq!(suite.sha256.len(), 64);
+    }
+
+    #[test]
+    fn the_key_of_an_error_position_is_found() {
+        let source = "id: x\ncard:\n  fil: a.yaml\njudge: { predicate: nonsense, min_ms: 5 }\n";
+        assert_eq!(key_at(source, 3, 3).as_deref(), Some("fil"));
+        assert_eq!(key_at(source, 4, 21).as_deref(), Some("predicate"));
+        assert_eq!(key_at(source, 4, 40).as_deref(), Some("min_ms"));
+        assert_eq!(key_at(source, 9, 1), None);
+    }
+}

@@ -1,0 +1,233 @@
+//! The cards and the qualification system's registry of a run, made valid on the day of the
+//! run.
+//!
+//! A vendor's device judges certificates by its own clock, so the card must be valid today,
+//! whatever day that is. Each case's card is issued `CARD_AGE_DAYS` days before today (minus
+//! the case's index, so that every case's certificate has its own serial and the registry can
+//! hold each case's link state side by side); an expired card's certificate ended
+//! `EXPIRED_DAYS_AGO` days ago (past any grace period); a revoked one was revoked a month ago.
+//! The registry's qualifications are written with dates far enough in the past that they hold
+//! on any day from 2026 on. This is the minimal form of "valid on the day of the run"; the
+//! card-fidelity work generalises it.
+
+use chrono::{Datelike, Days, NaiveDate};
+
+use super::suite::{Case, CertificateState, RegistrationState, Suite};
+use crate::card::{Card, CardDescription};
+use crate::oqs::description::{CardLinkDescription, LinkState, Revocation, RevocationReason};
+use crate::oqs::RegistryDescription;
+use crate::pki::TestPki;
+
+pub const CARD_AGE_DAYS: u64 = 400;
+pub const EXPIRED_CERTIFICATE_AGE_DAYS: u64 = 2000;
+pub const EXPIRED_DAYS_AGO: u64 = 200;
+pub const REVOKED_DAYS_AGO: u64 = 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    #[error("case {case}: date arithmetic out of range")]
+    Date { case: String },
+    #[error("case {case}: the card cannot be built: {message}")]
+    Card { case: String, message: String },
+    #[error("the run's registry cannot be built: {0}")]
+    Registry(String),
+    #[error("test PKI: {0}")]
+    Pki(String),
+}
+
+/// A case's card as served, with what the operator needs to know about it.
+#[derive(Debug, Clone)]
+pub struct CaseCard {
+    pub description: CardDescription,
+    /// The day the certificate starts (and the registry's name for the card).
+    pub certificate_from: NaiveDate,
+}
+
+impl CaseCard {
+    /// The card's 4-digit PIN, when it has one.
+    pub fn pin(&self) -> Option<String> {
+        if !self.description.card.profile.features().auth_pin {
+            return None;
+        }
+        Some(String::from_utf8_lossy(self.description.card.pins.auth_or_default()).into_owned())
+    }
+
+    /// A PIN of the right shape that is not the card's (last digit changed).
+    pub fn wrong_pin(&self) -> String {
+        let mut pin: Vec<u8> = self.pin().unwrap_or_else(|| "1234".into()).into_bytes();
+        if let Some(last) = pin.last_mut() {
+            *last = b'0' + (*last - b'0' + 1) % 10;
+        }
+        String::from_utf8_lossy(&pin).into_owned()
+    }
+
+    /// What a camera reads from the card front for 照合番号B: birth date, expiry year,
+    /// security code.
+    pub fn ocr(&self) -> (String, i32, String) {
+        let person = &self.description.person;
+        let card = &self.description.card;
+        (
+            person.birth_date.format("%Y-%m-%d").to_string(),
+            card.expiry_date(person).year(),
+            card.security_code.as_str().to_owned(),
+        )
+    }
+
+    pub fn build(&self, pki: &TestPki, case: &str) -> Result<Card, WorldError> {
+        Card::from_description(&self.description, pki).map_err(|error| WorldError::Card {
+            case: case.to_owned(),
+            message: error.to_string(),
+        })
+    }
+}
+
+fn days_before(today: NaiveDate, days: u64, case: &str) -> Result<NaiveDate, WorldError> {
+    today
+        .checked_sub_days(Days::new(days))
+        .ok_or_else(|| WorldError::Date {
+            case: case.to_owned(),
+        })
+}
+
+/// The card of case number `index` (0-based, in run order) on `today`.
+pub fn case_card(case: &Case, index: usize, today: NaiveDate) -> Result<CaseCard, WorldError> {
+    let mut description = case.card.clone();
+    let offset = index as u64;
+    let issued = days_before(today, CARD_AGE_DAYS + offset, &case.id)?;
+    description.card.issued = issued;
+    description.card.expires = None;
+    let certificate_from = match case.setup.certificate {
+        CertificateState::Expired => {
+            let from = days_before(today, EXPIRED_CERTIFICATE_AGE_DAYS + offset, &case.id)?;
+            let until = days_before(today, EXPIRED_DAYS_AGO, &case.id)?;
+            description.card.issued = from;
+            description.card.certificates.auth.not_before = Some(from);
+            description.card.certificates.auth.not_after = Some(until);
+            from
+        }
+        CertificateState::Valid | CertificateState::Revoked => {
+            description.card.certificates.auth.not_before = None;
+            description.card.certificates.auth.not_after = None;
+            issued
+        }
+    };
+    description.card.certificates.signing.not_before = None;
+    description.card.certificates.signing.not_after = None;
+    description.validate().map_err(|invalid| WorldError::Card {
+        case: case.id.clone(),
+        message: invalid.to_string(),
+    })?;
+    Ok(CaseCard {
+        description,
+        certificate_from,
+    })
+}
+
+/// The suite registry with every case's card linked to its holder in the case's state.
+pub fn run_registry(
+    suite: &Suite,
+    cards: &[(&Case, &CaseCard)],
+    today: NaiveDate,
+) -> Result<RegistryDescription, WorldError> {
+    let mut registry = suite.registry.clone();
+    for (case, card) in cards {
+        let person = registry
+            .persons
+            .iter_mut()
+            .find(|p| p.id.value == case.holder)
+            .ok_or_else(|| WorldError::Registry(format!("no person {}", case.holder)))?;
+        let revoked = match case.setup.certificate {
+            CertificateState::Revoked => Some(Revocation {
+                reason: RevocationReason::Lost,
+                on: days_before(today, REVOKED_DAYS_AGO, &case.id)?,
+            }),
+            _ => None,
+        };
+        person.cards.push(CardLinkDescription {
+            issued: card.certificate_from,
+            link: match case.setup.registration {
+                RegistrationState::Registered => LinkState::Registered,
+                RegistrationState::NotRegistered => LinkState::NotRegistered,
+            },
+            registered_on: None,
+            revoked,
+            holder: None,
+        });
+    }
+    Ok(registry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oqs::rules::grace_last_day;
+
+    fn suite() -> Suite {
+        crate::certify::suite::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("certify"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn cards_are_valid_today_and_expired_ones_are_past_grace() {
+        let suite = suite();
+        let today = NaiveDate::from_ymd_opt(2031, 2, 27).unwrap();
+        let mut pairs = Vec::new();
+        for (index, case) in suite.cases.iter().enumerate() {
+            let card = case_card(case, index, today).unwrap();
+            let spec = &card.description.card;
+            let (from, until) = spec.auth_certificate_validity(&card.description.person);
+            assert_eq!(from, card.certificate_from, "{}", case.id);
+            match case.setup.certificate {
+                CertificateState::Expired => {
+                    let grace = grace_last_day(until, suite.registry.options.grace);
+                    assert!(grace < today, "{}: grace ends {grace}", case.id);
+                }
+                _ => assert!(
+                    from < today && today < until,
+                    "{}: {from}..{until}",
+                    case.id
+                ),
+            }
+            pairs.push((case, card));
+        }
+        // Every case's certificate starts on its own day: each has its own registry entry.
+        let mut starts: Vec<NaiveDate> = pairs.iter().map(|(_, c)| c.certificate_from).collect();
+        starts.sort();
+        starts.dedup();
+        assert_eq!(starts.len(), pairs.len());
+
+        let linked: Vec<(&Case, &CaseCard)> = pairs.iter().map(|(c, card)| (*c, card)).collect();
+        let registry = run_registry(&suite, &linked, today).unwrap();
+        for (case, card) in &linked {
+            let person = registry
+                .persons
+                .iter()
+                .find(|p| p.id.value == case.holder)
+                .unwrap();
+            let link = person
+                .cards
+                .iter()
+                .find(|l| l.issued == card.certificate_from)
+                .unwrap();
+            assert_eq!(
+                link.revoked.is_some(),
+                case.setup.certificate == CertificateState::Revoked
+            );
+        }
+        crate::oqs::Registry::from_description("test", &registry).unwrap();
+    }
+
+    #[test]
+    fn the_wrong_pin_has_the_right_shape_and_differs() {
+        let suite = suite();
+        let case = suite.cases.iter().find(|c| c.id == "pin-valid").unwrap();
+        let card = case_card(case, 0, NaiveDate::from_ymd_opt(2027, 1, 1).unwrap()).unwrap();
+        let right = card.pin().unwrap();
+        let wrong = card.wrong_pin();
+        assert_eq!(wrong.len(), 4);
+        assert!(wrong.bytes().all(|b| b.is_ascii_digit()));
+        assert_ne!(wrong, right);
+    }
+}

@@ -1,0 +1,58 @@
+//! `myna-hil certify --reference`: the whole suite against the harness's own reference reader
+//! and terminal, through the real pcscd + vpcd and the qualification system over HTTP. Every
+//! requirement must pass. Needs the cargo feature `pcsc` and the Debian packages pcscd and
+//! vsmartcard-vpcd.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+#![cfg(feature = "pcsc")]
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::*;
+
+#[test]
+fn the_reference_device_passes_the_whole_suite() {
+    let _pcscd = Pcscd::ensure();
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["certify", "--reference", "--quiet", "--report"])
+        .arg(dir.path())
+        .args(["--device-name", "reference under test"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs");
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("report.json"))
+            .unwrap_or_else(|error| panic!("no report.json ({error}); stderr:\n{stderr}")),
+    )
+    .unwrap();
+    let not_passed: Vec<String> = report["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] != "pass")
+        .map(|r| serde_json::to_string_pretty(r).unwrap())
+        .collect();
+    assert!(
+        not_passed.is_empty(),
+        "requirements not passed:\n{}\nstderr:\n{stderr}",
+        not_passed.join("\n")
+    );
+    assert_eq!(output.status.code(), Some(0), "stderr:\n{stderr}");
+    assert!(report["requirements"].as_array().unwrap().len() >= 20);
+    assert_eq!(report["device_name"], "reference under test");
+    assert_eq!(report["suite"]["sha256"].as_str().unwrap().len(), 64);
+    for file in ["junit.xml", "report.html"] {
+        assert!(dir.path().join(file).exists(), "{file} missing");
+    }
+    // Well under the 5 minutes, with room for a loaded CI machine.
+    assert!(
+        elapsed < Duration::from_secs(150),
+        "the run took {elapsed:?}"
+    );
+}
