@@ -80,6 +80,23 @@ impl Command<'_> {
         probe.then(|| self.data.try_into().ok()).flatten()
     }
 
+    /// The offset a READ BINARY starts at (P1-P2, or P2 alone after a short EF identifier).
+    pub fn read_offset(&self) -> Option<u16> {
+        if self.instruction() != Instruction::ReadBinary {
+            return None;
+        }
+        Some(if self.p1 & 0x80 != 0 {
+            u16::from(self.p2)
+        } else {
+            u16::from_be_bytes([self.p1, self.p2])
+        })
+    }
+
+    /// VERIFY without data: asks for the retry counter and spends no try.
+    pub fn is_retry_query(&self) -> bool {
+        self.instruction() == Instruction::Verify && self.data.is_empty()
+    }
+
     /// What a SELECT addresses.
     pub fn selects(&self) -> Option<Target> {
         if self.instruction() != Instruction::Select {
@@ -87,7 +104,8 @@ impl Command<'_> {
         }
         match (self.p1, self.data) {
             (0x04, aid) => aid.try_into().ok().map(Target::Application),
-            (0x02, [hi, lo]) => Some(Target::File(u16::from_be_bytes([*hi, *lo]))),
+            (0x00, []) | (0x00, [0x3F, 0x00]) => Some(Target::MasterFile),
+            (0x00..=0x02, [hi, lo]) => Some(Target::File(u16::from_be_bytes([*hi, *lo]))),
             _ => None,
         }
     }
@@ -100,6 +118,8 @@ pub enum Target {
     Application([u8; 10]),
     /// An EF of the current application.
     File(u16),
+    /// The MF (`3F 00`, or P1 `00` with no data): back to the card level, no application.
+    MasterFile,
 }
 
 /// The harm `capdu` can do to a real card; a command that does not parse is judged by its
@@ -182,6 +202,15 @@ impl Selection {
                 self.file = None;
             }
             Some(Target::File(fid)) => self.file = succeeded.then_some(fid),
+            Some(Target::MasterFile) if succeeded => self.clear(),
+            Some(Target::MasterFile) => {}
+            // READ BINARY with a short EF identifier (P1 b8 set) selects that EF as it reads.
+            None if succeeded
+                && command.instruction() == Instruction::ReadBinary
+                && command.p1 & 0x80 != 0 =>
+            {
+                self.file = Some(u16::from(command.p1 & 0x1F));
+            }
             None => {}
         }
     }
@@ -296,5 +325,26 @@ mod tests {
         selection.follow(&build::select_fid(surface::EF_CARD_FACE), true);
         assert!(selection.reads_protected_file(&build::read_binary(0, 256)));
         assert!(!selection.reads_protected_file(&build::retry_query()));
+    }
+
+    #[test]
+    fn the_master_file_and_short_identifiers_move_the_selection() {
+        let mut selection = Selection::default();
+        selection.follow(&build::select_aid(&AID_JPKI), true);
+        // READ BINARY with SFI 0x0A (P1 = 0x8A) reads the auth certificate and selects it.
+        selection.follow(&[0x00, 0xB0, 0x8A, 0x00, 0x04], true);
+        assert_eq!(selection.file, Some(jpki::EF_AUTH_CERTIFICATE));
+        assert_eq!(selection.application, Some(AID_JPKI));
+        // Selecting by FID with P1 00 is a file of the current application.
+        selection.follow(&[0x00, 0xA4, 0x00, 0x0C, 0x02, 0x00, 0x18], true);
+        assert_eq!(selection.file, Some(jpki::EF_AUTH_PIN));
+        // A failed MF selection changes nothing; a successful one leaves the application.
+        selection.follow(&[0x00, 0xA4, 0x00, 0x0C, 0x02, 0x3F, 0x00], false);
+        assert_eq!(selection.application, Some(AID_JPKI));
+        selection.follow(&[0x00, 0xA4, 0x00, 0x0C, 0x02, 0x3F, 0x00], true);
+        assert_eq!(selection, Selection::default());
+        let read = Command::parse(&[0x00, 0xB0, 0x81, 0x20, 0x10]).unwrap();
+        assert_eq!(read.read_offset(), Some(0x20));
+        assert!(Command::parse(&build::retry_query()).unwrap().is_retry_query());
     }
 }

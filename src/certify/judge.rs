@@ -6,7 +6,8 @@ use serde::Serialize;
 
 use super::catalogue::{CardFile, Predicate, Provocation, Requirement};
 use super::observed::{CaseObservation, EventKind, Exchange, OqsCall, Witness};
-use crate::card::fs::AID_SURFACE;
+use crate::apdu::ids::AID_SURFACE;
+use crate::apdu::{Instruction, Selection, Target};
 
 /// The verdict on one requirement, or on one case's evidence for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -161,15 +162,14 @@ struct Located<'a> {
 /// How the run names the harness's `remove_card` step (see `run::describe_action`).
 pub const REMOVE_CARD_ACTION: &str = "remove_card";
 
-const INS_SELECT: u8 = 0xA4;
-const INS_READ_BINARY: u8 = 0xB0;
-const INS_VERIFY: u8 = 0x20;
-const INS_SIGN: u8 = 0x2A;
-const MF: [u8; 2] = [0x3F, 0x00];
-
 impl Located<'_> {
-    fn ins(&self) -> Option<u8> {
-        self.exchange.parsed().map(|c| c.ins)
+    fn ins(&self) -> Option<Instruction> {
+        self.exchange.parsed().map(|c| c.instruction())
+    }
+
+    /// A VERIFY that carries a PIN (not the retry-counter query).
+    fn presents_secret(&self) -> bool {
+        self.exchange.parsed().is_some_and(|c| c.presents_secret())
     }
 
     fn addresses(&self, file: &CardFile) -> bool {
@@ -177,18 +177,15 @@ impl Located<'_> {
     }
 
     fn is_read(&self) -> bool {
-        self.ins() == Some(INS_READ_BINARY)
+        self.ins() == Some(Instruction::ReadBinary)
     }
 
     fn is_verify_with_pin(&self, file: &CardFile) -> bool {
-        self.exchange
-            .parsed()
-            .is_some_and(|c| c.ins == INS_VERIFY && !c.data.is_empty())
-            && self.addresses(file)
+        self.ins() == Some(Instruction::Verify) && self.presents_secret() && self.addresses(file)
     }
 
     fn is_verify(&self, file: &CardFile) -> bool {
-        self.ins() == Some(INS_VERIFY) && self.addresses(file)
+        self.ins() == Some(Instruction::Verify) && self.addresses(file)
     }
 
     fn sw(&self) -> Option<u16> {
@@ -214,8 +211,7 @@ const PROOF_FAILURES: &[&str] = &[
 
 impl<'a> CaseView<'a> {
     fn new(case: &'a CaseObservation) -> CaseView<'a> {
-        let mut ap: Option<[u8; 10]> = None;
-        let mut ef: Option<u16> = None;
+        let mut selection = Selection::default();
         let mut located = Vec::new();
         for exchange in &case.exchanges {
             match exchange.kind {
@@ -224,37 +220,20 @@ impl<'a> CaseView<'a> {
                 | EventKind::Reset
                 | EventKind::Removed
                 | EventKind::Inserted
-                | EventKind::LinkDown => {
-                    ap = None;
-                    ef = None;
-                }
-                EventKind::LinkUp | EventKind::Apdu => {}
-            }
-            let mut here = Located { exchange, ap, ef };
-            if let Some(command) = exchange.parsed() {
-                let success = exchange.status().is_some_and(|sw| sw.is_success());
-                match (command.ins, command.p1) {
-                    (INS_SELECT, 0x04) if success => {
-                        ap = <[u8; 10]>::try_from(command.data).ok();
-                        ef = None;
-                    }
-                    (INS_SELECT, 0x00..=0x02) if success => {
-                        if command.data == MF {
-                            ap = None;
-                            ef = None;
-                        } else if let Ok(fid) = <[u8; 2]>::try_from(command.data) {
-                            ef = Some(u16::from_be_bytes(fid));
-                        }
-                    }
-                    // READ BINARY with a short EF identifier selects the EF as it reads.
-                    (INS_READ_BINARY, p1) if p1 & 0x80 != 0 => {
-                        ef = Some(u16::from(p1 & 0x1F));
-                        here.ef = ef;
-                    }
-                    _ => {}
+                | EventKind::LinkDown => selection.clear(),
+                EventKind::LinkUp => {}
+                EventKind::Apdu => {
+                    let success = exchange.status().is_some_and(|sw| sw.is_success());
+                    selection.follow(&exchange.command, success);
                 }
             }
-            located.push(here);
+            // Located after the command: a READ BINARY with a short EF identifier addresses
+            // the EF it selects; other commands leave the selection as it was before them.
+            located.push(Located {
+                exchange,
+                ap: selection.application,
+                ef: selection.file,
+            });
         }
         CaseView { case, located }
     }
@@ -496,7 +475,7 @@ impl<'a> CaseView<'a> {
                 let mut seen_wrong = None;
                 for item in self.apdus() {
                     if let Some(pending) = wrong {
-                        let sign = item.ins() == Some(INS_SIGN);
+                        let sign = item.ins() == Some(Instruction::ComputeDigitalSignature);
                         let check = self.case.calls.iter().find(|call| {
                             call.is_check()
                                 && is_pin_identity(call)
@@ -579,7 +558,7 @@ impl<'a> CaseView<'a> {
             }
             Predicate::WaitsForSlowCard { min_ms } => {
                 let slow = self.apdus().find(|l| {
-                    l.ins() == Some(INS_SIGN)
+                    l.ins() == Some(Instruction::ComputeDigitalSignature)
                         && l.exchange.card_time.as_millis() >= u128::from(*min_ms)
                         && l.sw() == Some(0x9000)
                 });
@@ -683,7 +662,7 @@ impl<'a> CaseView<'a> {
                 finding.excerpt = self.lines(
                     &self
                         .apdus()
-                        .filter(|l| l.ins() == Some(INS_SIGN))
+                        .filter(|l| l.ins() == Some(Instruction::ComputeDigitalSignature))
                         .collect::<Vec<_>>(),
                 );
             }
@@ -694,9 +673,8 @@ impl<'a> CaseView<'a> {
                 let pin_sent = self.apdus().find(|l| l.is_verify_with_pin(&pin_file));
                 let collation = self.apdus().find(|l| {
                     l.ap == Some(AID_SURFACE)
-                        && l.exchange
-                            .parsed()
-                            .is_some_and(|c| c.ins == INS_VERIFY && !c.data.is_empty())
+                        && l.ins() == Some(Instruction::Verify)
+                        && l.presents_secret()
                         && l.sw() == Some(0x9000)
                 });
                 let face_check = self
@@ -808,9 +786,11 @@ impl<'a> CaseView<'a> {
                     }
                     if let Some(command) = item.exchange.parsed() {
                         let success = item.sw() == Some(0x9000);
-                        let other_ap = command.ins == INS_SELECT
-                            && ((command.p1 == 0x04 && command.data != file.aid)
-                                || command.data == MF);
+                        let other_ap = match command.selects() {
+                            Some(Target::Application(aid)) => aid != file.aid,
+                            Some(Target::MasterFile) => true,
+                            Some(Target::File(_)) | None => false,
+                        };
                         if success && other_ap {
                             finding.status = Status::Pass;
                             finding.summary =

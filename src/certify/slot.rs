@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::suite::{RemovalDoc, RemovalTrigger};
+use crate::apdu::Instruction;
 use crate::card::{Card, CardReply};
 use crate::trace::{PinRecording, TraceLine, TraceRecorder};
 use crate::transport::serve::{
@@ -23,9 +24,6 @@ const BLIND_SLOT_SETTLE: Duration = Duration::from_millis(1200);
 /// The card stays out at least this long: vpcd notices a closed connection at its next
 /// presence poll, and a card back before that is never seen by pcscd.
 const MIN_TIME_OUT: Duration = Duration::from_millis(500);
-
-const INS_READ_BINARY: u8 = 0xB0;
-const INS_VERIFY: u8 = 0x20;
 
 /// The card of the slot plus the harness's behaviours.
 #[derive(Default)]
@@ -49,12 +47,10 @@ impl SlotCard {
             return false;
         };
         let matches = match removal.during {
-            RemovalTrigger::Read => {
-                command.ins == INS_READ_BINARY
-                    && command.p1 & 0x80 == 0
-                    && u16::from_be_bytes([command.p1, command.p2]) > 0
+            RemovalTrigger::Read => command.read_offset().is_some_and(|offset| offset > 0),
+            RemovalTrigger::Verify => {
+                command.instruction() == Instruction::Verify && command.presents_secret()
             }
-            RemovalTrigger::Verify => command.ins == INS_VERIFY && !command.data.is_empty(),
         };
         if !matches {
             return false;
@@ -117,7 +113,10 @@ fn pad_read(capdu: &[u8], rapdu: &mut Vec<u8>) {
     let Ok(command) = crate::apdu::Command::parse(capdu) else {
         return;
     };
-    if command.ins != INS_READ_BINARY || command.extended || command.le != Some(256) {
+    if command.instruction() != Instruction::ReadBinary
+        || command.extended
+        || command.le != Some(256)
+    {
         return;
     }
     if rapdu.len() < 2 || rapdu[rapdu.len() - 2..] != [0x90, 0x00] {

@@ -9,13 +9,12 @@
 use std::time::{Duration, Instant};
 
 use super::faults::FaultyBehaviour;
-use crate::apdu::ids::jpki::{EF_AUTH_CERTIFICATE, EF_AUTH_PIN};
-use crate::apdu::StatusWord;
+use crate::apdu::ids::jpki::{EF_AUTH_CERTIFICATE, EF_AUTH_PIN, EF_SIGNING_CERTIFICATE};
+use crate::apdu::{build, Command, Instruction, StatusWord};
 use crate::card::fs::AID_JPKI;
 use crate::transport::{Transport, TransportError};
 
 /// JPKI EF `0001`: the 署名用電子証明書, which a reception never needs.
-const EF_SIGNING_CERTIFICATE: u16 = 0x0001;
 /// Fault `impatient`: a card answer slower than this is given up on.
 const IMPATIENT_LIMIT: Duration = Duration::from_millis(200);
 /// How often a reader looks for a card that was just placed but is not yet detected.
@@ -63,16 +62,17 @@ pub struct DeviceLink<T> {
 }
 
 fn is_read_binary(capdu: &[u8]) -> bool {
-    capdu.len() >= 4 && capdu[1] == 0xB0
+    Command::parse(capdu).is_ok_and(|c| c.instruction() == Instruction::ReadBinary)
 }
 
-/// VERIFY `00 20 00 80` with no data: the retry-counter query.
+/// VERIFY with no data: the retry-counter query.
 fn is_retry_query(capdu: &[u8]) -> bool {
-    capdu == [0x00, 0x20, 0x00, 0x80]
+    Command::parse(capdu).is_ok_and(|c| c.is_retry_query())
 }
 
 fn is_verify_with_data(capdu: &[u8]) -> bool {
-    capdu.len() > 5 && capdu[1] == 0x20 && capdu[3] == 0x80
+    Command::parse(capdu)
+        .is_ok_and(|c| c.instruction() == Instruction::Verify && c.presents_secret())
 }
 
 fn status_of(rapdu: &[u8]) -> Option<StatusWord> {
@@ -142,19 +142,11 @@ impl<T: ReaderSlot> DeviceLink<T> {
     fn read_signing_certificate(&mut self) {
         let previous = self.selection.ef;
         let mut commands = vec![
-            vec![
-                0x00,
-                0xA4,
-                0x02,
-                0x0C,
-                0x02,
-                0x00,
-                EF_SIGNING_CERTIFICATE as u8,
-            ],
-            vec![0x00, 0xB0, 0x00, 0x00, 0x04],
+            build::select_fid(EF_SIGNING_CERTIFICATE),
+            build::read_binary(0, 4),
         ];
-        if let Some([hi, lo]) = previous.map(u16::to_be_bytes) {
-            commands.push(vec![0x00, 0xA4, 0x02, 0x0C, 0x02, hi, lo]);
+        if let Some(fid) = previous {
+            commands.push(build::select_fid(fid));
         }
         for command in commands {
             if let Err(error) = self.send(&command) {
