@@ -33,6 +33,11 @@ pub struct ServeArgs {
     /// How often `req` is polled, in milliseconds.
     #[arg(long, default_value_t = 200)]
     pub poll_ms: u64,
+    /// How long a request file must stay unchanged (size and modification time) before it is
+    /// taken, in milliseconds. A writer that may pause longer mid-file should write under a
+    /// temporary name (not starting with `OQS`) and rename.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub settle_ms: u64,
     /// 処理コード written into face file names (the official value is not public).
     #[arg(long, default_value = "00")]
     pub face_processing_code: String,
@@ -79,7 +84,8 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     let files = match &args.files {
         Some(dir) => Some(Arc::new(
             FileInterface::new(dir, Arc::clone(&oqs), &args.face_processing_code)
-                .map_err(io(format!("file interface {}", dir.display())))?,
+                .map_err(io(format!("file interface {}", dir.display())))?
+                .with_settle(Duration::from_millis(args.settle_ms)),
         )),
         None => None,
     };
