@@ -280,3 +280,25 @@ fn a_writer_pausing_mid_file_has_its_request_taken_whole() {
         std::fs::read_to_string(server.folder("req/done").join(OsString::from_vec(name))).unwrap();
     assert_eq!(kept, LOOKUP);
 }
+
+#[test]
+fn a_request_with_a_control_character_gets_an_error_file_and_no_ill_formed_answer() {
+    let server = Server::start(&[]);
+    let request = LOOKUP.replace(
+        "<ReferenceClassification>",
+        "<ArbitraryFileIdentifier>&#x1;</ArbitraryFileIdentifier><ReferenceClassification>",
+    );
+    let name = request_name(b"control");
+    server.drop_request(&name, request.as_bytes());
+    let error = wait_for_count(&server.folder("req/error"), 2);
+    let text = std::fs::read_to_string(
+        server
+            .folder("req/error")
+            .join("OQSsiquc01req_control.xml.error.txt"),
+    )
+    .unwrap();
+    assert!(text.contains("ArbitraryFileIdentifier"), "{text}");
+    assert!(text.contains("U+0001"), "{text}");
+    assert_eq!(error[0], name);
+    assert!(names_in(&server.folder("res")).is_empty());
+}

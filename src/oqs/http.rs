@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::oqs::files::FileInterface;
 use crate::oqs::message::{Challenge, CheckRequest, CheckResponse, InsuranceCardRequest};
 use crate::oqs::service::Oqs;
+use crate::oqs::xml;
 
 /// The OpenAPI document of this API, as kept in the repository.
 pub const OPENAPI_YAML: &str = include_str!("../../docs/openapi.yaml");
@@ -123,6 +124,20 @@ async fn register(
     answer_card_request(&state, body, Oqs::register, false)
 }
 
+/// The identifier is echoed into the XML answers (`face/`), so it must be text XML 1.0 can
+/// carry.
+fn unwritable_identifier(identifier: Option<&str>) -> Option<Response> {
+    let character = identifier.and_then(xml::first_non_xml10_char)?;
+    Some(error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_fields",
+        format!(
+            "arbitrary_file_identifier contains U+{:04X}, which XML 1.0 cannot carry",
+            u32::from(character)
+        ),
+    ))
+}
+
 /// Shared by check and register: a malformed request is a 422 naming what is wrong; any
 /// verdict, favourable or not, is a 200 with its outcome.
 fn answer_card_request(
@@ -135,6 +150,9 @@ fn answer_card_request(
         Ok(body) => body,
         Err(rejected) => return rejection(rejected),
     };
+    if let Some(refusal) = unwritable_identifier(request.arbitrary_file_identifier.as_deref()) {
+        return refusal;
+    }
     let response = operation(&state.oqs, &request);
     if response.outcome.is_malformed_request() {
         return error(
@@ -159,6 +177,9 @@ async fn insurance_card(
         Ok(body) => body,
         Err(rejected) => return rejection(rejected),
     };
+    if let Some(refusal) = unwritable_identifier(request.arbitrary_file_identifier.as_deref()) {
+        return refusal;
+    }
     let response = state.oqs.lookup_by_insurance_card(&request);
     if response.outcome.is_malformed_request() {
         return error(
