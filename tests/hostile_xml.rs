@@ -99,3 +99,22 @@ fn an_answer_echoing_a_control_character_is_still_well_formed() {
         );
     }
 }
+
+#[test]
+fn a_date_without_eight_digits_is_refused_so_the_answer_can_write_it_back() {
+    for date in ["+2621421231", "2621421231", "+20250406", "2025046"] {
+        let request = LOOKUP.replace("20250406", date);
+        let error = xml::parse_request(request.as_bytes()).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                XmlError::Value {
+                    element: "QualificationConfirmationDate",
+                    ..
+                }
+            ),
+            "{date}: {error}"
+        );
+    }
+    assert!(xml::parse_request(LOOKUP.as_bytes()).is_ok());
+}

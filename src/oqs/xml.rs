@@ -277,10 +277,15 @@ pub fn parse_request(bytes: &[u8]) -> Result<FileRequest, XmlError> {
 }
 
 fn parse_date(text: &str, element: &'static str) -> Result<NaiveDate, XmlError> {
-    NaiveDate::parse_from_str(text, "%Y%m%d").map_err(|_| XmlError::Value {
-        element,
-        message: format!("{text:?} is not a YYYYMMDD date"),
-    })
+    // chrono's %Y also takes signed and longer years, which the answer could not write back.
+    let eight_digits = text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit());
+    eight_digits
+        .then(|| NaiveDate::parse_from_str(text, "%Y%m%d").ok())
+        .flatten()
+        .ok_or_else(|| XmlError::Value {
+            element,
+            message: format!("{text:?} is not a YYYYMMDD date"),
+        })
 }
 
 type Fields = BTreeMap<&'static str, String>;
