@@ -330,3 +330,53 @@ fn an_identifier_xml_cannot_carry_is_refused_over_http() {
     request["arbitrary_file_identifier"] = json!("受付1");
     assert_eq!(server.post("/v1/insurance-card", &request).0, 200);
 }
+
+#[test]
+fn a_busy_connection_is_closed_at_its_lifetime_between_answers_not_mid_answer() {
+    let server = Server::start(&[
+        "--connection-timeout-ms",
+        "800",
+        "--header-timeout-ms",
+        "5000",
+    ]);
+    let mut stream = server.connect();
+    let started = Instant::now();
+    let mut answered = 0;
+    let mut closed = false;
+    while started.elapsed() < Duration::from_secs(5) && !closed {
+        if stream
+            .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            .is_err()
+        {
+            closed = true;
+            break;
+        }
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 1024];
+        let asked = Instant::now();
+        // One whole answer (its body is the 15-byte {"status":"ok"}), or the close.
+        while !received.ends_with(br#"{"status":"ok"}"#) && asked.elapsed() < Duration::from_secs(2)
+        {
+            match stream.read(&mut buffer) {
+                Ok(0) => closed = true,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+                Err(error)
+                    if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(_) => closed = true,
+            }
+            if closed {
+                break;
+            }
+        }
+        if closed {
+            assert!(received.is_empty(), "an answer was cut off: {received:?}");
+        } else {
+            assert!(received.starts_with(b"HTTP/1.1 200"));
+            answered += 1;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    assert!(closed, "the connection outlived its 800 ms lifetime by 4 s");
+    assert!(answered >= 2, "{answered}");
+    server.assert_alive();
+}

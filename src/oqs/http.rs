@@ -43,7 +43,8 @@ pub struct ServerLimits {
     pub header_read: Duration,
     /// A request must be read and answered within this time (a body sent slowly gets 408).
     pub request: Duration,
-    /// A connection is closed after this time whatever it does, so none is held forever.
+    /// A connection is closed after this time whatever it does, so none is held forever (a
+    /// request in progress may still finish, within `request`).
     pub connection: Duration,
     /// At most this many connections are served at once; further ones wait in the backlog.
     pub max_connections: usize,
@@ -177,10 +178,20 @@ pub async fn serve(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            match tokio::time::timeout(limits.connection, connection).await {
-                Ok(Ok(())) | Err(_) => {}
-                Ok(Err(error)) => tracing::debug!(%error, "connection ended"),
+            let mut connection =
+                std::pin::pin!(builder.serve_connection(TokioIo::new(stream), service));
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, "connection ended");
+                    }
+                }
+                () = tokio::time::sleep(limits.connection) => {
+                    // Let a request in progress finish (bounded by the request timeout)
+                    // rather than cut its answer off.
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(limits.request, connection).await;
+                }
             }
             drop(permit);
         });
