@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::oqs::description::RegistryDescription;
 use crate::oqs::files::FileInterface;
 use crate::oqs::generate::synthetic_registry;
+use crate::oqs::http::ServerLimits;
 use crate::oqs::load::LoadError;
 use crate::oqs::registry::{Registry, RegistryError};
 use crate::oqs::service::{Oqs, OqsConfig};
@@ -33,6 +34,25 @@ pub struct ServeArgs {
     /// How often `req` is polled, in milliseconds.
     #[arg(long, default_value_t = 200)]
     pub poll_ms: u64,
+    /// How long a request file must stay unchanged (size and modification time) before it is
+    /// taken, in milliseconds. A writer that may pause longer mid-file should write under a
+    /// temporary name (not starting with `OQS`) and rename.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    pub settle_ms: u64,
+    /// A request's header must arrive within this many milliseconds; also how long a
+    /// kept-alive connection may sit idle.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub header_timeout_ms: u64,
+    /// A request (body included) must be read and answered within this many milliseconds
+    /// (else 408).
+    #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub request_timeout_ms: u64,
+    /// A connection is closed after this many milliseconds whatever it does.
+    #[arg(long, default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
+    pub connection_timeout_ms: u64,
+    /// At most this many HTTP connections are served at once.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
+    pub max_connections: u64,
     /// 処理コード written into face file names (the official value is not public).
     #[arg(long, default_value = "00")]
     pub face_processing_code: String,
@@ -79,7 +99,8 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     let files = match &args.files {
         Some(dir) => Some(Arc::new(
             FileInterface::new(dir, Arc::clone(&oqs), &args.face_processing_code)
-                .map_err(io(format!("file interface {}", dir.display())))?,
+                .map_err(io(format!("file interface {}", dir.display())))?
+                .with_settle(Duration::from_millis(args.settle_ms)),
         )),
         None => None,
     };
@@ -103,12 +124,17 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         let _ = stdout.flush();
         drop(stdout);
         let app = crate::oqs::http::router(oqs, files);
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .map_err(io("HTTP server"))
+        let limits = ServerLimits {
+            header_read: Duration::from_millis(args.header_timeout_ms),
+            request: Duration::from_millis(args.request_timeout_ms),
+            connection: Duration::from_millis(args.connection_timeout_ms),
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        };
+        crate::oqs::http::serve(listener, app, limits, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+        Ok::<(), CliError>(())
     })?;
     Ok(ExitCode::SUCCESS)
 }

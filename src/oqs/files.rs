@@ -2,24 +2,49 @@
 //! face-reader reception results land unsolicited in `face`.
 //!
 //! `req` is polled (the crate set has no file-notification dependency, and a poll also works
-//! on network shares where vendors often put these folders). A file is read once its size has
-//! stayed the same across two polls, so a half-written request is never taken. Answered
-//! requests move to `req/done/`; a request that cannot be answered moves to `req/error/` with
-//! `<name>.error.txt` next to it — nothing is deleted.
+//! on network shares where vendors often put these folders). A file is taken only once its
+//! size and modification time have stayed unchanged for the settle time (default
+//! [`DEFAULT_SETTLE`], `oqs serve --settle-ms`), so a writer that pauses mid-file is not read
+//! half-way. Answered requests move to `req/done/`; a request that cannot be answered moves to
+//! `req/error/` with `<name>.error.txt` next to it. Nothing is deleted or replaced:
+//! - names are kept byte for byte (no lossy conversion), so names that differ only in
+//!   invalid UTF-8 stay distinct;
+//! - a name already taken in `req/done` or `req/error` gets a numbered suffix
+//!   (`OQSsiquc01req_a.1.xml`), and so does an error file;
+//! - a name too long for the file system once a suffix is added is shortened and marked with a
+//!   hash of the whole name (`…~<16 hex>.error.txt`); the error file names the original;
+//! - one file that cannot be handled is logged and left for the next poll; the others go on,
+//!   and missing folders are recreated at every poll.
 
 use std::collections::HashMap;
-use std::io;
+use std::ffi::{OsStr, OsString};
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
+
+use sha2::{Digest, Sha256};
 
 use crate::oqs::message::CheckResponse;
 use crate::oqs::service::Oqs;
 use crate::oqs::xml::{self, FileRequest};
 
-const SINGLE_REQUEST_PREFIX: &str = "OQSsiquc01req_";
-const BULK_REQUEST_PREFIX: &str = "OQSmuquc01req_";
+const SINGLE_REQUEST_PREFIX: &[u8] = b"OQSsiquc01req_";
+const BULK_REQUEST_PREFIX: &[u8] = b"OQSmuquc01req_";
+const SINGLE_RESPONSE_PREFIX: &[u8] = b"OQSsiquc01res_";
+const ERROR_FILE_SUFFIX: &[u8] = b".error.txt";
+
+/// How long a request file must stay unchanged before it is taken, unless configured.
+pub const DEFAULT_SETTLE: Duration = Duration::from_millis(500);
+
+/// The longest file name (in bytes) the usual file systems accept (NAME_MAX).
+const MAX_NAME_BYTES: usize = 255;
+
+/// How many numbered variants of one name are tried before giving up on a file.
+const MAX_NUMBERED_NAMES: u64 = 100_000;
 
 /// What happened to one request file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,13 +60,22 @@ pub enum FileOutcome {
     },
 }
 
+/// A request file as last seen: it is taken once this stays the same for the settle time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Observation {
+    size: u64,
+    modified: Option<SystemTime>,
+}
+
 pub struct FileInterface {
     root: PathBuf,
     oqs: Arc<Oqs>,
     face_counter: AtomicU32,
+    temporary_counter: AtomicU64,
     /// The 処理コード part of face file names ([open] in the spec: configurable).
     face_processing_code: String,
-    sizes: Mutex<HashMap<PathBuf, u64>>,
+    settle: Duration,
+    seen: Mutex<HashMap<OsString, (Observation, Instant)>>,
 }
 
 impl FileInterface {
@@ -51,53 +85,91 @@ impl FileInterface {
         oqs: Arc<Oqs>,
         face_processing_code: &str,
     ) -> io::Result<FileInterface> {
-        for folder in ["req", "res", "face", "req/done", "req/error"] {
-            std::fs::create_dir_all(root.join(folder))?;
-        }
-        Ok(FileInterface {
+        let interface = FileInterface {
             root: root.to_owned(),
             oqs,
             face_counter: AtomicU32::new(0),
+            temporary_counter: AtomicU64::new(0),
             face_processing_code: face_processing_code.to_owned(),
-            sizes: Mutex::new(HashMap::new()),
-        })
+            settle: DEFAULT_SETTLE,
+            seen: Mutex::new(HashMap::new()),
+        };
+        interface.create_folders()?;
+        Ok(interface)
+    }
+
+    /// How long a request file must stay unchanged (size and modification time) before it is
+    /// taken.
+    pub fn with_settle(mut self, settle: Duration) -> FileInterface {
+        self.settle = settle;
+        self
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// One poll: answers every request whose size is stable since the previous poll.
+    fn create_folders(&self) -> io::Result<()> {
+        for folder in ["req", "res", "face", "req/done", "req/error"] {
+            std::fs::create_dir_all(self.root.join(folder))?;
+        }
+        Ok(())
+    }
+
+    /// One poll: answers every request that has stayed unchanged for the settle time. A file
+    /// that cannot be handled is logged and retried at the next poll; it never stops the
+    /// others. The error is only for the folder itself being unreadable.
     pub fn poll(&self) -> io::Result<Vec<FileOutcome>> {
-        let mut outcomes = Vec::new();
-        let mut entries: Vec<(PathBuf, u64)> = Vec::new();
+        self.create_folders()?;
+        let now = Instant::now();
+        let mut present: Vec<(OsString, Observation)> = Vec::new();
         for entry in std::fs::read_dir(self.root.join("req"))? {
-            let entry = entry?;
-            if !entry.file_type()?.is_file() {
+            let Ok(entry) = entry else { continue };
+            let name = entry.file_name();
+            if !name.as_bytes().starts_with(b"OQS") {
                 continue;
             }
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.starts_with("OQS") {
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            if !metadata.is_file() {
                 continue;
             }
-            entries.push((entry.path(), entry.metadata()?.len()));
+            let observation = Observation {
+                size: metadata.len(),
+                modified: metadata.modified().ok(),
+            };
+            present.push((name, observation));
         }
         let mut ready = Vec::new();
         {
-            let mut sizes = self.sizes.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
             let mut next = HashMap::new();
-            for (path, size) in entries {
-                if sizes.get(&path) == Some(&size) {
-                    ready.push(path);
+            for (name, observation) in present {
+                let since = match seen.get(&name) {
+                    Some((last, since)) if *last == observation => *since,
+                    _ => now,
+                };
+                // Seen unchanged in an earlier poll, for at least the settle time.
+                if since < now && now.duration_since(since) >= self.settle {
+                    ready.push(name);
                 } else {
-                    next.insert(path, size);
+                    next.insert(name, (observation, since));
                 }
             }
-            *sizes = next;
+            *seen = next;
         }
-        ready.sort();
-        for path in ready {
-            outcomes.push(self.answer_file(&path)?);
+        ready.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        let mut outcomes = Vec::new();
+        for name in ready {
+            match self.answer_file(&name) {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(error) => tracing::warn!(
+                    file = %escaped_name(&name),
+                    %error,
+                    "request file could not be handled; retried at the next poll"
+                ),
+            }
         }
         Ok(outcomes)
     }
@@ -105,41 +177,41 @@ impl FileInterface {
     /// Polls until every file present now has been handled (for tests and one-shot runs).
     pub fn drain(&self) -> io::Result<Vec<FileOutcome>> {
         let mut all = self.poll()?;
+        std::thread::sleep(self.settle + Duration::from_millis(1));
         all.extend(self.poll()?);
         Ok(all)
     }
 
-    fn answer_file(&self, path: &Path) -> io::Result<FileOutcome> {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.starts_with(BULK_REQUEST_PREFIX) {
+    fn answer_file(&self, name: &OsStr) -> io::Result<FileOutcome> {
+        let path = self.root.join("req").join(name);
+        let bytes_of_name = name.as_bytes();
+        if bytes_of_name.starts_with(BULK_REQUEST_PREFIX) {
             return self.reject(
-                path,
-                &name,
+                &path,
+                name,
                 "bulk requests (OQSmuquc01req_*) are not supported by the simulator",
             );
         }
-        if !name.starts_with(SINGLE_REQUEST_PREFIX) || !name.to_ascii_lowercase().ends_with(".xml")
+        if !bytes_of_name.starts_with(SINGLE_REQUEST_PREFIX)
+            || !bytes_of_name.to_ascii_lowercase().ends_with(b".xml")
         {
-            return self.reject(path, &name, "request files are named OQSsiquc01req_*.xml");
+            return self.reject(&path, name, "request files are named OQSsiquc01req_*.xml");
         }
-        let bytes = match std::fs::read(path) {
+        let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
-            Err(error) => return self.reject(path, &name, &format!("cannot be read: {error}")),
+            Err(error) => return self.reject(&path, name, &format!("cannot be read: {error}")),
         };
         let request = match xml::parse_request(&bytes) {
             Ok(request) => request,
-            Err(error) => return self.reject(path, &name, &error.to_string()),
+            Err(error) => return self.reject(&path, name, &error.to_string()),
         };
         let response = match &request {
             FileRequest::Card(check) => {
                 let response = self.oqs.check(check);
                 if response.outcome.is_malformed_request() {
                     return self.reject(
-                        path,
-                        &name,
+                        &path,
+                        name,
                         &Oqs::describe_refusal(check, response.outcome),
                     );
                 }
@@ -148,31 +220,37 @@ impl FileInterface {
             FileRequest::InsuranceCard(lookup) => {
                 let response = self.oqs.lookup_by_insurance_card(lookup);
                 if response.outcome.is_malformed_request() {
-                    return self.reject(path, &name, "MedicalInstitutionCode must be 10 digits, InsurerNumber 8, InsuredBranchNumber 2");
+                    return self.reject(&path, name, "MedicalInstitutionCode must be 10 digits, InsurerNumber 8, InsuredBranchNumber 2");
                 }
                 response
             }
         };
-        let response_name = format!("OQSsiquc01res_{}", &name[SINGLE_REQUEST_PREFIX.len()..]);
-        let response_path = self.root.join("res").join(&response_name);
-        write_atomically(&response_path, &xml::response_to_xml(&response))?;
-        let done = self.root.join("req/done").join(&name);
-        std::fs::rename(path, &done)?;
+        // Same length as the request's name, so it always fits where the request did.
+        let mut response_name = SINGLE_RESPONSE_PREFIX.to_vec();
+        response_name.extend_from_slice(&bytes_of_name[SINGLE_REQUEST_PREFIX.len()..]);
+        let response_path = self
+            .root
+            .join("res")
+            .join(OsString::from_vec(response_name));
+        self.write_atomically(&response_path, &xml::response_to_xml(&response))?;
+        let done = move_without_replacing(&path, &self.root.join("req/done"), name)?;
         Ok(FileOutcome::Answered {
             request: done,
             response: response_path,
         })
     }
 
-    fn reject(&self, path: &Path, name: &str, message: &str) -> io::Result<FileOutcome> {
-        let moved_to = self.root.join("req/error").join(name);
-        std::fs::rename(path, &moved_to)?;
-        let error_file = self
-            .root
-            .join("req/error")
-            .join(format!("{name}.error.txt"));
-        std::fs::write(&error_file, format!("{name}: {message}\n"))?;
-        tracing::warn!(file = %name, %message, "request file rejected");
+    fn reject(&self, path: &Path, name: &OsStr, message: &str) -> io::Result<FileOutcome> {
+        let folder = self.root.join("req/error");
+        let moved_to = move_without_replacing(path, &folder, name)?;
+        let moved_name = moved_to.file_name().unwrap_or(name);
+        let error_file = create_without_replacing(
+            &folder,
+            moved_name.as_bytes(),
+            ERROR_FILE_SUFFIX,
+            format!("{}: {message}\n", escaped_name(name)).as_bytes(),
+        )?;
+        tracing::warn!(file = %escaped_name(name), %message, "request file rejected");
         Ok(FileOutcome::Rejected {
             request: path.to_owned(),
             moved_to,
@@ -192,7 +270,8 @@ impl FileInterface {
             response.header.process_execution_time
         );
         let path = self.root.join("face").join(name);
-        write_atomically(&path, &xml::response_to_xml(response))?;
+        self.create_folders()?;
+        self.write_atomically(&path, &xml::response_to_xml(response))?;
         Ok(path)
     }
 
@@ -208,15 +287,106 @@ impl FileInterface {
             tokio::time::sleep(interval).await;
         }
     }
+
+    /// Readers never see a half-written answer: write a hidden temporary file (short, so any
+    /// answer name fits), then rename it over the answer.
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let counter = self.temporary_counter.fetch_add(1, Ordering::Relaxed);
+        let temporary =
+            path.with_file_name(format!(".myna-hil-{}-{counter}.tmp", std::process::id()));
+        std::fs::write(&temporary, bytes)?;
+        std::fs::rename(&temporary, path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&temporary);
+        })
+    }
 }
 
-/// Readers never see a half-written answer: write a hidden temporary file, then rename.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = path.with_file_name(format!(".{file_name}.tmp"));
-    std::fs::write(&temporary, bytes)?;
-    std::fs::rename(&temporary, path)
+/// The name for display and error files: UTF-8 as is, any other byte as `\xNN`.
+pub fn escaped_name(name: &OsStr) -> String {
+    let mut text = String::new();
+    for chunk in name.as_bytes().utf8_chunks() {
+        text.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            text.push_str(&format!("\\x{byte:02X}"));
+        }
+    }
+    text
+}
+
+/// `stem` + `tail`, shortened to fit a file name: the stem is cut (at a character boundary
+/// when it is UTF-8) and marked with a hash of the whole `original`, so two long names that
+/// share a beginning still get different names.
+fn fitted_name(original: &[u8], stem: &[u8], tail: &[u8]) -> Vec<u8> {
+    if stem.len() + tail.len() <= MAX_NAME_BYTES {
+        return [stem, tail].concat();
+    }
+    let digest = Sha256::digest(original);
+    let mark = format!("~{}", hex::encode(&digest[..8]));
+    let mut keep = MAX_NAME_BYTES.saturating_sub(tail.len() + mark.len());
+    keep = keep.min(stem.len());
+    while keep > 0 && (stem[keep] & 0xC0) == 0x80 {
+        keep -= 1;
+    }
+    [&stem[..keep], mark.as_bytes(), tail].concat()
+}
+
+/// Candidate names for `name` in a folder: as is, then with `.1`, `.2`, … before the
+/// extension, each fitted to the file-name limit.
+fn candidate_names<'a>(name: &'a [u8], tail: &[u8]) -> impl Iterator<Item = OsString> + 'a {
+    let tail = tail.to_vec();
+    let (stem, extension) = match name.len().checked_sub(4) {
+        Some(at) if name[at..].eq_ignore_ascii_case(b".xml") && at > 0 => name.split_at(at),
+        _ => (name, &b""[..]),
+    };
+    (0u64..MAX_NUMBERED_NAMES).map(move |number| {
+        let suffix = if number == 0 {
+            [extension, &tail].concat()
+        } else {
+            [format!(".{number}").as_bytes(), extension, &tail].concat()
+        };
+        OsString::from_vec(fitted_name(name, stem, &suffix))
+    })
+}
+
+/// Moves `path` into `folder` under its name, or a numbered variant when the name is taken:
+/// an earlier request of the same name is never replaced. Only the server writes into these
+/// folders, so checking before renaming is enough.
+fn move_without_replacing(path: &Path, folder: &Path, name: &OsStr) -> io::Result<PathBuf> {
+    for candidate in candidate_names(name.as_bytes(), b"") {
+        let destination = folder.join(candidate);
+        match std::fs::symlink_metadata(&destination) {
+            Ok(_) => continue,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+        std::fs::rename(path, &destination)?;
+        return Ok(destination);
+    }
+    Err(io::Error::other("no free name left"))
+}
+
+/// Creates `<base><tail>` (or a numbered variant) in `folder` with `contents`, never replacing
+/// an existing file.
+fn create_without_replacing(
+    folder: &Path,
+    base: &[u8],
+    tail: &[u8],
+    contents: &[u8],
+) -> io::Result<PathBuf> {
+    for candidate in candidate_names(base, tail) {
+        let destination = folder.join(candidate);
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&destination)
+        {
+            Ok(mut file) => {
+                file.write_all(contents)?;
+                return Ok(destination);
+            }
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(error) => return Err(error),
+        }
+    }
+    Err(io::Error::other("no free name left"))
 }

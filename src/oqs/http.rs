@@ -1,25 +1,65 @@
 //! The HTTP API (JSON). Every malformed request gets a JSON error with a 4xx status; verdicts
 //! of the qualification system (refusals included) are 200 answers with an `outcome`.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
+use chrono::{Datelike, NaiveDate, NaiveTime, Timelike};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::oqs::files::FileInterface;
 use crate::oqs::message::{Challenge, CheckRequest, CheckResponse, InsuranceCardRequest};
 use crate::oqs::service::Oqs;
+use crate::oqs::xml;
 
 /// The OpenAPI document of this API, as kept in the repository.
 pub const OPENAPI_YAML: &str = include_str!("../../docs/openapi.yaml");
 
 /// Requests are small JSON documents; anything bigger is refused before parsing.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// `GET /v1/calls` answers at most this many records unless `limit` asks for fewer.
+pub const DEFAULT_CALLS_PAGE: usize = 1_000;
+/// The largest `limit` of `GET /v1/calls`: one answer stays a few megabytes.
+pub const MAX_CALLS_PAGE: usize = 10_000;
+
+/// How the server protects itself from clients that trickle, stall or pile up connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// A request's header must arrive within this time; it also closes a kept-alive connection
+    /// that sends no next request (hyper's header-read timer starts when it waits for one).
+    pub header_read: Duration,
+    /// A request must be read and answered within this time (a body sent slowly gets 408).
+    pub request: Duration,
+    /// A connection is closed after this time whatever it does, so none is held forever (a
+    /// request in progress may still finish, within `request`).
+    pub connection: Duration,
+    /// At most this many connections are served at once; further ones wait in the backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_read: Duration::from_secs(10),
+            request: Duration::from_secs(30),
+            connection: Duration::from_secs(300),
+            max_connections: 256,
+        }
+    }
+}
 
 #[derive(Clone)]
 struct AppState {
@@ -97,6 +137,67 @@ pub fn router(oqs: Arc<Oqs>, files: Option<Arc<FileInterface>>) -> Router {
         .with_state(AppState { oqs, files })
 }
 
+/// Serves `app` on `listener` within `limits` until `shutdown` completes. Each connection is
+/// HTTP/1.1 with hyper's header-read timer, the whole request (body included) under a timeout
+/// answered 408, a lifetime cap, and a semaphore bounding how many are open at once.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let app = app.layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        limits.request,
+    ));
+    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            () = &mut shutdown => return,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of descriptors and the like: wait rather than spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => return,
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read);
+            let mut connection =
+                std::pin::pin!(builder.serve_connection(TokioIo::new(stream), service));
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, "connection ended");
+                    }
+                }
+                () = tokio::time::sleep(limits.connection) => {
+                    // Let a request in progress finish (bounded by the request timeout)
+                    // rather than cut its answer off.
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(limits.request, connection).await;
+                }
+            }
+            drop(permit);
+        });
+    }
+}
+
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI_YAML).into_response()
 }
@@ -123,6 +224,46 @@ async fn register(
     answer_card_request(&state, body, Oqs::register, false)
 }
 
+/// Dates must have four-digit years (so that ProcessExecutionTime is YYYYMMDDHHMMSS) and
+/// times whole seconds, as the OpenAPI document says.
+fn unwritable_date_or_time(
+    dates: &[(&str, NaiveDate)],
+    time: Option<NaiveTime>,
+) -> Option<Response> {
+    if let Some((field, date)) = dates
+        .iter()
+        .find(|(_, date)| !(0..=9999).contains(&date.year()))
+    {
+        return Some(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_fields",
+            format!("{field}: {date} is outside years 0000-9999"),
+        ));
+    }
+    if time.is_some_and(|time| time.nanosecond() != 0) {
+        return Some(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_fields",
+            "time: HH:MM:SS, whole seconds only",
+        ));
+    }
+    None
+}
+
+/// The identifier is echoed into the XML answers (`face/`), so it must be text XML 1.0 can
+/// carry.
+fn unwritable_identifier(identifier: Option<&str>) -> Option<Response> {
+    let character = identifier.and_then(xml::first_non_xml10_char)?;
+    Some(error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_fields",
+        format!(
+            "arbitrary_file_identifier contains U+{:04X}, which XML 1.0 cannot carry",
+            u32::from(character)
+        ),
+    ))
+}
+
 /// Shared by check and register: a malformed request is a 422 naming what is wrong; any
 /// verdict, favourable or not, is a 200 with its outcome.
 fn answer_card_request(
@@ -135,6 +276,11 @@ fn answer_card_request(
         Ok(body) => body,
         Err(rejected) => return rejection(rejected),
     };
+    if let Some(refusal) = unwritable_identifier(request.arbitrary_file_identifier.as_deref())
+        .or_else(|| unwritable_date_or_time(&[("date", request.date)], request.time))
+    {
+        return refusal;
+    }
     let response = operation(&state.oqs, &request);
     if response.outcome.is_malformed_request() {
         return error(
@@ -159,6 +305,16 @@ async fn insurance_card(
         Ok(body) => body,
         Err(rejected) => return rejection(rejected),
     };
+    if let Some(refusal) = unwritable_identifier(request.arbitrary_file_identifier.as_deref())
+        .or_else(|| {
+            unwritable_date_or_time(
+                &[("date", request.date), ("birth_date", request.birth_date)],
+                request.time,
+            )
+        })
+    {
+        return refusal;
+    }
     let response = state.oqs.lookup_by_insurance_card(&request);
     if response.outcome.is_malformed_request() {
         return error(
@@ -170,6 +326,51 @@ async fn insurance_card(
     Json(response).into_response()
 }
 
-async fn calls(State(state): State<AppState>) -> Response {
-    Json(state.oqs.calls()).into_response()
+/// `GET /v1/calls?after=N&limit=M`: the calls after the first N on record, at most M.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallsPage {
+    #[serde(default)]
+    after: usize,
+    limit: Option<usize>,
+}
+
+/// One page of the record; when more remain, a `Link: <…>; rel="next"` header gives the next.
+async fn calls(
+    State(state): State<AppState>,
+    page: Result<Query<CallsPage>, QueryRejection>,
+) -> Response {
+    let Query(page) = match page {
+        Ok(page) => page,
+        Err(rejected) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!(
+                    "after and limit are non-negative integers: {}",
+                    rejected.body_text()
+                ),
+            )
+        }
+    };
+    let limit = page.limit.unwrap_or(DEFAULT_CALLS_PAGE);
+    if !(1..=MAX_CALLS_PAGE).contains(&limit) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("limit must be 1 to {MAX_CALLS_PAGE}"),
+        );
+    }
+    let (records, remaining) = state.oqs.calls_page(page.after, limit);
+    let mut response = Json(&records).into_response();
+    if remaining > 0 {
+        let next = format!(
+            "</v1/calls?after={}&limit={limit}>; rel=\"next\"",
+            page.after.saturating_add(records.len())
+        );
+        if let Ok(value) = header::HeaderValue::from_str(&next) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    response
 }

@@ -234,6 +234,15 @@ impl Oqs {
         lock(&self.calls).iter().cloned().collect()
     }
 
+    /// Up to `limit` of the calls on record after the first `after` (oldest first), and how
+    /// many remain after those: a page of [`Oqs::calls`] without copying the whole record.
+    pub fn calls_page(&self, after: usize, limit: usize) -> (Vec<CallRecord>, usize) {
+        let calls = lock(&self.calls);
+        let page: Vec<CallRecord> = calls.iter().skip(after).take(limit).cloned().collect();
+        let remaining = calls.len().saturating_sub(after.saturating_add(page.len()));
+        (page, remaining)
+    }
+
     pub fn clear_calls(&self) {
         lock(&self.calls).clear();
     }

@@ -116,10 +116,41 @@ pub fn decode(bytes: &[u8]) -> Result<String, XmlError> {
     Ok(text.into_owned())
 }
 
+/// Whether XML 1.0 can carry the character at all (its `Char` production): no control
+/// character but tab, line feed and carriage return, and neither U+FFFE nor U+FFFF. A
+/// character reference (`&#x1;`) does not make the others legal either.
+pub fn is_xml10_char(character: char) -> bool {
+    matches!(character, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}')
+        || character >= '\u{10000}'
+}
+
+/// The first character of `text` that XML 1.0 cannot carry, if any.
+pub fn first_non_xml10_char(text: &str) -> Option<char> {
+    text.chars().find(|character| !is_xml10_char(*character))
+}
+
+/// Refuses a value the answer could not echo as well-formed XML.
+fn check_xml10(fields: &Fields) -> Result<(), XmlError> {
+    for (element, value) in fields {
+        if let Some(character) = first_non_xml10_char(value) {
+            return Err(XmlError::Value {
+                element,
+                message: format!(
+                    "contains U+{:04X}, which XML 1.0 cannot carry",
+                    u32::from(character)
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Parses a request file.
 pub fn parse_request(bytes: &[u8]) -> Result<FileRequest, XmlError> {
     let text = decode(bytes)?;
     let (header, body) = collect_fields(&text)?;
+    check_xml10(&header)?;
+    check_xml10(&body)?;
     let get_header = |name: &'static str| header.get(name).map(|v| v.trim().to_owned());
     let get_body = |name: &'static str| body.get(name).map(|v| v.trim().to_owned());
     let required = |value: Option<String>, name: &'static str| value.ok_or(XmlError::Missing(name));
@@ -246,10 +277,15 @@ pub fn parse_request(bytes: &[u8]) -> Result<FileRequest, XmlError> {
 }
 
 fn parse_date(text: &str, element: &'static str) -> Result<NaiveDate, XmlError> {
-    NaiveDate::parse_from_str(text, "%Y%m%d").map_err(|_| XmlError::Value {
-        element,
-        message: format!("{text:?} is not a YYYYMMDD date"),
-    })
+    // chrono's %Y also takes signed and longer years, which the answer could not write back.
+    let eight_digits = text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit());
+    eight_digits
+        .then(|| NaiveDate::parse_from_str(text, "%Y%m%d").ok())
+        .flatten()
+        .ok_or_else(|| XmlError::Value {
+            element,
+            message: format!("{text:?} is not a YYYYMMDD date"),
+        })
 }
 
 type Fields = BTreeMap<&'static str, String>;
@@ -439,9 +475,20 @@ impl XmlOut {
     fn close(&mut self, name: &str) {
         let _ = self.writer.write_event(Event::End(BytesEnd::new(name)));
     }
+    /// Inputs are refused when they carry what XML 1.0 cannot; should one slip through, it is
+    /// written as U+FFFD so that the answer stays well-formed.
     fn leaf(&mut self, name: &str, value: &str) {
         self.open(name);
-        let _ = self.writer.write_event(Event::Text(BytesText::new(value)));
+        let value: std::borrow::Cow<'_, str> = if first_non_xml10_char(value).is_some() {
+            value
+                .chars()
+                .map(|c| if is_xml10_char(c) { c } else { '\u{FFFD}' })
+                .collect::<String>()
+                .into()
+        } else {
+            value.into()
+        };
+        let _ = self.writer.write_event(Event::Text(BytesText::new(&value)));
         self.close(name);
     }
     fn optional(&mut self, name: &str, value: Option<&str>) {
