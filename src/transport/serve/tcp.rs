@@ -16,7 +16,7 @@ use super::control::{self, Backoff, CardEvent, Command, Pending, RunningServer};
 use super::session::Session;
 use super::{EmulatedCard, ServeError, ServeOptions};
 use crate::trace::Event;
-use crate::transport::vpicc::{encode_frame, FrameDecoder, Message};
+use crate::transport::vpicc::{encode_frame, FrameDecoder, FrameError, Message};
 
 /// vpcd's first slot ("Virtual PCD 00 00"); the second listens on 35964.
 pub const DEFAULT_VPCD_ADDRESS: &str = "127.0.0.1:35963";
@@ -248,10 +248,14 @@ fn exchange_frames<C: EmulatedCard>(
         heard_from_vpcd = true;
         decoder.push(&buffer[..received]);
         while let Some(payload) = decoder.next_frame() {
-            let message = match Message::parse(&payload) {
-                Ok(message) => message,
+            let reply = match Message::parse(&payload) {
+                Ok(message) => session.answer(message, true),
+                Err(FrameError::TooShortForCommand(_)) => {
+                    Some(session.answer_too_short(&payload, true))
+                }
                 Err(error) => {
-                    // TCP cannot lose sync, so an odd frame is vpcd's business: log and go on.
+                    // A single byte that is no control code, or an empty frame: TCP cannot lose
+                    // sync, and vpcd expects no answer to either, so log and go on.
                     tracing::warn!(%error, "ignoring a frame from vpcd");
                     session.record(Event::FramingError {
                         message: error.to_string(),
@@ -260,7 +264,7 @@ fn exchange_frames<C: EmulatedCard>(
                     continue;
                 }
             };
-            let Some(reply) = session.answer(message, true) else {
+            let Some(reply) = reply else {
                 continue;
             };
             let frame = match encode_frame(&reply) {
@@ -345,6 +349,27 @@ mod tests {
             card.verifies, 2,
             "the same card value served both insertions"
         );
+    }
+
+    /// pcscd waits for exactly one answer to every frame longer than one byte: a 2- or
+    /// 3-byte command gets "wrong length", as a real card would answer it.
+    #[test]
+    fn a_frame_too_short_for_a_command_is_answered_wrong_length() {
+        let vpcd = TcpListener::bind("127.0.0.1:0").unwrap();
+        let config = VpcdConfig::new(vpcd.local_addr().unwrap().to_string());
+        let server = spawn(FixedCard::default(), config, options()).unwrap();
+        let (mut link, _) = vpcd.accept().unwrap();
+        link.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        send(&mut link, &[0x01]);
+        send(&mut link, &[0x00, 0xA4, 0x04]);
+        assert_eq!(read_frame(&mut link), [0x67, 0x00]);
+        send(&mut link, &[0x00, 0xA4]);
+        assert_eq!(read_frame(&mut link), [0x67, 0x00]);
+        // Still in step: the next command gets its own answer.
+        send(&mut link, &[0x00, 0x20, 0x00, 0x80]);
+        assert_eq!(read_frame(&mut link), [0x20, 0x90, 0x00]);
+        let card = server.stop().unwrap();
+        assert_eq!(card.verifies, 1, "the short frames never reached the card");
     }
 
     #[test]
