@@ -267,6 +267,7 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
         steps,
         checks,
         expect_line,
+        skip_on: doc.skip_on,
     })
 }
 
