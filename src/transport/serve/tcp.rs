@@ -176,6 +176,7 @@ fn serve_link<C: EmulatedCard>(
     if let Err(error) = stream
         .set_nodelay(true)
         .and_then(|()| stream.set_read_timeout(Some(COMMAND_POLL)))
+        .and_then(|()| stream.set_write_timeout(Some(COMMAND_POLL)))
     {
         return LinkEnd::Lost(format!("configuring the vpcd socket: {error}"));
     }
@@ -274,11 +275,42 @@ fn exchange_frames<C: EmulatedCard>(
                     return LinkEnd::Lost(error.to_string());
                 }
             };
-            if let Err(error) = stream.write_all(&frame) {
-                return LinkEnd::Lost(format!("writing to vpcd: {error}"));
+            if let Some(end) = write_frame(stream, &frame, commands) {
+                return end;
             }
         }
     }
+}
+
+/// Writes one frame, looking at the commands whenever the peer does not take the bytes: a vpcd
+/// that stops reading must not keep the server from stopping or the card from being removed.
+/// `Some` is how the link ends instead.
+fn write_frame(
+    stream: &mut TcpStream,
+    frame: &[u8],
+    commands: &Receiver<Command>,
+) -> Option<LinkEnd> {
+    let mut written = 0;
+    while written < frame.len() {
+        match stream.write(&frame[written..]) {
+            Ok(0) => return Some(LinkEnd::Lost("vpcd closed the connection".into())),
+            Ok(count) => written += count,
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                match control::poll(commands) {
+                    Pending::Shutdown => return Some(LinkEnd::Shutdown),
+                    Pending::Event(CardEvent::Remove) => return Some(LinkEnd::Removed),
+                    Pending::Event(CardEvent::Insert) | Pending::Nothing => {}
+                }
+            }
+            Err(error) => return Some(LinkEnd::Lost(format!("writing to vpcd: {error}"))),
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -370,6 +402,28 @@ mod tests {
         assert_eq!(read_frame(&mut link), [0x20, 0x90, 0x00]);
         let card = server.stop().unwrap();
         assert_eq!(card.verifies, 1, "the short frames never reached the card");
+    }
+
+    /// A vpcd that sends but never reads fills the socket buffers until the card cannot write
+    /// its answer; stopping must still take effect at once.
+    #[test]
+    fn stops_promptly_while_vpcd_does_not_read() {
+        let vpcd = TcpListener::bind("127.0.0.1:0").unwrap();
+        let config = VpcdConfig::new(vpcd.local_addr().unwrap().to_string());
+        let server = spawn(FixedCard::default(), config, options()).unwrap();
+        let (mut link, _) = vpcd.accept().unwrap();
+        link.set_write_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let get_atr = encode_frame(&[0x04]).unwrap().repeat(4096);
+        // Flood until our own writes block: the card's answers then fill both buffers.
+        while link.write_all(&get_atr).is_ok() {}
+        let asked = Instant::now();
+        server.stop().unwrap();
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            asked.elapsed()
+        );
     }
 
     #[test]
