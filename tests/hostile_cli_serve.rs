@@ -83,9 +83,29 @@ fn sigterm_stops_within_a_second_while_vpcd_does_not_read() {
     let mut link = connected(&child, &vpcd);
     link.set_write_timeout(Some(Duration::from_millis(300)))
         .unwrap();
-    // GET ATR frames, never reading the answers: the card's writes block once the buffers fill.
-    let get_atr = [0x00, 0x01, 0x04].repeat(4096);
-    while link.write_all(&get_atr).is_ok() {}
+    let frame = |payload: &[u8]| {
+        let mut frame = u16::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
+        frame.extend_from_slice(payload);
+        frame
+    };
+    // Power on, select the JPKI AP and its auth certificate, then READ BINARY (256 bytes of
+    // answer for 7 bytes sent) without ever reading the answers.
+    let mut setup = frame(&[0x01]);
+    setup.extend(frame(&[
+        0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01,
+    ]));
+    setup.extend(frame(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x0A]));
+    link.write_all(&setup).unwrap();
+    let reads = frame(&[0x00, 0xB0, 0x00, 0x00, 0x00]).repeat(1024);
+    // The card is stuck in a write once our writes block and stay blocked after it had a
+    // second to drain them.
+    loop {
+        while link.write_all(&reads).is_ok() {}
+        std::thread::sleep(Duration::from_secs(1));
+        if link.write(&reads).is_err() {
+            break;
+        }
+    }
     signal(&child, "kill -TERM PID");
     let status = exit_within(&mut child, Duration::from_secs(1));
     if status.is_none() {
