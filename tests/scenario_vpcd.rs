@@ -182,3 +182,78 @@ fn a_card_that_is_not_proven_ours_is_protected_unless_changes_are_allowed() {
     }
     server.stop().unwrap();
 }
+
+/// The whole suite through the real stack: every scenario passes, or is skipped with the reason
+/// the real stack cannot do what it asks; and the run ends (a step that hangs in pcscd is an
+/// error naming the step, not a wedged CI job).
+#[test]
+fn the_whole_suite_runs_through_pcscd_and_vpcd_and_ends() {
+    let _pcscd = Pcscd::ensure();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["run", "--reader", "vpcd", "--json"])
+        .arg(&json)
+        .arg("scenarios/")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut stdout_pipe = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stdout_pipe, &mut text).unwrap();
+        text
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`run --reader vpcd scenarios/` did not end within 10 minutes");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let stdout = reader.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let scenarios = report["scenarios"].as_array().unwrap();
+    assert!(scenarios.len() >= 70, "{stdout}");
+    for scenario in scenarios {
+        match scenario["status"].as_str().unwrap() {
+            "passed" => {}
+            "skipped" => assert!(
+                !scenario["reason"].as_str().unwrap_or_default().is_empty(),
+                "{scenario}"
+            ),
+            other => panic!("{}: {other}\n{stdout}", scenario["file"]),
+        }
+    }
+    // The 3-byte frame of apdu_errors.yaml was answered by the card (67 00) through pcscd.
+    let apdu_errors = scenarios
+        .iter()
+        .find(|s| {
+            s["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("card/apdu_errors.yaml")
+        })
+        .unwrap();
+    assert_eq!(apdu_errors["status"], "passed", "{stdout}");
+    // Powering the card before placing it no longer resets it under the reader flow's feet.
+    let unknown_atr = scenarios
+        .iter()
+        .find(|s| {
+            s["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("field/unknown_atr.yaml")
+        })
+        .unwrap();
+    assert_eq!(unknown_atr["status"], "passed", "{stdout}");
+}

@@ -20,8 +20,10 @@ pub struct ServeArgs {
     /// Registry YAML (persons, insurers, qualifications, card links). Default: empty registry.
     #[arg(long, value_name = "FILE", conflicts_with = "synthetic")]
     pub registry: Option<PathBuf>,
-    /// Serve a synthetic registry of N persons instead (deterministic, see --seed).
-    #[arg(long, value_name = "N")]
+    /// Serve a synthetic registry of N persons instead (deterministic, see --seed); at most
+    /// 130,000,000 (national scale).
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+        .range(0..=crate::oqs::generate::MAX_SYNTHETIC_PERSONS))]
     pub synthetic: Option<usize>,
     #[arg(long, default_value_t = 1, requires = "synthetic")]
     pub seed: u64,

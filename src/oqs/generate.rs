@@ -148,7 +148,12 @@ pub fn reference_date() -> NaiveDate {
     NaiveDate::from_ymd_opt(2025, 4, 1).unwrap_or_default()
 }
 
-/// A synthetic registry of `persons` persons.
+/// The largest synthetic registry: Japan's population (about 124 million) rounded up, the
+/// national scale the registry is built for. Larger counts are refused before anything is
+/// allocated (`oqs serve --synthetic`), so that a typo cannot ask for more than any machine has.
+pub const MAX_SYNTHETIC_PERSONS: u64 = 130_000_000;
+
+/// A synthetic registry of `persons` persons (at most [`MAX_SYNTHETIC_PERSONS`]).
 pub fn synthetic_registry(persons: usize, seed: u64) -> Result<Registry, RegistryError> {
     let mut builder = RegistryBuilder::with_capacity(RegistryOptions::default(), persons);
     for (prefecture, name) in PREFECTURES.iter().enumerate() {

@@ -15,7 +15,8 @@ use serde_saphyr::Spanned;
 use super::checks::{reception_checks, Check, TranscriptRule};
 use super::model::{Action, Scenario, Step};
 use super::schema::{
-    ActionDoc, InlineOrPath, ScenarioDoc, ScenarioExpectDoc, StepDoc, WorldDoc, STEP_ACTION_KEYS,
+    ActionDoc, InlineOrPath, ReaderEvent, ScenarioDoc, ScenarioExpectDoc, StepDoc, WorldDoc,
+    STEP_ACTION_KEYS,
 };
 use super::world::World;
 use crate::card::CardDescription;
@@ -50,15 +51,36 @@ impl fmt::Display for LoadError {
     }
 }
 
+/// The longest message printed: long enough for every list of valid choices, short enough
+/// that a value echoed from a 20 MB line does not print 20 MB.
+const MAX_MESSAGE_CHARS: usize = 2000;
+/// The widest excerpt line printed (a window around the caret).
+const MAX_SHOWN_CHARS: usize = 160;
+
+/// `text`, cut to `MAX_MESSAGE_CHARS` characters with what was left out said.
+fn bounded(text: String) -> String {
+    let total = text.chars().count();
+    if total <= MAX_MESSAGE_CHARS {
+        return text;
+    }
+    let kept: String = text.chars().take(MAX_MESSAGE_CHARS).collect();
+    format!("{kept}… ({} more characters)", total - MAX_MESSAGE_CHARS)
+}
+
 impl LoadError {
     fn whole_file(file: &Path, message: impl Into<String>) -> LoadError {
         LoadError {
             file: file.to_owned(),
             line: None,
             column: None,
-            message: message.into(),
+            message: bounded(message.into()),
             excerpt: None,
         }
+    }
+
+    /// A key missing from the document itself: located at its start, the top-level mapping.
+    fn missing_key(file: &Path, source: &str, message: impl Into<String>) -> LoadError {
+        LoadError::at(file, source, 1, 1, message)
     }
 
     fn at(
@@ -72,7 +94,7 @@ impl LoadError {
             file: file.to_owned(),
             line: Some(line),
             column: Some(column),
-            message: message.into(),
+            message: bounded(message.into()),
             excerpt: excerpt(source, line, column),
         }
     }
@@ -95,23 +117,47 @@ fn excerpt(source: &str, line: u64, column: u64) -> Option<String> {
     let target = lines.get(line_index)?;
     let first = line_index.saturating_sub(2);
     let width = (line_index + 1).to_string().len();
+    // Each line is shown from a window that keeps the caret in view, at most MAX_SHOWN_CHARS
+    // wide: a 20 MB line shows as one short line.
+    let caret = usize::try_from(column.saturating_sub(1))
+        .unwrap_or(usize::MAX)
+        .min(target.chars().count());
+    let window_start = caret.saturating_sub(MAX_SHOWN_CHARS / 2);
     let mut out = String::new();
     for (n, text) in lines.iter().enumerate().take(line_index + 1).skip(first) {
-        out.push_str(&format!("{:>width$} | {text}\n", n + 1));
+        let shown: String = text
+            .chars()
+            .skip(window_start)
+            .take(MAX_SHOWN_CHARS)
+            .collect();
+        let cut_before = if window_start > 0 && !shown.is_empty() {
+            "…"
+        } else {
+            ""
+        };
+        let cut_after = if text.chars().count() > window_start + MAX_SHOWN_CHARS {
+            "…"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{:>width$} | {cut_before}{shown}{cut_after}\n",
+            n + 1
+        ));
     }
-    // Columns count characters; pad with the same characters' widths being unknown, one
-    // column per character is the honest approximation (full-width text shifts the caret).
-    let pad = usize::try_from(column.saturating_sub(1))
-        .unwrap_or(0)
-        .min(target.chars().count());
+    // Columns count characters; one column per character is the honest approximation
+    // (full-width text shifts the caret).
+    let marker = if window_start > 0 { 1 } else { 0 };
+    let pad = caret - window_start + marker;
     out.push_str(&format!("{:>width$} | {}^", "", " ".repeat(pad)));
     Some(out)
 }
 
 /// Reads and strictly deserializes one YAML file into `T`.
 fn parse_file<T: DeserializeOwned>(file: &Path) -> Result<(T, String), LoadError> {
-    let source = std::fs::read_to_string(file)
+    let bytes = std::fs::read(file)
         .map_err(|error| LoadError::whole_file(file, format!("cannot read: {error}")))?;
+    let source = utf8_source(file, bytes)?;
     let value = serde_saphyr::from_str::<T>(&source).map_err(|error| {
         let (line, column) = error
             .location()
@@ -131,6 +177,44 @@ fn parse_file<T: DeserializeOwned>(file: &Path) -> Result<(T, String), LoadError
         }
     })?;
     Ok((value, source))
+}
+
+/// The file's text; bytes that are not UTF-8 are an error at the first of them.
+fn utf8_source(file: &Path, bytes: Vec<u8>) -> Result<String, LoadError> {
+    String::from_utf8(bytes).map_err(|error| {
+        let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+        let line_start = valid
+            .iter()
+            .rposition(|&byte| byte == b'\n')
+            .map_or(0, |newline| newline + 1);
+        let line = valid.iter().filter(|&&byte| byte == b'\n').count() + 1;
+        let column = String::from_utf8_lossy(&valid[line_start..])
+            .chars()
+            .count()
+            + 1;
+        let bad = error.as_bytes()[valid.len()];
+        LoadError {
+            file: file.to_owned(),
+            line: Some(u64::try_from(line).unwrap_or(u64::MAX)),
+            column: Some(u64::try_from(column).unwrap_or(u64::MAX)),
+            message: format!(
+                "byte {bad:#04x} is not UTF-8: scenario, card and world files must be UTF-8 text"
+            ),
+            excerpt: None,
+        }
+    })
+}
+
+/// The line of a top-level `key:` in `source` (1-based), for errors about a key whose value
+/// carries no location of its own (an empty list).
+fn top_level_key_line(source: &str, key: &str) -> u64 {
+    source
+        .lines()
+        .position(|line| {
+            line.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map_or(1, |index| u64::try_from(index + 1).unwrap_or(u64::MAX))
 }
 
 /// Turns terse type errors into ones that say what was expected.
@@ -162,9 +246,10 @@ fn explain(message: &str) -> String {
 /// live); files named explicitly are always taken. Sorted, without duplicates.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut found = Vec::new();
+    let mut visited = std::collections::HashSet::new();
     for path in paths {
         if path.is_dir() {
-            walk(path, &mut found)?;
+            walk(path, &mut found, &mut visited)?;
         } else if path.is_file() {
             found.push(path.clone());
         } else {
@@ -176,7 +261,18 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     Ok(found)
 }
 
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+/// `visited` holds the folders already searched (resolved): a symbolic link back up the tree
+/// would otherwise be followed forever.
+fn walk(
+    dir: &Path,
+    found: &mut Vec<PathBuf>,
+    visited: &mut std::collections::HashSet<PathBuf>,
+) -> Result<(), LoadError> {
+    let resolved = std::fs::canonicalize(dir)
+        .map_err(|error| LoadError::whole_file(dir, format!("cannot resolve: {error}")))?;
+    if !visited.insert(resolved) {
+        return Ok(());
+    }
     let entries = std::fs::read_dir(dir)
         .map_err(|error| LoadError::whole_file(dir, format!("cannot list: {error}")))?;
     for entry in entries {
@@ -188,7 +284,7 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<(), LoadError> {
             continue;
         }
         if path.is_dir() {
-            walk(&path, found)?;
+            walk(&path, found, visited)?;
         } else if matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml")
@@ -215,8 +311,11 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
         .map(|(index, step)| build_step(file, &source, index, step))
         .collect::<Result<Vec<_>, _>>()?;
     if steps.is_empty() {
-        return Err(LoadError::whole_file(
+        return Err(LoadError::at(
             file,
+            &source,
+            top_level_key_line(&source, "steps"),
+            1,
             "`steps:` is empty: a scenario needs at least one step",
         ));
     }
@@ -243,8 +342,9 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
         }
     }
     if world.is_some() && clock.is_none() {
-        return Err(LoadError::whole_file(
+        return Err(LoadError::missing_key(
             file,
+            &source,
             "a scenario with `world:` needs `clock:` (the scenario date, e.g. `clock: 2025-06-02`)",
         ));
     }
@@ -267,6 +367,7 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
         steps,
         checks,
         expect_line,
+        skip_on: doc.skip_on,
     })
 }
 
@@ -283,18 +384,20 @@ fn scenario_card(
             Some(world) if world.cards.len() == 1 => {
                 let only = world.cards.values().next().cloned();
                 only.map(|card| (card, None)).ok_or_else(|| {
-                    LoadError::whole_file(file, "the world has no card to put in the reader")
+                    LoadError::missing_key(file, source, "the world has no card to put in the reader")
                 })
             }
-            Some(world) => Err(LoadError::whole_file(
+            Some(world) => Err(LoadError::missing_key(
                 file,
+                source,
                 format!(
                     "name the card in the reader with `card: NAME`; the world's cards: {}",
                     choices(world.cards.keys())
                 ),
             )),
-            None => Err(LoadError::whole_file(
+            None => Err(LoadError::missing_key(
                 file,
+                source,
                 "missing field `card` (a path to a card file, an inline card, or with `world:` the \
                  name of a world card)",
             )),
@@ -701,7 +804,7 @@ fn build_step(
         index,
         label: doc.label.clone(),
         line: step.referenced.line(),
-        action: build_action(file, source, index, action)?,
+        action: build_action(file, source, index, step.referenced.line(), action)?,
     })
 }
 
@@ -711,6 +814,7 @@ fn build_action(
     file: &Path,
     source: &str,
     index: usize,
+    step_line: u64,
     action: &ActionDoc,
 ) -> Result<Action, LoadError> {
     Ok(match action {
@@ -759,9 +863,38 @@ fn build_action(
             expect: expect.clone().unwrap_or_default(),
         },
         ActionDoc::Pins(pins) => Action::Pins(*pins),
-        ActionDoc::Event(event) => Action::Event(*event),
+        ActionDoc::Event(event) => {
+            if event_milliseconds(*event).is_some_and(|ms| ms > MAX_EVENT_MS) {
+                return Err(LoadError::at(
+                    file,
+                    source,
+                    step_line,
+                    1,
+                    format!(
+                        "step {}: `{event}` is more than the {MAX_EVENT_MS} ms (one day) a step may \
+                         ask for",
+                        index + 1
+                    ),
+                ));
+            }
+            Action::Event(*event)
+        }
     })
 }
+
+/// The duration an event asks for, if it asks for one.
+fn event_milliseconds(event: ReaderEvent) -> Option<u64> {
+    match event {
+        ReaderEvent::LatencyMs(ms) | ReaderEvent::ReaderTimeoutMs(ms) | ReaderEvent::WaitMs(ms) => {
+            Some(ms)
+        }
+        _ => None,
+    }
+}
+
+/// The longest wait, latency or reader timeout one step may ask for: simulated time adds up
+/// over the steps and must stay far from overflowing.
+pub const MAX_EVENT_MS: u64 = 86_400_000;
 
 /// Loads every file; returns the scenarios that loaded and an error for each that did not
 /// (plus one for each duplicated name, naming both files).

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::checks::Check;
 use super::schema::{
     InsuranceCardLookupDoc, PinsExpectation, PowerAction, PowerExpectation, ReaderEvent,
-    ReceptionDoc, ReceptionStepExpectation, ResponseExpectation,
+    ReceptionDoc, ReceptionStepExpectation, ResponseExpectation, SkipOn,
 };
 use super::world::World;
 use crate::card::CardDescription;
@@ -39,6 +39,8 @@ pub struct Scenario {
     pub checks: Vec<Check>,
     /// Line of the top-level `expect:` (for reports).
     pub expect_line: u64,
+    /// Readers of the real stack the scenario cannot run on, with the reason.
+    pub skip_on: SkipOn,
 }
 
 impl Scenario {

@@ -83,6 +83,18 @@ impl ReaderChoice {
         }
     }
 
+    /// The reason the scenario itself gives (`skip_on:`) for not running on this reader.
+    pub fn skipped_by(&self, scenario: &Scenario) -> Option<String> {
+        let reason = match self {
+            ReaderChoice::Virtual => None,
+            ReaderChoice::Vpcd => scenario.skip_on.vpcd.as_ref(),
+            ReaderChoice::Pcsc(_) => scenario.skip_on.pcsc.as_ref(),
+        }?;
+        Some(format!(
+            "the scenario does not run on reader `{self}`: {reason}"
+        ))
+    }
+
     /// Opens a fresh slot holding the scenario's card.
     pub fn open(
         &self,

@@ -167,10 +167,25 @@ pub fn run_all(scenarios: &[Scenario], options: &RunOptions) -> Vec<ScenarioResu
         .collect()
 }
 
-/// Runs one scenario on a fresh reader slot.
+/// How long one step (or opening the reader, or the power-on before the first step) may take
+/// before the run gives up on the scenario. Generous: a reception through pcscd signs with
+/// RSA-2048 and reads certificates in a few seconds; a step past this waits for an answer that
+/// will never come (pcscd waits forever for a card that stays silent).
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs one scenario on a fresh reader slot. Each step runs under [`STEP_TIMEOUT`]: a step that
+/// does not finish ends the scenario with an error naming it, so that a run always ends.
 pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> ScenarioResult {
-    let started = Instant::now();
-    let mut result = ScenarioResult {
+    let owned = (scenario.clone(), options.clone());
+    supervise(STEP_TIMEOUT, not_run(scenario), move |progress| {
+        let (scenario, options) = owned;
+        run_steps(&scenario, &options, progress)
+    })
+}
+
+/// A result with nothing run yet, the outcome still to be decided.
+fn not_run(scenario: &Scenario) -> ScenarioResult {
+    ScenarioResult {
         name: scenario.name.clone(),
         file: scenario.file.display().to_string(),
         tags: scenario.tags.clone(),
@@ -182,7 +197,97 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> ScenarioResult
         transcript: Vec::new(),
         reception: None,
         oqs_calls: Vec::new(),
+    }
+}
+
+/// Where a running scenario is, for the error when it stops making progress.
+struct Progress {
+    sender: std::sync::mpsc::Sender<Report>,
+}
+
+enum Report {
+    /// Something before or after the steps: opening the reader, the first power-on, the
+    /// scenario-level expectations.
+    Phase(&'static str),
+    /// A step started.
+    Step {
+        index: usize,
+        title: String,
+        line: u64,
+    },
+    Done(Box<ScenarioResult>),
+}
+
+impl Progress {
+    // A failed send means the supervisor already gave up on this scenario: nothing to tell.
+    fn phase(&self, what: &'static str) {
+        let _ = self.sender.send(Report::Phase(what));
+    }
+
+    fn step(&self, step: &Step) {
+        let _ = self.sender.send(Report::Step {
+            index: step.index,
+            title: step.title(),
+            line: step.line,
+        });
+    }
+}
+
+/// Runs `work` on its own thread and waits at most `timeout` for each of its phases. A phase
+/// that outlasts it ends the scenario with an error naming the phase; the stuck thread is left
+/// behind (a blocked PC/SC call cannot be cancelled) and ends with the process.
+fn supervise(
+    timeout: Duration,
+    mut fallback: ScenarioResult,
+    work: impl FnOnce(&Progress) -> ScenarioResult + Send + 'static,
+) -> ScenarioResult {
+    let started = Instant::now();
+    let (sender, reports) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("scenario".into())
+        .spawn(move || {
+            let progress = Progress { sender };
+            let result = work(&progress);
+            let _ = progress.sender.send(Report::Done(Box::new(result)));
+        });
+    if let Err(error) = spawned {
+        fallback.outcome = Outcome::Error {
+            message: format!("could not start the scenario's thread: {error}"),
+        };
+        return fallback;
+    }
+    let mut current = "opening the reader".to_owned();
+    let message = loop {
+        match reports.recv_timeout(timeout) {
+            Ok(Report::Done(result)) => return *result,
+            Ok(Report::Phase(what)) => current = what.to_owned(),
+            Ok(Report::Step { index, title, line }) => {
+                fallback.steps_run = index + 1;
+                current = format!("{title} (line {line})");
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                break format!(
+                    "{current} did not finish within {} s: the reader or the card stopped answering",
+                    timeout.as_secs_f64()
+                );
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                break format!("the runner stopped unexpectedly during {current}");
+            }
+        }
     };
+    fallback.outcome = Outcome::Error { message };
+    fallback.wall_us = micros(started.elapsed());
+    fallback
+}
+
+fn run_steps(scenario: &Scenario, options: &RunOptions, progress: &Progress) -> ScenarioResult {
+    let started = Instant::now();
+    let mut result = not_run(scenario);
+    if let Some(reason) = options.reader.skipped_by(scenario) {
+        result.outcome = Outcome::Skipped { reason };
+        return result;
+    }
     if let Err(reason) = options.reader.supports(scenario.needs()) {
         result.outcome = Outcome::Skipped { reason };
         return result;
@@ -219,6 +324,7 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> ScenarioResult
     // scenario, where the reader flow powers the card itself when it is placed (so that a
     // mute card is the reader's finding, not a failed precondition).
     let implicit_power = scenario.world.is_none();
+    progress.phase("the power-on before the first step");
     let powered = if implicit_power {
         engine.power(None, PowerAction::On, &PowerExpectation::default())
     } else {
@@ -226,17 +332,22 @@ pub fn run_scenario(scenario: &Scenario, options: &RunOptions) -> ScenarioResult
     };
     if let Err(failure) = powered {
         result.outcome = Outcome::Failed(failure);
-    } else if let Some(reason) = refusal(scenario, engine.slot.as_mut(), options) {
+    } else if let Some(reason) = {
+        progress.phase("checking whose card is in the reader");
+        refusal(scenario, engine.slot.as_mut(), options)
+    } {
         result.outcome = Outcome::Skipped { reason };
     } else {
         for step in &scenario.steps {
             result.steps_run += 1;
+            progress.step(step);
             if let Err(failure) = engine.execute(step) {
                 result.outcome = Outcome::Failed(failure);
                 break;
             }
         }
         if matches!(result.outcome, Outcome::Passed) {
+            progress.phase("the scenario-level expectations");
             if let Err(failure) = engine.final_checks(scenario) {
                 result.outcome = Outcome::Failed(failure);
             }
@@ -1056,4 +1167,73 @@ fn describe_counters(counters: &PinCounters) -> String {
         one(counters.signing),
         one(counters.text)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blank() -> ScenarioResult {
+        ScenarioResult {
+            name: "hangs".into(),
+            file: "hangs.yaml".into(),
+            tags: Vec::new(),
+            outcome: Outcome::Passed,
+            steps_run: 0,
+            steps_total: 3,
+            simulated_us: 0,
+            wall_us: 0,
+            transcript: Vec::new(),
+            reception: None,
+            oqs_calls: Vec::new(),
+        }
+    }
+
+    fn step(index: usize, label: &str, line: u64) -> Step {
+        Step {
+            index,
+            label: Some(label.into()),
+            line,
+            action: Action::Pins(PinsExpectation::default()),
+        }
+    }
+
+    /// A step that never returns (a card that stays silent behind pcscd) ends the scenario
+    /// with an error naming the step, within the timeout.
+    #[test]
+    fn a_step_that_never_finishes_ends_the_scenario_with_an_error_naming_it() {
+        let started = Instant::now();
+        let result = supervise(Duration::from_millis(200), blank(), |progress| {
+            progress.phase("the power-on before the first step");
+            progress.step(&step(0, "select", 7));
+            progress.step(&step(1, "three bytes", 9));
+            std::thread::sleep(Duration::from_secs(3600));
+            blank()
+        });
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let Outcome::Error { message } = &result.outcome else {
+            panic!("{:?}", result.outcome);
+        };
+        assert!(
+            message.contains("step 2 (three bytes) (line 9) did not finish within 0.2 s"),
+            "{message}"
+        );
+        assert_eq!(result.steps_run, 2);
+    }
+
+    #[test]
+    fn a_slow_scenario_whose_steps_each_finish_in_time_completes() {
+        let result = supervise(Duration::from_millis(300), blank(), |progress| {
+            for index in 0..3 {
+                progress.step(&step(index, "slow", 1));
+                std::thread::sleep(Duration::from_millis(150));
+            }
+            ScenarioResult {
+                steps_run: 3,
+                ..blank()
+            }
+        });
+        assert!(result.passed(), "{:?}", result.outcome);
+        assert_eq!(result.steps_run, 3);
+    }
 }

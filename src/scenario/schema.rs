@@ -61,4 +61,21 @@ pub struct ScenarioDoc {
     /// Scenario-level expectations, checked after the last step.
     #[serde(default)]
     pub expect: Option<Spanned<ScenarioExpectDoc>>,
+    /// Readers of the real stack this scenario cannot run on, each with the reason.
+    #[serde(default)]
+    pub skip_on: SkipOn,
+}
+
+/// `skip_on:` — what the real PC/SC stack cannot do that the scenario asks (pcsc-lite handles
+/// 61 xx and 6C xx itself, vpcd shows a mute card as an empty slot …). The runner reports the
+/// scenario as skipped on that reader, with the reason; the virtual reader always runs it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkipOn {
+    /// Why the scenario cannot run with `--reader vpcd`.
+    #[serde(default)]
+    pub vpcd: Option<String>,
+    /// Why it cannot run with `--reader pcsc[:NAME]`.
+    #[serde(default)]
+    pub pcsc: Option<String>,
 }

@@ -14,6 +14,10 @@ use crate::transport::serve::{
     self, RunningServer, SerialConfig, ServeOptions, VpcdConfig, DEFAULT_BAUD, DEFAULT_VPCD_ADDRESS,
 };
 
+/// The longest `--resync-idle-ms`: the serial loop looks for a stop request between reads, so
+/// this bounds how long SIGTERM takes.
+pub const MAX_RESYNC_IDLE_MS: u64 = 1000;
+
 #[derive(Debug, Clone, clap::Args)]
 #[command(
     after_help = "While serving: SIGUSR1 removes the card, SIGUSR2 inserts it again (its PIN counters and files \
@@ -33,8 +37,11 @@ pub struct ServeArgs {
     /// Serial line speed.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_BAUD, requires = "serial")]
     pub baud: u32,
-    /// Serial line silence (ms) after which a half frame or garbage is dropped.
-    #[arg(long, value_name = "MS", default_value_t = 100, requires = "serial")]
+    /// Serial line silence (ms) after which a half frame or garbage is dropped, 1 to 1000:
+    /// 0 would drop every frame split across two reads, and the line is checked for a stop
+    /// request only this often.
+    #[arg(long, value_name = "MS", default_value_t = 100, requires = "serial",
+          value_parser = clap::value_parser!(u64).range(1..=MAX_RESYNC_IDLE_MS))]
     pub resync_idle_ms: u64,
     /// Write the APDU transcript (JSON lines, PINs redacted) to this file.
     #[arg(long, value_name = "FILE")]
@@ -148,7 +155,14 @@ fn drive_with_signals<C>(server: &RunningServer<C>) -> Result<(), CliError> {
         let mut interrupt = signal(SignalKind::interrupt()).map_err(CliError::Signals)?;
         let mut watchdog = tokio::time::interval(Duration::from_millis(200));
         loop {
+            // Biased, in this order: with both signals pending at one wake-up, a fair select
+            // would pick at random, and `kill -USR1; kill -USR2` left the card removed half the
+            // time. The kernel itself delivers pending standard signals lowest number first
+            // (USR1 before USR2), so this order is the order they can be told apart in.
             tokio::select! {
+                biased;
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
                 _ = remove.recv() => {
                     eprintln!("card removed");
                     handle.remove();
@@ -157,8 +171,6 @@ fn drive_with_signals<C>(server: &RunningServer<C>) -> Result<(), CliError> {
                     eprintln!("card inserted");
                     handle.insert();
                 }
-                _ = terminate.recv() => break,
-                _ = interrupt.recv() => break,
                 _ = watchdog.tick() => {
                     if handle.status().stopped {
                         return Ok(());

@@ -389,6 +389,13 @@ impl Transport for PcscTransport {
 
     fn connect(&mut self) -> Result<Vec<u8>, TransportError> {
         let reader = self.reader_name();
+        // Connecting again (power on while powered) is a cold start: end the old handle first.
+        // Replacing it would drop it after the new one connected, and the drop resets the card,
+        // so the new handle's first command failed with "the card was reset". A stale handle
+        // (the card was pulled) may fail to disconnect; that must not stop the new connection.
+        if let Err(error) = self.disconnect() {
+            tracing::debug!(%error, "ending the previous card handle");
+        }
         let card = self
             .context
             .connect(&self.reader, ShareMode::Shared, Protocols::ANY)

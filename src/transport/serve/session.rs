@@ -10,6 +10,10 @@ use crate::transport::identify;
 use crate::transport::vpicc::{Control, Message};
 
 const IDENTIFICATION_NOTE: &str = "identification probe, answered by myna-hil";
+const TOO_SHORT_NOTE: &str = "too short for a command: answered 67 00 without reaching the card";
+
+/// What a card answers to a command shorter than CLA INS P1 P2: wrong length.
+pub(crate) const WRONG_LENGTH: [u8; 2] = [0x67, 0x00];
 
 /// The card side of one served slot: answers messages, keeps the status and the transcript.
 pub(crate) struct Session<C> {
@@ -67,6 +71,24 @@ impl<C: EmulatedCard> Session<C> {
             (Message::Command(_), false) => Some(Vec::new()),
             (Message::Command(command), true) => Some(self.exchange(&command)),
         }
+    }
+
+    /// Answers a 2- or 3-byte frame, which vpcd forwards when a client transmits so short a
+    /// command. A real card answers every command it is sent, if only with "wrong length";
+    /// answering nothing would leave pcscd (and its client) waiting forever.
+    pub(crate) fn answer_too_short(&mut self, frame: &[u8], inserted: bool) -> Vec<u8> {
+        if !inserted {
+            return Vec::new();
+        }
+        self.status.update(|status| status.commands += 1);
+        if self.recorder.is_some() {
+            self.record(Event::Apdu(ApduExchange {
+                card_time: Some(Duration::ZERO),
+                note: Some(TOO_SHORT_NOTE.to_owned()),
+                ..ApduExchange::new(frame, Answer::Response(WRONG_LENGTH.to_vec()))
+            }));
+        }
+        WRONG_LENGTH.to_vec()
     }
 
     fn exchange(&mut self, command: &[u8]) -> Vec<u8> {

@@ -16,7 +16,7 @@ use super::control::{self, Backoff, CardEvent, Command, Pending, RunningServer};
 use super::session::Session;
 use super::{EmulatedCard, ServeError, ServeOptions};
 use crate::trace::Event;
-use crate::transport::vpicc::{encode_frame, FrameDecoder, Message};
+use crate::transport::vpicc::{encode_frame, FrameDecoder, FrameError, Message};
 
 /// vpcd's first slot ("Virtual PCD 00 00"); the second listens on 35964.
 pub const DEFAULT_VPCD_ADDRESS: &str = "127.0.0.1:35963";
@@ -176,6 +176,7 @@ fn serve_link<C: EmulatedCard>(
     if let Err(error) = stream
         .set_nodelay(true)
         .and_then(|()| stream.set_read_timeout(Some(COMMAND_POLL)))
+        .and_then(|()| stream.set_write_timeout(Some(COMMAND_POLL)))
     {
         return LinkEnd::Lost(format!("configuring the vpcd socket: {error}"));
     }
@@ -248,10 +249,14 @@ fn exchange_frames<C: EmulatedCard>(
         heard_from_vpcd = true;
         decoder.push(&buffer[..received]);
         while let Some(payload) = decoder.next_frame() {
-            let message = match Message::parse(&payload) {
-                Ok(message) => message,
+            let reply = match Message::parse(&payload) {
+                Ok(message) => session.answer(message, true),
+                Err(FrameError::TooShortForCommand(_)) => {
+                    Some(session.answer_too_short(&payload, true))
+                }
                 Err(error) => {
-                    // TCP cannot lose sync, so an odd frame is vpcd's business: log and go on.
+                    // A single byte that is no control code, or an empty frame: TCP cannot lose
+                    // sync, and vpcd expects no answer to either, so log and go on.
                     tracing::warn!(%error, "ignoring a frame from vpcd");
                     session.record(Event::FramingError {
                         message: error.to_string(),
@@ -260,7 +265,7 @@ fn exchange_frames<C: EmulatedCard>(
                     continue;
                 }
             };
-            let Some(reply) = session.answer(message, true) else {
+            let Some(reply) = reply else {
                 continue;
             };
             let frame = match encode_frame(&reply) {
@@ -270,11 +275,42 @@ fn exchange_frames<C: EmulatedCard>(
                     return LinkEnd::Lost(error.to_string());
                 }
             };
-            if let Err(error) = stream.write_all(&frame) {
-                return LinkEnd::Lost(format!("writing to vpcd: {error}"));
+            if let Some(end) = write_frame(stream, &frame, commands) {
+                return end;
             }
         }
     }
+}
+
+/// Writes one frame, looking at the commands whenever the peer does not take the bytes: a vpcd
+/// that stops reading must not keep the server from stopping or the card from being removed.
+/// `Some` is how the link ends instead.
+fn write_frame(
+    stream: &mut TcpStream,
+    frame: &[u8],
+    commands: &Receiver<Command>,
+) -> Option<LinkEnd> {
+    let mut written = 0;
+    while written < frame.len() {
+        match stream.write(&frame[written..]) {
+            Ok(0) => return Some(LinkEnd::Lost("vpcd closed the connection".into())),
+            Ok(count) => written += count,
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) =>
+            {
+                match control::poll(commands) {
+                    Pending::Shutdown => return Some(LinkEnd::Shutdown),
+                    Pending::Event(CardEvent::Remove) => return Some(LinkEnd::Removed),
+                    Pending::Event(CardEvent::Insert) | Pending::Nothing => {}
+                }
+            }
+            Err(error) => return Some(LinkEnd::Lost(format!("writing to vpcd: {error}"))),
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -344,6 +380,58 @@ mod tests {
         assert_eq!(
             card.verifies, 2,
             "the same card value served both insertions"
+        );
+    }
+
+    /// pcscd waits for exactly one answer to every frame longer than one byte: a 2- or
+    /// 3-byte command gets "wrong length", as a real card would answer it.
+    #[test]
+    fn a_frame_too_short_for_a_command_is_answered_wrong_length() {
+        let vpcd = TcpListener::bind("127.0.0.1:0").unwrap();
+        let config = VpcdConfig::new(vpcd.local_addr().unwrap().to_string());
+        let server = spawn(FixedCard::default(), config, options()).unwrap();
+        let (mut link, _) = vpcd.accept().unwrap();
+        link.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        send(&mut link, &[0x01]);
+        send(&mut link, &[0x00, 0xA4, 0x04]);
+        assert_eq!(read_frame(&mut link), [0x67, 0x00]);
+        send(&mut link, &[0x00, 0xA4]);
+        assert_eq!(read_frame(&mut link), [0x67, 0x00]);
+        // Still in step: the next command gets its own answer.
+        send(&mut link, &[0x00, 0x20, 0x00, 0x80]);
+        assert_eq!(read_frame(&mut link), [0x20, 0x90, 0x00]);
+        let card = server.stop().unwrap();
+        assert_eq!(card.verifies, 1, "the short frames never reached the card");
+    }
+
+    /// A vpcd that sends but never reads fills the socket buffers until the card cannot write
+    /// its answer; stopping must still take effect at once.
+    #[test]
+    fn stops_promptly_while_vpcd_does_not_read() {
+        let vpcd = TcpListener::bind("127.0.0.1:0").unwrap();
+        let config = VpcdConfig::new(vpcd.local_addr().unwrap().to_string());
+        let server = spawn(FixedCard::default(), config, options()).unwrap();
+        let (mut link, _) = vpcd.accept().unwrap();
+        link.set_write_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let get_atr = encode_frame(&[0x04]).unwrap().repeat(4096);
+        // The card is stuck in a write once our writes block and stay blocked after it had
+        // time to drain them (its answers, twice our bytes, fill both buffers first).
+        loop {
+            while link.write_all(&get_atr).is_ok() {}
+            std::thread::sleep(Duration::from_millis(500));
+            if link.write(&get_atr).is_err() {
+                break;
+            }
+        }
+        let (stopped, outcome) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = stopped.send(server.stop().map(|_| ()));
+        });
+        let outcome = outcome.recv_timeout(Duration::from_secs(1));
+        assert!(
+            matches!(outcome, Ok(Ok(()))),
+            "the server did not stop within 1 s while vpcd did not read: {outcome:?}"
         );
     }
 
