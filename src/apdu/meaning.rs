@@ -345,6 +345,8 @@ mod tests {
         assert_eq!(selection, Selection::default());
         let read = Command::parse(&[0x00, 0xB0, 0x81, 0x20, 0x10]).unwrap();
         assert_eq!(read.read_offset(), Some(0x20));
-        assert!(Command::parse(&build::retry_query()).unwrap().is_retry_query());
+        assert!(Command::parse(&build::retry_query())
+            .unwrap()
+            .is_retry_query());
     }
 }
