@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::faults::FaultyBehaviour;
 use crate::apdu::ids::jpki::{EF_AUTH_CERTIFICATE, EF_AUTH_PIN, EF_SIGNING_CERTIFICATE};
-use crate::apdu::{build, Command, Instruction, StatusWord};
+use crate::apdu::{build, Command, Instruction, Selection, StatusWord};
 use crate::card::fs::AID_JPKI;
 use crate::transport::{Transport, TransportError};
 
@@ -40,13 +40,6 @@ impl ReaderSlot for crate::transport::virtual_reader::VirtualReader {
     fn power_off(&mut self) -> Result<(), TransportError> {
         self.disconnect()
     }
-}
-
-/// What the last SELECTs addressed (to know which file a READ BINARY or VERIFY is for).
-#[derive(Debug, Clone, Copy, Default)]
-struct Selection {
-    in_jpki: bool,
-    ef: Option<u16>,
 }
 
 /// The slot as the device uses it.
@@ -107,23 +100,12 @@ impl<T: ReaderSlot> DeviceLink<T> {
     }
 
     fn pin_ef_selected(&self) -> bool {
-        self.selection.in_jpki && self.selection.ef == Some(EF_AUTH_PIN)
+        self.selection.application == Some(AID_JPKI) && self.selection.file == Some(EF_AUTH_PIN)
     }
 
     fn track_selection(&mut self, capdu: &[u8], rapdu: &[u8]) {
         let success = status_of(rapdu).is_some_and(StatusWord::is_success);
-        match capdu {
-            [_, 0xA4, 0x04, _, 0x0A, aid @ ..] if aid.len() >= 10 && success => {
-                self.selection = Selection {
-                    in_jpki: aid[..10] == AID_JPKI,
-                    ef: None,
-                };
-            }
-            [_, 0xA4, 0x02, _, 0x02, hi, lo, ..] => {
-                self.selection.ef = success.then_some(u16::from_be_bytes([*hi, *lo]));
-            }
-            _ => {}
-        }
+        self.selection.follow(capdu, success);
     }
 
     /// One exchange to the slot, with the connection state kept.
@@ -140,7 +122,7 @@ impl<T: ReaderSlot> DeviceLink<T> {
     /// Fault `reads-signing-cert`: right after the auth certificate, the signing certificate's
     /// header too, then back to the file that was selected.
     fn read_signing_certificate(&mut self) {
-        let previous = self.selection.ef;
+        let previous = self.selection.file;
         let mut commands = vec![
             build::select_fid(EF_SIGNING_CERTIFICATE),
             build::read_binary(0, 4),
@@ -212,8 +194,8 @@ impl<T: ReaderSlot> Transport for DeviceLink<T> {
         }
         if behaviour.reads_signing_cert
             && is_read_binary(capdu)
-            && self.selection.in_jpki
-            && self.selection.ef == Some(EF_AUTH_CERTIFICATE)
+            && self.selection.application == Some(AID_JPKI)
+            && self.selection.file == Some(EF_AUTH_CERTIFICATE)
         {
             self.auth_certificate_read = true;
         }
