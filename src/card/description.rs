@@ -691,8 +691,12 @@ impl Default for KeySlots {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CardOptions {
-    /// Re-SELECT of the current AP clears its verified state. Default true.
+    /// Re-SELECT of the current AP clears its verified state. Default false: the measured
+    /// card keeps it (JICSAP 5.1.3 rule 2, card-measured.md §2); `true` was the earlier default.
     pub reselect_clears_verification: bool,
+    /// A warm reset clears the verified state. Default false: the measured card keeps it
+    /// through a PC/SC `SCARD_RESET_CARD` (card-measured.md §2); `true` was the earlier default.
+    pub reset_clears_verification: bool,
     /// Answer to an empty VERIFY after a successful VERIFY. Default `retry_count` (`63 Cx`).
     pub empty_verify_after_success: EmptyVerifyAnswer,
     /// Answer to any VERIFY once a PIN is blocked. Default `69 84`.
@@ -709,7 +713,8 @@ pub struct CardOptions {
 impl Default for CardOptions {
     fn default() -> CardOptions {
         CardOptions {
-            reselect_clears_verification: true,
+            reselect_clears_verification: false,
+            reset_clears_verification: false,
             empty_verify_after_success: EmptyVerifyAnswer::RetryCount,
             blocked_status: BlockedStatus::ReferenceDataNotUsable,
             secure_messaging_status: SecureMessagingStatus::NotSupported,

@@ -18,6 +18,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rsa::RsaPublicKey;
 
+use crate::apdu::ids::AID_ISD;
 use crate::apdu::{response, Command, StatusWord};
 use crate::pki::TestPki;
 
@@ -182,6 +183,10 @@ pub struct Card {
     atr: Option<Vec<u8>>,
     powered: bool,
     selection: Selection,
+    /// The application whose security status (verified PINs) is live. It outlives the
+    /// selection across a warm reset: re-selecting it finds its PINs still verified, selecting
+    /// any other application or the ISD clears them (JICSAP 5.1.3, card-measured.md §2).
+    security_application: Option<usize>,
     pending_response: Vec<u8>,
     challenge: ChaCha20Rng,
 }
@@ -240,6 +245,7 @@ impl Card {
             atr: spec.atr.bytes(),
             powered: false,
             selection: Selection::default(),
+            security_application: None,
             pending_response: Vec::new(),
             challenge: ChaCha20Rng::seed_from_u64(seed),
         }
@@ -263,9 +269,16 @@ impl Card {
         self.powered = false;
     }
 
-    /// Warm reset: like power-on.
+    /// Warm reset: back to the ISD level with the ATR; the verified state survives unless
+    /// `reset_clears_verification` (the measured card keeps it, card-measured.md §2).
+    /// A mute card stays unpowered and returns `None`.
     pub fn reset(&mut self) -> Option<Vec<u8>> {
-        self.power_on()
+        if self.options.reset_clears_verification || !self.powered {
+            return self.power_on();
+        }
+        self.selection = Selection::default();
+        self.pending_response.clear();
+        self.atr.clone()
     }
 
     pub fn is_powered(&self) -> bool {
@@ -274,8 +287,13 @@ impl Card {
 
     fn end_session(&mut self) {
         self.selection = Selection::default();
-        self.pins.forget_all_verifications();
+        self.clear_security_status();
         self.pending_response.clear();
+    }
+
+    fn clear_security_status(&mut self) {
+        self.pins.forget_all_verifications();
+        self.security_application = None;
     }
 
     /// Processes one C-APDU. Never panics; malformed input gets the right status word.
@@ -373,20 +391,35 @@ impl Card {
                 if command.data.is_empty() {
                     return Err(StatusWord::WRONG_LENGTH);
                 }
+                if command.data == AID_ISD {
+                    // Back to the power-on "MF level": the left application's status goes.
+                    self.clear_security_status();
+                    self.selection = Selection::default();
+                    return Ok(Answer::status(StatusWord::SUCCESS, Work::Select));
+                }
                 let application = self
                     .files
                     .find_application(command.data)
                     .ok_or(StatusWord::FILE_NOT_FOUND)?;
-                let same = self.selection.application == Some(application);
+                let same = self.security_application == Some(application);
                 if !same || self.options.reselect_clears_verification {
-                    self.pins.forget_all_verifications();
+                    self.clear_security_status();
                 }
+                self.security_application = Some(application);
                 self.selection = Selection {
                     application: Some(application),
                     file: None,
                 };
                 Ok(Answer::status(StatusWord::SUCCESS, Work::Select))
             }
+            // ISO "select MF" without data: refused at the ISD level, a no-op (current DF and
+            // status kept) inside an application (card-measured.md §1.4).
+            0x00 if command.data.is_empty() => match self.selection.application {
+                Some(_) => Ok(Answer::status(StatusWord::SUCCESS, Work::Select)),
+                None => Err(StatusWord::INCORRECT_P1_P2),
+            },
+            // By FID: `3F00` is not a file of this card, in any state.
+            0x00 => Err(StatusWord::FILE_NOT_FOUND),
             0x02 => {
                 let [hi, lo] = command.data else {
                     return Err(StatusWord::WRONG_LENGTH);
@@ -401,7 +434,7 @@ impl Card {
                 self.selection.file = Some(file);
                 Ok(Answer::status(StatusWord::SUCCESS, Work::Select))
             }
-            // MF (00), child DF by FID (01), parent (03), paths (08, 09): not on this card.
+            // Child DF by FID (01), parent (03), paths (08, 09): not on this card.
             _ => Err(StatusWord::INCORRECT_P1_P2),
         }
     }
