@@ -193,3 +193,92 @@ fn unblock_checks_the_new_value_without_echoing_it() {
         0x9000
     );
 }
+
+/// What happens to the card between two checks of the security status (card-measured.md §2).
+#[derive(Debug, Clone, Copy)]
+enum StatusEvent {
+    VerifySigningPassword,
+    ReselectJpki,
+    SelectOtherApplication,
+    SelectIsd,
+    SelectMf,
+    WarmReset,
+    PowerCycle,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The signing certificate opens exactly while the password verified in JPKI has not been
+    /// cleared by another application, the ISD or a power-off; re-selecting JPKI, SELECT MF
+    /// and warm resets keep it.
+    #[test]
+    fn security_status_follows_the_measured_rules(events in prop::collection::vec(
+        prop::sample::select(vec![
+            StatusEvent::VerifySigningPassword, StatusEvent::ReselectJpki,
+            StatusEvent::SelectOtherApplication, StatusEvent::SelectIsd, StatusEvent::SelectMf,
+            StatusEvent::WarmReset, StatusEvent::PowerCycle,
+        ]), 1..20)) {
+        let mut card = fresh();
+        let mut verified = false;
+        for event in events {
+            match event {
+                StatusEvent::VerifySigningPassword => {
+                    send(&mut card, SELECT_JPKI);
+                    prop_assert_eq!(send(&mut card, "00 20 00 9B 06 41 42 43 31 32 33").1, 0x9000);
+                    verified = true;
+                }
+                StatusEvent::ReselectJpki => { send(&mut card, SELECT_JPKI); }
+                StatusEvent::SelectOtherApplication => {
+                    send(&mut card, SELECT_TEXT);
+                    verified = false;
+                }
+                StatusEvent::SelectIsd => {
+                    prop_assert_eq!(send(&mut card, "00 A4 04 0C 07 A0 00 00 01 51 00 00").1, 0x9000);
+                    verified = false;
+                }
+                StatusEvent::SelectMf => { send(&mut card, "00 A4 00 00"); }
+                StatusEvent::WarmReset => { card.reset(); }
+                StatusEvent::PowerCycle => {
+                    card.power_off();
+                    card.power_on();
+                    verified = false;
+                }
+            }
+        }
+        send(&mut card, SELECT_JPKI);
+        prop_assert_eq!(select_ef(&mut card, 0x0001), 0x9000);
+        let sw = send(&mut card, "00 B0 00 00 01").1;
+        prop_assert_eq!(sw, if verified { 0x9000 } else { 0x6982 });
+    }
+
+    /// `80 2A` with any P1 and any data length: P1 00-05 with an accepted length signs
+    /// (256 bytes), everything else is refused without data (card-measured.md §8.4).
+    #[test]
+    fn signing_answers_follow_p1_and_length(p1 in prop_oneof![0u8..=5, any::<u8>()], length in 1usize..=255) {
+        let mut card = fresh();
+        send(&mut card, SELECT_JPKI);
+        prop_assert_eq!(send(&mut card, "00 20 00 98 04 31 32 33 34").1, 0x9000);
+        let mut apdu = vec![0x80, 0x2A, p1, 0x97, length as u8];
+        apdu.extend(std::iter::repeat_n(0x5Au8, length));
+        apdu.push(0x00);
+        let (data, sw) = send_bytes(&mut card, &apdu);
+        let accepted = match p1 {
+            0x00 => length <= 245,
+            0x02 | 0x04 => length == 32,
+            0x01 | 0x03 | 0x05 => true,
+            _ => false,
+        };
+        if p1 > 5 {
+            prop_assert_eq!(sw, 0x6A86);
+        } else if accepted {
+            prop_assert_eq!(sw, 0x9000);
+            prop_assert_eq!(data.len(), 256);
+        } else {
+            prop_assert_eq!(sw, 0x6700);
+        }
+        if sw != 0x9000 {
+            prop_assert!(data.is_empty());
+        }
+    }
+}

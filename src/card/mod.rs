@@ -36,7 +36,7 @@ mod tlv;
 pub use description::{CardDescription, CardSpec, DescriptionError, InvalidField, Profile};
 pub use personalise::CardError;
 pub(crate) use personalise::CardParts;
-pub(crate) use sign::MAX_SIGN_INPUT;
+use sign::SignatureScheme;
 
 use description::{
     CardFaults, CardOptions, FourDigitPin, LatencySpec, ResponseStatusFault, SecureMessagingStatus,
@@ -618,9 +618,7 @@ impl Card {
     }
 
     fn compute_digital_signature(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
-        if command.p1 != 0 {
-            return Err(StatusWord::INCORRECT_P1_P2);
-        }
+        let scheme = SignatureScheme::from_p1(command.p1).ok_or(StatusWord::INCORRECT_P1_P2)?;
         let (application, file) = match command.p2 {
             0x80 => self.current_file()?,
             0x81..=0x9F => {
@@ -635,7 +633,7 @@ impl Card {
             return Err(StatusWord::COMMAND_NOT_ALLOWED_NO_EF);
         };
         let (key, pin) = (*key, *pin);
-        if command.data.is_empty() || command.data.len() > MAX_SIGN_INPUT {
+        if !scheme.accepts_length(command.data.len()) {
             return Err(StatusWord::WRONG_LENGTH);
         }
         if matches!(command.le, Some(le) if le < 256) {
@@ -649,7 +647,8 @@ impl Card {
             KeyId::Auth => &keys.auth,
             KeyId::Signing => keys.signing.as_ref().ok_or(StatusWord::FILE_NOT_FOUND)?,
         };
-        let signature = sign::sign_prepared(private_key, command.data)
+        let signature = scheme
+            .sign(private_key, command.data, &mut self.challenge)
             .map_err(|_| StatusWord::NO_PRECISE_DIAGNOSIS)?;
         self.data_answer(&signature, command.le.unwrap_or(256), Work::Sign)
     }
