@@ -139,7 +139,7 @@ pub(super) fn contents(
     if features.text_ap {
         let application = text::application(&text::TextInputs {
             person,
-            issued: spec.issued,
+            issued: spec.issue_date(),
             expires,
             municipality: spec.municipality_code.as_str(),
             has_pin: features.auth_pin,
@@ -151,7 +151,7 @@ pub(super) fn contents(
     if features.surface_ap {
         let application = surface::application(&surface::SurfaceInputs {
             person,
-            issued: spec.issued,
+            issued: spec.issue_date(),
             expires,
             security_code: spec.security_code.as_str(),
             municipality: spec.municipality_code.as_str(),
