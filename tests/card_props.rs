@@ -282,3 +282,38 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// GET DATA with any tag and Le: data only for the objects the card has, at the MF level,
+    /// and only when Le covers the whole object (card-measured.md §3.2).
+    #[test]
+    fn get_data_answers_only_whole_known_objects(p1 in prop_oneof![Just(0x00u8), Just(0x7F), Just(0x5F), any::<u8>()],
+                                                 p2 in prop_oneof![Just(0xF0u8), Just(0xF8), Just(0x21), Just(0x51), any::<u8>()],
+                                                 le in 1usize..=700, extended in any::<bool>(), in_application in any::<bool>()) {
+        let mut card = fresh();
+        if in_application {
+            send(&mut card, SELECT_JPKI);
+        }
+        let mut apdu = vec![0x00, 0xCA, p1, p2];
+        if extended {
+            apdu.extend_from_slice(&[0x00, (le >> 8) as u8, le as u8]);
+        } else {
+            apdu.push(le.min(256) as u8);
+        }
+        let le = if extended { le } else { le.min(256) };
+        let (data, sw) = send_bytes(&mut card, &apdu);
+        let known = matches!((p1, p2), (0x00, 0xF0 | 0xF2 | 0xF7 | 0xF8) | (0x7F, 0x21) | (0x5F, 0x51));
+        let reachable = known && (!in_application || (p1, p2) == (0x5F, 0x51));
+        match sw {
+            0x9000 => {
+                prop_assert!(reachable);
+                prop_assert!(!data.is_empty() && data.len() <= le);
+            }
+            0x6700 => prop_assert!(reachable && data.is_empty()),
+            0x6A88 => prop_assert!(!reachable && data.is_empty()),
+            other => prop_assert!(false, "SW {other:04X}"),
+        }
+    }
+}

@@ -246,3 +246,46 @@ fn signing_schemes_refuse_other_p1_and_wrong_lengths() {
         assert_eq!(sign_scheme(&mut card, p1, 0x97, &[0u8; 255]).1, 0x9000);
     }
 }
+
+/// card-measured.md §3.4: the `7F21` link verifies with the key carried in `00F8` (PKCS#1 v1.5
+/// SHA-256 over the 297 body bytes), checked with ring's RSA components.
+#[test]
+fn mf_cv_chain_lower_link_verifies_with_the_intermediate_key() {
+    let mut card = powered_card("standard");
+    let (upper, sw) = send(&mut card, "00 CA 00 F8 00 00 00");
+    assert_eq!(sw, 0x9000);
+    let (lower, sw) = send(&mut card, "00 CA 7F 21 00 00 00");
+    assert_eq!(sw, 0x9000);
+    let body = |object: &[u8]| object[17..17 + 297].to_vec();
+    let signature = |object: &[u8]| {
+        assert_eq!(&object[314..319], &[0x5F, 0x37, 0x82, 0x01, 0x00]);
+        object[319..].to_vec()
+    };
+    let upper_body = body(&upper);
+    assert_eq!(&upper_body[32..37], &[0x90, 0x03, 0x01, 0x00, 0x01]);
+    assert_eq!(&upper_body[37..41], &[0x91, 0x82, 0x01, 0x00]);
+    let key = signature::RsaPublicKeyComponents {
+        n: &upper_body[41..297],
+        e: &upper_body[34..37],
+    };
+    key.verify(
+        &signature::RSA_PKCS1_2048_8192_SHA256,
+        &body(&lower),
+        &signature(&lower),
+    )
+    .expect("7F21 is signed by the key in 00F8");
+    // The CAR of 7F21 is the CHR of 00F8 and the 00F7 object.
+    assert_eq!(&body(&lower)[..16], &upper_body[16..32]);
+    assert_eq!(
+        send(&mut card, "00 CA 00 F7 00").0,
+        upper_body[16..32].to_vec()
+    );
+    // The root link is not self-verifiable with its own subject key.
+    assert!(key
+        .verify(
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+            &upper_body,
+            &signature(&upper)
+        )
+        .is_err());
+}

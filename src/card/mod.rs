@@ -26,6 +26,7 @@ pub mod description;
 pub mod fs;
 mod images;
 pub(crate) mod jpki;
+mod mf;
 mod personalise;
 mod pin;
 mod sign;
@@ -43,6 +44,7 @@ use description::{
     SigningPassword,
 };
 use fs::{EfContent, FileSystem, KeyId, ReadAccess};
+use mf::{MfObjects, TAG_CONTACT_ATR};
 use personalise::{CardContents, CardKeys};
 use pin::{PinId, PinTable};
 
@@ -162,8 +164,8 @@ struct Selection {
 }
 
 use crate::apdu::ins::{
-    INS_CHANGE_REFERENCE_DATA, INS_COMPUTE_DIGITAL_SIGNATURE, INS_GET_CHALLENGE, INS_GET_RESPONSE,
-    INS_READ_BINARY, INS_SELECT, INS_VERIFY,
+    INS_CHANGE_REFERENCE_DATA, INS_COMPUTE_DIGITAL_SIGNATURE, INS_GET_CHALLENGE, INS_GET_DATA,
+    INS_GET_RESPONSE, INS_READ_BINARY, INS_SELECT, INS_VERIFY,
 };
 
 /// The emulated card. Cloning is cheap (file contents and keys are shared) and gives an
@@ -189,6 +191,7 @@ pub struct Card {
     security_application: Option<usize>,
     pending_response: Vec<u8>,
     challenge: ChaCha20Rng,
+    mf_objects: Arc<MfObjects>,
 }
 
 impl fmt::Debug for Card {
@@ -248,6 +251,7 @@ impl Card {
             security_application: None,
             pending_response: Vec::new(),
             challenge: ChaCha20Rng::seed_from_u64(seed),
+            mf_objects: Arc::new(contents.mf_objects),
         }
     }
 
@@ -344,6 +348,7 @@ impl Card {
             (0x00, INS_CHANGE_REFERENCE_DATA) => self.change_reference_data(&command),
             (0x00, INS_GET_CHALLENGE) => self.get_challenge(&command),
             (0x00, INS_GET_RESPONSE) => self.get_response(&command),
+            (0x00, INS_GET_DATA) => self.get_data(&command),
             (0x80, INS_COMPUTE_DIGITAL_SIGNATURE) => self.compute_digital_signature(&command),
             _ => Err(StatusWord::INS_NOT_SUPPORTED),
         }
@@ -360,23 +365,20 @@ impl Card {
             0xFF => Err(StatusWord::CLA_NOT_SUPPORTED),
             0x00 | 0x80 => Ok(()),
             _ if cla & 0xE0 == 0x00 || cla & 0xE0 == 0x80 => {
-                if cla & 0x0C != 0 {
+                // Channel bits win over everything else: only channel 0 works
+                // (card-measured.md §1.1).
+                if cla & 0x03 != 0 {
+                    Err(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED)
+                } else if cla & 0x0C != 0 {
                     Err(secure_messaging)
                 } else if cla & 0x10 != 0 {
                     Err(StatusWord::CHAINING_NOT_SUPPORTED)
-                } else if cla & 0x03 != 0 {
-                    Err(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED)
                 } else {
                     Err(StatusWord::CLA_NOT_SUPPORTED)
                 }
             }
-            0x40..=0x7F => {
-                if cla & 0x20 != 0 {
-                    Err(secure_messaging)
-                } else {
-                    Err(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED)
-                }
-            }
+            // Further interindustry classes address channels 4-19: never channel 0.
+            0x40..=0x7F => Err(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED),
             _ => Err(StatusWord::CLA_NOT_SUPPORTED),
         }
     }
@@ -661,12 +663,38 @@ impl Card {
             return Err(StatusWord::WRONG_LENGTH);
         }
         let le = command.le.ok_or(StatusWord::WRONG_LENGTH)?;
+        // The measured card refuses an extended Le outright (card-measured.md §3.3).
+        if command.extended {
+            return Err(StatusWord::CONDITIONS_OF_USE_NOT_SATISFIED);
+        }
         if le > 256 {
             return Err(StatusWord::WRONG_LENGTH);
         }
         let mut challenge = [0u8; 256];
         self.challenge.fill_bytes(&mut challenge[..le]);
         self.data_answer(&challenge[..le], le, Work::Challenge)
+    }
+
+    /// GET DATA (card-measured.md §3.2): the MF objects answer only at the MF level, the
+    /// contact ATR everywhere; a big object needs an extended Le (a short one gets `67 00`,
+    /// never `6C xx`); an absent object answers `6A 88`.
+    fn get_data(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+        if !command.data.is_empty() {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        let le = command.le.ok_or(StatusWord::WRONG_LENGTH)?;
+        let tag = u16::from_be_bytes([command.p1, command.p2]);
+        if self.selection.application.is_some() && tag != TAG_CONTACT_ATR {
+            return Err(StatusWord::REFERENCE_DATA_NOT_FOUND);
+        }
+        let objects = Arc::clone(&self.mf_objects);
+        let object = objects
+            .get(tag)
+            .ok_or(StatusWord::REFERENCE_DATA_NOT_FOUND)?;
+        if object.len() > le {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        self.data_answer(object, le, Work::Transfer(object.len()))
     }
 
     pub fn pin_counters(&self) -> PinCounters {

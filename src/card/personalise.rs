@@ -9,6 +9,7 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 
 use super::description::{CardDescription, AUTH_PIN_TRIES, SIGNING_PASSWORD_TRIES, TEXT_PIN_TRIES};
 use super::fs::{Application, FileSystem, AID_COMMON, AID_JUKI};
+use super::mf::{MfHierarchy, MfInputs, MfObjects};
 use super::pin::{PinId, PinRecord, PinTable};
 use super::{jpki, surface, text};
 use crate::pki::{pool_key, CertificateKind, CertificateRequest, TestPki};
@@ -50,7 +51,13 @@ pub(super) struct CardContents {
     pub(super) signing_certificate: Option<Vec<u8>>,
     pub(super) collation_b: String,
     pub(super) pins: PinTable,
+    /// GET DATA objects of the MF level (none on phone tokens).
+    pub(super) mf_objects: MfObjects,
 }
+
+/// Pool slots of our own MF-level CV hierarchy (root, municipality intermediate, lower key):
+/// the same for every card, like a real card's CA keys.
+const MF_HIERARCHY_SLOTS: [usize; 3] = [13, 14, 15];
 
 /// Issues the certificates the description calls for and loads the keys from the pool.
 pub(super) fn issue_parts(
@@ -171,6 +178,23 @@ pub(super) fn contents(
         });
     }
 
+    let mf_objects = if features.surface_ap {
+        let [root, intermediate, lower] = MF_HIERARCHY_SLOTS.map(pool_key);
+        let atr = spec.atr.bytes();
+        MfObjects::build(&MfInputs {
+            municipality: spec.municipality_code.as_str(),
+            expires,
+            atr: atr.as_deref(),
+            hierarchy: MfHierarchy {
+                root: &root?,
+                intermediate: &intermediate?,
+                lower: &RsaPublicKey::from(&lower?),
+            },
+        })
+        .map_err(|e| build_error("the MF data objects", &e))?
+    } else {
+        MfObjects::default()
+    };
     let collation_b = surface::collation_number_b(
         person.birth_date,
         expires,
@@ -238,5 +262,6 @@ pub(super) fn contents(
         signing_certificate,
         collation_b,
         pins,
+        mf_objects,
     })
 }
