@@ -317,3 +317,39 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// READ RECORD and INTERNAL AUTHENTICATE in the 共通AP with arbitrary parameters: record 1
+    /// of EF0001 (by current EF or SFI 1) and key 0019 answer, everything else is a bare
+    /// status word (card-measured.md §1.5, §5).
+    #[test]
+    fn common_ap_commands_answer_data_only_where_they_should(ins in prop::sample::select(vec![0xB2u8, 0x88]),
+                                                           p1 in any::<u8>(), p2 in any::<u8>(),
+                                                           data in prop::collection::vec(any::<u8>(), 0..40),
+                                                           select_card_info in any::<bool>()) {
+        let mut card = fresh();
+        send(&mut card, "00 A4 04 0C 0A D3 92 10 00 31 00 01 01 01 00");
+        if select_card_info {
+            prop_assert_eq!(select_ef(&mut card, 0x0001), 0x9000);
+        }
+        let mut apdu = vec![0x00, ins, p1, p2];
+        if !data.is_empty() {
+            apdu.push(data.len() as u8);
+            apdu.extend_from_slice(&data);
+        }
+        apdu.push(0x00);
+        let (answer, sw) = send_bytes(&mut card, &apdu);
+        let expected_data = match ins {
+            0xB2 => data.is_empty() && p1 == 1 && (p2 == 0x0C || (p2 == 0x04 && select_card_info)),
+            _ => !data.is_empty() && p1 == 0 && p2 == 0x99,
+        };
+        prop_assert_eq!(sw == 0x9000, expected_data, "SW {:04X}", sw);
+        if sw == 0x9000 {
+            prop_assert_eq!(answer.len(), if ins == 0xB2 { 30 } else { 256 });
+        } else {
+            prop_assert!(answer.is_empty());
+        }
+    }
+}

@@ -289,3 +289,24 @@ fn mf_cv_chain_lower_link_verifies_with_the_intermediate_key() {
         )
         .is_err());
 }
+
+/// card-measured.md §5.3: INTERNAL AUTHENTICATE with 共通AP key 0019 is an ordinary
+/// sha256WithRSAEncryption signature of the challenge, made with no credential; the key is
+/// pool slot 12 (its public half is on no file of the card).
+#[test]
+fn common_ap_internal_authenticate_signs_the_challenge() {
+    use rsa::pkcs1::EncodeRsaPublicKey;
+    let mut card = powered_card("standard");
+    send(&mut card, "00 A4 04 0C 0A D3 92 10 00 31 00 01 01 01 00");
+    let challenge: Vec<u8> = (0..16).collect();
+    let mut apdu = vec![0x00, 0x88, 0x00, 0x99, 0x10];
+    apdu.extend_from_slice(&challenge);
+    apdu.push(0x00);
+    let (signature, sw) = send_bytes(&mut card, &apdu);
+    assert_eq!(sw, 0x9000);
+    let public = rsa::RsaPublicKey::from(&myna_hil::pki::pool_key(12).unwrap());
+    let der = public.to_pkcs1_der().unwrap();
+    let key = UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, der.as_bytes());
+    key.verify(&challenge, &signature).expect("verifies");
+    assert!(key.verify(b"other", &signature).is_err());
+}

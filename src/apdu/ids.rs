@@ -44,3 +44,11 @@ pub mod surface {
     pub const EF_MATCH_B: u16 = 0x0012;
     pub const EF_MATCH_A: u16 = 0x0013;
 }
+
+/// Elementary files of the common application (共通AP, card-measured.md §5).
+pub mod common {
+    /// Record EF: record 1 = card info (serial, municipality, expiry).
+    pub const EF_CARD_INFO: u16 = 0x0001;
+    /// The key that answers INTERNAL AUTHENTICATE without a credential.
+    pub const EF_INTERNAL_AUTH_KEY: u16 = 0x0019;
+}

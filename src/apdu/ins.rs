@@ -3,6 +3,8 @@
 /// Interindustry (CLA `00`) instructions.
 pub const INS_SELECT: u8 = 0xA4;
 pub const INS_READ_BINARY: u8 = 0xB0;
+pub const INS_READ_RECORD: u8 = 0xB2;
+pub const INS_INTERNAL_AUTHENTICATE: u8 = 0x88;
 pub const INS_VERIFY: u8 = 0x20;
 pub const INS_CHANGE_REFERENCE_DATA: u8 = 0x24;
 pub const INS_RESET_RETRY_COUNTER: u8 = 0x2C;

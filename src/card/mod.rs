@@ -7,8 +7,8 @@
 //! `personalise` builds a card's contents from its description ([`Card::from_description`]
 //! issues the certificates from the test PKI; `Card::from_parts` takes them ready-made as
 //! `CardParts`). [`description`] is the YAML model; `fs` the applications and files; `pin`
-//! retry counters; `jpki`, `text`, `surface` build one application each; `sign` the RSA
-//! work; `tlv` the byte layout of the proprietary files; `images` the synthetic card face.
+//! retry counters; `jpki`, `text`, `surface`, `common` build one application each; `mf` the
+//! MF-level GET DATA objects; `sign` the RSA work; `tlv` the byte layout of the proprietary files; `images` the synthetic card face.
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use crate::apdu::ids::AID_ISD;
 use crate::apdu::{response, Command, StatusWord};
 use crate::pki::TestPki;
 
+mod common;
 pub mod description;
 pub mod fs;
 mod images;
@@ -165,7 +166,8 @@ struct Selection {
 
 use crate::apdu::ins::{
     INS_CHANGE_REFERENCE_DATA, INS_COMPUTE_DIGITAL_SIGNATURE, INS_GET_CHALLENGE, INS_GET_DATA,
-    INS_GET_RESPONSE, INS_READ_BINARY, INS_SELECT, INS_VERIFY,
+    INS_GET_RESPONSE, INS_INTERNAL_AUTHENTICATE, INS_READ_BINARY, INS_READ_RECORD, INS_SELECT,
+    INS_VERIFY,
 };
 
 /// The emulated card. Cloning is cheap (file contents and keys are shared) and gives an
@@ -349,6 +351,8 @@ impl Card {
             (0x00, INS_GET_CHALLENGE) => self.get_challenge(&command),
             (0x00, INS_GET_RESPONSE) => self.get_response(&command),
             (0x00, INS_GET_DATA) => self.get_data(&command),
+            (0x00, INS_READ_RECORD) => self.read_record(&command),
+            (0x00, INS_INTERNAL_AUTHENTICATE) => self.internal_authenticate(&command),
             (0x80, INS_COMPUTE_DIGITAL_SIGNATURE) => self.compute_digital_signature(&command),
             _ => Err(StatusWord::INS_NOT_SUPPORTED),
         }
@@ -494,10 +498,11 @@ impl Card {
             )
         };
         let files = Arc::clone(&self.files);
-        let Some(EfContent::Data { bytes, read }) =
-            files.file(application, file).map(|f| &f.content)
-        else {
-            return Err(StatusWord::COMMAND_NOT_ALLOWED_NO_EF);
+        let (bytes, read) = match files.file(application, file).map(|f| &f.content) {
+            Some(EfContent::Data { bytes, read }) => (bytes, read),
+            // A record EF is read with READ RECORD (card-measured.md §1.5).
+            Some(EfContent::Records(_)) => return Err(StatusWord::INCOMPATIBLE_FILE_STRUCTURE),
+            _ => return Err(StatusWord::COMMAND_NOT_ALLOWED_NO_EF),
         };
         if !self.may_read(*read) {
             return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
@@ -695,6 +700,75 @@ impl Card {
             return Err(StatusWord::WRONG_LENGTH);
         }
         self.data_answer(object, le, Work::Transfer(object.len()))
+    }
+
+    /// READ RECORD `00 B2 <record> <P2> Le` (card-measured.md §1.5): P2 `04` reads one record
+    /// of the current EF, `(SFI << 3) | 04` of that EF (selecting it); P2 `..5` (from P1 to the
+    /// last) is not offered (`6A 81`); no such record `6A 83`; a transparent EF `69 81`.
+    fn read_record(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+        if !command.data.is_empty() {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        let le = command.le.ok_or(StatusWord::WRONG_LENGTH)?;
+        if command.p1 == 0 {
+            return Err(StatusWord::INCORRECT_P1_P2);
+        }
+        let (application, file) = match (command.p2 >> 3, command.p2 & 0x07) {
+            (_, 0x05) => return Err(StatusWord::FUNCTION_NOT_SUPPORTED),
+            (0, 0x04) => self.current_file()?,
+            (short_id @ 1..=30, 0x04) => {
+                let file = self.file_by_short_id(short_id)?;
+                self.selection.file = Some(file);
+                (self.selection.application.unwrap_or_default(), file)
+            }
+            _ => return Err(StatusWord::INCORRECT_P1_P2),
+        };
+        let files = Arc::clone(&self.files);
+        let record = match files.file(application, file).map(|f| &f.content) {
+            Some(EfContent::Records(records)) => records
+                .get(usize::from(command.p1) - 1)
+                .ok_or(StatusWord::RECORD_NOT_FOUND)?,
+            Some(EfContent::Data { .. } | EfContent::Pin(_) | EfContent::Key { .. })
+            | Some(EfContent::InternalAuthenticationKey) => {
+                return Err(StatusWord::INCOMPATIBLE_FILE_STRUCTURE)
+            }
+            None => return Err(StatusWord::COMMAND_NOT_ALLOWED_NO_EF),
+        };
+        let count = le.min(record.len());
+        self.data_answer(&record[..count], le, Work::Transfer(count))
+    }
+
+    /// INTERNAL AUTHENTICATE `00 88 00 <P2> Lc <challenge> 00` (card-measured.md §5.3): only
+    /// the 共通AP key answers, with no credential, a PKCS#1 v1.5 SHA-256 signature of the
+    /// challenge; the JPKI keys refuse with `69 82`, anything else with `69 85`.
+    fn internal_authenticate(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+        if command.p1 != 0 {
+            return Err(StatusWord::INCORRECT_P1_P2);
+        }
+        let (application, file) = match command.p2 {
+            0x80 => self.current_file()?,
+            0x81..=0x9F => {
+                let file = self.file_by_short_id(command.p2 & 0x1F)?;
+                (self.selection.application.unwrap_or_default(), file)
+            }
+            _ => return Err(StatusWord::INCORRECT_P1_P2),
+        };
+        match self.files.file(application, file).map(|f| &f.content) {
+            Some(EfContent::InternalAuthenticationKey) => {}
+            Some(EfContent::Key { .. }) => return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
+            _ => return Err(StatusWord::CONDITIONS_OF_USE_NOT_SATISFIED),
+        }
+        if command.data.is_empty() || command.data.len() > 255 {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        if matches!(command.le, Some(le) if le < 256) {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        let keys = Arc::clone(&self.keys);
+        let key = keys.common.as_ref().ok_or(StatusWord::FILE_NOT_FOUND)?;
+        let signature = sign::issuer_signature(key, command.data)
+            .map_err(|_| StatusWord::NO_PRECISE_DIAGNOSIS)?;
+        self.data_answer(&signature, command.le.unwrap_or(256), Work::Sign)
     }
 
     pub fn pin_counters(&self) -> PinCounters {
