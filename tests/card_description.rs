@@ -36,7 +36,7 @@ fn minimal_card_file_uses_the_documented_defaults() {
             .expect("parses");
     let spec = &description.card;
     assert_eq!(spec.profile, Profile::Standard);
-    assert_eq!(spec.issued, date(2024, 4, 1));
+    assert_eq!(spec.issue_date(), date(2024, 4, 1));
     // 10th birthday after issue for an adult (the first is 2024-05-10).
     assert_eq!(spec.expiry_date(&description.person), date(2033, 5, 10));
     // Auth certificate: 5th birthday after issue.
@@ -155,4 +155,66 @@ fn missing_file_is_named() {
     let error = CardDescription::from_yaml_file(std::path::Path::new("/nonexistent/card.yaml"))
         .expect_err("missing");
     assert!(error.to_string().contains("/nonexistent/card.yaml"));
+}
+
+#[test]
+fn relative_dates_count_from_the_serving_day() {
+    let text = format!(
+        "{PERSON}card:\n  issued: -400d\n  certificates:\n    auth: {{ not_after: +90d }}\n    signing: {{ not_before: 2020-02-02, not_after: 0d }}\n"
+    );
+    let description = CardDescription::from_yaml_str(&text, "relative.yaml").expect("parses");
+    let served = description.on_day(date(2026, 11, 27));
+    let person = &served.person;
+    assert_eq!(served.card.issue_date(), date(2025, 10, 23));
+    assert_eq!(
+        served.card.auth_certificate_validity(person),
+        (date(2025, 10, 23), date(2027, 2, 25))
+    );
+    assert_eq!(
+        served.card.signing_certificate_validity(person),
+        (date(2020, 2, 2), date(2026, 11, 27))
+    );
+    // Another serving day moves the relative dates only.
+    let later = description.on_day(date(2030, 1, 1));
+    assert_eq!(later.card.issue_date(), date(2028, 11, 27));
+    assert_eq!(
+        later.card.signing_certificate_validity(&later.person).0,
+        date(2020, 2, 2)
+    );
+}
+
+#[test]
+fn malformed_relative_dates_are_load_errors_with_a_location() {
+    for bad in ["-400", "--4d", "+d", "4x", "400000d", "2024-02-30"] {
+        let text = format!("{PERSON}card:\n  issued: \"{bad}\"\n");
+        let error = CardDescription::from_yaml_str(&text, "bad.yaml").expect_err(bad);
+        assert!(
+            matches!(error, DescriptionError::Yaml { line: 9, .. }),
+            "{bad}: {error}"
+        );
+    }
+}
+
+/// The card the README tells vendors to serve: valid on the serving day and 90 days later,
+/// whatever that day is (issue 10 item 8).
+#[test]
+fn standard_fixture_is_valid_on_any_serving_day_and_ninety_days_after() {
+    let pki = TestPki::load().expect("pki");
+    let description = description("standard");
+    for today in [date(2026, 11, 27), date(2031, 6, 30)] {
+        let card = Card::from_description(&description.on_day(today), pki).expect("builds");
+        let certificate =
+            <x509_cert::Certificate as der::Decode>::from_der(card.auth_certificate_der())
+                .expect("certificate");
+        let validity = &certificate.tbs_certificate.validity;
+        let not_before = validity.not_before.to_unix_duration().as_secs();
+        let not_after = validity.not_after.to_unix_duration().as_secs();
+        let seconds =
+            |day: NaiveDate| day.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp() as u64;
+        assert!(not_before <= seconds(today), "valid from before {today}");
+        assert!(
+            not_after >= seconds(today + chrono::Duration::days(91)),
+            "still valid 90 days after {today}"
+        );
+    }
 }

@@ -193,3 +193,163 @@ fn unblock_checks_the_new_value_without_echoing_it() {
         0x9000
     );
 }
+
+/// What happens to the card between two checks of the security status (card-measured.md §2).
+#[derive(Debug, Clone, Copy)]
+enum StatusEvent {
+    VerifySigningPassword,
+    ReselectJpki,
+    SelectOtherApplication,
+    SelectIsd,
+    SelectMf,
+    WarmReset,
+    PowerCycle,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The signing certificate opens exactly while the password verified in JPKI has not been
+    /// cleared by another application, the ISD or a power-off; re-selecting JPKI, SELECT MF
+    /// and warm resets keep it.
+    #[test]
+    fn security_status_follows_the_measured_rules(events in prop::collection::vec(
+        prop::sample::select(vec![
+            StatusEvent::VerifySigningPassword, StatusEvent::ReselectJpki,
+            StatusEvent::SelectOtherApplication, StatusEvent::SelectIsd, StatusEvent::SelectMf,
+            StatusEvent::WarmReset, StatusEvent::PowerCycle,
+        ]), 1..20)) {
+        let mut card = fresh();
+        let mut verified = false;
+        for event in events {
+            match event {
+                StatusEvent::VerifySigningPassword => {
+                    send(&mut card, SELECT_JPKI);
+                    prop_assert_eq!(send(&mut card, "00 20 00 9B 06 41 42 43 31 32 33").1, 0x9000);
+                    verified = true;
+                }
+                StatusEvent::ReselectJpki => { send(&mut card, SELECT_JPKI); }
+                StatusEvent::SelectOtherApplication => {
+                    send(&mut card, SELECT_TEXT);
+                    verified = false;
+                }
+                StatusEvent::SelectIsd => {
+                    prop_assert_eq!(send(&mut card, "00 A4 04 0C 07 A0 00 00 01 51 00 00").1, 0x9000);
+                    verified = false;
+                }
+                StatusEvent::SelectMf => { send(&mut card, "00 A4 00 00"); }
+                StatusEvent::WarmReset => { card.reset(); }
+                StatusEvent::PowerCycle => {
+                    card.power_off();
+                    card.power_on();
+                    verified = false;
+                }
+            }
+        }
+        send(&mut card, SELECT_JPKI);
+        prop_assert_eq!(select_ef(&mut card, 0x0001), 0x9000);
+        let sw = send(&mut card, "00 B0 00 00 01").1;
+        prop_assert_eq!(sw, if verified { 0x9000 } else { 0x6982 });
+    }
+
+    /// `80 2A` with any P1 and any data length: P1 00-05 with an accepted length signs
+    /// (256 bytes), everything else is refused without data (card-measured.md §8.4).
+    #[test]
+    fn signing_answers_follow_p1_and_length(p1 in prop_oneof![0u8..=5, any::<u8>()], length in 1usize..=255) {
+        let mut card = fresh();
+        send(&mut card, SELECT_JPKI);
+        prop_assert_eq!(send(&mut card, "00 20 00 98 04 31 32 33 34").1, 0x9000);
+        let mut apdu = vec![0x80, 0x2A, p1, 0x97, length as u8];
+        apdu.extend(std::iter::repeat_n(0x5Au8, length));
+        apdu.push(0x00);
+        let (data, sw) = send_bytes(&mut card, &apdu);
+        let accepted = match p1 {
+            0x00 => length <= 245,
+            0x02 | 0x04 => length == 32,
+            0x01 | 0x03 | 0x05 => true,
+            _ => false,
+        };
+        if p1 > 5 {
+            prop_assert_eq!(sw, 0x6A86);
+        } else if accepted {
+            prop_assert_eq!(sw, 0x9000);
+            prop_assert_eq!(data.len(), 256);
+        } else {
+            prop_assert_eq!(sw, 0x6700);
+        }
+        if sw != 0x9000 {
+            prop_assert!(data.is_empty());
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// GET DATA with any tag and Le: data only for the objects the card has, at the MF level,
+    /// and only when Le covers the whole object (card-measured.md §3.2).
+    #[test]
+    fn get_data_answers_only_whole_known_objects(p1 in prop_oneof![Just(0x00u8), Just(0x7F), Just(0x5F), any::<u8>()],
+                                                 p2 in prop_oneof![Just(0xF0u8), Just(0xF8), Just(0x21), Just(0x51), any::<u8>()],
+                                                 le in 1usize..=700, extended in any::<bool>(), in_application in any::<bool>()) {
+        let mut card = fresh();
+        if in_application {
+            send(&mut card, SELECT_JPKI);
+        }
+        let mut apdu = vec![0x00, 0xCA, p1, p2];
+        if extended {
+            apdu.extend_from_slice(&[0x00, (le >> 8) as u8, le as u8]);
+        } else {
+            apdu.push(le.min(256) as u8);
+        }
+        let le = if extended { le } else { le.min(256) };
+        let (data, sw) = send_bytes(&mut card, &apdu);
+        let known = matches!((p1, p2), (0x00, 0xF0 | 0xF2 | 0xF7 | 0xF8) | (0x7F, 0x21) | (0x5F, 0x51));
+        let reachable = known && (!in_application || (p1, p2) == (0x5F, 0x51));
+        match sw {
+            0x9000 => {
+                prop_assert!(reachable);
+                prop_assert!(!data.is_empty() && data.len() <= le);
+            }
+            0x6700 => prop_assert!(reachable && data.is_empty()),
+            0x6A88 => prop_assert!(!reachable && data.is_empty()),
+            other => prop_assert!(false, "SW {other:04X}"),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// READ RECORD and INTERNAL AUTHENTICATE in the 共通AP with arbitrary parameters: record 1
+    /// of EF0001 (by current EF or SFI 1) and key 0019 answer, everything else is a bare
+    /// status word (card-measured.md §1.5, §5).
+    #[test]
+    fn common_ap_commands_answer_data_only_where_they_should(ins in prop::sample::select(vec![0xB2u8, 0x88]),
+                                                           p1 in any::<u8>(), p2 in any::<u8>(),
+                                                           data in prop::collection::vec(any::<u8>(), 0..40),
+                                                           select_card_info in any::<bool>()) {
+        let mut card = fresh();
+        send(&mut card, "00 A4 04 0C 0A D3 92 10 00 31 00 01 01 01 00");
+        if select_card_info {
+            prop_assert_eq!(select_ef(&mut card, 0x0001), 0x9000);
+        }
+        let mut apdu = vec![0x00, ins, p1, p2];
+        if !data.is_empty() {
+            apdu.push(data.len() as u8);
+            apdu.extend_from_slice(&data);
+        }
+        apdu.push(0x00);
+        let (answer, sw) = send_bytes(&mut card, &apdu);
+        let expected_data = match ins {
+            0xB2 => data.is_empty() && p1 == 1 && (p2 == 0x0C || (p2 == 0x04 && select_card_info)),
+            _ => !data.is_empty() && p1 == 0 && p2 == 0x99,
+        };
+        prop_assert_eq!(sw == 0x9000, expected_data, "SW {:04X}", sw);
+        if sw == 0x9000 {
+            prop_assert_eq!(answer.len(), if ins == 0xB2 { 30 } else { 256 });
+        } else {
+            prop_assert!(answer.is_empty());
+        }
+    }
+}

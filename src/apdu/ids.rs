@@ -6,6 +6,9 @@ pub const AID_JPKI: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 
 pub const AID_TEXT: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08];
 pub const AID_SURFACE: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02];
 pub const AID_JUKI: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x01];
+/// The GlobalPlatform Issuer Security Domain: the current DF after power-up, the "MF level"
+/// (card-measured.md §1.1, §1.4).
+pub const AID_ISD: [u8; 7] = [0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00];
 pub const AID_COMMON: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x01, 0x00];
 
 /// Elementary files of the JPKI application (公的個人認証).
@@ -40,4 +43,12 @@ pub mod surface {
     pub const EF_BASIC_INFO: u16 = 0x0003;
     pub const EF_MATCH_B: u16 = 0x0012;
     pub const EF_MATCH_A: u16 = 0x0013;
+}
+
+/// Elementary files of the common application (共通AP, card-measured.md §5).
+pub mod common {
+    /// Record EF: record 1 = card info (serial, municipality, expiry).
+    pub const EF_CARD_INFO: u16 = 0x0001;
+    /// The key that answers INTERNAL AUTHENTICATE without a credential.
+    pub const EF_INTERNAL_AUTH_KEY: u16 = 0x0019;
 }

@@ -3,11 +3,15 @@
 /// Interindustry (CLA `00`) instructions.
 pub const INS_SELECT: u8 = 0xA4;
 pub const INS_READ_BINARY: u8 = 0xB0;
+pub const INS_READ_RECORD: u8 = 0xB2;
+pub const INS_INTERNAL_AUTHENTICATE: u8 = 0x88;
 pub const INS_VERIFY: u8 = 0x20;
 pub const INS_CHANGE_REFERENCE_DATA: u8 = 0x24;
 pub const INS_RESET_RETRY_COUNTER: u8 = 0x2C;
 pub const INS_GET_CHALLENGE: u8 = 0x84;
 pub const INS_GET_RESPONSE: u8 = 0xC0;
+/// GET DATA: P1-P2 is the tag of a data object (answered at the MF level, card-measured.md §3.2).
+pub const INS_GET_DATA: u8 = 0xCA;
 /// Proprietary (CLA `80`) JPKI signature; the same byte is PSO in the interindustry class.
 pub const INS_COMPUTE_DIGITAL_SIGNATURE: u8 = 0x2A;
 /// Proprietary (CLA `80`): myna-hil's identification probe (see `transport::identify`).

@@ -29,6 +29,7 @@ impl StatusWord {
     pub const LOGICAL_CHANNEL_NOT_SUPPORTED: StatusWord = StatusWord(0x6881);
     pub const SECURE_MESSAGING_NOT_SUPPORTED: StatusWord = StatusWord(0x6882);
     pub const CHAINING_NOT_SUPPORTED: StatusWord = StatusWord(0x6884);
+    pub const INCOMPATIBLE_FILE_STRUCTURE: StatusWord = StatusWord(0x6981);
     pub const SECURITY_STATUS_NOT_SATISFIED: StatusWord = StatusWord(0x6982);
     pub const AUTHENTICATION_METHOD_BLOCKED: StatusWord = StatusWord(0x6983);
     pub const REFERENCE_DATA_NOT_USABLE: StatusWord = StatusWord(0x6984);
@@ -39,6 +40,7 @@ impl StatusWord {
     pub const WRONG_DATA: StatusWord = StatusWord(0x6A80);
     pub const FUNCTION_NOT_SUPPORTED: StatusWord = StatusWord(0x6A81);
     pub const FILE_NOT_FOUND: StatusWord = StatusWord(0x6A82);
+    pub const RECORD_NOT_FOUND: StatusWord = StatusWord(0x6A83);
     pub const INCORRECT_P1_P2: StatusWord = StatusWord(0x6A86);
     pub const REFERENCE_DATA_NOT_FOUND: StatusWord = StatusWord(0x6A88);
     pub const WRONG_P1_P2_OFFSET: StatusWord = StatusWord(0x6B00);
@@ -100,6 +102,7 @@ impl StatusWord {
             0x6881 => "logical channel not supported",
             0x6882 => "secure messaging not supported",
             0x6884 => "command chaining not supported",
+            0x6981 => "command incompatible with file structure",
             0x6982 => "security status not satisfied",
             0x6983 => "authentication method blocked",
             0x6984 => "reference data not usable (blocked)",
@@ -109,6 +112,7 @@ impl StatusWord {
             0x6A80 => "incorrect data",
             0x6A81 => "function not supported",
             0x6A82 => "file or application not found",
+            0x6A83 => "record not found",
             0x6A86 => "incorrect P1 P2",
             0x6A88 => "referenced data not found",
             0x6B00 => "offset beyond end of file",

@@ -21,6 +21,98 @@ pub struct CardDescription {
     pub card: CardSpec,
 }
 
+/// A date in a card file: a calendar date (`2022-04-01`) or a number of days from the day the
+/// card is served (`-400d`, `+90d`, `0d`), so that a fixture card stays valid whenever it is
+/// used. [`CardDescription::on_day`] turns relative dates into calendar dates; until then they
+/// count from [`RELATIVE_DATES_REFERENCE_DAY`], so an unresolved card is still deterministic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardDate {
+    On(NaiveDate),
+    DaysFromServing(i32),
+}
+
+/// The day relative card dates count from when nobody named the serving day (tests, tools that
+/// build a card without a clock).
+pub const RELATIVE_DATES_REFERENCE_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2025, 4, 1) {
+    Some(day) => day,
+    None => NaiveDate::MIN,
+};
+
+/// Relative dates stay within about ±270 years, so date arithmetic cannot overflow.
+const MAX_RELATIVE_DAYS: i32 = 100_000;
+
+impl CardDate {
+    /// The calendar date when the card is served on `today`.
+    pub fn on(self, today: NaiveDate) -> NaiveDate {
+        match self {
+            CardDate::On(date) => date,
+            CardDate::DaysFromServing(days) => today
+                .checked_add_signed(chrono::Duration::days(i64::from(days)))
+                .unwrap_or(today),
+        }
+    }
+
+    /// The calendar date, relative dates counted from [`RELATIVE_DATES_REFERENCE_DAY`].
+    pub fn date(self) -> NaiveDate {
+        self.on(RELATIVE_DATES_REFERENCE_DAY)
+    }
+
+    fn resolved(self, today: NaiveDate) -> CardDate {
+        CardDate::On(self.on(today))
+    }
+
+    fn parse(text: &str) -> Option<CardDate> {
+        if let Some(days) = text.strip_suffix('d') {
+            let (sign, digits) = match days.as_bytes().first() {
+                Some(b'-') => (-1, &days[1..]),
+                Some(b'+') => (1, &days[1..]),
+                _ => (1, days),
+            };
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let magnitude: i32 = digits.parse().ok()?;
+            return (magnitude <= MAX_RELATIVE_DAYS)
+                .then_some(CardDate::DaysFromServing(sign * magnitude));
+        }
+        NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .map(CardDate::On)
+    }
+}
+
+impl From<NaiveDate> for CardDate {
+    fn from(date: NaiveDate) -> CardDate {
+        CardDate::On(date)
+    }
+}
+
+impl fmt::Display for CardDate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CardDate::On(date) => write!(f, "{}", date.format("%Y-%m-%d")),
+            CardDate::DaysFromServing(days) => write!(f, "{days:+}d"),
+        }
+    }
+}
+
+impl Serialize for CardDate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for CardDate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<CardDate, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        CardDate::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is neither a date (YYYY-MM-DD) nor days from the serving day (-400d, +90d)"
+            ))
+        })
+    }
+}
+
 /// Why a card description could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DescriptionError {
@@ -92,6 +184,14 @@ impl CardDescription {
         Ok(description)
     }
 
+    /// The card as served on `today` (see [`CardDate`]).
+    pub fn on_day(&self, today: NaiveDate) -> CardDescription {
+        CardDescription {
+            person: self.person.clone(),
+            card: self.card.on_day(today),
+        }
+    }
+
     pub fn from_yaml_file(path: &Path) -> Result<CardDescription, DescriptionError> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| DescriptionError::Io {
@@ -105,13 +205,13 @@ impl CardDescription {
     pub fn validate(&self) -> Result<(), InvalidField> {
         let card = &self.card;
         let features = card.profile.features();
-        if card.issued < self.person.birth_date {
+        if card.issued.date() < self.person.birth_date {
             return Err(InvalidField::new(
                 "card.issued",
                 "the card is issued before the holder's birth date",
             ));
         }
-        if card.expiry_date(&self.person) <= card.issued {
+        if card.expiry_date(&self.person) <= card.issued.date() {
             return Err(InvalidField::new(
                 "card.expires",
                 "the card expires on or before its issue date",
@@ -190,7 +290,7 @@ impl CardDescription {
             ),
         ] {
             if let (Some(from), Some(until)) = (dates.not_before, dates.not_after) {
-                if until < from {
+                if until.date() < from.date() {
                     return Err(InvalidField::new(field, "not_after is before not_before"));
                 }
             }
@@ -244,10 +344,10 @@ pub struct CardSpec {
     /// Which ATR the card answers power-on with.
     pub atr: AtrChoice,
     /// Day the card (and by default its certificates) was issued. Default 2024-04-01.
-    pub issued: NaiveDate,
+    pub issued: CardDate,
     /// The card body's expiry. Default: the holder's 10th birthday after issue (5th when
     /// issued under 18).
-    pub expires: Option<NaiveDate>,
+    pub expires: Option<CardDate>,
     /// 4-digit セキュリティコード printed on the card face (part of 照合番号B).
     pub security_code: SecurityCode,
     /// 5-digit municipality code (券面事項確認AP EF 0003, `DF 34`).
@@ -267,7 +367,7 @@ impl Default for CardSpec {
         CardSpec {
             profile: Profile::default(),
             atr: AtrChoice::default(),
-            issued: default_issue_date(),
+            issued: CardDate::On(default_issue_date()),
             expires: None,
             security_code: SecurityCode("1234".into()),
             municipality_code: MunicipalityCode("13101".into()),
@@ -288,14 +388,31 @@ fn default_issue_date() -> NaiveDate {
 impl CardSpec {
     /// The card body's expiry: explicit, or the 10th birthday after issue (5th under 18).
     pub fn expiry_date(&self, person: &Person) -> NaiveDate {
-        self.expires.unwrap_or_else(|| {
-            let birthdays = if person.age_on(self.issued) < 18 {
-                5
-            } else {
-                10
-            };
-            nth_birthday_after(person.birth_date, self.issued, birthdays)
+        let issued = self.issued.date();
+        self.expires.map(CardDate::date).unwrap_or_else(|| {
+            let birthdays = if person.age_on(issued) < 18 { 5 } else { 10 };
+            nth_birthday_after(person.birth_date, issued, birthdays)
         })
+    }
+
+    /// The issue date (relative dates counted as [`CardDate::date`] does).
+    pub fn issue_date(&self) -> NaiveDate {
+        self.issued.date()
+    }
+
+    /// This card as served on `today`: every relative date becomes a calendar date.
+    pub fn on_day(&self, today: NaiveDate) -> CardSpec {
+        let resolve = |date: Option<CardDate>| date.map(|date| date.resolved(today));
+        let mut spec = self.clone();
+        spec.issued = self.issued.resolved(today);
+        spec.expires = resolve(self.expires);
+        let auth = &mut spec.certificates.auth;
+        auth.not_before = resolve(auth.not_before);
+        auth.not_after = resolve(auth.not_after);
+        let signing = &mut spec.certificates.signing;
+        signing.not_before = resolve(signing.not_before);
+        signing.not_after = resolve(signing.not_after);
+        spec
     }
 
     /// The 利用者証明用電子証明書's validity: explicit dates, or from issue until the 5th
@@ -314,8 +431,8 @@ impl CardSpec {
         dates: &CertificateDates,
         person: &Person,
     ) -> (NaiveDate, NaiveDate) {
-        let not_before = dates.not_before.unwrap_or(self.issued);
-        let not_after = dates.not_after.unwrap_or_else(|| {
+        let not_before = dates.not_before.unwrap_or(self.issued).date();
+        let not_after = dates.not_after.map(CardDate::date).unwrap_or_else(|| {
             nth_birthday_after(person.birth_date, not_before, 5).min(self.expiry_date(person))
         });
         (not_before, not_after)
@@ -329,7 +446,7 @@ impl CardSpec {
                 .certificates
                 .signing
                 .present
-                .unwrap_or_else(|| person.age_on(self.issued) >= 15)
+                .unwrap_or_else(|| person.age_on(self.issued.date()) >= 15)
     }
 }
 
@@ -644,8 +761,8 @@ pub struct CertificatesSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CertificateDates {
-    pub not_before: Option<NaiveDate>,
-    pub not_after: Option<NaiveDate>,
+    pub not_before: Option<CardDate>,
+    pub not_after: Option<CardDate>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -653,8 +770,8 @@ pub struct CertificateDates {
 pub struct SigningCertificateSpec {
     /// Absent = carried when the profile has one and the holder was 15 or older at issue.
     pub present: Option<bool>,
-    pub not_before: Option<NaiveDate>,
-    pub not_after: Option<NaiveDate>,
+    pub not_before: Option<CardDate>,
+    pub not_after: Option<CardDate>,
 }
 
 impl SigningCertificateSpec {
@@ -691,8 +808,12 @@ impl Default for KeySlots {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CardOptions {
-    /// Re-SELECT of the current AP clears its verified state. Default true.
+    /// Re-SELECT of the current AP clears its verified state. Default false: the measured
+    /// card keeps it (JICSAP 5.1.3 rule 2, card-measured.md §2); `true` was the earlier default.
     pub reselect_clears_verification: bool,
+    /// A warm reset clears the verified state. Default false: the measured card keeps it
+    /// through a PC/SC `SCARD_RESET_CARD` (card-measured.md §2); `true` was the earlier default.
+    pub reset_clears_verification: bool,
     /// Answer to an empty VERIFY after a successful VERIFY. Default `retry_count` (`63 Cx`).
     pub empty_verify_after_success: EmptyVerifyAnswer,
     /// Answer to any VERIFY once a PIN is blocked. Default `69 84`.
@@ -709,7 +830,8 @@ pub struct CardOptions {
 impl Default for CardOptions {
     fn default() -> CardOptions {
         CardOptions {
-            reselect_clears_verification: true,
+            reselect_clears_verification: false,
+            reset_clears_verification: false,
             empty_verify_after_success: EmptyVerifyAnswer::RetryCount,
             blocked_status: BlockedStatus::ReferenceDataNotUsable,
             secure_messaging_status: SecureMessagingStatus::NotSupported,

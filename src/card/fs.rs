@@ -21,6 +21,10 @@ pub(crate) enum EfContent {
     Key { key: KeyId, pin: PinId },
     /// A PIN / 照合番号 EF: the target of VERIFY and CHANGE REFERENCE DATA, never readable.
     Pin(PinId),
+    /// A record EF of simple-TLV records, free to READ RECORD (JICSAP 4.4.1).
+    Records(Box<[Box<[u8]>]>),
+    /// The 共通AP key: INTERNAL AUTHENTICATE with no credential (card-measured.md §5.3).
+    InternalAuthenticationKey,
 }
 
 /// Who may read a data EF.

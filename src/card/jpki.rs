@@ -10,17 +10,44 @@ pub use crate::apdu::ids::jpki::{
     EF_TOKEN_INFO,
 };
 
-/// Size of the token-info EF **[RE]**.
+/// Size of the token-info EF (card-measured.md §8.2).
 pub const TOKEN_INFO_SIZE: usize = 160;
 
-/// Token info: the label padded with spaces (0x20, not 0x00) to 32 bytes; the rest of the
-/// 160-byte EF is zero (its content is not documented; no client reads past byte 32).
+/// EF 0006: a PKCS#11 `CK_TOKEN_INFO` with 4-byte big-endian `CK_ULONG`s (card-measured.md
+/// §8.2). The label tells clients a plastic card from a phone token; the other fields are the
+/// values of the physical-card test vector the reference reports.
 pub(crate) fn token_info(label: &str) -> Vec<u8> {
-    let mut file = vec![0x20; 32];
-    let label = label.as_bytes();
-    let length = label.len().min(32);
-    file[..length].copy_from_slice(&label[..length]);
-    file.resize(TOKEN_INFO_SIZE, 0x00);
+    fn padded(text: &[u8], width: usize) -> Vec<u8> {
+        let mut field = vec![b' '; width];
+        let length = text.len().min(width);
+        field[..length].copy_from_slice(&text[..length]);
+        field
+    }
+    // RNG, LOGIN_REQUIRED, USER_PIN_INITIALIZED, TOKEN_INITIALIZED.
+    const FLAGS: u32 = 0x0000_040D;
+    let counts: [u32; 6] = [
+        1,  // ulMaxSessionCount
+        0,  // ulSessionCount
+        1,  // ulMaxRwSessionCount
+        0,  // ulRwSessionCount
+        16, // ulMaxPinLen
+        6,  // ulMinPinLen
+    ];
+    let mut file = padded(label.as_bytes(), 32);
+    file.extend(padded(b"00000000000000000000000000000001", 32));
+    file.extend(padded(b"E16R01NJ", 16));
+    file.extend(padded(b"0000000020500003", 16));
+    file.extend(FLAGS.to_be_bytes());
+    for count in counts {
+        file.extend(count.to_be_bytes());
+    }
+    // Total and free public and private memory: unavailable.
+    file.extend([0xFF; 16]);
+    // hardwareVersion and firmwareVersion are ASCII on the card, not CK_VERSION pairs.
+    file.extend(b"03");
+    file.extend(b"01");
+    file.extend([b'9'; 16]);
+    debug_assert_eq!(file.len(), TOKEN_INFO_SIZE);
     file
 }
 
@@ -116,5 +143,19 @@ mod tests {
         assert_eq!(file.len(), 160);
         assert_eq!(&file[..15], b"JPKIAPICCTOKEN2");
         assert!(file[15..32].iter().all(|b| *b == 0x20));
+    }
+
+    #[test]
+    fn token_info_fields_sit_at_their_offsets() {
+        let file = token_info("JPKIAPICCTOKEN2");
+        assert_eq!(file.len(), TOKEN_INFO_SIZE);
+        assert_eq!(&file[32..64], b"00000000000000000000000000000001");
+        assert_eq!(&file[64..80], b"E16R01NJ        ");
+        assert_eq!(&file[80..96], b"0000000020500003");
+        assert_eq!(&file[96..100], &[0x00, 0x00, 0x04, 0x0D]);
+        assert_eq!(&file[116..120], &[0, 0, 0, 16]);
+        assert_eq!(&file[120..124], &[0, 0, 0, 6]);
+        assert!(file[124..140].iter().all(|b| *b == 0xFF));
+        assert_eq!(&file[140..144], b"0301");
     }
 }

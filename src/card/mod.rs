@@ -7,8 +7,8 @@
 //! `personalise` builds a card's contents from its description ([`Card::from_description`]
 //! issues the certificates from the test PKI; `Card::from_parts` takes them ready-made as
 //! `CardParts`). [`description`] is the YAML model; `fs` the applications and files; `pin`
-//! retry counters; `jpki`, `text`, `surface` build one application each; `sign` the RSA
-//! work; `tlv` the byte layout of the proprietary files; `images` the synthetic card face.
+//! retry counters; `jpki`, `text`, `surface`, `common` build one application each; `mf` the
+//! MF-level GET DATA objects; `sign` the RSA work; `tlv` the byte layout of the proprietary files; `images` the synthetic card face.
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,13 +18,16 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rsa::RsaPublicKey;
 
+use crate::apdu::ids::AID_ISD;
 use crate::apdu::{response, Command, StatusWord};
 use crate::pki::TestPki;
 
+mod common;
 pub mod description;
 pub mod fs;
 mod images;
 pub(crate) mod jpki;
+mod mf;
 mod personalise;
 mod pin;
 mod sign;
@@ -35,13 +38,14 @@ mod tlv;
 pub use description::{CardDescription, CardSpec, DescriptionError, InvalidField, Profile};
 pub use personalise::CardError;
 pub(crate) use personalise::CardParts;
-pub(crate) use sign::MAX_SIGN_INPUT;
+use sign::SignatureScheme;
 
 use description::{
     CardFaults, CardOptions, FourDigitPin, LatencySpec, ResponseStatusFault, SecureMessagingStatus,
     SigningPassword,
 };
 use fs::{EfContent, FileSystem, KeyId, ReadAccess};
+use mf::{MfObjects, TAG_CONTACT_ATR};
 use personalise::{CardContents, CardKeys};
 use pin::{PinId, PinTable};
 
@@ -161,8 +165,9 @@ struct Selection {
 }
 
 use crate::apdu::ins::{
-    INS_CHANGE_REFERENCE_DATA, INS_COMPUTE_DIGITAL_SIGNATURE, INS_GET_CHALLENGE, INS_GET_RESPONSE,
-    INS_READ_BINARY, INS_SELECT, INS_VERIFY,
+    INS_CHANGE_REFERENCE_DATA, INS_COMPUTE_DIGITAL_SIGNATURE, INS_GET_CHALLENGE, INS_GET_DATA,
+    INS_GET_RESPONSE, INS_INTERNAL_AUTHENTICATE, INS_READ_BINARY, INS_READ_RECORD, INS_SELECT,
+    INS_VERIFY,
 };
 
 /// The emulated card. Cloning is cheap (file contents and keys are shared) and gives an
@@ -182,8 +187,13 @@ pub struct Card {
     atr: Option<Vec<u8>>,
     powered: bool,
     selection: Selection,
+    /// The application whose security status (verified PINs) is live. It outlives the
+    /// selection across a warm reset: re-selecting it finds its PINs still verified, selecting
+    /// any other application or the ISD clears them (JICSAP 5.1.3, card-measured.md §2).
+    security_application: Option<usize>,
     pending_response: Vec<u8>,
     challenge: ChaCha20Rng,
+    mf_objects: Arc<MfObjects>,
 }
 
 impl fmt::Debug for Card {
@@ -240,8 +250,10 @@ impl Card {
             atr: spec.atr.bytes(),
             powered: false,
             selection: Selection::default(),
+            security_application: None,
             pending_response: Vec::new(),
             challenge: ChaCha20Rng::seed_from_u64(seed),
+            mf_objects: Arc::new(contents.mf_objects),
         }
     }
 
@@ -263,9 +275,16 @@ impl Card {
         self.powered = false;
     }
 
-    /// Warm reset: like power-on.
+    /// Warm reset: back to the ISD level with the ATR; the verified state survives unless
+    /// `reset_clears_verification` (the measured card keeps it, card-measured.md §2).
+    /// A mute card stays unpowered and returns `None`.
     pub fn reset(&mut self) -> Option<Vec<u8>> {
-        self.power_on()
+        if self.options.reset_clears_verification || !self.powered {
+            return self.power_on();
+        }
+        self.selection = Selection::default();
+        self.pending_response.clear();
+        self.atr.clone()
     }
 
     pub fn is_powered(&self) -> bool {
@@ -274,8 +293,13 @@ impl Card {
 
     fn end_session(&mut self) {
         self.selection = Selection::default();
-        self.pins.forget_all_verifications();
+        self.clear_security_status();
         self.pending_response.clear();
+    }
+
+    fn clear_security_status(&mut self) {
+        self.pins.forget_all_verifications();
+        self.security_application = None;
     }
 
     /// Processes one C-APDU. Never panics; malformed input gets the right status word.
@@ -326,6 +350,9 @@ impl Card {
             (0x00, INS_CHANGE_REFERENCE_DATA) => self.change_reference_data(&command),
             (0x00, INS_GET_CHALLENGE) => self.get_challenge(&command),
             (0x00, INS_GET_RESPONSE) => self.get_response(&command),
+            (0x00, INS_GET_DATA) => self.get_data(&command),
+            (0x00, INS_READ_RECORD) => self.read_record(&command),
+            (0x00, INS_INTERNAL_AUTHENTICATE) => self.internal_authenticate(&command),
             (0x80, INS_COMPUTE_DIGITAL_SIGNATURE) => self.compute_digital_signature(&command),
             _ => Err(StatusWord::INS_NOT_SUPPORTED),
         }
@@ -342,23 +369,20 @@ impl Card {
             0xFF => Err(StatusWord::CLA_NOT_SUPPORTED),
             0x00 | 0x80 => Ok(()),
             _ if cla & 0xE0 == 0x00 || cla & 0xE0 == 0x80 => {
-                if cla & 0x0C != 0 {
+                // Channel bits win over everything else: only channel 0 works
+                // (card-measured.md §1.1).
+                if cla & 0x03 != 0 {
+                    Err(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED)
+                } else if cla & 0x0C != 0 {
                     Err(secure_messaging)
                 } else if cla & 0x10 != 0 {
                     Err(StatusWord::CHAINING_NOT_SUPPORTED)
-                } else if cla & 0x03 != 0 {
-                    Err(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED)
                 } else {
                     Err(StatusWord::CLA_NOT_SUPPORTED)
                 }
             }
-            0x40..=0x7F => {
-                if cla & 0x20 != 0 {
-                    Err(secure_messaging)
-                } else {
-                    Err(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED)
-                }
-            }
+            // Further interindustry classes address channels 4-19: never channel 0.
+            0x40..=0x7F => Err(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED),
             _ => Err(StatusWord::CLA_NOT_SUPPORTED),
         }
     }
@@ -373,20 +397,35 @@ impl Card {
                 if command.data.is_empty() {
                     return Err(StatusWord::WRONG_LENGTH);
                 }
+                if command.data == AID_ISD {
+                    // Back to the power-on "MF level": the left application's status goes.
+                    self.clear_security_status();
+                    self.selection = Selection::default();
+                    return Ok(Answer::status(StatusWord::SUCCESS, Work::Select));
+                }
                 let application = self
                     .files
                     .find_application(command.data)
                     .ok_or(StatusWord::FILE_NOT_FOUND)?;
-                let same = self.selection.application == Some(application);
+                let same = self.security_application == Some(application);
                 if !same || self.options.reselect_clears_verification {
-                    self.pins.forget_all_verifications();
+                    self.clear_security_status();
                 }
+                self.security_application = Some(application);
                 self.selection = Selection {
                     application: Some(application),
                     file: None,
                 };
                 Ok(Answer::status(StatusWord::SUCCESS, Work::Select))
             }
+            // ISO "select MF" without data: refused at the ISD level, a no-op (current DF and
+            // status kept) inside an application (card-measured.md §1.4).
+            0x00 if command.data.is_empty() => match self.selection.application {
+                Some(_) => Ok(Answer::status(StatusWord::SUCCESS, Work::Select)),
+                None => Err(StatusWord::INCORRECT_P1_P2),
+            },
+            // By FID: `3F00` is not a file of this card, in any state.
+            0x00 => Err(StatusWord::FILE_NOT_FOUND),
             0x02 => {
                 let [hi, lo] = command.data else {
                     return Err(StatusWord::WRONG_LENGTH);
@@ -401,7 +440,7 @@ impl Card {
                 self.selection.file = Some(file);
                 Ok(Answer::status(StatusWord::SUCCESS, Work::Select))
             }
-            // MF (00), child DF by FID (01), parent (03), paths (08, 09): not on this card.
+            // Child DF by FID (01), parent (03), paths (08, 09): not on this card.
             _ => Err(StatusWord::INCORRECT_P1_P2),
         }
     }
@@ -459,10 +498,11 @@ impl Card {
             )
         };
         let files = Arc::clone(&self.files);
-        let Some(EfContent::Data { bytes, read }) =
-            files.file(application, file).map(|f| &f.content)
-        else {
-            return Err(StatusWord::COMMAND_NOT_ALLOWED_NO_EF);
+        let (bytes, read) = match files.file(application, file).map(|f| &f.content) {
+            Some(EfContent::Data { bytes, read }) => (bytes, read),
+            // A record EF is read with READ RECORD (card-measured.md §1.5).
+            Some(EfContent::Records(_)) => return Err(StatusWord::INCOMPATIBLE_FILE_STRUCTURE),
+            _ => return Err(StatusWord::COMMAND_NOT_ALLOWED_NO_EF),
         };
         if !self.may_read(*read) {
             return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
@@ -585,9 +625,7 @@ impl Card {
     }
 
     fn compute_digital_signature(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
-        if command.p1 != 0 {
-            return Err(StatusWord::INCORRECT_P1_P2);
-        }
+        let scheme = SignatureScheme::from_p1(command.p1).ok_or(StatusWord::INCORRECT_P1_P2)?;
         let (application, file) = match command.p2 {
             0x80 => self.current_file()?,
             0x81..=0x9F => {
@@ -602,7 +640,7 @@ impl Card {
             return Err(StatusWord::COMMAND_NOT_ALLOWED_NO_EF);
         };
         let (key, pin) = (*key, *pin);
-        if command.data.is_empty() || command.data.len() > MAX_SIGN_INPUT {
+        if !scheme.accepts_length(command.data.len()) {
             return Err(StatusWord::WRONG_LENGTH);
         }
         if matches!(command.le, Some(le) if le < 256) {
@@ -616,7 +654,8 @@ impl Card {
             KeyId::Auth => &keys.auth,
             KeyId::Signing => keys.signing.as_ref().ok_or(StatusWord::FILE_NOT_FOUND)?,
         };
-        let signature = sign::sign_prepared(private_key, command.data)
+        let signature = scheme
+            .sign(private_key, command.data, &mut self.challenge)
             .map_err(|_| StatusWord::NO_PRECISE_DIAGNOSIS)?;
         self.data_answer(&signature, command.le.unwrap_or(256), Work::Sign)
     }
@@ -629,12 +668,107 @@ impl Card {
             return Err(StatusWord::WRONG_LENGTH);
         }
         let le = command.le.ok_or(StatusWord::WRONG_LENGTH)?;
+        // The measured card refuses an extended Le outright (card-measured.md §3.3).
+        if command.extended {
+            return Err(StatusWord::CONDITIONS_OF_USE_NOT_SATISFIED);
+        }
         if le > 256 {
             return Err(StatusWord::WRONG_LENGTH);
         }
         let mut challenge = [0u8; 256];
         self.challenge.fill_bytes(&mut challenge[..le]);
         self.data_answer(&challenge[..le], le, Work::Challenge)
+    }
+
+    /// GET DATA (card-measured.md §3.2): the MF objects answer only at the MF level, the
+    /// contact ATR everywhere; a big object needs an extended Le (a short one gets `67 00`,
+    /// never `6C xx`); an absent object answers `6A 88`.
+    fn get_data(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+        if !command.data.is_empty() {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        let le = command.le.ok_or(StatusWord::WRONG_LENGTH)?;
+        let tag = u16::from_be_bytes([command.p1, command.p2]);
+        if self.selection.application.is_some() && tag != TAG_CONTACT_ATR {
+            return Err(StatusWord::REFERENCE_DATA_NOT_FOUND);
+        }
+        let objects = Arc::clone(&self.mf_objects);
+        let object = objects
+            .get(tag)
+            .ok_or(StatusWord::REFERENCE_DATA_NOT_FOUND)?;
+        if object.len() > le {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        self.data_answer(object, le, Work::Transfer(object.len()))
+    }
+
+    /// READ RECORD `00 B2 <record> <P2> Le` (card-measured.md §1.5): P2 `04` reads one record
+    /// of the current EF, `(SFI << 3) | 04` of that EF (selecting it); P2 `..5` (from P1 to the
+    /// last) is not offered (`6A 81`); no such record `6A 83`; a transparent EF `69 81`.
+    fn read_record(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+        if !command.data.is_empty() {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        let le = command.le.ok_or(StatusWord::WRONG_LENGTH)?;
+        if command.p1 == 0 {
+            return Err(StatusWord::INCORRECT_P1_P2);
+        }
+        let (application, file) = match (command.p2 >> 3, command.p2 & 0x07) {
+            (_, 0x05) => return Err(StatusWord::FUNCTION_NOT_SUPPORTED),
+            (0, 0x04) => self.current_file()?,
+            (short_id @ 1..=30, 0x04) => {
+                let file = self.file_by_short_id(short_id)?;
+                self.selection.file = Some(file);
+                (self.selection.application.unwrap_or_default(), file)
+            }
+            _ => return Err(StatusWord::INCORRECT_P1_P2),
+        };
+        let files = Arc::clone(&self.files);
+        let record = match files.file(application, file).map(|f| &f.content) {
+            Some(EfContent::Records(records)) => records
+                .get(usize::from(command.p1) - 1)
+                .ok_or(StatusWord::RECORD_NOT_FOUND)?,
+            Some(EfContent::Data { .. } | EfContent::Pin(_) | EfContent::Key { .. })
+            | Some(EfContent::InternalAuthenticationKey) => {
+                return Err(StatusWord::INCOMPATIBLE_FILE_STRUCTURE)
+            }
+            None => return Err(StatusWord::COMMAND_NOT_ALLOWED_NO_EF),
+        };
+        let count = le.min(record.len());
+        self.data_answer(&record[..count], le, Work::Transfer(count))
+    }
+
+    /// INTERNAL AUTHENTICATE `00 88 00 <P2> Lc <challenge> 00` (card-measured.md §5.3): only
+    /// the 共通AP key answers, with no credential, a PKCS#1 v1.5 SHA-256 signature of the
+    /// challenge; the JPKI keys refuse with `69 82`, anything else with `69 85`.
+    fn internal_authenticate(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+        if command.p1 != 0 {
+            return Err(StatusWord::INCORRECT_P1_P2);
+        }
+        let (application, file) = match command.p2 {
+            0x80 => self.current_file()?,
+            0x81..=0x9F => {
+                let file = self.file_by_short_id(command.p2 & 0x1F)?;
+                (self.selection.application.unwrap_or_default(), file)
+            }
+            _ => return Err(StatusWord::INCORRECT_P1_P2),
+        };
+        match self.files.file(application, file).map(|f| &f.content) {
+            Some(EfContent::InternalAuthenticationKey) => {}
+            Some(EfContent::Key { .. }) => return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
+            _ => return Err(StatusWord::CONDITIONS_OF_USE_NOT_SATISFIED),
+        }
+        if command.data.is_empty() || command.data.len() > 255 {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        if matches!(command.le, Some(le) if le < 256) {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        let keys = Arc::clone(&self.keys);
+        let key = keys.common.as_ref().ok_or(StatusWord::FILE_NOT_FOUND)?;
+        let signature = sign::issuer_signature(key, command.data)
+            .map_err(|_| StatusWord::NO_PRECISE_DIAGNOSIS)?;
+        self.data_answer(&signature, command.le.unwrap_or(256), Work::Sign)
     }
 
     pub fn pin_counters(&self) -> PinCounters {

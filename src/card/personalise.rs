@@ -8,9 +8,10 @@ use std::fmt;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 
 use super::description::{CardDescription, AUTH_PIN_TRIES, SIGNING_PASSWORD_TRIES, TEXT_PIN_TRIES};
-use super::fs::{Application, FileSystem, AID_COMMON, AID_JUKI};
+use super::fs::{Application, FileSystem, AID_JUKI};
+use super::mf::{MfHierarchy, MfInputs, MfObjects};
 use super::pin::{PinId, PinRecord, PinTable};
-use super::{jpki, surface, text};
+use super::{common, jpki, surface, text};
 use crate::pki::{pool_key, CertificateKind, CertificateRequest, TestPki};
 
 /// What a card is made of besides its description: certificates (DER) and private keys.
@@ -40,6 +41,8 @@ pub enum CardError {
 pub(super) struct CardKeys {
     pub(super) auth: RsaPrivateKey,
     pub(super) signing: Option<RsaPrivateKey>,
+    /// 共通AP key 0019 (physical cards only).
+    pub(super) common: Option<RsaPrivateKey>,
 }
 
 /// Everything personalisation writes onto the card; the engine adds session state.
@@ -50,7 +53,17 @@ pub(super) struct CardContents {
     pub(super) signing_certificate: Option<Vec<u8>>,
     pub(super) collation_b: String,
     pub(super) pins: PinTable,
+    /// GET DATA objects of the MF level (none on phone tokens).
+    pub(super) mf_objects: MfObjects,
 }
+
+/// Pool slots of our own MF-level CV hierarchy (root, municipality intermediate, lower key):
+/// the same for every card, like a real card's CA keys.
+const MF_HIERARCHY_SLOTS: [usize; 3] = [13, 14, 15];
+
+/// Pool slot of the 共通AP INTERNAL AUTHENTICATE key 0019 (its public half is on no file of a
+/// real card either, card-measured.md §5.3).
+const COMMON_KEY_SLOT: usize = 12;
 
 /// Issues the certificates the description calls for and loads the keys from the pool.
 pub(super) fn issue_parts(
@@ -139,7 +152,7 @@ pub(super) fn contents(
     if features.text_ap {
         let application = text::application(&text::TextInputs {
             person,
-            issued: spec.issued,
+            issued: spec.issue_date(),
             expires,
             municipality: spec.municipality_code.as_str(),
             has_pin: features.auth_pin,
@@ -151,7 +164,7 @@ pub(super) fn contents(
     if features.surface_ap {
         let application = surface::application(&surface::SurfaceInputs {
             person,
-            issued: spec.issued,
+            issued: spec.issue_date(),
             expires,
             security_code: spec.security_code.as_str(),
             municipality: spec.municipality_code.as_str(),
@@ -159,10 +172,11 @@ pub(super) fn contents(
         })
         .map_err(|e| build_error("the surface AP", &e))?;
         files.applications.push(application);
-        files.applications.push(Application {
-            aid: AID_COMMON,
-            files: Vec::new(),
-        });
+        files.applications.push(common::application(
+            person,
+            spec.municipality_code.as_str(),
+            expires,
+        ));
     }
     if features.juki_ap {
         files.applications.push(Application {
@@ -171,6 +185,23 @@ pub(super) fn contents(
         });
     }
 
+    let mf_objects = if features.surface_ap {
+        let [root, intermediate, lower] = MF_HIERARCHY_SLOTS.map(pool_key);
+        let atr = spec.atr.bytes();
+        MfObjects::build(&MfInputs {
+            municipality: spec.municipality_code.as_str(),
+            expires,
+            atr: atr.as_deref(),
+            hierarchy: MfHierarchy {
+                root: &root?,
+                intermediate: &intermediate?,
+                lower: &RsaPublicKey::from(&lower?),
+            },
+        })
+        .map_err(|e| build_error("the MF data objects", &e))?
+    } else {
+        MfObjects::default()
+    };
     let collation_b = surface::collation_number_b(
         person.birth_date,
         expires,
@@ -233,10 +264,16 @@ pub(super) fn contents(
         keys: CardKeys {
             auth: parts.auth_key,
             signing: signing_key,
+            common: if features.surface_ap {
+                Some(pool_key(COMMON_KEY_SLOT)?)
+            } else {
+                None
+            },
         },
         auth_certificate: parts.auth_certificate,
         signing_certificate,
         collation_b,
         pins,
+        mf_objects,
     })
 }

@@ -103,12 +103,12 @@ impl ReaderChoice {
     ) -> Result<Box<dyn ReaderSlot>, OpenError> {
         match self {
             ReaderChoice::Virtual => {
-                let card = Card::from_description(&scenario.card, TestPki::load()?)?;
+                let card = Card::from_description(&served_card(scenario), TestPki::load()?)?;
                 Ok(Box::new(VirtualReader::with_card(card)))
             }
             #[cfg(feature = "pcsc")]
             ReaderChoice::Vpcd => {
-                let card = Card::from_description(&scenario.card, TestPki::load()?)?;
+                let card = Card::from_description(&served_card(scenario), TestPki::load()?)?;
                 Ok(Box::new(super::served::ServedSlot::open(card, settings)?))
             }
             #[cfg(feature = "pcsc")]
@@ -131,4 +131,13 @@ impl ReaderChoice {
             }
         }
     }
+}
+
+/// The scenario's card as served on the scenario's day: its clock decides what relative card
+/// dates (`issued: -400d`) mean, so runs stay deterministic.
+fn served_card(scenario: &Scenario) -> crate::card::CardDescription {
+    let today = scenario
+        .clock
+        .unwrap_or(crate::card::description::RELATIVE_DATES_REFERENCE_DAY);
+    scenario.card.on_day(today)
 }

@@ -84,9 +84,17 @@ pub enum CliError {
     Unsupported(&'static str),
 }
 
+/// Today in Japan (JST, UTC+9, no daylight saving): the serving day relative card dates count
+/// from, so a served card's certificates are issued for the day a terminal there sees.
+fn serving_day() -> chrono::NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive()
+}
+
+/// Loads the card and issues its certificates now, with relative dates counted from today.
 fn load_card(path: &std::path::Path) -> Result<Card, CliError> {
-    let description =
-        CardDescription::from_yaml_file(path).map_err(|error| CliError::Card(error.to_string()))?;
+    let description = CardDescription::from_yaml_file(path)
+        .map_err(|error| CliError::Card(error.to_string()))?
+        .on_day(serving_day());
     let pki =
         TestPki::load().map_err(|error| CliError::Card(format!("{}: {error}", path.display())))?;
     Card::from_description(&description, pki)

@@ -421,9 +421,10 @@ impl Transport for PcscTransport {
         self.identity = CardIdentity::Unknown;
         match self.card.take() {
             None => Ok(()),
-            // Reset so that PINs verified during the run do not stay open for the next application.
+            // Unpower so that PINs verified during the run do not stay open for the next
+            // application: a warm reset keeps them on a real card (card-measured.md §2).
             Some(card) => card
-                .disconnect(Disposition::ResetCard)
+                .disconnect(Disposition::UnpowerCard)
                 .map_err(|(_, error)| pcsc_error(&self.reader_name(), error)),
         }
     }

@@ -1,0 +1,44 @@
+//! The 共通AP (common card application, card-measured.md §5): the card-info record EF and the
+//! INTERNAL AUTHENTICATE key 0019.
+
+use chrono::NaiveDate;
+
+use super::fs::{Application, EfContent, ElementaryFile, AID_COMMON};
+use super::tlv::ascii_date;
+use crate::person::Person;
+
+pub use crate::apdu::ids::common::{EF_CARD_INFO, EF_INTERNAL_AUTH_KEY};
+
+/// The 15-digit card serial: synthetic, from the holder's 個人番号 so each card differs and
+/// stays the same across runs (the real one is the issuer's).
+pub(crate) fn card_serial(person: &Person) -> String {
+    format!("400{}", person.my_number.as_str())
+}
+
+/// Record 1 of EF 0001: simple TLV `01 1C` + serial(15) ‖ municipality(5) ‖ expiry YYYYMMDD.
+pub(crate) fn card_info_record(person: &Person, municipality: &str, expires: NaiveDate) -> Vec<u8> {
+    let mut value = card_serial(person).into_bytes();
+    value.extend_from_slice(municipality.as_bytes());
+    value.extend_from_slice(&ascii_date(expires));
+    let mut record = vec![0x01, value.len() as u8];
+    record.extend_from_slice(&value);
+    record
+}
+
+pub(crate) fn application(person: &Person, municipality: &str, expires: NaiveDate) -> Application {
+    let records: Box<[Box<[u8]>]> =
+        Box::new([card_info_record(person, municipality, expires).into_boxed_slice()]);
+    Application {
+        aid: AID_COMMON,
+        files: vec![
+            ElementaryFile {
+                fid: EF_CARD_INFO,
+                content: EfContent::Records(records),
+            },
+            ElementaryFile {
+                fid: EF_INTERNAL_AUTH_KEY,
+                content: EfContent::InternalAuthenticationKey,
+            },
+        ],
+    }
+}
