@@ -13,6 +13,7 @@
 use chrono::{Datelike, Days, NaiveDate};
 
 use super::suite::{Case, CertificateState, RegistrationState, Suite};
+use crate::card::description::CardDate;
 use crate::card::{Card, CardDescription};
 use crate::oqs::description::{CardLinkDescription, LinkState, Revocation, RevocationReason};
 use crate::oqs::RegistryDescription;
@@ -94,15 +95,15 @@ pub fn case_card(case: &Case, index: usize, today: NaiveDate) -> Result<CaseCard
     let mut description = case.card.clone();
     let offset = index as u64;
     let issued = days_before(today, CARD_AGE_DAYS + offset, &case.id)?;
-    description.card.issued = issued;
+    description.card.issued = CardDate::On(issued);
     description.card.expires = None;
     let certificate_from = match case.setup.certificate {
         CertificateState::Expired => {
             let from = days_before(today, EXPIRED_CERTIFICATE_AGE_DAYS + offset, &case.id)?;
             let until = days_before(today, EXPIRED_DAYS_AGO, &case.id)?;
-            description.card.issued = from;
-            description.card.certificates.auth.not_before = Some(from);
-            description.card.certificates.auth.not_after = Some(until);
+            description.card.issued = CardDate::On(from);
+            description.card.certificates.auth.not_before = Some(CardDate::On(from));
+            description.card.certificates.auth.not_after = Some(CardDate::On(until));
             from
         }
         CertificateState::Valid | CertificateState::Revoked => {
