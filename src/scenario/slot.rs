@@ -84,9 +84,7 @@ pub trait ReaderSlot: Send {
 
     /// Warm reset; a slot that cannot reset reconnects.
     fn reset(&mut self) -> Result<Vec<u8>, TransportError> {
-        let transport = self.transport();
-        transport.disconnect()?;
-        transport.connect()
+        self.transport().reset()
     }
 
     /// Applies a reader event (removal, insertion, power cycle, an injected fault). `Err` is

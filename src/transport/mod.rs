@@ -60,6 +60,13 @@ pub trait Transport: Send {
     /// Releases the card (power off / disconnect). Removing a card is a reader event, not this.
     fn disconnect(&mut self) -> Result<(), TransportError>;
 
+    /// Warm reset, returning the ATR. A verified PIN survives it on a real card
+    /// (card-measured.md §2), unlike a power cycle; a transport that cannot reset reconnects.
+    fn reset(&mut self) -> Result<Vec<u8>, TransportError> {
+        self.disconnect()?;
+        self.connect()
+    }
+
     /// True only when the transport knows the card on the other side is our emulation.
     /// Steps that consume PIN tries or change a card are refused when this is false unless the
     /// user explicitly allows it.
@@ -80,6 +87,9 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     }
     fn disconnect(&mut self) -> Result<(), TransportError> {
         (**self).disconnect()
+    }
+    fn reset(&mut self) -> Result<Vec<u8>, TransportError> {
+        (**self).reset()
     }
     fn is_emulated_card(&self) -> bool {
         (**self).is_emulated_card()

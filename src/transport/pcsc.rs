@@ -429,6 +429,21 @@ impl Transport for PcscTransport {
         }
     }
 
+    fn reset(&mut self) -> Result<Vec<u8>, TransportError> {
+        let reader = self.reader_name();
+        let Some(card) = self.card.as_mut() else {
+            return self.connect();
+        };
+        card.reconnect(ShareMode::Shared, Protocols::ANY, Disposition::ResetCard)
+            .map_err(|error| pcsc_error(&reader, error))?;
+        let atr = card
+            .status2_owned()
+            .map_err(|error| pcsc_error(&reader, error))?
+            .atr()
+            .to_vec();
+        Ok(atr)
+    }
+
     fn is_emulated_card(&self) -> bool {
         self.card.is_some() && self.identity == CardIdentity::Emulated
     }

@@ -105,6 +105,20 @@ impl<T: Transport> Transport for Recording<T> {
         result
     }
 
+    fn reset(&mut self) -> Result<Vec<u8>, TransportError> {
+        let result = self.inner.reset();
+        self.note(match &result {
+            Ok(atr) => Event::Reset {
+                atr: (!atr.is_empty()).then(|| atr.clone()),
+            },
+            Err(error) => Event::PowerFailed {
+                change: PowerChange::Reset,
+                error: error.failure(),
+            },
+        });
+        result
+    }
+
     fn is_emulated_card(&self) -> bool {
         self.inner.is_emulated_card()
     }

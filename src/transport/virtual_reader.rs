@@ -208,6 +208,10 @@ impl Transport for VirtualReader {
         Ok(())
     }
 
+    fn reset(&mut self) -> Result<Vec<u8>, TransportError> {
+        VirtualReader::reset(self)
+    }
+
     fn is_emulated_card(&self) -> bool {
         true
     }
