@@ -10,6 +10,23 @@ pub fn plain_message(error: &serde_saphyr::Error) -> String {
     }
 }
 
+/// Writes `FILE[:LINE[:COLUMN]]`, the location every load error starts with.
+pub fn write_location(
+    f: &mut std::fmt::Formatter<'_>,
+    file: &std::path::Path,
+    line: Option<u64>,
+    column: Option<u64>,
+) -> std::fmt::Result {
+    write!(f, "{}", file.display())?;
+    if let Some(line) = line {
+        write!(f, ":{line}")?;
+        if let Some(column) = column {
+            write!(f, ":{column}")?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

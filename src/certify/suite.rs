@@ -29,13 +29,7 @@ pub struct SuiteError {
 
 impl fmt::Display for SuiteError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-            if let Some(column) = self.column {
-                write!(f, ":{column}")?;
-            }
-        }
+        crate::yaml::write_location(f, &self.file, self.line, self.column)?;
         if let Some(field) = &self.field {
             write!(f, ": field `{field}`")?;
         }

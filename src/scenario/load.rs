@@ -36,13 +36,7 @@ pub struct LoadError {
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-            if let Some(column) = self.column {
-                write!(f, ":{column}")?;
-            }
-        }
+        crate::yaml::write_location(f, &self.file, self.line, self.column)?;
         write!(f, ": {}", self.message)?;
         if let Some(excerpt) = &self.excerpt {
             write!(f, "\n{excerpt}")?;
