@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use myna_hil::{certify, oqs, pki, replay, scenario, transport};
+use myna_hil::{certify, oqs, pki, replay, scenario, trace, transport};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +38,12 @@ enum Command {
     },
     /// Replay a recorded APDU transcript against a card and report where the answers differ.
     Replay(replay::cli::ReplayArgs),
+    /// Captures and transcripts: import a pcscd log or USB capture, turn a transcript into a
+    /// scenario.
+    Trace {
+        #[command(subcommand)]
+        command: TraceCommand,
+    },
     /// Certify a vendor's reader and terminal against the conformance suite (certify/).
     Certify(certify::cli::CertifyArgs),
     /// Test fixtures (key pool and test CA).
@@ -55,6 +61,12 @@ enum Command {
 enum CardCommand {
     /// Present the emulated card through vpcd (TCP) or a serial port.
     Serve(transport::cli::ServeArgs),
+}
+
+#[derive(Subcommand)]
+enum TraceCommand {
+    /// Read a capture (`--from pcscd` or `--from pcapng`) into a transcript.
+    Import(trace::cli::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -82,6 +94,9 @@ fn main() -> ExitCode {
             command: OqsCommand::Serve(args),
         } => oqs::cli::serve(args).map_err(Into::into),
         Command::Replay(args) => replay::cli::replay(args).map_err(Into::into),
+        Command::Trace {
+            command: TraceCommand::Import(args),
+        } => trace::cli::import_capture(args).map_err(Into::into),
         Command::Certify(args) => certify::cli::certify(args).map_err(Into::into),
         Command::Fixtures {
             command: FixturesCommand::Generate(args),

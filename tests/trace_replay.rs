@@ -37,11 +37,16 @@ fn record_session(card_file: &Path, commands: &[&str], trace: &Path) {
 }
 
 fn replay(trace: &Path, card_file: &Path) -> (i32, String, String) {
+    replay_with(trace, card_file, &[])
+}
+
+fn replay_with(trace: &Path, card_file: &Path, extra: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
         .arg("replay")
         .arg(trace)
         .arg("--card")
         .arg(card_file)
+        .args(extra)
         .output()
         .unwrap();
     (
@@ -99,11 +104,25 @@ fn a_card_with_one_try_left_diverges_at_the_first_pin_answer() {
     assert_eq!(code, 1, "{stdout}");
     // Line 1 is the start event, line 2 power-on, line 3 SELECT JPKI, ... line 5 the retry query.
     assert!(
-        stdout.contains("line 5: 00200080\n    recorded 63C3\n    replayed 63C1"),
+        stdout.contains("first divergence at line 5: 00200080\n  recorded 63C3\n  replayed 63C1"),
         "{stdout}"
     );
+    // The exchanges around it, as recorded, the divergent one marked.
     assert!(
-        stdout.contains("line 6: 0020008004XXXXXXXX\n    recorded 63C2\n    replayed 63C0"),
+        stdout.contains("    line 4: 00A4020C020018 → 9000\n  > line 5: 00200080 → 63C3\n    line 6: 0020008004XXXXXXXX → 63C2\n"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("line 6: 0020008004XXXXXXXX\n"), "{stdout}");
+    assert!(
+        stdout.contains("more divergences (--all lists them)"),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = replay_with(&trace, &fixture("auth_pin_one_try_left.yaml"), &["--all"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout
+            .contains("divergence at line 6: 0020008004XXXXXXXX\n  recorded 63C2\n  replayed 63C0"),
         "{stdout}"
     );
 }

@@ -9,7 +9,7 @@ use crate::transport::virtual_reader::VirtualReader;
 use crate::transport::{Transport, TransportError};
 
 use super::{replay as replay_lines, ReplayReport};
-use crate::trace::{read_trace_numbered, TraceError};
+use crate::trace::{read_trace_numbered, started_at, TraceError, TraceEvent, TraceLine};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
@@ -25,6 +25,9 @@ pub struct ReplayArgs {
     /// in the trace consumes a try of that real card).
     #[arg(long)]
     pub allow_real_card_changes: bool,
+    /// List every divergence (by default: the first one, with the exchanges around it).
+    #[arg(long)]
+    pub all: bool,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -53,8 +56,17 @@ pub enum CliError {
 
 pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
     let lines = read_trace_numbered(&args.trace)?;
+    // A card's relative dates (certificates valid "+404d") count from the day the session
+    // was recorded, so an old capture replays against the card as it was then.
+    let recorded_day = started_at(&lines).map(japan_day);
     let description = match &args.card {
-        Some(path) => Some(CardDescription::from_yaml_file(path)?),
+        Some(path) => {
+            let description = CardDescription::from_yaml_file(path)?;
+            Some(match recorded_day {
+                Some(day) => description.on_day(day),
+                None => description,
+            })
+        }
         None => None,
     };
     let mut transport = open_target(&args, description.as_ref())?;
@@ -62,7 +74,7 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
     let report = replay_lines(&lines, transport.as_mut(), &pins);
     let _ = transport.disconnect();
 
-    print!("{}", render(&args, &report));
+    print!("{}", render(&args, &report, &lines));
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report)
             .map_err(|error| CliError::Usage(error.to_string()))?;
@@ -124,7 +136,15 @@ fn open_pcsc(_name: Option<&str>, _allow_changes: bool) -> Result<Box<dyn Transp
     ))
 }
 
-fn render(args: &ReplayArgs, report: &ReplayReport) -> String {
+/// The calendar day in Japan (JST, UTC+9) at `at`: the day a card served there counts from.
+pub fn japan_day(at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+    (at + chrono::Duration::hours(9)).date_naive()
+}
+
+/// How many transcript events are shown before and after a divergence.
+const CONTEXT: usize = 2;
+
+fn render(args: &ReplayArgs, report: &ReplayReport, lines: &[(usize, TraceLine)]) -> String {
     let mut text = format!(
         "replayed {} against {}: {} commands, {} power-ons, {} divergences\n",
         args.trace.display(),
@@ -133,11 +153,80 @@ fn render(args: &ReplayArgs, report: &ReplayReport) -> String {
         report.atrs,
         report.divergences.len()
     );
-    for divergence in &report.divergences {
+    let shown = if args.all {
+        report.divergences.len()
+    } else {
+        1
+    };
+    for (number, divergence) in report.divergences.iter().take(shown).enumerate() {
+        let title = if number == 0 {
+            "first divergence"
+        } else {
+            "divergence"
+        };
         text.push_str(&format!(
-            "  line {}: {}\n    recorded {}\n    replayed {}\n",
-            divergence.line, divergence.command, divergence.recorded, divergence.replayed
+            "{title} at line {}: {}\n  recorded {}\n  replayed {}\n",
+            divergence.line,
+            divergence.command,
+            abbreviate(&divergence.recorded),
+            abbreviate(&divergence.replayed)
+        ));
+        if !args.all {
+            text.push_str(&context(lines, divergence.line));
+        }
+    }
+    if report.divergences.len() > shown {
+        text.push_str(&format!(
+            "… {} more divergences (--all lists them)\n",
+            report.divergences.len() - shown
         ));
     }
     text
+}
+
+/// The recorded events around transcript line `line`, as a person reads them.
+fn context(lines: &[(usize, TraceLine)], line: usize) -> String {
+    let Some(index) = lines.iter().position(|(number, _)| *number == line) else {
+        return String::new();
+    };
+    let from = index.saturating_sub(CONTEXT);
+    let to = (index + CONTEXT + 1).min(lines.len());
+    let mut text = String::from("  around it, as recorded:\n");
+    for (number, entry) in &lines[from..to] {
+        let marker = if *number == line { ">" } else { " " };
+        let what = match &entry.event {
+            TraceEvent::Apdu {
+                command, response, ..
+            } => format!("{command} → {}", abbreviate(response)),
+            TraceEvent::PowerOn { atr } => {
+                format!("power on, ATR {}", atr.as_deref().unwrap_or("none"))
+            }
+            TraceEvent::Reset { atr } => format!("reset, ATR {}", atr.as_deref().unwrap_or("none")),
+            other => serde_json::to_value(other)
+                .ok()
+                .and_then(|value| {
+                    value
+                        .get("event")
+                        .and_then(|e| e.as_str())
+                        .map(str::to_owned)
+                })
+                .unwrap_or_default(),
+        };
+        text.push_str(&format!("  {marker} line {number}: {what}\n"));
+    }
+    text
+}
+
+/// Long answers (certificates) shown by their start, end and length.
+fn abbreviate(hex: &str) -> String {
+    const KEEP: usize = 48;
+    if hex.len() <= 2 * KEEP + 8 || !hex.is_ascii() {
+        return hex.to_owned();
+    }
+    format!(
+        "{}…{} ({} bytes)",
+        &hex[..KEEP],
+        &hex[hex.len() - 8..],
+        hex.len() / 2
+    )
 }

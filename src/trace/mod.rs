@@ -1,8 +1,11 @@
 //! The exchange log and its written form: [`exchange`] (commands, answers, power and reader
 //! events, kept in memory with their secrets), [`record`] (the JSON-lines transcript
 //! `myna-hil-trace` v1), [`redact`] (the one place secrets are hidden when rendered or
-//! written). Below the transport layer: it knows APDUs, not readers.
+//! written), [`import`] (pcscd logs and USB captures read into the exchange log), [`cli`]
+//! (`trace import`). Below the transport layer: it knows APDUs, not readers.
+pub mod cli;
 pub(crate) mod exchange;
+pub mod import;
 pub(crate) mod record;
 pub(crate) mod redact;
 
@@ -10,5 +13,6 @@ pub use exchange::{
     Answer, ApduExchange, Entry, Event, Failure, FailureKind, PowerChange, Transcript,
 };
 pub use record::{
-    read_trace, read_trace_numbered, PinRecording, TraceError, TraceEvent, TraceLine, TraceRecorder,
+    read_trace, read_trace_numbered, started_at, write_transcript, PinRecording, TraceError,
+    TraceEvent, TraceLine, TraceRecorder,
 };

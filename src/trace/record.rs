@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::exchange::{Answer, ApduExchange, Event, Failure, FailureKind};
+use super::exchange::{Answer, ApduExchange, Event, Failure, FailureKind, Transcript};
 use super::redact;
 pub use super::redact::PinRecording;
 
@@ -235,6 +235,69 @@ impl TraceRecorder {
             source,
         })
     }
+}
+
+/// Writes a whole exchange log at once (an imported capture): the start line stamped
+/// `started`, every entry at `started` plus its time in the log, then the stop line. Secrets
+/// are hidden unless `pins` keeps them, as for a live recording.
+pub fn write_transcript(
+    path: &Path,
+    transport: &str,
+    pins: PinRecording,
+    started: DateTime<Utc>,
+    transcript: &Transcript,
+) -> Result<(), TraceError> {
+    let file = File::create(path).map_err(|source| TraceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut out = std::io::BufWriter::new(file);
+    let start = TraceEvent::Start {
+        format: FORMAT.to_string(),
+        version: VERSION,
+        transport: transport.to_string(),
+        card: None,
+        pins,
+    };
+    let last = transcript
+        .entries
+        .last()
+        .map_or(Duration::ZERO, |entry| entry.at);
+    let lines = std::iter::once((Duration::ZERO, Some(start)))
+        .chain(
+            transcript
+                .entries
+                .iter()
+                .map(|entry| (entry.at, entry.event.to_trace(pins))),
+        )
+        .chain(std::iter::once((last, Some(TraceEvent::Stop))));
+    for (at, event) in lines {
+        let Some(event) = event else { continue };
+        let line = TraceLine {
+            at: started + chrono::Duration::from_std(at).unwrap_or(chrono::Duration::MAX),
+            elapsed_us: u64::try_from(at.as_micros()).unwrap_or(u64::MAX),
+            event,
+        };
+        let mut text = serde_json::to_string(&line).map_err(|error| TraceError::Format {
+            path: path.to_path_buf(),
+            message: error.to_string(),
+        })?;
+        text.push('\n');
+        out.write_all(text.as_bytes())
+            .map_err(|source| TraceError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+    }
+    out.flush().map_err(|source| TraceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// When the transcript started: the `at` of its start line.
+pub fn started_at(lines: &[(usize, TraceLine)]) -> Option<DateTime<Utc>> {
+    lines.first().map(|(_, line)| line.at)
 }
 
 /// Reads a transcript back; errors name the line.

@@ -1,0 +1,210 @@
+//! Captures made outside the harness, turned into the exchange log: pcscd's APDU log
+//! ([`pcscd`]) and USB captures of a CCID reader ([`pcapng`]). Both yield a [`Transcript`] that
+//! is written in the same `myna-hil-trace` v1 format as `card serve --record`
+//! ([`super::record::write_transcript`]), so replay and scenario generation read one format.
+//!
+//! An import never guesses silently: what it cannot carry into the log (an APDU without an
+//! answer, a packet of another USB device, an unknown CCID message) is listed in
+//! [`Imported::skipped`] with its position and the reason; a file that is not such a capture,
+//! or that ends in the middle of a record, is an [`ImportError`] naming the position.
+
+pub mod pcapng;
+pub mod pcscd;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use super::exchange::Transcript;
+
+/// Where in a capture something was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// A line of a text log (1-based).
+    Line(usize),
+    /// A pcap/pcapng block (0-based, the file header being block 0) and its byte offset.
+    Block { index: usize, offset: usize },
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Position::Line(line) => write!(f, "line {line}"),
+            Position::Block { index, offset } => write!(f, "block {index} (byte offset {offset})"),
+        }
+    }
+}
+
+/// Something the import left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub position: Position,
+    pub reason: String,
+}
+
+/// A capture read into the exchange log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Imported {
+    pub transcript: Transcript,
+    /// When the capture started, when the capture says (a pcapng timestamp) or the caller knew.
+    pub started: Option<DateTime<Utc>>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Imported {
+    /// One line per reason with its count and first position, for the user.
+    pub fn skipped_summary(&self) -> Vec<String> {
+        let mut by_reason: BTreeMap<&str, (usize, Position)> = BTreeMap::new();
+        for skipped in &self.skipped {
+            by_reason
+                .entry(skipped.reason.as_str())
+                .or_insert((0, skipped.position))
+                .0 += 1;
+        }
+        by_reason
+            .into_iter()
+            .map(|(reason, (count, first))| format!("{count} × {reason} (first at {first})"))
+            .collect()
+    }
+}
+
+/// Why a capture could not be imported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not a capture of the kind asked for.
+    #[error("{path}, {position}: not {expected}: {found}")]
+    Foreign {
+        path: PathBuf,
+        position: Position,
+        expected: &'static str,
+        found: String,
+    },
+    /// The capture ends in the middle of a record.
+    #[error("{path}, {position}: truncated: {message}")]
+    Truncated {
+        path: PathBuf,
+        position: Position,
+        message: String,
+    },
+    /// A record that cannot be read.
+    #[error("{path}, {position}: {message}")]
+    Malformed {
+        path: PathBuf,
+        position: Position,
+        message: String,
+    },
+}
+
+/// The capture formats `trace import --from` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CaptureFormat {
+    /// The log of `pcscd --foreground --debug --apdu`.
+    Pcscd,
+    /// A USB capture (pcapng or pcap) of a CCID reader: USBPcap or Linux usbmon.
+    Pcapng,
+}
+
+/// Reads `path` as a capture of `format`.
+pub fn import(path: &Path, format: CaptureFormat) -> Result<Imported, ImportError> {
+    let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match format {
+        CaptureFormat::Pcscd => pcscd::parse(&bytes).map_err(|error| error.at(path)),
+        CaptureFormat::Pcapng => pcapng::parse(&bytes).map_err(|error| error.at(path)),
+    }
+}
+
+/// An import error before the file name is known (the parsers work on bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    Foreign {
+        position: Position,
+        expected: &'static str,
+        found: String,
+    },
+    Truncated {
+        position: Position,
+        message: String,
+    },
+    Malformed {
+        position: Position,
+        message: String,
+    },
+}
+
+impl ParseError {
+    fn at(self, path: &Path) -> ImportError {
+        let path = path.to_path_buf();
+        match self {
+            ParseError::Foreign {
+                position,
+                expected,
+                found,
+            } => ImportError::Foreign {
+                path,
+                position,
+                expected,
+                found,
+            },
+            ParseError::Truncated { position, message } => ImportError::Truncated {
+                path,
+                position,
+                message,
+            },
+            ParseError::Malformed { position, message } => ImportError::Malformed {
+                path,
+                position,
+                message,
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParseError::Foreign {
+                position,
+                expected,
+                found,
+            } => write!(f, "{position}: not {expected}: {found}"),
+            ParseError::Truncated { position, message } => {
+                write!(f, "{position}: truncated: {message}")
+            }
+            ParseError::Malformed { position, message } => write!(f, "{position}: {message}"),
+        }
+    }
+}
+
+/// What a file that is not the expected capture starts with, for the error message.
+fn describe_start(bytes: &[u8]) -> String {
+    const KNOWN: &[(&[u8], &str)] = &[
+        (b"\x89PNG", "a PNG image"),
+        (b"%PDF", "a PDF document"),
+        (b"PK\x03\x04", "a ZIP archive"),
+        (b"\x1f\x8b", "a gzip file"),
+        (b"\x0a\x0d\x0d\x0a", "a pcapng capture"),
+        (b"\xd4\xc3\xb2\xa1", "a pcap capture"),
+        (b"\xa1\xb2\xc3\xd4", "a pcap capture"),
+        (b"{", "JSON (a myna-hil trace?)"),
+    ];
+    let head = &bytes[..bytes.len().min(8)];
+    let named = KNOWN
+        .iter()
+        .find(|(magic, _)| bytes.starts_with(magic))
+        .map(|(_, name)| format!(" ({name})"))
+        .unwrap_or_default();
+    if bytes.is_empty() {
+        "the file is empty".to_owned()
+    } else {
+        format!("it starts with {}{named}", crate::apdu::to_spaced_hex(head))
+    }
+}

@@ -1,0 +1,634 @@
+//! USB captures of a CCID smart-card reader: pcapng (Wireshark with USBPcap on Windows, or
+//! Wireshark/tcpdump on Linux) and classic pcap, read with the `pcap-file` crate.
+//!
+//! Link types: USBPcap (249; the 資格確認端末 on Windows) and Linux usbmon (189, and 220 with
+//! the memory-mapped header). Other interfaces in the same file (Ethernet …) are skipped; a
+//! file with no USB interface at all is refused.
+//!
+//! From the CCID messages (USB CCID 1.1, §6):
+//! - `PC_to_RDR_XfrBlock` (6F) and its `RDR_to_PC_DataBlock` (80) answer are one APDU
+//!   exchange, matched by slot and sequence number. An APDU-level exchange split with
+//!   `wLevelParameter` / `bChainParameter` (extended APDUs on short-APDU readers) is joined
+//!   back. A `bStatus` asking for more time (`bmCommandStatus` 2, the BWT extension) is not
+//!   the answer: the real answer follows with the same sequence number. A failed answer
+//!   (`bmCommandStatus` 1) is recorded as a failed exchange naming `bError`.
+//! - `PC_to_RDR_IccPowerOn` (62) is a power-on whose `DataBlock` carries the ATR;
+//!   `PC_to_RDR_IccPowerOff` (63) a power-off.
+//! - `RDR_to_PC_NotifySlotChange` (50) on the interrupt endpoint is a card insertion or
+//!   removal in slot 0.
+//!
+//! Not handled, and reported as skipped: TPDU- and character-level readers (their
+//! `XfrBlock`s carry T=1 blocks or bytes, not APDUs), slots other than 0, messages split over
+//! several USB transfers (a capture with a snap length shorter than the message), and CCID
+//! messages that are neither APDUs nor power (GetSlotStatus, SetParameters, Escape …: counted,
+//! not carried). The usbmon header is read little-endian, as x86 and ARM hosts write it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use pcap_file::pcap::PcapParser;
+use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
+use pcap_file::pcapng::{Block, PcapNgParser};
+use pcap_file::{DataLink, PcapError};
+
+use super::{describe_start, Imported, ParseError, Position, Skipped};
+use crate::trace::exchange::{Answer, ApduExchange, Event, Failure, FailureKind};
+
+const EXPECTED: &str = "a pcapng or pcap capture";
+
+pub const PC_TO_RDR_ICC_POWER_ON: u8 = 0x62;
+pub const PC_TO_RDR_ICC_POWER_OFF: u8 = 0x63;
+pub const PC_TO_RDR_XFR_BLOCK: u8 = 0x6F;
+pub const RDR_TO_PC_DATA_BLOCK: u8 = 0x80;
+pub const RDR_TO_PC_SLOT_STATUS: u8 = 0x81;
+pub const RDR_TO_PC_NOTIFY_SLOT_CHANGE: u8 = 0x50;
+const CCID_HEADER_LEN: usize = 10;
+
+/// Parses a pcapng or pcap file.
+pub fn parse(bytes: &[u8]) -> Result<Imported, ParseError> {
+    let mut reader = CcidReader::default();
+    match bytes.get(..4) {
+        Some([0x0A, 0x0D, 0x0D, 0x0A]) => parse_pcapng(bytes, &mut reader)?,
+        Some([0xD4, 0xC3, 0xB2, 0xA1])
+        | Some([0xA1, 0xB2, 0xC3, 0xD4])
+        | Some([0x4D, 0x3C, 0xB2, 0xA1])
+        | Some([0xA1, 0xB2, 0x3C, 0x4D]) => parse_pcap(bytes, &mut reader)?,
+        _ => {
+            return Err(ParseError::Foreign {
+                position: Position::Block {
+                    index: 0,
+                    offset: 0,
+                },
+                expected: EXPECTED,
+                found: describe_start(bytes),
+            })
+        }
+    }
+    Ok(reader.finish())
+}
+
+fn position(index: usize, bytes: &[u8], rest: &[u8]) -> Position {
+    Position::Block {
+        index,
+        offset: bytes.len() - rest.len(),
+    }
+}
+
+/// A pcap-file error at a block: running out of bytes is a truncated capture.
+fn block_error(error: PcapError, position: Position) -> ParseError {
+    match error {
+        PcapError::IncompleteBuffer => ParseError::Truncated {
+            position,
+            message: "the file ends inside this block".to_owned(),
+        },
+        other => ParseError::Malformed {
+            position,
+            message: format!("unreadable block: {other}"),
+        },
+    }
+}
+
+fn parse_pcapng(bytes: &[u8], reader: &mut CcidReader) -> Result<(), ParseError> {
+    let (mut rest, mut parser) =
+        PcapNgParser::new(bytes).map_err(|error| block_error(error, position(0, bytes, bytes)))?;
+    // Per interface of the current section: its link type and timestamp units per second.
+    let mut interfaces: Vec<(DataLink, u64)> = Vec::new();
+    let mut index = 0;
+    let mut usb_interface_seen = false;
+    let mut first_foreign: Option<(Position, DataLink)> = None;
+    while !rest.is_empty() {
+        index += 1;
+        let here = position(index, bytes, rest);
+        let (next, block) = parser
+            .next_block(rest)
+            .map_err(|error| block_error(error, here))?;
+        rest = next;
+        match block {
+            Block::SectionHeader(_) => interfaces.clear(),
+            Block::InterfaceDescription(interface) => {
+                let resolution = interface
+                    .options
+                    .iter()
+                    .find_map(|option| match option {
+                        InterfaceDescriptionOption::IfTsResol(code) => Some(*code),
+                        _ => None,
+                    })
+                    .map_or(1_000_000, ticks_per_second);
+                if UsbHeader::for_link(interface.linktype).is_some() {
+                    usb_interface_seen = true;
+                } else if first_foreign.is_none() {
+                    first_foreign = Some((here, interface.linktype));
+                }
+                interfaces.push((interface.linktype, resolution));
+            }
+            Block::EnhancedPacket(packet) => {
+                let Some((link, resolution)) = interfaces.get(packet.interface_id as usize) else {
+                    return Err(ParseError::Malformed {
+                        position: here,
+                        message: format!(
+                            "a packet of interface {} that no interface block described",
+                            packet.interface_id
+                        ),
+                    });
+                };
+                // pcap-file hands the raw timestamp over as nanoseconds whatever the
+                // interface's resolution; scale it by the resolution here.
+                let ticks = packet.timestamp.as_nanos();
+                let time = Duration::from_nanos(
+                    u64::try_from(ticks * 1_000_000_000 / u128::from(*resolution))
+                        .unwrap_or(u64::MAX),
+                );
+                reader.packet(here, *link, Some(time), &packet.data);
+            }
+            Block::SimplePacket(packet) => match interfaces.first() {
+                Some((link, _)) => reader.packet(here, *link, None, &packet.data),
+                None => {
+                    return Err(ParseError::Malformed {
+                        position: here,
+                        message: "a packet before any interface block".to_owned(),
+                    })
+                }
+            },
+            _ => {}
+        }
+    }
+    if !usb_interface_seen {
+        let (position, link) = first_foreign.unwrap_or((position(0, bytes, bytes), DataLink::NULL));
+        return Err(ParseError::Foreign {
+            position,
+            expected: "a USB capture (USBPcap, link type 249; Linux usbmon, 189 or 220)",
+            found: format!("the capture's interface has link type {link:?}"),
+        });
+    }
+    Ok(())
+}
+
+fn parse_pcap(bytes: &[u8], reader: &mut CcidReader) -> Result<(), ParseError> {
+    let (mut rest, parser) =
+        PcapParser::new(bytes).map_err(|error| block_error(error, position(0, bytes, bytes)))?;
+    let link = parser.header().datalink;
+    if UsbHeader::for_link(link).is_none() {
+        return Err(ParseError::Foreign {
+            position: position(0, bytes, bytes),
+            expected: "a USB capture (USBPcap, link type 249; Linux usbmon, 189 or 220)",
+            found: format!("the capture has link type {link:?}"),
+        });
+    }
+    let mut index = 0;
+    while !rest.is_empty() {
+        index += 1;
+        let here = position(index, bytes, rest);
+        let (next, packet) = parser
+            .next_packet(rest)
+            .map_err(|error| block_error(error, here))?;
+        rest = next;
+        reader.packet(here, link, Some(packet.timestamp), &packet.data);
+    }
+    Ok(())
+}
+
+/// Timestamp units per second from `if_tsresol` (a power of 10, or of 2 with the top bit).
+fn ticks_per_second(code: u8) -> u64 {
+    let exponent = u32::from(code & 0x7F).min(19);
+    if code & 0x80 == 0 {
+        10u64.pow(exponent)
+    } else {
+        2u64.checked_pow(exponent).unwrap_or(u64::MAX)
+    }
+}
+
+/// The part of a USB pseudo-header the import needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct UsbTransfer {
+    /// Bus and device address: which USB device.
+    device: (u16, u16),
+    /// Endpoint with the direction bit (0x80 = IN, device to host).
+    endpoint: u8,
+    /// 1 interrupt, 3 bulk.
+    transfer_type: u8,
+    /// The packet carries what the host submitted (false: what came back, a completion).
+    submission: bool,
+    /// The transfer's full length, when the header says it (usbmon); compared with the
+    /// captured bytes to spot a snap length.
+    original_length: Option<usize>,
+}
+
+enum UsbHeader {
+    UsbPcap,
+    Usbmon { header_len: usize },
+}
+
+impl UsbHeader {
+    fn for_link(link: DataLink) -> Option<UsbHeader> {
+        match link {
+            DataLink::USBPCAP => Some(UsbHeader::UsbPcap),
+            DataLink::USB_LINUX => Some(UsbHeader::Usbmon { header_len: 48 }),
+            DataLink::USB_LINUX_MMAPPED => Some(UsbHeader::Usbmon { header_len: 64 }),
+            _ => None,
+        }
+    }
+
+    /// The transfer and its payload, or why the packet cannot be read.
+    fn split<'a>(&self, data: &'a [u8]) -> Result<(UsbTransfer, &'a [u8]), String> {
+        let u16_at = |at: usize| {
+            data.get(at..at + 2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        };
+        let u32_at = |at: usize| {
+            data.get(at..at + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let short = || format!("a USB header cut short ({} bytes)", data.len());
+        match self {
+            UsbHeader::UsbPcap => {
+                // USBPCAP_BUFFER_PACKET_HEADER, packed, little-endian: headerLen u16, irpId u64,
+                // status u32, function u16, info u8, bus u16, device u16, endpoint u8,
+                // transfer u8, dataLength u32 (27 bytes; headerLen may be larger).
+                let header_len = usize::from(u16_at(0).ok_or_else(short)?);
+                let info = *data.get(16).ok_or_else(short)?;
+                let transfer = UsbTransfer {
+                    device: (u16_at(17).ok_or_else(short)?, u16_at(19).ok_or_else(short)?),
+                    endpoint: *data.get(21).ok_or_else(short)?,
+                    transfer_type: *data.get(22).ok_or_else(short)?,
+                    submission: info & 0x01 == 0,
+                    original_length: u32_at(23)
+                        .ok_or_else(short)
+                        .map(|length| length as usize)
+                        .map(Some)?,
+                };
+                let payload = data.get(header_len.max(27)..).ok_or_else(short)?;
+                Ok((transfer, payload))
+            }
+            UsbHeader::Usbmon { header_len } => {
+                // struct usbmon_packet: id u64, type u8 ('S' submit, 'C' complete, 'E' error),
+                // xfer_type u8, epnum u8, devnum u8, busnum u16, flag_setup, flag_data,
+                // ts_sec i64, ts_usec i32, status i32, length u32, len_cap u32, …
+                let kind = *data.get(8).ok_or_else(short)?;
+                let transfer = UsbTransfer {
+                    device: (
+                        u16_at(12).ok_or_else(short)?,
+                        u16::from(*data.get(11).ok_or_else(short)?),
+                    ),
+                    endpoint: *data.get(10).ok_or_else(short)?,
+                    transfer_type: *data.get(9).ok_or_else(short)?,
+                    submission: kind == b'S',
+                    original_length: Some(u32_at(32).ok_or_else(short)? as usize),
+                };
+                let payload = data.get(*header_len..).ok_or_else(short)?;
+                Ok((transfer, payload))
+            }
+        }
+    }
+}
+
+/// What a CCID command sent to the reader waits for.
+#[derive(Debug, Clone)]
+enum Pending {
+    /// An APDU (possibly being joined from several XfrBlocks) and its answer so far.
+    Apdu {
+        command: Vec<u8>,
+        response: Vec<u8>,
+        at: Duration,
+        position: Position,
+    },
+    PowerOn {
+        at: Duration,
+    },
+}
+
+/// Follows the CCID conversation of one reader through the packets of a capture.
+#[derive(Default)]
+struct CcidReader {
+    imported: Imported,
+    start: Option<Duration>,
+    last_time: Duration,
+    /// The reader (bus, device) whose CCID messages are imported: the first device seen
+    /// sending one.
+    reader: Option<(u16, u16)>,
+    /// The command awaiting its answer, by sequence number (slot 0 only).
+    pending: HashMap<u8, Pending>,
+    /// A command chain being sent (wLevelParameter 1 / 3): the bytes so far.
+    sending: Option<(Vec<u8>, Duration, Position)>,
+}
+
+impl CcidReader {
+    fn skip(&mut self, position: Position, reason: impl Into<String>) {
+        self.imported.skipped.push(Skipped {
+            position,
+            reason: reason.into(),
+        });
+    }
+
+    fn packet(&mut self, position: Position, link: DataLink, time: Option<Duration>, data: &[u8]) {
+        let Some(header) = UsbHeader::for_link(link) else {
+            self.skip(
+                position,
+                format!("a packet of a non-USB interface ({link:?})"),
+            );
+            return;
+        };
+        let (transfer, payload) = match header.split(data) {
+            Ok(split) => split,
+            Err(reason) => return self.skip(position, reason),
+        };
+        if let Some(time) = time {
+            let start = *self.start.get_or_insert(time);
+            self.last_time = time.saturating_sub(start);
+        }
+        let at = self.last_time;
+        let inbound = transfer.endpoint & 0x80 != 0;
+        // Data travels with the submission going out and with the completion coming back.
+        if payload.is_empty() || transfer.submission == inbound {
+            return;
+        }
+        if transfer
+            .original_length
+            .is_some_and(|length| length > payload.len() && !transfer.submission)
+        {
+            return self.skip(
+                position,
+                "a USB transfer captured only in part (snap length)",
+            );
+        }
+        if Some(transfer.device) != self.reader {
+            if self.reader.is_none() && looks_like_ccid(transfer.transfer_type, inbound, payload) {
+                self.reader = Some(transfer.device);
+            } else {
+                return self.skip(
+                    position,
+                    format!(
+                        "a packet of another USB device (bus {} device {})",
+                        transfer.device.0, transfer.device.1
+                    ),
+                );
+            }
+        }
+        match (transfer.transfer_type, inbound) {
+            (1, true) => self.interrupt(position, at, payload),
+            (3, false) => self.command(position, at, payload),
+            (3, true) => self.answer(position, payload),
+            _ => {}
+        }
+    }
+
+    /// RDR_to_PC_NotifySlotChange: bit 0 of slot 0 is "card present", bit 1 "changed".
+    fn interrupt(&mut self, position: Position, at: Duration, payload: &[u8]) {
+        match payload {
+            [RDR_TO_PC_NOTIFY_SLOT_CHANGE, state, ..] if state & 0x02 != 0 => {
+                let event = if state & 0x01 != 0 {
+                    Event::Inserted
+                } else {
+                    Event::Removed
+                };
+                self.imported.transcript.push(at, event);
+            }
+            [RDR_TO_PC_NOTIFY_SLOT_CHANGE, ..] => {}
+            _ => self.skip(position, "an interrupt message other than NotifySlotChange"),
+        }
+    }
+
+    fn command(&mut self, position: Position, at: Duration, payload: &[u8]) {
+        let Some(CcidMessage {
+            kind,
+            slot,
+            sequence,
+            specific,
+            data: body,
+        }) = split_ccid(payload)
+        else {
+            return self.skip(position, "a CCID message whose length field does not match");
+        };
+        if slot != 0 {
+            return self.skip(position, "a CCID message for a slot other than 0");
+        }
+        match kind {
+            PC_TO_RDR_XFR_BLOCK => {
+                let level = u16::from_le_bytes([specific[1], specific[2]]);
+                match level {
+                    // The whole APDU in one block.
+                    0x0000 => self.expect_apdu(sequence, body.to_vec(), at, position),
+                    // The first block of a chain.
+                    0x0001 => self.sending = Some((body.to_vec(), at, position)),
+                    // A middle or last block of a chain.
+                    0x0002 | 0x0003 => match self.sending.take() {
+                        Some((mut command, first_at, first)) => {
+                            command.extend_from_slice(body);
+                            if level == 0x0003 {
+                                self.sending = Some((command, first_at, first));
+                            } else {
+                                self.expect_apdu(sequence, command, first_at, first);
+                            }
+                        }
+                        None => self.skip(
+                            position,
+                            "the continuation of an APDU chain whose start is not in the capture",
+                        ),
+                    },
+                    // "Send the next part of the response": the answer chain continues.
+                    0x0010 => {}
+                    _ => self.skip(
+                        position,
+                        format!("an XfrBlock with wLevelParameter {level:04X}"),
+                    ),
+                }
+            }
+            PC_TO_RDR_ICC_POWER_ON => {
+                self.pending.insert(sequence, Pending::PowerOn { at });
+            }
+            PC_TO_RDR_ICC_POWER_OFF => {
+                self.pending.remove(&sequence);
+                self.imported.transcript.push(at, Event::PowerOff);
+            }
+            other => self.skip(
+                position,
+                format!("a CCID command {} (not an APDU or power)", ccid_name(other)),
+            ),
+        }
+    }
+
+    fn expect_apdu(&mut self, sequence: u8, command: Vec<u8>, at: Duration, position: Position) {
+        if let Some(Pending::Apdu {
+            position: earlier, ..
+        }) = self.pending.insert(
+            sequence,
+            Pending::Apdu {
+                command,
+                response: Vec::new(),
+                at,
+                position,
+            },
+        ) {
+            self.skip(earlier, "an APDU whose answer is not in the capture");
+        }
+    }
+
+    fn answer(&mut self, position: Position, payload: &[u8]) {
+        let Some(CcidMessage {
+            kind,
+            slot,
+            sequence,
+            specific,
+            data: body,
+        }) = split_ccid(payload)
+        else {
+            return self.skip(position, "a CCID message whose length field does not match");
+        };
+        if slot != 0 {
+            return self.skip(position, "a CCID message for a slot other than 0");
+        }
+        let [status, error, chain] = specific;
+        match kind {
+            RDR_TO_PC_DATA_BLOCK => {}
+            RDR_TO_PC_SLOT_STATUS | 0x82..=0x84 => return,
+            other => {
+                return self.skip(
+                    position,
+                    format!("a CCID answer {} (not an APDU or power)", ccid_name(other)),
+                )
+            }
+        }
+        // bmCommandStatus 2: the card asked for more time; the answer comes later. Chain
+        // parameter 10: the reader took one part of a command chain and waits for the next.
+        if status & 0xC0 == 0x80 || (status & 0xC0 == 0 && chain == 0x10) {
+            return;
+        }
+        let Some(pending) = self.pending.remove(&sequence) else {
+            return self.skip(
+                position,
+                "an answer to a command that is not in the capture",
+            );
+        };
+        let failed = (status & 0xC0 == 0x40).then(|| Failure {
+            kind: if status & 0x03 == 0x02 {
+                FailureKind::NoCard
+            } else {
+                FailureKind::Transmission
+            },
+            message: format!("the reader reported error {error:02X} (bStatus {status:02X})"),
+        });
+        match pending {
+            Pending::PowerOn { at } => {
+                let atr = (failed.is_none() && !body.is_empty()).then(|| body.to_vec());
+                self.imported.transcript.push(at, Event::PowerOn { atr });
+            }
+            Pending::Apdu {
+                command,
+                mut response,
+                at,
+                position: first,
+            } => {
+                response.extend_from_slice(body);
+                // bChainParameter 1 / 3: more of the response follows.
+                if failed.is_none() && (chain == 0x01 || chain == 0x03) {
+                    self.pending.insert(
+                        sequence.wrapping_add(1),
+                        Pending::Apdu {
+                            command,
+                            response,
+                            at,
+                            position: first,
+                        },
+                    );
+                    return;
+                }
+                let answer = match failed {
+                    Some(failure) => Answer::Failed(failure),
+                    None => Answer::Response(response),
+                };
+                self.imported
+                    .transcript
+                    .push(at, Event::Apdu(ApduExchange::new(&command, answer)));
+            }
+        }
+    }
+
+    fn finish(mut self) -> Imported {
+        let mut left: Vec<Position> = self
+            .pending
+            .values()
+            .filter_map(|pending| match pending {
+                Pending::Apdu { position, .. } => Some(*position),
+                Pending::PowerOn { .. } => None,
+            })
+            .collect();
+        left.sort_by_key(|position| match position {
+            Position::Block { index, .. } => *index,
+            Position::Line(line) => *line,
+        });
+        for position in left {
+            self.skip(position, "an APDU whose answer is not in the capture");
+        }
+        if let Some((_, _, position)) = self.sending.take() {
+            self.skip(position, "an APDU chain that the capture ends in");
+        }
+        // A simple-packet-only capture has no timestamps, hence no date.
+        self.imported.started = self.start.and_then(|start| {
+            DateTime::<Utc>::from_timestamp(
+                i64::try_from(start.as_secs()).ok()?,
+                start.subsec_nanos(),
+            )
+        });
+        self.imported
+    }
+}
+
+/// A payload that is a whole CCID message: a PC_to_RDR command (6x) going out, an RDR_to_PC
+/// answer (8x) coming back, a NotifySlotChange on the interrupt endpoint.
+fn looks_like_ccid(transfer_type: u8, inbound: bool, payload: &[u8]) -> bool {
+    match (transfer_type, inbound, payload) {
+        (1, true, [RDR_TO_PC_NOTIFY_SLOT_CHANGE, _, ..]) => true,
+        (3, false, [0x61..=0x6F, ..]) | (3, true, [0x80..=0x84, ..]) => {
+            split_ccid(payload).is_some()
+        }
+        _ => false,
+    }
+}
+
+/// One CCID message (USB CCID 1.1 §6: a 10-byte header, then `dwLength` bytes of data).
+struct CcidMessage<'a> {
+    kind: u8,
+    slot: u8,
+    sequence: u8,
+    /// The three message-specific header bytes (bBWI + wLevelParameter going out; bStatus,
+    /// bError, bChainParameter coming back).
+    specific: [u8; 3],
+    data: &'a [u8],
+}
+
+/// The CCID message `payload` holds, when its length field matches.
+fn split_ccid(payload: &[u8]) -> Option<CcidMessage<'_>> {
+    let header = payload.get(..CCID_HEADER_LEN)?;
+    let length = u32::from_le_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    let data = payload.get(CCID_HEADER_LEN..)?;
+    (data.len() == length).then_some(CcidMessage {
+        kind: header[0],
+        slot: header[5],
+        sequence: header[6],
+        specific: [header[7], header[8], header[9]],
+        data,
+    })
+}
+
+fn ccid_name(kind: u8) -> String {
+    let name = match kind {
+        0x61 => "SetParameters",
+        0x65 => "GetSlotStatus",
+        0x6B => "Escape",
+        0x6C => "GetParameters",
+        0x6D => "ResetParameters",
+        0x6E => "IccClock",
+        0x6A => "T0APDU",
+        0x69 => "Secure",
+        0x71 => "Mechanical",
+        0x72 => "Abort",
+        0x73 => "SetDataRateAndClockFrequency",
+        0x51 => "HardwareError",
+        _ => "",
+    };
+    if name.is_empty() {
+        format!("{kind:02X}")
+    } else {
+        format!("{kind:02X} ({name})")
+    }
+}

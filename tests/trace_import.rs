@@ -1,0 +1,321 @@
+//! `myna-hil trace import`: USB captures of a CCID reader, built here from known CCID frames
+//! (no USB reader is available to the tests), import into the exchange log with exactly the
+//! APDUs and events they carry; foreign and truncated files are refused naming the position.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
+use std::borrow::Cow;
+use std::process::Command;
+use std::time::Duration;
+
+use myna_hil::trace::import::{pcapng, Position};
+use myna_hil::trace::{read_trace, Answer, Event, TraceEvent};
+use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
+use pcap_file::pcapng::PcapNgWriter;
+use pcap_file::DataLink;
+
+const READER: (u16, u16) = (1, 5);
+const ATR: [u8; 4] = [0x3B, 0xDA, 0x13, 0xFF];
+const SELECT_JPKI: [u8; 15] = [
+    0x00, 0xA4, 0x04, 0x0C, 0x0A, 0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01,
+];
+const VERIFY_1234: [u8; 9] = [0x00, 0x20, 0x00, 0x80, 0x04, b'1', b'2', b'3', b'4'];
+
+/// A CCID message: type, dwLength, slot 0, sequence, the three specific bytes, data.
+fn ccid(kind: u8, sequence: u8, specific: [u8; 3], data: &[u8]) -> Vec<u8> {
+    let mut message = vec![kind];
+    message.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    message.extend_from_slice(&[0, sequence]);
+    message.extend_from_slice(&specific);
+    message.extend_from_slice(data);
+    message
+}
+
+/// A USBPcap packet: the 27-byte USBPCAP_BUFFER_PACKET_HEADER and the payload.
+fn usbpcap(
+    device: (u16, u16),
+    endpoint: u8,
+    transfer: u8,
+    completion: bool,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut packet = Vec::new();
+    packet.extend_from_slice(&27u16.to_le_bytes());
+    packet.extend_from_slice(&0x1234u64.to_le_bytes()); // irpId
+    packet.extend_from_slice(&0u32.to_le_bytes()); // status
+    packet.extend_from_slice(&0x0009u16.to_le_bytes()); // URB_FUNCTION_BULK_OR_INTERRUPT_TRANSFER
+    packet.push(u8::from(completion));
+    packet.extend_from_slice(&device.0.to_le_bytes());
+    packet.extend_from_slice(&device.1.to_le_bytes());
+    packet.push(endpoint);
+    packet.push(transfer);
+    packet.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    packet.extend_from_slice(payload);
+    packet
+}
+
+const BULK_OUT: u8 = 0x02;
+const BULK_IN: u8 = 0x82;
+const INTERRUPT_IN: u8 = 0x83;
+
+fn to_reader(payload: Vec<u8>) -> Vec<u8> {
+    usbpcap(READER, BULK_OUT, 3, false, &payload)
+}
+
+fn from_reader(payload: Vec<u8>) -> Vec<u8> {
+    usbpcap(READER, BULK_IN, 3, true, &payload)
+}
+
+fn notify(state: u8) -> Vec<u8> {
+    usbpcap(READER, INTERRUPT_IN, 1, true, &[0x50, state])
+}
+
+/// A Windows reader session: insertion, power-on, SELECT with a time extension, VERIFY, an
+/// extended command sent in two chained blocks whose answer comes back in two, a packet of
+/// another device, GetSlotStatus, power-off, removal.
+fn session_packets() -> Vec<Vec<u8>> {
+    let mut extended = vec![0x00, 0xB0, 0x00, 0x00, 0x00, 0x01, 0x00];
+    extended.extend_from_slice(&[0xAB; 256]);
+    extended.extend_from_slice(&[0x02, 0x00]);
+    let (first, rest) = extended.split_at(200);
+    vec![
+        notify(0x03),
+        to_reader(ccid(0x62, 1, [0, 0, 0], &[])),
+        from_reader(ccid(0x80, 1, [0, 0, 0], &ATR)),
+        to_reader(ccid(0x6F, 2, [0, 0, 0], &SELECT_JPKI)),
+        from_reader(ccid(0x80, 2, [0x80, 0x01, 0], &[])),
+        from_reader(ccid(0x80, 2, [0, 0, 0], &[0x90, 0x00])),
+        to_reader(ccid(0x6F, 3, [0, 0, 0], &VERIFY_1234)),
+        from_reader(ccid(0x80, 3, [0, 0, 0], &[0x63, 0xC2])),
+        to_reader(ccid(0x6F, 4, [0, 0x01, 0x00], first)),
+        from_reader(ccid(0x80, 4, [0, 0, 0x10], &[])),
+        to_reader(ccid(0x6F, 5, [0, 0x02, 0x00], rest)),
+        from_reader(ccid(0x80, 5, [0, 0, 0x01], &[0x11; 300])),
+        to_reader(ccid(0x6F, 6, [0, 0x10, 0x00], &[])),
+        from_reader(ccid(0x80, 6, [0, 0, 0x02], &[0x22, 0x90, 0x00])),
+        usbpcap((1, 7), 0x01, 3, false, &[0xDE, 0xAD, 0xBE, 0xEF]),
+        to_reader(ccid(0x65, 7, [0, 0, 0], &[])),
+        from_reader(ccid(0x81, 7, [0, 0, 0], &[])),
+        to_reader(ccid(0x63, 8, [0, 0, 0], &[])),
+        from_reader(ccid(0x81, 8, [0x01, 0, 0], &[])),
+        notify(0x02),
+    ]
+}
+
+/// 2026-11-20T00:15:00Z, the capture's first packet.
+const START_SECONDS: u64 = 1_795_133_700;
+
+fn pcapng_file(link: DataLink, packets: &[Vec<u8>]) -> Vec<u8> {
+    let mut writer = PcapNgWriter::new(Vec::new()).unwrap();
+    writer
+        .write_pcapng_block(InterfaceDescriptionBlock {
+            linktype: link,
+            snaplen: 65535,
+            // Nanosecond timestamps: pcap-file writes them so.
+            options: vec![InterfaceDescriptionOption::IfTsResol(9)],
+        })
+        .unwrap();
+    for (index, data) in packets.iter().enumerate() {
+        writer
+            .write_pcapng_block(EnhancedPacketBlock {
+                interface_id: 0,
+                timestamp: Duration::from_secs(START_SECONDS)
+                    + Duration::from_millis(10 * index as u64),
+                original_len: data.len() as u32,
+                data: Cow::Borrowed(data),
+                options: vec![],
+            })
+            .unwrap();
+    }
+    writer.into_inner()
+}
+
+#[test]
+fn a_usbpcap_capture_yields_its_apdus_and_events() {
+    let file = pcapng_file(DataLink::USBPCAP, &session_packets());
+    let imported = pcapng::parse(&file).unwrap();
+    let events: Vec<&Event> = imported
+        .transcript
+        .entries
+        .iter()
+        .map(|e| &e.event)
+        .collect();
+    assert_eq!(events[0], &Event::Inserted);
+    assert_eq!(
+        events[1],
+        &Event::PowerOn {
+            atr: Some(ATR.to_vec())
+        }
+    );
+    let Event::Apdu(select) = events[2] else {
+        panic!("{:?}", events[2])
+    };
+    assert_eq!(select.command, SELECT_JPKI.to_vec());
+    assert_eq!(
+        select.answer,
+        Answer::Response(vec![0x90, 0x00]),
+        "the time extension is not the answer"
+    );
+    let Event::Apdu(verify) = events[3] else {
+        panic!("{:?}", events[3])
+    };
+    assert_eq!(verify.command, VERIFY_1234.to_vec());
+    assert_eq!(verify.answer, Answer::Response(vec![0x63, 0xC2]));
+    let Event::Apdu(extended) = events[4] else {
+        panic!("{:?}", events[4])
+    };
+    assert_eq!(extended.command.len(), 7 + 256 + 2);
+    assert_eq!(
+        &extended.command[..7],
+        &[0x00, 0xB0, 0x00, 0x00, 0x00, 0x01, 0x00]
+    );
+    let mut answer = vec![0x11; 300];
+    answer.extend_from_slice(&[0x22, 0x90, 0x00]);
+    assert_eq!(extended.answer, Answer::Response(answer));
+    assert_eq!(events[5], &Event::PowerOff);
+    assert_eq!(events[6], &Event::Removed);
+    assert_eq!(events.len(), 7);
+    // The SELECT was sent 30 ms after the first packet.
+    assert_eq!(imported.transcript.entries[2].at, Duration::from_millis(30));
+    assert_eq!(
+        imported.started.map(|at| at.to_rfc3339()),
+        Some("2026-11-20T00:15:00+00:00".to_owned())
+    );
+    let reasons: Vec<(&Position, &str)> = imported
+        .skipped
+        .iter()
+        .map(|s| (&s.position, s.reason.as_str()))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons[0].1.contains("another USB device (bus 1 device 7)"),
+        "{reasons:?}"
+    );
+    assert!(reasons[1].1.contains("65 (GetSlotStatus)"), "{reasons:?}");
+    // Block 0 is the section header, 1 the interface, 2 the first packet.
+    assert!(
+        matches!(reasons[0].0, Position::Block { index: 16, .. }),
+        "{reasons:?}"
+    );
+}
+
+/// The Linux usbmon header (64 bytes, link type 220): 'S'ubmit carries what goes out,
+/// 'C'omplete what comes back.
+fn usbmon(kind: u8, transfer: u8, endpoint: u8, payload: &[u8]) -> Vec<u8> {
+    let mut packet = vec![0u8; 64];
+    packet[8] = kind;
+    packet[9] = transfer;
+    packet[10] = endpoint;
+    packet[11] = 5; // device
+    packet[12..14].copy_from_slice(&1u16.to_le_bytes()); // bus
+    packet[32..36].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    packet[36..40].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    packet.extend_from_slice(payload);
+    packet
+}
+
+#[test]
+fn a_usbmon_capture_yields_its_apdus() {
+    let packets = vec![
+        usbmon(b'S', 3, 0x02, &ccid(0x6F, 9, [0, 0, 0], &SELECT_JPKI)),
+        // The submission of the IN transfer carries no data; its completion does.
+        usbmon(b'S', 3, 0x82, &[]),
+        usbmon(b'C', 3, 0x82, &ccid(0x80, 9, [0, 0, 0], &[0x6A, 0x82])),
+    ];
+    let imported = pcapng::parse(&pcapng_file(DataLink::USB_LINUX_MMAPPED, &packets)).unwrap();
+    let exchanges: Vec<_> = imported.transcript.exchanges().collect();
+    assert_eq!(exchanges.len(), 1);
+    assert_eq!(exchanges[0].command, SELECT_JPKI.to_vec());
+    assert_eq!(exchanges[0].answer, Answer::Response(vec![0x6A, 0x82]));
+    assert!(imported.skipped.is_empty(), "{:?}", imported.skipped);
+}
+
+#[test]
+fn foreign_and_truncated_captures_are_refused_with_the_position() {
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x10";
+    let error = pcapng::parse(png).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "block 0 (byte offset 0): not a pcapng or pcap capture: it starts with 89 50 4E 47 0D 0A 1A 0A (a PNG image)"
+    );
+
+    let ethernet = pcapng_file(DataLink::ETHERNET, &[vec![0xFF; 60]]);
+    let error = pcapng::parse(&ethernet).unwrap_err().to_string();
+    assert!(
+        error.starts_with("block 1 (byte offset 28): not a USB capture"),
+        "{error}"
+    );
+    assert!(error.contains("ETHERNET"), "{error}");
+
+    let good = pcapng_file(DataLink::USBPCAP, &session_packets());
+    let cut = &good[..good.len() - 6];
+    let error = pcapng::parse(cut).unwrap_err().to_string();
+    assert!(error.starts_with("block 21 (byte offset "), "{error}");
+    assert!(
+        error.contains("truncated: the file ends inside this block"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_cli_writes_the_trace_format_with_pins_redacted_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("clinic.pcapng");
+    std::fs::write(&capture, pcapng_file(DataLink::USBPCAP, &session_packets())).unwrap();
+    let trace = dir.path().join("clinic.jsonl");
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+            .args(["trace", "import", "--from", "pcapng"])
+            .arg(&capture)
+            .arg("-o")
+            .arg(&trace)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let output = run(&[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("3 APDUs, 4 other events, 2 skipped"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("1 × a packet of another USB device (bus 1 device 7) (first at block 16"),
+        "{stderr}"
+    );
+    let lines = read_trace(&trace).unwrap();
+    assert_eq!(lines[0].at.to_rfc3339(), "2026-11-20T00:15:00+00:00");
+    let verify = lines
+        .iter()
+        .find_map(|line| match &line.event {
+            TraceEvent::Apdu {
+                command, redacted, ..
+            } if command.starts_with("00200080") => Some((command.clone(), *redacted)),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(verify, ("0020008004XXXXXXXX".to_owned(), true));
+
+    assert!(run(&["--record-pins"]).status.success());
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert!(text.contains("002000800431323334"), "{text}");
+
+    let png = dir.path().join("photo.png");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["trace", "import", "--from", "pcapng"])
+        .arg(&png)
+        .arg("-o")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("photo.png, block 0 (byte offset 0): not a pcapng"),
+        "{stderr}"
+    );
+}
