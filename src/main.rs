@@ -67,6 +67,8 @@ enum CardCommand {
 enum TraceCommand {
     /// Read a capture (`--from pcscd` or `--from pcapng`) into a transcript.
     Import(trace::cli::ImportArgs),
+    /// Write a scenario that reproduces a transcript on the virtual reader.
+    ToScenario(scenario::from_trace::ToScenarioArgs),
 }
 
 #[derive(Subcommand)]
@@ -97,6 +99,9 @@ fn main() -> ExitCode {
         Command::Trace {
             command: TraceCommand::Import(args),
         } => trace::cli::import_capture(args).map_err(Into::into),
+        Command::Trace {
+            command: TraceCommand::ToScenario(args),
+        } => scenario::from_trace::to_scenario(args).map_err(Into::into),
         Command::Certify(args) => certify::cli::certify(args).map_err(Into::into),
         Command::Fixtures {
             command: FixturesCommand::Generate(args),

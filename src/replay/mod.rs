@@ -158,8 +158,10 @@ fn recorded_answer(exchange: &ApduExchange) -> String {
     }
 }
 
-/// The bytes to send for a recorded command, substituting a PIN where the recording hid it.
-fn command_to_send(
+/// The bytes to send for a recorded command, substituting a PIN where the recording hid it
+/// (`selection` is what the session had selected, `pins` the card's own PINs); why not, when
+/// the command cannot be reproduced.
+pub fn command_to_send(
     exchange: &ApduExchange,
     selection: &Selection,
     pins: &PinsSpec,

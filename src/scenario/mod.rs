@@ -3,8 +3,10 @@
 //! Flow: [`load::discover`] finds files, [`load::load_all`] parses them strictly into
 //! [`model::Scenario`]s, [`run::run_all`] executes them in parallel on a reader
 //! ([`readers::ReaderChoice`]), and [`report`] / [`junit`] render the [`run::ScenarioResult`]s.
+//! [`from_trace`] writes a scenario document from a recorded transcript (`trace to-scenario`).
 pub mod checks;
 pub mod cli;
+pub mod from_trace;
 pub mod junit;
 pub mod load;
 pub mod model;

@@ -169,6 +169,33 @@ impl Pcscd {
         }
     }
 
+    /// pcscd started here with its APDU log (`--foreground --debug --apdu`, stdout and stderr)
+    /// written to `log`, as a field engineer captures one. A pcscd already running (not ours)
+    /// is a failure: its log cannot be captured.
+    pub fn with_apdu_log(log: &Path) -> Pcscd {
+        let lock = lock_pcscd();
+        let program = require_program("pcscd", "pcscd");
+        assert!(
+            !pcscd_answers(),
+            "a pcscd not started by the tests is running; the APDU-log test needs to start its own"
+        );
+        let out = File::create(log).expect("creating the pcscd APDU log");
+        let err = out.try_clone().expect("sharing the pcscd APDU log");
+        let child = Command::new(program)
+            .args(["--foreground", "--debug", "--apdu"])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("starting pcscd --foreground --debug --apdu");
+        let mut pcscd = Pcscd {
+            started: Some(child),
+            _lock: lock,
+        };
+        pcscd.wait_ready();
+        pcscd
+    }
+
     /// Stops and starts pcscd again (only when this test started it): for reconnection tests.
     pub fn restart(&mut self) {
         let child = self

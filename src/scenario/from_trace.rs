@@ -1,0 +1,536 @@
+//! `myna-hil trace to-scenario`: a recorded or imported transcript turned into a scenario that
+//! reproduces the exchange — every command as a raw `send` step with the recorded answer as
+//! its expectation, power and reader events as `power` / `event` steps, and the PIN counters
+//! the trace implies as a final `pins` step — so that a failure captured at a clinic becomes a
+//! regression test that runs on the virtual reader.
+//!
+//! With `--card`, the scenario names that card file. Without it, a card is inferred from what
+//! the trace shows (its ATR, the retry counters it reveals) and written inline; what the trace
+//! cannot show (the holder, the PINs, the certificates and keys) is listed as unknown in the
+//! file's comments, and the files the trace read are listed with their recorded contents.
+//!
+//! Redacted PINs are substituted as `replay` does ([`crate::replay::command_to_send`]): the
+//! card's own PIN where the recorded answer was `90 00`, a wrong one of the same length
+//! otherwise. What a scenario cannot reproduce (a redacted PIN change, a reader failure) is
+//! left out with a comment naming the transcript line.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Component, Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::apdu::{to_spaced_hex, Command, SecretKind, Selection, StatusWord};
+use crate::card::description::PinsSpec;
+use crate::card::{CardDescription, DescriptionError};
+use crate::replay::command_to_send;
+use crate::trace::{read_trace_numbered, started_at, Answer, Event, TraceError, TraceLine};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ToScenarioArgs {
+    /// The transcript (as written by `card serve --record` or `trace import`).
+    pub trace: PathBuf,
+    /// The card the session ran against; without it, a card is inferred from the trace.
+    #[arg(long)]
+    pub card: Option<PathBuf>,
+    /// The scenario file to write.
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FromTraceError {
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    #[error(transparent)]
+    Card(#[from] DescriptionError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Writes the scenario; a one-line summary goes to stderr.
+pub fn to_scenario(args: ToScenarioArgs) -> Result<ExitCode, FromTraceError> {
+    let lines = read_trace_numbered(&args.trace)?;
+    let card = match &args.card {
+        Some(path) => Some((
+            scenario_relative(path, &args.output),
+            CardDescription::from_yaml_file(path)?,
+        )),
+        None => None,
+    };
+    let name = args.trace.file_name().map_or_else(
+        || "trace".to_owned(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    let generated = generate(
+        &name,
+        &lines,
+        card.as_ref().map(|(path, d)| (path.as_str(), d)),
+    );
+    std::fs::write(&args.output, &generated.yaml).map_err(|source| FromTraceError::Io {
+        path: args.output.clone(),
+        source,
+    })?;
+    eprintln!(
+        "wrote {}: {} steps from {} ({} left out)",
+        args.output.display(),
+        generated.steps,
+        args.trace.display(),
+        generated.left_out
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A generated scenario document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generated {
+    pub yaml: String,
+    pub steps: usize,
+    /// Transcript lines that could not become a step.
+    pub left_out: usize,
+}
+
+/// The contents the trace read, by application and EF (as far as READ BINARY reached).
+type FilesRead = BTreeMap<(Option<[u8; 10]>, Option<u16>), Vec<u8>>;
+
+/// The retry counter a PIN starts with on a fresh card (tries_left defaults).
+fn full_tries(kind: SecretKind) -> u8 {
+    match kind {
+        SecretKind::SigningPassword => 5,
+        _ => 3,
+    }
+}
+
+fn pin_key(kind: SecretKind) -> Option<&'static str> {
+    match kind {
+        SecretKind::AuthPin => Some("auth"),
+        SecretKind::SigningPassword => Some("signing"),
+        SecretKind::TextPin => Some("text"),
+        _ => None,
+    }
+}
+
+/// What a VERIFY answer says about the counter: tries left, when it says.
+fn tries_after(kind: SecretKind, sw: StatusWord, presented: bool) -> Option<u8> {
+    match sw.0 {
+        0x9000 if presented => Some(full_tries(kind)),
+        0x63C0..=0x63CF => sw.retry_count(),
+        0x6983 | 0x6984 => Some(0),
+        _ => None,
+    }
+}
+
+/// The counters a trace reveals: the first one seen for each PIN (what the card started
+/// with, when the first observation says it) and the last.
+#[derive(Default)]
+struct Counters {
+    first: BTreeMap<&'static str, u8>,
+    last: BTreeMap<&'static str, u8>,
+}
+
+impl Counters {
+    fn observe(&mut self, kind: SecretKind, sw: StatusWord, presented: bool) {
+        let (Some(key), Some(tries)) = (pin_key(kind), tries_after(kind, sw, presented)) else {
+            return;
+        };
+        // A wrong PIN that leaves n tries started from n + 1; a success says nothing of the
+        // start, a retry query says it exactly.
+        let started = match (presented, sw.0) {
+            (false, _) => Some(tries),
+            (true, 0x63C0..=0x63CF) => Some(tries + 1),
+            (true, 0x6983 | 0x6984) => Some(0),
+            _ => None,
+        };
+        if let Some(started) = started {
+            self.first.entry(key).or_insert(started);
+        }
+        self.last.insert(key, tries);
+    }
+}
+
+/// Builds the scenario for `lines`, against `card` (its path as the scenario should name it,
+/// and its description) or an inferred card.
+pub fn generate(
+    name: &str,
+    lines: &[(usize, TraceLine)],
+    card: Option<(&str, &CardDescription)>,
+) -> Generated {
+    let pins: PinsSpec = card.map(|(_, d)| d.card.pins.clone()).unwrap_or_default();
+    let recorded = started_at(lines);
+    let mut steps = String::new();
+    let mut step_count = 0;
+    let mut left_out = 0;
+    let mut selection = Selection::default();
+    let mut counters = Counters::default();
+    let mut files = FilesRead::new();
+    let mut atr: Option<Vec<u8>> = None;
+    // Whether the card is out: an insertion is a step only after a removal, since a scenario
+    // starts with the card in the reader.
+    let mut removed = false;
+    for (line, entry) in lines {
+        let Some(event) = Event::from_trace(&entry.event) else {
+            continue;
+        };
+        match event {
+            Event::PowerOn { atr: answer } | Event::Reset { atr: answer } => {
+                let action = if matches!(entry.event, crate::trace::TraceEvent::Reset { .. }) {
+                    "reset"
+                } else {
+                    "on"
+                };
+                selection.clear();
+                let _ = writeln!(steps, "  - label: \"line {line}: power {action}\"");
+                let _ = writeln!(steps, "    power: {action}");
+                if let Some(bytes) = &answer {
+                    atr.get_or_insert_with(|| bytes.clone());
+                    let _ = writeln!(
+                        steps,
+                        "    expect:\n      atr: \"{}\"",
+                        to_spaced_hex(bytes)
+                    );
+                }
+                step_count += 1;
+            }
+            Event::PowerOff => {
+                selection.clear();
+                let _ = writeln!(
+                    steps,
+                    "  - label: \"line {line}: power off\"\n    power: off"
+                );
+                step_count += 1;
+            }
+            Event::Removed => {
+                selection.clear();
+                removed = true;
+                let _ = writeln!(
+                    steps,
+                    "  - label: \"line {line}: card removed\"\n    event: remove"
+                );
+                step_count += 1;
+            }
+            Event::Inserted if removed => {
+                removed = false;
+                let _ = writeln!(
+                    steps,
+                    "  - label: \"line {line}: card inserted\"\n    event: insert"
+                );
+                step_count += 1;
+            }
+            // The card is in the reader and powered when a scenario starts.
+            Event::Inserted => {}
+            Event::Apdu(exchange) => {
+                if exchange.note.is_some() {
+                    let _ = writeln!(
+                        steps,
+                        "  # line {line}: answered by the serving layer, not the card ({}): left out",
+                        exchange.note.as_deref().unwrap_or_default()
+                    );
+                    left_out += 1;
+                    continue;
+                }
+                let Answer::Response(response) = &exchange.answer else {
+                    let _ = writeln!(
+                        steps,
+                        "  # line {line}: {}: a reader failure the virtual reader cannot reproduce here: left out",
+                        exchange.answer_summary()
+                    );
+                    left_out += 1;
+                    continue;
+                };
+                let sent = match command_to_send(&exchange, &selection, &pins) {
+                    Ok(bytes) => bytes,
+                    Err(reason) => {
+                        let _ = writeln!(
+                            steps,
+                            "  # line {line}: not reproducible ({reason}): left out"
+                        );
+                        left_out += 1;
+                        continue;
+                    }
+                };
+                let sw = exchange.status_word();
+                let succeeded = sw.is_some_and(StatusWord::is_success);
+                if let (Ok(command), Some(sw)) = (Command::parse(&sent), sw) {
+                    if command.instruction() == crate::apdu::Instruction::Verify {
+                        if let Some(kind) = selection.secret() {
+                            counters.observe(kind, sw, command.presents_secret());
+                        }
+                    }
+                    if let (Some(offset), true) = (command.read_offset(), succeeded) {
+                        let content = files
+                            .entry((selection.application, selection.file))
+                            .or_default();
+                        let data = exchange.response_data().unwrap_or_default();
+                        let offset = usize::from(offset);
+                        if content.len() < offset + data.len() {
+                            content.resize(offset + data.len(), 0);
+                        }
+                        content[offset..offset + data.len()].copy_from_slice(data);
+                    }
+                }
+                selection.follow(&sent, succeeded);
+                let label = if exchange.withheld.is_some() {
+                    format!(
+                        "line {line}: {} (PIN substituted)",
+                        exchange.command_text(crate::trace::PinRecording::Redacted)
+                    )
+                } else {
+                    format!("line {line}")
+                };
+                let _ = writeln!(steps, "  - label: \"{label}\"");
+                let _ = writeln!(steps, "    send: \"{}\"", to_spaced_hex(&sent));
+                let (data, status) = response.split_at(response.len().saturating_sub(2));
+                let _ = writeln!(steps, "    expect:");
+                if status.len() == 2 {
+                    let _ = writeln!(steps, "      sw: \"{}\"", hex::encode_upper(status));
+                    if data.is_empty() {
+                        let _ = writeln!(steps, "      data_len: 0");
+                    } else {
+                        let _ = writeln!(steps, "      data: \"{}\"", to_spaced_hex(data));
+                    }
+                } else {
+                    let _ = writeln!(steps, "      data: \"{}\"", to_spaced_hex(response));
+                }
+                step_count += 1;
+            }
+            Event::PowerFailed { .. }
+            | Event::LinkUp { .. }
+            | Event::LinkDown { .. }
+            | Event::FramingError { .. } => {}
+        }
+    }
+    if !counters.last.is_empty() {
+        let listed: Vec<String> = counters
+            .last
+            .iter()
+            .map(|(key, tries)| format!("{key}: {tries}"))
+            .collect();
+        let _ = writeln!(
+            steps,
+            "  - label: \"the PIN counters the trace implies\"\n    pins: {{ {} }}",
+            listed.join(", ")
+        );
+        step_count += 1;
+    }
+
+    let mut yaml = String::new();
+    let _ = writeln!(
+        yaml,
+        "# Generated by `myna-hil trace to-scenario` from {name}{}.",
+        recorded.map_or_else(String::new, |at| format!(", recorded {}", at.to_rfc3339()))
+    );
+    let _ = writeln!(
+        yaml,
+        "# Every command is a raw step expecting the recorded answer; redacted PINs are replaced by\n\
+         # the card's own PIN where the recorded answer was 90 00 and by a wrong one otherwise."
+    );
+    let _ = writeln!(yaml, "name: \"trace {}\"", yaml_escape(name));
+    let _ = writeln!(
+        yaml,
+        "description: \"The exchange recorded in {}, as a regression scenario.\"",
+        yaml_escape(name)
+    );
+    let _ = writeln!(yaml, "tags: [from-trace]");
+    if let Some(at) = recorded {
+        // Card dates relative to "today" count from the scenario's clock: the recorded day.
+        let _ = writeln!(yaml, "clock: {}", crate::replay::cli::japan_day(at));
+    }
+    match card {
+        Some((path, _)) => {
+            let _ = writeln!(yaml, "card: \"{}\"", yaml_escape(path));
+        }
+        None => write_inferred_card(&mut yaml, atr.as_deref(), &counters, &files),
+    }
+    let _ = writeln!(yaml, "steps:");
+    yaml.push_str(&steps);
+    if step_count == 0 {
+        // A scenario needs a step; an empty trace still loads.
+        let _ = writeln!(yaml, "  - power: on");
+        step_count = 1;
+    }
+    Generated {
+        yaml,
+        steps: step_count,
+        left_out,
+    }
+}
+
+/// The card as far as the trace shows it, inline, with what it cannot show listed.
+fn write_inferred_card(
+    yaml: &mut String,
+    atr: Option<&[u8]>,
+    counters: &Counters,
+    files: &FilesRead,
+) {
+    let _ = writeln!(
+        yaml,
+        "# The card, inferred from the trace (no --card was given)."
+    );
+    let _ = writeln!(yaml, "# unknown:");
+    let _ = writeln!(
+        yaml,
+        "#   - the holder (person:): not in the trace; a synthetic one stands in"
+    );
+    let _ = writeln!(
+        yaml,
+        "#   - the PINs: redacted or never sent; the defaults stand in"
+    );
+    let _ = writeln!(
+        yaml,
+        "#   - certificates and keys: the card issues its own, so steps reading them expect the\n\
+         #     recorded contents and fail until --card names the card that holds them"
+    );
+    let _ = writeln!(yaml, "#   - the profile and options: the defaults stand in");
+    if atr.is_none() {
+        let _ = writeln!(yaml, "#   - the ATR: no power-on with an ATR in the trace");
+    }
+    for key in ["auth", "signing", "text"] {
+        if !counters.first.contains_key(key) {
+            let _ = writeln!(
+                yaml,
+                "#   - the {key} PIN's retry counter: the trace does not show it"
+            );
+        }
+    }
+    if !files.is_empty() {
+        let _ = writeln!(yaml, "# files read (application, EF: bytes as recorded):");
+        for ((application, file), content) in files {
+            let _ = writeln!(
+                yaml,
+                "#   {} EF {}: {} bytes: {}",
+                application.map_or_else(|| "MF".to_owned(), hex::encode_upper),
+                file.map_or_else(|| "(none selected)".to_owned(), |fid| format!("{fid:04X}")),
+                content.len(),
+                crate::scenario::pattern::spaced_hex_elided(content, 16)
+            );
+        }
+    }
+    let _ = writeln!(yaml, "card:");
+    let _ = writeln!(yaml, "  person:");
+    let _ = writeln!(yaml, "    name: \"試験　太郎\"");
+    let _ = writeln!(yaml, "    kana: \"シケン タロウ\"");
+    let _ = writeln!(yaml, "    birth_date: 1980-01-01");
+    let _ = writeln!(yaml, "    sex: male");
+    let _ = writeln!(yaml, "    address: \"東京都千代田区霞が関一丁目1番1号\"");
+    let _ = writeln!(yaml, "    my_number: \"123456789018\"");
+    let _ = writeln!(yaml, "  card:");
+    if let Some(atr) = atr {
+        let _ = writeln!(yaml, "    atr: {{ custom: \"{}\" }}", to_spaced_hex(atr));
+    }
+    if !counters.first.is_empty() {
+        let listed: Vec<String> = counters
+            .first
+            .iter()
+            .map(|(key, tries)| format!("{key}: {tries}"))
+            .collect();
+        let _ = writeln!(yaml, "    tries_left: {{ {} }}", listed.join(", "));
+    }
+}
+
+fn yaml_escape(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// `card` as the scenario at `output` should name it: relative to the scenario's folder when
+/// both are under one root, else absolute.
+fn scenario_relative(card: &Path, output: &Path) -> String {
+    let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let card = absolute(card);
+    let folder = absolute(output)
+        .parent()
+        .map_or_else(PathBuf::new, Path::to_path_buf);
+    let card_parts: Vec<Component> = card.components().collect();
+    let folder_parts: Vec<Component> = folder.components().collect();
+    let common = card_parts
+        .iter()
+        .zip(&folder_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    if common <= 1 {
+        return card.display().to_string();
+    }
+    let mut relative = PathBuf::new();
+    for _ in common..folder_parts.len() {
+        relative.push("..");
+    }
+    for part in &card_parts[common..] {
+        relative.push(part.as_os_str());
+    }
+    relative.display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::TraceEvent;
+
+    fn line(number: usize, event: TraceEvent) -> (usize, TraceLine) {
+        (
+            number,
+            TraceLine {
+                at: chrono::DateTime::from_timestamp(1_795_133_700, 0).unwrap_or_default(),
+                elapsed_us: 0,
+                event,
+            },
+        )
+    }
+
+    fn apdu(number: usize, command: &str, response: &str) -> (usize, TraceLine) {
+        line(
+            number,
+            TraceEvent::Apdu {
+                command: command.into(),
+                response: response.into(),
+                card_us: 0,
+                redacted: command.contains("XX"),
+                note: None,
+            },
+        )
+    }
+
+    #[test]
+    fn an_inferred_card_carries_the_atr_and_the_counters_the_trace_shows() {
+        let lines = vec![
+            line(
+                2,
+                TraceEvent::PowerOn {
+                    atr: Some("3B8880014D594E410000000012".into()),
+                },
+            ),
+            apdu(3, "00A4040C0AD392F000260100000001", "9000"),
+            apdu(4, "00A4020C020018", "9000"),
+            apdu(5, "0020008004XXXXXXXX", "63C1"),
+            apdu(6, "00B0000004", "010203049000"),
+            apdu(7, "0024018004XXXXXXXX", "9000"),
+        ];
+        let generated = generate("clinic.jsonl", &lines, None);
+        let yaml = &generated.yaml;
+        assert!(yaml.contains("clock: 2026-11-20"), "{yaml}");
+        assert!(
+            yaml.contains("atr: { custom: \"3B 88 80 01 4D 59 4E 41 00 00 00 00 12\" }"),
+            "{yaml}"
+        );
+        // 63 C1 after a wrong PIN: the card started with two tries and has one left.
+        assert!(yaml.contains("tries_left: { auth: 2 }"), "{yaml}");
+        assert!(yaml.contains("pins: { auth: 1 }"), "{yaml}");
+        // The wrong PIN is substituted by one that differs from the default PIN 1234.
+        assert!(
+            yaml.contains("send: \"00 20 00 80 04 32 33 34 35\""),
+            "{yaml}"
+        );
+        // What READ BINARY got is listed as the file's recorded contents.
+        assert!(
+            yaml.contains("D392F000260100000001 EF 0018: 4 bytes: 01 02 03 04"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("# line 7: not reproducible"), "{yaml}");
+        assert!(
+            yaml.contains("the text PIN's retry counter: the trace does not show it"),
+            "{yaml}"
+        );
+        assert_eq!(generated.left_out, 1);
+        assert_eq!(generated.steps, 6);
+    }
+}
