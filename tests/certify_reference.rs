@@ -21,6 +21,8 @@ fn the_reference_device_passes_the_whole_suite() {
         .args(["certify", "--reference", "--quiet", "--report"])
         .arg(dir.path())
         .args(["--device-name", "reference under test"])
+        .arg("--record")
+        .arg(dir.path().join("card.jsonl"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("the binary runs");
@@ -50,6 +52,26 @@ fn the_reference_device_passes_the_whole_suite() {
     for file in ["junit.xml", "report.html"] {
         assert!(dir.path().join(file).exists(), "{file} missing");
     }
+    // --record: the served card's whole session, in the transcript format, PINs hidden.
+    let trace = myna_hil::trace::read_trace(&dir.path().join("card.jsonl")).unwrap();
+    let verifies = trace
+        .iter()
+        .filter_map(|line| match &line.event {
+            myna_hil::trace::TraceEvent::Apdu { command, .. }
+                if command.starts_with("0020008004") =>
+            {
+                Some(command.clone())
+            }
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    assert!(!verifies.is_empty(), "the suite enters PINs");
+    assert!(
+        verifies
+            .iter()
+            .all(|command| command == "0020008004XXXXXXXX"),
+        "{verifies:?}"
+    );
     // Well under the 5 minutes, with room for a loaded CI machine.
     assert!(
         elapsed < Duration::from_secs(150),

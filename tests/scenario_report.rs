@@ -34,6 +34,7 @@ fn passed() -> ScenarioResult {
         ],
         reception: None,
         oqs_calls: Vec::new(),
+        exchanges: Default::default(),
     }
 }
 
@@ -73,6 +74,7 @@ fn failed() -> ScenarioResult {
             .collect(),
         reception: None,
         oqs_calls: Vec::new(),
+        exchanges: Default::default(),
     }
 }
 

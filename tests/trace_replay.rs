@@ -144,3 +144,35 @@ fn bad_input_exits_2_naming_the_file_and_line() {
     assert_eq!(code, 2);
     assert!(stderr.contains("missing.jsonl"), "{stderr}");
 }
+
+#[test]
+fn run_record_writes_one_transcript_per_scenario_that_replays_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/card");
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .arg("run")
+        .arg(scenarios.join("jpki_auth_pin_lockout.yaml"))
+        .arg(scenarios.join("get_challenge.yaml"))
+        .arg("--record")
+        .arg(dir.path().join("traces"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let lockout = dir.path().join("traces/jpki_auth_pin_lockout.jsonl");
+    assert!(dir.path().join("traces/get_challenge.jsonl").exists());
+    let text = std::fs::read_to_string(&lockout).unwrap();
+    assert!(
+        text.contains("\"command\":\"0020008004XXXXXXXX\",\"response\":\"63C0\""),
+        "{text}"
+    );
+    assert!(!text.contains("0020008004313233"), "PIN leaked: {text}");
+    // The lockout, replayed against the scenario's card, answers the same at every step.
+    let (code, stdout, stderr) = replay(&lockout, &fixture("standard.yaml"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains(", 0 divergences"), "{stdout}");
+    assert!(stdout.contains("power-ons"), "{stdout}");
+}

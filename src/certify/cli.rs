@@ -43,6 +43,10 @@ pub struct CertifyArgs {
     /// Write report.json, junit.xml and report.html here.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+    /// Save the served card's transcript of the whole run (every case, `myna-hil-trace` v1,
+    /// PINs redacted) to this file, for `myna-hil replay` and `trace to-scenario`.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
     /// The device's name as it appears in the reports.
     #[arg(long, value_name = "S")]
     pub device_name: Option<String>,
@@ -148,6 +152,7 @@ pub fn certify(args: CertifyArgs) -> Result<ExitCode, CertifyError> {
         // The operator's prompts own the terminal in interactive mode.
         progress: !args.quiet && !interactive && std::io::stderr().is_terminal(),
         today: chrono::Local::now().date_naive(),
+        record: args.record.clone(),
     };
     let outcome = run(&suite, &config, device.as_mut())?;
     let report = Report::new(&suite, &outcome, &device_name);

@@ -36,6 +36,8 @@ pub struct RunConfig {
     pub progress: bool,
     /// The day the run judges by (today).
     pub today: NaiveDate,
+    /// Where to save the served card's whole transcript (`certify --record`).
+    pub record: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,8 @@ pub enum RunError {
     Pki(#[from] crate::pki::PkiError),
     #[error("the run's registry: {0}")]
     Registry(String),
+    #[error(transparent)]
+    Record(#[from] crate::trace::TraceError),
 }
 
 /// What a run produced.
@@ -119,6 +123,13 @@ pub fn run(
     }
     device.shutdown();
     progress.finish_and_clear();
+    if let Some(path) = &config.record {
+        crate::trace::write_lines(
+            path,
+            &slot.transcript(),
+            crate::trace::PinRecording::Redacted,
+        )?;
+    }
     drop(slot);
     drop(server);
 

@@ -39,6 +39,11 @@ pub struct RunArgs {
     /// Show PINs in transcripts (they are redacted by default).
     #[arg(long)]
     pub show_pins: bool,
+    /// Write each scenario's exchange with the card as a transcript (`myna-hil-trace` v1, as
+    /// `card serve --record` writes) into this folder, one `<scenario file stem>.jsonl` per
+    /// scenario (`-2`, `-3` … when stems repeat). PINs are redacted unless --show-pins.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
     /// With `--reader vpcd`: where vpcd listens.
     #[arg(long, value_name = "HOST:PORT", default_value = crate::transport::serve::DEFAULT_VPCD_ADDRESS)]
     pub vpcd: String,
@@ -72,6 +77,8 @@ pub enum CliError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Record(#[from] crate::trace::TraceError),
     #[error("rendering the {what} report: {message}")]
     Render { what: &'static str, message: String },
 }
@@ -115,6 +122,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         },
     };
     let results = run_all(&scenarios, &options);
+    if let Some(folder) = &args.record {
+        record_transcripts(folder, &scenarios, &results, &args)?;
+    }
 
     let stdout = std::io::stdout();
     let style = Style::detect(stdout.is_terminal());
@@ -150,4 +160,49 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         })?;
     }
     Ok(ExitCode::from(summary.exit_code()))
+}
+
+/// Writes one transcript per scenario into `folder`. Each is stamped with the day the
+/// scenario's card dates count from (its `clock:`, else the reference day), at 00:00 in
+/// Japan, so that `replay` rebuilds the same card from it.
+fn record_transcripts(
+    folder: &std::path::Path,
+    scenarios: &[crate::scenario::Scenario],
+    results: &[super::ScenarioResult],
+    args: &RunArgs,
+) -> Result<(), CliError> {
+    std::fs::create_dir_all(folder).map_err(|source| CliError::Write {
+        path: folder.to_path_buf(),
+        source,
+    })?;
+    let pins = if args.show_pins {
+        crate::trace::PinRecording::Kept
+    } else {
+        crate::trace::PinRecording::Redacted
+    };
+    let mut taken = std::collections::HashSet::new();
+    for (scenario, result) in scenarios.iter().zip(results) {
+        let stem = scenario.file.file_stem().map_or_else(
+            || "scenario".to_owned(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        let mut name = format!("{stem}.jsonl");
+        let mut counter = 1;
+        while !taken.insert(name.clone()) {
+            counter += 1;
+            name = format!("{stem}-{counter}.jsonl");
+        }
+        let day = scenario
+            .clock
+            .unwrap_or(crate::card::description::RELATIVE_DATES_REFERENCE_DAY);
+        let started = day.and_time(chrono::NaiveTime::MIN).and_utc() - chrono::Duration::hours(9);
+        crate::trace::write_transcript(
+            &folder.join(name),
+            &format!("scenario:{} on {}", scenario.file.display(), args.reader),
+            pins,
+            started,
+            &result.exchanges,
+        )?;
+    }
+    Ok(())
 }

@@ -127,6 +127,9 @@ pub struct ScenarioResult {
     /// The calls the qualification system received.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub oqs_calls: Vec<crate::oqs::CallRecord>,
+    /// The exchange log between reader and card (`run --record` writes it as a transcript).
+    #[serde(skip)]
+    pub exchanges: Transcript,
 }
 
 impl ScenarioResult {
@@ -197,6 +200,7 @@ fn not_run(scenario: &Scenario) -> ScenarioResult {
         transcript: Vec::new(),
         reception: None,
         oqs_calls: Vec::new(),
+        exchanges: Transcript::default(),
     }
 }
 
@@ -363,6 +367,7 @@ fn run_steps(scenario: &Scenario, options: &RunOptions, progress: &Progress) -> 
         result.oqs_calls = world.service.service().calls();
     }
     result.transcript = engine.transcript;
+    result.exchanges = engine.exchanges;
     result.wall_us = micros(started.elapsed());
     result
 }
@@ -1186,6 +1191,7 @@ mod tests {
             transcript: Vec::new(),
             reception: None,
             oqs_calls: Vec::new(),
+            exchanges: Transcript::default(),
         }
     }
 

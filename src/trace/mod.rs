@@ -13,6 +13,6 @@ pub use exchange::{
     Answer, ApduExchange, Entry, Event, Failure, FailureKind, PowerChange, Transcript,
 };
 pub use record::{
-    read_trace, read_trace_numbered, started_at, write_transcript, PinRecording, TraceError,
-    TraceEvent, TraceLine, TraceRecorder,
+    read_trace, read_trace_numbered, started_at, write_lines, write_transcript, PinRecording,
+    TraceError, TraceEvent, TraceLine, TraceRecorder,
 };

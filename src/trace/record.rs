@@ -295,6 +295,72 @@ pub fn write_transcript(
     })
 }
 
+/// Writes transcript lines recorded in memory to a file, hiding secrets unless `pins` keeps
+/// them (a recording made with PINs kept, for a judge that needs them, is saved redacted).
+pub fn write_lines(path: &Path, lines: &[TraceLine], pins: PinRecording) -> Result<(), TraceError> {
+    let mut text = String::new();
+    for line in lines {
+        let event = match &line.event {
+            TraceEvent::Start {
+                format,
+                version,
+                transport,
+                card,
+                pins: recorded,
+            } => TraceEvent::Start {
+                format: format.clone(),
+                version: *version,
+                transport: transport.clone(),
+                card: card.clone(),
+                pins: if *recorded == PinRecording::Kept {
+                    pins
+                } else {
+                    *recorded
+                },
+            },
+            TraceEvent::Apdu {
+                command,
+                response,
+                card_us,
+                redacted,
+                note,
+            } => {
+                // Only the command changes; an already hidden or unreadable one stays as it is.
+                let (command, redacted) = match redact::parse_command_hex(command) {
+                    Ok((bytes, None)) if pins == PinRecording::Redacted => {
+                        redact::command_hex(&bytes, true)
+                    }
+                    _ => (command.clone(), *redacted),
+                };
+                TraceEvent::Apdu {
+                    command,
+                    response: response.clone(),
+                    card_us: *card_us,
+                    redacted,
+                    note: note.clone(),
+                }
+            }
+            other => other.clone(),
+        };
+        let line = TraceLine {
+            at: line.at,
+            elapsed_us: line.elapsed_us,
+            event,
+        };
+        text.push_str(
+            &serde_json::to_string(&line).map_err(|error| TraceError::Format {
+                path: path.to_path_buf(),
+                message: error.to_string(),
+            })?,
+        );
+        text.push('\n');
+    }
+    std::fs::write(path, text).map_err(|source| TraceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// When the transcript started: the `at` of its start line.
 pub fn started_at(lines: &[(usize, TraceLine)]) -> Option<DateTime<Utc>> {
     lines.first().map(|(_, line)| line.at)
