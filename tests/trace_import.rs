@@ -319,3 +319,24 @@ fn the_cli_writes_the_trace_format_with_pins_redacted_unless_asked() {
         "{stderr}"
     );
 }
+
+#[test]
+fn no_cut_or_corrupted_byte_makes_the_import_panic() {
+    let good = pcapng_file(DataLink::USBPCAP, &session_packets());
+    for length in 0..good.len() {
+        let cut = pcapng::parse(&good[..length]);
+        if length < good.len() && length > 0 {
+            // Every cut inside the file is an error or a shorter import, never a panic.
+            if let Ok(imported) = cut {
+                assert!(imported.transcript.entries.len() <= 7);
+            }
+        }
+    }
+    for position in 0..good.len() {
+        for value in [0x00, 0xFF, good[position] ^ 0x80] {
+            let mut corrupted = good.clone();
+            corrupted[position] = value;
+            let _ = pcapng::parse(&corrupted);
+        }
+    }
+}

@@ -138,7 +138,9 @@ fn open_pcsc(_name: Option<&str>, _allow_changes: bool) -> Result<Box<dyn Transp
 
 /// The calendar day in Japan (JST, UTC+9) at `at`: the day a card served there counts from.
 pub fn japan_day(at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
-    (at + chrono::Duration::hours(9)).date_naive()
+    at.checked_add_signed(chrono::Duration::hours(9))
+        .unwrap_or(at)
+        .date_naive()
 }
 
 /// How many transcript events are shown before and after a divergence.

@@ -195,7 +195,10 @@ fn record_transcripts(
         let day = scenario
             .clock
             .unwrap_or(crate::card::description::RELATIVE_DATES_REFERENCE_DAY);
-        let started = day.and_time(chrono::NaiveTime::MIN).and_utc() - chrono::Duration::hours(9);
+        let midnight = day.and_time(chrono::NaiveTime::MIN).and_utc();
+        let started = midnight
+            .checked_sub_signed(chrono::Duration::hours(9))
+            .unwrap_or(midnight);
         crate::trace::write_transcript(
             &folder.join(name),
             &format!("scenario:{} on {}", scenario.file.display(), args.reader),

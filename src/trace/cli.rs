@@ -86,8 +86,11 @@ fn end_from_modification_time(path: &Path, imported: &Imported) -> Result<DateTi
         .entries
         .last()
         .map_or(std::time::Duration::ZERO, |entry| entry.at);
-    Ok(DateTime::<Utc>::from(modified)
-        - chrono::Duration::from_std(length).unwrap_or(chrono::Duration::zero()))
+    let end = DateTime::<Utc>::from(modified);
+    Ok(chrono::Duration::from_std(length)
+        .ok()
+        .and_then(|length| end.checked_sub_signed(length))
+        .unwrap_or(end))
 }
 
 fn summary(args: &ImportArgs, imported: &Imported) -> String {

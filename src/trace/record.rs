@@ -274,7 +274,11 @@ pub fn write_transcript(
     for (at, event) in lines {
         let Some(event) = event else { continue };
         let line = TraceLine {
-            at: started + chrono::Duration::from_std(at).unwrap_or(chrono::Duration::MAX),
+            // An offset past chrono's range (a corrupt capture) keeps the start time.
+            at: chrono::Duration::from_std(at)
+                .ok()
+                .and_then(|offset| started.checked_add_signed(offset))
+                .unwrap_or(started),
             elapsed_us: u64::try_from(at.as_micros()).unwrap_or(u64::MAX),
             event,
         };
