@@ -176,3 +176,65 @@ fn run_record_writes_one_transcript_per_scenario_that_replays_identically() {
     assert!(stdout.contains(", 0 divergences"), "{stdout}");
     assert!(stdout.contains("power-ons"), "{stdout}");
 }
+
+/// A card whose certificate dates are relative to the serving day ("+404d"), recorded on
+/// `day` (in Japan) reading its auth certificate, written as a transcript stamped that day.
+fn record_certificate_read_on(day: chrono::NaiveDate, trace: &Path) {
+    use myna_hil::trace::{Answer, ApduExchange, Event, Transcript};
+    let description = CardDescription::from_yaml_file(&fixture("standard.yaml"))
+        .unwrap()
+        .on_day(day);
+    let mut card = Card::from_description(&description, TestPki::load().unwrap()).unwrap();
+    let mut transcript = Transcript::default();
+    transcript.push(
+        Duration::ZERO,
+        Event::PowerOn {
+            atr: card.power_on(),
+        },
+    );
+    for command in [SELECT_JPKI, "00A4020C02000A", "00B0000000"] {
+        let bytes = hex::decode(command).unwrap();
+        let reply = card.process(&bytes);
+        transcript.push(
+            Duration::from_millis(1),
+            Event::Apdu(ApduExchange::new(&bytes, Answer::Response(reply.rapdu))),
+        );
+    }
+    // 09:30 in Japan on `day`.
+    let started = day.and_hms_opt(0, 30, 0).unwrap().and_utc();
+    myna_hil::trace::write_transcript(trace, "test", PinRecording::Redacted, started, &transcript)
+        .unwrap();
+}
+
+#[test]
+fn an_old_capture_replays_against_the_card_as_it_was_on_the_recorded_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.jsonl");
+    let day = chrono::NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
+    record_certificate_read_on(day, &old);
+    let (code, stdout, stderr) = replay(&old, &fixture("standard.yaml"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("3 commands, 1 power-ons, 0 divergences"),
+        "{stdout}"
+    );
+
+    // The same session recorded on another day reads another certificate: the replay of the
+    // first one's answers against that day's card would differ, so the day matters.
+    let other = dir.path().join("other.jsonl");
+    record_certificate_read_on(day.succ_opt().unwrap(), &other);
+    let answer = |path: &Path| {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .find(|line| line.contains("\"command\":\"00B0000000\""))
+            .map(str::to_owned)
+            .unwrap()
+    };
+    let (old_line, other_line) = (answer(&old), answer(&other));
+    let response = |line: &str| {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        value["response"].as_str().unwrap().to_owned()
+    };
+    assert_ne!(response(&old_line), response(&other_line));
+}

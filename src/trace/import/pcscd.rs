@@ -55,6 +55,12 @@ pub fn parse(bytes: &[u8]) -> Result<Imported, ParseError> {
                     },
                 });
             }
+            if number == line_count && !bytes.ends_with(b"\n") {
+                return Err(ParseError::Truncated {
+                    position: Position::Line(number),
+                    message: format!("the log ends inside a line: {raw:?}"),
+                });
+            }
             imported.skipped.push(Skipped {
                 position: Position::Line(number),
                 reason: "a line without pcscd's time prefix".to_owned(),
@@ -268,6 +274,12 @@ mod tests {
         let cut = "00000004 APDU: 00 A4 04 0C 02 3F 00\n00000355 SW: 6A 8";
         let error = parse(cut.as_bytes()).unwrap_err().to_string();
         assert!(error.starts_with("line 2: truncated"), "{error}");
+        let cut = "00000004 APDU: 00 A4 04 0C 02 3F 00\n00000355 SW: 6A 82\n000003";
+        let error = parse(cut.as_bytes()).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "line 3: truncated: the log ends inside a line: \"000003\""
+        );
         let bad = "00000004 APDU: 00 ZZ 04\n00000355 SW: 6A 82\n";
         let error = parse(bad.as_bytes()).unwrap_err().to_string();
         assert_eq!(error, "line 1: `ZZ` is not a hex byte");
