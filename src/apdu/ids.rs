@@ -32,17 +32,38 @@ pub mod text {
     pub const EF_SIGNATURE: u16 = 0x0003;
     pub const EF_CV_CERTIFICATE: u16 = 0x0004;
     pub const EF_BASIC_INFO: u16 = 0x0005;
+    /// The RSA public key SET SESSION KEY encrypts to (card-measured.md §6.7).
+    pub const EF_SESSION_KEY: u16 = 0x0006;
+    /// The card signing key's public half with the issuer's signature (§6.8).
+    pub const EF_CARD_KEY_RECORD: u16 = 0x0007;
+    /// Sixteen `FF` bytes of unknown purpose (§6.1).
+    pub const EF_UNKNOWN_0008: u16 = 0x0008;
     pub const EF_TEXT_PIN: u16 = 0x0011;
+    /// A key blocked from issuance that opens nothing (§6.1).
+    pub const EF_BLOCKED_KEY: u16 = 0x0012;
+    /// The card signing key answering `80 2A 00 00` without a credential (§6.9).
+    pub const EF_CARD_KEY: u16 = 0x0013;
     pub const EF_MATCH_A: u16 = 0x0014;
     pub const EF_MATCH_B: u16 = 0x0015;
 }
 
 /// Elementary files of the surface application (券面確認).
 pub mod surface {
+    /// The age-verification record behind the birth-date key (card-measured.md §7.2).
+    pub const EF_AGE_RECORD: u16 = 0x0001;
     pub const EF_CARD_FACE: u16 = 0x0002;
     pub const EF_BASIC_INFO: u16 = 0x0003;
+    pub const EF_CV_CERTIFICATE: u16 = 0x0004;
+    /// The rendered 個人番号 image, behind 照合番号A only (§7.5).
+    pub const EF_MY_NUMBER_IMAGE: u16 = 0x0005;
+    /// Sixteen `FF` bytes of unknown purpose (§7.1).
+    pub const EF_UNKNOWN_0006: u16 = 0x0006;
+    /// The 生年月日 key: 和暦 `YYMMDD` (§7.1, §10.2).
+    pub const EF_BIRTH_DATE_KEY: u16 = 0x0011;
     pub const EF_MATCH_B: u16 = 0x0012;
     pub const EF_MATCH_A: u16 = 0x0013;
+    /// The card key answering `80 2A 00 00` without a credential (§7.6).
+    pub const EF_CARD_KEY: u16 = 0x001A;
 }
 
 /// Elementary files of the common application (共通AP, card-measured.md §5).

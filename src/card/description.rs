@@ -818,7 +818,9 @@ pub struct CardOptions {
     pub empty_verify_after_success: EmptyVerifyAnswer,
     /// Answer to any VERIFY once a PIN is blocked. Default `69 84`.
     pub blocked_status: BlockedStatus,
-    /// Answer to a secure-messaging CLA. Default `68 82`.
+    /// Secure-messaging classes. Default `session`: CLA `08` works in the text AP's session,
+    /// `69 FC` without one, `0C` is `69 87` (card-measured.md §6.10). `"6882"` / `"69FC"`
+    /// refuse every SM class with that status word, as earlier versions did.
     pub secure_messaging_status: SecureMessagingStatus,
     /// Year in the birth part of 照合番号B. Default `japanese_era`.
     pub collation_b_birth_year: BirthYearStyle,
@@ -834,7 +836,7 @@ impl Default for CardOptions {
             reset_clears_verification: false,
             empty_verify_after_success: EmptyVerifyAnswer::RetryCount,
             blocked_status: BlockedStatus::ReferenceDataNotUsable,
-            secure_messaging_status: SecureMessagingStatus::NotSupported,
+            secure_messaging_status: SecureMessagingStatus::Session,
             collation_b_birth_year: BirthYearStyle::JapaneseEra,
             surface_match_tries: 10,
         }
@@ -862,6 +864,9 @@ pub enum BlockedStatus {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SecureMessagingStatus {
+    /// The measured card: SET SESSION KEY in the text AP opens a CLA `08` session.
+    #[serde(rename = "session")]
+    Session,
     #[serde(rename = "6882")]
     NotSupported,
     #[serde(rename = "69FC")]

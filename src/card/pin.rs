@@ -15,6 +15,8 @@ pub(crate) enum PinId {
     JpkiSigning,
     /// 券面事項入力補助AP EF 0011.
     Text,
+    /// 券面事項入力補助AP EF 0012: blocked from issuance, opens nothing (card-measured.md §6.1).
+    TextBlocked,
     /// 券面事項入力補助AP EF 0014 (照合番号A).
     TextMatchA,
     /// 券面事項入力補助AP EF 0015 (照合番号B).
@@ -23,10 +25,12 @@ pub(crate) enum PinId {
     SurfaceMatchA,
     /// 券面事項確認AP EF 0012 (照合番号B).
     SurfaceMatchB,
+    /// 券面事項確認AP EF 0011: the 生年月日 key, 和暦 `YYMMDD` (card-measured.md §7.1).
+    SurfaceBirthDate,
 }
 
 impl PinId {
-    pub(crate) const COUNT: usize = 7;
+    pub(crate) const COUNT: usize = 9;
 
     pub(crate) fn index(self) -> usize {
         self as usize
