@@ -9,6 +9,9 @@ pub const AID_JUKI: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 
 /// The GlobalPlatform Issuer Security Domain: the current DF after power-up, the "MF level"
 /// (card-measured.md §1.1, §1.4).
 pub const AID_ISD: [u8; 7] = [0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00];
+/// The MF level's one EF: selectable, but READ BINARY and READ RECORD answer `69 81`
+/// (card-measured.md §3.1).
+pub const EF_MF_INTERNAL: u16 = 0x001E;
 pub const AID_COMMON: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x01, 0x00];
 
 /// Elementary files of the JPKI application (公的個人認証).

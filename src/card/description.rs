@@ -827,6 +827,13 @@ pub struct CardOptions {
     /// Tries of each 照合番号 (A and B, in both APs) before it blocks. Default 10: real cards
     /// count these too, the exact number is not published **[open]**.
     pub surface_match_tries: u8,
+    /// GET DATA `0042` (issuer ID), `0045` (card ID) and `0066` (GP card recognition data)
+    /// exist at the MF level. Default true: measured on cards, though which objects exist
+    /// varies (card-measured.md §3.2); `false` answers `6A 88` for them, as earlier versions did.
+    pub mf_optional_objects: bool,
+    /// The first command after a cold power-up answers `6F 00` whatever it is, as on the one
+    /// card measured (card-measured.md §1.1; it may be the reader's doing). Default false.
+    pub first_command_fails: bool,
 }
 
 impl Default for CardOptions {
@@ -839,6 +846,8 @@ impl Default for CardOptions {
             secure_messaging_status: SecureMessagingStatus::Session,
             collation_b_birth_year: BirthYearStyle::JapaneseEra,
             surface_match_tries: 10,
+            mf_optional_objects: true,
+            first_command_fails: false,
         }
     }
 }

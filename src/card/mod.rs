@@ -18,7 +18,7 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rsa::RsaPublicKey;
 
-use crate::apdu::ids::AID_ISD;
+use crate::apdu::ids::{AID_ISD, EF_MF_INTERNAL};
 use crate::apdu::{response, Command, StatusWord};
 use crate::pki::TestPki;
 
@@ -165,6 +165,8 @@ impl Answer {
 struct Selection {
     application: Option<usize>,
     file: Option<usize>,
+    /// At the MF level: EF 001E is selected (card-measured.md §3.1).
+    mf_internal_ef: bool,
 }
 
 use crate::apdu::ins::{
@@ -209,6 +211,8 @@ pub struct Card {
     /// The text AP's secure-messaging session: lives and dies with the security status
     /// (card-measured.md §2); `None` also after a session was destroyed by a bad SM command.
     secure_session: Option<Session>,
+    /// No command answered since the last cold power-up (for `first_command_fails`).
+    fresh_from_power_up: bool,
 }
 
 impl fmt::Debug for Card {
@@ -270,6 +274,7 @@ impl Card {
             challenge: ChaCha20Rng::seed_from_u64(seed),
             mf_objects: Arc::new(contents.mf_objects),
             secure_session: None,
+            fresh_from_power_up: false,
         }
     }
 
@@ -283,6 +288,7 @@ impl Card {
     pub fn power_on(&mut self) -> Option<Vec<u8>> {
         self.end_session();
         self.powered = self.atr.is_some();
+        self.fresh_from_power_up = true;
         self.atr.clone()
     }
 
@@ -329,9 +335,13 @@ impl Card {
                 latency: Duration::ZERO,
             };
         }
-        let answer = self
-            .execute(capdu)
-            .unwrap_or_else(|sw| Answer::status(sw, Work::Refusal));
+        let fresh = std::mem::take(&mut self.fresh_from_power_up);
+        let answer = if fresh && self.options.first_command_fails {
+            Answer::status(StatusWord::NO_PRECISE_DIAGNOSIS, Work::Refusal)
+        } else {
+            self.execute(capdu)
+                .unwrap_or_else(|sw| Answer::status(sw, Work::Refusal))
+        };
         let latency = self.latency_of(answer.work);
         CardReply {
             rapdu: answer.rapdu,
@@ -558,7 +568,7 @@ impl Card {
                 self.security_application = Some(application);
                 self.selection = Selection {
                     application: Some(application),
-                    file: None,
+                    ..Selection::default()
                 };
                 Ok(Answer::status(StatusWord::SUCCESS, Work::Select))
             }
@@ -574,12 +584,17 @@ impl Card {
                 let [hi, lo] = command.data else {
                     return Err(StatusWord::WRONG_LENGTH);
                 };
-                let application = self
-                    .selection
-                    .application
-                    .ok_or(StatusWord::FILE_NOT_FOUND)?;
+                let fid = u16::from_be_bytes([*hi, *lo]);
+                let Some(application) = self.selection.application else {
+                    // The MF level has one internal EF and nothing else (card-measured.md §3.1).
+                    if fid == EF_MF_INTERNAL && self.mf_objects.has_internal_ef() {
+                        self.selection.mf_internal_ef = true;
+                        return Ok(Answer::status(StatusWord::SUCCESS, Work::Select));
+                    }
+                    return Err(StatusWord::FILE_NOT_FOUND);
+                };
                 let file = self.files.applications[application]
-                    .find(u16::from_be_bytes([*hi, *lo]))
+                    .find(fid)
                     .ok_or(StatusWord::FILE_NOT_FOUND)?;
                 self.selection.file = Some(file);
                 Ok(Answer::status(StatusWord::SUCCESS, Work::Select))
@@ -605,7 +620,13 @@ impl Card {
             Selection {
                 application: Some(application),
                 file: Some(file),
+                ..
             } => Ok((application, file)),
+            // EF 001E: an internal EF that neither read command accepts (measured).
+            Selection {
+                mf_internal_ef: true,
+                ..
+            } => Err(StatusWord::INCOMPATIBLE_FILE_STRUCTURE),
             _ => Err(StatusWord::COMMAND_NOT_ALLOWED_NO_EF),
         }
     }

@@ -217,6 +217,8 @@ pub(super) fn contents(
         let atr = spec.atr.bytes();
         MfObjects::build(&MfInputs {
             municipality: spec.municipality_code.as_str(),
+            serial: &common::card_serial(person),
+            optional_objects: spec.options.mf_optional_objects,
             expires,
             atr: atr.as_deref(),
             hierarchy: MfHierarchy {
