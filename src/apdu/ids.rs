@@ -73,6 +73,19 @@ pub mod surface {
 pub mod common {
     /// Record EF: record 1 = card info (serial, municipality, expiry).
     pub const EF_CARD_INFO: u16 = 0x0001;
+    /// Record EF: one 16-byte key-reference-shaped value, the same as the 住基AP's
+    /// (meaning unknown).
+    pub const EF_KEY_REFERENCE: u16 = 0x0002;
     /// The key that answers INTERNAL AUTHENTICATE without a credential.
     pub const EF_INTERNAL_AUTH_KEY: u16 = 0x0019;
+    /// The 4-digit PIN (本人確認業務用), changed with CHANGE KEY `80 32`.
+    pub const EF_PIN: u16 = 0x001C;
+}
+
+/// Elementary files of the 住基AP (card-measured.md §9).
+pub mod juki {
+    /// Record EF: one 16-byte value, byte-identical to the 共通AP's EF 0002.
+    pub const EF_KEY_REFERENCE: u16 = 0x0002;
+    /// The 4-digit PIN, a reference of its own (not the 共通AP's).
+    pub const EF_PIN: u16 = 0x001C;
 }

@@ -14,6 +14,9 @@ pub const INS_GET_RESPONSE: u8 = 0xC0;
 pub const INS_GET_DATA: u8 = 0xCA;
 /// Proprietary (CLA `80`) JPKI signature; the same byte is PSO in the interindustry class.
 pub const INS_COMPUTE_DIGITAL_SIGNATURE: u8 = 0x2A;
+/// Proprietary (CLA `80`) JICSAP CHANGE KEY: the 共通AP and 住基AP PIN change
+/// (card-measured.md §10.4).
+pub const INS_CHANGE_KEY: u8 = 0x32;
 /// Proprietary (CLA `80`) SET SESSION KEY of the 券面事項入力補助AP's secure messaging
 /// (card-measured.md §6.10).
 pub const INS_SET_SESSION_KEY: u8 = 0xAE;

@@ -170,9 +170,9 @@ struct Selection {
 }
 
 use crate::apdu::ins::{
-    INS_CHANGE_REFERENCE_DATA, INS_COMPUTE_DIGITAL_SIGNATURE, INS_GET_CHALLENGE, INS_GET_DATA,
-    INS_GET_RESPONSE, INS_INTERNAL_AUTHENTICATE, INS_READ_BINARY, INS_READ_RECORD, INS_SELECT,
-    INS_SET_SESSION_KEY, INS_VERIFY,
+    INS_CHANGE_KEY, INS_CHANGE_REFERENCE_DATA, INS_COMPUTE_DIGITAL_SIGNATURE, INS_GET_CHALLENGE,
+    INS_GET_DATA, INS_GET_RESPONSE, INS_INTERNAL_AUTHENTICATE, INS_READ_BINARY, INS_READ_RECORD,
+    INS_SELECT, INS_SET_SESSION_KEY, INS_VERIFY,
 };
 
 /// How a command's class byte is to be processed.
@@ -385,6 +385,7 @@ impl Card {
             (0x00, INS_INTERNAL_AUTHENTICATE) => self.internal_authenticate(&command),
             (0x80, INS_COMPUTE_DIGITAL_SIGNATURE) => self.compute_digital_signature(&command),
             (0x80, INS_SET_SESSION_KEY) => self.set_session_key(&command),
+            (0x80, INS_CHANGE_KEY) => self.change_key(&command),
             _ => Err(StatusWord::INS_NOT_SUPPORTED),
         }
     }
@@ -780,6 +781,28 @@ impl Card {
             return Err(StatusWord::WRONG_LENGTH);
         }
         let id = self.pin_reference(command.p2)?;
+        let options = self.options;
+        let record = self
+            .pins
+            .get_mut(id)
+            .ok_or(StatusWord::REFERENCE_DATA_NOT_FOUND)?;
+        let sw = record.change(id, command.data, &options);
+        Ok(Answer::status(sw, Work::Change))
+    }
+
+    /// JICSAP CHANGE KEY `80 32 00 80 Lc <new>` (card-measured.md §10.4): the 共通AP and
+    /// 住基AP PIN change, after VERIFY of the current value; the new value must be 4 digits.
+    fn change_key(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+        if command.p1 != 0x00 {
+            return Err(StatusWord::INCORRECT_P1_P2);
+        }
+        if command.data.is_empty() {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        let id = self.pin_reference(command.p2)?;
+        if !matches!(id, PinId::CommonPin | PinId::JukiPin) {
+            return Err(StatusWord::CONDITIONS_OF_USE_NOT_SATISFIED);
+        }
         let options = self.options;
         let record = self
             .pins

@@ -8,7 +8,7 @@ use std::fmt;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 
 use super::description::{CardDescription, AUTH_PIN_TRIES, SIGNING_PASSWORD_TRIES, TEXT_PIN_TRIES};
-use super::fs::{Application, FileSystem, AID_JUKI};
+use super::fs::FileSystem;
 use super::mf::{MfHierarchy, MfInputs, MfObjects};
 use super::pin::{PinId, PinRecord, PinTable};
 use super::{common, jpki, surface, text};
@@ -206,10 +206,7 @@ pub(super) fn contents(
         ));
     }
     if features.juki_ap {
-        files.applications.push(Application {
-            aid: AID_JUKI,
-            files: Vec::new(),
-        });
+        files.applications.push(common::juki_application());
     }
 
     let mf_objects = if features.surface_ap {
@@ -285,6 +282,22 @@ pub(super) fn contents(
             PinId::SurfaceMatchB,
             PinRecord::new(collation_b.as_bytes().to_vec(), match_tries, match_tries),
         );
+        // The 共通AP and 住基AP PINs are references of their own (card-measured.md §10.1);
+        // the holder usually sets one 4-digit value for all, so they start as the text PIN.
+        // Their retry count is not in the source; 3 as for the other 4-digit PINs.
+        if features.auth_pin {
+            let secret = spec.pins.text_or_default().to_vec();
+            pins.insert(
+                PinId::CommonPin,
+                PinRecord::new(secret.clone(), TEXT_PIN_TRIES, TEXT_PIN_TRIES),
+            );
+            if features.juki_ap {
+                pins.insert(
+                    PinId::JukiPin,
+                    PinRecord::new(secret, TEXT_PIN_TRIES, TEXT_PIN_TRIES),
+                );
+            }
+        }
         // The 生年月日 key is the first six digits of 照合番号B (card-measured.md §10.2); its
         // retry count is not known, so it counts like the 照合番号.
         let birth_date_key = collation_b.as_bytes().get(..6).unwrap_or_default().to_vec();
