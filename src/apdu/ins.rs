@@ -66,6 +66,9 @@ impl Instruction {
             (true, other) if CONTENT_CHANGING.contains(&other) => Instruction::WriteContent(other),
             (true, other) => Instruction::OtherInterindustry(other),
             (false, INS_COMPUTE_DIGITAL_SIGNATURE) => Instruction::ComputeDigitalSignature,
+            // JICSAP CHANGE KEY changes a PIN like CHANGE REFERENCE DATA, and its data is the
+            // new PIN (redacted in traces).
+            (false, INS_CHANGE_KEY) => Instruction::ChangeReferenceData,
             (false, INS_IDENTIFY) => Instruction::Identify,
             (false, other) => Instruction::OtherProprietary(other),
         }

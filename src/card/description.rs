@@ -834,6 +834,10 @@ pub struct CardOptions {
     /// The first command after a cold power-up answers `6F 00` whatever it is, as on the one
     /// card measured (card-measured.md §1.1; it may be the reader's doing). Default false.
     pub first_command_fails: bool,
+    /// SELECT by DF name also accepts a leading part of a DF name (the first application in
+    /// lookup order that matches), legal per JICSAP 4.2 (1) though untested on cards
+    /// (card-measured.md §1.4). Default true; `false` wants the whole name, as earlier.
+    pub select_by_aid_prefix: bool,
 }
 
 impl Default for CardOptions {
@@ -848,6 +852,7 @@ impl Default for CardOptions {
             surface_match_tries: 10,
             mf_optional_objects: true,
             first_command_fails: false,
+            select_by_aid_prefix: true,
         }
     }
 }

@@ -110,6 +110,14 @@ impl FileSystem {
             .position(|app| app.aid.as_slice() == aid)
     }
 
+    /// The first application (in lookup order) whose DF name starts with `prefix`: selection
+    /// by a truncated DF name, legal per JICSAP 4.2 (1) (card-measured.md §1.4).
+    pub(crate) fn find_application_by_prefix(&self, prefix: &[u8]) -> Option<usize> {
+        self.applications
+            .iter()
+            .position(|app| app.aid.starts_with(prefix))
+    }
+
     pub(crate) fn file(&self, app: usize, ef: usize) -> Option<&ElementaryFile> {
         self.applications.get(app)?.files.get(ef)
     }

@@ -301,8 +301,14 @@ impl Card {
     /// `reset_clears_verification` (the measured card keeps it, card-measured.md §2).
     /// A mute card stays unpowered and returns `None`.
     pub fn reset(&mut self) -> Option<Vec<u8>> {
-        if self.options.reset_clears_verification || !self.powered {
+        if !self.powered {
             return self.power_on();
+        }
+        if self.options.reset_clears_verification {
+            let atr = self.power_on();
+            // A warm reset is not a power cycle: no first-command quirk after it.
+            self.fresh_from_power_up = false;
+            return atr;
         }
         self.selection = Selection::default();
         self.pending_response.clear();
@@ -561,6 +567,12 @@ impl Card {
                 let application = self
                     .files
                     .find_application(command.data)
+                    .or_else(|| {
+                        self.options
+                            .select_by_aid_prefix
+                            .then(|| self.files.find_application_by_prefix(command.data))
+                            .flatten()
+                    })
                     .ok_or(StatusWord::FILE_NOT_FOUND)?;
                 let same = self.security_application == Some(application);
                 if !same || self.options.reselect_clears_verification {
