@@ -1,7 +1,8 @@
 //! A client that shares no code with myna-hil reads the card through the real pcscd + vpcd:
 //! the 券面事項入力補助AP with secure messaging and the 券面事項確認AP card face
-//! (tests/clients/read_text_and_surface.py, written from card-measured.md alone, with
-//! pyscard and python3-cryptography doing the OAEP, AES and RSA itself).
+//! and the MF-level and 共通AP data (tests/clients/read_text_and_surface.py, written from
+//! card-measured.md alone, with pyscard and python3-cryptography doing the OAEP, AES and RSA
+//! itself).
 //!
 //! Needs the Debian packages pcscd, vsmartcard-vpcd, opensc, python3-pyscard and
 //! python3-cryptography; the test starts pcscd itself when it is not running.
@@ -42,6 +43,20 @@ fn an_independent_client_reads_the_text_ap_with_secure_messaging_and_the_card_fa
     assert!(ok, "the independent client failed: {stderr}\n{stdout}");
     let result: serde_json::Value = serde_json::from_str(stdout.trim()).expect("JSON on stdout");
     // Expected values come from fixtures/cards/standard.yaml, not from the card.
+    let mf = &result["mf"];
+    assert_eq!(mf["municipality"], "13101");
+    assert_eq!(
+        mf["short_le_status"], "6700",
+        "a big object with a short Le"
+    );
+    assert_eq!(mf["cv_object_length"], 575);
+    let card_info = mf["card_info"].as_str().unwrap();
+    assert_eq!(
+        &card_info[..20],
+        "40012345678901813101",
+        "serial ‖ municipality"
+    );
+    assert_eq!(card_info.len(), 28);
     let text = &result["text"];
     assert_eq!(text["my_number"], "123456789018");
     assert_eq!(text["name"], "試験\u{3000}太郎");

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """An independent client of the マイナンバーカード, written only from card-measured.md (§6.10,
 §7): it shares no code with myna-hil. Through PC/SC (pyscard) it reads the 券面事項入力補助AP
-with secure messaging (its own RSA-OAEP and AES-CBC from python3-cryptography) and the
-券面事項確認AP card face, checks the card-face signature against the AP's CV certificate and a
+with secure messaging (its own RSA-OAEP and AES-CBC from python3-cryptography), the
+券面事項確認AP card face, GET DATA at the MF level and the 共通AP card info, checks the card-face signature against the AP's CV certificate and a
 challenge signature against the face key, and prints what it read as JSON.
 
 usage: read_text_and_surface.py <reader> <text PIN> <照合番号B>
@@ -227,10 +227,34 @@ def read_surface_ap(connection, collation_b):
     }
 
 
+ISD = bytes.fromhex("A0000001510000")
+COMMON_AP = bytes.fromhex("D3921000310001010100")
+
+
+def read_mf_and_common(connection):
+    """GET DATA at the MF level (card-measured.md §3.2) and the 共通AP card info (§5.2)."""
+    select_ap(connection, ISD)
+    municipality, _ = transmit(connection, bytes([0x00, 0xCA, 0x00, 0xF0, 0x00]))
+    _, short_le = transmit(connection, bytes([0x00, 0xCA, 0x00, 0xF8, 0x00]), expect=None)
+    certificate, _ = transmit(connection, bytes([0x00, 0xCA, 0x00, 0xF8, 0x00, 0x00, 0x00]))
+    select_ap(connection, COMMON_AP)
+    select_ef(connection, 0x0001)
+    record, _ = transmit(connection, bytes([0x00, 0xB2, 0x01, 0x04, 0x00]))
+    if record[:2] != b"\x01\x1C":
+        raise CardError("record 1 is not 01 1C")
+    return {
+        "municipality": municipality.decode("ascii"),
+        "short_le_status": f"{short_le:04X}",
+        "cv_object_length": len(certificate),
+        "card_info": record[2:].decode("ascii"),
+    }
+
+
 def main():
     reader, pin, collation_b = sys.argv[1], sys.argv[2].encode(), sys.argv[3].encode()
     connection = connect(reader)
     result = {
+        "mf": read_mf_and_common(connection),
         "text": read_text_ap(connection, pin),
         "surface": read_surface_ap(connection, collation_b),
     }
