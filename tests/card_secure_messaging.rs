@@ -551,3 +551,40 @@ fn surface_ap_files_keys_and_signatures() {
     // A wrong birth date counts down its own counter.
     assert_eq!(verify(&mut fresh, 0x0011, b"000000"), 0x63C9);
 }
+
+#[test]
+fn a_61xx_fault_card_still_answers_secure_messaging_in_one_cryptogram() {
+    let mut card = powered_card("faults_61xx");
+    send(&mut card, SELECT_TEXT);
+    assert_eq!(verify(&mut card, 0x0011, TEXT_PIN), 0x9000);
+    // The plain read goes through GET RESPONSE on this card.
+    select_ef(&mut card, 0x0006);
+    let (_, sw) = send(&mut card, "00 B0 00 00 00 00 00");
+    assert_eq!(sw >> 8, 0x61);
+    let mut file = Vec::new();
+    loop {
+        let (data, sw) = send(&mut card, "00 C0 00 00 00");
+        file.extend_from_slice(&data);
+        if sw == 0x9000 {
+            break;
+        }
+        assert_eq!(sw >> 8, 0x61);
+    }
+    let delivery_key = key_90_91(&file[4..]);
+    assert_eq!(
+        send_bytes(&mut card, &session_key_apdu(&delivery_key, &[9; 32])).1,
+        0x9000
+    );
+    let mut client = Client {
+        key: [9; 16],
+        counter: 0,
+    };
+    let apdu = client.command([0x08, 0xA4, 0x02, 0x0C], &[0x00, 0x01]);
+    assert_eq!(send_bytes(&mut card, &apdu).1, 0x9000);
+    let (apdu, iv) = client.read_binary(0, 0);
+    let (data, sw) = send_bytes(&mut card, &apdu);
+    assert_eq!(sw, 0x9000);
+    assert_eq!(&client.open(iv, &data)[3..15], b"555666777885");
+    // Nothing is left pending in the clear.
+    assert_eq!(send(&mut card, "00 C0 00 00 00").1, 0x6985);
+}

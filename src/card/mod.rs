@@ -520,7 +520,12 @@ impl Card {
                         le: Some(if length == 0 { usize::MAX } else { length }),
                         ..*command
                     };
-                    let answer = self.read_binary(&inner)?;
+                    // The 61xx / 6Cxx and short-read faults are for plain reads: under SM
+                    // they would leave plaintext pending for a plain GET RESPONSE.
+                    let faults = std::mem::take(&mut self.faults);
+                    let answer = self.read_binary(&inner);
+                    self.faults = faults;
+                    let answer = answer?;
                     let split = answer.rapdu.len().saturating_sub(2);
                     let (data, sw) = answer.rapdu.split_at(split);
                     if data.is_empty() {
