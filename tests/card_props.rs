@@ -26,7 +26,7 @@ fn fresh() -> Card {
 fn plausible_sw(sw: u16) -> bool {
     matches!(
         sw >> 8,
-        0x61 | 0x63 | 0x67 | 0x68 | 0x69 | 0x6A | 0x6B | 0x6C | 0x6D | 0x6E | 0x6F | 0x90
+        0x61 | 0x63 | 0x66 | 0x67 | 0x68 | 0x69 | 0x6A | 0x6B | 0x6C | 0x6D | 0x6E | 0x6F | 0x90
     ) && (sw >> 8 != 0x90 || sw == 0x9000)
 }
 
@@ -41,6 +41,11 @@ fn apdu_strategy() -> impl Strategy<Value = Vec<u8>> {
         vec![0x80, 0x2A, 0x00],
         vec![0x00, 0x84, 0x00, 0x00],
         vec![0x00, 0xC0, 0x00, 0x00],
+        vec![0x08, 0xA4, 0x02, 0x0C],
+        vec![0x08, 0xB0],
+        vec![0x0C, 0x20, 0x00],
+        vec![0x80, 0xAE, 0x00, 0x00],
+        vec![0x80, 0x32, 0x00],
         vec![],
     ]);
     (header, prop::collection::vec(any::<u8>(), 0..300)).prop_map(|(mut head, tail)| {
@@ -350,6 +355,183 @@ proptest! {
             prop_assert_eq!(answer.len(), if ins == 0xB2 { 30 } else { 256 });
         } else {
             prop_assert!(answer.is_empty());
+        }
+    }
+}
+
+/// The client side of a text-AP session (card-measured.md §6.10), with RustCrypto, so the
+/// property can build well-formed SM commands for any counter.
+mod secure_messaging {
+    use aes::cipher::block_padding::Iso7816;
+    use aes::cipher::{BlockEncrypt, BlockEncryptMut, KeyInit, KeyIvInit};
+    use aes::Aes128;
+    use myna_hil::card::Card;
+    use rand::SeedableRng;
+    use rsa::{BigUint, Oaep, RsaPublicKey};
+    use sha2::Sha256;
+
+    use super::card_support::*;
+
+    pub const KEY_MATERIAL: [u8; 32] = [0x5A; 32];
+
+    pub fn key() -> [u8; 16] {
+        KEY_MATERIAL[..16].try_into().unwrap()
+    }
+
+    /// The standard card in the text AP with its PIN verified and a session open at
+    /// counter 0.
+    pub fn card_with_session(mut card: Card) -> Card {
+        send(&mut card, SELECT_TEXT);
+        select_ef(&mut card, 0x0011);
+        assert_eq!(send(&mut card, "00 20 00 80 04 31 32 33 34").1, 0x9000);
+        select_ef(&mut card, 0x0006);
+        let (file, _) = send(&mut card, "00 B0 00 00 00 00 00");
+        let delivery_key = RsaPublicKey::new(
+            BigUint::from_bytes_be(&file[13..269]),
+            BigUint::from(65537u32),
+        )
+        .unwrap();
+        let mut plaintext = vec![0xA0, 0x22, 0x80, 0x20];
+        plaintext.extend_from_slice(&KEY_MATERIAL);
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        let cryptogram = delivery_key
+            .encrypt(&mut rng, Oaep::new::<Sha256>(), &plaintext)
+            .unwrap();
+        let mut apdu = vec![0x80, 0xAE, 0x00, 0x00, 0x00, 0x01, 0x00];
+        apdu.extend_from_slice(&cryptogram);
+        assert_eq!(send_bytes(&mut card, &apdu).1, 0x9000);
+        card
+    }
+
+    /// `86 L 01 ‖ AES-128-CBC(pad(plaintext), AES(K, counter))`.
+    pub fn cryptogram(counter: u128, plaintext: &[u8]) -> Vec<u8> {
+        let key = key();
+        let mut iv = counter.to_be_bytes().into();
+        Aes128::new(&key.into()).encrypt_block(&mut iv);
+        let mut buffer = vec![0u8; (plaintext.len() / 16 + 1) * 16];
+        buffer[..plaintext.len()].copy_from_slice(plaintext);
+        let ciphertext = cbc::Encryptor::<Aes128>::new(&key.into(), &iv)
+            .encrypt_padded_mut::<Iso7816>(&mut buffer, plaintext.len())
+            .unwrap()
+            .to_vec();
+        let mut object = vec![0x86, (ciphertext.len() + 1) as u8, 0x01];
+        object.extend_from_slice(&ciphertext);
+        object
+    }
+}
+
+fn session_template() -> &'static Card {
+    static CARD: OnceLock<Card> = OnceLock::new();
+    CARD.get_or_init(|| secure_messaging::card_with_session(fresh()))
+}
+
+/// One CLA 08 command of the property: well-formed for some counter, or garbage.
+#[derive(Debug, Clone)]
+enum SmCommand {
+    /// SELECT or VERIFY with a cryptogram for `expected counter + skew`.
+    Wrapped {
+        ins: u8,
+        p2: u8,
+        plaintext: Vec<u8>,
+        skew: i8,
+    },
+    /// READ BINARY with a plain `96` object.
+    Read { offset: u16, length: u16 },
+    /// Any bytes after an SM header.
+    Garbage {
+        ins: u8,
+        p1: u8,
+        p2: u8,
+        tail: Vec<u8>,
+    },
+    /// A plain READ BINARY in between.
+    Plain,
+}
+
+fn sm_command_strategy() -> impl Strategy<Value = SmCommand> {
+    prop_oneof![
+        3 => (prop::sample::select(vec![0xA4u8, 0x20]), prop::sample::select(vec![0x0Cu8, 0x91, 0x94, 0x95, 0x92]),
+              prop::collection::vec(any::<u8>(), 0..20), prop_oneof![4 => Just(0i8), 1 => -3i8..=3])
+            .prop_map(|(ins, p2, plaintext, skew)| SmCommand::Wrapped { ins, p2, plaintext, skew }),
+        2 => (0u16..600, 0u16..700).prop_map(|(offset, length)| SmCommand::Read { offset, length }),
+        2 => (any::<u8>(), any::<u8>(), any::<u8>(), prop::collection::vec(any::<u8>(), 0..60))
+            .prop_map(|(ins, p1, p2, tail)| SmCommand::Garbage { ins, p1, p2, tail }),
+        1 => Just(SmCommand::Plain),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Secure messaging with random counters and garbage (card-measured.md §6.10): the card
+    /// never panics, never answers an SM command in plaintext (data is empty or exactly one
+    /// `86 L 01 ‖ whole blocks` object, and never holds the 個人番号 in the clear), and once
+    /// a command got `69 88` / `69 87` every later SM command is `69 FC`.
+    #[test]
+    fn secure_messaging_never_answers_in_plaintext(commands in prop::collection::vec(sm_command_strategy(), 1..16)) {
+        let mut card = session_template().clone();
+        let mut counter: u128 = 0;
+        let mut alive = true;
+        for command in commands {
+            let apdu = match &command {
+                SmCommand::Wrapped { ins, p2, plaintext, skew } => {
+                    let used = (counter as i128 + 1 + i128::from(*skew)).max(0) as u128;
+                    let object = secure_messaging::cryptogram(used, plaintext);
+                    let p1 = if *ins == 0xA4 { 0x02 } else { 0x00 };
+                    let mut apdu = vec![0x08, *ins, p1, *p2, object.len() as u8];
+                    apdu.extend_from_slice(&object);
+                    apdu
+                }
+                SmCommand::Read { offset, length } => {
+                    let [oh, ol] = offset.to_be_bytes();
+                    let [lh, ll] = length.to_be_bytes();
+                    vec![0x08, 0xB0, oh & 0x7F, ol, 0x00, 0x00, 0x05, 0x96, 0x03, 0x00, lh, ll, 0x00, 0x00]
+                }
+                SmCommand::Garbage { ins, p1, p2, tail } => {
+                    let mut apdu = vec![0x08, *ins, *p1, *p2];
+                    apdu.extend_from_slice(tail);
+                    apdu
+                }
+                SmCommand::Plain => vec![0x00, 0xB0, 0x00, 0x00, 0x02],
+            };
+            let reply = card.process(&apdu);
+            prop_assert!(reply.rapdu.len() >= 2);
+            let (data, sw) = reply.rapdu.split_at(reply.rapdu.len() - 2);
+            let sw = u16::from_be_bytes([sw[0], sw[1]]);
+            prop_assert!(plausible_sw(sw), "SW {sw:04X} for {apdu:02X?}");
+            if matches!(command, SmCommand::Plain) {
+                continue;
+            }
+            // An APDU that does not parse is refused before secure messaging sees it.
+            if myna_hil::apdu::Command::parse(&apdu).is_err() {
+                prop_assert_eq!(sw, 0x6700);
+                prop_assert!(data.is_empty());
+                continue;
+            }
+            if !alive {
+                prop_assert_eq!(sw, 0x69FC, "a dead session answers 69 FC");
+                prop_assert!(data.is_empty());
+                continue;
+            }
+            if !data.is_empty() {
+                prop_assert_eq!(data[0], 0x86, "SM data is one 86 object: {:02X?}", data);
+                let (length, header) = match data[1] {
+                    0x81 => (usize::from(data[2]), 3),
+                    0x82 => (usize::from(u16::from_be_bytes([data[2], data[3]])), 4),
+                    short => (usize::from(short), 2),
+                };
+                prop_assert_eq!(data.len(), header + length, "nothing after the object");
+                prop_assert_eq!(data[header], 0x01);
+                prop_assert_eq!((length - 1) % 16, 0);
+                prop_assert!(!data.windows(12).any(|w| w == b"123456789018"), "個人番号 in the clear");
+            }
+            counter += 1;
+            // The wrong counter garbles the first block; a one-block command then almost
+            // always fails to unpad (69 88). Which way it goes is up to the key stream, so
+            // it is not asserted here (the vectors fix one such case); the session rules are.
+            if sw == 0x6988 || sw == 0x6987 {
+                alive = false;
+            }
         }
     }
 }

@@ -14,6 +14,12 @@ pub const INS_GET_RESPONSE: u8 = 0xC0;
 pub const INS_GET_DATA: u8 = 0xCA;
 /// Proprietary (CLA `80`) JPKI signature; the same byte is PSO in the interindustry class.
 pub const INS_COMPUTE_DIGITAL_SIGNATURE: u8 = 0x2A;
+/// Proprietary (CLA `80`) JICSAP CHANGE KEY: the 共通AP and 住基AP PIN change
+/// (card-measured.md §10.4).
+pub const INS_CHANGE_KEY: u8 = 0x32;
+/// Proprietary (CLA `80`) SET SESSION KEY of the 券面事項入力補助AP's secure messaging
+/// (card-measured.md §6.10).
+pub const INS_SET_SESSION_KEY: u8 = 0xAE;
 /// Proprietary (CLA `80`): myna-hil's identification probe (see `transport::identify`).
 pub const INS_IDENTIFY: u8 = 0xF0;
 
@@ -60,6 +66,9 @@ impl Instruction {
             (true, other) if CONTENT_CHANGING.contains(&other) => Instruction::WriteContent(other),
             (true, other) => Instruction::OtherInterindustry(other),
             (false, INS_COMPUTE_DIGITAL_SIGNATURE) => Instruction::ComputeDigitalSignature,
+            // JICSAP CHANGE KEY changes a PIN like CHANGE REFERENCE DATA, and its data is the
+            // new PIN (redacted in traces).
+            (false, INS_CHANGE_KEY) => Instruction::ChangeReferenceData,
             (false, INS_IDENTIFY) => Instruction::Identify,
             (false, other) => Instruction::OtherProprietary(other),
         }

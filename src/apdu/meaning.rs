@@ -244,9 +244,20 @@ impl Selection {
             (Some(AID_JPKI), Some(file)) => file == jpki::EF_SIGNING_CERTIFICATE,
             (Some(AID_TEXT), Some(file)) => matches!(
                 file,
-                text::EF_MY_NUMBER | text::EF_BASIC_FOUR | text::EF_SIGNATURE
+                text::EF_MY_NUMBER
+                    | text::EF_BASIC_FOUR
+                    | text::EF_SIGNATURE
+                    | text::EF_SESSION_KEY
+                    | text::EF_CARD_KEY_RECORD
+                    | text::EF_UNKNOWN_0008
             ),
-            (Some(AID_SURFACE), Some(file)) => file == surface::EF_CARD_FACE,
+            (Some(AID_SURFACE), Some(file)) => matches!(
+                file,
+                surface::EF_AGE_RECORD
+                    | surface::EF_CARD_FACE
+                    | surface::EF_MY_NUMBER_IMAGE
+                    | surface::EF_UNKNOWN_0006
+            ),
             _ => false,
         }
     }

@@ -29,12 +29,18 @@ impl StatusWord {
     pub const LOGICAL_CHANNEL_NOT_SUPPORTED: StatusWord = StatusWord(0x6881);
     pub const SECURE_MESSAGING_NOT_SUPPORTED: StatusWord = StatusWord(0x6882);
     pub const CHAINING_NOT_SUPPORTED: StatusWord = StatusWord(0x6884);
+    /// `66 F1`: the application has no session-key delivery configured (card-measured.md §1.6).
+    pub const SECURITY_ENVIRONMENT_FAULTY: StatusWord = StatusWord(0x66F1);
     pub const INCOMPATIBLE_FILE_STRUCTURE: StatusWord = StatusWord(0x6981);
     pub const SECURITY_STATUS_NOT_SATISFIED: StatusWord = StatusWord(0x6982);
     pub const AUTHENTICATION_METHOD_BLOCKED: StatusWord = StatusWord(0x6983);
     pub const REFERENCE_DATA_NOT_USABLE: StatusWord = StatusWord(0x6984);
     pub const CONDITIONS_OF_USE_NOT_SATISFIED: StatusWord = StatusWord(0x6985);
     pub const COMMAND_NOT_ALLOWED_NO_EF: StatusWord = StatusWord(0x6986);
+    /// `69 87`: expected secure-messaging data objects missing.
+    pub const SM_DATA_OBJECTS_MISSING: StatusWord = StatusWord(0x6987);
+    /// `69 88`: secure-messaging data objects incorrect (including a failed unpadding).
+    pub const SM_DATA_OBJECTS_INCORRECT: StatusWord = StatusWord(0x6988);
     /// `69 FC`: how some cards refuse a secure-messaging CLA **[RE]**.
     pub const SECURE_MESSAGING_REFUSED_PROPRIETARY: StatusWord = StatusWord(0x69FC);
     pub const WRONG_DATA: StatusWord = StatusWord(0x6A80);
@@ -102,13 +108,16 @@ impl StatusWord {
             0x6881 => "logical channel not supported",
             0x6882 => "secure messaging not supported",
             0x6884 => "command chaining not supported",
+            0x66F1 => "security environment faulty (no session-key delivery)",
             0x6981 => "command incompatible with file structure",
             0x6982 => "security status not satisfied",
             0x6983 => "authentication method blocked",
             0x6984 => "reference data not usable (blocked)",
             0x6985 => "conditions of use not satisfied",
             0x6986 => "command not allowed (no current EF)",
-            0x69FC => "secure messaging refused",
+            0x6987 => "expected secure-messaging data objects missing",
+            0x6988 => "secure-messaging data objects incorrect",
+            0x69FC => "secure messaging refused (no session)",
             0x6A80 => "incorrect data",
             0x6A81 => "function not supported",
             0x6A82 => "file or application not found",

@@ -3,11 +3,21 @@
 
 use chrono::NaiveDate;
 
-use super::fs::{Application, EfContent, ElementaryFile, AID_COMMON};
+use super::cv::key_id;
+use super::fs::{Application, EfContent, ElementaryFile, AID_COMMON, AID_JUKI};
+use super::pin::PinId;
 use super::tlv::ascii_date;
 use crate::person::Person;
 
-pub use crate::apdu::ids::common::{EF_CARD_INFO, EF_INTERNAL_AUTH_KEY};
+pub use crate::apdu::ids::common::{EF_CARD_INFO, EF_INTERNAL_AUTH_KEY, EF_KEY_REFERENCE, EF_PIN};
+
+/// The one record of 共通AP and 住基AP EF 0002: a 16-byte key-reference-shaped value whose
+/// meaning is unknown (card-measured.md §5.1, §9), the same in both. Ours is a key ID of our
+/// own hierarchy. Whether the record carries a simple-TLV header is not reported; it holds
+/// the bare 16 bytes.
+fn key_reference_record() -> Box<[Box<[u8]>]> {
+    Box::new([Box::from(key_id("7000040", "001", 0))])
+}
 
 /// The 15-digit card serial: synthetic, from the holder's 個人番号 so each card differs and
 /// stays the same across runs (the real one is the issuer's).
@@ -36,8 +46,35 @@ pub(crate) fn application(person: &Person, municipality: &str, expires: NaiveDat
                 content: EfContent::Records(records),
             },
             ElementaryFile {
+                fid: EF_KEY_REFERENCE,
+                content: EfContent::Records(key_reference_record()),
+            },
+            ElementaryFile {
                 fid: EF_INTERNAL_AUTH_KEY,
                 content: EfContent::InternalAuthenticationKey,
+            },
+            ElementaryFile {
+                fid: EF_PIN,
+                content: EfContent::Pin(PinId::CommonPin),
+            },
+        ],
+    }
+}
+
+/// The 住基AP (card-measured.md §9): EF 0002 as in the 共通AP and a PIN of its own that, as
+/// far as anyone has seen, opens nothing.
+pub(crate) fn juki_application() -> Application {
+    use crate::apdu::ids::juki;
+    Application {
+        aid: AID_JUKI,
+        files: vec![
+            ElementaryFile {
+                fid: juki::EF_KEY_REFERENCE,
+                content: EfContent::Records(key_reference_record()),
+            },
+            ElementaryFile {
+                fid: juki::EF_PIN,
+                content: EfContent::Pin(PinId::JukiPin),
             },
         ],
     }

@@ -818,13 +818,26 @@ pub struct CardOptions {
     pub empty_verify_after_success: EmptyVerifyAnswer,
     /// Answer to any VERIFY once a PIN is blocked. Default `69 84`.
     pub blocked_status: BlockedStatus,
-    /// Answer to a secure-messaging CLA. Default `68 82`.
+    /// Secure-messaging classes. Default `session`: CLA `08` works in the text AP's session,
+    /// `69 FC` without one, `0C` is `69 87` (card-measured.md §6.10). `"6882"` / `"69FC"`
+    /// refuse every SM class with that status word, as earlier versions did.
     pub secure_messaging_status: SecureMessagingStatus,
     /// Year in the birth part of 照合番号B. Default `japanese_era`.
     pub collation_b_birth_year: BirthYearStyle,
     /// Tries of each 照合番号 (A and B, in both APs) before it blocks. Default 10: real cards
     /// count these too, the exact number is not published **[open]**.
     pub surface_match_tries: u8,
+    /// GET DATA `0042` (issuer ID), `0045` (card ID) and `0066` (GP card recognition data)
+    /// exist at the MF level. Default true: measured on cards, though which objects exist
+    /// varies (card-measured.md §3.2); `false` answers `6A 88` for them, as earlier versions did.
+    pub mf_optional_objects: bool,
+    /// The first command after a cold power-up answers `6F 00` whatever it is, as on the one
+    /// card measured (card-measured.md §1.1; it may be the reader's doing). Default false.
+    pub first_command_fails: bool,
+    /// SELECT by DF name also accepts a leading part of a DF name (the first application in
+    /// lookup order that matches), legal per JICSAP 4.2 (1) though untested on cards
+    /// (card-measured.md §1.4). Default true; `false` wants the whole name, as earlier.
+    pub select_by_aid_prefix: bool,
 }
 
 impl Default for CardOptions {
@@ -834,9 +847,12 @@ impl Default for CardOptions {
             reset_clears_verification: false,
             empty_verify_after_success: EmptyVerifyAnswer::RetryCount,
             blocked_status: BlockedStatus::ReferenceDataNotUsable,
-            secure_messaging_status: SecureMessagingStatus::NotSupported,
+            secure_messaging_status: SecureMessagingStatus::Session,
             collation_b_birth_year: BirthYearStyle::JapaneseEra,
             surface_match_tries: 10,
+            mf_optional_objects: true,
+            first_command_fails: false,
+            select_by_aid_prefix: true,
         }
     }
 }
@@ -862,6 +878,9 @@ pub enum BlockedStatus {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SecureMessagingStatus {
+    /// The measured card: SET SESSION KEY in the text AP opens a CLA `08` session.
+    #[serde(rename = "session")]
+    Session,
     #[serde(rename = "6882")]
     NotSupported,
     #[serde(rename = "69FC")]

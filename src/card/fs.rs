@@ -5,11 +5,17 @@ use super::pin::PinId;
 /// DF names (AIDs) of the card's applications (spec §2), declared in the APDU vocabulary.
 pub use crate::apdu::ids::{AID_COMMON, AID_JPKI, AID_JUKI, AID_SURFACE, AID_TEXT};
 
-/// Which of the two JPKI private keys.
+/// Which private key of the card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeyId {
+    /// JPKI 利用者証明用秘密鍵.
     Auth,
+    /// JPKI 署名用秘密鍵.
     Signing,
+    /// 券面事項入力補助AP key 0013 (card-measured.md §6.9).
+    TextCard,
+    /// 券面事項確認AP key 001A (card-measured.md §7.6).
+    SurfaceCard,
 }
 
 /// What an EF holds.
@@ -17,8 +23,9 @@ pub(crate) enum KeyId {
 pub(crate) enum EfContent {
     /// A transparent file READ BINARY serves.
     Data { bytes: Box<[u8]>, read: ReadAccess },
-    /// A private key: usable by COMPUTE DIGITAL SIGNATURE after its PIN, never readable.
-    Key { key: KeyId, pin: PinId },
+    /// A private key: usable by COMPUTE DIGITAL SIGNATURE after its PIN (the 券面 card keys
+    /// need none), never readable.
+    Key { key: KeyId, pin: Option<PinId> },
     /// A PIN / 照合番号 EF: the target of VERIFY and CHANGE REFERENCE DATA, never readable.
     Pin(PinId),
     /// A record EF of simple-TLV records, free to READ RECORD (JICSAP 4.4.1).
@@ -66,6 +73,19 @@ pub(crate) struct Application {
 }
 
 impl Application {
+    /// The key `80 2A` with P2 `00` (the application's default key) uses, if any.
+    pub(crate) fn default_key(&self) -> Option<usize> {
+        self.files.iter().position(|file| {
+            matches!(
+                file.content,
+                EfContent::Key {
+                    key: KeyId::TextCard | KeyId::SurfaceCard,
+                    ..
+                }
+            )
+        })
+    }
+
     pub(crate) fn find(&self, fid: u16) -> Option<usize> {
         self.files.iter().position(|file| file.fid == fid)
     }
@@ -88,6 +108,14 @@ impl FileSystem {
         self.applications
             .iter()
             .position(|app| app.aid.as_slice() == aid)
+    }
+
+    /// The first application (in lookup order) whose DF name starts with `prefix`: selection
+    /// by a truncated DF name, legal per JICSAP 4.2 (1) (card-measured.md §1.4).
+    pub(crate) fn find_application_by_prefix(&self, prefix: &[u8]) -> Option<usize> {
+        self.applications
+            .iter()
+            .position(|app| app.aid.starts_with(prefix))
     }
 
     pub(crate) fn file(&self, app: usize, ef: usize) -> Option<&ElementaryFile> {

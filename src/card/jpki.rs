@@ -92,7 +92,7 @@ pub(crate) fn application(features: &ProfileFeatures, files: JpkiFiles) -> Appli
             fid: EF_AUTH_KEY,
             content: EfContent::Key {
                 key: KeyId::Auth,
-                pin: PinId::JpkiAuth,
+                pin: Some(PinId::JpkiAuth),
             },
         },
     ];
@@ -118,7 +118,7 @@ pub(crate) fn application(features: &ProfileFeatures, files: JpkiFiles) -> Appli
                 fid: EF_SIGNING_KEY,
                 content: EfContent::Key {
                     key: KeyId::Signing,
-                    pin: PinId::JpkiSigning,
+                    pin: Some(PinId::JpkiSigning),
                 },
             },
             ElementaryFile {

@@ -2,13 +2,15 @@
 //! card-verifiable certificate chain among them (§3.4), issued by a CV hierarchy of our own.
 
 use chrono::NaiveDate;
-use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 
-use super::sign::issuer_signature;
-use super::tlv::ascii_date;
+use super::cv::{cv_object_get_data, key_id};
+use super::tlv::{ascii_date, push_tlv};
 
 /// GET DATA tags (P1-P2) the card answers.
+pub(crate) const TAG_ISSUER_ID: u16 = 0x0042;
+pub(crate) const TAG_CARD_ID: u16 = 0x0045;
+pub(crate) const TAG_CARD_RECOGNITION: u16 = 0x0066;
 pub(crate) const TAG_MUNICIPALITY: u16 = 0x00F0;
 pub(crate) const TAG_EXPIRY: u16 = 0x00F2;
 pub(crate) const TAG_INTERMEDIATE_KEY_ID: u16 = 0x00F7;
@@ -16,63 +18,6 @@ pub(crate) const TAG_ROOT_CERTIFICATE: u16 = 0x00F8;
 pub(crate) const TAG_LOWER_CERTIFICATE: u16 = 0x7F21;
 /// The contact ATR without TS: the one object also answered inside an application.
 pub(crate) const TAG_CONTACT_ATR: u16 = 0x5F51;
-
-/// Size of the `00F8` / `7F21` objects (card-measured.md §3.4).
-pub const CV_OBJECT_SIZE: usize = 575;
-
-/// A 16-byte key identifier (card-measured.md §11.1): 7 ASCII digits, `08 05`, 3 ASCII digits,
-/// `00 00 00` and a last byte (non-zero at the MF level).
-fn key_id(digits: &str, generation: &str, last: u8) -> [u8; 16] {
-    let mut id = [0u8; 16];
-    let digits = digits.as_bytes();
-    let generation = generation.as_bytes();
-    id[..7.min(digits.len())].copy_from_slice(&digits[..7.min(digits.len())]);
-    id[7..9].copy_from_slice(&[0x08, 0x05]);
-    id[9..9 + 3.min(generation.len())].copy_from_slice(&generation[..3.min(generation.len())]);
-    id[15] = last;
-    id
-}
-
-/// `90 03 <e>` `91 82 01 00 <n>`: the card's RSA public-key encoding (card-measured.md §11.2).
-fn public_key_90_91(key: &RsaPublicKey) -> Vec<u8> {
-    let exponent = key.e().to_bytes_be();
-    let mut modulus = key.n().to_bytes_be();
-    while modulus.len() < 256 {
-        modulus.insert(0, 0);
-    }
-    let mut out = vec![0x90, exponent.len() as u8];
-    out.extend_from_slice(&exponent);
-    out.extend_from_slice(&[0x91, 0x82, 0x01, 0x00]);
-    out.extend_from_slice(&modulus);
-    out
-}
-
-/// A CV certificate in its GET DATA form: the `4D` header list, `5F4E` body
-/// (CAR ‖ CHR ‖ public key) and `5F37` PKCS#1 v1.5 SHA-256 signature over the body bytes.
-/// Lengths of 128 and more use `82 HH LL`, as the issuer writes them.
-fn cv_object(
-    car: &[u8; 16],
-    chr: &[u8; 16],
-    subject: &RsaPublicKey,
-    signer: &RsaPrivateKey,
-) -> Result<Vec<u8>, rsa::Error> {
-    let mut body = Vec::with_capacity(297);
-    body.extend_from_slice(car);
-    body.extend_from_slice(chr);
-    body.extend_from_slice(&public_key_90_91(subject));
-    let signature = issuer_signature(signer, &body)?;
-    let mut out = Vec::with_capacity(CV_OBJECT_SIZE);
-    out.extend_from_slice(&[
-        0x4D, 0x0A, 0x42, 0x10, 0x5F, 0x20, 0x10, 0x5F, 0x49, 0x82, 0x01, 0x09,
-    ]);
-    let [hi, lo] = (body.len() as u16).to_be_bytes();
-    out.extend_from_slice(&[0x5F, 0x4E, 0x82, hi, lo]);
-    out.extend_from_slice(&body);
-    let [hi, lo] = (signature.len() as u16).to_be_bytes();
-    out.extend_from_slice(&[0x5F, 0x37, 0x82, hi, lo]);
-    out.extend_from_slice(&signature);
-    Ok(out)
-}
 
 /// The keys of our own MF-level CV hierarchy: a root (off card), the municipality's
 /// intermediate certified in `00F8`, and the key below it certified in `7F21`.
@@ -84,15 +29,44 @@ pub(crate) struct MfHierarchy<'a> {
 
 pub(crate) struct MfInputs<'a> {
     pub(crate) municipality: &'a str,
+    /// The card serial, answered as the card identification number `0045`.
+    pub(crate) serial: &'a str,
+    /// Whether `0042`, `0045` and `0066` exist (they vary between cards, §3.2).
+    pub(crate) optional_objects: bool,
     pub(crate) expires: NaiveDate,
     pub(crate) atr: Option<&'a [u8]>,
     pub(crate) hierarchy: MfHierarchy<'a>,
 }
 
-/// The GET DATA objects of one card, by tag.
+/// The GET DATA objects of one card, by tag, and whether the MF holds the internal EF 001E.
 #[derive(Clone, Default)]
 pub(crate) struct MfObjects {
     objects: Vec<(u16, Box<[u8]>)>,
+    internal_ef: bool,
+}
+
+/// GlobalPlatform card recognition data (`66 { 73 { OIDs under 1.2.840.114283 } }`), the
+/// way GP cards answer GET DATA `0066`: recognition-data OID, GP 2.2.1 card management, the
+/// card identification scheme and SCP02. The real card's content is only loosely described
+/// (card-measured.md §3.2); this is the standard shape.
+fn card_recognition_data() -> Vec<u8> {
+    const GP: [u8; 7] = [0x2A, 0x86, 0x48, 0x86, 0xFC, 0x6B, 0x00];
+    let oid = |arc: &[u8]| {
+        let mut value = GP[..6].to_vec();
+        value.extend_from_slice(arc);
+        let mut out = Vec::new();
+        push_tlv(&mut out, &[0x06], &value);
+        out
+    };
+    let mut inner = oid(&[0x01]);
+    push_tlv(&mut inner, &[0x60], &oid(&[0x02, 0x02, 0x02, 0x01]));
+    push_tlv(&mut inner, &[0x63], &oid(&[0x03]));
+    push_tlv(&mut inner, &[0x64], &oid(&[0x04, 0x02, 0x15]));
+    let mut template = Vec::new();
+    push_tlv(&mut template, &[0x73], &inner);
+    let mut out = Vec::new();
+    push_tlv(&mut out, &[0x66], &template);
+    out
 }
 
 impl MfObjects {
@@ -110,7 +84,7 @@ impl MfObjects {
             (TAG_INTERMEDIATE_KEY_ID, intermediate_id.into()),
             (
                 TAG_ROOT_CERTIFICATE,
-                cv_object(
+                cv_object_get_data(
                     &root_id,
                     &intermediate_id,
                     &intermediate_public,
@@ -120,7 +94,7 @@ impl MfObjects {
             ),
             (
                 TAG_LOWER_CERTIFICATE,
-                cv_object(
+                cv_object_get_data(
                     &intermediate_id,
                     &lower_id,
                     hierarchy.lower,
@@ -132,7 +106,22 @@ impl MfObjects {
         if let Some([_ts, rest @ ..]) = inputs.atr {
             objects.push((TAG_CONTACT_ATR, rest.into()));
         }
-        Ok(MfObjects { objects })
+        if inputs.optional_objects {
+            // The issuer identification number in key-ID format, ours under "7…" as for
+            // every identifier of our hierarchy.
+            objects.push((TAG_ISSUER_ID, key_id("7000010", "001", 0x01).into()));
+            objects.push((TAG_CARD_ID, inputs.serial.as_bytes().into()));
+            objects.push((TAG_CARD_RECOGNITION, card_recognition_data().into()));
+        }
+        Ok(MfObjects {
+            objects,
+            internal_ef: true,
+        })
+    }
+
+    /// Whether the MF holds EF 001E (selectable, unreadable: card-measured.md §3.1).
+    pub(crate) fn has_internal_ef(&self) -> bool {
+        self.internal_ef
     }
 
     pub(crate) fn get(&self, tag: u16) -> Option<&[u8]> {
@@ -140,19 +129,5 @@ impl MfObjects {
             .iter()
             .find(|(t, _)| *t == tag)
             .map(|(_, value)| &value[..])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_ids_have_the_measured_layout() {
-        let id = key_id("1322130", "002", 0x98);
-        assert_eq!(&id[..7], b"1322130");
-        assert_eq!(&id[7..9], &[0x08, 0x05]);
-        assert_eq!(&id[9..12], b"002");
-        assert_eq!(&id[12..], &[0, 0, 0, 0x98]);
     }
 }

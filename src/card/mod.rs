@@ -18,11 +18,12 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rsa::RsaPublicKey;
 
-use crate::apdu::ids::AID_ISD;
+use crate::apdu::ids::{AID_ISD, EF_MF_INTERNAL};
 use crate::apdu::{response, Command, StatusWord};
 use crate::pki::TestPki;
 
 mod common;
+pub mod cv;
 pub mod description;
 pub mod fs;
 mod images;
@@ -30,6 +31,7 @@ pub(crate) mod jpki;
 mod mf;
 mod personalise;
 mod pin;
+mod secure_messaging;
 mod sign;
 pub(crate) mod surface;
 pub(crate) mod text;
@@ -48,6 +50,7 @@ use fs::{EfContent, FileSystem, KeyId, ReadAccess};
 use mf::{MfObjects, TAG_CONTACT_ATR};
 use personalise::{CardContents, CardKeys};
 use pin::{PinId, PinTable};
+use secure_messaging::{Session, SessionKeySupport};
 
 /// One answer of the card: the R-APDU bytes (data + SW1 SW2) and the processing time a real
 /// card would have taken. The core never sleeps; transports apply `latency` if they want to.
@@ -162,13 +165,24 @@ impl Answer {
 struct Selection {
     application: Option<usize>,
     file: Option<usize>,
+    /// At the MF level: EF 001E is selected (card-measured.md §3.1).
+    mf_internal_ef: bool,
 }
 
 use crate::apdu::ins::{
-    INS_CHANGE_REFERENCE_DATA, INS_COMPUTE_DIGITAL_SIGNATURE, INS_GET_CHALLENGE, INS_GET_DATA,
-    INS_GET_RESPONSE, INS_INTERNAL_AUTHENTICATE, INS_READ_BINARY, INS_READ_RECORD, INS_SELECT,
-    INS_VERIFY,
+    INS_CHANGE_KEY, INS_CHANGE_REFERENCE_DATA, INS_COMPUTE_DIGITAL_SIGNATURE, INS_GET_CHALLENGE,
+    INS_GET_DATA, INS_GET_RESPONSE, INS_INTERNAL_AUTHENTICATE, INS_READ_BINARY, INS_READ_RECORD,
+    INS_SELECT, INS_SET_SESSION_KEY, INS_VERIFY,
 };
+
+/// How a command's class byte is to be processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClassKind {
+    /// CLA `00` / `80`.
+    Plain,
+    /// CLA `08` / `88`: secure messaging without header authentication (card-measured.md §6.10).
+    Secure,
+}
 
 /// The emulated card. Cloning is cheap (file contents and keys are shared) and gives an
 /// independent card state.
@@ -194,6 +208,11 @@ pub struct Card {
     pending_response: Vec<u8>,
     challenge: ChaCha20Rng,
     mf_objects: Arc<MfObjects>,
+    /// The text AP's secure-messaging session: lives and dies with the security status
+    /// (card-measured.md §2); `None` also after a session was destroyed by a bad SM command.
+    secure_session: Option<Session>,
+    /// No command answered since the last cold power-up (for `first_command_fails`).
+    fresh_from_power_up: bool,
 }
 
 impl fmt::Debug for Card {
@@ -254,6 +273,8 @@ impl Card {
             pending_response: Vec::new(),
             challenge: ChaCha20Rng::seed_from_u64(seed),
             mf_objects: Arc::new(contents.mf_objects),
+            secure_session: None,
+            fresh_from_power_up: false,
         }
     }
 
@@ -267,6 +288,7 @@ impl Card {
     pub fn power_on(&mut self) -> Option<Vec<u8>> {
         self.end_session();
         self.powered = self.atr.is_some();
+        self.fresh_from_power_up = true;
         self.atr.clone()
     }
 
@@ -279,8 +301,14 @@ impl Card {
     /// `reset_clears_verification` (the measured card keeps it, card-measured.md §2).
     /// A mute card stays unpowered and returns `None`.
     pub fn reset(&mut self) -> Option<Vec<u8>> {
-        if self.options.reset_clears_verification || !self.powered {
+        if !self.powered {
             return self.power_on();
+        }
+        if self.options.reset_clears_verification {
+            let atr = self.power_on();
+            // A warm reset is not a power cycle: no first-command quirk after it.
+            self.fresh_from_power_up = false;
+            return atr;
         }
         self.selection = Selection::default();
         self.pending_response.clear();
@@ -300,6 +328,7 @@ impl Card {
     fn clear_security_status(&mut self) {
         self.pins.forget_all_verifications();
         self.security_application = None;
+        self.secure_session = None;
     }
 
     /// Processes one C-APDU. Never panics; malformed input gets the right status word.
@@ -312,9 +341,13 @@ impl Card {
                 latency: Duration::ZERO,
             };
         }
-        let answer = self
-            .execute(capdu)
-            .unwrap_or_else(|sw| Answer::status(sw, Work::Refusal));
+        let fresh = std::mem::take(&mut self.fresh_from_power_up);
+        let answer = if fresh && self.options.first_command_fails {
+            Answer::status(StatusWord::NO_PRECISE_DIAGNOSIS, Work::Refusal)
+        } else {
+            self.execute(capdu)
+                .unwrap_or_else(|sw| Answer::status(sw, Work::Refusal))
+        };
         let latency = self.latency_of(answer.work);
         CardReply {
             rapdu: answer.rapdu,
@@ -339,9 +372,12 @@ impl Card {
 
     fn execute(&mut self, capdu: &[u8]) -> Result<Answer, StatusWord> {
         let command = Command::parse(capdu)?;
-        self.check_class(command.cla)?;
+        let class = self.check_class(command.cla)?;
         if command.ins != INS_GET_RESPONSE {
             self.pending_response.clear();
+        }
+        if class == ClassKind::Secure {
+            return self.secure_command(&command);
         }
         match (command.cla, command.ins) {
             (0x00, INS_SELECT) => self.select(&command),
@@ -354,27 +390,28 @@ impl Card {
             (0x00, INS_READ_RECORD) => self.read_record(&command),
             (0x00, INS_INTERNAL_AUTHENTICATE) => self.internal_authenticate(&command),
             (0x80, INS_COMPUTE_DIGITAL_SIGNATURE) => self.compute_digital_signature(&command),
+            (0x80, INS_SET_SESSION_KEY) => self.set_session_key(&command),
+            (0x80, INS_CHANGE_KEY) => self.change_key(&command),
             _ => Err(StatusWord::INS_NOT_SUPPORTED),
         }
     }
 
-    /// The card speaks CLA `00` (ISO) and `80` (proprietary signature) only; secure
-    /// messaging, chaining and logical channels are refused with their ISO status words.
-    fn check_class(&self, cla: u8) -> Result<(), StatusWord> {
-        let secure_messaging = match self.options.secure_messaging_status {
-            SecureMessagingStatus::NotSupported => StatusWord::SECURE_MESSAGING_NOT_SUPPORTED,
-            SecureMessagingStatus::Refused => StatusWord::SECURE_MESSAGING_REFUSED_PROPRIETARY,
-        };
+    /// The card speaks CLA `00` (ISO), `80` (proprietary) and, by default, `08` / `88`
+    /// (secure messaging without header authentication, card-measured.md §6.10); header
+    /// authentication (`0C`) is `69 87`, chaining and logical channels are refused with their
+    /// ISO status words. The `secure_messaging_status` option can refuse every SM class
+    /// with one status word instead, as earlier versions did.
+    fn check_class(&mut self, cla: u8) -> Result<ClassKind, StatusWord> {
         match cla {
             0xFF => Err(StatusWord::CLA_NOT_SUPPORTED),
-            0x00 | 0x80 => Ok(()),
+            0x00 | 0x80 => Ok(ClassKind::Plain),
             _ if cla & 0xE0 == 0x00 || cla & 0xE0 == 0x80 => {
                 // Channel bits win over everything else: only channel 0 works
                 // (card-measured.md §1.1).
                 if cla & 0x03 != 0 {
                     Err(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED)
                 } else if cla & 0x0C != 0 {
-                    Err(secure_messaging)
+                    self.secure_messaging_class(cla)
                 } else if cla & 0x10 != 0 {
                     Err(StatusWord::CHAINING_NOT_SUPPORTED)
                 } else {
@@ -385,6 +422,135 @@ impl Card {
             0x40..=0x7F => Err(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED),
             _ => Err(StatusWord::CLA_NOT_SUPPORTED),
         }
+    }
+
+    fn secure_messaging_class(&mut self, cla: u8) -> Result<ClassKind, StatusWord> {
+        match self.options.secure_messaging_status {
+            SecureMessagingStatus::NotSupported => {
+                return Err(StatusWord::SECURE_MESSAGING_NOT_SUPPORTED)
+            }
+            SecureMessagingStatus::Refused => {
+                return Err(StatusWord::SECURE_MESSAGING_REFUSED_PROPRIETARY)
+            }
+            SecureMessagingStatus::Session => {}
+        }
+        if cla & 0x10 != 0 {
+            return Err(StatusWord::CHAINING_NOT_SUPPORTED);
+        }
+        match cla & 0x0C {
+            0x08 => Ok(ClassKind::Secure),
+            // Header authentication needs a MAC key, which no session has: the client
+            // treats the answer as the end of the session, and so does the card.
+            0x0C => {
+                self.secure_session = None;
+                Err(StatusWord::SM_DATA_OBJECTS_MISSING)
+            }
+            _ => Err(StatusWord::SECURE_MESSAGING_NOT_SUPPORTED),
+        }
+    }
+
+    /// SET SESSION KEY `80 AE 00 00 00 01 00 <256>` (card-measured.md §6.10): only the text AP
+    /// delivers a key, after its PIN (checked before decryption); the others answer `66 F1` or
+    /// `69 82`. A new key restarts the counter.
+    fn set_session_key(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+        if command.p1 != 0 || command.p2 != 0 {
+            return Err(StatusWord::INCORRECT_P1_P2);
+        }
+        let support = match self.selection.application {
+            Some(application) => SessionKeySupport::of(&self.files.applications[application].aid),
+            None => SessionKeySupport::Refused,
+        };
+        match support {
+            SessionKeySupport::NotConfigured => {
+                return Err(StatusWord::SECURITY_ENVIRONMENT_FAULTY)
+            }
+            SessionKeySupport::Refused => return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
+            SessionKeySupport::Delivery => {}
+        }
+        if !self.pins.is_verified(PinId::Text) {
+            return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+        }
+        let keys = Arc::clone(&self.keys);
+        let delivery_key = keys
+            .text_session
+            .as_ref()
+            .ok_or(StatusWord::SECURITY_ENVIRONMENT_FAULTY)?;
+        let session = secure_messaging::open_session(delivery_key, command.data)?;
+        self.secure_session = Some(session);
+        Ok(Answer::status(StatusWord::SUCCESS, Work::Sign))
+    }
+
+    /// One CLA `08` command of a live session. The counter advances first, so a refused
+    /// command still uses up its number; a malformed or undecryptable object is `69 88` and
+    /// destroys the session; after that (or with none) every SM command is `69 FC`. Answers
+    /// carry data only as one `86` cryptogram, the status word in the clear.
+    fn secure_command(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+        let session = self
+            .secure_session
+            .as_mut()
+            .ok_or(StatusWord::SECURE_MESSAGING_REFUSED_PROPRIETARY)?;
+        let iv = session.next_iv();
+        let key = session.key();
+        let inner_class = command.cla & !0x0C;
+        let result = match command.ins {
+            INS_VERIFY | INS_SELECT => {
+                let plaintext = secure_messaging::open_cryptogram(&key, &iv, command.data);
+                match plaintext {
+                    Ok(plaintext) => {
+                        let inner = Command {
+                            cla: inner_class,
+                            data: &plaintext,
+                            ..*command
+                        };
+                        let answer = if command.ins == INS_VERIFY {
+                            self.verify(&inner)
+                        } else {
+                            self.select(&inner)
+                        };
+                        return answer;
+                    }
+                    Err(sw) => Err(sw),
+                }
+            }
+            INS_READ_BINARY => match secure_messaging::expected_length(command.data) {
+                Ok(length) => {
+                    let inner = Command {
+                        cla: inner_class,
+                        data: &[],
+                        le: Some(if length == 0 { usize::MAX } else { length }),
+                        ..*command
+                    };
+                    // The 61xx / 6Cxx and short-read faults are for plain reads: under SM
+                    // they would leave plaintext pending for a plain GET RESPONSE.
+                    let faults = std::mem::take(&mut self.faults);
+                    let answer = self.read_binary(&inner);
+                    self.faults = faults;
+                    let answer = answer?;
+                    let split = answer.rapdu.len().saturating_sub(2);
+                    let (data, sw) = answer.rapdu.split_at(split);
+                    if data.is_empty() {
+                        return Ok(answer);
+                    }
+                    let mut rapdu = secure_messaging::seal_response(&key, &iv, data);
+                    rapdu.extend_from_slice(sw);
+                    return Ok(Answer {
+                        rapdu,
+                        work: answer.work,
+                    });
+                }
+                Err(sw) => Err(sw),
+            },
+            // Only VERIFY, SELECT and READ BINARY were confirmed under SM (card-measured.md
+            // §6.10); anything else is answered as unsupported and keeps the session.
+            _ => return Err(StatusWord::FUNCTION_NOT_SUPPORTED),
+        };
+        if matches!(
+            result,
+            Err(StatusWord::SM_DATA_OBJECTS_INCORRECT | StatusWord::SM_DATA_OBJECTS_MISSING)
+        ) {
+            self.secure_session = None;
+        }
+        result
     }
 
     fn select(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
@@ -406,6 +572,12 @@ impl Card {
                 let application = self
                     .files
                     .find_application(command.data)
+                    .or_else(|| {
+                        self.options
+                            .select_by_aid_prefix
+                            .then(|| self.files.find_application_by_prefix(command.data))
+                            .flatten()
+                    })
                     .ok_or(StatusWord::FILE_NOT_FOUND)?;
                 let same = self.security_application == Some(application);
                 if !same || self.options.reselect_clears_verification {
@@ -414,7 +586,7 @@ impl Card {
                 self.security_application = Some(application);
                 self.selection = Selection {
                     application: Some(application),
-                    file: None,
+                    ..Selection::default()
                 };
                 Ok(Answer::status(StatusWord::SUCCESS, Work::Select))
             }
@@ -430,12 +602,17 @@ impl Card {
                 let [hi, lo] = command.data else {
                     return Err(StatusWord::WRONG_LENGTH);
                 };
-                let application = self
-                    .selection
-                    .application
-                    .ok_or(StatusWord::FILE_NOT_FOUND)?;
+                let fid = u16::from_be_bytes([*hi, *lo]);
+                let Some(application) = self.selection.application else {
+                    // The MF level has one internal EF and nothing else (card-measured.md §3.1).
+                    if fid == EF_MF_INTERNAL && self.mf_objects.has_internal_ef() {
+                        self.selection.mf_internal_ef = true;
+                        return Ok(Answer::status(StatusWord::SUCCESS, Work::Select));
+                    }
+                    return Err(StatusWord::FILE_NOT_FOUND);
+                };
                 let file = self.files.applications[application]
-                    .find(u16::from_be_bytes([*hi, *lo]))
+                    .find(fid)
                     .ok_or(StatusWord::FILE_NOT_FOUND)?;
                 self.selection.file = Some(file);
                 Ok(Answer::status(StatusWord::SUCCESS, Work::Select))
@@ -461,7 +638,13 @@ impl Card {
             Selection {
                 application: Some(application),
                 file: Some(file),
+                ..
             } => Ok((application, file)),
+            // EF 001E: an internal EF that neither read command accepts (measured).
+            Selection {
+                mf_internal_ef: true,
+                ..
+            } => Err(StatusWord::INCOMPATIBLE_FILE_STRUCTURE),
             _ => Err(StatusWord::COMMAND_NOT_ALLOWED_NO_EF),
         }
     }
@@ -624,9 +807,42 @@ impl Card {
         Ok(Answer::status(sw, Work::Change))
     }
 
+    /// JICSAP CHANGE KEY `80 32 00 80 Lc <new>` (card-measured.md §10.4): the 共通AP and
+    /// 住基AP PIN change, after VERIFY of the current value; the new value must be 4 digits.
+    fn change_key(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+        if command.p1 != 0x00 {
+            return Err(StatusWord::INCORRECT_P1_P2);
+        }
+        if command.data.is_empty() {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        let id = self.pin_reference(command.p2)?;
+        if !matches!(id, PinId::CommonPin | PinId::JukiPin) {
+            return Err(StatusWord::CONDITIONS_OF_USE_NOT_SATISFIED);
+        }
+        let options = self.options;
+        let record = self
+            .pins
+            .get_mut(id)
+            .ok_or(StatusWord::REFERENCE_DATA_NOT_FOUND)?;
+        let sw = record.change(id, command.data, &options);
+        Ok(Answer::status(sw, Work::Change))
+    }
+
     fn compute_digital_signature(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
         let scheme = SignatureScheme::from_p1(command.p1).ok_or(StatusWord::INCORRECT_P1_P2)?;
         let (application, file) = match command.p2 {
+            // The application's default key: the 券面 APs' card key (card-measured.md §6.9).
+            0x00 => {
+                let application = self
+                    .selection
+                    .application
+                    .ok_or(StatusWord::INCORRECT_P1_P2)?;
+                let file = self.files.applications[application]
+                    .default_key()
+                    .ok_or(StatusWord::INCORRECT_P1_P2)?;
+                (application, file)
+            }
             0x80 => self.current_file()?,
             0x81..=0x9F => {
                 let file = self.file_by_short_id(command.p2 & 0x1F)?;
@@ -640,19 +856,30 @@ impl Card {
             return Err(StatusWord::COMMAND_NOT_ALLOWED_NO_EF);
         };
         let (key, pin) = (*key, *pin);
+        // The 券面 card keys pad what they are given (P1 00) and nothing else is known.
+        if matches!(key, KeyId::TextCard | KeyId::SurfaceCard)
+            && scheme != SignatureScheme::Prepared
+        {
+            return Err(StatusWord::INCORRECT_P1_P2);
+        }
         if !scheme.accepts_length(command.data.len()) {
             return Err(StatusWord::WRONG_LENGTH);
         }
         if matches!(command.le, Some(le) if le < 256) {
             return Err(StatusWord::WRONG_LENGTH);
         }
-        if !self.pins.is_verified(pin) {
+        if pin.is_some_and(|pin| !self.pins.is_verified(pin)) {
             return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
         }
         let keys = Arc::clone(&self.keys);
         let private_key = match key {
             KeyId::Auth => &keys.auth,
             KeyId::Signing => keys.signing.as_ref().ok_or(StatusWord::FILE_NOT_FOUND)?,
+            KeyId::TextCard => keys.text_card.as_ref().ok_or(StatusWord::FILE_NOT_FOUND)?,
+            KeyId::SurfaceCard => keys
+                .surface_card
+                .as_ref()
+                .ok_or(StatusWord::FILE_NOT_FOUND)?,
         };
         let signature = scheme
             .sign(private_key, command.data, &mut self.challenge)
@@ -755,7 +982,10 @@ impl Card {
         };
         match self.files.file(application, file).map(|f| &f.content) {
             Some(EfContent::InternalAuthenticationKey) => {}
-            Some(EfContent::Key { .. }) => return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED),
+            // The JPKI keys answer 69 82, the 券面 card keys 69 85 (card-measured.md §4).
+            Some(EfContent::Key { pin: Some(_), .. }) => {
+                return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED)
+            }
             _ => return Err(StatusWord::CONDITIONS_OF_USE_NOT_SATISFIED),
         }
         if command.data.is_empty() || command.data.len() > 255 {

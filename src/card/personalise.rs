@@ -8,7 +8,7 @@ use std::fmt;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 
 use super::description::{CardDescription, AUTH_PIN_TRIES, SIGNING_PASSWORD_TRIES, TEXT_PIN_TRIES};
-use super::fs::{Application, FileSystem, AID_JUKI};
+use super::fs::FileSystem;
 use super::mf::{MfHierarchy, MfInputs, MfObjects};
 use super::pin::{PinId, PinRecord, PinTable};
 use super::{common, jpki, surface, text};
@@ -43,6 +43,12 @@ pub(super) struct CardKeys {
     pub(super) signing: Option<RsaPrivateKey>,
     /// 共通AP key 0019 (physical cards only).
     pub(super) common: Option<RsaPrivateKey>,
+    /// 券面事項入力補助AP key 0013 (`80 2A 00 00`).
+    pub(super) text_card: Option<RsaPrivateKey>,
+    /// 券面事項入力補助AP session-key delivery key (public half in EF 0006).
+    pub(super) text_session: Option<RsaPrivateKey>,
+    /// 券面事項確認AP key 001A (`80 2A 00 00`).
+    pub(super) surface_card: Option<RsaPrivateKey>,
 }
 
 /// Everything personalisation writes onto the card; the engine adds session state.
@@ -60,6 +66,17 @@ pub(super) struct CardContents {
 /// Pool slots of our own MF-level CV hierarchy (root, municipality intermediate, lower key):
 /// the same for every card, like a real card's CA keys.
 const MF_HIERARCHY_SLOTS: [usize; 3] = [13, 14, 15];
+
+/// Pool slot of the CV CA of our own that certifies the 券面 APs' EF 0004 keys: the root of
+/// the MF hierarchy, under its own identifiers (`7000033` text, `7000023` surface).
+const CV_AUTHORITY_SLOT: usize = MF_HIERARCHY_SLOTS[0];
+
+/// Pool slots of the per-AP keys a real card generates on chip: text key 0013, the text
+/// session-key delivery key (EF 0006), surface key 001A. Distinct from each other and from the
+/// EF 0004 subjects, as on the card (card-measured.md §6.7).
+const TEXT_CARD_KEY_SLOT: usize = 9;
+const TEXT_SESSION_KEY_SLOT: usize = 10;
+const SURFACE_CARD_KEY_SLOT: usize = 11;
 
 /// Pool slot of the 共通AP INTERNAL AUTHENTICATE key 0019 (its public half is on no file of a
 /// real card either, card-measured.md §5.3).
@@ -149,14 +166,23 @@ pub(super) fn contents(
             signing_ca_certificate: parts.signing_ca_certificate,
         },
     ));
-    if features.text_ap {
+    let text_keys = if features.text_ap {
+        Some((
+            pool_key(TEXT_CARD_KEY_SLOT)?,
+            pool_key(TEXT_SESSION_KEY_SLOT)?,
+        ))
+    } else {
+        None
+    };
+    if let Some((card_key, session_key)) = &text_keys {
         let application = text::application(&text::TextInputs {
             person,
-            issued: spec.issue_date(),
-            expires,
             municipality: spec.municipality_code.as_str(),
             has_pin: features.auth_pin,
             issuer: &parts.issuer_key,
+            certificate_authority: &pool_key(CV_AUTHORITY_SLOT)?,
+            card_key: &RsaPublicKey::from(card_key),
+            session_key: &RsaPublicKey::from(session_key),
         })
         .map_err(|e| build_error("the text AP", &e))?;
         files.applications.push(application);
@@ -164,11 +190,12 @@ pub(super) fn contents(
     if features.surface_ap {
         let application = surface::application(&surface::SurfaceInputs {
             person,
-            issued: spec.issue_date(),
             expires,
             security_code: spec.security_code.as_str(),
             municipality: spec.municipality_code.as_str(),
             issuer: &parts.issuer_key,
+            certificate_authority: &pool_key(CV_AUTHORITY_SLOT)?,
+            card_key: &RsaPublicKey::from(&pool_key(SURFACE_CARD_KEY_SLOT)?),
         })
         .map_err(|e| build_error("the surface AP", &e))?;
         files.applications.push(application);
@@ -179,10 +206,7 @@ pub(super) fn contents(
         ));
     }
     if features.juki_ap {
-        files.applications.push(Application {
-            aid: AID_JUKI,
-            files: Vec::new(),
-        });
+        files.applications.push(common::juki_application());
     }
 
     let mf_objects = if features.surface_ap {
@@ -190,6 +214,8 @@ pub(super) fn contents(
         let atr = spec.atr.bytes();
         MfObjects::build(&MfInputs {
             municipality: spec.municipality_code.as_str(),
+            serial: &common::card_serial(person),
+            optional_objects: spec.options.mf_optional_objects,
             expires,
             atr: atr.as_deref(),
             hierarchy: MfHierarchy {
@@ -235,6 +261,9 @@ pub(super) fn contents(
                 PinRecord::new(secret, TEXT_PIN_TRIES, tries.text.unwrap_or(TEXT_PIN_TRIES)),
             );
         }
+        // Blocked from issuance on every card examined (card-measured.md §6.1); its maximum
+        // is not known and never shows, since nothing can reset it.
+        pins.insert(PinId::TextBlocked, PinRecord::new(Vec::new(), 3, 0));
         pins.insert(
             PinId::TextMatchA,
             PinRecord::new(my_number.clone(), match_tries, match_tries),
@@ -253,6 +282,29 @@ pub(super) fn contents(
             PinId::SurfaceMatchB,
             PinRecord::new(collation_b.as_bytes().to_vec(), match_tries, match_tries),
         );
+        // The 共通AP and 住基AP PINs are references of their own (card-measured.md §10.1);
+        // the holder usually sets one 4-digit value for all, so they start as the text PIN.
+        // Their retry count is not in the source; 3 as for the other 4-digit PINs.
+        if features.auth_pin {
+            let secret = spec.pins.text_or_default().to_vec();
+            pins.insert(
+                PinId::CommonPin,
+                PinRecord::new(secret.clone(), TEXT_PIN_TRIES, TEXT_PIN_TRIES),
+            );
+            if features.juki_ap {
+                pins.insert(
+                    PinId::JukiPin,
+                    PinRecord::new(secret, TEXT_PIN_TRIES, TEXT_PIN_TRIES),
+                );
+            }
+        }
+        // The 生年月日 key is the first six digits of 照合番号B (card-measured.md §10.2); its
+        // retry count is not known, so it counts like the 照合番号.
+        let birth_date_key = collation_b.as_bytes().get(..6).unwrap_or_default().to_vec();
+        pins.insert(
+            PinId::SurfaceBirthDate,
+            PinRecord::new(birth_date_key, match_tries, match_tries),
+        );
     }
 
     let (signing_certificate, signing_key) = match signing {
@@ -266,6 +318,13 @@ pub(super) fn contents(
             signing: signing_key,
             common: if features.surface_ap {
                 Some(pool_key(COMMON_KEY_SLOT)?)
+            } else {
+                None
+            },
+            text_card: text_keys.as_ref().map(|(card, _)| card.clone()),
+            text_session: text_keys.map(|(_, session)| session),
+            surface_card: if features.surface_ap {
+                Some(pool_key(SURFACE_CARD_KEY_SLOT)?)
             } else {
                 None
             },

@@ -15,6 +15,8 @@ pub(crate) enum PinId {
     JpkiSigning,
     /// 券面事項入力補助AP EF 0011.
     Text,
+    /// 券面事項入力補助AP EF 0012: blocked from issuance, opens nothing (card-measured.md §6.1).
+    TextBlocked,
     /// 券面事項入力補助AP EF 0014 (照合番号A).
     TextMatchA,
     /// 券面事項入力補助AP EF 0015 (照合番号B).
@@ -23,10 +25,16 @@ pub(crate) enum PinId {
     SurfaceMatchA,
     /// 券面事項確認AP EF 0012 (照合番号B).
     SurfaceMatchB,
+    /// 券面事項確認AP EF 0011: the 生年月日 key, 和暦 `YYMMDD` (card-measured.md §7.1).
+    SurfaceBirthDate,
+    /// 共通AP EF 001C: 4-digit PIN (card-measured.md §5.1).
+    CommonPin,
+    /// 住基AP EF 001C: 4-digit PIN, a reference of its own (card-measured.md §9).
+    JukiPin,
 }
 
 impl PinId {
-    pub(crate) const COUNT: usize = 7;
+    pub(crate) const COUNT: usize = 11;
 
     pub(crate) fn index(self) -> usize {
         self as usize
@@ -35,7 +43,9 @@ impl PinId {
     /// What a new value must look like for CHANGE REFERENCE DATA; `None` = not changeable.
     fn change_rule(self) -> Option<fn(&[u8]) -> bool> {
         match self {
-            PinId::JpkiAuth | PinId::Text => Some(FourDigitPin::is_valid),
+            PinId::JpkiAuth | PinId::Text | PinId::CommonPin | PinId::JukiPin => {
+                Some(FourDigitPin::is_valid)
+            }
             PinId::JpkiSigning => Some(SigningPassword::is_valid),
             _ => None,
         }

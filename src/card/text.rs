@@ -1,29 +1,27 @@
 //! 券面事項入力補助AP: 個人番号 and 基本4情報 in text form, their issuer hashes and signature.
 
-use chrono::NaiveDate;
-use rsa::traits::PublicKeyParts;
-use rsa::RsaPrivateKey;
+use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::{Digest, Sha256};
 
-use super::fs::{Application, EfContent, ElementaryFile, ReadAccess, AID_TEXT};
+use super::cv::{cv_certificate_ef, key_id, public_key_90_91};
+use super::fs::{Application, EfContent, ElementaryFile, KeyId, ReadAccess, AID_TEXT};
 use super::pin::PinId;
 use super::sign::issuer_signature;
-use super::tlv::{self, ascii_date, offset_table_file, pad_to, push_length, push_tlv};
+use super::tlv::{ascii_date, offset_table_file, pad_to, push_length, push_tlv};
 use crate::person::Person;
 
 pub use crate::apdu::ids::text::{
-    EF_BASIC_FOUR, EF_BASIC_INFO, EF_CV_CERTIFICATE, EF_MATCH_A, EF_MATCH_B, EF_MY_NUMBER,
-    EF_SIGNATURE, EF_TEXT_PIN,
+    EF_BASIC_FOUR, EF_BASIC_INFO, EF_BLOCKED_KEY, EF_CARD_KEY, EF_CARD_KEY_RECORD,
+    EF_CV_CERTIFICATE, EF_MATCH_A, EF_MATCH_B, EF_MY_NUMBER, EF_SESSION_KEY, EF_SIGNATURE,
+    EF_TEXT_PIN, EF_UNKNOWN_0008,
 };
 
-/// EF 0003 is read as 336 bytes by clients.
-pub const SIGNATURE_EF_SIZE: usize = 336;
-/// EF 0004, the card-verifiable certificate `7F 21 82 02 33 ..`.
-pub const CV_CERTIFICATE_SIZE: usize = 568;
-
-/// Who may read the protected text-AP files: the text PIN or either 照合番号 of this AP
-/// (assumption: the 照合番号 EFs exist to open these files without the PIN).
-const TEXT_READ: ReadAccess =
+/// EF 0001 opens with the PIN or 照合番号A, not B (card-measured.md §6.1, measured).
+const MY_NUMBER_READ: ReadAccess = ReadAccess::AnyOf(&[PinId::Text, PinId::TextMatchA]);
+/// EF 0002 opens with the PIN or 照合番号B, not A (measured).
+const BASIC_FOUR_READ: ReadAccess = ReadAccess::AnyOf(&[PinId::Text, PinId::TextMatchB]);
+/// The other protected files open with any of the three.
+const ANY_TEXT_KEY: ReadAccess =
     ReadAccess::AnyOf(&[PinId::Text, PinId::TextMatchA, PinId::TextMatchB]);
 
 /// EF 0001: `FF 10 0C` + 12 ASCII digits + `FF FF` (17 bytes).
@@ -53,98 +51,135 @@ pub(crate) fn basic_four_file(person: &Person) -> (Vec<u8>, std::ops::Range<usiz
     (file, range)
 }
 
-/// EF 0003: `FF 30 { DF 31 SHA-256(12 digits), DF 32 SHA-256(EF 0002 from DF 22 through DF 25),
-/// DF 33 issuer signature (SHA-256, PKCS#1 v1.5) over DF 31 ‖ DF 32 }`, padded to 336 bytes.
+/// EF 0003 (card-measured.md §6.4): `FF 30 { DF 31 SHA-256(EF 0001 as stored, all 17
+/// bytes), DF 32 SHA-256(EF 0002 from DF 22 through DF 25), DF 33 signature }`, the signature
+/// being PKCS#1 v1.5 SHA-256 over the `DF 31` and `DF 32` TLVs as written, by the key EF 0004
+/// certifies.
 pub(crate) fn signature_file(
-    person: &Person,
+    my_number_file: &[u8],
     basic_four: &[u8],
     hashed: std::ops::Range<usize>,
     issuer: &RsaPrivateKey,
 ) -> Result<Vec<u8>, rsa::Error> {
-    let my_number_hash = Sha256::digest(person.my_number.as_str().as_bytes());
-    let attributes_hash = Sha256::digest(basic_four.get(hashed).unwrap_or_default());
-    let mut signed = my_number_hash.to_vec();
-    signed.extend_from_slice(&attributes_hash);
+    let mut signed = Vec::with_capacity(70);
+    push_tlv(&mut signed, &[0xDF, 0x31], &Sha256::digest(my_number_file));
+    push_tlv(
+        &mut signed,
+        &[0xDF, 0x32],
+        &Sha256::digest(basic_four.get(hashed).unwrap_or_default()),
+    );
     let signature = issuer_signature(issuer, &signed)?;
-    let mut body = Vec::with_capacity(330);
-    push_tlv(&mut body, &[0xDF, 0x31], &my_number_hash);
-    push_tlv(&mut body, &[0xDF, 0x32], &attributes_hash);
+    let mut body = signed;
     push_tlv(&mut body, &[0xDF, 0x33], &signature);
     let mut file = vec![0xFF, 0x30];
     push_length(&mut file, body.len());
     file.extend_from_slice(&body);
-    pad_to(&mut file, SIGNATURE_EF_SIZE);
     Ok(file)
 }
 
-/// EF 0004: a card-verifiable certificate of the issuer key, exactly 568 bytes:
-/// `7F 21 82 02 33 { 7F 4E { 5F 29 profile, 42 CAR, 7F 49 { 81 modulus, 82 exponent }, 5F 20 CHR },
-/// 5F 37 signature }`.
-pub(crate) fn cv_certificate(issuer: &RsaPrivateKey) -> Result<Vec<u8>, rsa::Error> {
-    let mut modulus = issuer.n().to_bytes_be();
-    // Left-pad to 256 bytes so the layout is fixed for any 2048-bit key.
-    while modulus.len() < 256 {
-        modulus.insert(0, 0);
-    }
-    let mut public_key = Vec::new();
-    push_tlv(&mut public_key, &[0x81], &modulus);
-    push_tlv(&mut public_key, &[0x82], &issuer.e().to_bytes_be());
-    let mut body = Vec::new();
-    push_tlv(&mut body, &[0x5F, 0x29], &[0x00]);
-    push_tlv(&mut body, &[0x42], b"JPKITEST");
-    push_tlv(&mut body, &[0x7F, 0x49], &public_key);
-    push_tlv(&mut body, &[0x5F, 0x20], b"MYNATEXTAP");
-    let mut signed = Vec::new();
-    push_tlv(&mut signed, &[0x7F, 0x4E], &body);
-    let signature = issuer_signature(issuer, &signed)?;
-    push_tlv(&mut signed, &[0x5F, 0x37], &signature);
-    let mut file = Vec::with_capacity(CV_CERTIFICATE_SIZE);
-    push_tlv(&mut file, &[0x7F, 0x21], &signed);
-    pad_to(&mut file, CV_CERTIFICATE_SIZE);
-    file.truncate(CV_CERTIFICATE_SIZE);
+/// EF 0005 (card-measured.md §6.6): `FF 40 82 00 9F { DF 41 01 03 0E 01, DF 42 key ID
+/// x000034/001, DF 43 32 bytes + 96 × FF }`. `DF 43`'s meaning is unknown; ours is a digest
+/// of the holder's number so it differs per card and never changes.
+pub(crate) fn basic_info_file(person: &Person) -> Vec<u8> {
+    let mut unknown = Sha256::new_with_prefix(b"myna-hil text AP DF43");
+    unknown.update(person.my_number.as_str().as_bytes());
+    let mut df43 = unknown.finalize().to_vec();
+    df43.resize(128, 0xFF);
+    let mut body = Vec::with_capacity(159);
+    push_tlv(&mut body, &[0xDF, 0x41], &[0x01, 0x03, 0x0E, 0x01]);
+    push_tlv(&mut body, &[0xDF, 0x42], &key_id("7000034", "001", 0));
+    push_tlv(&mut body, &[0xDF, 0x43], &df43);
+    let mut file = vec![0xFF, 0x40];
+    push_length(&mut file, body.len());
+    file.extend_from_slice(&body);
+    file
+}
+
+/// EF 0006 (card-measured.md §6.7): `A1 82 01 09 { 90 exponent, 91 modulus }`, unsigned.
+pub(crate) fn session_key_file(session_key: &RsaPublicKey) -> Vec<u8> {
+    let mut file = Vec::with_capacity(269);
+    push_tlv(&mut file, &[0xA1], &public_key_90_91(session_key));
+    file
+}
+
+/// EF 0007 (card-measured.md §6.8): `FF 50 { DF 51 key 0013 (90/91), DF 52 signature over the
+/// DF 51 TLV as written }` by the key EF 0004 certifies.
+pub(crate) fn card_key_file(
+    card_key: &RsaPublicKey,
+    issuer: &RsaPrivateKey,
+) -> Result<Vec<u8>, rsa::Error> {
+    let mut body = Vec::with_capacity(531);
+    push_tlv(&mut body, &[0xDF, 0x51], &public_key_90_91(card_key));
+    let signature = issuer_signature(issuer, &body)?;
+    push_tlv(&mut body, &[0xDF, 0x52], &signature);
+    let mut file = vec![0xFF, 0x50];
+    push_length(&mut file, body.len());
+    file.extend_from_slice(&body);
     Ok(file)
 }
 
 pub(crate) struct TextInputs<'a> {
     pub(crate) person: &'a Person,
-    pub(crate) issued: NaiveDate,
-    pub(crate) expires: NaiveDate,
     pub(crate) municipality: &'a str,
     pub(crate) has_pin: bool,
+    /// The municipality's key certified in EF 0004: signs EF 0003 and EF 0007.
     pub(crate) issuer: &'a RsaPrivateKey,
+    /// Our CV CA (`7000033/001`) that signs EF 0004.
+    pub(crate) certificate_authority: &'a RsaPrivateKey,
+    /// Public half of key 0013.
+    pub(crate) card_key: &'a RsaPublicKey,
+    /// Public half of the session-key delivery key (EF 0006).
+    pub(crate) session_key: &'a RsaPublicKey,
 }
 
 pub(crate) fn application(inputs: &TextInputs<'_>) -> Result<Application, rsa::Error> {
+    let my_number = my_number_file(inputs.person);
     let (basic_four, hashed) = basic_four_file(inputs.person);
-    let signature = signature_file(inputs.person, &basic_four, hashed, inputs.issuer)?;
+    let signature = signature_file(&my_number, &basic_four, hashed, inputs.issuer)?;
+    let certificate = cv_certificate_ef(
+        &key_id("7000033", "001", 0),
+        &key_id(&format!("{}31", inputs.municipality), "000", 0),
+        &RsaPublicKey::from(inputs.issuer),
+        inputs.certificate_authority,
+    )?;
+    let pin = |fid, id| ElementaryFile {
+        fid,
+        content: EfContent::Pin(id),
+    };
     let mut files = vec![
-        ElementaryFile::data(EF_MY_NUMBER, my_number_file(inputs.person), TEXT_READ),
-        ElementaryFile::data(EF_BASIC_FOUR, basic_four, TEXT_READ),
-        ElementaryFile::data(EF_SIGNATURE, signature, TEXT_READ),
-        ElementaryFile::data(
-            EF_CV_CERTIFICATE,
-            cv_certificate(inputs.issuer)?,
-            ReadAccess::Free,
-        ),
+        ElementaryFile::data(EF_MY_NUMBER, my_number, MY_NUMBER_READ),
+        ElementaryFile::data(EF_BASIC_FOUR, basic_four, BASIC_FOUR_READ),
+        ElementaryFile::data(EF_SIGNATURE, signature, ANY_TEXT_KEY),
+        ElementaryFile::data(EF_CV_CERTIFICATE, certificate, ReadAccess::Free),
         ElementaryFile::data(
             EF_BASIC_INFO,
-            tlv::basic_info_file(4, inputs.issued, inputs.expires, inputs.municipality),
+            basic_info_file(inputs.person),
             ReadAccess::Free,
         ),
+        ElementaryFile::data(
+            EF_SESSION_KEY,
+            session_key_file(inputs.session_key),
+            ANY_TEXT_KEY,
+        ),
+        ElementaryFile::data(
+            EF_CARD_KEY_RECORD,
+            card_key_file(inputs.card_key, inputs.issuer)?,
+            ANY_TEXT_KEY,
+        ),
+        ElementaryFile::data(EF_UNKNOWN_0008, vec![0xFF; 16], ANY_TEXT_KEY),
+        pin(EF_BLOCKED_KEY, PinId::TextBlocked),
         ElementaryFile {
-            fid: EF_MATCH_A,
-            content: EfContent::Pin(PinId::TextMatchA),
+            fid: EF_CARD_KEY,
+            content: EfContent::Key {
+                key: KeyId::TextCard,
+                pin: None,
+            },
         },
-        ElementaryFile {
-            fid: EF_MATCH_B,
-            content: EfContent::Pin(PinId::TextMatchB),
-        },
+        pin(EF_MATCH_A, PinId::TextMatchA),
+        pin(EF_MATCH_B, PinId::TextMatchB),
     ];
     if inputs.has_pin {
-        files.push(ElementaryFile {
-            fid: EF_TEXT_PIN,
-            content: EfContent::Pin(PinId::Text),
-        });
+        files.push(pin(EF_TEXT_PIN, PinId::Text));
     }
     Ok(Application {
         aid: AID_TEXT,
@@ -156,6 +191,7 @@ pub(crate) fn application(inputs: &TextInputs<'_>) -> Result<Application, rsa::E
 mod tests {
     use super::*;
     use crate::person::{MyNumber, Sex};
+    use chrono::NaiveDate;
 
     fn person() -> Person {
         Person {

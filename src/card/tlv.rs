@@ -4,11 +4,12 @@
 //! `7F 21`) whose byte layout must match the card exactly, including fixed file sizes and
 //! offset tables, which DER encoders for universal types do not model.
 
-/// Appends a BER length (short form below 128, else `81 xx` / `82 xx xx`).
+/// Appends a BER length the way the issuer writes it: short form below 128, else always the
+/// two-byte long form `82 HH LL`, even below 256 (`82 00 91`; the `81` form never appears,
+/// card-measured.md §1.3, and signatures cover the bytes as written).
 pub(crate) fn push_length(out: &mut Vec<u8>, length: usize) {
     match length {
         0..=0x7F => out.push(length as u8),
-        0x80..=0xFF => out.extend_from_slice(&[0x81, length as u8]),
         _ => {
             let [hi, lo] = (length.min(0xFFFF) as u16).to_be_bytes();
             out.extend_from_slice(&[0x82, hi, lo]);
@@ -65,29 +66,6 @@ pub(crate) fn ascii_date(date: chrono::NaiveDate) -> Vec<u8> {
     date.format("%Y%m%d").to_string().into_bytes()
 }
 
-/// An AP's 256-byte basic-information file: `FF n0 { DF n1 version, DF n2 issue date,
-/// DF n3 card expiry, DF n4 municipality code }` padded with `FF`, where `n` is the AP's tag
-/// row (`3` for the 券面事項確認AP's EF 0003, `4` for the 券面事項入力補助AP's EF 0005).
-/// Only `DF 34` and the sizes are known from real cards; the rest of the layout is synthetic.
-pub(crate) fn basic_info_file(
-    tag_row: u8,
-    issued: chrono::NaiveDate,
-    expires: chrono::NaiveDate,
-    municipality: &str,
-) -> Vec<u8> {
-    let row = tag_row << 4;
-    let mut body = Vec::new();
-    push_tlv(&mut body, &[0xDF, row | 1], &[0x01]);
-    push_tlv(&mut body, &[0xDF, row | 2], &ascii_date(issued));
-    push_tlv(&mut body, &[0xDF, row | 3], &ascii_date(expires));
-    push_tlv(&mut body, &[0xDF, row | 4], municipality.as_bytes());
-    let mut file = vec![0xFF, row];
-    push_length(&mut file, body.len());
-    file.extend_from_slice(&body);
-    pad_to(&mut file, 256);
-    file
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,7 +74,7 @@ mod tests {
     fn lengths() {
         for (length, expected) in [
             (5usize, vec![5u8]),
-            (0x80, vec![0x81, 0x80]),
+            (0x80, vec![0x82, 0x00, 0x80]),
             (0x233, vec![0x82, 0x02, 0x33]),
         ] {
             let mut out = Vec::new();
