@@ -192,3 +192,15 @@ fn calls_after_takes_every_offset_up_to_the_documented_maximum() {
         (400, Some("invalid_query"))
     );
 }
+
+#[test]
+fn the_documented_example_check_is_answered_with_a_verdict() {
+    let server = Server::start();
+    let example = &openapi()["paths"]["/v1/check"]["post"]["requestBody"]["content"]
+        ["application/json"]["examples"]["face"]["value"];
+    assert_eq!(example["identity"], "face", "{example}");
+    let (status, body) = server.post("/v1/check", example);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"], "card_not_registered", "{body}");
+    assert_eq!(body["MessageHeader"]["ArbitraryFileIdentifier"], "受付-1");
+}
