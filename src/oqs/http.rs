@@ -14,7 +14,9 @@ use axum::{Json, Router};
 use chrono::{Datelike, NaiveDate, NaiveTime, Timelike};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower_http::timeout::TimeoutLayer;
@@ -103,6 +105,23 @@ fn rejection(rejection: JsonRejection) -> Response {
         StatusCode::BAD_REQUEST
     };
     error(status, code, rejection.body_text())
+}
+
+/// Reads a JSON body in two steps: text that is not JSON is a 400 (`malformed_json`), and JSON
+/// of the wrong shape is a 422 (`invalid_fields`) naming the field. In one step, serde_json
+/// reports `null` or a number where an enumerated string belongs (`character_code: null`) as a
+/// syntax error, which made a well-formed document a 400 `malformed_json`.
+fn read_json<T: DeserializeOwned>(
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<T, Box<Response>> {
+    let Json(value) = body.map_err(|rejected| Box::new(rejection(rejected)))?;
+    serde_path_to_error::deserialize(value).map_err(|refused| {
+        Box::new(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_fields",
+            format!("the request does not match its schema: {refused}"),
+        ))
+    })
 }
 
 /// The router: give it the service and, optionally, the folder interface (card checks then
@@ -210,7 +229,7 @@ async fn challenge(State(state): State<AppState>) -> Json<Challenge> {
 
 async fn check(
     State(state): State<AppState>,
-    body: Result<Json<CheckRequest>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
     // A check is what a face-authentication reader runs at reception, so its answer is also
     // the reader's result file in `face/` (registrations are not).
@@ -219,7 +238,7 @@ async fn check(
 
 async fn register(
     State(state): State<AppState>,
-    body: Result<Json<CheckRequest>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
     answer_card_request(&state, body, Oqs::register, false)
 }
@@ -268,13 +287,13 @@ fn unwritable_identifier(identifier: Option<&str>) -> Option<Response> {
 /// verdict, favourable or not, is a 200 with its outcome.
 fn answer_card_request(
     state: &AppState,
-    body: Result<Json<CheckRequest>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
     operation: fn(&Oqs, &CheckRequest) -> CheckResponse,
     write_face_file: bool,
 ) -> Response {
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejected) => return rejection(rejected),
+    let request: CheckRequest = match read_json(body) {
+        Ok(request) => request,
+        Err(refusal) => return *refusal,
     };
     if let Some(refusal) = unwritable_identifier(request.arbitrary_file_identifier.as_deref())
         .or_else(|| unwritable_date_or_time(&[("date", request.date)], request.time))
@@ -299,11 +318,11 @@ fn answer_card_request(
 
 async fn insurance_card(
     State(state): State<AppState>,
-    body: Result<Json<InsuranceCardRequest>, JsonRejection>,
+    body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejected) => return rejection(rejected),
+    let request: InsuranceCardRequest = match read_json(body) {
+        Ok(request) => request,
+        Err(refusal) => return *refusal,
     };
     if let Some(refusal) = unwritable_identifier(request.arbitrary_file_identifier.as_deref())
         .or_else(|| {
@@ -330,8 +349,10 @@ async fn insurance_card(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CallsPage {
+    /// Any u64, as the OpenAPI document says: an offset past the record is an empty page on
+    /// every platform, not a 400 where usize is narrower.
     #[serde(default)]
-    after: usize,
+    after: u64,
     limit: Option<usize>,
 }
 
@@ -361,12 +382,13 @@ async fn calls(
             format!("limit must be 1 to {MAX_CALLS_PAGE}"),
         );
     }
-    let (records, remaining) = state.oqs.calls_page(page.after, limit);
+    let after = usize::try_from(page.after).unwrap_or(usize::MAX);
+    let (records, remaining) = state.oqs.calls_page(after, limit);
     let mut response = Json(&records).into_response();
     if remaining > 0 {
         let next = format!(
             "</v1/calls?after={}&limit={limit}>; rel=\"next\"",
-            page.after.saturating_add(records.len())
+            after.saturating_add(records.len())
         );
         if let Ok(value) = header::HeaderValue::from_str(&next) {
             response.headers_mut().insert(header::LINK, value);
