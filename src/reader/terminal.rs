@@ -803,9 +803,10 @@ impl Step<'_, '_> {
             outcome.message_codes.push(MessageCode::RenewalNotice);
         }
         if let Some(first) = response.body.result_list.first() {
-            outcome.insurer_number = Some(first.insurer_number.clone());
+            // Read as EMRs do: values trimmed (a 6-digit number comes space-padded to 8).
+            outcome.insurer_number = Some(first.insurer_number.trim().to_owned());
             outcome.insurer_name = Some(first.insurer_name.clone());
-            outcome.burden_percent = first.insured_partial_contribution_ratio.parse().ok();
+            outcome.burden_percent = first.burden_percent();
             outcome.limit_class = first
                 .limit_application_certificate_related_info
                 .as_ref()

@@ -580,6 +580,8 @@ impl Engine {
                 time: None,
                 arbitrary_file_identifier: None,
                 character_code: Default::default(),
+                limit_consent: true,
+                echo: None,
             });
         let actual = answer.body.qualification_validity;
         self.log(
