@@ -343,7 +343,7 @@ fn a_wrong_link_shows_the_other_record_until_the_block_of_2024_05() {
 }
 
 #[test]
-fn a_job_change_is_invisible_until_the_new_insurer_registers() {
+fn a_job_change_answers_the_lost_record_until_the_new_insurer_registers() {
     let world = world();
     let card = world.card("hanako", "2021-10-01", "2026-08-20");
     let before = world.check(&card, "2025-03-31");
@@ -352,11 +352,14 @@ fn a_job_change_is_invisible_until_the_new_insurer_registers() {
     // 不開示該当: no address, no post number.
     assert_eq!(before.body.result_list[0].address, None);
     assert_eq!(before.body.result_list[0].post_number, None);
-    // Lost to another insurance that is not registered yet (lag 5 days): 該当資格なし.
+    // Lost to another insurance that is not registered yet (lag 5 days): the old record is
+    // still there, lost — 無効 (2) with its 資格喪失日 and ReasonOfLoss, not 4 (no record).
     let lag_start = world.check(&card, "2025-04-01");
-    assert_eq!(validity(&lag_start), "4");
-    assert!(lag_start.body.result_list.is_empty());
-    assert_eq!(validity(&world.check(&card, "2025-04-05")), "4");
+    assert_eq!(validity(&lag_start), "2");
+    let lost = &lag_start.body.result_list[0];
+    assert_eq!(lost.disqualification_date.as_deref(), Some("20250401"));
+    assert_eq!(lost.reason_of_loss.as_deref(), Some("03"));
+    assert_eq!(validity(&world.check(&card, "2025-04-05")), "2");
     let registered = world.check(&card, "2025-04-06");
     assert_eq!(validity(&registered), "1");
     assert_eq!(insurers(&registered), ["01130012"]);

@@ -615,3 +615,26 @@ fn snapshot_of_a_lookup_of_a_six_digit_kokuho_member_with_its_echo() {
     let response = lookup_answer("60001", "  138016", "1984-07-07", "2025-06-02");
     insta::assert_snapshot!("kokuho_lookup_echo", text(&response));
 }
+
+#[test]
+fn during_a_network_outage_file_requests_wait_and_are_answered_once_it_ends() {
+    let (oqs, _) = oqs();
+    let oqs = std::sync::Arc::new(oqs);
+    let folder = tempfile::tempdir().unwrap();
+    let files = myna_hil::oqs::files::FileInterface::new(folder.path(), oqs.clone())
+        .unwrap()
+        .with_settle(std::time::Duration::from_millis(1));
+    let request = folder.path().join("req/OQSsiquc01req_000000000001.xml");
+    std::fs::write(&request, LOOKUP_REQUEST).unwrap();
+    oqs.set_reachable(false);
+    assert!(files.drain().unwrap().is_empty());
+    assert!(request.exists(), "the request waits in req, never lost");
+    oqs.set_reachable(true);
+    assert_eq!(files.drain().unwrap().len(), 1);
+    let answer =
+        std::fs::read_to_string(folder.path().join("res/OQSsiquc01res_000000000001.xml")).unwrap();
+    assert!(
+        answer.contains("<QualificationValidity>1</QualificationValidity>"),
+        "{answer}"
+    );
+}

@@ -115,6 +115,10 @@ pub struct InsurerDescription {
     /// (after a job change the lookup finds nothing until then).
     #[serde(default)]
     pub registration_lag_days: u32,
+    /// Days between a member's 資格喪失日 and the insurer registering the loss: until then the
+    /// system still answers the old qualification as 有効 (with a new one registered: 複数該当).
+    #[serde(default)]
+    pub loss_registration_lag_days: u32,
 }
 
 /// One person of the registry.
@@ -176,6 +180,10 @@ pub struct QualificationDescription {
     /// The day the insurer registered it; default: `acquired` + the insurer's lag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_on: Option<NaiveDate>,
+    /// The day the insurer registered the loss (on or after `lost`); default: `lost` + the
+    /// insurer's `loss_registration_lag_days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_registered_on: Option<NaiveDate>,
     #[serde(default)]
     pub income: IncomeBracket,
     /// Explicit 負担割合 in percent (10, 20, 30), overriding the age rule.

@@ -31,9 +31,7 @@ use rsa::traits::PublicKeyParts;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::oqs::codes::{
-    CharacterCode, QualificationValidity, ReasonOfLoss, ReferenceClassification,
-};
+use crate::oqs::codes::{CharacterCode, QualificationValidity, ReferenceClassification};
 use crate::oqs::description::{LinkState, RegistryOptions};
 use crate::oqs::insurer::{canonical_insurer_number, written_insurer_number};
 use crate::oqs::kana::to_half_width_katakana;
@@ -668,7 +666,7 @@ impl Oqs {
         }
         let validity = if found.len() > 1 {
             QualificationValidity::Multiple
-        } else if first.is_in_force_on(date) {
+        } else if first.appears_in_force_on(date) {
             QualificationValidity::Valid
         } else if first.acquired() > date {
             QualificationValidity::NoQualification
@@ -825,11 +823,12 @@ impl CertificateAuthority for StaticAuthority {
 
 /// QualificationValidity of a card check, and the qualifications the answer lists.
 ///
-/// Only qualifications the insurer has registered by `date` are visible. One in force → 1;
-/// several → 5; none in force: the latest lost one is answered as 3 when a newer qualification
-/// is registered (starting later), as 4 when it was lost to another insurance that is not
-/// registered yet (the job-change lag), and as 2 with its ReasonOfLoss otherwise; nothing
-/// visible → 4.
+/// Only qualifications the insurer has registered by `date` are visible, and a loss counts
+/// from the day the insurer registered it. One in force → 1; several → 5 (an old one whose
+/// loss is not registered yet and the new one); none in force: the latest lost one is answered
+/// as 3 when a newer qualification is registered (starting later), and as 2 with its
+/// DisqualificationDate and ReasonOfLoss otherwise (also while the new insurer has not
+/// registered the member yet); nothing visible → 4.
 pub fn evaluate_by_card<'a>(
     person: &PersonView<'a>,
     date: NaiveDate,
@@ -841,7 +840,7 @@ pub fn evaluate_by_card<'a>(
     let in_force: Vec<QualificationView<'a>> = visible
         .iter()
         .copied()
-        .filter(|q| q.is_in_force_on(date))
+        .filter(|q| q.appears_in_force_on(date))
         .collect();
     match in_force.len() {
         1 => return (QualificationValidity::Valid, in_force),
@@ -851,7 +850,7 @@ pub fn evaluate_by_card<'a>(
     let latest_lost = visible
         .iter()
         .copied()
-        .filter(|q| q.lost().is_some_and(|lost| lost <= date))
+        .filter(|q| q.is_loss_registered_on(date))
         .max_by_key(|q| (q.lost(), q.acquired()));
     let Some(lost) = latest_lost else {
         return (QualificationValidity::NoQualification, Vec::new());
@@ -859,13 +858,13 @@ pub fn evaluate_by_card<'a>(
     let newer_exists = visible
         .iter()
         .any(|q| q.id() != lost.id() && q.acquired() > lost.acquired());
+    // Lost to another insurance that is not registered yet still answers 2 with the loss
+    // date and reason: 4 is only for "no record at all".
     if newer_exists {
         (
             QualificationValidity::InvalidNewQualificationExists,
             vec![lost],
         )
-    } else if lost.reason_of_loss() == Some(ReasonOfLoss::OtherInsurance) {
-        (QualificationValidity::NoQualification, Vec::new())
     } else {
         (QualificationValidity::Invalid, vec![lost])
     }
@@ -1017,7 +1016,11 @@ fn qualification_result(
             person.post_number().map(str::to_owned)
         },
         qualification_date: yyyymmdd(qualification.acquired()),
-        disqualification_date: qualification.lost().map(yyyymmdd),
+        // The system shows a loss once the insurer has registered it.
+        disqualification_date: qualification
+            .lost()
+            .filter(|_| qualification.is_loss_registered_on(date))
+            .map(yyyymmdd),
         // The card is valid from its configured day, else from the qualification's start.
         insured_card_valid_date: yyyymmdd(
             extras
@@ -1029,7 +1032,7 @@ fn qualification_result(
         preschool_classification: burden.preschool.then(|| "1".to_owned()),
         reason_of_loss: qualification
             .lost()
-            .filter(|lost| *lost <= date)
+            .filter(|_| qualification.is_loss_registered_on(date))
             .and(qualification.reason_of_loss())
             .map(|r| r.code().to_owned()),
         insurer_name: qualification.insurer_name().to_owned(),

@@ -838,7 +838,8 @@ fn build_action(
                     request,
                     format!(
                         "step {}: `insurance_card_lookup` needs `expect: {{ validity: ... }}` (one of \
-                         valid, invalid, invalid_new_qualification_exists, no_qualification, multiple)",
+                         valid, invalid, invalid_new_qualification_exists, no_qualification, multiple, \
+                         or null for no answer)",
                         index + 1
                     ),
                 ));

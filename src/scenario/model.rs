@@ -141,7 +141,8 @@ pub enum Action {
     /// The terminal looks the patient up by 被保険者証 data; checks the answer's validity.
     InsuranceCardLookup {
         request: InsuranceCardLookupDoc,
-        validity: QualificationValidity,
+        /// `None`: no answer is expected (the network is down).
+        validity: Option<QualificationValidity>,
     },
     /// The patient or staff act at the face-authentication reader.
     Reception {

@@ -556,9 +556,12 @@ impl Engine {
         &mut self,
         step: &Step,
         request: &InsuranceCardLookupDoc,
-        validity: QualificationValidity,
+        validity: Option<QualificationValidity>,
     ) -> Result<(), Failure> {
-        let expected = format!("QualificationValidity {} ({validity:?})", validity.code());
+        let expected = match validity {
+            Some(validity) => format!("QualificationValidity {} ({validity:?})", validity.code()),
+            None => "no answer".to_owned(),
+        };
         let Some(world) = &self.world else {
             return Err(Self::fail(
                 step,
@@ -566,6 +569,27 @@ impl Engine {
                 "the scenario has no world".into(),
             ));
         };
+        let summary = format!(
+            "insurance card lookup {} {}-{}-{}",
+            request.insurer_number, request.symbol, request.number, request.branch
+        );
+        // A staff lookup goes over the same network as the reader's checks.
+        if !world.service.is_up() {
+            self.log(
+                step.index,
+                "==",
+                format!("{summary}: no answer (network outage)"),
+            );
+            return if validity.is_none() {
+                Ok(())
+            } else {
+                Err(Self::fail(
+                    step,
+                    expected,
+                    "no answer: the network is down (network_outage)".into(),
+                ))
+            };
+        }
         let answer = world
             .service
             .service()
@@ -584,31 +608,20 @@ impl Engine {
                 echo: None,
             });
         let actual = answer.body.qualification_validity;
-        self.log(
-            step.index,
-            "==",
-            format!(
-                "insurance card lookup {} {}-{}-{}: outcome {:?}, QualificationValidity {}",
-                request.insurer_number,
-                request.symbol,
-                request.number,
-                request.branch,
-                answer.outcome,
-                actual.map_or("none", QualificationValidity::code)
-            ),
+        let actual_text = format!(
+            "outcome {:?}, QualificationValidity {}",
+            answer.outcome,
+            actual.map_or("none", QualificationValidity::code)
         );
-        if actual == Some(validity) {
-            Ok(())
-        } else {
-            Err(Self::fail(
+        self.log(step.index, "==", format!("{summary}: {actual_text}"));
+        match validity {
+            Some(_) if actual == validity => Ok(()),
+            None => Err(Self::fail(
                 step,
                 expected,
-                format!(
-                    "outcome {:?}, QualificationValidity {}",
-                    answer.outcome,
-                    actual.map_or("none", QualificationValidity::code)
-                ),
-            ))
+                format!("an answer: {actual_text}"),
+            )),
+            Some(_) => Err(Self::fail(step, expected, actual_text)),
         }
     }
 
@@ -996,8 +1009,16 @@ impl Engine {
                 ));
             };
             match event {
-                ReaderEvent::NetworkOutage => world.service.set_up(false),
-                ReaderEvent::NetworkRestored => world.service.set_up(true),
+                // The outage stops every call: the reader's, the staff's 被保険者証 lookups and
+                // the file interface's.
+                ReaderEvent::NetworkOutage => {
+                    world.service.set_up(false);
+                    world.service.service().set_reachable(false);
+                }
+                ReaderEvent::NetworkRestored => {
+                    world.service.set_up(true);
+                    world.service.service().set_reachable(true);
+                }
                 ReaderEvent::JlisOutage => world.service.service().set_jlis_available(false),
                 _ => world.service.service().set_jlis_available(true),
             }
