@@ -27,6 +27,10 @@ use crate::oqs::{rules, Outcome};
 use crate::person::age_on;
 use crate::transport::Transport;
 
+/// Tries of the 利用者証明用 PIN (JPKI EF `0018`): locked after 3 wrong ones (qualification.md
+/// §2). A correct PIN resets the counter to this; a verified card answers no count itself.
+pub const AUTH_PIN_MAX_TRIES: u8 = 3;
+
 /// Behaviours of the reader that differ between models or are not public **[open]**.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -441,7 +445,8 @@ impl Step<'_, '_> {
         self.terminal.outcome.verify_sent = self.terminal.outcome.commands.pin_verify > 0;
         match result {
             Ok(PinStatus::Verified) => {
-                self.terminal.outcome.pin_tries_left = None;
+                // A correct PIN resets the card's counter to its maximum.
+                self.terminal.outcome.pin_tries_left = Some(AUTH_PIN_MAX_TRIES);
                 self.identified(IdentityMethod::Pin);
             }
             Ok(PinStatus::TriesLeft(tries)) => {
