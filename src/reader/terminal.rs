@@ -103,6 +103,11 @@ pub struct Terminal {
 
 impl Terminal {
     /// A reader showing 「カードを置いてください」.
+    /// The scenario clock moved (between receptions): later checks use `date`.
+    pub fn set_date(&mut self, date: NaiveDate) {
+        self.config.date = date;
+    }
+
     pub fn new(config: TerminalConfig) -> Terminal {
         let mut terminal = Terminal {
             config,

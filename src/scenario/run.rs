@@ -429,6 +429,7 @@ impl WorldState {
         let service = Network::new(oqs);
         if world.faults.network_down {
             service.set_up(false);
+            service.service().set_reachable(false);
         }
         let terminal = Terminal::new(TerminalConfig {
             facility_code: world.facility_code.clone(),
@@ -545,11 +546,34 @@ impl Engine {
             Action::Power { action, expect } => self.power(Some(step), *action, expect),
             Action::Pins(expected) => self.pins(step, expected),
             Action::Event(event) => self.event(step, *event),
+            Action::AdvanceClock { days } => self.advance_clock(step, *days),
             Action::Reception { input, expect } => self.reception(step, input, expect),
             Action::InsuranceCardLookup { request, validity } => {
                 self.insurance_card_lookup(step, request, *validity)
             }
         }
+    }
+
+    /// Moves the scenario clock forward: later receptions and lookups happen on the new date.
+    fn advance_clock(&mut self, step: &Step, days: u32) -> Result<(), Failure> {
+        let Some(world) = self.world.as_mut() else {
+            return Err(Self::fail(
+                step,
+                format!("advance_clock {days} days"),
+                "the scenario has no world".into(),
+            ));
+        };
+        let Some(date) = world.date.checked_add_days(chrono::Days::new(days.into())) else {
+            return Err(Self::fail(
+                step,
+                format!("advance_clock {days} days"),
+                "the date would leave the calendar".into(),
+            ));
+        };
+        world.date = date;
+        world.terminal.set_date(date);
+        self.log(step.index, "--", format!("clock {date}"));
+        Ok(())
     }
 
     fn insurance_card_lookup(
