@@ -40,7 +40,7 @@ fn a_typo_in_a_key_names_file_line_column_and_the_valid_keys() {
         "{out}"
     );
     assert!(
-        out.contains("expected one of label, send, power, pins, event, reception, insurance_card_lookup, expect"),
+        out.contains("expected one of label, send, power, pins, event, reception, insurance_card_lookup, advance_clock, expect"),
         "{out}"
     );
     // The excerpt shows the offending line with a caret under the key.

@@ -4,58 +4,25 @@
 //! each attack the server still answers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const REGISTRY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/registry/clinic.yaml");
+mod support;
 
-struct Server {
-    child: Child,
-    _stdout: BufReader<std::process::ChildStdout>,
-    address: String,
+use support::oqs::OqsServer as Server;
+
+trait Client {
+    fn connect(&self) -> TcpStream;
+    fn assert_alive(&self);
+    fn post(&self, path: &str, body: &Value) -> (u16, Value);
 }
 
-impl Server {
-    fn start(extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
-            .args([
-                "oqs",
-                "serve",
-                "--registry",
-                REGISTRY,
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("{line:?}"))
-            .to_owned();
-        Server {
-            child,
-            _stdout: stdout,
-            address,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-
+impl Client for Server {
     fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(&self.address).unwrap();
+        let stream = TcpStream::connect(self.address()).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
@@ -78,13 +45,6 @@ impl Server {
             Err(ureq::Error::Status(code, response)) => (code, response.into_json().unwrap()),
             Err(other) => panic!("transport error: {other}"),
         }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -113,7 +73,7 @@ fn read_until_closed(
 
 #[test]
 fn a_client_trickling_its_headers_is_cut_off_at_the_header_timeout() {
-    let server = Server::start(&["--header-timeout-ms", "500"]);
+    let server = Server::http_only(&["--header-timeout-ms", "500"]);
     let mut stream = server.connect();
     stream
         .write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n")
@@ -133,7 +93,7 @@ fn a_client_trickling_its_headers_is_cut_off_at_the_header_timeout() {
 
 #[test]
 fn silent_and_idle_kept_alive_connections_are_closed() {
-    let server = Server::start(&["--header-timeout-ms", "500"]);
+    let server = Server::http_only(&["--header-timeout-ms", "500"]);
     let mut silent = server.connect();
     assert!(
         read_until_closed(&mut silent, Duration::from_secs(3), |_| {}).is_some(),
@@ -151,7 +111,7 @@ fn silent_and_idle_kept_alive_connections_are_closed() {
 
 #[test]
 fn a_body_sent_slowly_gets_408_within_the_request_timeout() {
-    let server = Server::start(&["--request-timeout-ms", "500"]);
+    let server = Server::http_only(&["--request-timeout-ms", "500"]);
     let mut stream = server.connect();
     stream
         .write_all(
@@ -175,7 +135,7 @@ fn a_body_sent_slowly_gets_408_within_the_request_timeout() {
 
 #[test]
 fn connections_beyond_the_limit_wait_until_one_closes() {
-    let server = Server::start(&["--max-connections", "2", "--header-timeout-ms", "20000"]);
+    let server = Server::http_only(&["--max-connections", "2", "--header-timeout-ms", "20000"]);
     let mut held: Vec<TcpStream> = (0..2)
         .map(|_| {
             let mut stream = server.connect();
@@ -217,7 +177,7 @@ fn get(server: &Server, path: &str) -> (u16, Option<String>, Value) {
 
 #[test]
 fn calls_are_served_in_bounded_pages() {
-    let server = Server::start(&[]);
+    let server = Server::http_only(&[]);
     for _ in 0..5 {
         assert_eq!(server.post("/v1/challenge", &json!({})).0, 200);
     }
@@ -272,7 +232,7 @@ fn lookup() -> Value {
 
 #[test]
 fn dates_without_a_four_digit_year_are_refused_and_time_follows_the_openapi_document() {
-    let server = Server::start(&[]);
+    let server = Server::http_only(&[]);
     for (field, value) in [
         ("date", "+262142-12-31"),
         ("birth_date", "+262142-12-31"),
@@ -314,7 +274,7 @@ fn dates_without_a_four_digit_year_are_refused_and_time_follows_the_openapi_docu
 
 #[test]
 fn an_identifier_xml_cannot_carry_is_refused_over_http() {
-    let server = Server::start(&[]);
+    let server = Server::http_only(&[]);
     let mut request = lookup();
     request["arbitrary_file_identifier"] = json!("A\u{1}B");
     let (status, body) = server.post("/v1/insurance-card", &request);
@@ -333,7 +293,7 @@ fn an_identifier_xml_cannot_carry_is_refused_over_http() {
 
 #[test]
 fn a_busy_connection_is_closed_at_its_lifetime_between_answers_not_mid_answer() {
-    let server = Server::start(&[
+    let server = Server::http_only(&[
         "--connection-timeout-ms",
         "800",
         "--header-timeout-ms",

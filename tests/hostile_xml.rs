@@ -13,22 +13,9 @@ use quick_xml::Reader;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/registry/clinic.yaml");
 
-const LOOKUP: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<XmlMsg>
-  <MessageHeader>
-    <MedicalInstitutionCode>1312345678</MedicalInstitutionCode>
-    <ArbitraryFileIdentifier>ID</ArbitraryFileIdentifier>
-    <ReferenceClassification>2</ReferenceClassification>
-    <QualificationConfirmationDate>20250406</QualificationConfirmationDate>
-  </MessageHeader>
-  <MessageBody>
-    <InsurerNumber>06139999</InsurerNumber>
-    <InsuredCardSymbol>7</InsuredCardSymbol>
-    <InsuredIdentificationNumber>5501</InsuredIdentificationNumber>
-    <Birthdate>19900820</Birthdate>
-  </MessageBody>
-</XmlMsg>
-"#;
+mod support;
+
+use support::oqs::LOOKUP;
 
 /// Reads `text` with quick-xml's XML 1.0 checks of character data; panics on ill-formed text.
 fn assert_well_formed(text: &str) {
@@ -85,6 +72,8 @@ fn an_answer_echoing_a_control_character_is_still_well_formed() {
             time: None,
             arbitrary_file_identifier: Some("A\u{1}B\u{FFFF}".into()),
             character_code,
+            limit_consent: true,
+            echo: None,
         });
         let text = xml::response_to_xml_text(&response, "UTF-8");
         assert_well_formed(&text);

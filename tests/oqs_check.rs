@@ -153,10 +153,15 @@ fn an_ordinary_registered_card_answers_valid_with_the_interface_fields() {
     assert_eq!(result.insured_identification_number, "1234");
     assert_eq!(result.insured_branch_number, "01");
     assert_eq!(result.name, "試験\u{3000}太郎");
-    assert_eq!(result.name_kana, "シケン タロウ");
+    assert_eq!(
+        result.name_kana, "ｼｹﾝ ﾀﾛｳ",
+        "half-width katakana (oqs-xml.md §4.3)"
+    );
     assert_eq!(result.sex1, "1");
     assert_eq!(result.birthdate, "19800510");
-    assert_eq!(result.insured_partial_contribution_ratio, "030");
+    // Under 70: no ratio element (oqs-xml.md §34); EMRs apply 3割 by law.
+    assert_eq!(result.insured_partial_contribution_ratio, None);
+    assert_eq!(result.burden_percent(), Some(30));
     assert_eq!(result.personal_family_classification, "1");
     assert_eq!(result.insured_card_classification, "01");
     assert_eq!(result.qualification_date, "20150401");
@@ -338,7 +343,7 @@ fn a_wrong_link_shows_the_other_record_until_the_block_of_2024_05() {
 }
 
 #[test]
-fn a_job_change_is_invisible_until_the_new_insurer_registers() {
+fn a_job_change_answers_the_lost_record_until_the_new_insurer_registers() {
     let world = world();
     let card = world.card("hanako", "2021-10-01", "2026-08-20");
     let before = world.check(&card, "2025-03-31");
@@ -347,11 +352,14 @@ fn a_job_change_is_invisible_until_the_new_insurer_registers() {
     // 不開示該当: no address, no post number.
     assert_eq!(before.body.result_list[0].address, None);
     assert_eq!(before.body.result_list[0].post_number, None);
-    // Lost to another insurance that is not registered yet (lag 5 days): 該当資格なし.
+    // Lost to another insurance that is not registered yet (lag 5 days): the old record is
+    // still there, lost — 無効 (2) with its 資格喪失日 and ReasonOfLoss, not 4 (no record).
     let lag_start = world.check(&card, "2025-04-01");
-    assert_eq!(validity(&lag_start), "4");
-    assert!(lag_start.body.result_list.is_empty());
-    assert_eq!(validity(&world.check(&card, "2025-04-05")), "4");
+    assert_eq!(validity(&lag_start), "2");
+    let lost = &lag_start.body.result_list[0];
+    assert_eq!(lost.disqualification_date.as_deref(), Some("20250401"));
+    assert_eq!(lost.reason_of_loss.as_deref(), Some("03"));
+    assert_eq!(validity(&world.check(&card, "2025-04-05")), "2");
     let registered = world.check(&card, "2025-04-06");
     assert_eq!(validity(&registered), "1");
     assert_eq!(insurers(&registered), ["01130012"]);
@@ -372,6 +380,8 @@ fn the_old_insurance_card_is_invalid_then_invalid_with_a_new_qualification() {
             time: None,
             arbitrary_file_identifier: None,
             character_code: Default::default(),
+            limit_consent: true,
+            echo: None,
         })
     };
     let before = lookup("2025-03-31");
@@ -405,6 +415,8 @@ fn the_insurance_card_path_needs_the_right_birth_date() {
         time: None,
         arbitrary_file_identifier: None,
         character_code: Default::default(),
+        limit_consent: true,
+        echo: None,
     };
     assert_eq!(validity(&world.oqs.lookup_by_insurance_card(&request)), "4");
     let right = InsuranceCardRequest {
@@ -442,18 +454,21 @@ fn turning_75_moves_to_the_late_elderly_insurer_with_two_tenths() {
     let card = world.card("ume", "2021-05-10", "2026-05-10");
     let before = world.check(&card, "2024-05-09");
     assert_eq!(insurers(&before), ["01130012"]);
-    assert_eq!(
-        before.body.result_list[0].insured_partial_contribution_ratio,
-        "020"
-    );
+    // 74 under 社保: the ratio is on the 高齢受給者証 (§33), not InsuredPartialContributionRatio.
+    let before = &before.body.result_list[0];
+    assert_eq!(before.insured_partial_contribution_ratio, None);
+    let elderly = before.elderly_recipient_certificate_info.as_ref().unwrap();
+    assert_eq!(elderly.elderly_recipient_contribution_ratio, "020");
     let after = world.check(&card, "2024-05-10");
     assert_eq!(insurers(&after), ["39131015"]);
     let result = &after.body.result_list[0];
-    assert_eq!(result.insured_partial_contribution_ratio, "020");
+    // 後期高齢者: InsuredPartialContributionRatio and no 高齢受給者証 (§31, §32).
+    assert_eq!(
+        result.insured_partial_contribution_ratio.as_deref(),
+        Some("020")
+    );
     assert_eq!(result.insured_card_symbol, None);
-    let elderly = result.elderly_recipient_certificate_info.as_ref().unwrap();
-    assert_eq!(elderly.elderly_recipient_contribution_ratio, "020");
-    assert_eq!(elderly.elderly_recipient_valid_start_date, "20240510");
+    assert_eq!(result.elderly_recipient_certificate_info, None);
 }
 
 #[test]
@@ -462,15 +477,13 @@ fn a_preschool_family_member_pays_two_tenths_until_school_entry() {
     let card = world.card("mei", "2023-04-03", "2028-04-02");
     let before = world.check(&card, "2025-03-31");
     let result = &before.body.result_list[0];
-    assert_eq!(result.insured_partial_contribution_ratio, "020");
+    assert_eq!(result.insured_partial_contribution_ratio, None);
+    assert_eq!(result.burden_percent(), Some(20));
     assert_eq!(result.preschool_classification.as_deref(), Some("1"));
     assert_eq!(result.personal_family_classification, "2");
     assert_eq!(result.insured_branch_number, "02");
     let after = world.check(&card, "2025-04-01");
-    assert_eq!(
-        after.body.result_list[0].insured_partial_contribution_ratio,
-        "030"
-    );
+    assert_eq!(after.body.result_list[0].burden_percent(), Some(30));
     assert_eq!(after.body.result_list[0].preschool_classification, None);
 }
 
@@ -761,18 +774,20 @@ fn a_person_blocked_by_a_jlis_mismatch_is_blocked_from_2024_05() {
 #[test]
 fn a_burden_ratio_override_in_the_registry_wins_over_the_age_rule() {
     let world = world_with(|description| {
-        let taro = description
+        let ume = description
             .persons
             .iter_mut()
-            .find(|p| p.id.value == "taro")
+            .find(|p| p.id.value == "ume")
             .unwrap();
-        taro.qualifications[0].burden_percent = Some(10);
+        ume.qualifications[1].burden_percent = Some(10);
     });
-    let card = world.card("taro", "2022-04-01", "2027-05-10");
+    let card = world.card("ume", "2021-05-10", "2026-05-10");
     let response = world.check(&card, "2025-04-01");
     assert_eq!(
-        response.body.result_list[0].insured_partial_contribution_ratio,
-        "010"
+        response.body.result_list[0]
+            .insured_partial_contribution_ratio
+            .as_deref(),
+        Some("010")
     );
 }
 

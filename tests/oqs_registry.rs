@@ -39,7 +39,7 @@ persons:
 #[test]
 fn the_clinic_fixture_loads() {
     let registry = Registry::load(FIXTURE.as_ref()).unwrap();
-    assert_eq!(registry.person_count(), 13);
+    assert_eq!(registry.person_count(), 16);
     assert_eq!(registry.card_count(), 13);
     let taro = registry.person_id("taro").unwrap();
     let serial = certificate_serial(
@@ -102,6 +102,36 @@ fn a_bad_insurer_number_shape_is_refused() {
     let message = error_text(&BASE.replace("  - number: \"01130012\"", "  - number: \"0113001\""));
     assert!(message.starts_with("test.yaml:3:"), "{message}");
     assert!(message.contains("8 ASCII digits"), "{message}");
+}
+
+#[test]
+fn six_digit_insurer_numbers_load_quoted_unquoted_and_padded() {
+    for written in ["\"138016\"", "138016", "\"  138016\"", "\"00138016\""] {
+        let text = BASE
+            .replace(
+                "  - number: \"01130012\"",
+                &format!("  - number: {written}"),
+            )
+            .replace(
+                "      - insurer: \"01130012\"",
+                "      - insurer: \"138016\"",
+            );
+        let registry = load_text(&text).unwrap_or_else(|error| panic!("{written}: {error}"));
+        assert_eq!(registry.person_count(), 1, "{written}");
+    }
+}
+
+#[test]
+fn a_malformed_insurer_number_names_file_line_and_field() {
+    let message = error_text(&BASE.replace(
+        "      - insurer: \"01130012\"",
+        "      - insurer: \"12345\"",
+    ));
+    assert!(message.starts_with("test.yaml:15:"), "{message}");
+    assert!(message.contains("insurer"), "{message}");
+    assert!(message.contains("6"), "{message}");
+    let unquoted = error_text(&BASE.replace("  - number: \"01130012\"", "  - number: 06139999"));
+    assert!(unquoted.contains("quotes"), "{unquoted}");
 }
 
 #[test]

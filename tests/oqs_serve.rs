@@ -3,17 +3,18 @@
 //! interface, plus every kind of bad input (the server must answer 4xx and keep serving).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
 use myna_hil::card::{Card, CardDescription};
 use myna_hil::pki::TestPki;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-const REGISTRY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/registry/clinic.yaml");
+mod support;
+
+use support::oqs::{lookup_request, wait_for_file, OqsServer as Server, Query};
+
 const CARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cards/standard.yaml");
 const SHA256_DIGEST_INFO_PREFIX: &[u8] = &[
     0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
@@ -21,54 +22,14 @@ const SHA256_DIGEST_INFO_PREFIX: &[u8] = &[
 ];
 const JPKI_AID: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
 
-struct Server {
-    child: Child,
-    /// Kept open so the server's later output has somewhere to go.
-    _stdout: BufReader<std::process::ChildStdout>,
-    base: String,
-    files: tempfile::TempDir,
+trait Client {
+    fn post(&self, path: &str, body: &Value) -> (u16, Value);
+    fn post_raw(&self, path: &str, content_type: &str, body: &str) -> (u16, Value);
+    fn challenge(&self) -> Vec<u8>;
+    fn assert_alive(&self);
 }
 
-impl Server {
-    fn start() -> Server {
-        let files = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
-            .args([
-                "oqs",
-                "serve",
-                "--registry",
-                REGISTRY,
-                "--listen",
-                "127.0.0.1:0",
-                "--poll-ms",
-                "50",
-                "--files",
-            ])
-            .arg(files.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut first_line = String::new();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        stdout.read_line(&mut first_line).unwrap();
-        let base = first_line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{first_line:?}"))
-            .to_owned();
-        Server {
-            child,
-            _stdout: stdout,
-            base,
-            files,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
+impl Client for Server {
     fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         self.post_raw(path, "application/json", &body.to_string())
     }
@@ -90,10 +51,6 @@ impl Server {
         hex::decode(body["challenge"].as_str().unwrap()).unwrap()
     }
 
-    fn folder(&self, name: &str) -> PathBuf {
-        self.files.path().join(name)
-    }
-
     fn assert_alive(&self) {
         let health: Value = ureq::get(&self.url("/v1/health"))
             .call()
@@ -101,13 +58,6 @@ impl Server {
             .into_json()
             .unwrap();
         assert_eq!(health["status"], "ok");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -167,41 +117,13 @@ fn check_body(card: &mut Card, challenge: &[u8], date: &str) -> Value {
     })
 }
 
-fn wait_for_file(folder: &Path, prefix: &str) -> PathBuf {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(found) = std::fs::read_dir(folder)
-            .unwrap()
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .find(|path| {
-                path.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with(prefix)
-            })
-        {
-            return found;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {prefix}* in {} after 30 s",
-            folder.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Writes a request the way a careful client does: a temporary name, then a rename.
 fn drop_request(server: &Server, name: &str, bytes: &[u8]) {
-    let temporary = server.folder("req").join(format!("tmp-{name}"));
-    std::fs::write(&temporary, bytes).unwrap();
-    std::fs::rename(&temporary, server.folder("req").join(name)).unwrap();
+    server.drop_request(name.as_bytes(), bytes);
 }
 
 #[test]
 fn a_check_by_the_emulated_card_over_http_also_writes_the_face_result() {
-    let server = Server::start();
+    let server = Server::with_files(&[]);
     let mut card = standard_card();
     let challenge = server.challenge();
     let (status, answer) = server.post(
@@ -219,14 +141,31 @@ fn a_check_by_the_emulated_card_over_http_also_writes_the_face_result() {
 
     let face = wait_for_file(&server.folder("face"), "OQSsiquc01res_face_");
     let name = face.file_name().unwrap().to_string_lossy().into_owned();
-    assert_eq!(
-        name,
-        "OQSsiquc01res_face_1312345678000000_20250401000000.xml"
+    // OQSsiquc01res_face_ + 医療機関コード + 20 lowercase hex + _ + yyyyMMddHHmmss (§46).
+    let token = name
+        .strip_prefix("OQSsiquc01res_face_1312345678")
+        .and_then(|rest| rest.strip_suffix("_20250401000000.xml"))
+        .unwrap_or_else(|| panic!("{name}"));
+    assert_eq!(token.len(), 20, "{name}");
+    assert!(
+        token
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "{name}"
     );
     let xml = std::fs::read_to_string(&face).unwrap();
     assert!(
         xml.contains("<QualificationValidity>1</QualificationValidity>"),
         "{xml}"
+    );
+    let identifier = xml
+        .split("<ArbitraryFileIdentifier>")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap();
+    assert!(
+        identifier.len() == 16 && identifier.ends_with('='),
+        "{identifier}"
     );
 
     // Replaying the same challenge is refused; the calls are on record.
@@ -252,7 +191,7 @@ fn a_check_by_the_emulated_card_over_http_also_writes_the_face_result() {
 
 #[test]
 fn a_check_by_the_emulated_card_through_the_file_interface() {
-    let server = Server::start();
+    let server = Server::with_files(&["--charset", "shift_jis"]);
     let mut card = standard_card();
     let challenge = server.challenge();
     let signature = card_signs(&mut card, &challenge);
@@ -260,18 +199,18 @@ fn a_check_by_the_emulated_card_through_the_file_interface() {
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <XmlMsg>
   <MessageHeader>
+    <QualificationConfirmationDate>20250401</QualificationConfirmationDate>
     <MedicalInstitutionCode>1312345678</MedicalInstitutionCode>
     <ArbitraryFileIdentifier>RECEPT-7</ArbitraryFileIdentifier>
-    <ReferenceClassification>1</ReferenceClassification>
-    <CharacterCodeIdentifier>1</CharacterCodeIdentifier>
-    <QualificationConfirmationDate>20250401</QualificationConfirmationDate>
     <ProcessExecutionTime>20250401101500</ProcessExecutionTime>
   </MessageHeader>
   <MessageBody>
-    <Challenge>{}</Challenge>
-    <Certificate>{}</Certificate>
-    <Signature>{}</Signature>
-    <PharmacistsInfoConsFlg>1</PharmacistsInfoConsFlg>
+    <CardCheckInfo>
+      <Challenge>{}</Challenge>
+      <Certificate>{}</Certificate>
+      <Signature>{}</Signature>
+      <PharmacistsInfoConsFlg>1</PharmacistsInfoConsFlg>
+    </CardCheckInfo>
   </MessageBody>
 </XmlMsg>
 "#,
@@ -287,9 +226,10 @@ fn a_check_by_the_emulated_card_through_the_file_interface() {
     let answer = wait_for_file(&server.folder("res"), "OQSsiquc01res_20250401101500.xml");
     let bytes = std::fs::read(answer).unwrap();
     let (xml, _, errors) = encoding_rs::SHIFT_JIS.decode(&bytes);
+    assert!(!errors, "the answer is CP932 as --charset shift_jis asks");
     assert!(
-        !errors,
-        "the answer is CP932 as CharacterCodeIdentifier 1 asks"
+        xml.contains("<CharacterCodeIdentifier>1</CharacterCodeIdentifier>"),
+        "{xml}"
     );
     assert!(xml.contains("encoding=\"Shift_JIS\""), "{xml}");
     assert!(
@@ -312,24 +252,18 @@ fn a_check_by_the_emulated_card_through_the_file_interface() {
 
 #[test]
 fn an_insurance_card_lookup_through_the_file_interface() {
-    let server = Server::start();
-    let request = r#"<?xml version="1.0" encoding="UTF-8"?>
-<XmlMsg>
-  <MessageHeader>
-    <MedicalInstitutionCode>1312345678</MedicalInstitutionCode>
-    <ReferenceClassification>2</ReferenceClassification>
-    <CharacterCodeIdentifier>0</CharacterCodeIdentifier>
-    <QualificationConfirmationDate>20250406</QualificationConfirmationDate>
-  </MessageHeader>
-  <MessageBody>
-    <InsurerNumber>06139999</InsurerNumber>
-    <InsuredCardSymbol>7</InsuredCardSymbol>
-    <InsuredIdentificationNumber>5501</InsuredIdentificationNumber>
-    <InsuredBranchNumber>00</InsuredBranchNumber>
-    <Birthdate>19900820</Birthdate>
-  </MessageBody>
-</XmlMsg>
-"#;
+    let server = Server::with_files(&[]);
+    let request = lookup_request(
+        "20250406",
+        None,
+        &Query {
+            insurer: "06139999",
+            symbol: Some("7"),
+            number: "5501",
+            branch: Some("00"),
+            birthdate: "19900820",
+        },
+    );
     drop_request(&server, "OQSsiquc01req_0002.xml", request.as_bytes());
     let xml = std::fs::read_to_string(wait_for_file(
         &server.folder("res"),
@@ -349,7 +283,7 @@ fn an_insurance_card_lookup_through_the_file_interface() {
 
 #[test]
 fn a_malformed_request_file_is_moved_aside_with_an_error_file() {
-    let server = Server::start();
+    let server = Server::with_files(&[]);
     drop_request(
         &server,
         "OQSsiquc01req_bad.xml",
@@ -368,18 +302,31 @@ fn a_malformed_request_file_is_moved_aside_with_an_error_file() {
         server.folder("req/error/OQSsiquc01req_bad.xml").exists(),
         "the request is kept"
     );
-    drop_request(&server, "OQSmuquc01req_bulk.xml", b"<XmlMsg/>");
+    // The terminal's way (§1.6): the request reappears in res with `<base>.err` beside it.
+    let err = wait_for_file(&server.folder("res"), "OQSsiquc01req_bad.err");
+    assert_eq!(
+        std::fs::read_to_string(err).unwrap(),
+        format!("{}", message.trim_start_matches("OQSsiquc01req_bad.xml: "))
+    );
+    assert!(server.folder("res/OQSsiquc01req_bad.xml").exists());
+    drop_request(
+        &server,
+        "OQSmuquc01req_bulk.xml",
+        support::oqs::request("20250406", Some("B"), "").as_bytes(),
+    );
     let bulk = wait_for_file(
         &server.folder("req/error"),
         "OQSmuquc01req_bulk.xml.error.txt",
     );
-    assert!(std::fs::read_to_string(bulk).unwrap().contains("bulk"));
+    assert!(std::fs::read_to_string(bulk)
+        .unwrap()
+        .contains("QualificationConfirmSearchInfo"));
     server.assert_alive();
 }
 
 #[test]
 fn bad_http_input_gets_a_clear_4xx_and_the_server_keeps_serving() {
-    let server = Server::start();
+    let server = Server::with_files(&[]);
     let mut card = standard_card();
     let challenge = server.challenge();
     let good = check_body(&mut card, &challenge, "2025-04-01");
@@ -482,7 +429,7 @@ fn bad_http_input_gets_a_clear_4xx_and_the_server_keeps_serving() {
 
 #[test]
 fn the_openapi_document_is_served_as_kept_in_the_repository() {
-    let server = Server::start();
+    let server = Server::with_files(&[]);
     let served = ureq::get(&server.url("/openapi.yaml"))
         .call()
         .unwrap()
@@ -504,7 +451,7 @@ fn the_openapi_document_is_served_as_kept_in_the_repository() {
 
 #[test]
 fn an_insurance_card_lookup_over_http() {
-    let server = Server::start();
+    let server = Server::with_files(&[]);
     let request = json!({
         "insurer_number": "01130012",
         "symbol": "12345678",
@@ -575,7 +522,7 @@ fn calls_of_kind(server: &Server, kind: &str) -> Vec<(Value, Value)> {
 
 #[test]
 fn the_identity_method_over_http_face_needs_no_signature_pin_does() {
-    let server = Server::start();
+    let server = Server::with_files(&[]);
     let mut card = standard_card();
     let certificate = hex::encode(card.auth_certificate_der());
 
@@ -648,20 +595,21 @@ fn the_identity_method_over_http_face_needs_no_signature_pin_does() {
 
 #[test]
 fn a_face_request_file_needs_no_challenge_or_signature() {
-    let server = Server::start();
+    let server = Server::with_files(&[]);
     let card = standard_card();
     let request = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <XmlMsg>
   <MessageHeader>
-    <MedicalInstitutionCode>1312345678</MedicalInstitutionCode>
-    <ReferenceClassification>1</ReferenceClassification>
     <QualificationConfirmationDate>20250401</QualificationConfirmationDate>
+    <MedicalInstitutionCode>1312345678</MedicalInstitutionCode>
     <ProcessExecutionTime>20250401111500</ProcessExecutionTime>
   </MessageHeader>
   <MessageBody>
-    <IdentityMethod>face</IdentityMethod>
-    <Certificate>{}</Certificate>
+    <CardCheckInfo>
+      <IdentityMethod>face</IdentityMethod>
+      <Certificate>{}</Certificate>
+    </CardCheckInfo>
   </MessageBody>
 </XmlMsg>
 "#,
@@ -682,5 +630,78 @@ fn a_face_request_file_needs_no_challenge_or_signature() {
     assert_eq!(
         calls_of_kind(&server, "check"),
         [(json!("face"), json!("answered"))]
+    );
+}
+
+#[test]
+fn a_bulk_upload_gets_a_reception_number_and_its_download_one_unit_per_person() {
+    let server = Server::with_files(&[]);
+    let persons = [
+        Query {
+            insurer: "06139999",
+            symbol: Some("7"),
+            number: "5501",
+            branch: None,
+            birthdate: "19900820",
+        },
+        Query {
+            insurer: "01130012",
+            symbol: Some("12345678"),
+            number: "9999",
+            branch: Some("00"),
+            birthdate: "19800510",
+        },
+    ];
+    let body: String = persons.iter().map(support::oqs::search_info).collect();
+    let upload = support::oqs::request("20250406", Some("BULK-1"), &body);
+    drop_request(&server, "OQSmuquc01req_202504060001.xml", upload.as_bytes());
+    let receipt = std::fs::read_to_string(wait_for_file(
+        &server.folder("res"),
+        "OQSmuquc01res_202504060001.xml",
+    ))
+    .unwrap();
+    assert!(
+        receipt.contains("<ArbitraryFileIdentifier>BULK-1</ArbitraryFileIdentifier>"),
+        "{receipt}"
+    );
+    let number = receipt
+        .split("<ReceptionNumber>")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or_else(|| panic!("{receipt}"))
+        .to_owned();
+    let download = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<XmlMsg><MessageHeader><MedicalInstitutionCode>1312345678</MedicalInstitutionCode></MessageHeader><MessageBody><ReceptionNumber>{number}</ReceptionNumber></MessageBody></XmlMsg>"
+    );
+    drop_request(
+        &server,
+        "OQSmuquc02req_202504060002.xml",
+        download.as_bytes(),
+    );
+    let results = std::fs::read_to_string(wait_for_file(
+        &server.folder("res"),
+        "OQSmuquc02res_202504060002.xml",
+    ))
+    .unwrap();
+    assert_eq!(results.matches("<BulkConfirmUnit>").count(), 2, "{results}");
+    assert!(
+        results.contains("<NumberOfProcessingResult>2</NumberOfProcessingResult>"),
+        "{results}"
+    );
+    assert!(
+        results.contains(&format!("<ReceptionNumber>{number}</ReceptionNumber>")),
+        "{results}"
+    );
+    let units: Vec<&str> = results.split("<BulkConfirmUnit>").skip(1).collect();
+    assert!(
+        units[0].contains("<InsuredIdentificationNumber>5501</InsuredIdentificationNumber>")
+            && units[0].contains("<QualificationValidity>3</QualificationValidity>"),
+        "{}",
+        units[0]
+    );
+    assert!(
+        units[1].contains("<QualificationValidity>4</QualificationValidity>"),
+        "{}",
+        units[1]
     );
 }

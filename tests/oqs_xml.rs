@@ -133,11 +133,13 @@ fn answers_meet_what_emr_parsers_expect() {
     );
     assert!(!xml.contains("/>"), "no empty elements:\n{xml}");
     assert!(xml.contains("<Name>試験\u{3000}芽衣</Name>"), "{xml}");
-    assert!(xml.contains("<NameKana>シケン メイ</NameKana>"), "{xml}");
+    assert!(xml.contains("<NameKana>ｼｹﾝ ﾒｲ</NameKana>"), "{xml}");
     assert!(xml.contains("<Birthdate>20180402</Birthdate>"), "{xml}");
+    // Under 70: neither ratio element (§34); 未就学 says 2割 through PreschoolClassification.
+    assert!(!xml.contains("ContributionRatio"), "{xml}");
     assert!(
-        xml.contains("<InsuredPartialContributionRatio>020</InsuredPartialContributionRatio>"),
-        "{xml}"
+        xml.contains("<InsuredCardValidDate>"),
+        "always present (§4.3): {xml}"
     );
     assert!(
         xml.contains("<PreschoolClassification>1</PreschoolClassification>"),
@@ -200,53 +202,220 @@ fn characters_cp932_lacks_become_geta_not_references() {
     assert_eq!(decoded, "<Name>〓野\u{3000}家</Name>");
 }
 
-const LOOKUP_REQUEST: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+/// A 被保険者証 lookup in the public layout (oqs-xml.md §2): header with the date, the
+/// 医療機関コード and the client's identifier; the keys inside QualificationConfirmSearchInfo.
+const LOOKUP_REQUEST: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <XmlMsg>
   <MessageHeader>
+    <QualificationConfirmationDate>20250401</QualificationConfirmationDate>
     <MedicalInstitutionCode>1312345678</MedicalInstitutionCode>
     <ArbitraryFileIdentifier>A-1</ArbitraryFileIdentifier>
-    <ReferenceClassification>2</ReferenceClassification>
-    <CharacterCodeIdentifier>0</CharacterCodeIdentifier>
-    <QualificationConfirmationDate>20250401</QualificationConfirmationDate>
   </MessageHeader>
   <MessageBody>
-    <InsurerNumber>01130012</InsurerNumber>
-    <InsuredCardSymbol>12345678</InsuredCardSymbol>
-    <InsuredIdentificationNumber>1234</InsuredIdentificationNumber>
-    <InsuredBranchNumber>01</InsuredBranchNumber>
-    <Birthdate>19800510</Birthdate>
+    <QualificationConfirmSearchInfo>
+      <InsurerNumber>01130012</InsurerNumber>
+      <InsuredCardSymbol>12345678</InsuredCardSymbol>
+      <InsuredIdentificationNumber>1234</InsuredIdentificationNumber>
+      <InsuredBranchNumber>01</InsuredBranchNumber>
+      <Birthdate>19800510</Birthdate>
+      <LimitApplicationCertificateRelatedConsFlg>1</LimitApplicationCertificateRelatedConsFlg>
+    </QualificationConfirmSearchInfo>
   </MessageBody>
 </XmlMsg>
 "#;
 
+fn lookup(request: &str) -> InsuranceCardRequest {
+    match xml::parse_request(request.as_bytes()).unwrap() {
+        FileRequest::InsuranceCard(request) => request,
+        other => panic!("not a lookup: {other:?}"),
+    }
+}
+
 #[test]
-fn a_lookup_request_parses_in_utf8_and_cp932() {
-    let expected = FileRequest::InsuranceCard(InsuranceCardRequest {
-        insurer_number: "01130012".into(),
-        symbol: "12345678".into(),
-        number: "1234".into(),
-        branch: "01".into(),
-        birth_date: d("1980-05-10"),
-        facility_code: "1312345678".into(),
-        date: d("2025-04-01"),
-        time: None,
-        arbitrary_file_identifier: Some("A-1".into()),
-        character_code: CharacterCode::Utf8,
-    });
-    assert_eq!(
-        xml::parse_request(LOOKUP_REQUEST.as_bytes()).unwrap(),
-        expected
-    );
+fn a_lookup_request_in_the_public_layout_parses_in_utf8_and_cp932() {
+    let request = lookup(LOOKUP_REQUEST);
+    assert_eq!(request.insurer_number, "01130012");
+    assert_eq!(request.symbol, "12345678");
+    assert_eq!(request.number, "1234");
+    assert_eq!(request.branch, "01");
+    assert_eq!(request.birth_date, d("1980-05-10"));
+    assert_eq!(request.facility_code, "1312345678");
+    assert_eq!(request.date, d("2025-04-01"));
+    assert_eq!(request.time, None);
+    assert_eq!(request.arbitrary_file_identifier.as_deref(), Some("A-1"));
+    assert!(request.limit_consent);
     let cp932 = LOOKUP_REQUEST
         .replace("UTF-8", "Shift_JIS")
-        .replace("<CharacterCodeIdentifier>0", "<CharacterCodeIdentifier>1")
         .replace("A-1", "受付１");
     let parsed = xml::parse_request(&xml::encode_cp932(&cp932)).unwrap();
     let FileRequest::InsuranceCard(request) = parsed else {
         panic!("wrong kind")
     };
-    assert_eq!(request.character_code, CharacterCode::ShiftJis);
     assert_eq!(request.arbitrary_file_identifier.as_deref(), Some("受付１"));
+}
+
+#[test]
+fn the_blog_template_with_single_quotes_spaces_in_tags_and_an_empty_branch_parses() {
+    // As a clinic's hand-made template writes it (oqs-xml.md §8, §15).
+    let template = "<?xml version='1.0' encoding='UTF-8' standalone='no'?>\n<XmlMsg><MessageHeader><QualificationConfirmationDate >20250401</QualificationConfirmationDate><MedicalInstitutionCode>1312345678</MedicalInstitutionCode><ArbitraryFileIdentifier >clinic_11906</ArbitraryFileIdentifier></MessageHeader><MessageBody><QualificationConfirmSearchInfo><InsurerNumber>01130012</InsurerNumber><InsuredCardSymbol>12345678</InsuredCardSymbol><InsuredIdentificationNumber>1234</InsuredIdentificationNumber><InsuredBranchNumber></InsuredBranchNumber><Birthdate>19800510</Birthdate><LimitApplicationCertificateRelatedConsFlg>1</LimitApplicationCertificateRelatedConsFlg></QualificationConfirmSearchInfo></MessageBody></XmlMsg>";
+    let request = lookup(template);
+    assert_eq!(request.branch, "", "empty 枝番: any");
+    assert_eq!(
+        request.arbitrary_file_identifier.as_deref(),
+        Some("clinic_11906")
+    );
+    let (oqs, _) = oqs();
+    let answer = oqs.lookup_by_insurance_card(&request);
+    assert_eq!(
+        answer.body.qualification_validity.map(|v| v.code()),
+        Some("1")
+    );
+}
+
+#[test]
+fn the_old_flat_layout_is_refused_saying_where_the_keys_belong() {
+    let flat = r#"<XmlMsg><MessageHeader><QualificationConfirmationDate>20250401</QualificationConfirmationDate><MedicalInstitutionCode>1312345678</MedicalInstitutionCode></MessageHeader><MessageBody><InsurerNumber>01130012</InsurerNumber><InsuredIdentificationNumber>1234</InsuredIdentificationNumber><Birthdate>19800510</Birthdate></MessageBody></XmlMsg>"#;
+    let error = xml::parse_request(flat.as_bytes()).unwrap_err();
+    assert!(
+        matches!(&error, XmlError::FlatLayout { element, belongs: "QualificationConfirmSearchInfo" } if element == "InsurerNumber"),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("MessageBody/QualificationConfirmSearchInfo"),
+        "{message}"
+    );
+    let flat_card = CARD_REQUEST
+        .replace("<CardCheckInfo>", "")
+        .replace("</CardCheckInfo>", "")
+        .replace("METHOD", "")
+        .replace("PROOF", "");
+    assert!(matches!(
+        xml::parse_request(flat_card.as_bytes()),
+        Err(XmlError::FlatLayout {
+            belongs: "CardCheckInfo",
+            ..
+        })
+    ));
+    for (element, says) in [
+        ("ReferenceClassification", "follows from its body"),
+        ("CharacterCodeIdentifier", "--charset"),
+    ] {
+        let with = LOOKUP_REQUEST.replace(
+            "<MedicalInstitutionCode>",
+            &format!("<{element}>1</{element}><MedicalInstitutionCode>"),
+        );
+        let error = xml::parse_request(with.as_bytes()).unwrap_err();
+        assert!(error.to_string().contains(says), "{error}");
+    }
+}
+
+#[test]
+fn six_digit_insurer_numbers_are_read_in_every_padding_and_answered_space_padded() {
+    // The 市町村国保 member of the clinic registry has insurer 138016.
+    for written in ["138016", "  138016", "00138016"] {
+        let request = lookup(
+            &LOOKUP_REQUEST
+                .replace("01130012", written)
+                .replace(
+                    "<InsuredCardSymbol>12345678</InsuredCardSymbol>",
+                    "<InsuredCardSymbol>1</InsuredCardSymbol>",
+                )
+                .replace(">1234<", ">60001<")
+                .replace(">01<", "><")
+                .replace("19800510", "19840707"),
+        );
+        let (oqs, _) = oqs();
+        let answer = oqs.lookup_by_insurance_card(&request);
+        assert_eq!(
+            answer.body.qualification_validity.map(|v| v.code()),
+            Some("1"),
+            "{written:?}"
+        );
+        let xml = text(&answer);
+        assert!(
+            xml.contains("<InsurerNumber>  138016</InsurerNumber>"),
+            "{xml}"
+        );
+        // The echo carries the number as the request wrote it.
+        assert!(
+            xml.contains(&format!("<InsurerNumber>{written}</InsurerNumber>")),
+            "{xml}"
+        );
+    }
+    let bad = LOOKUP_REQUEST.replace("01130012", "1234567");
+    assert!(matches!(
+        xml::parse_request(bad.as_bytes()),
+        Err(XmlError::Value {
+            element: "InsurerNumber",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_lookup_answer_echoes_the_query_and_the_identifier_exactly() {
+    let (oqs, _) = oqs();
+    let identifier = "2025&lt;04&gt; 'a' \"b\" &amp; c";
+    let request = lookup(&LOOKUP_REQUEST.replace(">A-1<", &format!(">{identifier}<")));
+    let xml = text(&oqs.lookup_by_insurance_card(&request));
+    // EO pairs a result by this exact substring (oqs-xml.md §24).
+    assert!(
+        xml.contains(&format!(
+            "<ArbitraryFileIdentifier>{identifier}</ArbitraryFileIdentifier>"
+        )),
+        "{xml}"
+    );
+    let echo = xml
+        .split("<QualificationConfirmSearchInfo>")
+        .nth(1)
+        .and_then(|rest| rest.split("</QualificationConfirmSearchInfo>").next())
+        .unwrap_or_else(|| panic!("no echo: {xml}"));
+    for element in [
+        "<InsurerNumber>01130012</InsurerNumber>",
+        "<InsuredCardSymbol>12345678</InsuredCardSymbol>",
+        "<InsuredIdentificationNumber>1234</InsuredIdentificationNumber>",
+        "<InsuredBranchNumber>01</InsuredBranchNumber>",
+        "<Birthdate>19800510</Birthdate>",
+        "<LimitApplicationCertificateRelatedConsFlg>1</LimitApplicationCertificateRelatedConsFlg>",
+    ] {
+        assert!(echo.contains(element), "{element} not in {echo}");
+    }
+    assert!(
+        xml.find("</ResultList>") < xml.find("<ProcessingResultStatus>"),
+        "ResultList first (§26): {xml}"
+    );
+    let card = card_check(
+        "taro",
+        "2022-04-01",
+        "2027-05-10",
+        "2025-04-01",
+        CharacterCode::Utf8,
+    );
+    assert!(
+        !text(&card).contains("QualificationConfirmSearchInfo"),
+        "no echo for ReferenceClassification 1"
+    );
+}
+
+#[test]
+fn a_bulk_upload_reads_every_person_and_a_download_its_number() {
+    let person = |number: &str| {
+        format!("<QualificationConfirmSearchInfo><InsurerNumber>01130012</InsurerNumber><InsuredIdentificationNumber>{number}</InsuredIdentificationNumber><Birthdate>19800510</Birthdate><ArbitraryIdentifier>p{number}</ArbitraryIdentifier></QualificationConfirmSearchInfo>")
+    };
+    let upload = format!("<XmlMsg><MessageHeader><QualificationConfirmationDate>20250401</QualificationConfirmationDate><MedicalInstitutionCode>1312345678</MedicalInstitutionCode><ArbitraryFileIdentifier>B-1</ArbitraryFileIdentifier></MessageHeader><MessageBody>{}{}</MessageBody></XmlMsg>", person("1"), person("2"));
+    let parsed = xml::parse_bulk_upload(upload.as_bytes()).unwrap();
+    assert_eq!(parsed.queries.len(), 2);
+    assert_eq!(parsed.queries[1].number, "2");
+    assert_eq!(
+        parsed.queries[1]
+            .echo
+            .as_ref()
+            .and_then(|e| e.arbitrary_identifier.as_deref()),
+        Some("p2")
+    );
+    let download = xml::parse_bulk_download(b"<XmlMsg><MessageHeader><MedicalInstitutionCode>1312345678</MedicalInstitutionCode></MessageHeader><MessageBody><ReceptionNumber>R1</ReceptionNumber></MessageBody></XmlMsg>").unwrap();
+    assert_eq!(download.reception_number, "R1");
 }
 
 #[test]
@@ -269,7 +438,11 @@ fn a_value_split_by_comments_references_and_cdata_is_read_whole() {
     };
     assert_eq!(request.number, "1234");
     assert_eq!(request.symbol, "12345678");
-    assert_eq!(request.arbitrary_file_identifier.as_deref(), Some("A&B<1"));
+    // Kept exactly, spaces included: clients pair answers by its exact text.
+    assert_eq!(
+        request.arbitrary_file_identifier.as_deref(),
+        Some(" A&B<1 ")
+    );
     let unknown_entity = LOOKUP_REQUEST.replace(">A-1<", ">A&nbsp;1<");
     assert!(matches!(
         xml::parse_request(unknown_entity.as_bytes()),
@@ -326,14 +499,15 @@ fn malformed_requests_say_what_is_wrong() {
 const CARD_REQUEST: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <XmlMsg>
   <MessageHeader>
-    <MedicalInstitutionCode>1312345678</MedicalInstitutionCode>
-    <ReferenceClassification>1</ReferenceClassification>
     <QualificationConfirmationDate>20250401</QualificationConfirmationDate>
+    <MedicalInstitutionCode>1312345678</MedicalInstitutionCode>
   </MessageHeader>
   <MessageBody>
-    METHOD
-    <Certificate>3082aa55</Certificate>
-    PROOF
+    <CardCheckInfo>
+      METHOD
+      <Certificate>3082aa55</Certificate>
+      PROOF
+    </CardCheckInfo>
   </MessageBody>
 </XmlMsg>
 "#;
@@ -394,5 +568,73 @@ fn card_request_files_carry_the_identity_method_and_an_optional_proof() {
         (unsigned_pin.identity, unsigned_pin.signature),
         (IdentityMethod::Pin, None),
         "a pin request without proof parses; the service refuses it"
+    );
+}
+
+fn lookup_answer(number: &str, insurer: &str, birth: &str, date: &str) -> CheckResponse {
+    let (oqs, _) = oqs();
+    oqs.lookup_by_insurance_card(&InsuranceCardRequest {
+        insurer_number: insurer.into(),
+        symbol: if insurer == "138016" { "1" } else { "12345678" }.into(),
+        number: number.into(),
+        branch: String::new(),
+        birth_date: d(birth),
+        facility_code: "1312345678".into(),
+        date: d(date),
+        time: Some("10:00:00".parse().unwrap()),
+        arbitrary_file_identifier: Some("clinic_11906".into()),
+        character_code: CharacterCode::Utf8,
+        limit_consent: true,
+        echo: None,
+    })
+}
+
+#[test]
+fn snapshot_of_a_70_to_74_year_old_with_the_elderly_recipient_certificate_2_wari() {
+    let response = lookup_answer("7201", "01130012", "1953-02-14", "2025-06-02");
+    insta::assert_snapshot!("elderly_70_74_general", text(&response));
+}
+
+#[test]
+fn a_70_to_74_year_old_with_working_age_income_gets_3_wari_on_the_certificate() {
+    let xml = text(&lookup_answer(
+        "7202",
+        "01130012",
+        "1952-09-09",
+        "2025-06-02",
+    ));
+    assert!(
+        xml.contains("<ElderlyRecipientContributionRatio>030</ElderlyRecipientContributionRatio>"),
+        "{xml}"
+    );
+    assert!(!xml.contains("InsuredPartialContributionRatio"), "{xml}");
+}
+
+#[test]
+fn snapshot_of_a_lookup_of_a_six_digit_kokuho_member_with_its_echo() {
+    let response = lookup_answer("60001", "  138016", "1984-07-07", "2025-06-02");
+    insta::assert_snapshot!("kokuho_lookup_echo", text(&response));
+}
+
+#[test]
+fn during_a_network_outage_file_requests_wait_and_are_answered_once_it_ends() {
+    let (oqs, _) = oqs();
+    let oqs = std::sync::Arc::new(oqs);
+    let folder = tempfile::tempdir().unwrap();
+    let files = myna_hil::oqs::files::FileInterface::new(folder.path(), oqs.clone())
+        .unwrap()
+        .with_settle(std::time::Duration::from_millis(1));
+    let request = folder.path().join("req/OQSsiquc01req_000000000001.xml");
+    std::fs::write(&request, LOOKUP_REQUEST).unwrap();
+    oqs.set_reachable(false);
+    assert!(files.drain().unwrap().is_empty());
+    assert!(request.exists(), "the request waits in req, never lost");
+    oqs.set_reachable(true);
+    assert_eq!(files.drain().unwrap().len(), 1);
+    let answer =
+        std::fs::read_to_string(folder.path().join("res/OQSsiquc01res_000000000001.xml")).unwrap();
+    assert!(
+        answer.contains("<QualificationValidity>1</QualificationValidity>"),
+        "{answer}"
     );
 }

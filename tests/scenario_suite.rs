@@ -190,11 +190,14 @@ fn mutations(scenario: &Scenario, step: usize) -> Vec<(String, Scenario)> {
                 });
             }
         }
+        // Moves the clock; it expects nothing itself.
+        Action::AdvanceClock { .. } => {}
         Action::InsuranceCardLookup { validity, .. } => {
-            let new = if *validity == QualificationValidity::Valid {
-                QualificationValidity::Invalid
-            } else {
-                QualificationValidity::Valid
+            // An answer where none is expected, no answer (or another) where one is.
+            let new = match validity {
+                Some(QualificationValidity::Valid) => Some(QualificationValidity::Invalid),
+                Some(_) => Some(QualificationValidity::Valid),
+                None => Some(QualificationValidity::Valid),
             };
             push(format!("validity {validity:?} -> {new:?}"), &|a| {
                 if let Action::InsuranceCardLookup { validity, .. } = a {

@@ -72,7 +72,7 @@ impl OqsServer {
             .map_err(OqsServerError::Start)?;
         let files = match files {
             Some(dir) => Some(Arc::new(
-                FileInterface::new(dir, Arc::clone(&oqs), "00").map_err(|source| {
+                FileInterface::new(dir, Arc::clone(&oqs)).map_err(|source| {
                     OqsServerError::Files {
                         dir: dir.display().to_string(),
                         source,

@@ -55,9 +55,31 @@ pub struct ServeArgs {
     /// At most this many HTTP connections are served at once.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub max_connections: u64,
-    /// 処理コード written into face file names (the official value is not public).
-    #[arg(long, default_value = "00")]
-    pub face_processing_code: String,
+    /// The terminal's result encoding for res/ and face/ files (requests do not choose it).
+    #[arg(long, value_enum, default_value_t = Charset::Utf8)]
+    pub charset: Charset,
+    /// Also write face files for refused receptions (by default only successful ones; no
+    /// public source shows a refusal face file).
+    #[arg(long)]
+    pub face_refusals: bool,
+}
+
+/// `--charset`: UTF-8 (CharacterCodeIdentifier 0) or Shift_JIS / CP932 (1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Charset {
+    #[value(name = "utf8")]
+    Utf8,
+    #[value(name = "shift_jis")]
+    ShiftJis,
+}
+
+impl From<Charset> for crate::oqs::codes::CharacterCode {
+    fn from(charset: Charset) -> Self {
+        match charset {
+            Charset::Utf8 => Self::Utf8,
+            Charset::ShiftJis => Self::ShiftJis,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,9 +122,11 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     let oqs = Arc::new(Oqs::new(registry, OqsConfig::default())?);
     let files = match &args.files {
         Some(dir) => Some(Arc::new(
-            FileInterface::new(dir, Arc::clone(&oqs), &args.face_processing_code)
+            FileInterface::new(dir, Arc::clone(&oqs))
                 .map_err(io(format!("file interface {}", dir.display())))?
-                .with_settle(Duration::from_millis(args.settle_ms)),
+                .with_settle(Duration::from_millis(args.settle_ms))
+                .with_charset(args.charset.into())
+                .with_face_refusals(args.face_refusals),
         )),
         None => None,
     };

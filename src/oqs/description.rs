@@ -14,6 +14,7 @@ use crate::oqs::codes::{
     LimitCertificateFlag, ProcessingResultCode, ReasonOfLoss, Relationship,
     SpecificDiseaseCategory,
 };
+use crate::oqs::insurer::canonical_insurer_number;
 use crate::oqs::outcome::Outcome;
 use crate::person::Person;
 
@@ -114,6 +115,10 @@ pub struct InsurerDescription {
     /// (after a job change the lookup finds nothing until then).
     #[serde(default)]
     pub registration_lag_days: u32,
+    /// Days between a member's 資格喪失日 and the insurer registering the loss: until then the
+    /// system still answers the old qualification as 有効 (with a new one registered: 複数該当).
+    #[serde(default)]
+    pub loss_registration_lag_days: u32,
 }
 
 /// One person of the registry.
@@ -175,6 +180,10 @@ pub struct QualificationDescription {
     /// The day the insurer registered it; default: `acquired` + the insurer's lag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_on: Option<NaiveDate>,
+    /// The day the insurer registered the loss (on or after `lost`); default: `lost` + the
+    /// insurer's `loss_registration_lag_days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_registered_on: Option<NaiveDate>,
     #[serde(default)]
     pub income: IncomeBracket,
     /// Explicit 負担割合 in percent (10, 20, 30), overriding the age rule.
@@ -280,9 +289,10 @@ pub enum RevocationReason {
     Other,
 }
 
-/// 保険者番号: 8 ASCII digits.
+/// 保険者番号: 8 ASCII digits, or 6 (市町村国保, 国保組合), kept in the canonical form of
+/// [`crate::oqs::insurer`] (a 6-digit number padded with spaces or zeros is the 6-digit one).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(try_from = "InsurerNumberText", into = "String")]
 pub struct InsurerNumber(String);
 
 impl InsurerNumber {
@@ -291,14 +301,54 @@ impl InsurerNumber {
     }
 }
 
+/// YAML reads an unquoted `123456` as a number: taken as the digits it shows; a number YAML
+/// reads otherwise (`06139999`) is refused asking for quotes.
+struct InsurerNumberText(String);
+
+impl<'de> Deserialize<'de> for InsurerNumberText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = InsurerNumberText;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an insurer number (保険者番号) such as \"06139999\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(InsurerNumberText(text.to_owned()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<Self::Value, E> {
+                Ok(InsurerNumberText(number.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, number: i64) -> Result<Self::Value, E> {
+                Ok(InsurerNumberText(number.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, number: f64) -> Result<Self::Value, E> {
+                Err(E::custom(format!(
+                    "YAML read the insurer number (保険者番号) as the number {number}; write it in quotes (\"06139999\")"
+                )))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl TryFrom<InsurerNumberText> for InsurerNumber {
+    type Error = String;
+    fn try_from(text: InsurerNumberText) -> Result<Self, Self::Error> {
+        canonical_insurer_number(&text.0).map(InsurerNumber).map_err(|error| {
+            if text.0.len() == 7 {
+                format!("{error}; a number with a leading zero must be written in quotes (\"06139999\")")
+            } else {
+                error
+            }
+        })
+    }
+}
+
 impl TryFrom<String> for InsurerNumber {
     type Error = String;
     fn try_from(text: String) -> Result<Self, Self::Error> {
-        if text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(InsurerNumber(text))
-        } else {
-            Err(format!("a 保険者番号 has 8 ASCII digits, got {text:?}"))
-        }
+        canonical_insurer_number(&text).map(InsurerNumber)
     }
 }
 

@@ -28,14 +28,59 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+use crate::oqs::bulk::BulkReceptions;
+use crate::oqs::codes::{CharacterCode, ProcessingResultStatus, SegmentOfResult};
 use crate::oqs::message::CheckResponse;
 use crate::oqs::service::Oqs;
 use crate::oqs::xml::{self, FileRequest};
 
 const SINGLE_REQUEST_PREFIX: &[u8] = b"OQSsiquc01req_";
-const BULK_REQUEST_PREFIX: &[u8] = b"OQSmuquc01req_";
-const SINGLE_RESPONSE_PREFIX: &[u8] = b"OQSsiquc01res_";
+const BULK_UPLOAD_PREFIX: &[u8] = b"OQSmuquc01req_";
+const BULK_DOWNLOAD_PREFIX: &[u8] = b"OQSmuquc02req_";
 const ERROR_FILE_SUFFIX: &[u8] = b".error.txt";
+
+/// The three request kinds (oqs-xml.md §1.2), by name prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestKind {
+    Single,
+    BulkUpload,
+    BulkDownload,
+}
+
+impl RequestKind {
+    fn of(name: &[u8]) -> Option<RequestKind> {
+        if !name.to_ascii_lowercase().ends_with(b".xml") {
+            return None;
+        }
+        [
+            (SINGLE_REQUEST_PREFIX, RequestKind::Single),
+            (BULK_UPLOAD_PREFIX, RequestKind::BulkUpload),
+            (BULK_DOWNLOAD_PREFIX, RequestKind::BulkDownload),
+        ]
+        .into_iter()
+        .find(|(prefix, _)| name.starts_with(prefix))
+        .map(|(_, kind)| kind)
+    }
+}
+
+/// The answer's name: the request's with `req_` replaced by `res_` (§1.5); same length, so it
+/// always fits where the request did.
+fn response_name(request: &[u8]) -> Vec<u8> {
+    let mut name = request.to_vec();
+    if let Some(at) = name.windows(4).position(|window| window == b"req_") {
+        name[at..at + 4].copy_from_slice(b"res_");
+    }
+    name
+}
+
+/// Where a failed request's `.err` goes: the request's base name with `.err` (§1.6).
+fn err_name(request: &[u8]) -> Vec<u8> {
+    let base = match request.len().checked_sub(4) {
+        Some(at) if request[at..].eq_ignore_ascii_case(b".xml") => &request[..at],
+        _ => request,
+    };
+    [base, b".err"].concat()
+}
 
 /// How long a request file must stay unchanged before it is taken, unless configured.
 pub const DEFAULT_SETTLE: Duration = Duration::from_millis(500);
@@ -72,25 +117,26 @@ pub struct FileInterface {
     oqs: Arc<Oqs>,
     face_counter: AtomicU32,
     temporary_counter: AtomicU64,
-    /// The 処理コード part of face file names ([open] in the spec: configurable).
-    face_processing_code: String,
+    /// The terminal's result encoding (`--charset`); requests do not choose it (§1.9).
+    charset: CharacterCode,
+    /// Also write face files for refused receptions (no public source shows one, §6.50).
+    face_refusals: bool,
+    bulk: BulkReceptions,
     settle: Duration,
     seen: Mutex<HashMap<OsString, (Observation, Instant)>>,
 }
 
 impl FileInterface {
     /// Creates `req`, `res` and `face` under `root` if missing.
-    pub fn new(
-        root: &Path,
-        oqs: Arc<Oqs>,
-        face_processing_code: &str,
-    ) -> io::Result<FileInterface> {
+    pub fn new(root: &Path, oqs: Arc<Oqs>) -> io::Result<FileInterface> {
         let interface = FileInterface {
             root: root.to_owned(),
             oqs,
             face_counter: AtomicU32::new(0),
             temporary_counter: AtomicU64::new(0),
-            face_processing_code: face_processing_code.to_owned(),
+            charset: CharacterCode::Utf8,
+            face_refusals: false,
+            bulk: BulkReceptions::default(),
             settle: DEFAULT_SETTLE,
             seen: Mutex::new(HashMap::new()),
         };
@@ -102,6 +148,19 @@ impl FileInterface {
     /// taken.
     pub fn with_settle(mut self, settle: Duration) -> FileInterface {
         self.settle = settle;
+        self
+    }
+
+    /// The encoding of every answer and face file (UTF-8 unless configured).
+    pub fn with_charset(mut self, charset: CharacterCode) -> FileInterface {
+        self.charset = charset;
+        self
+    }
+
+    /// Whether refused receptions also get a face file (by default only successful ones do:
+    /// consumers drop face files whose SegmentOfResult or ProcessingResultStatus is not 1).
+    pub fn with_face_refusals(mut self, write: bool) -> FileInterface {
+        self.face_refusals = write;
         self
     }
 
@@ -185,54 +244,47 @@ impl FileInterface {
     fn answer_file(&self, name: &OsStr) -> io::Result<FileOutcome> {
         let path = self.root.join("req").join(name);
         let bytes_of_name = name.as_bytes();
-        if bytes_of_name.starts_with(BULK_REQUEST_PREFIX) {
+        let Some(kind) = RequestKind::of(bytes_of_name) else {
             return self.reject(
                 &path,
                 name,
-                "bulk requests (OQSmuquc01req_*) are not supported by the simulator",
+                "request files are named OQSsiquc01req_*.xml, OQSmuquc01req_*.xml or OQSmuquc02req_*.xml",
             );
-        }
-        if !bytes_of_name.starts_with(SINGLE_REQUEST_PREFIX)
-            || !bytes_of_name.to_ascii_lowercase().ends_with(b".xml")
-        {
-            return self.reject(&path, name, "request files are named OQSsiquc01req_*.xml");
+        };
+        if !self.oqs.is_reachable() {
+            // Left in req: answered once the network is back, never lost.
+            return Err(io::Error::other(
+                "the qualification system is unreachable (network outage)",
+            ));
         }
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(error) => return self.reject(&path, name, &format!("cannot be read: {error}")),
         };
-        let request = match xml::parse_request(&bytes) {
-            Ok(request) => request,
-            Err(error) => return self.reject(&path, name, &error.to_string()),
-        };
-        let response = match &request {
-            FileRequest::Card(check) => {
-                let response = self.oqs.check(check);
-                if response.outcome.is_malformed_request() {
-                    return self.reject(
-                        &path,
-                        name,
-                        &Oqs::describe_refusal(check, response.outcome),
-                    );
+        let answer = match kind {
+            RequestKind::Single => match self.answer_single(&bytes) {
+                Ok(response) => xml::response_to_xml(&response),
+                Err(message) => return self.reject(&path, name, &message),
+            },
+            RequestKind::BulkUpload => match xml::parse_bulk_upload(&bytes) {
+                Ok(upload) => xml::encode_as(
+                    &self.bulk.upload(&self.oqs, &upload, self.charset),
+                    self.charset,
+                ),
+                Err(error) => return self.reject(&path, name, &error.to_string()),
+            },
+            RequestKind::BulkDownload => match xml::parse_bulk_download(&bytes) {
+                Ok(download) => {
+                    xml::encode_as(&self.bulk.download(&download, self.charset), self.charset)
                 }
-                response
-            }
-            FileRequest::InsuranceCard(lookup) => {
-                let response = self.oqs.lookup_by_insurance_card(lookup);
-                if response.outcome.is_malformed_request() {
-                    return self.reject(&path, name, "MedicalInstitutionCode must be 10 digits, InsurerNumber 8, InsuredBranchNumber 2");
-                }
-                response
-            }
+                Err(error) => return self.reject(&path, name, &error.to_string()),
+            },
         };
-        // Same length as the request's name, so it always fits where the request did.
-        let mut response_name = SINGLE_RESPONSE_PREFIX.to_vec();
-        response_name.extend_from_slice(&bytes_of_name[SINGLE_REQUEST_PREFIX.len()..]);
         let response_path = self
             .root
             .join("res")
-            .join(OsString::from_vec(response_name));
-        self.write_atomically(&response_path, &xml::response_to_xml(&response))?;
+            .join(OsString::from_vec(response_name(bytes_of_name)));
+        self.write_atomically(&response_path, &answer)?;
         let done = move_without_replacing(&path, &self.root.join("req/done"), name)?;
         Ok(FileOutcome::Answered {
             request: done,
@@ -240,7 +292,43 @@ impl FileInterface {
         })
     }
 
+    /// The answer to an `OQSsiquc01req`, or why the request is refused.
+    fn answer_single(&self, bytes: &[u8]) -> Result<CheckResponse, String> {
+        let request = xml::parse_request(bytes).map_err(|error| error.to_string())?;
+        let mut response = match &request {
+            FileRequest::Card(check) => {
+                let response = self.oqs.check(check);
+                if response.outcome.is_malformed_request() {
+                    return Err(Oqs::describe_refusal(check, response.outcome));
+                }
+                response
+            }
+            FileRequest::InsuranceCard(lookup) => {
+                let response = self.oqs.lookup_by_insurance_card(lookup);
+                if response.outcome.is_malformed_request() {
+                    return Err("MedicalInstitutionCode must be 10 digits, InsurerNumber 8 (or 6) digits, InsuredBranchNumber 2 digits or empty".to_owned());
+                }
+                response
+            }
+        };
+        response.header.character_code_identifier = self.charset;
+        Ok(response)
+    }
+
+    /// Moves a request that cannot be answered to `req/error` with its error file, and, for a
+    /// request of a known kind, puts a copy of it and `<base>.err` into `res` as the terminal
+    /// does (§1.6), so a client watching `res` learns of the failure.
     fn reject(&self, path: &Path, name: &OsStr, message: &str) -> io::Result<FileOutcome> {
+        if RequestKind::of(name.as_bytes()).is_some() {
+            let res = self.root.join("res");
+            if let Ok(bytes) = std::fs::read(path) {
+                self.write_atomically(&res.join(name), &bytes)?;
+            }
+            self.write_atomically(
+                &res.join(OsString::from_vec(err_name(name.as_bytes()))),
+                format!("{message}\n").as_bytes(),
+            )?;
+        }
         let folder = self.root.join("req/error");
         let moved_to = move_without_replacing(path, &folder, name)?;
         let moved_name = moved_to.file_name().unwrap_or(name);
@@ -258,21 +346,35 @@ impl FileInterface {
         })
     }
 
-    /// Writes a face-reader reception result into `face`:
-    /// `OQSsiquc01res_face_` + 医療機関コード + 処理コード + counter + `_yyyyMMddHHmmss.xml`.
-    pub fn write_face(&self, response: &CheckResponse) -> io::Result<PathBuf> {
-        let counter = self.face_counter.fetch_add(1, Ordering::Relaxed) % 10_000;
+    /// Writes a face-reader reception result into `face` (§6):
+    /// `OQSsiquc01res_face_` + 医療機関コード + 20 lowercase hex + `_yyyyMMddHHmmss.xml`, with an
+    /// `ArbitraryFileIdentifier` the terminal invents (16 characters ending `=`, as in real
+    /// files). Only successful receptions get one unless refusals are configured; `None` when
+    /// none is written.
+    pub fn write_face(&self, response: &CheckResponse) -> io::Result<Option<PathBuf>> {
+        let succeeded = response.header.segment_of_result == SegmentOfResult::NormalEnd
+            && response.body.processing_result_status == ProcessingResultStatus::Success;
+        if !succeeded && !self.face_refusals {
+            return Ok(None);
+        }
+        let counter = self.face_counter.fetch_add(1, Ordering::Relaxed);
+        let digest = Sha256::new()
+            .chain_update(response.header.medical_institution_code.as_bytes())
+            .chain_update(response.header.process_execution_time.as_bytes())
+            .chain_update(counter.to_be_bytes())
+            .finalize();
+        let token = hex::encode(&digest[..10]);
         let name = format!(
-            "OQSsiquc01res_face_{}{}{:04}_{}.xml",
-            response.header.medical_institution_code,
-            self.face_processing_code,
-            counter,
-            response.header.process_execution_time
+            "OQSsiquc01res_face_{}{token}_{}.xml",
+            response.header.medical_institution_code, response.header.process_execution_time
         );
+        let mut face = response.clone();
+        face.header.arbitrary_file_identifier = Some(face_identifier(&digest[10..]));
+        face.header.character_code_identifier = self.charset;
         let path = self.root.join("face").join(name);
         self.create_folders()?;
-        self.write_atomically(&path, &xml::response_to_xml(response))?;
-        Ok(path)
+        self.write_atomically(&path, &xml::response_to_xml(&face))?;
+        Ok(Some(path))
     }
 
     /// Polls every `interval` until the task is dropped.
@@ -299,6 +401,20 @@ impl FileInterface {
             let _ = std::fs::remove_file(&temporary);
         })
     }
+}
+
+/// 15 characters of the base64url alphabet and `=`: the shape of the identifiers real face
+/// files carry (`ArnHCeDfNjMCFzg=`); what the terminal derives them from is not public.
+fn face_identifier(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut text: String = bytes
+        .iter()
+        .cycle()
+        .take(15)
+        .map(|byte| char::from(ALPHABET[usize::from(byte & 0x3F)]))
+        .collect();
+    text.push('=');
+    text
 }
 
 /// The name for display and error files: UTF-8 as is, any other byte as `\xNN`.

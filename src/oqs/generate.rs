@@ -254,6 +254,7 @@ pub fn synthetic_registry(persons: usize, seed: u64) -> Result<Registry, Registr
                 lost: None,
                 reason_of_loss: None,
                 registered_on: None,
+                loss_registered_on: None,
                 income,
                 burden_percent: None,
                 extras: QualificationExtras::default(),

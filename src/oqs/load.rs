@@ -89,6 +89,16 @@ impl Registry {
                     lost: qualification.lost,
                     reason_of_loss: qualification.reason_of_loss,
                     registered_on: qualification.registered_on,
+                    loss_registered_on: qualification.loss_registered_on.or_else(|| {
+                        let lag = description
+                            .insurers
+                            .iter()
+                            .find(|insurer| insurer.number == qualification.insurer.value)
+                            .map_or(0, |insurer| insurer.loss_registration_lag_days);
+                        qualification
+                            .lost
+                            .and_then(|lost| lost.checked_add_days(chrono::Days::new(lag.into())))
+                    }),
                     income: qualification.income,
                     burden_percent: qualification.burden_percent,
                     extras: QualificationExtras {

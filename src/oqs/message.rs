@@ -187,11 +187,13 @@ pub struct CheckRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InsuranceCardRequest {
+    /// 8 digits, or 6 (市町村国保) unpadded or padded to 8 with spaces or zeros.
     pub insurer_number: String,
     #[serde(default)]
     pub symbol: String,
     pub number: String,
-    /// 2 digits; `00` when the card has none.
+    /// 2 digits; `00` when the card has none. Empty: any 枝番 (a request may send an empty
+    /// `InsuredBranchNumber`).
     #[serde(default = "default_branch")]
     pub branch: String,
     pub birth_date: NaiveDate,
@@ -203,6 +205,55 @@ pub struct InsuranceCardRequest {
     pub arbitrary_file_identifier: Option<String>,
     #[serde(default)]
     pub character_code: CharacterCode,
+    /// `LimitApplicationCertificateRelatedConsFlg` of the query (clients send 1): 限度額
+    /// information is answered before 2024-10-07 only with it.
+    #[serde(default = "default_true")]
+    pub limit_consent: bool,
+    /// The query as a request file wrote it, echoed in the answer
+    /// (`MessageBody/QualificationConfirmSearchInfo`); built from the fields when absent (JSON).
+    #[serde(skip)]
+    pub echo: Option<QualificationConfirmSearchInfo>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `QualificationConfirmSearchInfo`: a 被保険者証 query, in a request and echoed in its answer,
+/// each value as the request wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct QualificationConfirmSearchInfo {
+    pub insurer_number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insured_card_symbol: Option<String>,
+    pub insured_identification_number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insured_branch_number: Option<String>,
+    pub birthdate: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_application_certificate_related_cons_flg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arbitrary_identifier: Option<String>,
+}
+
+impl InsuranceCardRequest {
+    /// The echo of this query: as the request wrote it, or from its fields.
+    pub fn search_info(&self) -> QualificationConfirmSearchInfo {
+        self.echo
+            .clone()
+            .unwrap_or_else(|| QualificationConfirmSearchInfo {
+                insurer_number: self.insurer_number.clone(),
+                insured_card_symbol: (!self.symbol.is_empty()).then(|| self.symbol.clone()),
+                insured_identification_number: self.number.clone(),
+                insured_branch_number: (!self.branch.is_empty()).then(|| self.branch.clone()),
+                birthdate: yyyymmdd(self.birth_date),
+                limit_application_certificate_related_cons_flg: Some(
+                    if self.limit_consent { "1" } else { "0" }.to_owned(),
+                ),
+                arbitrary_identifier: None,
+            })
+    }
 }
 
 fn default_branch() -> String {
@@ -303,14 +354,19 @@ pub struct MessageBody {
     pub qualification_validity: Option<QualificationValidity>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub result_list: Vec<QualificationResult>,
+    /// The query, echoed in answers to a 被保険者証 lookup (ReferenceClassification 2) only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qualification_confirm_search_info: Option<QualificationConfirmSearchInfo>,
 }
 
-/// `ResultOfQualificationConfirmation`. Optional elements are `None` when they have no value
-/// (and are then omitted from the XML, as EMR parsers expect).
+/// `ResultOfQualificationConfirmation`, fields in the order written (oqs-xml.md §4.3). Optional
+/// elements are `None` when they have no value (and are then omitted from the XML, as EMR
+/// parsers expect).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct QualificationResult {
     pub insured_card_classification: String,
+    /// 8 characters; a 6-digit number after two spaces (oqs-xml.md §5).
     pub insurer_number: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insured_card_symbol: Option<String>,
@@ -318,6 +374,7 @@ pub struct QualificationResult {
     pub insured_branch_number: String,
     pub personal_family_classification: String,
     pub name: String,
+    /// Half-width katakana, a half-width space between family and given names.
     pub name_kana: String,
     pub sex1: String,
     pub birthdate: String,
@@ -325,19 +382,23 @@ pub struct QualificationResult {
     pub address: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_number: Option<String>,
+    pub qualification_date: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub insured_card_valid_date: Option<String>,
+    pub disqualification_date: Option<String>,
+    /// Always present (every real-looking sample has it).
+    pub insured_card_valid_date: String,
+    /// Only when the card has an end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insured_card_expiration_date: Option<String>,
-    pub insured_partial_contribution_ratio: String,
+    /// 後期高齢者 only (oqs-xml.md §4.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insured_partial_contribution_ratio: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preschool_classification: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_of_loss: Option<String>,
     pub insurer_name: String,
-    pub qualification_date: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disqualification_date: Option<String>,
+    /// 70–74 only (高齢受給者証).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elderly_recipient_certificate_info: Option<ElderlyRecipientCertificateInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -348,16 +409,53 @@ pub struct QualificationResult {
     pub limit_application_certificate_related_info: Option<LimitApplicationCertificateRelatedInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub specific_diseases_certificate_related_cons_flg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub specific_diseases_certificate_related_cons_time: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub specific_diseases_certificate_list: Vec<SpecificDiseasesCertificateInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub specific_health_checkups_info_cons_flg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub specific_health_checkups_info_cons_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub specific_health_checkups_info_available_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pharmacists_info_cons_flg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pharmacists_info_cons_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pharmacists_info_available_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnosis_info_cons_flg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis_info_cons_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis_info_available_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation_info_cons_flg: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_info_cons_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_info_available_time: Option<String>,
+}
+
+impl QualificationResult {
+    /// The burden ratio in percent as an EMR reads it: `InsuredPartialContributionRatio`
+    /// (後期高齢者), else `ElderlyRecipientContributionRatio` (70–74), else 2割 for 未就学 and
+    /// 3割 by law.
+    pub fn burden_percent(&self) -> Option<u8> {
+        if let Some(ratio) = &self.insured_partial_contribution_ratio {
+            return ratio.parse().ok();
+        }
+        if let Some(elderly) = &self.elderly_recipient_certificate_info {
+            return elderly.elderly_recipient_contribution_ratio.parse().ok();
+        }
+        Some(if self.preschool_classification.as_deref() == Some("1") {
+            20
+        } else {
+            30
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -431,6 +529,7 @@ mod tests {
             processing_result_message: None,
             qualification_validity: None,
             result_list: Vec::new(),
+            qualification_confirm_search_info: None,
         };
         let json = serde_json::to_string(&body).unwrap();
         assert_eq!(json, r#"{"ProcessingResultStatus":"2"}"#);

@@ -9,12 +9,15 @@
 //! - [`http`], [`files`]: the HTTP API and the req/res/face folder interface;
 //! - [`generate`]: deterministic synthetic registries of any size.
 
+pub mod bulk;
 pub mod cli;
 pub mod codes;
 pub mod description;
 pub mod files;
 pub mod generate;
 pub mod http;
+pub mod insurer;
+pub mod kana;
 pub mod load;
 pub mod message;
 pub(crate) mod outcome;

@@ -121,6 +121,8 @@ struct QualificationRow {
     registered_on: NaiveDate,
     /// Index into `extras`, `u32::MAX` when none.
     extras: u32,
+    /// Days from `lost` until the insurer registered the loss (fits the row's padding).
+    loss_lag_days: u16,
     branch: u8,
     /// 0 when the age rule applies.
     burden_percent: u8,
@@ -199,6 +201,8 @@ pub struct QualificationRecord<'a> {
     pub lost: Option<NaiveDate>,
     pub reason_of_loss: Option<ReasonOfLoss>,
     pub registered_on: Option<NaiveDate>,
+    /// When the insurer registered the loss (on or after `lost`); `None`: on `lost`.
+    pub loss_registered_on: Option<NaiveDate>,
     pub income: IncomeBracket,
     pub burden_percent: Option<u8>,
     pub extras: QualificationExtras,
@@ -365,6 +369,23 @@ impl RegistryBuilder {
                 message: "the loss date must be after the acquisition date".into(),
             });
         }
+        let loss_lag_days = match (record.lost, record.loss_registered_on) {
+            (Some(lost), Some(registered)) => u16::try_from((registered - lost).num_days())
+                .map_err(|_| RegistryError::Build {
+                    field: "loss_registered_on".into(),
+                    message: format!(
+                        "{registered} must be on or after the loss date {lost}, at most {} days later",
+                        u16::MAX
+                    ),
+                })?,
+            (None, Some(_)) => {
+                return Err(RegistryError::Build {
+                    field: "loss_registered_on".into(),
+                    message: "a loss registration needs a loss date (`lost`)".into(),
+                })
+            }
+            _ => 0,
+        };
         if let Some(percent) = record.burden_percent {
             if ![10, 20, 30].contains(&percent) {
                 return Err(RegistryError::Build {
@@ -395,6 +416,7 @@ impl RegistryBuilder {
             lost: record.lost.unwrap_or(NaiveDate::MAX),
             registered_on,
             extras,
+            loss_lag_days,
             branch: record.branch,
             burden_percent: record.burden_percent.unwrap_or(0),
             relationship: record.relationship,
@@ -715,6 +737,23 @@ impl<'a> QualificationView<'a> {
     /// In force on `date` (acquired, not yet lost).
     pub fn is_in_force_on(&self, date: NaiveDate) -> bool {
         self.row.acquired <= date && date < self.row.lost
+    }
+    /// The day the insurer registered the loss, if it is lost.
+    pub fn loss_registered_on(&self) -> Option<NaiveDate> {
+        self.lost().map(|lost| {
+            lost.checked_add_days(chrono::Days::new(self.row.loss_lag_days.into()))
+                .unwrap_or(NaiveDate::MAX)
+        })
+    }
+    /// Whether the system knows of the loss on `date`: lost, and the loss registered.
+    pub fn is_loss_registered_on(&self, date: NaiveDate) -> bool {
+        self.loss_registered_on()
+            .is_some_and(|registered| registered <= date)
+    }
+    /// In force as the system sees it on `date`: acquired, and its loss (if any) not yet
+    /// registered — the old insurer still answers 有効 until it registers the loss.
+    pub fn appears_in_force_on(&self, date: NaiveDate) -> bool {
+        self.row.acquired <= date && !self.is_loss_registered_on(date)
     }
 }
 

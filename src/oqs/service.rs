@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 use der::Decode;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -31,10 +31,10 @@ use rsa::traits::PublicKeyParts;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::oqs::codes::{
-    CharacterCode, QualificationValidity, ReasonOfLoss, ReferenceClassification,
-};
+use crate::oqs::codes::{CharacterCode, QualificationValidity, ReferenceClassification};
 use crate::oqs::description::{LinkState, RegistryOptions};
+use crate::oqs::insurer::{canonical_insurer_number, written_insurer_number};
+use crate::oqs::kana::to_half_width_katakana;
 use crate::oqs::message::{
     yyyymmdd, CheckRequest, CheckResponse, ConsentChoices, ConsentMode,
     ElderlyRecipientCertificateInfo, IdentityMethod, InsuranceCardRequest,
@@ -138,6 +138,9 @@ pub struct Oqs {
     challenges: Mutex<ChallengeStore>,
     overrides: RwLock<HashMap<u64, LinkOverride>>,
     jlis_available: AtomicBool,
+    /// The clinic's link to the system (scenario world event `network_outage`): while down,
+    /// the file interface leaves requests waiting in `req`.
+    reachable: AtomicBool,
     calls: Mutex<VecDeque<CallRecord>>,
 }
 
@@ -206,6 +209,7 @@ impl Oqs {
             }),
             overrides: RwLock::new(HashMap::new()),
             jlis_available: AtomicBool::new(true),
+            reachable: AtomicBool::new(true),
             calls: Mutex::new(VecDeque::new()),
         }
     }
@@ -217,6 +221,15 @@ impl Oqs {
     /// Takes J-LIS down or brings it back (on top of the registry's dated outages).
     pub fn set_jlis_available(&self, available: bool) {
         self.jlis_available.store(available, Ordering::Relaxed);
+    }
+
+    /// Takes the clinic's network link down or brings it back.
+    pub fn set_reachable(&self, reachable: bool) {
+        self.reachable.store(reachable, Ordering::Relaxed);
+    }
+
+    pub fn is_reachable(&self) -> bool {
+        self.reachable.load(Ordering::Relaxed)
     }
 
     fn jlis_reachable(&self, date: NaiveDate) -> bool {
@@ -575,11 +588,15 @@ impl Oqs {
             facility_code: &request.facility_code,
             date: request.date,
             time: request.time.unwrap_or(NaiveTime::MIN),
-            consent: ConsentChoices::default(),
+            consent: ConsentChoices {
+                limit_amount: request.limit_consent,
+                ..ConsentChoices::default()
+            },
             arbitrary_file_identifier: request.arbitrary_file_identifier.as_deref(),
             character_code: request.character_code,
         };
-        let response = self.lookup_inner(request, &context);
+        let mut response = self.lookup_inner(request, &context);
+        response.body.qualification_confirm_search_info = Some(request.search_info());
         self.record(CallRecord {
             kind: CallKind::InsuranceCardLookup,
             date: Some(request.date),
@@ -598,22 +615,38 @@ impl Oqs {
         context: &CheckContext<'_>,
     ) -> CheckResponse {
         let reply = self.reply(context, ReferenceClassification::InsuranceCard);
+        // An empty 枝番 (as some clients send it) matches any.
         let branch = match (request.branch.len(), request.branch.parse::<u8>()) {
-            (2, Ok(branch)) => branch,
+            (0, _) => None,
+            (2, Ok(branch)) => Some(branch),
             _ => return reply.refusal(Outcome::RequestInvalid),
         };
-        if !is_facility_code(&request.facility_code) || request.insurer_number.len() != 8 {
+        let Ok(insurer_number) = canonical_insurer_number(&request.insurer_number) else {
+            return reply.refusal(Outcome::RequestInvalid);
+        };
+        if !is_facility_code(&request.facility_code) {
             return reply.refusal(Outcome::RequestInvalid);
         }
         let date = request.date;
-        let found: Vec<QualificationView<'_>> = self
-            .registry
-            .find_by_insurance_card(
-                &request.insurer_number,
+        let candidates = match branch {
+            Some(branch) => self.registry.find_by_insurance_card(
+                &insurer_number,
                 &request.symbol,
                 &request.number,
                 branch,
-            )
+            ),
+            None => (0..=99)
+                .flat_map(|branch| {
+                    self.registry.find_by_insurance_card(
+                        &insurer_number,
+                        &request.symbol,
+                        &request.number,
+                        branch,
+                    )
+                })
+                .collect(),
+        };
+        let found: Vec<QualificationView<'_>> = candidates
             .into_iter()
             .filter(|q| q.is_registered_on(date))
             .filter(|q| {
@@ -633,7 +666,7 @@ impl Oqs {
         }
         let validity = if found.len() > 1 {
             QualificationValidity::Multiple
-        } else if first.is_in_force_on(date) {
+        } else if first.appears_in_force_on(date) {
             QualificationValidity::Valid
         } else if first.acquired() > date {
             QualificationValidity::NoQualification
@@ -712,6 +745,7 @@ impl Reply<'_> {
             ),
             qualification_validity: validity,
             result_list: results,
+            qualification_confirm_search_info: None,
         }
     }
 
@@ -789,11 +823,12 @@ impl CertificateAuthority for StaticAuthority {
 
 /// QualificationValidity of a card check, and the qualifications the answer lists.
 ///
-/// Only qualifications the insurer has registered by `date` are visible. One in force → 1;
-/// several → 5; none in force: the latest lost one is answered as 3 when a newer qualification
-/// is registered (starting later), as 4 when it was lost to another insurance that is not
-/// registered yet (the job-change lag), and as 2 with its ReasonOfLoss otherwise; nothing
-/// visible → 4.
+/// Only qualifications the insurer has registered by `date` are visible, and a loss counts
+/// from the day the insurer registered it. One in force → 1; several → 5 (an old one whose
+/// loss is not registered yet and the new one); none in force: the latest lost one is answered
+/// as 3 when a newer qualification is registered (starting later), and as 2 with its
+/// DisqualificationDate and ReasonOfLoss otherwise (also while the new insurer has not
+/// registered the member yet); nothing visible → 4.
 pub fn evaluate_by_card<'a>(
     person: &PersonView<'a>,
     date: NaiveDate,
@@ -805,7 +840,7 @@ pub fn evaluate_by_card<'a>(
     let in_force: Vec<QualificationView<'a>> = visible
         .iter()
         .copied()
-        .filter(|q| q.is_in_force_on(date))
+        .filter(|q| q.appears_in_force_on(date))
         .collect();
     match in_force.len() {
         1 => return (QualificationValidity::Valid, in_force),
@@ -815,7 +850,7 @@ pub fn evaluate_by_card<'a>(
     let latest_lost = visible
         .iter()
         .copied()
-        .filter(|q| q.lost().is_some_and(|lost| lost <= date))
+        .filter(|q| q.is_loss_registered_on(date))
         .max_by_key(|q| (q.lost(), q.acquired()));
     let Some(lost) = latest_lost else {
         return (QualificationValidity::NoQualification, Vec::new());
@@ -823,13 +858,13 @@ pub fn evaluate_by_card<'a>(
     let newer_exists = visible
         .iter()
         .any(|q| q.id() != lost.id() && q.acquired() > lost.acquired());
+    // Lost to another insurance that is not registered yet still answers 2 with the loss
+    // date and reason: 4 is only for "no record at all".
     if newer_exists {
         (
             QualificationValidity::InvalidNewQualificationExists,
             vec![lost],
         )
-    } else if lost.reason_of_loss() == Some(ReasonOfLoss::OtherInsurance) {
-        (QualificationValidity::NoQualification, Vec::new())
     } else {
         (QualificationValidity::Invalid, vec![lost])
     }
@@ -837,6 +872,76 @@ pub fn evaluate_by_card<'a>(
 
 fn flag(consented: bool) -> Option<String> {
     Some(if consented { "1" } else { "0" }.to_owned())
+}
+
+/// Consent data is available for this long after the consent (oqs-xml.md §4.5, §37: every
+/// sample's `…AvailableTime` is its `…ConsTime` + 24 h).
+const CONSENT_AVAILABLE_FOR: chrono::Duration = chrono::Duration::hours(24);
+
+/// The flag, and for a flag 1 its `…ConsTime` and `…AvailableTime` (oqs-xml.md §4.5).
+struct ConsentElements {
+    flag: Option<String>,
+    time: Option<String>,
+    available: Option<String>,
+}
+
+fn consent_elements(given: Option<bool>, at: NaiveDateTime) -> ConsentElements {
+    let consented = given == Some(true);
+    ConsentElements {
+        flag: given.and_then(flag),
+        time: consented.then(|| at.format("%Y%m%d%H%M%S").to_string()),
+        available: consented.then(|| {
+            (at + CONSENT_AVAILABLE_FOR)
+                .format("%Y%m%d%H%M%S")
+                .to_string()
+        }),
+    }
+}
+
+/// 後期高齢者医療: a 広域連合 number (8 digits, 法別番号 39), or anyone from the 75th birthday.
+fn is_late_elderly(insurer_number: &str, birth: NaiveDate, date: NaiveDate) -> bool {
+    (insurer_number.len() == 8 && insurer_number.starts_with("39"))
+        || date >= rules::late_elderly_first_day(birth)
+}
+
+/// The 高齢受給者証 of a 70–74-year-old: the registry's when it has one, otherwise the rules'
+/// (valid from the month after reaching 70 or the qualification, until the 31 July the
+/// yearly reassessment ends it or the day before 後期高齢者医療, whichever is first; issued on
+/// its first day; the ratio of the burden rules).
+fn elderly_recipient_info(
+    person: &PersonView<'_>,
+    qualification: &QualificationView<'_>,
+    date: NaiveDate,
+    burden_percent: u8,
+) -> ElderlyRecipientCertificateInfo {
+    if let Some(configured) = qualification
+        .extras()
+        .and_then(|e| e.elderly_recipient.as_ref())
+    {
+        return ElderlyRecipientCertificateInfo {
+            elderly_recipient_certificate_date: yyyymmdd(configured.issued),
+            elderly_recipient_valid_start_date: yyyymmdd(configured.valid_from),
+            elderly_recipient_valid_end_date: yyyymmdd(configured.valid_until),
+            elderly_recipient_contribution_ratio: format!("{:03}", configured.burden_percent),
+        };
+    }
+    let birth = person.birth_date();
+    let start = rules::elderly_first_day(birth).max(qualification.acquired());
+    let year = if date.month() > 7 {
+        date.year() + 1
+    } else {
+        date.year()
+    };
+    let reassessment = NaiveDate::from_ymd_opt(year, 7, 31).unwrap_or(NaiveDate::MAX);
+    let before_late = rules::late_elderly_first_day(birth)
+        .pred_opt()
+        .unwrap_or(NaiveDate::MAX);
+    ElderlyRecipientCertificateInfo {
+        elderly_recipient_certificate_date: yyyymmdd(start),
+        elderly_recipient_valid_start_date: yyyymmdd(start),
+        elderly_recipient_valid_end_date: yyyymmdd(reassessment.min(before_late)),
+        elderly_recipient_contribution_ratio: format!("{burden_percent:03}"),
+    }
 }
 
 fn qualification_result(
@@ -847,19 +952,21 @@ fn qualification_result(
     reference: ReferenceClassification,
 ) -> QualificationResult {
     let date = context.date;
+    let at = NaiveDateTime::new(date, context.time);
     let burden = rules::burden(
         person.birth_date(),
         date,
         qualification.income(),
         qualification.burden_percent_override(),
     );
+    let late_elderly = is_late_elderly(qualification.insurer_number(), person.birth_date(), date);
+    let elderly = !late_elderly && date >= rules::elderly_first_day(person.birth_date());
     let extras = qualification.extras();
     let by_card = reference == ReferenceClassification::MyNumberCard;
     let comprehensive = context.consent.mode == ConsentMode::Comprehensive;
-    // 限度額 information: by consent before 2024-10-07, by law from then on. The 被保険者証 path
-    // has no consent screens, so it follows the same dates with no consent given.
-    let limit_provided =
-        rules::limit_info_is_statutory(date) || (by_card && context.consent.limit_amount);
+    // 限度額 information: by consent before 2024-10-07, by law from then on. The 被保険者証 query
+    // carries its own LimitApplicationCertificateRelatedConsFlg.
+    let limit_provided = rules::limit_info_is_statutory(date) || context.consent.limit_amount;
     let limit = extras
         .and_then(|e| e.limit_certificate.as_ref())
         .filter(|l| l.valid_from <= date && date <= l.valid_until);
@@ -880,17 +987,25 @@ fn qualification_result(
     // During grace only qualification data is shared: no 診療/薬剤/健診/手術 consent data.
     let information_consent = by_card && !in_grace;
     let consent = context.consent;
+    let information =
+        |given: bool| consent_elements(information_consent.then_some(comprehensive || given), at);
+    let checkups = information(consent.specific_health_checkup);
+    let medication = information(consent.medication);
+    let diagnosis = information(consent.medical_treatment);
+    let surgery = information(consent.surgery);
+    let limit_consent = consent_elements(by_card.then_some(limit_provided), at);
+    let diseases_consent = consent_elements((by_card && !diseases.is_empty()).then_some(true), at);
     let hide_address = person.address_not_disclosed();
     let symbol = qualification.symbol();
     QualificationResult {
         insured_card_classification: qualification.card_classification().code().to_owned(),
-        insurer_number: qualification.insurer_number().to_owned(),
+        insurer_number: written_insurer_number(qualification.insurer_number()),
         insured_card_symbol: (!symbol.is_empty()).then(|| symbol.to_owned()),
         insured_identification_number: qualification.number().to_owned(),
         insured_branch_number: format!("{:02}", qualification.branch()),
         personal_family_classification: qualification.relationship().code().to_owned(),
         name: person.name().trim().to_owned(),
-        name_kana: person.kana().trim().to_owned(),
+        name_kana: to_half_width_katakana(person.kana().trim()),
         sex1: person.sex().oqs_code().to_owned(),
         birthdate: yyyymmdd(person.birth_date()),
         address: (!hide_address && !person.address().is_empty())
@@ -900,31 +1015,31 @@ fn qualification_result(
         } else {
             person.post_number().map(str::to_owned)
         },
-        insured_card_valid_date: extras.and_then(|e| e.card_valid_from).map(yyyymmdd),
+        qualification_date: yyyymmdd(qualification.acquired()),
+        // The system shows a loss once the insurer has registered it.
+        disqualification_date: qualification
+            .lost()
+            .filter(|_| qualification.is_loss_registered_on(date))
+            .map(yyyymmdd),
+        // The card is valid from its configured day, else from the qualification's start.
+        insured_card_valid_date: yyyymmdd(
+            extras
+                .and_then(|e| e.card_valid_from)
+                .unwrap_or(qualification.acquired()),
+        ),
         insured_card_expiration_date: extras.and_then(|e| e.card_valid_until).map(yyyymmdd),
-        insured_partial_contribution_ratio: burden.ratio_code(),
+        insured_partial_contribution_ratio: late_elderly.then(|| burden.ratio_code()),
         preschool_classification: burden.preschool.then(|| "1".to_owned()),
         reason_of_loss: qualification
             .lost()
-            .filter(|lost| *lost <= date)
+            .filter(|_| qualification.is_loss_registered_on(date))
             .and(qualification.reason_of_loss())
             .map(|r| r.code().to_owned()),
         insurer_name: qualification.insurer_name().to_owned(),
-        qualification_date: yyyymmdd(qualification.acquired()),
-        disqualification_date: qualification.lost().map(yyyymmdd),
-        elderly_recipient_certificate_info: extras.and_then(|e| e.elderly_recipient.as_ref()).map(
-            |e| ElderlyRecipientCertificateInfo {
-                elderly_recipient_certificate_date: yyyymmdd(e.issued),
-                elderly_recipient_valid_start_date: yyyymmdd(e.valid_from),
-                elderly_recipient_valid_end_date: yyyymmdd(e.valid_until),
-                elderly_recipient_contribution_ratio: format!("{:03}", e.burden_percent),
-            },
-        ),
-        limit_application_certificate_related_cons_flg: by_card
-            .then(|| flag(limit_provided))
-            .flatten(),
-        limit_application_certificate_related_cons_time: (by_card && limit_provided)
-            .then(|| format!("{}{}", yyyymmdd(date), context.time.format("%H%M%S"))),
+        elderly_recipient_certificate_info: elderly
+            .then(|| elderly_recipient_info(person, qualification, date, burden.percent)),
+        limit_application_certificate_related_cons_flg: limit_consent.flag,
+        limit_application_certificate_related_cons_time: limit_consent.time,
         limit_application_certificate_related_info: limit.filter(|_| limit_provided).map(|l| {
             LimitApplicationCertificateRelatedInfo {
                 limit_application_certificate_classification: l.classification.code().to_owned(),
@@ -934,20 +1049,20 @@ fn qualification_result(
                 limit_application_certificate_valid_end_date: yyyymmdd(l.valid_until),
             }
         }),
-        specific_diseases_certificate_related_cons_flg: (by_card && !diseases.is_empty())
-            .then(|| "1".to_owned()),
+        specific_diseases_certificate_related_cons_flg: diseases_consent.flag,
+        specific_diseases_certificate_related_cons_time: diseases_consent.time,
         specific_diseases_certificate_list: diseases,
-        specific_health_checkups_info_cons_flg: information_consent
-            .then(|| flag(comprehensive || consent.specific_health_checkup))
-            .flatten(),
-        pharmacists_info_cons_flg: information_consent
-            .then(|| flag(comprehensive || consent.medication))
-            .flatten(),
-        diagnosis_info_cons_flg: information_consent
-            .then(|| flag(comprehensive || consent.medical_treatment))
-            .flatten(),
-        operation_info_cons_flg: information_consent
-            .then(|| flag(comprehensive || consent.surgery))
-            .flatten(),
+        specific_health_checkups_info_cons_flg: checkups.flag,
+        specific_health_checkups_info_cons_time: checkups.time,
+        specific_health_checkups_info_available_time: checkups.available,
+        pharmacists_info_cons_flg: medication.flag,
+        pharmacists_info_cons_time: medication.time,
+        pharmacists_info_available_time: medication.available,
+        diagnosis_info_cons_flg: diagnosis.flag,
+        diagnosis_info_cons_time: diagnosis.time,
+        diagnosis_info_available_time: diagnosis.available,
+        operation_info_cons_flg: surgery.flag,
+        operation_info_cons_time: surgery.time,
+        operation_info_available_time: surgery.available,
     }
 }

@@ -1,37 +1,46 @@
-//! The interface's XML (`XmlMsg` with `MessageHeader` and `MessageBody`), written the way EMR
-//! parsers in the field expect it: raw characters (never numeric references), optional
-//! elements omitted rather than empty, dates YYYYMMDD, ratios three digits; in UTF-8 or CP932
-//! per `CharacterCodeIdentifier`. Also the harness's request files for the `req` folder.
+//! The interface's XML (`XmlMsg` with `MessageHeader` and `MessageBody`) as EMRs write and read
+//! it (docs: `shared/spec/oqs-xml.md`, cited below by section).
 //!
-//! ## Request files (the harness's extension)
-//! The official request layout is not public. A request is `XmlMsg` with a `MessageHeader`
-//! (`MedicalInstitutionCode`, `ReferenceClassification`, `QualificationConfirmationDate`,
-//! optional `ProcessExecutionTime`, `ArbitraryFileIdentifier`, `CharacterCodeIdentifier`) and a
-//! `MessageBody`. For `ReferenceClassification` 1 (マイナンバーカード) the body carries the
-//! harness's own elements:
-//! - `IdentityMethod`: `pin` (the default when absent), `face` (顔認証) or `visual` (目視);
-//! - `Certificate`: the 利用者証明用電子証明書, DER in hexadecimal (required);
-//! - `Challenge`, `Signature` (hexadecimal): the proof of possession, required with `pin`; with
-//!   `face` / `visual` both may be omitted (the reader attests the identification) and are
-//!   verified when present. An empty element counts as absent;
-//! - consent flags `0`/`1`: `ComprehensiveConsent`, `DiagnosisInfoConsFlg`,
-//!   `PharmacistsInfoConsFlg`, `SpecificHealthCheckupsInfoConsFlg`, `OperationInfoConsFlg`,
-//!   `LimitApplicationCertificateRelatedConsFlg`.
+//! ## Requests (§2, §3)
+//! `OQSsiquc01req_*.xml`: a `MessageHeader` with `QualificationConfirmationDate` (yyyyMMdd),
+//! `MedicalInstitutionCode` (10 digits) and optionally `ArbitraryFileIdentifier`, and a
+//! `MessageBody` holding the query **inside** `QualificationConfirmSearchInfo`:
+//! `InsurerNumber` (8 digits, or 6 unpadded / space- / zero-padded), `InsuredCardSymbol`
+//! (optional), `InsuredIdentificationNumber`, `InsuredBranchNumber` (optional, may be empty:
+//! any 枝番), `Birthdate`, `LimitApplicationCertificateRelatedConsFlg` (0/1, default 1) and
+//! `ArbitraryIdentifier` (optional, echoed). The keys written directly under `MessageBody`
+//! (the harness's former flat layout) are refused with an error saying where they belong;
+//! `ReferenceClassification` and `CharacterCodeIdentifier` are result elements and refused in
+//! a request (the result encoding is the terminal's setting, `oqs serve --charset`).
 //!
-//! For `ReferenceClassification` 2 (被保険者証情報): `InsurerNumber`, `InsuredCardSymbol`,
-//! `InsuredIdentificationNumber`, `InsuredBranchNumber` (default `00`), `Birthdate`.
-
-use std::collections::BTreeMap;
+//! Harness extensions, which no public client writes:
+//! - `MessageHeader/ProcessExecutionTime` (yyyyMMddHHmmss): the scenario clock's time for the
+//!   answer (default 00:00:00 of the QualificationConfirmationDate);
+//! - a card check by file: `MessageBody/CardCheckInfo` instead of the search info, holding
+//!   `IdentityMethod` (`pin` default, `face`, `visual`), `Certificate` (DER hex, required),
+//!   `Challenge` / `Signature` (hex; required with `pin`), and the consent flags
+//!   `ComprehensiveConsent`, `DiagnosisInfoConsFlg`, `PharmacistsInfoConsFlg`,
+//!   `SpecificHealthCheckupsInfoConsFlg`, `OperationInfoConsFlg`,
+//!   `LimitApplicationCertificateRelatedConsFlg` (0/1). An empty element counts as absent.
+//!
+//! Bulk: `OQSmuquc01req_*.xml` has the same header and N × `QualificationConfirmSearchInfo`;
+//! `OQSmuquc02req_*.xml` has `MedicalInstitutionCode` and `MessageBody/ReceptionNumber`.
+//!
+//! ## Results (§4)
+//! Header children in the order real files show (§23), body `ResultList` first (§26), optional
+//! elements omitted rather than empty, characters raw (never numeric references; only `&`, `<`
+//! and `>` escaped, so an `ArbitraryFileIdentifier` comes back exactly as sent, §24), 4-space
+//! indentation as in the sample; UTF-8 or CP932 per `CharacterCodeIdentifier`.
 
 use chrono::{NaiveDate, NaiveDateTime};
-use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::escape::{partial_escape, resolve_predefined_entity};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesRef, BytesStart, BytesText, Event};
 use quick_xml::{Reader, Writer};
 
-use crate::oqs::codes::{CharacterCode, ReferenceClassification};
+use crate::oqs::codes::CharacterCode;
 use crate::oqs::message::{
     CheckRequest, CheckResponse, ConsentChoices, ConsentMode, IdentityMethod, InsuranceCardRequest,
-    QualificationResult,
+    QualificationConfirmSearchInfo, QualificationResult,
 };
 
 /// Why an XML request could not be understood.
@@ -41,7 +50,7 @@ pub enum XmlError {
     Syntax(String),
     #[error("the text is neither UTF-8 nor Shift_JIS (CP932)")]
     Encoding,
-    #[error("unexpected element <{0}>; expected XmlMsg/MessageHeader|MessageBody/<field>")]
+    #[error("unexpected element <{0}>; expected XmlMsg/MessageHeader|MessageBody/…")]
     Layout(String),
     #[error("unknown element <{element}> in {section}; valid: {valid}")]
     UnknownElement {
@@ -49,6 +58,13 @@ pub enum XmlError {
         element: String,
         valid: String,
     },
+    #[error("<{element}> directly under MessageBody is the old flat layout: the keys belong inside MessageBody/{belongs} (<XmlMsg><MessageBody><{belongs}><{element}>…)")]
+    FlatLayout {
+        element: String,
+        belongs: &'static str,
+    },
+    #[error("<{element}> is not part of a request: {why}")]
+    NotInRequest { element: String, why: &'static str },
     #[error("<{0}> appears twice")]
     Duplicate(String),
     #[error("missing <{0}>")]
@@ -60,37 +76,53 @@ pub enum XmlError {
     },
 }
 
-/// A request file: a card check or a 被保険者証 lookup.
+/// A request file: a card check (harness extension) or a 被保険者証 lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileRequest {
     Card(CheckRequest),
     InsuranceCard(InsuranceCardRequest),
 }
 
-impl FileRequest {
-    pub fn character_code(&self) -> CharacterCode {
-        match self {
-            FileRequest::Card(request) => request.character_code,
-            FileRequest::InsuranceCard(request) => request.character_code,
-        }
-    }
+/// An `OQSmuquc01req` upload: one query per `QualificationConfirmSearchInfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkUpload {
+    pub facility_code: String,
+    pub date: NaiveDate,
+    pub arbitrary_file_identifier: Option<String>,
+    pub queries: Vec<InsuranceCardRequest>,
 }
 
+/// An `OQSmuquc02req` download request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkDownload {
+    pub facility_code: String,
+    pub reception_number: String,
+}
+
+/// At most this many persons in one bulk upload (the real limit is not public).
+pub const MAX_BULK_QUERIES: usize = 10_000;
+
+const SEARCH_INFO: &str = "QualificationConfirmSearchInfo";
+const CARD_CHECK_INFO: &str = "CardCheckInfo";
+
 const HEADER_FIELDS: &[&str] = &[
+    "QualificationConfirmationDate",
     "MedicalInstitutionCode",
     "ArbitraryFileIdentifier",
-    "ReferenceClassification",
-    "CharacterCodeIdentifier",
-    "QualificationConfirmationDate",
     "ProcessExecutionTime",
 ];
 
-const BODY_FIELDS: &[&str] = &[
+const SEARCH_FIELDS: &[&str] = &[
     "InsurerNumber",
     "InsuredCardSymbol",
     "InsuredIdentificationNumber",
     "InsuredBranchNumber",
     "Birthdate",
+    "LimitApplicationCertificateRelatedConsFlg",
+    "ArbitraryIdentifier",
+];
+
+const CARD_FIELDS: &[&str] = &[
     "IdentityMethod",
     "Challenge",
     "Certificate",
@@ -102,6 +134,514 @@ const BODY_FIELDS: &[&str] = &[
     "OperationInfoConsFlg",
     "LimitApplicationCertificateRelatedConsFlg",
 ];
+
+/// Result elements a request does not carry, and why.
+const RESULT_ONLY: &[(&str, &str)] = &[
+    ("ReferenceClassification", "a request's kind follows from its body (QualificationConfirmSearchInfo: 被保険者証情報)"),
+    ("CharacterCodeIdentifier", "the result encoding is a setting of the terminal (oqs serve --charset), not of the request"),
+    ("SegmentOfResult", "it is a result element"),
+];
+
+/// Deepest nesting a request may have (XmlMsg/MessageBody/QualificationConfirmSearchInfo/key).
+const MAX_DEPTH: usize = 4;
+
+/// One element of a request: its children, or its text (raw, as the request wrote it).
+#[derive(Debug, Default)]
+struct Element {
+    name: String,
+    text: String,
+    children: Vec<Element>,
+}
+
+impl Element {
+    fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|child| child.name == name)
+    }
+}
+
+/// The leaves of one element, checked against the names it may hold.
+struct Leaves<'a> {
+    values: Vec<(&'static str, &'a str)>,
+}
+
+impl<'a> Leaves<'a> {
+    fn of(
+        element: &'a Element,
+        section: &'static str,
+        valid: &[&'static str],
+    ) -> Result<Leaves<'a>, XmlError> {
+        let mut values: Vec<(&'static str, &'a str)> = Vec::new();
+        for child in &element.children {
+            if let Some((_, why)) = RESULT_ONLY.iter().find(|(name, _)| *name == child.name) {
+                return Err(XmlError::NotInRequest {
+                    element: child.name.clone(),
+                    why,
+                });
+            }
+            let known = valid
+                .iter()
+                .find(|name| **name == child.name)
+                .ok_or_else(|| XmlError::UnknownElement {
+                    section,
+                    element: child.name.clone(),
+                    valid: valid.join(", "),
+                })?;
+            if !child.children.is_empty() {
+                return Err(XmlError::Layout(format!(
+                    "{section}/{}/{}",
+                    child.name, child.children[0].name
+                )));
+            }
+            if values.iter().any(|(name, _)| name == known) {
+                return Err(XmlError::Duplicate(child.name.clone()));
+            }
+            if let Some(character) = first_non_xml10_char(&child.text) {
+                return Err(XmlError::Value {
+                    element: known,
+                    message: format!(
+                        "contains U+{:04X}, which XML 1.0 cannot carry",
+                        u32::from(character)
+                    ),
+                });
+            }
+            values.push((known, &child.text));
+        }
+        Ok(Leaves { values })
+    }
+
+    /// The value as written (untrimmed).
+    fn raw(&self, name: &str) -> Option<&'a str> {
+        self.values
+            .iter()
+            .find(|(known, _)| *known == name)
+            .map(|(_, value)| *value)
+    }
+
+    /// The value trimmed; an empty element counts as absent.
+    fn get(&self, name: &str) -> Option<&'a str> {
+        self.raw(name)
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<&'a str, XmlError> {
+        self.get(name).ok_or(XmlError::Missing(name))
+    }
+
+    fn flag(&self, name: &'static str, absent: bool) -> Result<bool, XmlError> {
+        match self.get(name) {
+            None => Ok(absent),
+            Some("0") => Ok(false),
+            Some("1") => Ok(true),
+            Some(other) => Err(XmlError::Value {
+                element: name,
+                message: format!("{other:?} is not 0 or 1"),
+            }),
+        }
+    }
+}
+
+/// The header every request kind shares.
+struct Header {
+    facility_code: String,
+    date: NaiveDate,
+    time: Option<chrono::NaiveTime>,
+    arbitrary_file_identifier: Option<String>,
+}
+
+fn read_header(root: &Element, needs_date: bool) -> Result<Header, XmlError> {
+    let header = root
+        .child("MessageHeader")
+        .ok_or(XmlError::Missing("MessageHeader"))?;
+    let leaves = Leaves::of(header, "MessageHeader", HEADER_FIELDS)?;
+    let facility_code = leaves.required("MedicalInstitutionCode")?.to_owned();
+    let date = match (leaves.get("QualificationConfirmationDate"), needs_date) {
+        (Some(text), _) => parse_date(text, "QualificationConfirmationDate")?,
+        (None, true) => return Err(XmlError::Missing("QualificationConfirmationDate")),
+        (None, false) => NaiveDate::MIN,
+    };
+    let time = match leaves.get("ProcessExecutionTime") {
+        None => None,
+        Some(text) => Some(
+            NaiveDateTime::parse_from_str(text, "%Y%m%d%H%M%S")
+                .map_err(|_| XmlError::Value {
+                    element: "ProcessExecutionTime",
+                    message: format!("{text:?} is not YYYYMMDDHHMMSS"),
+                })?
+                .time(),
+        ),
+    };
+    // Returned exactly as sent: EMRs pair answers by this element's exact text (§24).
+    let arbitrary_file_identifier = leaves
+        .raw("ArbitraryFileIdentifier")
+        .filter(|value| !value.is_empty())
+        .map(str::to_owned);
+    Ok(Header {
+        facility_code,
+        date,
+        time,
+        arbitrary_file_identifier,
+    })
+}
+
+/// The children of MessageBody, refusing the old flat layout with where the keys belong.
+fn body_of(root: &Element) -> Result<&Element, XmlError> {
+    let body = root
+        .child("MessageBody")
+        .ok_or(XmlError::Missing("MessageBody"))?;
+    for child in &body.children {
+        let belongs = if SEARCH_FIELDS.contains(&child.name.as_str()) {
+            Some(SEARCH_INFO)
+        } else if CARD_FIELDS.contains(&child.name.as_str()) {
+            Some(CARD_CHECK_INFO)
+        } else {
+            None
+        };
+        if let (Some(belongs), true) = (belongs, child.children.is_empty()) {
+            return Err(XmlError::FlatLayout {
+                element: child.name.clone(),
+                belongs,
+            });
+        }
+    }
+    Ok(body)
+}
+
+fn read_search_info(element: &Element, header: &Header) -> Result<InsuranceCardRequest, XmlError> {
+    let leaves = Leaves::of(element, SEARCH_INFO, SEARCH_FIELDS)?;
+    let insurer_number = leaves.required("InsurerNumber")?;
+    crate::oqs::insurer::canonical_insurer_number(insurer_number).map_err(|message| {
+        XmlError::Value {
+            element: "InsurerNumber",
+            message,
+        }
+    })?;
+    let birth_date = parse_date(leaves.required("Birthdate")?, "Birthdate")?;
+    let branch = leaves.get("InsuredBranchNumber").unwrap_or_default();
+    let branch_ok =
+        branch.is_empty() || (branch.len() == 2 && branch.bytes().all(|b| b.is_ascii_digit()));
+    if !branch_ok {
+        return Err(XmlError::Value {
+            element: "InsuredBranchNumber",
+            message: format!("{branch:?} is not 2 digits (or empty)"),
+        });
+    }
+    let echo = QualificationConfirmSearchInfo {
+        insurer_number: leaves.raw("InsurerNumber").unwrap_or_default().to_owned(),
+        insured_card_symbol: leaves.raw("InsuredCardSymbol").map(str::to_owned),
+        insured_identification_number: leaves
+            .raw("InsuredIdentificationNumber")
+            .unwrap_or_default()
+            .to_owned(),
+        insured_branch_number: leaves.raw("InsuredBranchNumber").map(str::to_owned),
+        birthdate: leaves.raw("Birthdate").unwrap_or_default().to_owned(),
+        limit_application_certificate_related_cons_flg: leaves
+            .raw("LimitApplicationCertificateRelatedConsFlg")
+            .map(str::to_owned),
+        arbitrary_identifier: leaves.raw("ArbitraryIdentifier").map(str::to_owned),
+    };
+    Ok(InsuranceCardRequest {
+        insurer_number: insurer_number.to_owned(),
+        symbol: leaves
+            .get("InsuredCardSymbol")
+            .unwrap_or_default()
+            .to_owned(),
+        number: leaves.required("InsuredIdentificationNumber")?.to_owned(),
+        branch: branch.to_owned(),
+        birth_date,
+        facility_code: header.facility_code.clone(),
+        date: header.date,
+        time: header.time,
+        arbitrary_file_identifier: header.arbitrary_file_identifier.clone(),
+        character_code: CharacterCode::default(),
+        limit_consent: leaves.flag("LimitApplicationCertificateRelatedConsFlg", true)?,
+        echo: Some(echo),
+    })
+}
+
+fn read_card_check(element: &Element, header: Header) -> Result<CheckRequest, XmlError> {
+    let leaves = Leaves::of(element, CARD_CHECK_INFO, CARD_FIELDS)?;
+    let hex = |name: &'static str, text: &str| -> Result<Vec<u8>, XmlError> {
+        hex::decode(text).map_err(|error| XmlError::Value {
+            element: name,
+            message: format!("not hexadecimal: {error}"),
+        })
+    };
+    let optional_hex = |name: &'static str| -> Result<Option<Vec<u8>>, XmlError> {
+        leaves.get(name).map(|text| hex(name, text)).transpose()
+    };
+    let identity = match leaves.get("IdentityMethod") {
+        None => IdentityMethod::default(),
+        Some(name) => IdentityMethod::from_name(name).ok_or(XmlError::Value {
+            element: "IdentityMethod",
+            message: format!("{name:?} is not pin, face or visual"),
+        })?,
+    };
+    Ok(CheckRequest {
+        identity,
+        challenge: optional_hex("Challenge")?,
+        certificate: hex("Certificate", leaves.required("Certificate")?)?,
+        signature: optional_hex("Signature")?,
+        facility_code: header.facility_code,
+        date: header.date,
+        time: header.time,
+        consent: ConsentChoices {
+            mode: if leaves.flag("ComprehensiveConsent", false)? {
+                ConsentMode::Comprehensive
+            } else {
+                ConsentMode::Individual
+            },
+            medical_treatment: leaves.flag("DiagnosisInfoConsFlg", false)?,
+            medication: leaves.flag("PharmacistsInfoConsFlg", false)?,
+            specific_health_checkup: leaves.flag("SpecificHealthCheckupsInfoConsFlg", false)?,
+            surgery: leaves.flag("OperationInfoConsFlg", false)?,
+            limit_amount: leaves.flag("LimitApplicationCertificateRelatedConsFlg", false)?,
+        },
+        arbitrary_file_identifier: header.arbitrary_file_identifier,
+        character_code: CharacterCode::default(),
+    })
+}
+
+/// Parses an `OQSsiquc01req` file: one `QualificationConfirmSearchInfo` (被保険者証情報) or,
+/// the harness's extension, one `CardCheckInfo`.
+pub fn parse_request(bytes: &[u8]) -> Result<FileRequest, XmlError> {
+    let root = read_tree(&decode(bytes)?)?;
+    let header = read_header(&root, true)?;
+    let body = body_of(&root)?;
+    let mut wanted = body.children.iter();
+    let (Some(only), None) = (wanted.next(), wanted.next()) else {
+        return Err(match body.children.len() {
+            0 => XmlError::Missing("QualificationConfirmSearchInfo"),
+            _ => XmlError::Layout(format!(
+                "MessageBody holds {} elements; a single request holds one {SEARCH_INFO}",
+                body.children.len()
+            )),
+        });
+    };
+    match only.name.as_str() {
+        SEARCH_INFO => Ok(FileRequest::InsuranceCard(read_search_info(only, &header)?)),
+        CARD_CHECK_INFO => Ok(FileRequest::Card(read_card_check(only, header)?)),
+        other => Err(XmlError::UnknownElement {
+            section: "MessageBody",
+            element: other.to_owned(),
+            valid: format!("{SEARCH_INFO}, {CARD_CHECK_INFO} (harness extension)"),
+        }),
+    }
+}
+
+/// Parses an `OQSmuquc01req` upload: N × `QualificationConfirmSearchInfo`.
+pub fn parse_bulk_upload(bytes: &[u8]) -> Result<BulkUpload, XmlError> {
+    let root = read_tree(&decode(bytes)?)?;
+    let header = read_header(&root, true)?;
+    let body = body_of(&root)?;
+    let mut queries = Vec::new();
+    for child in &body.children {
+        if child.name != SEARCH_INFO {
+            return Err(XmlError::UnknownElement {
+                section: "MessageBody",
+                element: child.name.clone(),
+                valid: SEARCH_INFO.to_owned(),
+            });
+        }
+        queries.push(read_search_info(child, &header)?);
+    }
+    if queries.is_empty() {
+        return Err(XmlError::Missing("QualificationConfirmSearchInfo"));
+    }
+    if queries.len() > MAX_BULK_QUERIES {
+        return Err(XmlError::Value {
+            element: "QualificationConfirmSearchInfo",
+            message: format!(
+                "{} persons; at most {MAX_BULK_QUERIES} in one upload",
+                queries.len()
+            ),
+        });
+    }
+    Ok(BulkUpload {
+        facility_code: header.facility_code,
+        date: header.date,
+        arbitrary_file_identifier: header.arbitrary_file_identifier,
+        queries,
+    })
+}
+
+/// Parses an `OQSmuquc02req` download request.
+pub fn parse_bulk_download(bytes: &[u8]) -> Result<BulkDownload, XmlError> {
+    let root = read_tree(&decode(bytes)?)?;
+    let header = read_header(&root, false)?;
+    let body = root
+        .child("MessageBody")
+        .ok_or(XmlError::Missing("MessageBody"))?;
+    let leaves = Leaves::of(body, "MessageBody", &["ReceptionNumber"])?;
+    Ok(BulkDownload {
+        facility_code: header.facility_code,
+        reception_number: leaves.required("ReceptionNumber")?.to_owned(),
+    })
+}
+
+fn parse_date(text: &str, element: &'static str) -> Result<NaiveDate, XmlError> {
+    // chrono's %Y also takes signed and longer years, which the answer could not write back.
+    let eight_digits = text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit());
+    eight_digits
+        .then(|| NaiveDate::parse_from_str(text, "%Y%m%d").ok())
+        .flatten()
+        .ok_or_else(|| XmlError::Value {
+            element,
+            message: format!("{text:?} is not a YYYYMMDD date"),
+        })
+}
+
+/// The text of `&name;` (the five predefined entities) or `&#N;` / `&#xN;`.
+fn resolve_reference(reference: &BytesRef<'_>) -> Result<String, XmlError> {
+    if let Some(character) = reference
+        .resolve_char_ref()
+        .map_err(|error| XmlError::Syntax(error.to_string()))?
+    {
+        return Ok(character.to_string());
+    }
+    let name = reference
+        .decode()
+        .map_err(|error| XmlError::Syntax(error.to_string()))?;
+    resolve_predefined_entity(&name)
+        .map(str::to_owned)
+        .ok_or_else(|| XmlError::Syntax(format!("unknown entity &{name};")))
+}
+
+/// Adds character data to the open element; an element with children holds only white space.
+fn append_text(open: &mut [Element], piece: &str) -> Result<(), XmlError> {
+    match open.last_mut() {
+        Some(element) => {
+            element.text.push_str(piece);
+            Ok(())
+        }
+        None if piece.trim().is_empty() => Ok(()),
+        None => Err(XmlError::Layout(format!("text {:?}", piece.trim()))),
+    }
+}
+
+/// Reads the document into elements: one root `XmlMsg`, at most [`MAX_DEPTH`] levels, text
+/// only in leaves. A value may arrive in pieces (text, references, CDATA, split by comments):
+/// every piece is appended, so `55<!-- -->01` reads `5501`.
+fn read_tree(text: &str) -> Result<Element, XmlError> {
+    let mut reader = Reader::from_str(text);
+    let mut open: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    let attach = |open: &mut Vec<Element>, root: &mut Option<Element>, element: Element| match open
+        .last_mut()
+    {
+        Some(parent) => {
+            if !parent.text.trim().is_empty() {
+                return Err(XmlError::Layout(format!(
+                    "text {:?} beside <{}>",
+                    parent.text.trim(),
+                    element.name
+                )));
+            }
+            parent.children.push(element);
+            Ok(())
+        }
+        None if root.is_none() && element.name == "XmlMsg" => {
+            *root = Some(element);
+            Ok(())
+        }
+        None => Err(XmlError::Layout(element.name)),
+    };
+    loop {
+        let event = reader.read_event().map_err(|error| {
+            XmlError::Syntax(format!("at byte {}: {error}", reader.error_position()))
+        })?;
+        match event {
+            Event::Start(start) => {
+                let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+                if open.is_empty() && (root.is_some() || name != "XmlMsg") {
+                    return Err(XmlError::Layout(name));
+                }
+                if open.len() >= MAX_DEPTH {
+                    return Err(XmlError::Layout(name));
+                }
+                if open
+                    .last()
+                    .is_some_and(|parent| !parent.text.trim().is_empty())
+                {
+                    return Err(XmlError::Layout(format!("text beside <{name}>")));
+                }
+                open.push(Element {
+                    name,
+                    ..Element::default()
+                });
+            }
+            Event::Empty(empty) => {
+                let name = String::from_utf8_lossy(empty.name().as_ref()).into_owned();
+                if open.len() >= MAX_DEPTH {
+                    return Err(XmlError::Layout(name));
+                }
+                attach(
+                    &mut open,
+                    &mut root,
+                    Element {
+                        name,
+                        ..Element::default()
+                    },
+                )?;
+            }
+            Event::End(_) => {
+                if let Some(mut element) = open.pop() {
+                    if !element.children.is_empty() {
+                        if !element.text.trim().is_empty() {
+                            return Err(XmlError::Layout(format!(
+                                "text {:?} in <{}>",
+                                element.text.trim(),
+                                element.name
+                            )));
+                        }
+                        element.text.clear();
+                    }
+                    attach(&mut open, &mut root, element)?;
+                }
+            }
+            Event::Text(content) => {
+                let piece = content
+                    .xml10_content()
+                    .map_err(|error| XmlError::Syntax(error.to_string()))?;
+                append_text(&mut open, &piece)?;
+            }
+            Event::CData(content) => {
+                let piece = content
+                    .xml10_content()
+                    .map_err(|error| XmlError::Syntax(error.to_string()))?;
+                append_text(&mut open, &piece)?;
+            }
+            Event::GeneralRef(reference) => {
+                let piece = resolve_reference(&reference)?;
+                append_text(&mut open, &piece)?;
+            }
+            Event::Eof => break,
+            Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {}
+        }
+    }
+    if let Some(element) = open.last() {
+        return Err(XmlError::Syntax(format!(
+            "<{}> is not closed",
+            element.name
+        )));
+    }
+    let root = root.ok_or(XmlError::Missing("XmlMsg"))?;
+    for child in &root.children {
+        if child.name != "MessageHeader" && child.name != "MessageBody" {
+            return Err(XmlError::Layout(child.name.clone()));
+        }
+        if root
+            .children
+            .iter()
+            .filter(|c| c.name == child.name)
+            .count()
+            > 1
+        {
+            return Err(XmlError::Duplicate(child.name.clone()));
+        }
+    }
+    Ok(root)
+}
 
 /// Decodes UTF-8 (with or without BOM), else CP932.
 pub fn decode(bytes: &[u8]) -> Result<String, XmlError> {
@@ -129,320 +669,6 @@ pub fn first_non_xml10_char(text: &str) -> Option<char> {
     text.chars().find(|character| !is_xml10_char(*character))
 }
 
-/// Refuses a value the answer could not echo as well-formed XML.
-fn check_xml10(fields: &Fields) -> Result<(), XmlError> {
-    for (element, value) in fields {
-        if let Some(character) = first_non_xml10_char(value) {
-            return Err(XmlError::Value {
-                element,
-                message: format!(
-                    "contains U+{:04X}, which XML 1.0 cannot carry",
-                    u32::from(character)
-                ),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Parses a request file.
-pub fn parse_request(bytes: &[u8]) -> Result<FileRequest, XmlError> {
-    let text = decode(bytes)?;
-    let (header, body) = collect_fields(&text)?;
-    check_xml10(&header)?;
-    check_xml10(&body)?;
-    let get_header = |name: &'static str| header.get(name).map(|v| v.trim().to_owned());
-    let get_body = |name: &'static str| body.get(name).map(|v| v.trim().to_owned());
-    let required = |value: Option<String>, name: &'static str| value.ok_or(XmlError::Missing(name));
-
-    let facility_code = required(
-        get_header("MedicalInstitutionCode"),
-        "MedicalInstitutionCode",
-    )?;
-    let character_code = match get_header("CharacterCodeIdentifier") {
-        None => CharacterCode::Utf8,
-        Some(code) => CharacterCode::from_code(&code).ok_or(XmlError::Value {
-            element: "CharacterCodeIdentifier",
-            message: format!("{code:?} is not 0 (UTF-8) or 1 (Shift_JIS)"),
-        })?,
-    };
-    let date = parse_date(
-        &required(
-            get_header("QualificationConfirmationDate"),
-            "QualificationConfirmationDate",
-        )?,
-        "QualificationConfirmationDate",
-    )?;
-    let time = match get_header("ProcessExecutionTime") {
-        None => None,
-        Some(text) => Some(
-            NaiveDateTime::parse_from_str(&text, "%Y%m%d%H%M%S")
-                .map_err(|_| XmlError::Value {
-                    element: "ProcessExecutionTime",
-                    message: format!("{text:?} is not YYYYMMDDHHMMSS"),
-                })?
-                .time(),
-        ),
-    };
-    let arbitrary_file_identifier = get_header("ArbitraryFileIdentifier");
-    let reference = required(
-        get_header("ReferenceClassification"),
-        "ReferenceClassification",
-    )?;
-    let reference =
-        ReferenceClassification::from_code(&reference).ok_or_else(|| XmlError::Value {
-            element: "ReferenceClassification",
-            message: format!("{reference:?} is not 1 (マイナンバーカード) or 2 (被保険者証情報)"),
-        })?;
-    match reference {
-        ReferenceClassification::MyNumberCard => {
-            let hex = |name: &'static str, text: &str| -> Result<Vec<u8>, XmlError> {
-                hex::decode(text).map_err(|error| XmlError::Value {
-                    element: name,
-                    message: format!("not hexadecimal: {error}"),
-                })
-            };
-            // An empty element counts as absent, as optional elements are written by omission.
-            let optional_hex = |name: &'static str| -> Result<Option<Vec<u8>>, XmlError> {
-                match get_body(name).filter(|text| !text.is_empty()) {
-                    None => Ok(None),
-                    Some(text) => hex(name, &text).map(Some),
-                }
-            };
-            let identity = match get_body("IdentityMethod").filter(|text| !text.is_empty()) {
-                None => IdentityMethod::default(),
-                Some(name) => IdentityMethod::from_name(&name).ok_or(XmlError::Value {
-                    element: "IdentityMethod",
-                    message: format!("{name:?} is not pin, face or visual"),
-                })?,
-            };
-            let consent_flag = |name: &'static str| -> Result<bool, XmlError> {
-                match get_body(name).as_deref() {
-                    None | Some("0") => Ok(false),
-                    Some("1") => Ok(true),
-                    Some(other) => Err(XmlError::Value {
-                        element: name,
-                        message: format!("{other:?} is not 0 or 1"),
-                    }),
-                }
-            };
-            Ok(FileRequest::Card(CheckRequest {
-                identity,
-                challenge: optional_hex("Challenge")?,
-                certificate: hex(
-                    "Certificate",
-                    &required(get_body("Certificate"), "Certificate")?,
-                )?,
-                signature: optional_hex("Signature")?,
-                facility_code,
-                date,
-                time,
-                consent: ConsentChoices {
-                    mode: if consent_flag("ComprehensiveConsent")? {
-                        ConsentMode::Comprehensive
-                    } else {
-                        ConsentMode::Individual
-                    },
-                    medical_treatment: consent_flag("DiagnosisInfoConsFlg")?,
-                    medication: consent_flag("PharmacistsInfoConsFlg")?,
-                    specific_health_checkup: consent_flag("SpecificHealthCheckupsInfoConsFlg")?,
-                    surgery: consent_flag("OperationInfoConsFlg")?,
-                    limit_amount: consent_flag("LimitApplicationCertificateRelatedConsFlg")?,
-                },
-                arbitrary_file_identifier,
-                character_code,
-            }))
-        }
-        ReferenceClassification::InsuranceCard => {
-            Ok(FileRequest::InsuranceCard(InsuranceCardRequest {
-                insurer_number: required(get_body("InsurerNumber"), "InsurerNumber")?,
-                symbol: get_body("InsuredCardSymbol").unwrap_or_default(),
-                number: required(
-                    get_body("InsuredIdentificationNumber"),
-                    "InsuredIdentificationNumber",
-                )?,
-                branch: get_body("InsuredBranchNumber").unwrap_or_else(|| "00".to_owned()),
-                birth_date: parse_date(
-                    &required(get_body("Birthdate"), "Birthdate")?,
-                    "Birthdate",
-                )?,
-                facility_code,
-                date,
-                time,
-                arbitrary_file_identifier,
-                character_code,
-            }))
-        }
-    }
-}
-
-fn parse_date(text: &str, element: &'static str) -> Result<NaiveDate, XmlError> {
-    // chrono's %Y also takes signed and longer years, which the answer could not write back.
-    let eight_digits = text.len() == 8 && text.bytes().all(|b| b.is_ascii_digit());
-    eight_digits
-        .then(|| NaiveDate::parse_from_str(text, "%Y%m%d").ok())
-        .flatten()
-        .ok_or_else(|| XmlError::Value {
-            element,
-            message: format!("{text:?} is not a YYYYMMDD date"),
-        })
-}
-
-type Fields = BTreeMap<&'static str, String>;
-
-/// Adds one piece of character data to the leaf being read; outside a leaf only white space
-/// is allowed.
-fn append_piece(
-    path: &[String],
-    current: Option<&'static str>,
-    header: &mut Fields,
-    body: &mut Fields,
-    piece: &str,
-) -> Result<(), XmlError> {
-    match (path.len(), current) {
-        (3, Some(name)) => {
-            let target = if path[1] == "MessageHeader" {
-                header
-            } else {
-                body
-            };
-            target.entry(name).or_default().push_str(piece);
-            Ok(())
-        }
-        _ if piece.trim().is_empty() => Ok(()),
-        _ => Err(XmlError::Layout(format!("text {:?}", piece.trim()))),
-    }
-}
-
-/// The text of `&name;` (the five predefined entities) or `&#N;` / `&#xN;`.
-fn resolve_reference(reference: &BytesRef<'_>) -> Result<String, XmlError> {
-    if let Some(character) = reference
-        .resolve_char_ref()
-        .map_err(|error| XmlError::Syntax(error.to_string()))?
-    {
-        return Ok(character.to_string());
-    }
-    let name = reference
-        .decode()
-        .map_err(|error| XmlError::Syntax(error.to_string()))?;
-    resolve_predefined_entity(&name)
-        .map(str::to_owned)
-        .ok_or_else(|| XmlError::Syntax(format!("unknown entity &{name};")))
-}
-
-/// Leaf elements of MessageHeader and MessageBody, strictly checked against the known names.
-fn collect_fields(text: &str) -> Result<(Fields, Fields), XmlError> {
-    let mut reader = Reader::from_str(text);
-    let mut header = Fields::new();
-    let mut body = Fields::new();
-    let mut path: Vec<String> = Vec::new();
-    let mut current: Option<&'static str> = None;
-    let mut seen_root = false;
-    loop {
-        let event = reader.read_event().map_err(|error| {
-            XmlError::Syntax(format!("at byte {}: {error}", reader.error_position()))
-        })?;
-        match event {
-            Event::Start(start) => {
-                let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
-                match path.len() {
-                    0 if name == "XmlMsg" && !seen_root => seen_root = true,
-                    1 if name == "MessageHeader" || name == "MessageBody" => {}
-                    2 => {
-                        let (section, valid) = if path[1] == "MessageHeader" {
-                            ("MessageHeader", HEADER_FIELDS)
-                        } else {
-                            ("MessageBody", BODY_FIELDS)
-                        };
-                        let known = valid.iter().find(|v| **v == name).ok_or_else(|| {
-                            XmlError::UnknownElement {
-                                section,
-                                element: name.clone(),
-                                valid: valid.join(", "),
-                            }
-                        })?;
-                        current = Some(known);
-                        let target = if section == "MessageHeader" {
-                            &mut header
-                        } else {
-                            &mut body
-                        };
-                        if target.insert(known, String::new()).is_some() {
-                            return Err(XmlError::Duplicate(name));
-                        }
-                    }
-                    _ => return Err(XmlError::Layout(name)),
-                }
-                path.push(name);
-            }
-            Event::Empty(empty) => {
-                let name = String::from_utf8_lossy(empty.name().as_ref()).into_owned();
-                if path.len() != 2 {
-                    return Err(XmlError::Layout(name));
-                }
-            }
-            Event::End(_) => {
-                if let (3, Some(name)) = (path.len(), current) {
-                    let target = if path[1] == "MessageHeader" {
-                        &mut header
-                    } else {
-                        &mut body
-                    };
-                    if let Some(value) = target.get_mut(name) {
-                        let trimmed = value.trim();
-                        if trimmed.len() != value.len() {
-                            *value = trimmed.to_owned();
-                        }
-                    }
-                }
-                path.pop();
-                current = None;
-            }
-            // A value may arrive in pieces (text, entity and character references, CDATA,
-            // split by comments): every piece is appended, so `55<!-- -->01` reads `5501`.
-            Event::Text(content) => {
-                let piece = content
-                    .xml10_content()
-                    .map_err(|error| XmlError::Syntax(error.to_string()))?;
-                append_piece(&path, current, &mut header, &mut body, &piece)?;
-            }
-            Event::CData(content) => {
-                let piece = content
-                    .xml10_content()
-                    .map_err(|error| XmlError::Syntax(error.to_string()))?;
-                append_piece(&path, current, &mut header, &mut body, &piece)?;
-            }
-            Event::GeneralRef(reference) => {
-                let piece = resolve_reference(&reference)?;
-                append_piece(&path, current, &mut header, &mut body, &piece)?;
-            }
-            Event::Eof => break,
-            Event::Decl(_) | Event::Comment(_) | Event::PI(_) | Event::DocType(_) => {}
-        }
-    }
-    if !seen_root {
-        return Err(XmlError::Missing("XmlMsg"));
-    }
-    if !path.is_empty() {
-        return Err(XmlError::Syntax(format!(
-            "<{}> is not closed",
-            path.join("/")
-        )));
-    }
-    Ok((header, body))
-}
-
-/// Writes an answer as the interface's XML, encoded per its CharacterCodeIdentifier.
-pub fn response_to_xml(response: &CheckResponse) -> Vec<u8> {
-    let shift_jis = response.header.character_code_identifier == CharacterCode::ShiftJis;
-    let text = response_to_xml_text(response, if shift_jis { "Shift_JIS" } else { "UTF-8" });
-    if shift_jis {
-        encode_cp932(&text)
-    } else {
-        text.into_bytes()
-    }
-}
-
 /// CP932 bytes; characters CP932 lacks become 〓 (the customary geta mark) rather than numeric
 /// character references, which EMR parsers do not expand.
 pub fn encode_cp932(text: &str) -> Vec<u8> {
@@ -464,20 +690,61 @@ pub fn encode_cp932(text: &str) -> Vec<u8> {
     out
 }
 
-struct XmlOut {
+/// Writes an answer as the interface's XML, encoded per its CharacterCodeIdentifier.
+pub fn response_to_xml(response: &CheckResponse) -> Vec<u8> {
+    let shift_jis = response.header.character_code_identifier == CharacterCode::ShiftJis;
+    let text = response_to_xml_text(response, if shift_jis { "Shift_JIS" } else { "UTF-8" });
+    encode_as(&text, response.header.character_code_identifier)
+}
+
+/// `text` in the encoding `code` names.
+pub fn encode_as(text: &str, code: CharacterCode) -> Vec<u8> {
+    match code {
+        CharacterCode::ShiftJis => encode_cp932(text),
+        CharacterCode::Utf8 => text.as_bytes().to_vec(),
+    }
+}
+
+/// The declaration's label for `code`.
+pub fn encoding_label(code: CharacterCode) -> &'static str {
+    match code {
+        CharacterCode::ShiftJis => "Shift_JIS",
+        CharacterCode::Utf8 => "UTF-8",
+    }
+}
+
+/// An XML writer with the layout of real files (4-space indentation, raw characters).
+pub struct XmlOut {
     writer: Writer<Vec<u8>>,
 }
 
 impl XmlOut {
-    fn open(&mut self, name: &str) {
+    /// Starts a document declared in `encoding`.
+    pub fn new(encoding: &str) -> XmlOut {
+        let mut writer = Writer::new_with_indent(Vec::new(), b' ', 4);
+        let _ = writer.write_event(Event::Decl(BytesDecl::new(
+            "1.0",
+            Some(encoding),
+            Some("no"),
+        )));
+        XmlOut { writer }
+    }
+    /// The text written so far, ending with a line feed.
+    pub fn finish(self) -> String {
+        let mut text = String::from_utf8_lossy(&self.writer.into_inner()).into_owned();
+        text.push('\n');
+        text
+    }
+    pub fn open(&mut self, name: &str) {
         let _ = self.writer.write_event(Event::Start(BytesStart::new(name)));
     }
-    fn close(&mut self, name: &str) {
+    pub fn close(&mut self, name: &str) {
         let _ = self.writer.write_event(Event::End(BytesEnd::new(name)));
     }
-    /// Inputs are refused when they carry what XML 1.0 cannot; should one slip through, it is
-    /// written as U+FFFD so that the answer stays well-formed.
-    fn leaf(&mut self, name: &str, value: &str) {
+    /// Only `&`, `<` and `>` are escaped, so values come back as clients wrote them. Inputs
+    /// are refused when they carry what XML 1.0 cannot; should one slip through, it is written
+    /// as U+FFFD so that the answer stays well-formed.
+    pub fn leaf(&mut self, name: &str, value: &str) {
         self.open(name);
         let value: std::borrow::Cow<'_, str> = if first_non_xml10_char(value).is_some() {
             value
@@ -488,10 +755,13 @@ impl XmlOut {
         } else {
             value.into()
         };
-        let _ = self.writer.write_event(Event::Text(BytesText::new(&value)));
+        let _ = self
+            .writer
+            .write_event(Event::Text(BytesText::from_escaped(partial_escape(value))));
         self.close(name);
     }
-    fn optional(&mut self, name: &str, value: Option<&str>) {
+    /// An element with no value is omitted, never written empty.
+    pub fn optional(&mut self, name: &str, value: Option<&str>) {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
             self.leaf(name, value);
         }
@@ -500,41 +770,42 @@ impl XmlOut {
 
 /// The XML text (before encoding); `encoding` is the declaration's label.
 pub fn response_to_xml_text(response: &CheckResponse, encoding: &str) -> String {
-    let mut out = XmlOut {
-        writer: Writer::new_with_indent(Vec::new(), b' ', 2),
-    };
-    let _ = out.writer.write_event(Event::Decl(BytesDecl::new(
-        "1.0",
-        Some(encoding),
-        Some("no"),
-    )));
+    let mut out = XmlOut::new(encoding);
     out.open("XmlMsg");
     let header = &response.header;
+    // The order of real files (§23), not the models' order; every parser seen ignores order.
     out.open("MessageHeader");
     out.leaf("ProcessExecutionTime", &header.process_execution_time);
     out.leaf(
-        "QualificationConfirmationDate",
-        &header.qualification_confirmation_date,
-    );
-    out.leaf("MedicalInstitutionCode", &header.medical_institution_code);
-    out.optional(
-        "ArbitraryFileIdentifier",
-        header.arbitrary_file_identifier.as_deref(),
-    );
-    out.leaf(
-        "ReferenceClassification",
-        header.reference_classification.code(),
+        "CharacterCodeIdentifier",
+        header.character_code_identifier.code(),
     );
     out.leaf("SegmentOfResult", header.segment_of_result.code());
     out.optional("ErrorCode", header.error_code.as_deref());
     out.optional("ErrorMessage", header.error_message.as_deref());
     out.leaf(
-        "CharacterCodeIdentifier",
-        header.character_code_identifier.code(),
+        "QualificationConfirmationDate",
+        &header.qualification_confirmation_date,
     );
+    out.leaf(
+        "ReferenceClassification",
+        header.reference_classification.code(),
+    );
+    out.optional(
+        "ArbitraryFileIdentifier",
+        header.arbitrary_file_identifier.as_deref(),
+    );
+    out.leaf("MedicalInstitutionCode", &header.medical_institution_code);
     out.close("MessageHeader");
     let body = &response.body;
     out.open("MessageBody");
+    if !body.result_list.is_empty() {
+        out.open("ResultList");
+        for result in &body.result_list {
+            write_result(&mut out, result);
+        }
+        out.close("ResultList");
+    }
     out.leaf(
         "ProcessingResultStatus",
         body.processing_result_status.code(),
@@ -551,21 +822,36 @@ pub fn response_to_xml_text(response: &CheckResponse, encoding: &str) -> String 
         "QualificationValidity",
         body.qualification_validity.map(|validity| validity.code()),
     );
-    if !body.result_list.is_empty() {
-        out.open("ResultList");
-        for result in &body.result_list {
-            write_result(&mut out, result);
-        }
-        out.close("ResultList");
+    if let Some(echo) = &body.qualification_confirm_search_info {
+        write_search_info(&mut out, echo);
     }
     out.close("MessageBody");
     out.close("XmlMsg");
-    let mut text = String::from_utf8_lossy(&out.writer.into_inner()).into_owned();
-    text.push('\n');
-    text
+    out.finish()
 }
 
-fn write_result(out: &mut XmlOut, r: &QualificationResult) {
+/// `QualificationConfirmSearchInfo`, each value as the request wrote it.
+pub fn write_search_info(out: &mut XmlOut, echo: &QualificationConfirmSearchInfo) {
+    out.open(SEARCH_INFO);
+    out.leaf("InsurerNumber", &echo.insurer_number);
+    out.optional("InsuredCardSymbol", echo.insured_card_symbol.as_deref());
+    out.leaf(
+        "InsuredIdentificationNumber",
+        &echo.insured_identification_number,
+    );
+    out.optional("InsuredBranchNumber", echo.insured_branch_number.as_deref());
+    out.leaf("Birthdate", &echo.birthdate);
+    out.optional(
+        "LimitApplicationCertificateRelatedConsFlg",
+        echo.limit_application_certificate_related_cons_flg
+            .as_deref(),
+    );
+    out.optional("ArbitraryIdentifier", echo.arbitrary_identifier.as_deref());
+    out.close(SEARCH_INFO);
+}
+
+/// `ResultOfQualificationConfirmation` in the order of the public models (§4.3).
+pub fn write_result(out: &mut XmlOut, r: &QualificationResult) {
     out.open("ResultOfQualificationConfirmation");
     out.leaf("InsuredCardClassification", &r.insured_card_classification);
     out.leaf("InsurerNumber", &r.insurer_number);
@@ -585,14 +871,16 @@ fn write_result(out: &mut XmlOut, r: &QualificationResult) {
     out.leaf("Birthdate", &r.birthdate);
     out.optional("Address", r.address.as_deref());
     out.optional("PostNumber", r.post_number.as_deref());
-    out.optional("InsuredCardValidDate", r.insured_card_valid_date.as_deref());
+    out.leaf("QualificationDate", &r.qualification_date);
+    out.optional("DisqualificationDate", r.disqualification_date.as_deref());
+    out.leaf("InsuredCardValidDate", &r.insured_card_valid_date);
     out.optional(
         "InsuredCardExpirationDate",
         r.insured_card_expiration_date.as_deref(),
     );
-    out.leaf(
+    out.optional(
         "InsuredPartialContributionRatio",
-        &r.insured_partial_contribution_ratio,
+        r.insured_partial_contribution_ratio.as_deref(),
     );
     out.optional(
         "PreschoolClassification",
@@ -600,8 +888,6 @@ fn write_result(out: &mut XmlOut, r: &QualificationResult) {
     );
     out.optional("ReasonOfLoss", r.reason_of_loss.as_deref());
     out.leaf("InsurerName", &r.insurer_name);
-    out.leaf("QualificationDate", &r.qualification_date);
-    out.optional("DisqualificationDate", r.disqualification_date.as_deref());
     if let Some(elderly) = &r.elderly_recipient_certificate_info {
         out.open("ElderlyRecipientCertificateInfo");
         out.leaf(
@@ -658,6 +944,10 @@ fn write_result(out: &mut XmlOut, r: &QualificationResult) {
         "SpecificDiseasesCertificateRelatedConsFlg",
         r.specific_diseases_certificate_related_cons_flg.as_deref(),
     );
+    out.optional(
+        "SpecificDiseasesCertificateRelatedConsTime",
+        r.specific_diseases_certificate_related_cons_time.as_deref(),
+    );
     if !r.specific_diseases_certificate_list.is_empty() {
         out.open("SpecificDiseasesCertificateList");
         for disease in &r.specific_diseases_certificate_list {
@@ -686,15 +976,35 @@ fn write_result(out: &mut XmlOut, r: &QualificationResult) {
         }
         out.close("SpecificDiseasesCertificateList");
     }
-    out.optional(
-        "SpecificHealthCheckupsInfoConsFlg",
-        r.specific_health_checkups_info_cons_flg.as_deref(),
-    );
-    out.optional(
-        "PharmacistsInfoConsFlg",
-        r.pharmacists_info_cons_flg.as_deref(),
-    );
-    out.optional("DiagnosisInfoConsFlg", r.diagnosis_info_cons_flg.as_deref());
-    out.optional("OperationInfoConsFlg", r.operation_info_cons_flg.as_deref());
+    for (kind, flag, time, available) in [
+        (
+            "SpecificHealthCheckupsInfo",
+            &r.specific_health_checkups_info_cons_flg,
+            &r.specific_health_checkups_info_cons_time,
+            &r.specific_health_checkups_info_available_time,
+        ),
+        (
+            "PharmacistsInfo",
+            &r.pharmacists_info_cons_flg,
+            &r.pharmacists_info_cons_time,
+            &r.pharmacists_info_available_time,
+        ),
+        (
+            "DiagnosisInfo",
+            &r.diagnosis_info_cons_flg,
+            &r.diagnosis_info_cons_time,
+            &r.diagnosis_info_available_time,
+        ),
+        (
+            "OperationInfo",
+            &r.operation_info_cons_flg,
+            &r.operation_info_cons_time,
+            &r.operation_info_available_time,
+        ),
+    ] {
+        out.optional(&format!("{kind}ConsFlg"), flag.as_deref());
+        out.optional(&format!("{kind}ConsTime"), time.as_deref());
+        out.optional(&format!("{kind}AvailableTime"), available.as_deref());
+    }
     out.close("ResultOfQualificationConfirmation");
 }

@@ -27,6 +27,10 @@ use crate::oqs::{rules, Outcome};
 use crate::person::age_on;
 use crate::transport::Transport;
 
+/// Tries of the 利用者証明用 PIN (JPKI EF `0018`): locked after 3 wrong ones (qualification.md
+/// §2). A correct PIN resets the counter to this; a verified card answers no count itself.
+pub const AUTH_PIN_MAX_TRIES: u8 = 3;
+
 /// Behaviours of the reader that differ between models or are not public **[open]**.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -99,6 +103,11 @@ pub struct Terminal {
 
 impl Terminal {
     /// A reader showing 「カードを置いてください」.
+    /// The scenario clock moved (between receptions): later checks use `date`.
+    pub fn set_date(&mut self, date: NaiveDate) {
+        self.config.date = date;
+    }
+
     pub fn new(config: TerminalConfig) -> Terminal {
         let mut terminal = Terminal {
             config,
@@ -441,7 +450,8 @@ impl Step<'_, '_> {
         self.terminal.outcome.verify_sent = self.terminal.outcome.commands.pin_verify > 0;
         match result {
             Ok(PinStatus::Verified) => {
-                self.terminal.outcome.pin_tries_left = None;
+                // A correct PIN resets the card's counter to its maximum.
+                self.terminal.outcome.pin_tries_left = Some(AUTH_PIN_MAX_TRIES);
                 self.identified(IdentityMethod::Pin);
             }
             Ok(PinStatus::TriesLeft(tries)) => {
@@ -803,9 +813,10 @@ impl Step<'_, '_> {
             outcome.message_codes.push(MessageCode::RenewalNotice);
         }
         if let Some(first) = response.body.result_list.first() {
-            outcome.insurer_number = Some(first.insurer_number.clone());
+            // Read as EMRs do: values trimmed (a 6-digit number comes space-padded to 8).
+            outcome.insurer_number = Some(first.insurer_number.trim().to_owned());
             outcome.insurer_name = Some(first.insurer_name.clone());
-            outcome.burden_percent = first.insured_partial_contribution_ratio.parse().ok();
+            outcome.burden_percent = first.burden_percent();
             outcome.limit_class = first
                 .limit_application_certificate_related_info
                 .as_ref()

@@ -319,6 +319,7 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
             Action::Reception { .. } => Some("a `reception` step"),
             Action::InsuranceCardLookup { .. } => Some("an `insurance_card_lookup` step"),
             Action::Event(event) if event.is_world_event() => Some("a network or J-LIS event"),
+            Action::AdvanceClock { .. } => Some("an `advance_clock` step"),
             _ => None,
         };
         if let Some(what) = needs_world {
@@ -812,6 +813,23 @@ fn build_action(
     action: &ActionDoc,
 ) -> Result<Action, LoadError> {
     Ok(match action {
+        ActionDoc::AdvanceClock(advance) => {
+            if !(1..=36_500).contains(&advance.value.days) {
+                return Err(LoadError::at_location(
+                    file,
+                    source,
+                    advance,
+                    format!(
+                        "step {}: `advance_clock` moves the clock forward 1 to 36500 days, got {}",
+                        index + 1,
+                        advance.value.days
+                    ),
+                ));
+            }
+            Action::AdvanceClock {
+                days: advance.value.days,
+            }
+        }
         ActionDoc::Send { apdu, expect } => {
             let Some(expect) = expect else {
                 return Err(LoadError::at_location(
@@ -838,7 +856,8 @@ fn build_action(
                     request,
                     format!(
                         "step {}: `insurance_card_lookup` needs `expect: {{ validity: ... }}` (one of \
-                         valid, invalid, invalid_new_qualification_exists, no_qualification, multiple)",
+                         valid, invalid, invalid_new_qualification_exists, no_qualification, multiple, \
+                         or null for no answer)",
                         index + 1
                     ),
                 ));

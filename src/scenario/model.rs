@@ -56,7 +56,8 @@ impl Scenario {
                 | Action::Send { .. }
                 | Action::Power { .. }
                 | Action::Reception { .. }
-                | Action::InsuranceCardLookup { .. } => {}
+                | Action::InsuranceCardLookup { .. }
+                | Action::AdvanceClock { .. } => {}
             }
         }
         if self
@@ -138,10 +139,13 @@ pub enum Action {
     Pins(PinsExpectation),
     /// Something happens to the reader, the card or the world around them.
     Event(ReaderEvent),
+    /// The scenario clock moves forward by this many days.
+    AdvanceClock { days: u32 },
     /// The terminal looks the patient up by 被保険者証 data; checks the answer's validity.
     InsuranceCardLookup {
         request: InsuranceCardLookupDoc,
-        validity: QualificationValidity,
+        /// `None`: no answer is expected (the network is down).
+        validity: Option<QualificationValidity>,
     },
     /// The patient or staff act at the face-authentication reader.
     Reception {

@@ -434,6 +434,7 @@ impl WorldState {
         let service = Network::new(oqs);
         if world.faults.network_down {
             service.set_up(false);
+            service.service().set_reachable(false);
         }
         let terminal = Terminal::new(TerminalConfig {
             facility_code: world.facility_code.clone(),
@@ -550,6 +551,7 @@ impl Engine {
             Action::Power { action, expect } => self.power(Some(step), *action, expect),
             Action::Pins(expected) => self.pins(step, expected),
             Action::Event(event) => self.event(step, *event),
+            Action::AdvanceClock { days } => self.advance_clock(step, *days),
             Action::Reception { input, expect } => self.reception(step, input, expect),
             Action::InsuranceCardLookup { request, validity } => {
                 self.insurance_card_lookup(step, request, *validity)
@@ -557,13 +559,38 @@ impl Engine {
         }
     }
 
+    /// Moves the scenario clock forward: later receptions and lookups happen on the new date.
+    fn advance_clock(&mut self, step: &Step, days: u32) -> Result<(), Failure> {
+        let Some(world) = self.world.as_mut() else {
+            return Err(Self::fail(
+                step,
+                format!("advance_clock {days} days"),
+                "the scenario has no world".into(),
+            ));
+        };
+        let Some(date) = world.date.checked_add_days(chrono::Days::new(days.into())) else {
+            return Err(Self::fail(
+                step,
+                format!("advance_clock {days} days"),
+                "the date would leave the calendar".into(),
+            ));
+        };
+        world.date = date;
+        world.terminal.set_date(date);
+        self.log(step.index, "--", format!("clock {date}"));
+        Ok(())
+    }
+
     fn insurance_card_lookup(
         &mut self,
         step: &Step,
         request: &InsuranceCardLookupDoc,
-        validity: QualificationValidity,
+        validity: Option<QualificationValidity>,
     ) -> Result<(), Failure> {
-        let expected = format!("QualificationValidity {} ({validity:?})", validity.code());
+        let expected = match validity {
+            Some(validity) => format!("QualificationValidity {} ({validity:?})", validity.code()),
+            None => "no answer".to_owned(),
+        };
         let Some(world) = &self.world else {
             return Err(Self::fail(
                 step,
@@ -571,6 +598,27 @@ impl Engine {
                 "the scenario has no world".into(),
             ));
         };
+        let summary = format!(
+            "insurance card lookup {} {}-{}-{}",
+            request.insurer_number, request.symbol, request.number, request.branch
+        );
+        // A staff lookup goes over the same network as the reader's checks.
+        if !world.service.is_up() {
+            self.log(
+                step.index,
+                "==",
+                format!("{summary}: no answer (network outage)"),
+            );
+            return if validity.is_none() {
+                Ok(())
+            } else {
+                Err(Self::fail(
+                    step,
+                    expected,
+                    "no answer: the network is down (network_outage)".into(),
+                ))
+            };
+        }
         let answer = world
             .service
             .service()
@@ -585,33 +633,24 @@ impl Engine {
                 time: None,
                 arbitrary_file_identifier: None,
                 character_code: Default::default(),
+                limit_consent: true,
+                echo: None,
             });
         let actual = answer.body.qualification_validity;
-        self.log(
-            step.index,
-            "==",
-            format!(
-                "insurance card lookup {} {}-{}-{}: outcome {:?}, QualificationValidity {}",
-                request.insurer_number,
-                request.symbol,
-                request.number,
-                request.branch,
-                answer.outcome,
-                actual.map_or("none", QualificationValidity::code)
-            ),
+        let actual_text = format!(
+            "outcome {:?}, QualificationValidity {}",
+            answer.outcome,
+            actual.map_or("none", QualificationValidity::code)
         );
-        if actual == Some(validity) {
-            Ok(())
-        } else {
-            Err(Self::fail(
+        self.log(step.index, "==", format!("{summary}: {actual_text}"));
+        match validity {
+            Some(_) if actual == validity => Ok(()),
+            None => Err(Self::fail(
                 step,
                 expected,
-                format!(
-                    "outcome {:?}, QualificationValidity {}",
-                    answer.outcome,
-                    actual.map_or("none", QualificationValidity::code)
-                ),
-            ))
+                format!("an answer: {actual_text}"),
+            )),
+            Some(_) => Err(Self::fail(step, expected, actual_text)),
         }
     }
 
@@ -999,8 +1038,16 @@ impl Engine {
                 ));
             };
             match event {
-                ReaderEvent::NetworkOutage => world.service.set_up(false),
-                ReaderEvent::NetworkRestored => world.service.set_up(true),
+                // The outage stops every call: the reader's, the staff's 被保険者証 lookups and
+                // the file interface's.
+                ReaderEvent::NetworkOutage => {
+                    world.service.set_up(false);
+                    world.service.service().set_reachable(false);
+                }
+                ReaderEvent::NetworkRestored => {
+                    world.service.set_up(true);
+                    world.service.service().set_reachable(true);
+                }
                 ReaderEvent::JlisOutage => world.service.service().set_jlis_available(false),
                 _ => world.service.service().set_jlis_available(true),
             }

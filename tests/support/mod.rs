@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod oqs;
+
 pub const PCSCD_SOCKET: &str = "/run/pcscd/pcscd.comm";
 pub const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
 pub const VPCD_CONFIG: &str = "/etc/reader.conf.d/vpcd";

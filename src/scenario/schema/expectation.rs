@@ -98,11 +98,20 @@ impl StepExpectation for ReceptionStepExpectation {
     const ACTION: &'static str = "reception";
 }
 
-/// `expect:` of an `insurance_card_lookup` step: the QualificationValidity of the answer.
+/// `expect:` of an `insurance_card_lookup` step: the QualificationValidity of the answer, or
+/// `null` for no answer (the network is down).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LookupExpectation {
-    pub validity: QualificationValidity,
+    #[serde(deserialize_with = "validity_or_null")]
+    pub validity: Option<QualificationValidity>,
+}
+
+/// A required key whose value may be `null` (a plain `Option` field could be left out).
+fn validity_or_null<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<QualificationValidity>, D::Error> {
+    Option::<QualificationValidity>::deserialize(deserializer)
 }
 
 impl StepExpectation for LookupExpectation {
@@ -366,6 +375,10 @@ mod tests {
     #[test]
     fn a_lookup_names_the_validity() {
         let expectation = parse::<LookupExpectation>("{ validity: valid }").unwrap();
-        assert_eq!(expectation.validity, QualificationValidity::Valid);
+        assert_eq!(expectation.validity, Some(QualificationValidity::Valid));
+        let no_answer = parse::<LookupExpectation>("{ validity: null }").unwrap();
+        assert_eq!(no_answer.validity, None);
+        // Leaving the key out is not "no answer": the key is required.
+        assert!(parse::<LookupExpectation>("{}").is_err());
     }
 }

@@ -51,6 +51,14 @@ pub enum ActionDoc {
         request: Spanned<InsuranceCardLookupDoc>,
         expect: Option<LookupExpectation>,
     },
+    AdvanceClock(Spanned<AdvanceClockDoc>),
+}
+
+/// `advance_clock: { days: N }`: the scenario clock moves forward N days (1–36500).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdvanceClockDoc {
+    pub days: u32,
 }
 
 impl ActionDoc {
@@ -63,6 +71,7 @@ impl ActionDoc {
             ActionDoc::Event(_) => "event",
             ActionDoc::Reception { .. } => "reception",
             ActionDoc::InsuranceCardLookup { .. } => "insurance_card_lookup",
+            ActionDoc::AdvanceClock(_) => "advance_clock",
         }
     }
 
@@ -75,7 +84,7 @@ impl ActionDoc {
             ActionDoc::InsuranceCardLookup { expect, .. } => {
                 *expect = Some(map.next_value_seed(seed())?)
             }
-            ActionDoc::Pins(_) | ActionDoc::Event(_) => {
+            ActionDoc::Pins(_) | ActionDoc::Event(_) | ActionDoc::AdvanceClock(_) => {
                 map.next_value_seed(NoExpectation(self.key()))?
             }
         }
@@ -113,6 +122,7 @@ enum StepKey {
     Event,
     Reception,
     InsuranceCardLookup,
+    AdvanceClock,
     Expect,
 }
 
@@ -124,6 +134,7 @@ const STEP_KEYS: &[&str] = &[
     "event",
     "reception",
     "insurance_card_lookup",
+    "advance_clock",
     "expect",
 ];
 
@@ -135,6 +146,7 @@ pub const STEP_ACTION_KEYS: &[&str] = &[
     "event",
     "reception",
     "insurance_card_lookup",
+    "advance_clock",
 ];
 
 impl<'de> Deserialize<'de> for StepDoc {
@@ -196,6 +208,7 @@ impl<'de> Visitor<'de> for StepVisitor {
                     input: map.next_value()?,
                     expect: None,
                 },
+                StepKey::AdvanceClock => ActionDoc::AdvanceClock(map.next_value()?),
                 StepKey::InsuranceCardLookup => ActionDoc::InsuranceCardLookup {
                     request: map.next_value()?,
                     expect: None,
@@ -448,7 +461,7 @@ mod tests {
         assert_eq!(
             step("sedn: \"00\"\n").unwrap_err(),
             "unknown field `sedn`, expected one of label, send, power, pins, event, reception, \
-             insurance_card_lookup, expect"
+             insurance_card_lookup, advance_clock, expect"
         );
     }
 }
