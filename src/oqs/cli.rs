@@ -55,6 +55,11 @@ pub struct ServeArgs {
     /// At most this many HTTP connections are served at once.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
     pub max_connections: u64,
+    /// Load testing only: a challenge stays valid after use, so that a load generator can sign
+    /// checks in advance (`myna-hil bench --workload check`). Every other verification step
+    /// still runs on every request. Shown in `GET /v1/health`.
+    #[arg(long)]
+    pub reusable_challenges: bool,
     /// 処理コード written into face file names (the official value is not public).
     #[arg(long, default_value = "00")]
     pub face_processing_code: String,
@@ -97,7 +102,16 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         registry.qualification_count(),
         started.elapsed().as_secs_f64()
     );
-    let oqs = Arc::new(Oqs::new(registry, OqsConfig::default())?);
+    let oqs = Arc::new(Oqs::new(
+        registry,
+        OqsConfig {
+            reusable_challenges: args.reusable_challenges,
+            ..OqsConfig::default()
+        },
+    )?);
+    if args.reusable_challenges {
+        eprintln!("challenges are reusable (load-testing mode; shown in /v1/health)");
+    }
     let files = match &args.files {
         Some(dir) => Some(Arc::new(
             FileInterface::new(dir, Arc::clone(&oqs), &args.face_processing_code)

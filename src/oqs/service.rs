@@ -74,6 +74,10 @@ pub struct OqsConfig {
     pub max_outstanding_challenges: usize,
     /// Seed for challenges, so that recorded runs are reproducible; `None` = OS randomness.
     pub challenge_seed: Option<u64>,
+    /// Load testing only (`oqs serve --reusable-challenges`): an issued challenge stays valid
+    /// after use, so that a load generator can sign a pool of checks in advance instead of
+    /// paying an RSA signature per request. Every other step of the check still runs.
+    pub reusable_challenges: bool,
 }
 
 impl Default for OqsConfig {
@@ -83,6 +87,7 @@ impl Default for OqsConfig {
             max_recorded_calls: 100_000,
             max_outstanding_challenges: 100_000,
             challenge_seed: None,
+            reusable_challenges: false,
         }
     }
 }
@@ -214,6 +219,11 @@ impl Oqs {
         &self.registry
     }
 
+    /// Whether challenges stay valid after use ([`OqsConfig::reusable_challenges`]).
+    pub fn reusable_challenges(&self) -> bool {
+        self.config.reusable_challenges
+    }
+
     /// Takes J-LIS down or brings it back (on top of the registry's dated outages).
     pub fn set_jlis_available(&self, available: bool) {
         self.jlis_available.store(available, Ordering::Relaxed);
@@ -289,6 +299,10 @@ impl Oqs {
             return false;
         };
         let mut store = lock(&self.challenges);
+        if self.config.reusable_challenges {
+            // Still only challenges this service issued (and has not forgotten).
+            return store.outstanding.contains(&key);
+        }
         if store.outstanding.remove(&key) {
             store.order.retain(|c| *c != key);
             true
