@@ -19,14 +19,13 @@ use crate::bench::in_process::{
 use crate::bench::judge::Path;
 use crate::bench::mix::{Expect, Mix, MixError};
 use crate::bench::population::{
-    can_carry_expired_certificate, check_date, expired_until, known_persons, unknown_persons,
-    valid_until, Holder,
+    can_carry_expired_certificate, card_for, check_date, expired_until, known_persons,
+    unknown_persons, valid_until, Holder,
 };
 use crate::bench::progress::Progress;
 use crate::bench::record::HistogramError;
 use crate::bench::report::{self, ReportError, Summary, SummaryParts};
-use crate::card::description::CardDate;
-use crate::card::{Card, CardDescription};
+use crate::card::Card;
 use crate::oqs::generate::{synthetic_registry, SyntheticPerson, MAX_SYNTHETIC_PERSONS};
 use crate::oqs::message::{CheckRequest, ConsentChoices, IdentityMethod, InsuranceCardRequest};
 use crate::oqs::registry::RegistryError;
@@ -135,6 +134,12 @@ pub struct BenchArgs {
     pub plot: Option<PathBuf>,
     #[arg(long)]
     pub no_progress: bool,
+    /// Over HTTP: write the requests the bench would send (one `PATH<TAB>KIND<TAB>JSON` line
+    /// each, KIND the expected outcome as in --mix,
+    /// checks signed over challenges of that very server) and exit without running, so that
+    /// another load tool (wrk, Locust) sends exactly the same ones.
+    #[arg(long, value_name = "F")]
+    pub dump_requests: Option<PathBuf>,
 }
 
 /// `10s`, `1.5s`, `250ms`, `2m`; a bare number is seconds.
@@ -348,6 +353,9 @@ fn check(args: &BenchArgs) -> Result<Setup, BenchError> {
 /// Runs the bench. Exit 0 when every request got its expected answer, 1 when some did not.
 pub fn bench(args: BenchArgs) -> Result<ExitCode, BenchError> {
     let setup = check(&args)?;
+    if args.dump_requests.is_some() && setup.target.is_none() {
+        return Err(usage("--dump-requests needs --target http://HOST:PORT"));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -390,6 +398,10 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode, BenchError> {
             let workload = Arc::new(http_workload(
                 &args, &setup, target, workload, reusable, &runtime,
             )?);
+            if let Some(path) = &args.dump_requests {
+                dump_requests(path, &workload)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             drive_http(workload, setup.load, setup.limits, &progress, &runtime)?
         }
         (None, Workload::Apdu) => {
@@ -450,6 +462,33 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode, BenchError> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+fn dump_requests(path: &std::path::Path, workload: &HttpWorkload) -> Result<(), BenchError> {
+    let mut text = String::new();
+    for (kind, request) in workload.pool.items() {
+        match request {
+            HttpRequest::Ready { path, body } => {
+                text.push_str(path);
+                text.push('\t');
+                text.push_str(kind.name());
+                text.push('\t');
+                text.push_str(&String::from_utf8_lossy(body));
+                text.push('\n');
+            }
+            HttpRequest::Fresh(_) => {
+                return Err(usage(
+                    "--dump-requests of checks needs a server started with --reusable-challenges",
+                ))
+            }
+        }
+    }
+    std::fs::write(path, text).map_err(|error| {
+        BenchError::Report(ReportError::Write {
+            path: path.display().to_string(),
+            reason: error.to_string(),
+        })
     })
 }
 
@@ -814,25 +853,6 @@ fn first_person() -> Result<SyntheticPerson, BenchError> {
         .ok_or_else(|| usage("the generator yielded no person"))
 }
 
-/// A card for `person`, its auth certificate valid at [`check_date`] (issued on the registry's
-/// date, so that the serial matches), keys from pool slot `index`.
 fn build_card(person: &SyntheticPerson, index: usize) -> Result<Card, BenchError> {
-    let pki = TestPki::load()?;
-    let mut spec = crate::card::CardSpec {
-        issued: CardDate::On(person.card_issued),
-        expires: Some(CardDate::On(valid_until())),
-        ..Default::default()
-    };
-    spec.certificates.auth.not_before = Some(CardDate::On(person.card_issued));
-    spec.certificates.auth.not_after = Some(CardDate::On(valid_until()));
-    spec.certificates.signing.present = Some(false);
-    let size = crate::pki::pool_size().max(1);
-    spec.keys.auth = index % size;
-    spec.keys.signing = (index + 1) % size;
-    spec.keys.text_ap = (index + 2) % size;
-    let description = CardDescription {
-        person: person.person.clone(),
-        card: spec,
-    };
-    Card::from_description(&description, pki).map_err(|error| BenchError::Card(error.to_string()))
+    card_for(person, index).map_err(|error| BenchError::Card(error.to_string()))
 }

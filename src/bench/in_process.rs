@@ -223,18 +223,21 @@ const SELECT_AUTH_CERTIFICATE: [u8; 7] = [0x00, 0xA4, 0x02, 0x0C, 0x02, 0x00, 0x
 const READ_256: [u8; 5] = [0x00, 0xB0, 0x00, 0x00, 0x00];
 
 impl InProcess for Apdu {
-    type Worker = Card;
-    fn worker(&self, _: usize) -> Card {
+    /// Each worker's own card, and where it is in its own SELECT, SELECT, READ cycle (the
+    /// request numbers are shared between workers, so they cannot say).
+    type Worker = (Card, u64);
+    fn worker(&self, _: usize) -> (Card, u64) {
         let mut card = self.card.clone();
         card.power_on();
-        card
+        (card, 0)
     }
-    fn run(&self, k: u64, card: &mut Card) -> Result<Duration, String> {
-        let command: &[u8] = match k % 3 {
+    fn run(&self, _: u64, (card, step): &mut (Card, u64)) -> Result<Duration, String> {
+        let command: &[u8] = match *step % 3 {
             0 => &SELECT_JPKI,
             1 => &SELECT_AUTH_CERTIFICATE,
             _ => &READ_256,
         };
+        *step += 1;
         let reply = card.process(command);
         match reply.rapdu.as_slice() {
             [.., 0x90, 0x00] => Ok(Duration::ZERO),

@@ -9,6 +9,8 @@ use rsa::pkcs1v15::SigningKey;
 use rsa::signature::{SignatureEncoding, Signer};
 use sha2::Sha256;
 
+use crate::card::description::CardDate;
+use crate::card::{Card, CardDescription, CardError, CardSpec};
 use crate::oqs::generate::{
     reference_date, synthetic_my_number, visit_synthetic_persons, SyntheticPerson,
 };
@@ -111,6 +113,30 @@ impl Holder {
     pub fn sign(&self, challenge: &[u8]) -> Vec<u8> {
         self.signer.sign(challenge).to_vec()
     }
+}
+
+/// An emulated card for `person`: its auth certificate issued on the registry's date (so that
+/// the serial matches) and valid at [`check_date`], keys from pool slots from `index`, no
+/// signing certificate (children cannot have one and no workload uses it).
+pub fn card_for(person: &SyntheticPerson, index: usize) -> Result<Card, CardError> {
+    let pki = TestPki::load()?;
+    let mut spec = CardSpec {
+        issued: CardDate::On(person.card_issued),
+        expires: Some(CardDate::On(valid_until())),
+        ..Default::default()
+    };
+    spec.certificates.auth.not_before = Some(CardDate::On(person.card_issued));
+    spec.certificates.auth.not_after = Some(CardDate::On(valid_until()));
+    spec.certificates.signing.present = Some(false);
+    let size = pool_size().max(1);
+    spec.keys.auth = index % size;
+    spec.keys.signing = (index + 1) % size;
+    spec.keys.text_ap = (index + 2) % size;
+    let description = CardDescription {
+        person: person.person.clone(),
+        card: spec,
+    };
+    Card::from_description(&description, pki)
 }
 
 #[cfg(test)]

@@ -25,11 +25,9 @@ use chrono::{NaiveDate, NaiveTime};
 use der::Decode;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use rsa::pkcs1v15::{Signature, VerifyingKey};
-use rsa::signature::Verifier;
+use rsa::pkcs1v15::Signature;
 use rsa::traits::PublicKeyParts;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::oqs::codes::{
     CharacterCode, QualificationValidity, ReasonOfLoss, ReferenceClassification,
@@ -44,7 +42,7 @@ use crate::oqs::message::{
 use crate::oqs::outcome::Outcome;
 use crate::oqs::registry::{PersonView, QualificationView, Registry};
 use crate::oqs::rules::{self, CertificateStanding};
-use crate::pki::{CertificateKind, PkiError, TestPki, VerifiedCertificate};
+use crate::pki::{verify_pkcs1_sha256, CertificateKind, PkiError, TestPki, VerifiedCertificate};
 
 /// Who vouches for authentication certificates (the test CA, or a stand-in in tests).
 pub trait CertificateAuthority: Send + Sync {
@@ -334,12 +332,12 @@ impl Oqs {
                 if signature.len() != verified.public_key.size() {
                     return Err((Outcome::SignatureMalformed, serial));
                 }
-                let signature = Signature::try_from(signature.as_slice())
+                Signature::try_from(signature.as_slice())
                     .map_err(|_| (Outcome::SignatureMalformed, serial))?;
                 let challenge = request.challenge.as_deref().unwrap_or_default();
-                VerifyingKey::<Sha256>::new(verified.public_key.clone())
-                    .verify(challenge, &signature)
-                    .map_err(|_| (Outcome::SignatureInvalid, serial))?;
+                if !verify_pkcs1_sha256(&verified.public_key, challenge, signature) {
+                    return Err((Outcome::SignatureInvalid, serial));
+                }
                 Ok(verified)
             })
     }
