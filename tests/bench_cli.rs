@@ -242,6 +242,30 @@ fn over_http_the_bench_asks_for_the_persons_oqs_serve_generated() {
         (Some(100), Some(0))
     );
 
+    // The requests another load tool would send: PATH, KIND, JSON, in the mix's shares.
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("requests.tsv");
+    let mut args = vec![
+        "--workload",
+        "insurance-card",
+        "--mix",
+        "valid=8,not_found=1,invalid=1",
+    ];
+    args.extend(common);
+    args.extend(["--dump-requests", dump.to_str().unwrap()]);
+    let output = bench(&args);
+    assert_eq!(output.status.code(), Some(0));
+    let text = std::fs::read_to_string(&dump).unwrap();
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.splitn(3, '\t').collect()).collect();
+    assert_eq!(lines.len(), 1_000);
+    assert!(lines
+        .iter()
+        .all(|l| l.len() == 3 && l[0] == "/v1/insurance-card"));
+    assert_eq!(lines.iter().filter(|l| l[1] == "valid").count(), 800);
+    assert_eq!(lines.iter().filter(|l| l[1] == "invalid").count(), 100);
+    let body: Value = serde_json::from_str(lines[0][2]).unwrap();
+    assert_eq!(body["date"], "2025-04-01");
+
     // Another seed is another population: its persons are unknown to this server, and every
     // valid request comes back as an error, exit 1.
     let mut args = vec!["--workload", "insurance-card", "--requests", "20"];

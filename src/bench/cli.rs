@@ -467,7 +467,9 @@ pub fn bench(args: BenchArgs) -> Result<ExitCode, BenchError> {
 
 fn dump_requests(path: &std::path::Path, workload: &HttpWorkload) -> Result<(), BenchError> {
     let mut text = String::new();
-    for (kind, request) in workload.pool.items() {
+    // In the order and shares of the mix, as the bench itself sends them.
+    let count = workload.pool.items().count().max(1_000) as u64;
+    for (kind, request) in (0..count).filter_map(|k| workload.pool.pick(k)) {
         match request {
             HttpRequest::Ready { path, body } => {
                 text.push_str(path);
