@@ -6,6 +6,7 @@
 //! edges ([`transport`] servers, [`oqs`] HTTP).
 
 pub mod apdu;
+pub mod bench;
 pub mod card;
 pub mod certify;
 pub mod oqs;

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use myna_hil::{certify, oqs, pki, replay, scenario, trace, transport};
+use myna_hil::{bench, certify, oqs, pki, replay, scenario, trace, transport};
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +46,9 @@ enum Command {
     },
     /// Certify a vendor's reader and terminal against the conformance suite (certify/).
     Certify(certify::cli::CertifyArgs),
+    /// Qualification lookups, checks, receptions or card APDUs under load (open or closed
+    /// loop), in process or against `oqs serve` over HTTP.
+    Bench(bench::cli::BenchArgs),
     /// Test fixtures (key pool and test CA).
     Fixtures {
         #[command(subcommand)]
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
         Command::Oqs {
             command: OqsCommand::Serve(args),
         } => oqs::cli::serve(args).map_err(Into::into),
+        Command::Bench(args) => bench::cli::bench(args).map_err(Into::into),
         Command::Replay(args) => replay::cli::replay(args).map_err(Into::into),
         Command::Trace {
             command: TraceCommand::Import(args),

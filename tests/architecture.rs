@@ -22,10 +22,18 @@ const LAYERS: &[(&str, u8)] = &[
     ("scenario", 6),
     ("replay", 6),
     ("certify", 6),
+    ("bench", 6),
 ];
 
 /// Same-layer imports that would turn the stated direction round.
-const FORBIDDEN: &[(&str, &str)] = &[("oqs", "reader"), ("pki", "card"), ("scenario", "certify")];
+const FORBIDDEN: &[(&str, &str)] = &[
+    ("oqs", "reader"),
+    ("pki", "card"),
+    ("scenario", "certify"),
+    ("scenario", "bench"),
+    ("replay", "bench"),
+    ("certify", "bench"),
+];
 
 struct SourceFile {
     /// Module path, e.g. `["card", "fs"]`; `[]` for lib.rs.

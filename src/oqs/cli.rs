@@ -62,6 +62,11 @@ pub struct ServeArgs {
     /// public source shows a refusal face file).
     #[arg(long)]
     pub face_refusals: bool,
+    /// Load testing only: a challenge stays valid after use, so that a load generator can sign
+    /// checks in advance (`myna-hil bench --workload check`). Every other verification step
+    /// still runs on every request. Shown in `GET /v1/health`.
+    #[arg(long)]
+    pub reusable_challenges: bool,
 }
 
 /// `--charset`: UTF-8 (CharacterCodeIdentifier 0) or Shift_JIS / CP932 (1).
@@ -119,7 +124,16 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         registry.qualification_count(),
         started.elapsed().as_secs_f64()
     );
-    let oqs = Arc::new(Oqs::new(registry, OqsConfig::default())?);
+    let oqs = Arc::new(Oqs::new(
+        registry,
+        OqsConfig {
+            reusable_challenges: args.reusable_challenges,
+            ..OqsConfig::default()
+        },
+    )?);
+    if args.reusable_challenges {
+        eprintln!("challenges are reusable (load-testing mode; shown in /v1/health)");
+    }
     let files = match &args.files {
         Some(dir) => Some(Arc::new(
             FileInterface::new(dir, Arc::clone(&oqs))

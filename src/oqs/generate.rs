@@ -153,6 +153,168 @@ pub fn reference_date() -> NaiveDate {
 /// allocated (`oqs serve --synthetic`), so that a typo cannot ask for more than any machine has.
 pub const MAX_SYNTHETIC_PERSONS: u64 = 130_000_000;
 
+/// One synthetic person as the generator draws it: everything `oqs serve --synthetic` puts in
+/// the registry, so that a load generator replaying the same draws knows whom it is asking for
+/// without building the registry.
+#[derive(Debug, Clone)]
+pub struct SyntheticPerson {
+    pub index: usize,
+    pub person: Person,
+    pub post_number: String,
+    pub insurer_number: String,
+    pub symbol: String,
+    /// 被保険者番号 (the index plus one, as text).
+    pub number: String,
+    pub acquired: NaiveDate,
+    pub income: IncomeBracket,
+    /// The card's issue date: the not_before of its authentication certificate, from which the
+    /// registry derives the certificate serial.
+    pub card_issued: NaiveDate,
+}
+
+/// The generator's draws, one person at a time; [`synthetic_registry`] and
+/// [`visit_synthetic_persons`] share it, so both see the same persons for the same seed.
+struct Draws {
+    rng: ChaCha20Rng,
+    seed: u64,
+    today: NaiveDate,
+    earliest_birth: NaiveDate,
+    birth_span: u64,
+    first_issue: NaiveDate,
+    issue_span: u64,
+    earliest_employment: NaiveDate,
+    employee: Vec<String>,
+    late: Vec<String>,
+    symbols: Vec<String>,
+    posts: Vec<Vec<String>>,
+}
+
+impl Draws {
+    fn new(seed: u64) -> Draws {
+        let today = reference_date();
+        let earliest_birth = NaiveDate::from_ymd_opt(1925, 1, 1).unwrap_or_default();
+        let first_issue = NaiveDate::from_ymd_opt(2016, 1, 1).unwrap_or_default();
+        // Everything that repeats is formatted once; each draw reuses one record and
+        // allocates nothing once its strings have grown.
+        Draws {
+            rng: ChaCha20Rng::seed_from_u64(seed),
+            seed,
+            today,
+            earliest_birth,
+            birth_span: (today - earliest_birth).num_days() as u64,
+            first_issue,
+            issue_span: (today - first_issue).num_days() as u64,
+            earliest_employment: NaiveDate::from_ymd_opt(2010, 4, 1).unwrap_or_default(),
+            employee: (0..PREFECTURES.len()).map(employee_insurer).collect(),
+            late: (0..PREFECTURES.len()).map(late_elderly_insurer).collect(),
+            symbols: (1..=999).map(|n: u32| n.to_string()).collect(),
+            posts: (0..PREFECTURES.len())
+                .map(|p| {
+                    (0..TOWNS.len())
+                        .map(|t| format!("{:03}-{:04}", 100 + p * 10, t))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    fn blank(&self) -> SyntheticPerson {
+        SyntheticPerson {
+            index: 0,
+            person: Person {
+                name: String::new(),
+                kana: String::new(),
+                birth_date: self.earliest_birth,
+                sex: Sex::Male,
+                address: String::new(),
+                my_number: synthetic_my_number(self.seed, 0),
+            },
+            post_number: String::new(),
+            insurer_number: String::new(),
+            symbol: String::new(),
+            number: String::new(),
+            acquired: self.earliest_birth,
+            income: IncomeBracket::General,
+            card_issued: self.first_issue,
+        }
+    }
+
+    /// Draws person `index` into `out` (draws must come in index order).
+    fn draw(&mut self, index: usize, out: &mut SyntheticPerson) {
+        let rng = &mut self.rng;
+        let male = rng.gen_bool(0.5);
+        let family = FAMILY[rng.gen_range(0..FAMILY.len())];
+        let given =
+            if male { GIVEN_MALE } else { GIVEN_FEMALE }[rng.gen_range(0..GIVEN_MALE.len())];
+        let prefecture = rng.gen_range(0..PREFECTURES.len());
+        let town = rng.gen_range(0..TOWNS.len());
+        let birth_date = self.earliest_birth + Days::new(rng.gen_range(0..self.birth_span));
+        let issued = self.first_issue + Days::new(rng.gen_range(0..self.issue_span));
+        let symbol = &self.symbols[rng.gen_range(0..self.symbols.len())];
+        let income = match rng.gen_range(0..10) {
+            0 => IncomeBracket::WorkingAge,
+            1 | 2 => IncomeBracket::GeneralIi,
+            _ => IncomeBracket::General,
+        };
+        out.index = index;
+        let person = &mut out.person;
+        person.name.clear();
+        person.name.push_str(family.0);
+        person.name.push('\u{3000}');
+        person.name.push_str(given.0);
+        person.kana.clear();
+        person.kana.push_str(family.1);
+        person.kana.push(' ');
+        person.kana.push_str(given.1);
+        person.address.clear();
+        person.address.push_str(PREFECTURES[prefecture]);
+        person.address.push_str("試験市");
+        person.address.push_str(TOWNS[town]);
+        person.birth_date = birth_date;
+        person.sex = if male { Sex::Male } else { Sex::Female };
+        person.my_number = synthetic_my_number(self.seed, index as u64);
+        out.post_number.clear();
+        out.post_number.push_str(&self.posts[prefecture][town]);
+        let late_elderly = crate::oqs::rules::late_elderly_first_day(birth_date);
+        let (insurer, acquired) = if late_elderly <= self.today {
+            (&self.late[prefecture], late_elderly)
+        } else {
+            (
+                &self.employee[prefecture],
+                birth_date.max(self.earliest_employment),
+            )
+        };
+        out.insurer_number.clear();
+        out.insurer_number.push_str(insurer);
+        out.acquired = acquired;
+        out.symbol.clear();
+        out.symbol.push_str(symbol);
+        out.number.clear();
+        // Writing into a String cannot fail.
+        let _ = write!(out.number, "{}", index + 1);
+        out.income = income;
+        out.card_issued = issued;
+    }
+}
+
+/// Replays the draws of `synthetic_registry(persons, seed)` without building it: `visit` sees
+/// every person in index order (the same persons, byte for byte) and may stop early by
+/// returning `false`. A load generator uses it to know whom to ask for.
+pub fn visit_synthetic_persons(
+    persons: usize,
+    seed: u64,
+    mut visit: impl FnMut(&SyntheticPerson) -> bool,
+) {
+    let mut draws = Draws::new(seed);
+    let mut record = draws.blank();
+    for index in 0..persons {
+        draws.draw(index, &mut record);
+        if !visit(&record) {
+            return;
+        }
+    }
+}
+
 /// A synthetic registry of `persons` persons (at most [`MAX_SYNTHETIC_PERSONS`]).
 pub fn synthetic_registry(persons: usize, seed: u64) -> Result<Registry, RegistryError> {
     let mut builder = RegistryBuilder::with_capacity(RegistryOptions::default(), persons);
@@ -168,94 +330,31 @@ pub fn synthetic_registry(persons: usize, seed: u64) -> Result<Registry, Registr
             0,
         )?;
     }
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let today = reference_date();
-    let earliest_birth = NaiveDate::from_ymd_opt(1925, 1, 1).unwrap_or_default();
-    let birth_span = (today - earliest_birth).num_days() as u64;
-    let first_issue = NaiveDate::from_ymd_opt(2016, 1, 1).unwrap_or_default();
-    let issue_span = (today - first_issue).num_days() as u64;
-    // Everything that repeats is formatted once; the loop reuses one Person and allocates
-    // only the 個人番号 and the insured number.
-    let employee: Vec<String> = (0..PREFECTURES.len()).map(employee_insurer).collect();
-    let late: Vec<String> = (0..PREFECTURES.len()).map(late_elderly_insurer).collect();
-    let symbols: Vec<String> = (1..=999).map(|n: u32| n.to_string()).collect();
-    let posts: Vec<Vec<String>> = (0..PREFECTURES.len())
-        .map(|p| {
-            (0..TOWNS.len())
-                .map(|t| format!("{:03}-{:04}", 100 + p * 10, t))
-                .collect()
-        })
-        .collect();
-    let earliest_employment = NaiveDate::from_ymd_opt(2010, 4, 1).unwrap_or_default();
-    let mut person = Person {
-        name: String::new(),
-        kana: String::new(),
-        birth_date: earliest_birth,
-        sex: Sex::Male,
-        address: String::new(),
-        my_number: synthetic_my_number(seed, 0),
-    };
-    let mut number = String::new();
+    let mut draws = Draws::new(seed);
+    let mut record = draws.blank();
     for index in 0..persons {
-        let male = rng.gen_bool(0.5);
-        let family = FAMILY[rng.gen_range(0..FAMILY.len())];
-        let given =
-            if male { GIVEN_MALE } else { GIVEN_FEMALE }[rng.gen_range(0..GIVEN_MALE.len())];
-        let prefecture = rng.gen_range(0..PREFECTURES.len());
-        let town = rng.gen_range(0..TOWNS.len());
-        let birth_date = earliest_birth + Days::new(rng.gen_range(0..birth_span));
-        let issued = first_issue + Days::new(rng.gen_range(0..issue_span));
-        let symbol = &symbols[rng.gen_range(0..symbols.len())];
-        let income = match rng.gen_range(0..10) {
-            0 => IncomeBracket::WorkingAge,
-            1 | 2 => IncomeBracket::GeneralIi,
-            _ => IncomeBracket::General,
-        };
-        person.name.clear();
-        person.name.push_str(family.0);
-        person.name.push('\u{3000}');
-        person.name.push_str(given.0);
-        person.kana.clear();
-        person.kana.push_str(family.1);
-        person.kana.push(' ');
-        person.kana.push_str(given.1);
-        person.address.clear();
-        person.address.push_str(PREFECTURES[prefecture]);
-        person.address.push_str("試験市");
-        person.address.push_str(TOWNS[town]);
-        person.birth_date = birth_date;
-        person.sex = if male { Sex::Male } else { Sex::Female };
-        person.my_number = synthetic_my_number(seed, index as u64);
+        draws.draw(index, &mut record);
         let id = builder.add_person(
             None,
-            &person,
-            Some(&posts[prefecture][town]),
+            &record.person,
+            Some(&record.post_number),
             PersonFlags::default(),
         )?;
-        let late_elderly = crate::oqs::rules::late_elderly_first_day(birth_date);
-        let (insurer, acquired) = if late_elderly <= today {
-            (&late[prefecture], late_elderly)
-        } else {
-            (&employee[prefecture], birth_date.max(earliest_employment))
-        };
-        number.clear();
-        // Writing into a String cannot fail.
-        let _ = write!(number, "{}", index + 1);
         builder.add_qualification(
             id,
             QualificationRecord {
-                insurer,
+                insurer: &record.insurer_number,
                 relationship: Relationship::Insured,
                 card_classification: InsuredCardClassification::General,
-                symbol,
-                number: &number,
+                symbol: &record.symbol,
+                number: &record.number,
                 branch: 0,
-                acquired,
+                acquired: record.acquired,
                 lost: None,
                 reason_of_loss: None,
                 registered_on: None,
                 loss_registered_on: None,
-                income,
+                income: record.income,
                 burden_percent: None,
                 extras: QualificationExtras::default(),
             },
@@ -263,8 +362,8 @@ pub fn synthetic_registry(persons: usize, seed: u64) -> Result<Registry, Registr
         builder.add_card(
             id,
             CardLinkRecord {
-                holder: &person.my_number,
-                issued,
+                holder: &record.person.my_number,
+                issued: record.card_issued,
                 link: LinkState::Registered,
                 registered_on: None,
                 revoked: None,

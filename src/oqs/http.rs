@@ -129,10 +129,7 @@ fn read_json<T: DeserializeOwned>(
 pub fn router(oqs: Arc<Oqs>, files: Option<Arc<FileInterface>>) -> Router {
     Router::new()
         .route("/openapi.yaml", get(openapi))
-        .route(
-            "/v1/health",
-            get(|| async { Json(serde_json::json!({ "status": "ok" })) }),
-        )
+        .route("/v1/health", get(health))
         .route("/v1/challenge", post(challenge))
         .route("/v1/check", post(check))
         .route("/v1/register", post(register))
@@ -215,6 +212,17 @@ pub async fn serve(
             drop(permit);
         });
     }
+}
+
+/// Liveness, and what a load generator must know: the registry's size and whether challenges
+/// may be reused (a load-testing mode that must never pass unnoticed).
+async fn health(State(state): State<AppState>) -> Response {
+    Json(serde_json::json!({
+        "status": "ok",
+        "persons": state.oqs.registry().person_count(),
+        "reusable_challenges": state.oqs.reusable_challenges(),
+    }))
+    .into_response()
 }
 
 async fn openapi() -> Response {

@@ -25,11 +25,9 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 use der::Decode;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-use rsa::pkcs1v15::{Signature, VerifyingKey};
-use rsa::signature::Verifier;
+use rsa::pkcs1v15::Signature;
 use rsa::traits::PublicKeyParts;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::oqs::codes::{CharacterCode, QualificationValidity, ReferenceClassification};
 use crate::oqs::description::{LinkState, RegistryOptions};
@@ -44,7 +42,7 @@ use crate::oqs::message::{
 use crate::oqs::outcome::Outcome;
 use crate::oqs::registry::{PersonView, QualificationView, Registry};
 use crate::oqs::rules::{self, CertificateStanding};
-use crate::pki::{CertificateKind, PkiError, TestPki, VerifiedCertificate};
+use crate::pki::{verify_pkcs1_sha256, CertificateKind, PkiError, TestPki, VerifiedCertificate};
 
 /// Who vouches for authentication certificates (the test CA, or a stand-in in tests).
 pub trait CertificateAuthority: Send + Sync {
@@ -74,6 +72,10 @@ pub struct OqsConfig {
     pub max_outstanding_challenges: usize,
     /// Seed for challenges, so that recorded runs are reproducible; `None` = OS randomness.
     pub challenge_seed: Option<u64>,
+    /// Load testing only (`oqs serve --reusable-challenges`): an issued challenge stays valid
+    /// after use, so that a load generator can sign a pool of checks in advance instead of
+    /// paying an RSA signature per request. Every other step of the check still runs.
+    pub reusable_challenges: bool,
 }
 
 impl Default for OqsConfig {
@@ -83,6 +85,7 @@ impl Default for OqsConfig {
             max_recorded_calls: 100_000,
             max_outstanding_challenges: 100_000,
             challenge_seed: None,
+            reusable_challenges: false,
         }
     }
 }
@@ -218,6 +221,11 @@ impl Oqs {
         &self.registry
     }
 
+    /// Whether challenges stay valid after use ([`OqsConfig::reusable_challenges`]).
+    pub fn reusable_challenges(&self) -> bool {
+        self.config.reusable_challenges
+    }
+
     /// Takes J-LIS down or brings it back (on top of the registry's dated outages).
     pub fn set_jlis_available(&self, available: bool) {
         self.jlis_available.store(available, Ordering::Relaxed);
@@ -302,6 +310,10 @@ impl Oqs {
             return false;
         };
         let mut store = lock(&self.challenges);
+        if self.config.reusable_challenges {
+            // Still only challenges this service issued (and has not forgotten).
+            return store.outstanding.contains(&key);
+        }
         if store.outstanding.remove(&key) {
             store.order.retain(|c| *c != key);
             true
@@ -333,12 +345,12 @@ impl Oqs {
                 if signature.len() != verified.public_key.size() {
                     return Err((Outcome::SignatureMalformed, serial));
                 }
-                let signature = Signature::try_from(signature.as_slice())
+                Signature::try_from(signature.as_slice())
                     .map_err(|_| (Outcome::SignatureMalformed, serial))?;
                 let challenge = request.challenge.as_deref().unwrap_or_default();
-                VerifyingKey::<Sha256>::new(verified.public_key.clone())
-                    .verify(challenge, &signature)
-                    .map_err(|_| (Outcome::SignatureInvalid, serial))?;
+                if !verify_pkcs1_sha256(&verified.public_key, challenge, signature) {
+                    return Err((Outcome::SignatureInvalid, serial));
+                }
                 Ok(verified)
             })
     }

@@ -180,16 +180,16 @@ impl CertificateAuthority {
         self.kind
     }
 
+    pub(crate) fn public_key(&self) -> &RsaPublicKey {
+        self.verifying_key.as_ref()
+    }
+
     pub(crate) fn name(&self) -> &Name {
         &self.name
     }
 
     pub(crate) fn name_text(&self) -> String {
         self.name.to_string()
-    }
-
-    pub(crate) fn verifying_key(&self) -> &VerifyingKey<Sha256> {
-        &self.verifying_key
     }
 
     pub(crate) fn certificate_der(&self) -> &[u8] {

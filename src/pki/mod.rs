@@ -33,6 +33,7 @@ use crate::person::{MyNumber, Person};
 
 pub(crate) use fixtures::{generate_fixtures, DEFAULT_POOL_SIZE, DEFAULT_SEED};
 pub use pool::pool_size;
+pub use verify::verify_pkcs1_sha256;
 
 use issue::CertificateAuthority;
 

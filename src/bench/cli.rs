@@ -1,0 +1,845 @@
+//! `myna-hil bench`: arguments, their checks (exit 2 with the reason), building the workload
+//! and running it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::NaiveDate;
+
+use crate::bench::drive::{drive_http, drive_in_process, HttpWorkload, Limits, Load, RunResult};
+use crate::bench::http::{self, HttpRequest, HttpTarget, TargetError};
+use crate::bench::in_process::{
+    Apdu, Check, InProcess, InsuranceCard, Lookup, Pool, Reception, SignedCheck, BAD_FACILITY,
+    FACILITY,
+};
+use crate::bench::judge::Path;
+use crate::bench::mix::{Expect, Mix, MixError};
+use crate::bench::population::{
+    can_carry_expired_certificate, card_for, check_date, expired_until, insurance_card_request,
+    known_persons, unknown_persons, valid_until, Holder,
+};
+use crate::bench::progress::Progress;
+use crate::bench::record::HistogramError;
+use crate::bench::report::{self, ReportError, Summary, SummaryParts};
+use crate::card::Card;
+use crate::oqs::generate::{synthetic_registry, SyntheticPerson, MAX_SYNTHETIC_PERSONS};
+use crate::oqs::message::{CheckRequest, ConsentChoices, IdentityMethod, InsuranceCardRequest};
+use crate::oqs::registry::RegistryError;
+use crate::oqs::service::{Oqs, OqsConfig};
+use crate::pki::{PkiError, TestPki, VerifiedCertificate};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Workload {
+    /// Registry lookup plus rules, in process, no cryptography.
+    Lookup,
+    /// The 被保険者証情報 lookup, in process or over HTTP.
+    InsuranceCard,
+    /// The full check with proof of possession: chain and signature verified.
+    Check,
+    /// The whole reader flow with the emulated card signing (in process).
+    Reception,
+    /// The card alone (SELECT, SELECT, READ BINARY), in process.
+    Apdu,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Lookup => "lookup",
+            Workload::InsuranceCard => "insurance-card",
+            Workload::Check => "check",
+            Workload::Reception => "reception",
+            Workload::Apdu => "apdu",
+        }
+    }
+
+    /// The outcome kinds `--mix` may ask of this workload.
+    fn kinds(self) -> &'static [Expect] {
+        match self {
+            Workload::Lookup => &[Expect::Valid, Expect::NotFound, Expect::Expired],
+            Workload::InsuranceCard => &[Expect::Valid, Expect::NotFound, Expect::Invalid],
+            Workload::Check => &[
+                Expect::Valid,
+                Expect::NotFound,
+                Expect::Expired,
+                Expect::BadSignature,
+                Expect::Invalid,
+            ],
+            Workload::Reception | Workload::Apdu => &[Expect::Valid],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CardLatency {
+    /// The card's processing time, simulated in virtual time, is added to each latency.
+    Virtual,
+    /// Only the computation is timed.
+    Off,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    #[arg(long, value_enum)]
+    pub workload: Workload,
+    /// `in-process`, or `http://HOST:PORT` of a running `myna-hil oqs serve`.
+    #[arg(long, default_value = "in-process")]
+    pub target: String,
+    /// Open loop: this many requests per second on a fixed schedule; latency counts from
+    /// each request's scheduled start.
+    #[arg(long, conflicts_with = "terminals")]
+    pub rate: Option<f64>,
+    /// Closed loop: this many terminals, each sending its next request when answered
+    /// (default when neither --rate nor --terminals: 1 terminal).
+    #[arg(long)]
+    pub terminals: Option<usize>,
+    /// How long to run: `10s`, `500ms`, `2m` (default 10s unless --requests).
+    #[arg(long, conflicts_with = "requests", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// How many requests to send.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Persons in the synthetic registry (the same as `oqs serve --synthetic N --seed S`).
+    #[arg(long, default_value_t = 10_000)]
+    pub registry_size: u64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Outcome shares, e.g. `valid=90,not_found=5,expired=5` (kinds: valid, not_found,
+    /// expired, bad_signature, invalid; which apply depends on the workload).
+    #[arg(long)]
+    pub mix: Option<String>,
+    /// Open loop over HTTP: kept-alive connections (default 64); in process: threads
+    /// (default: the number of CPUs).
+    #[arg(long)]
+    pub connections: Option<usize>,
+    /// Distinct persons (and, for checks, signed requests) the load cycles through.
+    #[arg(long, default_value_t = 256)]
+    pub pool: usize,
+    /// Checks: sign a fresh challenge for every request (the card's ~2 ms RSA signature in the
+    /// load generator) instead of signing a pool in advance.
+    #[arg(long)]
+    pub fresh_challenges: bool,
+    /// `reception`: whether the card's simulated processing time is part of the latency.
+    #[arg(long, value_enum, default_value = "virtual")]
+    pub card_latency: CardLatency,
+    /// Write the summary as JSON.
+    #[arg(long, value_name = "F")]
+    pub json: Option<PathBuf>,
+    /// Draw the percentile spectrum and latency over time (SVG).
+    #[arg(long, value_name = "F.svg")]
+    pub plot: Option<PathBuf>,
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Over HTTP: write the requests the bench would send (one `PATH<TAB>KIND<TAB>JSON` line
+    /// each, KIND the expected outcome as in --mix,
+    /// checks signed over challenges of that very server) and exit without running, so that
+    /// another load tool (wrk, Locust) sends exactly the same ones.
+    #[arg(long, value_name = "F")]
+    pub dump_requests: Option<PathBuf>,
+}
+
+/// `10s`, `1.5s`, `250ms`, `2m`; a bare number is seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 10s, 500ms or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("{text:?}: unit must be ms, s, m or h")),
+    };
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(format!("{text:?}: a duration must be positive"));
+    }
+    if seconds > MAX_DURATION.as_secs_f64() {
+        return Err(format!("{text:?}: at most {} s", MAX_DURATION.as_secs()));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+const MAX_DURATION: Duration = Duration::from_secs(3_600);
+const MAX_REQUESTS: u64 = 1_000_000_000;
+const MAX_RATE: f64 = 10_000_000.0;
+const MAX_SENDERS: usize = 4_096;
+const MAX_POOL: usize = 100_000;
+/// Registry bytes per person at 10 million (1,355 MiB peak for 10 M, README), rounded up.
+const BYTES_PER_PERSON: u64 = 150;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// Bad arguments: exit 2.
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Mix(#[from] MixError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("target unreachable: {0}")]
+    Unreachable(String),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("test PKI: {0}")]
+    Pki(#[from] PkiError),
+    #[error("card: {0}")]
+    Card(String),
+    #[error(transparent)]
+    Histogram(#[from] HistogramError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("tokio runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+fn usage(message: impl Into<String>) -> BenchError {
+    BenchError::Usage(message.into())
+}
+
+/// The checked form of the arguments.
+struct Setup {
+    workload: Workload,
+    target: Option<HttpTarget>,
+    load: Load,
+    limits: Limits,
+    persons: usize,
+    mix: Mix,
+}
+
+fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn check(args: &BenchArgs) -> Result<Setup, BenchError> {
+    let target = match args.target.as_str() {
+        "in-process" => None,
+        other => Some(HttpTarget::parse(other)?),
+    };
+    if target.is_some()
+        && matches!(
+            args.workload,
+            Workload::Lookup | Workload::Reception | Workload::Apdu
+        )
+    {
+        return Err(usage(format!(
+            "--workload {} runs in process only (--target in-process); over HTTP use insurance-card or check",
+            args.workload.name()
+        )));
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let load = match (args.rate, args.terminals) {
+        (Some(rate), _) => {
+            if !(rate.is_finite() && rate > 0.0) {
+                return Err(usage(format!(
+                    "--rate {rate}: the rate must be a positive number of requests per second"
+                )));
+            }
+            if rate > MAX_RATE {
+                return Err(usage(format!(
+                    "--rate {rate}: at most {MAX_RATE} per second"
+                )));
+            }
+            let default = if target.is_some() { 64 } else { cpus };
+            let workers = args.connections.unwrap_or(default);
+            if workers == 0 || workers > MAX_SENDERS {
+                return Err(usage(format!(
+                    "--connections {workers}: 1 to {MAX_SENDERS}"
+                )));
+            }
+            Load::Open { rate, workers }
+        }
+        (None, terminals) => {
+            let terminals = terminals.unwrap_or(1);
+            if terminals == 0 || terminals > MAX_SENDERS {
+                return Err(usage(format!(
+                    "--terminals {terminals}: 1 to {MAX_SENDERS}"
+                )));
+            }
+            if args.connections.is_some() {
+                return Err(usage(
+                    "--connections is for open loop (--rate); in closed loop each terminal has one",
+                ));
+            }
+            Load::Closed { terminals }
+        }
+    };
+    let limits = match (args.duration, args.requests) {
+        (_, Some(0)) => return Err(usage("--requests 0: send at least one request")),
+        (_, Some(n)) if n > MAX_REQUESTS => {
+            return Err(usage(format!("--requests {n}: at most {MAX_REQUESTS}")))
+        }
+        (duration, requests) => Limits {
+            duration: duration.or(requests.is_none().then_some(Duration::from_secs(10))),
+            requests,
+        },
+    };
+    if let (Load::Open { rate, .. }, Some(duration)) = (load, limits.duration) {
+        if rate * duration.as_secs_f64() > MAX_REQUESTS as f64 {
+            return Err(usage(format!(
+                "--rate × --duration plans more than {MAX_REQUESTS} requests"
+            )));
+        }
+        if rate * duration.as_secs_f64() < 1.0 {
+            return Err(usage(format!(
+                "--rate {rate} for {} s plans no request at all",
+                duration.as_secs_f64()
+            )));
+        }
+    }
+    if args.registry_size == 0 {
+        return Err(usage(
+            "--registry-size 0: the registry needs at least one person",
+        ));
+    }
+    if args.registry_size > MAX_SYNTHETIC_PERSONS {
+        return Err(usage(format!(
+            "--registry-size {}: at most {MAX_SYNTHETIC_PERSONS} (national scale)",
+            args.registry_size
+        )));
+    }
+    let builds_registry = target.is_none() && args.workload != Workload::Apdu;
+    if builds_registry {
+        let needed = args.registry_size.saturating_mul(BYTES_PER_PERSON);
+        if let Some(available) = available_memory() {
+            if needed > available {
+                return Err(usage(format!(
+                    "--registry-size {} needs about {} MiB in process, but only {} MiB are available",
+                    args.registry_size,
+                    needed >> 20,
+                    available >> 20
+                )));
+            }
+        }
+    }
+    let persons = usize::try_from(args.registry_size)
+        .map_err(|_| usage("--registry-size does not fit this machine's address space"))?;
+    if args.pool == 0 || args.pool > MAX_POOL {
+        return Err(usage(format!("--pool {}: 1 to {MAX_POOL}", args.pool)));
+    }
+    let mix = match &args.mix {
+        Some(text) => Mix::parse(text)?,
+        None => Mix::all_valid(),
+    };
+    if let Some(kind) = mix.kinds().find(|k| !args.workload.kinds().contains(k)) {
+        let allowed: Vec<&str> = args.workload.kinds().iter().map(|k| k.name()).collect();
+        return Err(usage(format!(
+            "--mix: {kind} does not apply to --workload {} (it takes {})",
+            args.workload.name(),
+            allowed.join(", ")
+        )));
+    }
+    Ok(Setup {
+        workload: args.workload,
+        target,
+        load,
+        limits,
+        persons,
+        mix,
+    })
+}
+
+/// Runs the bench. Exit 0 when every request got its expected answer, 1 when some did not.
+pub fn bench(args: BenchArgs) -> Result<ExitCode, BenchError> {
+    let setup = check(&args)?;
+    if args.dump_requests.is_some() && setup.target.is_none() {
+        return Err(usage("--dump-requests needs --target http://HOST:PORT"));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(BenchError::Runtime)?;
+    let mut reusable = false;
+    let health = match &setup.target {
+        Some(target) => {
+            let health = runtime
+                .block_on(http::health(target))
+                .map_err(BenchError::Unreachable)?;
+            if let Some(persons) = health.persons {
+                if persons != args.registry_size {
+                    return Err(usage(format!(
+                        "{} serves {persons} persons but --registry-size is {}: start it with `oqs serve --synthetic {} --seed {}`",
+                        target.url, args.registry_size, args.registry_size, args.seed
+                    )));
+                }
+            }
+            Some(health)
+        }
+        None => None,
+    };
+    let planned = match setup.load {
+        Load::Open { rate, .. } => Some(setup.limits.requests.unwrap_or_else(|| {
+            (rate * setup.limits.duration.unwrap_or_default().as_secs_f64()).ceil() as u64
+        })),
+        Load::Closed { .. } => setup.limits.requests,
+    };
+    eprintln!(
+        "preparing {} ({} persons, seed {})…",
+        setup.workload.name(),
+        setup.persons,
+        args.seed
+    );
+    let progress = Progress::new(!args.no_progress, planned, setup.workload.name());
+    let run: RunResult = match (&setup.target, setup.workload) {
+        (Some(target), workload) => {
+            reusable =
+                health.as_ref().is_some_and(|h| h.reusable_challenges) && !args.fresh_challenges;
+            let workload = Arc::new(http_workload(
+                &args, &setup, target, workload, reusable, &runtime,
+            )?);
+            if let Some(path) = &args.dump_requests {
+                dump_requests(path, &workload)?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            drive_http(workload, setup.load, setup.limits, &progress, &runtime)?
+        }
+        (None, Workload::Apdu) => {
+            let card = build_card(&first_person()?, 0)?;
+            drive_in_process(&Apdu { card }, setup.load, setup.limits, &progress)?
+        }
+        (None, workload) => {
+            reusable = workload == Workload::Check && !args.fresh_challenges;
+            let registry = synthetic_registry(setup.persons, args.seed)?;
+            let oqs = Arc::new(Oqs::new(
+                registry,
+                OqsConfig {
+                    reusable_challenges: reusable,
+                    ..OqsConfig::default()
+                },
+            )?);
+            run_in_process(&args, &setup, workload, oqs, &progress)?
+        }
+    };
+    let summary = Summary::new(
+        SummaryParts {
+            workload: setup.workload.name().to_owned(),
+            target: setup
+                .target
+                .as_ref()
+                .map_or_else(|| "in-process".to_owned(), |t| t.url.clone()),
+            offered_rate_per_s: match setup.load {
+                Load::Open { rate, .. } => Some(rate),
+                Load::Closed { .. } => None,
+            },
+            senders: setup.load.senders(),
+            registry_size: setup.persons,
+            seed: args.seed,
+            mix: setup
+                .mix
+                .weights()
+                .iter()
+                .map(|(kind, weight)| (kind.name().to_owned(), *weight))
+                .collect::<BTreeMap<_, _>>(),
+            reusable_challenges: reusable,
+            card_latency: (setup.workload == Workload::Reception).then_some(
+                match args.card_latency {
+                    CardLatency::Virtual => "virtual",
+                    CardLatency::Off => "off",
+                },
+            ),
+        },
+        &run,
+    );
+    print!("{}", summary.text());
+    if let Some(path) = &args.json {
+        report::write_json(path, &summary)?;
+    }
+    if let Some(path) = &args.plot {
+        report::write_plot(path, &summary, &run.recorder)?;
+    }
+    Ok(if summary.errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn dump_requests(path: &std::path::Path, workload: &HttpWorkload) -> Result<(), BenchError> {
+    let mut text = String::new();
+    // In the order and shares of the mix, as the bench itself sends them.
+    let count = workload.pool.items().count().max(1_000) as u64;
+    for (kind, request) in (0..count).filter_map(|k| workload.pool.pick(k)) {
+        match request {
+            HttpRequest::Ready { path, body } => {
+                text.push_str(path);
+                text.push('\t');
+                text.push_str(kind.name());
+                text.push('\t');
+                text.push_str(&String::from_utf8_lossy(body));
+                text.push('\n');
+            }
+            HttpRequest::Fresh(_) => {
+                return Err(usage(
+                    "--dump-requests of checks needs a server started with --reusable-challenges",
+                ))
+            }
+        }
+    }
+    std::fs::write(path, text).map_err(|error| {
+        BenchError::Report(ReportError::Write {
+            path: path.display().to_string(),
+            reason: error.to_string(),
+        })
+    })
+}
+
+fn run_in_process(
+    args: &BenchArgs,
+    setup: &Setup,
+    workload: Workload,
+    oqs: Arc<Oqs>,
+    progress: &Progress,
+) -> Result<RunResult, BenchError> {
+    fn go<W: InProcess>(
+        w: &W,
+        setup: &Setup,
+        progress: &Progress,
+    ) -> Result<RunResult, BenchError> {
+        Ok(drive_in_process(w, setup.load, setup.limits, progress)?)
+    }
+    let known = known_persons(setup.persons, args.seed, args.pool);
+    match workload {
+        Workload::Lookup => {
+            let strangers = unknown_persons(setup.persons, args.seed, args.pool);
+            let pool = Pool::new(
+                setup.mix.clone(),
+                lookup_items(&setup.mix, &known, &strangers)?,
+            );
+            go(&Lookup { oqs, pool }, setup, progress)
+        }
+        Workload::InsuranceCard => {
+            let strangers = unknown_persons(setup.persons, args.seed, args.pool);
+            let pool = Pool::new(
+                setup.mix.clone(),
+                insurance_card_items(&setup.mix, &known, &strangers),
+            );
+            go(&InsuranceCard { oqs, pool }, setup, progress)
+        }
+        Workload::Check => {
+            let holders = check_holders(&setup.mix, setup.persons, args.seed, args.pool)?;
+            let mut by_kind = Vec::new();
+            for (kind, items) in holders {
+                let mut requests = Vec::with_capacity(items.len());
+                for (holder, request) in items {
+                    requests.push(if args.fresh_challenges {
+                        SignedCheck::Fresh { holder, request }
+                    } else {
+                        SignedCheck::Presigned(presign(
+                            &holder,
+                            request,
+                            kind,
+                            oqs.issue_challenge(),
+                        ))
+                    });
+                }
+                by_kind.push((kind, requests));
+            }
+            let pool = Pool::new(setup.mix.clone(), by_kind);
+            go(&Check { oqs, pool }, setup, progress)
+        }
+        Workload::Reception => {
+            let adults: Vec<&SyntheticPerson> = known
+                .iter()
+                .filter(|p| p.card_issued.years_since(p.person.birth_date).unwrap_or(0) >= 20)
+                .take(args.pool.min(64))
+                .collect();
+            let mut cards = Vec::with_capacity(adults.len());
+            for (index, person) in adults.iter().enumerate() {
+                cards.push(build_card(person, index)?);
+            }
+            if cards.is_empty() {
+                return Err(usage(
+                    "the registry has no adult to build a card for; raise --registry-size",
+                ));
+            }
+            let reception = Reception {
+                oqs,
+                cards,
+                date: check_date(),
+                card_latency: args.card_latency == CardLatency::Virtual,
+            };
+            go(&reception, setup, progress)
+        }
+        Workload::Apdu => Err(usage("apdu needs no registry")),
+    }
+}
+
+fn lookup_items(
+    mix: &Mix,
+    known: &[SyntheticPerson],
+    strangers: &[SyntheticPerson],
+) -> Result<Vec<(Expect, Vec<VerifiedCertificate>)>, BenchError> {
+    let public_key = crate::pki::pool_key(0)?.to_public_key();
+    let certificate = |person: &SyntheticPerson, not_after: NaiveDate| VerifiedCertificate {
+        serial: crate::pki::certificate_serial(
+            crate::pki::CertificateKind::Authentication,
+            &person.person.my_number,
+            person.card_issued,
+        ),
+        not_before: person.card_issued,
+        not_after,
+        public_key: public_key.clone(),
+    };
+    Ok(mix
+        .kinds()
+        .map(|kind| {
+            let items = match kind {
+                Expect::NotFound => strangers
+                    .iter()
+                    .map(|p| certificate(p, valid_until()))
+                    .collect(),
+                Expect::Expired => known
+                    .iter()
+                    .filter(|p| can_carry_expired_certificate(p))
+                    .map(|p| certificate(p, expired_until()))
+                    .collect(),
+                _ => known
+                    .iter()
+                    .map(|p| certificate(p, valid_until()))
+                    .collect(),
+            };
+            (kind, items)
+        })
+        .collect())
+}
+
+fn insurance_card_items(
+    mix: &Mix,
+    known: &[SyntheticPerson],
+    strangers: &[SyntheticPerson],
+) -> Vec<(Expect, Vec<InsuranceCardRequest>)> {
+    mix.kinds()
+        .map(|kind| {
+            let items = match kind {
+                Expect::NotFound => strangers
+                    .iter()
+                    .map(|p| insurance_card_request(p, FACILITY))
+                    .collect(),
+                Expect::Invalid => known
+                    .iter()
+                    .map(|p| insurance_card_request(p, BAD_FACILITY))
+                    .collect(),
+                _ => known
+                    .iter()
+                    .map(|p| insurance_card_request(p, FACILITY))
+                    .collect(),
+            };
+            (kind, items)
+        })
+        .collect()
+}
+
+type ChecksByKind = Vec<(Expect, Vec<(Holder, CheckRequest)>)>;
+
+/// Holders (certificate and key) and their unsigned check requests, by kind. Certificates
+/// are issued on every CPU: each costs the CA an RSA signature.
+fn check_holders(
+    mix: &Mix,
+    persons: usize,
+    seed: u64,
+    pool: usize,
+) -> Result<ChecksByKind, BenchError> {
+    let pki = TestPki::load()?;
+    let known = known_persons(persons, seed, pool);
+    let strangers = unknown_persons(persons, seed, pool);
+    let early: Vec<SyntheticPerson> = known
+        .iter()
+        .filter(|p| can_carry_expired_certificate(p))
+        .cloned()
+        .collect();
+    let mut out = Vec::new();
+    for kind in mix.kinds() {
+        let (people, not_after): (&[SyntheticPerson], NaiveDate) = match kind {
+            Expect::NotFound => (&strangers, valid_until()),
+            Expect::Expired => (&early, expired_until()),
+            _ => (&known, valid_until()),
+        };
+        let facility = if kind == Expect::Invalid {
+            BAD_FACILITY
+        } else {
+            FACILITY
+        };
+        let holders = parallel_map(people, |index, person| {
+            Holder::issue(pki, person, not_after, index)
+        })?;
+        let items = holders
+            .into_iter()
+            .map(|holder| {
+                let request = CheckRequest {
+                    identity: IdentityMethod::Pin,
+                    challenge: None,
+                    certificate: holder.certificate.clone(),
+                    signature: None,
+                    facility_code: facility.to_owned(),
+                    date: check_date(),
+                    time: None,
+                    consent: ConsentChoices::default(),
+                    arbitrary_file_identifier: None,
+                    character_code: Default::default(),
+                };
+                (holder, request)
+            })
+            .collect();
+        out.push((kind, items));
+    }
+    Ok(out)
+}
+
+/// `f` over `items` on every CPU, results in order.
+fn parallel_map<T: Sync, R: Send, E: Send>(
+    items: &[T],
+    f: impl Fn(usize, &T) -> Result<R, E> + Sync,
+) -> Result<Vec<R>, E> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .max(1);
+    let chunk = items.len().div_ceil(threads).max(1);
+    let parts: Vec<Result<Vec<R>, E>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .enumerate()
+            .map(|(n, part)| {
+                let f = &f;
+                scope.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .map(|(i, item)| f(n * chunk + i, item))
+                        .collect::<Result<Vec<R>, E>>()
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    let mut out = Vec::with_capacity(items.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+/// The request signed once over `challenge` (a bad signature signs something else).
+fn presign(
+    holder: &Holder,
+    mut request: CheckRequest,
+    kind: Expect,
+    challenge: Vec<u8>,
+) -> CheckRequest {
+    request.signature = Some(if kind == Expect::BadSignature {
+        holder.sign(b"not the challenge")
+    } else {
+        holder.sign(&challenge)
+    });
+    request.challenge = Some(challenge);
+    request
+}
+
+fn http_workload(
+    args: &BenchArgs,
+    setup: &Setup,
+    target: &HttpTarget,
+    workload: Workload,
+    reusable: bool,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<HttpWorkload, BenchError> {
+    let json = |value: &dyn erased::Json| Bytes::from(value.to_json());
+    let by_kind: Vec<(Expect, Vec<HttpRequest>)> = match workload {
+        Workload::InsuranceCard => {
+            let known = known_persons(setup.persons, args.seed, args.pool);
+            let strangers = unknown_persons(setup.persons, args.seed, args.pool);
+            insurance_card_items(&setup.mix, &known, &strangers)
+                .into_iter()
+                .map(|(kind, items)| {
+                    let requests = items
+                        .iter()
+                        .map(|request| HttpRequest::Ready {
+                            path: "/v1/insurance-card",
+                            body: json(request),
+                        })
+                        .collect();
+                    (kind, requests)
+                })
+                .collect()
+        }
+        Workload::Check => {
+            let holders = check_holders(&setup.mix, setup.persons, args.seed, args.pool)?;
+            let needed: usize = holders.iter().map(|(_, items)| items.len()).sum();
+            let mut challenges = if reusable {
+                runtime
+                    .block_on(http::challenges(target, needed))
+                    .map_err(BenchError::Unreachable)?
+                    .into_iter()
+            } else {
+                Vec::new().into_iter()
+            };
+            let mut out = Vec::new();
+            for (kind, items) in holders {
+                let mut requests = Vec::with_capacity(items.len());
+                for (holder, request) in items {
+                    match (reusable, challenges.next()) {
+                        (true, Some(challenge)) => {
+                            let signed = presign(&holder, request, kind, challenge);
+                            requests.push(HttpRequest::Ready {
+                                path: "/v1/check",
+                                body: json(&signed),
+                            });
+                        }
+                        _ => requests.push(HttpRequest::Fresh(Box::new((holder, request)))),
+                    }
+                }
+                out.push((kind, requests));
+            }
+            out
+        }
+        other => {
+            return Err(usage(format!(
+                "--workload {} runs in process only",
+                other.name()
+            )))
+        }
+    };
+    Ok(HttpWorkload {
+        target: target.clone(),
+        path: if workload == Workload::Check {
+            Path::Card
+        } else {
+            Path::InsuranceCard
+        },
+        pool: Pool::new(setup.mix.clone(), by_kind),
+    })
+}
+
+/// Serialising the two request types through one closure.
+mod erased {
+    pub trait Json {
+        fn to_json(&self) -> Vec<u8>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> Vec<u8> {
+            // Request structs of plain fields always serialise.
+            serde_json::to_vec(self).unwrap_or_default()
+        }
+    }
+}
+
+/// The generator's person 0, as the `apdu` workload's card holder.
+fn first_person() -> Result<SyntheticPerson, BenchError> {
+    known_persons(1, 1, 1)
+        .into_iter()
+        .next()
+        .ok_or_else(|| usage("the generator yielded no person"))
+}
+
+fn build_card(person: &SyntheticPerson, index: usize) -> Result<Card, BenchError> {
+    card_for(person, index).map_err(|error| BenchError::Card(error.to_string()))
+}

@@ -1,0 +1,358 @@
+//! The bench's HTTP side: a keep-alive HTTP/1.1 connection per load task (hyper's client
+//! connection, one request at a time, as a terminal sends them), the target's address, and
+//! the workloads sent over it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use tokio::net::TcpStream;
+
+use crate::bench::judge::{judge, Path};
+use crate::bench::mix::Expect;
+use crate::bench::population::Holder;
+use crate::oqs::codes::QualificationValidity;
+use crate::oqs::message::{Challenge, CheckRequest};
+use crate::oqs::Outcome;
+
+/// How long one request may take before it counts as a `timeout` error.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `http://HOST:PORT`, resolved.
+#[derive(Debug, Clone)]
+pub struct HttpTarget {
+    pub url: String,
+    pub address: SocketAddr,
+    host_header: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("--target {0:?}: expected in-process or http://HOST:PORT (https is not supported)")]
+    Syntax(String),
+    #[error("--target {url}: cannot resolve {host}: {reason}")]
+    Resolve {
+        url: String,
+        host: String,
+        reason: String,
+    },
+}
+
+impl HttpTarget {
+    pub fn parse(text: &str) -> Result<HttpTarget, TargetError> {
+        let syntax = || TargetError::Syntax(text.to_owned());
+        let rest = text.strip_prefix("http://").ok_or_else(syntax)?;
+        let authority = rest.strip_suffix('/').unwrap_or(rest);
+        if authority.is_empty() || authority.contains('/') || !authority.contains(':') {
+            return Err(syntax());
+        }
+        let address = std::net::ToSocketAddrs::to_socket_addrs(authority)
+            .map_err(|error| TargetError::Resolve {
+                url: text.to_owned(),
+                host: authority.to_owned(),
+                reason: error.to_string(),
+            })?
+            .next()
+            .ok_or_else(|| TargetError::Resolve {
+                url: text.to_owned(),
+                host: authority.to_owned(),
+                reason: "no address".to_owned(),
+            })?;
+        Ok(HttpTarget {
+            url: format!("http://{authority}"),
+            address,
+            host_header: authority.to_owned(),
+        })
+    }
+}
+
+/// One kept-alive connection.
+pub struct Connection {
+    sender: SendRequest<Full<Bytes>>,
+    host: String,
+}
+
+/// A request that failed before an answer could be judged, by kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure(pub String);
+
+impl Connection {
+    pub async fn open(target: &HttpTarget) -> Result<Connection, Failure> {
+        let stream = TcpStream::connect(target.address)
+            .await
+            .map_err(|_| Failure("connect".into()))?;
+        // Requests are small and answered at once: no Nagle delay on either side.
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|_| Failure("connect".into()))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(Connection {
+            sender,
+            host: target.host_header.clone(),
+        })
+    }
+
+    /// Sends one request and reads the whole answer.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), Failure> {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, &self.host)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))
+            .map_err(|_| Failure("request_build".into()))?;
+        let exchange = async {
+            self.sender
+                .ready()
+                .await
+                .map_err(|_| Failure("connection_closed".into()))?;
+            let response = self
+                .sender
+                .send_request(request)
+                .await
+                .map_err(|_| Failure("io".into()))?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|_| Failure("io".into()))?
+                .to_bytes();
+            Ok((status, body))
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+            .await
+            .map_err(|_| Failure("timeout".into()))?
+    }
+}
+
+/// The part of an answer the bench judges.
+#[derive(Deserialize)]
+struct Verdict {
+    outcome: Outcome,
+    #[serde(rename = "MessageBody")]
+    body: VerdictBody,
+}
+
+#[derive(Deserialize)]
+struct VerdictBody {
+    #[serde(rename = "QualificationValidity", default)]
+    validity: Option<String>,
+}
+
+/// Judges an HTTP answer: malformed requests must get a 422, every verdict a 200 with the
+/// expected outcome.
+pub fn judge_http(
+    path: Path,
+    expected: Expect,
+    status: StatusCode,
+    body: &[u8],
+) -> Result<(), String> {
+    if expected == Expect::Invalid {
+        return if status == StatusCode::UNPROCESSABLE_ENTITY {
+            Ok(())
+        } else {
+            Err(format!("status_{}", status.as_u16()))
+        };
+    }
+    if status != StatusCode::OK {
+        return Err(format!("status_{}", status.as_u16()));
+    }
+    let verdict: Verdict =
+        serde_json::from_slice(body).map_err(|_| "unreadable_answer".to_owned())?;
+    let validity = verdict
+        .body
+        .validity
+        .as_deref()
+        .and_then(<QualificationValidity as crate::oqs::codes::CodeValue>::from_code);
+    judge(path, expected, verdict.outcome, validity)
+}
+
+/// What one HTTP request of a workload is.
+pub enum HttpRequest {
+    /// A body sent as is (insurance-card lookups, checks signed in advance).
+    Ready { path: &'static str, body: Bytes },
+    /// A check with a fresh challenge: ask for one, sign it, send the check.
+    Fresh(Box<(Holder, CheckRequest)>),
+}
+
+/// Sends `request` over `connection` and judges the answer.
+pub async fn run_http(
+    connection: &mut Connection,
+    path_kind: Path,
+    expected: Expect,
+    request: &HttpRequest,
+) -> Result<(), String> {
+    match request {
+        HttpRequest::Ready { path, body } => {
+            let (status, answer) = connection
+                .send(Method::POST, path, body.clone())
+                .await
+                .map_err(|Failure(kind)| kind)?;
+            judge_http(path_kind, expected, status, &answer)
+        }
+        HttpRequest::Fresh(fresh) => {
+            let (holder, request) = fresh.as_ref();
+            let (status, answer) = connection
+                .send(Method::POST, "/v1/challenge", Bytes::new())
+                .await
+                .map_err(|Failure(kind)| kind)?;
+            if status != StatusCode::OK {
+                return Err(format!("challenge_status_{}", status.as_u16()));
+            }
+            let challenge: Challenge =
+                serde_json::from_slice(&answer).map_err(|_| "unreadable_challenge".to_owned())?;
+            let signature = if expected == Expect::BadSignature {
+                holder.sign(b"not the challenge")
+            } else {
+                holder.sign(&challenge.challenge)
+            };
+            let mut request = request.clone();
+            request.challenge = Some(challenge.challenge);
+            request.signature = Some(signature);
+            let body = serde_json::to_vec(&request).map_err(|_| "request_build".to_owned())?;
+            let (status, answer) = connection
+                .send(Method::POST, "/v1/check", Bytes::from(body))
+                .await
+                .map_err(|Failure(kind)| kind)?;
+            judge_http(path_kind, expected, status, &answer)
+        }
+    }
+}
+
+/// `GET /v1/health` as the bench reads it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Health {
+    pub status: String,
+    #[serde(default)]
+    pub reusable_challenges: bool,
+    #[serde(default)]
+    pub persons: Option<u64>,
+}
+
+pub async fn health(target: &HttpTarget) -> Result<Health, String> {
+    let mut connection = Connection::open(target)
+        .await
+        .map_err(|_| format!("cannot connect to {} ({})", target.url, target.address))?;
+    let request = Request::builder()
+        .method(Method::GET)
+        .uri("/v1/health")
+        .header(hyper::header::HOST, &connection.host)
+        .body(Full::new(Bytes::new()))
+        .map_err(|error| error.to_string())?;
+    let exchange = async {
+        connection
+            .sender
+            .ready()
+            .await
+            .map_err(|error| error.to_string())?;
+        let response = connection
+            .sender
+            .send_request(request)
+            .await
+            .map_err(|error| error.to_string())?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|error| error.to_string())?
+            .to_bytes();
+        if status != StatusCode::OK {
+            return Err(format!("GET /v1/health answered {status}"));
+        }
+        serde_json::from_slice::<Health>(&body)
+            .map_err(|error| format!("GET /v1/health is not the qualification system's: {error}"))
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .map_err(|_| format!("{} did not answer GET /v1/health within 5 s", target.url))?
+}
+
+/// Asks the service for `count` challenges (to sign in advance).
+pub async fn challenges(target: &HttpTarget, count: usize) -> Result<Vec<Vec<u8>>, String> {
+    let mut connection = Connection::open(target)
+        .await
+        .map_err(|_| format!("cannot connect to {}", target.url))?;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (status, body) = connection
+            .send(Method::POST, "/v1/challenge", Bytes::new())
+            .await
+            .map_err(|Failure(kind)| format!("POST /v1/challenge: {kind}"))?;
+        if status != StatusCode::OK {
+            return Err(format!("POST /v1/challenge answered {status}"));
+        }
+        let challenge: Challenge = serde_json::from_slice(&body)
+            .map_err(|error| format!("POST /v1/challenge: {error}"))?;
+        out.push(challenge.challenge);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_or_say_why_not() {
+        let target = HttpTarget::parse("http://127.0.0.1:8931").unwrap();
+        assert_eq!(target.address, "127.0.0.1:8931".parse().unwrap());
+        assert_eq!(target.url, "http://127.0.0.1:8931");
+        assert!(HttpTarget::parse("http://127.0.0.1:8931/").is_ok());
+        for bad in [
+            "https://127.0.0.1:1",
+            "127.0.0.1:1",
+            "http://127.0.0.1",
+            "http://h:1/x",
+            "http://",
+        ] {
+            assert!(
+                matches!(HttpTarget::parse(bad), Err(TargetError::Syntax(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn http_answers_are_judged_by_status_and_outcome() {
+        let ok = br#"{"outcome":"answered","MessageBody":{"QualificationValidity":"1"}}"#;
+        assert!(judge_http(Path::Card, Expect::Valid, StatusCode::OK, ok).is_ok());
+        assert_eq!(
+            judge_http(
+                Path::Card,
+                Expect::Valid,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ok
+            ),
+            Err("status_500".to_owned())
+        );
+        assert!(judge_http(
+            Path::Card,
+            Expect::Invalid,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            b"{}"
+        )
+        .is_ok());
+        assert_eq!(
+            judge_http(Path::Card, Expect::Valid, StatusCode::OK, b"nonsense"),
+            Err("unreadable_answer".to_owned())
+        );
+        let expired = br#"{"outcome":"certificate_expired","MessageBody":{}}"#;
+        assert!(judge_http(Path::Card, Expect::Expired, StatusCode::OK, expired).is_ok());
+        assert!(judge_http(Path::Card, Expect::Valid, StatusCode::OK, expired).is_err());
+    }
+}

@@ -1,0 +1,26 @@
+//! `myna-hil bench`: qualification lookups, checks, receptions and card APDUs under load,
+//! in process or against a running `myna-hil oqs serve` over HTTP.
+//!
+//! - [`cli`]: the arguments, their checks and the run;
+//! - [`drive`]: the load models (open loop on a schedule, closed loop with N terminals);
+//! - [`in_process`] / [`http`]: the workloads, called directly or sent over kept-alive
+//!   HTTP/1.1 connections;
+//! - [`population`]: whom to ask for — the persons of `oqs serve --synthetic N --seed S`,
+//!   found by replaying the generator — and their certificates;
+//! - [`mix`], [`judge`]: which answers the requests are built to provoke, and the check that
+//!   each answer is that one;
+//! - [`record`], [`report`], [`progress`]: HDR histograms, the summary, JSON and SVG.
+//!
+//! The top layer beside `scenario` and `certify`: it may use `oqs`, `reader`, `card`, `pki`,
+//! `transport`; nothing imports it.
+
+pub mod cli;
+pub mod drive;
+pub mod http;
+pub mod in_process;
+pub mod judge;
+pub mod mix;
+pub mod population;
+pub mod progress;
+pub mod record;
+pub mod report;

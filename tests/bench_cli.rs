@@ -1,0 +1,417 @@
+//! `myna-hil bench` as users run it: every workload in process for a bounded number of
+//! requests, insurance-card and check over HTTP against a real `oqs serve` on 127.0.0.1:0, the
+//! JSON it writes, its exit codes, and the reusable-challenge mode of the service. Counts and
+//! answers are asserted, never timings.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+use myna_hil::bench::population::{check_date, known_persons, valid_until, Holder};
+use myna_hil::oqs::generate::synthetic_registry;
+use myna_hil::oqs::message::{CheckRequest, IdentityMethod};
+use myna_hil::oqs::service::{Oqs, OqsConfig};
+use myna_hil::oqs::Outcome;
+use myna_hil::pki::TestPki;
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .arg("bench")
+        .args(args)
+        .arg("--no-progress")
+        .output()
+        .unwrap()
+}
+
+/// Runs the bench with `--json` and returns (exit code, the JSON).
+fn bench_json(args: &[&str]) -> (i32, Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--json", json.to_str().unwrap()]);
+    let output = bench(&all);
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|_| {
+        panic!(
+            "no JSON written; stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (
+        output.status.code().unwrap(),
+        serde_json::from_str(&text).unwrap(),
+    )
+}
+
+fn assert_keys(json: &Value) {
+    for key in [
+        "workload",
+        "target",
+        "mode",
+        "offered_rate_per_s",
+        "duration_s",
+        "requests",
+        "errors",
+        "throughput_per_s",
+        "latency_us",
+        "reusable_challenges",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key} in {json}");
+    }
+    for key in ["p50", "p90", "p99", "p999", "max"] {
+        assert!(
+            json["latency_us"][key].is_u64(),
+            "latency_us.{key} in {json}"
+        );
+    }
+    let l = &json["latency_us"];
+    let order = ["p50", "p90", "p99", "p999", "max"].map(|k| l[k].as_u64().unwrap());
+    assert!(order.windows(2).all(|w| w[0] <= w[1]), "{l}");
+}
+
+#[test]
+fn every_workload_runs_in_process_and_gets_the_expected_answers() {
+    for (workload, requests, mix) in [
+        ("lookup", "300", "valid=1,not_found=1,expired=1"),
+        ("insurance-card", "300", "valid=1,not_found=1,invalid=1"),
+        (
+            "check",
+            "50",
+            "valid=1,not_found=1,expired=1,bad_signature=1,invalid=1",
+        ),
+        ("reception", "6", "valid=1"),
+        ("apdu", "3000", "valid=1"),
+    ] {
+        let (code, json) = bench_json(&[
+            "--workload",
+            workload,
+            "--requests",
+            requests,
+            "--terminals",
+            "2",
+            "--registry-size",
+            "3000",
+            "--pool",
+            "16",
+            "--mix",
+            mix,
+        ]);
+        assert_eq!(code, 0, "{workload}: {json}");
+        assert_keys(&json);
+        assert_eq!(json["workload"], workload);
+        assert_eq!(json["target"], "in-process");
+        assert_eq!(json["mode"], "closed");
+        assert_eq!(json["requests"].as_u64(), Some(requests.parse().unwrap()));
+        assert_eq!(json["errors"], 0, "{workload}: {json}");
+        assert_eq!(json["stopped_by"], "requests");
+        let kinds: Vec<&str> = mix
+            .split(',')
+            .map(|k| k.split('=').next().unwrap())
+            .collect();
+        assert_eq!(json["mix"].as_object().unwrap().len(), kinds.len());
+    }
+}
+
+#[test]
+fn open_loop_sends_rate_times_duration_and_draws_the_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("latency.svg");
+    let (code, json) = bench_json(&[
+        "--workload",
+        "lookup",
+        "--rate",
+        "400",
+        "--duration",
+        "1s",
+        "--registry-size",
+        "2000",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{json}");
+    assert_keys(&json);
+    assert_eq!(json["mode"], "open");
+    assert_eq!(json["offered_rate_per_s"], 400.0);
+    assert_eq!(json["requests"], 400);
+    assert_eq!(json["stopped_by"], "duration");
+    // The schedule spreads 400 requests over one second: the run cannot end much before it.
+    assert!(json["duration_s"].as_f64().unwrap() >= 0.99, "{json}");
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(
+        svg.starts_with("<svg") || svg.starts_with("<?xml"),
+        "{}",
+        &svg[..80]
+    );
+    assert!(svg.contains("percentile spectrum") && svg.contains("latency over time"));
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+            .args(["oqs", "serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{line:?}"))
+            .to_owned();
+        Server { child, base }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn over_http_the_bench_asks_for_the_persons_oqs_serve_generated() {
+    let server = Server::start(&[
+        "--synthetic",
+        "3000",
+        "--seed",
+        "5",
+        "--reusable-challenges",
+    ]);
+    let health: Value = ureq::get(&format!("{}/v1/health", server.base))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(health["reusable_challenges"], true);
+    assert_eq!(health["persons"], 3000);
+    let common = [
+        "--target",
+        server.base.as_str(),
+        "--registry-size",
+        "3000",
+        "--seed",
+        "5",
+        "--pool",
+        "16",
+    ];
+
+    let mut args = vec![
+        "--workload",
+        "insurance-card",
+        "--requests",
+        "200",
+        "--terminals",
+        "4",
+    ];
+    args.extend(common);
+    args.extend(["--mix", "valid=8,not_found=1,invalid=1"]);
+    let (code, json) = bench_json(&args);
+    assert_eq!(code, 0, "{json}");
+    assert_keys(&json);
+    assert_eq!(json["target"], server.base.as_str());
+    assert_eq!(
+        (json["requests"].as_u64(), json["errors"].as_u64()),
+        (Some(200), Some(0))
+    );
+
+    let mut args = vec!["--workload", "check", "--rate", "100", "--duration", "1s"];
+    args.extend(common);
+    args.extend([
+        "--connections",
+        "4",
+        "--mix",
+        "valid=6,not_found=1,expired=1,bad_signature=1,invalid=1",
+    ]);
+    let (code, json) = bench_json(&args);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["mode"], "open");
+    assert_eq!(json["reusable_challenges"], true);
+    assert_eq!(
+        (json["requests"].as_u64(), json["errors"].as_u64()),
+        (Some(100), Some(0))
+    );
+
+    // The requests another load tool would send: PATH, KIND, JSON, in the mix's shares.
+    let dir = tempfile::tempdir().unwrap();
+    let dump = dir.path().join("requests.tsv");
+    let mut args = vec![
+        "--workload",
+        "insurance-card",
+        "--mix",
+        "valid=8,not_found=1,invalid=1",
+    ];
+    args.extend(common);
+    args.extend(["--dump-requests", dump.to_str().unwrap()]);
+    let output = bench(&args);
+    assert_eq!(output.status.code(), Some(0));
+    let text = std::fs::read_to_string(&dump).unwrap();
+    let lines: Vec<Vec<&str>> = text.lines().map(|l| l.splitn(3, '\t').collect()).collect();
+    assert_eq!(lines.len(), 1_000);
+    assert!(lines
+        .iter()
+        .all(|l| l.len() == 3 && l[0] == "/v1/insurance-card"));
+    assert_eq!(lines.iter().filter(|l| l[1] == "valid").count(), 800);
+    assert_eq!(lines.iter().filter(|l| l[1] == "invalid").count(), 100);
+    let body: Value = serde_json::from_str(lines[0][2]).unwrap();
+    assert_eq!(body["date"], "2025-04-01");
+
+    // Another seed is another population: its persons are unknown to this server, and every
+    // valid request comes back as an error, exit 1.
+    let mut args = vec!["--workload", "insurance-card", "--requests", "20"];
+    args.extend(common);
+    let other_seed: Vec<&str> = args
+        .iter()
+        .map(|a| if *a == "5" { "6" } else { a })
+        .collect();
+    let (code, json) = bench_json(&other_seed);
+    assert_eq!(code, 1, "{json}");
+    assert_eq!(json["errors"], 20);
+    assert_eq!(json["errors_by_kind"]["unexpected_answer:valid"], 20);
+}
+
+#[test]
+fn without_reusable_challenges_each_check_signs_a_fresh_challenge() {
+    let server = Server::start(&["--synthetic", "1000", "--seed", "3"]);
+    let (code, json) = bench_json(&[
+        "--workload",
+        "check",
+        "--target",
+        &server.base,
+        "--registry-size",
+        "1000",
+        "--seed",
+        "3",
+        "--requests",
+        "8",
+        "--pool",
+        "4",
+        "--mix",
+        "valid=1,bad_signature=1",
+    ]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["reusable_challenges"], false);
+    assert_eq!(
+        (json["requests"].as_u64(), json["errors"].as_u64()),
+        (Some(8), Some(0))
+    );
+}
+
+#[test]
+fn a_challenge_is_single_use_unless_the_service_makes_it_reusable() {
+    let person = known_persons(500, 2, 1).remove(0);
+    let holder = Holder::issue(TestPki::load().unwrap(), &person, valid_until(), 0).unwrap();
+    for reusable in [false, true] {
+        let oqs = Oqs::new(
+            synthetic_registry(500, 2).unwrap(),
+            OqsConfig {
+                reusable_challenges: reusable,
+                ..OqsConfig::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(oqs.reusable_challenges(), reusable);
+        let challenge = oqs.issue_challenge();
+        let request = CheckRequest {
+            identity: IdentityMethod::Pin,
+            challenge: Some(challenge.clone()),
+            certificate: holder.certificate.clone(),
+            signature: Some(holder.sign(&challenge)),
+            facility_code: "1312345678".into(),
+            date: check_date(),
+            time: None,
+            consent: Default::default(),
+            arbitrary_file_identifier: None,
+            character_code: Default::default(),
+        };
+        assert_eq!(oqs.check(&request).outcome, Outcome::Answered);
+        let again = oqs.check(&request).outcome;
+        if reusable {
+            assert_eq!(again, Outcome::Answered);
+        } else {
+            assert_eq!(again, Outcome::ChallengeUnknown);
+        }
+        // Reusable or not, a challenge the service never issued is refused, and the signature
+        // is still verified.
+        let mut forged = request.clone();
+        forged.challenge = Some(vec![7; 32]);
+        assert_eq!(oqs.check(&forged).outcome, Outcome::ChallengeUnknown);
+        let mut wrong = request.clone();
+        wrong.signature = Some(holder.sign(b"something else"));
+        let expected = if reusable {
+            Outcome::SignatureInvalid
+        } else {
+            Outcome::ChallengeUnknown
+        };
+        assert_eq!(oqs.check(&wrong).outcome, expected);
+    }
+}
+
+#[test]
+fn bad_arguments_exit_2_with_a_message() {
+    let server = Server::start(&["--synthetic", "100", "--seed", "1"]);
+    let wrong_size = [
+        "--workload",
+        "insurance-card",
+        "--target",
+        server.base.as_str(),
+        "--registry-size",
+        "99",
+    ];
+    for (args, says) in [
+        (&["--workload", "lookup", "--rate", "0"][..], "positive"),
+        (
+            &["--workload", "lookup", "--terminals", "0"][..],
+            "--terminals",
+        ),
+        (
+            &["--workload", "lookup", "--registry-size", "130000001"][..],
+            "at most 130000000",
+        ),
+        (
+            &["--workload", "lookup", "--mix", "valid=1,bogus=1"][..],
+            "bogus",
+        ),
+        (
+            &["--workload", "lookup", "--mix", "bad_signature=1"][..],
+            "does not apply",
+        ),
+        (
+            &["--workload", "lookup", "--duration", "0s"][..],
+            "positive",
+        ),
+        (
+            &["--workload", "lookup", "--requests", "0"][..],
+            "at least one",
+        ),
+        (
+            &["--workload", "check", "--target", "http://127.0.0.1:1"][..],
+            "unreachable",
+        ),
+        (
+            &["--workload", "lookup", "--target", "http://127.0.0.1:1"][..],
+            "in process only",
+        ),
+        (
+            &["--workload", "check", "--target", "https://x:1"][..],
+            "https",
+        ),
+        (&wrong_size[..], "serves 100 persons"),
+        (&["--workload", "nothing"][..], "invalid value"),
+    ] {
+        let output = bench(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+    }
+}
