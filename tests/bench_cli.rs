@@ -415,3 +415,40 @@ fn bad_arguments_exit_2_with_a_message() {
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
 }
+
+/// The server closes a kept-alive connection that sat idle longer than its header timeout; the
+/// next request on it was never read, so the bench sends it again on a new connection instead
+/// of counting it lost (the soak's 256 `connection_closed` / `io` errors at the 300 s lifetime).
+#[test]
+fn a_connection_the_server_closed_while_idle_is_reopened_and_nothing_is_lost() {
+    let server = Server::start(&[
+        "--synthetic",
+        "1000",
+        "--seed",
+        "1",
+        "--header-timeout-ms",
+        "30",
+    ]);
+    let (code, json) = bench_json(&[
+        "--workload",
+        "insurance-card",
+        "--target",
+        server.base.as_str(),
+        "--registry-size",
+        "1000",
+        "--seed",
+        "1",
+        "--rate",
+        "20",
+        "--connections",
+        "1",
+        "--duration",
+        "1s",
+    ]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        (json["requests"].as_u64(), json["errors"].as_u64()),
+        (Some(20), Some(0)),
+        "{json}"
+    );
+}

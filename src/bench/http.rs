@@ -74,7 +74,10 @@ impl HttpTarget {
 /// One kept-alive connection.
 pub struct Connection {
     sender: SendRequest<Full<Bytes>>,
-    host: String,
+    target: HttpTarget,
+    /// Whether a request has been answered on it: only then may the server have closed it as
+    /// idle while our next request was on its way.
+    reused: bool,
 }
 
 /// A request that failed before an answer could be judged, by kind.
@@ -96,47 +99,86 @@ impl Connection {
         });
         Ok(Connection {
             sender,
-            host: target.host_header.clone(),
+            target: target.clone(),
+            reused: false,
         })
     }
 
-    /// Sends one request and reads the whole answer.
+    /// Sends one request and reads the whole answer. A kept-alive connection that the server
+    /// closed before answering (its idle or lifetime close racing our request) is replaced by
+    /// a new one and the request sent again, once, as HTTP/1.1 clients do: `oqs serve` closes
+    /// a connection only when no request is being read, so the request was never processed.
     pub async fn send(
         &mut self,
         method: Method,
         path: &str,
         body: Bytes,
     ) -> Result<(StatusCode, Bytes), Failure> {
+        let exchange = async {
+            match self.send_once(method.clone(), path, body.clone()).await {
+                Err(Attempt::NotAnswered(_)) if self.reused => {
+                    *self = Connection::open(&self.target).await?;
+                    self.send_once(method, path, body).await
+                }
+                other => other,
+            }
+            .map_err(|attempt| match attempt {
+                Attempt::NotAnswered(failure) | Attempt::Failed(failure) => failure,
+            })
+        };
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+            .await
+            .map_err(|_| Failure("timeout".into()))??;
+        self.reused = true;
+        Ok(answer)
+    }
+
+    async fn send_once(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), Attempt> {
         let request = Request::builder()
             .method(method)
             .uri(path)
-            .header(hyper::header::HOST, &self.host)
+            .header(hyper::header::HOST, &self.target.host_header)
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(Full::new(body))
-            .map_err(|_| Failure("request_build".into()))?;
-        let exchange = async {
-            self.sender
-                .ready()
-                .await
-                .map_err(|_| Failure("connection_closed".into()))?;
-            let response = self
-                .sender
-                .send_request(request)
-                .await
-                .map_err(|_| Failure("io".into()))?;
-            let status = response.status();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|_| Failure("io".into()))?
-                .to_bytes();
-            Ok((status, body))
-        };
-        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
+            .map_err(|_| Attempt::Failed(Failure("request_build".into())))?;
+        self.sender
+            .ready()
             .await
-            .map_err(|_| Failure("timeout".into()))?
+            .map_err(|_| Attempt::NotAnswered(Failure("connection_closed".into())))?;
+        let response = self
+            .sender
+            .try_send_request(request)
+            .await
+            .map_err(|mut error| {
+                let unsent = error.take_message().is_some();
+                let error = error.into_error();
+                if unsent || error.is_canceled() || error.is_incomplete_message() {
+                    Attempt::NotAnswered(Failure("connection_closed".into()))
+                } else {
+                    Attempt::Failed(Failure("io".into()))
+                }
+            })?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|_| Attempt::Failed(Failure("io".into())))?
+            .to_bytes();
+        Ok((status, body))
     }
+}
+
+/// How one try of a request ended, when it failed.
+enum Attempt {
+    /// The connection closed before any answer: the request may be sent again.
+    NotAnswered(Failure),
+    Failed(Failure),
 }
 
 /// The part of an answer the bench judges.
@@ -250,7 +292,7 @@ pub async fn health(target: &HttpTarget) -> Result<Health, String> {
     let request = Request::builder()
         .method(Method::GET)
         .uri("/v1/health")
-        .header(hyper::header::HOST, &connection.host)
+        .header(hyper::header::HOST, &connection.target.host_header)
         .body(Full::new(Bytes::new()))
         .map_err(|error| error.to_string())?;
     let exchange = async {
