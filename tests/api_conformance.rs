@@ -4,43 +4,17 @@
 //! so a change to either side alone fails here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
 use serde_json::{json, Value};
+use support::oqs::OqsServer;
 
-const REGISTRY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/registry/clinic.yaml");
+mod support;
 
-struct Server {
-    child: Child,
-    address: String,
-}
+/// The clinic registry's server, and the JSON answers of its API.
+struct Server(OqsServer);
 
 impl Server {
     fn start() -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
-            .args([
-                "oqs",
-                "serve",
-                "--registry",
-                REGISTRY,
-                "--listen",
-                "127.0.0.1:0",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let address = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("{line:?}"))
-            .to_owned();
-        Server { child, address }
+        Server(OqsServer::http_only(&[]))
     }
 
     fn answer(result: Result<ureq::Response, ureq::Error>) -> (u16, Value) {
@@ -52,18 +26,11 @@ impl Server {
     }
 
     fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        Server::answer(ureq::post(&format!("http://{}{path}", self.address)).send_json(body))
+        Server::answer(ureq::post(&self.0.url(path)).send_json(body))
     }
 
     fn get(&self, path: &str) -> (u16, Value) {
-        Server::answer(ureq::get(&format!("http://{}{path}", self.address)).call())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Server::answer(ureq::get(&self.0.url(path)).call())
     }
 }
 

@@ -4,8 +4,7 @@
 //! answers are asserted, never timings.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use myna_hil::bench::population::{check_date, known_persons, valid_until, Holder};
 use myna_hil::oqs::generate::synthetic_registry;
@@ -14,6 +13,9 @@ use myna_hil::oqs::service::{Oqs, OqsConfig};
 use myna_hil::oqs::Outcome;
 use myna_hil::pki::TestPki;
 use serde_json::Value;
+use support::oqs::OqsServer;
+
+mod support;
 
 fn bench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_myna-hil"))
@@ -145,43 +147,9 @@ fn open_loop_sends_rate_times_duration_and_draws_the_plot() {
     assert!(svg.contains("percentile spectrum") && svg.contains("latency over time"));
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
-            .args(["oqs", "serve", "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{line:?}"))
-            .to_owned();
-        Server { child, base }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn over_http_the_bench_asks_for_the_persons_oqs_serve_generated() {
-    let server = Server::start(&[
+    let server = OqsServer::synthetic(&[
         "--synthetic",
         "3000",
         "--seed",
@@ -282,7 +250,7 @@ fn over_http_the_bench_asks_for_the_persons_oqs_serve_generated() {
 
 #[test]
 fn without_reusable_challenges_each_check_signs_a_fresh_challenge() {
-    let server = Server::start(&["--synthetic", "1000", "--seed", "3"]);
+    let server = OqsServer::synthetic(&["--synthetic", "1000", "--seed", "3"]);
     let (code, json) = bench_json(&[
         "--workload",
         "check",
@@ -359,7 +327,7 @@ fn a_challenge_is_single_use_unless_the_service_makes_it_reusable() {
 
 #[test]
 fn bad_arguments_exit_2_with_a_message() {
-    let server = Server::start(&["--synthetic", "100", "--seed", "1"]);
+    let server = OqsServer::synthetic(&["--synthetic", "100", "--seed", "1"]);
     let wrong_size = [
         "--workload",
         "insurance-card",
@@ -421,7 +389,7 @@ fn bad_arguments_exit_2_with_a_message() {
 /// of counting it lost (the soak's 256 `connection_closed` / `io` errors at the 300 s lifetime).
 #[test]
 fn a_connection_the_server_closed_while_idle_is_reopened_and_nothing_is_lost() {
-    let server = Server::start(&[
+    let server = OqsServer::synthetic(&[
         "--synthetic",
         "1000",
         "--seed",

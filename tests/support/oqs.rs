@@ -99,10 +99,22 @@ impl OqsServer {
         Self::spawn(&args, None)
     }
 
+    /// HTTP only, over `oqs serve --synthetic` (`extra` names `--synthetic N --seed S`), the
+    /// persons `myna-hil bench` asks for.
+    pub fn synthetic(extra: &[&str]) -> OqsServer {
+        let args: Vec<OsString> = extra.iter().map(OsString::from).collect();
+        Self::start(&args, None)
+    }
+
     fn spawn(args: &[OsString], files: Option<tempfile::TempDir>) -> OqsServer {
+        let mut all = vec![OsString::from("--registry"), OsString::from(REGISTRY)];
+        all.extend(args.iter().cloned());
+        Self::start(&all, files)
+    }
+
+    fn start(args: &[OsString], files: Option<tempfile::TempDir>) -> OqsServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
-            .args(["oqs", "serve", "--registry", REGISTRY])
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["oqs", "serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
