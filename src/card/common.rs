@@ -53,10 +53,7 @@ pub(crate) fn application(person: &Person, municipality: &str, expires: NaiveDat
                 fid: EF_INTERNAL_AUTH_KEY,
                 content: EfContent::InternalAuthenticationKey,
             },
-            ElementaryFile {
-                fid: EF_PIN,
-                content: EfContent::Pin(PinId::CommonPin),
-            },
+            ElementaryFile::pin(EF_PIN, PinId::CommonPin),
         ],
     }
 }
@@ -72,10 +69,7 @@ pub(crate) fn juki_application() -> Application {
                 fid: juki::EF_KEY_REFERENCE,
                 content: EfContent::Records(key_reference_record()),
             },
-            ElementaryFile {
-                fid: juki::EF_PIN,
-                content: EfContent::Pin(PinId::JukiPin),
-            },
+            ElementaryFile::pin(juki::EF_PIN, PinId::JukiPin),
         ],
     }
 }

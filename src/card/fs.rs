@@ -59,6 +59,14 @@ impl ElementaryFile {
         }
     }
 
+    /// A key (PIN or 照合番号) EF: VERIFY against `fid` checks `id`.
+    pub(crate) fn pin(fid: u16, id: PinId) -> ElementaryFile {
+        ElementaryFile {
+            fid,
+            content: EfContent::Pin(id),
+        }
+    }
+
     /// The short EF identifier usable in P1/P2 (`80 | SFI`): the FID when it fits in 5 bits.
     pub(crate) fn short_id(&self) -> Option<u8> {
         (self.fid <= 0x1F).then_some(self.fid as u8)

@@ -97,10 +97,7 @@ pub(crate) fn application(features: &ProfileFeatures, files: JpkiFiles) -> Appli
         },
     ];
     if features.auth_pin {
-        efs.push(ElementaryFile {
-            fid: EF_AUTH_PIN,
-            content: EfContent::Pin(PinId::JpkiAuth),
-        });
+        efs.push(ElementaryFile::pin(EF_AUTH_PIN, PinId::JpkiAuth));
     }
     if let Some(certificate) = files.signing_certificate {
         efs.extend([
@@ -121,10 +118,7 @@ pub(crate) fn application(features: &ProfileFeatures, files: JpkiFiles) -> Appli
                     pin: Some(PinId::JpkiSigning),
                 },
             },
-            ElementaryFile {
-                fid: EF_SIGNING_PIN,
-                content: EfContent::Pin(PinId::JpkiSigning),
-            },
+            ElementaryFile::pin(EF_SIGNING_PIN, PinId::JpkiSigning),
         ]);
     }
     Application {

@@ -226,10 +226,6 @@ pub(crate) fn application(inputs: &SurfaceInputs<'_>) -> Result<Application, rsa
         &RsaPublicKey::from(inputs.issuer),
         inputs.certificate_authority,
     )?;
-    let pin = |fid, id| ElementaryFile {
-        fid,
-        content: EfContent::Pin(id),
-    };
     Ok(Application {
         aid: AID_SURFACE,
         files: vec![
@@ -243,9 +239,9 @@ pub(crate) fn application(inputs: &SurfaceInputs<'_>) -> Result<Application, rsa
             ElementaryFile::data(EF_CV_CERTIFICATE, certificate, ReadAccess::Free),
             ElementaryFile::data(EF_MY_NUMBER_IMAGE, my_number_image_file(inputs)?, A_ONLY),
             ElementaryFile::data(EF_UNKNOWN_0006, vec![0xFF; 16], A_OR_B),
-            pin(EF_BIRTH_DATE_KEY, PinId::SurfaceBirthDate),
-            pin(EF_MATCH_B, PinId::SurfaceMatchB),
-            pin(EF_MATCH_A, PinId::SurfaceMatchA),
+            ElementaryFile::pin(EF_BIRTH_DATE_KEY, PinId::SurfaceBirthDate),
+            ElementaryFile::pin(EF_MATCH_B, PinId::SurfaceMatchB),
+            ElementaryFile::pin(EF_MATCH_A, PinId::SurfaceMatchA),
             ElementaryFile {
                 fid: EF_CARD_KEY,
                 content: EfContent::Key {

@@ -142,10 +142,6 @@ pub(crate) fn application(inputs: &TextInputs<'_>) -> Result<Application, rsa::E
         &RsaPublicKey::from(inputs.issuer),
         inputs.certificate_authority,
     )?;
-    let pin = |fid, id| ElementaryFile {
-        fid,
-        content: EfContent::Pin(id),
-    };
     let mut files = vec![
         ElementaryFile::data(EF_MY_NUMBER, my_number, MY_NUMBER_READ),
         ElementaryFile::data(EF_BASIC_FOUR, basic_four, BASIC_FOUR_READ),
@@ -167,7 +163,7 @@ pub(crate) fn application(inputs: &TextInputs<'_>) -> Result<Application, rsa::E
             ANY_TEXT_KEY,
         ),
         ElementaryFile::data(EF_UNKNOWN_0008, vec![0xFF; 16], ANY_TEXT_KEY),
-        pin(EF_BLOCKED_KEY, PinId::TextBlocked),
+        ElementaryFile::pin(EF_BLOCKED_KEY, PinId::TextBlocked),
         ElementaryFile {
             fid: EF_CARD_KEY,
             content: EfContent::Key {
@@ -175,11 +171,11 @@ pub(crate) fn application(inputs: &TextInputs<'_>) -> Result<Application, rsa::E
                 pin: None,
             },
         },
-        pin(EF_MATCH_A, PinId::TextMatchA),
-        pin(EF_MATCH_B, PinId::TextMatchB),
+        ElementaryFile::pin(EF_MATCH_A, PinId::TextMatchA),
+        ElementaryFile::pin(EF_MATCH_B, PinId::TextMatchB),
     ];
     if inputs.has_pin {
-        files.push(pin(EF_TEXT_PIN, PinId::Text));
+        files.push(ElementaryFile::pin(EF_TEXT_PIN, PinId::Text));
     }
     Ok(Application {
         aid: AID_TEXT,
