@@ -43,13 +43,16 @@ fn failed() -> ScenarioResult {
         name: "auth PIN lock".into(),
         file: "scenarios/card/pin.yaml".into(),
         tags: vec!["card".into(), "pin".into()],
-        outcome: Outcome::Failed(Failure {
-            step: 4,
-            step_title: "step 5 (third wrong PIN)".into(),
-            line: 21,
-            expected: "SW 63 C1".into(),
-            actual: "SW 63 C0 (verification failed / tries left), no data".into(),
-        }),
+        outcome: Outcome::Failed(
+            Failure {
+                step: 4,
+                step_title: "step 5 (third wrong PIN)".into(),
+                line: 21,
+                expected: "SW 63 C1".into(),
+                actual: "SW 63 C0 (verification failed / tries left), no data".into(),
+            }
+            .into(),
+        ),
         steps_run: 5,
         steps_total: 7,
         simulated_us: 126_000,
@@ -159,6 +162,9 @@ fn json_report_has_summary_load_errors_and_each_scenario_with_its_failure() {
     assert_eq!(scenarios[1]["step"], 4);
     assert_eq!(scenarios[1]["line"], 21);
     assert_eq!(scenarios[1]["expected"], "SW 63 C1");
+    // Every failure is under `failures` too (here the one failed step).
+    assert_eq!(scenarios[1]["failures"].as_array().unwrap().len(), 1);
+    assert_eq!(scenarios[1]["failures"][0]["line"], 21);
     assert_eq!(scenarios[1]["transcript"].as_array().unwrap().len(), 10);
     assert_eq!(scenarios[1]["transcript"][9]["direction"], "<<");
 }

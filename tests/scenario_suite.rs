@@ -245,10 +245,10 @@ fn check_mutations(scenario: &Scenario, index: usize) -> Vec<(String, Scenario)>
     let mut out = Vec::new();
     let mut push = |what: String, change: &dyn Fn(&mut Check)| {
         let mut mutated = scenario.clone();
-        change(&mut mutated.checks[index]);
+        change(&mut mutated.checks[index].check);
         out.push((what, mutated));
     };
-    match &scenario.checks[index] {
+    match &scenario.checks[index].check {
         Check::Reception { field, expected } => {
             let new = different_json(expected);
             push(format!("reception.{field} {expected} -> {new}"), &|c| {
@@ -343,8 +343,8 @@ fn every_checked_expectation_in_the_suite_can_fail() {
             for (what, mutated) in mutations(&scenario, step) {
                 let result = run_scenario(&mutated, &options());
                 match &result.outcome {
-                    Outcome::Failed(failure) => assert_eq!(
-                        failure.step,
+                    Outcome::Failed(failures) => assert_eq!(
+                        failures.first().step,
                         step,
                         "{} ({}): changing {what} at step {} made a different step fail",
                         scenario.name,
@@ -365,10 +365,10 @@ fn every_checked_expectation_in_the_suite_can_fail() {
             for (what, mutated) in check_mutations(&scenario, index) {
                 let result = run_scenario(&mutated, &options());
                 match &result.outcome {
-                    Outcome::Failed(failure) => assert_eq!(
-                        failure.step,
-                        scenario.steps.len() + index,
-                        "{} ({}): changing {what} made another expectation fail: {failure:?}",
+                    Outcome::Failed(failures) => assert_eq!(
+                        failures.iter().map(|f| f.step).collect::<Vec<_>>(),
+                        [scenario.steps.len() + index],
+                        "{} ({}): changing {what} made another expectation fail: {failures:?}",
                         scenario.name,
                         scenario.file.display(),
                     ),

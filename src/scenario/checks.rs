@@ -2,8 +2,9 @@
 //! step: the reception's outcome, the card's state, the APDU transcript and the calls the
 //! qualification system received.
 //!
-//! Each expectation becomes one independent [`Check`], so a report names exactly the one that
-//! failed and tests can change any single one to prove it can fail.
+//! Each expectation becomes one independent [`Check`] at the place it is written
+//! ([`ScenarioCheck`]), so a report names every one that failed, by its line and field, in file
+//! order, and tests can change any single one to prove it can fail.
 
 use std::fmt;
 
@@ -16,6 +17,8 @@ pub use super::schema::CallExpectation;
 use super::schema::{PinsExpectation, ReceptionExpectDoc};
 use crate::oqs::CallRecord;
 use crate::reader::{ReceptionOutcome, Screen};
+use crate::yaml::WithKeyLocations;
+use serde_saphyr::Location;
 
 /// Whether `call` is the call `want` describes (absent keys are not checked).
 fn call_matches(want: &CallExpectation, call: &CallRecord) -> bool {
@@ -83,16 +86,15 @@ pub enum Check {
     OqsCalls(Vec<CallExpectation>),
 }
 
-impl Check {
-    /// "reception.validity" — how reports name the expectation.
-    pub fn title(&self) -> String {
-        match self {
-            Check::Reception { field, .. } => format!("expect.reception.{field}"),
-            Check::CardPins(_) => "expect.card.pins".to_owned(),
-            Check::Transcript(_) => "expect.transcript".to_owned(),
-            Check::OqsCalls(_) => "expect.oqs_calls".to_owned(),
-        }
-    }
+/// One scenario-level expectation where it is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioCheck {
+    /// The expectation's path as written: `expect.reception.validity`, `expect.transcript[1]`.
+    pub field: String,
+    /// Line and column of its key (or list item) in the scenario file, 1-based.
+    pub line: u64,
+    pub column: u64,
+    pub check: Check,
 }
 
 /// The reception outcome as the JSON object `expect.reception` fields are compared with: the
@@ -139,15 +141,29 @@ pub fn observed_reception(
     map
 }
 
-/// Splits `expect.reception` into one check per key present.
-pub fn reception_checks(doc: &ReceptionExpectDoc) -> Vec<Check> {
-    match serde_json::to_value(doc) {
-        Ok(Value::Object(map)) => map
-            .into_iter()
-            .map(|(field, expected)| Check::Reception { field, expected })
-            .collect(),
-        _ => Vec::new(),
-    }
+/// Splits `expect.reception` into one check per key written, in file order, each with its
+/// key's location. A key written as `null` expects the field to be absent (no answer).
+pub fn reception_checks(
+    doc: &WithKeyLocations<ReceptionExpectDoc>,
+) -> Vec<(String, Location, Check)> {
+    let written = match serde_json::to_value(&doc.value) {
+        Ok(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    doc.keys
+        .iter()
+        .map(|(field, location)| {
+            let expected = written.get(field).cloned().unwrap_or(Value::Null);
+            (
+                field.clone(),
+                *location,
+                Check::Reception {
+                    field: field.clone(),
+                    expected,
+                },
+            )
+        })
+        .collect()
 }
 
 /// Compares an expected field with the observed one; registration compares only the keys the

@@ -56,22 +56,37 @@ pub fn render_junit(
 fn test_case(result: &ScenarioResult) -> TestCase {
     let status = match &result.outcome {
         Outcome::Passed => TestCaseStatus::success(),
-        Outcome::Failed(failure) => {
+        Outcome::Failed(failures) => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            let message = failures
+                .iter()
+                .map(|failure| {
+                    format!(
+                        "{}: expected {}, got {}",
+                        failure.step_title, failure.expected, failure.actual
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            let details: String = failures
+                .iter()
+                .map(|failure| {
+                    format!(
+                        "{}:{} {}\nexpected: {}\nactual:   {}\n",
+                        result.file,
+                        failure.line,
+                        failure.step_title,
+                        failure.expected,
+                        failure.actual,
+                    )
+                })
+                .collect();
             status
-                .set_message(format!(
-                    "{}: expected {}, got {}",
-                    failure.step_title, failure.expected, failure.actual
-                ))
+                .set_message(message)
                 .set_type("expectation")
                 .set_description(format!(
-                    "{}:{} {}\nexpected: {}\nactual:   {}\ntranscript:\n{}",
-                    result.file,
-                    failure.line,
-                    failure.step_title,
-                    failure.expected,
-                    failure.actual,
-                    transcript_excerpt(&result.transcript, failure.step)
+                    "{details}transcript:\n{}",
+                    transcript_excerpt(&result.transcript, failures.first().step)
                 ));
             status
         }

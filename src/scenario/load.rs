@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 
-use super::checks::{reception_checks, Check, TranscriptRule};
+use super::checks::{reception_checks, Check, ScenarioCheck, TranscriptRule};
 use super::model::{Action, Scenario, Step};
 use super::schema::{
     ActionDoc, InlineOrPath, ReaderEvent, ScenarioDoc, ScenarioExpectDoc, StepDoc, WorldDoc,
@@ -21,6 +21,7 @@ use super::schema::{
 use super::world::World;
 use crate::card::CardDescription;
 use crate::oqs::registry::{Registry, RegistryError};
+use crate::yaml::WithKeyLocations;
 
 /// A scenario (or a file it references) that cannot be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -343,12 +344,9 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
             "a scenario with `world:` needs `clock:` (the scenario date, e.g. `clock: 2025-06-02`)",
         ));
     }
-    let (checks, expect_line) = match &doc.expect {
-        Some(expect) => (
-            build_checks(file, &source, expect, &steps, world.is_some())?,
-            expect.referenced.line(),
-        ),
-        None => (Vec::new(), 0),
+    let checks = match &doc.expect {
+        Some(expect) => build_checks(file, &source, expect, &steps, world.is_some())?,
+        None => Vec::new(),
     };
     Ok(Scenario {
         name: doc.name.value,
@@ -361,7 +359,6 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
         world,
         steps,
         checks,
-        expect_line,
         skip_on: doc.skip_on,
     })
 }
@@ -556,40 +553,68 @@ fn registry_error(origin: &Path, source: &str, error: RegistryError) -> LoadErro
     }
 }
 
-/// Turns the top-level `expect:` into independent checks.
+/// Turns the top-level `expect:` into independent checks, each at the line it is written, in
+/// file order.
 fn build_checks(
     file: &Path,
     source: &str,
-    expect: &Spanned<ScenarioExpectDoc>,
+    expect: &Spanned<WithKeyLocations<ScenarioExpectDoc>>,
     steps: &[Step],
     has_world: bool,
-) -> Result<Vec<Check>, LoadError> {
-    let doc = &expect.value;
-    let fail = |message: String| LoadError::at_location(file, source, expect, message);
+) -> Result<Vec<ScenarioCheck>, LoadError> {
+    let doc = &expect.value.value;
+    let key_location = |key: &str| {
+        expect
+            .value
+            .keys
+            .iter()
+            .find(|(written, _)| written == key)
+            .map_or(expect.referenced, |(_, location)| *location)
+    };
+    let fail_at = |location: Location, message: String| {
+        LoadError::at(file, source, location.line(), location.column(), message)
+    };
     let mut checks = Vec::new();
+    let mut push = |field: String, location: Location, check: Check| {
+        checks.push(ScenarioCheck {
+            field,
+            line: location.line(),
+            column: location.column(),
+            check,
+        });
+    };
     if let Some(reception) = &doc.reception {
         if !has_world {
-            return Err(fail(
+            return Err(fail_at(
+                key_location("reception"),
                 "`expect.reception` needs a reception: add `world:`, `clock:` and `reception` steps".into(),
             ));
         }
-        checks.extend(reception_checks(reception));
+        for (field, location, check) in reception_checks(reception) {
+            push(format!("expect.reception.{field}"), location, check);
+        }
     }
     if let Some(card) = &doc.card {
-        checks.push(Check::CardPins(card.pins));
+        push(
+            "expect.card.pins".into(),
+            key_location("card"),
+            Check::CardPins(card.pins),
+        );
     }
     let labels: Vec<(usize, &str)> = steps
         .iter()
         .filter_map(|step| step.label.as_deref().map(|label| (step.index, label)))
         .collect();
-    for (n, rule) in doc.transcript.iter().enumerate() {
+    for (n, written) in doc.transcript.iter().enumerate() {
+        let rule = &written.value;
+        let location = written.referenced;
         let after = match &rule.after {
             None => None,
             Some(label) => match labels.iter().find(|(_, l)| l == label) {
                 Some((index, _)) => Some((*index, label.clone())),
                 None => {
                     let known: Vec<String> = labels.iter().map(|(_, l)| format!("{l:?}")).collect();
-                    return Err(fail(format!(
+                    return Err(fail_at(location, format!(
                         "expect.transcript[{n}].after: no step is labelled {label:?}; step labels: {}",
                         if known.is_empty() { "none".to_owned() } else { known.join(", ") }
                     )));
@@ -607,33 +632,50 @@ fn build_checks(
                 after,
             },
             (Some(_), None, Some(_)) => {
-                return Err(fail(format!(
-                    "expect.transcript[{n}]: `count` goes with `command`, not `no_command`"
-                )))
+                return Err(fail_at(
+                    location,
+                    format!(
+                        "expect.transcript[{n}]: `count` goes with `command`, not `no_command`"
+                    ),
+                ))
             }
             _ => {
-                return Err(fail(format!(
-                    "expect.transcript[{n}] needs exactly one of `no_command` or `command`"
-                )))
+                return Err(fail_at(
+                    location,
+                    format!(
+                        "expect.transcript[{n}] needs exactly one of `no_command` or `command`"
+                    ),
+                ))
             }
         };
-        checks.push(Check::Transcript(rule));
+        push(
+            format!("expect.transcript[{n}]"),
+            location,
+            Check::Transcript(rule),
+        );
     }
     if let Some(calls) = &doc.oqs_calls {
         if !has_world {
-            return Err(fail(
+            return Err(fail_at(
+                key_location("oqs_calls"),
                 "`expect.oqs_calls` needs the qualification system: add `world:` and `clock:`"
                     .into(),
             ));
         }
-        checks.push(Check::OqsCalls(calls.clone()));
+        push(
+            "expect.oqs_calls".into(),
+            key_location("oqs_calls"),
+            Check::OqsCalls(calls.clone()),
+        );
     }
     if checks.is_empty() {
-        return Err(fail(
+        return Err(fail_at(
+            expect.referenced,
             "`expect:` is empty; expected at least one of reception, card, transcript, oqs_calls"
                 .into(),
         ));
     }
+    checks.sort_by_key(|check| (check.line, check.column));
     Ok(checks)
 }
 

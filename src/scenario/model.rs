@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::checks::Check;
+use super::checks::{Check, ScenarioCheck};
 use super::schema::{
     InsuranceCardLookupDoc, PinsExpectation, PowerAction, PowerExpectation, ReaderEvent,
     ReceptionDoc, ReceptionStepExpectation, ResponseExpectation, SkipOn,
@@ -35,10 +35,8 @@ pub struct Scenario {
     /// Registry, cards, faults (`world:`); receptions need it.
     pub world: Option<World>,
     pub steps: Vec<Step>,
-    /// Scenario-level expectations, checked after the last step.
-    pub checks: Vec<Check>,
-    /// Line of the top-level `expect:` (for reports).
-    pub expect_line: u64,
+    /// Scenario-level expectations, checked after the last step, in file order.
+    pub checks: Vec<ScenarioCheck>,
     /// Readers of the real stack the scenario cannot run on, with the reason.
     pub skip_on: SkipOn,
 }
@@ -63,7 +61,7 @@ impl Scenario {
         if self
             .checks
             .iter()
-            .any(|check| matches!(check, Check::CardPins(_)))
+            .any(|check| matches!(check.check, Check::CardPins(_)))
         {
             needs.card_state = true;
         }

@@ -125,20 +125,19 @@ pub fn render_text(results: &[ScenarioResult], load_errors: &[LoadError], style:
     for result in results {
         match &result.outcome {
             Outcome::Passed => {}
-            Outcome::Failed(failure) => {
+            Outcome::Failed(failures) => {
                 let _ = writeln!(out);
-                let _ = writeln!(
-                    out,
-                    "{} {}\n  at {}:{}, {}",
-                    style.red("FAILED"),
-                    result.name,
-                    result.file,
-                    failure.line,
-                    failure.step_title
-                );
-                let _ = writeln!(out, "  expected: {}", failure.expected);
-                let _ = writeln!(out, "  actual:   {}", failure.actual);
-                let excerpt = transcript_excerpt(&result.transcript, failure.step);
+                let _ = writeln!(out, "{} {}", style.red("FAILED"), result.name);
+                for failure in failures.iter() {
+                    let _ = writeln!(
+                        out,
+                        "  at {}:{}, {}",
+                        result.file, failure.line, failure.step_title
+                    );
+                    let _ = writeln!(out, "    expected: {}", failure.expected);
+                    let _ = writeln!(out, "    actual:   {}", failure.actual);
+                }
+                let excerpt = transcript_excerpt(&result.transcript, failures.first().step);
                 if !excerpt.is_empty() {
                     let _ = writeln!(out, "  transcript:");
                     out.push_str(&excerpt);

@@ -66,8 +66,9 @@ impl RunOptions {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     Passed,
-    /// An expectation did not hold.
-    Failed(Failure),
+    /// Expectations did not hold: a step (the scenario stopped there), or scenario-level
+    /// expectations (every one that failed, in file order).
+    Failed(Failures),
     /// The scenario could not run (its card could not be built, the reader is unavailable).
     Error {
         message: String,
@@ -89,6 +90,70 @@ pub struct Failure {
     pub line: u64,
     pub expected: String,
     pub actual: String,
+}
+
+/// Every expectation of a scenario that did not hold, in file order; never empty. JSON shows
+/// the first one's keys (`step`, `line`, `expected`, `actual` …) at the top, as reports always
+/// did, and every one under `failures`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failures {
+    first: Failure,
+    more: Vec<Failure>,
+}
+
+impl Failures {
+    /// The failures in the order given; `None` when there are none.
+    pub fn from_list(failures: Vec<Failure>) -> Option<Failures> {
+        let mut failures = failures.into_iter();
+        let first = failures.next()?;
+        Some(Failures {
+            first,
+            more: failures.collect(),
+        })
+    }
+
+    pub fn first(&self) -> &Failure {
+        &self.first
+    }
+
+    /// Every failure, in file order.
+    pub fn iter(&self) -> impl Iterator<Item = &Failure> {
+        std::iter::once(&self.first).chain(&self.more)
+    }
+
+    pub fn len(&self) -> usize {
+        1 + self.more.len()
+    }
+
+    /// Always false: there is at least one failure.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl From<Failure> for Failures {
+    fn from(first: Failure) -> Failures {
+        Failures {
+            first,
+            more: Vec::new(),
+        }
+    }
+}
+
+impl Serialize for Failures {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct View<'a> {
+            #[serde(flatten)]
+            first: &'a Failure,
+            failures: Vec<&'a Failure>,
+        }
+        View {
+            first: &self.first,
+            failures: self.iter().collect(),
+        }
+        .serialize(serializer)
+    }
 }
 
 /// One line of a scenario's transcript.
@@ -335,7 +400,7 @@ fn run_steps(scenario: &Scenario, options: &RunOptions, progress: &Progress) -> 
         Ok(())
     };
     if let Err(failure) = powered {
-        result.outcome = Outcome::Failed(failure);
+        result.outcome = Outcome::Failed(failure.into());
     } else if let Some(reason) = {
         progress.phase("checking whose card is in the reader");
         refusal(scenario, engine.slot.as_mut(), options)
@@ -346,14 +411,14 @@ fn run_steps(scenario: &Scenario, options: &RunOptions, progress: &Progress) -> 
             result.steps_run += 1;
             progress.step(step);
             if let Err(failure) = engine.execute(step) {
-                result.outcome = Outcome::Failed(failure);
+                result.outcome = Outcome::Failed(failure.into());
                 break;
             }
         }
         if matches!(result.outcome, Outcome::Passed) {
             progress.phase("the scenario-level expectations");
-            if let Err(failure) = engine.final_checks(scenario) {
-                result.outcome = Outcome::Failed(failure);
+            if let Some(failures) = Failures::from_list(engine.final_checks(scenario)) {
+                result.outcome = Outcome::Failed(failures);
             }
         }
     }
@@ -753,121 +818,119 @@ impl Engine {
         ))
     }
 
-    /// Checks the scenario-level expectations after the last step.
-    fn final_checks(&mut self, scenario: &Scenario) -> Result<(), Failure> {
-        let fail = |index: usize, check: &Check, expected: String, actual: String| Failure {
-            step: scenario.steps.len() + index,
-            step_title: check.title(),
-            line: scenario.expect_line,
-            expected,
-            actual,
-        };
-        for (index, check) in scenario.checks.iter().enumerate() {
-            match check {
-                Check::Reception { field, expected } => {
-                    let Some(world) = &self.world else {
-                        return Err(fail(
-                            index,
-                            check,
-                            json_text(expected),
-                            "no reception".into(),
-                        ));
-                    };
-                    let observed =
-                        observed_reception(world.terminal.outcome(), world.terminal.screen());
-                    let actual = observed
-                        .get(field)
-                        .cloned()
-                        .unwrap_or(serde_json::Value::Null);
-                    if !reception_field_holds(field, expected, &actual) {
-                        return Err(fail(
-                            index,
-                            check,
-                            format!("{field} {}", json_text(expected)),
-                            format!("{field} {}", json_text(&actual)),
-                        ));
-                    }
+    /// Checks every scenario-level expectation after the last step; returns those that do not
+    /// hold, in file order.
+    fn final_checks(&mut self, scenario: &Scenario) -> Vec<Failure> {
+        let mut failures = Vec::new();
+        for (index, located) in scenario.checks.iter().enumerate() {
+            if let Err((expected, actual)) = self.holds(&located.check) {
+                failures.push(Failure {
+                    step: scenario.steps.len() + index,
+                    step_title: located.field.clone(),
+                    line: located.line,
+                    expected,
+                    actual,
+                });
+            }
+        }
+        failures
+    }
+
+    /// Whether one scenario-level expectation holds; `Err` says what was expected and what
+    /// was observed.
+    fn holds(&self, check: &Check) -> Result<(), (String, String)> {
+        match check {
+            Check::Reception { field, expected } => {
+                let Some(world) = &self.world else {
+                    return Err((json_text(expected), "no reception".into()));
+                };
+                let observed =
+                    observed_reception(world.terminal.outcome(), world.terminal.screen());
+                let actual = observed
+                    .get(field)
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null);
+                if reception_field_holds(field, expected, &actual) {
+                    Ok(())
+                } else {
+                    Err((
+                        format!("{field} {}", json_text(expected)),
+                        format!("{field} {}", json_text(&actual)),
+                    ))
                 }
-                Check::CardPins(expected) => {
-                    let Some(counters) = self.slot.pin_counters() else {
-                        return Err(fail(
-                            index,
-                            check,
-                            describe_pins_expectation(expected),
-                            "retry counters cannot be read on this reader".into(),
-                        ));
-                    };
-                    let holds = [
-                        (expected.auth, counters.auth),
-                        (expected.signing, counters.signing),
-                        (expected.text, counters.text),
-                    ]
-                    .iter()
-                    .all(|(want, have)| want.is_none_or(|want| pin_matches(want, *have)));
-                    if !holds {
-                        return Err(fail(
-                            index,
-                            check,
-                            describe_pins_expectation(expected),
-                            describe_counters(&counters),
-                        ));
-                    }
+            }
+            Check::CardPins(expected) => {
+                let Some(counters) = self.slot.pin_counters() else {
+                    return Err((
+                        describe_pins_expectation(expected),
+                        "retry counters cannot be read on this reader".into(),
+                    ));
+                };
+                let holds = [
+                    (expected.auth, counters.auth),
+                    (expected.signing, counters.signing),
+                    (expected.text, counters.text),
+                ]
+                .iter()
+                .all(|(want, have)| want.is_none_or(|want| pin_matches(want, *have)));
+                if holds {
+                    Ok(())
+                } else {
+                    Err((
+                        describe_pins_expectation(expected),
+                        describe_counters(&counters),
+                    ))
                 }
-                Check::Transcript(rule) => {
-                    let (pattern, after) = match rule {
-                        TranscriptRule::Never { pattern, after }
-                        | TranscriptRule::Sent { pattern, after, .. } => (pattern, after),
-                    };
-                    let matching: Vec<(usize, &[u8])> = self
-                        .sent_commands()
-                        .filter(|(step, _)| after.as_ref().is_none_or(|(after, _)| step > after))
-                        .filter(|(_, command)| pattern.matches(command))
-                        .collect();
-                    let holds = match rule {
-                        TranscriptRule::Never { .. } => matching.is_empty(),
-                        TranscriptRule::Sent { count: Some(n), .. } => matching.len() == *n,
-                        TranscriptRule::Sent { count: None, .. } => !matching.is_empty(),
-                    };
-                    if !holds {
-                        let first = matching
-                            .first()
-                            .map(|(step, command)| {
-                                format!(
-                                    ", the first at step {}: {}",
-                                    step + 1,
-                                    crate::trace::redact::command_text(
-                                        command,
-                                        self.pin_recording() == PinRecording::Redacted
-                                    )
-                                )
-                            })
-                            .unwrap_or_default();
-                        return Err(fail(
-                            index,
-                            check,
-                            rule.to_string(),
-                            format!("{} matching command(s){first}", matching.len()),
-                        ));
-                    }
+            }
+            Check::Transcript(rule) => {
+                let (pattern, after) = match rule {
+                    TranscriptRule::Never { pattern, after }
+                    | TranscriptRule::Sent { pattern, after, .. } => (pattern, after),
+                };
+                let matching: Vec<(usize, &[u8])> = self
+                    .sent_commands()
+                    .filter(|(step, _)| after.as_ref().is_none_or(|(after, _)| step > after))
+                    .filter(|(_, command)| pattern.matches(command))
+                    .collect();
+                let holds = match rule {
+                    TranscriptRule::Never { .. } => matching.is_empty(),
+                    TranscriptRule::Sent { count: Some(n), .. } => matching.len() == *n,
+                    TranscriptRule::Sent { count: None, .. } => !matching.is_empty(),
+                };
+                if holds {
+                    return Ok(());
                 }
-                Check::OqsCalls(expected) => {
-                    let calls = self
-                        .world
-                        .as_ref()
-                        .map(|world| world.service.service().calls())
-                        .unwrap_or_default();
-                    if !calls_hold(expected, &calls) {
-                        return Err(fail(
-                            index,
-                            check,
-                            describe_call_expectations(expected),
-                            describe_calls(&calls),
-                        ));
-                    }
+                let first = matching
+                    .first()
+                    .map(|(step, command)| {
+                        format!(
+                            ", the first at step {}: {}",
+                            step + 1,
+                            crate::trace::redact::command_text(
+                                command,
+                                self.pin_recording() == PinRecording::Redacted
+                            )
+                        )
+                    })
+                    .unwrap_or_default();
+                Err((
+                    rule.to_string(),
+                    format!("{} matching command(s){first}", matching.len()),
+                ))
+            }
+            Check::OqsCalls(expected) => {
+                let calls = self
+                    .world
+                    .as_ref()
+                    .map(|world| world.service.service().calls())
+                    .unwrap_or_default();
+                if calls_hold(expected, &calls) {
+                    Ok(())
+                } else {
+                    Err((describe_call_expectations(expected), describe_calls(&calls)))
                 }
             }
         }
-        Ok(())
     }
 
     fn send(

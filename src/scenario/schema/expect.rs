@@ -4,26 +4,30 @@
 
 use serde::{Deserialize, Serialize};
 
+use serde_saphyr::Spanned;
+
 use super::step::PinsExpectation;
 use crate::oqs::codes::QualificationValidity;
 use crate::oqs::message::ConsentChoices;
 use crate::oqs::{CallKind, Outcome as ServiceOutcome};
 use crate::reader::{FallbackGuidance, IdentityMethod, MessageCode, Screen};
 use crate::scenario::pattern::BytePattern;
+use crate::yaml::WithKeyLocations;
 
-/// Top-level `expect:` as written.
+/// Top-level `expect:` as written (read with the location of each key, so that every
+/// expectation is reported at its own line and checked in file order).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScenarioExpectDoc {
     /// What the reception came to.
     #[serde(default)]
-    pub reception: Option<ReceptionExpectDoc>,
+    pub reception: Option<WithKeyLocations<ReceptionExpectDoc>>,
     /// The card's state afterwards.
     #[serde(default)]
     pub card: Option<CardStateDoc>,
     /// Rules over every APDU sent during the scenario.
     #[serde(default)]
-    pub transcript: Vec<TranscriptRuleDoc>,
+    pub transcript: Vec<Spanned<TranscriptRuleDoc>>,
     /// The calls the qualification system received, in order (exact length).
     #[serde(default)]
     pub oqs_calls: Option<Vec<CallExpectation>>,

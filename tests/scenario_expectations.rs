@@ -1,0 +1,141 @@
+//! Scenario-level expectations as a scenario author meets them: every failed one is reported,
+//! in the order of the file, each at its own line and by its field.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes `body` as a scenario in `dir`, after a header that uses the shared clinic world.
+fn scenario(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let world = root().join("scenarios/_worlds/clinic.yaml");
+    let text = format!(
+        "name: \"{name}\"\nclock: 2025-06-02\nworld: {}\n{body}",
+        world.display()
+    );
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn run(files: &[&Path], extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .arg("run")
+        .args(files)
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the binary runs")
+}
+
+/// The line (1-based) of the first line of `file` containing `text`.
+fn line_of(file: &Path, text: &str) -> u64 {
+    let source = std::fs::read_to_string(file).unwrap();
+    let index = source
+        .lines()
+        .position(|line| line.contains(text))
+        .unwrap_or_else(|| panic!("{text} not in {source}"));
+    u64::try_from(index + 1).unwrap()
+}
+
+/// The PIN reception of `taro` (有効, 3割, two calls).
+const PIN_RECEPTION: &str = "card: taro
+steps:
+  - reception: place_card
+  - reception: choose_pin
+  - reception: { enter_pin: \"1234\" }
+  - reception: { consent_mode: comprehensive }
+    expect: { screen: result }
+  - reception: remove_card
+";
+
+#[test]
+fn three_wrong_expectations_are_all_reported_in_file_order() {
+    let dir = tempfile::tempdir().unwrap();
+    // Written in an order that is neither alphabetical nor the order of the fields in the
+    // engine's types; two right expectations sit between the wrong ones.
+    let file = scenario(
+        dir.path(),
+        "three_wrong",
+        &format!(
+            "{PIN_RECEPTION}expect:
+  oqs_calls:
+    - {{ kind: challenge }}
+  reception:
+    validity: valid
+    verify_sent: false
+    identity: pin
+    burden_percent: 10
+"
+        ),
+    );
+    let json = dir.path().join("report.json");
+    let output = run(&[&file], &["--json", json.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+
+    let expected = [
+        (line_of(&file, "oqs_calls:"), "expect.oqs_calls"),
+        (
+            line_of(&file, "verify_sent:"),
+            "expect.reception.verify_sent",
+        ),
+        (
+            line_of(&file, "burden_percent:"),
+            "expect.reception.burden_percent",
+        ),
+    ];
+    // The text report: each failure at file:line, with its field, in this order.
+    let mut from = 0;
+    for (line, field) in expected {
+        let at = format!("at {}:{line}, {field}\n", file.display());
+        let found = stdout[from..]
+            .find(&at)
+            .unwrap_or_else(|| panic!("{at:?} not after byte {from} of:\n{stdout}"));
+        from += found + at.len();
+    }
+    assert!(stdout.contains("expected: burden_percent 10"), "{stdout}");
+    assert!(stdout.contains("actual:   burden_percent 30"), "{stdout}");
+    assert!(
+        !stdout.contains("expect.reception.validity"),
+        "a right expectation is not reported: {stdout}"
+    );
+
+    // The JSON report: all three under `failures`, the first one also at the top.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let scenario = &report["scenarios"][0];
+    let failures = scenario["failures"].as_array().unwrap();
+    let reported: Vec<(u64, &str)> = failures
+        .iter()
+        .map(|f| {
+            (
+                f["line"].as_u64().unwrap(),
+                f["step_title"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(reported, expected);
+    assert_eq!(scenario["step_title"], "expect.oqs_calls");
+}
+
+#[test]
+fn expectation_null_means_absent_and_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "null_validity",
+        &format!("{PIN_RECEPTION}expect:\n  reception:\n    validity: null\n"),
+    );
+    let output = run(&[&file], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("expected: validity null")
+            && stdout.contains("actual:   validity \"valid\""),
+        "{stdout}"
+    );
+}
