@@ -139,3 +139,80 @@ fn expectation_null_means_absent_and_is_checked() {
         "{stdout}"
     );
 }
+
+/// Words a report must never show: Rust names of the engine's types and enum variants.
+const RUST_NAMES: &[&str] = &[
+    "PlaceCard",
+    "ChooseMethod",
+    "ConsentMode",
+    "AdvanceClock",
+    "InsuranceCardLookup",
+    "Reception {",
+    "Some(",
+    "None",
+    "Valid",
+    "Answered",
+    "NetworkOutage",
+];
+
+#[test]
+fn messages_name_steps_and_values_as_written_in_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    // Three scenarios, each failing at a step of another kind, none of them labelled.
+    let unexpected_input = scenario(
+        dir.path(),
+        "unexpected_input",
+        "card: taro
+steps:
+  - reception: place_card
+  - reception: { consent: true }
+",
+    );
+    let lookup = scenario(
+        dir.path(),
+        "lookup",
+        "card: taro
+steps:
+  - advance_clock: { days: 1 }
+  - insurance_card_lookup: { insurer_number: \"01130012\", symbol: \"12345678\", number: \"1234\",
+                             branch: \"01\", birth_date: 1980-05-10 }
+    expect: { validity: invalid }
+",
+    );
+    let outage = scenario(
+        dir.path(),
+        "outage",
+        "card: taro
+steps:
+  - event: network_outage
+  - insurance_card_lookup: { insurer_number: \"01130012\", symbol: \"12345678\", number: \"1234\",
+                             branch: \"01\", birth_date: 1980-05-10 }
+    expect: { validity: valid }
+",
+    );
+    let output = run(&[&unexpected_input, &lookup, &outage], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    for wanted in [
+        // The failing steps, named by their actions as written.
+        "step 2 (reception: consent: true)",
+        "step 2 (insurance_card_lookup)",
+        // Screens, values and outcomes as a scenario writes them.
+        "the reader shows choose_method, which does not take `consent`",
+        "expected: validity invalid",
+        "actual:   validity valid (outcome answered)",
+        "actual:   no answer: the network is down (event: network_outage)",
+        // The transcript notes the earlier steps the same way.
+        "advance_clock: the date is 2025-06-03",
+        "event: network_outage",
+        "reception: place_card; screen choose_method",
+    ] {
+        assert!(
+            stdout.contains(wanted),
+            "{wanted:?} missing from:\n{stdout}"
+        );
+    }
+    for rust in RUST_NAMES {
+        assert!(!stdout.contains(rust), "{rust:?} in:\n{stdout}");
+    }
+}

@@ -112,11 +112,28 @@ pub struct Step {
 }
 
 impl Step {
-    /// "step 3 (select JPKI)" — how reports name a step.
+    /// "step 3 (select JPKI)", or without a label the action as written ("step 3 (reception:
+    /// place_card)") — how reports name a step.
     pub fn title(&self) -> String {
         match &self.label {
             Some(label) => format!("step {} ({label})", self.index + 1),
-            None => format!("step {}", self.index + 1),
+            None => format!("step {} ({})", self.index + 1, self.action.written()),
+        }
+    }
+}
+
+impl Action {
+    /// The action as a scenario writes it, without its expectation (a PIN stays hidden):
+    /// `reception: place_card`, `advance_clock: { days: 16 }`, `event: remove`.
+    pub fn written(&self) -> String {
+        match self {
+            Action::Send { .. } => "send".to_owned(),
+            Action::Power { action, .. } => format!("power: {action}"),
+            Action::Pins(_) => "pins".to_owned(),
+            Action::Event(event) => format!("event: {event}"),
+            Action::AdvanceClock { days } => format!("advance_clock: {{ days: {days} }}"),
+            Action::InsuranceCardLookup { .. } => "insurance_card_lookup".to_owned(),
+            Action::Reception { input, .. } => format!("reception: {input}"),
         }
     }
 }
@@ -150,4 +167,46 @@ pub enum Action {
         input: ReceptionDoc,
         expect: ReceptionStepExpectation,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::schema::{ReaderEvent, ReceptionStepExpectation};
+
+    fn unlabelled(action: Action) -> Step {
+        Step {
+            index: 3,
+            label: None,
+            line: 9,
+            action,
+        }
+    }
+
+    #[test]
+    fn an_unlabelled_step_is_named_by_its_action_as_written() {
+        let place = unlabelled(Action::Reception {
+            input: ReceptionDoc::PlaceCard,
+            expect: ReceptionStepExpectation::default(),
+        });
+        assert_eq!(place.title(), "step 4 (reception: place_card)");
+        let pin = unlabelled(Action::Reception {
+            input: ReceptionDoc::EnterPin(crate::reader::Pin::new("1234")),
+            expect: ReceptionStepExpectation::default(),
+        });
+        assert_eq!(pin.title(), "step 4 (reception: enter_pin: ****)");
+        assert_eq!(
+            unlabelled(Action::AdvanceClock { days: 16 }).title(),
+            "step 4 (advance_clock: { days: 16 })"
+        );
+        assert_eq!(
+            unlabelled(Action::Event(ReaderEvent::NetworkOutage)).title(),
+            "step 4 (event: network_outage)"
+        );
+        let labelled = Step {
+            label: Some("third wrong PIN".into()),
+            ..pin
+        };
+        assert_eq!(labelled.title(), "step 4 (third wrong PIN)");
+    }
 }

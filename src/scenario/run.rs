@@ -22,7 +22,8 @@ use super::checks::{
     reception_field_holds, Check, TranscriptRule,
 };
 use super::schema::{
-    screen_name, FaceVerdict, InsuranceCardLookupDoc, ReceptionDoc, ReceptionStepExpectation,
+    screen_name, written, FaceVerdict, InsuranceCardLookupDoc, ReceptionDoc,
+    ReceptionStepExpectation,
 };
 use super::world::World;
 use crate::apdu::StatusWord;
@@ -629,20 +630,24 @@ impl Engine {
         let Some(world) = self.world.as_mut() else {
             return Err(Self::fail(
                 step,
-                format!("advance_clock {days} days"),
+                format!("advance_clock: {{ days: {days} }}"),
                 "the scenario has no world".into(),
             ));
         };
         let Some(date) = world.date.checked_add_days(chrono::Days::new(days.into())) else {
             return Err(Self::fail(
                 step,
-                format!("advance_clock {days} days"),
+                format!("advance_clock: {{ days: {days} }}"),
                 "the date would leave the calendar".into(),
             ));
         };
         world.date = date;
         world.terminal.set_date(date);
-        self.log(step.index, "--", format!("clock {date}"));
+        self.log(
+            step.index,
+            "--",
+            format!("advance_clock: the date is {date}"),
+        );
         Ok(())
     }
 
@@ -653,8 +658,8 @@ impl Engine {
         validity: Option<QualificationValidity>,
     ) -> Result<(), Failure> {
         let expected = match validity {
-            Some(validity) => format!("QualificationValidity {} ({validity:?})", validity.code()),
-            None => "no answer".to_owned(),
+            Some(validity) => format!("validity {}", written(&validity)),
+            None => "no answer (validity null)".to_owned(),
         };
         let Some(world) = &self.world else {
             return Err(Self::fail(
@@ -664,7 +669,7 @@ impl Engine {
             ));
         };
         let summary = format!(
-            "insurance card lookup {} {}-{}-{}",
+            "insurance_card_lookup {} {}-{}-{}",
             request.insurer_number, request.symbol, request.number, request.branch
         );
         // A staff lookup goes over the same network as the reader's checks.
@@ -680,7 +685,7 @@ impl Engine {
                 Err(Self::fail(
                     step,
                     expected,
-                    "no answer: the network is down (network_outage)".into(),
+                    "no answer: the network is down (event: network_outage)".into(),
                 ))
             };
         }
@@ -703,9 +708,9 @@ impl Engine {
             });
         let actual = answer.body.qualification_validity;
         let actual_text = format!(
-            "outcome {:?}, QualificationValidity {}",
-            answer.outcome,
-            actual.map_or("none", QualificationValidity::code)
+            "validity {} (outcome {})",
+            actual.as_ref().map_or("null".to_owned(), written),
+            written(&answer.outcome)
         );
         self.log(step.index, "==", format!("{summary}: {actual_text}"));
         match validity {
@@ -760,7 +765,7 @@ impl Engine {
         let Some(world) = self.world.as_mut() else {
             return Err(Self::fail(
                 step,
-                format!("reception {input}"),
+                format!("reception: {input}"),
                 "the scenario has no world (registry, cards)".into(),
             ));
         };
@@ -784,15 +789,21 @@ impl Engine {
             step.index,
             "==",
             format!(
-                "reception {input}: screen {}{shown_text}",
+                "reception: {input}; screen {}{shown_text}",
                 screen_name(screen)
             ),
         );
         if let Err(unexpected) = handled {
+            // Said here rather than by the error's own text, which names the screen as Rust does.
             return Err(Self::fail(
                 step,
                 format!("the reader takes `{}`", input.name()),
-                unexpected.to_string(),
+                format!(
+                    "the reader shows {}, which does not take `{}`; it takes: {}",
+                    screen_name(unexpected.screen),
+                    unexpected.input,
+                    unexpected.accepted
+                ),
             ));
         }
         let screen_ok = expect.screen.is_none_or(|want| want == screen);
@@ -1026,13 +1037,13 @@ impl Engine {
             Ok(Some(atr)) => self.log(
                 index,
                 "--",
-                format!("power {action}: ATR {}", to_spaced_hex(atr)),
+                format!("power: {action}; ATR {}", to_spaced_hex(atr)),
             ),
-            Ok(None) => self.log(index, "--", format!("power {action}")),
+            Ok(None) => self.log(index, "--", format!("power: {action}")),
             Err(error) => self.log(
                 index,
                 "!!",
-                format!("power {action}: {}", describe_error(error)),
+                format!("power: {action}; {}", describe_error(error)),
             ),
         }
         let expected = describe_power_expectation(action, expect);
@@ -1054,7 +1065,7 @@ impl Engine {
                 _ => Ok(()),
             },
             (Ok(_), Some(kind)) => Err(fail(format!(
-                "power {action} succeeded instead of the reader reporting `{kind}`"
+                "power: {action} succeeded instead of the reader reporting `{kind}`"
             ))),
             (Err(error), Some(kind)) if TransportErrorKind::of(&error) == kind => Ok(()),
             (Err(error), _) => Err(fail(describe_error(&error))),
@@ -1096,7 +1107,7 @@ impl Engine {
             let Some(world) = self.world.as_ref() else {
                 return Err(Self::fail(
                     step,
-                    format!("event {event}"),
+                    format!("event: {event}"),
                     "the scenario has no world".into(),
                 ));
             };
@@ -1114,13 +1125,13 @@ impl Engine {
                 ReaderEvent::JlisOutage => world.service.service().set_jlis_available(false),
                 _ => world.service.service().set_jlis_available(true),
             }
-            self.log(step.index, "--", format!("event {event}"));
+            self.log(step.index, "--", format!("event: {event}"));
             return Ok(());
         }
         if !self.slot.capabilities().slot_events {
             return Err(Self::fail(
                 step,
-                format!("event {event}"),
+                format!("event: {event}"),
                 "reader events need the virtual reader (--reader virtual)".into(),
             ));
         }
@@ -1155,26 +1166,26 @@ impl Engine {
         match applied {
             Ok(Applied::Done { power }) => {
                 let text = match power {
-                    Some(Ok(atr)) => format!("event {event}: ATR {}", to_spaced_hex(&atr)),
-                    Some(Err(error)) => format!("event {event}: {}", describe_error(&error)),
-                    None => format!("event {event}"),
+                    Some(Ok(atr)) => format!("event: {event}; ATR {}", to_spaced_hex(&atr)),
+                    Some(Err(error)) => format!("event: {event}; {}", describe_error(&error)),
+                    None => format!("event: {event}"),
                 };
                 self.log(step.index, "--", text);
                 Ok(())
             }
             Ok(Applied::Rejected(problem)) => {
-                self.log(step.index, "--", format!("event {event}"));
-                Err(Self::fail(step, format!("event {event}"), problem))
+                self.log(step.index, "--", format!("event: {event}"));
+                Err(Self::fail(step, format!("event: {event}"), problem))
             }
             Err(error) => {
                 self.log(
                     step.index,
                     "!!",
-                    format!("event {event}: {}", describe_error(&error)),
+                    format!("event: {event}; {}", describe_error(&error)),
                 );
                 Err(Self::fail(
                     step,
-                    format!("event {event}"),
+                    format!("event: {event}"),
                     describe_error(&error),
                 ))
             }
@@ -1251,9 +1262,9 @@ fn describe_response_expectation(expect: &ResponseExpectation) -> String {
 
 fn describe_power_expectation(action: PowerAction, expect: &PowerExpectation) -> String {
     match (&expect.atr, expect.error) {
-        (_, Some(kind)) => format!("power {action}: reader error `{kind}`"),
-        (Some(atr), None) => format!("power {action}: ATR {atr}"),
-        (None, None) => format!("power {action} succeeds"),
+        (_, Some(kind)) => format!("power: {action}; reader error `{kind}`"),
+        (Some(atr), None) => format!("power: {action}; ATR {atr}"),
+        (None, None) => format!("power: {action} succeeds"),
     }
 }
 

@@ -38,6 +38,17 @@ pub use step::{
 };
 pub use world::{WorldCardDoc, WorldDoc, WorldFaults, DEFAULT_FACILITY_CODE};
 
+/// A value as a scenario writes it (`valid`, `answered`, `pin_entry`): the name serde gives
+/// it, never the Rust name. Messages use it so that what a report says can be searched for in,
+/// and pasted into, a scenario file.
+pub fn written<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        Ok(other) => other.to_string(),
+        Err(_) => "?".to_owned(),
+    }
+}
+
 /// One scenario file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -107,7 +107,7 @@ impl ReaderSlot for ServedSlot {
             }
             other => {
                 return Err(TransportError::Refused(format!(
-                    "event {other} needs the virtual reader"
+                    "event: {other} needs the virtual reader"
                 )))
             }
         };

@@ -204,7 +204,7 @@ impl ReaderSlot for ExternalSlot {
 
     fn apply(&mut self, event: ReaderEvent) -> Result<Applied, TransportError> {
         Err(TransportError::Refused(format!(
-            "event {event} needs the virtual reader"
+            "event: {event} needs the virtual reader"
         )))
     }
 

@@ -131,6 +131,6 @@ pub fn screen_name(screen: Screen) -> String {
             .map(|(key, value)| format!("{key}: {}", value.as_str().unwrap_or("?")))
             .collect::<Vec<_>>()
             .join(", "),
-        _ => format!("{screen:?}"),
+        _ => "?".to_owned(),
     }
 }
