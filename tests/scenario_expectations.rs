@@ -216,3 +216,110 @@ steps:
         assert!(!stdout.contains(rust), "{rust:?} in:\n{stdout}");
     }
 }
+
+/// A reception with one wrong PIN before the right one (message H101 once).
+const WRONG_PIN_FIRST: &str = "card: taro
+steps:
+  - reception: place_card
+  - reception: choose_pin
+  - label: wrong PIN
+    reception: { enter_pin: \"0000\" }
+    expect: { messages: { contains: [H101] } }
+  - reception: { enter_pin: \"1234\" }
+  - reception: { consent_mode: comprehensive }
+  - reception: remove_card
+";
+
+#[test]
+fn contains_and_exactly_lists_pass_when_they_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "lists_hold",
+        &format!(
+            "{WRONG_PIN_FIRST}expect:
+  reception:
+    screens: {{ contains: [choose_method, result, finished] }}
+    message_codes: {{ exactly: [H101] }}
+    fallback: []
+  oqs_calls:
+    contains:
+      - {{ kind: check, qualification_validity: valid }}
+"
+        ),
+    );
+    let output = run(&[&file], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+}
+
+#[test]
+fn contains_lists_fail_when_an_item_is_missing_or_out_of_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "lists_fail",
+        &format!(
+            "{WRONG_PIN_FIRST}expect:
+  reception:
+    screens: {{ contains: [result, choose_method] }}
+    message_codes: {{ contains: [H101, H101] }}
+  oqs_calls:
+    contains:
+      - {{ kind: register }}
+"
+        ),
+    );
+    let output = run(&[&file], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    for wanted in [
+        "expected: screens containing, in this order, [\"result\",\"choose_method\"]",
+        "expected: message_codes containing, in this order, [\"H101\",\"H101\"]",
+        "actual:   message_codes [\"H101\"]",
+        "expected: calls containing, in this order: {\"kind\":\"register\"}",
+    ] {
+        assert!(
+            stdout.contains(wanted),
+            "{wanted:?} missing from:\n{stdout}"
+        );
+    }
+
+    // A step's `messages: { contains: ... }` fails the step the same way.
+    let step = scenario(
+        dir.path(),
+        "step_contains_fails",
+        &WRONG_PIN_FIRST.replace("contains: [H101]", "contains: [H102]"),
+    );
+    let output = run(&[&step], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("step 3 (wrong PIN)")
+            && stdout.contains("messages containing, in this order, [H102]"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_unknown_list_key_is_a_load_error_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "list_typo",
+        &format!("{WRONG_PIN_FIRST}expect:\n  reception:\n    screens: {{ includes: [result] }}\n"),
+    );
+    let output = run(&[&file], &[]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    let line = line_of(&file, "includes");
+    let wanted = format!(
+        "{}:{line}:16: unknown field `includes`, expected one of exactly, contains",
+        file.display()
+    );
+    assert!(text.contains(&wanted), "{wanted:?} missing from:\n{text}");
+}

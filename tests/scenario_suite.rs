@@ -13,7 +13,7 @@ use myna_hil::scenario::load::{discover, load_all};
 use myna_hil::scenario::model::Action;
 use myna_hil::scenario::pattern::{BytePattern, SwPattern};
 use myna_hil::scenario::run::{run_scenario, RunOptions};
-use myna_hil::scenario::schema::{PinExpectation, TransportErrorKind};
+use myna_hil::scenario::schema::{ListMatch, PinExpectation, TransportErrorKind};
 use myna_hil::scenario::{Outcome, Scenario};
 use serde_json::Value;
 
@@ -180,8 +180,14 @@ fn mutations(scenario: &Scenario, step: usize) -> Vec<(String, Scenario)> {
             }
             if let Some(messages) = &expect.messages {
                 let mut new = messages.clone();
-                if new.pop().is_none() {
-                    new.push("H501".parse::<MessageCode>().unwrap());
+                match new.matching {
+                    ListMatch::Exactly => {
+                        if new.items.pop().is_none() {
+                            new.items.push("H501".parse::<MessageCode>().unwrap());
+                        }
+                    }
+                    // More of the items than a step shows.
+                    ListMatch::Contains => new.items = many(&new.items),
                 }
                 push(format!("messages {messages:?} -> {new:?}"), &|a| {
                     if let Action::Reception { expect, .. } = a {
@@ -207,6 +213,17 @@ fn mutations(scenario: &Scenario, step: usize) -> Vec<(String, Scenario)> {
         }
     }
     out
+}
+
+/// Forty times the items of a `contains` list: more than any scenario shows, so the
+/// changed expectation cannot hold.
+fn many<T: Clone>(items: &[T]) -> Vec<T> {
+    items
+        .iter()
+        .cycle()
+        .take(items.len() * 40)
+        .cloned()
+        .collect()
 }
 
 /// A JSON value that differs from `value` (scenario-level reception expectations are JSON).
@@ -249,8 +266,15 @@ fn check_mutations(scenario: &Scenario, index: usize) -> Vec<(String, Scenario)>
         out.push((what, mutated));
     };
     match &scenario.checks[index].check {
-        Check::Reception { field, expected } => {
-            let new = different_json(expected);
+        Check::Reception {
+            field,
+            expected,
+            matching,
+        } => {
+            let new = match (matching, expected) {
+                (ListMatch::Contains, Value::Array(items)) => Value::Array(many(items)),
+                _ => different_json(expected),
+            };
             push(format!("reception.{field} {expected} -> {new}"), &|c| {
                 if let Check::Reception { expected, .. } = c {
                     *expected = new.clone();
@@ -309,15 +333,24 @@ fn check_mutations(scenario: &Scenario, index: usize) -> Vec<(String, Scenario)>
         }
         Check::OqsCalls(calls) => {
             let mut new = calls.clone();
-            if new.pop().is_none() {
-                new.push(CallExpectation {
-                    kind: CallKind::Check,
-                    outcome: None,
-                    qualification_validity: None,
-                });
+            match new.matching {
+                ListMatch::Exactly => {
+                    if new.items.pop().is_none() {
+                        new.items.push(CallExpectation {
+                            kind: CallKind::Check,
+                            outcome: None,
+                            qualification_validity: None,
+                        });
+                    }
+                }
+                ListMatch::Contains => new.items = many(&new.items),
             }
             push(
-                format!("oqs_calls {} -> {} calls", calls.len(), new.len()),
+                format!(
+                    "oqs_calls {} -> {} calls",
+                    calls.items.len(),
+                    new.items.len()
+                ),
                 &|c| {
                     *c = Check::OqsCalls(new.clone());
                 },

@@ -14,7 +14,7 @@ use super::pattern::BytePattern;
 // The payload of `Check::OqsCalls` is the document type itself; re-exported so that users of
 // checks need not know where the scenario file format lives.
 pub use super::schema::CallExpectation;
-use super::schema::{PinsExpectation, ReceptionExpectDoc};
+use super::schema::{ListExpectation, ListMatch, PinsExpectation, ReceptionExpectDoc};
 use crate::oqs::CallRecord;
 use crate::reader::{ReceptionOutcome, Screen};
 use crate::yaml::WithKeyLocations;
@@ -74,16 +74,18 @@ impl fmt::Display for TranscriptRule {
 /// One scenario-level expectation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Check {
-    /// `expect.reception.<field>`: the field of the outcome as JSON equals `expected`.
+    /// `expect.reception.<field>`: the field of the outcome as JSON equals `expected` — or,
+    /// for a list written as `{ contains: [...] }`, holds these items in this order.
     Reception {
         field: String,
         expected: Value,
+        matching: ListMatch,
     },
     /// `expect.card.pins`.
     CardPins(PinsExpectation),
     Transcript(TranscriptRule),
-    /// `expect.oqs_calls`: exactly these calls, in order.
-    OqsCalls(Vec<CallExpectation>),
+    /// `expect.oqs_calls`: exactly these calls in order, or calls containing these in order.
+    OqsCalls(ListExpectation<CallExpectation>),
 }
 
 /// One scenario-level expectation where it is written.
@@ -153,13 +155,21 @@ pub fn reception_checks(
     doc.keys
         .iter()
         .map(|(field, location)| {
-            let expected = written.get(field).cloned().unwrap_or(Value::Null);
+            let matching = doc.value.list_matching(field);
+            let expected = match (matching, written.get(field)) {
+                // Written back as `{ contains: [...] }`: the check compares the items.
+                (ListMatch::Contains, Some(Value::Object(list))) => {
+                    list.get("contains").cloned().unwrap_or(Value::Null)
+                }
+                (_, value) => value.cloned().unwrap_or(Value::Null),
+            };
             (
                 field.clone(),
                 *location,
                 Check::Reception {
                     field: field.clone(),
                     expected,
+                    matching,
                 },
             )
         })
@@ -168,7 +178,21 @@ pub fn reception_checks(
 
 /// Compares an expected field with the observed one; registration compares only the keys the
 /// expectation gives.
-pub fn reception_field_holds(field: &str, expected: &Value, observed: &Value) -> bool {
+pub fn reception_field_holds(
+    field: &str,
+    expected: &Value,
+    matching: ListMatch,
+    observed: &Value,
+) -> bool {
+    if let (ListMatch::Contains, Value::Array(want), Value::Array(have)) =
+        (matching, expected, observed)
+    {
+        return ListExpectation {
+            matching,
+            items: want.clone(),
+        }
+        .holds(have);
+    }
     if field == "registration" {
         if let (Value::Object(want), Value::Object(have)) = (expected, observed) {
             return want
@@ -179,13 +203,9 @@ pub fn reception_field_holds(field: &str, expected: &Value, observed: &Value) ->
     expected == observed
 }
 
-/// Checks the calls the service received against the expectation (exact length, in order).
-pub fn calls_hold(expected: &[CallExpectation], calls: &[CallRecord]) -> bool {
-    expected.len() == calls.len()
-        && expected
-            .iter()
-            .zip(calls)
-            .all(|(want, call)| call_matches(want, call))
+/// Checks the calls the service received against the expectation.
+pub fn calls_hold(expected: &ListExpectation<CallExpectation>, calls: &[CallRecord]) -> bool {
+    expected.holds_by(calls, call_matches)
 }
 
 /// Short JSON text for reports.
@@ -222,13 +242,18 @@ pub fn describe_calls(calls: &[CallRecord]) -> String {
         .join("; ")
 }
 
-pub fn describe_call_expectations(expected: &[CallExpectation]) -> String {
-    if expected.is_empty() {
+pub fn describe_call_expectations(expected: &ListExpectation<CallExpectation>) -> String {
+    if expected.items.is_empty() {
         return "no calls".to_owned();
     }
-    expected
+    let calls = expected
+        .items
         .iter()
         .map(|want| json_text(&serde_json::to_value(want).unwrap_or(Value::Null)))
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    match expected.matching {
+        ListMatch::Exactly => calls,
+        ListMatch::Contains => format!("calls containing, in this order: {calls}"),
+    }
 }

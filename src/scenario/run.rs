@@ -22,7 +22,7 @@ use super::checks::{
     reception_field_holds, Check, TranscriptRule,
 };
 use super::schema::{
-    screen_name, written, FaceVerdict, InsuranceCardLookupDoc, ReceptionDoc,
+    screen_name, written, FaceVerdict, InsuranceCardLookupDoc, ListMatch, ReceptionDoc,
     ReceptionStepExpectation,
 };
 use super::world::World;
@@ -807,7 +807,10 @@ impl Engine {
             ));
         }
         let screen_ok = expect.screen.is_none_or(|want| want == screen);
-        let messages_ok = expect.messages.as_ref().is_none_or(|want| *want == shown);
+        let messages_ok = expect
+            .messages
+            .as_ref()
+            .is_none_or(|want| want.holds(&shown));
         if screen_ok && messages_ok {
             return Ok(());
         }
@@ -816,7 +819,14 @@ impl Engine {
             expected.push(format!("screen {}", screen_name(want)));
         }
         if let Some(want) = &expect.messages {
-            expected.push(format!("messages [{}]", codes_text(want)));
+            let containing = match want.matching {
+                ListMatch::Exactly => "",
+                ListMatch::Contains => "containing, in this order, ",
+            };
+            expected.push(format!(
+                "messages {containing}[{}]",
+                codes_text(&want.items)
+            ));
         }
         Err(Self::fail(
             step,
@@ -851,7 +861,11 @@ impl Engine {
     /// was observed.
     fn holds(&self, check: &Check) -> Result<(), (String, String)> {
         match check {
-            Check::Reception { field, expected } => {
+            Check::Reception {
+                field,
+                expected,
+                matching,
+            } => {
                 let Some(world) = &self.world else {
                     return Err((json_text(expected), "no reception".into()));
                 };
@@ -861,11 +875,15 @@ impl Engine {
                     .get(field)
                     .cloned()
                     .unwrap_or(serde_json::Value::Null);
-                if reception_field_holds(field, expected, &actual) {
+                if reception_field_holds(field, expected, *matching, &actual) {
                     Ok(())
                 } else {
+                    let containing = match matching {
+                        ListMatch::Exactly => "",
+                        ListMatch::Contains => "containing, in this order, ",
+                    };
                     Err((
-                        format!("{field} {}", json_text(expected)),
+                        format!("{field} {containing}{}", json_text(expected)),
                         format!("{field} {}", json_text(&actual)),
                     ))
                 }

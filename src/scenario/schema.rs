@@ -7,13 +7,15 @@
 //! step's `expect:` is read as the expectation type of the step's action, so a key the action
 //! cannot produce is refused the same way.
 //!
-//! Submodules, each importing only the ones before it: `inline` (inline-or-path values),
+//! Submodules, each importing only the ones before it: `inline` (inline-or-path values), `list`
+//! (list expectations: exactly or contains),
 //! `reception` (reception inputs), `expectation` (one `expect:` type per action), `step`,
 //! `world`, `expect` (the scenario-level `expect:`).
 
 mod expect;
 mod expectation;
 mod inline;
+mod list;
 mod reception;
 mod step;
 mod world;
@@ -31,6 +33,7 @@ pub use expectation::{
     LookupExpectation, PowerExpectation, ResponseExpectation, StepExpectation, TransportErrorKind,
 };
 pub use inline::InlineOrPath;
+pub use list::{ListExpectation, ListMatch};
 pub use reception::{screen_name, FaceVerdict, ReceptionDoc, ReceptionStepExpectation};
 pub use step::{
     ActionDoc, InsuranceCardLookupDoc, PinExpectation, PinsExpectation, PowerAction, ReaderEvent,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use serde_saphyr::Spanned;
 
+use super::list::{ListExpectation, ListMatch};
 use super::step::PinsExpectation;
 use crate::oqs::codes::QualificationValidity;
 use crate::oqs::message::ConsentChoices;
@@ -30,7 +31,7 @@ pub struct ScenarioExpectDoc {
     pub transcript: Vec<Spanned<TranscriptRuleDoc>>,
     /// The calls the qualification system received, in order (exact length).
     #[serde(default)]
-    pub oqs_calls: Option<Vec<CallExpectation>>,
+    pub oqs_calls: Option<ListExpectation<CallExpectation>>,
 }
 
 /// `expect.card`.
@@ -57,9 +58,9 @@ pub struct ReceptionExpectDoc {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consent: Option<ConsentChoices>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_codes: Option<Vec<MessageCode>>,
+    pub message_codes: Option<ListExpectation<MessageCode>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub screens: Option<Vec<Screen>>,
+    pub screens: Option<ListExpectation<Screen>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub screen: Option<Screen>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,7 +78,7 @@ pub struct ReceptionExpectDoc {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration: Option<RegistrationExpectation>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fallback: Option<Vec<FallbackGuidance>>,
+    pub fallback: Option<ListExpectation<FallbackGuidance>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,6 +95,19 @@ pub struct ReceptionExpectDoc {
     pub disqualification_date: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub atr: Option<String>,
+}
+
+impl ReceptionExpectDoc {
+    /// How the list-valued key `field` compares (`exactly` for every other key).
+    pub fn list_matching(&self, field: &str) -> ListMatch {
+        let matching = match field {
+            "message_codes" => self.message_codes.as_ref().map(|list| list.matching),
+            "screens" => self.screens.as_ref().map(|list| list.matching),
+            "fallback" => self.fallback.as_ref().map(|list| list.matching),
+            _ => None,
+        };
+        matching.unwrap_or(ListMatch::Exactly)
+    }
 }
 
 /// `expect.reception.registration`.

@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::list::ListExpectation;
 use crate::oqs::ConsentMode;
 use crate::reader::{FaceOcr, MessageCode, Pin, Screen};
 
@@ -117,9 +118,10 @@ pub struct ReceptionStepExpectation {
     /// The screen shown afterwards.
     #[serde(default)]
     pub screen: Option<Screen>,
-    /// The messages shown during this step, in order (empty list: none).
+    /// The messages shown during this step, in order (empty list: none), or
+    /// `{ contains: [...] }`.
     #[serde(default)]
-    pub messages: Option<Vec<MessageCode>>,
+    pub messages: Option<ListExpectation<MessageCode>>,
 }
 
 /// A screen's name as scenarios write it (`pin_entry`, `consent: medical_treatment`).
