@@ -323,3 +323,113 @@ fn an_unknown_list_key_is_a_load_error_naming_file_line_and_key() {
     );
     assert!(text.contains(&wanted), "{wanted:?} missing from:\n{text}");
 }
+
+/// Writes `body` as a scenario of the family world (two named cards, no `card:`).
+fn family_scenario(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let world = root().join("scenarios/_worlds/family.yaml");
+    let file = dir.join(format!("{name}.yaml"));
+    std::fs::write(
+        &file,
+        format!(
+            "name: \"{name}\"\nclock: 2025-06-02\nworld: {}\n{body}",
+            world.display()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn a_card_taken_out_keeps_its_state_when_placed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    // The father's card loses a PIN try, the mother's card is seen, then the father's card
+    // comes back: its counter is still one down (a fresh card would have 3).
+    let file = family_scenario(
+        dir.path(),
+        "state_kept",
+        "steps:
+  - reception: { place_card: chichi }
+  - reception: choose_pin
+  - reception: { enter_pin: \"0000\" }
+    expect: { messages: [H101] }
+  - reception: remove_card
+  - reception: { place_card: haha }
+  - reception: choose_face
+  - reception: { face_result: match }
+  - reception: { consent_mode: comprehensive }
+  - reception: remove_card
+    expect: { screen: finished }
+  - reception: { place_card: chichi }
+  - reception: choose_pin
+expect:
+  receptions:
+    - { card: haha, message_codes: [H101], validity: valid }
+    - { card: chichi, pin_tries_left: 2, screen: pin_entry }
+  card:
+    pins: { auth: 2 }
+",
+    );
+    let output = run(&[&file], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+}
+
+#[test]
+fn receptions_that_did_not_happen_and_a_wrong_count_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = family_scenario(
+        dir.path(),
+        "one_reception",
+        "steps:
+  - reception: { place_card: haha }
+expect:
+  receptions:
+    - { card: haha }
+    - { card: chichi }
+",
+    );
+    let output = run(&[&file], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    for wanted in [
+        format!(
+            "at {}:{}, expect.receptions\n",
+            file.display(),
+            line_of(&file, "receptions:")
+        ),
+        "expected: 2 reception(s)\n    actual:   1 reception(s)".to_owned(),
+        format!(
+            "at {}:{}, expect.receptions[1].card\n",
+            file.display(),
+            line_of(&file, "card: chichi")
+        ),
+        "expected: card \"chichi\" in reception 2".to_owned(),
+    ] {
+        assert!(
+            stdout.contains(&wanted),
+            "{wanted:?} missing from:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains("expect.receptions[0]"), "{stdout}");
+}
+
+#[test]
+fn placing_a_card_the_world_does_not_have_is_a_load_error_listing_its_cards() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = family_scenario(
+        dir.path(),
+        "no_such_card",
+        "card: haha\nsteps:\n  - reception: { place_card: musuko }\n",
+    );
+    let output = run(&[&file], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    let wanted = format!(
+        "{}:6:5: step 1: `place_card: musuko`: no card named `musuko` in the world; its cards: chichi, haha",
+        file.display()
+    );
+    assert!(
+        stdout.contains(&wanted),
+        "{wanted:?} missing from:\n{stdout}"
+    );
+}

@@ -33,6 +33,7 @@ fn passed() -> ScenarioResult {
             entry(0, 3000, "<<", "SW 90 00 (success), no data"),
         ],
         reception: None,
+        receptions: Vec::new(),
         oqs_calls: Vec::new(),
         exchanges: Default::default(),
     }
@@ -76,6 +77,7 @@ fn failed() -> ScenarioResult {
             })
             .collect(),
         reception: None,
+        receptions: Vec::new(),
         oqs_calls: Vec::new(),
         exchanges: Default::default(),
     }

@@ -270,6 +270,7 @@ fn check_mutations(scenario: &Scenario, index: usize) -> Vec<(String, Scenario)>
             field,
             expected,
             matching,
+            ..
         } => {
             let new = match (matching, expected) {
                 (ListMatch::Contains, Value::Array(items)) => Value::Array(many(items)),
@@ -279,6 +280,12 @@ fn check_mutations(scenario: &Scenario, index: usize) -> Vec<(String, Scenario)>
                 if let Check::Reception { expected, .. } = c {
                     *expected = new.clone();
                 }
+            });
+        }
+        Check::ReceptionCount(count) => {
+            let new = count + 1;
+            push(format!("receptions: {count} -> {new}"), &|c| {
+                *c = Check::ReceptionCount(new);
             });
         }
         Check::CardPins(pins) => {

@@ -80,7 +80,12 @@ pub enum Check {
         field: String,
         expected: Value,
         matching: ListMatch,
+        /// Which reception (0-based, `expect.receptions[N]`); `None`: the last one
+        /// (`expect.reception`).
+        reception: Option<usize>,
     },
+    /// `expect.receptions`: this many receptions happened.
+    ReceptionCount(usize),
     /// `expect.card.pins`.
     CardPins(PinsExpectation),
     Transcript(TranscriptRule),
@@ -147,6 +152,7 @@ pub fn observed_reception(
 /// key's location. A key written as `null` expects the field to be absent (no answer).
 pub fn reception_checks(
     doc: &WithKeyLocations<ReceptionExpectDoc>,
+    reception: Option<usize>,
 ) -> Vec<(String, Location, Check)> {
     let written = match serde_json::to_value(&doc.value) {
         Ok(Value::Object(map)) => map,
@@ -170,6 +176,7 @@ pub fn reception_checks(
                     field: field.clone(),
                     expected,
                     matching,
+                    reception,
                 },
             )
         })

@@ -15,8 +15,8 @@ use serde_saphyr::{Location, Spanned};
 use super::checks::{reception_checks, Check, ScenarioCheck, TranscriptRule};
 use super::model::{Action, Scenario, Step};
 use super::schema::{
-    ActionDoc, InlineOrPath, ReaderEvent, ScenarioDoc, ScenarioExpectDoc, StepDoc, WorldDoc,
-    STEP_ACTION_KEYS,
+    ActionDoc, InlineOrPath, ReaderEvent, ReceptionDoc, ScenarioDoc, ScenarioExpectDoc, StepDoc,
+    WorldDoc, STEP_ACTION_KEYS,
 };
 use super::world::World;
 use crate::card::CardDescription;
@@ -298,7 +298,17 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
         Some(world) => Some(build_world(file, &source, base, world)?),
         None => None,
     };
-    let (card, card_file) = scenario_card(file, &source, base, doc.card, world.as_ref())?;
+    let first_placed = doc.steps.iter().find_map(|step| {
+        step.value.actions.iter().find_map(|action| match action {
+            ActionDoc::Reception {
+                input: ReceptionDoc::PlaceNamedCard(name),
+                ..
+            } => Some(name.as_str()),
+            _ => None,
+        })
+    });
+    let (card, card_file, card_name) =
+        scenario_card(file, &source, base, doc.card, world.as_ref(), first_placed)?;
     let steps = doc
         .steps
         .iter()
@@ -323,6 +333,25 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
             Action::AdvanceClock { .. } => Some("an `advance_clock` step"),
             _ => None,
         };
+        if let Action::Reception {
+            input: ReceptionDoc::PlaceNamedCard(name),
+            ..
+        } = &step.action
+        {
+            let known = world.as_ref().map(|world| &world.cards);
+            if !known.is_some_and(|cards| cards.contains_key(name)) {
+                return Err(LoadError::at_location(
+                    file,
+                    &source,
+                    written,
+                    format!(
+                        "step {}: `place_card: {name}`: no card named `{name}` in the world; its cards: {}",
+                        step.index + 1,
+                        known.map_or("none (no `world:`)".to_owned(), |cards| choices(cards.keys()))
+                    ),
+                ));
+            }
+        }
         if let Some(what) = needs_world {
             if world.is_none() || clock.is_none() {
                 return Err(LoadError::at_location(
@@ -355,6 +384,7 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
         file: file.to_owned(),
         card,
         card_file,
+        card_name,
         clock,
         world,
         steps,
@@ -370,12 +400,25 @@ fn scenario_card(
     base: &Path,
     card: Option<Spanned<InlineOrPath<CardDescription>>>,
     world: Option<&World>,
-) -> Result<(CardDescription, Option<PathBuf>), LoadError> {
+    first_placed: Option<&str>,
+) -> Result<(CardDescription, Option<PathBuf>, Option<String>), LoadError> {
     let Some(card) = card else {
         return match world {
+            // The first card a step places is in the reader's slot from the start.
+            Some(world) if first_placed.is_some_and(|name| world.cards.contains_key(name)) => {
+                let name = first_placed.unwrap_or_default().to_owned();
+                let found = world.cards.get(&name).cloned();
+                found.map(|card| (card, None, Some(name))).ok_or_else(|| {
+                    LoadError::missing_key(file, source, "the world has no card to put in the reader")
+                })
+            }
             Some(world) if world.cards.len() == 1 => {
-                let only = world.cards.values().next().cloned();
-                only.map(|card| (card, None)).ok_or_else(|| {
+                let only = world
+                    .cards
+                    .iter()
+                    .next()
+                    .map(|(name, card)| (card.clone(), None, Some(name.clone())));
+                only.ok_or_else(|| {
                     LoadError::missing_key(file, source, "the world has no card to put in the reader")
                 })
             }
@@ -403,7 +446,7 @@ fn scenario_card(
         if !is_file {
             let name = name.display().to_string();
             return match world.cards.get(&name) {
-                Some(found) => Ok((found.clone(), None)),
+                Some(found) => Ok((found.clone(), None, Some(name))),
                 None => Err(LoadError::at_location(
                     file,
                     source,
@@ -431,7 +474,7 @@ fn scenario_card(
             format!("{origin}: {invalid}"),
         ));
     }
-    Ok((*description, card_file))
+    Ok((*description, card_file, None))
 }
 
 fn choices<'a>(names: impl Iterator<Item = &'a String>) -> String {
@@ -590,8 +633,32 @@ fn build_checks(
                 "`expect.reception` needs a reception: add `world:`, `clock:` and `reception` steps".into(),
             ));
         }
-        for (field, location, check) in reception_checks(reception) {
+        for (field, location, check) in reception_checks(reception, None) {
             push(format!("expect.reception.{field}"), location, check);
+        }
+    }
+    if let Some(receptions) = &doc.receptions {
+        let location = key_location("receptions");
+        if !has_world {
+            return Err(fail_at(
+                location,
+                "`expect.receptions` needs receptions: add `world:`, `clock:` and `reception` steps"
+                    .into(),
+            ));
+        }
+        push(
+            "expect.receptions".into(),
+            location,
+            Check::ReceptionCount(receptions.len()),
+        );
+        for (index, reception) in receptions.iter().enumerate() {
+            for (field, location, check) in reception_checks(reception, Some(index)) {
+                push(
+                    format!("expect.receptions[{index}].{field}"),
+                    location,
+                    check,
+                );
+            }
         }
     }
     if let Some(card) = &doc.card {
@@ -671,7 +738,7 @@ fn build_checks(
     if checks.is_empty() {
         return Err(fail_at(
             expect.referenced,
-            "`expect:` is empty; expected at least one of reception, card, transcript, oqs_calls"
+            "`expect:` is empty; expected at least one of reception, receptions, card, transcript, oqs_calls"
                 .into(),
         ));
     }
@@ -824,6 +891,15 @@ fn build_step(
             ));
         }
     };
+    if let Some((message, location)) = &doc.unknown_reception {
+        return Err(LoadError::at(
+            file,
+            source,
+            location.line(),
+            location.column(),
+            message.clone(),
+        ));
+    }
     if let Some(location) = doc.expect_before_action {
         return Err(LoadError::at(
             file,

@@ -30,6 +30,8 @@ pub struct Scenario {
     pub card: CardDescription,
     /// The card file when `card:` named one (for reports).
     pub card_file: Option<PathBuf>,
+    /// The world card's name when the card in the reader at the start is one.
+    pub card_name: Option<String>,
     /// The scenario date (`clock:`).
     pub clock: Option<NaiveDate>,
     /// Registry, cards, faults (`world:`); receptions need it.
@@ -50,6 +52,10 @@ impl Scenario {
                 Action::Event(event) if event.is_slot_event() => needs.slot_events = true,
                 Action::Event(event) if event.is_injected_fault() => needs.injected_faults = true,
                 Action::Pins(_) => needs.card_state = true,
+                Action::Reception {
+                    input: ReceptionDoc::PlaceNamedCard(name),
+                    ..
+                } if self.card_name.as_deref() != Some(name.as_str()) => needs.card_swaps = true,
                 Action::Event(_)
                 | Action::Send { .. }
                 | Action::Power { .. }
@@ -98,6 +104,9 @@ pub struct Needs {
     pub injected_faults: bool,
     /// Reading retry counters directly needs our emulated card on the other side.
     pub card_state: bool,
+    /// Putting another of the scenario's cards into the reader: the virtual reader and our
+    /// cards behind vpcd can.
+    pub card_swaps: bool,
 }
 
 /// One step: where it is written, its optional label, and what it does.

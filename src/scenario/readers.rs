@@ -71,6 +71,11 @@ impl ReaderChoice {
                     .into(),
             ),
             ReaderChoice::Vpcd => Ok(()),
+            ReaderChoice::Pcsc(_) if needs.card_swaps => Err(
+                "the scenario puts several of its cards on the reader in turn, which a real reader \
+                 cannot be made to do"
+                    .into(),
+            ),
             ReaderChoice::Pcsc(_) if needs.injected_faults || needs.slot_events => Err(
                 "the scenario injects reader events (removal, insertion, faults), which a real reader \
                  cannot be made to do"

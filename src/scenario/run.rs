@@ -27,16 +27,19 @@ use super::schema::{
 };
 use super::world::World;
 use crate::apdu::StatusWord;
-use crate::card::{PinCounters, PinState};
+use crate::card::{Card, CardDescription, PinCounters, PinState};
 use crate::oqs::codes::QualificationValidity;
 use crate::oqs::registry::Registry;
 use crate::oqs::InsuranceCardRequest;
 use crate::oqs::{Oqs, OqsConfig};
+use crate::pki::TestPki;
+use crate::reader::Screen;
 use crate::reader::{FaceOcr, Input, MessageCode, Network, Terminal, TerminalConfig};
 use crate::trace::{Answer, ApduExchange, Event, PinRecording, Transcript};
 use crate::transport::recording::Recording;
 use crate::transport::Transport;
 use crate::transport::TransportError;
+use std::collections::BTreeMap;
 
 /// How a run is carried out.
 #[derive(Debug, Clone)]
@@ -190,6 +193,10 @@ pub struct ScenarioResult {
     /// has a world.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reception: Option<serde_json::Value>,
+    /// Every reception of the scenario, in order (the last one is `reception`), when the
+    /// scenario has a world.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub receptions: Vec<serde_json::Value>,
     /// The calls the qualification system received.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub oqs_calls: Vec<crate::oqs::CallRecord>,
@@ -265,6 +272,7 @@ fn not_run(scenario: &Scenario) -> ScenarioResult {
         wall_us: 0,
         transcript: Vec::new(),
         reception: None,
+        receptions: Vec::new(),
         oqs_calls: Vec::new(),
         exchanges: Transcript::default(),
     }
@@ -382,6 +390,18 @@ fn run_steps(scenario: &Scenario, options: &RunOptions, progress: &Progress) -> 
         None => None,
     };
     let mut engine = Engine {
+        cards: CardRack {
+            described: scenario
+                .world
+                .as_ref()
+                .map(|world| world.cards.clone())
+                .unwrap_or_default(),
+            out: BTreeMap::new(),
+            in_reader: scenario.card_name.clone(),
+            day: scenario
+                .clock
+                .unwrap_or(crate::card::description::RELATIVE_DATES_REFERENCE_DAY),
+        },
         slot,
         transcript: Vec::new(),
         exchanges: Transcript::default(),
@@ -425,11 +445,14 @@ fn run_steps(scenario: &Scenario, options: &RunOptions, progress: &Progress) -> 
     }
     result.simulated_us = micros(engine.now());
     if let Some(world) = &engine.world {
-        let mut observed = observed_reception(world.terminal.outcome(), world.terminal.screen());
         // The full answer and the reader's own APDU log are in the transcript already.
-        observed.remove("response");
-        observed.remove("apdus");
-        result.reception = Some(serde_json::Value::Object(observed));
+        let shown = |mut observed: serde_json::Map<String, serde_json::Value>| {
+            observed.remove("response");
+            observed.remove("apdus");
+            serde_json::Value::Object(observed)
+        };
+        result.reception = Some(shown(world.observed()));
+        result.receptions = world.receptions().into_iter().map(shown).collect();
         result.oqs_calls = world.service.service().calls();
     }
     result.transcript = engine.transcript;
@@ -476,10 +499,20 @@ fn micros(duration: Duration) -> u64 {
 
 /// The qualification system and the terminal of a scenario with a world.
 pub struct WorldState {
+    /// The reader of the current reception (a new one starts at each placement after a
+    /// finished reception).
     pub terminal: Terminal,
     pub service: Network<Oqs>,
     pub facility_code: String,
     pub date: NaiveDate,
+    /// What each finished reception came to, in order (the current one is `terminal`).
+    pub finished_receptions: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// The name of the card placed in the current reception, when the card has one.
+    pub reception_card: Option<String>,
+    /// Whether the current reception has begun (a card was placed).
+    reception_started: bool,
+    /// The terminal's settings, to start the reader of the next reception.
+    terminal_config: TerminalConfig,
 }
 
 impl WorldState {
@@ -502,24 +535,78 @@ impl WorldState {
             service.set_up(false);
             service.service().set_reachable(false);
         }
-        let terminal = Terminal::new(TerminalConfig {
+        let terminal_config = TerminalConfig {
             facility_code: world.facility_code.clone(),
             date: clock,
             time: None,
             options: world.reader.clone(),
-        });
+        };
         Ok(WorldState {
-            terminal,
+            terminal: Terminal::new(terminal_config.clone()),
             service,
             facility_code: world.facility_code.clone(),
             date: clock,
+            finished_receptions: Vec::new(),
+            reception_card: None,
+            reception_started: false,
+            terminal_config,
         })
     }
+
+    /// The current reception as `expect.reception` compares it: the reader's outcome plus the
+    /// name of the card placed.
+    pub fn observed(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut observed = observed_reception(self.terminal.outcome(), self.terminal.screen());
+        observed.insert(
+            "card".into(),
+            self.reception_card
+                .clone()
+                .map_or(serde_json::Value::Null, serde_json::Value::from),
+        );
+        observed
+    }
+
+    /// Every reception of the scenario so far, in order (`expect.receptions`).
+    pub fn receptions(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        let mut all = self.finished_receptions.clone();
+        if self.reception_started || all.is_empty() {
+            all.push(self.observed());
+        }
+        all
+    }
+
+    /// A card is placed: after a finished reception, the next one starts with a fresh reader
+    /// screen on the scenario's current date.
+    fn begin_placement(&mut self, card: Option<String>) {
+        if self.terminal.screen() == Screen::Finished {
+            self.finished_receptions.push(self.observed());
+            let config = TerminalConfig {
+                date: self.date,
+                ..self.terminal_config.clone()
+            };
+            self.terminal = Terminal::new(config);
+        }
+        self.reception_started = true;
+        self.reception_card = card;
+    }
+}
+
+/// The scenario's named cards outside the reader, and which one is in it.
+struct CardRack {
+    /// The world's cards by name, as described (a card is built when first placed).
+    described: BTreeMap<String, CardDescription>,
+    /// Named cards taken out of the reader, with their state (retry counters, files).
+    out: BTreeMap<String, Card>,
+    /// The name of the card in the reader; `None` for an unnamed one (inline, a card file).
+    in_reader: Option<String>,
+    /// The day relative card dates are read on (the scenario's clock).
+    day: NaiveDate,
 }
 
 /// The state of one running scenario: its reader slot and what has happened so far.
 pub struct Engine {
     pub slot: Box<dyn ReaderSlot>,
+    cards: CardRack,
     /// The report's lines: the exchange log rendered (secrets hidden unless `--show-pins`)
     /// and the runner's own notes.
     pub transcript: Vec<TranscriptEntry>,
@@ -724,14 +811,68 @@ impl Engine {
         }
     }
 
+    /// Puts the scenario's card `name` into the reader, taking out (and keeping) the one there.
+    fn put_in_reader(&mut self, step: &Step, name: &str) -> Result<(), Failure> {
+        if self.cards.in_reader.as_deref() == Some(name) {
+            return Ok(());
+        }
+        let expected = format!("the card `{name}` placed on the reader");
+        let card = match self.cards.out.remove(name) {
+            Some(card) => card,
+            None => {
+                let Some(description) = self.cards.described.get(name) else {
+                    return Err(Self::fail(
+                        step,
+                        expected,
+                        "the world has no card of that name".into(),
+                    ));
+                };
+                TestPki::load()
+                    .map_err(|error| error.to_string())
+                    .and_then(|pki| {
+                        Card::from_description(&description.on_day(self.cards.day), pki)
+                            .map_err(|error| error.to_string())
+                    })
+                    .map_err(|error| {
+                        Self::fail(step, expected.clone(), format!("cannot build it: {error}"))
+                    })?
+            }
+        };
+        match self.slot.swap_card(card) {
+            Ok(previous) => {
+                if let (Some(previous_name), Some(previous)) =
+                    (self.cards.in_reader.take(), previous)
+                {
+                    self.cards.out.insert(previous_name, previous);
+                }
+                self.cards.in_reader = Some(name.to_owned());
+                self.log(
+                    step.index,
+                    "--",
+                    format!("the card `{name}` is put on the reader"),
+                );
+                Ok(())
+            }
+            Err(error) => Err(Self::fail(step, expected, describe_error(&error))),
+        }
+    }
+
     fn reception(
         &mut self,
         step: &Step,
         input: &ReceptionDoc,
         expect: &ReceptionStepExpectation,
     ) -> Result<(), Failure> {
+        let placed = match input {
+            ReceptionDoc::PlaceNamedCard(name) => {
+                self.put_in_reader(step, name)?;
+                Some(Some(name.clone()))
+            }
+            ReceptionDoc::PlaceCard => Some(self.cards.in_reader.clone()),
+            _ => None,
+        };
         let reader_input = match input {
-            ReceptionDoc::PlaceCard => Input::PlaceCard,
+            ReceptionDoc::PlaceCard | ReceptionDoc::PlaceNamedCard(_) => Input::PlaceCard,
             ReceptionDoc::RemoveCard => Input::RemoveCard,
             ReceptionDoc::ReaderRestarted => Input::ReaderRestarted,
             ReceptionDoc::ChooseFace => {
@@ -769,6 +910,9 @@ impl Engine {
                 "the scenario has no world (registry, cards)".into(),
             ));
         };
+        if let Some(card) = placed {
+            world.begin_placement(card);
+        }
         let messages_before = world.terminal.outcome().message_codes.len();
         let mut recording = Recording::new(self.slot.transport());
         let handled = world
@@ -865,12 +1009,30 @@ impl Engine {
                 field,
                 expected,
                 matching,
+                reception,
             } => {
                 let Some(world) = &self.world else {
                     return Err((json_text(expected), "no reception".into()));
                 };
-                let observed =
-                    observed_reception(world.terminal.outcome(), world.terminal.screen());
+                let observed = match reception {
+                    None => world.observed(),
+                    Some(index) => {
+                        let all = world.receptions();
+                        match all.get(*index) {
+                            Some(observed) => observed.clone(),
+                            None => {
+                                return Err((
+                                    format!(
+                                        "{field} {} in reception {}",
+                                        json_text(expected),
+                                        index + 1
+                                    ),
+                                    format!("{} reception(s) happened", all.len()),
+                                ))
+                            }
+                        }
+                    }
+                };
                 let actual = observed
                     .get(field)
                     .cloned()
@@ -946,6 +1108,20 @@ impl Engine {
                     rule.to_string(),
                     format!("{} matching command(s){first}", matching.len()),
                 ))
+            }
+            Check::ReceptionCount(expected) => {
+                let happened = self
+                    .world
+                    .as_ref()
+                    .map_or(0, |world| world.receptions().len());
+                if happened == *expected {
+                    Ok(())
+                } else {
+                    Err((
+                        format!("{expected} reception(s)"),
+                        format!("{happened} reception(s)"),
+                    ))
+                }
             }
             Check::OqsCalls(expected) => {
                 let calls = self
@@ -1329,6 +1505,7 @@ mod tests {
             wall_us: 0,
             transcript: Vec::new(),
             reception: None,
+            receptions: Vec::new(),
             oqs_calls: Vec::new(),
             exchanges: Transcript::default(),
         }

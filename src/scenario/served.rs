@@ -114,6 +114,17 @@ impl ReaderSlot for ServedSlot {
         Ok(Applied::Done { power })
     }
 
+    fn swap_card(&mut self, card: Card) -> Result<Option<Card>, TransportError> {
+        let _ = self.transport.disconnect();
+        self.remove()?;
+        let previous = self
+            .handle
+            .with_card(|current| std::mem::replace(current, card));
+        self.handle.insert();
+        wait_for_slot(&self.reader, true).map_err(not_ready)?;
+        Ok(Some(previous))
+    }
+
     fn pin_counters(&self) -> Option<PinCounters> {
         Some(ServedSlot::pin_counters(self))
     }

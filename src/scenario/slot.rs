@@ -91,6 +91,15 @@ pub trait ReaderSlot: Send {
     /// the reader failing to carry it out, or refusing an event it cannot produce.
     fn apply(&mut self, event: ReaderEvent) -> Result<Applied, TransportError>;
 
+    /// Takes the card out of the slot and puts `card` in instead, not yet powered (the reader
+    /// flow connects). Returns the card taken out, when the slot gives it back.
+    fn swap_card(&mut self, card: Card) -> Result<Option<Card>, TransportError> {
+        drop(card);
+        Err(TransportError::Refused(
+            "this reader cannot be given another card".into(),
+        ))
+    }
+
     /// The card's retry counters, when the card is our emulation.
     fn pin_counters(&self) -> Option<PinCounters>;
 
@@ -166,6 +175,10 @@ impl ReaderSlot for VirtualReader {
             | ReaderEvent::JlisOutage
             | ReaderEvent::JlisRestored => done(None),
         }
+    }
+
+    fn swap_card(&mut self, card: Card) -> Result<Option<Card>, TransportError> {
+        Ok(VirtualReader::swap_card(self, card))
     }
 
     fn pin_counters(&self) -> Option<PinCounters> {

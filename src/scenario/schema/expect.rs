@@ -23,6 +23,10 @@ pub struct ScenarioExpectDoc {
     /// What the reception came to.
     #[serde(default)]
     pub reception: Option<WithKeyLocations<ReceptionExpectDoc>>,
+    /// What each reception came to, in order (a reception begins when a card is placed after
+    /// the previous one finished).
+    #[serde(default)]
+    pub receptions: Option<Vec<WithKeyLocations<ReceptionExpectDoc>>>,
     /// The card's state afterwards.
     #[serde(default)]
     pub card: Option<CardStateDoc>,
@@ -95,6 +99,9 @@ pub struct ReceptionExpectDoc {
     pub disqualification_date: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub atr: Option<String>,
+    /// The name of the scenario's card placed in this reception.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub card: Option<String>,
 }
 
 impl ReceptionExpectDoc {

@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use serde::de::{self, IntoDeserializer};
 use serde::{Deserialize, Serialize};
 
 use super::list::ListExpectation;
@@ -17,6 +18,12 @@ use crate::reader::{FaceOcr, MessageCode, Pin, Screen};
 pub enum ReceptionDoc {
     /// The patient places the card on the reader.
     PlaceCard,
+    /// The patient places the scenario's card of this name (`place_card: hanako`); the card in
+    /// the slot, if another, is taken out first and keeps its state. Read by
+    /// [`ReceptionWritten`], since a derived enum cannot take `place_card` both bare and with a
+    /// value.
+    #[serde(skip)]
+    PlaceNamedCard(String),
     /// The patient takes the card back.
     RemoveCard,
     /// Tell the terminal the reader was power-cycled (after `event: power_cycle`).
@@ -43,6 +50,98 @@ pub enum ReceptionDoc {
     Register(bool),
 }
 
+/// `reception:` as written, read into a [`ReceptionDoc`]: `place_card: NAME` here, every other
+/// form by the derived enum (which lists the valid inputs when one is unknown).
+pub enum ReceptionWritten {
+    Input(ReceptionDoc),
+    /// A bare name that is no input, with the message listing the inputs. Kept rather than
+    /// refused here: an error raised while reading a bare scalar this way would lose its
+    /// location, so the loader reports it at the value's own.
+    Unknown(String),
+}
+
+impl<'de> Deserialize<'de> for ReceptionWritten {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ReceptionVisitor)
+    }
+}
+
+struct ReceptionVisitor;
+
+impl<'de> de::Visitor<'de> for ReceptionVisitor {
+    type Value = ReceptionWritten;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "a reception input: a name (`place_card`) or a one-key mapping (`enter_pin: \"1234\"`)",
+        )
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<ReceptionWritten, E> {
+        let read: Result<ReceptionDoc, de::value::Error> =
+            ReceptionDoc::deserialize(name.into_deserializer());
+        Ok(match read {
+            Ok(input) => ReceptionWritten::Input(input),
+            // The list as the YAML loader writes it: `expected one of a, b`, no backticks.
+            Err(error) => {
+                ReceptionWritten::Unknown(match error.to_string().split_once(", expected ") {
+                    Some((what, choices)) => {
+                        format!("{what}, expected {}", choices.replace('`', ""))
+                    }
+                    None => error.to_string(),
+                })
+            }
+        })
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<ReceptionWritten, A::Error> {
+        let Some(key) = map.next_key::<String>()? else {
+            return Err(de::Error::custom(
+                "an empty mapping: write one input, e.g. `place_card` or `{ enter_pin: \"1234\" }`",
+            ));
+        };
+        if key == "place_card" {
+            let name: String = map.next_value()?;
+            if map.next_key::<String>()?.is_some() {
+                return Err(de::Error::custom("a reception step takes one input"));
+            }
+            return Ok(ReceptionWritten::Input(ReceptionDoc::PlaceNamedCard(name)));
+        }
+        ReceptionDoc::deserialize(de::value::MapAccessDeserializer::new(KeyThenRest {
+            key: Some(key),
+            rest: map,
+        }))
+        .map(ReceptionWritten::Input)
+    }
+}
+
+/// A mapping whose first key was already read: gives it again, then the rest as they come.
+struct KeyThenRest<A> {
+    key: Option<String>,
+    rest: A,
+}
+
+impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for KeyThenRest<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        match self.key.take() {
+            Some(key) => seed.deserialize(key.into_deserializer()).map(Some),
+            None => self.rest.next_key_seed(seed),
+        }
+    }
+
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, A::Error> {
+        self.rest.next_value_seed(seed)
+    }
+}
+
 /// `face_result:` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,7 +154,7 @@ impl ReceptionDoc {
     /// The name the step is shown by (never the PIN).
     pub fn name(&self) -> &'static str {
         match self {
-            ReceptionDoc::PlaceCard => "place_card",
+            ReceptionDoc::PlaceCard | ReceptionDoc::PlaceNamedCard(_) => "place_card",
             ReceptionDoc::RemoveCard => "remove_card",
             ReceptionDoc::ReaderRestarted => "reader_restarted",
             ReceptionDoc::ChooseFace => "choose_face",
@@ -87,6 +186,7 @@ impl fmt::Display for ReceptionDoc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReceptionDoc::EnterPin(_) => f.write_str("enter_pin: ****"),
+            ReceptionDoc::PlaceNamedCard(name) => write!(f, "place_card: {name}"),
             ReceptionDoc::FaceResult(verdict) => write!(
                 f,
                 "face_result: {}",

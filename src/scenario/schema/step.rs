@@ -13,7 +13,7 @@ use serde_saphyr::{Location, Spanned};
 use super::expectation::{
     ExpectationSeed, LookupExpectation, PowerExpectation, ResponseExpectation,
 };
-use super::reception::{ReceptionDoc, ReceptionStepExpectation};
+use super::reception::{ReceptionDoc, ReceptionStepExpectation, ReceptionWritten};
 use crate::scenario::pattern::HexBytes;
 
 /// One step as written.
@@ -26,6 +26,8 @@ pub struct StepDoc {
     /// Where `expect:` was written before any action key: which keys it takes was not known
     /// yet, so it was not read.
     pub expect_before_action: Option<Location>,
+    /// A `reception:` name that is no input: the message and where it is written.
+    pub unknown_reception: Option<(String, Location)>,
 }
 
 /// A step's action with the expectation written for it.
@@ -204,10 +206,21 @@ impl<'de> Visitor<'de> for StepVisitor {
                 },
                 StepKey::Pins => ActionDoc::Pins(map.next_value()?),
                 StepKey::Event => ActionDoc::Event(map.next_value()?),
-                StepKey::Reception => ActionDoc::Reception {
-                    input: map.next_value()?,
-                    expect: None,
-                },
+                StepKey::Reception => {
+                    let written: Spanned<ReceptionWritten> = map.next_value()?;
+                    let input = match written.value {
+                        ReceptionWritten::Input(input) => input,
+                        ReceptionWritten::Unknown(message) => {
+                            step.unknown_reception = Some((message, written.referenced));
+                            // Never run: the loader refuses the step.
+                            ReceptionDoc::PlaceCard
+                        }
+                    };
+                    ActionDoc::Reception {
+                        input,
+                        expect: None,
+                    }
+                }
                 StepKey::AdvanceClock => ActionDoc::AdvanceClock(map.next_value()?),
                 StepKey::InsuranceCardLookup => ActionDoc::InsuranceCardLookup {
                     request: map.next_value()?,
