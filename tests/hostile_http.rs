@@ -340,3 +340,88 @@ fn a_busy_connection_is_closed_at_its_lifetime_between_answers_not_mid_answer() 
     assert!(answered >= 2, "{answered}");
     server.assert_alive();
 }
+
+/// Posts `body` as it is, with `content_type`: (status, answer).
+fn post_text(server: &Server, path: &str, content_type: &str, body: &str) -> (u16, Value) {
+    match ureq::post(&server.url(path))
+        .set("Content-Type", content_type)
+        .send_string(body)
+    {
+        Ok(response) => (response.status(), response.into_json().unwrap()),
+        Err(ureq::Error::Status(code, response)) => (code, response.into_json().unwrap()),
+        Err(other) => panic!("transport error: {other}"),
+    }
+}
+
+#[test]
+fn bodies_are_read_the_same_whatever_way_they_are_sent() {
+    let server = Server::http_only(&[]);
+    let plain = lookup().to_string();
+    let (status, answer) = post_text(&server, "/v1/insurance-card", "application/json", &plain);
+    assert_eq!(status, 200, "{answer}");
+    let search = &answer["MessageBody"]["QualificationConfirmSearchInfo"];
+    assert_eq!(search["InsurerNumber"], "01130012");
+    assert_eq!(answer["MessageBody"]["QualificationValidity"], "1");
+
+    // A content type with a parameter is JSON too, and answered alike.
+    let (status, with_charset) = post_text(
+        &server,
+        "/v1/insurance-card",
+        "application/json; charset=utf-8",
+        &plain,
+    );
+    assert_eq!((status, &with_charset), (200, &answer));
+
+    // A repeated field: the last value counts, as it always has.
+    let repeated = plain.replacen('{', r#"{"insurer_number":"99999999","#, 1);
+    let (status, again) = post_text(&server, "/v1/insurance-card", "application/json", &repeated);
+    assert_eq!((status, &again), (200, &answer));
+
+    for (content_type, body, expected) in [
+        ("text/plain", plain.as_str(), (415, "wrong_content_type")),
+        (
+            "application/json",
+            "{\"insurer_number\":",
+            (400, "malformed_json"),
+        ),
+        ("application/json", "[1]", (422, "invalid_fields")),
+        (
+            "application/json",
+            r#"{"number":5}"#,
+            (422, "invalid_fields"),
+        ),
+    ] {
+        let (status, refusal) = post_text(&server, "/v1/insurance-card", content_type, body);
+        assert_eq!(
+            (status, refusal["error"].as_str()),
+            (expected.0, Some(expected.1)),
+            "{content_type} {body}: {refusal}"
+        );
+    }
+    let mut wrong_type = lookup();
+    wrong_type["number"] = json!(5);
+    let (status, refusal) = post_text(
+        &server,
+        "/v1/insurance-card",
+        "application/json",
+        &wrong_type.to_string(),
+    );
+    assert_eq!(status, 422);
+    let message = refusal["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the request does not match its schema: number:"),
+        "{message}"
+    );
+    let (status, refusal) = post_text(
+        &server,
+        "/v1/check",
+        "application/json",
+        r#"{"certificate":"zz"}"#,
+    );
+    assert_eq!(
+        (status, refusal["error"].as_str()),
+        (422, Some("invalid_fields")),
+        "{refusal}"
+    );
+    server.assert_alive();
+}

@@ -39,31 +39,70 @@ fn split_voiced(full: char) -> Option<(char, char)> {
     }
 }
 
+/// The half-width form of one character: one or two characters (a voiced katakana becomes
+/// its plain form and a mark).
+fn half_width_of(character: char) -> (char, Option<char>) {
+    // Hiragana ぁ..ゖ sit 0x60 below their katakana.
+    let character = match character {
+        'ぁ'..='ゖ' => char::from_u32(u32::from(character) + 0x60).unwrap_or(character),
+        _ => character,
+    };
+    let character = NEAREST
+        .iter()
+        .find(|(from, _)| *from == character)
+        .map_or(character, |(_, to)| *to);
+    if character == '\u{3000}' {
+        (' ', None)
+    } else if let Some(half) = half_of_plain(character) {
+        (half, None)
+    } else if let Some((plain, mark)) = split_voiced(character) {
+        (half_of_plain(plain).unwrap_or(plain), Some(mark))
+    } else if ('！'..='～').contains(&character) {
+        (
+            char::from_u32(u32::from(character) - 0xFEE0).unwrap_or(character),
+            None,
+        )
+    } else {
+        (character, None)
+    }
+}
+
+/// The first character of the block that holds every kana and punctuation mark with a
+/// half-width form (CJK symbols U+3000.., hiragana, katakana ..U+30FF).
+const KANA_BLOCK_START: u32 = 0x3000;
+const KANA_BLOCK_LEN: usize = 0x100;
+
+/// [`half_width_of`] for the kana block, worked out once: names are converted on every answer,
+/// and searching the tables character by character was a seventh of the cost of an answer.
+static KANA_BLOCK: std::sync::LazyLock<[(char, Option<char>); KANA_BLOCK_LEN]> =
+    std::sync::LazyLock::new(|| {
+        let mut table = [('\0', None); KANA_BLOCK_LEN];
+        for (offset, entry) in (0u32..).zip(table.iter_mut()) {
+            let character = char::from_u32(KANA_BLOCK_START + offset).unwrap_or('\0');
+            *entry = half_width_of(character);
+        }
+        table
+    });
+
 /// `text` with katakana and hiragana in half-width katakana, the full-width space (U+3000) as
 /// a half-width space and full-width ASCII as ASCII; anything else unchanged.
 pub fn to_half_width_katakana(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for character in text.chars() {
-        // Hiragana ぁ..ゖ sit 0x60 below their katakana.
-        let character = match character {
-            'ぁ'..='ゖ' => char::from_u32(u32::from(character) + 0x60).unwrap_or(character),
-            _ => character,
-        };
-        let character = NEAREST
-            .iter()
-            .find(|(from, _)| *from == character)
-            .map_or(character, |(_, to)| *to);
-        if character == '\u{3000}' {
-            out.push(' ');
-        } else if let Some(half) = half_of_plain(character) {
-            out.push(half);
-        } else if let Some((plain, mark)) = split_voiced(character) {
-            out.push(half_of_plain(plain).unwrap_or(plain));
-            out.push(mark);
-        } else if ('！'..='～').contains(&character) {
-            out.push(char::from_u32(u32::from(character) - 0xFEE0).unwrap_or(character));
+        let code = u32::from(character);
+        let (first, second) = if character.is_ascii() {
+            (character, None)
+        } else if let Some(&converted) = code
+            .checked_sub(KANA_BLOCK_START)
+            .and_then(|offset| KANA_BLOCK.get(offset as usize))
+        {
+            converted
         } else {
-            out.push(character);
+            half_width_of(character)
+        };
+        out.push(first);
+        if let Some(second) = second {
+            out.push(second);
         }
     }
     out
@@ -82,5 +121,46 @@ mod tests {
         assert_eq!(to_half_width_katakana("しけん　めい"), "ｼｹﾝ ﾒｲ");
         assert_eq!(to_half_width_katakana("ヶヮＡ１"), "ｹﾜA1");
         assert_eq!(to_half_width_katakana("ﾊﾝｶｸ ABC"), "ﾊﾝｶｸ ABC");
+    }
+
+    /// The conversion of every character, one by one, straight from the tables at the top.
+    fn reference(character: char) -> String {
+        let character = match character {
+            'ぁ'..='ゖ' => char::from_u32(u32::from(character) + 0x60).unwrap(),
+            _ => character,
+        };
+        let character = NEAREST
+            .iter()
+            .find(|(from, _)| *from == character)
+            .map_or(character, |(_, to)| *to);
+        if character == '\u{3000}' {
+            return " ".to_owned();
+        }
+        if let Some(index) = FULL_IN_HALF_ORDER.chars().position(|c| c == character) {
+            return char::from_u32(0xFF61 + index as u32).unwrap().to_string();
+        }
+        if let Some((plain, mark)) = split_voiced(character) {
+            let plain = FULL_IN_HALF_ORDER
+                .chars()
+                .position(|c| c == plain)
+                .map_or(plain, |index| {
+                    char::from_u32(0xFF61 + index as u32).unwrap()
+                });
+            return format!("{plain}{mark}");
+        }
+        if ('！'..='～').contains(&character) {
+            return char::from_u32(u32::from(character) - 0xFEE0)
+                .unwrap()
+                .to_string();
+        }
+        character.to_string()
+    }
+
+    #[test]
+    fn every_character_of_the_basic_plane_converts_as_the_tables_say() {
+        let text: String = (0..=0xFFFFu32).filter_map(char::from_u32).collect();
+        let expected: String = text.chars().map(reference).collect();
+        assert_eq!(to_half_width_katakana(&text), expected);
+        assert_eq!(to_half_width_katakana("𠮷野　ヴ"), "𠮷野 ｳﾞ");
     }
 }

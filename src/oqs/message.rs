@@ -1,7 +1,9 @@
 //! What terminals send and what the service answers. Answers carry the interface's element
 //! names (PascalCase, as in the XML) so that JSON and XML say the same thing.
 
-use chrono::{NaiveDate, NaiveTime};
+use std::fmt::Write as _;
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 use serde::{Deserialize, Serialize};
 
 use crate::oqs::codes::{
@@ -489,7 +491,53 @@ pub struct SpecificDiseasesCertificateInfo {
 
 /// Dates as the interface writes them.
 pub fn yyyymmdd(date: NaiveDate) -> String {
-    date.format("%Y%m%d").to_string()
+    let mut out = String::with_capacity(8);
+    push_yyyymmdd(&mut out, date);
+    out
+}
+
+/// `YYYYMMDDHHMMSS`, as ProcessExecutionTime and the consent times are written.
+pub fn yyyymmddhhmmss(at: NaiveDateTime) -> String {
+    let mut out = String::with_capacity(14);
+    push_yyyymmdd(&mut out, at.date());
+    push_hhmmss(&mut out, at.time());
+    out
+}
+
+/// Appends `date` as `%Y%m%d` would. The digits are written directly: chrono's strftime parses
+/// its format string on every call, which made dates a quarter of the cost of an answer.
+fn push_yyyymmdd(out: &mut String, date: NaiveDate) {
+    match u32::try_from(date.year()) {
+        Ok(year) if year <= 9999 => {
+            push_digits(out, year, 4);
+            push_digits(out, date.month(), 2);
+            push_digits(out, date.day(), 2);
+        }
+        // Years chrono writes with a sign (the HTTP API refuses them, the library does not).
+        _ => {
+            let _ = write!(out, "{}", date.format("%Y%m%d"));
+        }
+    }
+}
+
+/// Appends `time` as `%H%M%S` would.
+fn push_hhmmss(out: &mut String, time: NaiveTime) {
+    if time.nanosecond() >= 1_000_000_000 {
+        // A leap second, which chrono writes as second 60.
+        let _ = write!(out, "{}", time.format("%H%M%S"));
+        return;
+    }
+    push_digits(out, time.hour(), 2);
+    push_digits(out, time.minute(), 2);
+    push_digits(out, time.second(), 2);
+}
+
+/// The last `width` decimal digits of `value`, zero-padded.
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    for position in (0..width).rev() {
+        let digit = value / 10u32.pow(position) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 #[cfg(test)]
@@ -507,6 +555,38 @@ mod tests {
             error_code: Some(ErrorCode::try_from("E006".to_owned()).unwrap()),
             error_message: None,
             character_code_identifier: CharacterCode::ShiftJis,
+        }
+    }
+
+    #[test]
+    fn dates_and_times_are_written_as_chrono_writes_them() {
+        let mut dates: Vec<NaiveDate> = [
+            (0, 1, 1),
+            (1, 2, 3),
+            (999, 12, 31),
+            (1926, 12, 25),
+            (2024, 2, 29),
+            (2025, 4, 1),
+            (9999, 12, 31),
+            (10_000, 1, 1),
+            (-1, 6, 15),
+        ]
+        .into_iter()
+        .filter_map(|(y, m, d)| NaiveDate::from_ymd_opt(y, m, d))
+        .collect();
+        dates.extend([NaiveDate::MIN, NaiveDate::MAX]);
+        let times = [
+            NaiveTime::MIN,
+            NaiveTime::from_hms_opt(9, 5, 7).unwrap(),
+            NaiveTime::from_hms_opt(23, 59, 59).unwrap(),
+            NaiveTime::from_hms_milli_opt(23, 59, 59, 1_500).unwrap(),
+        ];
+        for date in dates {
+            assert_eq!(yyyymmdd(date), date.format("%Y%m%d").to_string());
+            for time in times {
+                let at = NaiveDateTime::new(date, time);
+                assert_eq!(yyyymmddhhmmss(at), at.format("%Y%m%d%H%M%S").to_string());
+            }
         }
     }
 

@@ -34,7 +34,7 @@ use crate::oqs::description::{LinkState, RegistryOptions};
 use crate::oqs::insurer::{canonical_insurer_number, written_insurer_number};
 use crate::oqs::kana::to_half_width_katakana;
 use crate::oqs::message::{
-    yyyymmdd, CheckRequest, CheckResponse, ConsentChoices, ConsentMode,
+    yyyymmdd, yyyymmddhhmmss, CheckRequest, CheckResponse, ConsentChoices, ConsentMode,
     ElderlyRecipientCertificateInfo, IdentityMethod, InsuranceCardRequest,
     LimitApplicationCertificateRelatedInfo, MessageBody, MessageHeader, QualificationResult,
     SpecificDiseasesCertificateInfo,
@@ -724,11 +724,7 @@ impl Reply<'_> {
         let context = self.context;
         let codes = self.options.result_codes.get(&outcome);
         MessageHeader {
-            process_execution_time: format!(
-                "{}{}",
-                yyyymmdd(context.date),
-                context.time.format("%H%M%S")
-            ),
+            process_execution_time: yyyymmddhhmmss(NaiveDateTime::new(context.date, context.time)),
             qualification_confirmation_date: yyyymmdd(context.date),
             medical_institution_code: context.facility_code.to_owned(),
             arbitrary_file_identifier: context.arbitrary_file_identifier.map(str::to_owned),
@@ -901,12 +897,8 @@ fn consent_elements(given: Option<bool>, at: NaiveDateTime) -> ConsentElements {
     let consented = given == Some(true);
     ConsentElements {
         flag: given.and_then(flag),
-        time: consented.then(|| at.format("%Y%m%d%H%M%S").to_string()),
-        available: consented.then(|| {
-            (at + CONSENT_AVAILABLE_FOR)
-                .format("%Y%m%d%H%M%S")
-                .to_string()
-        }),
+        time: consented.then(|| yyyymmddhhmmss(at)),
+        available: consented.then(|| yyyymmddhhmmss(at + CONSENT_AVAILABLE_FOR)),
     }
 }
 
