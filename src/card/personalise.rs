@@ -12,7 +12,7 @@ use super::fs::FileSystem;
 use super::mf::{MfHierarchy, MfInputs, MfObjects};
 use super::pin::{PinId, PinRecord, PinTable};
 use super::{common, jpki, surface, text};
-use crate::pki::{pool_key, CertificateKind, CertificateRequest, TestPki};
+use crate::pki::{pool_key, CertificateKind, CertificateRequest, RsaSigner, TestPki};
 
 /// What a card is made of besides its description: certificates (DER) and private keys.
 /// `Card::from_description` gets them from the test PKI; a caller may supply its own.
@@ -38,17 +38,20 @@ pub enum CardError {
 }
 
 /// The card's JPKI private keys (the issuer key is only used while personalising).
+///
+/// The keys COMPUTE DIGITAL SIGNATURE uses are [`RsaSigner`]s, prepared once here for the
+/// fast signer.
 pub(super) struct CardKeys {
-    pub(super) auth: RsaPrivateKey,
-    pub(super) signing: Option<RsaPrivateKey>,
+    pub(super) auth: RsaSigner,
+    pub(super) signing: Option<RsaSigner>,
     /// 共通AP key 0019 (physical cards only).
     pub(super) common: Option<RsaPrivateKey>,
     /// 券面事項入力補助AP key 0013 (`80 2A 00 00`).
-    pub(super) text_card: Option<RsaPrivateKey>,
+    pub(super) text_card: Option<RsaSigner>,
     /// 券面事項入力補助AP session-key delivery key (public half in EF 0006).
     pub(super) text_session: Option<RsaPrivateKey>,
     /// 券面事項確認AP key 001A (`80 2A 00 00`).
-    pub(super) surface_card: Option<RsaPrivateKey>,
+    pub(super) surface_card: Option<RsaSigner>,
 }
 
 /// Everything personalisation writes onto the card; the engine adds session state.
@@ -314,17 +317,20 @@ pub(super) fn contents(
     Ok(CardContents {
         files,
         keys: CardKeys {
-            auth: parts.auth_key,
-            signing: signing_key,
+            auth: RsaSigner::new(parts.auth_key)?,
+            signing: signing_key.map(RsaSigner::new).transpose()?,
             common: if features.surface_ap {
                 Some(pool_key(COMMON_KEY_SLOT)?)
             } else {
                 None
             },
-            text_card: text_keys.as_ref().map(|(card, _)| card.clone()),
+            text_card: text_keys
+                .as_ref()
+                .map(|(card, _)| RsaSigner::new(card.clone()))
+                .transpose()?,
             text_session: text_keys.map(|(_, session)| session),
             surface_card: if features.surface_ap {
-                Some(pool_key(SURFACE_CARD_KEY_SLOT)?)
+                Some(RsaSigner::new(pool_key(SURFACE_CARD_KEY_SLOT)?)?)
             } else {
                 None
             },

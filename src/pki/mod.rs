@@ -21,6 +21,7 @@ pub mod cli;
 mod fixtures;
 mod issue;
 mod pool;
+mod signer;
 mod verify;
 
 use std::sync::OnceLock;
@@ -33,6 +34,7 @@ use crate::person::{MyNumber, Person};
 
 pub(crate) use fixtures::{generate_fixtures, DEFAULT_POOL_SIZE, DEFAULT_SEED};
 pub use pool::pool_size;
+pub use signer::RsaSigner;
 pub use verify::verify_pkcs1_sha256;
 
 use issue::CertificateAuthority;
