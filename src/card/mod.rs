@@ -20,7 +20,7 @@ use rsa::RsaPublicKey;
 
 use crate::apdu::ids::{AID_ISD, EF_MF_INTERNAL};
 use crate::apdu::{response, Command, StatusWord};
-use crate::pki::{RsaSigner, TestPki};
+use crate::pki::TestPki;
 
 mod common;
 pub mod cv;
@@ -1077,7 +1077,7 @@ impl Card {
     pub fn public_key(&self, pin: CardPin) -> Option<RsaPublicKey> {
         match pin {
             CardPin::Auth => Some(self.keys.auth.public_key()),
-            CardPin::Signing => self.keys.signing.as_ref().map(RsaSigner::public_key),
+            CardPin::Signing => self.keys.signing.as_ref().map(|signer| signer.public_key()),
             CardPin::Text => None,
         }
     }

@@ -28,7 +28,17 @@ impl RsaSigner {
         let der = key
             .to_pkcs1_der()
             .map_err(|error| PkiError::Certificate(format!("encoding an RSA key: {error}")))?;
-        let fast = RsaKeyPair::from_der(der.as_bytes()).ok();
+        // aws-lc sets a key up on its first signature (blinding, Montgomery constants) and seeds
+        // its random generator on the first signature of the process: hundreds of milliseconds
+        // under load. One signature here pays that while the key is prepared, not during a
+        // card's COMPUTE DIGITAL SIGNATURE, whose timing devices under test watch.
+        let fast = RsaKeyPair::from_der(der.as_bytes()).ok().filter(|pair| {
+            let mut warm_up = vec![0; pair.public_modulus_len()];
+            LcDigest::import_less_safe(&[0; 32], &LC_SHA256).is_ok_and(|digest| {
+                pair.sign_digest(&RSA_PKCS1_SHA256, &digest, &mut warm_up)
+                    .is_ok()
+            })
+        });
         Ok(RsaSigner {
             key,
             fast,
