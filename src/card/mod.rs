@@ -1076,8 +1076,8 @@ impl Card {
     /// The public key of the JPKI auth (`CardPin::Auth`) or signing key.
     pub fn public_key(&self, pin: CardPin) -> Option<RsaPublicKey> {
         match pin {
-            CardPin::Auth => Some(RsaPublicKey::from(&self.keys.auth)),
-            CardPin::Signing => self.keys.signing.as_ref().map(RsaPublicKey::from),
+            CardPin::Auth => Some(self.keys.auth.public_key()),
+            CardPin::Signing => self.keys.signing.as_ref().map(|signer| signer.public_key()),
             CardPin::Text => None,
         }
     }

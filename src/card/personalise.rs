@@ -4,6 +4,7 @@
 //! table. It knows nothing of the engine, which only ever sees the finished [`CardContents`].
 
 use std::fmt;
+use std::sync::Arc;
 
 use rsa::{RsaPrivateKey, RsaPublicKey};
 
@@ -12,7 +13,7 @@ use super::fs::FileSystem;
 use super::mf::{MfHierarchy, MfInputs, MfObjects};
 use super::pin::{PinId, PinRecord, PinTable};
 use super::{common, jpki, surface, text};
-use crate::pki::{pool_key, CertificateKind, CertificateRequest, TestPki};
+use crate::pki::{pool_key, pool_signer, CertificateKind, CertificateRequest, RsaSigner, TestPki};
 
 /// What a card is made of besides its description: certificates (DER) and private keys.
 /// `Card::from_description` gets them from the test PKI; a caller may supply its own.
@@ -22,8 +23,8 @@ pub(crate) struct CardParts {
     /// `None` on profiles and holders without a 署名用電子証明書.
     pub(crate) signing_certificate: Option<Vec<u8>>,
     pub(crate) signing_ca_certificate: Vec<u8>,
-    pub(crate) auth_key: RsaPrivateKey,
-    pub(crate) signing_key: Option<RsaPrivateKey>,
+    pub(crate) auth_key: Arc<RsaSigner>,
+    pub(crate) signing_key: Option<Arc<RsaSigner>>,
     /// Stands in for the issuer of the 券面事項 data (text AP EF 0003/0004, surface `DF 28`).
     pub(crate) issuer_key: RsaPrivateKey,
 }
@@ -38,17 +39,20 @@ pub enum CardError {
 }
 
 /// The card's JPKI private keys (the issuer key is only used while personalising).
+///
+/// The keys COMPUTE DIGITAL SIGNATURE uses are [`RsaSigner`]s shared per pool slot: aws-lc
+/// sets a key up on its first signature (milliseconds), once for all cards holding it.
 pub(super) struct CardKeys {
-    pub(super) auth: RsaPrivateKey,
-    pub(super) signing: Option<RsaPrivateKey>,
+    pub(super) auth: Arc<RsaSigner>,
+    pub(super) signing: Option<Arc<RsaSigner>>,
     /// 共通AP key 0019 (physical cards only).
     pub(super) common: Option<RsaPrivateKey>,
     /// 券面事項入力補助AP key 0013 (`80 2A 00 00`).
-    pub(super) text_card: Option<RsaPrivateKey>,
+    pub(super) text_card: Option<Arc<RsaSigner>>,
     /// 券面事項入力補助AP session-key delivery key (public half in EF 0006).
     pub(super) text_session: Option<RsaPrivateKey>,
     /// 券面事項確認AP key 001A (`80 2A 00 00`).
-    pub(super) surface_card: Option<RsaPrivateKey>,
+    pub(super) surface_card: Option<Arc<RsaSigner>>,
 }
 
 /// Everything personalisation writes onto the card; the engine adds session state.
@@ -92,22 +96,22 @@ pub(super) fn issue_parts(
         .map_err(|invalid| CardError::Invalid(invalid.to_string()))?;
     let person = &description.person;
     let spec = &description.card;
-    let auth_key = pool_key(spec.keys.auth)?;
+    let auth_key = pool_signer(spec.keys.auth)?;
     let (not_before, not_after) = spec.auth_certificate_validity(person);
     let auth_certificate = pki.issue(&CertificateRequest {
         kind: CertificateKind::Authentication,
         holder: person,
-        subject_key: &RsaPublicKey::from(&auth_key),
+        subject_key: &auth_key.public_key(),
         not_before,
         not_after,
     })?;
     let (signing_key, signing_certificate) = if spec.has_signing_certificate(person) {
-        let key = pool_key(spec.keys.signing)?;
+        let key = pool_signer(spec.keys.signing)?;
         let (not_before, not_after) = spec.signing_certificate_validity(person);
         let certificate = pki.issue(&CertificateRequest {
             kind: CertificateKind::Signing,
             holder: person,
-            subject_key: &RsaPublicKey::from(&key),
+            subject_key: &key.public_key(),
             not_before,
             not_after,
         })?;
@@ -321,10 +325,14 @@ pub(super) fn contents(
             } else {
                 None
             },
-            text_card: text_keys.as_ref().map(|(card, _)| card.clone()),
+            text_card: if text_keys.is_some() {
+                Some(pool_signer(TEXT_CARD_KEY_SLOT)?)
+            } else {
+                None
+            },
             text_session: text_keys.map(|(_, session)| session),
             surface_card: if features.surface_ap {
-                Some(pool_key(SURFACE_CARD_KEY_SLOT)?)
+                Some(pool_signer(SURFACE_CARD_KEY_SLOT)?)
             } else {
                 None
             },

@@ -5,6 +5,8 @@ use rand::{CryptoRng, RngCore};
 use rsa::{Pkcs1v15Sign, Pss, RsaPrivateKey};
 use sha2::{Digest, Sha256};
 
+use crate::pki::RsaSigner;
+
 /// Largest input COMPUTE DIGITAL SIGNATURE accepts with P1 `00`: k - 11 for a 2048-bit key
 /// (PKCS#1 v1.5 type 1 padding needs 11 bytes).
 pub const MAX_SIGN_INPUT: usize = 245;
@@ -64,28 +66,21 @@ impl SignatureScheme {
     /// signatures of the same data differ, as on the card.
     pub(crate) fn sign(
         self,
-        key: &RsaPrivateKey,
+        signer: &RsaSigner,
         data: &[u8],
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Vec<u8>, rsa::Error> {
         let pss = || Pss::new_with_salt::<Sha256>(PSS_SALT_LENGTH);
+        let key = signer.private_key();
         match self {
-            SignatureScheme::Prepared => sign_prepared(key, data),
-            SignatureScheme::BareHashOfMessage => sign_prepared(key, &Sha256::digest(data)),
-            SignatureScheme::Pkcs1OfHash => key.sign(Pkcs1v15Sign::new::<Sha256>(), data),
-            SignatureScheme::Pkcs1OfMessage => {
-                key.sign(Pkcs1v15Sign::new::<Sha256>(), &Sha256::digest(data))
-            }
+            SignatureScheme::Prepared => signer.sign_pkcs1_prepared(data),
+            SignatureScheme::BareHashOfMessage => signer.sign_pkcs1_prepared(&Sha256::digest(data)),
+            SignatureScheme::Pkcs1OfHash => signer.sign_pkcs1_sha256_hash(data),
+            SignatureScheme::Pkcs1OfMessage => signer.sign_pkcs1_sha256(data),
             SignatureScheme::PssOfHash => key.sign_with_rng(rng, pss(), data),
             SignatureScheme::PssOfMessage => key.sign_with_rng(rng, pss(), &Sha256::digest(data)),
         }
     }
-}
-
-/// The card's signature: PKCS#1 v1.5 type 1 padding over the caller's bytes as they are (a
-/// DigestInfo, or raw input), so the caller chooses the hash. Always 256 bytes for RSA-2048.
-pub(crate) fn sign_prepared(key: &RsaPrivateKey, input: &[u8]) -> Result<Vec<u8>, rsa::Error> {
-    key.sign(Pkcs1v15Sign::new_unprefixed(), input)
 }
 
 /// SHA-256 with RSA PKCS#1 v1.5: how the synthetic issuer signs 券面事項 data.

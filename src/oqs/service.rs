@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime};
-use der::Decode;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rsa::pkcs1v15::Signature;
@@ -45,6 +44,9 @@ use crate::oqs::rules::{self, CertificateStanding};
 use crate::pki::{verify_pkcs1_sha256, CertificateKind, PkiError, TestPki, VerifiedCertificate};
 
 /// Who vouches for authentication certificates (the test CA, or a stand-in in tests).
+///
+/// Bytes that are not a DER X.509 certificate must be refused with [`PkiError::Malformed`]:
+/// the service answers `CertificateMalformed` for that error alone.
 pub trait CertificateAuthority: Send + Sync {
     fn verify_authentication_certificate(
         &self,
@@ -367,7 +369,12 @@ impl Oqs {
         {
             return Err(Outcome::RequestInvalid);
         }
-        if x509_cert::Certificate::from_der(&request.certificate).is_err() {
+        // The certificate is decoded once, by the authority; its verdict waits until the
+        // challenge is taken, so that only a malformed certificate leaves the challenge unused.
+        let verdict = self
+            .authority
+            .verify_authentication_certificate(&request.certificate);
+        if let Err(PkiError::Malformed(_)) = verdict {
             return Err(Outcome::CertificateMalformed);
         }
         if let Some(challenge) = &request.challenge {
@@ -375,9 +382,7 @@ impl Oqs {
                 return Err(Outcome::ChallengeUnknown);
             }
         }
-        self.authority
-            .verify_authentication_certificate(&request.certificate)
-            .map_err(|_| Outcome::CertificateUntrusted)
+        verdict.map_err(|_| Outcome::CertificateUntrusted)
     }
 
     /// Why a malformed request was refused (for the 4xx message).

@@ -7,7 +7,7 @@ use const_oid::ObjectIdentifier;
 use der::asn1::{GeneralizedTime, Utf8StringRef};
 use der::referenced::OwnedToRef;
 use der::{Any, DateTime, Decode, DecodePem, Encode, EncodePem};
-use rsa::pkcs1v15::{SigningKey, VerifyingKey};
+use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::Sha256;
@@ -24,6 +24,9 @@ use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::{Time, Validity};
 use x509_cert::Certificate;
 
+use aws_lc_rs::signature::ParsedPublicKey;
+
+use super::pkcs1::parsed_public_key;
 use super::{certificate_serial, CaPem, CertificateKind, CertificateRequest, PkiError};
 use crate::person::{age_on, Person};
 
@@ -135,7 +138,9 @@ pub(crate) struct CertificateAuthority {
     kind: CertificateKind,
     name: Name,
     signing_key: SigningKey<Sha256>,
-    verifying_key: VerifyingKey<Sha256>,
+    /// The CA key parsed once for aws-lc: a relying party may keep a CA key it trusts, so the
+    /// per-key setup (Montgomery constants) is not paid again on every certificate checked.
+    parsed_key: ParsedPublicKey,
     spki: SubjectPublicKeyInfoOwned,
     certificate_der: Vec<u8>,
     certificate_pem: String,
@@ -165,11 +170,13 @@ impl CertificateAuthority {
         let certificate_der = certificate
             .to_der()
             .map_err(|error| PkiError::Fixture(format!("{what} certificate: {error}")))?;
+        let parsed_key = parsed_public_key(&public_key)
+            .ok_or_else(|| PkiError::Fixture(format!("{what}: aws-lc refuses its RSA key")))?;
         Ok(CertificateAuthority {
             kind,
             name,
             signing_key: SigningKey::new(private_key),
-            verifying_key: VerifyingKey::new(public_key),
+            parsed_key,
             spki,
             certificate_der,
             certificate_pem: pem.certificate_pem.to_owned(),
@@ -180,8 +187,9 @@ impl CertificateAuthority {
         self.kind
     }
 
-    pub(crate) fn public_key(&self) -> &RsaPublicKey {
-        self.verifying_key.as_ref()
+    /// Whether `signature` is this CA's PKCS#1 v1.5 SHA-256 signature over `message`.
+    pub(crate) fn signed(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.parsed_key.verify_sig(message, signature).is_ok()
     }
 
     pub(crate) fn name(&self) -> &Name {

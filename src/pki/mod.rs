@@ -20,7 +20,9 @@
 pub mod cli;
 mod fixtures;
 mod issue;
+mod pkcs1;
 mod pool;
+mod signer;
 mod verify;
 
 use std::sync::OnceLock;
@@ -32,8 +34,9 @@ use sha2::{Digest, Sha256};
 use crate::person::{MyNumber, Person};
 
 pub(crate) use fixtures::{generate_fixtures, DEFAULT_POOL_SIZE, DEFAULT_SEED};
+pub use pkcs1::verify_pkcs1_sha256;
 pub use pool::pool_size;
-pub use verify::verify_pkcs1_sha256;
+pub use signer::RsaSigner;
 
 use issue::CertificateAuthority;
 
@@ -252,4 +255,9 @@ pub fn certificate_serial(kind: CertificateKind, holder: &MyNumber, not_before: 
 /// clone.
 pub fn pool_key(index: usize) -> Result<RsaPrivateKey, PkiError> {
     pool::pool_key(index)
+}
+
+/// [`pool_key`] `index` prepared for signing, one shared [`RsaSigner`] per pool slot.
+pub fn pool_signer(index: usize) -> Result<std::sync::Arc<RsaSigner>, PkiError> {
+    pool::pool_signer(index)
 }

@@ -4,13 +4,13 @@
 //! One file of concatenated PKCS#8 PEM blocks rather than one file per key: the pool size is
 //! then whatever `myna-hil fixtures generate --keys N` wrote, without a build script.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::traits::PublicKeyParts;
 use rsa::{BigUint, RsaPrivateKey};
 
-use super::PkiError;
+use super::{PkiError, RsaSigner};
 
 pub(crate) const POOL_FILE: &str = "fixtures/keys/pool.pem";
 const POOL_PEM: &str = include_str!(concat!(
@@ -25,6 +25,7 @@ pub(crate) const PUBLIC_EXPONENT: u64 = 65537;
 struct Pool {
     blocks: Vec<&'static str>,
     parsed: Vec<OnceLock<RsaPrivateKey>>,
+    signers: Vec<OnceLock<Arc<RsaSigner>>>,
 }
 
 fn pool() -> &'static Pool {
@@ -32,7 +33,12 @@ fn pool() -> &'static Pool {
     POOL.get_or_init(|| {
         let blocks = split_pem_blocks(POOL_PEM);
         let parsed = blocks.iter().map(|_| OnceLock::new()).collect();
-        Pool { blocks, parsed }
+        let signers = blocks.iter().map(|_| OnceLock::new()).collect();
+        Pool {
+            blocks,
+            parsed,
+            signers,
+        }
     })
 }
 
@@ -71,6 +77,19 @@ pub(crate) fn pool_key(index: usize) -> Result<RsaPrivateKey, PkiError> {
     let key = parse_pool_key(pool.blocks[slot])
         .map_err(|reason| PkiError::Fixture(format!("{POOL_FILE}, key {slot}: {reason}")))?;
     Ok(pool.parsed[slot].get_or_init(|| key).clone())
+}
+
+/// Pool key `index` prepared for signing, shared: preparing it for aws-lc costs more than a
+/// signature, so holders of the same pool key share one.
+pub(crate) fn pool_signer(index: usize) -> Result<Arc<RsaSigner>, PkiError> {
+    let key = pool_key(index)?;
+    let pool = pool();
+    let slot = index % pool.blocks.len();
+    if let Some(signer) = pool.signers[slot].get() {
+        return Ok(Arc::clone(signer));
+    }
+    let signer = Arc::new(RsaSigner::new(key)?);
+    Ok(Arc::clone(pool.signers[slot].get_or_init(|| signer)))
 }
 
 /// Parses one PKCS#8 PEM key and checks it is what the pool promises.

@@ -4,10 +4,9 @@ use der::asn1::{AnyRef, BitStringRef};
 use der::referenced::OwnedToRef;
 use der::{Decode, Encode, Sequence};
 use rsa::pkcs1v15::Signature;
-use rsa::signature::Verifier;
 use rsa::RsaPublicKey;
 use x509_cert::spki::AlgorithmIdentifierRef;
-use x509_cert::Certificate;
+use x509_cert::TbsCertificate;
 
 use super::issue::{jst_day, CertificateAuthority};
 use super::{PkiError, VerifiedCertificate};
@@ -28,11 +27,12 @@ pub(crate) fn verify_issued(
     ca: &CertificateAuthority,
     der: &[u8],
 ) -> Result<VerifiedCertificate, PkiError> {
-    let certificate =
-        Certificate::from_der(der).map_err(|error| PkiError::Malformed(error.to_string()))?;
-    let signed =
-        SignedBytes::from_der(der).map_err(|error| PkiError::Malformed(error.to_string()))?;
-    let tbs = &certificate.tbs_certificate;
+    let malformed = |error: der::Error| PkiError::Malformed(error.to_string());
+    // Decoded once: the outer SEQUENCE keeps the to-be-signed bytes as received, and those
+    // bytes are then decoded into their fields (together what `Certificate::from_der` checks).
+    let signed = SignedBytes::from_der(der).map_err(malformed)?;
+    let signed_bytes = signed.tbs_certificate.to_der().map_err(malformed)?;
+    let tbs = TbsCertificate::from_der(&signed_bytes).map_err(malformed)?;
 
     if &tbs.issuer != ca.name() {
         return Err(PkiError::UnknownIssuer {
@@ -44,12 +44,10 @@ pub(crate) fn verify_issued(
         issuer: ca.name_text(),
         reason,
     };
-    if certificate.signature_algorithm.oid != SHA256_WITH_RSA
-        || tbs.signature.oid != SHA256_WITH_RSA
-    {
+    if signed.signature_algorithm.oid != SHA256_WITH_RSA || tbs.signature.oid != SHA256_WITH_RSA {
         return Err(bad_signature(format!(
             "signature algorithm {} (certificate) / {} (to-be-signed), expected sha256WithRSAEncryption {SHA256_WITH_RSA}",
-            certificate.signature_algorithm.oid, tbs.signature.oid
+            signed.signature_algorithm.oid, tbs.signature.oid
         )));
     }
     let signature_bytes = signed
@@ -57,11 +55,7 @@ pub(crate) fn verify_issued(
         .as_bytes()
         .ok_or_else(|| bad_signature("signature BIT STRING has unused bits".into()))?;
     Signature::try_from(signature_bytes).map_err(|error| bad_signature(error.to_string()))?;
-    let signed_bytes = signed
-        .tbs_certificate
-        .to_der()
-        .map_err(|error| PkiError::Malformed(error.to_string()))?;
-    if !verify_pkcs1_sha256(ca.public_key(), &signed_bytes, signature_bytes) {
+    if !ca.signed(&signed_bytes, signature_bytes) {
         return Err(bad_signature(format!(
             "PKCS#1 v1.5 SHA-256 signature check failed ({} CA)",
             ca.kind().label()
@@ -81,34 +75,6 @@ pub(crate) fn verify_issued(
     })
 }
 
-/// Verifies a PKCS#1 v1.5 SHA-256 signature over `message` with `key`.
-///
-/// The two RSA verifications of every check (the CA's over the certificate, the card's over
-/// the challenge) are most of a check's cost. ring's public-key operation is several times
-/// faster than the pure-Rust `rsa` crate's, so it does them for the 2048 to 8192-bit keys it
-/// accepts; smaller or larger keys (only hostile inputs have them) take the `rsa` crate.
-/// Both implement the same scheme; the answer is the same, only the speed differs.
-pub fn verify_pkcs1_sha256(key: &RsaPublicKey, message: &[u8], signature: &[u8]) -> bool {
-    use rsa::traits::PublicKeyParts;
-    let bits = key.size() * 8;
-    if (2048..=8192).contains(&bits) {
-        let n = key.n().to_bytes_be();
-        let e = key.e().to_bytes_be();
-        return ring::signature::RsaPublicKeyComponents { n: &n, e: &e }
-            .verify(
-                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-                message,
-                signature,
-            )
-            .is_ok();
-    }
-    Signature::try_from(signature).is_ok_and(|signature| {
-        rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key.clone())
-            .verify(message, &signature)
-            .is_ok()
-    })
-}
-
 fn serial_as_u64(bytes: &[u8]) -> Result<u64, PkiError> {
     let significant: Vec<u8> = bytes.iter().copied().skip_while(|&b| b == 0).collect();
     if significant.len() > 8 {
@@ -125,23 +91,6 @@ fn serial_as_u64(bytes: &[u8]) -> Result<u64, PkiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ring_and_the_rsa_crate_agree_on_good_and_bad_signatures() {
-        use rsa::signature::{SignatureEncoding, Signer};
-        let key = crate::pki::pool_key(3).unwrap();
-        let signer = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone());
-        let signature = signer.sign(b"challenge").to_vec();
-        let public = key.to_public_key();
-        assert!(verify_pkcs1_sha256(&public, b"challenge", &signature));
-        assert!(!verify_pkcs1_sha256(&public, b"challengf", &signature));
-        let mut flipped = signature.clone();
-        flipped[100] ^= 1;
-        assert!(!verify_pkcs1_sha256(&public, b"challenge", &flipped));
-        assert!(!verify_pkcs1_sha256(&public, b"challenge", &signature[1..]));
-        let other = crate::pki::pool_key(4).unwrap().to_public_key();
-        assert!(!verify_pkcs1_sha256(&other, b"challenge", &signature));
-    }
 
     #[test]
     fn serials_up_to_64_bits_convert_and_wider_ones_are_refused() {
