@@ -48,6 +48,26 @@ pub enum Screen {
     Finished,
 }
 
+/// A screen as scenarios write it (`pin_entry`, `consent: medical_treatment`): its serde name,
+/// so that a message can be searched for in, and pasted into, a scenario file.
+impl std::fmt::Display for Screen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(name)) => f.write_str(&name),
+            Ok(serde_json::Value::Object(map)) => {
+                let mut first = true;
+                for (key, value) in &map {
+                    let separator = if first { "" } else { ", " };
+                    first = false;
+                    write!(f, "{separator}{key}: {}", value.as_str().unwrap_or("?"))?;
+                }
+                Ok(())
+            }
+            _ => f.write_str("?"),
+        }
+    }
+}
+
 /// What happens at the reader: the patient's and staff's actions, and reader events the
 /// terminal must know about. Deserializable so a scenario step can carry one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,5 +176,20 @@ impl Screen {
             Screen::RenewalNotice | Screen::ExpiredNotice => &[],
             Screen::Result | Screen::Fallback | Screen::Finished => &["remove_card"],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn screens_are_shown_as_scenarios_write_them() {
+        assert_eq!(Screen::PlaceCard.to_string(), "place_card");
+        assert_eq!(Screen::PinEntry.to_string(), "pin_entry");
+        assert_eq!(
+            Screen::Consent(ConsentTopic::MedicalTreatment).to_string(),
+            "consent: medical_treatment"
+        );
     }
 }

@@ -70,7 +70,7 @@ pub struct TerminalConfig {
 
 /// An input the current screen does not take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the reader shows {screen:?}, which does not take `{input}`; it takes: {accepted}")]
+#[error("the reader shows {screen}, which does not take `{input}`; it takes: {accepted}")]
 pub struct UnexpectedInput {
     pub screen: Screen,
     pub input: &'static str,

@@ -22,8 +22,7 @@ use super::checks::{
     reception_field_holds, Check, TranscriptRule,
 };
 use super::schema::{
-    screen_name, written, FaceVerdict, InsuranceCardLookupDoc, ListMatch, ReceptionDoc,
-    ReceptionStepExpectation,
+    written, FaceVerdict, InsuranceCardLookupDoc, ListMatch, ReceptionDoc, ReceptionStepExpectation,
 };
 use super::world::World;
 use crate::apdu::StatusWord;
@@ -932,22 +931,13 @@ impl Engine {
         self.log(
             step.index,
             "==",
-            format!(
-                "reception: {input}; screen {}{shown_text}",
-                screen_name(screen)
-            ),
+            format!("reception: {input}; screen {}{shown_text}", screen),
         );
         if let Err(unexpected) = handled {
-            // Said here rather than by the error's own text, which names the screen as Rust does.
             return Err(Self::fail(
                 step,
                 format!("the reader takes `{}`", input.name()),
-                format!(
-                    "the reader shows {}, which does not take `{}`; it takes: {}",
-                    screen_name(unexpected.screen),
-                    unexpected.input,
-                    unexpected.accepted
-                ),
+                unexpected.to_string(),
             ));
         }
         let screen_ok = expect.screen.is_none_or(|want| want == screen);
@@ -960,7 +950,7 @@ impl Engine {
         }
         let mut expected = Vec::new();
         if let Some(want) = expect.screen {
-            expected.push(format!("screen {}", screen_name(want)));
+            expected.push(format!("screen {}", want));
         }
         if let Some(want) = &expect.messages {
             let containing = match want.matching {
@@ -975,11 +965,7 @@ impl Engine {
         Err(Self::fail(
             step,
             expected.join(", "),
-            format!(
-                "screen {}, messages [{}]",
-                screen_name(screen),
-                codes_text(&shown)
-            ),
+            format!("screen {}, messages [{}]", screen, codes_text(&shown)),
         ))
     }
 

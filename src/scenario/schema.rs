@@ -34,7 +34,7 @@ pub use expectation::{
 };
 pub use inline::InlineOrPath;
 pub use list::{ListExpectation, ListMatch};
-pub use reception::{screen_name, FaceVerdict, ReceptionDoc, ReceptionStepExpectation};
+pub use reception::{FaceVerdict, ReceptionDoc, ReceptionStepExpectation};
 pub use step::{
     ActionDoc, InsuranceCardLookupDoc, PinExpectation, PinsExpectation, PowerAction, ReaderEvent,
     StepDoc, STEP_ACTION_KEYS,

@@ -223,16 +223,3 @@ pub struct ReceptionStepExpectation {
     #[serde(default)]
     pub messages: Option<ListExpectation<MessageCode>>,
 }
-
-/// A screen's name as scenarios write it (`pin_entry`, `consent: medical_treatment`).
-pub fn screen_name(screen: Screen) -> String {
-    match serde_json::to_value(screen) {
-        Ok(serde_json::Value::String(name)) => name,
-        Ok(serde_json::Value::Object(map)) => map
-            .iter()
-            .map(|(key, value)| format!("{key}: {}", value.as_str().unwrap_or("?")))
-            .collect::<Vec<_>>()
-            .join(", "),
-        _ => "?".to_owned(),
-    }
-}
