@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveTime};
 
-use crate::bench::judge::{judge, Path};
+use crate::bench::judge::{judge, judge_answer, Path};
 use crate::bench::mix::{Expect, Mix};
 use crate::bench::population::{check_date, Holder};
 use crate::card::Card;
@@ -80,12 +80,7 @@ impl InProcess for Lookup {
             character_code: Default::default(),
         };
         let answer = self.oqs.check_verified(certificate, &context);
-        judge(
-            Path::Card,
-            expected,
-            answer.outcome,
-            answer.body.qualification_validity,
-        )?;
+        judge_answer(Path::Card, expected, &answer)?;
         Ok(Duration::ZERO)
     }
 }
@@ -102,12 +97,7 @@ impl InProcess for InsuranceCard {
     fn run(&self, k: u64, _: &mut ()) -> Result<Duration, String> {
         let (expected, request) = self.pool.pick(k).ok_or("empty_pool")?;
         let answer = self.oqs.lookup_by_insurance_card(request);
-        judge(
-            Path::InsuranceCard,
-            expected,
-            answer.outcome,
-            answer.body.qualification_validity,
-        )?;
+        judge_answer(Path::InsuranceCard, expected, &answer)?;
         Ok(Duration::ZERO)
     }
 }
@@ -148,12 +138,7 @@ impl InProcess for Check {
                 self.oqs.check(&request)
             }
         };
-        judge(
-            Path::Card,
-            expected,
-            answer.outcome,
-            answer.body.qualification_validity,
-        )?;
+        judge_answer(Path::Card, expected, &answer)?;
         Ok(Duration::ZERO)
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::bench::mix::Expect;
 use crate::oqs::codes::QualificationValidity;
+use crate::oqs::message::CheckResponse;
 use crate::oqs::Outcome;
 
 /// How the patient was identified: a card check and a 被保険者証 lookup miss differently.
@@ -35,6 +36,16 @@ pub fn judge(
     } else {
         Err(format!("unexpected_answer:{}", expected.name()))
     }
+}
+
+/// [`judge`] of a whole answer from the in-process service.
+pub fn judge_answer(path: Path, expected: Expect, answer: &CheckResponse) -> Result<(), String> {
+    judge(
+        path,
+        expected,
+        answer.outcome,
+        answer.body.qualification_validity,
+    )
 }
 
 #[cfg(test)]
