@@ -148,6 +148,22 @@ struct Shared {
     hit_cap: AtomicBool,
 }
 
+impl Shared {
+    /// The next request a sender may send at `elapsed` after the start, or `None` when the run
+    /// is over for it (noting when the hard cap ended it).
+    fn take_next(&self, plan: &Plan, elapsed: Duration) -> Option<u64> {
+        let k = self.next.fetch_add(1, Ordering::Relaxed);
+        match plan.admits(k, elapsed) {
+            Ok(true) => Some(k),
+            Ok(false) => None,
+            Err(()) => {
+                self.hit_cap.store(true, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+}
+
 /// Runs an in-process workload on OS threads (one per sender).
 pub fn drive_in_process<W: InProcess>(
     workload: &W,
@@ -173,16 +189,7 @@ pub fn drive_in_process<W: InProcess>(
                     let mut worker = workload.worker(index);
                     barrier.wait();
                     let start = Instant::now();
-                    loop {
-                        let k = shared.next.fetch_add(1, Ordering::Relaxed);
-                        match plan.admits(k, start.elapsed()) {
-                            Ok(true) => {}
-                            Ok(false) => break,
-                            Err(()) => {
-                                shared.hit_cap.store(true, Ordering::Relaxed);
-                                break;
-                            }
-                        }
+                    while let Some(k) = shared.take_next(&plan, start.elapsed()) {
                         let due = plan.due(k);
                         if let Some(due) = due {
                             let now = start.elapsed();
@@ -271,16 +278,7 @@ pub fn drive_http(
                 let start = tokio::time::Instant::from_std(start);
                 tokio::time::sleep_until(start).await;
                 let mut connection: Option<Connection> = None;
-                loop {
-                    let k = shared.next.fetch_add(1, Ordering::Relaxed);
-                    match plan.admits(k, start.elapsed()) {
-                        Ok(true) => {}
-                        Ok(false) => break,
-                        Err(()) => {
-                            shared.hit_cap.store(true, Ordering::Relaxed);
-                            break;
-                        }
-                    }
+                while let Some(k) = shared.take_next(&plan, start.elapsed()) {
                     let due = plan.due(k);
                     if let Some(due) = due {
                         tokio::time::sleep_until(start + due).await;
