@@ -4,10 +4,8 @@
 //! so a change to either side alone fails here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
+use crate::support::oqs::OqsServer;
 use serde_json::{json, Value};
-use support::oqs::OqsServer;
-
-mod support;
 
 /// The clinic registry's server, and the JSON answers of its API.
 struct Server(OqsServer);

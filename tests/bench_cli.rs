@@ -6,6 +6,7 @@
 
 use std::process::{Command, Output};
 
+use crate::support::oqs::OqsServer;
 use myna_hil::bench::population::{check_date, known_persons, valid_until, Holder};
 use myna_hil::oqs::generate::synthetic_registry;
 use myna_hil::oqs::message::{CheckRequest, IdentityMethod};
@@ -13,9 +14,6 @@ use myna_hil::oqs::service::{Oqs, OqsConfig};
 use myna_hil::oqs::Outcome;
 use myna_hil::pki::TestPki;
 use serde_json::Value;
-use support::oqs::OqsServer;
-
-mod support;
 
 fn bench(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_myna-hil"))

@@ -1,9 +1,7 @@
 //! Card files: every fixture parses and builds; errors name the file, line, column or field.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-mod card_support;
-
-use card_support::*;
+use crate::support::card::*;
 use chrono::NaiveDate;
 use myna_hil::card::{Card, CardDescription, DescriptionError, Profile};
 use myna_hil::pki::TestPki;

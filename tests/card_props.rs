@@ -2,11 +2,9 @@
 //! READ BINARY serves exactly the file's bytes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-mod card_support;
-
 use std::sync::OnceLock;
 
-use card_support::*;
+use crate::support::card::*;
 use myna_hil::card::{fs::AID_JPKI, Card, CardPin};
 use proptest::prelude::*;
 
@@ -370,7 +368,7 @@ mod secure_messaging {
     use rsa::{BigUint, Oaep, RsaPublicKey};
     use sha2::Sha256;
 
-    use super::card_support::*;
+    use crate::support::card::*;
 
     pub const KEY_MATERIAL: [u8; 32] = [0x5A; 32];
 

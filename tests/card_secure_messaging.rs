@@ -3,12 +3,10 @@
 //! messaging with the client's own OAEP and AES (RustCrypto, not the card's code paths).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-mod card_support;
-
+use crate::support::card::*;
 use aes::cipher::block_padding::Iso7816;
 use aes::cipher::{BlockDecryptMut, BlockEncrypt, BlockEncryptMut, KeyInit, KeyIvInit};
 use aes::Aes128;
-use card_support::*;
 use myna_hil::card::Card;
 use rsa::{BigUint, Oaep, Pkcs1v15Sign, RsaPublicKey};
 use sha2::{Digest, Sha256};

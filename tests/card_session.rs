@@ -2,9 +2,7 @@
 //! the real test PKI).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-mod card_support;
-
-use card_support::*;
+use crate::support::card::*;
 use myna_hil::card::CardPin;
 
 #[test]

@@ -2,9 +2,7 @@
 //! (an implementation independent of the `rsa` crate the card signs with).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-mod card_support;
-
-use card_support::*;
+use crate::support::card::*;
 use der::Decode;
 use myna_hil::card::Card;
 use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};

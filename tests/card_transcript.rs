@@ -4,11 +4,9 @@
 //! snapshot reads as a protocol trace; the PIN is redacted as a real trace would be.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-mod card_support;
-
 use std::fmt::Write;
 
-use card_support::*;
+use crate::support::card::*;
 use myna_hil::apdu::{parse_hex, to_spaced_hex};
 use myna_hil::card::Card;
 use sha2::{Digest, Sha256};

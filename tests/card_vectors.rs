@@ -3,8 +3,6 @@
 //! when the full scenario runner (`myna-hil run scenarios/card`) is not what is being tested.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-mod card_support;
-
 use std::path::{Path, PathBuf};
 
 use myna_hil::apdu::parse_hex;

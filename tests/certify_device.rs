@@ -5,20 +5,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 #![cfg(feature = "pcsc")]
 
-mod support;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::*;
 use myna_hil::certify::protocol::{Action, Answer, Instruction, Op, Shown};
 use myna_hil::oqs::registry::Registry;
 use myna_hil::oqs::service::{CallKind, CallRecord, Oqs, OqsConfig};
 use myna_hil::oqs::{IdentityMethod, Outcome};
 use myna_hil::trace::{read_trace, PinRecording, TraceEvent, TraceRecorder};
-use support::*;
 
 const REGISTRY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/registry/clinic.yaml");
 /// A day the standard card's auth certificate is valid on.

@@ -7,13 +7,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 #![cfg(feature = "pcsc")]
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 const ORDINARY_CASES: [&str; 2] = ["pin-valid", "face-valid"];
 

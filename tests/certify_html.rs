@@ -6,13 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 #![cfg(feature = "pcsc")]
 
-mod support;
-
 use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
-use support::*;
+use crate::support::*;
 
 /// Decodes an 8-bit RGB / RGBA PNG (what Chromium writes) into rows of pixels.
 fn png_pixels(png: &[u8]) -> (u32, u32, Vec<Vec<[u8; 3]>>) {
@@ -201,5 +199,97 @@ fn chromium_renders_the_report_with_a_row_per_requirement() {
     assert!(
         rows.iter().flatten().any(|p| *p == [0xf8, 0xd7, 0xda]),
         "no failure banner colour in the screenshot"
+    );
+    assert_japanese_renders_as_glyphs(&chromium, dir.path(), &html);
+}
+
+/// Kana and the common kanji: what the report's Japanese is written in.
+fn is_japanese(c: char) -> bool {
+    matches!(c, '\u{3041}'..='\u{30FE}' | '\u{4E00}'..='\u{9FFE}')
+}
+
+/// The same page with every Japanese character replaced by its neighbour in the same block: as
+/// glyphs it looks different, as the boxes of a missing font it looks the same.
+fn with_other_japanese(html: &str) -> String {
+    html.chars()
+        .map(|c| {
+            if is_japanese(c) {
+                char::from_u32(u32::from(c) + 1).unwrap()
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// A screenshot of `page` as pixel rows; `fontconfig` limits the fonts Chromium may use.
+fn screenshot(
+    chromium: &Path,
+    dir: &Path,
+    page: &Path,
+    fontconfig: Option<&Path>,
+) -> Vec<Vec<[u8; 3]>> {
+    let png = page.with_extension("png");
+    let mut command = Command::new(chromium);
+    command
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.join("chromium-profile").display()
+        ))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg("--window-size=1280,1600")
+        .arg(format!("file://{}", page.display()));
+    if let Some(config) = fontconfig {
+        command.env("FONTCONFIG_FILE", config);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    png_pixels(&std::fs::read(&png).unwrap()).2
+}
+
+/// The report's Japanese renders as glyphs (Debian's fonts-noto-cjk, which scripts/install-deps
+/// installs): replacing each Japanese character by another changes the picture. The control run
+/// shows the comparison can fail: with fontconfig limited to DejaVu (no Japanese), both pages
+/// render the same boxes.
+fn assert_japanese_renders_as_glyphs(chromium: &Path, dir: &Path, html: &str) {
+    let japanese = html.chars().filter(|c| is_japanese(*c)).count();
+    assert!(
+        japanese >= 10,
+        "the report has Japanese text ({japanese} characters)"
+    );
+    let page = dir.join("japanese.html");
+    let other = dir.join("other-japanese.html");
+    std::fs::write(&page, html).unwrap();
+    std::fs::write(&other, with_other_japanese(html)).unwrap();
+
+    assert!(
+        screenshot(chromium, dir, &page, None) != screenshot(chromium, dir, &other, None),
+        "the report's Japanese renders as boxes: install fonts-noto-cjk (apt-get install fonts-noto-cjk)"
+    );
+
+    let no_japanese = dir.join("fonts-without-japanese.conf");
+    std::fs::write(
+        &no_japanese,
+        format!(
+            "<?xml version=\"1.0\"?>\n<!DOCTYPE fontconfig SYSTEM \"urn:fontconfig:fonts.dtd\">\n\
+             <fontconfig><dir>/usr/share/fonts/truetype/dejavu</dir><cachedir>{}</cachedir></fontconfig>\n",
+            dir.join("fontconfig-cache").display()
+        ),
+    )
+    .unwrap();
+    assert!(
+        screenshot(chromium, dir, &page, Some(&no_japanese))
+            == screenshot(chromium, dir, &other, Some(&no_japanese)),
+        "without a Japanese font both pages should be the same boxes: the comparison cannot tell glyphs from boxes"
     );
 }

@@ -13,14 +13,12 @@ use myna_hil::oqs::registry::Registry;
 use myna_hil::oqs::service::{Oqs, OqsConfig};
 use serde_json::Value;
 
-mod support;
-
-use support::oqs::{lookup_request, Query, REGISTRY};
+use crate::support::oqs::{lookup_request, Query, REGISTRY};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/emr/read_result.py");
 
 fn read_with_python(path: &Path) -> Value {
-    let python = support::require_program("python3", "python3");
+    let python = crate::support::require_program("python3", "python3");
     let output = std::process::Command::new(python)
         .arg(SCRIPT)
         .arg(path)

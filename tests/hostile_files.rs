@@ -9,9 +9,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-mod support;
-
-use support::oqs::{OqsServer as Server, LOOKUP};
+use crate::support::oqs::{OqsServer as Server, LOOKUP};
 
 fn names_in(folder: &Path) -> Vec<Vec<u8>> {
     let mut names: Vec<Vec<u8>> = std::fs::read_dir(folder)

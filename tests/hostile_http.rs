@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-mod support;
-
-use support::oqs::OqsServer as Server;
+use crate::support::oqs::OqsServer as Server;
 
 trait Client {
     fn connect(&self) -> TcpStream;

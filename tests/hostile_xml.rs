@@ -13,9 +13,7 @@ use quick_xml::Reader;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/registry/clinic.yaml");
 
-mod support;
-
-use support::oqs::LOOKUP;
+use crate::support::oqs::LOOKUP;
 
 /// Reads `text` with quick-xml's XML 1.0 checks of character data; panics on ill-formed text.
 fn assert_well_formed(text: &str) {

@@ -11,9 +11,7 @@ use myna_hil::pki::TestPki;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-mod support;
-
-use support::oqs::{lookup_request, wait_for_file, OqsServer as Server, Query};
+use crate::support::oqs::{lookup_request, wait_for_file, OqsServer as Server, Query};
 
 const CARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cards/standard.yaml");
 const SHA256_DIGEST_INFO_PREFIX: &[u8] = &[
@@ -312,7 +310,7 @@ fn a_malformed_request_file_is_moved_aside_with_an_error_file() {
     drop_request(
         &server,
         "OQSmuquc01req_bulk.xml",
-        support::oqs::request("20250406", Some("B"), "").as_bytes(),
+        crate::support::oqs::request("20250406", Some("B"), "").as_bytes(),
     );
     let bulk = wait_for_file(
         &server.folder("req/error"),
@@ -652,8 +650,11 @@ fn a_bulk_upload_gets_a_reception_number_and_its_download_one_unit_per_person() 
             birthdate: "19800510",
         },
     ];
-    let body: String = persons.iter().map(support::oqs::search_info).collect();
-    let upload = support::oqs::request("20250406", Some("BULK-1"), &body);
+    let body: String = persons
+        .iter()
+        .map(crate::support::oqs::search_info)
+        .collect();
+    let upload = crate::support::oqs::request("20250406", Some("BULK-1"), &body);
     drop_request(&server, "OQSmuquc01req_202504060001.xml", upload.as_bytes());
     let receipt = std::fs::read_to_string(wait_for_file(
         &server.folder("res"),

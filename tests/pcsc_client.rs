@@ -4,10 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 #![cfg(feature = "pcsc")]
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use myna_hil::card::CardDescription;
 use myna_hil::pki::{CertificateKind, TestPki};
 use myna_hil::trace::{read_trace, PinRecording, TraceEvent, TraceRecorder};
@@ -17,7 +16,6 @@ use myna_hil::transport::serve::ServeOptions;
 use myna_hil::transport::{Transport, TransportError};
 use rsa::Pkcs1v15Sign;
 use sha2::{Digest, Sha256};
-use support::*;
 
 const OK: [u8; 2] = [0x90, 0x00];
 

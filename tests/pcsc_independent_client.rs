@@ -8,11 +8,9 @@
 //! python3-cryptography; the test starts pcscd itself when it is not running.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-mod support;
-
 use std::path::Path;
 
-use support::*;
+use crate::support::*;
 
 const PYTHON: &str = "/usr/bin/python3";
 

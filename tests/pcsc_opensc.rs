@@ -4,14 +4,12 @@
 //! tests start pcscd themselves when it is not running, and run one at a time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-mod support;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::*;
 use der::{DecodePem, Encode};
 use myna_hil::trace::{read_trace, TraceEvent};
-use support::*;
 use x509_cert::Certificate;
 
 fn pem_to_der(pem: &str) -> Vec<u8> {

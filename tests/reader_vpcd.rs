@@ -5,8 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 #![cfg(feature = "pcsc")]
 
-mod support;
-
+use crate::support::*;
 use myna_hil::oqs::codes::QualificationValidity;
 use myna_hil::oqs::description::RegistryDescription;
 use myna_hil::oqs::registry::Registry;
@@ -15,7 +14,6 @@ use myna_hil::oqs::ConsentMode;
 use myna_hil::reader::*;
 use myna_hil::transport::identify::RealCardPolicy;
 use myna_hil::transport::pcsc::PcscTransport;
-use support::*;
 
 const REGISTRY: &str = r#"
 insurers:

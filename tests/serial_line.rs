@@ -2,16 +2,14 @@
 //! hardware front end.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-mod support;
-
 use std::io::{Read, Write};
 use std::time::Duration;
 
+use crate::support::*;
 use myna_hil::trace::{read_trace, PinRecording, TraceEvent, TraceRecorder};
 use myna_hil::transport::serve::{spawn_serial, RunningServer, SerialConfig};
 use myna_hil::transport::vpicc::encode_frame;
 use serialport::SerialPort;
-use support::*;
 
 const RESYNC_IDLE: Duration = Duration::from_millis(100);
 

@@ -4,15 +4,13 @@
 //! reader. Needs the Debian packages pcscd, vsmartcard-vpcd and opensc.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::support::*;
 use myna_hil::card::{Card, CardDescription};
 use myna_hil::pki::TestPki;
 use myna_hil::trace::{read_trace, TraceEvent};
-use support::*;
 
 fn myna_hil(args: &[&str], paths: &[&Path]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_myna-hil"));

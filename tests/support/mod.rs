@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod card;
 pub mod oqs;
 
 pub const PCSCD_SOCKET: &str = "/run/pcscd/pcscd.comm";
