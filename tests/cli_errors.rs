@@ -1,13 +1,10 @@
 //! Errors of the serving commands name the file, line and column once, and say each cause once.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-use std::process::Command;
+use crate::support::run_myna_hil;
 
 fn run(args: &[&str]) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
-        .args(args)
-        .output()
-        .unwrap();
+    let output = run_myna_hil(args);
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stderr).into_owned(),

@@ -2,17 +2,12 @@
 //! line, the column and (where there is a closed set) the valid choices.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
+use crate::support::run_myna_hil;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_myna-hil"))
-        .arg("run")
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the binary runs")
+    run_myna_hil(&[&["run"], args].concat())
 }
 
 fn bad(name: &str) -> String {

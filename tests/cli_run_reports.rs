@@ -2,16 +2,11 @@
 //! redaction, and readers that this build cannot drive.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-use std::process::{Command, Output};
+use crate::support::run_myna_hil;
+use std::process::Output;
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_myna-hil"))
-        .arg("run")
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the binary runs")
+    run_myna_hil(&[&["run"], args].concat())
 }
 
 #[test]

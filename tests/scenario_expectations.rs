@@ -2,8 +2,9 @@
 //! in the order of the file, each at its own line and by its field.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
+use crate::support::myna_hil;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -22,11 +23,10 @@ fn scenario(dir: &Path, name: &str, body: &str) -> PathBuf {
 }
 
 fn run(files: &[&Path], extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+    myna_hil()
         .arg("run")
         .args(files)
         .args(extra)
-        .env("NO_COLOR", "1")
         .output()
         .expect("the binary runs")
 }

@@ -240,6 +240,21 @@ impl Drop for Pcscd {
     }
 }
 
+/// The `myna-hil` binary under test, in the checkout (relative paths in arguments resolve there),
+/// with colour off.
+pub fn myna_hil() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_myna-hil"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// Runs `myna-hil ARGS` to its end.
+pub fn run_myna_hil<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+    myna_hil().args(args).output().expect("the binary runs")
+}
+
 /// Runs a command, returns (success, stdout, stderr) as text.
 pub fn run(program: &str, args: &[&str]) -> (bool, String, String) {
     let output = Command::new(program)
@@ -314,12 +329,8 @@ pub fn test_options() -> myna_hil::transport::serve::ServeOptions {
     }
 }
 
-pub const JPKI_AID: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
-
 pub fn select_jpki() -> Vec<u8> {
-    let mut command = vec![0x00, 0xA4, 0x04, 0x0C, 0x0A];
-    command.extend_from_slice(&JPKI_AID);
-    command
+    myna_hil::apdu::parse_hex(card::SELECT_JPKI).expect("test APDU is hex")
 }
 
 pub fn select_ef(fid: [u8; 2]) -> Vec<u8> {
