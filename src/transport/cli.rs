@@ -1,17 +1,19 @@
 //! Command-line entry points of this module (argument structs live here; main.rs only dispatches).
 //!
-//! `myna-hil card serve` presents the emulated card to pcscd through vpcd (or on a serial
-//! line); `myna-hil readers` lists PC/SC readers and their card states.
+//! `myna-hil card serve` presents the emulated card to pcscd through vpcd, waits for a reader
+//! that connects to it (`--listen`), or serves it on a serial line; `myna-hil readers` lists PC/SC readers and their card states.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::card::{Card, CardDescription};
 use crate::pki::TestPki;
 use crate::trace::{PinRecording, TraceRecorder};
 use crate::transport::serve::{
-    self, RunningServer, SerialConfig, ServeOptions, VpcdConfig, DEFAULT_BAUD, DEFAULT_VPCD_ADDRESS,
+    self, ListenConfig, RunningServer, SerialConfig, ServeOptions, VpcdConfig, DEFAULT_BAUD,
+    DEFAULT_VPCD_ADDRESS,
 };
 
 /// The longest `--resync-idle-ms`: the serial loop looks for a stop request between reads, so
@@ -29,8 +31,22 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub card: PathBuf,
     /// vpcd to connect to (the card is vpcd's client; 35963 is the slot "Virtual PCD 00 00", 35964 "… 00 01").
-    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_VPCD_ADDRESS, conflicts_with = "serial")]
+    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_VPCD_ADDRESS, conflicts_with_all = ["serial", "listen"])]
     pub vpcd: String,
+    /// Wait for the reader instead (vsmartcard's reversed mode): a vpcd whose reader.conf
+    /// DEVICENAME is this HOST:PORT, or the Android Smart Card Emulator's remote mode, connects
+    /// to the card. Each connection presents the card, closing it removes it. Port 0 picks a
+    /// free port (printed). Loopback only unless --allow-remote; see docs/field.md.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "serial")]
+    pub listen: Option<String>,
+    /// With --listen: allow an address other than loopback. Whoever reaches the port gets the
+    /// card; every reader that connects is printed.
+    #[arg(long, requires = "listen")]
+    pub allow_remote: bool,
+    /// With --listen: do not serve the placeholder card on PORT+1 (Debian's vpcd, connecting
+    /// out to both of its slots, makes pcscd abort without it; the phone does not need it).
+    #[arg(long, requires = "listen")]
+    pub single_slot: bool,
     /// Serve on a serial line instead (a hardware card-emulation front end), same framing.
     #[arg(long, value_name = "DEV")]
     pub serial: Option<String>,
@@ -103,9 +119,10 @@ fn load_card(path: &std::path::Path) -> Result<Card, CliError> {
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     let card = load_card(&args.card)?;
-    let transport = match &args.serial {
-        Some(device) => format!("serial:{device}@{}", args.baud),
-        None => format!("vpcd:{}", args.vpcd),
+    let transport = match (&args.serial, &args.listen) {
+        (Some(device), _) => format!("serial:{device}@{}", args.baud),
+        (None, Some(address)) => format!("listen:{address}"),
+        (None, None) => format!("vpcd:{}", args.vpcd),
     };
     let recorder = match &args.record {
         Some(path) => {
@@ -129,17 +146,41 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         start_removed: args.removed,
         recorder,
     };
-    let server = match &args.serial {
-        Some(device) => {
+    let mut place = transport.clone();
+    let server = match (&args.serial, &args.listen) {
+        (Some(device), _) => {
             let mut config = SerialConfig::new(device.clone());
             config.baud = args.baud;
             config.resync_idle = Duration::from_millis(args.resync_idle_ms);
             serve::spawn_serial(card, config, options)?
         }
-        None => serve::spawn_vpcd(card, VpcdConfig::new(args.vpcd.clone()), options)?,
+        (None, Some(address)) => {
+            let config = ListenConfig {
+                allow_remote: args.allow_remote,
+                second_slot: !args.single_slot,
+                on_peer: Some(Arc::new(|peer| eprintln!("reader connected from {peer}"))),
+                ..ListenConfig::new(address.clone())
+            };
+            let (server, listening) = serve::spawn_listen(card, config, options)?;
+            place = match listening.second_slot {
+                Some(second) => format!(
+                    "listen:{} (placeholder card on {second} for vpcd's second slot)",
+                    listening.card
+                ),
+                None => format!("listen:{}", listening.card),
+            };
+            if !listening.card.ip().is_loopback() {
+                eprintln!(
+                    "WARNING: listening on {}, not loopback: whoever reaches this port gets the card",
+                    listening.card
+                );
+            }
+            server
+        }
+        (None, None) => serve::spawn_vpcd(card, VpcdConfig::new(args.vpcd.clone()), options)?,
     };
     eprintln!(
-        "serving {} on {transport} (pid {}): SIGUSR1 removes the card, SIGUSR2 inserts it, Ctrl-C stops",
+        "serving {} on {place} (pid {}): SIGUSR1 removes the card, SIGUSR2 inserts it, Ctrl-C stops",
         args.card.display(),
         std::process::id()
     );
