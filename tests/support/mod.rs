@@ -453,3 +453,15 @@ pub fn free_port_pair() -> u16 {
     }
     panic!("no free pair of loopback ports");
 }
+
+/// A child process of a test, killed if the test fails before it ends it.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
