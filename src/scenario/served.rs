@@ -262,7 +262,15 @@ impl ListenSlot {
                  pcscd with a reader.conf whose vpcd DEVICENAME is {address} (see docs/field.md)"
             )));
         }
-        wait_for_slot(&settings.vpcd_reader, true)?;
+        // vpcd connects while pcscd starts, before pcscd answers its clients.
+        let deadline = Instant::now() + SLOT_CHANGE_TIMEOUT;
+        loop {
+            match wait_for_slot(&settings.vpcd_reader, true) {
+                Ok(()) => break,
+                Err(error) if Instant::now() >= deadline => return Err(error),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
         let transport = PcscTransport::open(Some(&settings.vpcd_reader), settings.policy)?;
         Ok(ListenSlot { handle, transport })
     }
