@@ -67,8 +67,11 @@ enum Command {
 
 #[derive(Subcommand)]
 enum CardCommand {
-    /// Present the emulated card through vpcd (TCP) or a serial port.
+    /// Present the emulated card through vpcd (TCP), to a reader that connects (--listen), or
+    /// on a serial port.
     Serve(transport::cli::ServeArgs),
+    /// Print the Android HCE aid-group (aid_list.xml) with every AID the card answers.
+    Aids,
 }
 
 #[derive(Subcommand)]
@@ -99,6 +102,9 @@ fn main() -> ExitCode {
         Command::Card {
             command: CardCommand::Serve(args),
         } => transport::cli::serve(args).map_err(Into::into),
+        Command::Card {
+            command: CardCommand::Aids,
+        } => Ok(transport::cli::aids()),
         Command::Readers(args) => transport::cli::readers(args).map_err(Into::into),
         Command::Oqs {
             command: OqsCommand::Serve(args),

@@ -270,6 +270,7 @@ fn a_phone_relays_receptions_and_the_card_keeps_its_rules_across_fields_and_reco
 
     // Field 1: a PIN reception with one wrong PIN.
     let outcome = run(&mut phone, pin_reception(&["9999", "1234"]));
+    let reception_apdus = phone.round_trips.len();
     assert_eq!(outcome.message_codes, vec![MessageCode::PinWrong]);
     assert_eq!(outcome.identity, Some(IdentityMethod::Pin));
     assert_eq!(outcome.validity, Some(QualificationValidity::Valid));
@@ -372,7 +373,7 @@ fn a_phone_relays_receptions_and_the_card_keeps_its_rules_across_fields_and_reco
     times.sort();
     let percentile = |p: usize| times[(times.len() * p / 100).min(times.len() - 1)];
     eprintln!(
-        "phone link over loopback, {} SELECTs: median {:?}, p99 {:?}, max {:?}",
+        "phone link over loopback: a PIN reception is {reception_apdus} APDUs; {} SELECTs: median {:?}, p99 {:?}, max {:?}",
         times.len(),
         percentile(50),
         percentile(99),

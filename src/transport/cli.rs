@@ -268,3 +268,24 @@ pub fn readers(args: ReadersArgs) -> Result<ExitCode, CliError> {
         ))
     }
 }
+
+/// `myna-hil card aids`: the `aid-group` for the Android Smart Card Emulator's
+/// `res/xml/aid_list.xml`, one `aid-filter` per AID the card answers (docs/field.md).
+pub fn android_aid_group() -> String {
+    let mut xml = String::from(
+        "<aid-group android:description=\"@string/app_name\" android:category=\"other\">\n",
+    );
+    for (name, aid) in crate::apdu::SELECTABLE_AIDS {
+        xml.push_str(&format!(
+            "    <aid-filter android:name=\"{}\"/> <!-- {name} -->\n",
+            hex::encode_upper(aid)
+        ));
+    }
+    xml.push_str("</aid-group>\n");
+    xml
+}
+
+pub fn aids() -> ExitCode {
+    print!("{}", android_aid_group());
+    ExitCode::SUCCESS
+}
