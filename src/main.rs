@@ -72,6 +72,8 @@ enum CardCommand {
     Serve(transport::cli::ServeArgs),
     /// Print the Android HCE aid-group (aid_list.xml) with every AID the card answers.
     Aids,
+    /// Compare a real card (read-only probe) with the emulated card of a card file.
+    Compare(transport::cli::CompareArgs),
 }
 
 #[derive(Subcommand)]
@@ -105,6 +107,9 @@ fn main() -> ExitCode {
         Command::Card {
             command: CardCommand::Aids,
         } => Ok(transport::cli::aids()),
+        Command::Card {
+            command: CardCommand::Compare(args),
+        } => transport::cli::compare(args).map_err(Into::into),
         Command::Readers(args) => transport::cli::readers(args).map_err(Into::into),
         Command::Oqs {
             command: OqsCommand::Serve(args),

@@ -78,6 +78,29 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "The probe only reads: SELECTs, READ BINARY / READ RECORD, GET DATA, retry counters by \
+VERIFY without data, and error paths that change nothing. It never sends a PIN, a signature, a write or a \
+PIN change. Personal data (certificates, the 4 attributes, the 個人番号, the photo) is compared by structure \
+and length only, never printed or saved.\n\nExit codes: 0 no difference, 1 differences, 2 bad input or no card."
+)]
+pub struct CompareArgs {
+    /// The real card's reader: `pcsc:NAME` (an exact reader name or a part of exactly one).
+    #[arg(long, value_name = "pcsc:NAME")]
+    pub reader: String,
+    /// The card description to compare with (YAML: person + card).
+    #[arg(long, value_name = "FILE")]
+    pub card: PathBuf,
+    /// Write the comparison as JSON here (status words, lengths, structure; no card content).
+    #[arg(long, value_name = "OUT")]
+    pub json: Option<PathBuf>,
+    /// Write what differs (the ATR; file sizes and error-path status words as comments) as a
+    /// card description overlay.
+    #[arg(long, value_name = "OUT.yaml")]
+    pub save_profile: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
 pub struct ReadersArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -98,6 +121,15 @@ pub enum CliError {
     Signals(std::io::Error),
     #[error("{0}")]
     Unsupported(&'static str),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Compare(#[from] crate::transport::compare::CompareError),
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Today in Japan (JST, UTC+9, no daylight saving): the serving day relative card dates count
@@ -288,4 +320,62 @@ pub fn android_aid_group() -> String {
 pub fn aids() -> ExitCode {
     print!("{}", android_aid_group());
     ExitCode::SUCCESS
+}
+
+/// `myna-hil card compare`: the read-only probe on the real card in `--reader` and on the
+/// emulated card of `--card`; exit 0 without differences, 1 with.
+pub fn compare(args: CompareArgs) -> Result<ExitCode, CliError> {
+    let Some(name) = args
+        .reader
+        .strip_prefix("pcsc:")
+        .filter(|name| !name.is_empty())
+    else {
+        return Err(CliError::Usage(format!(
+            "--reader {}: expected pcsc:NAME (the reader holding the real card; `myna-hil readers` lists them)",
+            args.reader
+        )));
+    };
+    let card = load_card(&args.card)?;
+    #[cfg(feature = "pcsc")]
+    {
+        use crate::transport::identify::RealCardPolicy;
+        // The guard that protects real cards stays on: the probe never needs it lifted.
+        let mut real =
+            crate::transport::pcsc::PcscTransport::open(Some(name), RealCardPolicy::Refuse)?;
+        let mut emulated = crate::transport::virtual_reader::VirtualReader::with_card(card);
+        let comparison = crate::transport::compare::compare(
+            &mut real,
+            &mut emulated,
+            &args.card.display().to_string(),
+        )?;
+        print!("{}", comparison.render());
+        if let Some(path) = &args.json {
+            let text = serde_json::to_string_pretty(&comparison)
+                .map_err(|error| CliError::Card(error.to_string()))?;
+            std::fs::write(path, text + "\n").map_err(|source| CliError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        if let Some(path) = &args.save_profile {
+            std::fs::write(path, comparison.profile_overlay()).map_err(|source| {
+                CliError::Write {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        }
+        Ok(if comparison.differences == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    }
+    #[cfg(not(feature = "pcsc"))]
+    {
+        let _ = (name, card);
+        Err(CliError::Unsupported(
+            "this build has no PC/SC support: rebuild with `--features pcsc` (needs libpcsclite-dev and pkg-config)",
+        ))
+    }
 }
