@@ -348,7 +348,7 @@ fn a_phone_relays_receptions_and_the_card_keeps_its_rules_across_fields_and_reco
         phone.transmit(&command).unwrap();
     }
     assert_eq!(
-        status_word(&phone.transmit(&RETRY_QUERY.to_vec()).unwrap()),
+        status_word(&phone.transmit(&RETRY_QUERY).unwrap()),
         0x63C2,
         "the counter survives the reconnection"
     );
