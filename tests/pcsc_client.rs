@@ -426,6 +426,33 @@ fn card_compare_reads_only_and_tells_our_card_from_another() {
     {
         panic!("{error}\n{profile}");
     }
+
+    // A card file whose open behaviours differ: the overlay sets the options that explain it.
+    let variant = dir.path().join("variant.yaml");
+    std::fs::write(
+        &variant,
+        std::fs::read_to_string(standard_card_path())
+            .unwrap()
+            .replace(
+                "card:\n",
+                "card:\n  options: { mf_optional_objects: false, select_by_aid_prefix: false }\n",
+            ),
+    )
+    .unwrap();
+    let (code, report) = card_compare(&variant, dir.path());
+    assert_eq!(code, Some(1), "{report}");
+    let options = std::fs::read_to_string(dir.path().join("profile.yaml")).unwrap();
+    assert!(options.contains("mf_optional_objects: true"), "{options}");
+    assert!(options.contains("select_by_aid_prefix: true"), "{options}");
+    assert!(
+        !options.contains("atr:"),
+        "the ATRs are the same: {options}"
+    );
+    if let Err(error) =
+        CardDescription::from_yaml_str(&format!("{person}\n{options}"), "profile.yaml")
+    {
+        panic!("{error}\n{options}");
+    }
     server.stop().unwrap();
 
     // Nothing personal in any output: not the 個人番号, in digits or as hex.

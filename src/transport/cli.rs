@@ -94,8 +94,8 @@ pub struct CompareArgs {
     /// Write the comparison as JSON here (status words, lengths, structure; no card content).
     #[arg(long, value_name = "OUT")]
     pub json: Option<PathBuf>,
-    /// Write what differs (the ATR; file sizes and error-path status words as comments) as a
-    /// card description overlay.
+    /// Write what differs as a card description overlay: the ATR and the card options that
+    /// explain a difference; file sizes and other status words as comments.
     #[arg(long, value_name = "OUT.yaml")]
     pub save_profile: Option<PathBuf>,
 }

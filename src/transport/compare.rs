@@ -139,6 +139,8 @@ impl ProbeBuilder {
     }
 }
 
+const PREFIX_SELECT: &str = "SELECT by a leading part of the JPKI AID";
+
 /// GET DATA tags answered at the MF level (card-measured.md §3.2).
 const GET_DATA_TAGS: [u16; 9] = [
     0x0042, 0x0045, 0x0066, 0x00F0, 0x00F2, 0x00F7, 0x00F8, 0x7F21, 0x5F51,
@@ -163,6 +165,13 @@ pub fn probe() -> Vec<ProbeStep> {
         build::read_binary(0, 4),
         Contents::Structure,
     );
+
+    // A leading part of the JPKI AID (JICSAP 4.2 (1)): whether the card takes a prefix.
+    probe.error(PREFIX_SELECT, {
+        let mut command = vec![0x00, 0xA4, 0x04, 0x0C, 0x05];
+        command.extend_from_slice(&AID_JPKI[..5]);
+        command
+    });
 
     // JPKI.
     probe.select_aid("JPKI", &AID_JPKI);
@@ -474,18 +483,22 @@ impl Comparison {
         out
     }
 
-    /// A card description overlay with what differs and a card file can say today (the ATR),
-    /// and, as comments, the file sizes and error-path status words that differ. Holds no
-    /// card content.
+    /// A card description overlay with what differs and a card file can say today (the ATR, the
+    /// `options` that explain a difference), and, as comments, the file sizes and status words
+    /// that differ. Holds no card content.
     pub fn profile_overlay(&self) -> String {
         let mut yaml = format!(
             "# myna-hil card compare: the real card in {} against {}.\n\
              # Merge into the card file's `card:` section. {}.\n",
             self.real_reader, self.card_file, PERSONAL_DATA_NOTE
         );
-        if self.atr.same {
+        let options = self.option_overlay();
+        if self.atr.same && options.is_empty() {
             yaml.push_str("card: {}\n");
         } else {
+            yaml.push_str("card:\n");
+        }
+        if !self.atr.same {
             let atr = match crate::apdu::parse_hex(&self.atr.real)
                 .ok()
                 .map(|bytes| AtrKind::of(&bytes))
@@ -498,10 +511,13 @@ impl Comparison {
                 ),
                 _ => format!("{{ custom: \"{}\" }}", self.atr.real),
             };
-            yaml.push_str(&format!(
-                "card:\n  # {}\n  atr: {atr}\n",
-                self.atr.real_kind
-            ));
+            yaml.push_str(&format!("  # {}\n  atr: {atr}\n", self.atr.real_kind));
+        }
+        if !options.is_empty() {
+            yaml.push_str("  options:\n");
+            for (key, value, why) in options {
+                yaml.push_str(&format!("    # {why}\n    {key}: {value}\n"));
+            }
         }
         let differing: Vec<&StepComparison> = self.steps.iter().filter(|step| !step.same).collect();
         if !differing.is_empty() {
@@ -523,6 +539,60 @@ impl Comparison {
             }
         }
         yaml
+    }
+}
+
+impl Comparison {
+    fn step(&self, label: &str) -> Option<&StepComparison> {
+        self.steps.iter().find(|step| step.step.label == label)
+    }
+
+    /// The card file `options` that explain a difference: `(key, value, why)`.
+    fn option_overlay(&self) -> Vec<(&'static str, String, String)> {
+        let mut options = Vec::new();
+        let optional_objects: Vec<&StepComparison> = ["0042", "0045", "0066"]
+            .iter()
+            .filter_map(|tag| self.step(&format!("MF: GET DATA {tag}")))
+            .filter(|step| !step.same)
+            .collect();
+        if let Some(step) = optional_objects.first() {
+            let present = step.real.status == "9000";
+            options.push((
+                "mf_optional_objects",
+                present.to_string(),
+                format!(
+                    "GET DATA 0042 / 0045 / 0066 at the MF level: real {}",
+                    step.real.status
+                ),
+            ));
+        }
+        if let Some(step) = self.step(PREFIX_SELECT).filter(|step| !step.same) {
+            options.push((
+                "select_by_aid_prefix",
+                (step.real.status == "9000").to_string(),
+                format!("{PREFIX_SELECT}: real {}", step.real.status),
+            ));
+        }
+        let surface = format!(
+            "surface AP: retry counter of EF {:04X} (VERIFY without data)",
+            surface::EF_MATCH_B
+        );
+        if let Some(step) = self.step(&surface).filter(|step| !step.same) {
+            let tries = u16::from_str_radix(&step.real.status, 16)
+                .ok()
+                .and_then(|sw| StatusWord(sw).retry_count());
+            if let Some(tries) = tries.filter(|tries| *tries > 0) {
+                options.push((
+                    "surface_match_tries",
+                    tries.to_string(),
+                    format!(
+                        "照合番号B retry counter: real {} (the tries left; the maximum if none were spent)",
+                        step.real.status
+                    ),
+                ));
+            }
+        }
+        options
     }
 }
 
