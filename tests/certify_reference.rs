@@ -103,6 +103,8 @@ fn the_reference_device_passes_through_a_card_that_waits_for_vpcd() {
             .filter(|id| !id.starts_with("removal-"))
             .collect();
     assert!(cases.len() >= 15, "{cases:?}");
+    // The lock first: the process waits for pcscd from the moment it listens.
+    let lock = lock_pcscd();
     let mut child = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_myna-hil"))
             .args(["certify", "--reference", "--quiet", "--listen", &address])
@@ -121,7 +123,7 @@ fn the_reference_device_passes_through_a_card_that_waits_for_vpcd() {
         Duration::from_secs(60),
         || tcp_port_listening(port) && tcp_port_listening(port + 1),
     );
-    let pcscd = Pcscd::connecting_out(address.parse().unwrap());
+    let pcscd = Pcscd::connecting_out_with(lock, address.parse().unwrap());
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut stderr).unwrap();
     let status = child.0.wait().unwrap();

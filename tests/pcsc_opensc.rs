@@ -339,6 +339,8 @@ fn opensc_reads_the_four_certificates_from_a_card_that_waits_for_vpcd() {
     let trace = dir.path().join("listen.jsonl");
     let port = free_port_pair();
     let address = format!("127.0.0.1:{port}");
+    // The lock first: the process waits for pcscd from the moment it listens.
+    let lock = lock_pcscd();
     let mut child = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_myna-hil"))
             .args([
@@ -361,7 +363,7 @@ fn opensc_reads_the_four_certificates_from_a_card_that_waits_for_vpcd() {
         Duration::from_secs(30),
         || tcp_port_listening(port) && tcp_port_listening(port + 1),
     );
-    let mut pcscd = Pcscd::connecting_out(address.parse().unwrap());
+    let mut pcscd = Pcscd::connecting_out_with(lock, address.parse().unwrap());
 
     let (ok, stdout, stderr) = run("opensc-tool", &["-r", VPCD_READER, "-n"]);
     assert!(ok && stdout.trim() == "jpki", "{stdout}{stderr}");

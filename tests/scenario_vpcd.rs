@@ -268,6 +268,8 @@ fn the_suite_passes_through_a_card_that_waits_for_vpcd() {
     let json = dir.path().join("report.json");
     let port = free_port_pair();
     let address = format!("127.0.0.1:{port}");
+    // The lock first: the process waits for pcscd from the moment it listens.
+    let lock = lock_pcscd();
     let mut child = KillOnDrop(
         Command::new(env!("CARGO_BIN_EXE_myna-hil"))
             .args(["run", "--reader", "listen", "--listen", &address, "--json"])
@@ -284,7 +286,7 @@ fn the_suite_passes_through_a_card_that_waits_for_vpcd() {
         std::time::Duration::from_secs(60),
         || tcp_port_listening(port) && tcp_port_listening(port + 1),
     );
-    let pcscd = Pcscd::connecting_out(address.parse().unwrap());
+    let pcscd = Pcscd::connecting_out_with(lock, address.parse().unwrap());
     let mut stdout = String::new();
     std::io::Read::read_to_string(&mut child.0.stdout.take().unwrap(), &mut stdout).unwrap();
     let status = child.0.wait().unwrap();

@@ -158,7 +158,13 @@ impl Pcscd {
     /// both. Waits until pcscd lists the card in `Virtual PCD 00 00`. A pcscd already running
     /// (not ours) is a failure: it is never stopped, and there can be only one.
     pub fn connecting_out(card: std::net::SocketAddr) -> Pcscd {
-        let lock = lock_pcscd();
+        Pcscd::connecting_out_with(lock_pcscd(), card)
+    }
+
+    /// [`Pcscd::connecting_out`] with the lock already held: a test that starts a listening
+    /// process which waits for pcscd takes the lock before it starts that process, so that
+    /// waiting for the lock does not eat into the process's own timeouts.
+    pub fn connecting_out_with(lock: PcscdLock, card: std::net::SocketAddr) -> Pcscd {
         let program = require_program("pcscd", "pcscd");
         require_program("opensc-tool", "opensc");
         assert!(
