@@ -509,6 +509,43 @@ mod tests {
     }
 
     #[test]
+    fn a_listening_slot_shows_a_card_while_idle_and_refuses_a_case_that_lifts_it() {
+        use crate::card::CardDescription;
+        use crate::pki::TestPki;
+        let slot = Slot::open(SlotLink::Listen("127.0.0.1:0".into())).unwrap();
+        assert_eq!(slot.reader_name(), Some("Virtual PCD 00 00".into()));
+        assert_eq!(
+            slot.handle.with_card(|card| card.atr()),
+            Some(PLACEHOLDER_ATR.to_vec()),
+            "a vpcd connecting out always finds a card"
+        );
+        assert!(slot
+            .handle
+            .wait_for(Duration::from_secs(5), |status| status.inserted)
+            .is_ok());
+        let description =
+            CardDescription::from_yaml_file(std::path::Path::new("fixtures/cards/standard.yaml"))
+                .unwrap();
+        let setup = |removal| SlotSetup {
+            card: Card::from_description(&description, TestPki::load().unwrap()).unwrap(),
+            latency: false,
+            pad_reads: false,
+            removal,
+        };
+        let lifted = RemovalDoc {
+            during: RemovalTrigger::Read,
+            nth: 1,
+        };
+        let error = slot.load(setup(Some(lifted))).err().unwrap();
+        assert!(error.to_string().contains("Debian's vpcd"), "{error}");
+        slot.load(setup(None)).unwrap();
+        assert!(slot.handle.with_card(|card| card.card.is_some()));
+        // Taking the card out leaves the link (and the card) in place.
+        slot.remove().unwrap();
+        assert!(slot.handle.status().inserted);
+    }
+
+    #[test]
     fn vpcd_ports_name_their_readers() {
         assert_eq!(
             SlotLink::Vpcd("127.0.0.1:35963".into()).reader_name(),
