@@ -499,6 +499,27 @@ mod tests {
     }
 
     #[test]
+    fn every_reader_that_connects_is_told() {
+        let peers = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&peers);
+        let config = ListenConfig {
+            on_peer: Some(Arc::new(move |peer| {
+                seen.lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(peer)
+            })),
+            ..ListenConfig::new("127.0.0.1:0")
+        };
+        let (server, listening) = spawn(FixedCard::default(), config, options()).unwrap();
+        let mut reader = TcpStream::connect(listening.card).unwrap();
+        let local = reader.local_addr().unwrap();
+        send(&mut reader, &[0x04]);
+        assert_eq!(read_frame(&mut reader), FIXED_ATR);
+        server.stop().unwrap();
+        assert_eq!(*peers.lock().unwrap(), vec![local]);
+    }
+
+    #[test]
     fn only_loopback_without_allow_remote() {
         let error = spawn(
             FixedCard::default(),
