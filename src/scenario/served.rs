@@ -278,12 +278,13 @@ impl ListenSlot {
 
 /// The next card takes the place of the one on the link, in the same power state: pcscd
 /// cannot be told of a swap, so a card it believes powered must be powered.
-fn take_place(current: &mut Card, next: Card) {
+fn take_place(current: &mut Card, next: Card) -> Card {
     let powered = current.is_powered();
-    *current = next;
+    let previous = std::mem::replace(current, next);
     if powered {
         let _ = current.power_on();
     }
+    previous
 }
 
 impl ReaderSlot for ListenSlot {
@@ -308,13 +309,7 @@ impl ReaderSlot for ListenSlot {
     fn swap_card(&mut self, card: Card) -> Result<Option<Card>, TransportError> {
         // Released powered off first, so the next card starts cold at the next connect.
         let _ = self.transport.disconnect();
-        let previous = self.handle.with_card(|current| {
-            let previous = std::mem::replace(current, card);
-            if previous.is_powered() {
-                let _ = current.power_on();
-            }
-            previous
-        });
+        let previous = self.handle.with_card(|current| take_place(current, card));
         Ok(Some(previous))
     }
 
