@@ -67,8 +67,13 @@ enum Command {
 
 #[derive(Subcommand)]
 enum CardCommand {
-    /// Present the emulated card through vpcd (TCP) or a serial port.
+    /// Present the emulated card through vpcd (TCP), to a reader that connects (--listen), or
+    /// on a serial port.
     Serve(transport::cli::ServeArgs),
+    /// Print the Android HCE aid-group (aid_list.xml) with every AID the card answers.
+    Aids,
+    /// Compare a real card (read-only probe) with the emulated card of a card file.
+    Compare(transport::cli::CompareArgs),
 }
 
 #[derive(Subcommand)]
@@ -99,6 +104,12 @@ fn main() -> ExitCode {
         Command::Card {
             command: CardCommand::Serve(args),
         } => transport::cli::serve(args).map_err(Into::into),
+        Command::Card {
+            command: CardCommand::Aids,
+        } => Ok(transport::cli::aids()),
+        Command::Card {
+            command: CardCommand::Compare(args),
+        } => transport::cli::compare(args).map_err(Into::into),
         Command::Readers(args) => transport::cli::readers(args).map_err(Into::into),
         Command::Oqs {
             command: OqsCommand::Serve(args),

@@ -364,3 +364,45 @@ fn the_checker_sees_an_upward_import_and_a_cycle() {
     );
     assert!(!file_edges().is_empty());
 }
+
+/// docs/field.md lists, for the phone's aid_list.xml, exactly the AIDs the card answers: the
+/// block between its markers is what `myna-hil card aids` prints, and the standard card
+/// answers `90 00` to a SELECT of each.
+#[test]
+fn the_field_guide_lists_every_aid_the_card_answers() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/field.md"),
+    )
+    .unwrap();
+    let start = doc
+        .find("<aid-group")
+        .expect("docs/field.md has the aid-group");
+    let end = doc[start..].find("</aid-group>").unwrap() + start + "</aid-group>\n".len();
+    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["card", "aids"])
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    assert_eq!(
+        &doc[start..end],
+        String::from_utf8(printed.stdout).unwrap(),
+        "docs/field.md's aid-group differs from `myna-hil card aids`: paste its output"
+    );
+
+    let description = myna_hil::card::CardDescription::from_yaml_file(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cards/standard.yaml"),
+    )
+    .unwrap();
+    let mut card = myna_hil::card::Card::from_description(
+        &description,
+        myna_hil::pki::TestPki::load().unwrap(),
+    )
+    .unwrap();
+    card.power_on().unwrap();
+    for (name, aid) in myna_hil::apdu::SELECTABLE_AIDS {
+        let mut select = vec![0x00, 0xA4, 0x04, 0x0C, aid.len() as u8];
+        select.extend_from_slice(aid);
+        let answer = card.process(&select).rapdu;
+        assert_eq!(answer, [0x90, 0x00], "SELECT {name}");
+    }
+}

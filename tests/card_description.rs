@@ -216,3 +216,25 @@ fn standard_fixture_is_valid_on_any_serving_day_and_ninety_days_after() {
         );
     }
 }
+
+/// `atr: { type_b: … }` gives the ATR a PC/SC contactless reader builds from the ATQB (PC/SC
+/// part 3); the measured contactless ATR comes out byte for byte, and a bad field is named.
+#[test]
+fn a_type_b_atqb_gives_the_pcsc_contactless_atr() {
+    let text = format!(
+        "{PERSON}card:\n  atr: {{ type_b: {{ application_data: \"00 00 05 E0\", protocol_info: \"B3 81 A1\", mbli: 0 }} }}\n"
+    );
+    let description = CardDescription::from_yaml_str(&text, "type_b.yaml").expect("parses");
+    let mut card = Card::from_description(&description, TestPki::load().unwrap()).unwrap();
+    assert_eq!(
+        card.power_on().unwrap(),
+        [0x3B, 0x88, 0x80, 0x01, 0x00, 0x00, 0x05, 0xE0, 0xB3, 0x81, 0xA1, 0x00, 0x7F]
+    );
+    let bad = text.replace("\"B3 81 A1\"", "\"B3 81\"");
+    let error = CardDescription::from_yaml_str(&bad, "type_b.yaml")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("type_b.protocol_info"), "{error}");
+    assert!(error.contains("type_b.yaml"), "{error}");
+}

@@ -76,3 +76,79 @@ fn the_reference_device_passes_the_whole_suite() {
         "the run took {elapsed:?}"
     );
 }
+
+/// `certify --reference --listen`: the card waits for a pcscd of its own whose vpcd connects
+/// out to it, and every case that does not lift the card mid-command passes (those two need a
+/// card that can leave the reader, which Debian's vpcd cannot show; they are refused with the
+/// reason when asked for).
+#[test]
+fn the_reference_device_passes_through_a_card_that_waits_for_vpcd() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port_pair();
+    let address = format!("127.0.0.1:{port}");
+    let cases: Vec<String> =
+        std::fs::read_dir(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("certify/cases"))
+            .unwrap()
+            .map(|entry| {
+                entry
+                    .unwrap()
+                    .path()
+                    .file_stem()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|id| !id.starts_with("removal-"))
+            .collect();
+    assert!(cases.len() >= 15, "{cases:?}");
+    // The lock first: the process waits for pcscd from the moment it listens.
+    let lock = lock_pcscd();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+            .args(["certify", "--reference", "--quiet", "--listen", &address])
+            .arg("--report")
+            .arg(dir.path())
+            .arg("--case")
+            .args(&cases)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary runs"),
+    );
+    wait_until(
+        "the certification's card to listen",
+        Duration::from_secs(60),
+        || tcp_port_listening(port) && tcp_port_listening(port + 1),
+    );
+    let pcscd = Pcscd::connecting_out_with(lock, address.parse().unwrap());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    let status = child.0.wait().unwrap();
+    drop(pcscd);
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("report.json"))
+            .unwrap_or_else(|error| panic!("no report.json ({error}); stderr:\n{stderr}")),
+    )
+    .unwrap();
+    let failed: Vec<String> = report["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "fail")
+        .map(|r| serde_json::to_string_pretty(r).unwrap())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "requirements failed:\n{}\nstderr:\n{stderr}",
+        failed.join("\n")
+    );
+    assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+    let passed = report["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "pass")
+        .count();
+    assert!(passed >= 15, "{report}");
+}

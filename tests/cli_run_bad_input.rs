@@ -133,7 +133,7 @@ fn an_unknown_reader_lists_the_readers() {
     assert_eq!(output.status.code(), Some(2));
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(
-        err.contains("expected one of: virtual, vpcd, pcsc, pcsc:NAME"),
+        err.contains("expected one of: virtual, vpcd, listen, pcsc, pcsc:NAME"),
         "{err}"
     );
 }

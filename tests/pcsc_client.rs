@@ -344,3 +344,154 @@ fn the_card_comes_back_after_pcscd_restarts() {
     transport.disconnect().unwrap();
     server.stop().unwrap();
 }
+
+fn card_compare(card: &std::path::Path, dir: &std::path::Path) -> (Option<i32>, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["card", "compare", "--reader"])
+        .arg(format!("pcsc:{VPCD_READER}"))
+        .arg("--card")
+        .arg(card)
+        .arg("--json")
+        .arg(dir.join("compare.json"))
+        .arg("--save-profile")
+        .arg(dir.join("profile.yaml"))
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// `card compare` with our own card served "as if real" (no identification answer, so the
+/// harness treats it as someone's card): the same card file gives no difference (exit 0),
+/// another card's file gives differences (exit 1), and the served card's transcript shows that
+/// the probe sent nothing that spends a try, signs or changes the card. No personal data in
+/// the outputs.
+#[test]
+fn card_compare_reads_only_and_tells_our_card_from_another() {
+    let _pcscd = Pcscd::ensure();
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("served.jsonl");
+    // Built as `card compare` builds its emulated side: relative dates counted from today.
+    let today_in_japan = (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive();
+    let description = CardDescription::from_yaml_file(&standard_card_path())
+        .unwrap()
+        .on_day(today_in_japan);
+    let card =
+        myna_hil::card::Card::from_description(&description, TestPki::load().unwrap()).unwrap();
+    let options = ServeOptions {
+        answer_identification: false,
+        recorder: Some(TraceRecorder::create(&trace, "vpcd", None, PinRecording::Kept).unwrap()),
+        ..test_options()
+    };
+    let server = serve_to_pcscd(card, options);
+
+    let (code, report) = card_compare(&standard_card_path(), dir.path());
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("0 difference"), "{report}");
+    assert!(report.contains("structure and length only"), "{report}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("compare.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["differences"], 0);
+    assert!(json["steps"].as_array().unwrap().len() > 60);
+    assert!(json["atr"]["real_kind"]
+        .as_str()
+        .unwrap()
+        .starts_with("contact"));
+
+    let other = fixture_card("juki_token.yaml");
+    let (code, report) = card_compare(&other, dir.path());
+    assert_eq!(code, Some(1), "{report}");
+    assert!(report.contains("DIFFERENT"), "the ATRs differ: {report}");
+    let profile = std::fs::read_to_string(dir.path().join("profile.yaml")).unwrap();
+    assert!(
+        profile.contains(
+            "atr: { custom: \"3B DA 13 FF 81 31 FB 46 80 12 39 2F 31 C1 73 C6 01 C0 3B\" }"
+        ),
+        "the overlay carries the real card's ATR: {profile}"
+    );
+    // The overlay is a valid card section: the person of the card file plus it loads.
+    let person = std::fs::read_to_string(standard_card_path()).unwrap();
+    let person = person.split("card:").next().unwrap();
+    if let Err(error) =
+        CardDescription::from_yaml_str(&format!("{person}\n{profile}"), "profile.yaml")
+    {
+        panic!("{error}\n{profile}");
+    }
+
+    // A card file whose open behaviours differ: the overlay sets the options that explain it.
+    let variant = dir.path().join("variant.yaml");
+    std::fs::write(
+        &variant,
+        std::fs::read_to_string(standard_card_path())
+            .unwrap()
+            .replace(
+                "card:\n",
+                "card:\n  options: { mf_optional_objects: false, select_by_aid_prefix: false }\n",
+            ),
+    )
+    .unwrap();
+    let (code, report) = card_compare(&variant, dir.path());
+    assert_eq!(code, Some(1), "{report}");
+    let options = std::fs::read_to_string(dir.path().join("profile.yaml")).unwrap();
+    assert!(options.contains("mf_optional_objects: true"), "{options}");
+    assert!(options.contains("select_by_aid_prefix: true"), "{options}");
+    assert!(
+        !options.contains("atr:"),
+        "the ATRs are the same: {options}"
+    );
+    if let Err(error) =
+        CardDescription::from_yaml_str(&format!("{person}\n{options}"), "profile.yaml")
+    {
+        panic!("{error}\n{options}");
+    }
+    server.stop().unwrap();
+
+    // Nothing personal in any output: not the 個人番号, in digits or as hex.
+    let json_text = std::fs::read_to_string(dir.path().join("compare.json")).unwrap();
+    for text in [&report, &profile, &json_text] {
+        assert!(!text.contains("123456789018"));
+        assert!(!text.contains("313233343536373839303138"));
+        assert!(!text
+            .to_uppercase()
+            .contains("31 32 33 34 35 36 37 38 39 30 31 38"));
+    }
+
+    // What the served card received: reads, retry queries, the identification probe.
+    let commands: Vec<Vec<u8>> = read_trace(&trace)
+        .unwrap()
+        .into_iter()
+        .filter_map(|line| match line.event {
+            TraceEvent::Apdu { command, .. } => Some(hex::decode(command).unwrap()),
+            _ => None,
+        })
+        .collect();
+    assert!(commands.len() > 120, "two probes: {}", commands.len());
+    for command in &commands {
+        assert_eq!(
+            myna_hil::apdu::card_change(command),
+            None,
+            "{}",
+            hex::encode_upper(command)
+        );
+        assert!(
+            !matches!(command[1], 0x2A | 0x88),
+            "a signature: {}",
+            hex::encode_upper(command)
+        );
+        if command[1] == 0x20 {
+            assert_eq!(
+                command.len(),
+                4,
+                "VERIFY with data: {}",
+                hex::encode_upper(command)
+            );
+        }
+    }
+}

@@ -328,3 +328,152 @@ fn card_serve_command_follows_signals_and_records_a_redacted_transcript() {
     );
     assert_eq!(events.last(), Some(&TraceEvent::Stop));
 }
+
+/// `card serve --listen`: the card waits; a pcscd of its own, whose vpcd reader.conf names the
+/// card's address, connects out to it, and OpenSC reads the four JPKI certificates through it.
+#[test]
+fn opensc_reads_the_four_certificates_from_a_card_that_waits_for_vpcd() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("listen.jsonl");
+    let port = free_port_pair();
+    let address = format!("127.0.0.1:{port}");
+    // The lock first: the process waits for pcscd from the moment it listens.
+    let lock = lock_pcscd();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+            .args([
+                "card",
+                "serve",
+                "--no-latency",
+                "--listen",
+                &address,
+                "--card",
+            ])
+            .arg(standard_card_path())
+            .arg("--record")
+            .arg(&trace)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("starting myna-hil card serve --listen"),
+    );
+    wait_until(
+        "the card and its placeholder to listen",
+        Duration::from_secs(30),
+        || tcp_port_listening(port) && tcp_port_listening(port + 1),
+    );
+    let mut pcscd = Pcscd::connecting_out_with(lock, address.parse().unwrap());
+
+    let (ok, stdout, stderr) = run("opensc-tool", &["-r", VPCD_READER, "-n"]);
+    assert!(ok && stdout.trim() == "jpki", "{stdout}{stderr}");
+    let (ok, dump, stderr) = run("pkcs15-tool", &["-r", VPCD_READER, "-D"]);
+    assert!(ok, "{stderr}");
+    let listed = dump
+        .lines()
+        .filter(|line| line.starts_with("X.509 Certificate ["))
+        .count();
+    assert_eq!(listed, 4, "{dump}");
+    // Issued as `card serve` issues them: relative dates counted from today in Japan.
+    let today_in_japan = (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive();
+    let description = myna_hil::card::CardDescription::from_yaml_file(&standard_card_path())
+        .unwrap()
+        .on_day(today_in_japan);
+    let pki = myna_hil::pki::TestPki::load().unwrap();
+    let fixture = myna_hil::card::Card::from_description(
+        &description,
+        myna_hil::pki::TestPki::load().unwrap(),
+    )
+    .unwrap();
+    let public = [
+        ("01", fixture.auth_certificate_der().to_vec()),
+        (
+            "03",
+            pki.ca_certificate_der(myna_hil::pki::CertificateKind::Authentication)
+                .to_vec(),
+        ),
+        (
+            "04",
+            pki.ca_certificate_der(myna_hil::pki::CertificateKind::Signing)
+                .to_vec(),
+        ),
+    ];
+    for (id, der) in public {
+        let (ok, pem, stderr) = run(
+            "pkcs15-tool",
+            &["-r", VPCD_READER, "--read-certificate", id],
+        );
+        assert!(ok, "certificate {id}: {stderr}");
+        assert_eq!(
+            pem_to_der(&pem),
+            der,
+            "certificate {id} differs from the fixture"
+        );
+    }
+    // The signing certificate is behind the signing PIN: OpenSC's PKCS#11 module logs in to
+    // the card's second token and reads it.
+    let signing = dir.path().join("signing.der");
+    let (ok, stdout, stderr) = run(
+        "pkcs11-tool",
+        &[
+            "--module",
+            OPENSC_PKCS11,
+            "--slot-index",
+            "1",
+            "--login",
+            "--pin",
+            "ABC123",
+            "--read-object",
+            "--type",
+            "cert",
+            "--id",
+            "02",
+            "-o",
+            signing.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{stdout}{stderr}");
+    assert_eq!(
+        std::fs::read(&signing).unwrap(),
+        fixture.signing_certificate_der().unwrap(),
+        "the signing certificate differs from the fixture"
+    );
+    assert!(pcscd.alive(), "pcscd kept running with both slots answered");
+
+    // pcscd goes first: Debian's vpcd makes it abort when the card's link closes under it.
+    drop(pcscd);
+    assert!(Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "card serve --listen exited with {status}");
+    let events: Vec<TraceEvent> = read_trace(&trace)
+        .unwrap()
+        .into_iter()
+        .map(|line| line.event)
+        .collect();
+    let peers: Vec<&String> = events
+        .iter()
+        .filter_map(|event| match event {
+            TraceEvent::LinkUp { peer } => Some(peer),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(peers.len(), 1, "one link for pcscd's lifetime: {peers:?}");
+    assert!(peers[0].starts_with("127.0.0.1:"), "{peers:?}");
+}
+
+/// Nothing listens on a non-loopback address without `--allow-remote`.
+#[test]
+fn card_serve_listens_on_loopback_only_unless_allowed() {
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["card", "serve", "--listen", "0.0.0.0:0", "--card"])
+        .arg(standard_card_path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--allow-remote"), "{stderr}");
+    assert!(stderr.contains("0.0.0.0:0"), "{stderr}");
+}

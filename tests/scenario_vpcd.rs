@@ -255,3 +255,82 @@ fn the_whole_suite_runs_through_pcscd_and_vpcd_and_ends() {
         .unwrap();
     assert_eq!(unknown_atr["status"], "passed", "{stdout}");
 }
+
+/// `run --reader listen`: the whole suite through the real stack with the card waiting for
+/// pcscd's vpcd to connect out to it (a pcscd of its own, `-c DIR`). Skipped, each with its
+/// reason: what only the virtual reader can do, what `skip_on: vpcd` names, and removals,
+/// which a card linked to Debian's vpcd cannot make. Everything else passes.
+#[test]
+fn the_suite_passes_through_a_card_that_waits_for_vpcd() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let port = free_port_pair();
+    let address = format!("127.0.0.1:{port}");
+    // The lock first: the process waits for pcscd from the moment it listens.
+    let lock = lock_pcscd();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+            .args(["run", "--reader", "listen", "--listen", &address, "--json"])
+            .arg(&json)
+            .args(["scenarios", "tests/data/vpcd/remove_insert.yaml"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary runs"),
+    );
+    wait_until(
+        "the run's card to listen",
+        std::time::Duration::from_secs(60),
+        || tcp_port_listening(port) && tcp_port_listening(port + 1),
+    );
+    let pcscd = Pcscd::connecting_out_with(lock, address.parse().unwrap());
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.0.stdout.take().unwrap(), &mut stdout).unwrap();
+    let status = child.0.wait().unwrap();
+    drop(pcscd);
+    assert_eq!(status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("on reader `listen`"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let scenarios = report["scenarios"].as_array().unwrap();
+    let removal = scenarios
+        .iter()
+        .find(|s| {
+            s["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("vpcd/remove_insert.yaml")
+        })
+        .unwrap();
+    assert_eq!(removal["status"], "skipped", "{stdout}");
+    assert!(
+        removal["reason"]
+            .as_str()
+            .unwrap()
+            .contains("cannot leave the reader"),
+        "{removal}"
+    );
+    let mut passed = 0;
+    for scenario in scenarios {
+        match scenario["status"].as_str().unwrap() {
+            "passed" => passed += 1,
+            "skipped" => {
+                let reason = scenario["reason"].as_str().unwrap();
+                assert!(
+                    reason.contains("only the virtual reader")
+                        || reason.contains("does not run on reader `listen`")
+                        || reason.contains("cannot leave the reader"),
+                    "{}: {reason}",
+                    scenario["name"]
+                );
+            }
+            other => panic!("{}: {other}\n{stdout}", scenario["name"]),
+        }
+    }
+    eprintln!(
+        "{passed} of {} scenarios passed through the listening card",
+        scenarios.len()
+    );
+    assert!(passed >= scenarios.len() * 3 / 4, "{stdout}");
+}

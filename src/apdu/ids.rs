@@ -14,6 +14,18 @@ pub const AID_ISD: [u8; 7] = [0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00];
 pub const EF_MF_INTERNAL: u16 = 0x001E;
 pub const AID_COMMON: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x01, 0x00];
 
+/// Every AID the card answers a SELECT by DF name for (`90 00`), with the application's name:
+/// what a phone's HCE service must register, since Android routes only SELECTs of registered
+/// AIDs to it (docs/field.md, `myna-hil card aids`).
+pub const SELECTABLE_AIDS: [(&str, &[u8]); 6] = [
+    ("JPKI (公的個人認証)", &AID_JPKI),
+    ("券面事項入力補助AP", &AID_TEXT),
+    ("券面事項確認AP", &AID_SURFACE),
+    ("住基AP", &AID_JUKI),
+    ("共通AP", &AID_COMMON),
+    ("Issuer Security Domain (MF level)", &AID_ISD),
+];
+
 /// Elementary files of the JPKI application (公的個人認証).
 pub mod jpki {
     pub const EF_SIGNING_CERTIFICATE: u16 = 0x0001;

@@ -14,6 +14,7 @@ pub(crate) mod ids;
 pub(crate) mod ins;
 pub(crate) mod meaning;
 
+pub use ids::SELECTABLE_AIDS;
 pub use ins::Instruction;
 pub use meaning::{card_change, secret_range, CardChange, SecretKind, Selection, Target};
 

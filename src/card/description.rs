@@ -565,6 +565,9 @@ pub enum AtrChoice {
     Unknown,
     /// No ATR at all: the card stays mute at power-on.
     Mute,
+    /// The ATR a PC/SC contactless reader builds from a Type B card's ATQB (PC/SC part 3):
+    /// `atr: { type_b: { application_data: "00 00 05 E0", protocol_info: "B3 81 A1", mbli: 0 } }`.
+    TypeB(crate::card::atr::TypeB),
     /// Any other ATR, as hex.
     Custom(HexBytes),
 }
@@ -592,6 +595,7 @@ impl AtrChoice {
                 0x3B, 0x88, 0x80, 0x01, 0x4D, 0x59, 0x4E, 0x41, 0x00, 0x00, 0x00, 0x00, 0x12,
             ],
             AtrChoice::Mute => return None,
+            AtrChoice::TypeB(type_b) => return Some(type_b.pcsc_atr()),
             AtrChoice::Custom(bytes) => return Some(bytes.0.clone()),
         };
         Some(fixed.to_vec())

@@ -22,6 +22,7 @@ use crate::apdu::ids::{AID_ISD, EF_MF_INTERNAL};
 use crate::apdu::{response, Command, StatusWord};
 use crate::pki::TestPki;
 
+pub mod atr;
 mod common;
 pub mod cv;
 pub mod description;

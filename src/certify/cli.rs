@@ -29,8 +29,13 @@ pub struct CertifyArgs {
     #[arg(long, value_name = "CMD")]
     pub driver: Option<String>,
     /// Serve the emulated card to vpcd at HOST:PORT.
-    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_VPCD_ADDRESS, conflicts_with = "serial")]
+    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_VPCD_ADDRESS, conflicts_with_all = ["serial", "listen"])]
     pub vpcd: String,
+    /// Let the card wait at HOST:PORT (loopback) for a vpcd that connects out to it (reader.conf
+    /// DEVICENAME HOST:PORT; a placeholder card takes PORT+1). The card stays linked, so cases
+    /// that lift it mid-command cannot run; see docs/field.md.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "serial")]
+    pub listen: Option<String>,
     /// Serve the emulated card over a serial line to a card-emulation front end instead.
     #[arg(long, value_name = "DEV")]
     pub serial: Option<String>,
@@ -142,9 +147,10 @@ pub fn certify(args: CertifyArgs) -> Result<ExitCode, CertifyError> {
     });
     let interactive = !args.reference && args.driver.is_none();
     let config = RunConfig {
-        link: match &args.serial {
-            Some(device) => SlotLink::Serial(device.clone()),
-            None => SlotLink::Vpcd(args.vpcd.clone()),
+        link: match (&args.serial, &args.listen) {
+            (Some(device), _) => SlotLink::Serial(device.clone()),
+            (None, Some(address)) => SlotLink::Listen(address.clone()),
+            (None, None) => SlotLink::Vpcd(args.vpcd.clone()),
         },
         oqs_listen: args.oqs_listen,
         files: args.files.clone(),

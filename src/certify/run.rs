@@ -88,6 +88,7 @@ pub fn run(
     let oqs = Arc::new(Oqs::new(registry, OqsConfig::default())?);
     let server = OqsServer::start(oqs, config.oqs_listen, config.files.as_deref())?;
     let slot = Slot::open(config.link.clone())?;
+    slot.wait_ready()?;
     let hello = Hello {
         reader: slot.reader_name(),
         oqs_url: Some(server.url().to_owned()),

@@ -1,5 +1,5 @@
-//! The card slot of a certification run: one card server (vpcd or serial) for the whole run,
-//! whose card is swapped between cases, with the harness's own card behaviours on top of the
+//! The card slot of a certification run: one card server (vpcd, listening for a vpcd that
+//! connects out, or serial) for the whole run, whose card is swapped between cases, with the harness's own card behaviours on top of the
 //! card model (real or no processing time, padded files, removal in the middle of a command)
 //! and an in-memory recording of everything exchanged.
 
@@ -12,8 +12,8 @@ use crate::apdu::Instruction;
 use crate::card::{Card, CardReply};
 use crate::trace::{PinRecording, TraceLine, TraceRecorder};
 use crate::transport::serve::{
-    spawn_serial, spawn_vpcd, EmulatedCard, RunningServer, SerialConfig, ServeError, ServeHandle,
-    ServeOptions, VpcdConfig,
+    spawn_listen, spawn_serial, spawn_vpcd, EmulatedCard, ListenConfig, RunningServer,
+    SerialConfig, ServeError, ServeHandle, ServeOptions, VpcdConfig, PLACEHOLDER_ATR,
 };
 
 /// How long the reader stack may take to notice a card arriving or leaving.
@@ -24,6 +24,9 @@ const BLIND_SLOT_SETTLE: Duration = Duration::from_millis(1200);
 /// The card stays out at least this long: vpcd notices a closed connection at its next
 /// presence poll, and a card back before that is never seen by pcscd.
 const MIN_TIME_OUT: Duration = Duration::from_millis(500);
+/// A listening card waits this long for the reader stack to connect (the user starts pcscd
+/// after the run has started listening).
+const LISTEN_LINK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The card of the slot plus the harness's behaviours.
 #[derive(Default)]
@@ -36,6 +39,9 @@ pub struct SlotCard {
     remover: Option<ServeHandle<SlotCard>>,
     /// When the card last left the slot (by the harness or a removal mid-command).
     removed_at: Option<Instant>,
+    /// With a listening card, what the slot shows between cases: a vpcd that connected out
+    /// must always find a card (an empty ATR makes Debian's pcscd abort).
+    idle_atr: Option<Vec<u8>>,
 }
 
 impl SlotCard {
@@ -62,11 +68,17 @@ impl SlotCard {
 
 impl EmulatedCard for SlotCard {
     fn atr(&self) -> Option<Vec<u8>> {
-        self.card.as_ref().and_then(Card::atr)
+        match &self.card {
+            Some(card) => card.atr(),
+            None => self.idle_atr.clone(),
+        }
     }
 
     fn power_on(&mut self) -> Option<Vec<u8>> {
-        self.card.as_mut().and_then(Card::power_on)
+        match self.card.as_mut() {
+            Some(card) => card.power_on(),
+            None => self.idle_atr.clone(),
+        }
     }
 
     fn power_off(&mut self) {
@@ -76,14 +88,23 @@ impl EmulatedCard for SlotCard {
     }
 
     fn reset(&mut self) -> Option<Vec<u8>> {
-        self.card.as_mut().and_then(Card::reset)
+        match self.card.as_mut() {
+            Some(card) => card.reset(),
+            None => self.idle_atr.clone(),
+        }
     }
 
     fn process(&mut self, capdu: &[u8]) -> CardReply {
         let remove_now = self.triggers_removal(capdu);
         let Some(card) = self.card.as_mut() else {
+            // The idle placeholder answers as the placeholder card does; no card, nothing.
+            let rapdu = if self.idle_atr.is_some() {
+                vec![0x6D, 0x00]
+            } else {
+                Vec::new()
+            };
             return CardReply {
-                rapdu: Vec::new(),
+                rapdu,
                 latency: Duration::ZERO,
             };
         };
@@ -155,6 +176,9 @@ pub enum SlotLink {
     Vpcd(String),
     /// A serial card-emulation front end.
     Serial(String),
+    /// The card listens at HOST:PORT and a vpcd connects out to it (reader.conf DEVICENAME
+    /// HOST:PORT). Debian's vpcd cannot see the card leave, so cases swap cards on the link.
+    Listen(String),
 }
 
 impl SlotLink {
@@ -167,17 +191,23 @@ impl SlotLink {
                 let slot = port.checked_sub(35963)?;
                 Some(format!("Virtual PCD 00 {slot:02}"))
             }
+            // The card is on vpcd's first slot, whatever its port.
+            SlotLink::Listen(_) => Some("Virtual PCD 00 00".to_owned()),
             SlotLink::Serial(_) => None,
         }
     }
 
     fn is_local(&self) -> bool {
         match self {
-            SlotLink::Vpcd(address) => {
+            SlotLink::Vpcd(address) | SlotLink::Listen(address) => {
                 address.starts_with("127.") || address.starts_with("localhost:")
             }
             SlotLink::Serial(_) => false,
         }
+    }
+
+    fn is_listening(&self) -> bool {
+        matches!(self, SlotLink::Listen(_))
     }
 }
 
@@ -215,6 +245,7 @@ impl Slot {
             std::path::Path::new("(certify transcript)"),
             &match &link {
                 SlotLink::Vpcd(address) => format!("vpcd:{address}"),
+                SlotLink::Listen(address) => format!("listen:{address}"),
                 SlotLink::Serial(device) => format!("serial:{device}"),
             },
             None,
@@ -225,12 +256,20 @@ impl Slot {
         let options = ServeOptions {
             apply_latency: true,
             answer_identification: true,
-            start_removed: true,
+            // A listening card is in the reader from the start (see SlotCard::idle_atr).
+            start_removed: !link.is_listening(),
             recorder: Some(recorder),
         };
         let server = match &link {
             SlotLink::Vpcd(address) => {
                 spawn_vpcd(SlotCard::default(), VpcdConfig::new(address), options)?
+            }
+            SlotLink::Listen(address) => {
+                let card = SlotCard {
+                    idle_atr: Some(PLACEHOLDER_ATR.to_vec()),
+                    ..SlotCard::default()
+                };
+                spawn_listen(card, ListenConfig::new(address), options)?.0
             }
             SlotLink::Serial(device) => {
                 spawn_serial(SlotCard::default(), SerialConfig::new(device), options)?
@@ -252,11 +291,37 @@ impl Slot {
         self.link.reader_name()
     }
 
+    /// Waits until the reader stack can be handed to the device: a listening card must first
+    /// have been connected to (and pcscd list it); the other links are ready at once.
+    pub fn wait_ready(&self) -> Result<(), SlotError> {
+        if self.link.is_listening() {
+            tracing::info!(link = ?self.link, "waiting for a vpcd to connect to the card");
+            self.settle(true)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Takes the card out (if in) and puts the next case's card into the harness's hand.
     pub fn load(&self, setup: SlotSetup) -> Result<(), SlotError> {
+        if self.link.is_listening() && setup.removal.is_some() {
+            return Err(SlotError::NotReady(
+                "the case lifts the card in the middle of a command, which a card linked to \
+                 Debian's vpcd cannot do (pcscd aborts when the link closes); run it with \
+                 --vpcd or --serial"
+                    .into(),
+            ));
+        }
         self.remove()?;
+        // On a link that stays up the next card takes the last one's place in the same power
+        // state: the reader stack cannot be told of the swap.
+        let powered = self.link.is_listening() && self.handle.status().powered;
         self.handle.with_card(|slot| {
-            slot.card = Some(setup.card);
+            let mut card = setup.card;
+            if powered {
+                let _ = card.power_on();
+            }
+            slot.card = Some(card);
             slot.latency = setup.latency;
             slot.pad_reads = setup.pad_reads;
             slot.removal = setup.removal;
@@ -304,8 +369,12 @@ impl Slot {
         self.settle(true)
     }
 
-    /// Takes the card out and waits until the reader stack sees the slot empty.
+    /// Takes the card out and waits until the reader stack sees the slot empty. A listening
+    /// card stays linked (its next case's card takes its place in `load`).
     pub fn remove(&self) -> Result<(), SlotError> {
+        if self.link.is_listening() {
+            return Ok(());
+        }
         if !self.handle.status().inserted {
             return Ok(());
         }
@@ -316,9 +385,14 @@ impl Slot {
     }
 
     fn settle(&self, with_card: bool) -> Result<(), SlotError> {
+        let timeout = if self.link.is_listening() {
+            LISTEN_LINK_TIMEOUT
+        } else {
+            SLOT_CHANGE_TIMEOUT
+        };
         if self
             .handle
-            .wait_for(SLOT_CHANGE_TIMEOUT, |status| {
+            .wait_for(timeout, |status| {
                 status.inserted == with_card && (!with_card || status.link_up)
             })
             .is_err()
@@ -326,6 +400,9 @@ impl Slot {
             return Err(SlotError::NotReady(match &self.link {
                 SlotLink::Vpcd(address) => format!(
                     "vpcd does not accept the card at {address} (is pcscd running with the vsmartcard-vpcd driver?)"
+                ),
+                SlotLink::Listen(address) => format!(
+                    "no vpcd connected to the card at {address} (start pcscd with a reader.conf whose vpcd DEVICENAME is {address}; see docs/field.md)"
                 ),
                 SlotLink::Serial(device) => {
                     format!("the serial front end at {device} did not take the card")
@@ -374,7 +451,15 @@ fn wait_for_pcscd(reader: &str, with_card: bool) -> Result<(), SlotError> {
     use crate::transport::pcsc::{list_readers, SlotState};
     let deadline = std::time::Instant::now() + SLOT_CHANGE_TIMEOUT;
     loop {
-        let readers = list_readers().map_err(|error| SlotError::NotReady(error.to_string()))?;
+        let readers = match list_readers() {
+            Ok(readers) => readers,
+            // A vpcd connecting out links the card while pcscd is still starting.
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            Err(error) => return Err(SlotError::NotReady(error.to_string())),
+        };
         match readers.iter().find(|info| info.name == reader) {
             // Leaving counts only once pcscd says "empty": a reader in a transient state
             // (unavailable after a failed exchange) has not seen the removal yet.
@@ -421,6 +506,43 @@ mod tests {
         let mut error = vec![0x6B, 0x00];
         pad_read(&[0x00, 0xB0, 0x1E, 0x00, 0x00], &mut error);
         assert_eq!(error, [0x6B, 0x00]);
+    }
+
+    #[test]
+    fn a_listening_slot_shows_a_card_while_idle_and_refuses_a_case_that_lifts_it() {
+        use crate::card::CardDescription;
+        use crate::pki::TestPki;
+        let slot = Slot::open(SlotLink::Listen("127.0.0.1:0".into())).unwrap();
+        assert_eq!(slot.reader_name(), Some("Virtual PCD 00 00".into()));
+        assert_eq!(
+            slot.handle.with_card(|card| card.atr()),
+            Some(PLACEHOLDER_ATR.to_vec()),
+            "a vpcd connecting out always finds a card"
+        );
+        assert!(slot
+            .handle
+            .wait_for(Duration::from_secs(5), |status| status.inserted)
+            .is_ok());
+        let description =
+            CardDescription::from_yaml_file(std::path::Path::new("fixtures/cards/standard.yaml"))
+                .unwrap();
+        let setup = |removal| SlotSetup {
+            card: Card::from_description(&description, TestPki::load().unwrap()).unwrap(),
+            latency: false,
+            pad_reads: false,
+            removal,
+        };
+        let lifted = RemovalDoc {
+            during: RemovalTrigger::Read,
+            nth: 1,
+        };
+        let error = slot.load(setup(Some(lifted))).err().unwrap();
+        assert!(error.to_string().contains("Debian's vpcd"), "{error}");
+        slot.load(setup(None)).unwrap();
+        assert!(slot.handle.with_card(|card| card.card.is_some()));
+        // Taking the card out leaves the link (and the card) in place.
+        slot.remove().unwrap();
+        assert!(slot.handle.status().inserted);
     }
 
     #[test]

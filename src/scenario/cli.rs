@@ -18,7 +18,8 @@ pub struct RunArgs {
     /// skipped in folders).
     #[arg(default_value = "scenarios")]
     pub paths: Vec<PathBuf>,
-    /// Where the card sits: virtual (in process), vpcd, pcsc or pcsc:NAME.
+    /// Where the card sits: virtual (in process), vpcd, listen (the card waits for a vpcd that
+    /// connects out), pcsc or pcsc:NAME.
     #[arg(long, default_value = "virtual", value_parser = parse_reader)]
     pub reader: ReaderChoice,
     /// Scenarios run in parallel (default: the number of CPU cores).
@@ -47,7 +48,11 @@ pub struct RunArgs {
     /// With `--reader vpcd`: where vpcd listens.
     #[arg(long, value_name = "HOST:PORT", default_value = crate::transport::serve::DEFAULT_VPCD_ADDRESS)]
     pub vpcd: String,
-    /// With `--reader vpcd`: the PC/SC name pcscd gives that vpcd slot.
+    /// With `--reader listen`: where the card waits for pcscd's vpcd to connect out (its
+    /// reader.conf DEVICENAME; the placeholder card takes the next port).
+    #[arg(long, value_name = "HOST:PORT", default_value = crate::transport::serve::DEFAULT_LISTEN_ADDRESS)]
+    pub listen: String,
+    /// With `--reader vpcd` or `listen`: the PC/SC name pcscd gives that vpcd slot.
     #[arg(long, value_name = "NAME", default_value = super::readers::DEFAULT_VPCD_READER)]
     pub vpcd_reader: String,
     /// With `--reader pcsc`: let steps that consume PIN tries or change the card run on a card
@@ -114,6 +119,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         real: RealReaderSettings {
             vpcd_address: args.vpcd.clone(),
             vpcd_reader: args.vpcd_reader.clone(),
+            listen_address: args.listen.clone(),
             policy: if args.allow_real_card_changes {
                 RealCardPolicy::AllowChanges
             } else {

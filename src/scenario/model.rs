@@ -49,7 +49,12 @@ impl Scenario {
         let mut needs = Needs::default();
         for step in &self.steps {
             match &step.action {
-                Action::Event(event) if event.is_slot_event() => needs.slot_events = true,
+                Action::Event(event) if event.is_slot_event() => {
+                    needs.slot_events = true;
+                    if matches!(event, ReaderEvent::Remove | ReaderEvent::Insert) {
+                        needs.removals = true;
+                    }
+                }
                 Action::Event(event) if event.is_injected_fault() => needs.injected_faults = true,
                 Action::Pins(_) => needs.card_state = true,
                 Action::Reception {
@@ -107,6 +112,9 @@ pub struct Needs {
     /// Putting another of the scenario's cards into the reader: the virtual reader and our
     /// cards behind vpcd can.
     pub card_swaps: bool,
+    /// Taking the card out or putting it back (`remove`, `insert`): a card that waits for
+    /// Debian's vpcd to connect cannot leave the reader (`--reader listen`).
+    pub removals: bool,
 }
 
 /// One step: where it is written, its optional label, and what it does.

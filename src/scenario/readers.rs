@@ -2,7 +2,8 @@
 //! ([`ReaderSlot`], in [`super::slot`]).
 //!
 //! `virtual` is the in-process reader. `vpcd` serves the scenario's card to vpcd and drives it
-//! through the real pcscd ([`super::served`]); `pcsc[:NAME]` is a real reader with whatever card
+//! through the real pcscd ([`super::served`]); `listen` is the same stack with the card waiting
+//! for pcscd's vpcd to connect out to it; `pcsc[:NAME]` is a real reader with whatever card
 //! is in it. Both need the cargo feature `pcsc`; without it [`ReaderChoice::open`] refuses with
 //! a clear message — never a silent pass.
 
@@ -22,6 +23,9 @@ pub enum ReaderChoice {
     Virtual,
     /// Our card served to vpcd, driven through pcscd like any PC/SC client.
     Vpcd,
+    /// Our card waiting for pcscd's vpcd to connect out to it (reader.conf DEVICENAME
+    /// `HOST:PORT`), driven through pcscd.
+    Listen,
     /// A real PC/SC reader, optionally by (part of) its name.
     Pcsc(Option<String>),
 }
@@ -33,12 +37,13 @@ impl FromStr for ReaderChoice {
         match text.split_once(':') {
             None if text == "virtual" => Ok(ReaderChoice::Virtual),
             None if text == "vpcd" => Ok(ReaderChoice::Vpcd),
+            None if text == "listen" => Ok(ReaderChoice::Listen),
             None if text == "pcsc" => Ok(ReaderChoice::Pcsc(None)),
             Some(("pcsc", name)) if !name.is_empty() => {
                 Ok(ReaderChoice::Pcsc(Some(name.to_owned())))
             }
             _ => Err(format!(
-                "unknown reader {text:?}; expected one of: virtual, vpcd, pcsc, pcsc:NAME"
+                "unknown reader {text:?}; expected one of: virtual, vpcd, listen, pcsc, pcsc:NAME"
             )),
         }
     }
@@ -49,6 +54,7 @@ impl fmt::Display for ReaderChoice {
         match self {
             ReaderChoice::Virtual => f.write_str("virtual"),
             ReaderChoice::Vpcd => f.write_str("vpcd"),
+            ReaderChoice::Listen => f.write_str("listen"),
             ReaderChoice::Pcsc(None) => f.write_str("pcsc"),
             ReaderChoice::Pcsc(Some(name)) => write!(f, "pcsc:{name}"),
         }
@@ -65,12 +71,17 @@ impl ReaderChoice {
     pub fn supports(&self, needs: Needs) -> Result<(), String> {
         match self {
             ReaderChoice::Virtual => Ok(()),
-            ReaderChoice::Vpcd if needs.injected_faults => Err(
+            ReaderChoice::Vpcd | ReaderChoice::Listen if needs.injected_faults => Err(
                 "the scenario injects faults (removal during a command, transmission errors, latency, \
                  reader timeouts, waits) that only the virtual reader can produce"
                     .into(),
             ),
-            ReaderChoice::Vpcd => Ok(()),
+            ReaderChoice::Listen if needs.removals => Err(
+                "the scenario takes the card out or puts it back, and a card waiting for Debian's vpcd \
+                 cannot leave the reader: vpcd (vsmartcard 3.3) then makes pcscd abort at its next poll"
+                    .into(),
+            ),
+            ReaderChoice::Vpcd | ReaderChoice::Listen => Ok(()),
             ReaderChoice::Pcsc(_) if needs.card_swaps => Err(
                 "the scenario puts several of its cards on the reader in turn, which a real reader \
                  cannot be made to do"
@@ -92,7 +103,8 @@ impl ReaderChoice {
     pub fn skipped_by(&self, scenario: &Scenario) -> Option<String> {
         let reason = match self {
             ReaderChoice::Virtual => None,
-            ReaderChoice::Vpcd => scenario.skip_on.vpcd.as_ref(),
+            // The same stack as `vpcd`, so the same reasons.
+            ReaderChoice::Vpcd | ReaderChoice::Listen => scenario.skip_on.vpcd.as_ref(),
             ReaderChoice::Pcsc(_) => scenario.skip_on.pcsc.as_ref(),
         }?;
         Some(format!(
@@ -117,6 +129,11 @@ impl ReaderChoice {
                 Ok(Box::new(super::served::ServedSlot::open(card, settings)?))
             }
             #[cfg(feature = "pcsc")]
+            ReaderChoice::Listen => {
+                let card = Card::from_description(&served_card(scenario), TestPki::load()?)?;
+                Ok(Box::new(super::served::ListenSlot::open(card, settings)?))
+            }
+            #[cfg(feature = "pcsc")]
             ReaderChoice::Pcsc(name) => {
                 let transport =
                     crate::transport::pcsc::PcscTransport::open(name.as_deref(), settings.policy)?;
@@ -126,7 +143,7 @@ impl ReaderChoice {
                 }))
             }
             #[cfg(not(feature = "pcsc"))]
-            ReaderChoice::Vpcd | ReaderChoice::Pcsc(_) => {
+            ReaderChoice::Vpcd | ReaderChoice::Listen | ReaderChoice::Pcsc(_) => {
                 let _ = settings;
                 Err(OpenError::NotAvailable(
                     self.to_string(),

@@ -468,7 +468,7 @@ fn refusal(scenario: &Scenario, slot: &mut dyn ReaderSlot, options: &RunOptions)
         return None;
     }
     // Behind vpcd the card is ours by construction.
-    if options.reader == ReaderChoice::Vpcd {
+    if matches!(options.reader, ReaderChoice::Vpcd | ReaderChoice::Listen) {
         return None;
     }
     let (step, change) = scenario.first_card_change()?;

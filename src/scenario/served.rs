@@ -1,7 +1,14 @@
 //! `--reader vpcd`: the scenario's card served to vpcd and driven through the real pcscd, like
 //! any PC/SC client would drive it. Removal and insertion go through the server's handle and
 //! are awaited until pcscd itself reports them, so a step after `remove` really sees no card.
+//!
+//! `--reader listen` ([`ListenSlot`]): the card waits for pcscd's vpcd to connect out to it.
+//! Debian's vpcd connects once, when pcscd starts, and makes pcscd abort when that link ever
+//! closes; so one listening server serves the whole run, and each scenario's card takes the
+//! previous one's place on the same link (unpowered, as the previous scenario's client left
+//! it), without a removal pcscd would have to see.
 
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::schema::ReaderEvent;
@@ -9,12 +16,16 @@ use super::slot::{Applied, OpenError, ReaderSlot, RealReaderSettings, SlotCapabi
 use crate::card::{Card, PinCounters};
 use crate::transport::pcsc::{list_readers, PcscTransport};
 use crate::transport::serve::{
-    spawn_vpcd, RunningServer, ServeError, ServeHandle, ServeOptions, VpcdConfig,
+    spawn_listen, spawn_vpcd, ListenConfig, RunningServer, ServeError, ServeHandle, ServeOptions,
+    VpcdConfig,
 };
 use crate::transport::{Transport, TransportError};
 
 /// How long pcscd may take to notice a card arriving or leaving (it polls about every 400 ms).
 const SLOT_CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a listening card waits for pcscd's vpcd to connect (the user starts pcscd after
+/// the run has started listening).
+const LISTEN_LINK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One scenario's card behind vpcd, and the PC/SC client driving it.
 pub struct ServedSlot {
@@ -185,5 +196,149 @@ fn wait_for_slot(reader: &str, with_card: bool) -> Result<(), OpenError> {
             )));
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The run's listening card server: started by the first scenario, kept until the process ends
+/// (closing its link would make Debian's pcscd abort).
+struct Listener {
+    address: String,
+    handle: ServeHandle<Card>,
+    _server: RunningServer<Card>,
+}
+
+static LISTENER: Mutex<Option<Listener>> = Mutex::new(None);
+
+/// One scenario's card on the listening server, and the PC/SC client driving it.
+pub struct ListenSlot {
+    handle: ServeHandle<Card>,
+    transport: PcscTransport,
+}
+
+impl ListenSlot {
+    /// Puts `card` on the run's listening server (starting it for the first scenario), waits
+    /// for pcscd's vpcd to be connected and to list the card, and connects a PC/SC client.
+    pub fn open(card: Card, settings: &RealReaderSettings) -> Result<ListenSlot, OpenError> {
+        let address = settings.listen_address.clone();
+        let handle = {
+            let mut listener = LISTENER.lock().unwrap_or_else(PoisonError::into_inner);
+            match listener.as_ref() {
+                Some(running) if running.address == address => {
+                    running
+                        .handle
+                        .with_card(|current| take_place(current, card));
+                    running.handle.clone()
+                }
+                Some(running) => {
+                    return Err(OpenError::NotReady(format!(
+                        "this run already listens at {}, not {address}",
+                        running.address
+                    )))
+                }
+                None => {
+                    let options = ServeOptions {
+                        apply_latency: false,
+                        ..ServeOptions::standard()
+                    };
+                    let (server, listening) =
+                        spawn_listen(card, ListenConfig::new(&address), options)?;
+                    tracing::info!(card = %listening.card, "listening for pcscd's vpcd");
+                    let handle = server.handle().clone();
+                    *listener = Some(Listener {
+                        address: address.clone(),
+                        handle: handle.clone(),
+                        _server: server,
+                    });
+                    handle
+                }
+            }
+        };
+        if handle
+            .wait_for(LISTEN_LINK_TIMEOUT, |status| status.link_up)
+            .is_err()
+        {
+            return Err(OpenError::NotReady(format!(
+                "no vpcd connected to the card at {address} within {LISTEN_LINK_TIMEOUT:?}: start \
+                 pcscd with a reader.conf whose vpcd DEVICENAME is {address} (see docs/field.md)"
+            )));
+        }
+        // vpcd connects while pcscd starts, before pcscd answers its clients.
+        let deadline = Instant::now() + SLOT_CHANGE_TIMEOUT;
+        loop {
+            match wait_for_slot(&settings.vpcd_reader, true) {
+                Ok(()) => break,
+                Err(error) if Instant::now() >= deadline => return Err(error),
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        }
+        let transport = PcscTransport::open(Some(&settings.vpcd_reader), settings.policy)?;
+        Ok(ListenSlot { handle, transport })
+    }
+}
+
+/// The next card takes the place of the one on the link, in the same power state: pcscd
+/// cannot be told of a swap, so a card it believes powered must be powered.
+fn take_place(current: &mut Card, next: Card) -> Card {
+    let powered = current.is_powered();
+    let previous = std::mem::replace(current, next);
+    if powered {
+        let _ = current.power_on();
+    }
+    previous
+}
+
+impl ReaderSlot for ListenSlot {
+    fn transport(&mut self) -> &mut dyn Transport {
+        &mut self.transport
+    }
+
+    fn apply(&mut self, event: ReaderEvent) -> Result<Applied, TransportError> {
+        match event {
+            ReaderEvent::PowerCycle => {
+                let _ = self.transport.disconnect();
+                Ok(Applied::Done {
+                    power: Some(Ok(self.transport.connect()?)),
+                })
+            }
+            other => Err(TransportError::Refused(format!(
+                "event: {other} cannot happen to a card waiting for vpcd (--reader listen)"
+            ))),
+        }
+    }
+
+    fn swap_card(&mut self, card: Card) -> Result<Option<Card>, TransportError> {
+        // Released powered off first, so the next card starts cold at the next connect.
+        let _ = self.transport.disconnect();
+        let previous = self.handle.with_card(|current| take_place(current, card));
+        Ok(Some(previous))
+    }
+
+    fn pin_counters(&self) -> Option<PinCounters> {
+        Some(self.handle.with_card(|card| card.pin_counters()))
+    }
+
+    fn elapsed(&self) -> Option<Duration> {
+        None
+    }
+
+    fn inspect_card(&mut self, inspect: &mut dyn FnMut(&Card)) -> bool {
+        self.handle.with_card(|card| inspect(card));
+        true
+    }
+
+    fn capabilities(&self) -> SlotCapabilities {
+        SlotCapabilities {
+            slot_events: true,
+            injected_faults: false,
+            card_state: true,
+            simulated_time: false,
+        }
+    }
+}
+
+impl Drop for ListenSlot {
+    fn drop(&mut self) {
+        // The server stays for the next scenario; only this scenario's client goes.
+        let _ = self.transport.disconnect();
     }
 }

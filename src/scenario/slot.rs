@@ -16,8 +16,11 @@ use crate::transport::{Transport, TransportError};
 pub struct RealReaderSettings {
     /// Where vpcd listens (the card connects to it).
     pub vpcd_address: String,
-    /// The PC/SC name pcscd gives the vpcd slot at that address.
+    /// The PC/SC name pcscd gives the vpcd slot at that address (and, with `--reader listen`,
+    /// the name of the vpcd reader that connects out to the card).
     pub vpcd_reader: String,
+    /// With `--reader listen`: where the card waits for pcscd's vpcd to connect.
+    pub listen_address: String,
     /// Whether steps that consume PIN tries or change a card may run on a card that is not
     /// proven to be our emulation.
     pub policy: RealCardPolicy,
@@ -31,6 +34,7 @@ impl Default for RealReaderSettings {
         RealReaderSettings {
             vpcd_address: crate::transport::serve::DEFAULT_VPCD_ADDRESS.to_owned(),
             vpcd_reader: DEFAULT_VPCD_READER.to_owned(),
+            listen_address: crate::transport::serve::DEFAULT_LISTEN_ADDRESS.to_owned(),
             policy: RealCardPolicy::Refuse,
         }
     }

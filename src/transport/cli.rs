@@ -1,17 +1,19 @@
 //! Command-line entry points of this module (argument structs live here; main.rs only dispatches).
 //!
-//! `myna-hil card serve` presents the emulated card to pcscd through vpcd (or on a serial
-//! line); `myna-hil readers` lists PC/SC readers and their card states.
+//! `myna-hil card serve` presents the emulated card to pcscd through vpcd, waits for a reader
+//! that connects to it (`--listen`), or serves it on a serial line; `myna-hil readers` lists PC/SC readers and their card states.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::card::{Card, CardDescription};
 use crate::pki::TestPki;
 use crate::trace::{PinRecording, TraceRecorder};
 use crate::transport::serve::{
-    self, RunningServer, SerialConfig, ServeOptions, VpcdConfig, DEFAULT_BAUD, DEFAULT_VPCD_ADDRESS,
+    self, ListenConfig, RunningServer, SerialConfig, ServeOptions, VpcdConfig, DEFAULT_BAUD,
+    DEFAULT_VPCD_ADDRESS,
 };
 
 /// The longest `--resync-idle-ms`: the serial loop looks for a stop request between reads, so
@@ -29,8 +31,22 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE")]
     pub card: PathBuf,
     /// vpcd to connect to (the card is vpcd's client; 35963 is the slot "Virtual PCD 00 00", 35964 "… 00 01").
-    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_VPCD_ADDRESS, conflicts_with = "serial")]
+    #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_VPCD_ADDRESS, conflicts_with_all = ["serial", "listen"])]
     pub vpcd: String,
+    /// Wait for the reader instead (vsmartcard's reversed mode): a vpcd whose reader.conf
+    /// DEVICENAME is this HOST:PORT, or the Android Smart Card Emulator's remote mode, connects
+    /// to the card. Each connection presents the card, closing it removes it. Port 0 picks a
+    /// free port (printed). Loopback only unless --allow-remote; see docs/field.md.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "serial")]
+    pub listen: Option<String>,
+    /// With --listen: allow an address other than loopback. Whoever reaches the port gets the
+    /// card; every reader that connects is printed.
+    #[arg(long, requires = "listen")]
+    pub allow_remote: bool,
+    /// With --listen: do not serve the placeholder card on PORT+1 (Debian's vpcd, connecting
+    /// out to both of its slots, makes pcscd abort without it; the phone does not need it).
+    #[arg(long, requires = "listen")]
+    pub single_slot: bool,
     /// Serve on a serial line instead (a hardware card-emulation front end), same framing.
     #[arg(long, value_name = "DEV")]
     pub serial: Option<String>,
@@ -62,6 +78,29 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "The probe only reads: SELECTs, READ BINARY / READ RECORD, GET DATA, retry counters by \
+VERIFY without data, and error paths that change nothing. It never sends a PIN, a signature, a write or a \
+PIN change. Personal data (certificates, the 4 attributes, the 個人番号, the photo) is compared by structure \
+and length only, never printed or saved.\n\nExit codes: 0 no difference, 1 differences, 2 bad input or no card."
+)]
+pub struct CompareArgs {
+    /// The real card's reader: `pcsc:NAME` (an exact reader name or a part of exactly one).
+    #[arg(long, value_name = "pcsc:NAME")]
+    pub reader: String,
+    /// The card description to compare with (YAML: person + card).
+    #[arg(long, value_name = "FILE")]
+    pub card: PathBuf,
+    /// Write the comparison as JSON here (status words, lengths, structure; no card content).
+    #[arg(long, value_name = "OUT")]
+    pub json: Option<PathBuf>,
+    /// Write what differs as a card description overlay: the ATR and the card options that
+    /// explain a difference; file sizes and other status words as comments.
+    #[arg(long, value_name = "OUT.yaml")]
+    pub save_profile: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
 pub struct ReadersArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -82,6 +121,15 @@ pub enum CliError {
     Signals(std::io::Error),
     #[error("{0}")]
     Unsupported(&'static str),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Compare(#[from] crate::transport::compare::CompareError),
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Today in Japan (JST, UTC+9, no daylight saving): the serving day relative card dates count
@@ -103,9 +151,10 @@ fn load_card(path: &std::path::Path) -> Result<Card, CliError> {
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     let card = load_card(&args.card)?;
-    let transport = match &args.serial {
-        Some(device) => format!("serial:{device}@{}", args.baud),
-        None => format!("vpcd:{}", args.vpcd),
+    let transport = match (&args.serial, &args.listen) {
+        (Some(device), _) => format!("serial:{device}@{}", args.baud),
+        (None, Some(address)) => format!("listen:{address}"),
+        (None, None) => format!("vpcd:{}", args.vpcd),
     };
     let recorder = match &args.record {
         Some(path) => {
@@ -129,17 +178,41 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         start_removed: args.removed,
         recorder,
     };
-    let server = match &args.serial {
-        Some(device) => {
+    let mut place = transport.clone();
+    let server = match (&args.serial, &args.listen) {
+        (Some(device), _) => {
             let mut config = SerialConfig::new(device.clone());
             config.baud = args.baud;
             config.resync_idle = Duration::from_millis(args.resync_idle_ms);
             serve::spawn_serial(card, config, options)?
         }
-        None => serve::spawn_vpcd(card, VpcdConfig::new(args.vpcd.clone()), options)?,
+        (None, Some(address)) => {
+            let config = ListenConfig {
+                allow_remote: args.allow_remote,
+                second_slot: !args.single_slot,
+                on_peer: Some(Arc::new(|peer| eprintln!("reader connected from {peer}"))),
+                ..ListenConfig::new(address.clone())
+            };
+            let (server, listening) = serve::spawn_listen(card, config, options)?;
+            place = match listening.second_slot {
+                Some(second) => format!(
+                    "listen:{} (placeholder card on {second} for vpcd's second slot)",
+                    listening.card
+                ),
+                None => format!("listen:{}", listening.card),
+            };
+            if !listening.card.ip().is_loopback() {
+                eprintln!(
+                    "WARNING: listening on {}, not loopback: whoever reaches this port gets the card",
+                    listening.card
+                );
+            }
+            server
+        }
+        (None, None) => serve::spawn_vpcd(card, VpcdConfig::new(args.vpcd.clone()), options)?,
     };
     eprintln!(
-        "serving {} on {transport} (pid {}): SIGUSR1 removes the card, SIGUSR2 inserts it, Ctrl-C stops",
+        "serving {} on {place} (pid {}): SIGUSR1 removes the card, SIGUSR2 inserts it, Ctrl-C stops",
         args.card.display(),
         std::process::id()
     );
@@ -222,6 +295,85 @@ pub fn readers(args: ReadersArgs) -> Result<ExitCode, CliError> {
     #[cfg(not(feature = "pcsc"))]
     {
         let _ = args;
+        Err(CliError::Unsupported(
+            "this build has no PC/SC support: rebuild with `--features pcsc` (needs libpcsclite-dev and pkg-config)",
+        ))
+    }
+}
+
+/// `myna-hil card aids`: the `aid-group` for the Android Smart Card Emulator's
+/// `res/xml/aid_list.xml`, one `aid-filter` per AID the card answers (docs/field.md).
+pub fn android_aid_group() -> String {
+    let mut xml = String::from(
+        "<aid-group android:description=\"@string/app_name\" android:category=\"other\">\n",
+    );
+    for (name, aid) in crate::apdu::SELECTABLE_AIDS {
+        xml.push_str(&format!(
+            "    <aid-filter android:name=\"{}\"/> <!-- {name} -->\n",
+            hex::encode_upper(aid)
+        ));
+    }
+    xml.push_str("</aid-group>\n");
+    xml
+}
+
+pub fn aids() -> ExitCode {
+    print!("{}", android_aid_group());
+    ExitCode::SUCCESS
+}
+
+/// `myna-hil card compare`: the read-only probe on the real card in `--reader` and on the
+/// emulated card of `--card`; exit 0 without differences, 1 with.
+pub fn compare(args: CompareArgs) -> Result<ExitCode, CliError> {
+    let Some(name) = args
+        .reader
+        .strip_prefix("pcsc:")
+        .filter(|name| !name.is_empty())
+    else {
+        return Err(CliError::Usage(format!(
+            "--reader {}: expected pcsc:NAME (the reader holding the real card; `myna-hil readers` lists them)",
+            args.reader
+        )));
+    };
+    let card = load_card(&args.card)?;
+    #[cfg(feature = "pcsc")]
+    {
+        use crate::transport::identify::RealCardPolicy;
+        // The guard that protects real cards stays on: the probe never needs it lifted.
+        let mut real =
+            crate::transport::pcsc::PcscTransport::open(Some(name), RealCardPolicy::Refuse)?;
+        let mut emulated = crate::transport::virtual_reader::VirtualReader::with_card(card);
+        let comparison = crate::transport::compare::compare(
+            &mut real,
+            &mut emulated,
+            &args.card.display().to_string(),
+        )?;
+        print!("{}", comparison.render());
+        if let Some(path) = &args.json {
+            let text = serde_json::to_string_pretty(&comparison)
+                .map_err(|error| CliError::Card(error.to_string()))?;
+            std::fs::write(path, text + "\n").map_err(|source| CliError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        if let Some(path) = &args.save_profile {
+            std::fs::write(path, comparison.profile_overlay()).map_err(|source| {
+                CliError::Write {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        }
+        Ok(if comparison.differences == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    }
+    #[cfg(not(feature = "pcsc"))]
+    {
+        let _ = (name, card);
         Err(CliError::Unsupported(
             "this build has no PC/SC support: rebuild with `--features pcsc` (needs libpcsclite-dev and pkg-config)",
         ))

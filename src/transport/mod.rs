@@ -97,6 +97,8 @@ impl<T: Transport + ?Sized> Transport for &mut T {
 }
 
 pub mod cli;
+/// The real card as the oracle: one read-only probe on a real card and the emulated one.
+pub mod compare;
 /// Proving that a card is our emulation; refusing card-changing steps otherwise.
 pub mod identify;
 /// Real PC/SC readers (cargo feature `pcsc`).

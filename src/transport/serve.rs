@@ -1,5 +1,7 @@
 //! Serving the emulated card over vpicc framing: TCP to vpcd (so pcscd and every PC/SC client
-//! see it), or a serial port (for a hardware card-emulation front end).
+//! see it), listening for a reader that connects (vsmartcard's reversed mode: a vpcd that
+//! connects out, or the Android emulator carrying the card to an NFC reader), or a serial port
+//! (for a hardware card-emulation front end).
 //!
 //! The servers run on their own thread and are driven through a [`ServeHandle`]: insert and
 //! remove the card on demand, run a scripted schedule, inspect the card (PIN counters survive
@@ -13,11 +15,15 @@ use crate::card::{Card, CardReply};
 use crate::trace::TraceRecorder;
 
 mod control;
+mod listen;
 mod serial;
 mod session;
 mod tcp;
 
 pub use control::{CardEvent, RunningServer, ScheduledEvent, ServeHandle, ServeStatus};
+pub use listen::{
+    ListenConfig, Listening, PeerNotice, PlaceholderCard, DEFAULT_LISTEN_ADDRESS, PLACEHOLDER_ATR,
+};
 pub use serial::{SerialConfig, DEFAULT_BAUD, DEFAULT_RESYNC_IDLE};
 pub use tcp::{VpcdConfig, DEFAULT_VPCD_ADDRESS};
 
@@ -83,7 +89,7 @@ pub enum ServeError {
         device: String,
         source: serialport::Error,
     },
-    #[error("vpcd address {address}: {message}")]
+    #[error("address {address}: {message}")]
     Address { address: String, message: String },
     #[error("transcript: {0}")]
     Trace(#[from] crate::trace::TraceError),
@@ -143,6 +149,17 @@ pub fn spawn_vpcd<C: EmulatedCard>(
     options: ServeOptions,
 ) -> Result<RunningServer<C>, ServeError> {
     tcp::spawn(card, config, options)
+}
+
+/// Serves `card` to whichever reader connects (vpcd connecting out, or the phone), on its
+/// own thread. Binding happens before this returns, so a taken port or a non-loopback address
+/// without `allow_remote` fails at once; [`Listening`] says which ports were bound.
+pub fn spawn_listen<C: EmulatedCard>(
+    card: C,
+    config: ListenConfig,
+    options: ServeOptions,
+) -> Result<(RunningServer<C>, Listening), ServeError> {
+    listen::spawn(card, config, options)
 }
 
 /// Serves `card` on a serial port on its own thread. Fails at once if the port cannot be opened.

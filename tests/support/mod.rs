@@ -78,6 +78,8 @@ pub fn lock_pcscd() -> PcscdLock {
 /// here and stopped on drop.
 pub struct Pcscd {
     started: Option<Child>,
+    /// The reader.conf folder of a pcscd started with `-c` (kept until it stops).
+    _config: Option<tempfile::TempDir>,
     _lock: PcscdLock,
 }
 
@@ -144,10 +146,87 @@ impl Pcscd {
         };
         let mut pcscd = Pcscd {
             started,
+            _config: None,
             _lock: lock,
         };
         pcscd.wait_ready();
         pcscd
+    }
+
+    /// pcscd started here with a reader.conf folder of its own (`pcscd -c DIR`) whose vpcd
+    /// reader connects out to a card listening at `card` (DEVICENAME `HOST:PORT`, vsmartcard's
+    /// reversed mode); Debian's vpcd also connects to PORT+1. The card must already listen on
+    /// both. Waits until pcscd lists the card in `Virtual PCD 00 00`. A pcscd already running
+    /// (not ours) is a failure: it is never stopped, and there can be only one.
+    pub fn connecting_out(card: std::net::SocketAddr) -> Pcscd {
+        Pcscd::connecting_out_with(lock_pcscd(), card)
+    }
+
+    /// [`Pcscd::connecting_out`] with the lock already held: a test that starts a listening
+    /// process which waits for pcscd takes the lock before it starts that process, so that
+    /// waiting for the lock does not eat into the process's own timeouts.
+    pub fn connecting_out_with(lock: PcscdLock, card: std::net::SocketAddr) -> Pcscd {
+        let program = require_program("pcscd", "pcscd");
+        require_program("opensc-tool", "opensc");
+        assert!(
+            Path::new(VPCD_DRIVER).exists(),
+            "vpcd driver missing ({VPCD_DRIVER}): install the Debian package `vsmartcard-vpcd`"
+        );
+        assert!(
+            !pcscd_answers(),
+            "a pcscd not started by the tests is running; the connect-out tests need their own \
+             (pcscd -c DIR) and never stop someone else's"
+        );
+        // pcscd parses every file in the folder, so the log lives elsewhere.
+        let config = tempfile::tempdir().expect("reader.conf folder");
+        std::fs::write(
+            config.path().join("vpcd-connect-out"),
+            format!(
+                "FRIENDLYNAME \"Virtual PCD\"\nDEVICENAME   {card}\nLIBPATH      {VPCD_DRIVER}\nCHANNELID    {:#06X}\n",
+                card.port()
+            ),
+        )
+        .expect("writing reader.conf");
+        let log = File::create(PCSCD_TEST_LOG).expect("creating the pcscd log");
+        let child = Command::new(program)
+            .args(["--foreground", "--error", "-c"])
+            .arg(config.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting pcscd -c DIR");
+        let mut pcscd = Pcscd {
+            started: Some(child),
+            _config: Some(config),
+            _lock: lock,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !(pcscd_answers() && opensc_sees_card(VPCD_READER)) {
+            if let Some(child) = pcscd.started.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "pcscd -c exited at start ({status}): {}",
+                        std::fs::read_to_string(PCSCD_TEST_LOG).unwrap_or_default()
+                    );
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pcscd connecting out to {card} did not list the card: {}",
+                std::fs::read_to_string(PCSCD_TEST_LOG).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        pcscd
+    }
+
+    /// Whether the pcscd started here is still running (Debian's vpcd makes it abort when a
+    /// connect-out link fails).
+    pub fn alive(&mut self) -> bool {
+        self.started
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
     }
 
     fn wait_ready(&mut self) {
@@ -193,6 +272,7 @@ impl Pcscd {
             .expect("starting pcscd --foreground --debug --apdu");
         let mut pcscd = Pcscd {
             started: Some(child),
+            _config: None,
             _lock: lock,
         };
         pcscd.wait_ready();
@@ -378,4 +458,28 @@ pub fn serve_to_pcscd(
         opensc_sees_card(VPCD_READER)
     });
     server
+}
+
+/// A free loopback port whose next port is free too (a listening card and its placeholder).
+pub fn free_port_pair() -> u16 {
+    for _ in 0..64 {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = first.local_addr().unwrap().port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free pair of loopback ports");
+}
+
+/// A child process of a test, killed if the test fails before it ends it.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }

@@ -22,6 +22,8 @@ pub(crate) struct Session<C> {
     apply_latency: bool,
     answer_identification: bool,
     recorder: Option<TraceRecorder>,
+    /// A command reaching the card unpowered powers it first (see [`Session::power_on_demand`]).
+    power_on_demand: bool,
     /// The first transcript error; serving goes on (a vendor's session must not die because the
     /// disk filled up) but the run reports it at the end.
     trace_error: Option<TraceError>,
@@ -39,8 +41,17 @@ impl<C: EmulatedCard> Session<C> {
             apply_latency: options.apply_latency,
             answer_identification: options.answer_identification,
             recorder: options.recorder,
+            power_on_demand: false,
             trace_error: None,
         }
+    }
+
+    /// A contactless field powers the card by itself: vsmartcard's Android emulator sends power
+    /// on only when it connects and power off when the field goes, then relays the next
+    /// field's commands on the same link without another power on. With this set, a command
+    /// that finds the card unpowered is a new field: the card powers up and answers it.
+    pub(crate) fn power_on_demand(&mut self) {
+        self.power_on_demand = true;
     }
 
     /// The answer payload for `message`, or `None` for messages that get no answer.
@@ -69,7 +80,14 @@ impl<C: EmulatedCard> Session<C> {
                 None
             }
             (Message::Command(_), false) => Some(Vec::new()),
-            (Message::Command(command), true) => Some(self.exchange(&command)),
+            (Message::Command(command), true) => {
+                if self.power_on_demand && !self.status.get().powered {
+                    let atr = lock_card(&self.card).power_on();
+                    self.status.update(|status| status.powered = atr.is_some());
+                    self.record(Event::PowerOn { atr });
+                }
+                Some(self.exchange(&command))
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 //! The card as a TCP client of vpcd (vpcd listens; a connection is an inserted card, closing
-//! it is a removal). Never vpcd's reversed mode: pcscd aborts with it.
+//! it is a removal). The reversed mode, where the card listens, is [`super::listen`]; both
+//! share the frame loop here ([`serve_link`]).
 //!
 //! Latency: vpcd may write a frame's length and payload separately, and with delayed ACKs each
 //! APDU would then cost ~44 ms. The card side therefore sets TCP_NODELAY, sends every frame in
@@ -22,7 +23,7 @@ use crate::transport::vpicc::{encode_frame, FrameDecoder, FrameError, Message};
 pub const DEFAULT_VPCD_ADDRESS: &str = "127.0.0.1:35963";
 
 /// How often an idle link looks at its commands (insert, remove, shutdown).
-const COMMAND_POLL: Duration = Duration::from_millis(20);
+pub(super) const COMMAND_POLL: Duration = Duration::from_millis(20);
 /// A link that lived this long resets the reconnection backoff; shorter ones (a mute card that
 /// vpcd keeps dropping, a vpcd slot taken by another card) keep backing off.
 const STABLE_LINK: Duration = Duration::from_secs(2);
@@ -86,8 +87,11 @@ fn resolve(address: &str) -> Result<SocketAddr, ServeError> {
         .ok_or_else(|| invalid("resolves to no address".into()))
 }
 
+const SILENT_VPCD_HINT_TEXT: &str =
+    "connected, but vpcd has not spoken: is another card already attached to this vpcd slot?";
+
 /// Why one connection ended.
-enum LinkEnd {
+pub(super) enum LinkEnd {
     Removed,
     Shutdown,
     Lost(String),
@@ -128,7 +132,12 @@ fn run<C: EmulatedCard>(
                     failures_reported = false;
                 }
                 let connected = Instant::now();
-                let end = serve_link(stream, address, &config, &mut session, &commands);
+                let link = LinkSettings {
+                    peer: address,
+                    quickack: config.quickack,
+                    silence_hint: SILENT_VPCD_HINT_TEXT,
+                };
+                let end = serve_link(stream, &link, &mut session, &commands);
                 session.power_off();
                 session.status.update(|status| status.link_up = false);
                 if connected.elapsed() >= STABLE_LINK {
@@ -166,21 +175,33 @@ fn run<C: EmulatedCard>(
     session.finish().map_err(ServeError::from)
 }
 
-fn serve_link<C: EmulatedCard>(
+/// What one connection's frame loop needs to know about its link.
+pub(super) struct LinkSettings {
+    /// The other end (vpcd, or the reader that connected to a listening card).
+    pub(super) peer: SocketAddr,
+    /// Re-arm TCP_QUICKACK before every read (see the module comment).
+    pub(super) quickack: bool,
+    /// Logged once when the peer says nothing for a while after connecting.
+    pub(super) silence_hint: &'static str,
+}
+
+/// Serves one connection until it ends: the link is up, frames are answered, the transcript
+/// and the status follow; closing the socket at the end is how the peer learns of a removal.
+pub(super) fn serve_link<C: EmulatedCard>(
     mut stream: TcpStream,
-    address: SocketAddr,
-    config: &VpcdConfig,
+    link: &LinkSettings,
     session: &mut Session<C>,
     commands: &Receiver<Command>,
 ) -> LinkEnd {
+    let address = link.peer;
     if let Err(error) = stream
         .set_nodelay(true)
         .and_then(|()| stream.set_read_timeout(Some(COMMAND_POLL)))
         .and_then(|()| stream.set_write_timeout(Some(COMMAND_POLL)))
     {
-        return LinkEnd::Lost(format!("configuring the vpcd socket: {error}"));
+        return LinkEnd::Lost(format!("configuring the socket to {address}: {error}"));
     }
-    tracing::info!(%address, "connected to vpcd: card inserted");
+    tracing::info!(%address, "link up: card inserted");
     session.status.update(|status| {
         status.link_up = true;
         status.links += 1;
@@ -188,7 +209,7 @@ fn serve_link<C: EmulatedCard>(
     session.record(Event::LinkUp {
         peer: address.to_string(),
     });
-    let end = exchange_frames(&mut stream, config, session, commands);
+    let end = exchange_frames(&mut stream, link, session, commands);
     let reason = match &end {
         LinkEnd::Removed => "card removed".to_string(),
         LinkEnd::Shutdown => "shutdown".to_string(),
@@ -205,7 +226,7 @@ fn serve_link<C: EmulatedCard>(
 
 fn exchange_frames<C: EmulatedCard>(
     stream: &mut TcpStream,
-    config: &VpcdConfig,
+    link: &LinkSettings,
     session: &mut Session<C>,
     commands: &Receiver<Command>,
 ) -> LinkEnd {
@@ -220,7 +241,7 @@ fn exchange_frames<C: EmulatedCard>(
             Pending::Event(CardEvent::Remove) => return LinkEnd::Removed,
             Pending::Event(CardEvent::Insert) | Pending::Nothing => {}
         }
-        if config.quickack {
+        if link.quickack {
             // Not sticky: the kernel falls back to delayed ACKs after a while, so re-arm it
             // before every read.
             if let Err(error) = SockRef::from(&*stream).set_quickack(true) {
@@ -228,7 +249,7 @@ fn exchange_frames<C: EmulatedCard>(
             }
         }
         let received = match stream.read(&mut buffer) {
-            Ok(0) => return LinkEnd::Lost("vpcd closed the connection".into()),
+            Ok(0) => return LinkEnd::Lost(format!("{} closed the connection", link.peer)),
             Ok(received) => received,
             Err(error)
                 if matches!(
@@ -237,14 +258,12 @@ fn exchange_frames<C: EmulatedCard>(
                 ) =>
             {
                 if !heard_from_vpcd && !silence_reported && connected.elapsed() > SILENT_VPCD_HINT {
-                    tracing::warn!(
-                        "connected, but vpcd has not spoken: is another card already attached to this vpcd slot?"
-                    );
+                    tracing::warn!(peer = %link.peer, "{}", link.silence_hint);
                     silence_reported = true;
                 }
                 continue;
             }
-            Err(error) => return LinkEnd::Lost(format!("reading from vpcd: {error}")),
+            Err(error) => return LinkEnd::Lost(format!("reading from {}: {error}", link.peer)),
         };
         heard_from_vpcd = true;
         decoder.push(&buffer[..received]);
