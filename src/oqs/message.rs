@@ -365,7 +365,11 @@ pub struct MessageBody {
 /// elements are `None` when they have no value (and are then omitted from the XML, as EMR
 /// parsers expect).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+// The type's name is the XML element's (crate::oqs::xml_elements); JSON does not show it.
+#[serde(
+    rename = "ResultOfQualificationConfirmation",
+    rename_all = "PascalCase"
+)]
 pub struct QualificationResult {
     pub insured_card_classification: String,
     /// 8 characters; a 6-digit number after two spaces (oqs-xml.md §5).

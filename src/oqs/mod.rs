@@ -25,6 +25,7 @@ pub mod registry;
 pub mod rules;
 pub mod service;
 pub mod xml;
+mod xml_elements;
 
 pub use description::RegistryDescription;
 pub use message::{
