@@ -789,35 +789,36 @@ impl Card {
         Ok(Answer::status(sw, Work::Verify))
     }
 
+    /// CHANGE REFERENCE DATA `00 24 01 P2 Lc <new>`: P1 01, the data is the new value only, the
+    /// current one having been VERIFYed.
     fn change_reference_data(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
-        // P1 01: the data is the new value only, the current one having been VERIFYed.
-        if command.p1 != 0x01 {
-            return Err(StatusWord::INCORRECT_P1_P2);
-        }
-        if command.data.is_empty() {
-            return Err(StatusWord::WRONG_LENGTH);
-        }
-        let id = self.pin_reference(command.p2)?;
-        let options = self.options;
-        let record = self
-            .pins
-            .get_mut(id)
-            .ok_or(StatusWord::REFERENCE_DATA_NOT_FOUND)?;
-        let sw = record.change(id, command.data, &options);
-        Ok(Answer::status(sw, Work::Change))
+        self.change_pin(command, 0x01, |_| true)
     }
 
     /// JICSAP CHANGE KEY `80 32 00 80 Lc <new>` (card-measured.md §10.4): the 共通AP and
     /// 住基AP PIN change, after VERIFY of the current value; the new value must be 4 digits.
     fn change_key(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
-        if command.p1 != 0x00 {
+        self.change_pin(command, 0x00, |id| {
+            matches!(id, PinId::CommonPin | PinId::JukiPin)
+        })
+    }
+
+    /// The one PIN change both commands make: P1 as the command wants it, a new value, a PIN
+    /// the command may change (else CONDITIONS OF USE NOT SATISFIED), then the record's rules.
+    fn change_pin(
+        &mut self,
+        command: &Command<'_>,
+        p1: u8,
+        may_change: fn(PinId) -> bool,
+    ) -> Result<Answer, StatusWord> {
+        if command.p1 != p1 {
             return Err(StatusWord::INCORRECT_P1_P2);
         }
         if command.data.is_empty() {
             return Err(StatusWord::WRONG_LENGTH);
         }
         let id = self.pin_reference(command.p2)?;
-        if !matches!(id, PinId::CommonPin | PinId::JukiPin) {
+        if !may_change(id) {
             return Err(StatusWord::CONDITIONS_OF_USE_NOT_SATISFIED);
         }
         let options = self.options;
