@@ -388,20 +388,34 @@ impl CcidReader {
         }
     }
 
+    /// The CCID message of slot 0 that `payload` holds; anything else is skipped, saying why.
+    fn slot_zero_message<'a>(
+        &mut self,
+        position: Position,
+        payload: &'a [u8],
+    ) -> Option<CcidMessage<'a>> {
+        let Some(message) = split_ccid(payload) else {
+            self.skip(position, "a CCID message whose length field does not match");
+            return None;
+        };
+        if message.slot != 0 {
+            self.skip(position, "a CCID message for a slot other than 0");
+            return None;
+        }
+        Some(message)
+    }
+
     fn command(&mut self, position: Position, at: Duration, payload: &[u8]) {
         let Some(CcidMessage {
             kind,
-            slot,
             sequence,
             specific,
             data: body,
-        }) = split_ccid(payload)
+            ..
+        }) = self.slot_zero_message(position, payload)
         else {
-            return self.skip(position, "a CCID message whose length field does not match");
+            return;
         };
-        if slot != 0 {
-            return self.skip(position, "a CCID message for a slot other than 0");
-        }
         match kind {
             PC_TO_RDR_XFR_BLOCK => {
                 let level = u16::from_le_bytes([specific[1], specific[2]]);
@@ -466,17 +480,14 @@ impl CcidReader {
     fn answer(&mut self, position: Position, payload: &[u8]) {
         let Some(CcidMessage {
             kind,
-            slot,
             sequence,
             specific,
             data: body,
-        }) = split_ccid(payload)
+            ..
+        }) = self.slot_zero_message(position, payload)
         else {
-            return self.skip(position, "a CCID message whose length field does not match");
+            return;
         };
-        if slot != 0 {
-            return self.skip(position, "a CCID message for a slot other than 0");
-        }
         let [status, error, chain] = specific;
         match kind {
             RDR_TO_PC_DATA_BLOCK => {}
