@@ -39,7 +39,7 @@ use crate::oqs::message::{
     SpecificDiseasesCertificateInfo,
 };
 use crate::oqs::outcome::Outcome;
-use crate::oqs::registry::{PersonView, QualificationView, Registry};
+use crate::oqs::registry::{CardView, PersonView, QualificationView, Registry};
 use crate::oqs::rules::{self, CertificateStanding};
 use crate::pki::{verify_pkcs1_sha256, CertificateKind, PkiError, TestPki, VerifiedCertificate};
 
@@ -412,12 +412,25 @@ impl Oqs {
 
     /// A qualification check by マイナンバーカード.
     pub fn check(&self, request: &CheckRequest) -> CheckResponse {
+        self.verified_call(request, CallKind::Check, Oqs::check_verified)
+    }
+
+    /// 保険証利用登録 of the presented card (the reader's registration flow).
+    pub fn register(&self, request: &CheckRequest) -> CheckResponse {
+        self.verified_call(request, CallKind::Register, Oqs::register_verified)
+    }
+
+    /// A card's call, check or registration: the proof of possession (or the reader's
+    /// attestation) verified, then `answer`, or the refusal; recorded either way.
+    fn verified_call(
+        &self,
+        request: &CheckRequest,
+        kind: CallKind,
+        answer: fn(&Oqs, &VerifiedCertificate, &CheckContext<'_>) -> CheckResponse,
+    ) -> CheckResponse {
         let context = CheckContext::of(request);
         let (response, serial) = match self.verify_request(request) {
-            Ok(verified) => (
-                self.check_verified(&verified, &context),
-                Some(verified.serial),
-            ),
+            Ok(verified) => (answer(self, &verified, &context), Some(verified.serial)),
             Err((outcome, serial)) => (
                 self.reply(&context, ReferenceClassification::MyNumberCard)
                     .refusal(outcome),
@@ -425,41 +438,57 @@ impl Oqs {
             ),
         };
         self.record(CallRecord {
-            kind: CallKind::Check,
+            kind,
             date: Some(request.date),
             facility_code: Some(request.facility_code.clone()),
             certificate_serial: serial,
             outcome: Some(response.outcome),
-            qualification_validity: response.body.qualification_validity,
+            // A registration answers no qualification.
+            qualification_validity: match kind {
+                CallKind::Check => response.body.qualification_validity,
+                _ => None,
+            },
             identity: Some(request.identity),
         });
         response
     }
 
-    /// 保険証利用登録 of the presented card (the reader's registration flow).
-    pub fn register(&self, request: &CheckRequest) -> CheckResponse {
-        let context = CheckContext::of(request);
-        let (response, serial) = match self.verify_request(request) {
-            Err((outcome, serial)) => (
-                self.reply(&context, ReferenceClassification::MyNumberCard)
-                    .refusal(outcome),
-                serial,
-            ),
-            Ok(verified) => (
-                self.register_verified(&verified, &context),
-                Some(verified.serial),
-            ),
+    /// The admission a check and a registration share: the certificate within its validity
+    /// (the grace period only if `grace_admitted`: a registration wants a renewed card), the
+    /// card known and not revoked on the date, and its link state then; else the refusal.
+    fn admit_card(
+        &self,
+        verified: &VerifiedCertificate,
+        context: &CheckContext<'_>,
+        grace_admitted: bool,
+    ) -> Result<AdmittedCard, Outcome> {
+        let standing = rules::certificate_standing(
+            context.date,
+            verified.not_before,
+            verified.not_after,
+            self.registry.options().grace,
+        );
+        match standing {
+            CertificateStanding::NotYetValid => return Err(Outcome::CertificateNotYetValid),
+            CertificateStanding::Grace if !grace_admitted => {
+                return Err(Outcome::CertificateExpired)
+            }
+            CertificateStanding::Expired => return Err(Outcome::CertificateExpired),
+            CertificateStanding::Valid | CertificateStanding::Grace => {}
+        }
+        let Some(card) = self.registry.card(verified.serial) else {
+            return Err(Outcome::CardNotRegistered);
         };
-        self.record(CallRecord {
-            kind: CallKind::Register,
-            date: Some(request.date),
-            facility_code: Some(request.facility_code.clone()),
-            certificate_serial: serial,
-            outcome: Some(response.outcome),
-            qualification_validity: None,
-            identity: Some(request.identity),
-        });
-        response
+        if card.revoked.is_some_and(|r| r.on <= context.date) {
+            return Err(Outcome::CertificateRevoked);
+        }
+        let (link, _) =
+            self.effective_link(verified.serial, card.link, card.registered_on, context.date);
+        Ok(AdmittedCard {
+            standing,
+            card,
+            link,
+        })
     }
 
     fn register_verified(
@@ -468,29 +497,10 @@ impl Oqs {
         context: &CheckContext<'_>,
     ) -> CheckResponse {
         let reply = self.reply(context, ReferenceClassification::MyNumberCard);
-        let rule = self.registry.options().grace;
-        match rules::certificate_standing(
-            context.date,
-            verified.not_before,
-            verified.not_after,
-            rule,
-        ) {
-            CertificateStanding::NotYetValid => {
-                return reply.refusal(Outcome::CertificateNotYetValid)
-            }
-            CertificateStanding::Expired | CertificateStanding::Grace => {
-                return reply.refusal(Outcome::CertificateExpired)
-            }
-            CertificateStanding::Valid => {}
-        }
-        let Some(card) = self.registry.card(verified.serial) else {
-            return reply.refusal(Outcome::CardNotRegistered);
+        let link = match self.admit_card(verified, context, false) {
+            Ok(admitted) => admitted.link,
+            Err(outcome) => return reply.refusal(outcome),
         };
-        if card.revoked.is_some_and(|r| r.on <= context.date) {
-            return reply.refusal(Outcome::CertificateRevoked);
-        }
-        let (link, _) =
-            self.effective_link(verified.serial, card.link, card.registered_on, context.date);
         match link {
             LinkState::Registered => reply.refusal(Outcome::Registered),
             LinkState::CancelledAfterGrace => {
@@ -544,27 +554,14 @@ impl Oqs {
     ) -> CheckResponse {
         let reply = self.reply(context, ReferenceClassification::MyNumberCard);
         let options = self.registry.options();
-        let standing = rules::certificate_standing(
-            context.date,
-            verified.not_before,
-            verified.not_after,
-            options.grace,
-        );
-        match standing {
-            CertificateStanding::NotYetValid => {
-                return reply.refusal(Outcome::CertificateNotYetValid)
-            }
-            CertificateStanding::Expired => return reply.refusal(Outcome::CertificateExpired),
-            CertificateStanding::Valid | CertificateStanding::Grace => {}
-        }
-        let Some(card) = self.registry.card(verified.serial) else {
-            return reply.refusal(Outcome::CardNotRegistered);
+        let AdmittedCard {
+            standing,
+            card,
+            link,
+        } = match self.admit_card(verified, context, true) {
+            Ok(admitted) => admitted,
+            Err(outcome) => return reply.refusal(outcome),
         };
-        if card.revoked.is_some_and(|r| r.on <= context.date) {
-            return reply.refusal(Outcome::CertificateRevoked);
-        }
-        let (link, _) =
-            self.effective_link(verified.serial, card.link, card.registered_on, context.date);
         match link {
             LinkState::Registered => {}
             LinkState::NotRegistered => return reply.refusal(Outcome::CardNotRegistered),
@@ -714,6 +711,13 @@ impl Oqs {
             reference,
         }
     }
+}
+
+/// A card the admission let through, with what the rest of its call needs.
+struct AdmittedCard {
+    standing: CertificateStanding,
+    card: CardView,
+    link: LinkState,
 }
 
 /// How the answers to one request are written: its context, what it identified the patient by
