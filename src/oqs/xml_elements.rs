@@ -154,7 +154,8 @@ impl SerializeSeq for Items<'_> {
     }
 }
 
-/// The serializer methods neither writer takes: each refuses with the kind of value.
+/// The serializer methods both writers share: a newtype is what it wraps; everything else
+/// refuses with the kind of value.
 macro_rules! refuse_the_rest {
     () => {
         type SerializeTuple = Impossible<(), Unwritable>;
@@ -215,6 +216,14 @@ macro_rules! refuse_the_rest {
             _: &'static str,
         ) -> Result<(), Unwritable> {
             refuse(name)
+        }
+        // A newtype is written as what it wraps (a code as its text).
+        fn serialize_newtype_struct<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            value: &T,
+        ) -> Result<(), Unwritable> {
+            value.serialize(self)
         }
         fn serialize_newtype_variant<T: Serialize + ?Sized>(
             self,
@@ -289,14 +298,6 @@ impl<'o> Serializer for Element<'o> {
         })
     }
 
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), Unwritable> {
-        value.serialize(self)
-    }
-
     fn serialize_seq(self, _: Option<usize>) -> Result<Items<'o>, Unwritable> {
         match self.name {
             Name::Field(name) => Ok(Items {
@@ -343,14 +344,6 @@ impl<'o, 'f> Serializer for FieldsOnly<'o, 'f> {
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), Unwritable> {
-        value.serialize(self)
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        value: &T,
-    ) -> Result<(), Unwritable> {
         value.serialize(self)
     }
 

@@ -366,8 +366,15 @@ impl CcidReader {
         }
         match (transfer.transfer_type, inbound) {
             (1, true) => self.interrupt(position, at, payload),
-            (3, false) => self.command(position, at, payload),
-            (3, true) => self.answer(position, payload),
+            (3, inbound) => {
+                if let Some(message) = self.slot_zero_message(position, payload) {
+                    if inbound {
+                        self.answer(position, message);
+                    } else {
+                        self.command(position, at, message);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -405,17 +412,14 @@ impl CcidReader {
         Some(message)
     }
 
-    fn command(&mut self, position: Position, at: Duration, payload: &[u8]) {
-        let Some(CcidMessage {
+    fn command(&mut self, position: Position, at: Duration, message: CcidMessage<'_>) {
+        let CcidMessage {
             kind,
             sequence,
             specific,
             data: body,
             ..
-        }) = self.slot_zero_message(position, payload)
-        else {
-            return;
-        };
+        } = message;
         match kind {
             PC_TO_RDR_XFR_BLOCK => {
                 let level = u16::from_le_bytes([specific[1], specific[2]]);
@@ -477,17 +481,14 @@ impl CcidReader {
         }
     }
 
-    fn answer(&mut self, position: Position, payload: &[u8]) {
-        let Some(CcidMessage {
+    fn answer(&mut self, position: Position, message: CcidMessage<'_>) {
+        let CcidMessage {
             kind,
             sequence,
             specific,
             data: body,
             ..
-        }) = self.slot_zero_message(position, payload)
-        else {
-            return;
-        };
+        } = message;
         let [status, error, chain] = specific;
         match kind {
             RDR_TO_PC_DATA_BLOCK => {}
