@@ -93,18 +93,18 @@ pub struct Connection {
 
 /// A request that failed before an answer could be judged, by kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure(pub String);
+pub struct HttpFailure(pub String);
 
 impl Connection {
-    pub async fn open(target: &HttpTarget) -> Result<Connection, Failure> {
+    pub async fn open(target: &HttpTarget) -> Result<Connection, HttpFailure> {
         let stream = TcpStream::connect(target.address)
             .await
-            .map_err(|_| Failure("connect".into()))?;
+            .map_err(|_| HttpFailure("connect".into()))?;
         // Requests are small and answered at once: no Nagle delay on either side.
         let _ = stream.set_nodelay(true);
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|_| Failure("connect".into()))?;
+            .map_err(|_| HttpFailure("connect".into()))?;
         Ok(Connection {
             sender,
             driver: Some(Box::pin(connection)),
@@ -122,7 +122,7 @@ impl Connection {
         method: Method,
         path: &str,
         body: Bytes,
-    ) -> Result<(StatusCode, Bytes), Failure> {
+    ) -> Result<(StatusCode, Bytes), HttpFailure> {
         let exchange = async {
             match self.send_once(method.clone(), path, body.clone()).await {
                 Err(Attempt::NotAnswered(_)) if self.reused => {
@@ -137,7 +137,7 @@ impl Connection {
         };
         let answer = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
             .await
-            .map_err(|_| Failure("timeout".into()))??;
+            .map_err(|_| HttpFailure("timeout".into()))??;
         self.reused = true;
         Ok(answer)
     }
@@ -157,25 +157,25 @@ impl Connection {
                 HeaderValue::from_static("application/json"),
             )
             .body(Full::new(body))
-            .map_err(|_| Attempt::Failed(Failure("request_build".into())))?;
+            .map_err(|_| Attempt::Failed(HttpFailure("request_build".into())))?;
         drive(&mut self.driver, self.sender.ready())
             .await
-            .map_err(|_| Attempt::NotAnswered(Failure("connection_closed".into())))?;
+            .map_err(|_| Attempt::NotAnswered(HttpFailure("connection_closed".into())))?;
         let response = drive(&mut self.driver, self.sender.try_send_request(request))
             .await
             .map_err(|mut error| {
                 let unsent = error.take_message().is_some();
                 let error = error.into_error();
                 if unsent || error.is_canceled() || error.is_incomplete_message() {
-                    Attempt::NotAnswered(Failure("connection_closed".into()))
+                    Attempt::NotAnswered(HttpFailure("connection_closed".into()))
                 } else {
-                    Attempt::Failed(Failure("io".into()))
+                    Attempt::Failed(HttpFailure("io".into()))
                 }
             })?;
         let status = response.status();
         let body = drive(&mut self.driver, response.into_body().collect())
             .await
-            .map_err(|_| Attempt::Failed(Failure("io".into())))?
+            .map_err(|_| Attempt::Failed(HttpFailure("io".into())))?
             .to_bytes();
         Ok((status, body))
     }
@@ -204,8 +204,8 @@ async fn drive<T>(
 /// How one try of a request ended, when it failed.
 enum Attempt {
     /// The connection closed before any answer: the request may be sent again.
-    NotAnswered(Failure),
-    Failed(Failure),
+    NotAnswered(HttpFailure),
+    Failed(HttpFailure),
 }
 
 /// The part of an answer the bench judges.
@@ -270,7 +270,7 @@ pub async fn run_http(
             let (status, answer) = connection
                 .send(Method::POST, path, body.clone())
                 .await
-                .map_err(|Failure(kind)| kind)?;
+                .map_err(|HttpFailure(kind)| kind)?;
             judge_http(path_kind, expected, status, &answer)
         }
         HttpRequest::Fresh(fresh) => {
@@ -278,7 +278,7 @@ pub async fn run_http(
             let (status, answer) = connection
                 .send(Method::POST, "/v1/challenge", Bytes::new())
                 .await
-                .map_err(|Failure(kind)| kind)?;
+                .map_err(|HttpFailure(kind)| kind)?;
             if status != StatusCode::OK {
                 return Err(format!("challenge_status_{}", status.as_u16()));
             }
@@ -296,7 +296,7 @@ pub async fn run_http(
             let (status, answer) = connection
                 .send(Method::POST, "/v1/check", Bytes::from(body))
                 .await
-                .map_err(|Failure(kind)| kind)?;
+                .map_err(|HttpFailure(kind)| kind)?;
             judge_http(path_kind, expected, status, &answer)
         }
     }
@@ -356,7 +356,7 @@ pub async fn challenges(target: &HttpTarget, count: usize) -> Result<Vec<Vec<u8>
         let (status, body) = connection
             .send(Method::POST, "/v1/challenge", Bytes::new())
             .await
-            .map_err(|Failure(kind)| format!("POST /v1/challenge: {kind}"))?;
+            .map_err(|HttpFailure(kind)| format!("POST /v1/challenge: {kind}"))?;
         if status != StatusCode::OK {
             return Err(format!("POST /v1/challenge answered {status}"));
         }

@@ -88,7 +88,7 @@ impl From<Charset> for crate::oqs::codes::CharacterCode {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub enum OqsCliError {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error(transparent)]
@@ -103,12 +103,12 @@ pub enum CliError {
     },
 }
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> OqsCliError {
     let what = what.into();
-    move |source| CliError::Io { what, source }
+    move |source| OqsCliError::Io { what, source }
 }
 
-pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
+pub fn serve(args: ServeArgs) -> Result<ExitCode, OqsCliError> {
     let started = Instant::now();
     let registry = match (&args.registry, args.synthetic) {
         (Some(path), _) => Registry::load(path)?,
@@ -174,7 +174,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await;
-        Ok::<(), CliError>(())
+        Ok::<(), OqsCliError>(())
     })?;
     Ok(ExitCode::SUCCESS)
 }

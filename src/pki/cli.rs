@@ -38,14 +38,14 @@ fn parse_pool_size(text: &str) -> Result<usize, String> {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub enum PkiCliError {
     #[error(transparent)]
     Pki(#[from] PkiError),
     #[error("writing fixtures: {0}")]
     Write(#[from] std::io::Error),
 }
 
-pub fn generate(args: GenerateArgs) -> Result<ExitCode, CliError> {
+pub fn generate(args: GenerateArgs) -> Result<ExitCode, PkiCliError> {
     let started = Instant::now();
     eprintln!(
         "generating {} pool keys and 2 CA keys (RSA-2048) from seed {} ...",
