@@ -1,5 +1,5 @@
-//! `myna-hil bench`: arguments, their checks (exit 2 with the reason), building the workload
-//! and running it.
+//! `myna-hil bench`: arguments, their checks (exit 2 with the reason) and the run; the
+//! workloads are built in [`crate::bench::workloads`].
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -7,30 +7,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use chrono::NaiveDate;
-
 use crate::bench::drive::{drive_http, drive_in_process, HttpWorkload, Limits, Load, RunResult};
 use crate::bench::http::{self, HttpRequest, HttpTarget, TargetError};
-use crate::bench::in_process::{
-    Apdu, Check, InProcess, InsuranceCard, Lookup, Pool, Reception, SignedCheck, BAD_FACILITY,
-    FACILITY,
-};
-use crate::bench::judge::Path;
+use crate::bench::in_process::Apdu;
 use crate::bench::mix::{Expect, Mix, MixError};
-use crate::bench::population::{
-    can_carry_expired_certificate, card_for, check_date, expired_until, insurance_card_request,
-    known_persons, unknown_persons, valid_until, Holder,
-};
 use crate::bench::progress::Progress;
 use crate::bench::record::HistogramError;
 use crate::bench::report::{self, ReportError, Summary, SummaryParts};
-use crate::card::Card;
-use crate::oqs::generate::{synthetic_registry, SyntheticPerson, MAX_SYNTHETIC_PERSONS};
-use crate::oqs::message::{CheckRequest, ConsentChoices, IdentityMethod, InsuranceCardRequest};
+use crate::bench::workloads::{build_card, first_person, http_workload, run_in_process};
+use crate::oqs::generate::{synthetic_registry, MAX_SYNTHETIC_PERSONS};
 use crate::oqs::registry::RegistryError;
 use crate::oqs::service::{Oqs, OqsConfig};
-use crate::pki::{PkiError, TestPki, VerifiedCertificate};
+use crate::pki::PkiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Workload {
@@ -47,7 +35,7 @@ pub enum Workload {
 }
 
 impl Workload {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Workload::Lookup => "lookup",
             Workload::InsuranceCard => "insurance-card",
@@ -201,18 +189,18 @@ pub enum BenchError {
     Runtime(std::io::Error),
 }
 
-fn usage(message: impl Into<String>) -> BenchError {
+pub(super) fn usage(message: impl Into<String>) -> BenchError {
     BenchError::Usage(message.into())
 }
 
 /// The checked form of the arguments.
-struct Setup {
-    workload: Workload,
-    target: Option<HttpTarget>,
-    load: Load,
-    limits: Limits,
-    persons: usize,
-    mix: Mix,
+pub(super) struct Setup {
+    pub(super) workload: Workload,
+    pub(super) target: Option<HttpTarget>,
+    pub(super) load: Load,
+    pub(super) limits: Limits,
+    pub(super) persons: usize,
+    pub(super) mix: Mix,
 }
 
 fn available_memory() -> Option<u64> {
@@ -492,354 +480,4 @@ fn dump_requests(path: &std::path::Path, workload: &HttpWorkload) -> Result<(), 
             reason: error.to_string(),
         })
     })
-}
-
-fn run_in_process(
-    args: &BenchArgs,
-    setup: &Setup,
-    workload: Workload,
-    oqs: Arc<Oqs>,
-    progress: &Progress,
-) -> Result<RunResult, BenchError> {
-    fn go<W: InProcess>(
-        w: &W,
-        setup: &Setup,
-        progress: &Progress,
-    ) -> Result<RunResult, BenchError> {
-        Ok(drive_in_process(w, setup.load, setup.limits, progress)?)
-    }
-    let known = known_persons(setup.persons, args.seed, args.pool);
-    match workload {
-        Workload::Lookup => {
-            let strangers = unknown_persons(setup.persons, args.seed, args.pool);
-            let pool = Pool::new(
-                setup.mix.clone(),
-                lookup_items(&setup.mix, &known, &strangers)?,
-            );
-            go(&Lookup { oqs, pool }, setup, progress)
-        }
-        Workload::InsuranceCard => {
-            let strangers = unknown_persons(setup.persons, args.seed, args.pool);
-            let pool = Pool::new(
-                setup.mix.clone(),
-                insurance_card_items(&setup.mix, &known, &strangers),
-            );
-            go(&InsuranceCard { oqs, pool }, setup, progress)
-        }
-        Workload::Check => {
-            let holders = check_holders(&setup.mix, setup.persons, args.seed, args.pool)?;
-            let mut by_kind = Vec::new();
-            for (kind, items) in holders {
-                let mut requests = Vec::with_capacity(items.len());
-                for (holder, request) in items {
-                    requests.push(if args.fresh_challenges {
-                        SignedCheck::Fresh { holder, request }
-                    } else {
-                        SignedCheck::Presigned(presign(
-                            &holder,
-                            request,
-                            kind,
-                            oqs.issue_challenge(),
-                        ))
-                    });
-                }
-                by_kind.push((kind, requests));
-            }
-            let pool = Pool::new(setup.mix.clone(), by_kind);
-            go(&Check { oqs, pool }, setup, progress)
-        }
-        Workload::Reception => {
-            let adults: Vec<&SyntheticPerson> = known
-                .iter()
-                .filter(|p| p.card_issued.years_since(p.person.birth_date).unwrap_or(0) >= 20)
-                .take(args.pool.min(64))
-                .collect();
-            let mut cards = Vec::with_capacity(adults.len());
-            for (index, person) in adults.iter().enumerate() {
-                cards.push(build_card(person, index)?);
-            }
-            if cards.is_empty() {
-                return Err(usage(
-                    "the registry has no adult to build a card for; raise --registry-size",
-                ));
-            }
-            let reception = Reception {
-                oqs,
-                cards,
-                date: check_date(),
-                card_latency: args.card_latency == CardLatency::Virtual,
-            };
-            go(&reception, setup, progress)
-        }
-        Workload::Apdu => Err(usage("apdu needs no registry")),
-    }
-}
-
-fn lookup_items(
-    mix: &Mix,
-    known: &[SyntheticPerson],
-    strangers: &[SyntheticPerson],
-) -> Result<Vec<(Expect, Vec<VerifiedCertificate>)>, BenchError> {
-    let public_key = crate::pki::pool_key(0)?.to_public_key();
-    let certificate = |person: &SyntheticPerson, not_after: NaiveDate| VerifiedCertificate {
-        serial: crate::pki::certificate_serial(
-            crate::pki::CertificateKind::Authentication,
-            &person.person.my_number,
-            person.card_issued,
-        ),
-        not_before: person.card_issued,
-        not_after,
-        public_key: public_key.clone(),
-    };
-    Ok(mix
-        .kinds()
-        .map(|kind| {
-            let items = match kind {
-                Expect::NotFound => strangers
-                    .iter()
-                    .map(|p| certificate(p, valid_until()))
-                    .collect(),
-                Expect::Expired => known
-                    .iter()
-                    .filter(|p| can_carry_expired_certificate(p))
-                    .map(|p| certificate(p, expired_until()))
-                    .collect(),
-                _ => known
-                    .iter()
-                    .map(|p| certificate(p, valid_until()))
-                    .collect(),
-            };
-            (kind, items)
-        })
-        .collect())
-}
-
-fn insurance_card_items(
-    mix: &Mix,
-    known: &[SyntheticPerson],
-    strangers: &[SyntheticPerson],
-) -> Vec<(Expect, Vec<InsuranceCardRequest>)> {
-    mix.kinds()
-        .map(|kind| {
-            let items = match kind {
-                Expect::NotFound => strangers
-                    .iter()
-                    .map(|p| insurance_card_request(p, FACILITY))
-                    .collect(),
-                Expect::Invalid => known
-                    .iter()
-                    .map(|p| insurance_card_request(p, BAD_FACILITY))
-                    .collect(),
-                _ => known
-                    .iter()
-                    .map(|p| insurance_card_request(p, FACILITY))
-                    .collect(),
-            };
-            (kind, items)
-        })
-        .collect()
-}
-
-type ChecksByKind = Vec<(Expect, Vec<(Holder, CheckRequest)>)>;
-
-/// Holders (certificate and key) and their unsigned check requests, by kind. Certificates
-/// are issued on every CPU: each costs the CA an RSA signature.
-fn check_holders(
-    mix: &Mix,
-    persons: usize,
-    seed: u64,
-    pool: usize,
-) -> Result<ChecksByKind, BenchError> {
-    let pki = TestPki::load()?;
-    let known = known_persons(persons, seed, pool);
-    let strangers = unknown_persons(persons, seed, pool);
-    let early: Vec<SyntheticPerson> = known
-        .iter()
-        .filter(|p| can_carry_expired_certificate(p))
-        .cloned()
-        .collect();
-    let mut out = Vec::new();
-    for kind in mix.kinds() {
-        let (people, not_after): (&[SyntheticPerson], NaiveDate) = match kind {
-            Expect::NotFound => (&strangers, valid_until()),
-            Expect::Expired => (&early, expired_until()),
-            _ => (&known, valid_until()),
-        };
-        let facility = if kind == Expect::Invalid {
-            BAD_FACILITY
-        } else {
-            FACILITY
-        };
-        let holders = parallel_map(people, |index, person| {
-            Holder::issue(pki, person, not_after, index)
-        })?;
-        let items = holders
-            .into_iter()
-            .map(|holder| {
-                let request = CheckRequest {
-                    identity: IdentityMethod::Pin,
-                    challenge: None,
-                    certificate: holder.certificate.clone(),
-                    signature: None,
-                    facility_code: facility.to_owned(),
-                    date: check_date(),
-                    time: None,
-                    consent: ConsentChoices::default(),
-                    arbitrary_file_identifier: None,
-                    character_code: Default::default(),
-                };
-                (holder, request)
-            })
-            .collect();
-        out.push((kind, items));
-    }
-    Ok(out)
-}
-
-/// `f` over `items` on every CPU, results in order.
-fn parallel_map<T: Sync, R: Send, E: Send>(
-    items: &[T],
-    f: impl Fn(usize, &T) -> Result<R, E> + Sync,
-) -> Result<Vec<R>, E> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .max(1);
-    let chunk = items.len().div_ceil(threads).max(1);
-    let parts: Vec<Result<Vec<R>, E>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .enumerate()
-            .map(|(n, part)| {
-                let f = &f;
-                scope.spawn(move || {
-                    part.iter()
-                        .enumerate()
-                        .map(|(i, item)| f(n * chunk + i, item))
-                        .collect::<Result<Vec<R>, E>>()
-                })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    let mut out = Vec::with_capacity(items.len());
-    for part in parts {
-        out.extend(part?);
-    }
-    Ok(out)
-}
-
-/// The request signed once over `challenge` (a bad signature signs something else).
-fn presign(
-    holder: &Holder,
-    mut request: CheckRequest,
-    kind: Expect,
-    challenge: Vec<u8>,
-) -> CheckRequest {
-    request.signature = Some(if kind == Expect::BadSignature {
-        holder.sign(b"not the challenge")
-    } else {
-        holder.sign(&challenge)
-    });
-    request.challenge = Some(challenge);
-    request
-}
-
-fn http_workload(
-    args: &BenchArgs,
-    setup: &Setup,
-    target: &HttpTarget,
-    workload: Workload,
-    reusable: bool,
-    runtime: &tokio::runtime::Runtime,
-) -> Result<HttpWorkload, BenchError> {
-    let json = |value: &dyn erased::Json| Bytes::from(value.to_json());
-    let by_kind: Vec<(Expect, Vec<HttpRequest>)> = match workload {
-        Workload::InsuranceCard => {
-            let known = known_persons(setup.persons, args.seed, args.pool);
-            let strangers = unknown_persons(setup.persons, args.seed, args.pool);
-            insurance_card_items(&setup.mix, &known, &strangers)
-                .into_iter()
-                .map(|(kind, items)| {
-                    let requests = items
-                        .iter()
-                        .map(|request| HttpRequest::Ready {
-                            path: "/v1/insurance-card",
-                            body: json(request),
-                        })
-                        .collect();
-                    (kind, requests)
-                })
-                .collect()
-        }
-        Workload::Check => {
-            let holders = check_holders(&setup.mix, setup.persons, args.seed, args.pool)?;
-            let needed: usize = holders.iter().map(|(_, items)| items.len()).sum();
-            let mut challenges = if reusable {
-                runtime
-                    .block_on(http::challenges(target, needed))
-                    .map_err(BenchError::Unreachable)?
-                    .into_iter()
-            } else {
-                Vec::new().into_iter()
-            };
-            let mut out = Vec::new();
-            for (kind, items) in holders {
-                let mut requests = Vec::with_capacity(items.len());
-                for (holder, request) in items {
-                    match (reusable, challenges.next()) {
-                        (true, Some(challenge)) => {
-                            let signed = presign(&holder, request, kind, challenge);
-                            requests.push(HttpRequest::Ready {
-                                path: "/v1/check",
-                                body: json(&signed),
-                            });
-                        }
-                        _ => requests.push(HttpRequest::Fresh(Box::new((holder, request)))),
-                    }
-                }
-                out.push((kind, requests));
-            }
-            out
-        }
-        other => {
-            return Err(usage(format!(
-                "--workload {} runs in process only",
-                other.name()
-            )))
-        }
-    };
-    Ok(HttpWorkload {
-        target: target.clone(),
-        path: if workload == Workload::Check {
-            Path::Card
-        } else {
-            Path::InsuranceCard
-        },
-        pool: Pool::new(setup.mix.clone(), by_kind),
-    })
-}
-
-/// Serialising the two request types through one closure.
-mod erased {
-    pub trait Json {
-        fn to_json(&self) -> Vec<u8>;
-    }
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> Vec<u8> {
-            // Request structs of plain fields always serialise.
-            serde_json::to_vec(self).unwrap_or_default()
-        }
-    }
-}
-
-/// The generator's person 0, as the `apdu` workload's card holder.
-fn first_person() -> Result<SyntheticPerson, BenchError> {
-    known_persons(1, 1, 1)
-        .into_iter()
-        .next()
-        .ok_or_else(|| usage("the generator yielded no person"))
-}
-
-fn build_card(person: &SyntheticPerson, index: usize) -> Result<Card, BenchError> {
-    card_for(person, index).map_err(|error| BenchError::Card(error.to_string()))
 }
