@@ -24,7 +24,7 @@ use crate::oqs::message::{Challenge, CheckRequest};
 use crate::oqs::Outcome;
 
 /// How long one request may take before it counts as a `timeout` error.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `http://HOST:PORT`, resolved.
 #[derive(Debug, Clone)]
@@ -224,7 +224,7 @@ struct VerdictBody {
 
 /// Judges an HTTP answer: malformed requests must get a 422, every verdict a 200 with the
 /// expected outcome.
-pub fn judge_http(
+pub(crate) fn judge_http(
     path: Path,
     expected: Expect,
     status: StatusCode,
@@ -251,7 +251,7 @@ pub fn judge_http(
 }
 
 /// What one HTTP request of a workload is.
-pub enum HttpRequest {
+pub(crate) enum HttpRequest {
     /// A body sent as is (insurance-card lookups, checks signed in advance).
     Ready { path: &'static str, body: Bytes },
     /// A check with a fresh challenge: ask for one, sign it, send the check.
@@ -259,7 +259,7 @@ pub enum HttpRequest {
 }
 
 /// Sends `request` over `connection` and judges the answer.
-pub async fn run_http(
+pub(crate) async fn run_http(
     connection: &mut Connection,
     path_kind: Path,
     expected: Expect,
@@ -304,15 +304,14 @@ pub async fn run_http(
 
 /// `GET /v1/health` as the bench reads it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Health {
-    pub status: String,
+pub(crate) struct Health {
     #[serde(default)]
     pub reusable_challenges: bool,
     #[serde(default)]
     pub persons: Option<u64>,
 }
 
-pub async fn health(target: &HttpTarget) -> Result<Health, String> {
+pub(crate) async fn health(target: &HttpTarget) -> Result<Health, String> {
     let mut connection = Connection::open(target)
         .await
         .map_err(|_| format!("cannot connect to {} ({})", target.url, target.address))?;

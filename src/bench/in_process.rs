@@ -21,7 +21,7 @@ use crate::transport::virtual_reader::VirtualReader;
 /// The 医療機関コード every request names.
 pub const FACILITY: &str = "1312345678";
 /// One digit short: refused as malformed.
-pub const BAD_FACILITY: &str = "131234567";
+pub(crate) const BAD_FACILITY: &str = "131234567";
 
 /// A workload the bench calls directly.
 pub trait InProcess: Sync {
@@ -33,7 +33,7 @@ pub trait InProcess: Sync {
 }
 
 /// Requests by kind; request `k` takes the `k`-th of its kind, round robin.
-pub struct Pool<T> {
+pub(crate) struct Pool<T> {
     mix: Mix,
     by_kind: Vec<(Expect, Vec<T>)>,
 }
@@ -45,7 +45,7 @@ impl<T> Pool<T> {
 
     /// Request `k`: its kind from the mix, and an item of that kind chosen by a hash of `k`
     /// (so that no period of the mix table lines up with the pool's length).
-    pub fn pick(&self, k: u64) -> Option<(Expect, &T)> {
+    pub(crate) fn pick(&self, k: u64) -> Option<(Expect, &T)> {
         let kind = self.mix.pick(k);
         let (_, items) = self.by_kind.iter().find(|(have, _)| *have == kind)?;
         let len = items.len().max(1) as u64;
@@ -63,7 +63,7 @@ impl<T> Pool<T> {
 /// `lookup`: the registry lookup and the rules after the proof of possession, no cryptography.
 pub struct Lookup {
     pub oqs: Arc<Oqs>,
-    pub pool: Pool<VerifiedCertificate>,
+    pub(crate) pool: Pool<VerifiedCertificate>,
 }
 
 impl InProcess for Lookup {
@@ -88,7 +88,7 @@ impl InProcess for Lookup {
 /// `insurance-card` in process: the 被保険者証情報 lookup.
 pub struct InsuranceCard {
     pub oqs: Arc<Oqs>,
-    pub pool: Pool<InsuranceCardRequest>,
+    pub(crate) pool: Pool<InsuranceCardRequest>,
 }
 
 impl InProcess for InsuranceCard {
@@ -104,7 +104,7 @@ impl InProcess for InsuranceCard {
 
 /// A check whose proof of possession is either signed in advance (reusable challenges) or
 /// made for each request (a fresh challenge from the service, signed by the holder's key).
-pub enum SignedCheck {
+pub(crate) enum SignedCheck {
     Presigned(CheckRequest),
     Fresh {
         holder: Holder,
@@ -115,7 +115,7 @@ pub enum SignedCheck {
 /// `check` in process: the whole check, certificate chain and signature verified.
 pub struct Check {
     pub oqs: Arc<Oqs>,
-    pub pool: Pool<SignedCheck>,
+    pub(crate) pool: Pool<SignedCheck>,
 }
 
 impl InProcess for Check {

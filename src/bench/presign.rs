@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 
-use crate::bench::cli::BenchError;
+use crate::bench::args::BenchError;
 use crate::bench::in_process::{BAD_FACILITY, FACILITY};
 use crate::bench::mix::{Expect, Mix};
 use crate::bench::parallel::parallel_map;

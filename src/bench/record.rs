@@ -28,7 +28,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new() -> Result<Recorder, HistogramError> {
+    pub(crate) fn new() -> Result<Recorder, HistogramError> {
         Ok(Recorder {
             total: histogram(3)?,
             per_second: Vec::new(),
@@ -66,7 +66,7 @@ impl Recorder {
         }
     }
 
-    pub fn merge(&mut self, other: &Recorder) {
+    pub(crate) fn merge(&mut self, other: &Recorder) {
         let _ = self.total.add(&other.total);
         while self.per_second.len() < other.per_second.len() {
             self.per_second.push(self.blank_second.clone());
@@ -79,11 +79,11 @@ impl Recorder {
         }
     }
 
-    pub fn successes(&self) -> u64 {
+    pub(crate) fn successes(&self) -> u64 {
         self.total.len()
     }
 
-    pub fn error_count(&self) -> u64 {
+    pub(crate) fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
 
@@ -91,7 +91,7 @@ impl Recorder {
         &self.errors
     }
 
-    pub fn latencies(&self) -> &Histogram<u64> {
+    pub(crate) fn latencies(&self) -> &Histogram<u64> {
         &self.total
     }
 

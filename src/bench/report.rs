@@ -9,7 +9,7 @@ use crate::bench::drive::RunResult;
 use crate::bench::record::Recorder;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Percentiles {
+pub(crate) struct Percentiles {
     pub p50: u64,
     pub p90: u64,
     pub p99: u64,
@@ -41,7 +41,7 @@ pub struct Summary {
     pub mode: &'static str,
     pub offered_rate_per_s: Option<f64>,
     /// Concurrent senders: terminals (closed loop), connections or threads (open loop).
-    pub senders: usize,
+    pub(crate) senders: usize,
     pub duration_s: f64,
     /// Requests sent and answered as expected.
     pub requests: u64,
@@ -50,8 +50,8 @@ pub struct Summary {
     pub errors_by_kind: BTreeMap<String, u64>,
     /// Expected answers per second of the run.
     pub throughput_per_s: f64,
-    pub latency_us: Percentiles,
-    pub registry_size: usize,
+    pub(crate) latency_us: Percentiles,
+    pub(crate) registry_size: usize,
     pub seed: u64,
     pub mix: BTreeMap<String, u32>,
     /// Whether the service let challenges be reused (checks signed in advance).
@@ -59,15 +59,15 @@ pub struct Summary {
     /// `reception` only: whether the card's processing time (virtual) is in the latency.
     pub card_latency: Option<&'static str>,
     pub stopped_by: &'static str,
-    pub cpus: usize,
+    pub(crate) cpus: usize,
 }
 
-pub struct SummaryParts {
+pub(crate) struct SummaryParts {
     pub workload: String,
     pub target: String,
     pub offered_rate_per_s: Option<f64>,
-    pub senders: usize,
-    pub registry_size: usize,
+    pub(crate) senders: usize,
+    pub(crate) registry_size: usize,
     pub seed: u64,
     pub mix: BTreeMap<String, u32>,
     pub reusable_challenges: bool,
@@ -75,7 +75,7 @@ pub struct SummaryParts {
 }
 
 impl Summary {
-    pub fn new(parts: SummaryParts, run: &RunResult) -> Summary {
+    pub(crate) fn new(parts: SummaryParts, run: &RunResult) -> Summary {
         let seconds = run.elapsed.as_secs_f64().max(1e-9);
         let requests = run.recorder.successes();
         Summary {
@@ -147,7 +147,7 @@ pub enum ReportError {
     Write { path: String, reason: String },
 }
 
-pub fn write_json(path: &Path, summary: &Summary) -> Result<(), ReportError> {
+pub(crate) fn write_json(path: &Path, summary: &Summary) -> Result<(), ReportError> {
     let fail = |reason: String| ReportError::Write {
         path: path.display().to_string(),
         reason,
@@ -159,7 +159,11 @@ pub fn write_json(path: &Path, summary: &Summary) -> Result<(), ReportError> {
 
 /// `--plot`: the percentile spectrum (latency against 1/(1-p) on a log axis) beside latency
 /// over the run (p50, p99 and max of each second).
-pub fn write_plot(path: &Path, summary: &Summary, recorder: &Recorder) -> Result<(), ReportError> {
+pub(crate) fn write_plot(
+    path: &Path,
+    summary: &Summary,
+    recorder: &Recorder,
+) -> Result<(), ReportError> {
     use plotters::prelude::*;
 
     let fail = |reason: String| ReportError::Write {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use chrono::NaiveDate;
 
-use crate::bench::cli::{usage, BenchArgs, BenchError, CardLatency, Setup, Workload};
+use crate::bench::args::{usage, BenchArgs, BenchError, CardLatency, Setup, Workload};
 use crate::bench::drive::{drive_in_process, HttpWorkload, RunResult};
 use crate::bench::http::{self, HttpRequest, HttpTarget};
 use crate::bench::in_process::{
@@ -250,7 +250,7 @@ pub(super) fn http_workload(
 
 /// Serialising the two request types through one closure.
 mod erased {
-    pub trait Json {
+    pub(crate) trait Json {
         fn to_json(&self) -> Vec<u8>;
     }
     impl<T: serde::Serialize> Json for T {

@@ -23,7 +23,7 @@ use crate::apdu::{response, Command, StatusWord};
 use crate::pki::TestPki;
 
 mod common;
-pub mod cv;
+pub(crate) mod cv;
 pub mod description;
 pub mod fs;
 mod images;
@@ -1065,11 +1065,6 @@ impl Card {
 
     pub fn profile(&self) -> Profile {
         self.description.card.profile
-    }
-
-    /// 照合番号A: the 12-digit 個人番号.
-    pub fn collation_number_a(&self) -> &str {
-        self.description.person.my_number.as_str()
     }
 
     /// 照合番号B as printed-data OCR derives it (birth YYMMDD + expiry year + security code).

@@ -27,7 +27,7 @@ struct Reception {
 
 /// The receptions of one server run.
 #[derive(Default)]
-pub struct BulkReceptions {
+pub(crate) struct BulkReceptions {
     counter: AtomicU64,
     receptions: Mutex<HashMap<String, Reception>>,
 }

@@ -18,14 +18,14 @@ mod code_text {
 
     use crate::oqs::codes::{unknown_code, CodeValue};
 
-    pub fn serialize<C: CodeValue, S: Serializer>(
+    pub(crate) fn serialize<C: CodeValue, S: Serializer>(
         value: &C,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(value.code())
     }
 
-    pub fn deserialize<'de, C: CodeValue, D: Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, C: CodeValue, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<C, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -39,7 +39,7 @@ mod code_text_opt {
 
     use crate::oqs::codes::{unknown_code, CodeValue};
 
-    pub fn serialize<C: CodeValue, S: Serializer>(
+    pub(crate) fn serialize<C: CodeValue, S: Serializer>(
         value: &Option<C>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
@@ -49,7 +49,7 @@ mod code_text_opt {
         }
     }
 
-    pub fn deserialize<'de, C: CodeValue, D: Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, C: CodeValue, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<C>, D::Error> {
         match Option::<String>::deserialize(deserializer)? {
@@ -65,11 +65,13 @@ mod code_text_opt {
 mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&hex::encode(bytes))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(deserializer)?;
         hex::decode(text.trim())
             .map_err(|error| serde::de::Error::custom(format!("not hexadecimal: {error}")))
@@ -80,7 +82,7 @@ mod hex_bytes {
 mod hex_bytes_opt {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(
+    pub(crate) fn serialize<S: Serializer>(
         bytes: &Option<Vec<u8>>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
@@ -90,7 +92,7 @@ mod hex_bytes_opt {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<Vec<u8>>, D::Error> {
         match Option::<String>::deserialize(deserializer)? {
@@ -123,7 +125,7 @@ pub enum IdentityMethod {
 }
 
 impl IdentityMethod {
-    pub const ALL: [IdentityMethod; 3] = [Self::Face, Self::Pin, Self::Visual];
+    pub(crate) const ALL: [IdentityMethod; 3] = [Self::Face, Self::Pin, Self::Visual];
 
     /// The name used in JSON and in the XML request's `<IdentityMethod>` element.
     pub fn name(self) -> &'static str {
@@ -134,12 +136,12 @@ impl IdentityMethod {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<IdentityMethod> {
+    pub(crate) fn from_name(name: &str) -> Option<IdentityMethod> {
         Self::ALL.into_iter().find(|method| method.name() == name)
     }
 
     /// Whether the request must carry proof of possession (challenge and signature).
-    pub fn requires_signature(self) -> bool {
+    pub(crate) fn requires_signature(self) -> bool {
         self == Self::Pin
     }
 }
@@ -321,7 +323,7 @@ pub struct CheckResponse {
 #[serde(rename_all = "PascalCase")]
 pub struct MessageHeader {
     /// YYYYMMDDHHMMSS
-    pub process_execution_time: String,
+    pub(crate) process_execution_time: String,
     /// YYYYMMDD
     pub qualification_confirmation_date: String,
     pub medical_institution_code: String,
@@ -347,7 +349,7 @@ pub struct MessageBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processing_result_code: Option<ProcessingResultCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub processing_result_message: Option<String>,
+    pub(crate) processing_result_message: Option<String>,
     #[serde(
         default,
         with = "code_text_opt",
@@ -358,7 +360,7 @@ pub struct MessageBody {
     pub result_list: Vec<QualificationResult>,
     /// The query, echoed in answers to a 被保険者証 lookup (ReferenceClassification 2) only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub qualification_confirm_search_info: Option<QualificationConfirmSearchInfo>,
+    pub(crate) qualification_confirm_search_info: Option<QualificationConfirmSearchInfo>,
 }
 
 /// `ResultOfQualificationConfirmation`, fields in the order written (oqs-xml.md §4.3). Optional
@@ -392,10 +394,10 @@ pub struct QualificationResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disqualification_date: Option<String>,
     /// Always present (every real-looking sample has it).
-    pub insured_card_valid_date: String,
+    pub(crate) insured_card_valid_date: String,
     /// Only when the card has an end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub insured_card_expiration_date: Option<String>,
+    pub(crate) insured_card_expiration_date: Option<String>,
     /// 後期高齢者 only (oqs-xml.md §4.4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insured_partial_contribution_ratio: Option<String>,
@@ -403,46 +405,46 @@ pub struct QualificationResult {
     pub preschool_classification: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_of_loss: Option<String>,
-    pub insurer_name: String,
+    pub(crate) insurer_name: String,
     /// 70–74 only (高齢受給者証).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elderly_recipient_certificate_info: Option<ElderlyRecipientCertificateInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_application_certificate_related_cons_flg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit_application_certificate_related_cons_time: Option<String>,
+    pub(crate) limit_application_certificate_related_cons_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_application_certificate_related_info: Option<LimitApplicationCertificateRelatedInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub specific_diseases_certificate_related_cons_flg: Option<String>,
+    pub(crate) specific_diseases_certificate_related_cons_flg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub specific_diseases_certificate_related_cons_time: Option<String>,
+    pub(crate) specific_diseases_certificate_related_cons_time: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub specific_diseases_certificate_list: Vec<SpecificDiseasesCertificateInfo>,
+    pub(crate) specific_diseases_certificate_list: Vec<SpecificDiseasesCertificateInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub specific_health_checkups_info_cons_flg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub specific_health_checkups_info_cons_time: Option<String>,
+    pub(crate) specific_health_checkups_info_cons_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub specific_health_checkups_info_available_time: Option<String>,
+    pub(crate) specific_health_checkups_info_available_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pharmacists_info_cons_flg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pharmacists_info_cons_time: Option<String>,
+    pub(crate) pharmacists_info_cons_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pharmacists_info_available_time: Option<String>,
+    pub(crate) pharmacists_info_available_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnosis_info_cons_flg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub diagnosis_info_cons_time: Option<String>,
+    pub(crate) diagnosis_info_cons_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub diagnosis_info_available_time: Option<String>,
+    pub(crate) diagnosis_info_available_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation_info_cons_flg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operation_info_cons_time: Option<String>,
+    pub(crate) operation_info_cons_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operation_info_available_time: Option<String>,
+    pub(crate) operation_info_available_time: Option<String>,
 }
 
 impl QualificationResult {
@@ -467,9 +469,9 @@ impl QualificationResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ElderlyRecipientCertificateInfo {
-    pub elderly_recipient_certificate_date: String,
-    pub elderly_recipient_valid_start_date: String,
-    pub elderly_recipient_valid_end_date: String,
+    pub(crate) elderly_recipient_certificate_date: String,
+    pub(crate) elderly_recipient_valid_start_date: String,
+    pub(crate) elderly_recipient_valid_end_date: String,
     pub elderly_recipient_contribution_ratio: String,
 }
 
@@ -478,30 +480,30 @@ pub struct ElderlyRecipientCertificateInfo {
 pub struct LimitApplicationCertificateRelatedInfo {
     pub limit_application_certificate_classification: String,
     pub limit_application_certificate_classification_flag: String,
-    pub limit_application_certificate_date: String,
-    pub limit_application_certificate_valid_start_date: String,
-    pub limit_application_certificate_valid_end_date: String,
+    pub(crate) limit_application_certificate_date: String,
+    pub(crate) limit_application_certificate_valid_start_date: String,
+    pub(crate) limit_application_certificate_valid_end_date: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct SpecificDiseasesCertificateInfo {
-    pub specific_diseases_disease_category: String,
-    pub specific_diseases_certificate_date: String,
-    pub specific_diseases_valid_start_date: String,
-    pub specific_diseases_valid_end_date: String,
-    pub specific_diseases_self_pay: String,
+pub(crate) struct SpecificDiseasesCertificateInfo {
+    pub(crate) specific_diseases_disease_category: String,
+    pub(crate) specific_diseases_certificate_date: String,
+    pub(crate) specific_diseases_valid_start_date: String,
+    pub(crate) specific_diseases_valid_end_date: String,
+    pub(crate) specific_diseases_self_pay: String,
 }
 
 /// Dates as the interface writes them.
-pub fn yyyymmdd(date: NaiveDate) -> String {
+pub(crate) fn yyyymmdd(date: NaiveDate) -> String {
     let mut out = String::with_capacity(8);
     push_yyyymmdd(&mut out, date);
     out
 }
 
 /// `YYYYMMDDHHMMSS`, as ProcessExecutionTime and the consent times are written.
-pub fn yyyymmddhhmmss(at: NaiveDateTime) -> String {
+pub(crate) fn yyyymmddhhmmss(at: NaiveDateTime) -> String {
     let mut out = String::with_capacity(14);
     push_yyyymmdd(&mut out, at.date());
     push_hhmmss(&mut out, at.time());

@@ -32,5 +32,5 @@ pub use message::{
     CheckRequest, CheckResponse, ConsentChoices, ConsentMode, IdentityMethod, InsuranceCardRequest,
 };
 pub use outcome::Outcome;
-pub use registry::{Registry, RegistryBuilder};
-pub use service::{CallKind, CallRecord, CertificateAuthority, CheckContext, Oqs, OqsConfig};
+pub use registry::Registry;
+pub use service::{CallKind, CallRecord, CheckContext, Oqs, OqsConfig};

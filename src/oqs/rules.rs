@@ -91,14 +91,14 @@ pub fn elderly_first_day(birth: NaiveDate) -> NaiveDate {
 }
 
 /// First day of 後期高齢者医療: the 75th birthday.
-pub fn late_elderly_first_day(birth: NaiveDate) -> NaiveDate {
+pub(crate) fn late_elderly_first_day(birth: NaiveDate) -> NaiveDate {
     birth
         .checked_add_months(Months::new(75 * 12))
         .unwrap_or(NaiveDate::MAX)
 }
 
 /// 一般Ⅱ (2割) of 後期高齢者医療 exists from this day; before it they paid 1割.
-pub fn general_ii_first_day() -> NaiveDate {
+pub(crate) fn general_ii_first_day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2022, 10, 1).unwrap_or(NaiveDate::MIN)
 }
 
@@ -149,7 +149,7 @@ pub fn burden(
 
 /// From this day the 限度額 information is provided by law (no consent screen) and 包括同意
 /// exists.
-pub fn consent_reform_day() -> NaiveDate {
+pub(crate) fn consent_reform_day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2024, 10, 7).unwrap_or(NaiveDate::MIN)
 }
 

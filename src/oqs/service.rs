@@ -47,7 +47,7 @@ use crate::pki::{verify_pkcs1_sha256, CertificateKind, PkiError, TestPki, Verifi
 ///
 /// Bytes that are not a DER X.509 certificate must be refused with [`PkiError::Malformed`]:
 /// the service answers `CertificateMalformed` for that error alone.
-pub trait CertificateAuthority: Send + Sync {
+pub(crate) trait CertificateAuthority: Send + Sync {
     fn verify_authentication_certificate(
         &self,
         der: &[u8],
@@ -178,7 +178,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// 医療機関コード: 10 ASCII digits.
-pub fn is_facility_code(code: &str) -> bool {
+pub(crate) fn is_facility_code(code: &str) -> bool {
     code.len() == 10 && code.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -194,7 +194,7 @@ impl Oqs {
     }
 
     /// The service trusting `authority` (tests bring their own).
-    pub fn with_authority(
+    pub(crate) fn with_authority(
         registry: Registry,
         config: OqsConfig,
         authority: Arc<dyn CertificateAuthority>,
@@ -238,7 +238,7 @@ impl Oqs {
         self.reachable.store(reachable, Ordering::Relaxed);
     }
 
-    pub fn is_reachable(&self) -> bool {
+    pub(crate) fn is_reachable(&self) -> bool {
         self.reachable.load(Ordering::Relaxed)
     }
 
@@ -259,15 +259,11 @@ impl Oqs {
 
     /// Up to `limit` of the calls on record after the first `after` (oldest first), and how
     /// many remain after those: a page of [`Oqs::calls`] without copying the whole record.
-    pub fn calls_page(&self, after: usize, limit: usize) -> (Vec<CallRecord>, usize) {
+    pub(crate) fn calls_page(&self, after: usize, limit: usize) -> (Vec<CallRecord>, usize) {
         let calls = lock(&self.calls);
         let page: Vec<CallRecord> = calls.iter().skip(after).take(limit).cloned().collect();
         let remaining = calls.len().saturating_sub(after.saturating_add(page.len()));
         (page, remaining)
-    }
-
-    pub fn clear_calls(&self) {
-        lock(&self.calls).clear();
     }
 
     fn record(&self, record: CallRecord) {
@@ -846,7 +842,7 @@ impl CertificateAuthority for StaticAuthority {
 /// as 3 when a newer qualification is registered (starting later), and as 2 with its
 /// DisqualificationDate and ReasonOfLoss otherwise (also while the new insurer has not
 /// registered the member yet); nothing visible → 4.
-pub fn evaluate_by_card<'a>(
+pub(crate) fn evaluate_by_card<'a>(
     person: &PersonView<'a>,
     date: NaiveDate,
 ) -> (QualificationValidity, Vec<QualificationView<'a>>) {

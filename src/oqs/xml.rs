@@ -42,7 +42,7 @@ use crate::oqs::message::{
     CheckRequest, CheckResponse, ConsentChoices, ConsentMode, IdentityMethod, InsuranceCardRequest,
     QualificationConfirmSearchInfo, QualificationResult,
 };
-use crate::oqs::xml_elements::{write_element, write_fields, Fields, Unwritable};
+use crate::oqs::xml_elements::{write_element, write_fields, ElementSink, Fields, Unwritable};
 
 /// Why an XML request could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,7 +101,7 @@ pub struct BulkDownload {
 }
 
 /// At most this many persons in one bulk upload (the real limit is not public).
-pub const MAX_BULK_QUERIES: usize = 10_000;
+pub(crate) const MAX_BULK_QUERIES: usize = 10_000;
 
 pub(crate) const SEARCH_INFO: &str = "QualificationConfirmSearchInfo";
 const CARD_CHECK_INFO: &str = "CardCheckInfo";
@@ -699,7 +699,7 @@ pub fn response_to_xml(response: &CheckResponse) -> Vec<u8> {
 }
 
 /// `text` in the encoding `code` names.
-pub fn encode_as(text: &str, code: CharacterCode) -> Vec<u8> {
+pub(crate) fn encode_as(text: &str, code: CharacterCode) -> Vec<u8> {
     match code {
         CharacterCode::ShiftJis => encode_cp932(text),
         CharacterCode::Utf8 => text.as_bytes().to_vec(),
@@ -707,7 +707,7 @@ pub fn encode_as(text: &str, code: CharacterCode) -> Vec<u8> {
 }
 
 /// The declaration's label for `code`.
-pub fn encoding_label(code: CharacterCode) -> &'static str {
+pub(crate) fn encoding_label(code: CharacterCode) -> &'static str {
     match code {
         CharacterCode::ShiftJis => "Shift_JIS",
         CharacterCode::Utf8 => "UTF-8",
@@ -715,7 +715,7 @@ pub fn encoding_label(code: CharacterCode) -> &'static str {
 }
 
 /// An XML writer with the layout of real files (4-space indentation, raw characters).
-pub struct XmlOut {
+pub(crate) struct XmlOut {
     writer: Writer<Vec<u8>>,
 }
 
@@ -787,6 +787,18 @@ const HEADER_ORDER: &[&str] = &[
 /// one.
 pub(crate) const RESULT_LIST: &str = "ResultList";
 
+impl ElementSink for XmlOut {
+    fn open(&mut self, name: &str) {
+        XmlOut::open(self, name);
+    }
+    fn close(&mut self, name: &str) {
+        XmlOut::close(self, name);
+    }
+    fn leaf(&mut self, name: &str, value: &str) {
+        XmlOut::leaf(self, name, value);
+    }
+}
+
 /// The XML text (before encoding); `encoding` is the declaration's label.
 pub fn response_to_xml_text(response: &CheckResponse, encoding: &str) -> String {
     let mut out = XmlOut::new(encoding);
@@ -805,13 +817,8 @@ pub fn response_to_xml_text(response: &CheckResponse, encoding: &str) -> String 
     out.finish()
 }
 
-/// `QualificationConfirmSearchInfo`, each value as the request wrote it.
-pub fn write_search_info(out: &mut XmlOut, echo: &QualificationConfirmSearchInfo) {
-    written(write_element(out, echo));
-}
-
 /// `ResultOfQualificationConfirmation` in the order of the public models (§4.3).
-pub fn write_result(out: &mut XmlOut, result: &QualificationResult) {
+pub(crate) fn write_result(out: &mut XmlOut, result: &QualificationResult) {
     written(write_element(out, result));
 }
 

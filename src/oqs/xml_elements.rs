@@ -11,7 +11,15 @@ use std::fmt;
 
 use serde::ser::{self, Impossible, Serialize, SerializeSeq, SerializeStruct, Serializer};
 
-use crate::oqs::xml::XmlOut;
+/// Where the elements go: the interface's XML writer, with its layout and escaping.
+pub(crate) trait ElementSink {
+    /// Opens element `name`.
+    fn open(&mut self, name: &str);
+    /// Closes element `name`.
+    fn close(&mut self, name: &str);
+    /// Writes element `name` holding the text `value`.
+    fn leaf(&mut self, name: &str, value: &str);
+}
 
 /// A value the writer cannot express as elements (a map, an enum with data, a tuple, or a
 /// scalar in a list). The message models hold none; the unit tests below keep it so.
@@ -44,7 +52,10 @@ impl Fields<'_> {
 }
 
 /// Writes `value` (a struct) as one element named after its type.
-pub(crate) fn write_element<T: Serialize>(out: &mut XmlOut, value: &T) -> Result<(), Unwritable> {
+pub(crate) fn write_element<T: Serialize>(
+    out: &mut dyn ElementSink,
+    value: &T,
+) -> Result<(), Unwritable> {
     value.serialize(Element {
         out,
         name: Name::OfType,
@@ -54,7 +65,7 @@ pub(crate) fn write_element<T: Serialize>(out: &mut XmlOut, value: &T) -> Result
 
 /// Writes the chosen fields of `value` (a struct) as elements in the one open now.
 pub(crate) fn write_fields<T: Serialize>(
-    out: &mut XmlOut,
+    out: &mut dyn ElementSink,
     value: &T,
     fields: Fields<'_>,
 ) -> Result<(), Unwritable> {
@@ -72,7 +83,7 @@ enum Name {
 
 /// Writes one value as an element.
 struct Element<'o> {
-    out: &'o mut XmlOut,
+    out: &'o mut dyn ElementSink,
     name: Name,
     /// Inside `Some`: an empty text is omitted like an absent one.
     optional: bool,
@@ -80,13 +91,13 @@ struct Element<'o> {
 
 /// Writes the fields of a struct into the element open now.
 struct FieldsOnly<'o, 'f> {
-    out: &'o mut XmlOut,
+    out: &'o mut dyn ElementSink,
     fields: Fields<'f>,
 }
 
 /// The fields of a struct being written; closes `close` at the end, if any.
 struct Children<'o, 'f> {
-    out: &'o mut XmlOut,
+    out: &'o mut dyn ElementSink,
     fields: Fields<'f>,
     close: Option<&'static str>,
 }
@@ -94,7 +105,7 @@ struct Children<'o, 'f> {
 /// The items of a list; the list's element is opened before the first item, so that an
 /// empty list writes nothing.
 struct Items<'o> {
-    out: &'o mut XmlOut,
+    out: &'o mut dyn ElementSink,
     name: &'static str,
     opened: bool,
 }

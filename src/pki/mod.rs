@@ -34,9 +34,9 @@ use sha2::{Digest, Sha256};
 use crate::person::{MyNumber, Person};
 
 pub(crate) use fixtures::{generate_fixtures, DEFAULT_POOL_SIZE, DEFAULT_SEED};
-pub use pkcs1::verify_pkcs1_sha256;
+pub(crate) use pkcs1::verify_pkcs1_sha256;
 pub use pool::pool_size;
-pub use signer::RsaSigner;
+pub(crate) use signer::RsaSigner;
 
 use issue::CertificateAuthority;
 
@@ -258,6 +258,6 @@ pub fn pool_key(index: usize) -> Result<RsaPrivateKey, PkiError> {
 }
 
 /// [`pool_key`] `index` prepared for signing, one shared [`RsaSigner`] per pool slot.
-pub fn pool_signer(index: usize) -> Result<std::sync::Arc<RsaSigner>, PkiError> {
+pub(crate) fn pool_signer(index: usize) -> Result<std::sync::Arc<RsaSigner>, PkiError> {
     pool::pool_signer(index)
 }

@@ -37,12 +37,12 @@ use crate::trace::exchange::{Answer, ApduExchange, Event, Failure, FailureKind};
 
 const EXPECTED: &str = "a pcapng or pcap capture";
 
-pub const PC_TO_RDR_ICC_POWER_ON: u8 = 0x62;
-pub const PC_TO_RDR_ICC_POWER_OFF: u8 = 0x63;
-pub const PC_TO_RDR_XFR_BLOCK: u8 = 0x6F;
-pub const RDR_TO_PC_DATA_BLOCK: u8 = 0x80;
-pub const RDR_TO_PC_SLOT_STATUS: u8 = 0x81;
-pub const RDR_TO_PC_NOTIFY_SLOT_CHANGE: u8 = 0x50;
+pub(crate) const PC_TO_RDR_ICC_POWER_ON: u8 = 0x62;
+pub(crate) const PC_TO_RDR_ICC_POWER_OFF: u8 = 0x63;
+pub(crate) const PC_TO_RDR_XFR_BLOCK: u8 = 0x6F;
+pub(crate) const RDR_TO_PC_DATA_BLOCK: u8 = 0x80;
+pub(crate) const RDR_TO_PC_SLOT_STATUS: u8 = 0x81;
+pub(crate) const RDR_TO_PC_NOTIFY_SLOT_CHANGE: u8 = 0x50;
 const CCID_HEADER_LEN: usize = 10;
 
 /// Parses a pcapng or pcap file.
