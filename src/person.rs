@@ -122,6 +122,7 @@ impl MyNumber {
         MyNumber(text)
     }
 
+    /// The 12 digits.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -157,6 +157,7 @@ const MAX_POOL: usize = 100_000;
 /// Registry bytes per person at 10 million (1,355 MiB peak for 10 M, README), rounded up.
 const BYTES_PER_PERSON: u64 = 150;
 
+/// Why the bench could not run (usage errors exit 2, the rest 1).
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     /// Bad arguments: exit 2.

@@ -35,6 +35,7 @@ pub struct HttpTarget {
     host_header: HeaderValue,
 }
 
+/// Why `--target` is not an `http://host:port` the bench can reach.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error("--target {0:?}: expected in-process or http://HOST:PORT (https is not supported)")]
@@ -48,6 +49,7 @@ pub enum TargetError {
 }
 
 impl HttpTarget {
+    /// Reads `--target` (`http://host:port`), resolving the host once.
     pub fn parse(text: &str) -> Result<HttpTarget, TargetError> {
         let syntax = || TargetError::Syntax(text.to_owned());
         let rest = text.strip_prefix("http://").ok_or_else(syntax)?;
@@ -96,6 +98,7 @@ pub struct Connection {
 pub struct HttpFailure(pub String);
 
 impl Connection {
+    /// Opens one kept-alive HTTP/1.1 connection to the target.
     pub async fn open(target: &HttpTarget) -> Result<Connection, HttpFailure> {
         let stream = TcpStream::connect(target.address)
             .await

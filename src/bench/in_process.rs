@@ -25,7 +25,9 @@ pub(crate) const BAD_FACILITY: &str = "131234567";
 
 /// A workload the bench calls directly.
 pub trait InProcess: Sync {
+    /// What one load thread keeps between requests (its own state, no sharing).
     type Worker: Send;
+    /// The state of load thread `index`.
     fn worker(&self, index: usize) -> Self::Worker;
     /// Runs request `k`. `Ok` carries time a real device would have added that the process
     /// only simulated (the card's processing time in virtual time); `Err` the error kind.

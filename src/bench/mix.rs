@@ -26,6 +26,7 @@ impl Expect {
         Expect::Invalid,
     ];
 
+    /// The kind as `--mix` writes it.
     pub fn name(self) -> &'static str {
         match self {
             Expect::Valid => "valid",
@@ -56,6 +57,7 @@ pub(crate) struct Mix {
     table: Vec<Expect>,
 }
 
+/// Why a `--mix` cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MixError {
     #[error("--mix: {0:?} is not KIND=WEIGHT (kinds: valid, not_found, expired, bad_signature, invalid)")]

@@ -141,6 +141,7 @@ impl Summary {
     }
 }
 
+/// Why the JSON summary or the SVG plot could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("writing {path}: {reason}")]

@@ -292,6 +292,7 @@ impl Card {
         self.atr.clone()
     }
 
+    /// Powers the card off: the session (selection, verified PINs, secure messaging) ends.
     pub fn power_off(&mut self) {
         self.end_session();
         self.powered = false;
@@ -315,6 +316,7 @@ impl Card {
         self.atr.clone()
     }
 
+    /// Whether the card is powered (a mute card never is).
     pub fn is_powered(&self) -> bool {
         self.powered
     }
@@ -1010,6 +1012,7 @@ impl Card {
         self.data_answer(&signature, command.le.unwrap_or(256), Work::Sign)
     }
 
+    /// The retry counters of the PINs a reader shows (JPKI 利用者証明用, 署名用, 券面事項入力補助).
     pub fn pin_counters(&self) -> PinCounters {
         let state = |id: PinId| {
             self.pins.get(id).map(|record| PinState {
@@ -1063,6 +1066,7 @@ impl Card {
         &self.description
     }
 
+    /// The card's profile (ordinary, 顔認証, smartphone token or 住基カード).
     pub fn profile(&self) -> Profile {
         self.description.card.profile
     }

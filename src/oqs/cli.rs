@@ -87,6 +87,7 @@ impl From<Charset> for crate::oqs::codes::CharacterCode {
     }
 }
 
+/// Why `myna-hil oqs serve` could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum OqsCliError {
     #[error(transparent)]
@@ -108,6 +109,7 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> OqsCliError {
     move |source| OqsCliError::Io { what, source }
 }
 
+/// Runs `myna-hil oqs serve`: the HTTP API and the file interface until interrupted.
 pub fn serve(args: ServeArgs) -> Result<ExitCode, OqsCliError> {
     let started = Instant::now();
     let registry = match (&args.registry, args.synthetic) {

@@ -260,6 +260,7 @@ pub enum InsuredCardClassification {
 }
 
 impl InsuredCardClassification {
+    /// The code the XML and JSON answers carry.
     pub fn code(self) -> &'static str {
         match self {
             Self::General => "01",
@@ -288,6 +289,7 @@ pub enum ReasonOfLoss {
 }
 
 impl ReasonOfLoss {
+    /// The code the XML and JSON answers carry.
     pub fn code(self) -> &'static str {
         match self {
             Self::Death => "01",

@@ -296,6 +296,7 @@ pub(crate) enum RevocationReason {
 pub struct InsurerNumber(String);
 
 impl InsurerNumber {
+    /// The 8-character number as answers carry it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -403,6 +404,7 @@ impl RegistryDescription {
         serde_saphyr::from_str(text).map_err(|error| yaml_error(file, &error))
     }
 
+    /// Reads a registry description from a YAML file; errors name file, line and field.
     pub fn from_file(path: &Path) -> Result<RegistryDescription, DescriptionError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| DescriptionError::Read {

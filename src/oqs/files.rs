@@ -112,6 +112,7 @@ struct Observation {
     modified: Option<SystemTime>,
 }
 
+/// The req/res/face folder interface: request files in, answer files out.
 pub struct FileInterface {
     root: PathBuf,
     oqs: Arc<Oqs>,
@@ -164,6 +165,7 @@ impl FileInterface {
         self
     }
 
+    /// The folder the interface watches.
     pub fn root(&self) -> &Path {
         &self.root
     }

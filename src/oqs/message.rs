@@ -287,6 +287,7 @@ pub struct ConsentChoices {
     pub limit_amount: bool,
 }
 
+/// How the patient consented to share information: all at once (包括同意) or item by item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentMode {
@@ -319,6 +320,7 @@ pub struct CheckResponse {
     pub body: MessageBody,
 }
 
+/// `MessageHeader` of an answer: when, for whom, what kind and the result segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MessageHeader {
@@ -341,6 +343,7 @@ pub struct MessageHeader {
     pub character_code_identifier: CharacterCode,
 }
 
+/// `MessageBody` of an answer: the processing result and the qualification results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MessageBody {
@@ -466,6 +469,7 @@ impl QualificationResult {
     }
 }
 
+/// `ElderlyRecipientCertificateInfo`: the 高齢受給者証 of a 70-74-year-old.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ElderlyRecipientCertificateInfo {
@@ -475,6 +479,7 @@ pub struct ElderlyRecipientCertificateInfo {
     pub elderly_recipient_contribution_ratio: String,
 }
 
+/// `LimitApplicationCertificateRelatedInfo`: the 限度額適用認定証 data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LimitApplicationCertificateRelatedInfo {

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::oqs::codes::{ProcessingResultStatus, SegmentOfResult};
 
+/// What became of a request: the harness's documented result, one per answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {

@@ -751,10 +751,12 @@ impl Registry {
         &self.options
     }
 
+    /// Number of persons in the registry.
     pub fn person_count(&self) -> usize {
         self.persons.len()
     }
 
+    /// Number of cards (authentication certificates) in the registry.
     pub fn card_count(&self) -> usize {
         self.cards.len()
     }
@@ -770,6 +772,7 @@ impl Registry {
         })
     }
 
+    /// The person with the description's `id`.
     pub fn person_id(&self, id: &str) -> Option<PersonId> {
         self.person_ids.get(id).map(|&index| PersonId(index))
     }

@@ -33,6 +33,7 @@ pub fn grace_last_day(not_after: NaiveDate, rule: GraceRule) -> NaiveDate {
     }
 }
 
+/// Where a certificate stands on `date`: not yet valid, valid, in the grace period or expired.
 pub fn certificate_standing(
     date: NaiveDate,
     not_before: NaiveDate,
@@ -153,10 +154,12 @@ pub(crate) fn consent_reform_day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2024, 10, 7).unwrap_or(NaiveDate::MIN)
 }
 
+/// Whether the 限度額 information is provided by law on `date` (no consent screen).
 pub fn limit_info_is_statutory(date: NaiveDate) -> bool {
     date >= consent_reform_day()
 }
 
+/// Whether 包括同意 (consent to all at once) exists on `date`.
 pub fn comprehensive_consent_available(date: NaiveDate) -> bool {
     date >= consent_reform_day()
 }

@@ -219,6 +219,7 @@ impl Oqs {
         }
     }
 
+    /// The registry the service answers from.
     pub fn registry(&self) -> &Registry {
         &self.registry
     }

@@ -37,6 +37,7 @@ fn parse_pool_size(text: &str) -> Result<usize, String> {
     }
 }
 
+/// Why `myna-hil pki generate` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiCliError {
     #[error(transparent)]
@@ -45,6 +46,7 @@ pub enum PkiCliError {
     Write(#[from] std::io::Error),
 }
 
+/// Runs `myna-hil pki generate`: writes the test PKI's keys and certificates.
 pub fn generate(args: GenerateArgs) -> Result<ExitCode, PkiCliError> {
     let started = Instant::now();
     eprintln!(

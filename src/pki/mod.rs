@@ -40,6 +40,7 @@ pub(crate) use signer::RsaSigner;
 
 use issue::CertificateAuthority;
 
+/// Why the test PKI could not issue, load or verify a certificate.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
     #[error("test PKI fixtures: {0}")]
