@@ -43,8 +43,11 @@ pub struct Person {
     pub name: String,
     /// Katakana reading, family and given name separated by a half-width space.
     pub kana: String,
+    /// 生年月日.
     pub birth_date: NaiveDate,
+    /// 性別.
     pub sex: Sex,
+    /// 住所 as printed on the card.
     pub address: String,
     /// A synthetic 個人番号 with a valid check digit.
     pub my_number: MyNumber,

@@ -56,22 +56,29 @@ use secure_messaging::{SecureMessagingSession, SessionKeySupport};
 /// card would have taken. The core never sleeps; transports apply `latency` if they want to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardReply {
+    /// The response APDU (data and status word).
     pub rapdu: Vec<u8>,
+    /// How long the real card would have taken (its measured timing model).
     pub latency: Duration,
 }
 
 /// A PIN's retry state as a harness expectation sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct PinState {
+    /// Wrong entries left before the PIN blocks.
     pub tries_left: u8,
+    /// Wrong entries the PIN allows from its last reset.
     pub max_tries: u8,
 }
 
 /// Retry counters of all PINs on the card (`None` where the profile has no such PIN).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct PinCounters {
+    /// JPKI 利用者証明用 PIN (4 digits), if the card has one.
     pub auth: Option<PinState>,
+    /// JPKI 署名用パスワード (6-16 characters), if the card has a signing certificate.
     pub signing: Option<PinState>,
+    /// 券面事項入力補助用 PIN (4 digits), if the card has the text AP.
     pub text: Option<PinState>,
 }
 

@@ -617,12 +617,16 @@ impl SerialDirectory {
 /// A card link as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CardView {
+    /// The serial of the card's authentication certificate.
     pub serial: u64,
+    /// The holder.
     pub person: PersonId,
+    /// Its 保険証利用登録 as stored.
     pub link: LinkState,
     /// `None` when registered from the start.
     pub registered_on: Option<NaiveDate>,
     pub(crate) revoked: Option<Revocation>,
+    /// Linked to someone else's record (紐付け誤り).
     pub mislinked: bool,
 }
 

@@ -105,16 +105,21 @@ pub enum CallKind {
 /// One call as the service saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallRecord {
+    /// Which call it was.
     pub kind: CallKind,
+    /// The day the request gave.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date: Option<NaiveDate>,
+    /// The asking facility's 医療機関コード.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facility_code: Option<String>,
     /// Serial of the presented certificate, once verified by the CA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_serial: Option<u64>,
+    /// What the service answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
+    /// The qualification's validity, for a check that found one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qualification_validity: Option<QualificationValidity>,
     /// How the reader identified the holder (checks and registrations).
@@ -152,11 +157,17 @@ pub struct Oqs {
 /// What a check needs besides the verified certificate.
 #[derive(Debug, Clone)]
 pub struct CheckContext<'a> {
+    /// The asking facility's 医療機関コード.
     pub facility_code: &'a str,
+    /// The day of the request.
     pub date: NaiveDate,
+    /// The time written as ProcessExecutionTime.
     pub time: NaiveTime,
+    /// What the patient consented to share.
     pub consent: ConsentChoices,
+    /// `ArbitraryFileIdentifier`, answered exactly as sent.
     pub arbitrary_file_identifier: Option<&'a str>,
+    /// The encoding of the answer.
     pub character_code: CharacterCode,
 }
 

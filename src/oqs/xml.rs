@@ -87,16 +87,22 @@ pub enum FileRequest {
 /// An `OQSmuquc01req` upload: one query per `QualificationConfirmSearchInfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkUpload {
+    /// The uploading facility's 医療機関コード.
     pub facility_code: String,
+    /// QualificationConfirmationDate of every query.
     pub date: NaiveDate,
+    /// `ArbitraryFileIdentifier`, answered exactly as sent.
     pub arbitrary_file_identifier: Option<String>,
+    /// One query per person, in file order.
     pub queries: Vec<InsuranceCardRequest>,
 }
 
 /// An `OQSmuquc02req` download request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkDownload {
+    /// The downloading facility's 医療機関コード.
     pub facility_code: String,
+    /// The 受付番号 the upload was given.
     pub reception_number: String,
 }
 

@@ -85,10 +85,15 @@ impl CertificateKind {
 /// What a card asks the CA to issue.
 #[derive(Debug, Clone)]
 pub struct CertificateRequest<'a> {
+    /// Authentication (利用者証明用) or signing (署名用).
     pub kind: CertificateKind,
+    /// The person the certificate names.
     pub holder: &'a Person,
+    /// The card's public key.
     pub subject_key: &'a RsaPublicKey,
+    /// First day of validity.
     pub not_before: NaiveDate,
+    /// Last day of validity.
     pub not_after: NaiveDate,
 }
 
@@ -221,9 +226,13 @@ impl TestPki {
 /// What a verified certificate tells its relying party.
 #[derive(Debug, Clone)]
 pub struct VerifiedCertificate {
+    /// The certificate's serial number.
     pub serial: u64,
+    /// First day of validity.
     pub not_before: NaiveDate,
+    /// Last day of validity.
     pub not_after: NaiveDate,
+    /// The holder's public key, which the proof of possession is checked against.
     pub public_key: RsaPublicKey,
 }
 
