@@ -29,7 +29,9 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// `http://HOST:PORT`, resolved.
 #[derive(Debug, Clone)]
 pub struct HttpTarget {
+    /// The target as given (`http://host:port`).
     pub url: String,
+    /// The address the host resolved to.
     pub address: SocketAddr,
     /// Validated once, not for every request.
     host_header: HeaderValue,

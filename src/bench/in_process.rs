@@ -64,6 +64,7 @@ impl<T> Pool<T> {
 
 /// `lookup`: the registry lookup and the rules after the proof of possession, no cryptography.
 pub struct Lookup {
+    /// The service under load.
     pub oqs: Arc<Oqs>,
     pub(crate) pool: Pool<VerifiedCertificate>,
 }
@@ -89,6 +90,7 @@ impl InProcess for Lookup {
 
 /// `insurance-card` in process: the 被保険者証情報 lookup.
 pub struct InsuranceCard {
+    /// The service under load.
     pub oqs: Arc<Oqs>,
     pub(crate) pool: Pool<InsuranceCardRequest>,
 }
@@ -116,6 +118,7 @@ pub(crate) enum SignedCheck {
 
 /// `check` in process: the whole check, certificate chain and signature verified.
 pub struct Check {
+    /// The service under load.
     pub oqs: Arc<Oqs>,
     pub(crate) pool: Pool<SignedCheck>,
 }
@@ -148,8 +151,11 @@ impl InProcess for Check {
 /// `reception`: the reader flow with the emulated card in the virtual reader (PIN, so the card
 /// signs the challenge), against the in-process service.
 pub struct Reception {
+    /// The service under load.
     pub oqs: Arc<Oqs>,
+    /// The cards the receptions take turns with (adults of the registry).
     pub cards: Vec<Card>,
+    /// The day of every reception.
     pub date: NaiveDate,
     /// Add the card's simulated processing time to each reception's latency.
     pub card_latency: bool,
@@ -200,6 +206,7 @@ impl InProcess for Reception {
 
 /// `apdu`: the card alone — SELECT the JPKI AP, SELECT the auth certificate, READ BINARY 256.
 pub struct Apdu {
+    /// The card under load.
     pub card: Card,
 }
 

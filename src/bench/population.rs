@@ -81,6 +81,7 @@ pub(crate) fn unknown_persons(persons: usize, seed: u64, count: usize) -> Vec<Sy
 /// A card's authentication certificate and the key that signs with it.
 #[derive(Clone)]
 pub struct Holder {
+    /// The certificate (DER) the test CA issued to the holder.
     pub certificate: Vec<u8>,
     signer: Arc<RsaSigner>,
 }

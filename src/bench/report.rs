@@ -35,29 +35,37 @@ impl Percentiles {
 /// The JSON written by `--json`, also what the printed summary says.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// The workload run (`--workload`).
     pub workload: String,
+    /// `in-process` or the HTTP target.
     pub target: String,
     /// `open` (arrivals on a schedule, `--rate`) or `closed` (`--terminals`).
     pub mode: &'static str,
+    /// Arrivals per second asked for (open loop only).
     pub offered_rate_per_s: Option<f64>,
     /// Concurrent senders: terminals (closed loop), connections or threads (open loop).
     pub(crate) senders: usize,
+    /// How long the run lasted, in seconds.
     pub duration_s: f64,
     /// Requests sent and answered as expected.
     pub requests: u64,
     /// Requests that failed, whatever the kind (a wrong answer, a timeout, never sent...).
     pub errors: u64,
+    /// Failed requests by kind of failure.
     pub errors_by_kind: BTreeMap<String, u64>,
     /// Expected answers per second of the run.
     pub throughput_per_s: f64,
     pub(crate) latency_us: Percentiles,
     pub(crate) registry_size: usize,
+    /// The registry's seed (`--seed`), to replay the same persons.
     pub seed: u64,
+    /// The outcome kinds asked for and their weights (`--mix`).
     pub mix: BTreeMap<String, u32>,
     /// Whether the service let challenges be reused (checks signed in advance).
     pub reusable_challenges: bool,
     /// `reception` only: whether the card's processing time (virtual) is in the latency.
     pub card_latency: Option<&'static str>,
+    /// What ended the run: `duration`, `requests` or `hard_cap` (the hard time limit).
     pub stopped_by: &'static str,
     pub(crate) cpus: usize,
 }

@@ -22,10 +22,12 @@ use crate::person::Person;
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryDescription {
+    /// Rules that vary between insurers or scenarios.
     #[serde(default)]
     pub options: RegistryOptions,
     #[serde(default)]
     pub(crate) insurers: Vec<InsurerDescription>,
+    /// The persons, their qualifications and their cards.
     #[serde(default)]
     pub persons: Vec<PersonDescription>,
 }
@@ -95,12 +97,15 @@ impl DateRange {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResultCodes {
+    /// `ProcessingResultCode` of the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processing_result_code: Option<ProcessingResultCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) processing_result_message: Option<String>,
+    /// `ErrorCode` of the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<ErrorCode>,
+    /// `ErrorMessage` of the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
 }
@@ -127,13 +132,18 @@ pub(crate) struct InsurerDescription {
 pub struct PersonDescription {
     /// Name other entries (and scenarios) use to refer to this person.
     pub id: Spanned<String>,
+    /// Name, birth date, sex, address and 個人番号.
     pub person: Person,
+    /// 郵便番号, answered as PostNumber.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_number: Option<String>,
+    /// Special states of the record (information blocked, address not disclosed, mislinked).
     #[serde(default)]
     pub flags: PersonFlags,
+    /// The insurances the person holds or held.
     #[serde(default)]
     pub qualifications: Vec<QualificationDescription>,
+    /// The cards whose certificates name the person.
     #[serde(default)]
     pub cards: Vec<CardLinkDescription>,
 }
@@ -175,6 +185,7 @@ pub struct QualificationDescription {
     /// 資格喪失日 (DisqualificationDate): the first day without the qualification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost: Option<NaiveDate>,
+    /// Why the qualification was lost (required with `lost`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_of_loss: Option<ReasonOfLoss>,
     /// The day the insurer registered it; default: `acquired` + the insurer's lag.
@@ -184,6 +195,7 @@ pub struct QualificationDescription {
     /// insurer's `loss_registration_lag_days`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) loss_registered_on: Option<NaiveDate>,
+    /// 所得区分, which sets the burden ratio of the elderly.
     #[serde(default)]
     pub income: IncomeBracket,
     /// Explicit 負担割合 in percent (10, 20, 30), overriding the age rule.
@@ -243,6 +255,7 @@ pub(crate) struct SpecificDiseaseDescription {
 pub struct CardLinkDescription {
     /// notBefore of the card's 利用者証明用電子証明書.
     pub issued: NaiveDate,
+    /// The card's 保険証利用登録 state.
     #[serde(default)]
     pub link: LinkState,
     /// When 保険証利用登録 was done; before that day the card counts as not registered.

@@ -106,7 +106,9 @@ pub(crate) fn general_ii_first_day() -> NaiveDate {
 /// A burden ratio in percent and whether the 未就学 classification applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Burden {
+    /// The share the patient pays, in percent.
     pub percent: u8,
+    /// Whether the 未就学 classification applies.
     pub preschool: bool,
 }
 
