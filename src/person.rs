@@ -17,7 +17,7 @@ pub enum Sex {
 
 impl Sex {
     /// The card's code (`DF 25` of the text AP).
-    pub fn card_code(self) -> u8 {
+    pub(crate) fn card_code(self) -> u8 {
         match self {
             Sex::Male => b'1',
             Sex::Female => b'2',
@@ -26,7 +26,7 @@ impl Sex {
     }
 
     /// The qualification interface's `Sex` code (OQSCD007).
-    pub fn oqs_code(self) -> &'static str {
+    pub(crate) fn oqs_code(self) -> &'static str {
         match self {
             Sex::Male => "1",
             Sex::Female => "2",
@@ -43,8 +43,11 @@ pub struct Person {
     pub name: String,
     /// Katakana reading, family and given name separated by a half-width space.
     pub kana: String,
+    /// 生年月日.
     pub birth_date: NaiveDate,
+    /// 性別.
     pub sex: Sex,
+    /// 住所 as printed on the card.
     pub address: String,
     /// A synthetic 個人番号 with a valid check digit.
     pub my_number: MyNumber,
@@ -52,7 +55,7 @@ pub struct Person {
 
 impl Person {
     /// Age in whole years on `date` (birthday counted from the day itself).
-    pub fn age_on(&self, date: NaiveDate) -> u32 {
+    pub(crate) fn age_on(&self, date: NaiveDate) -> u32 {
         age_on(self.birth_date, date)
     }
 }
@@ -60,7 +63,7 @@ impl Person {
 /// Age in whole years on `date`. Japanese law counts a year as completed the day before the
 /// birthday; every rule the harness models (school entry, 70, 75) is stated in terms of the
 /// birthday itself or month boundaries, so the plain calendar age is what they need.
-pub fn age_on(birth: NaiveDate, date: NaiveDate) -> u32 {
+pub(crate) fn age_on(birth: NaiveDate, date: NaiveDate) -> u32 {
     if date < birth {
         return 0;
     }
@@ -88,7 +91,7 @@ pub struct MyNumber(String);
 
 impl MyNumber {
     /// The check digit for the first eleven digits.
-    pub fn check_digit(first_eleven: &[u8; 11]) -> u8 {
+    pub(crate) fn check_digit(first_eleven: &[u8; 11]) -> u8 {
         let sum: u32 = first_eleven
             .iter()
             .rev()
@@ -122,6 +125,7 @@ impl MyNumber {
         MyNumber(text)
     }
 
+    /// The 12 digits.
     pub fn as_str(&self) -> &str {
         &self.0
     }

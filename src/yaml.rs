@@ -2,7 +2,7 @@
 
 /// The deserializer's message without its own " at line L, column C" suffix: loaders print the
 /// location once, in their `file:line:column` prefix.
-pub fn plain_message(error: &serde_saphyr::Error) -> String {
+pub(crate) fn plain_message(error: &serde_saphyr::Error) -> String {
     let text = error.without_snippet().to_string();
     match text.rfind(" at line ") {
         Some(cut) if text[cut..].contains(", column ") => text[..cut].to_owned(),
@@ -11,7 +11,7 @@ pub fn plain_message(error: &serde_saphyr::Error) -> String {
 }
 
 /// Writes `FILE[:LINE[:COLUMN]]`, the location every load error starts with.
-pub fn write_location(
+pub(crate) fn write_location(
     f: &mut std::fmt::Formatter<'_>,
     file: &std::path::Path,
     line: Option<u64>,
@@ -31,7 +31,7 @@ pub fn write_location(
 /// valid keys) that also keeps where each key was written, in file order: reports name an
 /// expectation by its own line, and checks run in the order the author wrote them.
 #[derive(Debug, Clone)]
-pub struct WithKeyLocations<T> {
+pub(crate) struct WithKeyLocations<T> {
     pub value: T,
     /// Every key as written, with the location of the key itself, in file order.
     pub keys: Vec<(String, serde_saphyr::Location)>,

@@ -3,7 +3,7 @@
 //! of its boundary, every proof-of-possession failure, consent and the record of calls.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-use chrono::NaiveDate;
+use crate::support::date as d;
 use myna_hil::oqs::description::RegistryDescription;
 use myna_hil::oqs::message::{
     CheckRequest, CheckResponse, ConsentChoices, ConsentMode, IdentityMethod, InsuranceCardRequest,
@@ -20,10 +20,6 @@ use sha2::Sha256;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/registry/clinic.yaml");
 const FACILITY: &str = "1312345678";
-
-fn d(text: &str) -> NaiveDate {
-    text.parse().unwrap()
-}
 
 struct World {
     oqs: Oqs,

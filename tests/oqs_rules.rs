@@ -2,14 +2,10 @@
 //! boundary.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-use chrono::NaiveDate;
+use crate::support::date as d;
 use myna_hil::oqs::codes::IncomeBracket;
 use myna_hil::oqs::description::GraceRule;
 use myna_hil::oqs::rules::{self, Burden, CertificateStanding};
-
-fn d(text: &str) -> NaiveDate {
-    text.parse().unwrap()
-}
 
 fn ratio(birth: &str, on: &str, income: IncomeBracket) -> Burden {
     rules::burden(d(birth), d(on), income, None)

@@ -2,7 +2,7 @@
 //! omitted empty elements, YYYYMMDD, 3-digit ratios, U+3000 in Name), CP932, and request files.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
-use chrono::NaiveDate;
+use crate::support::date as d;
 use myna_hil::oqs::codes::CharacterCode;
 use myna_hil::oqs::message::{
     CheckRequest, CheckResponse, ConsentChoices, IdentityMethod, InsuranceCardRequest,
@@ -17,10 +17,6 @@ use rsa::signature::{SignatureEncoding, Signer};
 use sha2::Sha256;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/registry/clinic.yaml");
-
-fn d(text: &str) -> NaiveDate {
-    text.parse().unwrap()
-}
 
 fn oqs() -> (Oqs, RegistryDescription) {
     let description = RegistryDescription::from_file(FIXTURE.as_ref()).unwrap();

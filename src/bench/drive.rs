@@ -18,7 +18,7 @@ use crate::bench::record::{HistogramError, Recorder};
 
 /// How requests arrive.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Load {
+pub(crate) enum Load {
     /// `rate` requests per second, spread over `workers` senders.
     Open { rate: f64, workers: usize },
     /// `terminals` senders, each waiting for its answer.
@@ -26,7 +26,7 @@ pub enum Load {
 }
 
 impl Load {
-    pub fn senders(&self) -> usize {
+    pub(crate) fn senders(&self) -> usize {
         match *self {
             Load::Open { workers, .. } => workers,
             Load::Closed { terminals } => terminals,
@@ -37,14 +37,14 @@ impl Load {
 
 /// When the run ends.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub duration: Option<Duration>,
     pub requests: Option<u64>,
 }
 
 /// Why a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
+pub(crate) enum StopReason {
     Duration,
     Requests,
     HardCap,
@@ -60,7 +60,7 @@ impl StopReason {
     }
 }
 
-pub struct RunResult {
+pub(crate) struct RunResult {
     pub recorder: Recorder,
     /// From the start to the last answer.
     pub elapsed: Duration,
@@ -165,7 +165,7 @@ impl Shared {
 }
 
 /// Runs an in-process workload on OS threads (one per sender).
-pub fn drive_in_process<W: InProcess>(
+pub(crate) fn drive_in_process<W: InProcess>(
     workload: &W,
     load: Load,
     limits: Limits,
@@ -248,14 +248,14 @@ fn finish(
 }
 
 /// An HTTP workload: requests by kind, and which answers they expect.
-pub struct HttpWorkload {
+pub(crate) struct HttpWorkload {
     pub target: HttpTarget,
     pub path: Path,
     pub pool: Pool<HttpRequest>,
 }
 
 /// Runs an HTTP workload on a tokio runtime, one task and one kept-alive connection per sender.
-pub fn drive_http(
+pub(crate) fn drive_http(
     workload: Arc<HttpWorkload>,
     load: Load,
     limits: Limits,

@@ -24,17 +24,20 @@ use crate::oqs::message::{Challenge, CheckRequest};
 use crate::oqs::Outcome;
 
 /// How long one request may take before it counts as a `timeout` error.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `http://HOST:PORT`, resolved.
 #[derive(Debug, Clone)]
 pub struct HttpTarget {
+    /// The target as given (`http://host:port`).
     pub url: String,
+    /// The address the host resolved to.
     pub address: SocketAddr,
     /// Validated once, not for every request.
     host_header: HeaderValue,
 }
 
+/// Why `--target` is not an `http://host:port` the bench can reach.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error("--target {0:?}: expected in-process or http://HOST:PORT (https is not supported)")]
@@ -48,6 +51,7 @@ pub enum TargetError {
 }
 
 impl HttpTarget {
+    /// Reads `--target` (`http://host:port`), resolving the host once.
     pub fn parse(text: &str) -> Result<HttpTarget, TargetError> {
         let syntax = || TargetError::Syntax(text.to_owned());
         let rest = text.strip_prefix("http://").ok_or_else(syntax)?;
@@ -93,18 +97,19 @@ pub struct Connection {
 
 /// A request that failed before an answer could be judged, by kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure(pub String);
+pub struct HttpFailure(pub String);
 
 impl Connection {
-    pub async fn open(target: &HttpTarget) -> Result<Connection, Failure> {
+    /// Opens one kept-alive HTTP/1.1 connection to the target.
+    pub async fn open(target: &HttpTarget) -> Result<Connection, HttpFailure> {
         let stream = TcpStream::connect(target.address)
             .await
-            .map_err(|_| Failure("connect".into()))?;
+            .map_err(|_| HttpFailure("connect".into()))?;
         // Requests are small and answered at once: no Nagle delay on either side.
         let _ = stream.set_nodelay(true);
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|_| Failure("connect".into()))?;
+            .map_err(|_| HttpFailure("connect".into()))?;
         Ok(Connection {
             sender,
             driver: Some(Box::pin(connection)),
@@ -122,7 +127,7 @@ impl Connection {
         method: Method,
         path: &str,
         body: Bytes,
-    ) -> Result<(StatusCode, Bytes), Failure> {
+    ) -> Result<(StatusCode, Bytes), HttpFailure> {
         let exchange = async {
             match self.send_once(method.clone(), path, body.clone()).await {
                 Err(Attempt::NotAnswered(_)) if self.reused => {
@@ -137,7 +142,7 @@ impl Connection {
         };
         let answer = tokio::time::timeout(REQUEST_TIMEOUT, exchange)
             .await
-            .map_err(|_| Failure("timeout".into()))??;
+            .map_err(|_| HttpFailure("timeout".into()))??;
         self.reused = true;
         Ok(answer)
     }
@@ -157,25 +162,25 @@ impl Connection {
                 HeaderValue::from_static("application/json"),
             )
             .body(Full::new(body))
-            .map_err(|_| Attempt::Failed(Failure("request_build".into())))?;
+            .map_err(|_| Attempt::Failed(HttpFailure("request_build".into())))?;
         drive(&mut self.driver, self.sender.ready())
             .await
-            .map_err(|_| Attempt::NotAnswered(Failure("connection_closed".into())))?;
+            .map_err(|_| Attempt::NotAnswered(HttpFailure("connection_closed".into())))?;
         let response = drive(&mut self.driver, self.sender.try_send_request(request))
             .await
             .map_err(|mut error| {
                 let unsent = error.take_message().is_some();
                 let error = error.into_error();
                 if unsent || error.is_canceled() || error.is_incomplete_message() {
-                    Attempt::NotAnswered(Failure("connection_closed".into()))
+                    Attempt::NotAnswered(HttpFailure("connection_closed".into()))
                 } else {
-                    Attempt::Failed(Failure("io".into()))
+                    Attempt::Failed(HttpFailure("io".into()))
                 }
             })?;
         let status = response.status();
         let body = drive(&mut self.driver, response.into_body().collect())
             .await
-            .map_err(|_| Attempt::Failed(Failure("io".into())))?
+            .map_err(|_| Attempt::Failed(HttpFailure("io".into())))?
             .to_bytes();
         Ok((status, body))
     }
@@ -204,8 +209,8 @@ async fn drive<T>(
 /// How one try of a request ended, when it failed.
 enum Attempt {
     /// The connection closed before any answer: the request may be sent again.
-    NotAnswered(Failure),
-    Failed(Failure),
+    NotAnswered(HttpFailure),
+    Failed(HttpFailure),
 }
 
 /// The part of an answer the bench judges.
@@ -224,7 +229,7 @@ struct VerdictBody {
 
 /// Judges an HTTP answer: malformed requests must get a 422, every verdict a 200 with the
 /// expected outcome.
-pub fn judge_http(
+pub(crate) fn judge_http(
     path: Path,
     expected: Expect,
     status: StatusCode,
@@ -251,7 +256,7 @@ pub fn judge_http(
 }
 
 /// What one HTTP request of a workload is.
-pub enum HttpRequest {
+pub(crate) enum HttpRequest {
     /// A body sent as is (insurance-card lookups, checks signed in advance).
     Ready { path: &'static str, body: Bytes },
     /// A check with a fresh challenge: ask for one, sign it, send the check.
@@ -259,7 +264,7 @@ pub enum HttpRequest {
 }
 
 /// Sends `request` over `connection` and judges the answer.
-pub async fn run_http(
+pub(crate) async fn run_http(
     connection: &mut Connection,
     path_kind: Path,
     expected: Expect,
@@ -270,7 +275,7 @@ pub async fn run_http(
             let (status, answer) = connection
                 .send(Method::POST, path, body.clone())
                 .await
-                .map_err(|Failure(kind)| kind)?;
+                .map_err(|HttpFailure(kind)| kind)?;
             judge_http(path_kind, expected, status, &answer)
         }
         HttpRequest::Fresh(fresh) => {
@@ -278,7 +283,7 @@ pub async fn run_http(
             let (status, answer) = connection
                 .send(Method::POST, "/v1/challenge", Bytes::new())
                 .await
-                .map_err(|Failure(kind)| kind)?;
+                .map_err(|HttpFailure(kind)| kind)?;
             if status != StatusCode::OK {
                 return Err(format!("challenge_status_{}", status.as_u16()));
             }
@@ -296,7 +301,7 @@ pub async fn run_http(
             let (status, answer) = connection
                 .send(Method::POST, "/v1/check", Bytes::from(body))
                 .await
-                .map_err(|Failure(kind)| kind)?;
+                .map_err(|HttpFailure(kind)| kind)?;
             judge_http(path_kind, expected, status, &answer)
         }
     }
@@ -304,15 +309,14 @@ pub async fn run_http(
 
 /// `GET /v1/health` as the bench reads it.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Health {
-    pub status: String,
+pub(crate) struct Health {
     #[serde(default)]
     pub reusable_challenges: bool,
     #[serde(default)]
     pub persons: Option<u64>,
 }
 
-pub async fn health(target: &HttpTarget) -> Result<Health, String> {
+pub(crate) async fn health(target: &HttpTarget) -> Result<Health, String> {
     let mut connection = Connection::open(target)
         .await
         .map_err(|_| format!("cannot connect to {} ({})", target.url, target.address))?;
@@ -356,7 +360,7 @@ pub async fn challenges(target: &HttpTarget, count: usize) -> Result<Vec<Vec<u8>
         let (status, body) = connection
             .send(Method::POST, "/v1/challenge", Bytes::new())
             .await
-            .map_err(|Failure(kind)| format!("POST /v1/challenge: {kind}"))?;
+            .map_err(|HttpFailure(kind)| format!("POST /v1/challenge: {kind}"))?;
         if status != StatusCode::OK {
             return Err(format!("POST /v1/challenge answered {status}"));
         }

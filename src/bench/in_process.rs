@@ -21,11 +21,13 @@ use crate::transport::virtual_reader::VirtualReader;
 /// The 医療機関コード every request names.
 pub const FACILITY: &str = "1312345678";
 /// One digit short: refused as malformed.
-pub const BAD_FACILITY: &str = "131234567";
+pub(crate) const BAD_FACILITY: &str = "131234567";
 
 /// A workload the bench calls directly.
 pub trait InProcess: Sync {
+    /// What one load thread keeps between requests (its own state, no sharing).
     type Worker: Send;
+    /// The state of load thread `index`.
     fn worker(&self, index: usize) -> Self::Worker;
     /// Runs request `k`. `Ok` carries time a real device would have added that the process
     /// only simulated (the card's processing time in virtual time); `Err` the error kind.
@@ -33,7 +35,7 @@ pub trait InProcess: Sync {
 }
 
 /// Requests by kind; request `k` takes the `k`-th of its kind, round robin.
-pub struct Pool<T> {
+pub(crate) struct Pool<T> {
     mix: Mix,
     by_kind: Vec<(Expect, Vec<T>)>,
 }
@@ -45,7 +47,7 @@ impl<T> Pool<T> {
 
     /// Request `k`: its kind from the mix, and an item of that kind chosen by a hash of `k`
     /// (so that no period of the mix table lines up with the pool's length).
-    pub fn pick(&self, k: u64) -> Option<(Expect, &T)> {
+    pub(crate) fn pick(&self, k: u64) -> Option<(Expect, &T)> {
         let kind = self.mix.pick(k);
         let (_, items) = self.by_kind.iter().find(|(have, _)| *have == kind)?;
         let len = items.len().max(1) as u64;
@@ -62,8 +64,9 @@ impl<T> Pool<T> {
 
 /// `lookup`: the registry lookup and the rules after the proof of possession, no cryptography.
 pub struct Lookup {
+    /// The service under load.
     pub oqs: Arc<Oqs>,
-    pub pool: Pool<VerifiedCertificate>,
+    pub(crate) pool: Pool<VerifiedCertificate>,
 }
 
 impl InProcess for Lookup {
@@ -87,8 +90,9 @@ impl InProcess for Lookup {
 
 /// `insurance-card` in process: the 被保険者証情報 lookup.
 pub struct InsuranceCard {
+    /// The service under load.
     pub oqs: Arc<Oqs>,
-    pub pool: Pool<InsuranceCardRequest>,
+    pub(crate) pool: Pool<InsuranceCardRequest>,
 }
 
 impl InProcess for InsuranceCard {
@@ -104,7 +108,7 @@ impl InProcess for InsuranceCard {
 
 /// A check whose proof of possession is either signed in advance (reusable challenges) or
 /// made for each request (a fresh challenge from the service, signed by the holder's key).
-pub enum SignedCheck {
+pub(crate) enum SignedCheck {
     Presigned(CheckRequest),
     Fresh {
         holder: Holder,
@@ -114,8 +118,9 @@ pub enum SignedCheck {
 
 /// `check` in process: the whole check, certificate chain and signature verified.
 pub struct Check {
+    /// The service under load.
     pub oqs: Arc<Oqs>,
-    pub pool: Pool<SignedCheck>,
+    pub(crate) pool: Pool<SignedCheck>,
 }
 
 impl InProcess for Check {
@@ -146,8 +151,11 @@ impl InProcess for Check {
 /// `reception`: the reader flow with the emulated card in the virtual reader (PIN, so the card
 /// signs the challenge), against the in-process service.
 pub struct Reception {
+    /// The service under load.
     pub oqs: Arc<Oqs>,
+    /// The cards the receptions take turns with (adults of the registry).
     pub cards: Vec<Card>,
+    /// The day of every reception.
     pub date: NaiveDate,
     /// Add the card's simulated processing time to each reception's latency.
     pub card_latency: bool,
@@ -198,6 +206,7 @@ impl InProcess for Reception {
 
 /// `apdu`: the card alone — SELECT the JPKI AP, SELECT the auth certificate, READ BINARY 256.
 pub struct Apdu {
+    /// The card under load.
     pub card: Card,
 }
 

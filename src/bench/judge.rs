@@ -13,7 +13,7 @@ pub enum Path {
 }
 
 /// `Ok` when `outcome` / `validity` is what `expected` calls for; else the error kind counted.
-pub fn judge(
+pub(crate) fn judge(
     path: Path,
     expected: Expect,
     outcome: Outcome,
@@ -39,7 +39,11 @@ pub fn judge(
 }
 
 /// [`judge`] of a whole answer from the in-process service.
-pub fn judge_answer(path: Path, expected: Expect, answer: &CheckResponse) -> Result<(), String> {
+pub(crate) fn judge_answer(
+    path: Path,
+    expected: Expect,
+    answer: &CheckResponse,
+) -> Result<(), String> {
     judge(
         path,
         expected,

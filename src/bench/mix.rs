@@ -18,7 +18,7 @@ pub enum Expect {
 }
 
 impl Expect {
-    pub const ALL: [Expect; 5] = [
+    pub(crate) const ALL: [Expect; 5] = [
         Expect::Valid,
         Expect::NotFound,
         Expect::Expired,
@@ -26,6 +26,7 @@ impl Expect {
         Expect::Invalid,
     ];
 
+    /// The kind as `--mix` writes it.
     pub fn name(self) -> &'static str {
         match self {
             Expect::Valid => "valid",
@@ -51,11 +52,12 @@ impl fmt::Display for Expect {
 /// request indices (request `k` asks for `table[k % len]`), so that every run with the same
 /// mix sends the same sequence and no kind comes in bursts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mix {
+pub(crate) struct Mix {
     weights: Vec<(Expect, u32)>,
     table: Vec<Expect>,
 }
 
+/// Why a `--mix` cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MixError {
     #[error("--mix: {0:?} is not KIND=WEIGHT (kinds: valid, not_found, expired, bad_signature, invalid)")]
@@ -74,7 +76,7 @@ pub enum MixError {
 
 impl Mix {
     /// Only valid requests.
-    pub fn all_valid() -> Mix {
+    pub(crate) fn all_valid() -> Mix {
         Mix::from_weights(vec![(Expect::Valid, 1)])
     }
 
@@ -128,7 +130,7 @@ impl Mix {
     }
 
     /// What request `index` asks for.
-    pub fn pick(&self, index: u64) -> Expect {
+    pub(crate) fn pick(&self, index: u64) -> Expect {
         let len = self.table.len().max(1) as u64;
         self.table
             .get((index % len) as usize)
@@ -140,7 +142,7 @@ impl Mix {
         self.weights.iter().map(|(kind, _)| *kind)
     }
 
-    pub fn weights(&self) -> &[(Expect, u32)] {
+    pub(crate) fn weights(&self) -> &[(Expect, u32)] {
         &self.weights
     }
 }

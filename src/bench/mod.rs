@@ -1,7 +1,9 @@
 //! `myna-hil bench`: qualification lookups, checks, receptions and card APDUs under load,
 //! in process or against a running `myna-hil oqs serve` over HTTP.
 //!
-//! - [`cli`]: the arguments, their checks and the run;
+//! - [`cli`]: the run, over `args` (the arguments and their checks); `workloads` builds each workload's
+//!   requests, `presign` the `check` workload's holders and signed requests, `parallel` maps
+//!   over every CPU;
 //! - [`drive`]: the load models (open loop on a schedule, closed loop with N terminals);
 //! - [`in_process`] / [`http`]: the workloads, called directly or sent over kept-alive
 //!   HTTP/1.1 connections;
@@ -14,13 +16,17 @@
 //! The top layer beside `scenario` and `certify`: it may use `oqs`, `reader`, `card`, `pki`,
 //! `transport`; nothing imports it.
 
+mod args;
 pub mod cli;
 pub mod drive;
 pub mod http;
 pub mod in_process;
 pub mod judge;
 pub mod mix;
+mod parallel;
 pub mod population;
+mod presign;
 pub mod progress;
 pub mod record;
 pub mod report;
+mod workloads;

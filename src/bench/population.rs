@@ -29,13 +29,13 @@ pub fn valid_until() -> NaiveDate {
 /// An expired certificate ended on this day, more than a year before [`check_date`] and so
 /// beyond any grace period; only cards issued by then can carry one
 /// ([`can_carry_expired_certificate`]).
-pub fn expired_until() -> NaiveDate {
+pub(crate) fn expired_until() -> NaiveDate {
     NaiveDate::from_ymd_opt(2023, 12, 31).unwrap_or_default()
 }
 
 /// Whether `person`'s card was issued early enough to carry an expired certificate (its
 /// serial, hence its notBefore, is the card's issue date).
-pub fn can_carry_expired_certificate(person: &SyntheticPerson) -> bool {
+pub(crate) fn can_carry_expired_certificate(person: &SyntheticPerson) -> bool {
     person.card_issued <= expired_until()
 }
 
@@ -64,7 +64,7 @@ pub fn known_persons(persons: usize, seed: u64, count: usize) -> Vec<SyntheticPe
 
 /// Persons the registry of `persons` does not hold: the generator's next indices, with the
 /// same kind of data, so that a lookup for them costs what a real miss costs.
-pub fn unknown_persons(persons: usize, seed: u64, count: usize) -> Vec<SyntheticPerson> {
+pub(crate) fn unknown_persons(persons: usize, seed: u64, count: usize) -> Vec<SyntheticPerson> {
     let mut found = Vec::with_capacity(count);
     visit_synthetic_persons(count, seed.wrapping_add(0x5EED), |person| {
         let mut stranger = person.clone();
@@ -81,6 +81,7 @@ pub fn unknown_persons(persons: usize, seed: u64, count: usize) -> Vec<Synthetic
 /// A card's authentication certificate and the key that signs with it.
 #[derive(Clone)]
 pub struct Holder {
+    /// The certificate (DER) the test CA issued to the holder.
     pub certificate: Vec<u8>,
     signer: Arc<RsaSigner>,
 }

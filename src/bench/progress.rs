@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-pub struct Progress {
+pub(crate) struct Progress {
     bar: Option<ProgressBar>,
 }
 
@@ -37,7 +37,7 @@ impl Progress {
     }
 
     /// Shows `done` every 100 ms until `finished` says so.
-    pub fn follow(&self, done: &AtomicU64, finished: impl Fn() -> bool) {
+    pub(crate) fn follow(&self, done: &AtomicU64, finished: impl Fn() -> bool) {
         loop {
             if let Some(bar) = &self.bar {
                 bar.set_position(done.load(Ordering::Relaxed));

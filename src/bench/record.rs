@@ -10,6 +10,7 @@ use hdrhistogram::Histogram;
 /// Latencies are recorded in microseconds, from 1 µs to one hour (longer ones are clamped).
 const HIGHEST_MICROS: u64 = 3_600_000_000;
 
+/// An HDR histogram could not be created or added to.
 #[derive(Debug, thiserror::Error)]
 #[error("latency histogram: {0}")]
 pub struct HistogramError(String);
@@ -19,6 +20,7 @@ fn histogram(significant_digits: u8) -> Result<Histogram<u64>, HistogramError> {
         .map_err(|error| HistogramError(error.to_string()))
 }
 
+/// Latencies (HDR histograms, per second and overall) and failures of one run.
 #[derive(Clone)]
 pub struct Recorder {
     total: Histogram<u64>,
@@ -28,7 +30,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn new() -> Result<Recorder, HistogramError> {
+    pub(crate) fn new() -> Result<Recorder, HistogramError> {
         Ok(Recorder {
             total: histogram(3)?,
             per_second: Vec::new(),
@@ -56,17 +58,19 @@ impl Recorder {
         }
     }
 
+    /// Counts one failure of `kind`.
     pub fn failure(&mut self, kind: &str) {
         self.failures(kind, 1);
     }
 
+    /// Counts `count` failures of `kind`.
     pub fn failures(&mut self, kind: &str, count: u64) {
         if count > 0 {
             *self.errors.entry(kind.to_owned()).or_insert(0) += count;
         }
     }
 
-    pub fn merge(&mut self, other: &Recorder) {
+    pub(crate) fn merge(&mut self, other: &Recorder) {
         let _ = self.total.add(&other.total);
         while self.per_second.len() < other.per_second.len() {
             self.per_second.push(self.blank_second.clone());
@@ -79,22 +83,24 @@ impl Recorder {
         }
     }
 
-    pub fn successes(&self) -> u64 {
+    pub(crate) fn successes(&self) -> u64 {
         self.total.len()
     }
 
-    pub fn error_count(&self) -> u64 {
+    pub(crate) fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
 
+    /// Failures by kind.
     pub fn errors(&self) -> &BTreeMap<String, u64> {
         &self.errors
     }
 
-    pub fn latencies(&self) -> &Histogram<u64> {
+    pub(crate) fn latencies(&self) -> &Histogram<u64> {
         &self.total
     }
 
+    /// One latency histogram per second of the run.
     pub fn seconds(&self) -> &[Histogram<u64>] {
         &self.per_second
     }

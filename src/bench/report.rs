@@ -9,7 +9,7 @@ use crate::bench::drive::RunResult;
 use crate::bench::record::Recorder;
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Percentiles {
+pub(crate) struct Percentiles {
     pub p50: u64,
     pub p90: u64,
     pub p99: u64,
@@ -35,39 +35,47 @@ impl Percentiles {
 /// The JSON written by `--json`, also what the printed summary says.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// The workload run (`--workload`).
     pub workload: String,
+    /// `in-process` or the HTTP target.
     pub target: String,
     /// `open` (arrivals on a schedule, `--rate`) or `closed` (`--terminals`).
     pub mode: &'static str,
+    /// Arrivals per second asked for (open loop only).
     pub offered_rate_per_s: Option<f64>,
     /// Concurrent senders: terminals (closed loop), connections or threads (open loop).
-    pub senders: usize,
+    pub(crate) senders: usize,
+    /// How long the run lasted, in seconds.
     pub duration_s: f64,
     /// Requests sent and answered as expected.
     pub requests: u64,
     /// Requests that failed, whatever the kind (a wrong answer, a timeout, never sent...).
     pub errors: u64,
+    /// Failed requests by kind of failure.
     pub errors_by_kind: BTreeMap<String, u64>,
     /// Expected answers per second of the run.
     pub throughput_per_s: f64,
-    pub latency_us: Percentiles,
-    pub registry_size: usize,
+    pub(crate) latency_us: Percentiles,
+    pub(crate) registry_size: usize,
+    /// The registry's seed (`--seed`), to replay the same persons.
     pub seed: u64,
+    /// The outcome kinds asked for and their weights (`--mix`).
     pub mix: BTreeMap<String, u32>,
     /// Whether the service let challenges be reused (checks signed in advance).
     pub reusable_challenges: bool,
     /// `reception` only: whether the card's processing time (virtual) is in the latency.
     pub card_latency: Option<&'static str>,
+    /// What ended the run: `duration`, `requests` or `hard_cap` (the hard time limit).
     pub stopped_by: &'static str,
-    pub cpus: usize,
+    pub(crate) cpus: usize,
 }
 
-pub struct SummaryParts {
+pub(crate) struct SummaryParts {
     pub workload: String,
     pub target: String,
     pub offered_rate_per_s: Option<f64>,
-    pub senders: usize,
-    pub registry_size: usize,
+    pub(crate) senders: usize,
+    pub(crate) registry_size: usize,
     pub seed: u64,
     pub mix: BTreeMap<String, u32>,
     pub reusable_challenges: bool,
@@ -75,7 +83,7 @@ pub struct SummaryParts {
 }
 
 impl Summary {
-    pub fn new(parts: SummaryParts, run: &RunResult) -> Summary {
+    pub(crate) fn new(parts: SummaryParts, run: &RunResult) -> Summary {
         let seconds = run.elapsed.as_secs_f64().max(1e-9);
         let requests = run.recorder.successes();
         Summary {
@@ -141,13 +149,14 @@ impl Summary {
     }
 }
 
+/// Why the JSON summary or the SVG plot could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error("writing {path}: {reason}")]
     Write { path: String, reason: String },
 }
 
-pub fn write_json(path: &Path, summary: &Summary) -> Result<(), ReportError> {
+pub(crate) fn write_json(path: &Path, summary: &Summary) -> Result<(), ReportError> {
     let fail = |reason: String| ReportError::Write {
         path: path.display().to_string(),
         reason,
@@ -159,7 +168,11 @@ pub fn write_json(path: &Path, summary: &Summary) -> Result<(), ReportError> {
 
 /// `--plot`: the percentile spectrum (latency against 1/(1-p) on a log axis) beside latency
 /// over the run (p50, p99 and max of each second).
-pub fn write_plot(path: &Path, summary: &Summary, recorder: &Recorder) -> Result<(), ReportError> {
+pub(crate) fn write_plot(
+    path: &Path,
+    summary: &Summary,
+    recorder: &Recorder,
+) -> Result<(), ReportError> {
     use plotters::prelude::*;
 
     let fail = |reason: String| ReportError::Write {

@@ -9,7 +9,9 @@ use super::pin::PinId;
 use super::tlv::ascii_date;
 use crate::person::Person;
 
-pub use crate::apdu::ids::common::{EF_CARD_INFO, EF_INTERNAL_AUTH_KEY, EF_KEY_REFERENCE, EF_PIN};
+pub(crate) use crate::apdu::ids::common::{
+    EF_CARD_INFO, EF_INTERNAL_AUTH_KEY, EF_KEY_REFERENCE, EF_PIN,
+};
 
 /// The one record of 共通AP and 住基AP EF 0002: a 16-byte key-reference-shaped value whose
 /// meaning is unknown (card-measured.md §5.1, §9), the same in both. Ours is a key ID of our

@@ -12,9 +12,9 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 use super::sign::issuer_signature;
 
 /// Size of the EF form (`7F 21 82 02 33 …`, text EF0004 / surface EF0004).
-pub const CV_CERTIFICATE_SIZE: usize = 568;
+pub(crate) const CV_CERTIFICATE_SIZE: usize = 568;
 /// Size of the `5F4E` body: CAR(16) ‖ CHR(16) ‖ `90`/`91` key (265).
-pub const CV_BODY_SIZE: usize = 297;
+pub(crate) const CV_BODY_SIZE: usize = 297;
 
 /// A 16-byte key identifier (card-measured.md §11.1): 7 ASCII digits, `08 05`, 3 ASCII digits,
 /// `00 00 00` and a last byte (`00` in AP files, non-zero at the MF level). Digits beyond

@@ -4,14 +4,14 @@ use super::description::ProfileFeatures;
 use super::fs::{Application, EfContent, ElementaryFile, KeyId, ReadAccess, AID_JPKI};
 use super::pin::PinId;
 
-pub use crate::apdu::ids::jpki::{
+pub(crate) use crate::apdu::ids::jpki::{
     EF_AUTH_CA_CERTIFICATE, EF_AUTH_CERTIFICATE, EF_AUTH_KEY, EF_AUTH_PIN, EF_CERTIFICATE_PRESENCE,
     EF_SIGNING_CA_CERTIFICATE, EF_SIGNING_CERTIFICATE, EF_SIGNING_KEY, EF_SIGNING_PIN,
     EF_TOKEN_INFO,
 };
 
 /// Size of the token-info EF (card-measured.md §8.2).
-pub const TOKEN_INFO_SIZE: usize = 160;
+pub(crate) const TOKEN_INFO_SIZE: usize = 160;
 
 /// EF 0006: a PKCS#11 `CK_TOKEN_INFO` with 4-byte big-endian `CK_ULONG`s (card-measured.md
 /// §8.2). The label tells clients a plastic card from a phone token; the other fields are the

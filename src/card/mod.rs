@@ -24,7 +24,7 @@ use crate::pki::TestPki;
 
 pub mod atr;
 mod common;
-pub mod cv;
+pub(crate) mod cv;
 pub mod description;
 pub mod fs;
 mod images;
@@ -51,28 +51,35 @@ use fs::{EfContent, FileSystem, KeyId, ReadAccess};
 use mf::{MfObjects, TAG_CONTACT_ATR};
 use personalise::{CardContents, CardKeys};
 use pin::{PinId, PinTable};
-use secure_messaging::{Session, SessionKeySupport};
+use secure_messaging::{SecureMessagingSession, SessionKeySupport};
 
 /// One answer of the card: the R-APDU bytes (data + SW1 SW2) and the processing time a real
 /// card would have taken. The core never sleeps; transports apply `latency` if they want to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CardReply {
+    /// The response APDU (data and status word).
     pub rapdu: Vec<u8>,
+    /// How long the real card would have taken (its measured timing model).
     pub latency: Duration,
 }
 
 /// A PIN's retry state as a harness expectation sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct PinState {
+    /// Wrong entries left before the PIN blocks.
     pub tries_left: u8,
+    /// Wrong entries the PIN allows from its last reset.
     pub max_tries: u8,
 }
 
 /// Retry counters of all PINs on the card (`None` where the profile has no such PIN).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct PinCounters {
+    /// JPKI 利用者証明用 PIN (4 digits), if the card has one.
     pub auth: Option<PinState>,
+    /// JPKI 署名用パスワード (6-16 characters), if the card has a signing certificate.
     pub signing: Option<PinState>,
+    /// 券面事項入力補助用 PIN (4 digits), if the card has the text AP.
     pub text: Option<PinState>,
 }
 
@@ -148,14 +155,14 @@ enum Work {
     Refusal,
 }
 
-struct Answer {
+struct CardAnswer {
     rapdu: Vec<u8>,
     work: Work,
 }
 
-impl Answer {
-    fn status(sw: StatusWord, work: Work) -> Answer {
-        Answer {
+impl CardAnswer {
+    fn status(sw: StatusWord, work: Work) -> CardAnswer {
+        CardAnswer {
             rapdu: sw.to_bytes().to_vec(),
             work,
         }
@@ -211,7 +218,7 @@ pub struct Card {
     mf_objects: Arc<MfObjects>,
     /// The text AP's secure-messaging session: lives and dies with the security status
     /// (card-measured.md §2); `None` also after a session was destroyed by a bad SM command.
-    secure_session: Option<Session>,
+    secure_session: Option<SecureMessagingSession>,
     /// No command answered since the last cold power-up (for `first_command_fails`).
     fresh_from_power_up: bool,
 }
@@ -293,6 +300,7 @@ impl Card {
         self.atr.clone()
     }
 
+    /// Powers the card off: the session (selection, verified PINs, secure messaging) ends.
     pub fn power_off(&mut self) {
         self.end_session();
         self.powered = false;
@@ -316,6 +324,7 @@ impl Card {
         self.atr.clone()
     }
 
+    /// Whether the card is powered (a mute card never is).
     pub fn is_powered(&self) -> bool {
         self.powered
     }
@@ -344,10 +353,10 @@ impl Card {
         }
         let fresh = std::mem::take(&mut self.fresh_from_power_up);
         let answer = if fresh && self.options.first_command_fails {
-            Answer::status(StatusWord::NO_PRECISE_DIAGNOSIS, Work::Refusal)
+            CardAnswer::status(StatusWord::NO_PRECISE_DIAGNOSIS, Work::Refusal)
         } else {
             self.execute(capdu)
-                .unwrap_or_else(|sw| Answer::status(sw, Work::Refusal))
+                .unwrap_or_else(|sw| CardAnswer::status(sw, Work::Refusal))
         };
         let latency = self.latency_of(answer.work);
         CardReply {
@@ -371,7 +380,7 @@ impl Card {
         }
     }
 
-    fn execute(&mut self, capdu: &[u8]) -> Result<Answer, StatusWord> {
+    fn execute(&mut self, capdu: &[u8]) -> Result<CardAnswer, StatusWord> {
         let command = Command::parse(capdu)?;
         let class = self.check_class(command.cla)?;
         if command.ins != INS_GET_RESPONSE {
@@ -453,7 +462,7 @@ impl Card {
     /// SET SESSION KEY `80 AE 00 00 00 01 00 <256>` (card-measured.md §6.10): only the text AP
     /// delivers a key, after its PIN (checked before decryption); the others answer `66 F1` or
     /// `69 82`. A new key restarts the counter.
-    fn set_session_key(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+    fn set_session_key(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
         if command.p1 != 0 || command.p2 != 0 {
             return Err(StatusWord::INCORRECT_P1_P2);
         }
@@ -478,14 +487,14 @@ impl Card {
             .ok_or(StatusWord::SECURITY_ENVIRONMENT_FAULTY)?;
         let session = secure_messaging::open_session(delivery_key, command.data)?;
         self.secure_session = Some(session);
-        Ok(Answer::status(StatusWord::SUCCESS, Work::Sign))
+        Ok(CardAnswer::status(StatusWord::SUCCESS, Work::Sign))
     }
 
     /// One CLA `08` command of a live session. The counter advances first, so a refused
     /// command still uses up its number; a malformed or undecryptable object is `69 88` and
     /// destroys the session; after that (or with none) every SM command is `69 FC`. Answers
     /// carry data only as one `86` cryptogram, the status word in the clear.
-    fn secure_command(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+    fn secure_command(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
         let session = self
             .secure_session
             .as_mut()
@@ -534,7 +543,7 @@ impl Card {
                     }
                     let mut rapdu = secure_messaging::seal_response(&key, &iv, data);
                     rapdu.extend_from_slice(sw);
-                    return Ok(Answer {
+                    return Ok(CardAnswer {
                         rapdu,
                         work: answer.work,
                     });
@@ -554,7 +563,7 @@ impl Card {
         result
     }
 
-    fn select(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+    fn select(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
         // P2 0C = no response data; 00 (FCI requested) is answered the same way, with none.
         if !matches!(command.p2, 0x0C | 0x00) {
             return Err(StatusWord::INCORRECT_P1_P2);
@@ -568,7 +577,7 @@ impl Card {
                     // Back to the power-on "MF level": the left application's status goes.
                     self.clear_security_status();
                     self.selection = Selection::default();
-                    return Ok(Answer::status(StatusWord::SUCCESS, Work::Select));
+                    return Ok(CardAnswer::status(StatusWord::SUCCESS, Work::Select));
                 }
                 let application = self
                     .files
@@ -589,12 +598,12 @@ impl Card {
                     application: Some(application),
                     ..Selection::default()
                 };
-                Ok(Answer::status(StatusWord::SUCCESS, Work::Select))
+                Ok(CardAnswer::status(StatusWord::SUCCESS, Work::Select))
             }
             // ISO "select MF" without data: refused at the ISD level, a no-op (current DF and
             // status kept) inside an application (card-measured.md §1.4).
             0x00 if command.data.is_empty() => match self.selection.application {
-                Some(_) => Ok(Answer::status(StatusWord::SUCCESS, Work::Select)),
+                Some(_) => Ok(CardAnswer::status(StatusWord::SUCCESS, Work::Select)),
                 None => Err(StatusWord::INCORRECT_P1_P2),
             },
             // By FID: `3F00` is not a file of this card, in any state.
@@ -608,7 +617,7 @@ impl Card {
                     // The MF level has one internal EF and nothing else (card-measured.md §3.1).
                     if fid == EF_MF_INTERNAL && self.mf_objects.has_internal_ef() {
                         self.selection.mf_internal_ef = true;
-                        return Ok(Answer::status(StatusWord::SUCCESS, Work::Select));
+                        return Ok(CardAnswer::status(StatusWord::SUCCESS, Work::Select));
                     }
                     return Err(StatusWord::FILE_NOT_FOUND);
                 };
@@ -616,7 +625,7 @@ impl Card {
                     .find(fid)
                     .ok_or(StatusWord::FILE_NOT_FOUND)?;
                 self.selection.file = Some(file);
-                Ok(Answer::status(StatusWord::SUCCESS, Work::Select))
+                Ok(CardAnswer::status(StatusWord::SUCCESS, Work::Select))
             }
             // Child DF by FID (01), parent (03), paths (08, 09): not on this card.
             _ => Err(StatusWord::INCORRECT_P1_P2),
@@ -657,7 +666,7 @@ impl Card {
         }
     }
 
-    fn read_binary(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+    fn read_binary(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
         if !command.data.is_empty() {
             return Err(StatusWord::WRONG_LENGTH);
         }
@@ -700,7 +709,7 @@ impl Card {
                 // The faulty card answers at once with fewer bytes and 90 00, whatever else
                 // is switched on.
                 let short = count.min(usize::from(short));
-                return Ok(Answer {
+                return Ok(CardAnswer {
                     rapdu: response(&bytes[..short], StatusWord::SUCCESS),
                     work: Work::Transfer(short),
                 });
@@ -710,27 +719,32 @@ impl Card {
     }
 
     /// Answers with data, unless a fault asks for `61 xx` / `6C xx` instead.
-    fn data_answer(&mut self, data: &[u8], le: usize, work: Work) -> Result<Answer, StatusWord> {
+    fn data_answer(
+        &mut self,
+        data: &[u8],
+        le: usize,
+        work: Work,
+    ) -> Result<CardAnswer, StatusWord> {
         match self.faults.response_status {
             Some(ResponseStatusFault::BytesAvailable) if !data.is_empty() => {
                 self.pending_response = data.to_vec();
-                Ok(Answer::status(
+                Ok(CardAnswer::status(
                     StatusWord::bytes_available(data.len()),
                     work,
                 ))
             }
-            Some(ResponseStatusFault::ExactLength) if le != data.len() => Ok(Answer::status(
+            Some(ResponseStatusFault::ExactLength) if le != data.len() => Ok(CardAnswer::status(
                 StatusWord::exact_length(data.len()),
                 Work::Refusal,
             )),
-            _ => Ok(Answer {
+            _ => Ok(CardAnswer {
                 rapdu: response(data, StatusWord::SUCCESS),
                 work,
             }),
         }
     }
 
-    fn get_response(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+    fn get_response(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
         if command.p1 != 0 || command.p2 != 0 {
             return Err(StatusWord::INCORRECT_P1_P2);
         }
@@ -749,7 +763,7 @@ impl Card {
         } else {
             StatusWord::bytes_available(self.pending_response.len())
         };
-        Ok(Answer {
+        Ok(CardAnswer {
             rapdu: response(&data, sw),
             work: Work::Transfer(count),
         })
@@ -772,7 +786,7 @@ impl Card {
         }
     }
 
-    fn verify(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+    fn verify(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
         if command.p1 != 0 {
             return Err(StatusWord::INCORRECT_P1_P2);
         }
@@ -787,38 +801,39 @@ impl Card {
         } else {
             record.verify(command.data, &options)
         };
-        Ok(Answer::status(sw, Work::Verify))
+        Ok(CardAnswer::status(sw, Work::Verify))
     }
 
-    fn change_reference_data(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
-        // P1 01: the data is the new value only, the current one having been VERIFYed.
-        if command.p1 != 0x01 {
-            return Err(StatusWord::INCORRECT_P1_P2);
-        }
-        if command.data.is_empty() {
-            return Err(StatusWord::WRONG_LENGTH);
-        }
-        let id = self.pin_reference(command.p2)?;
-        let options = self.options;
-        let record = self
-            .pins
-            .get_mut(id)
-            .ok_or(StatusWord::REFERENCE_DATA_NOT_FOUND)?;
-        let sw = record.change(id, command.data, &options);
-        Ok(Answer::status(sw, Work::Change))
+    /// CHANGE REFERENCE DATA `00 24 01 P2 Lc <new>`: P1 01, the data is the new value only, the
+    /// current one having been VERIFYed.
+    fn change_reference_data(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
+        self.change_pin(command, 0x01, |_| true)
     }
 
     /// JICSAP CHANGE KEY `80 32 00 80 Lc <new>` (card-measured.md §10.4): the 共通AP and
     /// 住基AP PIN change, after VERIFY of the current value; the new value must be 4 digits.
-    fn change_key(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
-        if command.p1 != 0x00 {
+    fn change_key(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
+        self.change_pin(command, 0x00, |id| {
+            matches!(id, PinId::CommonPin | PinId::JukiPin)
+        })
+    }
+
+    /// The one PIN change both commands make: P1 as the command wants it, a new value, a PIN
+    /// the command may change (else CONDITIONS OF USE NOT SATISFIED), then the record's rules.
+    fn change_pin(
+        &mut self,
+        command: &Command<'_>,
+        p1: u8,
+        may_change: fn(PinId) -> bool,
+    ) -> Result<CardAnswer, StatusWord> {
+        if command.p1 != p1 {
             return Err(StatusWord::INCORRECT_P1_P2);
         }
         if command.data.is_empty() {
             return Err(StatusWord::WRONG_LENGTH);
         }
         let id = self.pin_reference(command.p2)?;
-        if !matches!(id, PinId::CommonPin | PinId::JukiPin) {
+        if !may_change(id) {
             return Err(StatusWord::CONDITIONS_OF_USE_NOT_SATISFIED);
         }
         let options = self.options;
@@ -827,10 +842,13 @@ impl Card {
             .get_mut(id)
             .ok_or(StatusWord::REFERENCE_DATA_NOT_FOUND)?;
         let sw = record.change(id, command.data, &options);
-        Ok(Answer::status(sw, Work::Change))
+        Ok(CardAnswer::status(sw, Work::Change))
     }
 
-    fn compute_digital_signature(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+    fn compute_digital_signature(
+        &mut self,
+        command: &Command<'_>,
+    ) -> Result<CardAnswer, StatusWord> {
         let scheme = SignatureScheme::from_p1(command.p1).ok_or(StatusWord::INCORRECT_P1_P2)?;
         let (application, file) = match command.p2 {
             // The application's default key: the 券面 APs' card key (card-measured.md §6.9).
@@ -888,7 +906,7 @@ impl Card {
         self.data_answer(&signature, command.le.unwrap_or(256), Work::Sign)
     }
 
-    fn get_challenge(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+    fn get_challenge(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
         if command.p1 != 0 || command.p2 != 0 {
             return Err(StatusWord::INCORRECT_P1_P2);
         }
@@ -911,7 +929,7 @@ impl Card {
     /// GET DATA (card-measured.md §3.2): the MF objects answer only at the MF level, the
     /// contact ATR everywhere; a big object needs an extended Le (a short one gets `67 00`,
     /// never `6C xx`); an absent object answers `6A 88`.
-    fn get_data(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+    fn get_data(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
         if !command.data.is_empty() {
             return Err(StatusWord::WRONG_LENGTH);
         }
@@ -933,7 +951,7 @@ impl Card {
     /// READ RECORD `00 B2 <record> <P2> Le` (card-measured.md §1.5): P2 `04` reads one record
     /// of the current EF, `(SFI << 3) | 04` of that EF (selecting it); P2 `..5` (from P1 to the
     /// last) is not offered (`6A 81`); no such record `6A 83`; a transparent EF `69 81`.
-    fn read_record(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+    fn read_record(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
         if !command.data.is_empty() {
             return Err(StatusWord::WRONG_LENGTH);
         }
@@ -969,7 +987,7 @@ impl Card {
     /// INTERNAL AUTHENTICATE `00 88 00 <P2> Lc <challenge> 00` (card-measured.md §5.3): only
     /// the 共通AP key answers, with no credential, a PKCS#1 v1.5 SHA-256 signature of the
     /// challenge; the JPKI keys refuse with `69 82`, anything else with `69 85`.
-    fn internal_authenticate(&mut self, command: &Command<'_>) -> Result<Answer, StatusWord> {
+    fn internal_authenticate(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
         if command.p1 != 0 {
             return Err(StatusWord::INCORRECT_P1_P2);
         }
@@ -1002,6 +1020,7 @@ impl Card {
         self.data_answer(&signature, command.le.unwrap_or(256), Work::Sign)
     }
 
+    /// The retry counters of the PINs a reader shows (JPKI 利用者証明用, 署名用, 券面事項入力補助).
     pub fn pin_counters(&self) -> PinCounters {
         let state = |id: PinId| {
             self.pins.get(id).map(|record| PinState {
@@ -1055,13 +1074,9 @@ impl Card {
         &self.description
     }
 
+    /// The card's profile (ordinary, 顔認証, smartphone token or 住基カード).
     pub fn profile(&self) -> Profile {
         self.description.card.profile
-    }
-
-    /// 照合番号A: the 12-digit 個人番号.
-    pub fn collation_number_a(&self) -> &str {
-        self.description.person.my_number.as_str()
     }
 
     /// 照合番号B as printed-data OCR derives it (birth YYMMDD + expiry year + security code).

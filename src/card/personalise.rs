@@ -135,7 +135,7 @@ pub(super) fn issue_parts(
 /// Lays the description and parts out as files, keys and PINs.
 pub(super) fn contents(
     description: &CardDescription,
-    parts: CardParts,
+    mut parts: CardParts,
 ) -> Result<CardContents, CardError> {
     description
         .validate()
@@ -144,7 +144,7 @@ pub(super) fn contents(
     let spec = &description.card;
     let features = spec.profile.features();
     let signing = if spec.has_signing_certificate(person) {
-        match (parts.signing_certificate, parts.signing_key) {
+        match (parts.signing_certificate.take(), parts.signing_key.take()) {
             (Some(certificate), Some(key)) => Some((certificate, key)),
             _ => {
                 return Err(CardError::Invalid(
@@ -155,21 +155,6 @@ pub(super) fn contents(
     } else {
         None
     };
-    let expires = spec.expiry_date(person);
-    let build_error = |what: &str, error: &dyn fmt::Display| {
-        CardError::Invalid(format!("building {what}: {error}"))
-    };
-
-    let mut files = FileSystem::default();
-    files.applications.push(jpki::application(
-        &features,
-        jpki::JpkiFiles {
-            auth_certificate: parts.auth_certificate.clone(),
-            auth_ca_certificate: parts.auth_ca_certificate,
-            signing_certificate: signing.as_ref().map(|(certificate, _)| certificate.clone()),
-            signing_ca_certificate: parts.signing_ca_certificate,
-        },
-    ));
     let text_keys = if features.text_ap {
         Some((
             pool_key(TEXT_CARD_KEY_SLOT)?,
@@ -178,7 +163,82 @@ pub(super) fn contents(
     } else {
         None
     };
-    if let Some((card_key, session_key)) = &text_keys {
+    let files = application_files(
+        description,
+        &parts,
+        signing.as_ref().map(|(certificate, _)| certificate.clone()),
+        text_keys.as_ref(),
+    )?;
+    let mf_objects = if features.surface_ap {
+        mf_objects(description)?
+    } else {
+        MfObjects::default()
+    };
+    let collation_b = surface::collation_number_b(
+        person.birth_date,
+        spec.expiry_date(person),
+        spec.security_code.as_str(),
+        spec.options.collation_b_birth_year,
+    );
+    let pins = pin_table(description, signing.is_some(), &collation_b);
+
+    let (signing_certificate, signing_key) = match signing {
+        Some((certificate, key)) => (Some(certificate), Some(key)),
+        None => (None, None),
+    };
+    Ok(CardContents {
+        files,
+        keys: CardKeys {
+            auth: parts.auth_key,
+            signing: signing_key,
+            common: if features.surface_ap {
+                Some(pool_key(COMMON_KEY_SLOT)?)
+            } else {
+                None
+            },
+            text_card: if text_keys.is_some() {
+                Some(pool_signer(TEXT_CARD_KEY_SLOT)?)
+            } else {
+                None
+            },
+            text_session: text_keys.map(|(_, session)| session),
+            surface_card: if features.surface_ap {
+                Some(pool_signer(SURFACE_CARD_KEY_SLOT)?)
+            } else {
+                None
+            },
+        },
+        auth_certificate: parts.auth_certificate,
+        signing_certificate,
+        collation_b,
+        pins,
+        mf_objects,
+    })
+}
+
+/// The card's applications as files: JPKI always, the 券面 APs, 共通AP and 住基AP as the
+/// profile has them.
+fn application_files(
+    description: &CardDescription,
+    parts: &CardParts,
+    signing_certificate: Option<Vec<u8>>,
+    text_keys: Option<&(RsaPrivateKey, RsaPrivateKey)>,
+) -> Result<FileSystem, CardError> {
+    let person = &description.person;
+    let spec = &description.card;
+    let features = spec.profile.features();
+    let expires = spec.expiry_date(person);
+    let mut files = FileSystem::default();
+    files.applications.push(jpki::application(
+        &features,
+        jpki::JpkiFiles {
+            auth_certificate: parts.auth_certificate.clone(),
+            auth_ca_certificate: parts.auth_ca_certificate.clone(),
+            signing_certificate,
+            signing_ca_certificate: parts.signing_ca_certificate.clone(),
+        },
+    ));
+    if let Some((card_key, session_key)) = text_keys {
         let application = text::application(&text::TextInputs {
             person,
             municipality: spec.municipality_code.as_str(),
@@ -212,32 +272,35 @@ pub(super) fn contents(
     if features.juki_ap {
         files.applications.push(common::juki_application());
     }
+    Ok(files)
+}
 
-    let mf_objects = if features.surface_ap {
-        let [root, intermediate, lower] = MF_HIERARCHY_SLOTS.map(pool_key);
-        let atr = spec.atr.bytes();
-        MfObjects::build(&MfInputs {
-            municipality: spec.municipality_code.as_str(),
-            serial: &common::card_serial(person),
-            optional_objects: spec.options.mf_optional_objects,
-            expires,
-            atr: atr.as_deref(),
-            hierarchy: MfHierarchy {
-                root: &root?,
-                intermediate: &intermediate?,
-                lower: &RsaPublicKey::from(&lower?),
-            },
-        })
-        .map_err(|e| build_error("the MF data objects", &e))?
-    } else {
-        MfObjects::default()
-    };
-    let collation_b = surface::collation_number_b(
-        person.birth_date,
-        expires,
-        spec.security_code.as_str(),
-        spec.options.collation_b_birth_year,
-    );
+/// The MF-level GET DATA objects, signed by our own CV hierarchy.
+fn mf_objects(description: &CardDescription) -> Result<MfObjects, CardError> {
+    let person = &description.person;
+    let spec = &description.card;
+    let [root, intermediate, lower] = MF_HIERARCHY_SLOTS.map(pool_key);
+    let atr = spec.atr.bytes();
+    MfObjects::build(&MfInputs {
+        municipality: spec.municipality_code.as_str(),
+        serial: &common::card_serial(person),
+        optional_objects: spec.options.mf_optional_objects,
+        expires: spec.expiry_date(person),
+        atr: atr.as_deref(),
+        hierarchy: MfHierarchy {
+            root: &root?,
+            intermediate: &intermediate?,
+            lower: &RsaPublicKey::from(&lower?),
+        },
+    })
+    .map_err(|e| build_error("the MF data objects", &e))
+}
+
+/// The PIN table: JPKI PINs, the 券面 APs' PINs and 照合番号 keys, as the profile has them.
+fn pin_table(description: &CardDescription, has_signing: bool, collation_b: &str) -> PinTable {
+    let person = &description.person;
+    let spec = &description.card;
+    let features = spec.profile.features();
     let mut pins = PinTable::default();
     let tries = &spec.tries_left;
     if features.auth_pin {
@@ -247,7 +310,7 @@ pub(super) fn contents(
             PinRecord::new(secret, AUTH_PIN_TRIES, tries.auth.unwrap_or(AUTH_PIN_TRIES)),
         );
     }
-    if signing.is_some() {
+    if has_signing {
         let secret = spec.pins.signing_or_default().to_vec();
         let start = tries.signing.unwrap_or(SIGNING_PASSWORD_TRIES);
         pins.insert(
@@ -310,37 +373,10 @@ pub(super) fn contents(
             PinRecord::new(birth_date_key, match_tries, match_tries),
         );
     }
+    pins
+}
 
-    let (signing_certificate, signing_key) = match signing {
-        Some((certificate, key)) => (Some(certificate), Some(key)),
-        None => (None, None),
-    };
-    Ok(CardContents {
-        files,
-        keys: CardKeys {
-            auth: parts.auth_key,
-            signing: signing_key,
-            common: if features.surface_ap {
-                Some(pool_key(COMMON_KEY_SLOT)?)
-            } else {
-                None
-            },
-            text_card: if text_keys.is_some() {
-                Some(pool_signer(TEXT_CARD_KEY_SLOT)?)
-            } else {
-                None
-            },
-            text_session: text_keys.map(|(_, session)| session),
-            surface_card: if features.surface_ap {
-                Some(pool_signer(SURFACE_CARD_KEY_SLOT)?)
-            } else {
-                None
-            },
-        },
-        auth_certificate: parts.auth_certificate,
-        signing_certificate,
-        collation_b,
-        pins,
-        mf_objects,
-    })
+/// A card-building failure of one part, said with the part's name.
+fn build_error(what: &str, error: &dyn fmt::Display) -> CardError {
+    CardError::Invalid(format!("building {what}: {error}"))
 }

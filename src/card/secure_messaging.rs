@@ -46,12 +46,12 @@ impl SessionKeySupport {
 
 /// A live session: the AES key and the counter of the last SM command.
 #[derive(Clone)]
-pub(crate) struct Session {
+pub(crate) struct SecureMessagingSession {
     key: [u8; AES_BLOCK],
     counter: u128,
 }
 
-impl Session {
+impl SecureMessagingSession {
     /// Advances the counter (every SM command does, refused ones included) and returns the
     /// IV of this command and its response: AES-128(K, N as a 16-byte big-endian block).
     pub(crate) fn next_iv(&mut self) -> [u8; AES_BLOCK] {
@@ -72,7 +72,7 @@ impl Session {
 pub(crate) fn open_session(
     delivery_key: &RsaPrivateKey,
     cryptogram: &[u8],
-) -> Result<Session, StatusWord> {
+) -> Result<SecureMessagingSession, StatusWord> {
     let modulus_size = delivery_key.size();
     if cryptogram.len() != modulus_size {
         return Err(StatusWord::WRONG_LENGTH);
@@ -87,7 +87,7 @@ pub(crate) fn open_session(
         [0xA0, 0x22, 0x80, 0x20, material @ ..] if material.len() == 32 => {
             let mut key = [0u8; AES_BLOCK];
             key.copy_from_slice(&material[..AES_BLOCK]);
-            Ok(Session { key, counter: 0 })
+            Ok(SecureMessagingSession { key, counter: 0 })
         }
         _ => Err(StatusWord::WRONG_DATA),
     }

@@ -9,11 +9,11 @@ use crate::pki::RsaSigner;
 
 /// Largest input COMPUTE DIGITAL SIGNATURE accepts with P1 `00`: k - 11 for a 2048-bit key
 /// (PKCS#1 v1.5 type 1 padding needs 11 bytes).
-pub const MAX_SIGN_INPUT: usize = 245;
+pub(crate) const MAX_SIGN_INPUT: usize = 245;
 
 /// Largest message the card hashes itself (P1 `01`, `03`, `05`): a short APDU's Lc
 /// (card-measured.md §8.4; larger messages are not established).
-pub const MAX_HASHED_MESSAGE: usize = 255;
+pub(crate) const MAX_HASHED_MESSAGE: usize = 255;
 
 /// PSS salt length of the card: the SHA-256 output size (card-measured.md §8.4).
 const PSS_SALT_LENGTH: usize = 32;

@@ -13,18 +13,18 @@ use super::sign::issuer_signature;
 use super::tlv::{ascii_date, offset_table_file, push_length, push_tlv};
 use crate::person::Person;
 
-pub use crate::apdu::ids::surface::{
+pub(crate) use crate::apdu::ids::surface::{
     EF_AGE_RECORD, EF_BASIC_INFO, EF_BIRTH_DATE_KEY, EF_CARD_FACE, EF_CARD_KEY, EF_CV_CERTIFICATE,
     EF_MATCH_A, EF_MATCH_B, EF_MY_NUMBER_IMAGE, EF_UNKNOWN_0006,
 };
 
 /// Sizes of the synthetic images, near what real cards carry (a few KB in all).
-pub const NAME_IMAGE_SIZE: usize = 1_200;
-pub const ADDRESS_IMAGE_SIZE: usize = 2_400;
-pub const PHOTO_SIZE: usize = 3_000;
-pub const SECURITY_CODE_IMAGE_SIZE: usize = 400;
+pub(crate) const NAME_IMAGE_SIZE: usize = 1_200;
+pub(crate) const ADDRESS_IMAGE_SIZE: usize = 2_400;
+pub(crate) const PHOTO_SIZE: usize = 3_000;
+pub(crate) const SECURITY_CODE_IMAGE_SIZE: usize = 400;
 /// The rendered 個人番号 (EF 0005 `DF 41`): 72×12, 145 bytes on the test card.
-pub const MY_NUMBER_IMAGE_SIZE: usize = 145;
+pub(crate) const MY_NUMBER_IMAGE_SIZE: usize = 145;
 
 /// SHA-256 DigestInfo header for a 96-byte OCTET STRING: the card-face signature signs three
 /// SHA-256 hashes in one DigestInfo (card-measured.md §7.3, §11.4).
@@ -42,7 +42,7 @@ const A_ONLY: ReadAccess = ReadAccess::AnyOf(&[PinId::SurfaceMatchA]);
 /// The year of `date` in the Japanese era it falls in (元年 = 1). Era boundaries: 令和
 /// 2019-05-01, 平成 1989-01-08, 昭和 1926-12-25, 大正 1912-07-30, otherwise 明治 (counted
 /// from 1868).
-pub fn japanese_era_year(date: NaiveDate) -> i32 {
+pub(crate) fn japanese_era_year(date: NaiveDate) -> i32 {
     const ERAS: [((i32, u32, u32), i32); 4] = [
         ((2019, 5, 1), 2018),
         ((1989, 1, 8), 1988),

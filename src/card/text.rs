@@ -10,7 +10,7 @@ use super::sign::issuer_signature;
 use super::tlv::{ascii_date, offset_table_file, pad_to, push_length, push_tlv};
 use crate::person::Person;
 
-pub use crate::apdu::ids::text::{
+pub(crate) use crate::apdu::ids::text::{
     EF_BASIC_FOUR, EF_BASIC_INFO, EF_BLOCKED_KEY, EF_CARD_KEY, EF_CARD_KEY_RECORD,
     EF_CV_CERTIFICATE, EF_MATCH_A, EF_MATCH_B, EF_MY_NUMBER, EF_SESSION_KEY, EF_SIGNATURE,
     EF_TEXT_PIN, EF_UNKNOWN_0008,

@@ -14,7 +14,8 @@ use chrono::NaiveTime;
 use crate::oqs::codes::{CharacterCode, SegmentOfResult};
 use crate::oqs::message::{yyyymmdd, CheckResponse};
 use crate::oqs::service::Oqs;
-use crate::oqs::xml::{self, BulkDownload, BulkUpload, XmlOut};
+use crate::oqs::xml::{self, BulkDownload, BulkUpload, XmlOut, SEARCH_INFO};
+use crate::oqs::xml_elements::{write_fields, Fields};
 
 /// One accepted upload and its answers.
 struct Reception {
@@ -26,7 +27,7 @@ struct Reception {
 
 /// The receptions of one server run.
 #[derive(Default)]
-pub struct BulkReceptions {
+pub(crate) struct BulkReceptions {
     counter: AtomicU64,
     receptions: Mutex<HashMap<String, Reception>>,
 }
@@ -141,26 +142,15 @@ impl BulkReceptions {
         out.open("MessageBody");
         for answer in &reception.answers {
             out.open("BulkConfirmUnit");
-            if let Some(echo) = &answer.body.qualification_confirm_search_info {
-                xml::write_search_info(&mut out, echo);
-            }
-            out.leaf(
-                "ProcessingResultStatus",
-                answer.body.processing_result_status.code(),
-            );
-            out.optional(
-                "ProcessingResultCode",
-                answer.body.processing_result_code.as_deref(),
-            );
-            out.optional(
-                "ProcessingResultMessage",
-                answer.body.processing_result_message.as_deref(),
-            );
-            out.optional(
-                "QualificationValidity",
-                answer.body.qualification_validity.map(|v| v.code()),
-            );
-            for result in &answer.body.result_list {
+            // The echo first, then the status, then the results without their list element.
+            let body = &answer.body;
+            xml::written(write_fields(&mut out, body, Fields::Only(SEARCH_INFO)));
+            xml::written(write_fields(
+                &mut out,
+                body,
+                Fields::AllBut(&[SEARCH_INFO, xml::RESULT_LIST]),
+            ));
+            for result in &body.result_list {
                 xml::write_result(&mut out, result);
             }
             out.close("BulkConfirmUnit");

@@ -35,33 +35,33 @@ pub struct ServeArgs {
     pub files: Option<PathBuf>,
     /// How often `req` is polled, in milliseconds.
     #[arg(long, default_value_t = 200)]
-    pub poll_ms: u64,
+    pub(crate) poll_ms: u64,
     /// How long a request file must stay unchanged (size and modification time) before it is
     /// taken, in milliseconds. A writer that may pause longer mid-file should write under a
     /// temporary name (not starting with `OQS`) and rename.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=600_000))]
-    pub settle_ms: u64,
+    pub(crate) settle_ms: u64,
     /// A request's header must arrive within this many milliseconds; also how long a
     /// kept-alive connection may sit idle.
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
-    pub header_timeout_ms: u64,
+    pub(crate) header_timeout_ms: u64,
     /// A request (body included) must be read and answered within this many milliseconds
     /// (else 408).
     #[arg(long, default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
-    pub request_timeout_ms: u64,
+    pub(crate) request_timeout_ms: u64,
     /// A connection is closed after this many milliseconds whatever it does.
     #[arg(long, default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
-    pub connection_timeout_ms: u64,
+    pub(crate) connection_timeout_ms: u64,
     /// At most this many HTTP connections are served at once.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
-    pub max_connections: u64,
+    pub(crate) max_connections: u64,
     /// The terminal's result encoding for res/ and face/ files (requests do not choose it).
     #[arg(long, value_enum, default_value_t = Charset::Utf8)]
-    pub charset: Charset,
+    pub(crate) charset: Charset,
     /// Also write face files for refused receptions (by default only successful ones; no
     /// public source shows a refusal face file).
     #[arg(long)]
-    pub face_refusals: bool,
+    pub(crate) face_refusals: bool,
     /// Load testing only: a challenge stays valid after use, so that a load generator can sign
     /// checks in advance (`myna-hil bench --workload check`). Every other verification step
     /// still runs on every request. Shown in `GET /v1/health`.
@@ -71,7 +71,7 @@ pub struct ServeArgs {
 
 /// `--charset`: UTF-8 (CharacterCodeIdentifier 0) or Shift_JIS / CP932 (1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Charset {
+pub(crate) enum Charset {
     #[value(name = "utf8")]
     Utf8,
     #[value(name = "shift_jis")]
@@ -87,8 +87,9 @@ impl From<Charset> for crate::oqs::codes::CharacterCode {
     }
 }
 
+/// Why `myna-hil oqs serve` could not start or stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub enum OqsCliError {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error(transparent)]
@@ -103,12 +104,13 @@ pub enum CliError {
     },
 }
 
-fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> OqsCliError {
     let what = what.into();
-    move |source| CliError::Io { what, source }
+    move |source| OqsCliError::Io { what, source }
 }
 
-pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
+/// Runs `myna-hil oqs serve`: the HTTP API and the file interface until interrupted.
+pub fn serve(args: ServeArgs) -> Result<ExitCode, OqsCliError> {
     let started = Instant::now();
     let registry = match (&args.registry, args.synthetic) {
         (Some(path), _) => Registry::load(path)?,
@@ -174,7 +176,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await;
-        Ok::<(), CliError>(())
+        Ok::<(), OqsCliError>(())
     })?;
     Ok(ExitCode::SUCCESS)
 }

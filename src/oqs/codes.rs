@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// A value of one of the interface's code tables, written as its code (`"1"`) in the XML and
 /// JSON answers.
-pub trait CodeValue: Copy + 'static {
+pub(crate) trait CodeValue: Copy + 'static {
     /// The interface's element that carries the value (for error messages).
     const ELEMENT: &'static str;
     /// Every value, in the table's order.
@@ -26,7 +26,7 @@ pub trait CodeValue: Copy + 'static {
 }
 
 /// Why a text is not a code of `C`'s table.
-pub fn unknown_code<C: CodeValue>(given: &str) -> String {
+pub(crate) fn unknown_code<C: CodeValue>(given: &str) -> String {
     let valid: Vec<&str> = C::ALL.iter().map(|value| value.code()).collect();
     format!(
         "{given:?} is not a {} code (valid: {})",
@@ -221,7 +221,7 @@ result_code!(
 /// `PersonalFamilyClassification` (OQSCD009).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Relationship {
+pub(crate) enum Relationship {
     /// `1` 本人
     #[default]
     Insured,
@@ -260,6 +260,7 @@ pub enum InsuredCardClassification {
 }
 
 impl InsuredCardClassification {
+    /// The code the XML and JSON answers carry.
     pub fn code(self) -> &'static str {
         match self {
             Self::General => "01",
@@ -288,6 +289,7 @@ pub enum ReasonOfLoss {
 }
 
 impl ReasonOfLoss {
+    /// The code the XML and JSON answers carry.
     pub fn code(self) -> &'static str {
         match self {
             Self::Death => "01",
@@ -301,7 +303,7 @@ impl ReasonOfLoss {
 /// `LimitApplicationCertificateClassification` (OQSCD011).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum LimitCertificateClassification {
+pub(crate) enum LimitCertificateClassification {
     /// `01` 限度額適用認定証
     LimitApplication,
     /// `02` 限度額適用・標準負担額減額認定証
@@ -322,7 +324,7 @@ impl LimitCertificateClassification {
 
 /// `LimitApplicationCertificateClassificationFlag` (OQSCD012): written in YAML as the code itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum LimitCertificateFlag {
+pub(crate) enum LimitCertificateFlag {
     /// ア
     A01,
     /// イ
@@ -383,7 +385,7 @@ impl LimitCertificateFlag {
 /// `SpecificDiseasesDiseaseCategory` (OQSCD013).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SpecificDiseaseCategory {
+pub(crate) enum SpecificDiseaseCategory {
     /// `1` 人工透析を実施している慢性腎不全
     ChronicRenalFailureDialysis,
     /// `2` 血友病

@@ -22,10 +22,12 @@ use crate::person::Person;
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistryDescription {
+    /// Rules that vary between insurers or scenarios.
     #[serde(default)]
     pub options: RegistryOptions,
     #[serde(default)]
-    pub insurers: Vec<InsurerDescription>,
+    pub(crate) insurers: Vec<InsurerDescription>,
+    /// The persons, their qualifications and their cards.
     #[serde(default)]
     pub persons: Vec<PersonDescription>,
 }
@@ -40,11 +42,11 @@ pub struct RegistryOptions {
     /// Days (inclusive ranges) on which J-LIS cannot be reached: first registration and the first
     /// use after a certificate renewal fail on these days.
     #[serde(default)]
-    pub jlis_outages: Vec<DateRange>,
+    pub(crate) jlis_outages: Vec<DateRange>,
     /// From this date on, records that do not match J-LIS (mis-links) are blocked from viewing
     /// (the 2024-05 countermeasure); before it the linked record is returned as-is.
     #[serde(default = "default_mislink_block_from")]
-    pub mislink_block_from: NaiveDate,
+    pub(crate) mislink_block_from: NaiveDate,
     /// `ProcessingResultCode` / `ErrorCode` / messages per outcome. The official values are not
     /// public, so nothing is sent unless a scenario configures it.
     #[serde(default)]
@@ -80,7 +82,7 @@ pub enum GraceRule {
 /// An inclusive range of days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct DateRange {
+pub(crate) struct DateRange {
     pub from: NaiveDate,
     pub until: NaiveDate,
 }
@@ -95,12 +97,15 @@ impl DateRange {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResultCodes {
+    /// `ProcessingResultCode` of the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processing_result_code: Option<ProcessingResultCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub processing_result_message: Option<String>,
+    pub(crate) processing_result_message: Option<String>,
+    /// `ErrorCode` of the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<ErrorCode>,
+    /// `ErrorMessage` of the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
 }
@@ -108,7 +113,7 @@ pub struct ResultCodes {
 /// A 保険者.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct InsurerDescription {
+pub(crate) struct InsurerDescription {
     pub number: InsurerNumber,
     pub name: String,
     /// Days between a member's acquisition date and the insurer registering it in the system
@@ -118,7 +123,7 @@ pub struct InsurerDescription {
     /// Days between a member's 資格喪失日 and the insurer registering the loss: until then the
     /// system still answers the old qualification as 有効 (with a new one registered: 複数該当).
     #[serde(default)]
-    pub loss_registration_lag_days: u32,
+    pub(crate) loss_registration_lag_days: u32,
 }
 
 /// One person of the registry.
@@ -127,13 +132,18 @@ pub struct InsurerDescription {
 pub struct PersonDescription {
     /// Name other entries (and scenarios) use to refer to this person.
     pub id: Spanned<String>,
+    /// Name, birth date, sex, address and 個人番号.
     pub person: Person,
+    /// 郵便番号, answered as PostNumber.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_number: Option<String>,
+    /// Special states of the record (information blocked, address not disclosed, mislinked).
     #[serde(default)]
     pub flags: PersonFlags,
+    /// The insurances the person holds or held.
     #[serde(default)]
     pub qualifications: Vec<QualificationDescription>,
+    /// The cards whose certificates name the person.
     #[serde(default)]
     pub cards: Vec<CardLinkDescription>,
 }
@@ -147,7 +157,7 @@ pub struct PersonFlags {
     pub self_information_blocked: bool,
     /// 不開示該当フラグ: the address is not disclosed.
     #[serde(default)]
-    pub address_not_disclosed: bool,
+    pub(crate) address_not_disclosed: bool,
     /// The record does not match J-LIS: blocked from viewing from `mislink_block_from` on.
     #[serde(default)]
     pub jlis_mismatch: bool,
@@ -160,21 +170,22 @@ pub struct QualificationDescription {
     /// 保険者番号 of an insurer listed under `insurers`.
     pub insurer: Spanned<InsurerNumber>,
     #[serde(default)]
-    pub relationship: Relationship,
+    pub(crate) relationship: Relationship,
     #[serde(default)]
-    pub card_classification: InsuredCardClassification,
+    pub(crate) card_classification: InsuredCardClassification,
     /// 記号 (may be empty for insurers that use none).
     #[serde(default)]
     pub symbol: String,
     /// 番号
     pub number: String,
     #[serde(default)]
-    pub branch: BranchNumber,
+    pub(crate) branch: BranchNumber,
     /// 資格取得日 (QualificationDate).
     pub acquired: NaiveDate,
     /// 資格喪失日 (DisqualificationDate): the first day without the qualification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost: Option<NaiveDate>,
+    /// Why the qualification was lost (required with `lost`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_of_loss: Option<ReasonOfLoss>,
     /// The day the insurer registered it; default: `acquired` + the insurer's lag.
@@ -183,7 +194,8 @@ pub struct QualificationDescription {
     /// The day the insurer registered the loss (on or after `lost`); default: `lost` + the
     /// insurer's `loss_registration_lag_days`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub loss_registered_on: Option<NaiveDate>,
+    pub(crate) loss_registered_on: Option<NaiveDate>,
+    /// 所得区分, which sets the burden ratio of the elderly.
     #[serde(default)]
     pub income: IncomeBracket,
     /// Explicit 負担割合 in percent (10, 20, 30), overriding the age rule.
@@ -191,22 +203,22 @@ pub struct QualificationDescription {
     pub burden_percent: Option<u8>,
     /// 被保険者証有効開始年月日
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub card_valid_from: Option<NaiveDate>,
+    pub(crate) card_valid_from: Option<NaiveDate>,
     /// 被保険者証有効終了年月日
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub card_valid_until: Option<NaiveDate>,
+    pub(crate) card_valid_until: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub elderly_recipient: Option<ElderlyRecipientDescription>,
+    pub(crate) elderly_recipient: Option<ElderlyRecipientDescription>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit_certificate: Option<LimitCertificateDescription>,
+    pub(crate) limit_certificate: Option<LimitCertificateDescription>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub specific_diseases: Vec<SpecificDiseaseDescription>,
+    pub(crate) specific_diseases: Vec<SpecificDiseaseDescription>,
 }
 
 /// 高齢受給者証.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ElderlyRecipientDescription {
+pub(crate) struct ElderlyRecipientDescription {
     pub issued: NaiveDate,
     pub valid_from: NaiveDate,
     pub valid_until: NaiveDate,
@@ -216,7 +228,7 @@ pub struct ElderlyRecipientDescription {
 /// 限度額適用認定証 and its relatives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LimitCertificateDescription {
+pub(crate) struct LimitCertificateDescription {
     pub classification: LimitCertificateClassification,
     pub flag: LimitCertificateFlag,
     pub issued: NaiveDate,
@@ -227,13 +239,13 @@ pub struct LimitCertificateDescription {
 /// 特定疾病療養受療証.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SpecificDiseaseDescription {
-    pub category: SpecificDiseaseCategory,
+pub(crate) struct SpecificDiseaseDescription {
+    pub(crate) category: SpecificDiseaseCategory,
     pub issued: NaiveDate,
     pub valid_from: NaiveDate,
     pub valid_until: NaiveDate,
     /// 自己負担限度額 in yen.
-    pub self_pay: u32,
+    pub(crate) self_pay: u32,
 }
 
 /// One card of the person, named by the issue date of its authentication certificate (the
@@ -243,13 +255,14 @@ pub struct SpecificDiseaseDescription {
 pub struct CardLinkDescription {
     /// notBefore of the card's 利用者証明用電子証明書.
     pub issued: NaiveDate,
+    /// The card's 保険証利用登録 state.
     #[serde(default)]
     pub link: LinkState,
     /// When 保険証利用登録 was done; before that day the card counts as not registered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registered_on: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revoked: Option<Revocation>,
+    pub(crate) revoked: Option<Revocation>,
     /// A wrong link: the card belongs to this other person (id) but is linked to this record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holder: Option<Spanned<String>>,
@@ -271,7 +284,7 @@ pub enum LinkState {
 /// 失効 of the authentication certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Revocation {
+pub(crate) struct Revocation {
     pub reason: RevocationReason,
     /// First day the certificate counts as revoked.
     pub on: NaiveDate,
@@ -279,7 +292,7 @@ pub struct Revocation {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RevocationReason {
+pub(crate) enum RevocationReason {
     /// 紛失
     Lost,
     /// 一時利用停止 (phone line, 24/365)
@@ -296,6 +309,7 @@ pub enum RevocationReason {
 pub struct InsurerNumber(String);
 
 impl InsurerNumber {
+    /// The 8-character number as answers carry it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -361,7 +375,7 @@ impl From<InsurerNumber> for String {
 /// 枝番: 2 ASCII digits (default `00`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct BranchNumber(pub u8);
+pub(crate) struct BranchNumber(pub u8);
 
 impl TryFrom<String> for BranchNumber {
     type Error = String;
@@ -403,6 +417,7 @@ impl RegistryDescription {
         serde_saphyr::from_str(text).map_err(|error| yaml_error(file, &error))
     }
 
+    /// Reads a registry description from a YAML file; errors name file, line and field.
     pub fn from_file(path: &Path) -> Result<RegistryDescription, DescriptionError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| DescriptionError::Read {

@@ -83,7 +83,7 @@ fn err_name(request: &[u8]) -> Vec<u8> {
 }
 
 /// How long a request file must stay unchanged before it is taken, unless configured.
-pub const DEFAULT_SETTLE: Duration = Duration::from_millis(500);
+pub(crate) const DEFAULT_SETTLE: Duration = Duration::from_millis(500);
 
 /// The longest file name (in bytes) the usual file systems accept (NAME_MAX).
 const MAX_NAME_BYTES: usize = 255;
@@ -112,6 +112,7 @@ struct Observation {
     modified: Option<SystemTime>,
 }
 
+/// The req/res/face folder interface: request files in, answer files out.
 pub struct FileInterface {
     root: PathBuf,
     oqs: Arc<Oqs>,
@@ -159,11 +160,12 @@ impl FileInterface {
 
     /// Whether refused receptions also get a face file (by default only successful ones do:
     /// consumers drop face files whose SegmentOfResult or ProcessingResultStatus is not 1).
-    pub fn with_face_refusals(mut self, write: bool) -> FileInterface {
+    pub(crate) fn with_face_refusals(mut self, write: bool) -> FileInterface {
         self.face_refusals = write;
         self
     }
 
+    /// The folder the interface watches.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -178,7 +180,7 @@ impl FileInterface {
     /// One poll: answers every request that has stayed unchanged for the settle time. A file
     /// that cannot be handled is logged and retried at the next poll; it never stops the
     /// others. The error is only for the folder itself being unreadable.
-    pub fn poll(&self) -> io::Result<Vec<FileOutcome>> {
+    pub(crate) fn poll(&self) -> io::Result<Vec<FileOutcome>> {
         self.create_folders()?;
         let now = Instant::now();
         let mut present: Vec<(OsString, Observation)> = Vec::new();
@@ -378,7 +380,7 @@ impl FileInterface {
     }
 
     /// Polls every `interval` until the task is dropped.
-    pub async fn watch(self: Arc<Self>, interval: Duration) {
+    pub(crate) async fn watch(self: Arc<Self>, interval: Duration) {
         loop {
             let this = Arc::clone(&self);
             match tokio::task::spawn_blocking(move || this.poll()).await {
@@ -418,7 +420,7 @@ fn face_identifier(bytes: &[u8]) -> String {
 }
 
 /// The name for display and error files: UTF-8 as is, any other byte as `\xNN`.
-pub fn escaped_name(name: &OsStr) -> String {
+pub(crate) fn escaped_name(name: &OsStr) -> String {
     let mut text = String::new();
     for chunk in name.as_bytes().utf8_chunks() {
         text.push_str(chunk.valid());

@@ -144,28 +144,35 @@ pub fn synthetic_my_number(seed: u64, index: u64) -> MyNumber {
 }
 
 /// The day the generator treats as "now" when choosing ages and dates.
-pub fn reference_date() -> NaiveDate {
+pub(crate) fn reference_date() -> NaiveDate {
     NaiveDate::from_ymd_opt(2025, 4, 1).unwrap_or_default()
 }
 
 /// The largest synthetic registry: Japan's population (about 124 million) rounded up, the
 /// national scale the registry is built for. Larger counts are refused before anything is
 /// allocated (`oqs serve --synthetic`), so that a typo cannot ask for more than any machine has.
-pub const MAX_SYNTHETIC_PERSONS: u64 = 130_000_000;
+pub(crate) const MAX_SYNTHETIC_PERSONS: u64 = 130_000_000;
 
 /// One synthetic person as the generator draws it: everything `oqs serve --synthetic` puts in
 /// the registry, so that a load generator replaying the same draws knows whom it is asking for
 /// without building the registry.
 #[derive(Debug, Clone)]
 pub struct SyntheticPerson {
+    /// The person's position in the generator's draws.
     pub index: usize,
+    /// Name, birth date, sex, address and 個人番号.
     pub person: Person,
+    /// 郵便番号.
     pub post_number: String,
+    /// The insurer of the person's qualification.
     pub insurer_number: String,
+    /// 被保険者証の記号.
     pub symbol: String,
     /// 被保険者番号 (the index plus one, as text).
     pub number: String,
+    /// 資格取得年月日.
     pub acquired: NaiveDate,
+    /// 所得区分.
     pub income: IncomeBracket,
     /// The card's issue date: the not_before of its authentication certificate, from which the
     /// registry derives the certificate serial.
@@ -300,7 +307,7 @@ impl Draws {
 /// Replays the draws of `synthetic_registry(persons, seed)` without building it: `visit` sees
 /// every person in index order (the same persons, byte for byte) and may stop early by
 /// returning `false`. A load generator uses it to know whom to ask for.
-pub fn visit_synthetic_persons(
+pub(crate) fn visit_synthetic_persons(
     persons: usize,
     seed: u64,
     mut visit: impl FnMut(&SyntheticPerson) -> bool,

@@ -31,26 +31,26 @@ use crate::oqs::xml;
 pub const OPENAPI_YAML: &str = include_str!("../../docs/openapi.yaml");
 
 /// Requests are small JSON documents; anything bigger is refused before parsing.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// `GET /v1/calls` answers at most this many records unless `limit` asks for fewer.
-pub const DEFAULT_CALLS_PAGE: usize = 1_000;
+pub(crate) const DEFAULT_CALLS_PAGE: usize = 1_000;
 /// The largest `limit` of `GET /v1/calls`: one answer stays a few megabytes.
-pub const MAX_CALLS_PAGE: usize = 10_000;
+pub(crate) const MAX_CALLS_PAGE: usize = 10_000;
 
 /// How the server protects itself from clients that trickle, stall or pile up connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerLimits {
     /// A request's header must arrive within this time; it also closes a kept-alive connection
     /// that sends no next request (hyper's header-read timer starts when it waits for one).
-    pub header_read: Duration,
+    pub(crate) header_read: Duration,
     /// A request must be read and answered within this time (a body sent slowly gets 408).
     pub request: Duration,
     /// A connection is closed after this time whatever it does, so none is held forever (a
     /// request in progress may still finish, within `request`).
     pub connection: Duration,
     /// At most this many connections are served at once; further ones wait in the backlog.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
 }
 
 impl Default for ServerLimits {
@@ -72,7 +72,7 @@ struct AppState {
 
 /// The JSON error body of every 4xx.
 #[derive(Debug, Serialize)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub error: &'static str,
     pub message: String,
 }

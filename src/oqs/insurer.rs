@@ -7,7 +7,7 @@
 //! one. Results write 8 characters, short numbers left-padded with spaces.
 
 /// The number in its canonical form (6 or 8 ASCII digits), or why `text` is not one.
-pub fn canonical_insurer_number(text: &str) -> Result<String, String> {
+pub(crate) fn canonical_insurer_number(text: &str) -> Result<String, String> {
     let trimmed = text.trim_matches(|c: char| c == ' ' || c == '\u{3000}' || c == '\t');
     let digits = trimmed.bytes().all(|b| b.is_ascii_digit());
     match trimmed.len() {
@@ -20,7 +20,7 @@ pub fn canonical_insurer_number(text: &str) -> Result<String, String> {
 }
 
 /// The number as a result writes it: 8 characters, a 6-digit number after two spaces.
-pub fn written_insurer_number(canonical: &str) -> String {
+pub(crate) fn written_insurer_number(canonical: &str) -> String {
     format!("{canonical:>8}")
 }
 

@@ -86,7 +86,7 @@ static KANA_BLOCK: std::sync::LazyLock<[(char, Option<char>); KANA_BLOCK_LEN]> =
 
 /// `text` with katakana and hiragana in half-width katakana, the full-width space (U+3000) as
 /// a half-width space and full-width ASCII as ASCII; anything else unchanged.
-pub fn to_half_width_katakana(text: &str) -> String {
+pub(crate) fn to_half_width_katakana(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for character in text.chars() {
         let code = u32::from(character);

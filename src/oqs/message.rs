@@ -18,14 +18,14 @@ mod code_text {
 
     use crate::oqs::codes::{unknown_code, CodeValue};
 
-    pub fn serialize<C: CodeValue, S: Serializer>(
+    pub(crate) fn serialize<C: CodeValue, S: Serializer>(
         value: &C,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(value.code())
     }
 
-    pub fn deserialize<'de, C: CodeValue, D: Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, C: CodeValue, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<C, D::Error> {
         let text = String::deserialize(deserializer)?;
@@ -39,7 +39,7 @@ mod code_text_opt {
 
     use crate::oqs::codes::{unknown_code, CodeValue};
 
-    pub fn serialize<C: CodeValue, S: Serializer>(
+    pub(crate) fn serialize<C: CodeValue, S: Serializer>(
         value: &Option<C>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
@@ -49,7 +49,7 @@ mod code_text_opt {
         }
     }
 
-    pub fn deserialize<'de, C: CodeValue, D: Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, C: CodeValue, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<C>, D::Error> {
         match Option::<String>::deserialize(deserializer)? {
@@ -65,11 +65,13 @@ mod code_text_opt {
 mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&hex::encode(bytes))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<u8>, D::Error> {
         let text = String::deserialize(deserializer)?;
         hex::decode(text.trim())
             .map_err(|error| serde::de::Error::custom(format!("not hexadecimal: {error}")))
@@ -80,7 +82,7 @@ mod hex_bytes {
 mod hex_bytes_opt {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(
+    pub(crate) fn serialize<S: Serializer>(
         bytes: &Option<Vec<u8>>,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
@@ -90,7 +92,7 @@ mod hex_bytes_opt {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<Vec<u8>>, D::Error> {
         match Option::<String>::deserialize(deserializer)? {
@@ -123,7 +125,7 @@ pub enum IdentityMethod {
 }
 
 impl IdentityMethod {
-    pub const ALL: [IdentityMethod; 3] = [Self::Face, Self::Pin, Self::Visual];
+    pub(crate) const ALL: [IdentityMethod; 3] = [Self::Face, Self::Pin, Self::Visual];
 
     /// The name used in JSON and in the XML request's `<IdentityMethod>` element.
     pub fn name(self) -> &'static str {
@@ -134,12 +136,12 @@ impl IdentityMethod {
         }
     }
 
-    pub fn from_name(name: &str) -> Option<IdentityMethod> {
+    pub(crate) fn from_name(name: &str) -> Option<IdentityMethod> {
         Self::ALL.into_iter().find(|method| method.name() == name)
     }
 
     /// Whether the request must carry proof of possession (challenge and signature).
-    pub fn requires_signature(self) -> bool {
+    pub(crate) fn requires_signature(self) -> bool {
         self == Self::Pin
     }
 }
@@ -153,6 +155,7 @@ pub struct CheckRequest {
     pub identity: IdentityMethod,
     /// The challenge issued by the service (hex in JSON). Required with `pin`; with `face` /
     /// `visual` it comes only together with a signature.
+    /// The random bytes the card signs to prove possession.
     #[serde(
         default,
         with = "hex_bytes_opt",
@@ -177,10 +180,13 @@ pub struct CheckRequest {
     /// The scenario clock's time, for ProcessExecutionTime (default 00:00:00).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<NaiveTime>,
+    /// The patient's consent choices made at the reader.
     #[serde(default)]
     pub consent: ConsentChoices,
+    /// `ArbitraryFileIdentifier`: the terminal's own file name, answered exactly as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arbitrary_file_identifier: Option<String>,
+    /// The encoding the answer is written in (the terminal's setting).
     #[serde(default)]
     pub character_code: CharacterCode,
 }
@@ -191,20 +197,28 @@ pub struct CheckRequest {
 pub struct InsuranceCardRequest {
     /// 8 digits, or 6 (市町村国保) unpadded or padded to 8 with spaces or zeros.
     pub insurer_number: String,
+    /// 被保険者証の記号 (may be empty).
     #[serde(default)]
     pub symbol: String,
+    /// 被保険者証の番号.
     pub number: String,
     /// 2 digits; `00` when the card has none. Empty: any 枝番 (a request may send an empty
     /// `InsuredBranchNumber`).
     #[serde(default = "default_branch")]
     pub branch: String,
+    /// 生年月日 of the insured person.
     pub birth_date: NaiveDate,
+    /// 医療機関コード: the 10-digit code of the asking clinic or pharmacy.
     pub facility_code: String,
+    /// The day of the check (QualificationConfirmationDate).
     pub date: NaiveDate,
+    /// The scenario clock's time of the check, when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<NaiveTime>,
+    /// `ArbitraryFileIdentifier`: the terminal's own file name, answered exactly as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arbitrary_file_identifier: Option<String>,
+    /// The encoding the answer is written in (the terminal's setting).
     #[serde(default)]
     pub character_code: CharacterCode,
     /// `LimitApplicationCertificateRelatedConsFlg` of the query (clients send 1): 限度額
@@ -226,15 +240,22 @@ fn default_true() -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct QualificationConfirmSearchInfo {
+    /// `InsurerNumber`: 保険者番号 as the request wrote it.
     pub insurer_number: String,
+    /// `InsuredCardSymbol`: 被保険者証の記号.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insured_card_symbol: Option<String>,
+    /// `InsuredIdentificationNumber`: 被保険者証の番号.
     pub insured_identification_number: String,
+    /// `InsuredBranchNumber`: 枝番 (2 digits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insured_branch_number: Option<String>,
+    /// `Birthdate`: 生年月日, YYYYMMDD.
     pub birthdate: String,
+    /// `LimitApplicationCertificateRelatedConsFlg`: consent to 限度額適用認定証 information (0/1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_application_certificate_related_cons_flg: Option<String>,
+    /// `ArbitraryIdentifier`: the terminal's own identifier of the query, echoed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arbitrary_identifier: Option<String>,
 }
@@ -266,6 +287,7 @@ fn default_branch() -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsentChoices {
+    /// 包括同意 (all at once) or 個別同意 (item by item).
     #[serde(default)]
     pub mode: ConsentMode,
     /// 診療情報
@@ -285,6 +307,7 @@ pub struct ConsentChoices {
     pub limit_amount: bool,
 }
 
+/// How the patient consented to share information: all at once (包括同意) or item by item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentMode {
@@ -298,6 +321,7 @@ pub enum ConsentMode {
 /// A challenge for proof of possession.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Challenge {
+    /// The random bytes the card signs to prove possession.
     #[serde(with = "hex_bytes")]
     pub challenge: Vec<u8>,
 }
@@ -311,134 +335,173 @@ pub struct CheckResponse {
     pub certificate_in_grace: bool,
     /// The reader should show the renewal notice (three months before expiry).
     pub renewal_notice: bool,
+    /// `MessageHeader`.
     #[serde(rename = "MessageHeader")]
     pub header: MessageHeader,
+    /// `MessageBody`.
     #[serde(rename = "MessageBody")]
     pub body: MessageBody,
 }
 
+/// `MessageHeader` of an answer: when, for whom, what kind and the result segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MessageHeader {
     /// YYYYMMDDHHMMSS
-    pub process_execution_time: String,
+    pub(crate) process_execution_time: String,
     /// YYYYMMDD
     pub qualification_confirmation_date: String,
+    /// `MedicalInstitutionCode`: 医療機関コード (10 digits).
     pub medical_institution_code: String,
+    /// `ArbitraryFileIdentifier`: the terminal's own file name, answered exactly as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arbitrary_file_identifier: Option<String>,
+    /// `ReferenceClassification`: what identified the patient (card or 被保険者証).
     #[serde(with = "code_text")]
     pub reference_classification: ReferenceClassification,
+    /// `SegmentOfResult`: 処理結果区分, normal or abnormal end.
     #[serde(with = "code_text")]
     pub segment_of_result: SegmentOfResult,
+    /// `ErrorCode` of an abnormal end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<ErrorCode>,
+    /// `ErrorMessage` of an abnormal end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
+    /// `CharacterCodeIdentifier`: the answer's encoding (UTF-8 or Shift_JIS).
     #[serde(with = "code_text")]
     pub character_code_identifier: CharacterCode,
 }
 
+/// `MessageBody` of an answer: the processing result and the qualification results.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MessageBody {
+    /// `ProcessingResultStatus`: 処理結果状況.
     #[serde(with = "code_text")]
     pub processing_result_status: ProcessingResultStatus,
+    /// `ProcessingResultCode` of a refusal.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub processing_result_code: Option<ProcessingResultCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub processing_result_message: Option<String>,
+    pub(crate) processing_result_message: Option<String>,
+    /// `QualificationValidity`: 資格有効性 (1 valid … 5).
     #[serde(
         default,
         with = "code_text_opt",
         skip_serializing_if = "Option::is_none"
     )]
     pub qualification_validity: Option<QualificationValidity>,
+    /// `ResultList`: the qualifications found.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub result_list: Vec<QualificationResult>,
     /// The query, echoed in answers to a 被保険者証 lookup (ReferenceClassification 2) only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub qualification_confirm_search_info: Option<QualificationConfirmSearchInfo>,
+    pub(crate) qualification_confirm_search_info: Option<QualificationConfirmSearchInfo>,
 }
 
 /// `ResultOfQualificationConfirmation`, fields in the order written (oqs-xml.md §4.3). Optional
 /// elements are `None` when they have no value (and are then omitted from the XML, as EMR
 /// parsers expect).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+// The type's name is the XML element's (crate::oqs::xml_elements); JSON does not show it.
+#[serde(
+    rename = "ResultOfQualificationConfirmation",
+    rename_all = "PascalCase"
+)]
 pub struct QualificationResult {
+    /// `InsuredCardClassification`: 被保険者証区分.
     pub insured_card_classification: String,
     /// 8 characters; a 6-digit number after two spaces (oqs-xml.md §5).
     pub insurer_number: String,
+    /// `InsuredCardSymbol`: 被保険者証の記号.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insured_card_symbol: Option<String>,
+    /// `InsuredIdentificationNumber`: 被保険者証の番号.
     pub insured_identification_number: String,
+    /// `InsuredBranchNumber`: 枝番 (2 digits).
     pub insured_branch_number: String,
+    /// `PersonalFamilyClassification`: 本人 or 家族.
     pub personal_family_classification: String,
+    /// `Name`: 氏名, a full-width space between family and given names.
     pub name: String,
     /// Half-width katakana, a half-width space between family and given names.
     pub name_kana: String,
+    /// `Sex1`: 性別.
     pub sex1: String,
+    /// `Birthdate`: 生年月日, YYYYMMDD.
     pub birthdate: String,
+    /// `Address`: 住所 (omitted when not disclosed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// `PostNumber`: 郵便番号.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub post_number: Option<String>,
+    /// `QualificationDate`: 資格取得年月日.
     pub qualification_date: String,
+    /// `DisqualificationDate`: 資格喪失年月日.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disqualification_date: Option<String>,
     /// Always present (every real-looking sample has it).
-    pub insured_card_valid_date: String,
+    pub(crate) insured_card_valid_date: String,
     /// Only when the card has an end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub insured_card_expiration_date: Option<String>,
+    pub(crate) insured_card_expiration_date: Option<String>,
     /// 後期高齢者 only (oqs-xml.md §4.4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insured_partial_contribution_ratio: Option<String>,
+    /// `PreschoolClassification`: 未就学区分.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preschool_classification: Option<String>,
+    /// `ReasonOfLoss`: 資格喪失事由.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason_of_loss: Option<String>,
-    pub insurer_name: String,
+    pub(crate) insurer_name: String,
     /// 70–74 only (高齢受給者証).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elderly_recipient_certificate_info: Option<ElderlyRecipientCertificateInfo>,
+    /// `LimitApplicationCertificateRelatedConsFlg`: consent to 限度額適用認定証 information (0/1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_application_certificate_related_cons_flg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit_application_certificate_related_cons_time: Option<String>,
+    pub(crate) limit_application_certificate_related_cons_time: Option<String>,
+    /// `LimitApplicationCertificateRelatedInfo`: the 限度額適用認定証 data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_application_certificate_related_info: Option<LimitApplicationCertificateRelatedInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub specific_diseases_certificate_related_cons_flg: Option<String>,
+    pub(crate) specific_diseases_certificate_related_cons_flg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub specific_diseases_certificate_related_cons_time: Option<String>,
+    pub(crate) specific_diseases_certificate_related_cons_time: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub specific_diseases_certificate_list: Vec<SpecificDiseasesCertificateInfo>,
+    pub(crate) specific_diseases_certificate_list: Vec<SpecificDiseasesCertificateInfo>,
+    /// Consent to share 特定健診情報 (0/1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub specific_health_checkups_info_cons_flg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub specific_health_checkups_info_cons_time: Option<String>,
+    pub(crate) specific_health_checkups_info_cons_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub specific_health_checkups_info_available_time: Option<String>,
+    pub(crate) specific_health_checkups_info_available_time: Option<String>,
+    /// Consent to share 薬剤情報 (0/1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pharmacists_info_cons_flg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pharmacists_info_cons_time: Option<String>,
+    pub(crate) pharmacists_info_cons_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pharmacists_info_available_time: Option<String>,
+    pub(crate) pharmacists_info_available_time: Option<String>,
+    /// Consent to share 診療情報 (0/1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnosis_info_cons_flg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub diagnosis_info_cons_time: Option<String>,
+    pub(crate) diagnosis_info_cons_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub diagnosis_info_available_time: Option<String>,
+    pub(crate) diagnosis_info_available_time: Option<String>,
+    /// Consent to share 手術情報 (0/1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation_info_cons_flg: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operation_info_cons_time: Option<String>,
+    pub(crate) operation_info_cons_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub operation_info_available_time: Option<String>,
+    pub(crate) operation_info_available_time: Option<String>,
 }
 
 impl QualificationResult {
@@ -460,44 +523,49 @@ impl QualificationResult {
     }
 }
 
+/// `ElderlyRecipientCertificateInfo`: the 高齢受給者証 of a 70-74-year-old.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ElderlyRecipientCertificateInfo {
-    pub elderly_recipient_certificate_date: String,
-    pub elderly_recipient_valid_start_date: String,
-    pub elderly_recipient_valid_end_date: String,
+    pub(crate) elderly_recipient_certificate_date: String,
+    pub(crate) elderly_recipient_valid_start_date: String,
+    pub(crate) elderly_recipient_valid_end_date: String,
+    /// `ElderlyRecipientContributionRatio`: 一部負担金の割合 (3 digits, percent).
     pub elderly_recipient_contribution_ratio: String,
 }
 
+/// `LimitApplicationCertificateRelatedInfo`: the 限度額適用認定証 data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct LimitApplicationCertificateRelatedInfo {
+    /// `LimitApplicationCertificateClassification`: 限度額適用 or 限度額適用・標準負担額減額.
     pub limit_application_certificate_classification: String,
+    /// `LimitApplicationCertificateClassificationFlag`: 適用区分 (e.g. A03).
     pub limit_application_certificate_classification_flag: String,
-    pub limit_application_certificate_date: String,
-    pub limit_application_certificate_valid_start_date: String,
-    pub limit_application_certificate_valid_end_date: String,
+    pub(crate) limit_application_certificate_date: String,
+    pub(crate) limit_application_certificate_valid_start_date: String,
+    pub(crate) limit_application_certificate_valid_end_date: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct SpecificDiseasesCertificateInfo {
-    pub specific_diseases_disease_category: String,
-    pub specific_diseases_certificate_date: String,
-    pub specific_diseases_valid_start_date: String,
-    pub specific_diseases_valid_end_date: String,
-    pub specific_diseases_self_pay: String,
+pub(crate) struct SpecificDiseasesCertificateInfo {
+    pub(crate) specific_diseases_disease_category: String,
+    pub(crate) specific_diseases_certificate_date: String,
+    pub(crate) specific_diseases_valid_start_date: String,
+    pub(crate) specific_diseases_valid_end_date: String,
+    pub(crate) specific_diseases_self_pay: String,
 }
 
 /// Dates as the interface writes them.
-pub fn yyyymmdd(date: NaiveDate) -> String {
+pub(crate) fn yyyymmdd(date: NaiveDate) -> String {
     let mut out = String::with_capacity(8);
     push_yyyymmdd(&mut out, date);
     out
 }
 
 /// `YYYYMMDDHHMMSS`, as ProcessExecutionTime and the consent times are written.
-pub fn yyyymmddhhmmss(at: NaiveDateTime) -> String {
+pub(crate) fn yyyymmddhhmmss(at: NaiveDateTime) -> String {
     let mut out = String::with_capacity(14);
     push_yyyymmdd(&mut out, at.date());
     push_hhmmss(&mut out, at.time());

@@ -25,11 +25,12 @@ pub mod registry;
 pub mod rules;
 pub mod service;
 pub mod xml;
+mod xml_elements;
 
 pub use description::RegistryDescription;
 pub use message::{
     CheckRequest, CheckResponse, ConsentChoices, ConsentMode, IdentityMethod, InsuranceCardRequest,
 };
 pub use outcome::Outcome;
-pub use registry::{Registry, RegistryBuilder};
-pub use service::{CallKind, CallRecord, CertificateAuthority, CheckContext, Oqs, OqsConfig};
+pub use registry::Registry;
+pub use service::{CallKind, CallRecord, CheckContext, Oqs, OqsConfig};

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::oqs::codes::{ProcessingResultStatus, SegmentOfResult};
 
+/// What became of a request: the harness's documented result, one per answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -48,14 +49,14 @@ pub enum Outcome {
 
 impl Outcome {
     /// Whether the failure is in the request's shape (HTTP 422) rather than a verdict (HTTP 200).
-    pub fn is_malformed_request(self) -> bool {
+    pub(crate) fn is_malformed_request(self) -> bool {
         matches!(
             self,
             Self::RequestInvalid | Self::CertificateMalformed | Self::SignatureMalformed
         )
     }
 
-    pub fn is_success(self) -> bool {
+    pub(crate) fn is_success(self) -> bool {
         matches!(self, Self::Answered | Self::Registered)
     }
 
@@ -79,7 +80,7 @@ impl Outcome {
     }
 
     /// Default `ProcessingResultMessage` (the harness's own wording).
-    pub fn default_message(self) -> &'static str {
+    pub(crate) fn default_message(self) -> &'static str {
         match self {
             Self::Answered => "正常終了",
             Self::Registered => "保険証利用登録が完了しました",

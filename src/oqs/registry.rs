@@ -22,11 +22,11 @@ pub struct PersonId(pub u32);
 
 /// Index of a qualification in the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct QualificationId(pub u32);
+pub(crate) struct QualificationId(pub u32);
 
 /// Index of an insurer in the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct InsurerId(pub u32);
+pub(crate) struct InsurerId(pub u32);
 
 /// Errors building a registry (shape errors are caught by the YAML types already).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -134,12 +134,12 @@ struct QualificationRow {
 
 /// The rarely present parts of a qualification (kept out of the fixed-size row).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct QualificationExtras {
-    pub card_valid_from: Option<NaiveDate>,
-    pub card_valid_until: Option<NaiveDate>,
-    pub elderly_recipient: Option<ElderlyRecipientDescription>,
+pub(crate) struct QualificationExtras {
+    pub(crate) card_valid_from: Option<NaiveDate>,
+    pub(crate) card_valid_until: Option<NaiveDate>,
+    pub(crate) elderly_recipient: Option<ElderlyRecipientDescription>,
     pub limit_certificate: Option<LimitCertificateDescription>,
-    pub specific_diseases: Vec<SpecificDiseaseDescription>,
+    pub(crate) specific_diseases: Vec<SpecificDiseaseDescription>,
 }
 
 impl QualificationExtras {
@@ -190,10 +190,10 @@ pub struct Registry {
 
 /// One qualification as the builder takes it.
 #[derive(Debug, Clone)]
-pub struct QualificationRecord<'a> {
+pub(crate) struct QualificationRecord<'a> {
     pub insurer: &'a str,
-    pub relationship: Relationship,
-    pub card_classification: InsuredCardClassification,
+    pub(crate) relationship: Relationship,
+    pub(crate) card_classification: InsuredCardClassification,
     pub symbol: &'a str,
     pub number: &'a str,
     pub branch: u8,
@@ -202,15 +202,15 @@ pub struct QualificationRecord<'a> {
     pub reason_of_loss: Option<ReasonOfLoss>,
     pub registered_on: Option<NaiveDate>,
     /// When the insurer registered the loss (on or after `lost`); `None`: on `lost`.
-    pub loss_registered_on: Option<NaiveDate>,
+    pub(crate) loss_registered_on: Option<NaiveDate>,
     pub income: IncomeBracket,
     pub burden_percent: Option<u8>,
-    pub extras: QualificationExtras,
+    pub(crate) extras: QualificationExtras,
 }
 
 /// One card link as the builder takes it.
 #[derive(Debug, Clone)]
-pub struct CardLinkRecord<'a> {
+pub(crate) struct CardLinkRecord<'a> {
     /// 個人番号 of the card's holder (another person's for a wrong link).
     pub holder: &'a MyNumber,
     /// notBefore of the authentication certificate.
@@ -223,7 +223,7 @@ pub struct CardLinkRecord<'a> {
 /// Builds a [`Registry`]; used by the YAML loader, the synthetic generator and the scenario
 /// engine.
 #[derive(Debug)]
-pub struct RegistryBuilder {
+pub(crate) struct RegistryBuilder {
     registry: Registry,
     interned: HashMap<Box<str>, u32>,
     /// 個人番号 as integers (12 digits fit), only while building: 8 bytes instead of a String.
@@ -242,7 +242,7 @@ impl RegistryBuilder {
     }
 
     /// Reserves room for `persons` persons with one qualification and one card each.
-    pub fn with_capacity(options: RegistryOptions, persons: usize) -> RegistryBuilder {
+    pub(crate) fn with_capacity(options: RegistryOptions, persons: usize) -> RegistryBuilder {
         RegistryBuilder {
             registry: Registry {
                 options,
@@ -275,7 +275,7 @@ impl RegistryBuilder {
         Ok(id)
     }
 
-    pub fn add_insurer(
+    pub(crate) fn add_insurer(
         &mut self,
         number: &str,
         name: &str,
@@ -297,7 +297,7 @@ impl RegistryBuilder {
         Ok(InsurerId(id))
     }
 
-    pub fn add_person(
+    pub(crate) fn add_person(
         &mut self,
         id: Option<&str>,
         person: &Person,
@@ -342,7 +342,7 @@ impl RegistryBuilder {
         Ok(PersonId(index))
     }
 
-    pub fn add_qualification(
+    pub(crate) fn add_qualification(
         &mut self,
         person: PersonId,
         record: QualificationRecord<'_>,
@@ -431,7 +431,7 @@ impl RegistryBuilder {
     }
 
     /// Links a card to `person`'s record; returns the certificate serial.
-    pub fn add_card(
+    pub(crate) fn add_card(
         &mut self,
         person: PersonId,
         record: CardLinkRecord<'_>,
@@ -617,27 +617,27 @@ impl SerialDirectory {
 /// A card link as stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CardView {
+    /// The serial of the card's authentication certificate.
     pub serial: u64,
+    /// The holder.
     pub person: PersonId,
+    /// Its 保険証利用登録 as stored.
     pub link: LinkState,
     /// `None` when registered from the start.
     pub registered_on: Option<NaiveDate>,
-    pub revoked: Option<Revocation>,
+    pub(crate) revoked: Option<Revocation>,
+    /// Linked to someone else's record (紐付け誤り).
     pub mislinked: bool,
 }
 
 /// Borrowed view of a person.
 #[derive(Debug, Clone, Copy)]
-pub struct PersonView<'a> {
+pub(crate) struct PersonView<'a> {
     registry: &'a Registry,
-    id: PersonId,
     row: &'a PersonRow,
 }
 
 impl<'a> PersonView<'a> {
-    pub fn id(&self) -> PersonId {
-        self.id
-    }
     pub fn name(&self) -> &'a str {
         self.registry.text.get(self.row.name)
     }
@@ -659,7 +659,7 @@ impl<'a> PersonView<'a> {
     pub fn self_information_blocked(&self) -> bool {
         self.row.flags & FLAG_SELF_INFORMATION_BLOCKED != 0
     }
-    pub fn address_not_disclosed(&self) -> bool {
+    pub(crate) fn address_not_disclosed(&self) -> bool {
         self.row.flags & FLAG_ADDRESS_NOT_DISCLOSED != 0
     }
     pub fn jlis_mismatch(&self) -> bool {
@@ -675,7 +675,7 @@ impl<'a> PersonView<'a> {
 
 /// Borrowed view of a qualification.
 #[derive(Debug, Clone, Copy)]
-pub struct QualificationView<'a> {
+pub(crate) struct QualificationView<'a> {
     registry: &'a Registry,
     id: QualificationId,
     row: &'a QualificationRow,
@@ -691,7 +691,7 @@ impl<'a> QualificationView<'a> {
     pub fn insurer_number(&self) -> &'a str {
         &self.registry.insurers[self.row.insurer as usize].number
     }
-    pub fn insurer_name(&self) -> &'a str {
+    pub(crate) fn insurer_name(&self) -> &'a str {
         &self.registry.insurers[self.row.insurer as usize].name
     }
     pub fn symbol(&self) -> &'a str {
@@ -703,10 +703,10 @@ impl<'a> QualificationView<'a> {
     pub fn branch(&self) -> u8 {
         self.row.branch
     }
-    pub fn relationship(&self) -> Relationship {
+    pub(crate) fn relationship(&self) -> Relationship {
         self.row.relationship
     }
-    pub fn card_classification(&self) -> InsuredCardClassification {
+    pub(crate) fn card_classification(&self) -> InsuredCardClassification {
         self.row.card_classification
     }
     pub fn acquired(&self) -> NaiveDate {
@@ -718,76 +718,71 @@ impl<'a> QualificationView<'a> {
     pub fn reason_of_loss(&self) -> Option<ReasonOfLoss> {
         self.row.reason_of_loss
     }
-    pub fn registered_on(&self) -> NaiveDate {
-        self.row.registered_on
-    }
     pub fn income(&self) -> IncomeBracket {
         self.row.income
     }
-    pub fn burden_percent_override(&self) -> Option<u8> {
+    pub(crate) fn burden_percent_override(&self) -> Option<u8> {
         (self.row.burden_percent != 0).then_some(self.row.burden_percent)
     }
-    pub fn extras(&self) -> Option<&'a QualificationExtras> {
+    pub(crate) fn extras(&self) -> Option<&'a QualificationExtras> {
         self.registry.extras.get(self.row.extras as usize)
     }
     /// Visible in the system on `date` (the insurer has registered it).
-    pub fn is_registered_on(&self, date: NaiveDate) -> bool {
+    pub(crate) fn is_registered_on(&self, date: NaiveDate) -> bool {
         self.row.registered_on <= date
     }
-    /// In force on `date` (acquired, not yet lost).
-    pub fn is_in_force_on(&self, date: NaiveDate) -> bool {
-        self.row.acquired <= date && date < self.row.lost
-    }
     /// The day the insurer registered the loss, if it is lost.
-    pub fn loss_registered_on(&self) -> Option<NaiveDate> {
+    pub(crate) fn loss_registered_on(&self) -> Option<NaiveDate> {
         self.lost().map(|lost| {
             lost.checked_add_days(chrono::Days::new(self.row.loss_lag_days.into()))
                 .unwrap_or(NaiveDate::MAX)
         })
     }
     /// Whether the system knows of the loss on `date`: lost, and the loss registered.
-    pub fn is_loss_registered_on(&self, date: NaiveDate) -> bool {
+    pub(crate) fn is_loss_registered_on(&self, date: NaiveDate) -> bool {
         self.loss_registered_on()
             .is_some_and(|registered| registered <= date)
     }
     /// In force as the system sees it on `date`: acquired, and its loss (if any) not yet
     /// registered — the old insurer still answers 有効 until it registers the loss.
-    pub fn appears_in_force_on(&self, date: NaiveDate) -> bool {
+    pub(crate) fn appears_in_force_on(&self, date: NaiveDate) -> bool {
         self.row.acquired <= date && !self.is_loss_registered_on(date)
     }
 }
 
 impl Registry {
-    pub fn options(&self) -> &RegistryOptions {
+    pub(crate) fn options(&self) -> &RegistryOptions {
         &self.options
     }
 
+    /// Number of persons in the registry.
     pub fn person_count(&self) -> usize {
         self.persons.len()
     }
 
+    /// Number of cards (authentication certificates) in the registry.
     pub fn card_count(&self) -> usize {
         self.cards.len()
     }
 
-    pub fn qualification_count(&self) -> usize {
+    pub(crate) fn qualification_count(&self) -> usize {
         self.qualifications.len()
     }
 
-    pub fn person(&self, id: PersonId) -> Option<PersonView<'_>> {
+    pub(crate) fn person(&self, id: PersonId) -> Option<PersonView<'_>> {
         self.persons.get(id.0 as usize).map(|row| PersonView {
             registry: self,
-            id,
             row,
         })
     }
 
+    /// The person with the description's `id`.
     pub fn person_id(&self, id: &str) -> Option<PersonId> {
         self.person_ids.get(id).map(|&index| PersonId(index))
     }
 
     /// The YAML id of a person, or `#index` for generated ones.
-    pub fn person_label(&self, id: PersonId) -> String {
+    pub(crate) fn person_label(&self, id: PersonId) -> String {
         self.person_names
             .iter()
             .find(|(index, _)| *index == id.0)
@@ -801,16 +796,6 @@ impl Registry {
             id,
             row: &self.qualifications[id.0 as usize],
         }
-    }
-
-    pub fn qualification_view(&self, id: QualificationId) -> Option<QualificationView<'_>> {
-        self.qualifications
-            .get(id.0 as usize)
-            .map(|row| QualificationView {
-                registry: self,
-                id,
-                row,
-            })
     }
 
     /// The card whose authentication certificate has `serial`.
@@ -836,7 +821,7 @@ impl Registry {
     }
 
     /// Qualifications with this 保険者番号, 記号, 番号 and 枝番.
-    pub fn find_by_insurance_card(
+    pub(crate) fn find_by_insurance_card(
         &self,
         insurer: &str,
         symbol: &str,

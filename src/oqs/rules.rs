@@ -33,6 +33,7 @@ pub fn grace_last_day(not_after: NaiveDate, rule: GraceRule) -> NaiveDate {
     }
 }
 
+/// Where a certificate stands on `date`: not yet valid, valid, in the grace period or expired.
 pub fn certificate_standing(
     date: NaiveDate,
     not_before: NaiveDate,
@@ -91,21 +92,23 @@ pub fn elderly_first_day(birth: NaiveDate) -> NaiveDate {
 }
 
 /// First day of 後期高齢者医療: the 75th birthday.
-pub fn late_elderly_first_day(birth: NaiveDate) -> NaiveDate {
+pub(crate) fn late_elderly_first_day(birth: NaiveDate) -> NaiveDate {
     birth
         .checked_add_months(Months::new(75 * 12))
         .unwrap_or(NaiveDate::MAX)
 }
 
 /// 一般Ⅱ (2割) of 後期高齢者医療 exists from this day; before it they paid 1割.
-pub fn general_ii_first_day() -> NaiveDate {
+pub(crate) fn general_ii_first_day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2022, 10, 1).unwrap_or(NaiveDate::MIN)
 }
 
 /// A burden ratio in percent and whether the 未就学 classification applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Burden {
+    /// The share the patient pays, in percent.
     pub percent: u8,
+    /// Whether the 未就学 classification applies.
     pub preschool: bool,
 }
 
@@ -149,14 +152,16 @@ pub fn burden(
 
 /// From this day the 限度額 information is provided by law (no consent screen) and 包括同意
 /// exists.
-pub fn consent_reform_day() -> NaiveDate {
+pub(crate) fn consent_reform_day() -> NaiveDate {
     NaiveDate::from_ymd_opt(2024, 10, 7).unwrap_or(NaiveDate::MIN)
 }
 
+/// Whether the 限度額 information is provided by law on `date` (no consent screen).
 pub fn limit_info_is_statutory(date: NaiveDate) -> bool {
     date >= consent_reform_day()
 }
 
+/// Whether 包括同意 (consent to all at once) exists on `date`.
 pub fn comprehensive_consent_available(date: NaiveDate) -> bool {
     date >= consent_reform_day()
 }

@@ -39,7 +39,7 @@ use crate::oqs::message::{
     SpecificDiseasesCertificateInfo,
 };
 use crate::oqs::outcome::Outcome;
-use crate::oqs::registry::{PersonView, QualificationView, Registry};
+use crate::oqs::registry::{CardView, PersonView, QualificationView, Registry};
 use crate::oqs::rules::{self, CertificateStanding};
 use crate::pki::{verify_pkcs1_sha256, CertificateKind, PkiError, TestPki, VerifiedCertificate};
 
@@ -47,7 +47,7 @@ use crate::pki::{verify_pkcs1_sha256, CertificateKind, PkiError, TestPki, Verifi
 ///
 /// Bytes that are not a DER X.509 certificate must be refused with [`PkiError::Malformed`]:
 /// the service answers `CertificateMalformed` for that error alone.
-pub trait CertificateAuthority: Send + Sync {
+pub(crate) trait CertificateAuthority: Send + Sync {
     fn verify_authentication_certificate(
         &self,
         der: &[u8],
@@ -105,16 +105,21 @@ pub enum CallKind {
 /// One call as the service saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallRecord {
+    /// Which call it was.
     pub kind: CallKind,
+    /// The day the request gave.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub date: Option<NaiveDate>,
+    /// The asking facility's 医療機関コード.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facility_code: Option<String>,
     /// Serial of the presented certificate, once verified by the CA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_serial: Option<u64>,
+    /// What the service answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<Outcome>,
+    /// The qualification's validity, for a check that found one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qualification_validity: Option<QualificationValidity>,
     /// How the reader identified the holder (checks and registrations).
@@ -152,11 +157,17 @@ pub struct Oqs {
 /// What a check needs besides the verified certificate.
 #[derive(Debug, Clone)]
 pub struct CheckContext<'a> {
+    /// The asking facility's 医療機関コード.
     pub facility_code: &'a str,
+    /// The day of the request.
     pub date: NaiveDate,
+    /// The time written as ProcessExecutionTime.
     pub time: NaiveTime,
+    /// What the patient consented to share.
     pub consent: ConsentChoices,
+    /// `ArbitraryFileIdentifier`, answered exactly as sent.
     pub arbitrary_file_identifier: Option<&'a str>,
+    /// The encoding of the answer.
     pub character_code: CharacterCode,
 }
 
@@ -178,7 +189,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// 医療機関コード: 10 ASCII digits.
-pub fn is_facility_code(code: &str) -> bool {
+pub(crate) fn is_facility_code(code: &str) -> bool {
     code.len() == 10 && code.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -194,7 +205,7 @@ impl Oqs {
     }
 
     /// The service trusting `authority` (tests bring their own).
-    pub fn with_authority(
+    pub(crate) fn with_authority(
         registry: Registry,
         config: OqsConfig,
         authority: Arc<dyn CertificateAuthority>,
@@ -219,6 +230,7 @@ impl Oqs {
         }
     }
 
+    /// The registry the service answers from.
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
@@ -238,7 +250,7 @@ impl Oqs {
         self.reachable.store(reachable, Ordering::Relaxed);
     }
 
-    pub fn is_reachable(&self) -> bool {
+    pub(crate) fn is_reachable(&self) -> bool {
         self.reachable.load(Ordering::Relaxed)
     }
 
@@ -259,15 +271,11 @@ impl Oqs {
 
     /// Up to `limit` of the calls on record after the first `after` (oldest first), and how
     /// many remain after those: a page of [`Oqs::calls`] without copying the whole record.
-    pub fn calls_page(&self, after: usize, limit: usize) -> (Vec<CallRecord>, usize) {
+    pub(crate) fn calls_page(&self, after: usize, limit: usize) -> (Vec<CallRecord>, usize) {
         let calls = lock(&self.calls);
         let page: Vec<CallRecord> = calls.iter().skip(after).take(limit).cloned().collect();
         let remaining = calls.len().saturating_sub(after.saturating_add(page.len()));
         (page, remaining)
-    }
-
-    pub fn clear_calls(&self) {
-        lock(&self.calls).clear();
     }
 
     fn record(&self, record: CallRecord) {
@@ -412,12 +420,25 @@ impl Oqs {
 
     /// A qualification check by マイナンバーカード.
     pub fn check(&self, request: &CheckRequest) -> CheckResponse {
+        self.verified_call(request, CallKind::Check, Oqs::check_verified)
+    }
+
+    /// 保険証利用登録 of the presented card (the reader's registration flow).
+    pub fn register(&self, request: &CheckRequest) -> CheckResponse {
+        self.verified_call(request, CallKind::Register, Oqs::register_verified)
+    }
+
+    /// A card's call, check or registration: the proof of possession (or the reader's
+    /// attestation) verified, then `answer`, or the refusal; recorded either way.
+    fn verified_call(
+        &self,
+        request: &CheckRequest,
+        kind: CallKind,
+        answer: fn(&Oqs, &VerifiedCertificate, &CheckContext<'_>) -> CheckResponse,
+    ) -> CheckResponse {
         let context = CheckContext::of(request);
         let (response, serial) = match self.verify_request(request) {
-            Ok(verified) => (
-                self.check_verified(&verified, &context),
-                Some(verified.serial),
-            ),
+            Ok(verified) => (answer(self, &verified, &context), Some(verified.serial)),
             Err((outcome, serial)) => (
                 self.reply(&context, ReferenceClassification::MyNumberCard)
                     .refusal(outcome),
@@ -425,41 +446,57 @@ impl Oqs {
             ),
         };
         self.record(CallRecord {
-            kind: CallKind::Check,
+            kind,
             date: Some(request.date),
             facility_code: Some(request.facility_code.clone()),
             certificate_serial: serial,
             outcome: Some(response.outcome),
-            qualification_validity: response.body.qualification_validity,
+            // A registration answers no qualification.
+            qualification_validity: match kind {
+                CallKind::Check => response.body.qualification_validity,
+                _ => None,
+            },
             identity: Some(request.identity),
         });
         response
     }
 
-    /// 保険証利用登録 of the presented card (the reader's registration flow).
-    pub fn register(&self, request: &CheckRequest) -> CheckResponse {
-        let context = CheckContext::of(request);
-        let (response, serial) = match self.verify_request(request) {
-            Err((outcome, serial)) => (
-                self.reply(&context, ReferenceClassification::MyNumberCard)
-                    .refusal(outcome),
-                serial,
-            ),
-            Ok(verified) => (
-                self.register_verified(&verified, &context),
-                Some(verified.serial),
-            ),
+    /// The admission a check and a registration share: the certificate within its validity
+    /// (the grace period only if `grace_admitted`: a registration wants a renewed card), the
+    /// card known and not revoked on the date, and its link state then; else the refusal.
+    fn admit_card(
+        &self,
+        verified: &VerifiedCertificate,
+        context: &CheckContext<'_>,
+        grace_admitted: bool,
+    ) -> Result<AdmittedCard, Outcome> {
+        let standing = rules::certificate_standing(
+            context.date,
+            verified.not_before,
+            verified.not_after,
+            self.registry.options().grace,
+        );
+        match standing {
+            CertificateStanding::NotYetValid => return Err(Outcome::CertificateNotYetValid),
+            CertificateStanding::Grace if !grace_admitted => {
+                return Err(Outcome::CertificateExpired)
+            }
+            CertificateStanding::Expired => return Err(Outcome::CertificateExpired),
+            CertificateStanding::Valid | CertificateStanding::Grace => {}
+        }
+        let Some(card) = self.registry.card(verified.serial) else {
+            return Err(Outcome::CardNotRegistered);
         };
-        self.record(CallRecord {
-            kind: CallKind::Register,
-            date: Some(request.date),
-            facility_code: Some(request.facility_code.clone()),
-            certificate_serial: serial,
-            outcome: Some(response.outcome),
-            qualification_validity: None,
-            identity: Some(request.identity),
-        });
-        response
+        if card.revoked.is_some_and(|r| r.on <= context.date) {
+            return Err(Outcome::CertificateRevoked);
+        }
+        let (link, _) =
+            self.effective_link(verified.serial, card.link, card.registered_on, context.date);
+        Ok(AdmittedCard {
+            standing,
+            card,
+            link,
+        })
     }
 
     fn register_verified(
@@ -468,29 +505,10 @@ impl Oqs {
         context: &CheckContext<'_>,
     ) -> CheckResponse {
         let reply = self.reply(context, ReferenceClassification::MyNumberCard);
-        let rule = self.registry.options().grace;
-        match rules::certificate_standing(
-            context.date,
-            verified.not_before,
-            verified.not_after,
-            rule,
-        ) {
-            CertificateStanding::NotYetValid => {
-                return reply.refusal(Outcome::CertificateNotYetValid)
-            }
-            CertificateStanding::Expired | CertificateStanding::Grace => {
-                return reply.refusal(Outcome::CertificateExpired)
-            }
-            CertificateStanding::Valid => {}
-        }
-        let Some(card) = self.registry.card(verified.serial) else {
-            return reply.refusal(Outcome::CardNotRegistered);
+        let link = match self.admit_card(verified, context, false) {
+            Ok(admitted) => admitted.link,
+            Err(outcome) => return reply.refusal(outcome),
         };
-        if card.revoked.is_some_and(|r| r.on <= context.date) {
-            return reply.refusal(Outcome::CertificateRevoked);
-        }
-        let (link, _) =
-            self.effective_link(verified.serial, card.link, card.registered_on, context.date);
         match link {
             LinkState::Registered => reply.refusal(Outcome::Registered),
             LinkState::CancelledAfterGrace => {
@@ -544,27 +562,14 @@ impl Oqs {
     ) -> CheckResponse {
         let reply = self.reply(context, ReferenceClassification::MyNumberCard);
         let options = self.registry.options();
-        let standing = rules::certificate_standing(
-            context.date,
-            verified.not_before,
-            verified.not_after,
-            options.grace,
-        );
-        match standing {
-            CertificateStanding::NotYetValid => {
-                return reply.refusal(Outcome::CertificateNotYetValid)
-            }
-            CertificateStanding::Expired => return reply.refusal(Outcome::CertificateExpired),
-            CertificateStanding::Valid | CertificateStanding::Grace => {}
-        }
-        let Some(card) = self.registry.card(verified.serial) else {
-            return reply.refusal(Outcome::CardNotRegistered);
+        let AdmittedCard {
+            standing,
+            card,
+            link,
+        } = match self.admit_card(verified, context, true) {
+            Ok(admitted) => admitted,
+            Err(outcome) => return reply.refusal(outcome),
         };
-        if card.revoked.is_some_and(|r| r.on <= context.date) {
-            return reply.refusal(Outcome::CertificateRevoked);
-        }
-        let (link, _) =
-            self.effective_link(verified.serial, card.link, card.registered_on, context.date);
         match link {
             LinkState::Registered => {}
             LinkState::NotRegistered => return reply.refusal(Outcome::CardNotRegistered),
@@ -716,6 +721,13 @@ impl Oqs {
     }
 }
 
+/// A card the admission let through, with what the rest of its call needs.
+struct AdmittedCard {
+    standing: CertificateStanding,
+    card: CardView,
+    link: LinkState,
+}
+
 /// How the answers to one request are written: its context, what it identified the patient by
 /// (every answer to it carries that ReferenceClassification) and the registry's result codes.
 struct Reply<'a> {
@@ -842,7 +854,7 @@ impl CertificateAuthority for StaticAuthority {
 /// as 3 when a newer qualification is registered (starting later), and as 2 with its
 /// DisqualificationDate and ReasonOfLoss otherwise (also while the new insurer has not
 /// registered the member yet); nothing visible → 4.
-pub fn evaluate_by_card<'a>(
+pub(crate) fn evaluate_by_card<'a>(
     person: &PersonView<'a>,
     date: NaiveDate,
 ) -> (QualificationValidity, Vec<QualificationView<'a>>) {

@@ -37,15 +37,17 @@ fn parse_pool_size(text: &str) -> Result<usize, String> {
     }
 }
 
+/// Why `myna-hil pki generate` failed.
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub enum PkiCliError {
     #[error(transparent)]
     Pki(#[from] PkiError),
     #[error("writing fixtures: {0}")]
     Write(#[from] std::io::Error),
 }
 
-pub fn generate(args: GenerateArgs) -> Result<ExitCode, CliError> {
+/// Runs `myna-hil pki generate`: writes the test PKI's keys and certificates.
+pub fn generate(args: GenerateArgs) -> Result<ExitCode, PkiCliError> {
     let started = Instant::now();
     eprintln!(
         "generating {} pool keys and 2 CA keys (RSA-2048) from seed {} ...",

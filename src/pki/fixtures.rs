@@ -17,24 +17,24 @@ use super::pool::{KEY_BITS, POOL_FILE};
 use super::{CertificateKind, PkiError};
 
 /// The seed the committed fixtures were generated with.
-pub const DEFAULT_SEED: u64 = 20_240_601;
+pub(crate) const DEFAULT_SEED: u64 = 20_240_601;
 /// The number of keys in the committed pool.
-pub const DEFAULT_POOL_SIZE: usize = 16;
+pub(crate) const DEFAULT_POOL_SIZE: usize = 16;
 
 /// A complete fixture set, as PEM texts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FixtureSet {
+pub(crate) struct FixtureSet {
     /// One PKCS#8 PEM block per pool key, in order.
-    pub pool_key_pems: Vec<String>,
-    pub authentication_ca_key_pem: String,
-    pub authentication_ca_certificate_pem: String,
-    pub signing_ca_key_pem: String,
-    pub signing_ca_certificate_pem: String,
+    pub(crate) pool_key_pems: Vec<String>,
+    pub(crate) authentication_ca_key_pem: String,
+    pub(crate) authentication_ca_certificate_pem: String,
+    pub(crate) signing_ca_key_pem: String,
+    pub(crate) signing_ca_certificate_pem: String,
 }
 
 impl FixtureSet {
     /// The concatenated pool file.
-    pub fn pool_pem(&self) -> String {
+    pub(crate) fn pool_pem(&self) -> String {
         self.pool_key_pems.concat()
     }
 
@@ -60,7 +60,7 @@ impl FixtureSet {
     }
 
     /// Writes every file under `dir` (creating `keys/` and `pki/`); returns the paths written.
-    pub fn write_to(&self, dir: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
+    pub(crate) fn write_to(&self, dir: &Path) -> Result<Vec<PathBuf>, std::io::Error> {
         let mut written = Vec::new();
         for (relative, content) in self.files() {
             let path = dir.join(relative);
@@ -84,7 +84,7 @@ fn relative_pool_file() -> &'static str {
 
 /// Generates `pool_size` pool keys and both CAs from `seed`. Key generation runs on all cores;
 /// expect roughly a quarter of a second per RSA-2048 key on an optimised build.
-pub fn generate_fixtures(seed: u64, pool_size: usize) -> Result<FixtureSet, PkiError> {
+pub(crate) fn generate_fixtures(seed: u64, pool_size: usize) -> Result<FixtureSet, PkiError> {
     let labels: Vec<String> = (0..pool_size)
         .map(|index| format!("key-pool/{index}"))
         .chain(["ca/authentication".to_owned(), "ca/signing".to_owned()])

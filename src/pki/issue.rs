@@ -31,41 +31,43 @@ use super::{certificate_serial, CaPem, CertificateKind, CertificateRequest, PkiE
 use crate::person::{age_on, Person};
 
 /// 利用者証明用電子証明書 certificate policy.
-pub const OID_AUTHENTICATION_POLICY: ObjectIdentifier =
+pub(crate) const OID_AUTHENTICATION_POLICY: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.1.3.30");
 /// 署名用電子証明書 certificate policy.
-pub const OID_SIGNING_POLICY: ObjectIdentifier =
+pub(crate) const OID_SIGNING_POLICY: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.1.1.20");
 /// Signing-certificate subjectAltName otherName: name.
-pub const OID_SAN_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.1");
+pub(crate) const OID_SAN_NAME: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.1");
 /// Signing-certificate subjectAltName otherName: name substitute info.
-pub const OID_SAN_NAME_SUBSTITUTE: ObjectIdentifier =
+pub(crate) const OID_SAN_NAME_SUBSTITUTE: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.2");
 /// Signing-certificate subjectAltName otherName: sex.
-pub const OID_SAN_SEX: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.3");
+pub(crate) const OID_SAN_SEX: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.3");
 /// Signing-certificate subjectAltName otherName: date of birth.
-pub const OID_SAN_DATE_OF_BIRTH: ObjectIdentifier =
+pub(crate) const OID_SAN_DATE_OF_BIRTH: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.4");
 /// Signing-certificate subjectAltName otherName: address.
-pub const OID_SAN_ADDRESS: ObjectIdentifier =
+pub(crate) const OID_SAN_ADDRESS: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.5");
 /// Signing-certificate subjectAltName otherName: address substitute info.
-pub const OID_SAN_ADDRESS_SUBSTITUTE: ObjectIdentifier =
+pub(crate) const OID_SAN_ADDRESS_SUBSTITUTE: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.392.200149.8.5.5.6");
 
 /// JPKI does not issue a 署名用電子証明書 to anyone younger than this.
-pub const MIN_SIGNING_CERTIFICATE_AGE: u32 = 15;
+pub(crate) const MIN_SIGNING_CERTIFICATE_AGE: u32 = 15;
 
 const AUTHENTICATION_CA_NAME: &str = "OU=JPKI-TEST for user authentication,O=JPKI-TEST,C=JP";
 const SIGNING_CA_NAME: &str = "OU=JPKI-TEST for digital signature,O=JPKI-TEST,C=JP";
 
 /// First day (JST) of the test CAs' validity; wide so that scenarios at any date work.
-pub fn ca_valid_from() -> NaiveDate {
+pub(crate) fn ca_valid_from() -> NaiveDate {
     NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or(NaiveDate::MIN)
 }
 
 /// Last day (JST) of the test CAs' validity.
-pub fn ca_valid_until() -> NaiveDate {
+pub(crate) fn ca_valid_until() -> NaiveDate {
     NaiveDate::from_ymd_opt(2099, 12, 31).unwrap_or(NaiveDate::MAX)
 }
 

@@ -34,12 +34,13 @@ use sha2::{Digest, Sha256};
 use crate::person::{MyNumber, Person};
 
 pub(crate) use fixtures::{generate_fixtures, DEFAULT_POOL_SIZE, DEFAULT_SEED};
-pub use pkcs1::verify_pkcs1_sha256;
+pub(crate) use pkcs1::verify_pkcs1_sha256;
 pub use pool::pool_size;
-pub use signer::RsaSigner;
+pub(crate) use signer::RsaSigner;
 
 use issue::CertificateAuthority;
 
+/// Why the test PKI could not issue, load or verify a certificate.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
     #[error("test PKI fixtures: {0}")]
@@ -84,10 +85,15 @@ impl CertificateKind {
 /// What a card asks the CA to issue.
 #[derive(Debug, Clone)]
 pub struct CertificateRequest<'a> {
+    /// Authentication (利用者証明用) or signing (署名用).
     pub kind: CertificateKind,
+    /// The person the certificate names.
     pub holder: &'a Person,
+    /// The card's public key.
     pub subject_key: &'a RsaPublicKey,
+    /// First day of validity.
     pub not_before: NaiveDate,
+    /// Last day of validity.
     pub not_after: NaiveDate,
 }
 
@@ -220,9 +226,13 @@ impl TestPki {
 /// What a verified certificate tells its relying party.
 #[derive(Debug, Clone)]
 pub struct VerifiedCertificate {
+    /// The certificate's serial number.
     pub serial: u64,
+    /// First day of validity.
     pub not_before: NaiveDate,
+    /// Last day of validity.
     pub not_after: NaiveDate,
+    /// The holder's public key, which the proof of possession is checked against.
     pub public_key: RsaPublicKey,
 }
 
@@ -258,6 +268,6 @@ pub fn pool_key(index: usize) -> Result<RsaPrivateKey, PkiError> {
 }
 
 /// [`pool_key`] `index` prepared for signing, one shared [`RsaSigner`] per pool slot.
-pub fn pool_signer(index: usize) -> Result<std::sync::Arc<RsaSigner>, PkiError> {
+pub(crate) fn pool_signer(index: usize) -> Result<std::sync::Arc<RsaSigner>, PkiError> {
     pool::pool_signer(index)
 }

@@ -22,7 +22,7 @@ pub(crate) fn parsed_public_key(key: &RsaPublicKey) -> Option<ParsedPublicKey> {
 /// again on every call), so it does them for the 2048 to 8192-bit keys it accepts; smaller
 /// or larger keys (only hostile inputs have them) take the `rsa` crate. Both implement the
 /// same scheme; the answer is the same, only the speed differs.
-pub fn verify_pkcs1_sha256(key: &RsaPublicKey, message: &[u8], signature: &[u8]) -> bool {
+pub(crate) fn verify_pkcs1_sha256(key: &RsaPublicKey, message: &[u8], signature: &[u8]) -> bool {
     use rsa::traits::PublicKeyParts;
     let bits = key.size() * 8;
     if (2048..=8192).contains(&bits) {

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::PkiError;
 
 /// An RSA private key prepared for signing by both libraries.
-pub struct RsaSigner {
+pub(crate) struct RsaSigner {
     key: RsaPrivateKey,
     /// `None` for keys aws-lc refuses (outside 2048..=8192 bits): the `rsa` crate signs then.
     fast: Option<RsaKeyPair>,
@@ -47,7 +47,7 @@ impl RsaSigner {
     }
 
     /// The key itself, for the operations that stay with the `rsa` crate (PSS, OAEP).
-    pub fn private_key(&self) -> &RsaPrivateKey {
+    pub(crate) fn private_key(&self) -> &RsaPrivateKey {
         &self.key
     }
 
@@ -62,7 +62,7 @@ impl RsaSigner {
 
     /// PKCS#1 v1.5 type 1 padding over `input` as given (a DigestInfo, usually; the caller
     /// chose the hash). A SHA-256 DigestInfo is signed by aws-lc, any other input by `rsa`.
-    pub fn sign_pkcs1_prepared(&self, input: &[u8]) -> Result<Vec<u8>, rsa::Error> {
+    pub(crate) fn sign_pkcs1_prepared(&self, input: &[u8]) -> Result<Vec<u8>, rsa::Error> {
         if let Some(hash) = input.strip_prefix(&*self.sha256_prefix) {
             if hash.len() == Sha256::output_size() {
                 return self.sign_pkcs1_sha256_hash(hash);
@@ -72,7 +72,7 @@ impl RsaSigner {
     }
 
     /// PKCS#1 v1.5 over the DigestInfo of an already computed SHA-256 `hash` (32 bytes).
-    pub fn sign_pkcs1_sha256_hash(&self, hash: &[u8]) -> Result<Vec<u8>, rsa::Error> {
+    pub(crate) fn sign_pkcs1_sha256_hash(&self, hash: &[u8]) -> Result<Vec<u8>, rsa::Error> {
         let (Some(fast), Ok(digest)) = (&self.fast, LcDigest::import_less_safe(hash, &LC_SHA256))
         else {
             return self.key.sign(Pkcs1v15Sign::new::<Sha256>(), hash);
@@ -84,7 +84,7 @@ impl RsaSigner {
     }
 
     /// SHA-256 with RSA PKCS#1 v1.5 (`sha256WithRSAEncryption`) over `message`.
-    pub fn sign_pkcs1_sha256(&self, message: &[u8]) -> Result<Vec<u8>, rsa::Error> {
+    pub(crate) fn sign_pkcs1_sha256(&self, message: &[u8]) -> Result<Vec<u8>, rsa::Error> {
         self.sign_pkcs1_sha256_hash(&Sha256::digest(message))
     }
 }

@@ -150,7 +150,7 @@ pub fn observed_reception(
 
 /// Splits `expect.reception` into one check per key written, in file order, each with its
 /// key's location. A key written as `null` expects the field to be absent (no answer).
-pub fn reception_checks(
+pub(crate) fn reception_checks(
     doc: &WithKeyLocations<ReceptionExpectDoc>,
     reception: Option<usize>,
 ) -> Vec<(String, Location, Check)> {

@@ -74,7 +74,7 @@ pub struct ScenarioDoc {
     pub steps: Vec<Spanned<StepDoc>>,
     /// Scenario-level expectations, checked after the last step.
     #[serde(default)]
-    pub expect: Option<Spanned<crate::yaml::WithKeyLocations<ScenarioExpectDoc>>>,
+    pub(crate) expect: Option<Spanned<crate::yaml::WithKeyLocations<ScenarioExpectDoc>>>,
     /// Readers of the real stack this scenario cannot run on, each with the reason.
     #[serde(default)]
     pub skip_on: SkipOn,

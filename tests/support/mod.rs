@@ -27,6 +27,11 @@ pub const VPCD_READER: &str = "Virtual PCD 00 00";
 pub const PCSCD_TEST_LOG: &str = "/tmp/myna-hil-pcscd-tests.log";
 pub const OPENSC_PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 
+/// A date written `YYYY-MM-DD` in a test.
+pub fn date(text: &str) -> chrono::NaiveDate {
+    text.parse().unwrap()
+}
+
 /// The standard card every end-to-end test serves.
 pub fn standard_card_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cards/standard.yaml")

@@ -22,11 +22,11 @@ use crate::yaml::WithKeyLocations;
 pub struct ScenarioExpectDoc {
     /// What the reception came to.
     #[serde(default)]
-    pub reception: Option<WithKeyLocations<ReceptionExpectDoc>>,
+    pub(crate) reception: Option<WithKeyLocations<ReceptionExpectDoc>>,
     /// What each reception came to, in order (a reception begins when a card is placed after
     /// the previous one finished).
     #[serde(default)]
-    pub receptions: Option<Vec<WithKeyLocations<ReceptionExpectDoc>>>,
+    pub(crate) receptions: Option<Vec<WithKeyLocations<ReceptionExpectDoc>>>,
     /// The card's state afterwards.
     #[serde(default)]
     pub card: Option<CardStateDoc>,

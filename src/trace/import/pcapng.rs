@@ -37,12 +37,12 @@ use crate::trace::exchange::{Answer, ApduExchange, Event, Failure, FailureKind};
 
 const EXPECTED: &str = "a pcapng or pcap capture";
 
-pub const PC_TO_RDR_ICC_POWER_ON: u8 = 0x62;
-pub const PC_TO_RDR_ICC_POWER_OFF: u8 = 0x63;
-pub const PC_TO_RDR_XFR_BLOCK: u8 = 0x6F;
-pub const RDR_TO_PC_DATA_BLOCK: u8 = 0x80;
-pub const RDR_TO_PC_SLOT_STATUS: u8 = 0x81;
-pub const RDR_TO_PC_NOTIFY_SLOT_CHANGE: u8 = 0x50;
+pub(crate) const PC_TO_RDR_ICC_POWER_ON: u8 = 0x62;
+pub(crate) const PC_TO_RDR_ICC_POWER_OFF: u8 = 0x63;
+pub(crate) const PC_TO_RDR_XFR_BLOCK: u8 = 0x6F;
+pub(crate) const RDR_TO_PC_DATA_BLOCK: u8 = 0x80;
+pub(crate) const RDR_TO_PC_SLOT_STATUS: u8 = 0x81;
+pub(crate) const RDR_TO_PC_NOTIFY_SLOT_CHANGE: u8 = 0x50;
 const CCID_HEADER_LEN: usize = 10;
 
 /// Parses a pcapng or pcap file.
@@ -366,8 +366,15 @@ impl CcidReader {
         }
         match (transfer.transfer_type, inbound) {
             (1, true) => self.interrupt(position, at, payload),
-            (3, false) => self.command(position, at, payload),
-            (3, true) => self.answer(position, payload),
+            (3, inbound) => {
+                if let Some(message) = self.slot_zero_message(position, payload) {
+                    if inbound {
+                        self.answer(position, message);
+                    } else {
+                        self.command(position, at, message);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -388,20 +395,31 @@ impl CcidReader {
         }
     }
 
-    fn command(&mut self, position: Position, at: Duration, payload: &[u8]) {
-        let Some(CcidMessage {
+    /// The CCID message of slot 0 that `payload` holds; anything else is skipped, saying why.
+    fn slot_zero_message<'a>(
+        &mut self,
+        position: Position,
+        payload: &'a [u8],
+    ) -> Option<CcidMessage<'a>> {
+        let Some(message) = split_ccid(payload) else {
+            self.skip(position, "a CCID message whose length field does not match");
+            return None;
+        };
+        if message.slot != 0 {
+            self.skip(position, "a CCID message for a slot other than 0");
+            return None;
+        }
+        Some(message)
+    }
+
+    fn command(&mut self, position: Position, at: Duration, message: CcidMessage<'_>) {
+        let CcidMessage {
             kind,
-            slot,
             sequence,
             specific,
             data: body,
-        }) = split_ccid(payload)
-        else {
-            return self.skip(position, "a CCID message whose length field does not match");
-        };
-        if slot != 0 {
-            return self.skip(position, "a CCID message for a slot other than 0");
-        }
+            ..
+        } = message;
         match kind {
             PC_TO_RDR_XFR_BLOCK => {
                 let level = u16::from_le_bytes([specific[1], specific[2]]);
@@ -463,20 +481,14 @@ impl CcidReader {
         }
     }
 
-    fn answer(&mut self, position: Position, payload: &[u8]) {
-        let Some(CcidMessage {
+    fn answer(&mut self, position: Position, message: CcidMessage<'_>) {
+        let CcidMessage {
             kind,
-            slot,
             sequence,
             specific,
             data: body,
-        }) = split_ccid(payload)
-        else {
-            return self.skip(position, "a CCID message whose length field does not match");
-        };
-        if slot != 0 {
-            return self.skip(position, "a CCID message for a slot other than 0");
-        }
+            ..
+        } = message;
         let [status, error, chain] = specific;
         match kind {
             RDR_TO_PC_DATA_BLOCK => {}
