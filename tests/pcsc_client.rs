@@ -243,8 +243,11 @@ fn client_side_t0_rules_recover_the_data_behind_61xx_and_6cxx() {
         let dir = tempfile::tempdir().unwrap();
         let trace = dir.path().join("t0.jsonl");
         let mut options = test_options();
-        options.recorder =
-            Some(TraceRecorder::create(&trace, "vpcd", None, PinRecording::Redacted).unwrap());
+        options.sink = Some(
+            TraceRecorder::create(&trace, "vpcd", None, PinRecording::Redacted)
+                .unwrap()
+                .into(),
+        );
         let server = serve_to_pcscd(card_with_response_fault(fault), options);
         let mut transport = open_vpcd_reader(RealCardPolicy::Refuse);
         transport.connect().unwrap();

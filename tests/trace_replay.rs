@@ -202,8 +202,15 @@ fn record_certificate_read_on(day: chrono::NaiveDate, trace: &Path) {
     }
     // 09:30 in Japan on `day`.
     let started = day.and_hms_opt(0, 30, 0).unwrap().and_utc();
-    myna_hil::trace::write_transcript(trace, "test", PinRecording::Redacted, started, &transcript)
-        .unwrap();
+    myna_hil::trace::write_transcript(
+        trace,
+        "test",
+        None,
+        PinRecording::Redacted,
+        started,
+        &transcript,
+    )
+    .unwrap();
 }
 
 #[test]

@@ -182,6 +182,21 @@ pub enum SecretKind {
     SurfaceCollationB,
 }
 
+impl std::fmt::Display for SecretKind {
+    /// As a report names it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SecretKind::AuthPin => "the JPKI auth PIN",
+            SecretKind::SigningPassword => "the JPKI signing password",
+            SecretKind::TextPin => "the text application's PIN",
+            SecretKind::TextCollationA => "照合番号A (text application)",
+            SecretKind::TextCollationB => "照合番号B (text application)",
+            SecretKind::SurfaceCollationA => "照合番号A (surface application)",
+            SecretKind::SurfaceCollationB => "照合番号B (surface application)",
+        })
+    }
+}
+
 /// The application and EF a session has selected, followed command by command. The card keeps
 /// its own; this is the client-side view (reader, replay, a judge of a recorded session).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

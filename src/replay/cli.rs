@@ -8,14 +8,16 @@ use crate::pki::{PkiError, TestPki};
 use crate::transport::virtual_reader::VirtualReader;
 use crate::transport::{Transport, TransportError};
 
-use super::{replay as replay_lines, ReplayReport};
+use super::{replay as replay_lines, CardSecrets, ReplayReport};
 use crate::trace::{read_trace_numbered, started_at, TraceError, TraceEvent, TraceLine};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
     /// The transcript (JSON lines, as written by `card serve --record`).
     pub trace: PathBuf,
-    /// The card description to replay against (its PINs stand in for redacted ones).
+    /// The card description to replay against (its PINs stand in for redacted ones). Default:
+    /// the card the trace's start line names (`run --record`, `card serve --record` and
+    /// `certify --record` name it), relative to the trace's folder.
     #[arg(long)]
     pub card: Option<PathBuf>,
     /// `virtual` (the in-process emulation of --card) or `pcsc[:NAME]` (a real reader).
@@ -59,7 +61,11 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
     // A card's relative dates (certificates valid "+404d") count from the day the session
     // was recorded, so an old capture replays against the card as it was then.
     let recorded_day = started_at(&lines).map(japan_day);
-    let description = match &args.card {
+    let card = match &args.card {
+        Some(path) => Some(path.clone()),
+        None => recorded_card(&args.trace, &lines),
+    };
+    let description = match &card {
         Some(path) => {
             let description = CardDescription::from_yaml_file(path)?;
             Some(match recorded_day {
@@ -70,8 +76,11 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
         None => None,
     };
     let mut transport = open_target(&args, description.as_ref())?;
-    let pins = description.map(|d| d.card.pins).unwrap_or_default();
-    let report = replay_lines(&lines, transport.as_mut(), &pins);
+    let secrets = description
+        .as_ref()
+        .map(CardSecrets::of)
+        .unwrap_or_default();
+    let report = replay_lines(&lines, transport.as_mut(), &secrets);
     let _ = transport.disconnect();
 
     print!("{}", render(&args, &report, &lines));
@@ -90,6 +99,25 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
     })
 }
 
+/// The card the trace was made with, as its start line names it: an absolute path, or one
+/// relative to the trace's folder (where `run --record` and `certify --record` put it), or
+/// else relative to the working directory (a `card serve --record` of an older version).
+fn recorded_card(trace: &std::path::Path, lines: &[(usize, TraceLine)]) -> Option<PathBuf> {
+    let named = lines.iter().find_map(|(_, line)| match &line.event {
+        TraceEvent::Start { card, .. } => card.clone(),
+        _ => None,
+    })?;
+    let named = PathBuf::from(named);
+    if named.is_absolute() {
+        return Some(named);
+    }
+    let beside = trace.parent().map(|folder| folder.join(&named));
+    match beside {
+        Some(beside) if beside.exists() || !named.exists() => Some(beside),
+        _ => Some(named),
+    }
+}
+
 fn open_target(
     args: &ReplayArgs,
     description: Option<&CardDescription>,
@@ -103,7 +131,7 @@ fn open_target(
         ("virtual", None) => {
             let description = description.ok_or_else(|| {
                 CliError::Usage(
-                    "--against virtual needs --card FILE (the card to replay against)".into(),
+                    "--against virtual needs --card FILE (the card to replay against): the trace's start line names no card".into(),
                 )
             })?;
             let card = Card::from_description(description, TestPki::load()?)?;

@@ -7,9 +7,12 @@
 //! the same way.
 //!
 //! PINs are redacted by default when recording. A redacted VERIFY cannot be replayed byte for
-//! byte, so the replay substitutes a PIN that reproduces the recorded outcome: the card's own
-//! PIN for the selected PIN EF when the recorded answer was `90 00`, a wrong PIN of the recorded
-//! length otherwise. Which PIN EF is selected is followed from the SELECT commands in the trace.
+//! byte, so the replay substitutes a secret that reproduces the recorded outcome: the card's
+//! own secret for the selected EF (a PIN, or 照合番号A / B, which face receptions present to
+//! the surface application) when the recorded answer was `90 00`, a wrong one of the recorded
+//! length otherwise. Which EF is selected is followed from the SELECT commands in the trace.
+//! A command the card was taken away from before it answered (recorded with no answer) is
+//! sent, since the card did the work (a PIN try is spent), and not compared.
 //! A redacted CHANGE REFERENCE DATA carries a new PIN nobody knows: it is reported as not
 //! replayable (record with `--record-pins` to replay it).
 //!
@@ -20,6 +23,7 @@ use serde::Serialize;
 
 use crate::apdu::{Instruction, SecretKind, Selection};
 use crate::card::description::PinsSpec;
+use crate::card::CardDescription;
 use crate::trace::{Answer, ApduExchange, Event, PinRecording, TraceLine};
 use crate::transport::Transport;
 
@@ -53,29 +57,79 @@ impl ReplayReport {
     }
 }
 
-/// Replays the transcript `lines` through `transport`. `pins` are the PINs of the card
-/// replayed against (used only for redacted VERIFY commands whose recorded answer was success).
+/// The secrets of the card replayed against, which stand in for the ones a trace hid.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct CardSecrets {
+    pub pins: PinsSpec,
+    /// 照合番号A and B, when the card is known.
+    pub collation: Option<(String, String)>,
+}
+
+impl CardSecrets {
+    pub fn of(description: &CardDescription) -> CardSecrets {
+        CardSecrets {
+            pins: description.card.pins.clone(),
+            collation: Some(description.collation_numbers()),
+        }
+    }
+
+    /// The card's own value for `kind`, when known.
+    fn secret(&self, kind: SecretKind) -> Option<&[u8]> {
+        let collation = self.collation.as_ref();
+        Some(match kind {
+            SecretKind::AuthPin => self.pins.auth_or_default(),
+            SecretKind::SigningPassword => self.pins.signing_or_default(),
+            SecretKind::TextPin => self.pins.text_or_default(),
+            SecretKind::TextCollationA | SecretKind::SurfaceCollationA => collation?.0.as_bytes(),
+            SecretKind::TextCollationB | SecretKind::SurfaceCollationB => collation?.1.as_bytes(),
+        })
+    }
+}
+
+impl std::fmt::Debug for CardSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CardSecrets(hidden)")
+    }
+}
+
+/// Replays the transcript `lines` through `transport`. `secrets` are those of the card
+/// replayed against (used only for redacted VERIFY commands).
 pub fn replay(
     lines: &[(usize, TraceLine)],
     transport: &mut dyn Transport,
-    pins: &PinsSpec,
+    secrets: &CardSecrets,
 ) -> ReplayReport {
     let events: Vec<(usize, Event)> = lines
         .iter()
         .filter_map(|(line, entry)| Event::from_trace(&entry.event).map(|event| (*line, event)))
         .collect();
-    replay_events(&events, transport, pins)
+    replay_events(&events, transport, secrets)
 }
 
 /// Replays exchange-log events (each with the line it came from) through `transport`.
 pub fn replay_events(
     events: &[(usize, Event)],
     transport: &mut dyn Transport,
-    pins: &PinsSpec,
+    secrets: &CardSecrets,
 ) -> ReplayReport {
     let mut report = ReplayReport::default();
     let mut selection = Selection::default();
+    // A trace that starts mid-session (an insertion, or straight with commands, as pcscd logs
+    // and USB captures do) finds the card in the reader and powered, as a scenario does.
+    let mut power_seen = false;
     for (line, event) in events {
+        if let Event::Apdu(_) = event {
+            if !power_seen {
+                power_seen = true;
+                let _ = transport.connect();
+            }
+        }
+        if matches!(
+            event,
+            Event::PowerOn { .. } | Event::Reset { .. } | Event::PowerOff | Event::Removed
+        ) {
+            power_seen = true;
+        }
         match event {
             Event::PowerOn { atr } | Event::Reset { atr } => {
                 // A warm reset and a cold power-on leave the card in the same state; the
@@ -113,7 +167,7 @@ pub fn replay_events(
                 report.commands += 1;
                 let command = exchange.command_hex(PinRecording::Kept).0;
                 let recorded = recorded_answer(exchange);
-                let sent = match command_to_send(exchange, &selection, pins) {
+                let sent = match command_to_send(exchange, &selection, secrets) {
                     Ok(bytes) => bytes,
                     Err(reason) => {
                         report.divergences.push(Divergence {
@@ -131,7 +185,9 @@ pub fn replay_events(
                     Ok(bytes) => hex::encode_upper(bytes),
                     Err(error) => format!("error: {error}"),
                 };
-                if !replayed.eq_ignore_ascii_case(&recorded) {
+                // Recorded with no answer: the card was taken away before it answered.
+                let unanswered = matches!(&exchange.answer, Answer::Response(r) if r.is_empty());
+                if !unanswered && !replayed.eq_ignore_ascii_case(&recorded) {
                     report.divergences.push(Divergence {
                         line: *line,
                         command,
@@ -164,7 +220,7 @@ fn recorded_answer(exchange: &ApduExchange) -> String {
 pub fn command_to_send(
     exchange: &ApduExchange,
     selection: &Selection,
-    pins: &PinsSpec,
+    secrets: &CardSecrets,
 ) -> Result<Vec<u8>, String> {
     let Some(withheld) = &exchange.withheld else {
         return Ok(exchange.command.clone());
@@ -178,10 +234,14 @@ pub fn command_to_send(
         );
     }
     let right: &[u8] = match selection.secret() {
-        Some(SecretKind::AuthPin) => pins.auth_or_default(),
-        Some(SecretKind::SigningPassword) => pins.signing_or_default(),
-        Some(SecretKind::TextPin) => pins.text_or_default(),
-        _ => return Err("a redacted VERIFY whose PIN EF the trace never selected".to_owned()),
+        None => {
+            return Err(
+                "a redacted VERIFY to no PIN EF: the trace selected none before it".to_owned(),
+            )
+        }
+        Some(kind) => secrets.secret(kind).ok_or_else(|| {
+            format!("a redacted VERIFY of {kind}, and the card replayed against is unknown")
+        })?,
     };
     let recorded_success = exchange
         .status_word()
@@ -242,7 +302,7 @@ mod tests {
         let mut selection = Selection::default();
         selection.follow(&build::select_aid(&AID_JPKI), true);
         selection.follow(&build::select_fid(jpki::EF_SIGNING_PIN), true);
-        let pins = PinsSpec::default();
+        let pins = CardSecrets::default();
         let right = command_to_send(
             &recorded("0020008006XXXXXXXXXXXX", "9000"),
             &selection,
@@ -255,13 +315,13 @@ mod tests {
 
     #[test]
     fn redacted_commands_that_cannot_be_reproduced_are_refused() {
-        let pins = PinsSpec::default();
+        let pins = CardSecrets::default();
         let unselected = command_to_send(
             &recorded("0020008004XXXXXXXX", "9000"),
             &Selection::default(),
             &pins,
         );
-        assert!(unselected.is_err_and(|reason| reason.contains("never selected")));
+        assert!(unselected.is_err_and(|reason| reason.contains("selected none")));
         let change = command_to_send(
             &recorded("0024018004XXXXXXXX", "9000"),
             &Selection::default(),

@@ -186,12 +186,25 @@ fn record_transcripts(
             || "scenario".to_owned(),
             |s| s.to_string_lossy().into_owned(),
         );
-        let mut name = format!("{stem}.jsonl");
+        let mut base = stem.clone();
         let mut counter = 1;
-        while !taken.insert(name.clone()) {
+        while !taken.insert(base.clone()) {
             counter += 1;
-            name = format!("{stem}-{counter}.jsonl");
+            base = format!("{stem}-{counter}");
         }
+        // The card the scenario started with, beside its trace and named by it, so that
+        // `replay TRACE` rebuilds it without --card (JSON is YAML the card loader reads).
+        let card_name = format!("{base}.card.yaml");
+        let card_path = folder.join(&card_name);
+        let card =
+            serde_json::to_string_pretty(&scenario.card).map_err(|error| CliError::Write {
+                path: card_path.clone(),
+                source: std::io::Error::other(error),
+            })?;
+        std::fs::write(&card_path, card).map_err(|source| CliError::Write {
+            path: card_path.clone(),
+            source,
+        })?;
         let day = scenario
             .clock
             .unwrap_or(crate::card::description::RELATIVE_DATES_REFERENCE_DAY);
@@ -200,8 +213,9 @@ fn record_transcripts(
             .checked_sub_signed(chrono::Duration::hours(9))
             .unwrap_or(midnight);
         crate::trace::write_transcript(
-            &folder.join(name),
+            &folder.join(format!("{base}.jsonl")),
             &format!("scenario:{} on {}", scenario.file.display(), args.reader),
+            Some(&card_name),
             pins,
             started,
             &result.exchanges,

@@ -19,10 +19,9 @@ use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::apdu::{to_spaced_hex, Command, SecretKind, Selection, StatusWord};
-use crate::card::description::PinsSpec;
+use crate::apdu::{to_spaced_hex, Command, PinStatus, SecretKind, Selection, StatusWord};
 use crate::card::{CardDescription, DescriptionError};
-use crate::replay::command_to_send;
+use crate::replay::{command_to_send, CardSecrets};
 use crate::trace::{read_trace_numbered, started_at, Answer, Event, TraceError, TraceLine};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -114,11 +113,11 @@ fn pin_key(kind: SecretKind) -> Option<&'static str> {
 
 /// What a VERIFY answer says about the counter: tries left, when it says.
 fn tries_after(kind: SecretKind, sw: StatusWord, presented: bool) -> Option<u8> {
-    match sw.0 {
-        0x9000 if presented => Some(full_tries(kind)),
-        0x63C0..=0x63CF => sw.retry_count(),
-        0x6983 | 0x6984 => Some(0),
-        _ => None,
+    match sw.pin_status()? {
+        PinStatus::Verified if presented => Some(full_tries(kind)),
+        PinStatus::Verified => None,
+        PinStatus::TriesLeft(tries) => Some(tries),
+        PinStatus::Blocked => Some(0),
     }
 }
 
@@ -137,10 +136,11 @@ impl Counters {
         };
         // A wrong PIN that leaves n tries started from n + 1; a success says nothing of the
         // start, a retry query says it exactly.
-        let started = match (presented, sw.0) {
+        let started = match (presented, sw.pin_status()) {
             (false, _) => Some(tries),
-            (true, 0x63C0..=0x63CF) => Some(tries + 1),
-            (true, 0x6983 | 0x6984) => Some(0),
+            // 63 Cx: this wrong PIN took one try (63 C0 took the last).
+            (true, _) if sw.retry_count().is_some() => Some(tries + 1),
+            (true, Some(PinStatus::Blocked)) => Some(0),
             _ => None,
         };
         if let Some(started) = started {
@@ -157,7 +157,7 @@ pub fn generate(
     lines: &[(usize, TraceLine)],
     card: Option<(&str, &CardDescription)>,
 ) -> Generated {
-    let pins: PinsSpec = card.map(|(_, d)| d.card.pins.clone()).unwrap_or_default();
+    let secrets = card.map(|(_, d)| CardSecrets::of(d)).unwrap_or_default();
     let recorded = started_at(lines);
     let mut steps = String::new();
     let mut step_count = 0;
@@ -239,7 +239,7 @@ pub fn generate(
                     left_out += 1;
                     continue;
                 };
-                let sent = match command_to_send(&exchange, &selection, &pins) {
+                let sent = match command_to_send(&exchange, &selection, &secrets) {
                     Ok(bytes) => bytes,
                     Err(reason) => {
                         let _ = writeln!(

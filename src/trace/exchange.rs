@@ -8,7 +8,10 @@
 //! ([`ApduExchange::withheld`]).
 
 use std::ops::Range;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
 
 use serde::Serialize;
 
@@ -224,6 +227,70 @@ impl Transcript {
             Event::Apdu(exchange) => Some(exchange),
             _ => None,
         })
+    }
+}
+
+/// An exchange log that a served session appends to while others read it (the certification
+/// judge reads the card slot's log case by case): entries are stamped with the time since the
+/// log was opened, whose wall-clock start [`SharedTranscript::started_at`] gives.
+#[derive(Clone)]
+pub struct SharedTranscript {
+    log: Arc<Mutex<Transcript>>,
+    started: Instant,
+    started_at: DateTime<Utc>,
+}
+
+impl Default for SharedTranscript {
+    fn default() -> SharedTranscript {
+        SharedTranscript::new()
+    }
+}
+
+impl SharedTranscript {
+    pub fn new() -> SharedTranscript {
+        SharedTranscript {
+            log: Arc::default(),
+            started: Instant::now(),
+            started_at: Utc::now(),
+        }
+    }
+
+    /// Appends `event`, stamped now.
+    pub fn push(&self, event: Event) {
+        let at = self.started.elapsed();
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(at, event);
+    }
+
+    /// The wall-clock time entries count from.
+    pub fn started_at(&self) -> DateTime<Utc> {
+        self.started_at
+    }
+
+    /// The wall-clock time of an entry.
+    pub fn wall_time(&self, entry: &Entry) -> DateTime<Utc> {
+        chrono::Duration::from_std(entry.at)
+            .ok()
+            .and_then(|offset| self.started_at.checked_add_signed(offset))
+            .unwrap_or(self.started_at)
+    }
+
+    /// The entries so far (a copy: the session goes on appending).
+    pub fn snapshot(&self) -> Transcript {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl std::fmt::Debug for SharedTranscript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedTranscript")
+            .field("started_at", &self.started_at)
+            .finish()
     }
 }
 

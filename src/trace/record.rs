@@ -237,12 +237,53 @@ impl TraceRecorder {
     }
 }
 
-/// Writes a whole exchange log at once (an imported capture): the start line stamped
-/// `started`, every entry at `started` plus its time in the log, then the stop line. Secrets
+/// Where a served session's exchange log goes: kept in memory (the certification slot, whose
+/// judge reads it directly), or written as JSON lines (`--record`).
+#[derive(Debug)]
+pub enum TraceSink {
+    Memory(super::exchange::SharedTranscript),
+    File(TraceRecorder),
+}
+
+impl From<TraceRecorder> for TraceSink {
+    fn from(recorder: TraceRecorder) -> TraceSink {
+        TraceSink::File(recorder)
+    }
+}
+
+impl TraceSink {
+    /// Appends one event of the session.
+    pub fn push(&mut self, event: Event) -> Result<(), TraceError> {
+        match self {
+            TraceSink::Memory(log) => {
+                log.push(event);
+                Ok(())
+            }
+            TraceSink::File(recorder) => recorder.record_event(&event),
+        }
+    }
+
+    /// Ends the log: the stop line and a flush for a file; nothing for memory.
+    pub fn finish(&mut self) -> Result<(), TraceError> {
+        match self {
+            TraceSink::Memory(_) => Ok(()),
+            TraceSink::File(recorder) => {
+                let stopped = recorder.record(TraceEvent::Stop);
+                let flushed = recorder.flush();
+                stopped.and(flushed)
+            }
+        }
+    }
+}
+
+/// Writes a whole exchange log at once (an imported capture, a scenario's or a certification
+/// case's log): the start line (naming `card`, the description it was made with, when known)
+/// stamped `started`, every entry at `started` plus its time in the log, then the stop line. Secrets
 /// are hidden unless `pins` keeps them, as for a live recording.
 pub fn write_transcript(
     path: &Path,
     transport: &str,
+    card: Option<&str>,
     pins: PinRecording,
     started: DateTime<Utc>,
     transcript: &Transcript,
@@ -256,7 +297,7 @@ pub fn write_transcript(
         format: FORMAT.to_string(),
         version: VERSION,
         transport: transport.to_string(),
-        card: None,
+        card: card.map(str::to_owned),
         pins,
     };
     let last = transcript

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::control::StatusCell;
 use super::{lock_card, EmulatedCard, ServeOptions, SharedCard};
-use crate::trace::{Answer, ApduExchange, Event, TraceError, TraceEvent, TraceRecorder};
+use crate::trace::{Answer, ApduExchange, Event, TraceError, TraceSink};
 use crate::transport::identify;
 use crate::transport::vpicc::{Control, Message};
 
@@ -21,7 +21,7 @@ pub(crate) struct Session<C> {
     pub(crate) status: Arc<StatusCell>,
     apply_latency: bool,
     answer_identification: bool,
-    recorder: Option<TraceRecorder>,
+    sink: Option<TraceSink>,
     /// The first transcript error; serving goes on (a vendor's session must not die because the
     /// disk filled up) but the run reports it at the end.
     trace_error: Option<TraceError>,
@@ -38,7 +38,7 @@ impl<C: EmulatedCard> Session<C> {
             status,
             apply_latency: options.apply_latency,
             answer_identification: options.answer_identification,
-            recorder: options.recorder,
+            sink: options.sink,
             trace_error: None,
         }
     }
@@ -81,7 +81,7 @@ impl<C: EmulatedCard> Session<C> {
             return Vec::new();
         }
         self.status.update(|status| status.commands += 1);
-        if self.recorder.is_some() {
+        if self.sink.is_some() {
             self.record(Event::Apdu(ApduExchange {
                 card_time: Some(Duration::ZERO),
                 note: Some(TOO_SHORT_NOTE.to_owned()),
@@ -115,7 +115,7 @@ impl<C: EmulatedCard> Session<C> {
             }
         };
         self.status.update(|status| status.commands += 1);
-        if self.recorder.is_some() {
+        if self.sink.is_some() {
             self.record(Event::Apdu(ApduExchange {
                 card_time: Some(latency),
                 note: note.map(str::to_owned),
@@ -135,8 +135,8 @@ impl<C: EmulatedCard> Session<C> {
     }
 
     pub(crate) fn record(&mut self, event: Event) {
-        if let Some(recorder) = self.recorder.as_mut() {
-            if let Err(error) = recorder.record_event(&event) {
+        if let Some(sink) = self.sink.as_mut() {
+            if let Err(error) = sink.push(event) {
                 self.note_trace_error(error);
             }
         }
@@ -144,18 +144,15 @@ impl<C: EmulatedCard> Session<C> {
 
     fn note_trace_error(&mut self, error: TraceError) {
         tracing::error!(%error, "transcript recording failed; serving continues without it");
-        self.recorder = None;
+        self.sink = None;
         self.trace_error.get_or_insert(error);
     }
 
     /// Ends the session: records the stop, flushes, marks the status, reports a transcript
     /// failure if there was one.
     pub(crate) fn finish(mut self) -> Result<(), TraceError> {
-        if let Some(mut recorder) = self.recorder.take() {
-            if let Err(error) = recorder.record(TraceEvent::Stop) {
-                self.trace_error.get_or_insert(error);
-            }
-            if let Err(error) = recorder.flush() {
+        if let Some(mut sink) = self.sink.take() {
+            if let Err(error) = sink.finish() {
                 self.trace_error.get_or_insert(error);
             }
         }
