@@ -7,7 +7,9 @@ use std::ops::Range;
 use super::build::{
     CLA_PROPRIETARY, IDENTIFY_NONCE_LEN, IDENTIFY_P1, IDENTIFY_P2, IDENTIFY_PROOF_LEN,
 };
-use super::ids::{jpki, surface, text, AID_JPKI, AID_SURFACE, AID_TEXT};
+use super::ids::{
+    common, jpki, juki, surface, text, AID_COMMON, AID_JPKI, AID_JUKI, AID_SURFACE, AID_TEXT,
+};
 use super::ins::{Instruction, INS_IDENTIFY};
 use super::Command;
 
@@ -180,6 +182,13 @@ pub enum SecretKind {
     /// 照合番号A / B of the surface application.
     SurfaceCollationA,
     SurfaceCollationB,
+    /// The surface application's 生年月日 key (EF 0011).
+    SurfaceBirthDateKey,
+    /// The text application's EF 0012, blocked from issuance (opens nothing).
+    TextBlockedKey,
+    /// The 共通AP's and the 住基AP's 4-digit PINs.
+    CommonPin,
+    JukiPin,
 }
 
 impl std::fmt::Display for SecretKind {
@@ -193,6 +202,10 @@ impl std::fmt::Display for SecretKind {
             SecretKind::TextCollationB => "照合番号B (text application)",
             SecretKind::SurfaceCollationA => "照合番号A (surface application)",
             SecretKind::SurfaceCollationB => "照合番号B (surface application)",
+            SecretKind::SurfaceBirthDateKey => "the 生年月日 key (surface application)",
+            SecretKind::TextBlockedKey => "the text application's blocked EF 0012",
+            SecretKind::CommonPin => "the 共通AP PIN",
+            SecretKind::JukiPin => "the 住基AP PIN",
         })
     }
 }
@@ -237,19 +250,18 @@ impl Selection {
 
     /// The secret a VERIFY now would present to.
     pub fn secret(&self) -> Option<SecretKind> {
-        let application = self.application?;
-        let file = self.file?;
-        match (application, file) {
-            (AID_JPKI, jpki::EF_AUTH_PIN) => Some(SecretKind::AuthPin),
-            (AID_JPKI, jpki::EF_SIGNING_PIN) => Some(SecretKind::SigningPassword),
-            (AID_TEXT, text::EF_TEXT_PIN) => Some(SecretKind::TextPin),
-            (AID_TEXT, text::EF_MATCH_A) => Some(SecretKind::TextCollationA),
-            (AID_TEXT, text::EF_MATCH_B) => Some(SecretKind::TextCollationB),
-            (AID_SURFACE, surface::EF_MATCH_A) => Some(SecretKind::SurfaceCollationA),
-            (AID_SURFACE, surface::EF_MATCH_B) => Some(SecretKind::SurfaceCollationB),
-            _ => None,
+        secret_of(self.application?, self.file?)
+    }
+
+    /// The secret a VERIFY / CHANGE REFERENCE DATA with reference `p2` addresses now: `80`
+    /// the current EF, `80 | n` the EF with short identifier `n` of the current application.
+    pub fn secret_at(&self, p2: u8) -> Option<SecretKind> {
+        match p2 & 0x1F {
+            0 => self.secret(),
+            short => secret_of(self.application?, u16::from(short)),
         }
     }
+
 
     /// Whether the selected EF can only be read after a secret was verified (the signing
     /// certificate, the text application's personal data, the card face). The JPKI auth
@@ -281,6 +293,24 @@ impl Selection {
     pub fn reads_protected_file(&self, capdu: &[u8]) -> bool {
         Command::parse(capdu).is_ok_and(|command| command.instruction() == Instruction::ReadBinary)
             && self.protected_file()
+    }
+}
+
+/// The secret held in EF `file` of `application`, if it holds one.
+fn secret_of(application: [u8; 10], file: u16) -> Option<SecretKind> {
+    match (application, file) {
+        (AID_JPKI, jpki::EF_AUTH_PIN) => Some(SecretKind::AuthPin),
+        (AID_JPKI, jpki::EF_SIGNING_PIN) => Some(SecretKind::SigningPassword),
+        (AID_TEXT, text::EF_TEXT_PIN) => Some(SecretKind::TextPin),
+        (AID_TEXT, text::EF_MATCH_A) => Some(SecretKind::TextCollationA),
+        (AID_TEXT, text::EF_MATCH_B) => Some(SecretKind::TextCollationB),
+        (AID_SURFACE, surface::EF_MATCH_A) => Some(SecretKind::SurfaceCollationA),
+        (AID_SURFACE, surface::EF_MATCH_B) => Some(SecretKind::SurfaceCollationB),
+        (AID_SURFACE, surface::EF_BIRTH_DATE_KEY) => Some(SecretKind::SurfaceBirthDateKey),
+        (AID_TEXT, text::EF_BLOCKED_KEY) => Some(SecretKind::TextBlockedKey),
+        (AID_COMMON, common::EF_PIN) => Some(SecretKind::CommonPin),
+        (AID_JUKI, juki::EF_PIN) => Some(SecretKind::JukiPin),
+        _ => None,
     }
 }
 

@@ -21,6 +21,7 @@
 
 use serde::Serialize;
 
+use crate::apdu::ins::INS_CHANGE_KEY;
 use crate::apdu::{Instruction, SecretKind, Selection};
 use crate::card::description::PinsSpec;
 use crate::card::CardDescription;
@@ -57,12 +58,15 @@ impl ReplayReport {
     }
 }
 
-/// The secrets of the card replayed against, which stand in for the ones a trace hid.
+/// The secrets of the card replayed against, which stand in for the ones a trace hid. A
+/// redacted PIN change that succeeded is replayed with a stand-in value, remembered here, so
+/// that the commands after it present what the card now holds.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct CardSecrets {
     pub pins: PinsSpec,
     /// 照合番号A and B, when the card is known.
     pub collation: Option<(String, String)>,
+    changed: Vec<(SecretKind, Vec<u8>)>,
 }
 
 impl CardSecrets {
@@ -70,18 +74,32 @@ impl CardSecrets {
         CardSecrets {
             pins: description.card.pins.clone(),
             collation: Some(description.collation_numbers()),
+            changed: Vec::new(),
         }
     }
 
-    /// The card's own value for `kind`, when known.
+    /// The card's own value for `kind`, when known (empty: no value opens it).
     fn secret(&self, kind: SecretKind) -> Option<&[u8]> {
+        if let Some((_, value)) = self.changed.iter().rev().find(|(k, _)| *k == kind) {
+            return Some(value);
+        }
         let collation = self.collation.as_ref();
         Some(match kind {
             SecretKind::AuthPin => self.pins.auth_or_default(),
             SecretKind::SigningPassword => self.pins.signing_or_default(),
-            SecretKind::TextPin => self.pins.text_or_default(),
-            SecretKind::TextCollationA | SecretKind::SurfaceCollationA => collation?.0.as_bytes(),
-            SecretKind::TextCollationB | SecretKind::SurfaceCollationB => collation?.1.as_bytes(),
+            // The 共通AP and 住基AP PINs start as the text PIN (as the card personalises them).
+            SecretKind::TextPin | SecretKind::CommonPin | SecretKind::JukiPin => {
+                self.pins.text_or_default()
+            }
+            SecretKind::TextCollationA | SecretKind::SurfaceCollationA => {
+                collation?.0.as_bytes()
+            }
+            SecretKind::TextCollationB | SecretKind::SurfaceCollationB => {
+                collation?.1.as_bytes()
+            }
+            // The first six digits of 照合番号B.
+            SecretKind::SurfaceBirthDateKey => collation?.1.as_bytes().get(..6)?,
+            SecretKind::TextBlockedKey => &[],
         })
     }
 }
@@ -112,6 +130,7 @@ pub fn replay_events(
     transport: &mut dyn Transport,
     secrets: &CardSecrets,
 ) -> ReplayReport {
+    let mut secrets = secrets.clone();
     let mut report = ReplayReport::default();
     let mut selection = Selection::default();
     // A trace that starts mid-session (an insertion, or straight with commands, as pcscd logs
@@ -132,11 +151,15 @@ pub fn replay_events(
         }
         match event {
             Event::PowerOn { atr } | Event::Reset { atr } => {
-                // A warm reset and a cold power-on leave the card in the same state; the
-                // transport only offers the cold one.
-                let _ = transport.disconnect();
+                // A warm reset keeps a verified PIN (card-measured.md §2), a power cycle does
+                // not: each is replayed as what it was.
                 selection.clear();
-                let answer = transport.connect();
+                let answer = if matches!(event, Event::Reset { .. }) {
+                    transport.reset()
+                } else {
+                    let _ = transport.disconnect();
+                    transport.connect()
+                };
                 report.atrs += 1;
                 let replayed = match &answer {
                     Ok(bytes) => hex::encode_upper(bytes),
@@ -167,7 +190,7 @@ pub fn replay_events(
                 report.commands += 1;
                 let command = exchange.command_hex(PinRecording::Kept).0;
                 let recorded = recorded_answer(exchange);
-                let sent = match command_to_send(exchange, &selection, secrets) {
+                let sent = match command_to_send(exchange, &selection, &mut secrets) {
                     Ok(bytes) => bytes,
                     Err(reason) => {
                         report.divergences.push(Divergence {
@@ -179,6 +202,14 @@ pub fn replay_events(
                         continue;
                     }
                 };
+                // A reader failure instead of an answer: nothing to compare. The card still
+                // did the work when it was taken away or too slow, so the command is sent.
+                if let Answer::Failed(failure) = &exchange.answer {
+                    if failure.kind.card_got_the_command() {
+                        let _ = transport.transmit(&sent);
+                    }
+                    continue;
+                }
                 // The replay follows what the recorded session selected.
                 selection.follow(&sent, true);
                 let replayed = match transport.transmit(&sent) {
@@ -214,13 +245,16 @@ fn recorded_answer(exchange: &ApduExchange) -> String {
     }
 }
 
-/// The bytes to send for a recorded command, substituting a PIN where the recording hid it
-/// (`selection` is what the session had selected, `pins` the card's own PINs); why not, when
-/// the command cannot be reproduced.
+/// The bytes to send for a recorded command, substituting a secret where the recording hid it
+/// (`selection` is what the session had selected, `secrets` the card's own); why not, when the
+/// command cannot be reproduced. A redacted VERIFY presents the card's value where the
+/// recorded answer was `90 00` and a wrong one of the recorded length otherwise. A redacted
+/// PIN change (CHANGE REFERENCE DATA, new value only) gets a stand-in new value, which
+/// `secrets` remembers when the recorded change succeeded.
 pub fn command_to_send(
     exchange: &ApduExchange,
     selection: &Selection,
-    secrets: &CardSecrets,
+    secrets: &mut CardSecrets,
 ) -> Result<Vec<u8>, String> {
     let Some(withheld) = &exchange.withheld else {
         return Ok(exchange.command.clone());
@@ -228,32 +262,47 @@ pub fn command_to_send(
     let [cla, ins, p1, p2, ..] = exchange.command[..] else {
         return Err("a redacted command shorter than its header".to_owned());
     };
-    if Instruction::of(cla, ins) != Instruction::Verify {
-        return Err(
-            "the new PIN of a redacted PIN change is unknown; record with --record-pins".to_owned(),
-        );
-    }
-    let right: &[u8] = match selection.secret() {
-        None => {
-            return Err(
-                "a redacted VERIFY to no PIN EF: the trace selected none before it".to_owned(),
-            )
-        }
-        Some(kind) => secrets.secret(kind).ok_or_else(|| {
-            format!("a redacted VERIFY of {kind}, and the card replayed against is unknown")
-        })?,
-    };
+    let instruction = Instruction::of(cla, ins);
+    // CHANGE REFERENCE DATA with P1 01 and CHANGE KEY carry the new value only.
+    let new_value_only =
+        instruction == Instruction::ChangeReferenceData && (p1 == 0x01 || ins == INS_CHANGE_KEY);
+    let kind = selection.secret_at(p2);
+    let right = kind.and_then(|kind| secrets.secret(kind)).map(<[u8]>::to_vec);
     let recorded_success = exchange
         .status_word()
         .is_some_and(|sw| sw.is_success() && exchange.response_data() == Some(&[][..]));
-    let pin = if recorded_success {
-        right.to_vec()
+    let value = if !recorded_success && instruction == Instruction::Verify {
+        // The card refused it: a value of the recorded length that is not the card's own
+        // (where that is known) is refused the same way.
+        wrong_pin(right.as_deref().unwrap_or_default(), withheld.len())
+    } else if !recorded_success {
+        // A refused change: zero bytes are never a valid new value, so a change refused for
+        // its value is refused again (and one refused for anything else is refused anyway).
+        vec![0; withheld.len()]
+    } else if instruction != Instruction::Verify && !new_value_only {
+        return Err(
+            "a redacted command other than VERIFY or a PIN change (new value only) cannot be rebuilt; record with --record-pins".to_owned(),
+        );
     } else {
-        wrong_pin(right, withheld.len())
+        let Some(kind) = kind else {
+            return Err(
+                "a redacted command to no PIN EF: the trace selected none before it".to_owned(),
+            );
+        };
+        let right = right.ok_or_else(|| {
+            format!("a redacted VERIFY of {kind}, and the card replayed against is unknown")
+        })?;
+        if new_value_only {
+            let value = wrong_pin(&right, withheld.len());
+            secrets.changed.push((kind, value.clone()));
+            value
+        } else {
+            right
+        }
     };
-    let length = u8::try_from(pin.len()).map_err(|_| "a PIN longer than 255 bytes")?;
+    let length = u8::try_from(value.len()).map_err(|_| "a PIN longer than 255 bytes")?;
     let mut bytes = vec![cla, ins, p1, p2, length];
-    bytes.extend_from_slice(&pin);
+    bytes.extend_from_slice(&value);
     Ok(bytes)
 }
 
@@ -283,6 +332,7 @@ mod tests {
             card_us: 0,
             redacted: command.contains("XX"),
             note: None,
+            failure: None,
         };
         match Event::from_trace(&line) {
             Some(Event::Apdu(exchange)) => exchange,
@@ -302,31 +352,69 @@ mod tests {
         let mut selection = Selection::default();
         selection.follow(&build::select_aid(&AID_JPKI), true);
         selection.follow(&build::select_fid(jpki::EF_SIGNING_PIN), true);
-        let pins = CardSecrets::default();
+        let mut pins = CardSecrets::default();
         let right = command_to_send(
             &recorded("0020008006XXXXXXXXXXXX", "9000"),
             &selection,
-            &pins,
+            &mut pins,
         );
         assert_eq!(right, Ok(b"\x00\x20\x00\x80\x06ABC123".to_vec()));
-        let wrong = command_to_send(&recorded("0020008004XXXXXXXX", "63C4"), &selection, &pins);
+        let wrong = command_to_send(
+            &recorded("0020008004XXXXXXXX", "63C4"),
+            &selection,
+            &mut pins,
+        );
         assert_eq!(wrong, Ok(b"\x00\x20\x00\x80\x04BCD2".to_vec()));
     }
 
     #[test]
     fn redacted_commands_that_cannot_be_reproduced_are_refused() {
-        let pins = CardSecrets::default();
+        let mut pins = CardSecrets::default();
         let unselected = command_to_send(
             &recorded("0020008004XXXXXXXX", "9000"),
             &Selection::default(),
-            &pins,
+            &mut pins,
         );
         assert!(unselected.is_err_and(|reason| reason.contains("selected none")));
+        // Old and new value together (P1 00) that the card accepted: unknown new value.
         let change = command_to_send(
-            &recorded("0024018004XXXXXXXX", "9000"),
+            &recorded("0024008008XXXXXXXXXXXXXXXX", "9000"),
             &Selection::default(),
-            &pins,
+            &mut pins,
         );
         assert!(change.is_err_and(|reason| reason.contains("--record-pins")));
+        // 照合番号B of an unknown card.
+        let mut selection = Selection::default();
+        selection.follow(&build::select_aid(&crate::apdu::ids::AID_SURFACE), true);
+        let unknown = command_to_send(
+            &recorded("002000920EXXXXXXXXXXXXXXXXXXXXXXXXXXXX", "9000"),
+            &selection,
+            &mut pins,
+        );
+        assert!(
+            unknown.is_err_and(|reason| reason.contains("照合番号B (surface application)")
+                && reason.contains("unknown")),
+        );
+    }
+
+    #[test]
+    fn a_redacted_pin_change_that_succeeded_is_remembered_for_what_follows() {
+        let mut secrets = CardSecrets::default();
+        let mut selection = Selection::default();
+        selection.follow(&build::select_aid(&AID_JPKI), true);
+        // By short EF identifier: P2 = 80 | 18 is the auth PIN EF.
+        let change = command_to_send(
+            &recorded("0024019804XXXXXXXX", "9000"),
+            &selection,
+            &mut secrets,
+        )
+        .unwrap();
+        assert_eq!(change, b"\x00\x24\x01\x98\x042345".to_vec());
+        let verify = command_to_send(
+            &recorded("0020009804XXXXXXXX", "9000"),
+            &selection,
+            &mut secrets,
+        );
+        assert_eq!(verify, Ok(b"\x00\x20\x00\x98\x042345".to_vec()));
     }
 }

@@ -157,7 +157,7 @@ pub fn generate(
     lines: &[(usize, TraceLine)],
     card: Option<(&str, &CardDescription)>,
 ) -> Generated {
-    let secrets = card.map(|(_, d)| CardSecrets::of(d)).unwrap_or_default();
+    let mut secrets = card.map(|(_, d)| CardSecrets::of(d)).unwrap_or_default();
     let recorded = started_at(lines);
     let mut steps = String::new();
     let mut step_count = 0;
@@ -239,7 +239,7 @@ pub fn generate(
                     left_out += 1;
                     continue;
                 };
-                let sent = match command_to_send(&exchange, &selection, &secrets) {
+                let sent = match command_to_send(&exchange, &selection, &mut secrets) {
                     Ok(bytes) => bytes,
                     Err(reason) => {
                         let _ = writeln!(
@@ -254,7 +254,7 @@ pub fn generate(
                 let succeeded = sw.is_some_and(StatusWord::is_success);
                 if let (Ok(command), Some(sw)) = (Command::parse(&sent), sw) {
                     if command.instruction() == crate::apdu::Instruction::Verify {
-                        if let Some(kind) = selection.secret() {
+                        if let Some(kind) = selection.secret_at(command.p2) {
                             counters.observe(kind, sw, command.presents_secret());
                         }
                     }
@@ -486,6 +486,7 @@ mod tests {
                 card_us: 0,
                 redacted: command.contains("XX"),
                 note: None,
+                failure: None,
             },
         )
     }

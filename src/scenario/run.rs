@@ -648,19 +648,29 @@ impl Engine {
         }
     }
 
-    /// Keeps what a step's recording saw in the exchange log.
-    fn keep(&mut self, step: usize, recorded: Transcript) {
+    /// Keeps what a step's recording saw in the exchange log. The recording counts from its
+    /// own start, `began` on the scenario's clock; the log's times never go back (the virtual
+    /// reader's clock is simulated, a step's recording counts wall time).
+    fn keep(&mut self, step: usize, began: Duration, recorded: Transcript) {
         for entry in recorded.entries {
-            self.exchanges.entries.push(entry);
-            self.exchange_steps.push(step);
+            self.push_entry(step, began + entry.at, entry.event);
         }
+    }
+
+    fn push_entry(&mut self, step: usize, at: Duration, event: Event) {
+        let last = self
+            .exchanges
+            .entries
+            .last()
+            .map_or(Duration::ZERO, |entry| entry.at);
+        self.exchanges.push(at.max(last), event);
+        self.exchange_steps.push(step);
     }
 
     /// Notes a reader event (beside the transport) in the exchange log.
     fn keep_event(&mut self, step: usize, event: Event) {
         let at = self.now();
-        self.exchanges.push(at, event);
-        self.exchange_steps.push(step);
+        self.push_entry(step, at, event);
     }
 
     /// Renders one exchange: `>>` the command (at `sent_us`), then `<<` the answer or `!!` the
@@ -902,6 +912,7 @@ impl Engine {
             ReceptionDoc::Consent(agree) => Input::Consent { agree: *agree },
             ReceptionDoc::Register(agree) => Input::Register { agree: *agree },
         };
+        let began = self.now();
         let Some(world) = self.world.as_mut() else {
             return Err(Self::fail(
                 step,
@@ -926,7 +937,7 @@ impl Engine {
             let now = micros(self.now());
             self.log_exchange(step.index, now, exchange);
         }
-        self.keep(step.index, recorded);
+        self.keep(step.index, began, recorded);
         let shown_text = describe_messages(&shown);
         self.log(
             step.index,
@@ -1130,14 +1141,15 @@ impl Engine {
         apdu: &[u8],
         expect: &ResponseExpectation,
     ) -> Result<(), Failure> {
-        let sent_us = micros(self.now());
+        let began = self.now();
+        let sent_us = micros(began);
         let mut recording = Recording::new(self.slot.transport());
         let answer = recording.transmit(apdu);
         let recorded = recording.take_transcript();
         for exchange in recorded.exchanges() {
             self.log_exchange(step.index, sent_us, exchange);
         }
-        self.keep(step.index, recorded);
+        self.keep(step.index, began, recorded);
         let expected = describe_response_expectation(expect);
         match (answer, expect.error) {
             (Ok(rapdu), None) => {
@@ -1189,13 +1201,14 @@ impl Engine {
         let index = step.map_or(0, |s| s.index);
         let result = match action {
             PowerAction::On | PowerAction::Off => {
+                let began = self.now();
                 let mut recording = Recording::new(self.slot.transport());
                 let result = match action {
                     PowerAction::On => recording.connect().map(Some),
                     _ => recording.disconnect().map(|()| None),
                 };
                 let recorded = recording.take_transcript();
-                self.keep(index, recorded);
+                self.keep(index, began, recorded);
                 result
             }
             PowerAction::Reset => {

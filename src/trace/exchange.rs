@@ -44,6 +44,28 @@ impl std::fmt::Display for FailureKind {
     }
 }
 
+impl FailureKind {
+    /// The kind a transcript names (its `Display` form).
+    pub fn from_name(name: &str) -> Option<FailureKind> {
+        [
+            FailureKind::NoReader,
+            FailureKind::NoCard,
+            FailureKind::Removed,
+            FailureKind::Timeout,
+            FailureKind::Transmission,
+            FailureKind::Refused,
+        ]
+        .into_iter()
+        .find(|kind| kind.to_string() == name)
+    }
+
+    /// Whether the card got the command although no answer came back (taken away while
+    /// working, or too slow for the reader): a replay sends it, since the card did the work.
+    pub fn card_got_the_command(self) -> bool {
+        matches!(self, FailureKind::Removed | FailureKind::Timeout)
+    }
+}
+
 /// A reader failure: its kind and the reader's own words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {

@@ -95,6 +95,11 @@ pub enum TraceEvent {
         /// Set when the answer did not come from the card model (e.g. the identification probe).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        /// When the reader failed instead of answering (`response` is then `error: …`): how
+        /// (`removed`, `timeout`, `transmission`, …), so that a replay knows whether the card
+        /// got the command.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure: Option<String>,
     },
     /// Bytes that could not be a frame were dropped (serial resynchronisation).
     FramingError {
@@ -369,6 +374,7 @@ pub fn write_lines(path: &Path, lines: &[TraceLine], pins: PinRecording) -> Resu
                 card_us,
                 redacted,
                 note,
+                failure,
             } => {
                 // Only the command changes; an already hidden or unreadable one stays as it is.
                 let (command, redacted) = match redact::parse_command_hex(command) {
@@ -383,6 +389,7 @@ pub fn write_lines(path: &Path, lines: &[TraceLine], pins: PinRecording) -> Resu
                     card_us: *card_us,
                     redacted,
                     note: note.clone(),
+                    failure: failure.clone(),
                 }
             }
             other => other.clone(),
@@ -479,6 +486,10 @@ impl Event {
                     }),
                     redacted,
                     note: exchange.note.clone(),
+                    failure: match &exchange.answer {
+                        Answer::Failed(failure) => Some(failure.kind.to_string()),
+                        Answer::Response(_) => None,
+                    },
                 }
             }
             Event::PowerOn { atr } => TraceEvent::PowerOn {
@@ -532,14 +543,21 @@ impl Event {
                 response,
                 card_us,
                 note,
+                failure,
                 ..
             } => {
                 let (bytes, withheld) = redact::parse_command_hex(command).unwrap_or_default();
                 let answer = match hex::decode(response) {
                     Ok(rapdu) => Answer::Response(rapdu),
                     Err(_) => Answer::Failed(Failure {
-                        kind: FailureKind::Transmission,
-                        message: response.clone(),
+                        kind: failure
+                            .as_deref()
+                            .and_then(FailureKind::from_name)
+                            .unwrap_or(FailureKind::Transmission),
+                        message: response
+                            .strip_prefix("error: ")
+                            .unwrap_or(response)
+                            .to_owned(),
                     }),
                 };
                 Event::Apdu(ApduExchange {
@@ -594,7 +612,8 @@ mod tests {
                 response: "9000".into(),
                 card_us: 7,
                 redacted: true,
-                note: None
+                note: None,
+                failure: None,
             }
         );
         assert!(lines
