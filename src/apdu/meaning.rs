@@ -262,7 +262,6 @@ impl Selection {
         }
     }
 
-
     /// Whether the selected EF can only be read after a secret was verified (the signing
     /// certificate, the text application's personal data, the card face). The JPKI auth
     /// certificate is free to read on the cards this harness models by default.

@@ -91,12 +91,8 @@ impl CardSecrets {
             SecretKind::TextPin | SecretKind::CommonPin | SecretKind::JukiPin => {
                 self.pins.text_or_default()
             }
-            SecretKind::TextCollationA | SecretKind::SurfaceCollationA => {
-                collation?.0.as_bytes()
-            }
-            SecretKind::TextCollationB | SecretKind::SurfaceCollationB => {
-                collation?.1.as_bytes()
-            }
+            SecretKind::TextCollationA | SecretKind::SurfaceCollationA => collation?.0.as_bytes(),
+            SecretKind::TextCollationB | SecretKind::SurfaceCollationB => collation?.1.as_bytes(),
             // The first six digits of 照合番号B.
             SecretKind::SurfaceBirthDateKey => collation?.1.as_bytes().get(..6)?,
             SecretKind::TextBlockedKey => &[],
@@ -267,7 +263,9 @@ pub fn command_to_send(
     let new_value_only =
         instruction == Instruction::ChangeReferenceData && (p1 == 0x01 || ins == INS_CHANGE_KEY);
     let kind = selection.secret_at(p2);
-    let right = kind.and_then(|kind| secrets.secret(kind)).map(<[u8]>::to_vec);
+    let right = kind
+        .and_then(|kind| secrets.secret(kind))
+        .map(<[u8]>::to_vec);
     let recorded_success = exchange
         .status_word()
         .is_some_and(|sw| sw.is_success() && exchange.response_data() == Some(&[][..]));

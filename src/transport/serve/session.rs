@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::control::StatusCell;
 use super::{lock_card, EmulatedCard, ServeOptions, SharedCard};
+use crate::apdu::StatusWord;
 use crate::trace::{Answer, ApduExchange, Event, TraceError, TraceSink};
 use crate::transport::identify;
 use crate::transport::vpicc::{Control, Message};
@@ -13,7 +14,7 @@ const IDENTIFICATION_NOTE: &str = "identification probe, answered by myna-hil";
 const TOO_SHORT_NOTE: &str = "too short for a command: answered 67 00 without reaching the card";
 
 /// What a card answers to a command shorter than CLA INS P1 P2: wrong length.
-pub(crate) const WRONG_LENGTH: [u8; 2] = [0x67, 0x00];
+pub(crate) const WRONG_LENGTH: [u8; 2] = StatusWord::WRONG_LENGTH.to_bytes();
 
 /// The card side of one served slot: answers messages, keeps the status and the transcript.
 pub(crate) struct Session<C> {
