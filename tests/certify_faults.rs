@@ -171,3 +171,68 @@ fn a_device_that_does_nothing_passes_nothing() {
         }
     }
 }
+
+/// Reports speak the domain: a wrong qualification shown (fault `qv4-as-valid`) is described
+/// as `valid` against `no_qualification` in the console, report.json, junit.xml and
+/// report.html, and no Rust `Debug` text (`Some("valid")`, `None`, variant names) reaches any
+/// of them.
+#[test]
+fn reports_carry_no_rust_debug_text() {
+    let _pcscd = Pcscd::ensure();
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args([
+            "certify",
+            "--reference",
+            "--fault",
+            "qv4-as-valid",
+            "--case",
+            "face-qv4",
+            "pin-valid",
+            "--report",
+        ])
+        .arg(dir.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(1));
+    let console = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        console.contains("qualification shown `valid`, expected `no_qualification`"),
+        "{console}"
+    );
+    assert!(console.contains("NOT EXERCISED"), "{console}");
+    let mut texts = vec![("console".to_owned(), console)];
+    for file in ["report.json", "junit.xml", "report.html"] {
+        texts.push((
+            file.to_owned(),
+            std::fs::read_to_string(dir.path().join(file)).unwrap(),
+        ));
+    }
+    let debugish = [
+        "Some(",
+        "None",
+        "DriverReported",
+        "OperatorJudged",
+        "NotExercised",
+        "NotApplicable",
+        "PowerOn",
+        "PowerOff",
+        "LinkDown",
+        "Inserted",
+        "Removed",
+        "Apdu(",
+    ];
+    for (name, text) in &texts {
+        for pattern in debugish {
+            assert!(
+                !text.contains(pattern),
+                "{name} carries Rust Debug text {pattern:?}:\n{}",
+                text.lines()
+                    .filter(|line| line.contains(pattern))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+    }
+}
