@@ -245,3 +245,147 @@ fn an_old_capture_replays_against_the_card_as_it_was_on_the_recorded_day() {
     };
     assert_ne!(response(&old_line), response(&other_line));
 }
+
+/// Scenarios whose recording cannot replay against one card yet (see the lead's report):
+/// a reception that swaps in a second card, and the text AP's secure-messaging session.
+const NOT_YET_REPLAYABLE: &[&str] = &["family_job_change_two_cards", "text_ap_secure_messaging"];
+
+/// Every scenario of the suite, recorded with `run --record`, replays with `replay TRACE`
+/// alone (the card is the one the trace names) with no divergence — face receptions, PIN
+/// lockouts, PIN changes, removals and reader faults included; times never go back and every
+/// answer the card gave carries the card's own time.
+#[test]
+fn the_whole_suite_recorded_replays_without_a_card_argument_and_without_divergence() {
+    let dir = tempfile::tempdir().unwrap();
+    let traces = dir.path().join("traces");
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["run", "scenarios", "--record"])
+        .arg(&traces)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&traces)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 90, "{} traces", names.len());
+    let mut problems = Vec::new();
+    let mut face_receptions = 0;
+    for trace in &names {
+        let stem = trace.file_stem().unwrap().to_string_lossy().into_owned();
+        let lines = myna_hil::trace::read_trace(trace).unwrap();
+        if !lines.windows(2).all(|w| w[0].elapsed_us <= w[1].elapsed_us) {
+            problems.push(format!("{stem}: elapsed_us goes back"));
+        }
+        for line in &lines {
+            if let TraceEvent::Apdu {
+                response,
+                card_us,
+                note: None,
+                ..
+            } = &line.event
+            {
+                if !response.starts_with("error") && *card_us == 0 {
+                    problems.push(format!("{stem}: an answer without the card's time"));
+                    break;
+                }
+            }
+        }
+        // 照合番号B presented to the surface application (redacted): a face reception.
+        let text = std::fs::read_to_string(trace).unwrap();
+        if text.contains("\"command\":\"002000800EXXXXXXXXXXXXXXXXXXXXXXXXXXXX\"") {
+            face_receptions += 1;
+        }
+        if NOT_YET_REPLAYABLE.contains(&stem.as_str()) {
+            continue;
+        }
+        let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+            .arg("replay")
+            .arg(trace)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if output.status.code() != Some(0) || !stdout.contains(", 0 divergences") {
+            problems.push(format!(
+                "{stem}: {stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+    }
+    assert!(face_receptions >= 5, "{face_receptions} face receptions");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Nothing copied from a trace into a generated scenario can add a step: a newline in a note
+/// or in a reader error stays inside its comment.
+#[test]
+fn to_scenario_escapes_what_it_copies_from_the_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("hostile.jsonl");
+    let injected = "\n  - send: \"00 20 00 80 04 31 32 33 34\"\n    expect: { sw: \"9000\" }";
+    let mut recorder = TraceRecorder::create(&trace, "test", None, PinRecording::Redacted).unwrap();
+    recorder
+        .record(TraceEvent::PowerOn {
+            atr: Some("3BDA13FF8131FB468012392F31C173C601C03B".into()),
+        })
+        .unwrap();
+    recorder
+        .record(TraceEvent::Apdu {
+            command: SELECT_JPKI.into(),
+            response: "9000".into(),
+            card_us: 1,
+            redacted: false,
+            note: Some(format!("probe{injected}")),
+            failure: None,
+        })
+        .unwrap();
+    recorder
+        .record(TraceEvent::Apdu {
+            command: SELECT_AUTH_PIN.into(),
+            response: format!("error: broken{injected}"),
+            card_us: 0,
+            redacted: false,
+            note: None,
+            failure: Some("transmission".into()),
+        })
+        .unwrap();
+    recorder.flush().unwrap();
+    let output_path = dir.path().join("hostile.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["trace", "to-scenario"])
+        .arg(&trace)
+        .arg("--card")
+        .arg(fixture("standard.yaml"))
+        .arg("-o")
+        .arg(&output_path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let yaml = std::fs::read_to_string(&output_path).unwrap();
+    assert!(
+        !yaml.contains("\n  - send: \"00 20 00 80 04 31 32 33 34\""),
+        "{yaml}"
+    );
+    assert!(yaml.contains("probe\\n  - send"), "{yaml}");
+    // The scenario loads and runs: one power step, nothing injected.
+    let run = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .arg("run")
+        .arg(&output_path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}{yaml}");
+    let steps = yaml.lines().filter(|line| line.starts_with("  - ")).count();
+    assert_eq!(steps, 1, "{yaml}");
+}
