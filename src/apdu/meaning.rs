@@ -149,9 +149,19 @@ pub fn card_change(capdu: &[u8]) -> Option<CardChange> {
 /// The bytes of `capdu` that are a secret (the data field of VERIFY, CHANGE REFERENCE DATA,
 /// RESET RETRY COUNTER). A command whose lengths do not add up is still hidden from where
 /// its data would start, so that nothing malformed leaks a PIN.
+///
+/// Under secure messaging (an interindustry class with SM bits, `08`/`0C`) the data field is
+/// a cryptogram under the session key, which the client sent wrapped to the card's own key
+/// (RSAES-OAEP): nobody reading a transcript can recover the secret from it, and keeping it is
+/// what lets a replay against the same card reproduce the session (the card derives the same
+/// session key from the same SET SESSION KEY, and the same IVs from the same counter). It is
+/// not a secret range.
 pub fn secret_range(capdu: &[u8]) -> Option<Range<usize>> {
     let [cla, ins, ..] = capdu else { return None };
     if !Instruction::of(*cla, *ins).carries_secret() {
+        return None;
+    }
+    if cla & 0x80 == 0 && cla & 0x0C != 0 {
         return None;
     }
     let (start, length) = match Command::parse(capdu) {
@@ -364,6 +374,16 @@ mod tests {
         // Malformed: Lc larger than what follows; everything after the header is hidden.
         assert_eq!(
             secret_range(&[0x00, 0x20, 0x00, 0x80, 0x09, b'1', b'2']),
+            Some(5..7)
+        );
+        // Under secure messaging the data is a cryptogram under the session key, kept.
+        assert_eq!(
+            secret_range(&[0x08, 0x20, 0x00, 0x94, 0x03, 0x86, 0x01, 0x01]),
+            None
+        );
+        // A proprietary class is not SM: CHANGE KEY's new PIN is a secret.
+        assert_eq!(
+            secret_range(&[0x80, 0x32, 0x00, 0x80, 0x02, b'1', b'2']),
             Some(5..7)
         );
     }
