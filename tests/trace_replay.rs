@@ -246,14 +246,11 @@ fn an_old_capture_replays_against_the_card_as_it_was_on_the_recorded_day() {
     assert_ne!(response(&old_line), response(&other_line));
 }
 
-/// Scenarios whose recording cannot replay against one card yet: a reception that swaps in a
-/// second card (the trace does not say which card was placed).
-const NOT_YET_REPLAYABLE: &[&str] = &["family_job_change_two_cards"];
-
 /// Every scenario of the suite, recorded with `run --record`, replays with `replay TRACE`
 /// alone (the card is the one the trace names) with no divergence — face receptions, PIN
-/// lockouts, PIN changes, removals and reader faults included; times never go back and every
-/// answer the card gave carries the card's own time.
+/// lockouts, PIN changes, removals, reader faults, secure messaging and receptions of two
+/// world cards placed in turn included; times never go back and every answer the card gave
+/// carries the card's own time.
 #[test]
 fn the_whole_suite_recorded_replays_without_a_card_argument_and_without_divergence() {
     let dir = tempfile::tempdir().unwrap();
@@ -303,9 +300,6 @@ fn the_whole_suite_recorded_replays_without_a_card_argument_and_without_divergen
         if text.contains("\"command\":\"002000800EXXXXXXXXXXXXXXXXXXXXXXXXXXXX\"") {
             face_receptions += 1;
         }
-        if NOT_YET_REPLAYABLE.contains(&stem.as_str()) {
-            continue;
-        }
         let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
             .arg("replay")
             .arg(trace)
@@ -320,6 +314,12 @@ fn the_whole_suite_recorded_replays_without_a_card_argument_and_without_divergen
         }
     }
     assert!(face_receptions >= 5, "{face_receptions} face receptions");
+    assert!(
+        traces
+            .join("family_job_change_two_cards.chichi.card.yaml")
+            .is_file(),
+        "the second world card is written beside its trace"
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 

@@ -49,6 +49,7 @@ fn event_name(event: &Event) -> String {
         Event::Reset { .. } => "warm reset".into(),
         Event::PowerFailed { error, .. } => format!("power change failed: {error}"),
         Event::Inserted => "card inserted".into(),
+        Event::CardPlaced { card } => format!("card {card} placed"),
         Event::Removed => "card removed".into(),
         Event::LinkUp { peer } => format!("reader link up ({peer})"),
         Event::LinkDown { reason } => format!("reader link down ({reason})"),

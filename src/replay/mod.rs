@@ -106,24 +106,47 @@ impl std::fmt::Debug for CardSecrets {
     }
 }
 
-/// Replays the transcript `lines` through `transport`. `secrets` are those of the card
-/// replayed against (used only for redacted VERIFY commands).
+/// What a replay drives: the reader, and (for the in-process emulation) the cards a trace
+/// places on it.
+pub trait ReplayTarget {
+    fn transport(&mut self) -> &mut dyn Transport;
+
+    /// Puts the card `card` names (as the trace names it) on the reader in place of the one
+    /// there, and gives its secrets; why not, when it cannot.
+    fn place(&mut self, card: &str) -> Result<CardSecrets, String> {
+        Err(format!(
+            "the trace places another card ({card}); only the virtual reader can swap cards"
+        ))
+    }
+}
+
+/// A reader whose card cannot be swapped (a real card in a PC/SC reader).
+pub struct FixedCard<'t>(pub &'t mut dyn Transport);
+
+impl ReplayTarget for FixedCard<'_> {
+    fn transport(&mut self) -> &mut dyn Transport {
+        self.0
+    }
+}
+
+/// Replays the transcript `lines` through `target`. `secrets` are those of the card replayed
+/// against (used only for redacted VERIFY commands).
 pub fn replay(
     lines: &[(usize, TraceLine)],
-    transport: &mut dyn Transport,
+    target: &mut dyn ReplayTarget,
     secrets: &CardSecrets,
 ) -> ReplayReport {
     let events: Vec<(usize, Event)> = lines
         .iter()
         .filter_map(|(line, entry)| Event::from_trace(&entry.event).map(|event| (*line, event)))
         .collect();
-    replay_events(&events, transport, secrets)
+    replay_events(&events, target, secrets)
 }
 
-/// Replays exchange-log events (each with the line it came from) through `transport`.
+/// Replays exchange-log events (each with the line it came from) through `target`.
 pub fn replay_events(
     events: &[(usize, Event)],
-    transport: &mut dyn Transport,
+    target: &mut dyn ReplayTarget,
     secrets: &CardSecrets,
 ) -> ReplayReport {
     let mut secrets = secrets.clone();
@@ -136,7 +159,7 @@ pub fn replay_events(
         if let Event::Apdu(_) = event {
             if !power_seen {
                 power_seen = true;
-                let _ = transport.connect();
+                let _ = target.transport().connect();
             }
         }
         if matches!(
@@ -151,10 +174,10 @@ pub fn replay_events(
                 // not: each is replayed as what it was.
                 selection.clear();
                 let answer = if matches!(event, Event::Reset { .. }) {
-                    transport.reset()
+                    target.transport().reset()
                 } else {
-                    let _ = transport.disconnect();
-                    transport.connect()
+                    let _ = target.transport().disconnect();
+                    target.transport().connect()
                 };
                 report.atrs += 1;
                 let replayed = match &answer {
@@ -174,7 +197,7 @@ pub fn replay_events(
                 }
             }
             Event::PowerOff | Event::Removed => {
-                let _ = transport.disconnect();
+                let _ = target.transport().disconnect();
                 selection.clear();
             }
             Event::Apdu(exchange) => {
@@ -202,13 +225,13 @@ pub fn replay_events(
                 // did the work when it was taken away or too slow, so the command is sent.
                 if let Answer::Failed(failure) = &exchange.answer {
                     if failure.kind.card_got_the_command() {
-                        let _ = transport.transmit(&sent);
+                        let _ = target.transport().transmit(&sent);
                     }
                     continue;
                 }
                 // The replay follows what the recorded session selected.
                 selection.follow(&sent, true);
-                let replayed = match transport.transmit(&sent) {
+                let replayed = match target.transport().transmit(&sent) {
                     Ok(bytes) => hex::encode_upper(bytes),
                     Err(error) => format!("error: {error}"),
                 };
@@ -221,6 +244,18 @@ pub fn replay_events(
                         recorded,
                         replayed,
                     });
+                }
+            }
+            Event::CardPlaced { card } => {
+                selection.clear();
+                match target.place(card) {
+                    Ok(placed) => secrets = placed,
+                    Err(reason) => report.divergences.push(Divergence {
+                        line: *line,
+                        command: format!("card placed: {card}"),
+                        recorded: "the card placed".to_owned(),
+                        replayed: format!("not replayed: {reason}"),
+                    }),
                 }
             }
             Event::PowerFailed { .. }

@@ -194,7 +194,12 @@ fn record_transcripts(
         }
         // The card the scenario started with, beside its trace and named by it, so that
         // `replay TRACE` rebuilds it without --card (JSON is YAML the card loader reads).
-        let card_name = format!("{base}.card.yaml");
+        // A world card is named as its placements name it, so that a replay placing it again
+        // takes back the same card (with its state).
+        let card_name = match &scenario.card_name {
+            Some(name) => format!("{base}.{name}.card.yaml"),
+            None => format!("{base}.card.yaml"),
+        };
         let card_path = folder.join(&card_name);
         let card =
             serde_json::to_string_pretty(&scenario.card).map_err(|error| CliError::Write {
@@ -212,13 +217,39 @@ fn record_transcripts(
         let started = midnight
             .checked_sub_signed(chrono::Duration::hours(9))
             .unwrap_or(midnight);
+        // Each world card the scenario placed, beside the trace too, named by its placement.
+        let mut exchanges = result.exchanges.clone();
+        for entry in &mut exchanges.entries {
+            let crate::trace::Event::CardPlaced { card } = &mut entry.event else {
+                continue;
+            };
+            let Some(description) = scenario
+                .world
+                .as_ref()
+                .and_then(|w| w.cards.get(card.as_str()))
+            else {
+                continue;
+            };
+            let placed_name = format!("{base}.{card}.card.yaml");
+            let placed_path = folder.join(&placed_name);
+            let text =
+                serde_json::to_string_pretty(description).map_err(|error| CliError::Write {
+                    path: placed_path.clone(),
+                    source: std::io::Error::other(error),
+                })?;
+            std::fs::write(&placed_path, text).map_err(|source| CliError::Write {
+                path: placed_path.clone(),
+                source,
+            })?;
+            *card = placed_name;
+        }
         crate::trace::write_transcript(
             &folder.join(format!("{base}.jsonl")),
             &format!("scenario:{} on {}", scenario.file.display(), args.reader),
             Some(&card_name),
             pins,
             started,
-            &result.exchanges,
+            &exchanges,
         )?;
     }
     Ok(())

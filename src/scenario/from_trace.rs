@@ -300,6 +300,14 @@ pub fn generate(
             | Event::LinkUp { .. }
             | Event::LinkDown { .. }
             | Event::FramingError { .. } => {}
+            Event::CardPlaced { card } => {
+                let _ = writeln!(
+                    steps,
+                    "  # line {line}: another card ({}) was placed; a generated scenario keeps one card: left out",
+                    one_line(&card)
+                );
+                left_out += 1;
+            }
         }
     }
     if !counters.last.is_empty() {

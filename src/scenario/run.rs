@@ -855,6 +855,12 @@ impl Engine {
                     self.cards.out.insert(previous_name, previous);
                 }
                 self.cards.in_reader = Some(name.to_owned());
+                self.keep_event(
+                    step.index,
+                    Event::CardPlaced {
+                        card: name.to_owned(),
+                    },
+                );
                 self.log(
                     step.index,
                     "--",

@@ -209,6 +209,11 @@ pub enum Event {
     },
     /// The card was put into the reader.
     Inserted,
+    /// Another card was put on the reader in place of the one there (a scenario's world card
+    /// placed for a reception); `card` names it (as a transcript names a card file).
+    CardPlaced {
+        card: String,
+    },
     /// The card was taken out; its state is kept for re-insertion.
     Removed,
     /// The link to vpcd / the serial front end came up.

@@ -63,6 +63,11 @@ pub enum TraceEvent {
     },
     /// The card was put into the reader (on demand or at start).
     Inserted,
+    /// Another card was put on the reader in place of the one there; `card` names its
+    /// description (relative to the transcript's folder, as the start line's `card`).
+    CardPlaced {
+        card: String,
+    },
     /// The card was taken out (on demand); its state is kept for re-insertion.
     Removed,
     /// The link to vpcd / the serial front end came up.
@@ -501,6 +506,7 @@ impl Event {
             },
             Event::PowerFailed { .. } => return None,
             Event::Inserted => TraceEvent::Inserted,
+            Event::CardPlaced { card } => TraceEvent::CardPlaced { card: card.clone() },
             Event::Removed => TraceEvent::Removed,
             Event::LinkUp { peer } => TraceEvent::LinkUp { peer: peer.clone() },
             Event::LinkDown { reason } => TraceEvent::LinkDown {
@@ -523,6 +529,7 @@ impl Event {
         Some(match event {
             TraceEvent::Start { .. } | TraceEvent::Stop => return None,
             TraceEvent::Inserted => Event::Inserted,
+            TraceEvent::CardPlaced { card } => Event::CardPlaced { card: card.clone() },
             TraceEvent::Removed => Event::Removed,
             TraceEvent::LinkUp { peer } => Event::LinkUp { peer: peer.clone() },
             TraceEvent::LinkDown { reason } => Event::LinkDown {

@@ -258,6 +258,7 @@ impl<'a> Located<'a> {
                 | Event::Reset { .. }
                 | Event::Removed
                 | Event::Inserted
+                | Event::CardPlaced { .. }
                 | Event::LinkDown { .. }
         )
     }
@@ -325,6 +326,7 @@ impl<'a> CaseView<'a> {
                 | Event::PowerFailed { .. }
                 | Event::Removed
                 | Event::Inserted
+                | Event::CardPlaced { .. }
                 | Event::LinkDown { .. } => selection.clear(),
             }
             // Located after the command: a READ BINARY with a short EF identifier addresses
