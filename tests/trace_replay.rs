@@ -424,3 +424,70 @@ fn a_recorded_secure_messaging_session_replays_without_divergence() {
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains(", 0 divergences"), "{stdout}");
 }
+
+/// A trace that starts with the card's insertion and goes straight to commands (as a capture
+/// that began mid-session does) finds the card powered, as a scenario does.
+#[test]
+fn a_trace_starting_with_an_insertion_and_no_power_on_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("mid-session.jsonl");
+    let mut recorder = TraceRecorder::create(&trace, "test", None, PinRecording::Redacted).unwrap();
+    recorder.record(TraceEvent::Inserted).unwrap();
+    for (command, response) in [(SELECT_JPKI, "9000"), (SELECT_AUTH_PIN, "9000")] {
+        recorder
+            .record_apdu(
+                &hex::decode(command).unwrap(),
+                &hex::decode(response).unwrap(),
+                Duration::ZERO,
+                None,
+            )
+            .unwrap();
+    }
+    recorder.flush().unwrap();
+    let (code, stdout, stderr) = replay(&trace, &fixture("standard.yaml"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("2 commands, 0 power-ons, 0 divergences"),
+        "{stdout}"
+    );
+}
+
+/// Without --card the replay takes the card the trace names; a trace that names none, or a
+/// card file that is not there, is bad input naming what is missing.
+#[test]
+fn the_card_a_trace_names_is_required_and_reported_when_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("unnamed.jsonl");
+    record_session(&fixture("standard.yaml"), &[SELECT_JPKI], &trace);
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .arg("replay")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--against virtual needs --card FILE")
+            && stderr.contains("the trace's start line names no card"),
+        "{stderr}"
+    );
+
+    let named = dir.path().join("named.jsonl");
+    let mut recorder = TraceRecorder::create(
+        &named,
+        "test",
+        Some("gone.card.yaml"),
+        PinRecording::Redacted,
+    )
+    .unwrap();
+    recorder.record(TraceEvent::PowerOn { atr: None }).unwrap();
+    recorder.flush().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .arg("replay")
+        .arg(&named)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("gone.card.yaml"), "{stderr}");
+}

@@ -431,6 +431,37 @@ mod tests {
     }
 
     #[test]
+    fn a_card_placed_on_a_reader_that_cannot_swap_is_a_divergence_saying_so() {
+        let description =
+            CardDescription::from_yaml_file(std::path::Path::new("fixtures/cards/standard.yaml"))
+                .unwrap();
+        let card =
+            crate::card::Card::from_description(&description, crate::pki::TestPki::load().unwrap())
+                .unwrap();
+        let mut reader = crate::transport::virtual_reader::VirtualReader::with_card(card);
+        let events = vec![(
+            7,
+            Event::CardPlaced {
+                card: "other.card.yaml".into(),
+            },
+        )];
+        let report = replay_events(
+            &events,
+            &mut FixedCard(&mut reader),
+            &CardSecrets::of(&description),
+        );
+        assert_eq!(report.divergences.len(), 1);
+        assert_eq!(report.divergences[0].line, 7);
+        assert!(
+            report.divergences[0]
+                .replayed
+                .contains("only the virtual reader can swap cards"),
+            "{:?}",
+            report.divergences
+        );
+    }
+
+    #[test]
     fn a_redacted_pin_change_that_succeeded_is_remembered_for_what_follows() {
         let mut secrets = CardSecrets::default();
         let mut selection = Selection::default();
