@@ -235,6 +235,9 @@ pub enum Event {
 pub struct Entry {
     pub at: Duration,
     pub event: Event,
+    /// The scenario step that caused it (1-based, 0 for the runner's own power-up), when a
+    /// scenario did.
+    pub step: Option<usize>,
 }
 
 /// A session's exchange log.
@@ -245,7 +248,20 @@ pub struct Transcript {
 
 impl Transcript {
     pub fn push(&mut self, at: Duration, event: Event) {
-        self.entries.push(Entry { at, event });
+        self.entries.push(Entry {
+            at,
+            event,
+            step: None,
+        });
+    }
+
+    /// Appends an event a scenario's step caused.
+    pub fn push_in_step(&mut self, at: Duration, step: usize, event: Event) {
+        self.entries.push(Entry {
+            at,
+            event,
+            step: Some(step),
+        });
     }
 
     /// The command/answer pairs, in order.

@@ -541,6 +541,7 @@ mod tests {
                 &hex::decode(command).unwrap(),
                 Answer::Response(hex::decode(response).unwrap()),
             )),
+            step: None,
         }
     }
 
@@ -548,6 +549,7 @@ mod tests {
         Entry {
             at: Duration::from_millis(ms as u64),
             event,
+            step: None,
         }
     }
 
