@@ -14,6 +14,6 @@ pub use exchange::{
     Transcript,
 };
 pub use record::{
-    read_trace, read_trace_numbered, started_at, write_lines, write_transcript, PinRecording,
-    TraceError, TraceEvent, TraceLine, TraceRecorder, TraceSink,
+    read_trace, read_trace_numbered, started_at, write_transcript, PinRecording, TraceError,
+    TraceEvent, TraceLine, TraceRecorder, TraceSink,
 };

@@ -202,17 +202,7 @@ impl TraceRecorder {
             elapsed_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
             event,
         };
-        let mut text = serde_json::to_string(&line).map_err(|error| TraceError::Format {
-            path: self.path.clone(),
-            message: error.to_string(),
-        })?;
-        text.push('\n');
-        self.out
-            .write_all(text.as_bytes())
-            .map_err(|source| TraceError::Io {
-                path: self.path.clone(),
-                source,
-            })
+        write_line(&mut self.out, &self.path, &line)
     }
 
     /// Records one event of the exchange log, hiding secrets unless PINs are kept. Events the
@@ -245,6 +235,21 @@ impl TraceRecorder {
             source,
         })
     }
+}
+
+/// The one writer of a transcript line (live recordings and whole logs alike): one JSON
+/// object and a newline.
+fn write_line(out: &mut dyn Write, path: &Path, line: &TraceLine) -> Result<(), TraceError> {
+    let mut text = serde_json::to_string(line).map_err(|error| TraceError::Format {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    })?;
+    text.push('\n');
+    out.write_all(text.as_bytes())
+        .map_err(|source| TraceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Where a served session's exchange log goes: kept in memory (the certification slot, whose
@@ -333,86 +338,9 @@ pub fn write_transcript(
             elapsed_us: u64::try_from(at.as_micros()).unwrap_or(u64::MAX),
             event,
         };
-        let mut text = serde_json::to_string(&line).map_err(|error| TraceError::Format {
-            path: path.to_path_buf(),
-            message: error.to_string(),
-        })?;
-        text.push('\n');
-        out.write_all(text.as_bytes())
-            .map_err(|source| TraceError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        write_line(&mut out, path, &line)?;
     }
     out.flush().map_err(|source| TraceError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// Writes transcript lines recorded in memory to a file, hiding secrets unless `pins` keeps
-/// them (a recording made with PINs kept, for a judge that needs them, is saved redacted).
-pub fn write_lines(path: &Path, lines: &[TraceLine], pins: PinRecording) -> Result<(), TraceError> {
-    let mut text = String::new();
-    for line in lines {
-        let event = match &line.event {
-            TraceEvent::Start {
-                format,
-                version,
-                transport,
-                card,
-                pins: recorded,
-            } => TraceEvent::Start {
-                format: format.clone(),
-                version: *version,
-                transport: transport.clone(),
-                card: card.clone(),
-                pins: if *recorded == PinRecording::Kept {
-                    pins
-                } else {
-                    *recorded
-                },
-            },
-            TraceEvent::Apdu {
-                command,
-                response,
-                card_us,
-                redacted,
-                note,
-                failure,
-            } => {
-                // Only the command changes; an already hidden or unreadable one stays as it is.
-                let (command, redacted) = match redact::parse_command_hex(command) {
-                    Ok((bytes, None)) if pins == PinRecording::Redacted => {
-                        redact::command_hex(&bytes, true)
-                    }
-                    _ => (command.clone(), *redacted),
-                };
-                TraceEvent::Apdu {
-                    command,
-                    response: response.clone(),
-                    card_us: *card_us,
-                    redacted,
-                    note: note.clone(),
-                    failure: failure.clone(),
-                }
-            }
-            other => other.clone(),
-        };
-        let line = TraceLine {
-            at: line.at,
-            elapsed_us: line.elapsed_us,
-            event,
-        };
-        text.push_str(
-            &serde_json::to_string(&line).map_err(|error| TraceError::Format {
-                path: path.to_path_buf(),
-                message: error.to_string(),
-            })?,
-        );
-        text.push('\n');
-    }
-    std::fs::write(path, text).map_err(|source| TraceError::Io {
         path: path.to_path_buf(),
         source,
     })
