@@ -491,3 +491,105 @@ fn the_card_a_trace_names_is_required_and_reported_when_missing() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("gone.card.yaml"), "{stderr}");
 }
+
+/// A generated scenario carries no PIN unless `--show-pins`: from a trace recorded with PINs
+/// kept, the right PIN is written by name (`{auth_pin}`, filled in from the card when the
+/// scenario loads) and the wrong one as a stand-in; both scenarios run and pass.
+#[test]
+fn to_scenario_writes_no_pin_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("kept.jsonl");
+    let description = CardDescription::from_yaml_file(&fixture("standard.yaml")).unwrap();
+    let mut card = Card::from_description(&description, TestPki::load().unwrap()).unwrap();
+    let mut recorder = TraceRecorder::create(&trace, "test", None, PinRecording::Kept).unwrap();
+    let atr = card.power_on().map(hex::encode_upper);
+    recorder.record(TraceEvent::PowerOn { atr }).unwrap();
+    for command in [
+        SELECT_JPKI,
+        SELECT_AUTH_PIN,
+        "0020008004", /* 9999 */
+        "002000800431323334",
+    ] {
+        let bytes = match command {
+            "0020008004" => hex::decode("002000800439393939").unwrap(),
+            other => hex::decode(other).unwrap(),
+        };
+        let reply = card.process(&bytes);
+        recorder
+            .record_apdu(&bytes, &reply.rapdu, Duration::ZERO, None)
+            .unwrap();
+    }
+    recorder.flush().unwrap();
+    let generate = |extra: &[&str], output: &Path| {
+        let result = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+            .args(["trace", "to-scenario"])
+            .arg(&trace)
+            .arg("--card")
+            .arg(fixture("standard.yaml"))
+            .arg("-o")
+            .arg(output)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let run = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+            .arg("run")
+            .arg(output)
+            .output()
+            .unwrap();
+        let yaml = std::fs::read_to_string(output).unwrap();
+        assert!(
+            run.status.success(),
+            "{}\n{yaml}",
+            String::from_utf8_lossy(&run.stdout)
+        );
+        yaml
+    };
+    let hidden = generate(&[], &dir.path().join("hidden.yaml"));
+    assert!(
+        hidden.contains("send: \"00 20 00 80 04 {auth_pin}\""),
+        "{hidden}"
+    );
+    assert!(!hidden.contains("31 32 33 34"), "the PIN leaked:\n{hidden}");
+    assert!(
+        !hidden.contains("39 39 39 39"),
+        "the wrong PIN leaked:\n{hidden}"
+    );
+    let shown = generate(&["--show-pins"], &dir.path().join("shown.yaml"));
+    assert!(shown.contains("31 32 33 34"), "{shown}");
+    assert!(shown.contains("39 39 39 39"), "{shown}");
+}
+
+/// A command naming a secret the card does not have is a load error naming it.
+#[test]
+fn a_command_naming_an_unknown_secret_is_a_load_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("bad.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name: bad\ncard: \"{}\"\nsteps:\n  - send: \"00 20 00 80 04 {{pin}}\"\n    expect: {{ sw: \"9000\" }}\n",
+            fixture("standard.yaml").display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .arg("run")
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("`{pin}` is not a secret of the card") && text.contains("{auth_pin}"),
+        "{text}"
+    );
+}

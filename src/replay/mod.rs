@@ -78,6 +78,11 @@ impl CardSecrets {
         }
     }
 
+    /// Whether the card still holds its own value for `kind` (no PIN change replaced it).
+    pub fn holds_original(&self, kind: SecretKind) -> bool {
+        !self.changed.iter().any(|(changed, _)| *changed == kind)
+    }
+
     /// The card's own value for `kind`, when known (empty: no value opens it).
     fn secret(&self, kind: SecretKind) -> Option<&[u8]> {
         if let Some((_, value)) = self.changed.iter().rev().find(|(k, _)| *k == kind) {

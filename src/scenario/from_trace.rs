@@ -22,7 +22,10 @@ use std::process::ExitCode;
 use crate::apdu::{to_spaced_hex, Command, PinStatus, SecretKind, Selection, StatusWord};
 use crate::card::{CardDescription, DescriptionError};
 use crate::replay::{command_to_send, CardSecrets};
-use crate::trace::{read_trace_numbered, started_at, Answer, Event, TraceError, TraceLine};
+use crate::scenario::pattern::CardSecret;
+use crate::trace::{
+    read_trace_numbered, started_at, Answer, ApduExchange, Event, TraceError, TraceLine,
+};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ToScenarioArgs {
@@ -34,6 +37,11 @@ pub struct ToScenarioArgs {
     /// The scenario file to write.
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
+    /// Write PINs as bytes (the card's own where one is substituted, and those a trace
+    /// recorded with `--record-pins`). Without it the scenario names the card's secret
+    /// (`{auth_pin}` …) and a wrong PIN is a stand-in: it carries no PIN.
+    #[arg(long)]
+    pub show_pins: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +75,7 @@ pub fn to_scenario(args: ToScenarioArgs) -> Result<ExitCode, FromTraceError> {
         &name,
         &lines,
         card.as_ref().map(|(path, d)| (path.as_str(), d)),
+        args.show_pins,
     );
     std::fs::write(&args.output, &generated.yaml).map_err(|source| FromTraceError::Io {
         path: args.output.clone(),
@@ -156,6 +165,7 @@ pub fn generate(
     name: &str,
     lines: &[(usize, TraceLine)],
     card: Option<(&str, &CardDescription)>,
+    show_pins: bool,
 ) -> Generated {
     let mut secrets = card.map(|(_, d)| CardSecrets::of(d)).unwrap_or_default();
     let recorded = started_at(lines);
@@ -239,6 +249,13 @@ pub fn generate(
                     left_out += 1;
                     continue;
                 };
+                // Without --show-pins a PIN recorded in clear is treated as redacted: the
+                // scenario gets the card's own (by name) or a stand-in, never the recorded one.
+                let exchange = if show_pins {
+                    exchange.clone()
+                } else {
+                    withholding_secrets(exchange.clone())
+                };
                 let sent = match command_to_send(&exchange, &selection, &mut secrets) {
                     Ok(bytes) => bytes,
                     Err(reason) => {
@@ -281,7 +298,14 @@ pub fn generate(
                     format!("line {line}")
                 };
                 let _ = writeln!(steps, "  - label: \"{label}\"");
-                let _ = writeln!(steps, "    send: \"{}\"", to_spaced_hex(&sent));
+                let named = (!show_pins)
+                    .then(|| named_secret(&exchange, &selection, &sent, &secrets))
+                    .flatten();
+                let _ = writeln!(
+                    steps,
+                    "    send: \"{}\"",
+                    named.unwrap_or_else(|| to_spaced_hex(&sent))
+                );
                 let (data, status) = response.split_at(response.len().saturating_sub(2));
                 let _ = writeln!(steps, "    expect:");
                 if status.len() == 2 {
@@ -334,7 +358,8 @@ pub fn generate(
     let _ = writeln!(
         yaml,
         "# Every command is a raw step expecting the recorded answer; redacted PINs are replaced by\n\
-         # the card's own PIN where the recorded answer was 90 00 and by a wrong one otherwise."
+         # the card's own PIN where the recorded answer was 90 00 (named, e.g. {{auth_pin}}, unless\n\
+         # --show-pins) and by a wrong one otherwise."
     );
     let _ = writeln!(yaml, "name: \"trace {}\"", yaml_escape(name));
     let _ = writeln!(
@@ -439,6 +464,60 @@ fn write_inferred_card(
     }
 }
 
+/// `exchange` with the secret of its command (a PIN in clear, from a trace recorded with
+/// `--record-pins`) withheld, as if the trace had redacted it.
+fn withholding_secrets(mut exchange: ApduExchange) -> ApduExchange {
+    if exchange.withheld.is_some() {
+        return exchange;
+    }
+    if let Some(range) = crate::apdu::secret_range(&exchange.command) {
+        exchange.command[range.clone()].fill(0);
+        exchange.withheld = Some(range);
+    }
+    exchange
+}
+
+/// The command with the card's own secret written by name (`00 20 00 80 04 {auth_pin}`), when
+/// `sent` presents it: a VERIFY of a secret the card still holds that the card accepted.
+fn named_secret(
+    exchange: &ApduExchange,
+    selection: &Selection,
+    sent: &[u8],
+    secrets: &CardSecrets,
+) -> Option<String> {
+    let range = exchange.withheld.clone()?;
+    let command = Command::parse(sent).ok()?;
+    if command.instruction() != crate::apdu::Instruction::Verify
+        || !exchange.status_word().is_some_and(StatusWord::is_success)
+    {
+        return None;
+    }
+    let kind = selection.secret_at(command.p2)?;
+    if !secrets.holds_original(kind) {
+        return None;
+    }
+    let name = match kind {
+        SecretKind::AuthPin => CardSecret::AuthPin,
+        SecretKind::SigningPassword => CardSecret::SigningPassword,
+        SecretKind::TextPin | SecretKind::CommonPin | SecretKind::JukiPin => CardSecret::TextPin,
+        SecretKind::TextCollationA | SecretKind::SurfaceCollationA => CardSecret::CollationA,
+        SecretKind::TextCollationB | SecretKind::SurfaceCollationB => CardSecret::CollationB,
+        SecretKind::SurfaceBirthDateKey => CardSecret::BirthDateKey,
+        SecretKind::TextBlockedKey => return None,
+    };
+    let after = sent.get(range.end..).unwrap_or_default();
+    let mut text = format!(
+        "{} {{{}}}",
+        to_spaced_hex(sent.get(..range.start)?),
+        name.name()
+    );
+    if !after.is_empty() {
+        text.push(' ');
+        text.push_str(&to_spaced_hex(after));
+    }
+    Some(text)
+}
+
 /// `text` inside a YAML double-quoted string: quotes, backslashes and every control
 /// character escaped, so nothing copied from a trace can end the string or the line.
 fn yaml_escape(text: &str) -> String {
@@ -538,7 +617,7 @@ mod tests {
             apdu(6, "00B0000004", "010203049000"),
             apdu(7, "0024018004XXXXXXXX", "9000"),
         ];
-        let generated = generate("clinic.jsonl", &lines, None);
+        let generated = generate("clinic.jsonl", &lines, None, false);
         let yaml = &generated.yaml;
         assert!(yaml.contains("clock: 2026-11-20"), "{yaml}");
         assert!(
