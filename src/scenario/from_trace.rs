@@ -185,21 +185,11 @@ pub fn generate(
         };
         match event {
             Event::PowerOn { atr: answer } | Event::Reset { atr: answer } => {
-                let action = if matches!(entry.event, crate::trace::TraceEvent::Reset { .. }) {
-                    "reset"
-                } else {
-                    "on"
-                };
+                let reset = matches!(entry.event, crate::trace::TraceEvent::Reset { .. });
                 selection.clear();
-                let _ = writeln!(steps, "  - label: \"line {line}: power {action}\"");
-                let _ = writeln!(steps, "    power: {action}");
-                if let Some(bytes) = &answer {
-                    atr.get_or_insert_with(|| bytes.clone());
-                    let _ = writeln!(
-                        steps,
-                        "    expect:\n      atr: \"{}\"",
-                        to_spaced_hex(bytes)
-                    );
+                write_power_step(&mut steps, *line, reset, answer.as_deref());
+                if let Some(bytes) = answer {
+                    atr.get_or_insert(bytes);
                 }
                 step_count += 1;
             }
@@ -268,56 +258,14 @@ pub fn generate(
                         continue;
                     }
                 };
-                let sw = exchange.status_word();
-                let succeeded = sw.is_some_and(StatusWord::is_success);
-                if let (Ok(command), Some(sw)) = (Command::parse(&sent), sw) {
-                    if command.instruction() == crate::apdu::Instruction::Verify {
-                        if let Some(kind) = selection.secret_at(command.p2) {
-                            counters.observe(kind, sw, command.presents_secret());
-                        }
-                    }
-                    if let (Some(offset), true) = (command.read_offset(), succeeded) {
-                        let content = files
-                            .entry((selection.application, selection.file))
-                            .or_default();
-                        let data = exchange.response_data().unwrap_or_default();
-                        let offset = usize::from(offset);
-                        if content.len() < offset + data.len() {
-                            content.resize(offset + data.len(), 0);
-                        }
-                        content[offset..offset + data.len()].copy_from_slice(data);
-                    }
-                }
+                let succeeded = exchange.status_word().is_some_and(StatusWord::is_success);
+                observe(&exchange, &sent, &selection, &mut counters, &mut files);
                 selection.follow(&sent, succeeded);
-                let label = if exchange.withheld.is_some() {
-                    format!(
-                        "line {line}: {} (PIN substituted)",
-                        exchange.command_text(crate::trace::PinRecording::Redacted)
-                    )
-                } else {
-                    format!("line {line}")
-                };
-                let _ = writeln!(steps, "  - label: \"{label}\"");
                 let named = (!show_pins)
                     .then(|| named_secret(&exchange, &selection, &sent, &secrets))
                     .flatten();
-                let _ = writeln!(
-                    steps,
-                    "    send: \"{}\"",
-                    named.unwrap_or_else(|| to_spaced_hex(&sent))
-                );
-                let (data, status) = response.split_at(response.len().saturating_sub(2));
-                let _ = writeln!(steps, "    expect:");
-                if status.len() == 2 {
-                    let _ = writeln!(steps, "      sw: \"{}\"", hex::encode_upper(status));
-                    if data.is_empty() {
-                        let _ = writeln!(steps, "      data_len: 0");
-                    } else {
-                        let _ = writeln!(steps, "      data: \"{}\"", to_spaced_hex(data));
-                    }
-                } else {
-                    let _ = writeln!(steps, "      data: \"{}\"", to_spaced_hex(response));
-                }
+                let command = named.unwrap_or_else(|| to_spaced_hex(&sent));
+                write_send_step(&mut steps, *line, &exchange, &command, response);
                 step_count += 1;
             }
             Event::PowerFailed { .. }
@@ -334,21 +282,129 @@ pub fn generate(
             }
         }
     }
-    if !counters.last.is_empty() {
-        let listed: Vec<String> = counters
-            .last
-            .iter()
-            .map(|(key, tries)| format!("{key}: {tries}"))
-            .collect();
-        let _ = writeln!(
-            steps,
-            "  - label: \"the PIN counters the trace implies\"\n    pins: {{ {} }}",
-            listed.join(", ")
-        );
+    if write_counters_step(&mut steps, &counters) {
         step_count += 1;
     }
 
     let mut yaml = String::new();
+    write_header(&mut yaml, name, recorded);
+    match card {
+        Some((path, _)) => {
+            let _ = writeln!(yaml, "card: \"{}\"", yaml_escape(path));
+        }
+        None => write_inferred_card(&mut yaml, atr.as_deref(), &counters, &files),
+    }
+    let _ = writeln!(yaml, "steps:");
+    yaml.push_str(&steps);
+    if step_count == 0 {
+        // A scenario needs a step; an empty trace still loads.
+        let _ = writeln!(yaml, "  - power: on");
+        step_count = 1;
+    }
+    Generated {
+        yaml,
+        steps: step_count,
+        left_out,
+    }
+}
+
+/// A `power: on` / `power: reset` step expecting the recorded ATR.
+fn write_power_step(steps: &mut String, line: usize, reset: bool, atr: Option<&[u8]>) {
+    let action = if reset { "reset" } else { "on" };
+    let _ = writeln!(steps, "  - label: \"line {line}: power {action}\"");
+    let _ = writeln!(steps, "    power: {action}");
+    if let Some(bytes) = atr {
+        let _ = writeln!(
+            steps,
+            "    expect:\n      atr: \"{}\"",
+            to_spaced_hex(bytes)
+        );
+    }
+}
+
+/// The final `pins` step with the retry counters the trace implies; whether there was one.
+fn write_counters_step(steps: &mut String, counters: &Counters) -> bool {
+    if counters.last.is_empty() {
+        return false;
+    }
+    let listed: Vec<String> = counters
+        .last
+        .iter()
+        .map(|(key, tries)| format!("{key}: {tries}"))
+        .collect();
+    let _ = writeln!(
+        steps,
+        "  - label: \"the PIN counters the trace implies\"\n    pins: {{ {} }}",
+        listed.join(", ")
+    );
+    true
+}
+
+/// What a command tells of the card: the retry counters its VERIFY answers reveal, and the
+/// contents its READ BINARY got.
+fn observe(
+    exchange: &ApduExchange,
+    sent: &[u8],
+    selection: &Selection,
+    counters: &mut Counters,
+    files: &mut FilesRead,
+) {
+    let (Ok(command), Some(sw)) = (Command::parse(sent), exchange.status_word()) else {
+        return;
+    };
+    if command.instruction() == crate::apdu::Instruction::Verify {
+        if let Some(kind) = selection.secret_at(command.p2) {
+            counters.observe(kind, sw, command.presents_secret());
+        }
+    }
+    if let (Some(offset), true) = (command.read_offset(), sw.is_success()) {
+        let content = files
+            .entry((selection.application, selection.file))
+            .or_default();
+        let data = exchange.response_data().unwrap_or_default();
+        let offset = usize::from(offset);
+        if content.len() < offset + data.len() {
+            content.resize(offset + data.len(), 0);
+        }
+        content[offset..offset + data.len()].copy_from_slice(data);
+    }
+}
+
+/// A `send` step: `command` (spaced hex, a secret perhaps named) expecting the recorded
+/// `response`.
+fn write_send_step(
+    steps: &mut String,
+    line: usize,
+    exchange: &ApduExchange,
+    command: &str,
+    response: &[u8],
+) {
+    let label = if exchange.withheld.is_some() {
+        format!(
+            "line {line}: {} (PIN substituted)",
+            exchange.command_text(crate::trace::PinRecording::Redacted)
+        )
+    } else {
+        format!("line {line}")
+    };
+    let _ = writeln!(steps, "  - label: \"{label}\"");
+    let _ = writeln!(steps, "    send: \"{command}\"");
+    let (data, status) = response.split_at(response.len().saturating_sub(2));
+    let _ = writeln!(steps, "    expect:");
+    if status.len() == 2 {
+        let _ = writeln!(steps, "      sw: \"{}\"", hex::encode_upper(status));
+        if data.is_empty() {
+            let _ = writeln!(steps, "      data_len: 0");
+        } else {
+            let _ = writeln!(steps, "      data: \"{}\"", to_spaced_hex(data));
+        }
+    } else {
+        let _ = writeln!(steps, "      data: \"{}\"", to_spaced_hex(response));
+    }
+}
+
+/// The scenario's head: where it comes from, its name, tags and clock.
+fn write_header(yaml: &mut String, name: &str, recorded: Option<chrono::DateTime<chrono::Utc>>) {
     let _ = writeln!(
         yaml,
         "# Generated by `myna-hil trace to-scenario` from {}{}.",
@@ -371,24 +427,6 @@ pub fn generate(
     if let Some(at) = recorded {
         // Card dates relative to "today" count from the scenario's clock: the recorded day.
         let _ = writeln!(yaml, "clock: {}", crate::replay::cli::japan_day(at));
-    }
-    match card {
-        Some((path, _)) => {
-            let _ = writeln!(yaml, "card: \"{}\"", yaml_escape(path));
-        }
-        None => write_inferred_card(&mut yaml, atr.as_deref(), &counters, &files),
-    }
-    let _ = writeln!(yaml, "steps:");
-    yaml.push_str(&steps);
-    if step_count == 0 {
-        // A scenario needs a step; an empty trace still loads.
-        let _ = writeln!(yaml, "  - power: on");
-        step_count = 1;
-    }
-    Generated {
-        yaml,
-        steps: step_count,
-        left_out,
     }
 }
 
