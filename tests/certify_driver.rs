@@ -261,7 +261,7 @@ fn a_driver_that_exits_is_reported() {
 }
 
 #[test]
-fn an_unsupported_action_makes_the_case_not_applicable() {
+fn an_action_declared_unsupported_in_hello_makes_its_cases_not_applicable() {
     let _pcscd = Pcscd::ensure();
     let run = certify_with_fake("unsupported", u64::MAX);
     let proof = requirement(&run.report, "OQS-POP-01");
@@ -269,7 +269,15 @@ fn an_unsupported_action_makes_the_case_not_applicable() {
     assert!(proof["evidence"][0]["summary"]
         .as_str()
         .unwrap()
-        .contains("unsupported"));
+        .contains("declared in hello that it cannot do `choose_pin`"));
+    // The case that needs it was not run at all.
+    assert!(
+        !run.instructions
+            .iter()
+            .any(|i| i["op"] == "begin_case" && i["case"] == "a-pin"),
+        "{:?}",
+        run.instructions
+    );
     // OQS-RESULT-01 also has the face case, which the driver did not declare unsupported:
     // it is judged there (and fails: the fake shows 有効 without asking anyone).
     let shown = requirement(&run.report, "OQS-RESULT-01");
@@ -281,6 +289,22 @@ fn an_unsupported_action_makes_the_case_not_applicable() {
         .find(|f| f["case"] == "b-face")
         .unwrap();
     assert_eq!(face["status"], "fail");
+}
+
+/// `unsupported` answered to a step the device did not declare in hello is a failed step like
+/// any other: the requirements are judged on what happened, never `not_applicable`.
+#[test]
+fn an_unsupported_answer_without_the_hello_declaration_is_not_a_way_out() {
+    let _pcscd = Pcscd::ensure();
+    let run = certify_with_fake("undeclared", u64::MAX);
+    let proof = requirement(&run.report, "OQS-POP-01");
+    assert_eq!(proof["status"], "fail", "{proof}");
+    assert!(run.report["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["status"] != "not_applicable"));
+    assert_eq!(run.code, Some(1));
 }
 
 #[test]

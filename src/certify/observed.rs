@@ -127,14 +127,6 @@ impl StepRecord {
     pub fn shown(&self) -> Option<&Shown> {
         self.answer.as_ref().and_then(|a| a.shown.as_ref())
     }
-
-    /// The driver answered that it cannot do this action.
-    pub fn unsupported(&self) -> bool {
-        self.answer
-            .as_ref()
-            .and_then(|a| a.error.as_ref())
-            .is_some_and(|e| e.kind == "unsupported")
-    }
 }
 
 /// Everything observed during one case.
@@ -153,6 +145,8 @@ pub struct CaseObservation {
     pub witness: Witness,
     /// The case could not be run to its end (driver died, protocol error, slot failure).
     pub aborted: Option<String>,
+    /// The case was not run: it needs an action the device declared (in `hello`) it cannot do.
+    pub not_applicable: Option<String>,
 }
 
 impl CaseObservation {

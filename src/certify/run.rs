@@ -355,7 +355,21 @@ fn run_case(
         operator_answers: Vec::new(),
         witness: device.witness(),
         aborted: None,
+        not_applicable: None,
     };
+    // A case needing an action the device declared it cannot do is not run at all.
+    let declared = device.declared_unsupported();
+    if let Some(action) = case.steps.iter().find_map(|step| {
+        let (action, _, _) = action_of(step, card);
+        let name = action_name(&action);
+        declared.iter().any(|d| *d == name).then_some(name)
+    }) {
+        observation.not_applicable = Some(format!(
+            "the device declared in hello that it cannot do `{action}` (unsupported), which this case needs"
+        ));
+        progress.inc(case.steps.len() as u64);
+        return Ok(observation);
+    }
     let prepared = card
         .build(pki, &case.id)
         .map_err(|e| e.to_string())
@@ -459,6 +473,14 @@ fn run_case(
         tracing::warn!(%error, "taking the card out after the case");
     }
     Ok(observation)
+}
+
+/// How the protocol names an action (`choose_pin` …).
+fn action_name(action: &Action) -> String {
+    serde_json::to_value(action)
+        .ok()
+        .and_then(|value| value.get("action")?.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn answer_failure(answer: &Answer) -> Option<String> {

@@ -87,7 +87,8 @@ pub struct Verdict {
 
 /// Judges `requirement` over the observations of the cases that give evidence for it. Any
 /// failing case fails it; otherwise any passing case passes it; otherwise it is not
-/// applicable only when every case was declared unsupported by the device, and not exercised
+/// applicable only when the device declared (in `hello`) it cannot do what every case needs,
+/// and not exercised
 /// in every other situation (no case run, or the behaviour never occurred).
 pub fn judge(requirement: &Requirement, cases: &[&CaseObservation]) -> Verdict {
     let findings: Vec<Finding> = cases
@@ -138,14 +139,11 @@ fn judge_case(requirement: &Requirement, case: &CaseObservation) -> Finding {
             ..base
         };
     }
-    if let Some(step) = case.steps.iter().find(|s| s.unsupported()) {
+    if let Some(why) = &case.not_applicable {
         return Finding {
             status: Status::NotApplicable,
             kind: witness_kind(case.witness),
-            summary: format!(
-                "the device declared it cannot do step {} ({}): answered `unsupported`",
-                step.index, step.action
-            ),
+            summary: why.clone(),
             ..base
         };
     }
@@ -576,6 +574,7 @@ mod tests {
             operator_answers: Vec::new(),
             witness: Witness::DriverReported,
             aborted: None,
+            not_applicable: None,
         }
     }
 
