@@ -362,7 +362,7 @@ fn run_case(
     if let Some(action) = case.steps.iter().find_map(|step| {
         let (action, _, _) = action_of(step, card);
         let name = action_name(&action);
-        declared.iter().any(|d| *d == name).then_some(name)
+        declared.contains(&name).then_some(name)
     }) {
         observation.not_applicable = Some(format!(
             "the device declared in hello that it cannot do `{action}` (unsupported), which this case needs"
