@@ -15,9 +15,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("yaml", 1),
     ("card", 2),
     ("pki", 2),
+    ("oqs", 2),
     ("trace", 3),
     ("transport", 4),
-    ("oqs", 5),
     ("reader", 5),
     ("scenario", 6),
     ("replay", 6),
@@ -27,8 +27,13 @@ const LAYERS: &[(&str, u8)] = &[
 
 /// Same-layer imports that would turn the stated direction round.
 const FORBIDDEN: &[(&str, &str)] = &[
-    ("oqs", "reader"),
     ("pki", "card"),
+    ("pki", "oqs"),
+    // The qualification system never sees the card, and the card knows nothing of it.
+    ("oqs", "card"),
+    ("card", "oqs"),
+    ("replay", "scenario"),
+    ("replay", "certify"),
     ("scenario", "certify"),
     ("scenario", "bench"),
     ("replay", "bench"),
@@ -405,4 +410,130 @@ fn the_field_guide_lists_every_aid_the_card_answers() {
         let answer = card.process(&select).rapdu;
         assert_eq!(answer, [0x90, 0x00], "SELECT {name}");
     }
+}
+
+/// The reader flow drives the card's chip only through `transport`; the one module of
+/// `reader` that may import `card` is `collation`, which reads the card's printed face (the
+/// stand-in for OCR), never its chip.
+#[test]
+fn the_reader_reaches_the_chip_only_through_transport() {
+    let mut violations = Vec::new();
+    for (from, targets) in file_edges() {
+        if from.first().map(String::as_str) != Some("reader") {
+            continue;
+        }
+        for target in targets {
+            if target.first().map(String::as_str) == Some("card") && from != ["reader", "collation"]
+            {
+                violations.push(format!("{} -> {}", from.join("::"), target.join("::")));
+            }
+        }
+    }
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
+}
+
+/// Status-word literals and hand decoding of answers found in `text`: `0x6xxx` / `0x9xxx`
+/// four-digit literals, `[0x6x, 0x..]` / `[0x9x, 0x..]` byte pairs, masking with `0xFFF0`,
+/// and comparing SW1 by shifting (`>> 8 == 0x6…`).
+fn status_word_literals(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let bytes = text.as_bytes();
+    let is_hex = |b: u8| b.is_ascii_hexdigit();
+    for (at, _) in text.match_indices("0x") {
+        let digits: Vec<u8> = bytes[at + 2..]
+            .iter()
+            .copied()
+            .take_while(|b| is_hex(*b) || *b == b'_')
+            .filter(|b| *b != b'_')
+            .collect();
+        let first = digits.first().map(u8::to_ascii_uppercase);
+        let before = text[..at].trim_end();
+        let sw1_byte = digits.len() == 2
+            && matches!(first, Some(b'6' | b'9'))
+            && before.ends_with('[')
+            && text[at + 4..].trim_start().starts_with(",");
+        let word = digits.len() == 4 && matches!(first, Some(b'6' | b'9'));
+        let mask = digits.eq_ignore_ascii_case(b"FFF0");
+        let shifted = before.ends_with(">> 8 ==") && matches!(first, Some(b'6' | b'9'));
+        if word || sw1_byte || mask || shifted {
+            let end = (at + 2 + digits.len()).min(text.len());
+            let line = text[..at].matches('\n').count() + 1;
+            found.push(format!("line {line}: {}", &text[at..end]));
+        }
+    }
+    found
+}
+
+/// What a status word means (tries left, blocked, wrong length …) is said once, in `apdu`
+/// (`StatusWord`, `PinStatus`); the card produces them. Nobody else writes a status word as a
+/// number or decodes one by hand (tests aside).
+#[test]
+fn status_words_are_spoken_only_through_apdu() {
+    let mut violations = Vec::new();
+    for source in sources() {
+        if matches!(
+            source.module.first().map(String::as_str),
+            Some("apdu" | "card")
+        ) {
+            continue;
+        }
+        for literal in status_word_literals(&source.text) {
+            violations.push(format!("{}: {literal}", source.module.join("::")));
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "status words outside apdu and card (use StatusWord / PinStatus):\n{}",
+        violations.join("\n")
+    );
+}
+
+#[test]
+fn the_status_word_checker_sees_literals_and_hand_decoding() {
+    let text = "let a = 0x63C0;\nlet b = [0x90, 0x00];\nif sw & 0xFFF0 == x {}\nif sw >> 8 == 0x61 {}\nlet port = 0x1F; let c = [0x00, 0xA4];";
+    assert_eq!(
+        status_word_literals(text),
+        [
+            "line 1: 0x63C0",
+            "line 2: 0x90",
+            "line 3: 0xFFF0",
+            "line 4: 0x61"
+        ]
+    );
+}
+
+/// One exchange log: commands, answers and card events are held in memory only as
+/// `trace::Transcript` entries (`trace::exchange`), and the JSON-lines transcript has one
+/// writer and one reader (`trace::record`). Nobody else declares an exchange type or parses a
+/// transcript line.
+#[test]
+fn there_is_one_exchange_log_and_one_reader_of_its_written_form() {
+    let mut violations = Vec::new();
+    for source in sources() {
+        let in_trace = source.module.first().map(String::as_str) == Some("trace");
+        for declared in [
+            "struct Exchange",
+            "enum EventKind",
+            "struct ApduExchange",
+            "struct Transcript ",
+        ] {
+            if source.text.contains(declared) && !in_trace {
+                violations.push(format!(
+                    "{}: declares `{declared}`",
+                    source.module.join("::")
+                ));
+            }
+        }
+        if source.module != ["trace", "record"]
+            && (source.text.contains("from_str::<TraceLine>")
+                || source.text.contains(": TraceLine = serde_json")
+                || source.text.contains("TraceLine {"))
+        {
+            violations.push(format!(
+                "{}: reads or writes transcript lines itself",
+                source.module.join("::")
+            ));
+        }
+    }
+    assert!(violations.is_empty(), "{}", violations.join("\n"));
 }

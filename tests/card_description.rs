@@ -238,3 +238,48 @@ fn a_type_b_atqb_gives_the_pcsc_contactless_atr() {
     assert!(error.contains("type_b.protocol_info"), "{error}");
     assert!(error.contains("type_b.yaml"), "{error}");
 }
+
+#[test]
+fn padded_reads_fill_a_short_le00_block_and_a_written_description_reads_back() {
+    let description = CardDescription::from_yaml_str(
+        &format!("{PERSON}card: {{ faults: {{ padded_reads: true }} }}\n"),
+        "p.yaml",
+    )
+    .unwrap();
+    assert!(description.card.faults.padded_reads);
+    // What `certify --record` and `run --record` write beside a trace (JSON is YAML) loads back
+    // as the same card.
+    let written = serde_json::to_string_pretty(&description).unwrap();
+    assert_eq!(
+        CardDescription::from_yaml_str(&written, "written.yaml").unwrap(),
+        description
+    );
+    let mut card = Card::from_description(&description, TestPki::load().unwrap()).unwrap();
+    card.power_on();
+    let select = |card: &mut Card, apdu: &[u8]| card.process(apdu).rapdu;
+    assert_eq!(
+        select(
+            &mut card,
+            &hex::decode("00A4040C0AD392F000260100000001").unwrap()
+        ),
+        [0x90, 0x00]
+    );
+    assert_eq!(
+        select(&mut card, &hex::decode("00A4020C02000A").unwrap()),
+        [0x90, 0x00]
+    );
+    // Blocks of 256 until the contents end, then zeros to 256, then 6B 00 past the end.
+    let mut offset = 0u16;
+    let mut padded = false;
+    loop {
+        let [p1, p2] = offset.to_be_bytes();
+        let answer = card.process(&[0x00, 0xB0, p1, p2, 0x00]).rapdu;
+        if answer == [0x6B, 0x00] {
+            break;
+        }
+        assert_eq!(answer.len(), 258, "at {offset}");
+        padded |= answer[250..256].iter().all(|b| *b == 0);
+        offset += 256;
+    }
+    assert!(padded && offset >= 512);
+}

@@ -187,3 +187,32 @@ fn a_vpcd_nobody_listens_on_ends_the_run_as_bad_input() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_record_path_that_cannot_be_a_folder_is_refused_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("x.jsonl");
+    std::fs::write(&file, "").unwrap();
+    let (code, stderr) = certify(
+        &manifest().join("certify"),
+        &["--record", file.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--record {}: is a file", file.display())),
+        "{stderr}"
+    );
+    // A folder under a file cannot be created.
+    let under = file.join("traces");
+    let (code, stderr) = certify(
+        &manifest().join("certify"),
+        &["--record", under.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("--record {}: cannot create it", under.display())),
+        "{stderr}"
+    );
+    // Refused before anything was served: the vpcd nobody listens on was never tried.
+    assert!(!stderr.contains("vpcd"), "{stderr}");
+}

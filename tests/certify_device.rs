@@ -200,8 +200,11 @@ fn powered_off_after_verify(events: &[TraceEvent]) -> bool {
 
 fn recorded_options(trace: &Path) -> myna_hil::transport::serve::ServeOptions {
     let mut options = test_options();
-    options.recorder =
-        Some(TraceRecorder::create(trace, "vpcd", None, PinRecording::Redacted).unwrap());
+    options.sink = Some(
+        TraceRecorder::create(trace, "vpcd", None, PinRecording::Redacted)
+            .unwrap()
+            .into(),
+    );
     options
 }
 

@@ -169,18 +169,23 @@ fn the_driver_gets_protocol_v1_instructions_and_its_reports_are_judged() {
         .to_string();
     assert_eq!(run.instructions[1]["date"], today.as_str());
 
-    // What the driver reported is judged as such; what only the card or the qualification
-    // system can show fails, because the fake device never talked to either.
+    // What the driver reported is judged as such, and fails: the fake device shows 有効
+    // without ever asking the qualification system (or touching the card), and a result
+    // nobody asked for is not a result.
     let shown = requirement(&run.report, "OQS-RESULT-01");
-    assert_eq!(shown["status"], "pass", "{shown}");
+    assert_eq!(shown["status"], "fail", "{shown}");
     assert_eq!(shown["evidence"][0]["kind"], "driver-reported");
+    assert_eq!(
+        shown["evidence"][0]["summary"],
+        "the device showed a result without asking the qualification system"
+    );
     let proof = requirement(&run.report, "OQS-POP-01");
     assert_eq!(proof["status"], "fail");
     assert_eq!(
         proof["evidence"][0]["summary"],
         "no PIN qualification check was made"
     );
-    assert_eq!(requirement(&run.report, "CERT-01")["status"], "pass");
+    assert_eq!(requirement(&run.report, "CERT-01")["status"], "fail");
     assert_eq!(run.report["device"], "fake driver 1.0");
     assert_eq!(run.code, Some(1), "a must failed");
     let junit = std::fs::read_to_string(&run.junit).unwrap();
@@ -254,7 +259,7 @@ fn a_driver_that_exits_is_reported() {
 }
 
 #[test]
-fn an_unsupported_action_makes_the_case_not_applicable() {
+fn an_action_declared_unsupported_in_hello_makes_its_cases_not_applicable() {
     let _pcscd = Pcscd::ensure();
     let run = certify_with_fake("unsupported", u64::MAX);
     let proof = requirement(&run.report, "OQS-POP-01");
@@ -262,9 +267,42 @@ fn an_unsupported_action_makes_the_case_not_applicable() {
     assert!(proof["evidence"][0]["summary"]
         .as_str()
         .unwrap()
-        .contains("unsupported"));
-    // OQS-RESULT-01 also has the face case, which the driver could do.
-    assert_eq!(requirement(&run.report, "OQS-RESULT-01")["status"], "pass");
+        .contains("declared in hello that it cannot do `choose_pin`"));
+    // The case that needs it was not run at all.
+    assert!(
+        !run.instructions
+            .iter()
+            .any(|i| i["op"] == "begin_case" && i["case"] == "a-pin"),
+        "{:?}",
+        run.instructions
+    );
+    // OQS-RESULT-01 also has the face case, which the driver did not declare unsupported:
+    // it is judged there (and fails: the fake shows 有効 without asking anyone).
+    let shown = requirement(&run.report, "OQS-RESULT-01");
+    assert_eq!(shown["status"], "fail", "{shown}");
+    let face = shown["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["case"] == "b-face")
+        .unwrap();
+    assert_eq!(face["status"], "fail");
+}
+
+/// `unsupported` answered to a step the device did not declare in hello is a failed step like
+/// any other: the requirements are judged on what happened, never `not_applicable`.
+#[test]
+fn an_unsupported_answer_without_the_hello_declaration_is_not_a_way_out() {
+    let _pcscd = Pcscd::ensure();
+    let run = certify_with_fake("undeclared", u64::MAX);
+    let proof = requirement(&run.report, "OQS-POP-01");
+    assert_eq!(proof["status"], "fail", "{proof}");
+    assert!(run.report["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["status"] != "not_applicable"));
+    assert_eq!(run.code, Some(1));
 }
 
 #[test]
@@ -341,7 +379,15 @@ fn the_card_can_be_served_over_a_serial_line_and_the_file_interface_beside_http(
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    // The run itself works over the serial line; the fake device is judged (and not
+    // certified: it shows a result it never asked the qualification system for).
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("report").join("report.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(case(&report, "b-face")["aborted"].is_null(), "{report}");
+    assert_eq!(requirement(&report, "OQS-RESULT-01")["status"], "fail");
     let hello: serde_json::Value = serde_json::from_str(
         std::fs::read_to_string(&log)
             .unwrap()

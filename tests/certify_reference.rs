@@ -20,7 +20,7 @@ fn the_reference_device_passes_the_whole_suite() {
         .arg(dir.path())
         .args(["--device-name", "reference under test"])
         .arg("--record")
-        .arg(dir.path().join("card.jsonl"))
+        .arg(dir.path().join("traces"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("the binary runs");
@@ -50,19 +50,53 @@ fn the_reference_device_passes_the_whole_suite() {
     for file in ["junit.xml", "report.html"] {
         assert!(dir.path().join(file).exists(), "{file} missing");
     }
-    // --record: the served card's whole session, in the transcript format, PINs hidden.
-    let trace = myna_hil::trace::read_trace(&dir.path().join("card.jsonl")).unwrap();
-    let verifies = trace
+    // --record DIR (created): each case's card session in the transcript format, PINs
+    // hidden, with the card it served beside it; each replays with no divergence given
+    // nothing but the trace.
+    let traces = dir.path().join("traces");
+    let cases: Vec<&str> = report["cases"]
+        .as_array()
+        .unwrap()
         .iter()
-        .filter_map(|line| match &line.event {
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert!(cases.len() >= 19, "{cases:?}");
+    let mut verifies = Vec::new();
+    let mut problems = Vec::new();
+    for case in &cases {
+        let path = traces.join(format!("{case}.jsonl"));
+        assert!(
+            traces.join(format!("{case}.card.yaml")).is_file(),
+            "{case}: no card"
+        );
+        let trace = myna_hil::trace::read_trace(&path).unwrap();
+        assert!(
+            trace.windows(2).all(|w| w[0].elapsed_us <= w[1].elapsed_us),
+            "{case}: time goes back"
+        );
+        verifies.extend(trace.iter().filter_map(|line| match &line.event {
             myna_hil::trace::TraceEvent::Apdu { command, .. }
                 if command.starts_with("0020008004") =>
             {
                 Some(command.clone())
             }
             _ => None,
-        })
-        .collect::<Vec<_>>();
+        }));
+        let replay = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+            .arg("replay")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&replay.stdout);
+        if replay.status.code() != Some(0) || !stdout.contains(" 0 divergences") {
+            problems.push(format!(
+                "{case}: exit {:?}\n{stdout}{}",
+                replay.status.code(),
+                String::from_utf8_lossy(&replay.stderr)
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
     assert!(!verifies.is_empty(), "the suite enters PINs");
     assert!(
         verifies
@@ -151,4 +185,37 @@ fn the_reference_device_passes_through_a_card_that_waits_for_vpcd() {
         .filter(|r| r["status"] == "pass")
         .count();
     assert!(passed >= 15, "{report}");
+}
+
+/// A recording that fails mid-run (here: a folder where a case's trace should go) does not
+/// cost the run its reports; the command still ends with the recording's error.
+#[test]
+fn the_reports_are_written_whatever_happens_to_the_recording() {
+    let _pcscd = Pcscd::ensure();
+    let dir = tempfile::tempdir().unwrap();
+    let traces = dir.path().join("traces");
+    std::fs::create_dir_all(traces.join("pin-valid.jsonl")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["certify", "--reference", "--quiet", "--case", "pin-valid"])
+        .arg("--report")
+        .arg(dir.path().join("report"))
+        .arg("--record")
+        .arg(&traces)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--record: recording case pin-valid: transcript")
+            && stderr.contains("pin-valid.jsonl"),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("report/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["cases"][0]["id"], "pin-valid");
+    // The card was still written beside the failed trace.
+    assert!(traces.join("pin-valid.card.yaml").is_file());
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::support::*;
 use myna_hil::card::CardDescription;
 use myna_hil::pki::{CertificateKind, TestPki};
-use myna_hil::trace::{read_trace, PinRecording, TraceEvent, TraceRecorder};
+use myna_hil::trace::{read_trace, PinRecording, TraceEvent, TraceRecorder, TraceSink};
 use myna_hil::transport::identify::RealCardPolicy;
 use myna_hil::transport::pcsc::{list_readers, PcscTransport, SlotState};
 use myna_hil::transport::serve::ServeOptions;
@@ -241,8 +241,11 @@ fn client_side_t0_rules_recover_the_data_behind_61xx_and_6cxx() {
         let dir = tempfile::tempdir().unwrap();
         let trace = dir.path().join("t0.jsonl");
         let mut options = test_options();
-        options.recorder =
-            Some(TraceRecorder::create(&trace, "vpcd", None, PinRecording::Redacted).unwrap());
+        options.sink = Some(
+            TraceRecorder::create(&trace, "vpcd", None, PinRecording::Redacted)
+                .unwrap()
+                .into(),
+        );
         let server = serve_to_pcscd(card_with_response_fault(fault), options);
         let mut transport = open_vpcd_reader(RealCardPolicy::Refuse);
         transport.connect().unwrap();
@@ -386,7 +389,9 @@ fn card_compare_reads_only_and_tells_our_card_from_another() {
         myna_hil::card::Card::from_description(&description, TestPki::load().unwrap()).unwrap();
     let options = ServeOptions {
         answer_identification: false,
-        recorder: Some(TraceRecorder::create(&trace, "vpcd", None, PinRecording::Kept).unwrap()),
+        sink: Some(TraceSink::File(
+            TraceRecorder::create(&trace, "vpcd", None, PinRecording::Kept).unwrap(),
+        )),
         ..test_options()
     };
     let server = serve_to_pcscd(card, options);

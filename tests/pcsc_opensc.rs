@@ -4,6 +4,7 @@
 //! tests start pcscd themselves when it is not running, and run one at a time.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -327,6 +328,25 @@ fn card_serve_command_follows_signals_and_records_a_redacted_transcript() {
         2
     );
     assert_eq!(events.last(), Some(&TraceEvent::Stop));
+    // The start line names the card by its absolute path, so `replay TRACE` alone finds it
+    // and replays the session (the PIN VERIFY with the card's own PIN) without divergence.
+    match events.first() {
+        Some(TraceEvent::Start {
+            card: Some(card), ..
+        }) => assert_eq!(
+            Path::new(card),
+            std::fs::canonicalize(standard_card_path()).unwrap()
+        ),
+        other => panic!("the start line names no card: {other:?}"),
+    }
+    let replay = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .arg("replay")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&replay.stdout);
+    assert_eq!(replay.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains(", 0 divergences"), "{stdout}");
 }
 
 /// `card serve --listen`: the card waits; a pcscd of its own, whose vpcd reader.conf names the

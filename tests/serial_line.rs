@@ -66,7 +66,7 @@ fn serve_standard(
     let mut config = SerialConfig::new(pair.card_end.to_string_lossy());
     config.resync_idle = RESYNC_IDLE;
     let mut options = test_options();
-    options.recorder = recorder;
+    options.sink = recorder.map(Into::into);
     spawn_serial(load_card(&standard_card_path()), config, options).expect("serving on the pty")
 }
 

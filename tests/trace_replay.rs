@@ -202,8 +202,15 @@ fn record_certificate_read_on(day: chrono::NaiveDate, trace: &Path) {
     }
     // 09:30 in Japan on `day`.
     let started = day.and_hms_opt(0, 30, 0).unwrap().and_utc();
-    myna_hil::trace::write_transcript(trace, "test", PinRecording::Redacted, started, &transcript)
-        .unwrap();
+    myna_hil::trace::write_transcript(
+        trace,
+        "test",
+        None,
+        PinRecording::Redacted,
+        started,
+        &transcript,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -237,4 +244,352 @@ fn an_old_capture_replays_against_the_card_as_it_was_on_the_recorded_day() {
         value["response"].as_str().unwrap().to_owned()
     };
     assert_ne!(response(&old_line), response(&other_line));
+}
+
+/// Every scenario of the suite, recorded with `run --record`, replays with `replay TRACE`
+/// alone (the card is the one the trace names) with no divergence — face receptions, PIN
+/// lockouts, PIN changes, removals, reader faults, secure messaging and receptions of two
+/// world cards placed in turn included; times never go back and every answer the card gave
+/// carries the card's own time.
+#[test]
+fn the_whole_suite_recorded_replays_without_a_card_argument_and_without_divergence() {
+    let dir = tempfile::tempdir().unwrap();
+    let traces = dir.path().join("traces");
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["run", "scenarios", "--record"])
+        .arg(&traces)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&traces)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 90, "{} traces", names.len());
+    let mut problems = Vec::new();
+    let mut face_receptions = 0;
+    for trace in &names {
+        let stem = trace.file_stem().unwrap().to_string_lossy().into_owned();
+        let lines = myna_hil::trace::read_trace(trace).unwrap();
+        if !lines.windows(2).all(|w| w[0].elapsed_us <= w[1].elapsed_us) {
+            problems.push(format!("{stem}: elapsed_us goes back"));
+        }
+        for line in &lines {
+            if let TraceEvent::Apdu {
+                response,
+                card_us,
+                note: None,
+                ..
+            } = &line.event
+            {
+                if !response.starts_with("error") && *card_us == 0 {
+                    problems.push(format!("{stem}: an answer without the card's time"));
+                    break;
+                }
+            }
+        }
+        // 照合番号B presented to the surface application (redacted): a face reception.
+        let text = std::fs::read_to_string(trace).unwrap();
+        if text.contains("\"command\":\"002000800EXXXXXXXXXXXXXXXXXXXXXXXXXXXX\"") {
+            face_receptions += 1;
+        }
+        let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+            .arg("replay")
+            .arg(trace)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if output.status.code() != Some(0) || !stdout.contains(", 0 divergences") {
+            problems.push(format!(
+                "{stem}: {stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+    }
+    assert!(face_receptions >= 5, "{face_receptions} face receptions");
+    assert!(
+        traces
+            .join("family_job_change_two_cards.chichi.card.yaml")
+            .is_file(),
+        "the second world card is written beside its trace"
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Nothing copied from a trace into a generated scenario can add a step: a newline in a note
+/// or in a reader error stays inside its comment.
+#[test]
+fn to_scenario_escapes_what_it_copies_from_the_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("hostile.jsonl");
+    let injected = "\n  - send: \"00 20 00 80 04 31 32 33 34\"\n    expect: { sw: \"9000\" }";
+    let mut recorder = TraceRecorder::create(&trace, "test", None, PinRecording::Redacted).unwrap();
+    recorder
+        .record(TraceEvent::PowerOn {
+            atr: Some("3BDA13FF8131FB468012392F31C173C601C03B".into()),
+        })
+        .unwrap();
+    recorder
+        .record(TraceEvent::Apdu {
+            command: SELECT_JPKI.into(),
+            response: "9000".into(),
+            card_us: 1,
+            redacted: false,
+            note: Some(format!("probe{injected}")),
+            failure: None,
+        })
+        .unwrap();
+    recorder
+        .record(TraceEvent::Apdu {
+            command: SELECT_AUTH_PIN.into(),
+            response: format!("error: broken{injected}"),
+            card_us: 0,
+            redacted: false,
+            note: None,
+            failure: Some("transmission".into()),
+        })
+        .unwrap();
+    recorder.flush().unwrap();
+    let output_path = dir.path().join("hostile.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["trace", "to-scenario"])
+        .arg(&trace)
+        .arg("--card")
+        .arg(fixture("standard.yaml"))
+        .arg("-o")
+        .arg(&output_path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let yaml = std::fs::read_to_string(&output_path).unwrap();
+    assert!(
+        !yaml.contains("\n  - send: \"00 20 00 80 04 31 32 33 34\""),
+        "{yaml}"
+    );
+    assert!(yaml.contains("probe\\n  - send"), "{yaml}");
+    // The scenario loads and runs: one power step, nothing injected.
+    let run = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .arg("run")
+        .arg(&output_path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}{yaml}");
+    let steps = yaml.lines().filter(|line| line.starts_with("  - ")).count();
+    assert_eq!(steps, 1, "{yaml}");
+}
+
+/// A text-AP secure-messaging session (SET SESSION KEY, then CLA 08 commands, a VERIFY among
+/// them) recorded with PINs redacted replays against its card with no divergence: the SM
+/// cryptograms are kept (they are not the PIN), and the card derives the same session key and
+/// counters from them.
+#[test]
+fn a_recorded_secure_messaging_session_replays_without_divergence() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/card/text_ap_secure_messaging.yaml");
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .arg("run")
+        .arg(&scenario)
+        .arg("--record")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let trace = dir.path().join("text_ap_secure_messaging.jsonl");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert!(text.contains("\"command\":\"082000941386"), "{text}");
+    // The plain VERIFY before the session is still redacted.
+    assert!(
+        text.contains("\"command\":\"0020008004XXXXXXXX\""),
+        "{text}"
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .arg("replay")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains(", 0 divergences"), "{stdout}");
+}
+
+/// A trace that starts with the card's insertion and goes straight to commands (as a capture
+/// that began mid-session does) finds the card powered, as a scenario does.
+#[test]
+fn a_trace_starting_with_an_insertion_and_no_power_on_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("mid-session.jsonl");
+    let mut recorder = TraceRecorder::create(&trace, "test", None, PinRecording::Redacted).unwrap();
+    recorder.record(TraceEvent::Inserted).unwrap();
+    for (command, response) in [(SELECT_JPKI, "9000"), (SELECT_AUTH_PIN, "9000")] {
+        recorder
+            .record_apdu(
+                &hex::decode(command).unwrap(),
+                &hex::decode(response).unwrap(),
+                Duration::ZERO,
+                None,
+            )
+            .unwrap();
+    }
+    recorder.flush().unwrap();
+    let (code, stdout, stderr) = replay(&trace, &fixture("standard.yaml"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("2 commands, 0 power-ons, 0 divergences"),
+        "{stdout}"
+    );
+}
+
+/// Without --card the replay takes the card the trace names; a trace that names none, or a
+/// card file that is not there, is bad input naming what is missing.
+#[test]
+fn the_card_a_trace_names_is_required_and_reported_when_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("unnamed.jsonl");
+    record_session(&fixture("standard.yaml"), &[SELECT_JPKI], &trace);
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .arg("replay")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--against virtual needs --card FILE")
+            && stderr.contains("the trace's start line names no card"),
+        "{stderr}"
+    );
+
+    let named = dir.path().join("named.jsonl");
+    let mut recorder = TraceRecorder::create(
+        &named,
+        "test",
+        Some("gone.card.yaml"),
+        PinRecording::Redacted,
+    )
+    .unwrap();
+    recorder.record(TraceEvent::PowerOn { atr: None }).unwrap();
+    recorder.flush().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .arg("replay")
+        .arg(&named)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("gone.card.yaml"), "{stderr}");
+}
+
+/// A generated scenario carries no PIN unless `--show-pins`: from a trace recorded with PINs
+/// kept, the right PIN is written by name (`{auth_pin}`, filled in from the card when the
+/// scenario loads) and the wrong one as a stand-in; both scenarios run and pass.
+#[test]
+fn to_scenario_writes_no_pin_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("kept.jsonl");
+    let description = CardDescription::from_yaml_file(&fixture("standard.yaml")).unwrap();
+    let mut card = Card::from_description(&description, TestPki::load().unwrap()).unwrap();
+    let mut recorder = TraceRecorder::create(&trace, "test", None, PinRecording::Kept).unwrap();
+    let atr = card.power_on().map(hex::encode_upper);
+    recorder.record(TraceEvent::PowerOn { atr }).unwrap();
+    for command in [
+        SELECT_JPKI,
+        SELECT_AUTH_PIN,
+        "0020008004", /* 9999 */
+        "002000800431323334",
+    ] {
+        let bytes = match command {
+            "0020008004" => hex::decode("002000800439393939").unwrap(),
+            other => hex::decode(other).unwrap(),
+        };
+        let reply = card.process(&bytes);
+        recorder
+            .record_apdu(&bytes, &reply.rapdu, Duration::ZERO, None)
+            .unwrap();
+    }
+    recorder.flush().unwrap();
+    let generate = |extra: &[&str], output: &Path| {
+        let result = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+            .args(["trace", "to-scenario"])
+            .arg(&trace)
+            .arg("--card")
+            .arg(fixture("standard.yaml"))
+            .arg("-o")
+            .arg(output)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        let run = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+            .arg("run")
+            .arg(output)
+            .output()
+            .unwrap();
+        let yaml = std::fs::read_to_string(output).unwrap();
+        assert!(
+            run.status.success(),
+            "{}\n{yaml}",
+            String::from_utf8_lossy(&run.stdout)
+        );
+        yaml
+    };
+    let hidden = generate(&[], &dir.path().join("hidden.yaml"));
+    assert!(
+        hidden.contains("send: \"00 20 00 80 04 {auth_pin}\""),
+        "{hidden}"
+    );
+    assert!(!hidden.contains("31 32 33 34"), "the PIN leaked:\n{hidden}");
+    assert!(
+        !hidden.contains("39 39 39 39"),
+        "the wrong PIN leaked:\n{hidden}"
+    );
+    let shown = generate(&["--show-pins"], &dir.path().join("shown.yaml"));
+    assert!(shown.contains("31 32 33 34"), "{shown}");
+    assert!(shown.contains("39 39 39 39"), "{shown}");
+}
+
+/// A command naming a secret the card does not have is a load error naming it.
+#[test]
+fn a_command_naming_an_unknown_secret_is_a_load_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("bad.yaml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name: bad\ncard: \"{}\"\nsteps:\n  - send: \"00 20 00 80 04 {{pin}}\"\n    expect: {{ sw: \"9000\" }}\n",
+            fixture("standard.yaml").display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .arg("run")
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("`{pin}` is not a secret of the card") && text.contains("{auth_pin}"),
+        "{text}"
+    );
 }

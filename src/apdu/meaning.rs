@@ -7,7 +7,9 @@ use std::ops::Range;
 use super::build::{
     CLA_PROPRIETARY, IDENTIFY_NONCE_LEN, IDENTIFY_P1, IDENTIFY_P2, IDENTIFY_PROOF_LEN,
 };
-use super::ids::{jpki, surface, text, AID_JPKI, AID_SURFACE, AID_TEXT};
+use super::ids::{
+    common, jpki, juki, surface, text, AID_COMMON, AID_JPKI, AID_JUKI, AID_SURFACE, AID_TEXT,
+};
 use super::ins::{Instruction, INS_IDENTIFY};
 use super::Command;
 
@@ -147,9 +149,19 @@ pub fn card_change(capdu: &[u8]) -> Option<CardChange> {
 /// The bytes of `capdu` that are a secret (the data field of VERIFY, CHANGE REFERENCE DATA,
 /// RESET RETRY COUNTER). A command whose lengths do not add up is still hidden from where
 /// its data would start, so that nothing malformed leaks a PIN.
+///
+/// Under secure messaging (an interindustry class with SM bits, `08`/`0C`) the data field is
+/// a cryptogram under the session key, which the client sent wrapped to the card's own key
+/// (RSAES-OAEP): nobody reading a transcript can recover the secret from it, and keeping it is
+/// what lets a replay against the same card reproduce the session (the card derives the same
+/// session key from the same SET SESSION KEY, and the same IVs from the same counter). It is
+/// not a secret range.
 pub fn secret_range(capdu: &[u8]) -> Option<Range<usize>> {
     let [cla, ins, ..] = capdu else { return None };
     if !Instruction::of(*cla, *ins).carries_secret() {
+        return None;
+    }
+    if cla & 0x80 == 0 && cla & 0x0C != 0 {
         return None;
     }
     let (start, length) = match Command::parse(capdu) {
@@ -180,6 +192,32 @@ pub enum SecretKind {
     /// 照合番号A / B of the surface application.
     SurfaceCollationA,
     SurfaceCollationB,
+    /// The surface application's 生年月日 key (EF 0011).
+    SurfaceBirthDateKey,
+    /// The text application's EF 0012, blocked from issuance (opens nothing).
+    TextBlockedKey,
+    /// The 共通AP's and the 住基AP's 4-digit PINs.
+    CommonPin,
+    JukiPin,
+}
+
+impl std::fmt::Display for SecretKind {
+    /// As a report names it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SecretKind::AuthPin => "the JPKI auth PIN",
+            SecretKind::SigningPassword => "the JPKI signing password",
+            SecretKind::TextPin => "the text application's PIN",
+            SecretKind::TextCollationA => "照合番号A (text application)",
+            SecretKind::TextCollationB => "照合番号B (text application)",
+            SecretKind::SurfaceCollationA => "照合番号A (surface application)",
+            SecretKind::SurfaceCollationB => "照合番号B (surface application)",
+            SecretKind::SurfaceBirthDateKey => "the 生年月日 key (surface application)",
+            SecretKind::TextBlockedKey => "the text application's blocked EF 0012",
+            SecretKind::CommonPin => "the 共通AP PIN",
+            SecretKind::JukiPin => "the 住基AP PIN",
+        })
+    }
 }
 
 /// The application and EF a session has selected, followed command by command. The card keeps
@@ -222,17 +260,15 @@ impl Selection {
 
     /// The secret a VERIFY now would present to.
     pub fn secret(&self) -> Option<SecretKind> {
-        let application = self.application?;
-        let file = self.file?;
-        match (application, file) {
-            (AID_JPKI, jpki::EF_AUTH_PIN) => Some(SecretKind::AuthPin),
-            (AID_JPKI, jpki::EF_SIGNING_PIN) => Some(SecretKind::SigningPassword),
-            (AID_TEXT, text::EF_TEXT_PIN) => Some(SecretKind::TextPin),
-            (AID_TEXT, text::EF_MATCH_A) => Some(SecretKind::TextCollationA),
-            (AID_TEXT, text::EF_MATCH_B) => Some(SecretKind::TextCollationB),
-            (AID_SURFACE, surface::EF_MATCH_A) => Some(SecretKind::SurfaceCollationA),
-            (AID_SURFACE, surface::EF_MATCH_B) => Some(SecretKind::SurfaceCollationB),
-            _ => None,
+        secret_of(self.application?, self.file?)
+    }
+
+    /// The secret a VERIFY / CHANGE REFERENCE DATA with reference `p2` addresses now: `80`
+    /// the current EF, `80 | n` the EF with short identifier `n` of the current application.
+    pub fn secret_at(&self, p2: u8) -> Option<SecretKind> {
+        match p2 & 0x1F {
+            0 => self.secret(),
+            short => secret_of(self.application?, u16::from(short)),
         }
     }
 
@@ -266,6 +302,24 @@ impl Selection {
     pub fn reads_protected_file(&self, capdu: &[u8]) -> bool {
         Command::parse(capdu).is_ok_and(|command| command.instruction() == Instruction::ReadBinary)
             && self.protected_file()
+    }
+}
+
+/// The secret held in EF `file` of `application`, if it holds one.
+fn secret_of(application: [u8; 10], file: u16) -> Option<SecretKind> {
+    match (application, file) {
+        (AID_JPKI, jpki::EF_AUTH_PIN) => Some(SecretKind::AuthPin),
+        (AID_JPKI, jpki::EF_SIGNING_PIN) => Some(SecretKind::SigningPassword),
+        (AID_TEXT, text::EF_TEXT_PIN) => Some(SecretKind::TextPin),
+        (AID_TEXT, text::EF_MATCH_A) => Some(SecretKind::TextCollationA),
+        (AID_TEXT, text::EF_MATCH_B) => Some(SecretKind::TextCollationB),
+        (AID_SURFACE, surface::EF_MATCH_A) => Some(SecretKind::SurfaceCollationA),
+        (AID_SURFACE, surface::EF_MATCH_B) => Some(SecretKind::SurfaceCollationB),
+        (AID_SURFACE, surface::EF_BIRTH_DATE_KEY) => Some(SecretKind::SurfaceBirthDateKey),
+        (AID_TEXT, text::EF_BLOCKED_KEY) => Some(SecretKind::TextBlockedKey),
+        (AID_COMMON, common::EF_PIN) => Some(SecretKind::CommonPin),
+        (AID_JUKI, juki::EF_PIN) => Some(SecretKind::JukiPin),
+        _ => None,
     }
 }
 
@@ -320,6 +374,16 @@ mod tests {
         // Malformed: Lc larger than what follows; everything after the header is hidden.
         assert_eq!(
             secret_range(&[0x00, 0x20, 0x00, 0x80, 0x09, b'1', b'2']),
+            Some(5..7)
+        );
+        // Under secure messaging the data is a cryptogram under the session key, kept.
+        assert_eq!(
+            secret_range(&[0x08, 0x20, 0x00, 0x94, 0x03, 0x86, 0x01, 0x01]),
+            None
+        );
+        // A proprietary class is not SM: CHANGE KEY's new PIN is a secret.
+        assert_eq!(
+            secret_range(&[0x80, 0x32, 0x00, 0x80, 0x02, b'1', b'2']),
             Some(5..7)
         );
     }

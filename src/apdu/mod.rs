@@ -22,6 +22,17 @@ pub use meaning::{card_change, secret_range, CardChange, SecretKind, Selection, 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct StatusWord(pub u16);
 
+/// What an answer to a VERIFY or the retry-counter query says about the PIN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinStatus {
+    Verified,
+    /// `63 Cx` with x > 0.
+    TriesLeft(u8),
+    /// `63 C0`, `69 84` or `69 83`. `69 84` is read as blocked, never as "4 tries left"
+    /// (the OpenSC misreading of card-apdu.md §4).
+    Blocked,
+}
+
 impl StatusWord {
     pub const SUCCESS: StatusWord = StatusWord(0x9000);
     /// `62 82` end of file reached before Le bytes (not sent by the マイナンバーカード).
@@ -90,6 +101,36 @@ impl StatusWord {
     /// Tries left when this is a `63 Cx`.
     pub fn retry_count(self) -> Option<u8> {
         (self.0 & 0xFFF0 == 0x63C0).then_some((self.0 & 0x0F) as u8)
+    }
+
+    /// What this answer to a VERIFY (or the retry-counter query) says about the PIN; `None`
+    /// when it says nothing about it (a wrong file, security status, …).
+    pub fn pin_status(self) -> Option<PinStatus> {
+        match self {
+            Self::SUCCESS => Some(PinStatus::Verified),
+            Self::AUTHENTICATION_METHOD_BLOCKED | Self::REFERENCE_DATA_NOT_USABLE => {
+                Some(PinStatus::Blocked)
+            }
+            _ => match self.retry_count()? {
+                0 => Some(PinStatus::Blocked),
+                tries => Some(PinStatus::TriesLeft(tries)),
+            },
+        }
+    }
+
+    /// `61 xx`: the answer continues through GET RESPONSE.
+    pub fn is_bytes_available(self) -> bool {
+        self.sw1() == 0x61
+    }
+
+    /// `6C xx`: the command asked for the wrong Le; `xx` is the right one.
+    pub fn is_exact_length_hint(self) -> bool {
+        self.sw1() == 0x6C
+    }
+
+    /// The command succeeded and its data (or its first part) came back: `90 00` or `61 xx`.
+    pub fn delivers_data(self) -> bool {
+        self.is_success() || self.is_bytes_available()
     }
 
     /// Reads the status word from the end of an R-APDU.
@@ -264,6 +305,21 @@ pub fn to_spaced_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocked_answers_are_never_read_as_tries_left() {
+        let status = |sw: u16| StatusWord(sw).pin_status();
+        assert_eq!(status(0x6984), Some(PinStatus::Blocked));
+        assert_eq!(status(0x6983), Some(PinStatus::Blocked));
+        assert_eq!(status(0x63C0), Some(PinStatus::Blocked));
+        assert_eq!(status(0x63C2), Some(PinStatus::TriesLeft(2)));
+        assert_eq!(status(0x9000), Some(PinStatus::Verified));
+        assert_eq!(status(0x6982), None);
+        assert!(StatusWord::bytes_available(12).is_bytes_available());
+        assert!(StatusWord::exact_length(12).is_exact_length_hint());
+        assert!(StatusWord::bytes_available(12).delivers_data());
+        assert!(!StatusWord::WRONG_P1_P2_OFFSET.delivers_data());
+    }
 
     #[test]
     fn case1_and_case2_short() {

@@ -192,6 +192,20 @@ impl CardDescription {
         }
     }
 
+    /// 照合番号A (the 個人番号) and 照合番号B (birth, expiry year, security code) of the card
+    /// this describes, as personalisation writes them: what a replay presents where a trace
+    /// hid them.
+    pub fn collation_numbers(&self) -> (String, String) {
+        let spec = &self.card;
+        let b = super::surface::collation_number_b(
+            self.person.birth_date,
+            spec.expiry_date(&self.person),
+            spec.security_code.as_str(),
+            spec.options.collation_b_birth_year,
+        );
+        (self.person.my_number.as_str().to_owned(), b)
+    }
+
     pub fn from_yaml_file(path: &Path) -> Result<CardDescription, DescriptionError> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| DescriptionError::Io {
@@ -908,6 +922,11 @@ pub struct CardFaults {
     pub response_status: Option<ResponseStatusFault>,
     /// Answer the 4-byte header read (`00 B0 00 00 04`) with only this many bytes (0..=3).
     pub short_header_read: Option<u8>,
+    /// A short READ BINARY (`Le = 00`) that gets fewer than 256 bytes is padded with zeros to
+    /// 256, as from a fixed-size EF larger than its contents: the read after the last block
+    /// gets `6B 00` (the certification case `face-padded-6b00`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub padded_reads: bool,
     /// Per-command latency overrides (milliseconds); absent fields keep the defaults.
     pub latency: LatencySpec,
 }

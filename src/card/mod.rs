@@ -715,6 +715,11 @@ impl Card {
                 });
             }
         }
+        if self.faults.padded_reads && !command.extended && le == 256 && count < 256 {
+            let mut padded = bytes[offset..offset + count].to_vec();
+            padded.resize(256, 0);
+            return self.data_answer(&padded, le, Work::Transfer(256));
+        }
         self.data_answer(&bytes[offset..offset + count], le, Work::Transfer(count))
     }
 

@@ -48,9 +48,10 @@ pub struct CertifyArgs {
     /// Write report.json, junit.xml and report.html here.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
-    /// Save the served card's transcript of the whole run (every case, `myna-hil-trace` v1,
-    /// PINs redacted) to this file, for `myna-hil replay` and `trace to-scenario`.
-    #[arg(long, value_name = "FILE")]
+    /// Save each case's card transcript (`myna-hil-trace` v1, PINs redacted) into this
+    /// folder (created if missing) as CASE.jsonl, with the card it served as CASE.card.yaml,
+    /// so that `myna-hil replay DIR/CASE.jsonl` replays it as it was.
+    #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
     /// The device's name as it appears in the reports.
     #[arg(long, value_name = "S")]
@@ -82,6 +83,29 @@ pub enum CertifyError {
     Report(#[from] ReportError),
     #[error("{0}")]
     Usage(String),
+    #[error("--record: {0}")]
+    Record(#[from] super::run::RecordError),
+    #[error("--record {path}: {message}")]
+    RecordFolder { path: PathBuf, message: String },
+}
+
+/// Makes sure `--record DIR` can take the recordings before a minute is spent on the run: the
+/// folder is created if missing, and must be a folder that can be written to.
+fn prepare_record_folder(dir: &std::path::Path) -> Result<(), CertifyError> {
+    let refuse = |message: String| CertifyError::RecordFolder {
+        path: dir.to_path_buf(),
+        message,
+    };
+    if dir.exists() && !dir.is_dir() {
+        return Err(refuse(
+            "is a file; --record takes a folder (one trace per case is written into it)".into(),
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|error| refuse(format!("cannot create it: {error}")))?;
+    let probe = dir.join(".myna-hil-record-probe");
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|error| refuse(format!("cannot write into it: {error}")))
 }
 
 /// The reference device's faults as `(name, requirement ids)`.
@@ -113,6 +137,9 @@ pub fn certify(args: CertifyArgs) -> Result<ExitCode, CertifyError> {
             "--facility-code {}: a 医療機関コード has 10 digits",
             args.facility_code
         )));
+    }
+    if let Some(dir) = &args.record {
+        prepare_record_folder(dir)?;
     }
     let mut suite = suite::load(&args.suite)?;
     suite.select_cases(&args.cases)?;
@@ -165,6 +192,14 @@ pub fn certify(args: CertifyArgs) -> Result<ExitCode, CertifyError> {
     if let Some(dir) = &args.report {
         write_reports(dir, &report)?;
     }
+    // The reports stand whatever happened to the recording; the recording's failure is still
+    // this command's failure.
+    if let Some(error) = outcome.record_error {
+        if !args.quiet {
+            print_summary(&report);
+        }
+        return Err(CertifyError::Record(error));
+    }
     if !args.quiet {
         print_summary(&report);
     }
@@ -180,6 +215,7 @@ fn print_summary(report: &Report) {
         let mark = match requirement.status {
             Status::Pass => "PASS",
             Status::Fail => "FAIL",
+            Status::NotExercised => "NOT EXERCISED",
             Status::NotApplicable => "n/a ",
         };
         println!(
@@ -188,6 +224,11 @@ fn print_summary(report: &Report) {
             requirement.level.name(),
             requirement.title
         );
+        if let (Status::NotExercised | Status::NotApplicable, Some(reason)) =
+            (requirement.status, &requirement.reason)
+        {
+            println!("        {reason}");
+        }
         if requirement.status == Status::Fail {
             for finding in requirement
                 .evidence
@@ -199,10 +240,11 @@ fn print_summary(report: &Report) {
         }
     }
     println!(
-        "\n{}: {} passed, {} failed, {} not applicable (suite sha256 {})",
+        "\n{}: {} passed, {} failed, {} not exercised, {} not applicable (suite sha256 {})",
         if report.passed() { "PASS" } else { "FAIL" },
         report.summary.pass,
         report.summary.fail,
+        report.summary.not_exercised,
         report.summary.not_applicable,
         &report.suite.sha256[..12.min(report.suite.sha256.len())]
     );

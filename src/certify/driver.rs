@@ -55,6 +55,8 @@ pub struct Driver {
     next_id: u64,
     hello: Option<Hello>,
     device: Option<String>,
+    /// The actions the device declared in `hello` that it cannot do.
+    unsupported: Vec<String>,
 }
 
 impl Driver {
@@ -65,6 +67,7 @@ impl Driver {
             next_id: 0,
             hello: None,
             device: None,
+            unsupported: Vec::new(),
         }
     }
 
@@ -189,6 +192,7 @@ impl Driver {
         match answer {
             Ok(answer) if answer.ok => {
                 self.device = answer.device.clone();
+                self.unsupported = answer.unsupported.clone();
                 Ok(())
             }
             Ok(answer) => {
@@ -237,6 +241,10 @@ impl DeviceUnderTest for Driver {
         self.hello = Some(hello.clone());
         self.restart()?;
         Ok(self.device.clone())
+    }
+
+    fn declared_unsupported(&self) -> &[String] {
+        &self.unsupported
     }
 
     fn begin_case(&mut self, case: &str, date: chrono::NaiveDate) -> Result<Answer, DeviceError> {

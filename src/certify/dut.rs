@@ -36,6 +36,10 @@ pub trait DeviceUnderTest {
     fn witness(&self) -> Witness;
     /// Starts the device; its name and version when it gives them.
     fn hello(&mut self, hello: &Hello) -> Result<Option<String>, DeviceError>;
+    /// The actions the device declared (in `hello`) that it cannot do.
+    fn declared_unsupported(&self) -> &[String] {
+        &[]
+    }
     fn begin_case(&mut self, case: &str, date: NaiveDate) -> Result<Answer, DeviceError>;
     /// One operator action; `prompt` is the bilingual instruction for a person.
     fn step(

@@ -1,9 +1,6 @@
-//! What the harness observed of the device, in the judge's own small vocabulary: card-slot
-//! exchanges and events, the qualification-system calls, and the device's step reports.
-//!
-//! The exchange log comes from the card server's recording. [`exchanges_from_trace`] is the
-//! one adapter from that recording to [`Exchange`]; everything else in the judge only sees
-//! [`Exchange`], so a new exchange-log format needs a new adapter and nothing more.
+//! What the harness observed of the device: the card slot's exchange log (the one
+//! [`crate::trace::Transcript`] the card server keeps in memory, cut to the case), the
+//! qualification-system calls, and the device's step reports.
 
 use std::time::Duration;
 
@@ -11,134 +8,53 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::protocol::{Answer, Shown};
-use crate::apdu::{Command, StatusWord};
-use crate::trace::redact;
-use crate::trace::{TraceEvent, TraceLine};
+use crate::trace::{Entry, Event, PinRecording, Transcript};
 
-/// What happened on the card slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    Apdu,
-    PowerOn,
-    PowerOff,
-    Reset,
-    Inserted,
-    Removed,
-    LinkUp,
-    LinkDown,
-}
-
-/// One exchange or event on the card slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Exchange {
-    pub at: DateTime<Utc>,
-    pub kind: EventKind,
-    /// The C-APDU (empty for events). PIN bytes are present: the log stays in memory and
-    /// everything shown goes through [`Exchange::command_hex`], which hides them.
-    pub command: Vec<u8>,
-    /// The R-APDU (empty for events, or when the answer never reached the device).
-    pub response: Vec<u8>,
-    /// The card's processing time.
-    pub card_time: Duration,
-}
-
-impl Exchange {
-    pub fn is_apdu(&self) -> bool {
-        self.kind == EventKind::Apdu
-    }
-
-    /// The command decoded, when it is a well-formed APDU.
-    pub fn parsed(&self) -> Option<Command<'_>> {
-        self.is_apdu()
-            .then(|| Command::parse(&self.command).ok())
-            .flatten()
-    }
-
-    pub fn status(&self) -> Option<StatusWord> {
-        StatusWord::from_rapdu(&self.response)
-    }
-
-    /// Response data without the status word.
-    pub fn data_len(&self) -> usize {
-        self.response.len().saturating_sub(2)
-    }
-
-    /// The command as upper-case hex with PIN bytes replaced by `XX`.
-    pub fn command_hex(&self) -> String {
-        redact::command_hex(&self.command, true).0
-    }
-
-    /// One transcript line: time, command and answer (PINs hidden).
-    pub fn describe(&self, start: DateTime<Utc>) -> String {
-        let offset = (self.at - start).num_microseconds().unwrap_or(0) as f64 / 1000.0;
-        match self.kind {
-            EventKind::Apdu => {
-                let answer = match self.status() {
-                    Some(sw) => format!(
-                        "{} bytes, SW {:04X}{}",
-                        self.data_len(),
-                        sw.0,
-                        if self.card_time >= Duration::from_millis(100) {
-                            format!(" after {} ms", self.card_time.as_millis())
-                        } else {
-                            String::new()
+/// One line of a case's transcript for an entry of the card slot's exchange log: time since
+/// the case started, then the command and its answer (PINs hidden), or the event.
+pub fn describe_entry(entry: &Entry) -> String {
+    let offset = entry.at.as_micros() as f64 / 1000.0;
+    match &entry.event {
+        Event::Apdu(exchange) => {
+            let answer = match exchange.status_word() {
+                Some(sw) => format!(
+                    "{} bytes, SW {:04X}{}",
+                    exchange.response_data().map_or(0, <[u8]>::len),
+                    sw.0,
+                    match exchange.card_time {
+                        Some(time) if time >= Duration::from_millis(100) => {
+                            format!(" after {} ms", time.as_millis())
                         }
-                    ),
-                    None => "no answer (card taken away)".to_owned(),
-                };
-                format!("{offset:>10.1} ms  >> {}  << {answer}", self.command_hex())
-            }
-            other => format!("{offset:>10.1} ms  -- {other:?}"),
+                        _ => String::new(),
+                    }
+                ),
+                None => "no answer (card taken away)".to_owned(),
+            };
+            format!(
+                "{offset:>10.1} ms  >> {}  << {answer}",
+                exchange.command_hex(PinRecording::Redacted).0
+            )
         }
+        event => format!("{offset:>10.1} ms  -- {}", event_name(event)),
     }
 }
 
-/// Turns the card server's recording into the judge's exchanges. Lines the harness itself
-/// caused (the identification probe answered outside the card model) are left out.
-pub fn exchanges_from_trace(lines: &[TraceLine]) -> Vec<Exchange> {
-    lines
-        .iter()
-        .filter_map(|line| {
-            let event = |kind| Exchange {
-                at: line.at,
-                kind,
-                command: Vec::new(),
-                response: Vec::new(),
-                card_time: Duration::ZERO,
-            };
-            Some(match &line.event {
-                TraceEvent::Apdu {
-                    command,
-                    response,
-                    card_us,
-                    note,
-                    ..
-                } => {
-                    if note.is_some() {
-                        return None;
-                    }
-                    Exchange {
-                        at: line.at,
-                        kind: EventKind::Apdu,
-                        command: hex::decode(command).ok()?,
-                        response: hex::decode(response).ok()?,
-                        card_time: Duration::from_micros(*card_us),
-                    }
-                }
-                TraceEvent::PowerOn { .. } => event(EventKind::PowerOn),
-                TraceEvent::PowerOff => event(EventKind::PowerOff),
-                TraceEvent::Reset { .. } => event(EventKind::Reset),
-                TraceEvent::Inserted => event(EventKind::Inserted),
-                TraceEvent::Removed => event(EventKind::Removed),
-                TraceEvent::LinkUp { .. } => event(EventKind::LinkUp),
-                TraceEvent::LinkDown { .. } => event(EventKind::LinkDown),
-                TraceEvent::Start { .. } | TraceEvent::FramingError { .. } | TraceEvent::Stop => {
-                    return None
-                }
-            })
-        })
-        .collect()
+/// How a report names a card-slot event.
+fn event_name(event: &Event) -> String {
+    match event {
+        Event::Apdu(_) => "command".into(),
+        Event::PowerOn { atr: Some(_) } => "power on".into(),
+        Event::PowerOn { atr: None } => "power on (the card stayed mute)".into(),
+        Event::PowerOff => "power off".into(),
+        Event::Reset { .. } => "warm reset".into(),
+        Event::PowerFailed { error, .. } => format!("power change failed: {error}"),
+        Event::Inserted => "card inserted".into(),
+        Event::CardPlaced { card } => format!("card {card} placed"),
+        Event::Removed => "card removed".into(),
+        Event::LinkUp { peer } => format!("reader link up ({peer})"),
+        Event::LinkDown { reason } => format!("reader link down ({reason})"),
+        Event::FramingError { message, .. } => format!("framing error: {message}"),
+    }
 }
 
 /// One HTTP call the device made to the qualification system.
@@ -211,14 +127,6 @@ impl StepRecord {
     pub fn shown(&self) -> Option<&Shown> {
         self.answer.as_ref().and_then(|a| a.shown.as_ref())
     }
-
-    /// The driver answered that it cannot do this action.
-    pub fn unsupported(&self) -> bool {
-        self.answer
-            .as_ref()
-            .and_then(|a| a.error.as_ref())
-            .is_some_and(|e| e.kind == "unsupported")
-    }
 }
 
 /// Everything observed during one case.
@@ -227,7 +135,9 @@ pub struct CaseObservation {
     pub case: String,
     pub started: DateTime<Utc>,
     pub ended: DateTime<Utc>,
-    pub exchanges: Vec<Exchange>,
+    /// The card slot's exchange log during the case, each entry's time counted from
+    /// `started` (secrets kept: it stays in memory; every rendering hides them).
+    pub log: Transcript,
     pub calls: Vec<OqsCall>,
     pub steps: Vec<StepRecord>,
     /// Operator yes/no answers by requirement id (interactive mode).
@@ -235,16 +145,26 @@ pub struct CaseObservation {
     pub witness: Witness,
     /// The case could not be run to its end (driver died, protocol error, slot failure).
     pub aborted: Option<String>,
+    /// The case was not run: it needs an action the device declared (in `hello`) it cannot do.
+    pub not_applicable: Option<String>,
 }
 
 impl CaseObservation {
+    /// The wall-clock time of an entry of [`Self::log`].
+    pub fn wall_time(&self, entry: &Entry) -> DateTime<Utc> {
+        chrono::Duration::from_std(entry.at)
+            .ok()
+            .and_then(|offset| self.started.checked_add_signed(offset))
+            .unwrap_or(self.started)
+    }
+
     /// The transcript of the case: steps with the exchanges and calls that happened in each.
     pub fn transcript(&self) -> String {
         let mut out = String::new();
-        let mut exchanges = self.exchanges.iter().peekable();
+        let mut exchanges = self.log.entries.iter().peekable();
         let mut calls = self.calls.iter().peekable();
         let mut flush_until = |until: Option<DateTime<Utc>>, out: &mut String| loop {
-            let next_exchange = exchanges.peek().map(|e| e.at);
+            let next_exchange = exchanges.peek().map(|e| self.wall_time(e));
             let next_call = calls.peek().map(|c| c.at);
             let take_exchange = match (next_exchange, next_call) {
                 (Some(e), Some(c)) => e <= c,
@@ -264,7 +184,7 @@ impl CaseObservation {
             }
             if take_exchange {
                 if let Some(exchange) = exchanges.next() {
-                    out.push_str(&exchange.describe(self.started));
+                    out.push_str(&describe_entry(exchange));
                     out.push('\n');
                 }
             } else if let Some(call) = calls.next() {

@@ -13,9 +13,11 @@
 //! that only a person can see are judged from the driver's report ("driver-reported") or, in
 //! interactive mode, from the operator's yes/no answer ("operator-judged").
 //!
-//! Versioning: `version` is 1. A later version may add optional fields and actions; a driver
-//! answers an action it does not know with `ok: false` and `error.kind = "unsupported"`, which
-//! makes the requirements that need it `not_applicable` rather than failed.
+//! Versioning: `version` is 1. A later version may add optional fields and actions. A device
+//! that cannot do an action (a face-only terminal and `choose_pin`) declares it in its `hello`
+//! answer (`unsupported: [ACTION…]`): the cases that need it are not run, and the requirements
+//! only they give evidence for are `not_applicable`. An action answered `unsupported` without
+//! that declaration is a failed step like any other.
 
 use serde::{Deserialize, Serialize};
 
@@ -127,6 +129,11 @@ pub struct Answer {
     /// `hello` only: the device's own name and version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// `hello` only: the actions the device cannot do (`choose_pin` for a face-only terminal
+    /// …). The cases that need one are not run and their requirements are `not_applicable`;
+    /// nothing else ever is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unsupported: Vec<String>,
     /// What the device shows after the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shown: Option<Shown>,

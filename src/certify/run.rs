@@ -12,8 +12,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::catalogue::Question;
 use super::dut::{DeviceError, DeviceUnderTest, Hello};
-use super::judge::{judge, Status, Verdict};
-use super::observed::{exchanges_from_trace, CaseObservation, StepRecord};
+use super::judge::{judge, Verdict};
+use super::observed::{CaseObservation, StepRecord};
 use super::oqs_server::{OqsServer, OqsServerError};
 use super::protocol::{Action, Answer};
 use super::slot::{Slot, SlotError, SlotLink, SlotSetup};
@@ -36,7 +36,8 @@ pub struct RunConfig {
     pub progress: bool,
     /// The day the run judges by (today).
     pub today: NaiveDate,
-    /// Where to save the served card's whole transcript (`certify --record`).
+    /// The folder to save each case's transcript and card in (`certify --record`); it exists
+    /// (the command line creates it before the run).
     pub record: Option<PathBuf>,
 }
 
@@ -54,8 +55,6 @@ pub enum RunError {
     Pki(#[from] crate::pki::PkiError),
     #[error("the run's registry: {0}")]
     Registry(String),
-    #[error(transparent)]
-    Record(#[from] crate::trace::TraceError),
 }
 
 /// What a run produced.
@@ -67,6 +66,25 @@ pub struct RunOutcome {
     pub device: Option<String>,
     pub observations: Vec<CaseObservation>,
     pub verdicts: Vec<Verdict>,
+    /// The first failure to write a case's recording (`--record`); the run and its judgement
+    /// go on without it.
+    pub record_error: Option<RecordError>,
+}
+
+/// A case's recording could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("recording case {case}: {source}")]
+    Trace {
+        case: String,
+        source: crate::trace::TraceError,
+    },
+    #[error("recording case {case}: the card {path}: {message}")]
+    Card {
+        case: String,
+        path: PathBuf,
+        message: String,
+    },
 }
 
 /// Runs the suite's cases against `device`.
@@ -115,22 +133,22 @@ pub fn run(
         .filter_map(|r| r.question.as_ref().map(|q| (r.id.as_str(), q)))
         .collect();
     let mut observations = Vec::new();
+    let mut record_error = None;
     for (case, card) in suite.cases.iter().zip(cards.iter()) {
         progress.set_message(case.id.clone());
         let observation = run_case(
             case, card, pki, config, &questions, &slot, &server, device, &progress,
         )?;
+        if let Some(dir) = &config.record {
+            if let Err(error) = record_case(dir, &slot.transport(), card, &observation) {
+                tracing::error!(%error, "the recording goes on without this case");
+                record_error.get_or_insert(error);
+            }
+        }
         observations.push(observation);
     }
     device.shutdown();
     progress.finish_and_clear();
-    if let Some(path) = &config.record {
-        crate::trace::write_lines(
-            path,
-            &slot.transcript(),
-            crate::trace::PinRecording::Redacted,
-        )?;
-    }
     drop(slot);
     drop(server);
 
@@ -147,11 +165,7 @@ pub fn run(
                         .any(|c| c.id == o.case && c.evidence.contains(&requirement.id))
                 })
                 .collect();
-            let mut verdict = judge(requirement, &cases);
-            if cases.is_empty() {
-                verdict.status = Status::NotApplicable;
-            }
-            verdict
+            judge(requirement, &cases)
         })
         .collect();
     Ok(RunOutcome {
@@ -161,6 +175,44 @@ pub fn run(
         device: device_name,
         observations,
         verdicts,
+        record_error,
+    })
+}
+
+/// Writes `DIR/CASE.jsonl` (the card slot's transcript of the case, PINs redacted) and
+/// `DIR/CASE.card.yaml` (the card the case served, which the transcript's start line names),
+/// so that `myna-hil replay DIR/CASE.jsonl` needs nothing else.
+fn record_case(
+    dir: &std::path::Path,
+    transport: &str,
+    card: &CaseCard,
+    observation: &CaseObservation,
+) -> Result<(), RecordError> {
+    let card_name = format!("{}.card.yaml", observation.case);
+    let card_path = dir.join(&card_name);
+    // JSON is YAML: the description is written in the form its loader reads back exactly.
+    let text =
+        serde_json::to_string_pretty(&card.description).map_err(|error| RecordError::Card {
+            case: observation.case.clone(),
+            path: card_path.clone(),
+            message: error.to_string(),
+        })?;
+    std::fs::write(&card_path, text).map_err(|error| RecordError::Card {
+        case: observation.case.clone(),
+        path: card_path.clone(),
+        message: error.to_string(),
+    })?;
+    crate::trace::write_transcript(
+        &dir.join(format!("{}.jsonl", observation.case)),
+        transport,
+        Some(&card_name),
+        crate::trace::PinRecording::Redacted,
+        observation.started,
+        &observation.log,
+    )
+    .map_err(|source| RecordError::Trace {
+        case: observation.case.clone(),
+        source,
     })
 }
 
@@ -298,13 +350,27 @@ fn run_case(
         case: case.id.clone(),
         started: Utc::now(),
         ended: Utc::now(),
-        exchanges: Vec::new(),
+        log: crate::trace::Transcript::default(),
         calls: Vec::new(),
         steps: Vec::new(),
         operator_answers: Vec::new(),
         witness: device.witness(),
         aborted: None,
+        not_applicable: None,
     };
+    // A case needing an action the device declared it cannot do is not run at all.
+    let declared = device.declared_unsupported();
+    if let Some(action) = case.steps.iter().find_map(|step| {
+        let (action, _, _) = action_of(step, card);
+        let name = action_name(&action);
+        declared.contains(&name).then_some(name)
+    }) {
+        observation.not_applicable = Some(format!(
+            "the device declared in hello that it cannot do `{action}` (unsupported), which this case needs"
+        ));
+        progress.inc(case.steps.len() as u64);
+        return Ok(observation);
+    }
     let prepared = card
         .build(pki, &case.id)
         .map_err(|e| e.to_string())
@@ -312,7 +378,6 @@ fn run_case(
             slot.load(SlotSetup {
                 card: built,
                 latency: case.setup.latency,
-                pad_reads: case.setup.pad_reads,
                 removal: case.setup.remove,
             })
             .map_err(|e| e.to_string())
@@ -397,10 +462,7 @@ fn run_case(
     slot.wait_unpowered(POWER_OFF_SETTLE);
     observation.ended = Utc::now();
     let window = |at: DateTime<Utc>| at >= observation.started && at <= observation.ended;
-    observation.exchanges = exchanges_from_trace(&slot.transcript())
-        .into_iter()
-        .filter(|e| window(e.at))
-        .collect();
+    observation.log = slot.log_between(observation.started, observation.ended);
     observation.calls = server
         .calls()
         .into_iter()
@@ -412,6 +474,14 @@ fn run_case(
         tracing::warn!(%error, "taking the card out after the case");
     }
     Ok(observation)
+}
+
+/// How the protocol names an action (`choose_pin` …).
+fn action_name(action: &Action) -> String {
+    serde_json::to_value(action)
+        .ok()
+        .and_then(|value| value.get("action")?.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn answer_failure(answer: &Answer) -> Option<String> {

@@ -1,16 +1,17 @@
 //! The card slot of a certification run: one card server (vpcd, listening for a vpcd that
-//! connects out, or serial) for the whole run, whose card is swapped between cases, with the harness's own card behaviours on top of the
-//! card model (real or no processing time, padded files, removal in the middle of a command)
+//! connects out, or serial) for the whole run, whose card is swapped between cases, with the
+//! harness's own card behaviours on top of the card model (real or no processing time, removal
+//! in the middle of a command)
 //! and an in-memory recording of everything exchanged.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
 
 use super::suite::{RemovalDoc, RemovalTrigger};
 use crate::apdu::Instruction;
 use crate::card::{Card, CardReply};
-use crate::trace::{PinRecording, TraceLine, TraceRecorder};
+use crate::trace::{SharedTranscript, TraceSink, Transcript};
 use crate::transport::serve::{
     spawn_listen, spawn_serial, spawn_vpcd, EmulatedCard, ListenConfig, RunningServer,
     SerialConfig, ServeError, ServeHandle, ServeOptions, VpcdConfig, PLACEHOLDER_ATR,
@@ -33,7 +34,6 @@ const LISTEN_LINK_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct SlotCard {
     card: Option<Card>,
     latency: bool,
-    pad_reads: bool,
     removal: Option<RemovalDoc>,
     removal_seen: u32,
     remover: Option<ServeHandle<SlotCard>>,
@@ -121,51 +121,7 @@ impl EmulatedCard for SlotCard {
             reply.rapdu.clear();
             return reply;
         }
-        if self.pad_reads {
-            pad_read(capdu, &mut reply.rapdu);
-        }
         reply
-    }
-}
-
-/// A short READ BINARY with `Le = 00` answered with fewer than 256 bytes gets zeros up to 256,
-/// as from a fixed-size EF larger than its contents.
-fn pad_read(capdu: &[u8], rapdu: &mut Vec<u8>) {
-    let Ok(command) = crate::apdu::Command::parse(capdu) else {
-        return;
-    };
-    if command.instruction() != Instruction::ReadBinary
-        || command.extended
-        || command.le != Some(256)
-    {
-        return;
-    }
-    if rapdu.len() < 2 || rapdu[rapdu.len() - 2..] != [0x90, 0x00] {
-        return;
-    }
-    let data = rapdu.len() - 2;
-    if data < 256 {
-        let status = rapdu.split_off(data);
-        rapdu.resize(256, 0);
-        rapdu.extend_from_slice(&status);
-    }
-}
-
-/// A `Write` into shared memory: the run's transcript, read back case by case.
-#[derive(Clone, Default)]
-struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for SharedBuffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
@@ -224,14 +180,13 @@ pub struct Slot {
     server: Option<RunningServer<SlotCard>>,
     handle: ServeHandle<SlotCard>,
     link: SlotLink,
-    transcript: SharedBuffer,
+    log: SharedTranscript,
 }
 
 /// What a case puts into the slot.
 pub struct SlotSetup {
     pub card: Card,
     pub latency: bool,
-    pub pad_reads: bool,
     pub removal: Option<RemovalDoc>,
 }
 
@@ -239,26 +194,15 @@ impl Slot {
     /// Starts serving an empty slot. For vpcd a connection is an inserted card, so whether
     /// vpcd is there shows at the first insertion.
     pub fn open(link: SlotLink) -> Result<Slot, SlotError> {
-        let transcript = SharedBuffer::default();
-        let recorder = TraceRecorder::to_writer(
-            Box::new(transcript.clone()),
-            std::path::Path::new("(certify transcript)"),
-            &match &link {
-                SlotLink::Vpcd(address) => format!("vpcd:{address}"),
-                SlotLink::Listen(address) => format!("listen:{address}"),
-                SlotLink::Serial(device) => format!("serial:{device}"),
-            },
-            None,
-            // Kept in memory only: the judge needs to tell PINs apart; every report hides them.
-            PinRecording::Kept,
-        )
-        .map_err(ServeError::from)?;
+        // Kept in memory with its secrets: the judge needs to tell PINs apart; every report
+        // and every written trace hides them.
+        let log = SharedTranscript::new();
         let options = ServeOptions {
             apply_latency: true,
             answer_identification: true,
             // A listening card is in the reader from the start (see SlotCard::idle_atr).
             start_removed: !link.is_listening(),
-            recorder: Some(recorder),
+            sink: Some(TraceSink::Memory(log.clone())),
         };
         let server = match &link {
             SlotLink::Vpcd(address) => {
@@ -282,7 +226,7 @@ impl Slot {
             server: Some(server),
             handle,
             link,
-            transcript,
+            log,
         };
         Ok(slot)
     }
@@ -323,7 +267,6 @@ impl Slot {
             }
             slot.card = Some(card);
             slot.latency = setup.latency;
-            slot.pad_reads = setup.pad_reads;
             slot.removal = setup.removal;
             slot.removal_seen = 0;
         });
@@ -418,18 +361,28 @@ impl Slot {
         }
     }
 
-    /// Everything recorded so far, as transcript lines.
-    pub fn transcript(&self) -> Vec<TraceLine> {
-        let bytes = self
-            .transcript
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<TraceLine>(line).ok())
-            .collect()
+    /// The exchange log between `from` and `to` (wall clock), each entry's time counted from
+    /// `from`.
+    pub fn log_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Transcript {
+        let mut cut = Transcript::default();
+        for entry in self.log.snapshot().entries {
+            let at = self.log.wall_time(&entry);
+            if at < from || at > to {
+                continue;
+            }
+            let since = (at - from).to_std().unwrap_or_default();
+            cut.push(since, entry.event);
+        }
+        cut
+    }
+
+    /// Where the card is served, as a transcript's start line names it.
+    pub fn transport(&self) -> String {
+        match &self.link {
+            SlotLink::Vpcd(address) => format!("vpcd:{address}"),
+            SlotLink::Listen(address) => format!("listen:{address}"),
+            SlotLink::Serial(device) => format!("serial:{device}"),
+        }
     }
 }
 
@@ -489,26 +442,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_short_le00_chunk_is_padded_to_256_and_others_are_kept() {
-        let mut short = vec![0xAA; 10];
-        short.extend_from_slice(&[0x90, 0x00]);
-        pad_read(&[0x00, 0xB0, 0x1D, 0x00, 0x00], &mut short);
-        assert_eq!(short.len(), 258);
-        assert_eq!(&short[..10], &[0xAA; 10]);
-        assert_eq!(&short[10..256], &[0u8; 246][..]);
-        assert_eq!(&short[256..], &[0x90, 0x00]);
-
-        let mut exact_le = vec![0xAA; 10];
-        exact_le.extend_from_slice(&[0x90, 0x00]);
-        pad_read(&[0x00, 0xB0, 0x00, 0x00, 0x20], &mut exact_le);
-        assert_eq!(exact_le.len(), 12);
-
-        let mut error = vec![0x6B, 0x00];
-        pad_read(&[0x00, 0xB0, 0x1E, 0x00, 0x00], &mut error);
-        assert_eq!(error, [0x6B, 0x00]);
-    }
-
-    #[test]
     fn a_listening_slot_shows_a_card_while_idle_and_refuses_a_case_that_lifts_it() {
         use crate::card::CardDescription;
         use crate::pki::TestPki;
@@ -529,7 +462,6 @@ mod tests {
         let setup = |removal| SlotSetup {
             card: Card::from_description(&description, TestPki::load().unwrap()).unwrap(),
             latency: false,
-            pad_reads: false,
             removal,
         };
         let lifted = RemovalDoc {

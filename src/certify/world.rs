@@ -114,6 +114,8 @@ pub fn case_card(case: &Case, index: usize, today: NaiveDate) -> Result<CaseCard
     };
     description.card.certificates.signing.not_before = None;
     description.card.certificates.signing.not_after = None;
+    // Padding is the card's own behaviour, so the card written beside a recording replays it.
+    description.card.faults.padded_reads |= case.setup.pad_reads;
     description.validate().map_err(|invalid| WorldError::Card {
         case: case.id.clone(),
         message: invalid.to_string(),

@@ -52,16 +52,8 @@ impl From<TransportError> for CardIoError {
     }
 }
 
-/// The answer to the retry-counter query / a VERIFY.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PinStatus {
-    Verified,
-    /// `63 Cx` with x > 0.
-    TriesLeft(u8),
-    /// `63 C0`, `69 84` or `69 83`. `69 84` is read as blocked, never as "4 tries left"
-    /// (the OpenSC misreading of card-apdu.md §4).
-    Blocked,
-}
+/// The answer to the retry-counter query / a VERIFY, in the one vocabulary of [`crate::apdu`].
+pub use crate::apdu::PinStatus;
 
 /// Counts of what the reader sent, for the reception outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -93,15 +85,6 @@ fn split(rapdu: &[u8]) -> Result<(&[u8], StatusWord), CardIoError> {
         ))
     })?;
     Ok((&rapdu[..rapdu.len() - 2], sw))
-}
-
-/// `63 Cx`, `69 84`, `69 83`, `90 00` as a [`PinStatus`]; anything else is `None`.
-pub fn pin_status(sw: StatusWord) -> Option<PinStatus> {
-    match sw.0 {
-        0x9000 => Some(PinStatus::Verified),
-        0x63C0 | 0x6984 | 0x6983 => Some(PinStatus::Blocked),
-        _ => sw.retry_count().map(PinStatus::TriesLeft),
-    }
 }
 
 impl<'t> CardLink<'t> {
@@ -235,7 +218,7 @@ impl<'t> CardLink<'t> {
     pub fn query_pin(&mut self) -> Result<PinStatus, CardIoError> {
         self.counts.pin_query += 1;
         let (_, sw) = self.exchange(&build::retry_query())?;
-        pin_status(sw).ok_or(CardIoError::Status {
+        sw.pin_status().ok_or(CardIoError::Status {
             step: "PIN retry query",
             sw: sw.0,
         })
@@ -251,7 +234,7 @@ impl<'t> CardLink<'t> {
             _ => {}
         }
         let (_, sw) = self.exchange(&apdu)?;
-        pin_status(sw).ok_or(CardIoError::Status {
+        sw.pin_status().ok_or(CardIoError::Status {
             step: "VERIFY",
             sw: sw.0,
         })
@@ -292,19 +275,6 @@ impl<'t> CardLink<'t> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn blocked_answers_are_never_read_as_tries_left() {
-        assert_eq!(pin_status(StatusWord(0x6984)), Some(PinStatus::Blocked));
-        assert_eq!(pin_status(StatusWord(0x6983)), Some(PinStatus::Blocked));
-        assert_eq!(pin_status(StatusWord(0x63C0)), Some(PinStatus::Blocked));
-        assert_eq!(
-            pin_status(StatusWord(0x63C2)),
-            Some(PinStatus::TriesLeft(2))
-        );
-        assert_eq!(pin_status(StatusWord(0x9000)), Some(PinStatus::Verified));
-        assert_eq!(pin_status(StatusWord(0x6982)), None);
-    }
 
     #[test]
     fn digest_info_prefix_is_sha256() {

@@ -8,14 +8,16 @@ use crate::pki::{PkiError, TestPki};
 use crate::transport::virtual_reader::VirtualReader;
 use crate::transport::{Transport, TransportError};
 
-use super::{replay as replay_lines, ReplayReport};
+use super::{replay as replay_lines, CardSecrets, ReplayReport, ReplayTarget};
 use crate::trace::{read_trace_numbered, started_at, TraceError, TraceEvent, TraceLine};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
     /// The transcript (JSON lines, as written by `card serve --record`).
     pub trace: PathBuf,
-    /// The card description to replay against (its PINs stand in for redacted ones).
+    /// The card description to replay against (its PINs stand in for redacted ones). Default:
+    /// the card the trace's start line names (`run --record`, `card serve --record` and
+    /// `certify --record` name it), relative to the trace's folder.
     #[arg(long)]
     pub card: Option<PathBuf>,
     /// `virtual` (the in-process emulation of --card) or `pcsc[:NAME]` (a real reader).
@@ -59,7 +61,11 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
     // A card's relative dates (certificates valid "+404d") count from the day the session
     // was recorded, so an old capture replays against the card as it was then.
     let recorded_day = started_at(&lines).map(japan_day);
-    let description = match &args.card {
+    let card = match &args.card {
+        Some(path) => Some(path.clone()),
+        None => recorded_card(&args.trace, &lines),
+    };
+    let description = match &card {
         Some(path) => {
             let description = CardDescription::from_yaml_file(path)?;
             Some(match recorded_day {
@@ -69,10 +75,26 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
         }
         None => None,
     };
-    let mut transport = open_target(&args, description.as_ref())?;
-    let pins = description.map(|d| d.card.pins).unwrap_or_default();
-    let report = replay_lines(&lines, transport.as_mut(), &pins);
-    let _ = transport.disconnect();
+    let placed_from = args
+        .trace
+        .parent()
+        .map_or_else(PathBuf::new, std::path::Path::to_path_buf);
+    let mut target = open_target(
+        &args,
+        description.as_ref(),
+        Placement {
+            folder: placed_from,
+            day: recorded_day,
+            // Placements name cards as the start line does.
+            first: args.card.is_none().then(|| start_card(&lines)).flatten(),
+        },
+    )?;
+    let secrets = description
+        .as_ref()
+        .map(CardSecrets::of)
+        .unwrap_or_default();
+    let report = replay_lines(&lines, target.as_mut(), &secrets);
+    let _ = target.transport().disconnect();
 
     print!("{}", render(&args, &report, &lines));
     if let Some(path) = &args.json {
@@ -90,10 +112,90 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
     })
 }
 
+/// The card the start line names, as written.
+fn start_card(lines: &[(usize, TraceLine)]) -> Option<String> {
+    lines.iter().find_map(|(_, line)| match &line.event {
+        TraceEvent::Start { card, .. } => card.clone(),
+        _ => None,
+    })
+}
+
+/// The card the trace was made with, as its start line names it: an absolute path, or one
+/// relative to the trace's folder (where `run --record` and `certify --record` put it), or
+/// else relative to the working directory (a `card serve --record` of an older version).
+fn recorded_card(trace: &std::path::Path, lines: &[(usize, TraceLine)]) -> Option<PathBuf> {
+    let named = PathBuf::from(start_card(lines)?);
+    if named.is_absolute() {
+        return Some(named);
+    }
+    let beside = trace.parent().map(|folder| folder.join(&named));
+    match beside {
+        Some(beside) if beside.exists() || !named.exists() => Some(beside),
+        _ => Some(named),
+    }
+}
+
+/// Where the cards a trace places come from.
+struct Placement {
+    /// The folder their names are relative to (the trace's).
+    folder: PathBuf,
+    /// The day their relative dates count from (the recorded day).
+    day: Option<chrono::NaiveDate>,
+    /// The name of the card in the reader at the start.
+    first: Option<String>,
+}
+
+/// The in-process emulation with the trace's cards: a card placed again comes back with its
+/// state (retry counters), as in the session recorded.
+struct VirtualTarget {
+    reader: VirtualReader,
+    placement: Placement,
+    in_reader: Option<String>,
+    out: std::collections::BTreeMap<String, Card>,
+}
+
+impl ReplayTarget for VirtualTarget {
+    fn transport(&mut self) -> &mut dyn Transport {
+        &mut self.reader
+    }
+
+    fn place(&mut self, name: &str) -> Result<CardSecrets, String> {
+        let path = self.placement.folder.join(name);
+        let description = CardDescription::from_yaml_file(&path).map_err(|e| e.to_string())?;
+        let description = match self.placement.day {
+            Some(day) => description.on_day(day),
+            None => description,
+        };
+        let card = match self.out.remove(name) {
+            Some(card) => card,
+            None => {
+                let pki = TestPki::load().map_err(|e| e.to_string())?;
+                Card::from_description(&description, pki).map_err(|e| e.to_string())?
+            }
+        };
+        let previous = self.reader.swap_card(card);
+        if let (Some(previous), Some(previous_name)) = (previous, self.in_reader.take()) {
+            self.out.insert(previous_name, previous);
+        }
+        self.in_reader = Some(name.to_owned());
+        Ok(CardSecrets::of(&description))
+    }
+}
+
+/// A reader whose card the replay cannot swap (a real one).
+struct RealTarget(Box<dyn Transport>);
+
+impl ReplayTarget for RealTarget {
+    fn transport(&mut self) -> &mut dyn Transport {
+        self.0.as_mut()
+    }
+}
+
 fn open_target(
     args: &ReplayArgs,
     description: Option<&CardDescription>,
-) -> Result<Box<dyn Transport>, CliError> {
+    placement: Placement,
+) -> Result<Box<dyn ReplayTarget>, CliError> {
     match args
         .against
         .split_once(':')
@@ -103,13 +205,21 @@ fn open_target(
         ("virtual", None) => {
             let description = description.ok_or_else(|| {
                 CliError::Usage(
-                    "--against virtual needs --card FILE (the card to replay against)".into(),
+                    "--against virtual needs --card FILE (the card to replay against): the trace's start line names no card".into(),
                 )
             })?;
             let card = Card::from_description(description, TestPki::load()?)?;
-            Ok(Box::new(VirtualReader::with_card(card)))
+            Ok(Box::new(VirtualTarget {
+                reader: VirtualReader::with_card(card),
+                in_reader: placement.first.clone(),
+                placement,
+                out: std::collections::BTreeMap::new(),
+            }))
         }
-        ("pcsc", name) => open_pcsc(name, args.allow_real_card_changes),
+        ("pcsc", name) => Ok(Box::new(RealTarget(open_pcsc(
+            name,
+            args.allow_real_card_changes,
+        )?))),
         _ => Err(CliError::Usage(format!(
             "--against {}: expected `virtual` or `pcsc[:NAME]`",
             args.against

@@ -7,9 +7,12 @@
 //! the same way.
 //!
 //! PINs are redacted by default when recording. A redacted VERIFY cannot be replayed byte for
-//! byte, so the replay substitutes a PIN that reproduces the recorded outcome: the card's own
-//! PIN for the selected PIN EF when the recorded answer was `90 00`, a wrong PIN of the recorded
-//! length otherwise. Which PIN EF is selected is followed from the SELECT commands in the trace.
+//! byte, so the replay substitutes a secret that reproduces the recorded outcome: the card's
+//! own secret for the selected EF (a PIN, or 照合番号A / B, which face receptions present to
+//! the surface application) when the recorded answer was `90 00`, a wrong one of the recorded
+//! length otherwise. Which EF is selected is followed from the SELECT commands in the trace.
+//! A command the card was taken away from before it answered (recorded with no answer) is
+//! sent, since the card did the work (a PIN try is spent), and not compared.
 //! A redacted CHANGE REFERENCE DATA carries a new PIN nobody knows: it is reported as not
 //! replayable (record with `--record-pins` to replay it).
 //!
@@ -18,8 +21,10 @@
 
 use serde::Serialize;
 
+use crate::apdu::ins::INS_CHANGE_KEY;
 use crate::apdu::{Instruction, SecretKind, Selection};
 use crate::card::description::PinsSpec;
+use crate::card::CardDescription;
 use crate::trace::{Answer, ApduExchange, Event, PinRecording, TraceLine};
 use crate::transport::Transport;
 
@@ -53,36 +58,132 @@ impl ReplayReport {
     }
 }
 
-/// Replays the transcript `lines` through `transport`. `pins` are the PINs of the card
-/// replayed against (used only for redacted VERIFY commands whose recorded answer was success).
+/// The secrets of the card replayed against, which stand in for the ones a trace hid. A
+/// redacted PIN change that succeeded is replayed with a stand-in value, remembered here, so
+/// that the commands after it present what the card now holds.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct CardSecrets {
+    pub pins: PinsSpec,
+    /// 照合番号A and B, when the card is known.
+    pub collation: Option<(String, String)>,
+    changed: Vec<(SecretKind, Vec<u8>)>,
+}
+
+impl CardSecrets {
+    pub fn of(description: &CardDescription) -> CardSecrets {
+        CardSecrets {
+            pins: description.card.pins.clone(),
+            collation: Some(description.collation_numbers()),
+            changed: Vec::new(),
+        }
+    }
+
+    /// Whether the card still holds its own value for `kind` (no PIN change replaced it).
+    pub fn holds_original(&self, kind: SecretKind) -> bool {
+        !self.changed.iter().any(|(changed, _)| *changed == kind)
+    }
+
+    /// The card's own value for `kind`, when known (empty: no value opens it).
+    fn secret(&self, kind: SecretKind) -> Option<&[u8]> {
+        if let Some((_, value)) = self.changed.iter().rev().find(|(k, _)| *k == kind) {
+            return Some(value);
+        }
+        let collation = self.collation.as_ref();
+        Some(match kind {
+            SecretKind::AuthPin => self.pins.auth_or_default(),
+            SecretKind::SigningPassword => self.pins.signing_or_default(),
+            // The 共通AP and 住基AP PINs start as the text PIN (as the card personalises them).
+            SecretKind::TextPin | SecretKind::CommonPin | SecretKind::JukiPin => {
+                self.pins.text_or_default()
+            }
+            SecretKind::TextCollationA | SecretKind::SurfaceCollationA => collation?.0.as_bytes(),
+            SecretKind::TextCollationB | SecretKind::SurfaceCollationB => collation?.1.as_bytes(),
+            // The first six digits of 照合番号B.
+            SecretKind::SurfaceBirthDateKey => collation?.1.as_bytes().get(..6)?,
+            SecretKind::TextBlockedKey => &[],
+        })
+    }
+}
+
+impl std::fmt::Debug for CardSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CardSecrets(hidden)")
+    }
+}
+
+/// What a replay drives: the reader, and (for the in-process emulation) the cards a trace
+/// places on it.
+pub trait ReplayTarget {
+    fn transport(&mut self) -> &mut dyn Transport;
+
+    /// Puts the card `card` names (as the trace names it) on the reader in place of the one
+    /// there, and gives its secrets; why not, when it cannot.
+    fn place(&mut self, card: &str) -> Result<CardSecrets, String> {
+        Err(format!(
+            "the trace places another card ({card}); only the virtual reader can swap cards"
+        ))
+    }
+}
+
+/// A reader whose card cannot be swapped (a real card in a PC/SC reader).
+pub struct FixedCard<'t>(pub &'t mut dyn Transport);
+
+impl ReplayTarget for FixedCard<'_> {
+    fn transport(&mut self) -> &mut dyn Transport {
+        self.0
+    }
+}
+
+/// Replays the transcript `lines` through `target`. `secrets` are those of the card replayed
+/// against (used only for redacted VERIFY commands).
 pub fn replay(
     lines: &[(usize, TraceLine)],
-    transport: &mut dyn Transport,
-    pins: &PinsSpec,
+    target: &mut dyn ReplayTarget,
+    secrets: &CardSecrets,
 ) -> ReplayReport {
     let events: Vec<(usize, Event)> = lines
         .iter()
         .filter_map(|(line, entry)| Event::from_trace(&entry.event).map(|event| (*line, event)))
         .collect();
-    replay_events(&events, transport, pins)
+    replay_events(&events, target, secrets)
 }
 
-/// Replays exchange-log events (each with the line it came from) through `transport`.
+/// Replays exchange-log events (each with the line it came from) through `target`.
 pub fn replay_events(
     events: &[(usize, Event)],
-    transport: &mut dyn Transport,
-    pins: &PinsSpec,
+    target: &mut dyn ReplayTarget,
+    secrets: &CardSecrets,
 ) -> ReplayReport {
+    let mut secrets = secrets.clone();
     let mut report = ReplayReport::default();
     let mut selection = Selection::default();
+    // A trace that starts mid-session (an insertion, or straight with commands, as pcscd logs
+    // and USB captures do) finds the card in the reader and powered, as a scenario does.
+    let mut power_seen = false;
     for (line, event) in events {
+        if let Event::Apdu(_) = event {
+            if !power_seen {
+                power_seen = true;
+                let _ = target.transport().connect();
+            }
+        }
+        if matches!(
+            event,
+            Event::PowerOn { .. } | Event::Reset { .. } | Event::PowerOff | Event::Removed
+        ) {
+            power_seen = true;
+        }
         match event {
             Event::PowerOn { atr } | Event::Reset { atr } => {
-                // A warm reset and a cold power-on leave the card in the same state; the
-                // transport only offers the cold one.
-                let _ = transport.disconnect();
+                // A warm reset keeps a verified PIN (card-measured.md §2), a power cycle does
+                // not: each is replayed as what it was.
                 selection.clear();
-                let answer = transport.connect();
+                let answer = if matches!(event, Event::Reset { .. }) {
+                    target.transport().reset()
+                } else {
+                    let _ = target.transport().disconnect();
+                    target.transport().connect()
+                };
                 report.atrs += 1;
                 let replayed = match &answer {
                     Ok(bytes) => hex::encode_upper(bytes),
@@ -101,7 +202,7 @@ pub fn replay_events(
                 }
             }
             Event::PowerOff | Event::Removed => {
-                let _ = transport.disconnect();
+                let _ = target.transport().disconnect();
                 selection.clear();
             }
             Event::Apdu(exchange) => {
@@ -113,7 +214,7 @@ pub fn replay_events(
                 report.commands += 1;
                 let command = exchange.command_hex(PinRecording::Kept).0;
                 let recorded = recorded_answer(exchange);
-                let sent = match command_to_send(exchange, &selection, pins) {
+                let sent = match command_to_send(exchange, &selection, &mut secrets) {
                     Ok(bytes) => bytes,
                     Err(reason) => {
                         report.divergences.push(Divergence {
@@ -125,19 +226,41 @@ pub fn replay_events(
                         continue;
                     }
                 };
+                // A reader failure instead of an answer: nothing to compare. The card still
+                // did the work when it was taken away or too slow, so the command is sent.
+                if let Answer::Failed(failure) = &exchange.answer {
+                    if failure.kind.card_got_the_command() {
+                        let _ = target.transport().transmit(&sent);
+                    }
+                    continue;
+                }
                 // The replay follows what the recorded session selected.
                 selection.follow(&sent, true);
-                let replayed = match transport.transmit(&sent) {
+                let replayed = match target.transport().transmit(&sent) {
                     Ok(bytes) => hex::encode_upper(bytes),
                     Err(error) => format!("error: {error}"),
                 };
-                if !replayed.eq_ignore_ascii_case(&recorded) {
+                // Recorded with no answer: the card was taken away before it answered.
+                let unanswered = matches!(&exchange.answer, Answer::Response(r) if r.is_empty());
+                if !unanswered && !replayed.eq_ignore_ascii_case(&recorded) {
                     report.divergences.push(Divergence {
                         line: *line,
                         command,
                         recorded,
                         replayed,
                     });
+                }
+            }
+            Event::CardPlaced { card } => {
+                selection.clear();
+                match target.place(card) {
+                    Ok(placed) => secrets = placed,
+                    Err(reason) => report.divergences.push(Divergence {
+                        line: *line,
+                        command: format!("card placed: {card}"),
+                        recorded: "the card placed".to_owned(),
+                        replayed: format!("not replayed: {reason}"),
+                    }),
                 }
             }
             Event::PowerFailed { .. }
@@ -158,13 +281,16 @@ fn recorded_answer(exchange: &ApduExchange) -> String {
     }
 }
 
-/// The bytes to send for a recorded command, substituting a PIN where the recording hid it
-/// (`selection` is what the session had selected, `pins` the card's own PINs); why not, when
-/// the command cannot be reproduced.
+/// The bytes to send for a recorded command, substituting a secret where the recording hid it
+/// (`selection` is what the session had selected, `secrets` the card's own); why not, when the
+/// command cannot be reproduced. A redacted VERIFY presents the card's value where the
+/// recorded answer was `90 00` and a wrong one of the recorded length otherwise. A redacted
+/// PIN change (CHANGE REFERENCE DATA, new value only) gets a stand-in new value, which
+/// `secrets` remembers when the recorded change succeeded.
 pub fn command_to_send(
     exchange: &ApduExchange,
     selection: &Selection,
-    pins: &PinsSpec,
+    secrets: &mut CardSecrets,
 ) -> Result<Vec<u8>, String> {
     let Some(withheld) = &exchange.withheld else {
         return Ok(exchange.command.clone());
@@ -172,28 +298,49 @@ pub fn command_to_send(
     let [cla, ins, p1, p2, ..] = exchange.command[..] else {
         return Err("a redacted command shorter than its header".to_owned());
     };
-    if Instruction::of(cla, ins) != Instruction::Verify {
-        return Err(
-            "the new PIN of a redacted PIN change is unknown; record with --record-pins".to_owned(),
-        );
-    }
-    let right: &[u8] = match selection.secret() {
-        Some(SecretKind::AuthPin) => pins.auth_or_default(),
-        Some(SecretKind::SigningPassword) => pins.signing_or_default(),
-        Some(SecretKind::TextPin) => pins.text_or_default(),
-        _ => return Err("a redacted VERIFY whose PIN EF the trace never selected".to_owned()),
-    };
+    let instruction = Instruction::of(cla, ins);
+    // CHANGE REFERENCE DATA with P1 01 and CHANGE KEY carry the new value only.
+    let new_value_only =
+        instruction == Instruction::ChangeReferenceData && (p1 == 0x01 || ins == INS_CHANGE_KEY);
+    let kind = selection.secret_at(p2);
+    let right = kind
+        .and_then(|kind| secrets.secret(kind))
+        .map(<[u8]>::to_vec);
     let recorded_success = exchange
         .status_word()
         .is_some_and(|sw| sw.is_success() && exchange.response_data() == Some(&[][..]));
-    let pin = if recorded_success {
-        right.to_vec()
+    let value = if !recorded_success && instruction == Instruction::Verify {
+        // The card refused it: a value of the recorded length that is not the card's own
+        // (where that is known) is refused the same way.
+        wrong_pin(right.as_deref().unwrap_or_default(), withheld.len())
+    } else if !recorded_success {
+        // A refused change: zero bytes are never a valid new value, so a change refused for
+        // its value is refused again (and one refused for anything else is refused anyway).
+        vec![0; withheld.len()]
+    } else if instruction != Instruction::Verify && !new_value_only {
+        return Err(
+            "a redacted command other than VERIFY or a PIN change (new value only) cannot be rebuilt; record with --record-pins".to_owned(),
+        );
     } else {
-        wrong_pin(right, withheld.len())
+        let Some(kind) = kind else {
+            return Err(
+                "a redacted command to no PIN EF: the trace selected none before it".to_owned(),
+            );
+        };
+        let right = right.ok_or_else(|| {
+            format!("a redacted VERIFY of {kind}, and the card replayed against is unknown")
+        })?;
+        if new_value_only {
+            let value = wrong_pin(&right, withheld.len());
+            secrets.changed.push((kind, value.clone()));
+            value
+        } else {
+            right
+        }
     };
-    let length = u8::try_from(pin.len()).map_err(|_| "a PIN longer than 255 bytes")?;
+    let length = u8::try_from(value.len()).map_err(|_| "a PIN longer than 255 bytes")?;
     let mut bytes = vec![cla, ins, p1, p2, length];
-    bytes.extend_from_slice(&pin);
+    bytes.extend_from_slice(&value);
     Ok(bytes)
 }
 
@@ -223,6 +370,7 @@ mod tests {
             card_us: 0,
             redacted: command.contains("XX"),
             note: None,
+            failure: None,
         };
         match Event::from_trace(&line) {
             Some(Event::Apdu(exchange)) => exchange,
@@ -242,31 +390,100 @@ mod tests {
         let mut selection = Selection::default();
         selection.follow(&build::select_aid(&AID_JPKI), true);
         selection.follow(&build::select_fid(jpki::EF_SIGNING_PIN), true);
-        let pins = PinsSpec::default();
+        let mut pins = CardSecrets::default();
         let right = command_to_send(
             &recorded("0020008006XXXXXXXXXXXX", "9000"),
             &selection,
-            &pins,
+            &mut pins,
         );
         assert_eq!(right, Ok(b"\x00\x20\x00\x80\x06ABC123".to_vec()));
-        let wrong = command_to_send(&recorded("0020008004XXXXXXXX", "63C4"), &selection, &pins);
+        let wrong = command_to_send(
+            &recorded("0020008004XXXXXXXX", "63C4"),
+            &selection,
+            &mut pins,
+        );
         assert_eq!(wrong, Ok(b"\x00\x20\x00\x80\x04BCD2".to_vec()));
     }
 
     #[test]
     fn redacted_commands_that_cannot_be_reproduced_are_refused() {
-        let pins = PinsSpec::default();
+        let mut pins = CardSecrets::default();
         let unselected = command_to_send(
             &recorded("0020008004XXXXXXXX", "9000"),
             &Selection::default(),
-            &pins,
+            &mut pins,
         );
-        assert!(unselected.is_err_and(|reason| reason.contains("never selected")));
+        assert!(unselected.is_err_and(|reason| reason.contains("selected none")));
+        // Old and new value together (P1 00) that the card accepted: unknown new value.
         let change = command_to_send(
-            &recorded("0024018004XXXXXXXX", "9000"),
+            &recorded("0024008008XXXXXXXXXXXXXXXX", "9000"),
             &Selection::default(),
-            &pins,
+            &mut pins,
         );
         assert!(change.is_err_and(|reason| reason.contains("--record-pins")));
+        // 照合番号B of an unknown card.
+        let mut selection = Selection::default();
+        selection.follow(&build::select_aid(&crate::apdu::ids::AID_SURFACE), true);
+        let unknown = command_to_send(
+            &recorded("002000920EXXXXXXXXXXXXXXXXXXXXXXXXXXXX", "9000"),
+            &selection,
+            &mut pins,
+        );
+        assert!(
+            unknown.is_err_and(|reason| reason.contains("照合番号B (surface application)")
+                && reason.contains("unknown")),
+        );
+    }
+
+    #[test]
+    fn a_card_placed_on_a_reader_that_cannot_swap_is_a_divergence_saying_so() {
+        let description =
+            CardDescription::from_yaml_file(std::path::Path::new("fixtures/cards/standard.yaml"))
+                .unwrap();
+        let card =
+            crate::card::Card::from_description(&description, crate::pki::TestPki::load().unwrap())
+                .unwrap();
+        let mut reader = crate::transport::virtual_reader::VirtualReader::with_card(card);
+        let events = vec![(
+            7,
+            Event::CardPlaced {
+                card: "other.card.yaml".into(),
+            },
+        )];
+        let report = replay_events(
+            &events,
+            &mut FixedCard(&mut reader),
+            &CardSecrets::of(&description),
+        );
+        assert_eq!(report.divergences.len(), 1);
+        assert_eq!(report.divergences[0].line, 7);
+        assert!(
+            report.divergences[0]
+                .replayed
+                .contains("only the virtual reader can swap cards"),
+            "{:?}",
+            report.divergences
+        );
+    }
+
+    #[test]
+    fn a_redacted_pin_change_that_succeeded_is_remembered_for_what_follows() {
+        let mut secrets = CardSecrets::default();
+        let mut selection = Selection::default();
+        selection.follow(&build::select_aid(&AID_JPKI), true);
+        // By short EF identifier: P2 = 80 | 18 is the auth PIN EF.
+        let change = command_to_send(
+            &recorded("0024019804XXXXXXXX", "9000"),
+            &selection,
+            &mut secrets,
+        )
+        .unwrap();
+        assert_eq!(change, b"\x00\x24\x01\x98\x042345".to_vec());
+        let verify = command_to_send(
+            &recorded("0020009804XXXXXXXX", "9000"),
+            &selection,
+            &mut secrets,
+        );
+        assert_eq!(verify, Ok(b"\x00\x20\x00\x98\x042345".to_vec()));
     }
 }

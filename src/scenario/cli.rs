@@ -192,12 +192,30 @@ fn record_transcripts(
             || "scenario".to_owned(),
             |s| s.to_string_lossy().into_owned(),
         );
-        let mut name = format!("{stem}.jsonl");
+        let mut base = stem.clone();
         let mut counter = 1;
-        while !taken.insert(name.clone()) {
+        while !taken.insert(base.clone()) {
             counter += 1;
-            name = format!("{stem}-{counter}.jsonl");
+            base = format!("{stem}-{counter}");
         }
+        // The card the scenario started with, beside its trace and named by it, so that
+        // `replay TRACE` rebuilds it without --card (JSON is YAML the card loader reads).
+        // A world card is named as its placements name it, so that a replay placing it again
+        // takes back the same card (with its state).
+        let card_name = match &scenario.card_name {
+            Some(name) => format!("{base}.{name}.card.yaml"),
+            None => format!("{base}.card.yaml"),
+        };
+        let card_path = folder.join(&card_name);
+        let card =
+            serde_json::to_string_pretty(&scenario.card).map_err(|error| CliError::Write {
+                path: card_path.clone(),
+                source: std::io::Error::other(error),
+            })?;
+        std::fs::write(&card_path, card).map_err(|source| CliError::Write {
+            path: card_path.clone(),
+            source,
+        })?;
         let day = scenario
             .clock
             .unwrap_or(crate::card::description::RELATIVE_DATES_REFERENCE_DAY);
@@ -205,12 +223,39 @@ fn record_transcripts(
         let started = midnight
             .checked_sub_signed(chrono::Duration::hours(9))
             .unwrap_or(midnight);
+        // Each world card the scenario placed, beside the trace too, named by its placement.
+        let mut exchanges = result.exchanges.clone();
+        for entry in &mut exchanges.entries {
+            let crate::trace::Event::CardPlaced { card } = &mut entry.event else {
+                continue;
+            };
+            let Some(description) = scenario
+                .world
+                .as_ref()
+                .and_then(|w| w.cards.get(card.as_str()))
+            else {
+                continue;
+            };
+            let placed_name = format!("{base}.{card}.card.yaml");
+            let placed_path = folder.join(&placed_name);
+            let text =
+                serde_json::to_string_pretty(description).map_err(|error| CliError::Write {
+                    path: placed_path.clone(),
+                    source: std::io::Error::other(error),
+                })?;
+            std::fs::write(&placed_path, text).map_err(|source| CliError::Write {
+                path: placed_path.clone(),
+                source,
+            })?;
+            *card = placed_name;
+        }
         crate::trace::write_transcript(
-            &folder.join(name),
+            &folder.join(format!("{base}.jsonl")),
             &format!("scenario:{} on {}", scenario.file.display(), args.reader),
+            Some(&card_name),
             pins,
             started,
-            &result.exchanges,
+            &exchanges,
         )?;
     }
     Ok(())

@@ -19,11 +19,13 @@ use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::apdu::{to_spaced_hex, Command, SecretKind, Selection, StatusWord};
-use crate::card::description::PinsSpec;
+use crate::apdu::{to_spaced_hex, Command, PinStatus, SecretKind, Selection, StatusWord};
 use crate::card::{CardDescription, DescriptionError};
-use crate::replay::command_to_send;
-use crate::trace::{read_trace_numbered, started_at, Answer, Event, TraceError, TraceLine};
+use crate::replay::{command_to_send, CardSecrets};
+use crate::scenario::pattern::CardSecret;
+use crate::trace::{
+    read_trace_numbered, started_at, Answer, ApduExchange, Event, TraceError, TraceLine,
+};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ToScenarioArgs {
@@ -35,6 +37,11 @@ pub struct ToScenarioArgs {
     /// The scenario file to write.
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
+    /// Write PINs as bytes (the card's own where one is substituted, and those a trace
+    /// recorded with `--record-pins`). Without it the scenario names the card's secret
+    /// (`{auth_pin}` …) and a wrong PIN is a stand-in: it carries no PIN.
+    #[arg(long)]
+    pub show_pins: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +75,7 @@ pub fn to_scenario(args: ToScenarioArgs) -> Result<ExitCode, FromTraceError> {
         &name,
         &lines,
         card.as_ref().map(|(path, d)| (path.as_str(), d)),
+        args.show_pins,
     );
     std::fs::write(&args.output, &generated.yaml).map_err(|source| FromTraceError::Io {
         path: args.output.clone(),
@@ -114,11 +122,11 @@ fn pin_key(kind: SecretKind) -> Option<&'static str> {
 
 /// What a VERIFY answer says about the counter: tries left, when it says.
 fn tries_after(kind: SecretKind, sw: StatusWord, presented: bool) -> Option<u8> {
-    match sw.0 {
-        0x9000 if presented => Some(full_tries(kind)),
-        0x63C0..=0x63CF => sw.retry_count(),
-        0x6983 | 0x6984 => Some(0),
-        _ => None,
+    match sw.pin_status()? {
+        PinStatus::Verified if presented => Some(full_tries(kind)),
+        PinStatus::Verified => None,
+        PinStatus::TriesLeft(tries) => Some(tries),
+        PinStatus::Blocked => Some(0),
     }
 }
 
@@ -137,10 +145,11 @@ impl Counters {
         };
         // A wrong PIN that leaves n tries started from n + 1; a success says nothing of the
         // start, a retry query says it exactly.
-        let started = match (presented, sw.0) {
+        let started = match (presented, sw.pin_status()) {
             (false, _) => Some(tries),
-            (true, 0x63C0..=0x63CF) => Some(tries + 1),
-            (true, 0x6983 | 0x6984) => Some(0),
+            // 63 Cx: this wrong PIN took one try (63 C0 took the last).
+            (true, _) if sw.retry_count().is_some() => Some(tries + 1),
+            (true, Some(PinStatus::Blocked)) => Some(0),
             _ => None,
         };
         if let Some(started) = started {
@@ -156,8 +165,9 @@ pub fn generate(
     name: &str,
     lines: &[(usize, TraceLine)],
     card: Option<(&str, &CardDescription)>,
+    show_pins: bool,
 ) -> Generated {
-    let pins: PinsSpec = card.map(|(_, d)| d.card.pins.clone()).unwrap_or_default();
+    let mut secrets = card.map(|(_, d)| CardSecrets::of(d)).unwrap_or_default();
     let recorded = started_at(lines);
     let mut steps = String::new();
     let mut step_count = 0;
@@ -175,21 +185,11 @@ pub fn generate(
         };
         match event {
             Event::PowerOn { atr: answer } | Event::Reset { atr: answer } => {
-                let action = if matches!(entry.event, crate::trace::TraceEvent::Reset { .. }) {
-                    "reset"
-                } else {
-                    "on"
-                };
+                let reset = matches!(entry.event, crate::trace::TraceEvent::Reset { .. });
                 selection.clear();
-                let _ = writeln!(steps, "  - label: \"line {line}: power {action}\"");
-                let _ = writeln!(steps, "    power: {action}");
-                if let Some(bytes) = &answer {
-                    atr.get_or_insert_with(|| bytes.clone());
-                    let _ = writeln!(
-                        steps,
-                        "    expect:\n      atr: \"{}\"",
-                        to_spaced_hex(bytes)
-                    );
+                write_power_step(&mut steps, *line, reset, answer.as_deref());
+                if let Some(bytes) = answer {
+                    atr.get_or_insert(bytes);
                 }
                 step_count += 1;
             }
@@ -225,7 +225,7 @@ pub fn generate(
                     let _ = writeln!(
                         steps,
                         "  # line {line}: answered by the serving layer, not the card ({}): left out",
-                        exchange.note.as_deref().unwrap_or_default()
+                        one_line(exchange.note.as_deref().unwrap_or_default())
                     );
                     left_out += 1;
                     continue;
@@ -234,109 +234,60 @@ pub fn generate(
                     let _ = writeln!(
                         steps,
                         "  # line {line}: {}: a reader failure the virtual reader cannot reproduce here: left out",
-                        exchange.answer_summary()
+                        one_line(&exchange.answer_summary())
                     );
                     left_out += 1;
                     continue;
                 };
-                let sent = match command_to_send(&exchange, &selection, &pins) {
+                // Without --show-pins a PIN recorded in clear is treated as redacted: the
+                // scenario gets the card's own (by name) or a stand-in, never the recorded one.
+                let exchange = if show_pins {
+                    exchange.clone()
+                } else {
+                    withholding_secrets(exchange.clone())
+                };
+                let sent = match command_to_send(&exchange, &selection, &mut secrets) {
                     Ok(bytes) => bytes,
                     Err(reason) => {
                         let _ = writeln!(
                             steps,
-                            "  # line {line}: not reproducible ({reason}): left out"
+                            "  # line {line}: not reproducible ({}): left out",
+                            one_line(&reason)
                         );
                         left_out += 1;
                         continue;
                     }
                 };
-                let sw = exchange.status_word();
-                let succeeded = sw.is_some_and(StatusWord::is_success);
-                if let (Ok(command), Some(sw)) = (Command::parse(&sent), sw) {
-                    if command.instruction() == crate::apdu::Instruction::Verify {
-                        if let Some(kind) = selection.secret() {
-                            counters.observe(kind, sw, command.presents_secret());
-                        }
-                    }
-                    if let (Some(offset), true) = (command.read_offset(), succeeded) {
-                        let content = files
-                            .entry((selection.application, selection.file))
-                            .or_default();
-                        let data = exchange.response_data().unwrap_or_default();
-                        let offset = usize::from(offset);
-                        if content.len() < offset + data.len() {
-                            content.resize(offset + data.len(), 0);
-                        }
-                        content[offset..offset + data.len()].copy_from_slice(data);
-                    }
-                }
+                let succeeded = exchange.status_word().is_some_and(StatusWord::is_success);
+                observe(&exchange, &sent, &selection, &mut counters, &mut files);
                 selection.follow(&sent, succeeded);
-                let label = if exchange.withheld.is_some() {
-                    format!(
-                        "line {line}: {} (PIN substituted)",
-                        exchange.command_text(crate::trace::PinRecording::Redacted)
-                    )
-                } else {
-                    format!("line {line}")
-                };
-                let _ = writeln!(steps, "  - label: \"{label}\"");
-                let _ = writeln!(steps, "    send: \"{}\"", to_spaced_hex(&sent));
-                let (data, status) = response.split_at(response.len().saturating_sub(2));
-                let _ = writeln!(steps, "    expect:");
-                if status.len() == 2 {
-                    let _ = writeln!(steps, "      sw: \"{}\"", hex::encode_upper(status));
-                    if data.is_empty() {
-                        let _ = writeln!(steps, "      data_len: 0");
-                    } else {
-                        let _ = writeln!(steps, "      data: \"{}\"", to_spaced_hex(data));
-                    }
-                } else {
-                    let _ = writeln!(steps, "      data: \"{}\"", to_spaced_hex(response));
-                }
+                let named = (!show_pins)
+                    .then(|| named_secret(&exchange, &selection, &sent, &secrets))
+                    .flatten();
+                let command = named.unwrap_or_else(|| to_spaced_hex(&sent));
+                write_send_step(&mut steps, *line, &exchange, &command, response);
                 step_count += 1;
             }
             Event::PowerFailed { .. }
             | Event::LinkUp { .. }
             | Event::LinkDown { .. }
             | Event::FramingError { .. } => {}
+            Event::CardPlaced { card } => {
+                let _ = writeln!(
+                    steps,
+                    "  # line {line}: another card ({}) was placed; a generated scenario keeps one card: left out",
+                    one_line(&card)
+                );
+                left_out += 1;
+            }
         }
     }
-    if !counters.last.is_empty() {
-        let listed: Vec<String> = counters
-            .last
-            .iter()
-            .map(|(key, tries)| format!("{key}: {tries}"))
-            .collect();
-        let _ = writeln!(
-            steps,
-            "  - label: \"the PIN counters the trace implies\"\n    pins: {{ {} }}",
-            listed.join(", ")
-        );
+    if write_counters_step(&mut steps, &counters) {
         step_count += 1;
     }
 
     let mut yaml = String::new();
-    let _ = writeln!(
-        yaml,
-        "# Generated by `myna-hil trace to-scenario` from {name}{}.",
-        recorded.map_or_else(String::new, |at| format!(", recorded {}", at.to_rfc3339()))
-    );
-    let _ = writeln!(
-        yaml,
-        "# Every command is a raw step expecting the recorded answer; redacted PINs are replaced by\n\
-         # the card's own PIN where the recorded answer was 90 00 and by a wrong one otherwise."
-    );
-    let _ = writeln!(yaml, "name: \"trace {}\"", yaml_escape(name));
-    let _ = writeln!(
-        yaml,
-        "description: \"The exchange recorded in {}, as a regression scenario.\"",
-        yaml_escape(name)
-    );
-    let _ = writeln!(yaml, "tags: [from-trace]");
-    if let Some(at) = recorded {
-        // Card dates relative to "today" count from the scenario's clock: the recorded day.
-        let _ = writeln!(yaml, "clock: {}", crate::replay::cli::japan_day(at));
-    }
+    write_header(&mut yaml, name, recorded);
     match card {
         Some((path, _)) => {
             let _ = writeln!(yaml, "card: \"{}\"", yaml_escape(path));
@@ -354,6 +305,128 @@ pub fn generate(
         yaml,
         steps: step_count,
         left_out,
+    }
+}
+
+/// A `power: on` / `power: reset` step expecting the recorded ATR.
+fn write_power_step(steps: &mut String, line: usize, reset: bool, atr: Option<&[u8]>) {
+    let action = if reset { "reset" } else { "on" };
+    let _ = writeln!(steps, "  - label: \"line {line}: power {action}\"");
+    let _ = writeln!(steps, "    power: {action}");
+    if let Some(bytes) = atr {
+        let _ = writeln!(
+            steps,
+            "    expect:\n      atr: \"{}\"",
+            to_spaced_hex(bytes)
+        );
+    }
+}
+
+/// The final `pins` step with the retry counters the trace implies; whether there was one.
+fn write_counters_step(steps: &mut String, counters: &Counters) -> bool {
+    if counters.last.is_empty() {
+        return false;
+    }
+    let listed: Vec<String> = counters
+        .last
+        .iter()
+        .map(|(key, tries)| format!("{key}: {tries}"))
+        .collect();
+    let _ = writeln!(
+        steps,
+        "  - label: \"the PIN counters the trace implies\"\n    pins: {{ {} }}",
+        listed.join(", ")
+    );
+    true
+}
+
+/// What a command tells of the card: the retry counters its VERIFY answers reveal, and the
+/// contents its READ BINARY got.
+fn observe(
+    exchange: &ApduExchange,
+    sent: &[u8],
+    selection: &Selection,
+    counters: &mut Counters,
+    files: &mut FilesRead,
+) {
+    let (Ok(command), Some(sw)) = (Command::parse(sent), exchange.status_word()) else {
+        return;
+    };
+    if command.instruction() == crate::apdu::Instruction::Verify {
+        if let Some(kind) = selection.secret_at(command.p2) {
+            counters.observe(kind, sw, command.presents_secret());
+        }
+    }
+    if let (Some(offset), true) = (command.read_offset(), sw.is_success()) {
+        let content = files
+            .entry((selection.application, selection.file))
+            .or_default();
+        let data = exchange.response_data().unwrap_or_default();
+        let offset = usize::from(offset);
+        if content.len() < offset + data.len() {
+            content.resize(offset + data.len(), 0);
+        }
+        content[offset..offset + data.len()].copy_from_slice(data);
+    }
+}
+
+/// A `send` step: `command` (spaced hex, a secret perhaps named) expecting the recorded
+/// `response`.
+fn write_send_step(
+    steps: &mut String,
+    line: usize,
+    exchange: &ApduExchange,
+    command: &str,
+    response: &[u8],
+) {
+    let label = if exchange.withheld.is_some() {
+        format!(
+            "line {line}: {} (PIN substituted)",
+            exchange.command_text(crate::trace::PinRecording::Redacted)
+        )
+    } else {
+        format!("line {line}")
+    };
+    let _ = writeln!(steps, "  - label: \"{label}\"");
+    let _ = writeln!(steps, "    send: \"{command}\"");
+    let (data, status) = response.split_at(response.len().saturating_sub(2));
+    let _ = writeln!(steps, "    expect:");
+    if status.len() == 2 {
+        let _ = writeln!(steps, "      sw: \"{}\"", hex::encode_upper(status));
+        if data.is_empty() {
+            let _ = writeln!(steps, "      data_len: 0");
+        } else {
+            let _ = writeln!(steps, "      data: \"{}\"", to_spaced_hex(data));
+        }
+    } else {
+        let _ = writeln!(steps, "      data: \"{}\"", to_spaced_hex(response));
+    }
+}
+
+/// The scenario's head: where it comes from, its name, tags and clock.
+fn write_header(yaml: &mut String, name: &str, recorded: Option<chrono::DateTime<chrono::Utc>>) {
+    let _ = writeln!(
+        yaml,
+        "# Generated by `myna-hil trace to-scenario` from {}{}.",
+        one_line(name),
+        recorded.map_or_else(String::new, |at| format!(", recorded {}", at.to_rfc3339()))
+    );
+    let _ = writeln!(
+        yaml,
+        "# Every command is a raw step expecting the recorded answer; redacted PINs are replaced by\n\
+         # the card's own PIN where the recorded answer was 90 00 (named, e.g. {{auth_pin}}, unless\n\
+         # --show-pins) and by a wrong one otherwise."
+    );
+    let _ = writeln!(yaml, "name: \"trace {}\"", yaml_escape(name));
+    let _ = writeln!(
+        yaml,
+        "description: \"The exchange recorded in {}, as a regression scenario.\"",
+        yaml_escape(name)
+    );
+    let _ = writeln!(yaml, "tags: [from-trace]");
+    if let Some(at) = recorded {
+        // Card dates relative to "today" count from the scenario's clock: the recorded day.
+        let _ = writeln!(yaml, "clock: {}", crate::replay::cli::japan_day(at));
     }
 }
 
@@ -429,8 +502,84 @@ fn write_inferred_card(
     }
 }
 
+/// `exchange` with the secret of its command (a PIN in clear, from a trace recorded with
+/// `--record-pins`) withheld, as if the trace had redacted it.
+fn withholding_secrets(mut exchange: ApduExchange) -> ApduExchange {
+    if exchange.withheld.is_some() {
+        return exchange;
+    }
+    if let Some(range) = crate::apdu::secret_range(&exchange.command) {
+        exchange.command[range.clone()].fill(0);
+        exchange.withheld = Some(range);
+    }
+    exchange
+}
+
+/// The command with the card's own secret written by name (`00 20 00 80 04 {auth_pin}`), when
+/// `sent` presents it: a VERIFY of a secret the card still holds that the card accepted.
+fn named_secret(
+    exchange: &ApduExchange,
+    selection: &Selection,
+    sent: &[u8],
+    secrets: &CardSecrets,
+) -> Option<String> {
+    let range = exchange.withheld.clone()?;
+    let command = Command::parse(sent).ok()?;
+    if command.instruction() != crate::apdu::Instruction::Verify
+        || !exchange.status_word().is_some_and(StatusWord::is_success)
+    {
+        return None;
+    }
+    let kind = selection.secret_at(command.p2)?;
+    if !secrets.holds_original(kind) {
+        return None;
+    }
+    let name = match kind {
+        SecretKind::AuthPin => CardSecret::AuthPin,
+        SecretKind::SigningPassword => CardSecret::SigningPassword,
+        SecretKind::TextPin | SecretKind::CommonPin | SecretKind::JukiPin => CardSecret::TextPin,
+        SecretKind::TextCollationA | SecretKind::SurfaceCollationA => CardSecret::CollationA,
+        SecretKind::TextCollationB | SecretKind::SurfaceCollationB => CardSecret::CollationB,
+        SecretKind::SurfaceBirthDateKey => CardSecret::BirthDateKey,
+        SecretKind::TextBlockedKey => return None,
+    };
+    let after = sent.get(range.end..).unwrap_or_default();
+    let mut text = format!(
+        "{} {{{}}}",
+        to_spaced_hex(sent.get(..range.start)?),
+        name.name()
+    );
+    if !after.is_empty() {
+        text.push(' ');
+        text.push_str(&to_spaced_hex(after));
+    }
+    Some(text)
+}
+
+/// `text` inside a YAML double-quoted string: quotes, backslashes and every control
+/// character escaped, so nothing copied from a trace can end the string or the line.
 fn yaml_escape(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('"', "\\\"")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}') => {
+                out.push_str(&format!("\\u{:04X}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `text` for a YAML comment: on one line, whatever a trace put into it (a newline in a note
+/// or an error would otherwise start a line of its own, a step).
+fn one_line(text: &str) -> String {
+    yaml_escape(text)
 }
 
 /// `card` as the scenario at `output` should name it: relative to the scenario's folder when
@@ -486,6 +635,7 @@ mod tests {
                 card_us: 0,
                 redacted: command.contains("XX"),
                 note: None,
+                failure: None,
             },
         )
     }
@@ -505,7 +655,7 @@ mod tests {
             apdu(6, "00B0000004", "010203049000"),
             apdu(7, "0024018004XXXXXXXX", "9000"),
         ];
-        let generated = generate("clinic.jsonl", &lines, None);
+        let generated = generate("clinic.jsonl", &lines, None, false);
         let yaml = &generated.yaml;
         assert!(yaml.contains("clock: 2026-11-20"), "{yaml}");
         assert!(
@@ -525,12 +675,17 @@ mod tests {
             yaml.contains("D392F000260100000001 EF 0018: 4 bytes: 01 02 03 04"),
             "{yaml}"
         );
-        assert!(yaml.contains("# line 7: not reproducible"), "{yaml}");
+        // A redacted PIN change the card accepted is reproduced with a stand-in new value
+        // (what a replay sends, and presents afterwards).
+        assert!(
+            yaml.contains("line 7: 00 24 01 80 04 [4 PIN bytes redacted] (PIN substituted)"),
+            "{yaml}"
+        );
         assert!(
             yaml.contains("the text PIN's retry counter: the trace does not show it"),
             "{yaml}"
         );
-        assert_eq!(generated.left_out, 1);
-        assert_eq!(generated.steps, 6);
+        assert_eq!(generated.left_out, 0);
+        assert_eq!(generated.steps, 7);
     }
 }

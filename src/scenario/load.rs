@@ -14,6 +14,7 @@ use serde_saphyr::{Location, Spanned};
 
 use super::checks::{reception_checks, Check, ScenarioCheck, TranscriptRule};
 use super::model::{Action, Scenario, Step};
+use super::pattern::{CardSecret, CommandDoc};
 use super::schema::{
     ActionDoc, InlineOrPath, ReaderEvent, ReceptionDoc, ScenarioDoc, ScenarioExpectDoc, StepDoc,
     WorldDoc, STEP_ACTION_KEYS,
@@ -313,7 +314,7 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
         .steps
         .iter()
         .enumerate()
-        .map(|(index, step)| build_step(file, &source, index, step))
+        .map(|(index, step)| build_step(file, &source, index, step, &card))
         .collect::<Result<Vec<_>, _>>()?;
     if steps.is_empty() {
         return Err(LoadError::at(
@@ -860,6 +861,7 @@ fn build_step(
     source: &str,
     index: usize,
     step: &Spanned<StepDoc>,
+    card: &CardDescription,
 ) -> Result<Step, LoadError> {
     let doc = &step.value;
     let action_keys = STEP_ACTION_KEYS.join(", ");
@@ -917,8 +919,30 @@ fn build_step(
         index,
         label: doc.label.clone(),
         line: step.referenced.line(),
-        action: build_action(file, source, index, step.referenced.line(), action)?,
+        action: build_action(file, source, index, step.referenced.line(), action, card)?,
     })
+}
+
+/// The bytes of a `send` command, a named secret filled in with the card's own value (the
+/// card the scenario starts with).
+fn command_bytes(command: &CommandDoc, card: &CardDescription) -> Vec<u8> {
+    let mut bytes = command.before.clone();
+    if let Some(secret) = command.secret {
+        let (collation_a, collation_b) = card.collation_numbers();
+        let pins = &card.card.pins;
+        match secret {
+            CardSecret::AuthPin => bytes.extend_from_slice(pins.auth_or_default()),
+            CardSecret::SigningPassword => bytes.extend_from_slice(pins.signing_or_default()),
+            CardSecret::TextPin => bytes.extend_from_slice(pins.text_or_default()),
+            CardSecret::CollationA => bytes.extend_from_slice(collation_a.as_bytes()),
+            CardSecret::CollationB => bytes.extend_from_slice(collation_b.as_bytes()),
+            CardSecret::BirthDateKey => {
+                bytes.extend_from_slice(collation_b.as_bytes().get(..6).unwrap_or_default())
+            }
+        }
+    }
+    bytes.extend_from_slice(&command.after);
+    bytes
 }
 
 /// The validated action; its expectation was checked key by key while the file was parsed,
@@ -929,6 +953,7 @@ fn build_action(
     index: usize,
     step_line: u64,
     action: &ActionDoc,
+    card: &CardDescription,
 ) -> Result<Action, LoadError> {
     Ok(match action {
         ActionDoc::AdvanceClock(advance) => {
@@ -962,7 +987,7 @@ fn build_action(
                 ));
             };
             Action::Send {
-                apdu: apdu.value.0.clone(),
+                apdu: command_bytes(&apdu.value, card),
                 expect: expect.clone(),
             }
         }

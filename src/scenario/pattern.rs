@@ -22,6 +22,8 @@ pub enum PatternError {
     WildcardInCommand { text: String },
     #[error("{text:?}: a status word is exactly 4 hex digits or `?`, e.g. \"9000\" or \"63C?\"")]
     StatusWordShape { text: String },
+    #[error("{text:?}: `{{{name}}}` is not a secret of the card; a command may name one of {{auth_pin}}, {{signing_password}}, {{text_pin}}, {{collation_a}}, {{collation_b}}, {{birth_date_key}}")]
+    UnknownSecret { text: String, name: String },
 }
 
 /// One token of a [`BytePattern`].
@@ -252,6 +254,94 @@ impl FromStr for HexBytes {
 }
 
 impl<'de> Deserialize<'de> for HexBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A secret of the scenario's card a command can name instead of writing it
+/// (`{auth_pin}` …): `trace to-scenario` writes these so that a generated scenario carries no
+/// PIN; the loader fills in the card's own value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardSecret {
+    AuthPin,
+    SigningPassword,
+    TextPin,
+    CollationA,
+    CollationB,
+    BirthDateKey,
+}
+
+impl CardSecret {
+    pub const ALL: [CardSecret; 6] = [
+        CardSecret::AuthPin,
+        CardSecret::SigningPassword,
+        CardSecret::TextPin,
+        CardSecret::CollationA,
+        CardSecret::CollationB,
+        CardSecret::BirthDateKey,
+    ];
+
+    /// The name written between braces.
+    pub fn name(self) -> &'static str {
+        match self {
+            CardSecret::AuthPin => "auth_pin",
+            CardSecret::SigningPassword => "signing_password",
+            CardSecret::TextPin => "text_pin",
+            CardSecret::CollationA => "collation_a",
+            CardSecret::CollationB => "collation_b",
+            CardSecret::BirthDateKey => "birth_date_key",
+        }
+    }
+}
+
+/// A command as a scenario writes it: hex bytes, one run of which may be a secret of the
+/// scenario's card named in braces (`"00 20 00 80 04 {auth_pin}"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandDoc {
+    pub before: Vec<u8>,
+    pub secret: Option<CardSecret>,
+    pub after: Vec<u8>,
+}
+
+impl FromStr for CommandDoc {
+    type Err = PatternError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let Some(open) = text.find('{') else {
+            let HexBytes(before) = text.parse()?;
+            return Ok(CommandDoc {
+                before,
+                secret: None,
+                after: Vec::new(),
+            });
+        };
+        let close = text[open..].find('}').map(|at| open + at).ok_or_else(|| {
+            PatternError::UnknownSecret {
+                text: text.to_owned(),
+                name: text[open + 1..].to_owned(),
+            }
+        })?;
+        let name = text[open + 1..close].trim();
+        let secret = CardSecret::ALL
+            .into_iter()
+            .find(|secret| secret.name() == name)
+            .ok_or_else(|| PatternError::UnknownSecret {
+                text: text.to_owned(),
+                name: name.to_owned(),
+            })?;
+        let HexBytes(before) = text[..open].parse()?;
+        let HexBytes(after) = text[close + 1..].parse()?;
+        Ok(CommandDoc {
+            before,
+            secret: Some(secret),
+            after,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for CommandDoc {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         text.parse().map_err(serde::de::Error::custom)

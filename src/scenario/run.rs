@@ -34,7 +34,7 @@ use crate::oqs::{Oqs, OqsConfig};
 use crate::pki::TestPki;
 use crate::reader::Screen;
 use crate::reader::{FaceOcr, Input, MessageCode, Network, Terminal, TerminalConfig};
-use crate::trace::{Answer, ApduExchange, Event, PinRecording, Transcript};
+use crate::trace::{Answer, Event, PinRecording, Transcript};
 use crate::transport::recording::Recording;
 use crate::transport::Transport;
 use crate::transport::TransportError;
@@ -402,9 +402,8 @@ fn run_steps(scenario: &Scenario, options: &RunOptions, progress: &Progress) -> 
                 .unwrap_or(crate::card::description::RELATIVE_DATES_REFERENCE_DAY),
         },
         slot,
-        transcript: Vec::new(),
+        notes: Vec::new(),
         exchanges: Transcript::default(),
-        exchange_steps: Vec::new(),
         world,
         show_pins: options.show_pins,
         started,
@@ -454,7 +453,7 @@ fn run_steps(scenario: &Scenario, options: &RunOptions, progress: &Progress) -> 
         result.receptions = world.receptions().into_iter().map(shown).collect();
         result.oqs_calls = world.service.service().calls();
     }
-    result.transcript = engine.transcript;
+    result.transcript = engine.transcript();
     result.exchanges = engine.exchanges;
     result.wall_us = micros(started.elapsed());
     result
@@ -602,18 +601,60 @@ struct CardRack {
     day: NaiveDate,
 }
 
+/// A line the runner writes itself, placed after the exchange-log entries there were when it
+/// was written.
+struct Note {
+    line: TranscriptEntry,
+    after: usize,
+}
+
+/// The report's transcript: each command of the exchange log (`>>` when sent, then `<<` the
+/// answer after the card's time, or `!!` the reader's error) with the runner's notes between
+/// them, in the order they happened. Rendered when the report is made, from the one log.
+fn render_transcript(log: &Transcript, notes: &[Note], pins: PinRecording) -> Vec<TranscriptEntry> {
+    let mut lines = Vec::new();
+    let mut notes = notes.iter().peekable();
+    for (index, entry) in log.entries.iter().enumerate() {
+        while let Some(note) = notes.next_if(|note| note.after <= index) {
+            lines.push(note.line.clone());
+        }
+        let Event::Apdu(exchange) = &entry.event else {
+            continue;
+        };
+        let step = entry.step.unwrap_or(0);
+        let sent_us = micros(entry.at);
+        lines.push(TranscriptEntry {
+            step,
+            at_us: sent_us,
+            direction: ">>",
+            text: exchange.command_text(pins),
+        });
+        let answered_us = sent_us + micros(exchange.card_time.unwrap_or_default());
+        let (direction, text) = match &exchange.answer {
+            Answer::Response(rapdu) => ("<<", describe_rapdu(rapdu)),
+            Answer::Failed(failure) => ("!!", failure.to_string()),
+        };
+        lines.push(TranscriptEntry {
+            step,
+            at_us: answered_us,
+            direction,
+            text,
+        });
+    }
+    lines.extend(notes.map(|note| note.line.clone()));
+    lines
+}
+
 /// The state of one running scenario: its reader slot and what has happened so far.
 pub struct Engine {
     pub slot: Box<dyn ReaderSlot>,
     cards: CardRack,
-    /// The report's lines: the exchange log rendered (secrets hidden unless `--show-pins`)
-    /// and the runner's own notes.
-    pub transcript: Vec<TranscriptEntry>,
+    /// The runner's own lines (checks, power changes, events); the report's transcript is
+    /// these and the exchange log, rendered when the scenario ends ([`render_transcript`]).
+    notes: Vec<Note>,
     /// Everything that passed between the reader and the card (by the scenario or the reader
-    /// flow), secrets included, for transcript rules; hidden when rendered.
+    /// flow), secrets included, each entry with its step; hidden when rendered.
     pub exchanges: Transcript,
-    /// The step of each entry of `exchanges`.
-    exchange_steps: Vec<usize>,
     pub world: Option<WorldState>,
     show_pins: bool,
     started: Instant,
@@ -632,12 +673,20 @@ impl Engine {
     }
 
     fn log_at(&mut self, step: usize, at_us: u64, direction: &'static str, text: String) {
-        self.transcript.push(TranscriptEntry {
-            step,
-            at_us,
-            direction,
-            text,
+        self.notes.push(Note {
+            line: TranscriptEntry {
+                step,
+                at_us,
+                direction,
+                text,
+            },
+            after: self.exchanges.entries.len(),
         });
+    }
+
+    /// The transcript as the report shows it, secrets hidden unless `--show-pins`.
+    pub fn transcript(&self) -> Vec<TranscriptEntry> {
+        render_transcript(&self.exchanges, &self.notes, self.pin_recording())
     }
 
     fn pin_recording(&self) -> PinRecording {
@@ -648,30 +697,40 @@ impl Engine {
         }
     }
 
-    /// Keeps what a step's recording saw in the exchange log.
-    fn keep(&mut self, step: usize, recorded: Transcript) {
+    /// Keeps what a step's recording saw in the exchange log. The recording counts from its
+    /// own start, `began` on the scenario's clock; the log's times never go back (the virtual
+    /// reader's clock is simulated, a step's recording counts wall time).
+    fn keep(&mut self, step: usize, began: Duration, recorded: Transcript) {
+        // On the virtual reader the clock is the card's own time: each command starts when
+        // the one before it was answered.
+        let simulated = self.slot.elapsed().is_some();
+        let mut card_clock = began;
         for entry in recorded.entries {
-            self.exchanges.entries.push(entry);
-            self.exchange_steps.push(step);
+            let at = if simulated {
+                card_clock
+            } else {
+                began + entry.at
+            };
+            if let Event::Apdu(exchange) = &entry.event {
+                card_clock += exchange.card_time.unwrap_or_default();
+            }
+            self.push_entry(step, at, entry.event);
         }
+    }
+
+    fn push_entry(&mut self, step: usize, at: Duration, event: Event) {
+        let last = self
+            .exchanges
+            .entries
+            .last()
+            .map_or(Duration::ZERO, |entry| entry.at);
+        self.exchanges.push_in_step(at.max(last), step, event);
     }
 
     /// Notes a reader event (beside the transport) in the exchange log.
     fn keep_event(&mut self, step: usize, event: Event) {
         let at = self.now();
-        self.exchanges.push(at, event);
-        self.exchange_steps.push(step);
-    }
-
-    /// Renders one exchange: `>>` the command (at `sent_us`), then `<<` the answer or `!!` the
-    /// reader error.
-    fn log_exchange(&mut self, step: usize, sent_us: u64, exchange: &ApduExchange) {
-        let command = exchange.command_text(self.pin_recording());
-        self.log_at(step, sent_us, ">>", command);
-        match &exchange.answer {
-            Answer::Response(rapdu) => self.log(step, "<<", describe_rapdu(rapdu)),
-            Answer::Failed(failure) => self.log(step, "!!", failure.to_string()),
-        }
+        self.push_entry(step, at, event);
     }
 
     /// Every command sent in the scenario, with its step.
@@ -679,9 +738,8 @@ impl Engine {
         self.exchanges
             .entries
             .iter()
-            .zip(&self.exchange_steps)
-            .filter_map(|(entry, step)| match &entry.event {
-                Event::Apdu(exchange) => Some((*step, exchange.command.as_slice())),
+            .filter_map(|entry| match &entry.event {
+                Event::Apdu(exchange) => Some((entry.step?, exchange.command.as_slice())),
                 _ => None,
             })
     }
@@ -845,6 +903,12 @@ impl Engine {
                     self.cards.out.insert(previous_name, previous);
                 }
                 self.cards.in_reader = Some(name.to_owned());
+                self.keep_event(
+                    step.index,
+                    Event::CardPlaced {
+                        card: name.to_owned(),
+                    },
+                );
                 self.log(
                     step.index,
                     "--",
@@ -902,6 +966,7 @@ impl Engine {
             ReceptionDoc::Consent(agree) => Input::Consent { agree: *agree },
             ReceptionDoc::Register(agree) => Input::Register { agree: *agree },
         };
+        let began = self.now();
         let Some(world) = self.world.as_mut() else {
             return Err(Self::fail(
                 step,
@@ -922,11 +987,7 @@ impl Engine {
         let shown: Vec<MessageCode> =
             world.terminal.outcome().message_codes[messages_before..].to_vec();
         // The reader flow's power changes stay in the log; the report shows its commands.
-        for exchange in recorded.exchanges() {
-            let now = micros(self.now());
-            self.log_exchange(step.index, now, exchange);
-        }
-        self.keep(step.index, recorded);
+        self.keep(step.index, began, recorded);
         let shown_text = describe_messages(&shown);
         self.log(
             step.index,
@@ -1130,14 +1191,11 @@ impl Engine {
         apdu: &[u8],
         expect: &ResponseExpectation,
     ) -> Result<(), Failure> {
-        let sent_us = micros(self.now());
+        let began = self.now();
         let mut recording = Recording::new(self.slot.transport());
         let answer = recording.transmit(apdu);
         let recorded = recording.take_transcript();
-        for exchange in recorded.exchanges() {
-            self.log_exchange(step.index, sent_us, exchange);
-        }
-        self.keep(step.index, recorded);
+        self.keep(step.index, began, recorded);
         let expected = describe_response_expectation(expect);
         match (answer, expect.error) {
             (Ok(rapdu), None) => {
@@ -1189,13 +1247,14 @@ impl Engine {
         let index = step.map_or(0, |s| s.index);
         let result = match action {
             PowerAction::On | PowerAction::Off => {
+                let began = self.now();
                 let mut recording = Recording::new(self.slot.transport());
                 let result = match action {
                     PowerAction::On => recording.connect().map(Some),
                     _ => recording.disconnect().map(|()| None),
                 };
                 let recorded = recording.take_transcript();
-                self.keep(index, recorded);
+                self.keep(index, began, recorded);
                 result
             }
             PowerAction::Reset => {

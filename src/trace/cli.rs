@@ -64,6 +64,7 @@ pub fn import_capture(args: ImportArgs) -> Result<ExitCode, CliError> {
     write_transcript(
         &args.output,
         &format!("{source}:{}", args.file.display()),
+        None,
         pins,
         started,
         &imported.transcript,

@@ -8,7 +8,10 @@
 //! ([`ApduExchange::withheld`]).
 
 use std::ops::Range;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
 
 use serde::Serialize;
 
@@ -38,6 +41,28 @@ impl std::fmt::Display for FailureKind {
             FailureKind::Transmission => "transmission",
             FailureKind::Refused => "refused",
         })
+    }
+}
+
+impl FailureKind {
+    /// The kind a transcript names (its `Display` form).
+    pub fn from_name(name: &str) -> Option<FailureKind> {
+        [
+            FailureKind::NoReader,
+            FailureKind::NoCard,
+            FailureKind::Removed,
+            FailureKind::Timeout,
+            FailureKind::Transmission,
+            FailureKind::Refused,
+        ]
+        .into_iter()
+        .find(|kind| kind.to_string() == name)
+    }
+
+    /// Whether the card got the command although no answer came back (taken away while
+    /// working, or too slow for the reader): a replay sends it, since the card did the work.
+    pub fn card_got_the_command(self) -> bool {
+        matches!(self, FailureKind::Removed | FailureKind::Timeout)
     }
 }
 
@@ -184,6 +209,11 @@ pub enum Event {
     },
     /// The card was put into the reader.
     Inserted,
+    /// Another card was put on the reader in place of the one there (a scenario's world card
+    /// placed for a reception); `card` names it (as a transcript names a card file).
+    CardPlaced {
+        card: String,
+    },
     /// The card was taken out; its state is kept for re-insertion.
     Removed,
     /// The link to vpcd / the serial front end came up.
@@ -205,6 +235,9 @@ pub enum Event {
 pub struct Entry {
     pub at: Duration,
     pub event: Event,
+    /// The scenario step that caused it (1-based, 0 for the runner's own power-up), when a
+    /// scenario did.
+    pub step: Option<usize>,
 }
 
 /// A session's exchange log.
@@ -215,7 +248,20 @@ pub struct Transcript {
 
 impl Transcript {
     pub fn push(&mut self, at: Duration, event: Event) {
-        self.entries.push(Entry { at, event });
+        self.entries.push(Entry {
+            at,
+            event,
+            step: None,
+        });
+    }
+
+    /// Appends an event a scenario's step caused.
+    pub fn push_in_step(&mut self, at: Duration, step: usize, event: Event) {
+        self.entries.push(Entry {
+            at,
+            event,
+            step: Some(step),
+        });
     }
 
     /// The command/answer pairs, in order.
@@ -224,6 +270,70 @@ impl Transcript {
             Event::Apdu(exchange) => Some(exchange),
             _ => None,
         })
+    }
+}
+
+/// An exchange log that a served session appends to while others read it (the certification
+/// judge reads the card slot's log case by case): entries are stamped with the time since the
+/// log was opened, whose wall-clock start [`SharedTranscript::started_at`] gives.
+#[derive(Clone)]
+pub struct SharedTranscript {
+    log: Arc<Mutex<Transcript>>,
+    started: Instant,
+    started_at: DateTime<Utc>,
+}
+
+impl Default for SharedTranscript {
+    fn default() -> SharedTranscript {
+        SharedTranscript::new()
+    }
+}
+
+impl SharedTranscript {
+    pub fn new() -> SharedTranscript {
+        SharedTranscript {
+            log: Arc::default(),
+            started: Instant::now(),
+            started_at: Utc::now(),
+        }
+    }
+
+    /// Appends `event`, stamped now.
+    pub fn push(&self, event: Event) {
+        let at = self.started.elapsed();
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(at, event);
+    }
+
+    /// The wall-clock time entries count from.
+    pub fn started_at(&self) -> DateTime<Utc> {
+        self.started_at
+    }
+
+    /// The wall-clock time of an entry.
+    pub fn wall_time(&self, entry: &Entry) -> DateTime<Utc> {
+        chrono::Duration::from_std(entry.at)
+            .ok()
+            .and_then(|offset| self.started_at.checked_add_signed(offset))
+            .unwrap_or(self.started_at)
+    }
+
+    /// The entries so far (a copy: the session goes on appending).
+    pub fn snapshot(&self) -> Transcript {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl std::fmt::Debug for SharedTranscript {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedTranscript")
+            .field("started_at", &self.started_at)
+            .finish()
     }
 }
 

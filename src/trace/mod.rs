@@ -10,9 +10,10 @@ pub(crate) mod record;
 pub(crate) mod redact;
 
 pub use exchange::{
-    Answer, ApduExchange, Entry, Event, Failure, FailureKind, PowerChange, Transcript,
+    Answer, ApduExchange, Entry, Event, Failure, FailureKind, PowerChange, SharedTranscript,
+    Transcript,
 };
 pub use record::{
-    read_trace, read_trace_numbered, started_at, write_lines, write_transcript, PinRecording,
-    TraceError, TraceEvent, TraceLine, TraceRecorder,
+    read_trace, read_trace_numbered, started_at, write_transcript, PinRecording, TraceError,
+    TraceEvent, TraceLine, TraceRecorder, TraceSink,
 };

@@ -63,6 +63,11 @@ pub enum TraceEvent {
     },
     /// The card was put into the reader (on demand or at start).
     Inserted,
+    /// Another card was put on the reader in place of the one there; `card` names its
+    /// description (relative to the transcript's folder, as the start line's `card`).
+    CardPlaced {
+        card: String,
+    },
     /// The card was taken out (on demand); its state is kept for re-insertion.
     Removed,
     /// The link to vpcd / the serial front end came up.
@@ -95,6 +100,11 @@ pub enum TraceEvent {
         /// Set when the answer did not come from the card model (e.g. the identification probe).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
+        /// When the reader failed instead of answering (`response` is then `error: …`): how
+        /// (`removed`, `timeout`, `transmission`, …), so that a replay knows whether the card
+        /// got the command.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        failure: Option<String>,
     },
     /// Bytes that could not be a frame were dropped (serial resynchronisation).
     FramingError {
@@ -192,17 +202,7 @@ impl TraceRecorder {
             elapsed_us: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
             event,
         };
-        let mut text = serde_json::to_string(&line).map_err(|error| TraceError::Format {
-            path: self.path.clone(),
-            message: error.to_string(),
-        })?;
-        text.push('\n');
-        self.out
-            .write_all(text.as_bytes())
-            .map_err(|source| TraceError::Io {
-                path: self.path.clone(),
-                source,
-            })
+        write_line(&mut self.out, &self.path, &line)
     }
 
     /// Records one event of the exchange log, hiding secrets unless PINs are kept. Events the
@@ -237,12 +237,68 @@ impl TraceRecorder {
     }
 }
 
-/// Writes a whole exchange log at once (an imported capture): the start line stamped
-/// `started`, every entry at `started` plus its time in the log, then the stop line. Secrets
+/// The one writer of a transcript line (live recordings and whole logs alike): one JSON
+/// object and a newline.
+fn write_line(out: &mut dyn Write, path: &Path, line: &TraceLine) -> Result<(), TraceError> {
+    let mut text = serde_json::to_string(line).map_err(|error| TraceError::Format {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    })?;
+    text.push('\n');
+    out.write_all(text.as_bytes())
+        .map_err(|source| TraceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Where a served session's exchange log goes: kept in memory (the certification slot, whose
+/// judge reads it directly), or written as JSON lines (`--record`).
+#[derive(Debug)]
+pub enum TraceSink {
+    Memory(super::exchange::SharedTranscript),
+    File(TraceRecorder),
+}
+
+impl From<TraceRecorder> for TraceSink {
+    fn from(recorder: TraceRecorder) -> TraceSink {
+        TraceSink::File(recorder)
+    }
+}
+
+impl TraceSink {
+    /// Appends one event of the session.
+    pub fn push(&mut self, event: Event) -> Result<(), TraceError> {
+        match self {
+            TraceSink::Memory(log) => {
+                log.push(event);
+                Ok(())
+            }
+            TraceSink::File(recorder) => recorder.record_event(&event),
+        }
+    }
+
+    /// Ends the log: the stop line and a flush for a file; nothing for memory.
+    pub fn finish(&mut self) -> Result<(), TraceError> {
+        match self {
+            TraceSink::Memory(_) => Ok(()),
+            TraceSink::File(recorder) => {
+                let stopped = recorder.record(TraceEvent::Stop);
+                let flushed = recorder.flush();
+                stopped.and(flushed)
+            }
+        }
+    }
+}
+
+/// Writes a whole exchange log at once (an imported capture, a scenario's or a certification
+/// case's log): the start line (naming `card`, the description it was made with, when known)
+/// stamped `started`, every entry at `started` plus its time in the log, then the stop line. Secrets
 /// are hidden unless `pins` keeps them, as for a live recording.
 pub fn write_transcript(
     path: &Path,
     transport: &str,
+    card: Option<&str>,
     pins: PinRecording,
     started: DateTime<Utc>,
     transcript: &Transcript,
@@ -256,7 +312,7 @@ pub fn write_transcript(
         format: FORMAT.to_string(),
         version: VERSION,
         transport: transport.to_string(),
-        card: None,
+        card: card.map(str::to_owned),
         pins,
     };
     let last = transcript
@@ -282,84 +338,9 @@ pub fn write_transcript(
             elapsed_us: u64::try_from(at.as_micros()).unwrap_or(u64::MAX),
             event,
         };
-        let mut text = serde_json::to_string(&line).map_err(|error| TraceError::Format {
-            path: path.to_path_buf(),
-            message: error.to_string(),
-        })?;
-        text.push('\n');
-        out.write_all(text.as_bytes())
-            .map_err(|source| TraceError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        write_line(&mut out, path, &line)?;
     }
     out.flush().map_err(|source| TraceError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
-/// Writes transcript lines recorded in memory to a file, hiding secrets unless `pins` keeps
-/// them (a recording made with PINs kept, for a judge that needs them, is saved redacted).
-pub fn write_lines(path: &Path, lines: &[TraceLine], pins: PinRecording) -> Result<(), TraceError> {
-    let mut text = String::new();
-    for line in lines {
-        let event = match &line.event {
-            TraceEvent::Start {
-                format,
-                version,
-                transport,
-                card,
-                pins: recorded,
-            } => TraceEvent::Start {
-                format: format.clone(),
-                version: *version,
-                transport: transport.clone(),
-                card: card.clone(),
-                pins: if *recorded == PinRecording::Kept {
-                    pins
-                } else {
-                    *recorded
-                },
-            },
-            TraceEvent::Apdu {
-                command,
-                response,
-                card_us,
-                redacted,
-                note,
-            } => {
-                // Only the command changes; an already hidden or unreadable one stays as it is.
-                let (command, redacted) = match redact::parse_command_hex(command) {
-                    Ok((bytes, None)) if pins == PinRecording::Redacted => {
-                        redact::command_hex(&bytes, true)
-                    }
-                    _ => (command.clone(), *redacted),
-                };
-                TraceEvent::Apdu {
-                    command,
-                    response: response.clone(),
-                    card_us: *card_us,
-                    redacted,
-                    note: note.clone(),
-                }
-            }
-            other => other.clone(),
-        };
-        let line = TraceLine {
-            at: line.at,
-            elapsed_us: line.elapsed_us,
-            event,
-        };
-        text.push_str(
-            &serde_json::to_string(&line).map_err(|error| TraceError::Format {
-                path: path.to_path_buf(),
-                message: error.to_string(),
-            })?,
-        );
-        text.push('\n');
-    }
-    std::fs::write(path, text).map_err(|source| TraceError::Io {
         path: path.to_path_buf(),
         source,
     })
@@ -438,6 +419,10 @@ impl Event {
                     }),
                     redacted,
                     note: exchange.note.clone(),
+                    failure: match &exchange.answer {
+                        Answer::Failed(failure) => Some(failure.kind.to_string()),
+                        Answer::Response(_) => None,
+                    },
                 }
             }
             Event::PowerOn { atr } => TraceEvent::PowerOn {
@@ -449,6 +434,7 @@ impl Event {
             },
             Event::PowerFailed { .. } => return None,
             Event::Inserted => TraceEvent::Inserted,
+            Event::CardPlaced { card } => TraceEvent::CardPlaced { card: card.clone() },
             Event::Removed => TraceEvent::Removed,
             Event::LinkUp { peer } => TraceEvent::LinkUp { peer: peer.clone() },
             Event::LinkDown { reason } => TraceEvent::LinkDown {
@@ -471,6 +457,7 @@ impl Event {
         Some(match event {
             TraceEvent::Start { .. } | TraceEvent::Stop => return None,
             TraceEvent::Inserted => Event::Inserted,
+            TraceEvent::CardPlaced { card } => Event::CardPlaced { card: card.clone() },
             TraceEvent::Removed => Event::Removed,
             TraceEvent::LinkUp { peer } => Event::LinkUp { peer: peer.clone() },
             TraceEvent::LinkDown { reason } => Event::LinkDown {
@@ -491,14 +478,21 @@ impl Event {
                 response,
                 card_us,
                 note,
+                failure,
                 ..
             } => {
                 let (bytes, withheld) = redact::parse_command_hex(command).unwrap_or_default();
                 let answer = match hex::decode(response) {
                     Ok(rapdu) => Answer::Response(rapdu),
                     Err(_) => Answer::Failed(Failure {
-                        kind: FailureKind::Transmission,
-                        message: response.clone(),
+                        kind: failure
+                            .as_deref()
+                            .and_then(FailureKind::from_name)
+                            .unwrap_or(FailureKind::Transmission),
+                        message: response
+                            .strip_prefix("error: ")
+                            .unwrap_or(response)
+                            .to_owned(),
                     }),
                 };
                 Event::Apdu(ApduExchange {
@@ -553,7 +547,8 @@ mod tests {
                 response: "9000".into(),
                 card_us: 7,
                 redacted: true,
-                note: None
+                note: None,
+                failure: None,
             }
         );
         assert!(lines

@@ -163,12 +163,12 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
             } else {
                 PinRecording::Redacted
             };
-            Some(TraceRecorder::create(
-                path,
-                &transport,
-                Some(&args.card.display().to_string()),
-                pins,
-            )?)
+            // The card by its absolute path, so that `replay TRACE` finds it from anywhere.
+            let card = std::fs::canonicalize(&args.card).unwrap_or_else(|_| args.card.clone());
+            Some(
+                TraceRecorder::create(path, &transport, Some(&card.display().to_string()), pins)?
+                    .into(),
+            )
         }
         None => None,
     };
@@ -176,7 +176,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
         apply_latency: !args.no_latency,
         answer_identification: !args.no_identification,
         start_removed: args.removed,
-        recorder,
+        sink: recorder,
     };
     let mut place = transport.clone();
     let server = match (&args.serial, &args.listen) {

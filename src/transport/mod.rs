@@ -71,6 +71,12 @@ pub trait Transport: Send {
     /// Steps that consume PIN tries or change a card are refused when this is false unless the
     /// user explicitly allows it.
     fn is_emulated_card(&self) -> bool;
+
+    /// The processing time the card itself claimed for the last command, when the transport
+    /// runs the card model in process (the virtual reader); recordings keep it as `card_us`.
+    fn last_card_time(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// A borrowed transport is a transport (so a wrapper such as [`recording::Recording`] can
@@ -93,6 +99,9 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     }
     fn is_emulated_card(&self) -> bool {
         (**self).is_emulated_card()
+    }
+    fn last_card_time(&self) -> Option<std::time::Duration> {
+        (**self).last_card_time()
     }
 }
 

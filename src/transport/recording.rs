@@ -89,7 +89,14 @@ impl<T: Transport> Transport for Recording<T> {
             Ok(rapdu) => Answer::Response(rapdu.clone()),
             Err(error) => Answer::Failed(error.failure()),
         };
-        self.note(Event::Apdu(ApduExchange::new(capdu, answer)));
+        let card_time = result
+            .is_ok()
+            .then(|| self.inner.last_card_time())
+            .flatten();
+        self.note(Event::Apdu(ApduExchange {
+            card_time,
+            ..ApduExchange::new(capdu, answer)
+        }));
         result
     }
 
@@ -121,6 +128,10 @@ impl<T: Transport> Transport for Recording<T> {
 
     fn is_emulated_card(&self) -> bool {
         self.inner.is_emulated_card()
+    }
+
+    fn last_card_time(&self) -> Option<Duration> {
+        self.inner.last_card_time()
     }
 }
 
@@ -161,5 +172,7 @@ mod tests {
         let verify = transcript.exchanges().nth(2).unwrap();
         assert_eq!(verify.command, build::verify(b"9999").unwrap());
         assert_eq!(verify.status_word().map(|sw| sw.0), Some(0x63C2));
+        // The card's own time: a VERIFY takes the model 40 ms.
+        assert_eq!(verify.card_time, Some(Duration::from_millis(40)));
     }
 }

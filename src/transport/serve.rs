@@ -12,7 +12,7 @@
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 
 use crate::card::{Card, CardReply};
-use crate::trace::TraceRecorder;
+use crate::trace::TraceSink;
 
 mod control;
 mod listen;
@@ -65,8 +65,8 @@ pub struct ServeOptions {
     pub answer_identification: bool,
     /// Start with the card out of the reader (insert it through the handle).
     pub start_removed: bool,
-    /// Write the APDU transcript here.
-    pub recorder: Option<TraceRecorder>,
+    /// Where the session's exchange log goes (memory, or a JSON-lines transcript).
+    pub sink: Option<TraceSink>,
 }
 
 impl ServeOptions {
@@ -77,7 +77,7 @@ impl ServeOptions {
             apply_latency: true,
             answer_identification: true,
             start_removed: false,
-            recorder: None,
+            sink: None,
         }
     }
 }

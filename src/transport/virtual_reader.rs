@@ -26,6 +26,8 @@ pub struct VirtualReader {
     timeout: Option<Duration>,
     transmission_errors_pending: u32,
     remove_during_next_command: bool,
+    /// The card's own processing time for the last command it answered.
+    last_card_time: Option<Duration>,
 }
 
 impl VirtualReader {
@@ -40,6 +42,7 @@ impl VirtualReader {
             timeout: None,
             transmission_errors_pending: 0,
             remove_during_next_command: false,
+            last_card_time: None,
         }
     }
 
@@ -182,6 +185,7 @@ impl Transport for VirtualReader {
         }
         let card = self.slot.as_mut().ok_or(TransportError::NoCard)?;
         let reply = card.process(capdu);
+        self.last_card_time = Some(reply.latency);
         let took = reply.latency + self.extra_latency;
         if self.remove_during_next_command {
             self.remove_during_next_command = false;
@@ -214,5 +218,9 @@ impl Transport for VirtualReader {
 
     fn is_emulated_card(&self) -> bool {
         true
+    }
+
+    fn last_card_time(&self) -> Option<Duration> {
+        self.last_card_time
     }
 }

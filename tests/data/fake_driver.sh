@@ -6,7 +6,10 @@
 #   bad-json     answers that instruction with a line that is not JSON
 #   wrong-id     answers it with another id
 #   silent       does not answer it (the harness must time out)
-#   unsupported  answers every `choose_pin` step with error kind `unsupported`
+#   unsupported  declares `choose_pin` unsupported in hello (and answers such a step with
+#                error kind `unsupported`)
+#   undeclared   answers every `choose_pin` step with error kind `unsupported` without
+#                having declared it in hello
 #   exit         exits instead of answering it
 mode=${1:-ok}
 target=${2:-2}
@@ -25,9 +28,14 @@ while IFS= read -r line; do
     esac
   fi
   case "$line" in
-    *'"op":"hello"'*) printf '{"id":%s,"ok":true,"device":"fake driver 1.0"}\n' "$id" ;;
-    *'"action":"choose_pin"'*)
+    *'"op":"hello"'*)
       if [ "$mode" = unsupported ]; then
+        printf '{"id":%s,"ok":true,"device":"fake driver 1.0","unsupported":["choose_pin"]}\n' "$id"
+      else
+        printf '{"id":%s,"ok":true,"device":"fake driver 1.0"}\n' "$id"
+      fi ;;
+    *'"action":"choose_pin"'*)
+      if [ "$mode" = unsupported ] || [ "$mode" = undeclared ]; then
         printf '{"id":%s,"ok":false,"error":{"kind":"unsupported","message":"no PIN pad"}}\n' "$id"
       else
         printf '{"id":%s,"ok":true,"shown":{"screen":"pin_entry","pin_offered":true}}\n' "$id"

@@ -20,7 +20,7 @@ const IMPATIENT_LIMIT: Duration = Duration::from_millis(200);
 /// How often a reader looks for a card that was just placed but is not yet detected.
 const CARD_POLL: Duration = Duration::from_millis(50);
 /// What a device that never asks the retry counter assumes: the card's full allowance.
-const ASSUMED_RETRY_ANSWER: [u8; 2] = [0x63, 0xC3];
+const ASSUMED_RETRY_ANSWER: [u8; 2] = StatusWord::tries_left(3).to_bytes();
 
 /// A reader slot that can release the card powered off.
 pub trait ReaderSlot: Transport {

@@ -35,6 +35,7 @@ td.status{font-weight:bold;white-space:nowrap}
 tr.pass td.status{color:#155724;background:#e6f4e8}
 tr.fail td.status{color:#721c24;background:#fbe3e5}
 tr.not_applicable td.status{color:#555;background:#eee}
+tr.not_exercised td.status{color:#7a4b00;background:#fff3cd}
 pre{background:#f7f7f7;border:1px solid #ddd;padding:.5em;overflow-x:auto;font-size:.85em}
 .kind{font-size:.8em;color:#555;border:1px solid #bbb;border-radius:3px;padding:0 .3em}
 details{margin:.3em 0}
@@ -76,7 +77,7 @@ pub fn render_html(report: &Report) -> String {
     );
     page.push_str("</table>\n");
     page.push_str(&format!(
-        "<div id=\"summary\" class=\"banner {}\">{}: {} passed, {} failed, {} not applicable{}</div>\n",
+        "<div id=\"summary\" class=\"banner {}\">{}: {} passed, {} failed, {} not exercised, {} not applicable{}{}</div>\n",
         if passed { "pass" } else { "fail" },
         if passed {
             "合格 / PASS"
@@ -85,7 +86,16 @@ pub fn render_html(report: &Report) -> String {
         },
         report.summary.pass,
         report.summary.fail,
+        report.summary.not_exercised,
         report.summary.not_applicable,
+        if report.summary.not_exercised_ids.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " — not exercised: {}",
+                escape(&report.summary.not_exercised_ids.join(", "))
+            )
+        },
         if report.summary.must_failed.is_empty() {
             String::new()
         } else {
@@ -115,18 +125,18 @@ pub fn render_html(report: &Report) -> String {
             requirement.level.name(),
             requirement.status.name()
         ));
-        if requirement.evidence.is_empty() {
-            page.push_str("not exercised by the cases run");
+        if let Some(reason) = &requirement.reason {
+            page.push_str(&format!(
+                "<div class=\"reason\">{}: {}</div>",
+                requirement.status.name().replace('_', " "),
+                escape(reason)
+            ));
         }
         for finding in &requirement.evidence {
             page.push_str(&format!(
                 "<div><b>{}</b> <span class=\"kind\">{}</span> {}: {}</div>",
                 escape(&finding.case),
-                match finding.kind {
-                    crate::certify::judge::EvidenceKind::Observed => "observed",
-                    crate::certify::judge::EvidenceKind::DriverReported => "driver-reported",
-                    crate::certify::judge::EvidenceKind::OperatorJudged => "operator-judged",
-                },
+                finding.kind.name(),
                 finding.status.name(),
                 escape(&finding.summary)
             ));

@@ -1,5 +1,5 @@
 //! `junit.xml`: one test case per requirement; a failed requirement is a failure with its
-//! evidence, a not-applicable one is skipped.
+//! evidence, a not-exercised one a failure saying why, a not-applicable one is skipped.
 
 use quick_junit::{NonSuccessKind, Report as JunitReport, TestCase, TestCaseStatus, TestSuite};
 
@@ -20,10 +20,10 @@ fn evidence_text(requirement: &RequirementReport) -> String {
     let mut text = String::new();
     for finding in &requirement.evidence {
         text.push_str(&format!(
-            "[{}] {} ({:?}): {}\n",
+            "[{}] {} ({}): {}\n",
             finding.case,
             finding.status.name(),
-            finding.kind,
+            finding.kind.name(),
             finding.summary
         ));
         for line in &finding.excerpt {
@@ -52,15 +52,30 @@ fn test_case(requirement: &RequirementReport) -> TestCase {
                 .set_description(evidence_text(requirement));
             status
         }
+        // Not exercised keeps the device from being certified: a failure in CI, saying why.
+        Status::NotExercised => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_message(format!(
+                    "not exercised: {}",
+                    requirement
+                        .reason
+                        .as_deref()
+                        .unwrap_or("no case exercised it")
+                ))
+                .set_type("not_exercised")
+                .set_description(evidence_text(requirement));
+            status
+        }
         Status::NotApplicable => {
             let mut status = TestCaseStatus::skipped();
-            status.set_message(
+            status.set_message(format!(
+                "not applicable: {}",
                 requirement
-                    .evidence
-                    .first()
-                    .map(|f| f.summary.clone())
-                    .unwrap_or_else(|| "not exercised by the cases run".into()),
-            );
+                    .reason
+                    .as_deref()
+                    .unwrap_or("the device declared it cannot do it")
+            ));
             status
         }
     };

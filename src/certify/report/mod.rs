@@ -49,12 +49,16 @@ pub struct SuiteInfo {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
-    /// `pass` when no `must` failed.
+    /// `pass` (the device is certified) when no `must` failed and no requirement was left
+    /// not exercised.
     pub result: Status,
     pub pass: usize,
     pub fail: usize,
+    pub not_exercised: usize,
     pub not_applicable: usize,
     pub must_failed: Vec<String>,
+    /// Requirements whose behaviour never occurred in the cases run.
+    pub not_exercised_ids: Vec<String>,
     pub should_failed: Vec<String>,
 }
 
@@ -66,6 +70,9 @@ pub struct RequirementReport {
     pub source: String,
     pub rationale: String,
     pub status: Status,
+    /// Why it was not exercised (or not applicable).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub evidence: Vec<Finding>,
 }
 
@@ -94,6 +101,7 @@ impl Report {
                     source: requirement.source.clone(),
                     rationale: requirement.rationale.clone(),
                     status: verdict.status,
+                    reason: verdict.reason.clone(),
                     evidence: verdict.findings.clone(),
                 })
             })
@@ -107,17 +115,24 @@ impl Report {
         };
         let count = |status: Status| requirements.iter().filter(|r| r.status == status).count();
         let must_failed = failed(Level::Must);
+        let not_exercised_ids: Vec<String> = requirements
+            .iter()
+            .filter(|r| r.status == Status::NotExercised)
+            .map(|r| r.id.clone())
+            .collect();
         let summary = Summary {
-            result: if must_failed.is_empty() {
+            result: if must_failed.is_empty() && not_exercised_ids.is_empty() {
                 Status::Pass
             } else {
                 Status::Fail
             },
             pass: count(Status::Pass),
             fail: count(Status::Fail),
+            not_exercised: count(Status::NotExercised),
             not_applicable: count(Status::NotApplicable),
             should_failed: failed(Level::Should),
             must_failed,
+            not_exercised_ids,
         };
         let cases = outcome
             .observations
@@ -157,9 +172,10 @@ impl Report {
         }
     }
 
-    /// Whether every `must` passed (exit 0) or not (exit 1).
+    /// Whether the device is certified (exit 0): no `must` failed and every requirement was
+    /// exercised; otherwise exit 1.
     pub fn passed(&self) -> bool {
-        self.summary.must_failed.is_empty()
+        self.summary.result == Status::Pass
     }
 }
 

@@ -14,7 +14,7 @@ use super::expectation::{
     ExpectationSeed, LookupExpectation, PowerExpectation, ResponseExpectation,
 };
 use super::reception::{ReceptionDoc, ReceptionStepExpectation, ReceptionWritten};
-use crate::scenario::pattern::HexBytes;
+use crate::scenario::pattern::CommandDoc;
 
 /// One step as written.
 #[derive(Debug, Default)]
@@ -34,7 +34,7 @@ pub struct StepDoc {
 #[derive(Debug)]
 pub enum ActionDoc {
     Send {
-        apdu: Spanned<HexBytes>,
+        apdu: Spanned<CommandDoc>,
         expect: Option<ResponseExpectation>,
     },
     Power {

@@ -70,6 +70,8 @@ pub fn parse(bytes: &[u8]) -> Result<Imported, ParseError> {
         seen_log_line = true;
         elapsed += delta;
         let last_line = number == line_count;
+        // Some pcscd builds prefix every message with its source (`ifdhandler.c:NNN:func() `).
+        let message = without_source(message);
         if let Some(hex) = message.strip_prefix("APDU:") {
             let command = parse_bytes(hex, number, last_line)?;
             if let Some((line, _, _)) = pending.replace((number, elapsed, command)) {
@@ -124,6 +126,28 @@ pub fn parse(bytes: &[u8]) -> Result<Imported, ParseError> {
         });
     }
     Ok(imported)
+}
+
+/// `message` without a leading `file.c:NNN:function() ` (the source position pcscd writes
+/// before most messages, and in some builds before `Card ATR:` and `APDU:` too).
+fn without_source(message: &str) -> &str {
+    let Some((head, rest)) = message.split_once(' ') else {
+        return message;
+    };
+    let mut parts = head.splitn(3, ':');
+    let (Some(file), Some(line), Some(function)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return message;
+    };
+    let is_source = file.ends_with(".c")
+        && !line.is_empty()
+        && line.bytes().all(|b| b.is_ascii_digit())
+        && function.ends_with("()");
+    if is_source {
+        rest.trim_start()
+    } else {
+        message
+    }
 }
 
 fn unanswered(line: usize) -> Skipped {
@@ -254,6 +278,42 @@ mod tests {
                     .to_owned()
             }]
         );
+    }
+
+    #[test]
+    fn messages_with_their_source_position_are_read_as_without() {
+        let log = "\
+00000003 eventhandler.c:423:EHStatusHandlerThread() Card inserted into Virtual PCD 00 00
+00000008 eventhandler.c:441:EHStatusHandlerThread() Card ATR: 3B DA 13 FF
+00000004 ifdwrapper.c:542:IFDTransmit() APDU: 00 A4 04 0C 02 3F 00
+00000355 ifdwrapper.c:548:IFDTransmit() SW: 6A 82
+";
+        let imported = parse(log.as_bytes()).unwrap();
+        let events: Vec<&Event> = imported
+            .transcript
+            .entries
+            .iter()
+            .map(|e| &e.event)
+            .collect();
+        assert_eq!(
+            events,
+            [
+                &Event::Inserted,
+                &Event::PowerOn {
+                    atr: Some(vec![0x3B, 0xDA, 0x13, 0xFF])
+                },
+                &Event::Apdu(ApduExchange::new(
+                    &[0x00, 0xA4, 0x04, 0x0C, 0x02, 0x3F, 0x00],
+                    Answer::Response(vec![0x6A, 0x82])
+                )),
+            ]
+        );
+        assert!(imported.skipped.is_empty());
+        assert_eq!(
+            without_source("debuglog.c:x:f() hello"),
+            "debuglog.c:x:f() hello"
+        );
+        assert_eq!(without_source("Card ATR: 3B"), "Card ATR: 3B");
     }
 
     #[test]

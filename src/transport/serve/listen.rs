@@ -345,7 +345,7 @@ fn spawn_placeholder(listener: TcpListener, quickack: bool) -> Result<Placeholde
         apply_latency: false,
         answer_identification: false,
         start_removed: false,
-        recorder: None,
+        sink: None,
     };
     let card = Arc::new(std::sync::Mutex::new(PlaceholderCard));
     let status = Arc::new(super::control::StatusCell::default());

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::control::StatusCell;
 use super::{lock_card, EmulatedCard, ServeOptions, SharedCard};
-use crate::trace::{Answer, ApduExchange, Event, TraceError, TraceEvent, TraceRecorder};
+use crate::apdu::StatusWord;
+use crate::trace::{Answer, ApduExchange, Event, TraceError, TraceSink};
 use crate::transport::identify;
 use crate::transport::vpicc::{Control, Message};
 
@@ -13,7 +14,7 @@ const IDENTIFICATION_NOTE: &str = "identification probe, answered by myna-hil";
 const TOO_SHORT_NOTE: &str = "too short for a command: answered 67 00 without reaching the card";
 
 /// What a card answers to a command shorter than CLA INS P1 P2: wrong length.
-pub(crate) const WRONG_LENGTH: [u8; 2] = [0x67, 0x00];
+pub(crate) const WRONG_LENGTH: [u8; 2] = StatusWord::WRONG_LENGTH.to_bytes();
 
 /// The card side of one served slot: answers messages, keeps the status and the transcript.
 pub(crate) struct Session<C> {
@@ -21,7 +22,7 @@ pub(crate) struct Session<C> {
     pub(crate) status: Arc<StatusCell>,
     apply_latency: bool,
     answer_identification: bool,
-    recorder: Option<TraceRecorder>,
+    sink: Option<TraceSink>,
     /// A command reaching the card unpowered powers it first (see [`Session::power_on_demand`]).
     power_on_demand: bool,
     /// The first transcript error; serving goes on (a vendor's session must not die because the
@@ -40,7 +41,7 @@ impl<C: EmulatedCard> Session<C> {
             status,
             apply_latency: options.apply_latency,
             answer_identification: options.answer_identification,
-            recorder: options.recorder,
+            sink: options.sink,
             power_on_demand: false,
             trace_error: None,
         }
@@ -99,7 +100,7 @@ impl<C: EmulatedCard> Session<C> {
             return Vec::new();
         }
         self.status.update(|status| status.commands += 1);
-        if self.recorder.is_some() {
+        if self.sink.is_some() {
             self.record(Event::Apdu(ApduExchange {
                 card_time: Some(Duration::ZERO),
                 note: Some(TOO_SHORT_NOTE.to_owned()),
@@ -133,7 +134,7 @@ impl<C: EmulatedCard> Session<C> {
             }
         };
         self.status.update(|status| status.commands += 1);
-        if self.recorder.is_some() {
+        if self.sink.is_some() {
             self.record(Event::Apdu(ApduExchange {
                 card_time: Some(latency),
                 note: note.map(str::to_owned),
@@ -153,8 +154,8 @@ impl<C: EmulatedCard> Session<C> {
     }
 
     pub(crate) fn record(&mut self, event: Event) {
-        if let Some(recorder) = self.recorder.as_mut() {
-            if let Err(error) = recorder.record_event(&event) {
+        if let Some(sink) = self.sink.as_mut() {
+            if let Err(error) = sink.push(event) {
                 self.note_trace_error(error);
             }
         }
@@ -162,18 +163,15 @@ impl<C: EmulatedCard> Session<C> {
 
     fn note_trace_error(&mut self, error: TraceError) {
         tracing::error!(%error, "transcript recording failed; serving continues without it");
-        self.recorder = None;
+        self.sink = None;
         self.trace_error.get_or_insert(error);
     }
 
     /// Ends the session: records the stop, flushes, marks the status, reports a transcript
     /// failure if there was one.
     pub(crate) fn finish(mut self) -> Result<(), TraceError> {
-        if let Some(mut recorder) = self.recorder.take() {
-            if let Err(error) = recorder.record(TraceEvent::Stop) {
-                self.trace_error.get_or_insert(error);
-            }
-            if let Err(error) = recorder.flush() {
+        if let Some(mut sink) = self.sink.take() {
+            if let Err(error) = sink.finish() {
                 self.trace_error.get_or_insert(error);
             }
         }
