@@ -197,7 +197,7 @@ fn unblock_checks_the_new_value_without_echoing_it() {
     );
 }
 
-/// What happens to the card between two checks of the security status (card-measured.md §2).
+/// What happens to the card between two checks of the security status (docs/spec/card-measured.md §2).
 #[derive(Debug, Clone, Copy)]
 enum StatusEvent {
     VerifySigningPassword,
@@ -256,7 +256,7 @@ proptest! {
     }
 
     /// `80 2A` with any P1 and any data length: P1 00-05 with an accepted length signs
-    /// (256 bytes), everything else is refused without data (card-measured.md §8.4).
+    /// (256 bytes), everything else is refused without data (docs/spec/card-measured.md §8.4).
     #[test]
     fn signing_answers_follow_p1_and_length(p1 in prop_oneof![0u8..=5, any::<u8>()], length in 1usize..=255) {
         let mut card = fresh();
@@ -290,7 +290,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// GET DATA with any tag and Le: data only for the objects the card has, at the MF level,
-    /// and only when Le covers the whole object (card-measured.md §3.2).
+    /// and only when Le covers the whole object (docs/spec/card-measured.md §3.2).
     #[test]
     fn get_data_answers_only_whole_known_objects(p1 in prop_oneof![Just(0x00u8), Just(0x7F), Just(0x5F), any::<u8>()],
                                                  p2 in prop_oneof![Just(0xF0u8), Just(0xF8), Just(0x21), Just(0x51), Just(0x42), Just(0x45), Just(0x66), any::<u8>()],
@@ -327,7 +327,7 @@ proptest! {
 
     /// READ RECORD and INTERNAL AUTHENTICATE in the 共通AP with arbitrary parameters: record 1
     /// of EF0001 (by current EF or SFI 1) and key 0019 answer, everything else is a bare
-    /// status word (card-measured.md §1.5, §5).
+    /// status word (docs/spec/card-measured.md §1.5, §5).
     #[test]
     fn common_ap_commands_answer_data_only_where_they_should(ins in prop::sample::select(vec![0xB2u8, 0x88]),
                                                            p1 in any::<u8>(), p2 in any::<u8>(),
@@ -358,7 +358,7 @@ proptest! {
     }
 }
 
-/// The client side of a text-AP session (card-measured.md §6.10), with RustCrypto, so the
+/// The client side of a text-AP session (docs/spec/card-measured.md §6.10), with RustCrypto, so the
 /// property can build well-formed SM commands for any counter.
 mod secure_messaging {
     use aes::cipher::block_padding::Iso7816;
@@ -462,7 +462,7 @@ fn sm_command_strategy() -> impl Strategy<Value = SmCommand> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
-    /// Secure messaging with random counters and garbage (card-measured.md §6.10): the card
+    /// Secure messaging with random counters and garbage (docs/spec/card-measured.md §6.10): the card
     /// never panics, never answers an SM command in plaintext (data is empty or exactly one
     /// `86 L 01 ‖ whole blocks` object, and never holds the 個人番号 in the clear), and once
     /// a command got `69 88` / `69 87` every later SM command is `69 FC`.

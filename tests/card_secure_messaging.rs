@@ -1,4 +1,4 @@
-//! The 券面事項入力補助AP (card-measured.md §6) and the 券面事項確認AP (§7) as a client built
+//! The 券面事項入力補助AP (docs/spec/card-measured.md §6) and the 券面事項確認AP (§7) as a client built
 //! from the measured card sees them: file layouts, signatures, access rules, and secure
 //! messaging with the client's own OAEP and AES (RustCrypto, not the card's code paths).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
@@ -164,7 +164,7 @@ fn text_ap_files_have_the_measured_layout_and_signatures() {
     let (signature, sw) = send_bytes(&mut card, &apdu);
     assert_eq!(sw, 0x9000);
     verify_sha256(&card_key, challenge, &signature);
-    // INTERNAL AUTHENTICATE on it: 69 85 (card-measured.md §4).
+    // INTERNAL AUTHENTICATE on it: 69 85 (docs/spec/card-measured.md §4).
     assert_eq!(send(&mut card, "00 88 00 93 04 01 02 03 04 00").1, 0x6985);
 }
 
@@ -202,7 +202,7 @@ fn text_ap_access_rules_follow_the_measured_card() {
     assert_eq!(send(&mut card, "00 20 00 80 04 31 32 33 34").1, 0x6984);
 }
 
-/// The client side of a session: key, counter, and the commands of card-measured.md §6.10.
+/// The client side of a session: key, counter, and the commands of docs/spec/card-measured.md §6.10.
 struct Client {
     key: [u8; 16],
     counter: u128,

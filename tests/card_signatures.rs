@@ -150,7 +150,7 @@ fn sign_scheme(card: &mut Card, p1: u8, p2: u8, data: &[u8]) -> (Vec<u8>, u16) {
     send_bytes(card, &apdu)
 }
 
-/// card-measured.md §8.4: every P1 from 00 to 05 on both keys, checked with ring (PKCS#1 v1.5
+/// docs/spec/card-measured.md §8.4: every P1 from 00 to 05 on both keys, checked with ring (PKCS#1 v1.5
 /// and PSS with a 32-byte salt) and, for the bare hash of P1 01, by opening the block.
 #[test]
 fn every_signing_scheme_verifies_on_both_keys() {
@@ -245,7 +245,7 @@ fn signing_schemes_refuse_other_p1_and_wrong_lengths() {
     }
 }
 
-/// card-measured.md §3.4: the `7F21` link verifies with the key carried in `00F8` (PKCS#1 v1.5
+/// docs/spec/card-measured.md §3.4: the `7F21` link verifies with the key carried in `00F8` (PKCS#1 v1.5
 /// SHA-256 over the 297 body bytes), checked with ring's RSA components.
 #[test]
 fn mf_cv_chain_lower_link_verifies_with_the_intermediate_key() {
@@ -288,7 +288,7 @@ fn mf_cv_chain_lower_link_verifies_with_the_intermediate_key() {
         .is_err());
 }
 
-/// card-measured.md §5.3: INTERNAL AUTHENTICATE with 共通AP key 0019 is an ordinary
+/// docs/spec/card-measured.md §5.3: INTERNAL AUTHENTICATE with 共通AP key 0019 is an ordinary
 /// sha256WithRSAEncryption signature of the challenge, made with no credential; the key is
 /// pool slot 12 (its public half is on no file of the card).
 #[test]

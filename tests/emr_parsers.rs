@@ -1,6 +1,6 @@
 //! Our result and face files read by an independent parser (Python's standard library, the way
 //! public EMR code reads them: tests/emr/read_result.py), checked against values taken from the
-//! registry fixture and oqs-xml.md, not from our writer.
+//! registry fixture and docs/spec/oqs-xml.md, not from our writer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
 use std::path::Path;

@@ -36,5 +36,6 @@ mod reader_flow;
 mod scenario_expectations;
 mod scenario_report;
 mod scenario_suite;
+mod spec_citations;
 mod trace_import;
 mod trace_replay;

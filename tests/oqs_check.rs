@@ -151,11 +151,11 @@ fn an_ordinary_registered_card_answers_valid_with_the_interface_fields() {
     assert_eq!(result.name, "試験\u{3000}太郎");
     assert_eq!(
         result.name_kana, "ｼｹﾝ ﾀﾛｳ",
-        "half-width katakana (oqs-xml.md §4.3)"
+        "half-width katakana (docs/spec/oqs-xml.md §4.3)"
     );
     assert_eq!(result.sex1, "1");
     assert_eq!(result.birthdate, "19800510");
-    // Under 70: no ratio element (oqs-xml.md §34); EMRs apply 3割 by law.
+    // Under 70: no ratio element (docs/spec/oqs-xml.md §34); EMRs apply 3割 by law.
     assert_eq!(result.insured_partial_contribution_ratio, None);
     assert_eq!(result.burden_percent(), Some(30));
     assert_eq!(result.personal_family_classification, "1");

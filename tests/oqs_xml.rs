@@ -198,7 +198,7 @@ fn characters_cp932_lacks_become_geta_not_references() {
     assert_eq!(decoded, "<Name>〓野\u{3000}家</Name>");
 }
 
-/// A 被保険者証 lookup in the public layout (oqs-xml.md §2): header with the date, the
+/// A 被保険者証 lookup in the public layout (docs/spec/oqs-xml.md §2): header with the date, the
 /// 医療機関コード and the client's identifier; the keys inside QualificationConfirmSearchInfo.
 const LOOKUP_REQUEST: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <XmlMsg>
@@ -252,7 +252,7 @@ fn a_lookup_request_in_the_public_layout_parses_in_utf8_and_cp932() {
 
 #[test]
 fn the_blog_template_with_single_quotes_spaces_in_tags_and_an_empty_branch_parses() {
-    // As a clinic's hand-made template writes it (oqs-xml.md §8, §15).
+    // As a clinic's hand-made template writes it (docs/spec/oqs-xml.md §8, §15).
     let template = "<?xml version='1.0' encoding='UTF-8' standalone='no'?>\n<XmlMsg><MessageHeader><QualificationConfirmationDate >20250401</QualificationConfirmationDate><MedicalInstitutionCode>1312345678</MedicalInstitutionCode><ArbitraryFileIdentifier >clinic_11906</ArbitraryFileIdentifier></MessageHeader><MessageBody><QualificationConfirmSearchInfo><InsurerNumber>01130012</InsurerNumber><InsuredCardSymbol>12345678</InsuredCardSymbol><InsuredIdentificationNumber>1234</InsuredIdentificationNumber><InsuredBranchNumber></InsuredBranchNumber><Birthdate>19800510</Birthdate><LimitApplicationCertificateRelatedConsFlg>1</LimitApplicationCertificateRelatedConsFlg></QualificationConfirmSearchInfo></MessageBody></XmlMsg>";
     let request = lookup(template);
     assert_eq!(request.branch, "", "empty 枝番: any");
@@ -355,7 +355,7 @@ fn a_lookup_answer_echoes_the_query_and_the_identifier_exactly() {
     let identifier = "2025&lt;04&gt; 'a' \"b\" &amp; c";
     let request = lookup(&LOOKUP_REQUEST.replace(">A-1<", &format!(">{identifier}<")));
     let xml = text(&oqs.lookup_by_insurance_card(&request));
-    // EO pairs a result by this exact substring (oqs-xml.md §24).
+    // EO pairs a result by this exact substring (docs/spec/oqs-xml.md §24).
     assert!(
         xml.contains(&format!(
             "<ArbitraryFileIdentifier>{identifier}</ArbitraryFileIdentifier>"

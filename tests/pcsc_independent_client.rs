@@ -1,7 +1,7 @@
 //! A client that shares no code with myna-hil reads the card through the real pcscd + vpcd:
 //! the 券面事項入力補助AP with secure messaging and the 券面事項確認AP card face
 //! and the MF-level and 共通AP data (tests/clients/read_text_and_surface.py, written from
-//! card-measured.md alone, with pyscard and python3-cryptography doing the OAEP, AES and RSA
+//! docs/spec/card-measured.md alone, with pyscard and python3-cryptography doing the OAEP, AES and RSA
 //! itself).
 //!
 //! Needs the Debian packages pcscd, vsmartcard-vpcd, opensc, python3-pyscard and

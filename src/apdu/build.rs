@@ -1,5 +1,5 @@
 //! Every command the harness itself sends, built by name (the exact bytes a マイナンバーカード
-//! client sends, card-apdu.md).
+//! client sends, docs/spec/card-apdu.md).
 
 use super::ins::{
     INS_COMPUTE_DIGITAL_SIGNATURE, INS_GET_RESPONSE, INS_IDENTIFY, INS_READ_BINARY, INS_SELECT,

@@ -1,5 +1,5 @@
 //! The names the card's applications and files are addressed by: every AID and file ID the
-//! card, the reader and the harness use, declared once (spec §2, card-apdu.md).
+//! card, the reader and the harness use, declared once (spec §2, docs/spec/card-apdu.md).
 
 /// DF names (AIDs) of the card's applications.
 pub const AID_JPKI: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
@@ -7,10 +7,10 @@ pub const AID_TEXT: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 
 pub const AID_SURFACE: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02];
 pub const AID_JUKI: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x01];
 /// The GlobalPlatform Issuer Security Domain: the current DF after power-up, the "MF level"
-/// (card-measured.md §1.1, §1.4).
+/// (docs/spec/card-measured.md §1.1, §1.4).
 pub const AID_ISD: [u8; 7] = [0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00];
 /// The MF level's one EF: selectable, but READ BINARY and READ RECORD answer `69 81`
-/// (card-measured.md §3.1).
+/// (docs/spec/card-measured.md §3.1).
 pub const EF_MF_INTERNAL: u16 = 0x001E;
 pub const AID_COMMON: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x01, 0x00];
 
@@ -47,7 +47,7 @@ pub mod text {
     pub const EF_SIGNATURE: u16 = 0x0003;
     pub const EF_CV_CERTIFICATE: u16 = 0x0004;
     pub const EF_BASIC_INFO: u16 = 0x0005;
-    /// The RSA public key SET SESSION KEY encrypts to (card-measured.md §6.7).
+    /// The RSA public key SET SESSION KEY encrypts to (docs/spec/card-measured.md §6.7).
     pub const EF_SESSION_KEY: u16 = 0x0006;
     /// The card signing key's public half with the issuer's signature (§6.8).
     pub const EF_CARD_KEY_RECORD: u16 = 0x0007;
@@ -64,7 +64,7 @@ pub mod text {
 
 /// Elementary files of the surface application (券面確認).
 pub mod surface {
-    /// The age-verification record behind the birth-date key (card-measured.md §7.2).
+    /// The age-verification record behind the birth-date key (docs/spec/card-measured.md §7.2).
     pub const EF_AGE_RECORD: u16 = 0x0001;
     pub const EF_CARD_FACE: u16 = 0x0002;
     pub const EF_BASIC_INFO: u16 = 0x0003;
@@ -81,7 +81,7 @@ pub mod surface {
     pub const EF_CARD_KEY: u16 = 0x001A;
 }
 
-/// Elementary files of the common application (共通AP, card-measured.md §5).
+/// Elementary files of the common application (共通AP, docs/spec/card-measured.md §5).
 pub mod common {
     /// Record EF: record 1 = card info (serial, municipality, expiry).
     pub const EF_CARD_INFO: u16 = 0x0001;
@@ -94,7 +94,7 @@ pub mod common {
     pub const EF_PIN: u16 = 0x001C;
 }
 
-/// Elementary files of the 住基AP (card-measured.md §9).
+/// Elementary files of the 住基AP (docs/spec/card-measured.md §9).
 pub mod juki {
     /// Record EF: one 16-byte value, byte-identical to the 共通AP's EF 0002.
     pub const EF_KEY_REFERENCE: u16 = 0x0002;

@@ -10,15 +10,15 @@ pub const INS_CHANGE_REFERENCE_DATA: u8 = 0x24;
 pub const INS_RESET_RETRY_COUNTER: u8 = 0x2C;
 pub const INS_GET_CHALLENGE: u8 = 0x84;
 pub const INS_GET_RESPONSE: u8 = 0xC0;
-/// GET DATA: P1-P2 is the tag of a data object (answered at the MF level, card-measured.md §3.2).
+/// GET DATA: P1-P2 is the tag of a data object (answered at the MF level, docs/spec/card-measured.md §3.2).
 pub const INS_GET_DATA: u8 = 0xCA;
 /// Proprietary (CLA `80`) JPKI signature; the same byte is PSO in the interindustry class.
 pub const INS_COMPUTE_DIGITAL_SIGNATURE: u8 = 0x2A;
 /// Proprietary (CLA `80`) JICSAP CHANGE KEY: the 共通AP and 住基AP PIN change
-/// (card-measured.md §10.4).
+/// (docs/spec/card-measured.md §10.4).
 pub const INS_CHANGE_KEY: u8 = 0x32;
 /// Proprietary (CLA `80`) SET SESSION KEY of the 券面事項入力補助AP's secure messaging
-/// (card-measured.md §6.10).
+/// (docs/spec/card-measured.md §6.10).
 pub const INS_SET_SESSION_KEY: u8 = 0xAE;
 /// Proprietary (CLA `80`): myna-hil's identification probe (see `transport::identify`).
 pub const INS_IDENTIFY: u8 = 0xF0;

@@ -29,7 +29,7 @@ pub enum PinStatus {
     /// `63 Cx` with x > 0.
     TriesLeft(u8),
     /// `63 C0`, `69 84` or `69 83`. `69 84` is read as blocked, never as "4 tries left"
-    /// (the OpenSC misreading of card-apdu.md §4).
+    /// (the OpenSC misreading of docs/spec/card-apdu.md §4).
     Blocked,
 }
 
@@ -41,7 +41,7 @@ impl StatusWord {
     pub const LOGICAL_CHANNEL_NOT_SUPPORTED: StatusWord = StatusWord(0x6881);
     pub const SECURE_MESSAGING_NOT_SUPPORTED: StatusWord = StatusWord(0x6882);
     pub const CHAINING_NOT_SUPPORTED: StatusWord = StatusWord(0x6884);
-    /// `66 F1`: the application has no session-key delivery configured (card-measured.md §1.6).
+    /// `66 F1`: the application has no session-key delivery configured (docs/spec/card-measured.md §1.6).
     pub const SECURITY_ENVIRONMENT_FAULTY: StatusWord = StatusWord(0x66F1);
     pub const INCOMPATIBLE_FILE_STRUCTURE: StatusWord = StatusWord(0x6981);
     pub const SECURITY_STATUS_NOT_SATISFIED: StatusWord = StatusWord(0x6982);

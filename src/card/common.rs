@@ -1,4 +1,4 @@
-//! The 共通AP (common card application, card-measured.md §5): the card-info record EF and the
+//! The 共通AP (common card application, docs/spec/card-measured.md §5): the card-info record EF and the
 //! INTERNAL AUTHENTICATE key 0019.
 
 use chrono::NaiveDate;
@@ -14,7 +14,7 @@ pub(crate) use crate::apdu::ids::common::{
 };
 
 /// The one record of 共通AP and 住基AP EF 0002: a 16-byte key-reference-shaped value whose
-/// meaning is unknown (card-measured.md §5.1, §9), the same in both. Ours is a key ID of our
+/// meaning is unknown (docs/spec/card-measured.md §5.1, §9), the same in both. Ours is a key ID of our
 /// own hierarchy. Whether the record carries a simple-TLV header is not reported; it holds
 /// the bare 16 bytes.
 fn key_reference_record() -> Box<[Box<[u8]>]> {
@@ -60,7 +60,7 @@ pub(crate) fn application(person: &Person, municipality: &str, expires: NaiveDat
     }
 }
 
-/// The 住基AP (card-measured.md §9): EF 0002 as in the 共通AP and a PIN of its own that, as
+/// The 住基AP (docs/spec/card-measured.md §9): EF 0002 as in the 共通AP and a PIN of its own that, as
 /// far as anyone has seen, opens nothing.
 pub(crate) fn juki_application() -> Application {
     use crate::apdu::ids::juki;

@@ -1,10 +1,10 @@
-//! Card-verifiable certificates and the byte formats they are made of (card-measured.md §3.4,
+//! Card-verifiable certificates and the byte formats they are made of (docs/spec/card-measured.md §3.4,
 //! §6.5, §11): 16-byte key identifiers, the `90`/`91` RSA public-key encoding, and the flat
 //! `5F4E` body CAR ‖ CHR ‖ key signed with PKCS#1 v1.5 SHA-256.
 //!
 //! The hierarchy is our own: identifiers start with `7`, a digit no real hierarchy uses
 //! (`5` production, `6` JPKI test), so clients with the real CA tables say "unknown CA"
-//! rather than "bad signature" (card-measured.md §13).
+//! rather than "bad signature" (docs/spec/card-measured.md §13).
 
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
@@ -16,7 +16,7 @@ pub(crate) const CV_CERTIFICATE_SIZE: usize = 568;
 /// Size of the `5F4E` body: CAR(16) ‖ CHR(16) ‖ `90`/`91` key (265).
 pub(crate) const CV_BODY_SIZE: usize = 297;
 
-/// A 16-byte key identifier (card-measured.md §11.1): 7 ASCII digits, `08 05`, 3 ASCII digits,
+/// A 16-byte key identifier (docs/spec/card-measured.md §11.1): 7 ASCII digits, `08 05`, 3 ASCII digits,
 /// `00 00 00` and a last byte (`00` in AP files, non-zero at the MF level). Digits beyond
 /// the field are cut, missing ones left as zero bytes.
 pub(crate) fn key_id(digits: &str, generation: &str, last: u8) -> [u8; 16] {
@@ -30,7 +30,7 @@ pub(crate) fn key_id(digits: &str, generation: &str, last: u8) -> [u8; 16] {
     id
 }
 
-/// `90 03 <e>` `91 82 01 00 <n>`: the card's RSA public-key encoding (card-measured.md §11.2).
+/// `90 03 <e>` `91 82 01 00 <n>`: the card's RSA public-key encoding (docs/spec/card-measured.md §11.2).
 /// The modulus is left-padded to 256 bytes so the layout is fixed for any 2048-bit key.
 pub(crate) fn public_key_90_91(key: &RsaPublicKey) -> Vec<u8> {
     let exponent = key.e().to_bytes_be();
@@ -76,7 +76,7 @@ fn push_body_and_signature(out: &mut Vec<u8>, signed: &SignedBody) {
     out.extend_from_slice(&signed.signature);
 }
 
-/// The EF form (card-measured.md §6.5): `7F 21 82 02 33 { 5F4E body, 5F37 signature }`, no
+/// The EF form (docs/spec/card-measured.md §6.5): `7F 21 82 02 33 { 5F4E body, 5F37 signature }`, no
 /// `4D` header list, 568 bytes for RSA-2048.
 pub(crate) fn cv_certificate_ef(
     car: &[u8; 16],
@@ -94,7 +94,7 @@ pub(crate) fn cv_certificate_ef(
     Ok(out)
 }
 
-/// The GET DATA form at the MF level (card-measured.md §3.4): the template contents with a
+/// The GET DATA form at the MF level (docs/spec/card-measured.md §3.4): the template contents with a
 /// leading `4D` extended header list describing the body, 575 bytes for RSA-2048.
 pub(crate) fn cv_object_get_data(
     car: &[u8; 16],

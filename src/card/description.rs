@@ -827,17 +827,17 @@ impl Default for KeySlots {
 #[serde(deny_unknown_fields, default)]
 pub struct CardOptions {
     /// Re-SELECT of the current AP clears its verified state. Default false: the measured
-    /// card keeps it (JICSAP 5.1.3 rule 2, card-measured.md §2); `true` was the earlier default.
+    /// card keeps it (JICSAP 5.1.3 rule 2, docs/spec/card-measured.md §2); `true` was the earlier default.
     pub reselect_clears_verification: bool,
     /// A warm reset clears the verified state. Default false: the measured card keeps it
-    /// through a PC/SC `SCARD_RESET_CARD` (card-measured.md §2); `true` was the earlier default.
+    /// through a PC/SC `SCARD_RESET_CARD` (docs/spec/card-measured.md §2); `true` was the earlier default.
     pub reset_clears_verification: bool,
     /// Answer to an empty VERIFY after a successful VERIFY. Default `retry_count` (`63 Cx`).
     pub empty_verify_after_success: EmptyVerifyAnswer,
     /// Answer to any VERIFY once a PIN is blocked. Default `69 84`.
     pub blocked_status: BlockedStatus,
     /// Secure-messaging classes. Default `session`: CLA `08` works in the text AP's session,
-    /// `69 FC` without one, `0C` is `69 87` (card-measured.md §6.10). `"6882"` / `"69FC"`
+    /// `69 FC` without one, `0C` is `69 87` (docs/spec/card-measured.md §6.10). `"6882"` / `"69FC"`
     /// refuse every SM class with that status word, as earlier versions did.
     pub secure_messaging_status: SecureMessagingStatus,
     /// Year in the birth part of 照合番号B. Default `japanese_era`.
@@ -847,14 +847,14 @@ pub struct CardOptions {
     pub surface_match_tries: u8,
     /// GET DATA `0042` (issuer ID), `0045` (card ID) and `0066` (GP card recognition data)
     /// exist at the MF level. Default true: measured on cards, though which objects exist
-    /// varies (card-measured.md §3.2); `false` answers `6A 88` for them, as earlier versions did.
+    /// varies (docs/spec/card-measured.md §3.2); `false` answers `6A 88` for them, as earlier versions did.
     pub mf_optional_objects: bool,
     /// The first command after a cold power-up answers `6F 00` whatever it is, as on the one
-    /// card measured (card-measured.md §1.1; it may be the reader's doing). Default false.
+    /// card measured (docs/spec/card-measured.md §1.1; it may be the reader's doing). Default false.
     pub first_command_fails: bool,
     /// SELECT by DF name also accepts a leading part of a DF name (the first application in
     /// lookup order that matches), legal per JICSAP 4.2 (1) though untested on cards
-    /// (card-measured.md §1.4). Default true; `false` wants the whole name, as earlier.
+    /// (docs/spec/card-measured.md §1.4). Default true; `false` wants the whole name, as earlier.
     pub select_by_aid_prefix: bool,
 }
 

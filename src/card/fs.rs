@@ -12,9 +12,9 @@ pub(crate) enum KeyId {
     Auth,
     /// JPKI 署名用秘密鍵.
     Signing,
-    /// 券面事項入力補助AP key 0013 (card-measured.md §6.9).
+    /// 券面事項入力補助AP key 0013 (docs/spec/card-measured.md §6.9).
     TextCard,
-    /// 券面事項確認AP key 001A (card-measured.md §7.6).
+    /// 券面事項確認AP key 001A (docs/spec/card-measured.md §7.6).
     SurfaceCard,
 }
 
@@ -30,7 +30,7 @@ pub(crate) enum EfContent {
     Pin(PinId),
     /// A record EF of simple-TLV records, free to READ RECORD (JICSAP 4.4.1).
     Records(Box<[Box<[u8]>]>),
-    /// The 共通AP key: INTERNAL AUTHENTICATE with no credential (card-measured.md §5.3).
+    /// The 共通AP key: INTERNAL AUTHENTICATE with no credential (docs/spec/card-measured.md §5.3).
     InternalAuthenticationKey,
 }
 
@@ -119,7 +119,7 @@ impl FileSystem {
     }
 
     /// The first application (in lookup order) whose DF name starts with `prefix`: selection
-    /// by a truncated DF name, legal per JICSAP 4.2 (1) (card-measured.md §1.4).
+    /// by a truncated DF name, legal per JICSAP 4.2 (1) (docs/spec/card-measured.md §1.4).
     pub(crate) fn find_application_by_prefix(&self, prefix: &[u8]) -> Option<usize> {
         self.applications
             .iter()

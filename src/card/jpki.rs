@@ -10,10 +10,10 @@ pub(crate) use crate::apdu::ids::jpki::{
     EF_TOKEN_INFO,
 };
 
-/// Size of the token-info EF (card-measured.md §8.2).
+/// Size of the token-info EF (docs/spec/card-measured.md §8.2).
 pub(crate) const TOKEN_INFO_SIZE: usize = 160;
 
-/// EF 0006: a PKCS#11 `CK_TOKEN_INFO` with 4-byte big-endian `CK_ULONG`s (card-measured.md
+/// EF 0006: a PKCS#11 `CK_TOKEN_INFO` with 4-byte big-endian `CK_ULONG`s (docs/spec/card-measured.md
 /// §8.2). The label tells clients a plastic card from a phone token; the other fields are the
 /// values of the physical-card test vector the reference reports.
 pub(crate) fn token_info(label: &str) -> Vec<u8> {

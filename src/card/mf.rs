@@ -1,4 +1,4 @@
-//! The MF (ISD) level: the data objects GET DATA answers there (card-measured.md §3.2) and the
+//! The MF (ISD) level: the data objects GET DATA answers there (docs/spec/card-measured.md §3.2) and the
 //! card-verifiable certificate chain among them (§3.4), issued by a CV hierarchy of our own.
 
 use chrono::NaiveDate;
@@ -48,7 +48,7 @@ pub(crate) struct MfObjects {
 /// GlobalPlatform card recognition data (`66 { 73 { OIDs under 1.2.840.114283 } }`), the
 /// way GP cards answer GET DATA `0066`: recognition-data OID, GP 2.2.1 card management, the
 /// card identification scheme and SCP02. The real card's content is only loosely described
-/// (card-measured.md §3.2); this is the standard shape.
+/// (docs/spec/card-measured.md §3.2); this is the standard shape.
 fn card_recognition_data() -> Vec<u8> {
     const GP: [u8; 7] = [0x2A, 0x86, 0x48, 0x86, 0xFC, 0x6B, 0x00];
     let oid = |arc: &[u8]| {
@@ -72,7 +72,7 @@ fn card_recognition_data() -> Vec<u8> {
 impl MfObjects {
     pub(crate) fn build(inputs: &MfInputs<'_>) -> Result<MfObjects, rsa::Error> {
         // "7…" names no real hierarchy (5 = production, 6 = JPKI test), so clients report an
-        // unknown CA rather than a bad signature (card-measured.md §13).
+        // unknown CA rather than a bad signature (docs/spec/card-measured.md §13).
         let root_id = key_id("7000020", "001", 0xA8);
         let intermediate_id = key_id(&format!("{}30", inputs.municipality), "002", 0x98);
         let lower_id = key_id("0000050", "001", 0x40);
@@ -119,7 +119,7 @@ impl MfObjects {
         })
     }
 
-    /// Whether the MF holds EF 001E (selectable, unreadable: card-measured.md §3.1).
+    /// Whether the MF holds EF 001E (selectable, unreadable: docs/spec/card-measured.md §3.1).
     pub(crate) fn has_internal_ef(&self) -> bool {
         self.internal_ef
     }

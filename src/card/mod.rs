@@ -173,7 +173,7 @@ impl CardAnswer {
 struct Selection {
     application: Option<usize>,
     file: Option<usize>,
-    /// At the MF level: EF 001E is selected (card-measured.md §3.1).
+    /// At the MF level: EF 001E is selected (docs/spec/card-measured.md §3.1).
     mf_internal_ef: bool,
 }
 
@@ -188,7 +188,7 @@ use crate::apdu::ins::{
 enum ClassKind {
     /// CLA `00` / `80`.
     Plain,
-    /// CLA `08` / `88`: secure messaging without header authentication (card-measured.md §6.10).
+    /// CLA `08` / `88`: secure messaging without header authentication (docs/spec/card-measured.md §6.10).
     Secure,
 }
 
@@ -211,13 +211,13 @@ pub struct Card {
     selection: Selection,
     /// The application whose security status (verified PINs) is live. It outlives the
     /// selection across a warm reset: re-selecting it finds its PINs still verified, selecting
-    /// any other application or the ISD clears them (JICSAP 5.1.3, card-measured.md §2).
+    /// any other application or the ISD clears them (JICSAP 5.1.3, docs/spec/card-measured.md §2).
     security_application: Option<usize>,
     pending_response: Vec<u8>,
     challenge: ChaCha20Rng,
     mf_objects: Arc<MfObjects>,
     /// The text AP's secure-messaging session: lives and dies with the security status
-    /// (card-measured.md §2); `None` also after a session was destroyed by a bad SM command.
+    /// (docs/spec/card-measured.md §2); `None` also after a session was destroyed by a bad SM command.
     secure_session: Option<SecureMessagingSession>,
     /// No command answered since the last cold power-up (for `first_command_fails`).
     fresh_from_power_up: bool,
@@ -307,7 +307,7 @@ impl Card {
     }
 
     /// Warm reset: back to the ISD level with the ATR; the verified state survives unless
-    /// `reset_clears_verification` (the measured card keeps it, card-measured.md §2).
+    /// `reset_clears_verification` (the measured card keeps it, docs/spec/card-measured.md §2).
     /// A mute card stays unpowered and returns `None`.
     pub fn reset(&mut self) -> Option<Vec<u8>> {
         if !self.powered {
@@ -407,7 +407,7 @@ impl Card {
     }
 
     /// The card speaks CLA `00` (ISO), `80` (proprietary) and, by default, `08` / `88`
-    /// (secure messaging without header authentication, card-measured.md §6.10); header
+    /// (secure messaging without header authentication, docs/spec/card-measured.md §6.10); header
     /// authentication (`0C`) is `69 87`, chaining and logical channels are refused with their
     /// ISO status words. The `secure_messaging_status` option can refuse every SM class
     /// with one status word instead, as earlier versions did.
@@ -417,7 +417,7 @@ impl Card {
             0x00 | 0x80 => Ok(ClassKind::Plain),
             _ if cla & 0xE0 == 0x00 || cla & 0xE0 == 0x80 => {
                 // Channel bits win over everything else: only channel 0 works
-                // (card-measured.md §1.1).
+                // (docs/spec/card-measured.md §1.1).
                 if cla & 0x03 != 0 {
                     Err(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED)
                 } else if cla & 0x0C != 0 {
@@ -459,7 +459,7 @@ impl Card {
         }
     }
 
-    /// SET SESSION KEY `80 AE 00 00 00 01 00 <256>` (card-measured.md §6.10): only the text AP
+    /// SET SESSION KEY `80 AE 00 00 00 01 00 <256>` (docs/spec/card-measured.md §6.10): only the text AP
     /// delivers a key, after its PIN (checked before decryption); the others answer `66 F1` or
     /// `69 82`. A new key restarts the counter.
     fn set_session_key(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
@@ -550,7 +550,7 @@ impl Card {
                 }
                 Err(sw) => Err(sw),
             },
-            // Only VERIFY, SELECT and READ BINARY were confirmed under SM (card-measured.md
+            // Only VERIFY, SELECT and READ BINARY were confirmed under SM (docs/spec/card-measured.md
             // §6.10); anything else is answered as unsupported and keeps the session.
             _ => return Err(StatusWord::FUNCTION_NOT_SUPPORTED),
         };
@@ -601,7 +601,7 @@ impl Card {
                 Ok(CardAnswer::status(StatusWord::SUCCESS, Work::Select))
             }
             // ISO "select MF" without data: refused at the ISD level, a no-op (current DF and
-            // status kept) inside an application (card-measured.md §1.4).
+            // status kept) inside an application (docs/spec/card-measured.md §1.4).
             0x00 if command.data.is_empty() => match self.selection.application {
                 Some(_) => Ok(CardAnswer::status(StatusWord::SUCCESS, Work::Select)),
                 None => Err(StatusWord::INCORRECT_P1_P2),
@@ -614,7 +614,7 @@ impl Card {
                 };
                 let fid = u16::from_be_bytes([*hi, *lo]);
                 let Some(application) = self.selection.application else {
-                    // The MF level has one internal EF and nothing else (card-measured.md §3.1).
+                    // The MF level has one internal EF and nothing else (docs/spec/card-measured.md §3.1).
                     if fid == EF_MF_INTERNAL && self.mf_objects.has_internal_ef() {
                         self.selection.mf_internal_ef = true;
                         return Ok(CardAnswer::status(StatusWord::SUCCESS, Work::Select));
@@ -693,7 +693,7 @@ impl Card {
         let files = Arc::clone(&self.files);
         let (bytes, read) = match files.file(application, file).map(|f| &f.content) {
             Some(EfContent::Data { bytes, read }) => (bytes, read),
-            // A record EF is read with READ RECORD (card-measured.md §1.5).
+            // A record EF is read with READ RECORD (docs/spec/card-measured.md §1.5).
             Some(EfContent::Records(_)) => return Err(StatusWord::INCOMPATIBLE_FILE_STRUCTURE),
             _ => return Err(StatusWord::COMMAND_NOT_ALLOWED_NO_EF),
         };
@@ -815,7 +815,7 @@ impl Card {
         self.change_pin(command, 0x01, |_| true)
     }
 
-    /// JICSAP CHANGE KEY `80 32 00 80 Lc <new>` (card-measured.md §10.4): the 共通AP and
+    /// JICSAP CHANGE KEY `80 32 00 80 Lc <new>` (docs/spec/card-measured.md §10.4): the 共通AP and
     /// 住基AP PIN change, after VERIFY of the current value; the new value must be 4 digits.
     fn change_key(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
         self.change_pin(command, 0x00, |id| {
@@ -856,7 +856,7 @@ impl Card {
     ) -> Result<CardAnswer, StatusWord> {
         let scheme = SignatureScheme::from_p1(command.p1).ok_or(StatusWord::INCORRECT_P1_P2)?;
         let (application, file) = match command.p2 {
-            // The application's default key: the 券面 APs' card key (card-measured.md §6.9).
+            // The application's default key: the 券面 APs' card key (docs/spec/card-measured.md §6.9).
             0x00 => {
                 let application = self
                     .selection
@@ -919,7 +919,7 @@ impl Card {
             return Err(StatusWord::WRONG_LENGTH);
         }
         let le = command.le.ok_or(StatusWord::WRONG_LENGTH)?;
-        // The measured card refuses an extended Le outright (card-measured.md §3.3).
+        // The measured card refuses an extended Le outright (docs/spec/card-measured.md §3.3).
         if command.extended {
             return Err(StatusWord::CONDITIONS_OF_USE_NOT_SATISFIED);
         }
@@ -931,7 +931,7 @@ impl Card {
         self.data_answer(&challenge[..le], le, Work::Challenge)
     }
 
-    /// GET DATA (card-measured.md §3.2): the MF objects answer only at the MF level, the
+    /// GET DATA (docs/spec/card-measured.md §3.2): the MF objects answer only at the MF level, the
     /// contact ATR everywhere; a big object needs an extended Le (a short one gets `67 00`,
     /// never `6C xx`); an absent object answers `6A 88`.
     fn get_data(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
@@ -953,7 +953,7 @@ impl Card {
         self.data_answer(object, le, Work::Transfer(object.len()))
     }
 
-    /// READ RECORD `00 B2 <record> <P2> Le` (card-measured.md §1.5): P2 `04` reads one record
+    /// READ RECORD `00 B2 <record> <P2> Le` (docs/spec/card-measured.md §1.5): P2 `04` reads one record
     /// of the current EF, `(SFI << 3) | 04` of that EF (selecting it); P2 `..5` (from P1 to the
     /// last) is not offered (`6A 81`); no such record `6A 83`; a transparent EF `69 81`.
     fn read_record(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
@@ -989,7 +989,7 @@ impl Card {
         self.data_answer(&record[..count], le, Work::Transfer(count))
     }
 
-    /// INTERNAL AUTHENTICATE `00 88 00 <P2> Lc <challenge> 00` (card-measured.md §5.3): only
+    /// INTERNAL AUTHENTICATE `00 88 00 <P2> Lc <challenge> 00` (docs/spec/card-measured.md §5.3): only
     /// the 共通AP key answers, with no credential, a PKCS#1 v1.5 SHA-256 signature of the
     /// challenge; the JPKI keys refuse with `69 82`, anything else with `69 85`.
     fn internal_authenticate(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
@@ -1006,7 +1006,7 @@ impl Card {
         };
         match self.files.file(application, file).map(|f| &f.content) {
             Some(EfContent::InternalAuthenticationKey) => {}
-            // The JPKI keys answer 69 82, the 券面 card keys 69 85 (card-measured.md §4).
+            // The JPKI keys answer 69 82, the 券面 card keys 69 85 (docs/spec/card-measured.md §4).
             Some(EfContent::Key { pin: Some(_), .. }) => {
                 return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED)
             }

@@ -77,13 +77,13 @@ const CV_AUTHORITY_SLOT: usize = MF_HIERARCHY_SLOTS[0];
 
 /// Pool slots of the per-AP keys a real card generates on chip: text key 0013, the text
 /// session-key delivery key (EF 0006), surface key 001A. Distinct from each other and from the
-/// EF 0004 subjects, as on the card (card-measured.md §6.7).
+/// EF 0004 subjects, as on the card (docs/spec/card-measured.md §6.7).
 const TEXT_CARD_KEY_SLOT: usize = 9;
 const TEXT_SESSION_KEY_SLOT: usize = 10;
 const SURFACE_CARD_KEY_SLOT: usize = 11;
 
 /// Pool slot of the 共通AP INTERNAL AUTHENTICATE key 0019 (its public half is on no file of a
-/// real card either, card-measured.md §5.3).
+/// real card either, docs/spec/card-measured.md §5.3).
 const COMMON_KEY_SLOT: usize = 12;
 
 /// Issues the certificates the description calls for and loads the keys from the pool.
@@ -328,7 +328,7 @@ fn pin_table(description: &CardDescription, has_signing: bool, collation_b: &str
                 PinRecord::new(secret, TEXT_PIN_TRIES, tries.text.unwrap_or(TEXT_PIN_TRIES)),
             );
         }
-        // Blocked from issuance on every card examined (card-measured.md §6.1); its maximum
+        // Blocked from issuance on every card examined (docs/spec/card-measured.md §6.1); its maximum
         // is not known and never shows, since nothing can reset it.
         pins.insert(PinId::TextBlocked, PinRecord::new(Vec::new(), 3, 0));
         pins.insert(
@@ -349,7 +349,7 @@ fn pin_table(description: &CardDescription, has_signing: bool, collation_b: &str
             PinId::SurfaceMatchB,
             PinRecord::new(collation_b.as_bytes().to_vec(), match_tries, match_tries),
         );
-        // The 共通AP and 住基AP PINs are references of their own (card-measured.md §10.1);
+        // The 共通AP and 住基AP PINs are references of their own (docs/spec/card-measured.md §10.1);
         // the holder usually sets one 4-digit value for all, so they start as the text PIN.
         // Their retry count is not in the source; 3 as for the other 4-digit PINs.
         if features.auth_pin {
@@ -365,7 +365,7 @@ fn pin_table(description: &CardDescription, has_signing: bool, collation_b: &str
                 );
             }
         }
-        // The 生年月日 key is the first six digits of 照合番号B (card-measured.md §10.2); its
+        // The 生年月日 key is the first six digits of 照合番号B (docs/spec/card-measured.md §10.2); its
         // retry count is not known, so it counts like the 照合番号.
         let birth_date_key = collation_b.as_bytes().get(..6).unwrap_or_default().to_vec();
         pins.insert(

@@ -15,7 +15,7 @@ pub(crate) enum PinId {
     JpkiSigning,
     /// 券面事項入力補助AP EF 0011.
     Text,
-    /// 券面事項入力補助AP EF 0012: blocked from issuance, opens nothing (card-measured.md §6.1).
+    /// 券面事項入力補助AP EF 0012: blocked from issuance, opens nothing (docs/spec/card-measured.md §6.1).
     TextBlocked,
     /// 券面事項入力補助AP EF 0014 (照合番号A).
     TextMatchA,
@@ -25,11 +25,11 @@ pub(crate) enum PinId {
     SurfaceMatchA,
     /// 券面事項確認AP EF 0012 (照合番号B).
     SurfaceMatchB,
-    /// 券面事項確認AP EF 0011: the 生年月日 key, 和暦 `YYMMDD` (card-measured.md §7.1).
+    /// 券面事項確認AP EF 0011: the 生年月日 key, 和暦 `YYMMDD` (docs/spec/card-measured.md §7.1).
     SurfaceBirthDate,
-    /// 共通AP EF 001C: 4-digit PIN (card-measured.md §5.1).
+    /// 共通AP EF 001C: 4-digit PIN (docs/spec/card-measured.md §5.1).
     CommonPin,
-    /// 住基AP EF 001C: 4-digit PIN, a reference of its own (card-measured.md §9).
+    /// 住基AP EF 001C: 4-digit PIN, a reference of its own (docs/spec/card-measured.md §9).
     JukiPin,
 }
 

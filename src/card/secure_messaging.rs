@@ -1,4 +1,4 @@
-//! Secure messaging of the 券面事項入力補助AP (card-measured.md §6.10): SET SESSION KEY
+//! Secure messaging of the 券面事項入力補助AP (docs/spec/card-measured.md §6.10): SET SESSION KEY
 //! (RSAES-OAEP SHA-256 under the EF 0006 key), then CLA `08` commands carrying one `86`
 //! (AES-128-CBC cryptogram) or `96` (plain Le) data object, with a per-command counter IV.
 //! Confidentiality only: no MAC anywhere.

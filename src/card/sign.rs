@@ -12,13 +12,13 @@ use crate::pki::RsaSigner;
 pub(crate) const MAX_SIGN_INPUT: usize = 245;
 
 /// Largest message the card hashes itself (P1 `01`, `03`, `05`): a short APDU's Lc
-/// (card-measured.md §8.4; larger messages are not established).
+/// (docs/spec/card-measured.md §8.4; larger messages are not established).
 pub(crate) const MAX_HASHED_MESSAGE: usize = 255;
 
-/// PSS salt length of the card: the SHA-256 output size (card-measured.md §8.4).
+/// PSS salt length of the card: the SHA-256 output size (docs/spec/card-measured.md §8.4).
 const PSS_SALT_LENGTH: usize = 32;
 
-/// What the card does with the data of `80 2A`, chosen by P1 (card-measured.md §8.4).
+/// What the card does with the data of `80 2A`, chosen by P1 (docs/spec/card-measured.md §8.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SignatureScheme {
     /// P1 `00`: PKCS#1 v1.5 type 1 padding of the data as given (a DigestInfo, usually).

@@ -27,13 +27,13 @@ pub(crate) const SECURITY_CODE_IMAGE_SIZE: usize = 400;
 pub(crate) const MY_NUMBER_IMAGE_SIZE: usize = 145;
 
 /// SHA-256 DigestInfo header for a 96-byte OCTET STRING: the card-face signature signs three
-/// SHA-256 hashes in one DigestInfo (card-measured.md §7.3, §11.4).
+/// SHA-256 hashes in one DigestInfo (docs/spec/card-measured.md §7.3, §11.4).
 const TRIPLE_HASH_DIGEST_INFO: [u8; 19] = [
     0x30, 0x71, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
     0x00, 0x04, 0x60,
 ];
 
-/// Who opens what (card-measured.md §7.1, measured): A opens 0002-0006, B the same minus
+/// Who opens what (docs/spec/card-measured.md §7.1, measured): A opens 0002-0006, B the same minus
 /// 0005, the birth-date key only 0001.
 const AGE_RECORD_READ: ReadAccess = ReadAccess::AnyOf(&[PinId::SurfaceBirthDate]);
 const A_OR_B: ReadAccess = ReadAccess::AnyOf(&[PinId::SurfaceMatchA, PinId::SurfaceMatchB]);
@@ -100,7 +100,7 @@ fn plain_file(outer_tag: [u8; 2], objects: &[u8]) -> Vec<u8> {
     file
 }
 
-/// EF 0001, the age record (card-measured.md §7.2): `FF 10 { DF 11 birth YYYYMMDD, DF 12 card
+/// EF 0001, the age record (docs/spec/card-measured.md §7.2): `FF 10 { DF 11 birth YYYYMMDD, DF 12 card
 /// key (90/91), DF 13 signature over the DF 11 and DF 12 TLVs }`.
 pub(crate) fn age_record_file(inputs: &SurfaceInputs<'_>) -> Result<Vec<u8>, rsa::Error> {
     let mut objects = Vec::with_capacity(542);
@@ -119,7 +119,7 @@ pub(crate) fn age_record_file(inputs: &SurfaceInputs<'_>) -> Result<Vec<u8>, rsa
     Ok(plain_file([0xFF, 0x10], &objects))
 }
 
-/// EF 0002, the card face (card-measured.md §7.3): `FF 20 { DF 21 offsets of the nine objects,
+/// EF 0002, the card face (docs/spec/card-measured.md §7.3): `FF 20 { DF 21 offsets of the nine objects,
 /// DF 22 birth, DF 23 sex, DF 24 card key (90/91), DF 25 name PNG, DF 26 address PNG, DF 27
 /// photo JP2, DF 28 signature, DF 29 expiry, DF 2A security-code PNG }`. `DF 28` signs a
 /// DigestInfo holding SHA-256(DF22‖DF23‖DF24) ‖ SHA-256(DF25‖DF26) ‖ SHA-256(DF27), TLVs as
@@ -177,7 +177,7 @@ pub(crate) fn card_face_file(inputs: &SurfaceInputs<'_>) -> Result<Vec<u8>, rsa:
     Ok(file)
 }
 
-/// EF 0003, the AP basic data (card-measured.md §7.4): `FF 30 82 01 3B { DF 31 06 03 0E 01,
+/// EF 0003, the AP basic data (docs/spec/card-measured.md §7.4): `FF 30 82 01 3B { DF 31 06 03 0E 01,
 /// DF 32 key ID x000024/001, DF 33 00, DF 34 municipality, DF 35 key ID + 256 opaque bytes }`.
 /// `DF 35`'s meaning is unknown; ours is a key ID of our own and bytes derived from the
 /// holder's number, so it differs per card and never changes.
@@ -198,7 +198,7 @@ pub(crate) fn basic_info_file(person: &Person, municipality: &str) -> Vec<u8> {
     plain_file([0xFF, 0x30], &objects)
 }
 
-/// EF 0005, the rendered 個人番号 (card-measured.md §7.5): `FF 40 { DF 41 PNG, DF 42 card key,
+/// EF 0005, the rendered 個人番号 (docs/spec/card-measured.md §7.5): `FF 40 { DF 41 PNG, DF 42 card key,
 /// DF 43 signature over the DF 41 and DF 42 TLVs }`.
 pub(crate) fn my_number_image_file(inputs: &SurfaceInputs<'_>) -> Result<Vec<u8>, rsa::Error> {
     let image = synthetic_png(

@@ -16,7 +16,7 @@ pub(crate) use crate::apdu::ids::text::{
     EF_TEXT_PIN, EF_UNKNOWN_0008,
 };
 
-/// EF 0001 opens with the PIN or 照合番号A, not B (card-measured.md §6.1, measured).
+/// EF 0001 opens with the PIN or 照合番号A, not B (docs/spec/card-measured.md §6.1, measured).
 const MY_NUMBER_READ: ReadAccess = ReadAccess::AnyOf(&[PinId::Text, PinId::TextMatchA]);
 /// EF 0002 opens with the PIN or 照合番号B, not A (measured).
 const BASIC_FOUR_READ: ReadAccess = ReadAccess::AnyOf(&[PinId::Text, PinId::TextMatchB]);
@@ -51,7 +51,7 @@ pub(crate) fn basic_four_file(person: &Person) -> (Vec<u8>, std::ops::Range<usiz
     (file, range)
 }
 
-/// EF 0003 (card-measured.md §6.4): `FF 30 { DF 31 SHA-256(EF 0001 as stored, all 17
+/// EF 0003 (docs/spec/card-measured.md §6.4): `FF 30 { DF 31 SHA-256(EF 0001 as stored, all 17
 /// bytes), DF 32 SHA-256(EF 0002 from DF 22 through DF 25), DF 33 signature }`, the signature
 /// being PKCS#1 v1.5 SHA-256 over the `DF 31` and `DF 32` TLVs as written, by the key EF 0004
 /// certifies.
@@ -77,7 +77,7 @@ pub(crate) fn signature_file(
     Ok(file)
 }
 
-/// EF 0005 (card-measured.md §6.6): `FF 40 82 00 9F { DF 41 01 03 0E 01, DF 42 key ID
+/// EF 0005 (docs/spec/card-measured.md §6.6): `FF 40 82 00 9F { DF 41 01 03 0E 01, DF 42 key ID
 /// x000034/001, DF 43 32 bytes + 96 × FF }`. `DF 43`'s meaning is unknown; ours is a digest
 /// of the holder's number so it differs per card and never changes.
 pub(crate) fn basic_info_file(person: &Person) -> Vec<u8> {
@@ -95,14 +95,14 @@ pub(crate) fn basic_info_file(person: &Person) -> Vec<u8> {
     file
 }
 
-/// EF 0006 (card-measured.md §6.7): `A1 82 01 09 { 90 exponent, 91 modulus }`, unsigned.
+/// EF 0006 (docs/spec/card-measured.md §6.7): `A1 82 01 09 { 90 exponent, 91 modulus }`, unsigned.
 pub(crate) fn session_key_file(session_key: &RsaPublicKey) -> Vec<u8> {
     let mut file = Vec::with_capacity(269);
     push_tlv(&mut file, &[0xA1], &public_key_90_91(session_key));
     file
 }
 
-/// EF 0007 (card-measured.md §6.8): `FF 50 { DF 51 key 0013 (90/91), DF 52 signature over the
+/// EF 0007 (docs/spec/card-measured.md §6.8): `FF 50 { DF 51 key 0013 (90/91), DF 52 signature over the
 /// DF 51 TLV as written }` by the key EF 0004 certifies.
 pub(crate) fn card_key_file(
     card_key: &RsaPublicKey,

@@ -6,7 +6,7 @@
 
 /// Appends a BER length the way the issuer writes it: short form below 128, else always the
 /// two-byte long form `82 HH LL`, even below 256 (`82 00 91`; the `81` form never appears,
-/// card-measured.md §1.3, and signatures cover the bytes as written).
+/// docs/spec/card-measured.md §1.3, and signatures cover the bytes as written).
 pub(crate) fn push_length(out: &mut Vec<u8>, length: usize) {
     match length {
         0..=0x7F => out.push(length as u8),

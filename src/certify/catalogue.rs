@@ -44,7 +44,7 @@ pub struct RequirementDoc {
     pub id: Spanned<String>,
     pub title: String,
     pub rationale: String,
-    /// A section of the shared spec (`card-apdu.md §4`) or a field failure.
+    /// A section of the shared spec (`docs/spec/card-apdu.md §4`) or a field failure.
     pub source: String,
     pub level: Level,
     pub judge: Predicate,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::suite::{RemovalDoc, RemovalTrigger};
-use crate::apdu::Instruction;
+use crate::apdu::{Instruction, StatusWord};
 use crate::card::{Card, CardReply};
 use crate::trace::{SharedTranscript, TraceSink, Transcript};
 use crate::transport::serve::{
@@ -99,7 +99,7 @@ impl EmulatedCard for SlotCard {
         let Some(card) = self.card.as_mut() else {
             // The idle placeholder answers as the placeholder card does; no card, nothing.
             let rapdu = if self.idle_atr.is_some() {
-                vec![0x6D, 0x00]
+                StatusWord::INS_NOT_SUPPORTED.to_bytes().to_vec()
             } else {
                 Vec::new()
             };

@@ -1,4 +1,4 @@
-//! 一括照会 through files (oqs-xml.md §3): an `OQSmuquc01req` upload is answered at once with a
+//! 一括照会 through files (docs/spec/oqs-xml.md §3): an `OQSmuquc01req` upload is answered at once with a
 //! receipt (`OQSmuquc01res`: `ReceptionNumber`, `ReceptionDateTime`); an `OQSmuquc02req` naming
 //! that number gets the results (`OQSmuquc02res`: one `BulkConfirmUnit` per person, each with
 //! the echo of its query). The answers are computed at upload, on the upload's date, and kept

@@ -39,7 +39,7 @@ const BULK_UPLOAD_PREFIX: &[u8] = b"OQSmuquc01req_";
 const BULK_DOWNLOAD_PREFIX: &[u8] = b"OQSmuquc02req_";
 const ERROR_FILE_SUFFIX: &[u8] = b".error.txt";
 
-/// The three request kinds (oqs-xml.md §1.2), by name prefix.
+/// The three request kinds (docs/spec/oqs-xml.md §1.2), by name prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RequestKind {
     Single,

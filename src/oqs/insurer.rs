@@ -1,4 +1,4 @@
-//! 保険者番号 as clients write them and as results carry them (oqs-xml.md §5).
+//! 保険者番号 as clients write them and as results carry them (docs/spec/oqs-xml.md §5).
 //!
 //! Numbers have 8 digits (法別番号 2 + 都道府県 2 + 保険者 3 + check digit 1) or 6 (市町村国保,
 //! 国保組合). Clients write a 6-digit number padded with spaces (`  123456`, as the spec asks),

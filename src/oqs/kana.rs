@@ -1,4 +1,4 @@
-//! Half-width katakana for `NameKana` (oqs-xml.md §4.3: real files write `ｼﾝﾘｮｳ ﾀﾛｳ`, with
+//! Half-width katakana for `NameKana` (docs/spec/oqs-xml.md §4.3: real files write `ｼﾝﾘｮｳ ﾀﾛｳ`, with
 //! dakuten and handakuten as separate half-width marks and a half-width space between names).
 
 /// Full-width characters in the order of their half-width forms U+FF61..=U+FF9F (JIS X 0201).

@@ -400,7 +400,7 @@ pub struct MessageBody {
     pub(crate) qualification_confirm_search_info: Option<QualificationConfirmSearchInfo>,
 }
 
-/// `ResultOfQualificationConfirmation`, fields in the order written (oqs-xml.md §4.3). Optional
+/// `ResultOfQualificationConfirmation`, fields in the order written (docs/spec/oqs-xml.md §4.3). Optional
 /// elements are `None` when they have no value (and are then omitted from the XML, as EMR
 /// parsers expect).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -412,7 +412,7 @@ pub struct MessageBody {
 pub struct QualificationResult {
     /// `InsuredCardClassification`: 被保険者証区分.
     pub insured_card_classification: String,
-    /// 8 characters; a 6-digit number after two spaces (oqs-xml.md §5).
+    /// 8 characters; a 6-digit number after two spaces (docs/spec/oqs-xml.md §5).
     pub insurer_number: String,
     /// `InsuredCardSymbol`: 被保険者証の記号.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -447,7 +447,7 @@ pub struct QualificationResult {
     /// Only when the card has an end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) insured_card_expiration_date: Option<String>,
-    /// 後期高齢者 only (oqs-xml.md §4.4).
+    /// 後期高齢者 only (docs/spec/oqs-xml.md §4.4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insured_partial_contribution_ratio: Option<String>,
     /// `PreschoolClassification`: 未就学区分.

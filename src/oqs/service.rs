@@ -899,11 +899,11 @@ fn flag(consented: bool) -> Option<String> {
     Some(if consented { "1" } else { "0" }.to_owned())
 }
 
-/// Consent data is available for this long after the consent (oqs-xml.md §4.5, §37: every
+/// Consent data is available for this long after the consent (docs/spec/oqs-xml.md §4.5, §37: every
 /// sample's `…AvailableTime` is its `…ConsTime` + 24 h).
 const CONSENT_AVAILABLE_FOR: chrono::Duration = chrono::Duration::hours(24);
 
-/// The flag, and for a flag 1 its `…ConsTime` and `…AvailableTime` (oqs-xml.md §4.5).
+/// The flag, and for a flag 1 its `…ConsTime` and `…AvailableTime` (docs/spec/oqs-xml.md §4.5).
 struct ConsentElements {
     flag: Option<String>,
     time: Option<String>,

@@ -1,5 +1,5 @@
 //! The interface's XML (`XmlMsg` with `MessageHeader` and `MessageBody`) as EMRs write and read
-//! it (docs: `shared/spec/oqs-xml.md`, cited below by section).
+//! it (docs: `docs/spec/oqs-xml.md`, cited below by section).
 //!
 //! ## Requests (§2, §3)
 //! `OQSsiquc01req_*.xml`: a `MessageHeader` with `QualificationConfirmationDate` (yyyyMMdd),

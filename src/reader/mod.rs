@@ -1,5 +1,5 @@
 //! The face-authentication card reader (顔認証付きカードリーダー) and terminal flow, as a state
-//! machine driven one input at a time (qualification.md §2; docs/reader.md).
+//! machine driven one input at a time (docs/spec/qualification.md §2; docs/reader.md).
 //!
 //! - [`terminal`]: [`Terminal`], the state machine: feed it [`Input`]s, read [`Screen`]s and the
 //!   [`ReceptionOutcome`];

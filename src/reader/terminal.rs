@@ -27,7 +27,7 @@ use crate::oqs::{rules, Outcome};
 use crate::person::age_on;
 use crate::transport::Transport;
 
-/// Tries of the 利用者証明用 PIN (JPKI EF `0018`): locked after 3 wrong ones (qualification.md
+/// Tries of the 利用者証明用 PIN (JPKI EF `0018`): locked after 3 wrong ones (docs/spec/qualification.md
 /// §2). A correct PIN resets the counter to this; a verified card answers no count itself.
 pub const AUTH_PIN_MAX_TRIES: u8 = 3;
 

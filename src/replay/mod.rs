@@ -175,7 +175,7 @@ pub fn replay_events(
         }
         match event {
             Event::PowerOn { atr } | Event::Reset { atr } => {
-                // A warm reset keeps a verified PIN (card-measured.md §2), a power cycle does
+                // A warm reset keeps a verified PIN (docs/spec/card-measured.md §2), a power cycle does
                 // not: each is replayed as what it was.
                 selection.clear();
                 let answer = if matches!(event, Event::Reset { .. }) {

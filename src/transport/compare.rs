@@ -141,7 +141,7 @@ impl ProbeBuilder {
 
 const PREFIX_SELECT: &str = "SELECT by a leading part of the JPKI AID";
 
-/// GET DATA tags answered at the MF level (card-measured.md §3.2).
+/// GET DATA tags answered at the MF level (docs/spec/card-measured.md §3.2).
 const GET_DATA_TAGS: [u16; 9] = [
     0x0042, 0x0045, 0x0066, 0x00F0, 0x00F2, 0x00F7, 0x00F8, 0x7F21, 0x5F51,
 ];

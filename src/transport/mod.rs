@@ -61,7 +61,7 @@ pub trait Transport: Send {
     fn disconnect(&mut self) -> Result<(), TransportError>;
 
     /// Warm reset, returning the ATR. A verified PIN survives it on a real card
-    /// (card-measured.md §2), unlike a power cycle; a transport that cannot reset reconnects.
+    /// (docs/spec/card-measured.md §2), unlike a power cycle; a transport that cannot reset reconnects.
     fn reset(&mut self) -> Result<Vec<u8>, TransportError> {
         self.disconnect()?;
         self.connect()

@@ -422,7 +422,7 @@ impl Transport for PcscTransport {
         match self.card.take() {
             None => Ok(()),
             // Unpower so that PINs verified during the run do not stay open for the next
-            // application: a warm reset keeps them on a real card (card-measured.md §2).
+            // application: a warm reset keeps them on a real card (docs/spec/card-measured.md §2).
             Some(card) => card
                 .disconnect(Disposition::UnpowerCard)
                 .map_err(|(_, error)| pcsc_error(&self.reader_name(), error)),
@@ -451,7 +451,7 @@ impl Transport for PcscTransport {
 
 impl PcscTransport {
     /// Releases the card powered off (SCARD_UNPOWER_CARD): unlike a warm reset, a power-off
-    /// ends every verified PIN on a real card (card-measured.md §2).
+    /// ends every verified PIN on a real card (docs/spec/card-measured.md §2).
     pub fn power_off(&mut self) -> Result<(), TransportError> {
         self.identity = CardIdentity::Unknown;
         match self.card.take() {

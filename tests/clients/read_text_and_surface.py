@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""An independent client of the マイナンバーカード, written only from card-measured.md (§6.10,
+"""An independent client of the マイナンバーカード, written only from docs/spec/card-measured.md (§6.10,
 §7): it shares no code with myna-hil. Through PC/SC (pyscard) it reads the 券面事項入力補助AP
 with secure messaging (its own RSA-OAEP and AES-CBC from python3-cryptography), the
 券面事項確認AP card face, GET DATA at the MF level and the 共通AP card info, checks the card-face signature against the AP's CV certificate and a
@@ -96,7 +96,7 @@ def public_key_90_91(encoded):
 
 
 class Session:
-    """Secure messaging of card-measured.md §6.10: counter IV, ISO padding, one 86 object."""
+    """Secure messaging of docs/spec/card-measured.md §6.10: counter IV, ISO padding, one 86 object."""
 
     def __init__(self, connection, delivery_key):
         material = os.urandom(32)
@@ -232,7 +232,7 @@ COMMON_AP = bytes.fromhex("D3921000310001010100")
 
 
 def read_mf_and_common(connection):
-    """GET DATA at the MF level (card-measured.md §3.2) and the 共通AP card info (§5.2)."""
+    """GET DATA at the MF level (docs/spec/card-measured.md §3.2) and the 共通AP card info (§5.2)."""
     select_ap(connection, ISD)
     municipality, _ = transmit(connection, bytes([0x00, 0xCA, 0x00, 0xF0, 0x00]))
     _, short_le = transmit(connection, bytes([0x00, 0xCA, 0x00, 0xF8, 0x00]), expect=None)

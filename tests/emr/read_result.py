@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reads an OQS result or face file the way public EMR code does (oqs-xml.md §4, §6), with the
+"""Reads an OQS result or face file the way public EMR code does (docs/spec/oqs-xml.md §4, §6), with the
 standard library only, and prints what it read as JSON: an independent parser for our files.
 
 - the encoding comes from the XML declaration (CP932 for Shift_JIS, as OD and MR read it);

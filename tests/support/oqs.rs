@@ -1,5 +1,5 @@
 //! The qualification system's test material: request files in the public layout
-//! (oqs-xml.md §2) and a real `myna-hil oqs serve` process.
+//! (docs/spec/oqs-xml.md §2) and a real `myna-hil oqs serve` process.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};

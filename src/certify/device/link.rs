@@ -1,7 +1,7 @@
 //! The device's side of the card slot: a [`Transport`] decorator around the real slot.
 //!
 //! The correct reference device differs from the bare transport in one way only: it releases
-//! the card powered off, because a verified PIN survives a warm reset (card-measured.md §2).
+//! the card powered off, because a verified PIN survives a warm reset (docs/spec/card-measured.md §2).
 //! The faults that live at the APDU level (reading the signing certificate, 6B 00 as fatal,
 //! impatience, re-sending a PIN, skipping the retry query) are applied here, so the reader
 //! state machine in [`crate::reader`] stays the one every scenario runs.

@@ -8,7 +8,7 @@
 //!
 //! At the end of every reception (result, fallback or card error shown; the case ended) the
 //! device releases the card powered off, so no verified PIN stays open: a warm reset would not
-//! end it (card-measured.md §2).
+//! end it (docs/spec/card-measured.md §2).
 //!
 //! The faulty variants ([`faults`]) differ from the correct device only at a few hooks: the
 //! card link decorator ([`link::DeviceLink`]), the service decorator

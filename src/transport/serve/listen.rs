@@ -28,6 +28,7 @@ use super::control::{self, CardEvent, Command, Pending, RunningServer};
 use super::session::Session;
 use super::tcp::{serve_link, LinkEnd, LinkSettings, COMMAND_POLL};
 use super::{EmulatedCard, ServeError, ServeOptions};
+use crate::apdu::StatusWord;
 use crate::card::CardReply;
 use crate::trace::Event;
 
@@ -309,7 +310,7 @@ impl EmulatedCard for PlaceholderCard {
     }
     fn process(&mut self, _capdu: &[u8]) -> CardReply {
         CardReply {
-            rapdu: vec![0x6D, 0x00],
+            rapdu: StatusWord::INS_NOT_SUPPORTED.to_bytes().to_vec(),
             latency: Duration::ZERO,
         }
     }
