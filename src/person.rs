@@ -1,5 +1,6 @@
 //! The synthetic person shared by the card (what the IC holds) and the qualification
-//! registry (who the insurance record belongs to).
+//! registry (who the insurance record belongs to), and 照合番号B, which the card keeps as a key
+//! and the reader derives from what is printed on the card front.
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -173,6 +174,60 @@ impl fmt::Display for MyNumber {
     }
 }
 
+/// Which year the birth part of 照合番号B is written in: real cards use the Japanese era year
+/// **[RE]**; the card (`collation_b_birth_year`) and the reader (`collation_birth_year`) share
+/// this switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BirthYearStyle {
+    /// Two digits of the Japanese era year (昭和55年 → `55`, 令和元年 → `01`).
+    #[default]
+    JapaneseEra,
+    /// Last two digits of the Western year.
+    Western,
+}
+
+/// The year of `date` in the Japanese era it falls in (元年 = 1). Era boundaries: 令和
+/// 2019-05-01, 平成 1989-01-08, 昭和 1926-12-25, 大正 1912-07-30, otherwise 明治 (counted
+/// from 1868).
+pub(crate) fn japanese_era_year(date: NaiveDate) -> i32 {
+    const ERAS: [((i32, u32, u32), i32); 4] = [
+        ((2019, 5, 1), 2018),
+        ((1989, 1, 8), 1988),
+        ((1926, 12, 25), 1925),
+        ((1912, 7, 30), 1911),
+    ];
+    for ((year, month, day), base) in ERAS {
+        if (date.year(), date.month(), date.day()) >= (year, month, day) {
+            return date.year() - base;
+        }
+    }
+    date.year() - 1867
+}
+
+/// 照合番号B (14 digits): birth `YYMMDD` (year per `style`), card expiry year `YYYY`,
+/// 4-digit security code. The one place it is composed: the card keeps it as a key, the reader
+/// derives it from what it OCRs off the card front.
+pub fn collation_number_b(
+    birth: NaiveDate,
+    card_expiry_year: i32,
+    security_code: &str,
+    style: BirthYearStyle,
+) -> String {
+    let year = match style {
+        BirthYearStyle::JapaneseEra => japanese_era_year(birth),
+        BirthYearStyle::Western => birth.year(),
+    };
+    format!(
+        "{:02}{:02}{:02}{:04}{}",
+        year.rem_euclid(100),
+        birth.month(),
+        birth.day(),
+        card_expiry_year,
+        security_code
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +270,27 @@ mod tests {
             age_on(birth, NaiveDate::from_ymd_opt(2020, 5, 10).unwrap()),
             40
         );
+    }
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn era_years() {
+        assert_eq!(japanese_era_year(date(1980, 5, 10)), 55); // 昭和55年
+        assert_eq!(japanese_era_year(date(1989, 1, 7)), 64); // 昭和64年
+        assert_eq!(japanese_era_year(date(1989, 1, 8)), 1); // 平成元年
+        assert_eq!(japanese_era_year(date(2019, 4, 30)), 31); // 平成31年
+        assert_eq!(japanese_era_year(date(2019, 5, 1)), 1); // 令和元年
+        assert_eq!(japanese_era_year(date(1926, 12, 24)), 15); // 大正15年
+    }
+
+    #[test]
+    fn collation_b_layout() {
+        let b = collation_number_b(date(1980, 5, 10), 2034, "1234", BirthYearStyle::JapaneseEra);
+        assert_eq!(b, "55051020341234");
+        let w = collation_number_b(date(1980, 5, 10), 2034, "1234", BirthYearStyle::Western);
+        assert_eq!(w, "80051020341234");
     }
 }

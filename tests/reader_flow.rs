@@ -4,6 +4,7 @@
 //! never from the code under test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
+use crate::support::date as d;
 use chrono::NaiveDate;
 use myna_hil::card::{Card, CardDescription};
 use myna_hil::oqs::codes::QualificationValidity;
@@ -187,10 +188,6 @@ card:
   security_code: "2222"
   keys: { auth: 9, signing: 10, text_ap: 2 }
 "#;
-
-fn d(text: &str) -> NaiveDate {
-    text.parse().unwrap()
-}
 
 fn oqs() -> Oqs {
     let description = RegistryDescription::from_yaml("reader_flow registry", REGISTRY).unwrap();

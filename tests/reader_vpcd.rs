@@ -15,31 +15,11 @@ use myna_hil::reader::*;
 use myna_hil::transport::identify::RealCardPolicy;
 use myna_hil::transport::pcsc::PcscTransport;
 
-const REGISTRY: &str = r#"
-insurers:
-  - number: "01130012"
-    name: "全国健康保険協会 東京支部（試験）"
-persons:
-  - id: taro
-    person:
-      name: "試験　太郎"
-      kana: "シケン タロウ"
-      birth_date: 1980-05-10
-      sex: male
-      address: "東京都千代田区霞が関一丁目1番1号"
-      my_number: "123456789018"
-    qualifications:
-      - insurer: "01130012"
-        symbol: "12345678"
-        number: "1234"
-        acquired: 2015-04-01
-    cards:
-      - issued: 2022-04-01
-"#;
-
 fn oqs() -> Oqs {
-    let description = RegistryDescription::from_yaml("reader_vpcd registry", REGISTRY).unwrap();
-    let registry = Registry::from_description("reader_vpcd registry", &description).unwrap();
+    // The clinic's registry: its taro holds the standard card these receptions use.
+    let text = std::fs::read_to_string(crate::support::oqs::REGISTRY).unwrap();
+    let description = RegistryDescription::from_yaml(crate::support::oqs::REGISTRY, &text).unwrap();
+    let registry = Registry::from_description(crate::support::oqs::REGISTRY, &description).unwrap();
     Oqs::new(registry, OqsConfig::default()).unwrap()
 }
 

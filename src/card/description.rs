@@ -11,6 +11,7 @@ use std::path::Path;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
+pub use crate::person::BirthYearStyle;
 use crate::person::Person;
 
 /// A whole card file: `person:` and `card:`.
@@ -197,9 +198,9 @@ impl CardDescription {
     /// hid them.
     pub fn collation_numbers(&self) -> (String, String) {
         let spec = &self.card;
-        let b = super::surface::collation_number_b(
+        let b = crate::person::collation_number_b(
             self.person.birth_date,
-            spec.expiry_date(&self.person),
+            spec.expiry_date(&self.person).year(),
             spec.security_code.as_str(),
             spec.options.collation_b_birth_year,
         );
@@ -903,15 +904,6 @@ pub enum SecureMessagingStatus {
     NotSupported,
     #[serde(rename = "69FC")]
     Refused,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BirthYearStyle {
-    /// Two digits of the Japanese era year (昭和55年 → `55`, 令和元年 → `01`).
-    JapaneseEra,
-    /// Last two digits of the Western year.
-    Western,
 }
 
 /// Faults a scenario can switch on. All off by default.

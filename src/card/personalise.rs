@@ -174,12 +174,7 @@ pub(super) fn contents(
     } else {
         MfObjects::default()
     };
-    let collation_b = surface::collation_number_b(
-        person.birth_date,
-        spec.expiry_date(person),
-        spec.security_code.as_str(),
-        spec.options.collation_b_birth_year,
-    );
+    let (_, collation_b) = description.collation_numbers();
     let pins = pin_table(description, signing.is_some(), &collation_b);
 
     let (signing_certificate, signing_key) = match signing {

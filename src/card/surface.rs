@@ -1,11 +1,10 @@
 //! 券面事項確認AP: the card face as images, opened with 照合番号A or B, and the basic-info EF.
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use rsa::{Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
 use sha2::{Digest, Sha256};
 
 use super::cv::{cv_certificate_ef, key_id, public_key_90_91};
-use super::description::BirthYearStyle;
 use super::fs::{Application, EfContent, ElementaryFile, KeyId, ReadAccess, AID_SURFACE};
 use super::images::{synthetic_jpeg2000, synthetic_png};
 use super::pin::PinId;
@@ -38,46 +37,6 @@ const TRIPLE_HASH_DIGEST_INFO: [u8; 19] = [
 const AGE_RECORD_READ: ReadAccess = ReadAccess::AnyOf(&[PinId::SurfaceBirthDate]);
 const A_OR_B: ReadAccess = ReadAccess::AnyOf(&[PinId::SurfaceMatchA, PinId::SurfaceMatchB]);
 const A_ONLY: ReadAccess = ReadAccess::AnyOf(&[PinId::SurfaceMatchA]);
-
-/// The year of `date` in the Japanese era it falls in (元年 = 1). Era boundaries: 令和
-/// 2019-05-01, 平成 1989-01-08, 昭和 1926-12-25, 大正 1912-07-30, otherwise 明治 (counted
-/// from 1868).
-pub(crate) fn japanese_era_year(date: NaiveDate) -> i32 {
-    const ERAS: [((i32, u32, u32), i32); 4] = [
-        ((2019, 5, 1), 2018),
-        ((1989, 1, 8), 1988),
-        ((1926, 12, 25), 1925),
-        ((1912, 7, 30), 1911),
-    ];
-    for ((year, month, day), base) in ERAS {
-        if (date.year(), date.month(), date.day()) >= (year, month, day) {
-            return date.year() - base;
-        }
-    }
-    date.year() - 1867
-}
-
-/// 照合番号B (14 digits): birth `YYMMDD` (year per `style`), card expiry year `YYYY`,
-/// 4-digit security code.
-pub fn collation_number_b(
-    birth: NaiveDate,
-    card_expiry: NaiveDate,
-    security_code: &str,
-    style: BirthYearStyle,
-) -> String {
-    let year = match style {
-        BirthYearStyle::JapaneseEra => japanese_era_year(birth),
-        BirthYearStyle::Western => birth.year(),
-    };
-    format!(
-        "{:02}{:02}{:02}{:04}{}",
-        year.rem_euclid(100),
-        birth.month(),
-        birth.day(),
-        card_expiry.year(),
-        security_code
-    )
-}
 
 pub(crate) struct SurfaceInputs<'a> {
     pub(crate) person: &'a Person,
@@ -251,41 +210,4 @@ pub(crate) fn application(inputs: &SurfaceInputs<'_>) -> Result<Application, rsa
             },
         ],
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(y, m, d).unwrap()
-    }
-
-    #[test]
-    fn era_years() {
-        assert_eq!(japanese_era_year(date(1980, 5, 10)), 55); // 昭和55年
-        assert_eq!(japanese_era_year(date(1989, 1, 7)), 64); // 昭和64年
-        assert_eq!(japanese_era_year(date(1989, 1, 8)), 1); // 平成元年
-        assert_eq!(japanese_era_year(date(2019, 4, 30)), 31); // 平成31年
-        assert_eq!(japanese_era_year(date(2019, 5, 1)), 1); // 令和元年
-        assert_eq!(japanese_era_year(date(1926, 12, 24)), 15); // 大正15年
-    }
-
-    #[test]
-    fn collation_b_layout() {
-        let b = collation_number_b(
-            date(1980, 5, 10),
-            date(2034, 5, 10),
-            "1234",
-            BirthYearStyle::JapaneseEra,
-        );
-        assert_eq!(b, "55051020341234");
-        let w = collation_number_b(
-            date(1980, 5, 10),
-            date(2034, 5, 10),
-            "1234",
-            BirthYearStyle::Western,
-        );
-        assert_eq!(w, "80051020341234");
-    }
 }

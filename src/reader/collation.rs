@@ -4,18 +4,9 @@
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-use crate::card::surface::japanese_era_year;
 use crate::card::Card;
-
-/// Which year the reader writes in the birth part of 照合番号B. Real cards use the Japanese
-/// era year **[RE]**; the card emulator has the same switch (`collation_b_birth_year`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BirthYearStyle {
-    #[default]
-    JapaneseEra,
-    Western,
-}
+use crate::person::collation_number_b;
+pub use crate::person::BirthYearStyle;
 
 /// The printed fields a face-authentication reader OCRs from the card front. A scenario
 /// gives them as an input (a misread is a wrong value).
@@ -59,17 +50,11 @@ impl FaceOcr {
         if !(1000..=9999).contains(&self.card_expiry_year) {
             return Err(OcrError::ExpiryYear(self.card_expiry_year));
         }
-        let year = match style {
-            BirthYearStyle::JapaneseEra => japanese_era_year(self.birth_date),
-            BirthYearStyle::Western => self.birth_date.year(),
-        };
-        Ok(format!(
-            "{:02}{:02}{:02}{:04}{}",
-            year.rem_euclid(100),
-            self.birth_date.month(),
-            self.birth_date.day(),
+        Ok(collation_number_b(
+            self.birth_date,
             self.card_expiry_year,
-            self.security_code
+            &self.security_code,
+            style,
         ))
     }
 }
