@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::*;
-use myna_hil::certify::protocol::{Action, Answer, Instruction, Op, Shown};
+use myna_hil::certify::protocol::{Action, DriverAnswer, Instruction, Op, Shown};
 use myna_hil::oqs::registry::Registry;
 use myna_hil::oqs::service::{CallKind, CallRecord, Oqs, OqsConfig};
 use myna_hil::oqs::{IdentityMethod, Outcome};
@@ -92,7 +92,7 @@ impl Driver {
         }
     }
 
-    fn send(&mut self, op: Op) -> Answer {
+    fn send(&mut self, op: Op) -> DriverAnswer {
         let id = self.next_id;
         self.next_id += 1;
         let line = serde_json::to_string(&Instruction { id, op }).unwrap();
@@ -100,13 +100,13 @@ impl Driver {
         self.stdin.flush().unwrap();
         let mut answer = String::new();
         self.stdout.read_line(&mut answer).unwrap();
-        let answer: Answer =
+        let answer: DriverAnswer =
             serde_json::from_str(&answer).unwrap_or_else(|error| panic!("{answer:?}: {error}"));
         assert_eq!(answer.id, id, "{answer:?}");
         answer
     }
 
-    fn hello(&mut self, oqs_url: &str) -> Answer {
+    fn hello(&mut self, oqs_url: &str) -> DriverAnswer {
         self.send(Op::Hello {
             protocol: "myna-hil-driver".into(),
             version: 1,

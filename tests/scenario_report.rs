@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use myna_hil::scenario::junit::render_junit;
 use myna_hil::scenario::report::{render_json, render_text, Style, Summary};
-use myna_hil::scenario::run::{Failure, Outcome, ScenarioResult, TranscriptEntry};
+use myna_hil::scenario::run::{Outcome, ScenarioFailure, ScenarioResult, TranscriptEntry};
 use myna_hil::scenario::LoadError;
 
 fn entry(step: usize, at_us: u64, direction: &'static str, text: &str) -> TranscriptEntry {
@@ -45,7 +45,7 @@ fn failed() -> ScenarioResult {
         file: "scenarios/card/pin.yaml".into(),
         tags: vec!["card".into(), "pin".into()],
         outcome: Outcome::Failed(
-            Failure {
+            ScenarioFailure {
                 step: 4,
                 step_title: "step 5 (third wrong PIN)".into(),
                 line: 21,

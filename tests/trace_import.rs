@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use myna_hil::trace::import::{pcapng, Position};
-use myna_hil::trace::{read_trace, Answer, Event, TraceEvent};
+use myna_hil::trace::{read_trace, Event, ExchangeAnswer, TraceEvent};
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
@@ -155,14 +155,14 @@ fn a_usbpcap_capture_yields_its_apdus_and_events() {
     assert_eq!(select.command, SELECT_JPKI.to_vec());
     assert_eq!(
         select.answer,
-        Answer::Response(vec![0x90, 0x00]),
+        ExchangeAnswer::Response(vec![0x90, 0x00]),
         "the time extension is not the answer"
     );
     let Event::Apdu(verify) = events[3] else {
         panic!("{:?}", events[3])
     };
     assert_eq!(verify.command, VERIFY_1234.to_vec());
-    assert_eq!(verify.answer, Answer::Response(vec![0x63, 0xC2]));
+    assert_eq!(verify.answer, ExchangeAnswer::Response(vec![0x63, 0xC2]));
     let Event::Apdu(extended) = events[4] else {
         panic!("{:?}", events[4])
     };
@@ -173,7 +173,7 @@ fn a_usbpcap_capture_yields_its_apdus_and_events() {
     );
     let mut answer = vec![0x11; 300];
     answer.extend_from_slice(&[0x22, 0x90, 0x00]);
-    assert_eq!(extended.answer, Answer::Response(answer));
+    assert_eq!(extended.answer, ExchangeAnswer::Response(answer));
     assert_eq!(events[5], &Event::PowerOff);
     assert_eq!(events[6], &Event::Removed);
     assert_eq!(events.len(), 7);
@@ -228,7 +228,10 @@ fn a_usbmon_capture_yields_its_apdus() {
     let exchanges: Vec<_> = imported.transcript.exchanges().collect();
     assert_eq!(exchanges.len(), 1);
     assert_eq!(exchanges[0].command, SELECT_JPKI.to_vec());
-    assert_eq!(exchanges[0].answer, Answer::Response(vec![0x6A, 0x82]));
+    assert_eq!(
+        exchanges[0].answer,
+        ExchangeAnswer::Response(vec![0x6A, 0x82])
+    );
     assert!(imported.skipped.is_empty(), "{:?}", imported.skipped);
 }
 

@@ -180,7 +180,7 @@ fn run_record_writes_one_transcript_per_scenario_that_replays_identically() {
 /// A card whose certificate dates are relative to the serving day ("+404d"), recorded on
 /// `day` (in Japan) reading its auth certificate, written as a transcript stamped that day.
 fn record_certificate_read_on(day: chrono::NaiveDate, trace: &Path) {
-    use myna_hil::trace::{Answer, ApduExchange, Event, Transcript};
+    use myna_hil::trace::{ApduExchange, Event, ExchangeAnswer, Transcript};
     let description = CardDescription::from_yaml_file(&fixture("standard.yaml"))
         .unwrap()
         .on_day(day);
@@ -197,7 +197,10 @@ fn record_certificate_read_on(day: chrono::NaiveDate, trace: &Path) {
         let reply = card.process(&bytes);
         transcript.push(
             Duration::from_millis(1),
-            Event::Apdu(ApduExchange::new(&bytes, Answer::Response(reply.rapdu))),
+            Event::Apdu(ApduExchange::new(
+                &bytes,
+                ExchangeAnswer::Response(reply.rapdu),
+            )),
         );
     }
     // 09:30 in Japan on `day`.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::dut::{DeviceError, DeviceUnderTest, Hello};
 use super::observed::Witness;
-use super::protocol::{Action, Answer, Instruction, Op, PROTOCOL_NAME, PROTOCOL_VERSION};
+use super::protocol::{Action, DriverAnswer, Instruction, Op, PROTOCOL_NAME, PROTOCOL_VERSION};
 
 /// How long a driver may take to start and answer `hello`.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -126,7 +126,7 @@ impl Driver {
     }
 
     /// Sends one instruction and waits for its answer.
-    fn exchange(&mut self, op: Op, timeout: Duration) -> Result<Answer, DeviceError> {
+    fn exchange(&mut self, op: Op, timeout: Duration) -> Result<DriverAnswer, DeviceError> {
         if self.running.is_none() {
             self.restart()?;
         }
@@ -137,7 +137,7 @@ impl Driver {
         result
     }
 
-    fn exchange_once(&mut self, op: Op, timeout: Duration) -> Result<Answer, DeviceError> {
+    fn exchange_once(&mut self, op: Op, timeout: Duration) -> Result<DriverAnswer, DeviceError> {
         let id = self.next_id;
         self.next_id += 1;
         let instruction = Instruction { id, op };
@@ -166,7 +166,7 @@ impl Driver {
                 return Err(DeviceError::Exited("the driver's stdout closed".into()))
             }
         };
-        let answer: Answer = serde_json::from_str(text.trim()).map_err(|error| {
+        let answer: DriverAnswer = serde_json::from_str(text.trim()).map_err(|error| {
             DeviceError::Protocol(format!(
                 "answer to instruction {id} is not a protocol v1 answer ({error}): {}",
                 shorten(text.trim())
@@ -247,7 +247,11 @@ impl DeviceUnderTest for Driver {
         &self.unsupported
     }
 
-    fn begin_case(&mut self, case: &str, date: chrono::NaiveDate) -> Result<Answer, DeviceError> {
+    fn begin_case(
+        &mut self,
+        case: &str,
+        date: chrono::NaiveDate,
+    ) -> Result<DriverAnswer, DeviceError> {
         self.exchange(
             Op::BeginCase {
                 case: case.into(),
@@ -264,7 +268,7 @@ impl DeviceUnderTest for Driver {
         action: &Action,
         _prompt: &str,
         timeout: Duration,
-    ) -> Result<Answer, DeviceError> {
+    ) -> Result<DriverAnswer, DeviceError> {
         self.exchange(
             Op::Step {
                 case: case.into(),
@@ -280,7 +284,7 @@ impl DeviceUnderTest for Driver {
         None
     }
 
-    fn end_case(&mut self, case: &str) -> Result<Answer, DeviceError> {
+    fn end_case(&mut self, case: &str) -> Result<DriverAnswer, DeviceError> {
         self.exchange(Op::EndCase { case: case.into() }, HOUSEKEEPING_TIMEOUT)
     }
 

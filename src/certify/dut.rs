@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 
 use super::catalogue::Question;
 use super::observed::Witness;
-use super::protocol::{Action, Answer};
+use super::protocol::{Action, DriverAnswer};
 
 /// Where the device finds the emulated services (the `hello` instruction).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub trait DeviceUnderTest {
     fn declared_unsupported(&self) -> &[String] {
         &[]
     }
-    fn begin_case(&mut self, case: &str, date: NaiveDate) -> Result<Answer, DeviceError>;
+    fn begin_case(&mut self, case: &str, date: NaiveDate) -> Result<DriverAnswer, DeviceError>;
     /// One operator action; `prompt` is the bilingual instruction for a person.
     fn step(
         &mut self,
@@ -49,9 +49,9 @@ pub trait DeviceUnderTest {
         action: &Action,
         prompt: &str,
         timeout: Duration,
-    ) -> Result<Answer, DeviceError>;
+    ) -> Result<DriverAnswer, DeviceError>;
     /// A yes/no question about what the device shows; `None` when nobody can answer.
     fn ask(&mut self, question: &Question) -> Option<bool>;
-    fn end_case(&mut self, case: &str) -> Result<Answer, DeviceError>;
+    fn end_case(&mut self, case: &str) -> Result<DriverAnswer, DeviceError>;
     fn shutdown(&mut self);
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::protocol::{Answer, Shown};
+use super::protocol::{DriverAnswer, Shown};
 use crate::trace::{Entry, Event, PinRecording, Transcript};
 
 /// One line of a case's transcript for an entry of the card slot's exchange log: time since
@@ -118,7 +118,7 @@ pub struct StepRecord {
     pub pin_entry: bool,
     pub started: DateTime<Utc>,
     pub ended: DateTime<Utc>,
-    pub answer: Option<Answer>,
+    pub answer: Option<DriverAnswer>,
     /// A harness-side or protocol failure of the step.
     pub failure: Option<String>,
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::catalogue::Question;
 use super::dut::{DeviceError, DeviceUnderTest, Hello};
 use super::observed::Witness;
-use super::protocol::{Action, Answer};
+use super::protocol::{Action, DriverAnswer};
 
 /// How long a person has to answer a question.
 const QUESTION_TIMEOUT: Duration = Duration::from_secs(300);
@@ -104,13 +104,17 @@ impl DeviceUnderTest for Operator {
         Ok(None)
     }
 
-    fn begin_case(&mut self, case: &str, date: chrono::NaiveDate) -> Result<Answer, DeviceError> {
+    fn begin_case(
+        &mut self,
+        case: &str,
+        date: chrono::NaiveDate,
+    ) -> Result<DriverAnswer, DeviceError> {
         self.say(&format!(
             "\n-- ケース {case} ({date}) / case {case} ({date}) --\n端末を待受画面に戻してください / Bring the device back to its idle screen"
         ));
-        Ok(Answer {
+        Ok(DriverAnswer {
             ok: true,
-            ..Answer::default()
+            ..DriverAnswer::default()
         })
     }
 
@@ -121,7 +125,7 @@ impl DeviceUnderTest for Operator {
         action: &Action,
         prompt: &str,
         timeout: Duration,
-    ) -> Result<Answer, DeviceError> {
+    ) -> Result<DriverAnswer, DeviceError> {
         // What the harness does itself, and waiting, need nobody: a case made only of these
         // (a device that reads on insertion) runs unattended.
         let unattended = match action {
@@ -132,9 +136,9 @@ impl DeviceUnderTest for Operator {
         if let Some(pause) = unattended {
             self.say(&format!("[{step}] {prompt}"));
             std::thread::sleep(pause);
-            return Ok(Answer {
+            return Ok(DriverAnswer {
                 ok: true,
-                ..Answer::default()
+                ..DriverAnswer::default()
             });
         }
         let timeout = timeout.max(self.min_step_timeout);
@@ -144,9 +148,9 @@ impl DeviceUnderTest for Operator {
             timeout.as_secs()
         ));
         self.wait_line(timeout)?;
-        Ok(Answer {
+        Ok(DriverAnswer {
             ok: true,
-            ..Answer::default()
+            ..DriverAnswer::default()
         })
     }
 
@@ -162,10 +166,10 @@ impl DeviceUnderTest for Operator {
         }
     }
 
-    fn end_case(&mut self, _case: &str) -> Result<Answer, DeviceError> {
-        Ok(Answer {
+    fn end_case(&mut self, _case: &str) -> Result<DriverAnswer, DeviceError> {
+        Ok(DriverAnswer {
             ok: true,
-            ..Answer::default()
+            ..DriverAnswer::default()
         })
     }
 

@@ -1,7 +1,7 @@
 //! The driver protocol, version 1: how `myna-hil certify --driver CMD` drives a device under test.
 //!
 //! The harness starts CMD once. It writes one JSON [`Instruction`] per line to the driver's
-//! stdin and waits for exactly one JSON [`Answer`] line on its stdout before sending the next
+//! stdin and waits for exactly one JSON [`DriverAnswer`] line on its stdout before sending the next
 //! (stderr is passed through to the harness's log). The first instruction is `hello`, the last
 //! `shutdown`. An answer with another `id`, a line that is not JSON, or no answer within the
 //! step's `timeout_ms` fails the step; the harness then ends the driver.
@@ -122,7 +122,7 @@ pub enum Action {
 
 /// One line from the driver to the harness.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct Answer {
+pub struct DriverAnswer {
     /// The instruction's `id`.
     pub id: u64,
     pub ok: bool,

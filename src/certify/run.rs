@@ -15,7 +15,7 @@ use super::dut::{DeviceError, DeviceUnderTest, Hello};
 use super::judge::{judge, Verdict};
 use super::observed::{CaseObservation, StepRecord};
 use super::oqs_server::{OqsServer, OqsServerError};
-use super::protocol::{Action, Answer};
+use super::protocol::{Action, DriverAnswer};
 use super::slot::{Slot, SlotError, SlotLink, SlotSetup};
 use super::suite::{Case, ConsentModeChoice, PinEntry, StepDoc, Suite};
 use super::world::{case_card, run_registry, CaseCard, WorldError};
@@ -308,9 +308,9 @@ fn action_of(step: &StepDoc, card: &CaseCard) -> (Action, String, bool) {
         StepDoc::Register(agree) => (
             Action::Register { agree: *agree },
             if *agree {
-                "保険証利用登録に「はい」/ Answer Yes to the insurance registration".into()
+                "保険証利用登録に「はい」/ DriverAnswer Yes to the insurance registration".into()
             } else {
-                "保険証利用登録に「いいえ」/ Answer No to the insurance registration".into()
+                "保険証利用登録に「いいえ」/ DriverAnswer No to the insurance registration".into()
             },
             false,
         ),
@@ -484,7 +484,7 @@ fn action_name(action: &Action) -> String {
         .unwrap_or_default()
 }
 
-fn answer_failure(answer: &Answer) -> Option<String> {
+fn answer_failure(answer: &DriverAnswer) -> Option<String> {
     if answer.ok {
         return None;
     }

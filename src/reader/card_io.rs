@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use crate::apdu::ids::{jpki, surface, AID_SURFACE};
 use crate::apdu::{build, SecretKind, Selection, StatusWord};
-use crate::trace::{Answer, ApduExchange};
+use crate::trace::{ApduExchange, ExchangeAnswer};
 use crate::transport::{Transport, TransportError};
 
 /// The token label of a マイナンバーカード (JPKI EF `0006`, first bytes).
@@ -120,12 +120,14 @@ impl<'t> CardLink<'t> {
                 let data = data.to_vec();
                 self.selection.follow(capdu, sw.is_success());
                 self.log
-                    .push(ApduExchange::new(capdu, Answer::Response(rapdu)));
+                    .push(ApduExchange::new(capdu, ExchangeAnswer::Response(rapdu)));
                 Ok((data, sw))
             }
             Err(error) => {
-                self.log
-                    .push(ApduExchange::new(capdu, Answer::Failed(error.failure())));
+                self.log.push(ApduExchange::new(
+                    capdu,
+                    ExchangeAnswer::Failed(error.failure()),
+                ));
                 Err(error.into())
             }
         }

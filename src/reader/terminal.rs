@@ -177,7 +177,7 @@ impl Terminal {
         if matches!((&input, self.screen), (Input::RemoveCard, Screen::Finished)) {
             return Err(self.unexpected(name));
         }
-        let mut step = Step {
+        let mut step = InputHandling {
             terminal: self,
             transport,
             service,
@@ -243,7 +243,7 @@ impl Terminal {
 }
 
 /// One input being handled: the terminal with the transport and service of this step.
-struct Step<'a, 't> {
+struct InputHandling<'a, 't> {
     terminal: &'a mut Terminal,
     transport: &'t mut dyn Transport,
     service: &'t dyn QualificationService,
@@ -301,7 +301,7 @@ fn detect(link: &mut CardLink<'_>) -> Detection {
     }
 }
 
-impl Step<'_, '_> {
+impl InputHandling<'_, '_> {
     fn link(&mut self) -> CardLink<'_> {
         CardLink::new(
             &mut *self.transport,

@@ -36,7 +36,7 @@ pub struct ReplayArgs {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub enum ReplayCliError {
     #[error(transparent)]
     Trace(#[from] TraceError),
     #[error(transparent)]
@@ -56,7 +56,7 @@ pub enum CliError {
     },
 }
 
-pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
+pub fn replay(args: ReplayArgs) -> Result<ExitCode, ReplayCliError> {
     let lines = read_trace_numbered(&args.trace)?;
     // A card's relative dates (certificates valid "+404d") count from the day the session
     // was recorded, so an old capture replays against the card as it was then.
@@ -99,8 +99,8 @@ pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
     print!("{}", render(&args, &report, &lines));
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report)
-            .map_err(|error| CliError::Usage(error.to_string()))?;
-        std::fs::write(path, json).map_err(|source| CliError::Write {
+            .map_err(|error| ReplayCliError::Usage(error.to_string()))?;
+        std::fs::write(path, json).map_err(|source| ReplayCliError::Write {
             path: path.clone(),
             source,
         })?;
@@ -195,7 +195,7 @@ fn open_target(
     args: &ReplayArgs,
     description: Option<&CardDescription>,
     placement: Placement,
-) -> Result<Box<dyn ReplayTarget>, CliError> {
+) -> Result<Box<dyn ReplayTarget>, ReplayCliError> {
     match args
         .against
         .split_once(':')
@@ -204,7 +204,7 @@ fn open_target(
         }) {
         ("virtual", None) => {
             let description = description.ok_or_else(|| {
-                CliError::Usage(
+                ReplayCliError::Usage(
                     "--against virtual needs --card FILE (the card to replay against): the trace's start line names no card".into(),
                 )
             })?;
@@ -220,7 +220,7 @@ fn open_target(
             name,
             args.allow_real_card_changes,
         )?))),
-        _ => Err(CliError::Usage(format!(
+        _ => Err(ReplayCliError::Usage(format!(
             "--against {}: expected `virtual` or `pcsc[:NAME]`",
             args.against
         ))),
@@ -228,7 +228,10 @@ fn open_target(
 }
 
 #[cfg(feature = "pcsc")]
-fn open_pcsc(name: Option<&str>, allow_changes: bool) -> Result<Box<dyn Transport>, CliError> {
+fn open_pcsc(
+    name: Option<&str>,
+    allow_changes: bool,
+) -> Result<Box<dyn Transport>, ReplayCliError> {
     use crate::transport::identify::RealCardPolicy;
     use crate::transport::pcsc::PcscTransport;
     let policy = if allow_changes {
@@ -240,8 +243,11 @@ fn open_pcsc(name: Option<&str>, allow_changes: bool) -> Result<Box<dyn Transpor
 }
 
 #[cfg(not(feature = "pcsc"))]
-fn open_pcsc(_name: Option<&str>, _allow_changes: bool) -> Result<Box<dyn Transport>, CliError> {
-    Err(CliError::Usage(
+fn open_pcsc(
+    _name: Option<&str>,
+    _allow_changes: bool,
+) -> Result<Box<dyn Transport>, ReplayCliError> {
+    Err(ReplayCliError::Usage(
         "--against pcsc is not available in this build: rebuild with `--features pcsc` (needs libpcsclite-dev)".into(),
     ))
 }

@@ -25,7 +25,7 @@ use crate::apdu::ins::INS_CHANGE_KEY;
 use crate::apdu::{Instruction, SecretKind, Selection};
 use crate::card::description::PinsSpec;
 use crate::card::CardDescription;
-use crate::trace::{Answer, ApduExchange, Event, PinRecording, TraceLine};
+use crate::trace::{ApduExchange, Event, ExchangeAnswer, PinRecording, TraceLine};
 use crate::transport::Transport;
 
 pub mod cli;
@@ -228,7 +228,7 @@ pub fn replay_events(
                 };
                 // A reader failure instead of an answer: nothing to compare. The card still
                 // did the work when it was taken away or too slow, so the command is sent.
-                if let Answer::Failed(failure) = &exchange.answer {
+                if let ExchangeAnswer::Failed(failure) = &exchange.answer {
                     if failure.kind.card_got_the_command() {
                         let _ = target.transport().transmit(&sent);
                     }
@@ -241,7 +241,8 @@ pub fn replay_events(
                     Err(error) => format!("error: {error}"),
                 };
                 // Recorded with no answer: the card was taken away before it answered.
-                let unanswered = matches!(&exchange.answer, Answer::Response(r) if r.is_empty());
+                let unanswered =
+                    matches!(&exchange.answer, ExchangeAnswer::Response(r) if r.is_empty());
                 if !unanswered && !replayed.eq_ignore_ascii_case(&recorded) {
                     report.divergences.push(Divergence {
                         line: *line,
@@ -276,8 +277,8 @@ pub fn replay_events(
 /// The recorded answer as the transcript wrote it.
 fn recorded_answer(exchange: &ApduExchange) -> String {
     match &exchange.answer {
-        Answer::Response(rapdu) => hex::encode_upper(rapdu),
-        Answer::Failed(failure) => failure.message.clone(),
+        ExchangeAnswer::Response(rapdu) => hex::encode_upper(rapdu),
+        ExchangeAnswer::Failed(failure) => failure.message.clone(),
     }
 }
 

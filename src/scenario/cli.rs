@@ -66,7 +66,7 @@ fn parse_reader(text: &str) -> Result<ReaderChoice, String> {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub enum RunCliError {
     #[error("{0}")]
     Load(#[from] LoadError),
     #[error(
@@ -88,7 +88,7 @@ pub enum CliError {
     Render { what: &'static str, message: String },
 }
 
-pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
+pub fn run(args: RunArgs) -> Result<ExitCode, RunCliError> {
     let started = Instant::now();
     let files = discover(&args.paths)?;
     let (mut scenarios, load_errors) = load_all(&files);
@@ -102,7 +102,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
         tag_ok && name_ok
     });
     if scenarios.is_empty() && load_errors.is_empty() {
-        return Err(CliError::NothingSelected {
+        return Err(RunCliError::NothingSelected {
             tags: args.tags,
             names: args.names,
             loaded,
@@ -146,21 +146,21 @@ pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     );
 
     if let Some(path) = &args.junit {
-        let xml = render_junit(&results, &load_errors).map_err(|error| CliError::Render {
+        let xml = render_junit(&results, &load_errors).map_err(|error| RunCliError::Render {
             what: "JUnit",
             message: error.to_string(),
         })?;
-        std::fs::write(path, xml).map_err(|source| CliError::Write {
+        std::fs::write(path, xml).map_err(|source| RunCliError::Write {
             path: path.clone(),
             source,
         })?;
     }
     if let Some(path) = &args.json {
-        let json = render_json(&results, &load_errors).map_err(|error| CliError::Render {
+        let json = render_json(&results, &load_errors).map_err(|error| RunCliError::Render {
             what: "JSON",
             message: error.to_string(),
         })?;
-        std::fs::write(path, json).map_err(|source| CliError::Write {
+        std::fs::write(path, json).map_err(|source| RunCliError::Write {
             path: path.clone(),
             source,
         })?;
@@ -176,8 +176,8 @@ fn record_transcripts(
     scenarios: &[crate::scenario::Scenario],
     results: &[super::ScenarioResult],
     args: &RunArgs,
-) -> Result<(), CliError> {
-    std::fs::create_dir_all(folder).map_err(|source| CliError::Write {
+) -> Result<(), RunCliError> {
+    std::fs::create_dir_all(folder).map_err(|source| RunCliError::Write {
         path: folder.to_path_buf(),
         source,
     })?;
@@ -208,11 +208,11 @@ fn record_transcripts(
         };
         let card_path = folder.join(&card_name);
         let card =
-            serde_json::to_string_pretty(&scenario.card).map_err(|error| CliError::Write {
+            serde_json::to_string_pretty(&scenario.card).map_err(|error| RunCliError::Write {
                 path: card_path.clone(),
                 source: std::io::Error::other(error),
             })?;
-        std::fs::write(&card_path, card).map_err(|source| CliError::Write {
+        std::fs::write(&card_path, card).map_err(|source| RunCliError::Write {
             path: card_path.clone(),
             source,
         })?;
@@ -239,11 +239,11 @@ fn record_transcripts(
             let placed_name = format!("{base}.{card}.card.yaml");
             let placed_path = folder.join(&placed_name);
             let text =
-                serde_json::to_string_pretty(description).map_err(|error| CliError::Write {
+                serde_json::to_string_pretty(description).map_err(|error| RunCliError::Write {
                     path: placed_path.clone(),
                     source: std::io::Error::other(error),
                 })?;
-            std::fs::write(&placed_path, text).map_err(|source| CliError::Write {
+            std::fs::write(&placed_path, text).map_err(|source| RunCliError::Write {
                 path: placed_path.clone(),
                 source,
             })?;

@@ -24,7 +24,7 @@ use crate::card::{CardDescription, DescriptionError};
 use crate::replay::{command_to_send, CardSecrets};
 use crate::scenario::pattern::CardSecret;
 use crate::trace::{
-    read_trace_numbered, started_at, Answer, ApduExchange, Event, TraceError, TraceLine,
+    read_trace_numbered, started_at, ApduExchange, Event, ExchangeAnswer, TraceError, TraceLine,
 };
 
 #[derive(Debug, Clone, clap::Args)]
@@ -230,7 +230,7 @@ pub fn generate(
                     left_out += 1;
                     continue;
                 }
-                let Answer::Response(response) = &exchange.answer else {
+                let ExchangeAnswer::Response(response) = &exchange.answer else {
                     let _ = writeln!(
                         steps,
                         "  # line {line}: {}: a reader failure the virtual reader cannot reproduce here: left out",

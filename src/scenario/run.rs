@@ -34,7 +34,7 @@ use crate::oqs::{Oqs, OqsConfig};
 use crate::pki::TestPki;
 use crate::reader::Screen;
 use crate::reader::{FaceOcr, Input, MessageCode, Network, Terminal, TerminalConfig};
-use crate::trace::{Answer, Event, PinRecording, Transcript};
+use crate::trace::{Event, ExchangeAnswer, PinRecording, Transcript};
 use crate::transport::recording::Recording;
 use crate::transport::Transport;
 use crate::transport::TransportError;
@@ -84,7 +84,7 @@ pub enum Outcome {
 
 /// The failing step: what it expected and what happened instead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Failure {
+pub struct ScenarioFailure {
     /// 0-based index of the step in `steps:`.
     pub step: usize,
     /// "step 3 (select JPKI)".
@@ -100,13 +100,13 @@ pub struct Failure {
 /// did, and every one under `failures`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failures {
-    first: Failure,
-    more: Vec<Failure>,
+    first: ScenarioFailure,
+    more: Vec<ScenarioFailure>,
 }
 
 impl Failures {
     /// The failures in the order given; `None` when there are none.
-    pub fn from_list(failures: Vec<Failure>) -> Option<Failures> {
+    pub fn from_list(failures: Vec<ScenarioFailure>) -> Option<Failures> {
         let mut failures = failures.into_iter();
         let first = failures.next()?;
         Some(Failures {
@@ -115,12 +115,12 @@ impl Failures {
         })
     }
 
-    pub fn first(&self) -> &Failure {
+    pub fn first(&self) -> &ScenarioFailure {
         &self.first
     }
 
     /// Every failure, in file order.
-    pub fn iter(&self) -> impl Iterator<Item = &Failure> {
+    pub fn iter(&self) -> impl Iterator<Item = &ScenarioFailure> {
         std::iter::once(&self.first).chain(&self.more)
     }
 
@@ -134,8 +134,8 @@ impl Failures {
     }
 }
 
-impl From<Failure> for Failures {
-    fn from(first: Failure) -> Failures {
+impl From<ScenarioFailure> for Failures {
+    fn from(first: ScenarioFailure) -> Failures {
         Failures {
             first,
             more: Vec::new(),
@@ -148,8 +148,8 @@ impl Serialize for Failures {
         #[derive(Serialize)]
         struct View<'a> {
             #[serde(flatten)]
-            first: &'a Failure,
-            failures: Vec<&'a Failure>,
+            first: &'a ScenarioFailure,
+            failures: Vec<&'a ScenarioFailure>,
         }
         View {
             first: &self.first,
@@ -631,8 +631,8 @@ fn render_transcript(log: &Transcript, notes: &[Note], pins: PinRecording) -> Ve
         });
         let answered_us = sent_us + micros(exchange.card_time.unwrap_or_default());
         let (direction, text) = match &exchange.answer {
-            Answer::Response(rapdu) => ("<<", describe_rapdu(rapdu)),
-            Answer::Failed(failure) => ("!!", failure.to_string()),
+            ExchangeAnswer::Response(rapdu) => ("<<", describe_rapdu(rapdu)),
+            ExchangeAnswer::Failed(failure) => ("!!", failure.to_string()),
         };
         lines.push(TranscriptEntry {
             step,
@@ -744,8 +744,8 @@ impl Engine {
             })
     }
 
-    fn fail(step: &Step, expected: String, actual: String) -> Failure {
-        Failure {
+    fn fail(step: &Step, expected: String, actual: String) -> ScenarioFailure {
+        ScenarioFailure {
             step: step.index,
             step_title: step.title(),
             line: step.line,
@@ -755,7 +755,7 @@ impl Engine {
     }
 
     /// Executes one step; `Err` is the reason the scenario fails here.
-    pub fn execute(&mut self, step: &Step) -> Result<(), Failure> {
+    pub fn execute(&mut self, step: &Step) -> Result<(), ScenarioFailure> {
         match &step.action {
             Action::Send { apdu, expect } => self.send(step, apdu, expect),
             Action::Power { action, expect } => self.power(Some(step), *action, expect),
@@ -770,7 +770,7 @@ impl Engine {
     }
 
     /// Moves the scenario clock forward: later receptions and lookups happen on the new date.
-    fn advance_clock(&mut self, step: &Step, days: u32) -> Result<(), Failure> {
+    fn advance_clock(&mut self, step: &Step, days: u32) -> Result<(), ScenarioFailure> {
         let Some(world) = self.world.as_mut() else {
             return Err(Self::fail(
                 step,
@@ -800,7 +800,7 @@ impl Engine {
         step: &Step,
         request: &InsuranceCardLookupDoc,
         validity: Option<QualificationValidity>,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), ScenarioFailure> {
         let expected = match validity {
             Some(validity) => format!("validity {}", written(&validity)),
             None => "no answer (validity null)".to_owned(),
@@ -869,7 +869,7 @@ impl Engine {
     }
 
     /// Puts the scenario's card `name` into the reader, taking out (and keeping) the one there.
-    fn put_in_reader(&mut self, step: &Step, name: &str) -> Result<(), Failure> {
+    fn put_in_reader(&mut self, step: &Step, name: &str) -> Result<(), ScenarioFailure> {
         if self.cards.in_reader.as_deref() == Some(name) {
             return Ok(());
         }
@@ -925,7 +925,7 @@ impl Engine {
         step: &Step,
         input: &ReceptionDoc,
         expect: &ReceptionStepExpectation,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), ScenarioFailure> {
         let placed = match input {
             ReceptionDoc::PlaceNamedCard(name) => {
                 self.put_in_reader(step, name)?;
@@ -1032,11 +1032,11 @@ impl Engine {
 
     /// Checks every scenario-level expectation after the last step; returns those that do not
     /// hold, in file order.
-    fn final_checks(&mut self, scenario: &Scenario) -> Vec<Failure> {
+    fn final_checks(&mut self, scenario: &Scenario) -> Vec<ScenarioFailure> {
         let mut failures = Vec::new();
         for (index, located) in scenario.checks.iter().enumerate() {
             if let Err((expected, actual)) = self.holds(&located.check) {
-                failures.push(Failure {
+                failures.push(ScenarioFailure {
                     step: scenario.steps.len() + index,
                     step_title: located.field.clone(),
                     line: located.line,
@@ -1190,7 +1190,7 @@ impl Engine {
         step: &Step,
         apdu: &[u8],
         expect: &ResponseExpectation,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), ScenarioFailure> {
         let began = self.now();
         let mut recording = Recording::new(self.slot.transport());
         let answer = recording.transmit(apdu);
@@ -1243,7 +1243,7 @@ impl Engine {
         step: Option<&Step>,
         action: PowerAction,
         expect: &PowerExpectation,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), ScenarioFailure> {
         let index = step.map_or(0, |s| s.index);
         let result = match action {
             PowerAction::On | PowerAction::Off => {
@@ -1288,7 +1288,7 @@ impl Engine {
         let expected = describe_power_expectation(action, expect);
         let fail = |actual: String| match step {
             Some(step) => Self::fail(step, expected.clone(), actual),
-            None => Failure {
+            None => ScenarioFailure {
                 step: 0,
                 step_title: "power-on before the first step".into(),
                 line: 0,
@@ -1311,7 +1311,7 @@ impl Engine {
         }
     }
 
-    fn pins(&mut self, step: &Step, expected: &PinsExpectation) -> Result<(), Failure> {
+    fn pins(&mut self, step: &Step, expected: &PinsExpectation) -> Result<(), ScenarioFailure> {
         let Some(counters) = self.slot.pin_counters() else {
             return Err(Self::fail(
                 step,
@@ -1341,7 +1341,7 @@ impl Engine {
         }
     }
 
-    fn event(&mut self, step: &Step, event: ReaderEvent) -> Result<(), Failure> {
+    fn event(&mut self, step: &Step, event: ReaderEvent) -> Result<(), ScenarioFailure> {
         if event.is_world_event() {
             let Some(world) = self.world.as_ref() else {
                 return Err(Self::fail(

@@ -30,7 +30,7 @@ pub struct ImportArgs {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub enum TraceCliError {
     #[error(transparent)]
     Import(#[from] ImportError),
     #[error(transparent)]
@@ -43,7 +43,7 @@ pub enum CliError {
 }
 
 /// Imports the capture; a summary (what was skipped, counted by reason) goes to stderr.
-pub fn import_capture(args: ImportArgs) -> Result<ExitCode, CliError> {
+pub fn import_capture(args: ImportArgs) -> Result<ExitCode, TraceCliError> {
     let imported = import(&args.file, args.from)?;
     let started = match args.started {
         Some(started) => started.with_timezone(&Utc),
@@ -75,10 +75,13 @@ pub fn import_capture(args: ImportArgs) -> Result<ExitCode, CliError> {
 
 /// The start of a log that carries no date: its last line was written when the file was last
 /// modified.
-fn end_from_modification_time(path: &Path, imported: &Imported) -> Result<DateTime<Utc>, CliError> {
+fn end_from_modification_time(
+    path: &Path,
+    imported: &Imported,
+) -> Result<DateTime<Utc>, TraceCliError> {
     let modified = std::fs::metadata(path)
         .and_then(|metadata| metadata.modified())
-        .map_err(|source| CliError::Io {
+        .map_err(|source| TraceCliError::Io {
             path: path.to_path_buf(),
             source,
         })?;

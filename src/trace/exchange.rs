@@ -68,12 +68,12 @@ impl FailureKind {
 
 /// A reader failure: its kind and the reader's own words.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
+pub struct ReaderFailure {
     pub kind: FailureKind,
     pub message: String,
 }
 
-impl std::fmt::Display for Failure {
+impl std::fmt::Display for ReaderFailure {
     /// "reader error `timeout`: the card did not answer …".
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "reader error `{}`: {}", self.kind, self.message)
@@ -82,11 +82,11 @@ impl std::fmt::Display for Failure {
 
 /// What the card (or the reader, for it) gave back to a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
+pub enum ExchangeAnswer {
     /// The R-APDU: data followed by SW1 SW2.
     Response(Vec<u8>),
     /// The reader or link failed.
-    Failed(Failure),
+    Failed(ReaderFailure),
 }
 
 /// One command and its answer. `Debug` hides the secret too, so a logged outcome leaks
@@ -98,7 +98,7 @@ pub struct ApduExchange {
     /// Bytes of `command` that were never known (read back from a redacted transcript); they
     /// are `00` in `command`.
     pub withheld: Option<Range<usize>>,
-    pub answer: Answer,
+    pub answer: ExchangeAnswer,
     /// The processing time the card model claimed, when a card model answered.
     pub card_time: Option<Duration>,
     /// Set when the answer did not come from the card model (the identification probe).
@@ -107,7 +107,7 @@ pub struct ApduExchange {
 
 impl ApduExchange {
     /// A command and the answer a client got.
-    pub fn new(command: &[u8], answer: Answer) -> ApduExchange {
+    pub fn new(command: &[u8], answer: ExchangeAnswer) -> ApduExchange {
         ApduExchange {
             command: command.to_vec(),
             withheld: None,
@@ -120,15 +120,15 @@ impl ApduExchange {
     /// The status word of the answer, when there is one.
     pub fn status_word(&self) -> Option<StatusWord> {
         match &self.answer {
-            Answer::Response(rapdu) => StatusWord::from_rapdu(rapdu),
-            Answer::Failed(_) => None,
+            ExchangeAnswer::Response(rapdu) => StatusWord::from_rapdu(rapdu),
+            ExchangeAnswer::Failed(_) => None,
         }
     }
 
     /// The answer's data (without the status word).
     pub fn response_data(&self) -> Option<&[u8]> {
         match &self.answer {
-            Answer::Response(rapdu) if rapdu.len() >= 2 => Some(&rapdu[..rapdu.len() - 2]),
+            ExchangeAnswer::Response(rapdu) if rapdu.len() >= 2 => Some(&rapdu[..rapdu.len() - 2]),
             _ => None,
         }
     }
@@ -151,9 +151,11 @@ impl ApduExchange {
     /// The status word as 4 hex digits, or `error: …`, as the reader's outcome lists it.
     pub fn answer_summary(&self) -> String {
         match (&self.answer, self.status_word()) {
-            (Answer::Failed(failure), _) => format!("error: {}", failure.message),
-            (Answer::Response(_), Some(sw)) => format!("{:04X}", sw.0),
-            (Answer::Response(rapdu), None) => format!("malformed: {}", hex::encode_upper(rapdu)),
+            (ExchangeAnswer::Failed(failure), _) => format!("error: {}", failure.message),
+            (ExchangeAnswer::Response(_), Some(sw)) => format!("{:04X}", sw.0),
+            (ExchangeAnswer::Response(rapdu), None) => {
+                format!("malformed: {}", hex::encode_upper(rapdu))
+            }
         }
     }
 }
@@ -205,7 +207,7 @@ pub enum Event {
     /// A power change the reader could not carry out.
     PowerFailed {
         change: PowerChange,
-        error: Failure,
+        error: ReaderFailure,
     },
     /// The card was put into the reader.
     Inserted,
@@ -347,7 +349,7 @@ mod tests {
             card_time: Some(Duration::from_micros(7)),
             ..ApduExchange::new(
                 b"\x00\x20\x00\x80\x041234",
-                Answer::Response(vec![0x63, 0xC2]),
+                ExchangeAnswer::Response(vec![0x63, 0xC2]),
             )
         };
         let written = Event::Apdu(verify.clone())
@@ -371,14 +373,16 @@ mod tests {
 
     #[test]
     fn serialized_exchanges_hide_secrets() {
-        let exchange =
-            ApduExchange::new(b"\x00\x20\x00\x80\x041234", Answer::Response(vec![0x90, 0]));
+        let exchange = ApduExchange::new(
+            b"\x00\x20\x00\x80\x041234",
+            ExchangeAnswer::Response(vec![0x90, 0]),
+        );
         let json = serde_json::to_value(&exchange).unwrap();
         assert_eq!(json["command"], "0020008004XXXXXXXX");
         assert_eq!(json["answer"], "9000");
         let failed = ApduExchange::new(
             &[0, 0xB0, 0, 0, 0],
-            Answer::Failed(Failure {
+            ExchangeAnswer::Failed(ReaderFailure {
                 kind: FailureKind::Timeout,
                 message: "timeout".into(),
             }),

@@ -10,8 +10,8 @@ pub(crate) mod record;
 pub(crate) mod redact;
 
 pub use exchange::{
-    Answer, ApduExchange, Entry, Event, Failure, FailureKind, PowerChange, SharedTranscript,
-    Transcript,
+    ApduExchange, Entry, Event, ExchangeAnswer, FailureKind, PowerChange, ReaderFailure,
+    SharedTranscript, Transcript,
 };
 pub use record::{
     read_trace, read_trace_numbered, started_at, write_transcript, PinRecording, TraceError,

@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::exchange::{Answer, ApduExchange, Event, Failure, FailureKind, Transcript};
+use super::exchange::{
+    ApduExchange, Event, ExchangeAnswer, FailureKind, ReaderFailure, Transcript,
+};
 use super::redact;
 pub use super::redact::PinRecording;
 
@@ -225,7 +227,7 @@ impl TraceRecorder {
         self.record_event(&Event::Apdu(ApduExchange {
             card_time: Some(card_time),
             note: note.map(str::to_string),
-            ..ApduExchange::new(command, Answer::Response(response.to_vec()))
+            ..ApduExchange::new(command, ExchangeAnswer::Response(response.to_vec()))
         }))
     }
 
@@ -411,8 +413,8 @@ impl Event {
                 TraceEvent::Apdu {
                     command,
                     response: match &exchange.answer {
-                        Answer::Response(rapdu) => hex::encode_upper(rapdu),
-                        Answer::Failed(failure) => format!("error: {}", failure.message),
+                        ExchangeAnswer::Response(rapdu) => hex::encode_upper(rapdu),
+                        ExchangeAnswer::Failed(failure) => format!("error: {}", failure.message),
                     },
                     card_us: exchange.card_time.map_or(0, |time| {
                         u64::try_from(time.as_micros()).unwrap_or(u64::MAX)
@@ -420,8 +422,8 @@ impl Event {
                     redacted,
                     note: exchange.note.clone(),
                     failure: match &exchange.answer {
-                        Answer::Failed(failure) => Some(failure.kind.to_string()),
-                        Answer::Response(_) => None,
+                        ExchangeAnswer::Failed(failure) => Some(failure.kind.to_string()),
+                        ExchangeAnswer::Response(_) => None,
                     },
                 }
             }
@@ -483,8 +485,8 @@ impl Event {
             } => {
                 let (bytes, withheld) = redact::parse_command_hex(command).unwrap_or_default();
                 let answer = match hex::decode(response) {
-                    Ok(rapdu) => Answer::Response(rapdu),
-                    Err(_) => Answer::Failed(Failure {
+                    Ok(rapdu) => ExchangeAnswer::Response(rapdu),
+                    Err(_) => ExchangeAnswer::Failed(ReaderFailure {
                         kind: failure
                             .as_deref()
                             .and_then(FailureKind::from_name)

@@ -108,7 +108,7 @@ pub struct ReadersArgs {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CliError {
+pub enum CardCliError {
     #[error("{0}")]
     Card(String),
     #[error(transparent)]
@@ -139,17 +139,17 @@ fn serving_day() -> chrono::NaiveDate {
 }
 
 /// Loads the card and issues its certificates now, with relative dates counted from today.
-fn load_card(path: &std::path::Path) -> Result<Card, CliError> {
+fn load_card(path: &std::path::Path) -> Result<Card, CardCliError> {
     let description = CardDescription::from_yaml_file(path)
-        .map_err(|error| CliError::Card(error.to_string()))?
+        .map_err(|error| CardCliError::Card(error.to_string()))?
         .on_day(serving_day());
-    let pki =
-        TestPki::load().map_err(|error| CliError::Card(format!("{}: {error}", path.display())))?;
+    let pki = TestPki::load()
+        .map_err(|error| CardCliError::Card(format!("{}: {error}", path.display())))?;
     Card::from_description(&description, pki)
-        .map_err(|error| CliError::Card(format!("{}: {error}", path.display())))
+        .map_err(|error| CardCliError::Card(format!("{}: {error}", path.display())))
 }
 
-pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
+pub fn serve(args: ServeArgs) -> Result<ExitCode, CardCliError> {
     let card = load_card(&args.card)?;
     let transport = match (&args.serial, &args.listen) {
         (Some(device), _) => format!("serial:{device}@{}", args.baud),
@@ -222,18 +222,18 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
 }
 
 /// Turns signals into slot events until a stop signal arrives or the server ends by itself.
-fn drive_with_signals<C>(server: &RunningServer<C>) -> Result<(), CliError> {
+fn drive_with_signals<C>(server: &RunningServer<C>) -> Result<(), CardCliError> {
     use tokio::signal::unix::{signal, SignalKind};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(CliError::Signals)?;
+        .map_err(CardCliError::Signals)?;
     let handle = server.handle().clone();
     runtime.block_on(async move {
-        let mut remove = signal(SignalKind::user_defined1()).map_err(CliError::Signals)?;
-        let mut insert = signal(SignalKind::user_defined2()).map_err(CliError::Signals)?;
-        let mut terminate = signal(SignalKind::terminate()).map_err(CliError::Signals)?;
-        let mut interrupt = signal(SignalKind::interrupt()).map_err(CliError::Signals)?;
+        let mut remove = signal(SignalKind::user_defined1()).map_err(CardCliError::Signals)?;
+        let mut insert = signal(SignalKind::user_defined2()).map_err(CardCliError::Signals)?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(CardCliError::Signals)?;
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(CardCliError::Signals)?;
         let mut watchdog = tokio::time::interval(Duration::from_millis(200));
         loop {
             // Biased, in this order: with both signals pending at one wake-up, a fair select
@@ -265,13 +265,13 @@ fn drive_with_signals<C>(server: &RunningServer<C>) -> Result<(), CliError> {
     })
 }
 
-pub fn readers(args: ReadersArgs) -> Result<ExitCode, CliError> {
+pub fn readers(args: ReadersArgs) -> Result<ExitCode, CardCliError> {
     #[cfg(feature = "pcsc")]
     {
         let readers = crate::transport::pcsc::list_readers()?;
         if args.json {
             let text = serde_json::to_string_pretty(&readers)
-                .map_err(|error| CliError::Card(error.to_string()))?;
+                .map_err(|error| CardCliError::Card(error.to_string()))?;
             println!("{text}");
         } else if readers.is_empty() {
             println!("no PC/SC reader (pcscd runs but sees none)");
@@ -295,7 +295,7 @@ pub fn readers(args: ReadersArgs) -> Result<ExitCode, CliError> {
     #[cfg(not(feature = "pcsc"))]
     {
         let _ = args;
-        Err(CliError::Unsupported(
+        Err(CardCliError::Unsupported(
             "this build has no PC/SC support: rebuild with `--features pcsc` (needs libpcsclite-dev and pkg-config)",
         ))
     }
@@ -324,13 +324,13 @@ pub fn aids() -> ExitCode {
 
 /// `myna-hil card compare`: the read-only probe on the real card in `--reader` and on the
 /// emulated card of `--card`; exit 0 without differences, 1 with.
-pub fn compare(args: CompareArgs) -> Result<ExitCode, CliError> {
+pub fn compare(args: CompareArgs) -> Result<ExitCode, CardCliError> {
     let Some(name) = args
         .reader
         .strip_prefix("pcsc:")
         .filter(|name| !name.is_empty())
     else {
-        return Err(CliError::Usage(format!(
+        return Err(CardCliError::Usage(format!(
             "--reader {}: expected pcsc:NAME (the reader holding the real card; `myna-hil readers` lists them)",
             args.reader
         )));
@@ -351,15 +351,15 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode, CliError> {
         print!("{}", comparison.render());
         if let Some(path) = &args.json {
             let text = serde_json::to_string_pretty(&comparison)
-                .map_err(|error| CliError::Card(error.to_string()))?;
-            std::fs::write(path, text + "\n").map_err(|source| CliError::Write {
+                .map_err(|error| CardCliError::Card(error.to_string()))?;
+            std::fs::write(path, text + "\n").map_err(|source| CardCliError::Write {
                 path: path.clone(),
                 source,
             })?;
         }
         if let Some(path) = &args.save_profile {
             std::fs::write(path, comparison.profile_overlay()).map_err(|source| {
-                CliError::Write {
+                CardCliError::Write {
                     path: path.clone(),
                     source,
                 }
@@ -374,7 +374,7 @@ pub fn compare(args: CompareArgs) -> Result<ExitCode, CliError> {
     #[cfg(not(feature = "pcsc"))]
     {
         let _ = (name, card);
-        Err(CliError::Unsupported(
+        Err(CardCliError::Unsupported(
             "this build has no PC/SC support: rebuild with `--features pcsc` (needs libpcsclite-dev and pkg-config)",
         ))
     }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::trace::{Failure, FailureKind};
+use crate::trace::{FailureKind, ReaderFailure};
 
 /// Why a transport could not deliver an APDU.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +29,7 @@ pub enum TransportError {
 
 impl TransportError {
     /// This error as the exchange log keeps it.
-    pub fn failure(&self) -> Failure {
+    pub fn failure(&self) -> ReaderFailure {
         let kind = match self {
             TransportError::NoReader(_) => FailureKind::NoReader,
             TransportError::NoCard => FailureKind::NoCard,
@@ -38,7 +38,7 @@ impl TransportError {
             TransportError::Transmission(_) | TransportError::Io(_) => FailureKind::Transmission,
             TransportError::Refused(_) => FailureKind::Refused,
         };
-        Failure {
+        ReaderFailure {
             kind,
             message: self.to_string(),
         }

@@ -259,7 +259,7 @@ impl PcscTransport {
     /// Runs a multi-APDU step inside one exclusive PC/SC transaction.
     pub fn step<R>(
         &mut self,
-        body: impl FnOnce(&mut Step<'_>) -> Result<R, TransportError>,
+        body: impl FnOnce(&mut ExclusiveStep<'_>) -> Result<R, TransportError>,
     ) -> Result<R, TransportError> {
         let reader = self.reader_name();
         let describe = self.describe();
@@ -271,7 +271,7 @@ impl PcscTransport {
         let (result, ended) = match card.transaction() {
             Err(error) => (Err(pcsc_error(&reader, error)), Ok(())),
             Ok(transaction) => {
-                let mut step = Step {
+                let mut step = ExclusiveStep {
                     transaction,
                     reader,
                     describe,
@@ -318,7 +318,7 @@ impl PcscTransport {
 }
 
 /// One exclusive step: APDUs sent through it cannot be interleaved with other applications'.
-pub struct Step<'a> {
+pub struct ExclusiveStep<'a> {
     transaction: pcsc::Transaction<'a>,
     reader: String,
     describe: String,
@@ -326,7 +326,7 @@ pub struct Step<'a> {
     policy: RealCardPolicy,
 }
 
-impl Step<'_> {
+impl ExclusiveStep<'_> {
     pub fn transmit(&mut self, capdu: &[u8]) -> Result<Vec<u8>, TransportError> {
         identify::guard_command(&self.describe, self.identity, self.policy, capdu)
             .map_err(refused)?;

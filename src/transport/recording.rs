@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Transport, TransportError};
-use crate::trace::{Answer, ApduExchange, Event, PowerChange, Transcript};
+use crate::trace::{ApduExchange, Event, ExchangeAnswer, PowerChange, Transcript};
 
 /// A transport that logs every command, answer and power change it carries.
 ///
@@ -86,8 +86,8 @@ impl<T: Transport> Transport for Recording<T> {
     fn transmit(&mut self, capdu: &[u8]) -> Result<Vec<u8>, TransportError> {
         let result = self.inner.transmit(capdu);
         let answer = match &result {
-            Ok(rapdu) => Answer::Response(rapdu.clone()),
-            Err(error) => Answer::Failed(error.failure()),
+            Ok(rapdu) => ExchangeAnswer::Response(rapdu.clone()),
+            Err(error) => ExchangeAnswer::Failed(error.failure()),
         };
         let card_time = result
             .is_ok()

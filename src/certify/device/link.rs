@@ -23,20 +23,20 @@ const CARD_POLL: Duration = Duration::from_millis(50);
 const ASSUMED_RETRY_ANSWER: [u8; 2] = StatusWord::tries_left(3).to_bytes();
 
 /// A reader slot that can release the card powered off.
-pub trait ReaderSlot: Transport {
+pub trait PowerOffSlot: Transport {
     /// Releases the card with its power cut (PC/SC `SCARD_UNPOWER_CARD`).
     fn power_off(&mut self) -> Result<(), TransportError>;
 }
 
 #[cfg(feature = "pcsc")]
-impl ReaderSlot for crate::transport::pcsc::PcscTransport {
+impl PowerOffSlot for crate::transport::pcsc::PcscTransport {
     fn power_off(&mut self) -> Result<(), TransportError> {
         crate::transport::pcsc::PcscTransport::power_off(self)
     }
 }
 
 /// The in-process reader powers the card off on every disconnect.
-impl ReaderSlot for crate::transport::virtual_reader::VirtualReader {
+impl PowerOffSlot for crate::transport::virtual_reader::VirtualReader {
     fn power_off(&mut self) -> Result<(), TransportError> {
         self.disconnect()
     }
@@ -72,7 +72,7 @@ fn status_of(rapdu: &[u8]) -> Option<StatusWord> {
     StatusWord::from_rapdu(rapdu)
 }
 
-impl<T: ReaderSlot> DeviceLink<T> {
+impl<T: PowerOffSlot> DeviceLink<T> {
     pub fn new(slot: T, behaviour: FaultyBehaviour) -> DeviceLink<T> {
         DeviceLink {
             slot,
@@ -139,7 +139,7 @@ impl<T: ReaderSlot> DeviceLink<T> {
     }
 }
 
-impl<T: ReaderSlot> Transport for DeviceLink<T> {
+impl<T: PowerOffSlot> Transport for DeviceLink<T> {
     fn describe(&self) -> String {
         self.slot.describe()
     }
@@ -257,7 +257,7 @@ mod tests {
         }
     }
 
-    impl ReaderSlot for ScriptedSlot {
+    impl PowerOffSlot for ScriptedSlot {
         fn power_off(&mut self) -> Result<(), TransportError> {
             self.log.push("power_off");
             Ok(())

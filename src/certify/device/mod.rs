@@ -28,10 +28,10 @@ use chrono::NaiveDate;
 
 pub use faults::{all_faults, find_fault, Fault, FaultyBehaviour, UnknownFault};
 use http_service::WithoutProof;
-use link::{DeviceLink, ReaderSlot};
+use link::{DeviceLink, PowerOffSlot};
 
 use super::protocol::{
-    Action, Answer, DriverError, Instruction, Op, Shown, PROTOCOL_NAME, PROTOCOL_VERSION,
+    Action, DriverAnswer, DriverError, Instruction, Op, Shown, PROTOCOL_NAME, PROTOCOL_VERSION,
 };
 use crate::apdu::ids::jpki::EF_AUTH_PIN;
 use crate::card::fs::AID_JPKI;
@@ -119,15 +119,15 @@ pub struct ReferenceDevice<T> {
     session: Option<Session<T>>,
 }
 
-fn failure(id: u64, kind: &str, message: impl Into<String>) -> Answer {
-    Answer {
+fn failure(id: u64, kind: &str, message: impl Into<String>) -> DriverAnswer {
+    DriverAnswer {
         id,
         ok: false,
         error: Some(DriverError {
             kind: kind.to_owned(),
             message: message.into(),
         }),
-        ..Answer::default()
+        ..DriverAnswer::default()
     }
 }
 
@@ -200,7 +200,7 @@ fn input_of(action: Action) -> Result<Input, String> {
     })
 }
 
-impl<T: ReaderSlot> ReferenceDevice<T> {
+impl<T: PowerOffSlot> ReferenceDevice<T> {
     pub fn new(fault: Option<&str>, open: Opener<T>) -> Result<ReferenceDevice<T>, UnknownFault> {
         Ok(ReferenceDevice {
             behaviour: FaultyBehaviour::from_name(fault)?,
@@ -265,7 +265,7 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
     }
 
     /// The answer to one instruction.
-    pub fn answer(&mut self, instruction: Instruction) -> Answer {
+    pub fn answer(&mut self, instruction: Instruction) -> DriverAnswer {
         let id = instruction.id;
         match instruction.op {
             Op::Hello {
@@ -296,19 +296,19 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
             Op::EndCase { .. } => {
                 self.end_reception();
                 let shown = self.shown();
-                Answer {
+                DriverAnswer {
                     id,
                     ok: true,
                     shown,
-                    ..Answer::default()
+                    ..DriverAnswer::default()
                 }
             }
             Op::Shutdown => {
                 self.end_reception();
-                Answer {
+                DriverAnswer {
                     id,
                     ok: true,
-                    ..Answer::default()
+                    ..DriverAnswer::default()
                 }
             }
         }
@@ -321,7 +321,7 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
         version: u32,
         endpoints: Endpoints,
         facility_code: String,
-    ) -> Answer {
+    ) -> DriverAnswer {
         if protocol != PROTOCOL_NAME || version != PROTOCOL_VERSION {
             return failure(
                 id,
@@ -343,18 +343,18 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
                     facility_code,
                     case: None,
                 });
-                Answer {
+                DriverAnswer {
                     id,
                     ok: true,
                     device: Some(self.name()),
-                    ..Answer::default()
+                    ..DriverAnswer::default()
                 }
             }
             Err(message) => failure(id, "device", message),
         }
     }
 
-    fn begin_case(&mut self, id: u64, case: &str, date: &str) -> Answer {
+    fn begin_case(&mut self, id: u64, case: &str, date: &str) -> DriverAnswer {
         self.end_reception();
         let Some(session) = self.session.as_mut() else {
             return failure(
@@ -374,22 +374,22 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
             }
         };
         session.case = Some(Case::new(&session.facility_code, date));
-        Answer {
+        DriverAnswer {
             id,
             ok: true,
             shown: self.shown(),
-            ..Answer::default()
+            ..DriverAnswer::default()
         }
     }
 
-    fn step(&mut self, id: u64, step: u32, action: Action, timeout_ms: u64) -> Answer {
+    fn step(&mut self, id: u64, step: u32, action: Action, timeout_ms: u64) -> DriverAnswer {
         if let Action::Wait { ms } = action {
             std::thread::sleep(Duration::from_millis(ms));
-            return Answer {
+            return DriverAnswer {
                 id,
                 ok: true,
                 shown: self.shown(),
-                ..Answer::default()
+                ..DriverAnswer::default()
             };
         }
         let card_wait = Duration::from_millis(timeout_ms / 2).min(MAX_CARD_WAIT);
@@ -438,13 +438,13 @@ impl<T: ReaderSlot> ReferenceDevice<T> {
         }
         let shown = self.shown();
         match handled {
-            Ok(_) => Answer {
+            Ok(_) => DriverAnswer {
                 id,
                 ok: true,
                 shown,
-                ..Answer::default()
+                ..DriverAnswer::default()
             },
-            Err(unexpected) => Answer {
+            Err(unexpected) => DriverAnswer {
                 shown,
                 ..failure(id, "device", format!("step {step}: {unexpected}"))
             },
@@ -528,7 +528,7 @@ fn session_parts<T>(session: &mut Session<T>) -> Option<SessionParts<'_, T>> {
 }
 
 /// Fault `pin-after-lock`: the PIN typed on the locked screen goes to the card anyway.
-fn verify_despite_lock<T: ReaderSlot>(link: &mut DeviceLink<T>, pin: &Pin) {
+fn verify_despite_lock<T: PowerOffSlot>(link: &mut DeviceLink<T>, pin: &Pin) {
     let mut log = Vec::new();
     let mut counts = CommandCounts::default();
     let mut card = CardLink::new(link, &mut log, &mut counts);
@@ -541,7 +541,7 @@ fn verify_despite_lock<T: ReaderSlot>(link: &mut DeviceLink<T>, pin: &Pin) {
 
 /// Fault `ignores-63cx`: after a wrong PIN the device goes on as if it were right: the card is
 /// asked to sign a fresh challenge and the check is sent with whatever came back.
-fn carry_on_after_wrong_pin<T: ReaderSlot>(parts: Option<SessionParts<'_, T>>) {
+fn carry_on_after_wrong_pin<T: PowerOffSlot>(parts: Option<SessionParts<'_, T>>) {
     let Some(parts) = parts else { return };
     let Some(certificate) = parts.case.terminal.card_certificate().map(<[u8]>::to_vec) else {
         return;
@@ -666,7 +666,7 @@ mod tests {
         }
     }
 
-    impl ReaderSlot for RecordingSlot {
+    impl PowerOffSlot for RecordingSlot {
         fn power_off(&mut self) -> Result<(), TransportError> {
             self.events.lock().unwrap().push(Event::PowerOff);
             self.reader.disconnect()
@@ -757,7 +757,7 @@ mod tests {
     }
 
     impl Bench {
-        fn send(&mut self, op: Op) -> Answer {
+        fn send(&mut self, op: Op) -> DriverAnswer {
             let id = self.next_id;
             self.next_id += 1;
             let answer = self.device.answer(Instruction { id, op });
@@ -1003,7 +1003,7 @@ mod tests {
         );
         let mut output = Vec::new();
         device.serve(input.as_bytes(), &mut output).unwrap();
-        let answers: Vec<Answer> = String::from_utf8(output)
+        let answers: Vec<DriverAnswer> = String::from_utf8(output)
             .unwrap()
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())

@@ -522,7 +522,7 @@ mod tests {
     use super::*;
     use crate::certify::catalogue::FileRef;
     use crate::certify::observed::StepRecord;
-    use crate::trace::{Answer, Transcript};
+    use crate::trace::{ExchangeAnswer, Transcript};
 
     const SELECT_JPKI: &str = "00A4040C0AD392F000260100000001";
     const SELECT_PIN: &str = "00A4020C020018";
@@ -537,7 +537,7 @@ mod tests {
             at: Duration::from_millis(ms as u64),
             event: Event::Apdu(ApduExchange::new(
                 &hex::decode(command).unwrap(),
-                Answer::Response(hex::decode(response).unwrap()),
+                ExchangeAnswer::Response(hex::decode(response).unwrap()),
             )),
             step: None,
         }

@@ -33,7 +33,7 @@ use pcap_file::pcapng::{Block, PcapNgParser};
 use pcap_file::{DataLink, PcapError};
 
 use super::{describe_start, Imported, ParseError, Position, Skipped};
-use crate::trace::exchange::{Answer, ApduExchange, Event, Failure, FailureKind};
+use crate::trace::exchange::{ApduExchange, Event, ExchangeAnswer, FailureKind, ReaderFailure};
 
 const EXPECTED: &str = "a pcapng or pcap capture";
 
@@ -511,7 +511,7 @@ impl CcidReader {
                 "an answer to a command that is not in the capture",
             );
         };
-        let failed = (status & 0xC0 == 0x40).then(|| Failure {
+        let failed = (status & 0xC0 == 0x40).then(|| ReaderFailure {
             kind: if status & 0x03 == 0x02 {
                 FailureKind::NoCard
             } else {
@@ -545,8 +545,8 @@ impl CcidReader {
                     return;
                 }
                 let answer = match failed {
-                    Some(failure) => Answer::Failed(failure),
-                    None => Answer::Response(response),
+                    Some(failure) => ExchangeAnswer::Failed(failure),
+                    None => ExchangeAnswer::Response(response),
                 };
                 self.imported
                     .transcript

@@ -22,7 +22,7 @@
 use std::time::Duration;
 
 use super::{describe_start, Imported, ParseError, Position, Skipped};
-use crate::trace::exchange::{Answer, ApduExchange, Event};
+use crate::trace::exchange::{ApduExchange, Event, ExchangeAnswer};
 
 const EXPECTED: &str =
     "a pcscd debug log (lines `NNNNNNNN message`, from `pcscd --foreground --debug --apdu`)";
@@ -82,7 +82,10 @@ pub fn parse(bytes: &[u8]) -> Result<Imported, ParseError> {
             match pending.take() {
                 Some((_, at, command)) => imported.transcript.push(
                     at,
-                    Event::Apdu(ApduExchange::new(&command, Answer::Response(response))),
+                    Event::Apdu(ApduExchange::new(
+                        &command,
+                        ExchangeAnswer::Response(response),
+                    )),
                 ),
                 None => imported.skipped.push(Skipped {
                     position: Position::Line(number),
@@ -252,14 +255,14 @@ mod tests {
             events[4],
             &Event::Apdu(ApduExchange::new(
                 &[0x00, 0xA4, 0x04, 0x0C, 0x02, 0x3F, 0x00],
-                Answer::Response(vec![0x6A, 0x82])
+                ExchangeAnswer::Response(vec![0x6A, 0x82])
             ))
         );
         assert_eq!(
             events[5],
             &Event::Apdu(ApduExchange::new(
                 &[0x00, 0xB0, 0x00, 0x00, 0x04],
-                Answer::Response(vec![1, 2, 3, 4, 0x90, 0x00])
+                ExchangeAnswer::Response(vec![1, 2, 3, 4, 0x90, 0x00])
             ))
         );
         assert_eq!(events[6], &Event::Reset { atr });
@@ -304,7 +307,7 @@ mod tests {
                 },
                 &Event::Apdu(ApduExchange::new(
                     &[0x00, 0xA4, 0x04, 0x0C, 0x02, 0x3F, 0x00],
-                    Answer::Response(vec![0x6A, 0x82])
+                    ExchangeAnswer::Response(vec![0x6A, 0x82])
                 )),
             ]
         );

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::control::StatusCell;
 use super::{lock_card, EmulatedCard, ServeOptions, SharedCard};
 use crate::apdu::StatusWord;
-use crate::trace::{Answer, ApduExchange, Event, TraceError, TraceSink};
+use crate::trace::{ApduExchange, Event, ExchangeAnswer, TraceError, TraceSink};
 use crate::transport::identify;
 use crate::transport::vpicc::{Control, Message};
 
@@ -104,7 +104,7 @@ impl<C: EmulatedCard> Session<C> {
             self.record(Event::Apdu(ApduExchange {
                 card_time: Some(Duration::ZERO),
                 note: Some(TOO_SHORT_NOTE.to_owned()),
-                ..ApduExchange::new(frame, Answer::Response(WRONG_LENGTH.to_vec()))
+                ..ApduExchange::new(frame, ExchangeAnswer::Response(WRONG_LENGTH.to_vec()))
             }));
         }
         WRONG_LENGTH.to_vec()
@@ -138,7 +138,7 @@ impl<C: EmulatedCard> Session<C> {
             self.record(Event::Apdu(ApduExchange {
                 card_time: Some(latency),
                 note: note.map(str::to_owned),
-                ..ApduExchange::new(command, Answer::Response(rapdu.clone()))
+                ..ApduExchange::new(command, ExchangeAnswer::Response(rapdu.clone()))
             }));
         }
         rapdu
