@@ -570,6 +570,7 @@ fn a_target_sending_a_huge_body_is_an_error_and_memory_stays_bounded() {
             Some(40),
             "{json}"
         );
+        eprintln!("bench peak RSS: {peak_kib} KiB");
         // 40 answers of 8 MB each were offered; the bench holds at most 64 KiB of each.
         assert!(peak_kib < 150 * 1024, "peak RSS {peak_kib} KiB");
     }
