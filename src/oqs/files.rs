@@ -468,8 +468,9 @@ impl FileInterface {
         let message = &xml::excerpt_message(message, MAX_ERROR_MESSAGE_BYTES);
         if RequestKind::of(name.as_bytes()).is_some() {
             let res = self.root.join("res");
-            if let Ok(bytes) = std::fs::read(path) {
-                self.write_atomically(&res.join(name), &bytes)?;
+            // Copied by the kernel, never read into memory: the request may be over the cap.
+            if std::fs::File::open(path).is_ok() {
+                self.copy_atomically(path, &res.join(name))?;
             }
             self.write_atomically(
                 &res.join(OsString::from_vec(err_name(name.as_bytes()))),
@@ -537,12 +538,25 @@ impl FileInterface {
         }
     }
 
-    /// Readers never see a half-written answer: write a hidden temporary file (short, so any
-    /// answer name fits), then rename it over the answer.
-    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    /// A hidden temporary name beside `path` (short, so any answer name fits).
+    fn temporary_beside(&self, path: &Path) -> PathBuf {
         let counter = self.temporary_counter.fetch_add(1, Ordering::Relaxed);
-        let temporary =
-            path.with_file_name(format!(".myna-hil-{}-{counter}.tmp", std::process::id()));
+        path.with_file_name(format!(".myna-hil-{}-{counter}.tmp", std::process::id()))
+    }
+
+    /// [`Self::write_atomically`] with a copy of the file `from`.
+    fn copy_atomically(&self, from: &Path, path: &Path) -> io::Result<()> {
+        let temporary = self.temporary_beside(path);
+        std::fs::copy(from, &temporary)?;
+        std::fs::rename(&temporary, path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&temporary);
+        })
+    }
+
+    /// Readers never see a half-written answer: write a hidden temporary file, then rename it
+    /// over the answer.
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let temporary = self.temporary_beside(path);
         std::fs::write(&temporary, bytes)?;
         std::fs::rename(&temporary, path).inspect_err(|_| {
             let _ = std::fs::remove_file(&temporary);
