@@ -429,6 +429,8 @@ enum FakeAnswer {
     Announced,
     /// A chunked body of zeros, without end (no length announced).
     Chunked,
+    /// Even `/v1/health` announces a 1 GB body.
+    HugeHealth,
 }
 
 /// A target that answers `/v1/health` as `oqs serve --synthetic 1000` and everything else as
@@ -465,6 +467,13 @@ fn fake_target(answer: FakeAnswer) -> String {
                     if reader.read_exact(&mut body).is_err() {
                         return;
                     }
+                    if line.starts_with("GET /v1/health")
+                        && matches!(answer, FakeAnswer::HugeHealth)
+                    {
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000000\r\n\r\n{");
+                        return;
+                    }
                     if line.starts_with("GET /v1/health") {
                         let json = br#"{"status":"ok","persons":1000}"#;
                         let head = format!(
@@ -480,7 +489,9 @@ fn fake_target(answer: FakeAnswer) -> String {
                     }
                     let zeros = vec![0u8; 64 * 1024];
                     match answer {
-                        FakeAnswer::Never => std::thread::sleep(Duration::from_secs(3_600)),
+                        FakeAnswer::Never | FakeAnswer::HugeHealth => {
+                            std::thread::sleep(Duration::from_secs(3_600))
+                        }
                         FakeAnswer::Announced => {
                             let _ = stream.write_all(
                                 b"HTTP/1.1 200 OK\r\ncontent-length: 1000000000\r\n\r\n",
@@ -615,4 +626,26 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A target whose `/v1/health` announces a 1 GB body is refused before the run, saying so.
+#[test]
+fn a_target_announcing_a_huge_health_answer_is_refused() {
+    let base = fake_target(FakeAnswer::HugeHealth);
+    let output = bench(&[
+        "--workload",
+        "insurance-card",
+        "--target",
+        &base,
+        "--registry-size",
+        "1000",
+        "--requests",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("GET /v1/health answered more than 65536 bytes"),
+        "{stderr}"
+    );
 }

@@ -682,3 +682,21 @@ fn create_without_replacing(
     }
     Err(io::Error::other("no free name left"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_grew_past_the_cap_since_it_was_measured_is_not_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("grown.xml");
+        std::fs::write(&path, vec![b' '; 11]).unwrap();
+        let error = read_at_most(&path, 10).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the file grew past 10 bytes while being read"
+        );
+        assert_eq!(read_at_most(&path, 11).unwrap().len(), 11);
+    }
+}

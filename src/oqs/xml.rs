@@ -181,26 +181,24 @@ const MAX_QUOTED_BYTES: usize = 64;
 /// `text` for a message: as is when short, else its first bytes (at a character boundary)
 /// and its whole length, so messages stay small whatever the input.
 pub fn excerpt(text: &str) -> String {
-    if text.len() <= MAX_QUOTED_BYTES {
-        return text.to_owned();
-    }
-    let mut end = MAX_QUOTED_BYTES;
+    excerpt_message(text, MAX_QUOTED_BYTES)
+}
+
+/// The first `limit` bytes of `text`, cut back to a character boundary.
+fn head(text: &str, limit: usize) -> &str {
+    let mut end = limit.min(text.len());
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}… ({} bytes)", &text[..end], text.len())
+    &text[..end]
 }
 
-/// `text` quoted for a message ([`excerpt`] in `"…"`).
+/// `text` quoted for a message, an excerpt with its length when long.
 fn quoted(text: &str) -> String {
     if text.len() <= MAX_QUOTED_BYTES {
         return format!("{text:?}");
     }
-    let mut end = MAX_QUOTED_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{:?}… ({} bytes)", &text[..end], text.len())
+    format!("{:?}… ({} bytes)", head(text, MAX_QUOTED_BYTES), text.len())
 }
 
 /// A whole message cut to a readable length (messages built by other modules quote values
@@ -214,11 +212,7 @@ pub fn excerpt_message(message: &str, limit: usize) -> String {
     if message.len() <= limit {
         return message.to_owned();
     }
-    let mut end = limit;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes)", &message[..end], message.len())
+    format!("{}… ({} bytes)", head(message, limit), message.len())
 }
 
 /// One element of a request: its children, or its text (raw, as the request wrote it).
