@@ -254,6 +254,11 @@ impl FileInterface {
             };
             present.push((name, observation));
         }
+        // An answer kept for a request that is gone (removed by hand) is dropped with it.
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|name, _| present.iter().any(|(present, _)| present == name));
         let mut ready = Vec::new();
         {
             let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
