@@ -149,6 +149,9 @@ pub struct FileInterface {
     /// Answers made but not yet delivered (written, then the request moved), by request name:
     /// retried as they are while the request file stays the same.
     pending: Mutex<HashMap<OsString, Pending>>,
+    /// Requests that ended early, as first seen so and since when (the server's clock, not
+    /// the file's modification time, which a network share may set from a skewed clock).
+    incomplete: Mutex<HashMap<OsString, (Observation, Instant)>>,
 }
 
 /// An answer whose delivery failed part-way.
@@ -193,6 +196,7 @@ impl FileInterface {
             settle: DEFAULT_SETTLE,
             seen: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
+            incomplete: Mutex::new(HashMap::new()),
         };
         interface.create_folders()?;
         Ok(interface)
@@ -256,6 +260,10 @@ impl FileInterface {
         }
         // An answer kept for a request that is gone (removed by hand) is dropped with it.
         self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|name, _| present.iter().any(|(present, _)| present == name));
+        self.incomplete
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|name, _| present.iter().any(|(present, _)| present == name));
@@ -371,14 +379,29 @@ impl FileInterface {
             Err(NotNow::Refused(message)) => return self.reject(&path, name, &message).map(Some),
             Err(NotNow::EndsEarly(message)) => {
                 let grace = self.settle * INCOMPLETE_GRACE_FACTOR;
-                let unchanged = observation
-                    .modified
-                    .and_then(|modified| SystemTime::now().duration_since(modified).ok())
-                    .unwrap_or(Duration::MAX);
+                let since = {
+                    let mut incomplete = self
+                        .incomplete
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    let entry = incomplete
+                        .entry(name.to_owned())
+                        .or_insert((observation, Instant::now()));
+                    if entry.0 != observation {
+                        *entry = (observation, Instant::now());
+                    }
+                    entry.1
+                };
+                // It had already stayed unchanged for the settle time when first read.
+                let unchanged = since.elapsed() + self.settle;
                 if unchanged < grace {
                     tracing::debug!(file = %escaped_name(name), "request ends early; waiting for the writer");
                     return Ok(None);
                 }
+                self.incomplete
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(name);
                 let message = format!(
                     "{message}; unchanged for {} s, so taken as final",
                     grace.as_secs_f64()
