@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use crate::support::oqs::OqsServer;
 use myna_hil::bench::population::{check_date, known_persons, valid_until, Holder};
@@ -416,5 +417,235 @@ fn a_connection_the_server_closed_while_idle_is_reopened_and_nothing_is_lost() {
         (json["requests"].as_u64(), json["errors"].as_u64()),
         (Some(20), Some(0)),
         "{json}"
+    );
+}
+
+/// How a fake target answers everything but `GET /v1/health`.
+#[derive(Clone, Copy)]
+enum FakeAnswer {
+    /// Reads the request and never answers.
+    Never,
+    /// Announces a 1 GB body and sends zeros.
+    Announced,
+    /// A chunked body of zeros, without end (no length announced).
+    Chunked,
+    /// Even `/v1/health` announces a 1 GB body.
+    HugeHealth,
+}
+
+/// A target that answers `/v1/health` as `oqs serve --synthetic 1000` and everything else as
+/// `answer` says. Returns its base URL.
+fn fake_target(answer: FakeAnswer) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0usize;
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if header.trim().is_empty() {
+                            break;
+                        }
+                        let lower = header.to_ascii_lowercase();
+                        if let Some(value) = lower.strip_prefix("content-length:") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    if line.starts_with("GET /v1/health")
+                        && matches!(answer, FakeAnswer::HugeHealth)
+                    {
+                        let _ = stream
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000000\r\n\r\n{");
+                        return;
+                    }
+                    if line.starts_with("GET /v1/health") {
+                        let json = br#"{"status":"ok","persons":1000}"#;
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                            json.len()
+                        );
+                        if stream.write_all(head.as_bytes()).is_err()
+                            || stream.write_all(json).is_err()
+                        {
+                            return;
+                        }
+                        continue;
+                    }
+                    let zeros = vec![0u8; 64 * 1024];
+                    match answer {
+                        FakeAnswer::Never | FakeAnswer::HugeHealth => {
+                            std::thread::sleep(Duration::from_secs(3_600))
+                        }
+                        FakeAnswer::Announced => {
+                            let _ = stream.write_all(
+                                b"HTTP/1.1 200 OK\r\ncontent-length: 1000000000\r\n\r\n",
+                            );
+                            for _ in 0..128 {
+                                if stream.write_all(&zeros).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        FakeAnswer::Chunked => {
+                            let _ = stream.write_all(
+                                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+                            );
+                            for _ in 0..128 {
+                                let chunk = [b"10000\r\n".as_slice(), &zeros, b"\r\n"].concat();
+                                if stream.write_all(&chunk).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    return;
+                }
+            });
+        }
+    });
+    base
+}
+
+/// Runs the bench with `--json` and returns (exit code, the JSON, its peak RSS in KiB read
+/// from /proc while it ran).
+fn bench_json_with_peak(args: &[&str]) -> (i32, Value, u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .arg("bench")
+        .args(args)
+        .args(["--no-progress", "--json", json.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut peak = 0;
+    let status = loop {
+        if let Some(kib) = peak_rss_kib(child.id()) {
+            peak = peak.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let text = std::fs::read_to_string(&json).unwrap();
+    (
+        status.code().unwrap(),
+        serde_json::from_str(&text).unwrap(),
+        peak,
+    )
+}
+
+/// A target announcing (or streaming) a huge body once took the bench to 6.9 GB: answers are
+/// read up to 64 KiB and counted as `answer_too_large` errors, and memory stays small.
+#[test]
+fn a_target_sending_a_huge_body_is_an_error_and_memory_stays_bounded() {
+    for answer in [FakeAnswer::Announced, FakeAnswer::Chunked] {
+        let base = fake_target(answer);
+        let (code, json, peak_kib) = bench_json_with_peak(&[
+            "--workload",
+            "insurance-card",
+            "--target",
+            &base,
+            "--registry-size",
+            "1000",
+            "--pool",
+            "16",
+            "--mix",
+            "valid=1",
+            "--terminals",
+            "4",
+            "--requests",
+            "40",
+        ]);
+        assert_ne!(code, 0, "{json}");
+        assert_eq!(json["requests"], 0, "{json}");
+        assert_eq!(
+            json["errors_by_kind"]["answer_too_large"].as_u64(),
+            Some(40),
+            "{json}"
+        );
+        eprintln!("bench peak RSS: {peak_kib} KiB");
+        // 40 answers of 8 MB each were offered; the bench holds at most 64 KiB of each.
+        assert!(peak_kib < 150 * 1024, "peak RSS {peak_kib} KiB");
+    }
+}
+
+/// A closed loop by requests against a target that never answers ends at the hard cap (once
+/// nothing has been answered for 20 s), with every request counted, instead of running
+/// 10 s × requests ÷ terminals.
+#[test]
+fn a_closed_loop_against_a_silent_target_ends_at_the_hard_cap() {
+    let base = fake_target(FakeAnswer::Never);
+    let (code, json) = bench_json(&[
+        "--workload",
+        "insurance-card",
+        "--target",
+        &base,
+        "--registry-size",
+        "1000",
+        "--pool",
+        "16",
+        "--mix",
+        "valid=1",
+        "--terminals",
+        "2",
+        "--requests",
+        "1000000",
+    ]);
+    assert_ne!(code, 0, "{json}");
+    assert_eq!(json["stopped_by"], "hard_cap", "{json}");
+    let kinds = &json["errors_by_kind"];
+    let timeouts = kinds["timeout"].as_u64().unwrap();
+    assert_eq!(timeouts, 4, "{json}");
+    assert_eq!(
+        kinds["not_sent"].as_u64(),
+        Some(1_000_000 - timeouts),
+        "{json}"
+    );
+}
+
+/// The peak resident set (VmHWM) of process `pid` in KiB, while it runs.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// A target whose `/v1/health` announces a 1 GB body is refused before the run, saying so.
+#[test]
+fn a_target_announcing_a_huge_health_answer_is_refused() {
+    let base = fake_target(FakeAnswer::HugeHealth);
+    let output = bench(&[
+        "--workload",
+        "insurance-card",
+        "--target",
+        &base,
+        "--registry-size",
+        "1000",
+        "--requests",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("GET /v1/health answered more than 65536 bytes"),
+        "{stderr}"
     );
 }

@@ -634,3 +634,49 @@ fn during_a_network_outage_file_requests_wait_and_are_answered_once_it_ends() {
         "{answer}"
     );
 }
+
+/// A document that says it is UTF-8 (declaration in any quoting, or a byte-order mark) and is
+/// not is refused at the first bad byte; without a declaration, CP932 is still read.
+#[test]
+fn declared_utf8_with_a_bad_byte_is_refused_at_its_offset_and_undeclared_cp932_still_reads() {
+    let sjis = encoding_rs::SHIFT_JIS
+        .encode("<XmlMsg>受付</XmlMsg>")
+        .0
+        .into_owned();
+    let declared = [b"<?xml version='1.0' encoding='utf-8'?>".as_slice(), &sjis].concat();
+    assert_eq!(
+        xml::decode(&declared),
+        Err(XmlError::InvalidUtf8 {
+            offset: 38 + 8,
+            byte: 0x8E
+        })
+    );
+    let with_bom = [b"\xEF\xBB\xBF".as_slice(), &sjis].concat();
+    let error = xml::decode(&with_bom).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the document declares encoding=\"UTF-8\" (or starts with its byte-order mark), but byte 11 (0x8E) starts an invalid UTF-8 sequence"
+    );
+    assert_eq!(xml::decode(&sjis).unwrap(), "<XmlMsg>受付</XmlMsg>");
+    let shift_jis_declared = [
+        b"<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>".as_slice(),
+        &sjis,
+    ]
+    .concat();
+    assert!(xml::decode(&shift_jis_declared)
+        .unwrap()
+        .ends_with("受付</XmlMsg>"));
+}
+
+/// Under Shift_JIS, text it cannot carry is refused naming the element; UTF-8 carries all.
+#[test]
+fn only_text_the_answer_encoding_can_carry_is_accepted() {
+    let request = LOOKUP_REQUEST.replace("<InsuredCardSymbol>", "<InsuredCardSymbol>𠮷");
+    assert!(xml::check_encodable(request.as_bytes(), CharacterCode::Utf8).is_ok());
+    let error = xml::check_encodable(request.as_bytes(), CharacterCode::ShiftJis).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "<InsuredCardSymbol> holds U+20BB7 (𠮷), which Shift_JIS (the terminal's --charset) cannot carry; the answer returns it exactly or not at all"
+    );
+    assert!(xml::check_encodable(LOOKUP_REQUEST.as_bytes(), CharacterCode::ShiftJis).is_ok());
+}

@@ -4,13 +4,21 @@
 //! send their next request as soon as the last one is answered; latency counts from the send.
 //!
 //! Every run stops by itself: at its duration or request count, and in any case at a hard cap
-//! (open loop: twice the planned duration plus 10 s; closed loop by requests: one hour).
+//! (open loop: twice the planned duration plus 10 s; closed loop: its duration plus 10 s, or
+//! one hour). A closed loop by requests has no planned duration, so it also ends at the hard
+//! cap once nothing has been answered for [`STALL_CAP`] (a server that never answers: 20
+//! requests on 2 terminals took 100 s, and 10^9 requests would have taken years); the requests
+//! never sent then count as `not_sent`, as in the open loop.
+//!
+//! All senders share one run clock, started once when they are released: a sender's own clock
+//! started when the OS first ran it, so with thousands of terminals on 2 cores some started
+//! seconds late and ran seconds past `--duration`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::bench::http::{run_http, Connection, HttpRequest, HttpTarget};
+use crate::bench::http::{run_http, Connection, HttpRequest, HttpTarget, ANSWER_TOO_LARGE};
 use crate::bench::in_process::{InProcess, Pool};
 use crate::bench::judge::Path;
 use crate::bench::progress::Progress;
@@ -78,9 +86,16 @@ struct Plan {
     hard_cap: Duration,
     /// The run was asked to last a duration rather than a number of requests.
     by_duration: bool,
+    /// Closed loop by requests: end at the hard cap once nothing was answered for this long.
+    stall: Option<Duration>,
 }
 
 const CLOSED_LOOP_CAP: Duration = Duration::from_secs(3_600);
+
+/// How long a closed loop by requests may go without any answer (a `timeout` is none) before
+/// it ends at the hard cap: one request timeout, and the open loop's 10 s of grace.
+pub const STALL_CAP: Duration =
+    Duration::from_secs(crate::bench::http::REQUEST_TIMEOUT.as_secs() + 10);
 
 impl Plan {
     fn new(load: Load, limits: Limits) -> Plan {
@@ -97,6 +112,7 @@ impl Plan {
                     until: None,
                     hard_cap: planned * 2 + Duration::from_secs(10),
                     by_duration: limits.requests.is_none(),
+                    stall: None,
                 }
             }
             Load::Closed { .. } => Plan {
@@ -108,6 +124,7 @@ impl Plan {
                     .map_or(CLOSED_LOOP_CAP, |d| d + Duration::from_secs(10))
                     .min(CLOSED_LOOP_CAP),
                 by_duration: limits.requests.is_none(),
+                stall: limits.duration.is_none().then_some(STALL_CAP),
             },
         }
     }
@@ -146,12 +163,39 @@ struct Shared {
     next: AtomicU64,
     done: AtomicU64,
     hit_cap: AtomicBool,
+    /// When the last answer (anything but a `timeout`) arrived, in ms from the start.
+    answered_ms: AtomicU64,
 }
 
 impl Shared {
+    fn new() -> Shared {
+        Shared {
+            next: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            hit_cap: AtomicBool::new(false),
+            answered_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Notes that a request ended at `elapsed`: answered unless it timed out.
+    fn ended(&self, result: &Result<(), String>, elapsed: Duration) {
+        if !matches!(result, Err(kind) if kind == "timeout") {
+            let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+            self.answered_ms.fetch_max(ms, Ordering::Relaxed);
+        }
+        self.done.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The next request a sender may send at `elapsed` after the start, or `None` when the run
     /// is over for it (noting when the hard cap ended it).
     fn take_next(&self, plan: &Plan, elapsed: Duration) -> Option<u64> {
+        if let Some(stall) = plan.stall {
+            let answered = Duration::from_millis(self.answered_ms.load(Ordering::Relaxed));
+            if elapsed.saturating_sub(answered) >= stall {
+                self.hit_cap.store(true, Ordering::Relaxed);
+                return None;
+            }
+        }
         let k = self.next.fetch_add(1, Ordering::Relaxed);
         match plan.admits(k, elapsed) {
             Ok(true) => Some(k),
@@ -172,23 +216,22 @@ pub(crate) fn drive_in_process<W: InProcess>(
     progress: &Progress,
 ) -> Result<RunResult, HistogramError> {
     let plan = Plan::new(load, limits);
-    let shared = Shared {
-        next: AtomicU64::new(0),
-        done: AtomicU64::new(0),
-        hit_cap: AtomicBool::new(false),
-    };
+    let shared = Shared::new();
     let senders = load.senders();
     let barrier = Barrier::new(senders + 1);
     let blank = Recorder::new()?;
+    // The run clock: set by whichever thread the barrier lets go first, read by all.
+    let clock = OnceLock::new();
     let mut start = Instant::now();
     let recorders: Vec<Recorder> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..senders)
             .map(|index| {
-                let (shared, barrier, mut recorder) = (&shared, &barrier, blank.clone());
+                let (shared, barrier, clock, mut recorder) =
+                    (&shared, &barrier, &clock, blank.clone());
                 scope.spawn(move || {
                     let mut worker = workload.worker(index);
                     barrier.wait();
-                    let start = Instant::now();
+                    let start = *clock.get_or_init(Instant::now);
                     while let Some(k) = shared.take_next(&plan, start.elapsed()) {
                         let due = plan.due(k);
                         if let Some(due) = due {
@@ -199,21 +242,25 @@ pub(crate) fn drive_in_process<W: InProcess>(
                         }
                         let sent = start.elapsed();
                         let began = due.unwrap_or(sent);
-                        match workload.run(k, &mut worker) {
+                        let result = match workload.run(k, &mut worker) {
                             Ok(simulated) => {
                                 let latency = start.elapsed().saturating_sub(began) + simulated;
                                 recorder.success(began, latency);
+                                Ok(())
                             }
-                            Err(kind) => recorder.failure(&kind),
-                        }
-                        shared.done.fetch_add(1, Ordering::Relaxed);
+                            Err(kind) => {
+                                recorder.failure(&kind);
+                                Err(kind)
+                            }
+                        };
+                        shared.ended(&result, start.elapsed());
                     }
                     recorder
                 })
             })
             .collect();
         barrier.wait();
-        start = Instant::now();
+        start = *clock.get_or_init(Instant::now);
         progress.follow(&shared.done, || handles.iter().all(|h| h.is_finished()));
         handles
             .into_iter()
@@ -235,8 +282,13 @@ fn finish(
         total.merge(recorder);
     }
     let hit_cap = shared.hit_cap.load(Ordering::Relaxed);
-    if let (true, Load::Open { .. }) = (hit_cap, plan.load) {
-        // Due but never sent: the system fell so far behind that the cap ended the run.
+    let planned = match plan.load {
+        Load::Open { .. } => true,
+        Load::Closed { .. } => !plan.by_duration,
+    };
+    if hit_cap && planned {
+        // Due (or asked for) but never sent: the system fell so far behind, or stopped
+        // answering, and the cap ended the run.
         let sent = total.successes() + total.error_count();
         total.failures("not_sent", plan.count.saturating_sub(sent));
     }
@@ -263,11 +315,7 @@ pub(crate) fn drive_http(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<RunResult, HistogramError> {
     let plan = Plan::new(load, limits);
-    let shared = Arc::new(Shared {
-        next: AtomicU64::new(0),
-        done: AtomicU64::new(0),
-        hit_cap: AtomicBool::new(false),
-    });
+    let shared = Arc::new(Shared::new());
     let blank = Recorder::new()?;
     let start = Instant::now() + Duration::from_millis(20);
     let tasks: Vec<_> = (0..load.senders())
@@ -302,7 +350,7 @@ pub(crate) fn drive_http(
                                     // A transport failure leaves the connection unusable; a
                                     // wrong answer does not.
                                     let broken = matches!(&result, Err(kind)
-                                        if matches!(kind.as_str(), "io" | "timeout" | "connection_closed"));
+                                        if matches!(kind.as_str(), "io" | "timeout" | "connection_closed" | ANSWER_TOO_LARGE));
                                     if !broken {
                                         connection = Some(open);
                                     }
@@ -311,13 +359,13 @@ pub(crate) fn drive_http(
                             }
                         }
                     };
-                    match result {
+                    match &result {
                         Ok(()) => {
                             recorder.success(began, start.elapsed().saturating_sub(began))
                         }
-                        Err(kind) => recorder.failure(&kind),
+                        Err(kind) => recorder.failure(kind),
                     }
-                    shared.done.fetch_add(1, Ordering::Relaxed);
+                    shared.ended(&result, start.elapsed());
                 }
                 recorder
             })
@@ -383,5 +431,70 @@ mod tests {
         assert_eq!(plan.admits(0, Duration::from_secs(2)), Ok(false));
         assert_eq!(plan.stop_reason(false), StopReason::Duration);
         assert_eq!(plan.stop_reason(true), StopReason::HardCap);
+    }
+
+    #[test]
+    fn a_closed_loop_by_requests_ends_at_the_hard_cap_once_nothing_is_answered() {
+        let plan = Plan::new(
+            Load::Closed { terminals: 2 },
+            Limits {
+                duration: None,
+                requests: Some(1_000_000_000),
+            },
+        );
+        let shared = Shared::new();
+        assert_eq!(shared.take_next(&plan, Duration::from_secs(1)), Some(0));
+        shared.ended(&Err("timeout".to_owned()), Duration::from_secs(10));
+        assert_eq!(shared.take_next(&plan, Duration::from_secs(10)), Some(1));
+        shared.ended(&Err("timeout".to_owned()), STALL_CAP);
+        assert_eq!(shared.take_next(&plan, STALL_CAP), None);
+        assert!(shared.hit_cap.load(Ordering::Relaxed));
+        assert_eq!(plan.stop_reason(true), StopReason::HardCap);
+        // An answer, even a wrong one, is progress.
+        let shared = Shared::new();
+        shared.ended(&Err("status_500".to_owned()), Duration::from_secs(15));
+        assert_eq!(shared.take_next(&plan, STALL_CAP), Some(0));
+        // By duration, the duration's own cap applies and no stall rule.
+        let by_time = Plan::new(
+            Load::Closed { terminals: 2 },
+            Limits {
+                duration: Some(Duration::from_secs(60)),
+                requests: None,
+            },
+        );
+        assert_eq!(Shared::new().take_next(&by_time, STALL_CAP), Some(0));
+    }
+
+    /// A workload that takes a little time, so a thread that started its own clock late would
+    /// run past the end.
+    struct Busy;
+    impl InProcess for Busy {
+        type Worker = ();
+        fn worker(&self, _: usize) {}
+        fn run(&self, _: u64, _: &mut ()) -> Result<Duration, String> {
+            std::thread::sleep(Duration::from_millis(1));
+            Ok(Duration::ZERO)
+        }
+    }
+
+    #[test]
+    fn many_terminals_in_process_share_one_clock_and_report_over_the_wall_time() {
+        let began = Instant::now();
+        let result = drive_in_process(
+            &Busy,
+            Load::Closed { terminals: 512 },
+            Limits {
+                duration: Some(Duration::from_millis(300)),
+                requests: None,
+            },
+            &Progress::new(false, None, ""),
+        )
+        .unwrap();
+        let wall = began.elapsed();
+        assert_eq!(result.stopped_by, StopReason::Duration);
+        // The reported time is the wall time the run used, never less (the throughput was
+        // once computed over a clock started after thousands of threads had run).
+        assert!(result.elapsed <= wall, "{:?} > {wall:?}", result.elapsed);
+        assert!(result.elapsed >= Duration::from_millis(300));
     }
 }

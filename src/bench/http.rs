@@ -26,6 +26,39 @@ use crate::oqs::Outcome;
 /// How long one request may take before it counts as a `timeout` error.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The longest answer body the bench reads. Real answers are under 2 KiB; a target that
+/// announces or sends more (a 1 GB body once took the bench to 6.9 GB) gets the request counted
+/// as an `answer_too_large` error and the connection dropped, so memory stays bounded by
+/// senders × this cap.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// The error kind of an answer longer than [`MAX_ANSWER_BYTES`].
+pub const ANSWER_TOO_LARGE: &str = "answer_too_large";
+
+/// The whole body of `response`, or `answer_too_large` when it announces or holds more than
+/// [`MAX_ANSWER_BYTES`] (checked on the announced length first, so nothing of it is read).
+async fn read_capped(
+    driver: &mut Option<Pin<Box<ClientConnection>>>,
+    response: hyper::Response<hyper::body::Incoming>,
+) -> Result<Bytes, HttpFailure> {
+    let announced = response
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > MAX_ANSWER_BYTES as u64) {
+        return Err(HttpFailure(ANSWER_TOO_LARGE.into()));
+    }
+    let limited = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES);
+    match drive(driver, limited.collect()).await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            Err(HttpFailure(ANSWER_TOO_LARGE.into()))
+        }
+        Err(_) => Err(HttpFailure("io".into())),
+    }
+}
+
 /// `http://HOST:PORT`, resolved.
 #[derive(Debug, Clone)]
 pub struct HttpTarget {
@@ -178,10 +211,9 @@ impl Connection {
                 }
             })?;
         let status = response.status();
-        let body = drive(&mut self.driver, response.into_body().collect())
+        let body = read_capped(&mut self.driver, response)
             .await
-            .map_err(|_| Attempt::Failed(HttpFailure("io".into())))?
-            .to_bytes();
+            .map_err(Attempt::Failed)?;
         Ok((status, body))
     }
 }
@@ -335,10 +367,14 @@ pub(crate) async fn health(target: &HttpTarget) -> Result<Health, String> {
             .await
             .map_err(|error| error.to_string())?;
         let status = response.status();
-        let body = drive(driver, response.into_body().collect())
+        let body = read_capped(driver, response)
             .await
-            .map_err(|error| error.to_string())?
-            .to_bytes();
+            .map_err(|HttpFailure(kind)| match kind.as_str() {
+                ANSWER_TOO_LARGE => {
+                    format!("GET /v1/health answered more than {MAX_ANSWER_BYTES} bytes")
+                }
+                _ => format!("GET /v1/health: {kind}"),
+            })?;
         if status != StatusCode::OK {
             return Err(format!("GET /v1/health answered {status}"));
         }

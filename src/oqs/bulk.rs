@@ -4,8 +4,14 @@
 //! the echo of its query). The answers are computed at upload, on the upload's date, and kept
 //! in memory: a restarted server no longer knows earlier reception numbers and answers them
 //! with SegmentOfResult 9.
+//!
+//! Only the latest [`MAX_KEPT_RECEPTIONS`] receptions are kept (an older number is answered
+//! like an unknown one): each holds up to 10,000 answers, about 20 MB, and 40 uploads kept
+//! forever once took the server to 843 MB. A reception is kept only once its receipt has been
+//! written ([`BulkReceptions::prepare`], then [`BulkReceptions::commit`]): an upload whose
+//! receipt cannot be written is never a reception a client could not have learned of.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
@@ -25,11 +31,28 @@ struct Reception {
     answers: Vec<CheckResponse>,
 }
 
-/// The receptions of one server run.
+/// How many receptions are kept for download; older ones are forgotten first.
+pub const MAX_KEPT_RECEPTIONS: usize = 8;
+
+/// The receptions of one server run, and the order they came in.
 #[derive(Default)]
 pub(crate) struct BulkReceptions {
     counter: AtomicU64,
-    receptions: Mutex<HashMap<String, Reception>>,
+    receptions: Mutex<Kept>,
+}
+
+#[derive(Default)]
+struct Kept {
+    by_number: HashMap<String, Reception>,
+    order: VecDeque<String>,
+}
+
+/// An upload answered but not yet a reception: its receipt's text, and what becomes the
+/// reception once the receipt is written.
+pub struct PreparedUpload {
+    pub receipt: String,
+    number: String,
+    reception: Reception,
 }
 
 fn timestamp(date: chrono::NaiveDate, time: NaiveTime) -> String {
@@ -37,8 +60,29 @@ fn timestamp(date: chrono::NaiveDate, time: NaiveTime) -> String {
 }
 
 impl BulkReceptions {
-    /// Answers every query of `upload` and returns the receipt's XML text.
-    pub fn upload(&self, oqs: &Oqs, upload: &BulkUpload, charset: CharacterCode) -> String {
+    /// Keeps a prepared upload as a reception (after its receipt was written), forgetting the
+    /// oldest beyond [`MAX_KEPT_RECEPTIONS`].
+    pub fn commit(&self, prepared: PreparedUpload) {
+        let mut kept = self
+            .receptions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        kept.order.push_back(prepared.number.clone());
+        kept.by_number.insert(prepared.number, prepared.reception);
+        while kept.order.len() > MAX_KEPT_RECEPTIONS {
+            if let Some(oldest) = kept.order.pop_front() {
+                kept.by_number.remove(&oldest);
+            }
+        }
+    }
+
+    /// Answers every query of `upload` and numbers it, without keeping it yet.
+    pub fn prepare(
+        &self,
+        oqs: &Oqs,
+        upload: &BulkUpload,
+        charset: CharacterCode,
+    ) -> PreparedUpload {
         let answers: Vec<CheckResponse> = upload
             .queries
             .iter()
@@ -52,18 +96,12 @@ impl BulkReceptions {
             .and_then(|query| query.time)
             .unwrap_or(NaiveTime::MIN);
         let executed = timestamp(upload.date, time);
-        self.receptions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                reception_number.clone(),
-                Reception {
-                    facility_code: upload.facility_code.clone(),
-                    date: yyyymmdd(upload.date),
-                    arbitrary_file_identifier: upload.arbitrary_file_identifier.clone(),
-                    answers,
-                },
-            );
+        let reception = Reception {
+            facility_code: upload.facility_code.clone(),
+            date: yyyymmdd(upload.date),
+            arbitrary_file_identifier: upload.arbitrary_file_identifier.clone(),
+            answers,
+        };
         let mut out = XmlOut::new(xml::encoding_label(charset));
         out.open("XmlMsg");
         out.open("MessageHeader");
@@ -81,7 +119,11 @@ impl BulkReceptions {
         out.leaf("ReceptionDateTime", &executed);
         out.close("MessageBody");
         out.close("XmlMsg");
-        out.finish()
+        PreparedUpload {
+            receipt: out.finish(),
+            number: reception_number,
+            reception,
+        }
     }
 
     /// The results of the upload `request` names, as `OQSmuquc02res` XML text.
@@ -91,6 +133,7 @@ impl BulkReceptions {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let found = receptions
+            .by_number
             .get(&request.reception_number)
             .filter(|reception| reception.facility_code == request.facility_code);
         let mut out = XmlOut::new(xml::encoding_label(charset));
@@ -103,7 +146,7 @@ impl BulkReceptions {
             out.leaf("SegmentOfResult", SegmentOfResult::AbnormalEnd.code());
             out.leaf(
                 "ErrorMessage",
-                "この医療機関の受付番号として見つかりません (unknown ReceptionNumber for this MedicalInstitutionCode)",
+                &format!("この医療機関の受付番号として見つかりません (unknown ReceptionNumber for this MedicalInstitutionCode; only the latest {MAX_KEPT_RECEPTIONS} receptions are kept)"),
             );
             out.close("MessageHeader");
             out.close("XmlMsg");

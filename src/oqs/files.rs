@@ -14,7 +14,16 @@
 //! - a name too long for the file system once a suffix is added is shortened and marked with a
 //!   hash of the whole name (`…~<16 hex>.error.txt`); the error file names the original;
 //! - one file that cannot be handled is logged and left for the next poll; the others go on,
-//!   and missing folders are recreated at every poll.
+//!   and missing folders are recreated at every poll;
+//! - a request is processed once: when its answer cannot be written (a directory in its place,
+//!   a full disk) the answer is kept and only the write is retried at the next polls (a bulk
+//!   upload becomes a reception only once its receipt is written);
+//! - a request file larger than [`MAX_REQUEST_BYTES`] is refused unread;
+//! - a document that ends early (an unclosed element) is taken as still being written until it
+//!   has stayed unchanged for [`INCOMPLETE_GRACE_FACTOR`] × the settle time (10 s by default);
+//!   only then is it refused;
+//! - with `--charset shift_jis`, a request holding text Shift_JIS cannot carry is refused
+//!   naming the element, never answered with 〓 in its place.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -28,11 +37,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use crate::oqs::bulk::BulkReceptions;
+use crate::oqs::bulk::{BulkReceptions, PreparedUpload};
 use crate::oqs::codes::{CharacterCode, ProcessingResultStatus, SegmentOfResult};
 use crate::oqs::message::CheckResponse;
 use crate::oqs::service::Oqs;
-use crate::oqs::xml::{self, FileRequest};
+use crate::oqs::xml::{self, FileRequest, XmlError};
 
 const SINGLE_REQUEST_PREFIX: &[u8] = b"OQSsiquc01req_";
 const BULK_UPLOAD_PREFIX: &[u8] = b"OQSmuquc01req_";
@@ -85,6 +94,19 @@ fn err_name(request: &[u8]) -> Vec<u8> {
 /// How long a request file must stay unchanged before it is taken, unless configured.
 pub(crate) const DEFAULT_SETTLE: Duration = Duration::from_millis(500);
 
+/// The largest request file read: a bulk upload of 10,000 persons in the public layout is
+/// about 5 MB. The server's memory stays proportional to it (a 40 MB file of empty elements
+/// once took 1.8 GB).
+pub const MAX_REQUEST_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A document that ends early is refused only after staying unchanged for this many settle
+/// times: a writer on a network share may pause for seconds mid-file.
+pub const INCOMPLETE_GRACE_FACTOR: u32 = 20;
+
+/// The longest message written into an error file: names and values are quoted as excerpts,
+/// and this catches any message that still grew with its input.
+const MAX_ERROR_MESSAGE_BYTES: usize = 1024;
+
 /// The longest file name (in bytes) the usual file systems accept (NAME_MAX).
 const MAX_NAME_BYTES: usize = 255;
 
@@ -125,6 +147,40 @@ pub struct FileInterface {
     bulk: BulkReceptions,
     settle: Duration,
     seen: Mutex<HashMap<OsString, (Observation, Instant)>>,
+    /// Answers made but not yet delivered (written, then the request moved), by request name:
+    /// retried as they are while the request file stays the same.
+    pending: Mutex<HashMap<OsString, Pending>>,
+    /// Requests that ended early, as first seen so and since when (the server's clock, not
+    /// the file's modification time, which a network share may set from a skewed clock).
+    incomplete: Mutex<HashMap<OsString, (Observation, Instant)>>,
+}
+
+/// An answer whose delivery failed part-way.
+struct Pending {
+    observation: Observation,
+    answer: Vec<u8>,
+    /// The bulk upload that becomes a reception once `answer` (its receipt) is written.
+    upload: Option<PreparedUpload>,
+    /// The answer is in `res`; only moving the request to `req/done` is left.
+    written: bool,
+}
+
+/// Why a request is not answered now.
+enum NotNow {
+    /// Refused, with the message for its error file.
+    Refused(String),
+    /// The document ends early and may still be being written.
+    EndsEarly(String),
+}
+
+impl From<XmlError> for NotNow {
+    fn from(error: XmlError) -> NotNow {
+        if error.ends_early() {
+            NotNow::EndsEarly(error.to_string())
+        } else {
+            NotNow::Refused(error.to_string())
+        }
+    }
 }
 
 impl FileInterface {
@@ -140,6 +196,8 @@ impl FileInterface {
             bulk: BulkReceptions::default(),
             settle: DEFAULT_SETTLE,
             seen: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            incomplete: Mutex::new(HashMap::new()),
         };
         interface.create_folders()?;
         Ok(interface)
@@ -202,6 +260,15 @@ impl FileInterface {
             };
             present.push((name, observation));
         }
+        // An answer kept for a request that is gone (removed by hand) is dropped with it.
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|name, _| present.iter().any(|(present, _)| present == name));
+        self.incomplete
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|name, _| present.iter().any(|(present, _)| present == name));
         let mut ready = Vec::new();
         {
             let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
@@ -224,7 +291,8 @@ impl FileInterface {
         let mut outcomes = Vec::new();
         for name in ready {
             match self.answer_file(&name) {
-                Ok(outcome) => outcomes.push(outcome),
+                Ok(Some(outcome)) => outcomes.push(outcome),
+                Ok(None) => {}
                 Err(error) => tracing::warn!(
                     file = %escaped_name(&name),
                     %error,
@@ -243,7 +311,9 @@ impl FileInterface {
         Ok(all)
     }
 
-    fn answer_file(&self, name: &OsStr) -> io::Result<FileOutcome> {
+    /// Answers one request file; `None` when it is left in `req` for a later poll (a
+    /// document that ends early, within its grace time).
+    fn answer_file(&self, name: &OsStr) -> io::Result<Option<FileOutcome>> {
         let path = self.root.join("req").join(name);
         let bytes_of_name = name.as_bytes();
         let Some(kind) = RequestKind::of(bytes_of_name) else {
@@ -251,64 +321,168 @@ impl FileInterface {
                 &path,
                 name,
                 "request files are named OQSsiquc01req_*.xml, OQSmuquc01req_*.xml or OQSmuquc02req_*.xml",
-            );
+            ).map(Some);
         };
+        let metadata = match std::fs::metadata(&path) {
+            Ok(metadata) => metadata,
+            Err(error) => {
+                return self
+                    .reject(&path, name, &format!("cannot be read: {error}"))
+                    .map(Some)
+            }
+        };
+        let observation = Observation {
+            size: metadata.len(),
+            modified: metadata.modified().ok(),
+        };
+        let earlier = self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+        if let Some(pending) = earlier.filter(|pending| pending.observation == observation) {
+            return self.deliver(name, &path, pending).map(Some);
+        }
         if !self.oqs.is_reachable() {
             // Left in req: answered once the network is back, never lost.
             return Err(io::Error::other(
                 "the qualification system is unreachable (network outage)",
             ));
         }
-        let bytes = match std::fs::read(&path) {
+        if observation.size > MAX_REQUEST_BYTES {
+            let message = format!(
+                "the file is {} bytes; request files are at most {MAX_REQUEST_BYTES} bytes (8 MiB)",
+                observation.size
+            );
+            return self.reject(&path, name, &message).map(Some);
+        }
+        let bytes = match read_at_most(&path, MAX_REQUEST_BYTES) {
             Ok(bytes) => bytes,
-            Err(error) => return self.reject(&path, name, &format!("cannot be read: {error}")),
+            Err(error) => {
+                return self
+                    .reject(&path, name, &format!("cannot be read: {error}"))
+                    .map(Some)
+            }
         };
-        let answer = match kind {
-            RequestKind::Single => match self.answer_single(&bytes) {
-                Ok(response) => xml::response_to_xml(&response),
-                Err(message) => return self.reject(&path, name, &message),
-            },
-            RequestKind::BulkUpload => match xml::parse_bulk_upload(&bytes) {
-                Ok(upload) => xml::encode_as(
-                    &self.bulk.upload(&self.oqs, &upload, self.charset),
-                    self.charset,
-                ),
-                Err(error) => return self.reject(&path, name, &error.to_string()),
-            },
-            RequestKind::BulkDownload => match xml::parse_bulk_download(&bytes) {
-                Ok(download) => {
-                    xml::encode_as(&self.bulk.download(&download, self.charset), self.charset)
+        let made = match kind {
+            RequestKind::Single => self
+                .answer_single(&bytes)
+                .map(|response| (xml::response_to_xml(&response), None)),
+            RequestKind::BulkUpload => self.answer_upload(&bytes),
+            RequestKind::BulkDownload => xml::parse_bulk_download(&bytes)
+                .map(|download| {
+                    let text = self.bulk.download(&download, self.charset);
+                    (xml::encode_as(&text, self.charset), None)
+                })
+                .map_err(NotNow::from),
+        };
+        let (answer, upload) = match made {
+            Ok(made) => made,
+            Err(NotNow::Refused(message)) => return self.reject(&path, name, &message).map(Some),
+            Err(NotNow::EndsEarly(message)) => {
+                let grace = self.settle * INCOMPLETE_GRACE_FACTOR;
+                let since = {
+                    let mut incomplete = self
+                        .incomplete
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    let entry = incomplete
+                        .entry(name.to_owned())
+                        .or_insert((observation, Instant::now()));
+                    if entry.0 != observation {
+                        *entry = (observation, Instant::now());
+                    }
+                    entry.1
+                };
+                // It had already stayed unchanged for the settle time when first read.
+                let unchanged = since.elapsed() + self.settle;
+                if unchanged < grace {
+                    tracing::debug!(file = %escaped_name(name), "request ends early; waiting for the writer");
+                    return Ok(None);
                 }
-                Err(error) => return self.reject(&path, name, &error.to_string()),
-            },
+                self.incomplete
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(name);
+                let message = format!(
+                    "{message}; unchanged for {} s, so taken as final",
+                    grace.as_secs_f64()
+                );
+                return self.reject(&path, name, &message).map(Some);
+            }
         };
+        let pending = Pending {
+            observation,
+            answer,
+            upload,
+            written: false,
+        };
+        self.deliver(name, &path, pending).map(Some)
+    }
+
+    /// Writes an answer made earlier and moves its request to `req/done`; on failure keeps
+    /// what is left to do for the next poll, so the request is never processed twice.
+    fn deliver(&self, name: &OsStr, path: &Path, mut pending: Pending) -> io::Result<FileOutcome> {
         let response_path = self
             .root
             .join("res")
-            .join(OsString::from_vec(response_name(bytes_of_name)));
-        self.write_atomically(&response_path, &answer)?;
-        let done = move_without_replacing(&path, &self.root.join("req/done"), name)?;
-        Ok(FileOutcome::Answered {
-            request: done,
-            response: response_path,
-        })
+            .join(OsString::from_vec(response_name(name.as_bytes())));
+        let result = (|| {
+            if !pending.written {
+                self.write_atomically(&response_path, &pending.answer)?;
+                pending.written = true;
+                pending.answer = Vec::new();
+                if let Some(upload) = pending.upload.take() {
+                    self.bulk.commit(upload);
+                }
+            }
+            move_without_replacing(path, &self.root.join("req/done"), name)
+        })();
+        match result {
+            Ok(done) => Ok(FileOutcome::Answered {
+                request: done,
+                response: response_path,
+            }),
+            Err(error) => {
+                self.pending
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(name.to_owned(), pending);
+                Err(error)
+            }
+        }
+    }
+
+    /// The receipt of an `OQSmuquc01req` and the reception it becomes once written.
+    fn answer_upload(&self, bytes: &[u8]) -> Result<(Vec<u8>, Option<PreparedUpload>), NotNow> {
+        let upload = xml::parse_bulk_upload(bytes)?;
+        xml::check_encodable(bytes, self.charset)?;
+        let prepared = self.bulk.prepare(&self.oqs, &upload, self.charset);
+        Ok((
+            xml::encode_as(&prepared.receipt, self.charset),
+            Some(prepared),
+        ))
     }
 
     /// The answer to an `OQSsiquc01req`, or why the request is refused.
-    fn answer_single(&self, bytes: &[u8]) -> Result<CheckResponse, String> {
-        let request = xml::parse_request(bytes).map_err(|error| error.to_string())?;
+    fn answer_single(&self, bytes: &[u8]) -> Result<CheckResponse, NotNow> {
+        let request = xml::parse_request(bytes)?;
+        xml::check_encodable(bytes, self.charset)?;
         let mut response = match &request {
             FileRequest::Card(check) => {
                 let response = self.oqs.check(check);
                 if response.outcome.is_malformed_request() {
-                    return Err(Oqs::describe_refusal(check, response.outcome));
+                    return Err(NotNow::Refused(Oqs::describe_refusal(
+                        check,
+                        response.outcome,
+                    )));
                 }
                 response
             }
             FileRequest::InsuranceCard(lookup) => {
                 let response = self.oqs.lookup_by_insurance_card(lookup);
                 if response.outcome.is_malformed_request() {
-                    return Err("MedicalInstitutionCode must be 10 digits, InsurerNumber 8 (or 6) digits, InsuredBranchNumber 2 digits or empty".to_owned());
+                    return Err(NotNow::Refused("MedicalInstitutionCode must be 10 digits, InsurerNumber 8 (or 6) digits, InsuredBranchNumber 2 digits or empty".to_owned()));
                 }
                 response
             }
@@ -321,10 +495,12 @@ impl FileInterface {
     /// request of a known kind, puts a copy of it and `<base>.err` into `res` as the terminal
     /// does (§1.6), so a client watching `res` learns of the failure.
     fn reject(&self, path: &Path, name: &OsStr, message: &str) -> io::Result<FileOutcome> {
+        let message = &xml::excerpt_message(message, MAX_ERROR_MESSAGE_BYTES);
         if RequestKind::of(name.as_bytes()).is_some() {
             let res = self.root.join("res");
-            if let Ok(bytes) = std::fs::read(path) {
-                self.write_atomically(&res.join(name), &bytes)?;
+            // Copied by the kernel, never read into memory: the request may be over the cap.
+            if std::fs::File::open(path).is_ok() {
+                self.copy_atomically(path, &res.join(name))?;
             }
             self.write_atomically(
                 &res.join(OsString::from_vec(err_name(name.as_bytes()))),
@@ -392,12 +568,25 @@ impl FileInterface {
         }
     }
 
-    /// Readers never see a half-written answer: write a hidden temporary file (short, so any
-    /// answer name fits), then rename it over the answer.
-    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    /// A hidden temporary name beside `path` (short, so any answer name fits).
+    fn temporary_beside(&self, path: &Path) -> PathBuf {
         let counter = self.temporary_counter.fetch_add(1, Ordering::Relaxed);
-        let temporary =
-            path.with_file_name(format!(".myna-hil-{}-{counter}.tmp", std::process::id()));
+        path.with_file_name(format!(".myna-hil-{}-{counter}.tmp", std::process::id()))
+    }
+
+    /// [`Self::write_atomically`] with a copy of the file `from`.
+    fn copy_atomically(&self, from: &Path, path: &Path) -> io::Result<()> {
+        let temporary = self.temporary_beside(path);
+        std::fs::copy(from, &temporary)?;
+        std::fs::rename(&temporary, path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&temporary);
+        })
+    }
+
+    /// Readers never see a half-written answer: write a hidden temporary file, then rename it
+    /// over the answer.
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let temporary = self.temporary_beside(path);
         std::fs::write(&temporary, bytes)?;
         std::fs::rename(&temporary, path).inspect_err(|_| {
             let _ = std::fs::remove_file(&temporary);
@@ -417,6 +606,21 @@ fn face_identifier(bytes: &[u8]) -> String {
         .collect();
     text.push('=');
     text
+}
+
+/// The file's first `limit` bytes; an error if it holds more (it grew since it was measured).
+fn read_at_most(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(io::Error::other(format!(
+            "the file grew past {limit} bytes while being read"
+        )));
+    }
+    Ok(bytes)
 }
 
 /// The name for display and error files: UTF-8 as is, any other byte as `\xNN`.
@@ -507,4 +711,22 @@ fn create_without_replacing(
         }
     }
     Err(io::Error::other("no free name left"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_that_grew_past_the_cap_since_it_was_measured_is_not_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("grown.xml");
+        std::fs::write(&path, vec![b' '; 11]).unwrap();
+        let error = read_at_most(&path, 10).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the file grew past 10 bytes while being read"
+        );
+        assert_eq!(read_at_most(&path, 11).unwrap().len(), 11);
+    }
 }

@@ -84,9 +84,45 @@ static KANA_BLOCK: std::sync::LazyLock<[(char, Option<char>); KANA_BLOCK_LEN]> =
         table
     });
 
+/// The combining voiced and semi-voiced sound marks of decomposed (NFD) kana.
+const COMBINING_MARKS: [char; 2] = ['\u{3099}', '\u{309A}'];
+
+/// `text` with each kana followed by a combining (semi-)voiced mark composed into one
+/// character, as NFC does (`カ` + U+3099 → `ガ`; macOS file names and some IMEs write NFD).
+/// Only these pairs are composed: full NFC would also replace CJK compatibility ideographs in
+/// names (神 U+FA19 → 神 U+795E), which must come back as registered.
+fn compose_kana_marks(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(COMBINING_MARKS) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut previous: Option<char> = None;
+    for character in text.chars() {
+        match previous {
+            Some(base) if COMBINING_MARKS.contains(&character) => {
+                match unicode_normalization::char::compose(base, character) {
+                    Some(composed) => previous = Some(composed),
+                    None => {
+                        out.push(base);
+                        previous = Some(character);
+                    }
+                }
+            }
+            _ => {
+                out.extend(previous);
+                previous = Some(character);
+            }
+        }
+    }
+    out.extend(previous);
+    std::borrow::Cow::Owned(out)
+}
+
 /// `text` with katakana and hiragana in half-width katakana, the full-width space (U+3000) as
-/// a half-width space and full-width ASCII as ASCII; anything else unchanged.
+/// a half-width space and full-width ASCII as ASCII; anything else unchanged. Decomposed kana
+/// are composed first, so `カ` + U+3099 becomes `ｶﾞ` like `ガ`.
 pub(crate) fn to_half_width_katakana(text: &str) -> String {
+    let text = compose_kana_marks(text);
     let mut out = String::with_capacity(text.len());
     for character in text.chars() {
         let code = u32::from(character);
@@ -111,6 +147,20 @@ pub(crate) fn to_half_width_katakana(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decomposed_kana_become_the_same_half_width_marks_as_composed_ones() {
+        // カ + U+3099 once became ｶ゙ (FF76 3099).
+        assert_eq!(to_half_width_katakana("カ\u{3099}"), "\u{FF76}\u{FF9E}");
+        assert_eq!(
+            to_half_width_katakana("ス\u{3099}スキ\u{3099} ハ\u{309A}ン"),
+            to_half_width_katakana("ズスギ パン")
+        );
+        assert_eq!(to_half_width_katakana("か\u{3099}う\u{3099}"), "ｶﾞｳﾞ");
+        // A mark that composes with nothing stays; a compatibility ideograph is not replaced.
+        assert_eq!(to_half_width_katakana("ア\u{3099}"), "ｱ\u{3099}");
+        assert_eq!(to_half_width_katakana("\u{FA19}カ\u{3099}"), "\u{FA19}ｶﾞ");
+    }
 
     #[test]
     fn names_become_half_width_with_separate_marks_and_a_half_width_space() {

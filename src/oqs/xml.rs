@@ -51,6 +51,16 @@ pub enum XmlError {
     Syntax(String),
     #[error("the text is neither UTF-8 nor Shift_JIS (CP932)")]
     Encoding,
+    #[error("the document declares encoding=\"UTF-8\" (or starts with its byte-order mark), but byte {offset} (0x{byte:02X}) starts an invalid UTF-8 sequence")]
+    InvalidUtf8 { offset: usize, byte: u8 },
+    #[error("<{element}> holds {character}, which {charset} (the terminal's --charset) cannot carry; the answer returns it exactly or not at all")]
+    Unencodable {
+        element: String,
+        character: String,
+        charset: &'static str,
+    },
+    #[error("{what}; at most {limit}")]
+    TooLarge { what: String, limit: String },
     #[error("unexpected element <{0}>; expected XmlMsg/MessageHeader|MessageBody/…")]
     Layout(String),
     #[error("unknown element <{element}> in {section}; valid: {valid}")]
@@ -75,6 +85,17 @@ pub enum XmlError {
         element: &'static str,
         message: String,
     },
+}
+
+/// What a syntax error's text ends with when the document ended early (an unclosed element,
+/// tag or comment at the end): a writer may still be writing it.
+const ENDS_EARLY: &str = " (the document ends early)";
+
+impl XmlError {
+    /// Whether the document ended early rather than being wrong where it ends.
+    pub fn ends_early(&self) -> bool {
+        matches!(self, XmlError::Syntax(detail) if detail.ends_with(ENDS_EARLY))
+    }
 }
 
 /// A request file: a card check (harness extension) or a 被保険者証 lookup.
@@ -151,6 +172,55 @@ const RESULT_ONLY: &[(&str, &str)] = &[
 
 /// Deepest nesting a request may have (XmlMsg/MessageBody/QualificationConfirmSearchInfo/key).
 const MAX_DEPTH: usize = 4;
+
+/// The longest element name read: every name of the layout is shorter, and a longer one is
+/// quoted in error messages only as an excerpt (a 20 MB name once made 20 MB error files).
+pub const MAX_NAME_BYTES: usize = 64;
+
+/// The most children any element but MessageBody may hold: a header or a query has fewer
+/// than 20 fields. With [`MAX_BULK_QUERIES`] under MessageBody, this bounds the tree while it
+/// is read (a 40 MB file of empty elements once built a 1.8 GB tree before any check).
+pub const MAX_CHILDREN: usize = 32;
+
+/// Longest excerpt of a name or value quoted in a message.
+const MAX_QUOTED_BYTES: usize = 64;
+
+/// `text` for a message: as is when short, else its first bytes (at a character boundary)
+/// and its whole length, so messages stay small whatever the input.
+pub fn excerpt(text: &str) -> String {
+    excerpt_message(text, MAX_QUOTED_BYTES)
+}
+
+/// The first `limit` bytes of `text`, cut back to a character boundary.
+fn head(text: &str, limit: usize) -> &str {
+    let mut end = limit.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// `text` quoted for a message, an excerpt with its length when long.
+fn quoted(text: &str) -> String {
+    if text.len() <= MAX_QUOTED_BYTES {
+        return format!("{text:?}");
+    }
+    format!("{:?}… ({} bytes)", head(text, MAX_QUOTED_BYTES), text.len())
+}
+
+/// A whole message cut to a readable length (messages built by other modules quote values
+/// whole).
+fn shortened_message(message: String) -> String {
+    excerpt_message(&message, 512)
+}
+
+/// `message` cut to at most `limit` bytes (at a character boundary), saying how long it was.
+pub fn excerpt_message(message: &str, limit: usize) -> String {
+    if message.len() <= limit {
+        return message.to_owned();
+    }
+    format!("{}… ({} bytes)", head(message, limit), message.len())
+}
 
 /// One element of a request: its children, or its text (raw, as the request wrote it).
 #[derive(Debug, Default)]
@@ -242,7 +312,7 @@ impl<'a> Leaves<'a> {
             Some("1") => Ok(true),
             Some(other) => Err(XmlError::Value {
                 element: name,
-                message: format!("{other:?} is not 0 or 1"),
+                message: format!("{} is not 0 or 1", quoted(other)),
             }),
         }
     }
@@ -273,7 +343,7 @@ fn read_header(root: &Element, needs_date: bool) -> Result<Header, XmlError> {
             NaiveDateTime::parse_from_str(text, "%Y%m%d%H%M%S")
                 .map_err(|_| XmlError::Value {
                     element: "ProcessExecutionTime",
-                    message: format!("{text:?} is not YYYYMMDDHHMMSS"),
+                    message: format!("{} is not YYYYMMDDHHMMSS", quoted(text)),
                 })?
                 .time(),
         ),
@@ -320,7 +390,14 @@ fn read_search_info(element: &Element, header: &Header) -> Result<InsuranceCardR
     crate::oqs::insurer::canonical_insurer_number(insurer_number).map_err(|message| {
         XmlError::Value {
             element: "InsurerNumber",
-            message,
+            message: if insurer_number.len() > MAX_QUOTED_BYTES {
+                format!(
+                    "{} is not an insurer number (保険者番号: 8 ASCII digits, or 6)",
+                    quoted(insurer_number)
+                )
+            } else {
+                shortened_message(message)
+            },
         }
     })?;
     let birth_date = parse_date(leaves.required("Birthdate")?, "Birthdate")?;
@@ -330,7 +407,7 @@ fn read_search_info(element: &Element, header: &Header) -> Result<InsuranceCardR
     if !branch_ok {
         return Err(XmlError::Value {
             element: "InsuredBranchNumber",
-            message: format!("{branch:?} is not 2 digits (or empty)"),
+            message: format!("{} is not 2 digits (or empty)", quoted(branch)),
         });
     }
     let echo = QualificationConfirmSearchInfo {
@@ -381,7 +458,7 @@ fn read_card_check(element: &Element, header: Header) -> Result<CheckRequest, Xm
         None => IdentityMethod::default(),
         Some(name) => IdentityMethod::from_name(name).ok_or(XmlError::Value {
             element: "IdentityMethod",
-            message: format!("{name:?} is not pin, face or visual"),
+            message: format!("{} is not pin, face or visual", quoted(name)),
         })?,
     };
     Ok(CheckRequest {
@@ -434,6 +511,31 @@ pub fn parse_request(bytes: &[u8]) -> Result<FileRequest, XmlError> {
             valid: format!("{SEARCH_INFO}, {CARD_CHECK_INFO} (harness extension)"),
         }),
     }
+}
+
+/// Refuses a request whose text the answer's encoding cannot carry, naming the element: the
+/// answer returns values such as ArbitraryFileIdentifier exactly (§24), and writing 〓 in
+/// their place answered `受付-😀` and `受付-😉` with one identifier. UTF-8 carries all.
+pub fn check_encodable(bytes: &[u8], code: CharacterCode) -> Result<(), XmlError> {
+    if code == CharacterCode::Utf8 {
+        return Ok(());
+    }
+    fn walk(element: &Element) -> Result<(), XmlError> {
+        let mut buffer = [0u8; 4];
+        for character in element.text.chars().filter(|c| !c.is_ascii()) {
+            let (_, _, unmappable) =
+                encoding_rs::SHIFT_JIS.encode(character.encode_utf8(&mut buffer));
+            if unmappable {
+                return Err(XmlError::Unencodable {
+                    element: element.name.clone(),
+                    character: format!("U+{:04X} ({character})", u32::from(character)),
+                    charset: "Shift_JIS",
+                });
+            }
+        }
+        element.children.iter().try_for_each(walk)
+    }
+    walk(&read_tree(&decode(bytes)?)?)
 }
 
 /// Parses an `OQSmuquc01req` upload: N × `QualificationConfirmSearchInfo`.
@@ -494,7 +596,7 @@ fn parse_date(text: &str, element: &'static str) -> Result<NaiveDate, XmlError> 
         .flatten()
         .ok_or_else(|| XmlError::Value {
             element,
-            message: format!("{text:?} is not a YYYYMMDD date"),
+            message: format!("{} is not a YYYYMMDD date", quoted(text)),
         })
 }
 
@@ -522,7 +624,7 @@ fn append_text(open: &mut [Element], piece: &str) -> Result<(), XmlError> {
             Ok(())
         }
         None if piece.trim().is_empty() => Ok(()),
-        None => Err(XmlError::Layout(format!("text {:?}", piece.trim()))),
+        None => Err(XmlError::Layout(format!("text {}", quoted(piece.trim())))),
     }
 }
 
@@ -533,33 +635,43 @@ fn read_tree(text: &str) -> Result<Element, XmlError> {
     let mut reader = Reader::from_str(text);
     let mut open: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
-    let attach = |open: &mut Vec<Element>, root: &mut Option<Element>, element: Element| match open
-        .last_mut()
-    {
-        Some(parent) => {
-            if !parent.text.trim().is_empty() {
-                return Err(XmlError::Layout(format!(
-                    "text {:?} beside <{}>",
-                    parent.text.trim(),
-                    element.name
-                )));
+    let attach = |open: &mut Vec<Element>, root: &mut Option<Element>, element: Element| {
+        let depth_of_parent = open.len();
+        match open.last_mut() {
+            Some(parent) => {
+                admit_child(parent, depth_of_parent)?;
+                if !parent.text.trim().is_empty() {
+                    return Err(XmlError::Layout(format!(
+                        "text {} beside <{}>",
+                        quoted(parent.text.trim()),
+                        element.name
+                    )));
+                }
+                parent.children.push(element);
+                Ok(())
             }
-            parent.children.push(element);
-            Ok(())
+            None if root.is_none() && element.name == "XmlMsg" => {
+                *root = Some(element);
+                Ok(())
+            }
+            None => Err(XmlError::Layout(element.name)),
         }
-        None if root.is_none() && element.name == "XmlMsg" => {
-            *root = Some(element);
-            Ok(())
-        }
-        None => Err(XmlError::Layout(element.name)),
     };
     loop {
         let event = reader.read_event().map_err(|error| {
-            XmlError::Syntax(format!("at byte {}: {error}", reader.error_position()))
+            let at = reader.error_position();
+            let detail = excerpt(&format!("at byte {at}: {error}"));
+            // quick-xml's errors at the very end are those of a document cut short (an
+            // unclosed tag, comment or declaration): a writer may still be writing it.
+            if at as usize >= text.trim_end().len() || is_unexpected_end(&error) {
+                XmlError::Syntax(format!("{detail}{ENDS_EARLY}"))
+            } else {
+                XmlError::Syntax(detail)
+            }
         })?;
         match event {
             Event::Start(start) => {
-                let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
+                let name = element_name(start.name().as_ref())?;
                 if open.is_empty() && (root.is_some() || name != "XmlMsg") {
                     return Err(XmlError::Layout(name));
                 }
@@ -578,7 +690,7 @@ fn read_tree(text: &str) -> Result<Element, XmlError> {
                 });
             }
             Event::Empty(empty) => {
-                let name = String::from_utf8_lossy(empty.name().as_ref()).into_owned();
+                let name = element_name(empty.name().as_ref())?;
                 if open.len() >= MAX_DEPTH {
                     return Err(XmlError::Layout(name));
                 }
@@ -596,8 +708,8 @@ fn read_tree(text: &str) -> Result<Element, XmlError> {
                     if !element.children.is_empty() {
                         if !element.text.trim().is_empty() {
                             return Err(XmlError::Layout(format!(
-                                "text {:?} in <{}>",
-                                element.text.trim(),
+                                "text {} in <{}>",
+                                quoted(element.text.trim()),
                                 element.name
                             )));
                         }
@@ -609,13 +721,13 @@ fn read_tree(text: &str) -> Result<Element, XmlError> {
             Event::Text(content) => {
                 let piece = content
                     .xml10_content()
-                    .map_err(|error| XmlError::Syntax(error.to_string()))?;
+                    .map_err(|error| XmlError::Syntax(excerpt(&error.to_string())))?;
                 append_text(&mut open, &piece)?;
             }
             Event::CData(content) => {
                 let piece = content
                     .xml10_content()
-                    .map_err(|error| XmlError::Syntax(error.to_string()))?;
+                    .map_err(|error| XmlError::Syntax(excerpt(&error.to_string())))?;
                 append_text(&mut open, &piece)?;
             }
             Event::GeneralRef(reference) => {
@@ -628,11 +740,18 @@ fn read_tree(text: &str) -> Result<Element, XmlError> {
     }
     if let Some(element) = open.last() {
         return Err(XmlError::Syntax(format!(
-            "<{}> is not closed",
+            "<{}> is not closed{ENDS_EARLY}",
             element.name
         )));
     }
-    let root = root.ok_or(XmlError::Missing("XmlMsg"))?;
+    let root = match root {
+        Some(root) => root,
+        // Nothing but white space (or a declaration) yet: a file just created.
+        None if text.trim().is_empty() => {
+            return Err(XmlError::Syntax(format!("no <XmlMsg> yet{ENDS_EARLY}")))
+        }
+        None => return Err(XmlError::Missing("XmlMsg")),
+    };
     for child in &root.children {
         if child.name != "MessageHeader" && child.name != "MessageBody" {
             return Err(XmlError::Layout(child.name.clone()));
@@ -650,11 +769,91 @@ fn read_tree(text: &str) -> Result<Element, XmlError> {
     Ok(root)
 }
 
-/// Decodes UTF-8 (with or without BOM), else CP932.
+/// An element's name, refused when longer than any name of the layout could be.
+fn element_name(raw: &[u8]) -> Result<String, XmlError> {
+    let name = String::from_utf8_lossy(raw);
+    if name.len() > MAX_NAME_BYTES {
+        return Err(XmlError::TooLarge {
+            what: format!(
+                "an element name of {} bytes (<{}>)",
+                name.len(),
+                excerpt(&name)
+            ),
+            limit: format!("{MAX_NAME_BYTES} bytes"),
+        });
+    }
+    Ok(name.into_owned())
+}
+
+/// Whether `parent` (at depth `depth`: 1 for XmlMsg) may take one more child: MessageBody
+/// holds at most [`MAX_BULK_QUERIES`] persons, any other element [`MAX_CHILDREN`], counted
+/// while reading so that the tree never grows past them.
+fn admit_child(parent: &Element, depth: usize) -> Result<(), XmlError> {
+    let held = parent.children.len();
+    if depth == 2 && parent.name == "MessageBody" {
+        if held >= MAX_BULK_QUERIES {
+            return Err(XmlError::Value {
+                element: SEARCH_INFO,
+                message: format!(
+                    "more than {MAX_BULK_QUERIES} persons; at most {MAX_BULK_QUERIES} in one upload"
+                ),
+            });
+        }
+    } else if held >= MAX_CHILDREN {
+        return Err(XmlError::TooLarge {
+            what: format!("more than {MAX_CHILDREN} elements in <{}>", parent.name),
+            limit: format!("{MAX_CHILDREN}"),
+        });
+    }
+    Ok(())
+}
+
+/// Whether quick-xml stopped because the text ended inside a construct.
+fn is_unexpected_end(error: &quick_xml::Error) -> bool {
+    matches!(error, quick_xml::Error::Syntax(syntax) if *syntax != quick_xml::errors::SyntaxError::InvalidBangMarkup)
+}
+
+/// Whether the prolog says the document is UTF-8: a byte-order mark, or
+/// `<?xml ... encoding="UTF-8"?>` (any case, either quote).
+fn declares_utf8(bytes: &[u8]) -> bool {
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        return true;
+    }
+    if !bytes.starts_with(b"<?xml") {
+        return false;
+    }
+    let prolog = &bytes[..bytes.len().min(256)];
+    let Some(end) = prolog.windows(2).position(|pair| pair == b"?>") else {
+        return false;
+    };
+    let declaration = String::from_utf8_lossy(&prolog[..end]).to_ascii_lowercase();
+    let Some(at) = declaration.find("encoding") else {
+        return false;
+    };
+    let value = declaration[at + "encoding".len()..]
+        .trim_start()
+        .trim_start_matches('=')
+        .trim_start()
+        .trim_start_matches(['"', '\'']);
+    value.starts_with("utf-8") || value.starts_with("utf8")
+}
+
+/// Decodes UTF-8 (with or without BOM), else CP932. A document that declares UTF-8 and is not
+/// is refused at the first bad byte rather than read as CP932 (which garbled its text).
 pub fn decode(bytes: &[u8]) -> Result<String, XmlError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    if let Ok(text) = std::str::from_utf8(bytes) {
-        return Ok(text.to_owned());
+    let declared_utf8 = declares_utf8(bytes);
+    let bom = usize::from(bytes.starts_with(b"\xEF\xBB\xBF")) * 3;
+    let bytes = &bytes[bom..];
+    match std::str::from_utf8(bytes) {
+        Ok(text) => return Ok(text.to_owned()),
+        Err(error) if declared_utf8 => {
+            let offset = error.valid_up_to();
+            return Err(XmlError::InvalidUtf8 {
+                offset: offset + bom,
+                byte: bytes.get(offset).copied().unwrap_or_default(),
+            });
+        }
+        Err(_) => {}
     }
     let (text, had_errors) = encoding_rs::SHIFT_JIS.decode_without_bom_handling(bytes);
     if had_errors {
