@@ -126,7 +126,7 @@ impl MyNumber {
     }
 
     /// The 12 digits.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }

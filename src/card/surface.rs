@@ -59,7 +59,7 @@ pub(crate) fn japanese_era_year(date: NaiveDate) -> i32 {
 
 /// 照合番号B (14 digits): birth `YYMMDD` (year per `style`), card expiry year `YYYY`,
 /// 4-digit security code.
-pub fn collation_number_b(
+pub(crate) fn collation_number_b(
     birth: NaiveDate,
     card_expiry: NaiveDate,
     security_code: &str,

@@ -22,9 +22,9 @@
 use serde::{Deserialize, Serialize};
 
 /// The protocol name sent in `hello`.
-pub const PROTOCOL_NAME: &str = "myna-hil-driver";
+pub(crate) const PROTOCOL_NAME: &str = "myna-hil-driver";
 /// The protocol version this harness speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub(crate) const PROTOCOL_VERSION: u32 = 1;
 
 /// One line from the harness to the driver.
 // No `deny_unknown_fields` here: serde cannot combine it with `flatten` (every `op` would be
@@ -133,12 +133,12 @@ pub struct Answer {
     /// …). The cases that need one are not run and their requirements are `not_applicable`;
     /// nothing else ever is.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unsupported: Vec<String>,
+    pub(crate) unsupported: Vec<String>,
     /// What the device shows after the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shown: Option<Shown>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<DriverError>,
+    pub(crate) error: Option<DriverError>,
 }
 
 /// What the device shows, as the driver reports it.
@@ -162,14 +162,14 @@ pub struct Shown {
     pub pin_offered: bool,
     /// Fallback guidance shown to staff, free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub guidance: Option<String>,
+    pub(crate) guidance: Option<String>,
 }
 
 /// Why a step failed on the device side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DriverError {
+pub(crate) struct DriverError {
     /// `unsupported` (the device cannot do this action), `device` (the device failed),
     /// `timeout` (the device did not react in time).
-    pub kind: String,
-    pub message: String,
+    pub(crate) kind: String,
+    pub(crate) message: String,
 }

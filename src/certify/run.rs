@@ -27,18 +27,18 @@ use crate::pki::TestPki;
 const POWER_OFF_SETTLE: Duration = Duration::from_millis(300);
 
 /// Where things are served and who the device is.
-pub struct RunConfig {
-    pub link: SlotLink,
-    pub oqs_listen: SocketAddr,
-    pub files: Option<PathBuf>,
-    pub facility_code: String,
+pub(crate) struct RunConfig {
+    pub(crate) link: SlotLink,
+    pub(crate) oqs_listen: SocketAddr,
+    pub(crate) files: Option<PathBuf>,
+    pub(crate) facility_code: String,
     /// Show a progress bar (off with --quiet or when stderr is not a terminal).
-    pub progress: bool,
+    pub(crate) progress: bool,
     /// The day the run judges by (today).
-    pub today: NaiveDate,
+    pub(crate) today: NaiveDate,
     /// The folder to save each case's transcript and card in (`certify --record`); it exists
     /// (the command line creates it before the run).
-    pub record: Option<PathBuf>,
+    pub(crate) record: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,17 +58,17 @@ pub enum RunError {
 }
 
 /// What a run produced.
-pub struct RunOutcome {
-    pub started: DateTime<Utc>,
-    pub finished: DateTime<Utc>,
-    pub today: NaiveDate,
+pub(crate) struct RunOutcome {
+    pub(crate) started: DateTime<Utc>,
+    pub(crate) finished: DateTime<Utc>,
+    pub(crate) today: NaiveDate,
     /// The device's own name and version, from `hello`.
-    pub device: Option<String>,
-    pub observations: Vec<CaseObservation>,
-    pub verdicts: Vec<Verdict>,
+    pub(crate) device: Option<String>,
+    pub(crate) observations: Vec<CaseObservation>,
+    pub(crate) verdicts: Vec<Verdict>,
     /// The first failure to write a case's recording (`--record`); the run and its judgement
     /// go on without it.
-    pub record_error: Option<RecordError>,
+    pub(crate) record_error: Option<RecordError>,
 }
 
 /// A case's recording could not be written.
@@ -88,7 +88,7 @@ pub enum RecordError {
 }
 
 /// Runs the suite's cases against `device`.
-pub fn run(
+pub(crate) fn run(
     suite: &Suite,
     config: &RunConfig,
     device: &mut dyn DeviceUnderTest,

@@ -19,20 +19,20 @@ use crate::oqs::service::{Oqs, OqsConfig};
 pub struct ServeArgs {
     /// Registry YAML (persons, insurers, qualifications, card links). Default: empty registry.
     #[arg(long, value_name = "FILE", conflicts_with = "synthetic")]
-    pub registry: Option<PathBuf>,
+    pub(crate) registry: Option<PathBuf>,
     /// Serve a synthetic registry of N persons instead (deterministic, see --seed); at most
     /// 130,000,000 (national scale).
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
         .range(0..=crate::oqs::generate::MAX_SYNTHETIC_PERSONS))]
-    pub synthetic: Option<usize>,
+    pub(crate) synthetic: Option<usize>,
     #[arg(long, default_value_t = 1, requires = "synthetic")]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Address to listen on (loopback by default; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8931")]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Folder for the XML file interface (req / res / face are created inside).
     #[arg(long, value_name = "DIR")]
-    pub files: Option<PathBuf>,
+    pub(crate) files: Option<PathBuf>,
     /// How often `req` is polled, in milliseconds.
     #[arg(long, default_value_t = 200)]
     pub(crate) poll_ms: u64,
@@ -66,7 +66,7 @@ pub struct ServeArgs {
     /// checks in advance (`myna-hil bench --workload check`). Every other verification step
     /// still runs on every request. Shown in `GET /v1/health`.
     #[arg(long)]
-    pub reusable_challenges: bool,
+    pub(crate) reusable_challenges: bool,
 }
 
 /// `--charset`: UTF-8 (CharacterCodeIdentifier 0) or Shift_JIS / CP932 (1).

@@ -28,17 +28,7 @@ pub enum ConsentTopic {
 }
 
 impl ConsentTopic {
-    pub fn text(self) -> &'static str {
-        match self {
-            Self::MedicalTreatment => "過去の診療情報を提供することに同意しますか",
-            Self::Medication => "過去の薬剤情報を提供することに同意しますか",
-            Self::Surgery => "過去の手術情報を提供することに同意しますか",
-            Self::SpecificHealthCheckup => "特定健診等の情報を提供することに同意しますか",
-            Self::LimitAmount => "限度額情報を提供することに同意しますか",
-        }
-    }
-
-    pub(crate) fn record(self, choices: &mut ConsentChoices, agree: bool) {
+    pub fn record(self, choices: &mut ConsentChoices, agree: bool) {
         match self {
             Self::MedicalTreatment => choices.medical_treatment = agree,
             Self::Medication => choices.medication = agree,
@@ -63,7 +53,7 @@ pub enum CheckupScreenRule {
 }
 
 /// The individual-consent sequence on `date`.
-pub fn individual_screens(
+pub(crate) fn individual_screens(
     date: NaiveDate,
     checkup: CheckupScreenRule,
     age: Option<u32>,
@@ -88,12 +78,12 @@ pub fn individual_screens(
 }
 
 /// Whether the 包括同意 / individual choice screen exists on `date`.
-pub fn mode_screen_shown(date: NaiveDate) -> bool {
+pub(crate) fn mode_screen_shown(date: NaiveDate) -> bool {
     rules::comprehensive_consent_available(date)
 }
 
 /// The flags of a 包括同意: every kind of information (限度額 is statutory on those dates).
-pub fn comprehensive_choices() -> ConsentChoices {
+pub(crate) fn comprehensive_choices() -> ConsentChoices {
     ConsentChoices {
         mode: ConsentMode::Comprehensive,
         medical_treatment: true,

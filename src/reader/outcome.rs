@@ -29,7 +29,7 @@ pub struct ReceptionOutcome {
     /// Every message shown, in order.
     pub message_codes: Vec<MessageCode>,
     /// ATR of the last card detected (upper-case hex).
-    pub atr: Option<String>,
+    pub(crate) atr: Option<String>,
     /// How the holder was identified, once they were.
     pub identity: Option<IdentityMethod>,
     /// Tries left on the auth PIN as the card last reported them.
@@ -50,7 +50,7 @@ pub struct ReceptionOutcome {
     pub service_outcome: Option<Outcome>,
     pub validity: Option<QualificationValidity>,
     pub insurer_number: Option<String>,
-    pub insurer_name: Option<String>,
+    pub(crate) insurer_name: Option<String>,
     /// InsuredPartialContributionRatio as a percentage (30 = 3割).
     pub burden_percent: Option<u8>,
     /// LimitApplicationCertificateClassificationFlag (`A03`, `B04`...), when provided.
@@ -60,13 +60,9 @@ pub struct ReceptionOutcome {
     /// The last answer of the service, in full.
     pub response: Option<CheckResponse>,
     /// The reader's own log of APDUs (PINs redacted).
-    pub apdus: Vec<Exchange>,
+    pub(crate) apdus: Vec<Exchange>,
     /// The patient took the card back after the result.
     pub finished: bool,
 }
 
-impl ReceptionOutcome {
-    pub fn has_message(&self, code: MessageCode) -> bool {
-        self.message_codes.contains(&code)
-    }
-}
+impl ReceptionOutcome {}

@@ -114,7 +114,7 @@ pub enum Input {
 
 impl Input {
     /// A short name for errors and reports (no PIN).
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Input::PlaceCard => "place_card",
             Input::RemoveCard => "remove_card",
@@ -161,7 +161,7 @@ impl Serialize for Pin {
 
 impl Screen {
     /// The input names this screen waits for (reader events are accepted everywhere).
-    pub fn accepts(self) -> &'static [&'static str] {
+    pub(crate) fn accepts(self) -> &'static [&'static str] {
         match self {
             Screen::PlaceCard | Screen::PlaceCardAgain | Screen::CardError => &["place_card"],
             Screen::ChooseMethod => &["choose_face", "choose_pin", "choose_visual"],

@@ -29,7 +29,7 @@ use crate::transport::Transport;
 
 /// Tries of the 利用者証明用 PIN (JPKI EF `0018`): locked after 3 wrong ones (docs/spec/qualification.md
 /// §2). A correct PIN resets the counter to this; a verified card answers no count itself.
-pub const AUTH_PIN_MAX_TRIES: u8 = 3;
+pub(crate) const AUTH_PIN_MAX_TRIES: u8 = 3;
 
 /// Behaviours of the reader that differ between models or are not public **[open]**.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,7 +104,7 @@ pub struct Terminal {
 impl Terminal {
     /// A reader showing 「カードを置いてください」.
     /// The scenario clock moved (between receptions): later checks use `date`.
-    pub fn set_date(&mut self, date: NaiveDate) {
+    pub(crate) fn set_date(&mut self, date: NaiveDate) {
         self.config.date = date;
     }
 
@@ -146,12 +146,12 @@ impl Terminal {
 
     /// Whether the card on the reader has the auth PIN (`None` while no card is read): a
     /// reader offers PIN entry only then.
-    pub fn card_has_pin(&self) -> Option<bool> {
+    pub(crate) fn card_has_pin(&self) -> Option<bool> {
         self.card.as_ref().map(|card| card.has_pin)
     }
 
     /// DER of the auth certificate read from the card on the reader, if any.
-    pub fn card_certificate(&self) -> Option<&[u8]> {
+    pub(crate) fn card_certificate(&self) -> Option<&[u8]> {
         self.card.as_ref().map(|card| card.certificate.as_slice())
     }
 

@@ -14,25 +14,25 @@ use crate::trace::{read_trace_numbered, started_at, TraceError, TraceEvent, Trac
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
     /// The transcript (JSON lines, as written by `card serve --record`).
-    pub trace: PathBuf,
+    pub(crate) trace: PathBuf,
     /// The card description to replay against (its PINs stand in for redacted ones). Default:
     /// the card the trace's start line names (`run --record`, `card serve --record` and
     /// `certify --record` name it), relative to the trace's folder.
     #[arg(long)]
-    pub card: Option<PathBuf>,
+    pub(crate) card: Option<PathBuf>,
     /// `virtual` (the in-process emulation of --card) or `pcsc[:NAME]` (a real reader).
     #[arg(long, default_value = "virtual")]
-    pub against: String,
+    pub(crate) against: String,
     /// Let a replay send PINs to a card that is not proven to be our emulation (a wrong PIN
     /// in the trace consumes a try of that real card).
     #[arg(long)]
-    pub allow_real_card_changes: bool,
+    pub(crate) allow_real_card_changes: bool,
     /// List every divergence (by default: the first one, with the exchanges around it).
     #[arg(long)]
-    pub all: bool,
+    pub(crate) all: bool,
     /// Also write the report as JSON to this file.
     #[arg(long)]
-    pub json: Option<PathBuf>,
+    pub(crate) json: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -247,7 +247,7 @@ fn open_pcsc(_name: Option<&str>, _allow_changes: bool) -> Result<Box<dyn Transp
 }
 
 /// The calendar day in Japan (JST, UTC+9) at `at`: the day a card served there counts from.
-pub fn japan_day(at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+pub(crate) fn japan_day(at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
     at.checked_add_signed(chrono::Duration::hours(9))
         .unwrap_or(at)
         .date_naive()

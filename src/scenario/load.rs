@@ -380,7 +380,6 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
     };
     Ok(Scenario {
         name: doc.name.value,
-        description: doc.description,
         tags: doc.tags,
         file: file.to_owned(),
         card,
@@ -1050,7 +1049,7 @@ fn event_milliseconds(event: ReaderEvent) -> Option<u64> {
 
 /// The longest wait, latency or reader timeout one step may ask for: simulated time adds up
 /// over the steps and must stay far from overflowing.
-pub const MAX_EVENT_MS: u64 = 86_400_000;
+pub(crate) const MAX_EVENT_MS: u64 = 86_400_000;
 
 /// Loads every file; returns the scenarios that loaded and an error for each that did not
 /// (plus one for each duplicated name, naming both files).

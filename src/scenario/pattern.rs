@@ -72,7 +72,7 @@ impl BytePattern {
     }
 
     /// True when the pattern is exact bytes with no wildcard at all.
-    pub fn is_exact(&self) -> bool {
+    pub(crate) fn is_exact(&self) -> bool {
         self.tokens
             .iter()
             .all(|token| matches!(token, Token::Byte { mask: 0xFF, .. }))
@@ -90,7 +90,7 @@ impl BytePattern {
     }
 
     /// Smallest number of bytes a match needs (every `*` empty).
-    pub fn min_len(&self) -> usize {
+    pub(crate) fn min_len(&self) -> usize {
         self.tokens
             .iter()
             .filter(|token| matches!(token, Token::Byte { .. }))
@@ -237,7 +237,7 @@ impl<'de> Deserialize<'de> for SwPattern {
 
 /// Plain hex bytes (a command): whitespace allowed, no wildcards.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HexBytes(pub Vec<u8>);
+pub(crate) struct HexBytes(pub Vec<u8>);
 
 impl FromStr for HexBytes {
     type Err = PatternError;
@@ -264,7 +264,7 @@ impl<'de> Deserialize<'de> for HexBytes {
 /// (`{auth_pin}` …): `trace to-scenario` writes these so that a generated scenario carries no
 /// PIN; the loader fills in the card's own value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CardSecret {
+pub(crate) enum CardSecret {
     AuthPin,
     SigningPassword,
     TextPin,
@@ -274,7 +274,7 @@ pub enum CardSecret {
 }
 
 impl CardSecret {
-    pub const ALL: [CardSecret; 6] = [
+    pub(crate) const ALL: [CardSecret; 6] = [
         CardSecret::AuthPin,
         CardSecret::SigningPassword,
         CardSecret::TextPin,
@@ -284,7 +284,7 @@ impl CardSecret {
     ];
 
     /// The name written between braces.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             CardSecret::AuthPin => "auth_pin",
             CardSecret::SigningPassword => "signing_password",
@@ -299,10 +299,10 @@ impl CardSecret {
 /// A command as a scenario writes it: hex bytes, one run of which may be a secret of the
 /// scenario's card named in braces (`"00 20 00 80 04 {auth_pin}"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandDoc {
-    pub before: Vec<u8>,
-    pub secret: Option<CardSecret>,
-    pub after: Vec<u8>,
+pub(crate) struct CommandDoc {
+    pub(crate) before: Vec<u8>,
+    pub(crate) secret: Option<CardSecret>,
+    pub(crate) after: Vec<u8>,
 }
 
 impl FromStr for CommandDoc {
@@ -349,7 +349,7 @@ impl<'de> Deserialize<'de> for CommandDoc {
 }
 
 /// Like [`to_spaced_hex`] but elides the middle of long byte strings so reports stay readable.
-pub fn spaced_hex_elided(bytes: &[u8], keep: usize) -> String {
+pub(crate) fn spaced_hex_elided(bytes: &[u8], keep: usize) -> String {
     if bytes.len() <= keep * 2 {
         return to_spaced_hex(bytes);
     }

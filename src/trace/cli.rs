@@ -13,20 +13,20 @@ use super::record::{write_transcript, PinRecording, TraceError};
 pub struct ImportArgs {
     /// What kind of capture FILE is.
     #[arg(long, value_enum)]
-    pub from: CaptureFormat,
+    pub(crate) from: CaptureFormat,
     /// The capture.
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// The transcript to write (JSON lines, as `card serve --record` writes).
     #[arg(short = 'o', long = "output")]
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
     /// Keep PIN bytes in the transcript (by default they are written as `XX`).
     #[arg(long)]
-    pub record_pins: bool,
+    pub(crate) record_pins: bool,
     /// When the capture started (RFC 3339, e.g. 2026-11-20T09:15:00+09:00). A pcscd log has
     /// no date: without this, its end is taken to be the file's modification time. A pcapng
     /// capture carries its own timestamps, which this overrides.
     #[arg(long)]
-    pub started: Option<DateTime<chrono::FixedOffset>>,
+    pub(crate) started: Option<DateTime<chrono::FixedOffset>>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -46,7 +46,7 @@ impl std::fmt::Display for FailureKind {
 
 impl FailureKind {
     /// The kind a transcript names (its `Display` form).
-    pub fn from_name(name: &str) -> Option<FailureKind> {
+    pub(crate) fn from_name(name: &str) -> Option<FailureKind> {
         [
             FailureKind::NoReader,
             FailureKind::NoCard,
@@ -61,7 +61,7 @@ impl FailureKind {
 
     /// Whether the card got the command although no answer came back (taken away while
     /// working, or too slow for the reader): a replay sends it, since the card did the work.
-    pub fn card_got_the_command(self) -> bool {
+    pub(crate) fn card_got_the_command(self) -> bool {
         matches!(self, FailureKind::Removed | FailureKind::Timeout)
     }
 }
@@ -69,8 +69,8 @@ impl FailureKind {
 /// A reader failure: its kind and the reader's own words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
-    pub kind: FailureKind,
-    pub message: String,
+    pub(crate) kind: FailureKind,
+    pub(crate) message: String,
 }
 
 impl std::fmt::Display for Failure {
@@ -97,12 +97,12 @@ pub struct ApduExchange {
     pub command: Vec<u8>,
     /// Bytes of `command` that were never known (read back from a redacted transcript); they
     /// are `00` in `command`.
-    pub withheld: Option<Range<usize>>,
+    pub(crate) withheld: Option<Range<usize>>,
     pub answer: Answer,
     /// The processing time the card model claimed, when a card model answered.
-    pub card_time: Option<Duration>,
+    pub(crate) card_time: Option<Duration>,
     /// Set when the answer did not come from the card model (the identification probe).
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 impl ApduExchange {
@@ -118,7 +118,7 @@ impl ApduExchange {
     }
 
     /// The status word of the answer, when there is one.
-    pub fn status_word(&self) -> Option<StatusWord> {
+    pub(crate) fn status_word(&self) -> Option<StatusWord> {
         match &self.answer {
             Answer::Response(rapdu) => StatusWord::from_rapdu(rapdu),
             Answer::Failed(_) => None,
@@ -126,7 +126,7 @@ impl ApduExchange {
     }
 
     /// The answer's data (without the status word).
-    pub fn response_data(&self) -> Option<&[u8]> {
+    pub(crate) fn response_data(&self) -> Option<&[u8]> {
         match &self.answer {
             Answer::Response(rapdu) if rapdu.len() >= 2 => Some(&rapdu[..rapdu.len() - 2]),
             _ => None,
@@ -139,17 +139,17 @@ impl ApduExchange {
 
     /// Compact upper-case hex of the command, secrets as `XX` unless kept; whether anything was
     /// hidden.
-    pub fn command_hex(&self, pins: PinRecording) -> (String, bool) {
+    pub(crate) fn command_hex(&self, pins: PinRecording) -> (String, bool) {
         redact::command_hex(&self.command, self.redact(pins))
     }
 
     /// The command as a report shows it (`00 20 00 80 04 [4 PIN bytes redacted]`).
-    pub fn command_text(&self, pins: PinRecording) -> String {
+    pub(crate) fn command_text(&self, pins: PinRecording) -> String {
         redact::command_text(&self.command, self.redact(pins))
     }
 
     /// The status word as 4 hex digits, or `error: …`, as the reader's outcome lists it.
-    pub fn answer_summary(&self) -> String {
+    pub(crate) fn answer_summary(&self) -> String {
         match (&self.answer, self.status_word()) {
             (Answer::Failed(failure), _) => format!("error: {}", failure.message),
             (Answer::Response(_), Some(sw)) => format!("{:04X}", sw.0),
@@ -237,7 +237,7 @@ pub struct Entry {
     pub event: Event,
     /// The scenario step that caused it (1-based, 0 for the runner's own power-up), when a
     /// scenario did.
-    pub step: Option<usize>,
+    pub(crate) step: Option<usize>,
 }
 
 /// A session's exchange log.
@@ -256,7 +256,7 @@ impl Transcript {
     }
 
     /// Appends an event a scenario's step caused.
-    pub fn push_in_step(&mut self, at: Duration, step: usize, event: Event) {
+    pub(crate) fn push_in_step(&mut self, at: Duration, step: usize, event: Event) {
         self.entries.push(Entry {
             at,
             event,
@@ -313,7 +313,7 @@ impl SharedTranscript {
     }
 
     /// The wall-clock time of an entry.
-    pub fn wall_time(&self, entry: &Entry) -> DateTime<Utc> {
+    pub(crate) fn wall_time(&self, entry: &Entry) -> DateTime<Utc> {
         chrono::Duration::from_std(entry.at)
             .ok()
             .and_then(|offset| self.started_at.checked_add_signed(offset))
@@ -321,7 +321,7 @@ impl SharedTranscript {
     }
 
     /// The entries so far (a copy: the session goes on appending).
-    pub fn snapshot(&self) -> Transcript {
+    pub(crate) fn snapshot(&self) -> Transcript {
         self.log
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

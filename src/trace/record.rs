@@ -34,8 +34,8 @@ use super::exchange::{Answer, ApduExchange, Event, Failure, FailureKind, Transcr
 use super::redact;
 pub use super::redact::PinRecording;
 
-pub const FORMAT: &str = "myna-hil-trace";
-pub const VERSION: u32 = 1;
+pub(crate) const FORMAT: &str = "myna-hil-trace";
+pub(crate) const VERSION: u32 = 1;
 
 /// One line of a transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,7 +173,7 @@ impl TraceRecorder {
     }
 
     /// Records to any writer; `name` is used in error messages.
-    pub fn to_writer(
+    pub(crate) fn to_writer(
         writer: Box<dyn Write + Send>,
         name: &Path,
         transport: &str,
@@ -207,7 +207,7 @@ impl TraceRecorder {
 
     /// Records one event of the exchange log, hiding secrets unless PINs are kept. Events the
     /// v1 format has no line for (a failed power change) are skipped.
-    pub fn record_event(&mut self, event: &Event) -> Result<(), TraceError> {
+    pub(crate) fn record_event(&mut self, event: &Event) -> Result<(), TraceError> {
         match event.to_trace(self.pins) {
             Some(line) => self.record(line),
             None => Ok(()),
@@ -279,7 +279,7 @@ impl TraceSink {
     }
 
     /// Ends the log: the stop line and a flush for a file; nothing for memory.
-    pub fn finish(&mut self) -> Result<(), TraceError> {
+    pub(crate) fn finish(&mut self) -> Result<(), TraceError> {
         match self {
             TraceSink::Memory(_) => Ok(()),
             TraceSink::File(recorder) => {
@@ -404,7 +404,7 @@ pub fn read_trace_numbered(path: &Path) -> Result<Vec<(usize, TraceLine)>, Trace
 impl Event {
     /// The transcript line this event is written as (secrets hidden unless `pins` keeps them);
     /// `None` for what the v1 format has no line for (a failed power change).
-    pub fn to_trace(&self, pins: PinRecording) -> Option<TraceEvent> {
+    pub(crate) fn to_trace(&self, pins: PinRecording) -> Option<TraceEvent> {
         Some(match self {
             Event::Apdu(exchange) => {
                 let (command, redacted) = exchange.command_hex(pins);

@@ -29,7 +29,7 @@ pub enum TransportError {
 
 impl TransportError {
     /// This error as the exchange log keeps it.
-    pub fn failure(&self) -> Failure {
+    pub(crate) fn failure(&self) -> Failure {
         let kind = match self {
             TransportError::NoReader(_) => FailureKind::NoReader,
             TransportError::NoCard => FailureKind::NoCard,
@@ -107,14 +107,14 @@ impl<T: Transport + ?Sized> Transport for &mut T {
 
 pub mod cli;
 /// The real card as the oracle: one read-only probe on a real card and the emulated one.
-pub mod compare;
+pub(crate) mod compare;
 /// Proving that a card is our emulation; refusing card-changing steps otherwise.
 pub mod identify;
 /// Real PC/SC readers (cargo feature `pcsc`).
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
 /// The recording wrapper: any transport, logged into the exchange log.
-pub mod recording;
+pub(crate) mod recording;
 /// Serving the emulated card: the vpicc session loop over TCP (vpcd) or a serial port.
 pub mod serve;
 /// The in-process reader with fault injection (removal, latency, errors, power).

@@ -234,26 +234,8 @@ impl PcscTransport {
         })
     }
 
-    pub fn reader_name(&self) -> String {
+    pub(crate) fn reader_name(&self) -> String {
         self.reader.to_string_lossy().into_owned()
-    }
-
-    /// What the identification probe said about the connected card.
-    pub fn identity(&self) -> CardIdentity {
-        self.identity
-    }
-
-    /// Refuses early when a step that changes the card is about to run on a card that is not
-    /// proven ours (the per-APDU guard in `transmit` is the last line of defence).
-    pub fn ensure_changes_allowed(&self, change: identify::CardChange) -> Result<(), RefusedStep> {
-        match (self.identity, self.policy) {
-            (CardIdentity::Emulated, _) | (_, RealCardPolicy::AllowChanges) => Ok(()),
-            (identity, RealCardPolicy::Refuse) => Err(RefusedStep {
-                reader: self.describe(),
-                change,
-                identity,
-            }),
-        }
     }
 
     /// Runs a multi-APDU step inside one exclusive PC/SC transaction.
@@ -380,7 +362,7 @@ fn exchange(card: &pcsc::Card, reader: &str, capdu: &[u8]) -> Result<Vec<u8>, Tr
     )))
 }
 
-pub use crate::apdu::build::with_short_le;
+pub(crate) use crate::apdu::build::with_short_le;
 
 impl Transport for PcscTransport {
     fn describe(&self) -> String {

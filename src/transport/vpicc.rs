@@ -10,8 +10,9 @@
 //! frame anywhere, and a serial line, where a half frame or line noise must be detected and
 //! dropped (see [`FrameDecoder::discard`]).
 
+#[cfg(test)]
 /// The largest payload the 2-byte length can announce.
-pub const MAX_PAYLOAD: usize = u16::MAX as usize;
+pub(crate) const MAX_PAYLOAD: usize = u16::MAX as usize;
 
 /// The smallest C-APDU (CLA INS P1 P2).
 const MIN_COMMAND_APDU: usize = 4;
@@ -39,7 +40,7 @@ impl Control {
         }
     }
 
-    pub fn from_code(code: u8) -> Option<Control> {
+    pub(crate) fn from_code(code: u8) -> Option<Control> {
         match code {
             0x00 => Some(Control::PowerOff),
             0x01 => Some(Control::PowerOn),
@@ -139,7 +140,7 @@ impl FrameDecoder {
 
     /// Drops everything buffered (a half frame after the line went idle, or bytes following
     /// garbage) and returns how many bytes were dropped.
-    pub fn discard(&mut self) -> usize {
+    pub(crate) fn discard(&mut self) -> usize {
         let dropped = self.buffer.len();
         self.buffer.clear();
         dropped

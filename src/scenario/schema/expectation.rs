@@ -80,7 +80,7 @@ pub struct PowerExpectation {
     #[serde(default)]
     pub atr: Option<BytePattern>,
     #[serde(default)]
-    pub error: Option<TransportErrorKind>,
+    pub(crate) error: Option<TransportErrorKind>,
 }
 
 impl StepExpectation for PowerExpectation {
@@ -104,7 +104,7 @@ impl StepExpectation for ReceptionStepExpectation {
 #[serde(deny_unknown_fields)]
 pub struct LookupExpectation {
     #[serde(deserialize_with = "validity_or_null")]
-    pub validity: Option<QualificationValidity>,
+    pub(crate) validity: Option<QualificationValidity>,
 }
 
 /// A required key whose value may be `null` (a plain `Option` field could be left out).
@@ -138,7 +138,7 @@ fn is_some_action_key(key: &str) -> bool {
 /// Reads a step's `expect:` as `T`. A key of another action's expectation is refused with the
 /// keys `T` takes; errors without a location of their own (that one, and `T`'s cross-key
 /// rules) point at the `expect:` value.
-pub struct ExpectationSeed<T>(PhantomData<T>);
+pub(crate) struct ExpectationSeed<T>(PhantomData<T>);
 
 impl<T> Default for ExpectationSeed<T> {
     fn default() -> Self {

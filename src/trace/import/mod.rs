@@ -9,7 +9,7 @@
 //! or that ends in the middle of a record, is an [`ImportError`] naming the position.
 
 pub mod pcapng;
-pub mod pcscd;
+pub(crate) mod pcscd;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -54,7 +54,7 @@ pub struct Imported {
 
 impl Imported {
     /// One line per reason with its count and first position, for the user.
-    pub fn skipped_summary(&self) -> Vec<String> {
+    pub(crate) fn skipped_summary(&self) -> Vec<String> {
         let mut by_reason: BTreeMap<&str, (usize, Position)> = BTreeMap::new();
         for skipped in &self.skipped {
             by_reason
@@ -103,7 +103,7 @@ pub enum ImportError {
 
 /// The capture formats `trace import --from` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CaptureFormat {
+pub(crate) enum CaptureFormat {
     /// The log of `pcscd --foreground --debug --apdu`.
     Pcscd,
     /// A USB capture (pcapng or pcap) of a CCID reader: USBPcap or Linux usbmon.
@@ -111,7 +111,7 @@ pub enum CaptureFormat {
 }
 
 /// Reads `path` as a capture of `format`.
-pub fn import(path: &Path, format: CaptureFormat) -> Result<Imported, ImportError> {
+pub(crate) fn import(path: &Path, format: CaptureFormat) -> Result<Imported, ImportError> {
     let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
         path: path.to_path_buf(),
         source,

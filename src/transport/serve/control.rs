@@ -19,8 +19,8 @@ pub enum CardEvent {
 /// One step of a scripted schedule: `event` happens `after` the schedule starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScheduledEvent {
-    pub after: Duration,
-    pub event: CardEvent,
+    pub(crate) after: Duration,
+    pub(crate) event: CardEvent,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,9 +41,9 @@ pub struct ServeStatus {
     /// How many times the link came up (reconnections show here).
     pub links: u64,
     /// C-APDUs answered so far.
-    pub commands: u64,
+    pub(crate) commands: u64,
     /// The server thread has finished.
-    pub stopped: bool,
+    pub(crate) stopped: bool,
 }
 
 /// Status shared between the server thread and handles, with a condition variable so that
@@ -129,12 +129,8 @@ impl<C> ServeHandle<C> {
         self.send(Command::Event(CardEvent::Remove));
     }
 
-    pub fn apply(&self, event: CardEvent) {
-        self.send(Command::Event(event));
-    }
-
     /// Asks the server to close its link and stop.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         self.send(Command::Shutdown);
     }
 
@@ -144,22 +140,6 @@ impl<C> ServeHandle<C> {
         if self.commands.send(command).is_err() {
             tracing::debug!(?command, "server already stopped");
         }
-    }
-
-    /// Runs `schedule` on its own thread (offsets relative to now). The scenario engine uses
-    /// this for "remove the card 300 ms into the signature" style faults.
-    pub fn run_schedule(&self, mut schedule: Vec<ScheduledEvent>) -> JoinHandle<()> {
-        schedule.sort_by_key(|step| step.after);
-        let commands = self.commands.clone();
-        let start = Instant::now();
-        std::thread::spawn(move || {
-            for step in schedule {
-                std::thread::sleep((start + step.after).saturating_duration_since(Instant::now()));
-                if commands.send(Command::Event(step.event)).is_err() {
-                    return;
-                }
-            }
-        })
     }
 
     /// Looks at or changes the card (e.g. reads its PIN counters) between exchanges.
@@ -188,7 +168,7 @@ pub struct RunningServer<C> {
 }
 
 impl<C> RunningServer<C> {
-    pub(crate) fn new(
+    pub fn new(
         handle: ServeHandle<C>,
         thread: JoinHandle<Result<(), ServeError>>,
     ) -> RunningServer<C> {
@@ -206,7 +186,7 @@ impl<C> RunningServer<C> {
     }
 
     /// Waits for the server to end (after a shutdown from some handle).
-    pub fn join(self) -> Result<C, ServeError> {
+    pub(crate) fn join(self) -> Result<C, ServeError> {
         let RunningServer { handle, thread } = self;
         thread.join().map_err(|_| ServeError::Panicked)??;
         let ServeHandle { card, .. } = handle;
@@ -253,7 +233,7 @@ pub(crate) struct Backoff {
 }
 
 impl Backoff {
-    pub(crate) fn new(first: Duration, max: Duration) -> Backoff {
+    pub(super) fn new(first: Duration, max: Duration) -> Backoff {
         Backoff {
             next: first,
             first,
@@ -267,7 +247,7 @@ impl Backoff {
         delay
     }
 
-    pub(crate) fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.next = self.first;
     }
 }

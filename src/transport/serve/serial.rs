@@ -40,8 +40,8 @@ pub const DEFAULT_RESYNC_IDLE: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 pub struct SerialConfig {
-    pub device: String,
-    pub baud: u32,
+    pub(crate) device: String,
+    pub(crate) baud: u32,
     /// Line silence after which a half frame or garbage is dropped.
     pub resync_idle: Duration,
 }

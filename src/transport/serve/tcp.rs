@@ -34,12 +34,12 @@ const SILENT_VPCD_HINT: Duration = Duration::from_secs(3);
 #[derive(Debug, Clone)]
 pub struct VpcdConfig {
     /// `HOST:PORT` of vpcd.
-    pub address: String,
+    pub(crate) address: String,
     /// Disable the TCP_QUICKACK re-arming (only to demonstrate the delayed-ACK trap in a
     /// benchmark).
     pub quickack: bool,
-    pub first_retry: Duration,
-    pub max_retry: Duration,
+    pub(crate) first_retry: Duration,
+    pub(crate) max_retry: Duration,
 }
 
 impl VpcdConfig {
