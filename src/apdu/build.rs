@@ -22,6 +22,7 @@ const P2_CURRENT_EF: u8 = 0x80;
 /// Why a command cannot be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
+    /// A command's data field is longer than the 255 bytes a short APDU can carry.
     #[error("the data field holds {0} bytes, more than a short command carries (255)")]
     DataTooLong(usize),
 }

@@ -3,8 +3,11 @@
 
 /// DF names (AIDs) of the card's applications.
 pub const AID_JPKI: [u8; 10] = [0xD3, 0x92, 0xF0, 0x00, 0x26, 0x01, 0x00, 0x00, 0x00, 0x01];
+/// AID of the 券面事項入力補助AP (text application: name, address, 個人番号 as text).
 pub const AID_TEXT: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x08];
+/// AID of the 券面確認AP (surface application: the card front's image and fields).
 pub const AID_SURFACE: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x02];
+/// AID of the 住基AP (basic resident register application).
 pub const AID_JUKI: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x04, 0x01];
 /// The GlobalPlatform Issuer Security Domain: the current DF after power-up, the "MF level"
 /// (docs/spec/card-measured.md §1.1, §1.4).
@@ -12,6 +15,7 @@ pub(crate) const AID_ISD: [u8; 7] = [0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00];
 /// The MF level's one EF: selectable, but READ BINARY and READ RECORD answer `69 81`
 /// (docs/spec/card-measured.md §3.1).
 pub(crate) const EF_MF_INTERNAL: u16 = 0x001E;
+/// AID of the 共通AP (common application: card-wide data outside JPKI and the 券面 applications).
 pub const AID_COMMON: [u8; 10] = [0xD3, 0x92, 0x10, 0x00, 0x31, 0x00, 0x01, 0x01, 0x01, 0x00];
 
 /// Every AID the card answers a SELECT by DF name for (`90 00`), with the application's name:

@@ -189,9 +189,11 @@ pub enum SecretKind {
     TextPin,
     /// 照合番号A / B of the text application.
     TextCollationA,
+    /// 照合番号B presented to the text application (券面事項入力補助AP).
     TextCollationB,
     /// 照合番号A / B of the surface application.
     SurfaceCollationA,
+    /// 照合番号B presented to the surface application (券面確認AP).
     SurfaceCollationB,
     /// The surface application's 生年月日 key (EF 0011).
     SurfaceBirthDateKey,
@@ -199,6 +201,7 @@ pub enum SecretKind {
     TextBlockedKey,
     /// The 共通AP's and the 住基AP's 4-digit PINs.
     CommonPin,
+    /// The 住基AP's 4-digit PIN.
     JukiPin,
 }
 

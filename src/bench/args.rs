@@ -63,6 +63,7 @@ pub(crate) enum CardLatency {
     Off,
 }
 
+/// The `bench` command's options: what to load, how hard, for how long and where to report.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     #[arg(long, value_enum)]
@@ -163,22 +164,31 @@ pub enum BenchError {
     /// Bad arguments: exit 2.
     #[error("{0}")]
     Usage(String),
+    /// The `--mix` weights cannot be used.
     #[error(transparent)]
     Mix(#[from] MixError),
+    /// The target (in process or an `oqs serve` URL) cannot be set up.
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// The HTTP target did not answer before the run started.
     #[error("target unreachable: {0}")]
     Unreachable(String),
+    /// The registry the bench loads cannot be built.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The test PKI (key pool and CA) cannot be loaded.
     #[error("test PKI: {0}")]
     Pki(#[from] PkiError),
+    /// A synthetic person's card cannot be built.
     #[error("card: {0}")]
     Card(String),
+    /// The latency histogram cannot record or merge a measurement.
     #[error(transparent)]
     Histogram(#[from] HistogramError),
+    /// The report (JSON, plots) cannot be written.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// The tokio runtime driving the load cannot be started.
     #[error("tokio runtime: {0}")]
     Runtime(std::io::Error),
 }

@@ -17,7 +17,9 @@ use crate::person::Person;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CardDescription {
+    /// The holder: name, birth date, address, 個人番号 as the card records them.
     pub person: Person,
+    /// The card itself: issue and expiry dates, PINs, certificates, applications and faults.
     pub card: CardSpec,
 }
 
@@ -117,25 +119,44 @@ impl<'de> Deserialize<'de> for CardDate {
 /// Why a card description could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DescriptionError {
+    /// The card file cannot be read.
     #[error("{origin}: cannot read: {source}")]
     Io {
+        /// The card file, as the caller named it.
         origin: String,
+        /// Why reading failed.
         #[source]
         source: std::io::Error,
     },
+    /// The card file is not valid YAML for a card, at a known place.
     #[error("{origin}:{line}:{column}: {message}")]
     Yaml {
+        /// The card file, as the caller named it.
         origin: String,
+        /// 1-based line of the problem.
         line: u64,
+        /// 1-based column of the problem.
         column: u64,
+        /// What the YAML parser or the schema objected to.
         message: String,
     },
+    /// The card file is not valid YAML for a card, at no particular place.
     #[error("{origin}: {message}")]
-    YamlNoLocation { origin: String, message: String },
+    YamlNoLocation {
+        /// The card file, as the caller named it.
+        origin: String,
+        /// What the YAML parser or the schema objected to.
+        message: String,
+    },
+    /// A field parsed but breaks a rule of the card (a date order, a PIN shape, a certificate
+    /// rule).
     #[error("{origin}: field `{field}`: {message}")]
     Invalid {
+        /// The card file, as the caller named it.
         origin: String,
+        /// The field's path in the card file (`card.pins.auth`).
         field: String,
+        /// The rule it breaks.
         message: String,
     },
 }
@@ -207,6 +228,8 @@ impl CardDescription {
         (self.person.my_number.as_str().to_owned(), b)
     }
 
+    /// Reads and validates a card file (`person:` + `card:`); relative dates stay relative until
+    /// [`CardDescription::on_day`].
     pub fn from_yaml_file(path: &Path) -> Result<CardDescription, DescriptionError> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| DescriptionError::Io {
@@ -374,6 +397,8 @@ pub struct CardSpec {
     /// Slots of the committed test-key pool used for this card's keys.
     pub(crate) keys: KeySlots,
     pub(crate) options: CardOptions,
+    /// Deliberate misbehaviours of the emulated card (mute, 61xx chaining, short headers) for
+    /// testing readers.
     pub faults: CardFaults,
 }
 
@@ -910,6 +935,7 @@ pub(crate) enum SecureMessagingStatus {
     Refused,
 }
 
+/// How the birth year is written on the card front for 照合番号B: 和暦 or 西暦.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BirthYearStyle {

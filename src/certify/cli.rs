@@ -16,6 +16,8 @@ use super::suite::{self, SuiteError};
 use crate::scenario::schema::DEFAULT_FACILITY_CODE;
 use crate::transport::serve::DEFAULT_VPCD_ADDRESS;
 
+/// The `certify` command's options: the suite, the device under test, the cases to run and where
+/// reports go.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CertifyArgs {
     /// Certify the harness's own reference reader and terminal (run as a driver process).
@@ -73,20 +75,32 @@ pub struct CertifyArgs {
     pub(crate) list_faults: bool,
 }
 
+/// Why a certification run could not produce a verdict.
 #[derive(Debug, thiserror::Error)]
 pub enum CertifyError {
+    /// The conformance suite under `certify/` cannot be loaded.
     #[error(transparent)]
     Suite(#[from] SuiteError),
+    /// A case could not be run (world, card slot, qualification system or device failed).
     #[error(transparent)]
     Run(#[from] RunError),
+    /// The HTML, JSON or JUnit report cannot be written.
     #[error("reports: {0}")]
     Report(#[from] ReportError),
+    /// The options contradict each other or name what does not exist.
     #[error("{0}")]
     Usage(String),
+    /// A case's exchanges cannot be recorded under `--record`.
     #[error("--record: {0}")]
     Record(#[from] super::run::RecordError),
+    /// The `--record` folder cannot be used.
     #[error("--record {path}: {message}")]
-    RecordFolder { path: PathBuf, message: String },
+    RecordFolder {
+        /// The folder given to `--record`.
+        path: PathBuf,
+        /// Why it cannot be used.
+        message: String,
+    },
 }
 
 /// Makes sure `--record DIR` can take the recordings before a minute is spent on the run: the
@@ -116,6 +130,8 @@ pub(crate) fn reference_faults() -> Vec<(&'static str, Vec<&'static str>)> {
         .collect()
 }
 
+/// Runs the conformance suite against a device (or the harness's own reference reader) and writes
+/// the certification reports; the exit code says whether the device certifies.
 pub fn certify(args: CertifyArgs) -> Result<ExitCode, CertifyError> {
     if args.list_faults {
         for (name, breaks) in reference_faults() {

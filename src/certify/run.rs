@@ -41,18 +41,25 @@ pub(crate) struct RunConfig {
     pub(crate) record: Option<PathBuf>,
 }
 
+/// Why a certification case could not be run (as opposed to a case the device failed).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The case's world (registry, card, clock) cannot be built.
     #[error(transparent)]
     World(#[from] WorldError),
+    /// The emulated qualification system cannot be served.
     #[error("the qualification system: {0}")]
     Oqs(#[from] OqsServerError),
+    /// The emulated card cannot be served to the device's reader.
     #[error("the card slot: {0}")]
     Slot(#[from] SlotError),
+    /// The device under test failed to speak the driver protocol.
     #[error("the device under test: {0}")]
     Device(#[from] DeviceError),
+    /// The test PKI (key pool and CA) cannot be loaded.
     #[error("test PKI: {0}")]
     Pki(#[from] crate::pki::PkiError),
+    /// The suite's registry cannot be built for the run.
     #[error("the run's registry: {0}")]
     Registry(String),
 }
@@ -74,15 +81,22 @@ pub(crate) struct RunOutcome {
 /// A case's recording could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
+    /// A case's transcript cannot be written.
     #[error("recording case {case}: {source}")]
     Trace {
+        /// The case's id.
         case: String,
+        /// Why writing failed.
         source: crate::trace::TraceError,
     },
+    /// A case's card file cannot be written next to its transcript.
     #[error("recording case {case}: the card {path}: {message}")]
     Card {
+        /// The case's id.
         case: String,
+        /// The card file that could not be written.
         path: PathBuf,
+        /// Why writing failed.
         message: String,
     },
 }

@@ -239,6 +239,7 @@ pub struct Suite {
 }
 
 impl Suite {
+    /// The requirement the catalogue lists under `id` (e.g. `RDR-PIN-003`).
     pub fn requirement(&self, id: &str) -> Option<&Requirement> {
         self.requirements.iter().find(|r| r.id == id)
     }

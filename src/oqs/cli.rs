@@ -15,6 +15,8 @@ use crate::oqs::load::LoadError;
 use crate::oqs::registry::{Registry, RegistryError};
 use crate::oqs::service::{Oqs, OqsConfig};
 
+/// The `oqs serve` command's options: the registry, the HTTP address and the XML file-interface
+/// folder.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Registry YAML (persons, insurers, qualifications, card links). Default: empty registry.
@@ -90,15 +92,21 @@ impl From<Charset> for crate::oqs::codes::CharacterCode {
 /// Why `myna-hil oqs serve` could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum OqsCliError {
+    /// The registry file cannot be loaded.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The registry parsed but cannot be built.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The test PKI (key pool and CA) cannot be loaded.
     #[error("test PKI: {0}")]
     Pki(#[from] crate::pki::PkiError),
+    /// Serving failed on the network or the file system.
     #[error("{what}: {source}")]
     Io {
+        /// What was being done (binding an address, watching a folder).
         what: String,
+        /// Why it failed.
         #[source]
         source: std::io::Error,
     },

@@ -272,10 +272,14 @@ pub struct CardLinkDescription {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkState {
+    /// The certificate is linked to the insurance record (保険証利用登録 done).
     #[default]
     Registered,
+    /// The holder never registered the card for insurance use.
     NotRegistered,
+    /// The holder cancelled the registration.
     CancelledOnRequest,
+    /// The registration lapsed when the certificate's grace period ended.
     CancelledAfterGrace,
     /// A renewed certificate whose first use must re-link it through J-LIS.
     RelinkNeeded,
@@ -396,17 +400,25 @@ impl From<BranchNumber> for String {
 /// Why a registry file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DescriptionError {
+    /// The registry file cannot be read.
     #[error("{file}: {source}")]
     Read {
+        /// The registry file, as the caller named it.
         file: String,
+        /// Why reading failed.
         #[source]
         source: std::io::Error,
     },
+    /// The registry file is not valid YAML for a registry.
     #[error("{file}:{line}:{column}: {message}")]
     Yaml {
+        /// The registry file, as the caller named it.
         file: String,
+        /// 1-based line of the problem.
         line: u64,
+        /// 1-based column of the problem.
         column: u64,
+        /// What the YAML parser or the schema objected to.
         message: String,
     },
 }

@@ -31,16 +31,28 @@ pub(crate) struct InsurerId(pub u32);
 /// Errors building a registry (shape errors are caught by the YAML types already).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
+    /// A field of the registry file breaks a rule, at a known place.
     #[error("{file}:{line}:{column}: {field}: {message}")]
     Invalid {
+        /// The registry file, as the caller named it.
         file: String,
+        /// 1-based line of the field.
         line: u64,
+        /// 1-based column of the field.
         column: u64,
+        /// The field's path in the registry file.
         field: String,
+        /// The rule it breaks.
         message: String,
     },
+    /// A registry built in code (no file) breaks a rule.
     #[error("{field}: {message}")]
-    Build { field: String, message: String },
+    Build {
+        /// The field's path in the description.
+        field: String,
+        /// The rule it breaks.
+        message: String,
+    },
 }
 
 /// Strings stored back to back; an id is an index into `ends`.

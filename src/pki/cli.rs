@@ -40,8 +40,10 @@ fn parse_pool_size(text: &str) -> Result<usize, String> {
 /// Why `myna-hil pki generate` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiCliError {
+    /// The key pool or the test CA cannot be generated.
     #[error(transparent)]
     Pki(#[from] PkiError),
+    /// The fixtures cannot be written under `fixtures/pki/`.
     #[error("writing fixtures: {0}")]
     Write(#[from] std::io::Error),
 }

@@ -12,8 +12,10 @@ use crate::card::Card;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BirthYearStyle {
+    /// 和暦: the era and its year (R07 style), as the card front prints it.
     #[default]
     JapaneseEra,
+    /// 西暦: the four-digit year.
     Western,
 }
 

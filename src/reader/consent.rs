@@ -28,6 +28,7 @@ pub enum ConsentTopic {
 }
 
 impl ConsentTopic {
+    /// Stores the patient's yes/no for this topic in the consent flags sent with the check.
     pub fn record(self, choices: &mut ConsentChoices, agree: bool) {
         match self {
             Self::MedicalTreatment => choices.medical_treatment = agree,
@@ -46,6 +47,7 @@ pub enum CheckupScreenRule {
     /// Every patient sees it (default).
     #[default]
     Always,
+    /// No patient sees it.
     Never,
     /// Patients of at least this age on the reception day. The reader knows the birth date
     /// only from the card front (face reception); when it does not, the screen is shown.

@@ -138,6 +138,7 @@ pub struct Network<S> {
 }
 
 impl<S> Network<S> {
+    /// Puts `service` behind a network link that is up.
     pub fn new(service: S) -> Network<S> {
         Network {
             service,
@@ -145,6 +146,7 @@ impl<S> Network<S> {
         }
     }
 
+    /// Takes the link down (every call then fails as a network error) or brings it back.
     pub fn set_up(&self, up: bool) {
         self.up.store(up, Ordering::Relaxed);
     }
@@ -153,6 +155,7 @@ impl<S> Network<S> {
         self.up.load(Ordering::Relaxed)
     }
 
+    /// The qualification system behind the link.
     pub fn service(&self) -> &S {
         &self.service
     }

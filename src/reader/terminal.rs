@@ -64,7 +64,9 @@ pub struct TerminalConfig {
     pub facility_code: String,
     /// The scenario clock.
     pub date: NaiveDate,
+    /// Time of day of the reception, when a rule depends on it; `None`: the time plays no part.
     pub time: Option<NaiveTime>,
+    /// How this reader model behaves where readers differ (retries, consent screens, fallbacks).
     pub options: ReaderOptions,
 }
 
@@ -72,7 +74,9 @@ pub struct TerminalConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the reader shows {screen}, which does not take `{input}`; it takes: {accepted}")]
 pub struct UnexpectedInput {
+    /// The screen the terminal was on.
     pub screen: Screen,
+    /// The input that screen does not accept (its short name, never a PIN).
     pub input: &'static str,
     /// The inputs the screen takes, comma-separated (plus `remove_card`, `reader_restarted`).
     pub accepted: String,
@@ -108,6 +112,7 @@ impl Terminal {
         self.config.date = date;
     }
 
+    /// A terminal on its idle screen, waiting for a card.
     pub fn new(config: TerminalConfig) -> Terminal {
         let mut terminal = Terminal {
             config,
@@ -136,10 +141,12 @@ impl Terminal {
         &self.outcome
     }
 
+    /// What the reception came to, once it is over (or where it stopped).
     pub fn into_outcome(self) -> ReceptionOutcome {
         self.outcome
     }
 
+    /// Whether the reception has ended (result shown, or the patient gave up or was turned away).
     pub fn is_finished(&self) -> bool {
         self.outcome.finished
     }

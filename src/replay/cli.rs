@@ -11,6 +11,8 @@ use crate::transport::{Transport, TransportError};
 use super::{replay as replay_lines, CardSecrets, ReplayReport, ReplayTarget};
 use crate::trace::{read_trace_numbered, started_at, TraceError, TraceEvent, TraceLine};
 
+/// The `replay` command's options: the transcript, the card (or reader) to replay it against and
+/// where to report.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
     /// The transcript (JSON lines, as written by `card serve --record`).
@@ -35,27 +37,39 @@ pub struct ReplayArgs {
     pub(crate) json: Option<PathBuf>,
 }
 
+/// Why a replay could not be carried out (as opposed to one that diverged).
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// The transcript cannot be read.
     #[error(transparent)]
     Trace(#[from] TraceError),
+    /// The card file cannot be read.
     #[error(transparent)]
     Description(#[from] DescriptionError),
+    /// The card cannot be built from its description.
     #[error(transparent)]
     Card(#[from] CardError),
+    /// The test PKI (key pool and CA) cannot be loaded.
     #[error(transparent)]
     Pki(#[from] PkiError),
+    /// The options contradict each other or the transcript names no card.
     #[error("{0}")]
     Usage(String),
+    /// The real reader failed.
     #[error("reader: {0}")]
     Transport(#[from] TransportError),
+    /// The report cannot be written.
     #[error("writing {path}: {source}")]
     Write {
+        /// The report file.
         path: PathBuf,
+        /// Why writing failed.
         source: std::io::Error,
     },
 }
 
+/// Sends a transcript's commands to a card again and reports the first answer that differs; the
+/// exit code says whether any did.
 pub fn replay(args: ReplayArgs) -> Result<ExitCode, CliError> {
     let lines = read_trace_numbered(&args.trace)?;
     // A card's relative dates (certificates valid "+404d") count from the day the session

@@ -36,13 +36,18 @@ fn call_matches(want: &CallExpectation, call: &CallRecord) -> bool {
 pub enum TranscriptRule {
     /// No matching command after `after` (a step index), or in the whole scenario.
     Never {
+        /// The commands that must not be sent.
         pattern: BytePattern,
+        /// The step after which the rule applies (index and title); `None`: the whole scenario.
         after: Option<(usize, String)>,
     },
     /// Matching commands were sent: at least one, or exactly `count`.
     Sent {
+        /// The commands that must be sent.
         pattern: BytePattern,
+        /// How many must be sent exactly; `None`: at least one.
         count: Option<usize>,
+        /// The step after which the rule applies (index and title); `None`: the whole scenario.
         after: Option<(usize, String)>,
     },
 }
@@ -77,8 +82,11 @@ pub enum Check {
     /// `expect.reception.<field>`: the field of the outcome as JSON equals `expected` — or,
     /// for a list written as `{ contains: [...] }`, holds these items in this order.
     Reception {
+        /// The outcome field compared, as the scenario names it (`identity`, `message_codes`).
         field: String,
+        /// The value the field must have, as JSON.
         expected: Value,
+        /// For lists: equal, or containing these items in order.
         matching: ListMatch,
         /// Which reception (0-based, `expect.receptions[N]`); `None`: the last one
         /// (`expect.reception`).
@@ -88,6 +96,7 @@ pub enum Check {
     ReceptionCount(usize),
     /// `expect.card.pins`.
     CardPins(PinsExpectation),
+    /// `expect.transcript`: a rule on the commands the reader sent.
     Transcript(TranscriptRule),
     /// `expect.oqs_calls`: exactly these calls in order, or calls containing these in order.
     OqsCalls(ListExpectation<CallExpectation>),
@@ -101,6 +110,7 @@ pub struct ScenarioCheck {
     /// Line and column of its key (or list item) in the scenario file, 1-based.
     pub(crate) line: u64,
     pub(crate) column: u64,
+    /// What is checked.
     pub check: Check,
 }
 

@@ -12,6 +12,7 @@ use super::report::{render_json, render_text, Style, Summary};
 use super::run::{run_all, RunOptions};
 use crate::transport::identify::RealCardPolicy;
 
+/// The `run` command's options: which scenarios, on which reader, and the reports to write.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// Scenario files or folders (searched recursively for *.yaml; names starting with `_` are
@@ -65,29 +66,47 @@ fn parse_reader(text: &str) -> Result<ReaderChoice, String> {
     text.parse()
 }
 
+/// Why a scenario run could not produce results (as opposed to scenarios that failed).
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// A scenario file cannot be found or loaded.
     #[error("{0}")]
     Load(#[from] LoadError),
+    /// `--tag` / `--name` selected none of the loaded scenarios.
     #[error(
         "no scenario matches the filters (--tag {tags:?}, --name {names:?}) among {loaded} loaded"
     )]
     NothingSelected {
+        /// The `--tag` values given.
         tags: Vec<String>,
+        /// The `--name` values given.
         names: Vec<String>,
+        /// How many scenarios were loaded to choose from.
         loaded: usize,
     },
+    /// A report or transcript cannot be written.
     #[error("writing {path}: {source}")]
     Write {
+        /// The file that could not be written.
         path: PathBuf,
+        /// Why writing failed.
         source: std::io::Error,
     },
+    /// A scenario's transcript cannot be recorded under `--record`.
     #[error(transparent)]
     Record(#[from] crate::trace::TraceError),
+    /// A report cannot be rendered.
     #[error("rendering the {what} report: {message}")]
-    Render { what: &'static str, message: String },
+    Render {
+        /// Which report (`json`, `junit`).
+        what: &'static str,
+        /// What went wrong.
+        message: String,
+    },
 }
 
+/// Loads the selected scenarios, runs them (in parallel on virtual readers) and writes the reports;
+/// the exit code says whether all passed.
 pub fn run(args: RunArgs) -> Result<ExitCode, CliError> {
     let started = Instant::now();
     let files = discover(&args.paths)?;

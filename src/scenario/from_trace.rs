@@ -27,6 +27,8 @@ use crate::trace::{
     read_trace_numbered, started_at, Answer, ApduExchange, Event, TraceError, TraceLine,
 };
 
+/// The `trace to-scenario` command's options: the transcript, the scenario to write and whether
+/// PINs appear in it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ToScenarioArgs {
     /// The transcript (as written by `card serve --record` or `trace import`).
@@ -44,15 +46,21 @@ pub struct ToScenarioArgs {
     pub(crate) show_pins: bool,
 }
 
+/// Why a transcript could not be turned into a scenario.
 #[derive(Debug, thiserror::Error)]
 pub enum FromTraceError {
+    /// The transcript cannot be read.
     #[error(transparent)]
     Trace(#[from] TraceError),
+    /// The card the transcript names cannot be read.
     #[error(transparent)]
     Card(#[from] DescriptionError),
+    /// The scenario cannot be written.
     #[error("{path}: {source}")]
     Io {
+        /// The scenario file.
         path: PathBuf,
+        /// Why writing failed.
         source: std::io::Error,
     },
 }

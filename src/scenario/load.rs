@@ -27,10 +27,13 @@ use crate::yaml::WithKeyLocations;
 /// A scenario (or a file it references) that cannot be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct LoadError {
+    /// The scenario file.
     pub file: PathBuf,
     /// 1-based; `None` when the problem is the file as a whole (unreadable, missing).
     pub line: Option<u64>,
+    /// 1-based column of the problem, when known.
     pub column: Option<u64>,
+    /// What is wrong, in the scenario's own terms.
     pub message: String,
     /// Source lines around the location with a caret, ready to print.
     pub excerpt: Option<String>,

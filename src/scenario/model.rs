@@ -22,6 +22,7 @@ use crate::oqs::codes::QualificationValidity;
 /// One loaded, validated scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
+    /// The scenario's `name:`, unique in a suite; reports and `--name` use it.
     pub name: String,
     pub(crate) tags: Vec<String>,
     /// The scenario file, as the user named it (or as discovery found it).
@@ -35,6 +36,7 @@ pub struct Scenario {
     pub(crate) clock: Option<NaiveDate>,
     /// Registry, cards, faults (`world:`); receptions need it.
     pub(crate) world: Option<World>,
+    /// The steps, in file order.
     pub steps: Vec<Step>,
     /// Scenario-level expectations, checked after the last step, in file order.
     pub checks: Vec<ScenarioCheck>,
@@ -124,6 +126,7 @@ pub struct Step {
     pub(crate) label: Option<String>,
     /// Line of the step in the scenario file (1-based).
     pub(crate) line: u64,
+    /// What the step does and expects.
     pub action: Action,
 }
 
@@ -154,16 +157,21 @@ impl Action {
     }
 }
 
+/// What a step does, validated from its YAML.
 #[derive(Debug, Clone)]
 pub enum Action {
     /// Send a C-APDU and check the answer.
     Send {
+        /// The C-APDU, secrets resolved.
         apdu: Vec<u8>,
+        /// What the answer must be.
         expect: ResponseExpectation,
     },
     /// Power the card on / off / warm-reset it.
     Power {
+        /// On, off or a warm reset.
         action: PowerAction,
+        /// What the card must answer (its ATR).
         expect: PowerExpectation,
     },
     /// Check retry counters now.
@@ -171,16 +179,22 @@ pub enum Action {
     /// Something happens to the reader, the card or the world around them.
     Event(ReaderEvent),
     /// The scenario clock moves forward by this many days.
-    AdvanceClock { days: u32 },
+    AdvanceClock {
+        /// Days to add to the scenario's date.
+        days: u32,
+    },
     /// The terminal looks the patient up by 被保険者証 data; checks the answer's validity.
     InsuranceCardLookup {
+        /// The lookup as the scenario writes it.
         request: InsuranceCardLookupDoc,
         /// `None`: no answer is expected (the network is down).
         validity: Option<QualificationValidity>,
     },
     /// The patient or staff act at the face-authentication reader.
     Reception {
+        /// The reception's inputs (card, face or PIN, consent answers).
         input: ReceptionDoc,
+        /// What the reception must come to.
         expect: ReceptionStepExpectation,
     },
 }

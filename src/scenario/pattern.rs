@@ -14,16 +14,40 @@ use crate::apdu::to_spaced_hex;
 /// Why a hex string or pattern was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PatternError {
+    /// A character that is neither a hex digit nor a wildcard.
     #[error("{text:?}: `{found}` is not a hex digit, `?` or `*`")]
-    BadCharacter { text: String, found: char },
+    BadCharacter {
+        /// The pattern as written.
+        text: String,
+        /// The offending character.
+        found: char,
+    },
+    /// An odd number of hex digits.
     #[error("{text:?}: odd number of hex digits (every byte needs two, e.g. `0A`, `?A`, `??`)")]
-    OddDigits { text: String },
+    OddDigits {
+        /// The pattern as written.
+        text: String,
+    },
+    /// A wildcard in a command, which must be exact bytes.
     #[error("{text:?}: wildcards (`?`, `*`) are only allowed in expectations, not in a command")]
-    WildcardInCommand { text: String },
+    WildcardInCommand {
+        /// The pattern as written.
+        text: String,
+    },
+    /// A status word that is not four hex digits or wildcards.
     #[error("{text:?}: a status word is exactly 4 hex digits or `?`, e.g. \"9000\" or \"63C?\"")]
-    StatusWordShape { text: String },
+    StatusWordShape {
+        /// The pattern as written.
+        text: String,
+    },
+    /// A `{name}` that is not one of the card's secrets.
     #[error("{text:?}: `{{{name}}}` is not a secret of the card; a command may name one of {{auth_pin}}, {{signing_password}}, {{text_pin}}, {{collation_a}}, {{collation_b}}, {{birth_date_key}}")]
-    UnknownSecret { text: String, name: String },
+    UnknownSecret {
+        /// The pattern as written.
+        text: String,
+        /// The secret named.
+        name: String,
+    },
 }
 
 /// One token of a [`BytePattern`].
@@ -185,6 +209,7 @@ pub struct SwPattern {
 }
 
 impl SwPattern {
+    /// Whether the status word `sw` fits the pattern (wildcard nibbles match anything).
     pub fn matches(&self, sw: u16) -> bool {
         sw & self.mask == self.value
     }

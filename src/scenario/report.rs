@@ -23,6 +23,7 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Counts of passed, failed, errored and skipped scenarios and load errors.
     pub fn of(results: &[ScenarioResult], load_errors: &[LoadError]) -> Summary {
         let mut summary = Summary {
             total: results.len(),
@@ -58,6 +59,7 @@ impl Summary {
 /// ANSI styling, or none (not a terminal, or NO_COLOR set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Style {
+    /// Whether the text report uses ANSI colours.
     pub colour: bool,
 }
 

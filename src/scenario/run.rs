@@ -68,16 +68,19 @@ impl RunOptions {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
+    /// Every expectation held.
     Passed,
     /// Expectations did not hold: a step (the scenario stopped there), or scenario-level
     /// expectations (every one that failed, in file order).
     Failed(Failures),
     /// The scenario could not run (its card could not be built, the reader is unavailable).
     Error {
+        /// Why the scenario could not run.
         message: String,
     },
     /// The scenario needs something this reader cannot give (and the runner says what).
     Skipped {
+        /// What this reader cannot give.
         reason: String,
     },
 }
@@ -91,7 +94,9 @@ pub struct Failure {
     pub step_title: String,
     /// Line of the step in the scenario file.
     pub line: u64,
+    /// What the step expected, as the report shows it.
     pub expected: String,
+    /// What happened instead, as the report shows it.
     pub actual: String,
 }
 
@@ -115,6 +120,7 @@ impl Failures {
         })
     }
 
+    /// The first failure in file order (the one reports lead with).
     pub fn first(&self) -> &Failure {
         &self.first
     }
@@ -160,24 +166,31 @@ pub struct TranscriptEntry {
     /// `>>` a command, `<<` an answer, `!!` a reader error, `--` a power change or event,
     /// `==` a check of card state.
     pub direction: &'static str,
+    /// The command, answer, error or event, as the report prints it.
     pub text: String,
 }
 
 /// The result of one scenario.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioResult {
+    /// The scenario's `name:`.
     pub name: String,
+    /// The scenario file.
     pub file: String,
+    /// The scenario's `tags:`.
     pub tags: Vec<String>,
+    /// Passed, failed (and why), error or skipped.
     #[serde(flatten)]
     pub outcome: Outcome,
     /// Steps executed (including the failing one).
     pub steps_run: usize,
+    /// Steps the scenario has.
     pub steps_total: usize,
     /// Time the card and reader would have taken (simulated on the virtual reader).
     pub simulated_us: u64,
     /// Time the run took on this machine.
     pub wall_us: u64,
+    /// Every command, answer and event of the run, in order.
     pub transcript: Vec<TranscriptEntry>,
     /// What the reception came to (the fields `expect.reception` compares), when the scenario
     /// has a world.
@@ -196,6 +209,7 @@ pub struct ScenarioResult {
 }
 
 impl ScenarioResult {
+    /// Whether every expectation held.
     pub fn passed(&self) -> bool {
         matches!(self.outcome, Outcome::Passed)
     }

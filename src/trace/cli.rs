@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use super::import::{import, CaptureFormat, ImportError, Imported};
 use super::record::{write_transcript, PinRecording, TraceError};
 
+/// The `trace import` command's options: the capture, its format and the transcript to write.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ImportArgs {
     /// What kind of capture FILE is.
@@ -29,15 +30,21 @@ pub struct ImportArgs {
     pub(crate) started: Option<DateTime<chrono::FixedOffset>>,
 }
 
+/// Why a capture could not be imported.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// The capture cannot be read as the format given.
     #[error(transparent)]
     Import(#[from] ImportError),
+    /// The transcript cannot be written.
     #[error(transparent)]
     Trace(#[from] TraceError),
+    /// The capture or the output cannot be opened.
     #[error("{path}: {source}")]
     Io {
+        /// The file concerned.
         path: PathBuf,
+        /// Why it failed.
         source: std::io::Error,
     },
 }

@@ -23,11 +23,17 @@ use crate::apdu::StatusWord;
 /// named so that the log does not depend on that layer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
+    /// No reader to send to.
     NoReader,
+    /// The reader had no card.
     NoCard,
+    /// The card was removed during the exchange.
     Removed,
+    /// The card did not answer in time.
     Timeout,
+    /// The link to the card failed (framing, I/O).
     Transmission,
+    /// The transport refused the command (a real card protected from changes).
     Refused,
 }
 
@@ -98,6 +104,7 @@ pub struct ApduExchange {
     /// Bytes of `command` that were never known (read back from a redacted transcript); they
     /// are `00` in `command`.
     pub(crate) withheld: Option<Range<usize>>,
+    /// The card's answer, or how the reader failed instead.
     pub answer: Answer,
     /// The processing time the card model claimed, when a card model answered.
     pub(crate) card_time: Option<Duration>,
@@ -184,27 +191,36 @@ impl Serialize for ApduExchange {
 /// A power change a client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PowerChange {
+    /// Cold power-on.
     On,
+    /// Power off.
     Off,
+    /// Warm reset.
     Reset,
 }
 
 /// Something that happened in a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A command and its answer.
     Apdu(ApduExchange),
     /// Cold power-on; `atr` is `None` when the card stayed mute.
     PowerOn {
+        /// The ATR answered.
         atr: Option<Vec<u8>>,
     },
+    /// The card was powered off.
     PowerOff,
     /// Warm reset.
     Reset {
+        /// The ATR answered after the reset.
         atr: Option<Vec<u8>>,
     },
     /// A power change the reader could not carry out.
     PowerFailed {
+        /// The change asked for.
         change: PowerChange,
+        /// How the reader failed.
         error: Failure,
     },
     /// The card was put into the reader.
@@ -212,20 +228,26 @@ pub enum Event {
     /// Another card was put on the reader in place of the one there (a scenario's world card
     /// placed for a reception); `card` names it (as a transcript names a card file).
     CardPlaced {
+        /// The card file, as a transcript names it.
         card: String,
     },
     /// The card was taken out; its state is kept for re-insertion.
     Removed,
     /// The link to vpcd / the serial front end came up.
     LinkUp {
+        /// The other end (vpcd's address, the serial device).
         peer: String,
     },
+    /// The link went down (vpcd closed it, pcscd restarted, the serial device vanished).
     LinkDown {
+        /// Why, as far as the server could tell.
         reason: String,
     },
     /// Bytes that could not be a frame were dropped (serial resynchronisation).
     FramingError {
+        /// What was wrong with the bytes.
         message: String,
+        /// How many bytes were dropped.
         dropped_bytes: usize,
     },
 }
@@ -233,7 +255,9 @@ pub enum Event {
 /// One event and when it happened, from the start of the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// Time since the session started.
     pub at: Duration,
+    /// What happened.
     pub event: Event,
     /// The scenario step that caused it (1-based, 0 for the runner's own power-up), when a
     /// scenario did.
@@ -243,10 +267,12 @@ pub struct Entry {
 /// A session's exchange log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Transcript {
+    /// The events, in the order they happened.
     pub entries: Vec<Entry>,
 }
 
 impl Transcript {
+    /// Appends an event that no scenario step caused.
     pub fn push(&mut self, at: Duration, event: Event) {
         self.entries.push(Entry {
             at,
@@ -290,6 +316,7 @@ impl Default for SharedTranscript {
 }
 
 impl SharedTranscript {
+    /// An empty log, its clock starting now.
     pub fn new() -> SharedTranscript {
         SharedTranscript {
             log: Arc::default(),

@@ -40,9 +40,12 @@ pub(crate) const VERSION: u32 = 1;
 /// One line of a transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceLine {
+    /// Wall-clock time of the event.
     #[serde(serialize_with = "rfc3339_micros")]
     pub at: DateTime<Utc>,
+    /// Microseconds since the session started.
     pub elapsed_us: u64,
+    /// What happened.
     #[serde(flatten)]
     pub event: TraceEvent,
 }
@@ -54,11 +57,16 @@ pub enum TraceEvent {
     /// First line. `transport` says where the card was served ("vpcd:HOST:PORT",
     /// "serial:/dev/ttyUSB0@115200", …), `card` which description file it came from.
     Start {
+        /// The transcript format's name, `myna-hil-trace`.
         format: String,
+        /// The transcript format's version.
         version: u32,
+        /// Where the card was served.
         transport: String,
+        /// The card file, relative to the transcript's folder.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         card: Option<String>,
+        /// Whether PINs appear in the transcript or are redacted.
         pins: PinRecording,
     },
     /// The card was put into the reader (on demand or at start).
@@ -66,35 +74,45 @@ pub enum TraceEvent {
     /// Another card was put on the reader in place of the one there; `card` names its
     /// description (relative to the transcript's folder, as the start line's `card`).
     CardPlaced {
+        /// The card file, relative to the transcript's folder.
         card: String,
     },
     /// The card was taken out (on demand); its state is kept for re-insertion.
     Removed,
     /// The link to vpcd / the serial front end came up.
     LinkUp {
+        /// The other end (vpcd's address, the serial device).
         peer: String,
     },
     /// The link went down (vpcd closed it, pcscd restarted, the serial device vanished …).
     LinkDown {
+        /// Why, as far as the server could tell.
         reason: String,
     },
     /// Cold power-on; `atr` is absent when the card stayed mute.
     PowerOn {
+        /// The ATR answered, upper-case hex.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         atr: Option<String>,
     },
+    /// The card was powered off.
     PowerOff,
     /// Warm reset.
     Reset {
+        /// The ATR answered after the reset, upper-case hex.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         atr: Option<String>,
     },
     /// One C-APDU and the R-APDU it got. `card_us` is the processing time the card model
     /// claimed (applied as a delay unless latency was disabled).
     Apdu {
+        /// The C-APDU, upper-case hex (PIN bytes redacted unless kept).
         command: String,
+        /// The R-APDU, upper-case hex, or `error: …` when the reader failed.
         response: String,
+        /// Processing time the card model claimed, in microseconds.
         card_us: u64,
+        /// Whether the command's PIN bytes were replaced.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         redacted: bool,
         /// Set when the answer did not come from the card model (e.g. the identification probe).
@@ -108,7 +126,9 @@ pub enum TraceEvent {
     },
     /// Bytes that could not be a frame were dropped (serial resynchronisation).
     FramingError {
+        /// What was wrong with the bytes.
         message: String,
+        /// How many bytes were dropped.
         dropped_bytes: usize,
     },
     /// The session ended cleanly.
@@ -122,21 +142,35 @@ fn rfc3339_micros<S: serde::Serializer>(
     serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
 }
 
+/// Why a transcript could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
+    /// The transcript file cannot be opened, read or written.
     #[error("transcript {path}: {source}")]
     Io {
+        /// The transcript file.
         path: PathBuf,
+        /// Why it failed.
         source: std::io::Error,
     },
+    /// A line is not a transcript event.
     #[error("transcript {path}, line {line}: {message}")]
     Parse {
+        /// The transcript file.
         path: PathBuf,
+        /// 1-based line number.
         line: usize,
+        /// What is wrong with the line.
         message: String,
     },
+    /// The transcript as a whole breaks the format (no start line, another format or version).
     #[error("transcript {path}: {message}")]
-    Format { path: PathBuf, message: String },
+    Format {
+        /// The transcript file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Writes a transcript line by line (each line is flushed, so the file is complete up to the
@@ -196,6 +230,7 @@ impl TraceRecorder {
         Ok(recorder)
     }
 
+    /// Appends one event as a JSON line, stamped with the time now.
     pub fn record(&mut self, event: TraceEvent) -> Result<(), TraceError> {
         let line = TraceLine {
             at: Utc::now(),
@@ -229,6 +264,7 @@ impl TraceRecorder {
         }))
     }
 
+    /// Writes out what is buffered, so a reader of the file sees every event so far.
     pub fn flush(&mut self) -> Result<(), TraceError> {
         self.out.flush().map_err(|source| TraceError::Io {
             path: self.path.clone(),
@@ -256,7 +292,9 @@ fn write_line(out: &mut dyn Write, path: &Path, line: &TraceLine) -> Result<(), 
 /// judge reads it directly), or written as JSON lines (`--record`).
 #[derive(Debug)]
 pub enum TraceSink {
+    /// Into an in-memory exchange log shared with its readers.
     Memory(super::exchange::SharedTranscript),
+    /// Into a transcript file.
     File(TraceRecorder),
 }
 

@@ -13,7 +13,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PinRecording {
+    /// PIN bytes are replaced in the transcript (the default).
     Redacted,
+    /// PIN bytes are kept as sent (asked for with `--show-pins`).
     Kept,
 }
 

@@ -20,6 +20,8 @@ use crate::transport::serve::{
 /// this bounds how long SIGTERM takes.
 pub(crate) const MAX_RESYNC_IDLE_MS: u64 = 1000;
 
+/// The `card serve` command's options: the card, how to present it (vpcd, listen, serial) and the
+/// transcript to record.
 #[derive(Debug, Clone, clap::Args)]
 #[command(
     after_help = "While serving: SIGUSR1 removes the card, SIGUSR2 inserts it again (its PIN counters and files \
@@ -77,6 +79,8 @@ pub struct ServeArgs {
     pub(crate) removed: bool,
 }
 
+/// The `card compare` command's options: the real card's reader and the card file to compare it
+/// with.
 #[derive(Debug, Clone, clap::Args)]
 #[command(
     after_help = "The probe only reads: SELECTs, READ BINARY / READ RECORD, GET DATA, retry counters by \
@@ -100,6 +104,7 @@ pub struct CompareArgs {
     pub(crate) save_profile: Option<PathBuf>,
 }
 
+/// The `readers` command's options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReadersArgs {
     /// Print JSON instead of a table.
@@ -107,27 +112,39 @@ pub struct ReadersArgs {
     pub(crate) json: bool,
 }
 
+/// Why a `card` or `readers` command could not be carried out.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// The card file cannot be read or built.
     #[error("{0}")]
     Card(String),
+    /// The card cannot be served.
     #[error(transparent)]
     Serve(#[from] serve::ServeError),
+    /// The transcript cannot be written.
     #[error(transparent)]
     Trace(#[from] crate::trace::TraceError),
+    /// The real reader failed.
     #[error(transparent)]
     Transport(#[from] crate::transport::TransportError),
+    /// Ctrl-C and SIGTERM cannot be handled.
     #[error("signal handling: {0}")]
     Signals(std::io::Error),
+    /// This build lacks what the command needs (e.g. the `pcsc` feature).
     #[error("{0}")]
     Unsupported(&'static str),
+    /// The options contradict each other.
     #[error("{0}")]
     Usage(String),
+    /// The real card cannot be compared.
     #[error(transparent)]
     Compare(#[from] crate::transport::compare::CompareError),
+    /// A report or the aid list cannot be written.
     #[error("writing {path}: {source}")]
     Write {
+        /// The file concerned.
         path: PathBuf,
+        /// Why writing failed.
         source: std::io::Error,
     },
 }
@@ -149,6 +166,7 @@ fn load_card(path: &std::path::Path) -> Result<Card, CliError> {
         .map_err(|error| CliError::Card(format!("{}: {error}", path.display())))
 }
 
+/// Serves the emulated card (vpcd, listen or serial) until Ctrl-C or SIGTERM.
 pub fn serve(args: ServeArgs) -> Result<ExitCode, CliError> {
     let card = load_card(&args.card)?;
     let transport = match (&args.serial, &args.listen) {
@@ -265,6 +283,7 @@ fn drive_with_signals<C>(server: &RunningServer<C>) -> Result<(), CliError> {
     })
 }
 
+/// Lists the PC/SC readers and the state of their cards.
 pub fn readers(args: ReadersArgs) -> Result<ExitCode, CliError> {
     #[cfg(feature = "pcsc")]
     {
@@ -317,6 +336,7 @@ pub(crate) fn android_aid_group() -> String {
     xml
 }
 
+/// Prints the Android HCE aid-group (aid_list.xml) with every AID the card answers.
 pub fn aids() -> ExitCode {
     print!("{}", android_aid_group());
     ExitCode::SUCCESS

@@ -11,18 +11,25 @@ use crate::trace::{Failure, FailureKind};
 /// Why a transport could not deliver an APDU.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
+    /// No reader is available (the text says which was looked for).
     #[error("no reader available{0}")]
     NoReader(String),
+    /// The reader has no card.
     #[error("no card in the reader")]
     NoCard,
+    /// The card was removed during the exchange.
     #[error("the card was removed")]
     CardRemoved,
+    /// The card did not answer within this time.
     #[error("the card did not answer (timed out after {0:?})")]
     Timeout(Duration),
+    /// The link to the card failed (framing, reader error).
     #[error("transmission error: {0}")]
     Transmission(String),
+    /// The transport refused the command (a real card protected from changes).
     #[error("refused: {0}")]
     Refused(String),
+    /// The operating system failed the reader's I/O.
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }

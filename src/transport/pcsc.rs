@@ -28,6 +28,7 @@ const MAX_GET_RESPONSE: usize = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SlotState {
+    /// No card in the reader.
     Empty,
     /// A card is present and answered reset.
     Present,
@@ -39,6 +40,7 @@ pub enum SlotState {
     Mute,
     /// The reader is not usable (driver problem, unplugged).
     Unavailable,
+    /// PC/SC reports a state this tool does not know.
     Unknown,
 }
 
@@ -61,6 +63,7 @@ impl SlotState {
         }
     }
 
+    /// Whether a card is in the reader, answering or not.
     pub fn has_card(self) -> bool {
         matches!(
             self,
@@ -86,7 +89,9 @@ impl std::fmt::Display for SlotState {
 /// One PC/SC reader.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ReaderInfo {
+    /// The reader's PC/SC name.
     pub name: String,
+    /// The state of its card.
     pub state: SlotState,
     /// Upper-case hex, when a card is present.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -309,6 +314,8 @@ pub struct Step<'a> {
 }
 
 impl Step<'_> {
+    /// Sends one C-APDU inside the transaction (refused if it would change a protected real card)
+    /// and returns the R-APDU.
     pub fn transmit(&mut self, capdu: &[u8]) -> Result<Vec<u8>, TransportError> {
         identify::guard_command(&self.describe, self.identity, self.policy, capdu)
             .map_err(refused)?;

@@ -51,10 +51,12 @@ impl VirtualReader {
         self.slot.as_ref().or(self.pocket.as_ref())
     }
 
+    /// Whether a card is in the virtual slot.
     pub fn has_card(&self) -> bool {
         self.slot.is_some()
     }
 
+    /// Whether the card in the slot is powered.
     pub fn is_powered(&self) -> bool {
         self.powered
     }

@@ -55,8 +55,10 @@ pub struct ReferenceDeviceArgs {
 /// Why the device could not run at all (a failing step is an answer, not this).
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
+    /// The reference device was told to misbehave in a way it does not know.
     #[error(transparent)]
     UnknownFault(#[from] UnknownFault),
+    /// The driver-protocol stream (stdin/stdout) failed.
     #[error("driver protocol stream: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -149,9 +149,12 @@ pub struct TranscriptRuleDoc {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallExpectation {
+    /// Which call (challenge, check, lookup, registration).
     pub kind: CallKind,
+    /// The outcome the service must have answered; `None`: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<ServiceOutcome>,
+    /// The 資格有効性 it must have answered; `None`: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qualification_validity: Option<QualificationValidity>,
 }

@@ -31,12 +31,16 @@ pub trait StepExpectation: DeserializeOwned {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseExpectation {
+    /// The status word the answer must carry.
     #[serde(default)]
     pub sw: Option<SwPattern>,
+    /// The data the answer must carry (before the status word).
     #[serde(default)]
     pub data: Option<BytePattern>,
+    /// How many data bytes the answer must carry.
     #[serde(default)]
     pub data_len: Option<usize>,
+    /// The reader error expected instead of an answer.
     #[serde(default)]
     pub error: Option<TransportErrorKind>,
 }
@@ -77,6 +81,7 @@ impl StepExpectation for ResponseExpectation {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PowerExpectation {
+    /// The ATR the card must answer.
     #[serde(default)]
     pub atr: Option<BytePattern>,
     #[serde(default)]
@@ -259,15 +264,22 @@ impl<'de> Deserializer<'de> for FieldsProbe<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransportErrorKind {
+    /// No reader to send to.
     NoReader,
+    /// The reader has no card.
     NoCard,
+    /// The card was removed during the exchange.
     Removed,
+    /// The card did not answer in time.
     Timeout,
+    /// The link to the card failed (framing, I/O).
     Transmission,
+    /// The transport refused the command (a real card protected from changes).
     Refused,
 }
 
 impl TransportErrorKind {
+    /// The kind a scenario names for this transport error.
     pub fn of(error: &crate::transport::TransportError) -> TransportErrorKind {
         use crate::transport::TransportError as E;
         match error {

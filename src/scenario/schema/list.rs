@@ -21,7 +21,9 @@ pub enum ListMatch {
 /// A list expectation as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListExpectation<T> {
+    /// Equal to `items`, or containing them in order.
     pub matching: ListMatch,
+    /// The items expected.
     pub items: Vec<T>,
 }
 

@@ -146,7 +146,9 @@ impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for KeyThenRest<A> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaceVerdict {
+    /// The face matches the card's photo.
     Match,
+    /// The face does not match.
     NoMatch,
 }
 

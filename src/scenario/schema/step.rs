@@ -255,8 +255,11 @@ fn default_branch() -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PowerAction {
+    /// Cold power-on.
     On,
+    /// Power off.
     Off,
+    /// Warm reset.
     Reset,
 }
 
@@ -274,10 +277,13 @@ impl fmt::Display for PowerAction {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PinsExpectation {
+    /// The JPKI 利用者証明用 (authentication) PIN.
     #[serde(default)]
     pub auth: Option<PinExpectation>,
+    /// The JPKI 署名用 (signing) password.
     #[serde(default)]
     pub signing: Option<PinExpectation>,
+    /// The 券面事項入力補助 PIN.
     #[serde(default)]
     pub text: Option<PinExpectation>,
 }
@@ -286,7 +292,9 @@ pub struct PinsExpectation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(into = "String")]
 pub enum PinExpectation {
+    /// This many tries left.
     TriesLeft(u8),
+    /// The card has no such PIN.
     Absent,
 }
 

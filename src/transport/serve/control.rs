@@ -12,7 +12,9 @@ use super::{lock_card, ServeError, SharedCard};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CardEvent {
+    /// Put the card into the virtual slot.
     Insert,
+    /// Take the card out (its state is kept).
     Remove,
 }
 
@@ -147,6 +149,7 @@ impl<C> ServeHandle<C> {
         inspect(&mut lock_card(&self.card))
     }
 
+    /// What the server is doing now.
     pub fn status(&self) -> ServeStatus {
         self.status.get()
     }
@@ -168,6 +171,7 @@ pub struct RunningServer<C> {
 }
 
 impl<C> RunningServer<C> {
+    /// Pairs a server thread with the handle that controls it.
     pub fn new(
         handle: ServeHandle<C>,
         thread: JoinHandle<Result<(), ServeError>>,
@@ -175,6 +179,7 @@ impl<C> RunningServer<C> {
         RunningServer { handle, thread }
     }
 
+    /// Controls the running server (insert, remove, inspect the card).
     pub fn handle(&self) -> &ServeHandle<C> {
         &self.handle
     }

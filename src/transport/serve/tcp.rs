@@ -31,6 +31,7 @@ const STABLE_LINK: Duration = Duration::from_secs(2);
 /// nothing (typically: another card already occupies this slot).
 const SILENT_VPCD_HINT: Duration = Duration::from_secs(3);
 
+/// How to present the card to vpcd (the harness connects to vpcd's TCP port).
 #[derive(Debug, Clone)]
 pub struct VpcdConfig {
     /// `HOST:PORT` of vpcd.
@@ -43,6 +44,7 @@ pub struct VpcdConfig {
 }
 
 impl VpcdConfig {
+    /// Connecting to vpcd at `address`, retrying while it is not up, with TCP_QUICKACK re-arming.
     pub fn new(address: impl Into<String>) -> VpcdConfig {
         VpcdConfig {
             address: address.into(),
