@@ -1,5 +1,6 @@
 //! Card core throughput: SELECT + READ BINARY, a full certificate read, and one RSA-2048
 //! signature. Run: `cargo bench --bench card -- --warm-up-time 1 --measurement-time 3`.
+#![allow(missing_docs)] // criterion_group! declares an undocumented `pub fn`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
 use std::hint::black_box;

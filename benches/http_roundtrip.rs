@@ -2,6 +2,7 @@
 //! `GET /v1/health` (the floor: hyper, axum, the socket) and `POST /v1/insurance-card` for a
 //! known person of a 10,000-person synthetic registry (JSON in and out, the lookup, the rules).
 //! Run: `cargo bench --bench http_roundtrip`.
+#![allow(missing_docs)] // criterion_group! declares an undocumented `pub fn`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
 use std::hint::black_box;

@@ -3,6 +3,7 @@
 //! seconds and ~1.5 GB — 10 million synthetic persons.
 //!
 //! Each size also prints its build time and the registry's heap size to stderr.
+#![allow(missing_docs)] // criterion_group! declares an undocumented `pub fn`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
 use std::hint::black_box;

@@ -2,6 +2,7 @@
 //! certificate and signs the service's challenge with RSA-2048), the in-process qualification
 //! service verifying chain and signature, over a synthetic registry of 10,000 persons.
 //! Run: `cargo bench --bench reception`.
+#![allow(missing_docs)] // criterion_group! declares an undocumented `pub fn`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
 use std::hint::black_box;

@@ -11,8 +11,11 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sex {
+    /// 男性 (sex code 1 on the card).
     Male,
+    /// 女性 (sex code 2 on the card).
     Female,
+    /// Not stated (the card leaves the field empty).
     Unspecified,
 }
 
@@ -78,10 +81,17 @@ pub(crate) fn age_on(birth: NaiveDate, date: NaiveDate) -> u32 {
 /// Why a string is not a valid 個人番号.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MyNumberError {
+    /// The text is not 12 ASCII digits.
     #[error("a 個人番号 has 12 ASCII digits, got {0:?}")]
     Shape(String),
+    /// The 12th digit does not match the check digit of the first eleven.
     #[error("check digit of {number} should be {expected}")]
-    CheckDigit { number: String, expected: u8 },
+    CheckDigit {
+        /// The 個人番号 given.
+        number: String,
+        /// The check digit the first eleven digits call for.
+        expected: u8,
+    },
 }
 
 /// A 12-digit 個人番号 whose last digit is the check digit of the first eleven
@@ -127,7 +137,7 @@ impl MyNumber {
     }
 
     /// The 12 digits.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }

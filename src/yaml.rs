@@ -32,9 +32,9 @@ pub(crate) fn write_location(
 /// expectation by its own line, and checks run in the order the author wrote them.
 #[derive(Debug, Clone)]
 pub(crate) struct WithKeyLocations<T> {
-    pub value: T,
+    pub(crate) value: T,
     /// Every key as written, with the location of the key itself, in file order.
-    pub keys: Vec<(String, serde_saphyr::Location)>,
+    pub(crate) keys: Vec<(String, serde_saphyr::Location)>,
 }
 
 impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for WithKeyLocations<T> {

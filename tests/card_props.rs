@@ -371,15 +371,15 @@ mod secure_messaging {
 
     use crate::support::card::*;
 
-    pub const KEY_MATERIAL: [u8; 32] = [0x5A; 32];
+    pub(super) const KEY_MATERIAL: [u8; 32] = [0x5A; 32];
 
-    pub fn key() -> [u8; 16] {
+    pub(super) fn key() -> [u8; 16] {
         KEY_MATERIAL[..16].try_into().unwrap()
     }
 
     /// The standard card in the text AP with its PIN verified and a session open at
     /// counter 0.
-    pub fn card_with_session(mut card: Card) -> Card {
+    pub(super) fn card_with_session(mut card: Card) -> Card {
         send(&mut card, SELECT_TEXT);
         select_ef(&mut card, 0x0011);
         assert_eq!(send(&mut card, "00 20 00 80 04 31 32 33 34").1, 0x9000);
@@ -403,7 +403,7 @@ mod secure_messaging {
     }
 
     /// `86 L 01 ‖ AES-128-CBC(pad(plaintext), AES(K, counter))`.
-    pub fn cryptogram(counter: u128, plaintext: &[u8]) -> Vec<u8> {
+    pub(super) fn cryptogram(counter: u128, plaintext: &[u8]) -> Vec<u8> {
         let key = key();
         let mut iv = counter.to_be_bytes().into();
         Aes128::new(&key.into()).encrypt_block(&mut iv);

@@ -7,14 +7,14 @@ use super::ins::{
 };
 
 /// Proprietary class of the JPKI signature and of the identification probe.
-pub const CLA_PROPRIETARY: u8 = 0x80;
+pub(crate) const CLA_PROPRIETARY: u8 = 0x80;
 
 /// P1 P2 of the identification probe: "MH".
-pub const IDENTIFY_P1: u8 = b'M';
-pub const IDENTIFY_P2: u8 = b'H';
+pub(crate) const IDENTIFY_P1: u8 = b'M';
+pub(crate) const IDENTIFY_P2: u8 = b'H';
 /// Length of the probe's nonce and of the proof it asks for.
-pub const IDENTIFY_NONCE_LEN: usize = 16;
-pub const IDENTIFY_PROOF_LEN: usize = 32;
+pub(crate) const IDENTIFY_NONCE_LEN: usize = 16;
+pub(crate) const IDENTIFY_PROOF_LEN: usize = 32;
 
 /// The reference P2 of VERIFY and the retry query: the selected PIN EF (`80`).
 const P2_CURRENT_EF: u8 = 0x80;
@@ -22,6 +22,7 @@ const P2_CURRENT_EF: u8 = 0x80;
 /// Why a command cannot be built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
+    /// A command's data field is longer than the 255 bytes a short APDU can carry.
     #[error("the data field holds {0} bytes, more than a short command carries (255)")]
     DataTooLong(usize),
 }
@@ -40,33 +41,33 @@ fn short_le(wanted: u16) -> u8 {
 }
 
 /// SELECT of an application by its DF name, no answer data (`00 A4 04 0C 0A <aid>`).
-pub fn select_aid(aid: &[u8; 10]) -> Vec<u8> {
+pub(crate) fn select_aid(aid: &[u8; 10]) -> Vec<u8> {
     let mut apdu = vec![0x00, INS_SELECT, 0x04, 0x0C, 0x0A];
     apdu.extend_from_slice(aid);
     apdu
 }
 
 /// SELECT of an EF by its file ID in the current application (`00 A4 02 0C 02 <fid>`).
-pub fn select_fid(fid: u16) -> Vec<u8> {
+pub(crate) fn select_fid(fid: u16) -> Vec<u8> {
     let [hi, lo] = fid.to_be_bytes();
     vec![0x00, INS_SELECT, 0x02, 0x0C, 0x02, hi, lo]
 }
 
 /// READ BINARY of the current EF at `offset`, `wanted` bytes (256 is written `00`).
-pub fn read_binary(offset: u16, wanted: u16) -> Vec<u8> {
+pub(crate) fn read_binary(offset: u16, wanted: u16) -> Vec<u8> {
     let [hi, lo] = offset.to_be_bytes();
     vec![0x00, INS_READ_BINARY, hi, lo, short_le(wanted)]
 }
 
 /// VERIFY of the selected PIN EF with `secret` (`00 20 00 80 Lc <secret>`).
-pub fn verify(secret: &[u8]) -> Result<Vec<u8>, BuildError> {
+pub(crate) fn verify(secret: &[u8]) -> Result<Vec<u8>, BuildError> {
     let mut apdu = vec![0x00, INS_VERIFY, 0x00, P2_CURRENT_EF, short_lc(secret)?];
     apdu.extend_from_slice(secret);
     Ok(apdu)
 }
 
 /// The retry-counter query: VERIFY without data (`00 20 00 80`). Consumes no try.
-pub fn retry_query() -> Vec<u8> {
+pub(crate) fn retry_query() -> Vec<u8> {
     vec![0x00, INS_VERIFY, 0x00, P2_CURRENT_EF]
 }
 
@@ -87,14 +88,14 @@ pub fn compute_digital_signature(digest_info: &[u8]) -> Result<Vec<u8>, BuildErr
 
 /// GET RESPONSE for `available` bytes (`00` = 256) on the logical channel of `capdu` (T=0,
 /// after `61 xx`).
-pub fn get_response_on_channel_of(capdu: &[u8], available: u8) -> Vec<u8> {
+pub(crate) fn get_response_on_channel_of(capdu: &[u8], available: u8) -> Vec<u8> {
     let channel = capdu.first().map_or(0, |cla| cla & 0x03);
     vec![channel, INS_GET_RESPONSE, 0x00, 0x00, available]
 }
 
 /// `capdu` with its short Le set to `le`, appended when it had none (what a T=0 client resends
 /// after `6C xx`); `None` for extended APDUs, where `6C xx` does not apply.
-pub fn with_short_le(capdu: &[u8], le: u8) -> Option<Vec<u8>> {
+pub(crate) fn with_short_le(capdu: &[u8], le: u8) -> Option<Vec<u8>> {
     let mut command = capdu.to_vec();
     match capdu.len() {
         0..=3 => None,
@@ -120,7 +121,7 @@ pub fn with_short_le(capdu: &[u8], le: u8) -> Option<Vec<u8>> {
 }
 
 /// myna-hil's identification probe for `nonce` (`80 F0 4D 48 10 <nonce> 20`).
-pub fn identification_probe(nonce: &[u8; IDENTIFY_NONCE_LEN]) -> Vec<u8> {
+pub(crate) fn identification_probe(nonce: &[u8; IDENTIFY_NONCE_LEN]) -> Vec<u8> {
     let mut apdu = vec![
         CLA_PROPRIETARY,
         INS_IDENTIFY,

@@ -1,27 +1,27 @@
 //! Instruction bytes and what they mean for the card and its clients.
 
 /// Interindustry (CLA `00`) instructions.
-pub const INS_SELECT: u8 = 0xA4;
-pub const INS_READ_BINARY: u8 = 0xB0;
-pub const INS_READ_RECORD: u8 = 0xB2;
-pub const INS_INTERNAL_AUTHENTICATE: u8 = 0x88;
-pub const INS_VERIFY: u8 = 0x20;
-pub const INS_CHANGE_REFERENCE_DATA: u8 = 0x24;
-pub const INS_RESET_RETRY_COUNTER: u8 = 0x2C;
-pub const INS_GET_CHALLENGE: u8 = 0x84;
-pub const INS_GET_RESPONSE: u8 = 0xC0;
+pub(crate) const INS_SELECT: u8 = 0xA4;
+pub(crate) const INS_READ_BINARY: u8 = 0xB0;
+pub(crate) const INS_READ_RECORD: u8 = 0xB2;
+pub(crate) const INS_INTERNAL_AUTHENTICATE: u8 = 0x88;
+pub(crate) const INS_VERIFY: u8 = 0x20;
+pub(crate) const INS_CHANGE_REFERENCE_DATA: u8 = 0x24;
+pub(crate) const INS_RESET_RETRY_COUNTER: u8 = 0x2C;
+pub(crate) const INS_GET_CHALLENGE: u8 = 0x84;
+pub(crate) const INS_GET_RESPONSE: u8 = 0xC0;
 /// GET DATA: P1-P2 is the tag of a data object (answered at the MF level, docs/spec/card-measured.md §3.2).
-pub const INS_GET_DATA: u8 = 0xCA;
+pub(crate) const INS_GET_DATA: u8 = 0xCA;
 /// Proprietary (CLA `80`) JPKI signature; the same byte is PSO in the interindustry class.
-pub const INS_COMPUTE_DIGITAL_SIGNATURE: u8 = 0x2A;
+pub(crate) const INS_COMPUTE_DIGITAL_SIGNATURE: u8 = 0x2A;
 /// Proprietary (CLA `80`) JICSAP CHANGE KEY: the 共通AP and 住基AP PIN change
 /// (docs/spec/card-measured.md §10.4).
-pub const INS_CHANGE_KEY: u8 = 0x32;
+pub(crate) const INS_CHANGE_KEY: u8 = 0x32;
 /// Proprietary (CLA `80`) SET SESSION KEY of the 券面事項入力補助AP's secure messaging
 /// (docs/spec/card-measured.md §6.10).
-pub const INS_SET_SESSION_KEY: u8 = 0xAE;
+pub(crate) const INS_SET_SESSION_KEY: u8 = 0xAE;
 /// Proprietary (CLA `80`): myna-hil's identification probe (see `transport::identify`).
-pub const INS_IDENTIFY: u8 = 0xF0;
+pub(crate) const INS_IDENTIFY: u8 = 0xF0;
 
 /// Interindustry instructions that write, erase, create, delete or (de)activate files.
 const CONTENT_CHANGING: [u8; 14] = [
@@ -30,7 +30,7 @@ const CONTENT_CHANGING: [u8; 14] = [
 
 /// What a command asks the card to do, as far as the card and its clients care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Instruction {
+pub(crate) enum Instruction {
     Select,
     ReadBinary,
     /// VERIFY (`20`, or `21` with the data in a BER object).
@@ -53,7 +53,7 @@ pub enum Instruction {
 
 impl Instruction {
     /// Classifies the instruction byte in the context of its class byte.
-    pub fn of(cla: u8, ins: u8) -> Instruction {
+    pub(crate) fn of(cla: u8, ins: u8) -> Instruction {
         let interindustry = cla & 0x80 == 0;
         match (interindustry, ins) {
             (true, INS_SELECT) => Instruction::Select,
@@ -76,7 +76,7 @@ impl Instruction {
 
     /// Whether the data field of this instruction is a secret (PIN, password, 照合番号, or a
     /// new one).
-    pub fn carries_secret(self) -> bool {
+    pub(crate) fn carries_secret(self) -> bool {
         matches!(
             self,
             Instruction::Verify | Instruction::ChangeReferenceData | Instruction::ResetRetryCounter

@@ -35,18 +35,19 @@ impl std::fmt::Display for CardChange {
 }
 
 impl Command<'_> {
-    pub fn instruction(&self) -> Instruction {
+    pub(crate) fn instruction(&self) -> Instruction {
         Instruction::of(self.cla, self.ins)
     }
 
     /// Whether the command presents (or sets) a PIN, password or 照合番号. The retry-counter
     /// query (VERIFY without data) presents nothing.
-    pub fn presents_secret(&self) -> bool {
+    pub(crate) fn presents_secret(&self) -> bool {
         self.instruction().carries_secret() && !self.data.is_empty()
     }
 
+    #[cfg(test)]
     /// Whether a wrong secret in this command costs a try.
-    pub fn consumes_try(&self) -> bool {
+    pub(crate) fn consumes_try(&self) -> bool {
         self.instruction() == Instruction::Verify && !self.data.is_empty()
     }
 
@@ -72,7 +73,7 @@ impl Command<'_> {
     }
 
     /// The nonce, when this is exactly myna-hil's identification probe.
-    pub fn identification_nonce(&self) -> Option<[u8; IDENTIFY_NONCE_LEN]> {
+    pub(crate) fn identification_nonce(&self) -> Option<[u8; IDENTIFY_NONCE_LEN]> {
         let probe = self.cla == CLA_PROPRIETARY
             && self.ins == INS_IDENTIFY
             && self.p1 == IDENTIFY_P1
@@ -83,7 +84,7 @@ impl Command<'_> {
     }
 
     /// The offset a READ BINARY starts at (P1-P2, or P2 alone after a short EF identifier).
-    pub fn read_offset(&self) -> Option<u16> {
+    pub(crate) fn read_offset(&self) -> Option<u16> {
         if self.instruction() != Instruction::ReadBinary {
             return None;
         }
@@ -95,12 +96,12 @@ impl Command<'_> {
     }
 
     /// VERIFY without data: asks for the retry counter and spends no try.
-    pub fn is_retry_query(&self) -> bool {
+    pub(crate) fn is_retry_query(&self) -> bool {
         self.instruction() == Instruction::Verify && self.data.is_empty()
     }
 
     /// What a SELECT addresses.
-    pub fn selects(&self) -> Option<Target> {
+    pub(crate) fn selects(&self) -> Option<Target> {
         if self.instruction() != Instruction::Select {
             return None;
         }
@@ -188,9 +189,11 @@ pub enum SecretKind {
     TextPin,
     /// 照合番号A / B of the text application.
     TextCollationA,
+    /// 照合番号B presented to the text application (券面事項入力補助AP).
     TextCollationB,
     /// 照合番号A / B of the surface application.
     SurfaceCollationA,
+    /// 照合番号B presented to the surface application (券面確認AP).
     SurfaceCollationB,
     /// The surface application's 生年月日 key (EF 0011).
     SurfaceBirthDateKey,
@@ -198,6 +201,7 @@ pub enum SecretKind {
     TextBlockedKey,
     /// The 共通AP's and the 住基AP's 4-digit PINs.
     CommonPin,
+    /// The 住基AP's 4-digit PIN.
     JukiPin,
 }
 
@@ -224,13 +228,13 @@ impl std::fmt::Display for SecretKind {
 /// its own; this is the client-side view (reader, replay, a judge of a recorded session).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Selection {
-    pub application: Option<[u8; 10]>,
-    pub file: Option<u16>,
+    pub(crate) application: Option<[u8; 10]>,
+    pub(crate) file: Option<u16>,
 }
 
 impl Selection {
     /// Updates the selection after `capdu`; `succeeded` is whether the card accepted it.
-    pub fn follow(&mut self, capdu: &[u8], succeeded: bool) {
+    pub(crate) fn follow(&mut self, capdu: &[u8], succeeded: bool) {
         let Ok(command) = Command::parse(capdu) else {
             return;
         };
@@ -254,28 +258,29 @@ impl Selection {
     }
 
     /// Forgets everything (power loss, reset, removal).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         *self = Selection::default();
     }
 
     /// The secret a VERIFY now would present to.
-    pub fn secret(&self) -> Option<SecretKind> {
+    pub(crate) fn secret(&self) -> Option<SecretKind> {
         secret_of(self.application?, self.file?)
     }
 
     /// The secret a VERIFY / CHANGE REFERENCE DATA with reference `p2` addresses now: `80`
     /// the current EF, `80 | n` the EF with short identifier `n` of the current application.
-    pub fn secret_at(&self, p2: u8) -> Option<SecretKind> {
+    pub(crate) fn secret_at(&self, p2: u8) -> Option<SecretKind> {
         match p2 & 0x1F {
             0 => self.secret(),
             short => secret_of(self.application?, u16::from(short)),
         }
     }
 
+    #[cfg(test)]
     /// Whether the selected EF can only be read after a secret was verified (the signing
     /// certificate, the text application's personal data, the card face). The JPKI auth
     /// certificate is free to read on the cards this harness models by default.
-    pub fn protected_file(&self) -> bool {
+    pub(crate) fn protected_file(&self) -> bool {
         match (self.application, self.file) {
             (Some(AID_JPKI), Some(file)) => file == jpki::EF_SIGNING_CERTIFICATE,
             (Some(AID_TEXT), Some(file)) => matches!(
@@ -298,8 +303,9 @@ impl Selection {
         }
     }
 
+    #[cfg(test)]
     /// Whether `capdu`, sent now, reads a protected file.
-    pub fn reads_protected_file(&self, capdu: &[u8]) -> bool {
+    pub(crate) fn reads_protected_file(&self, capdu: &[u8]) -> bool {
         Command::parse(capdu).is_ok_and(|command| command.instruction() == Instruction::ReadBinary)
             && self.protected_file()
     }

@@ -15,7 +15,7 @@ pub(crate) mod ins;
 pub(crate) mod meaning;
 
 pub use ids::SELECTABLE_AIDS;
-pub use ins::Instruction;
+pub(crate) use ins::Instruction;
 pub use meaning::{card_change, secret_range, CardChange, SecretKind, Selection, Target};
 
 /// A status word (SW1 SW2).
@@ -24,7 +24,7 @@ pub struct StatusWord(pub u16);
 
 /// What an answer to a VERIFY or the retry-counter query says about the PIN.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PinStatus {
+pub(crate) enum PinStatus {
     Verified,
     /// `63 Cx` with x > 0.
     TriesLeft(u8),
@@ -34,78 +34,76 @@ pub enum PinStatus {
 }
 
 impl StatusWord {
-    pub const SUCCESS: StatusWord = StatusWord(0x9000);
-    /// `62 82` end of file reached before Le bytes (not sent by the マイナンバーカード).
-    pub const END_OF_FILE: StatusWord = StatusWord(0x6282);
-    pub const WRONG_LENGTH: StatusWord = StatusWord(0x6700);
-    pub const LOGICAL_CHANNEL_NOT_SUPPORTED: StatusWord = StatusWord(0x6881);
-    pub const SECURE_MESSAGING_NOT_SUPPORTED: StatusWord = StatusWord(0x6882);
-    pub const CHAINING_NOT_SUPPORTED: StatusWord = StatusWord(0x6884);
+    pub(crate) const SUCCESS: StatusWord = StatusWord(0x9000);
+    pub(crate) const WRONG_LENGTH: StatusWord = StatusWord(0x6700);
+    pub(crate) const LOGICAL_CHANNEL_NOT_SUPPORTED: StatusWord = StatusWord(0x6881);
+    pub(crate) const SECURE_MESSAGING_NOT_SUPPORTED: StatusWord = StatusWord(0x6882);
+    pub(crate) const CHAINING_NOT_SUPPORTED: StatusWord = StatusWord(0x6884);
     /// `66 F1`: the application has no session-key delivery configured (docs/spec/card-measured.md §1.6).
-    pub const SECURITY_ENVIRONMENT_FAULTY: StatusWord = StatusWord(0x66F1);
-    pub const INCOMPATIBLE_FILE_STRUCTURE: StatusWord = StatusWord(0x6981);
-    pub const SECURITY_STATUS_NOT_SATISFIED: StatusWord = StatusWord(0x6982);
-    pub const AUTHENTICATION_METHOD_BLOCKED: StatusWord = StatusWord(0x6983);
-    pub const REFERENCE_DATA_NOT_USABLE: StatusWord = StatusWord(0x6984);
-    pub const CONDITIONS_OF_USE_NOT_SATISFIED: StatusWord = StatusWord(0x6985);
-    pub const COMMAND_NOT_ALLOWED_NO_EF: StatusWord = StatusWord(0x6986);
+    pub(crate) const SECURITY_ENVIRONMENT_FAULTY: StatusWord = StatusWord(0x66F1);
+    pub(crate) const INCOMPATIBLE_FILE_STRUCTURE: StatusWord = StatusWord(0x6981);
+    pub(crate) const SECURITY_STATUS_NOT_SATISFIED: StatusWord = StatusWord(0x6982);
+    pub(crate) const AUTHENTICATION_METHOD_BLOCKED: StatusWord = StatusWord(0x6983);
+    pub(crate) const REFERENCE_DATA_NOT_USABLE: StatusWord = StatusWord(0x6984);
+    pub(crate) const CONDITIONS_OF_USE_NOT_SATISFIED: StatusWord = StatusWord(0x6985);
+    pub(crate) const COMMAND_NOT_ALLOWED_NO_EF: StatusWord = StatusWord(0x6986);
     /// `69 87`: expected secure-messaging data objects missing.
-    pub const SM_DATA_OBJECTS_MISSING: StatusWord = StatusWord(0x6987);
+    pub(crate) const SM_DATA_OBJECTS_MISSING: StatusWord = StatusWord(0x6987);
     /// `69 88`: secure-messaging data objects incorrect (including a failed unpadding).
-    pub const SM_DATA_OBJECTS_INCORRECT: StatusWord = StatusWord(0x6988);
+    pub(crate) const SM_DATA_OBJECTS_INCORRECT: StatusWord = StatusWord(0x6988);
     /// `69 FC`: how some cards refuse a secure-messaging CLA **[RE]**.
-    pub const SECURE_MESSAGING_REFUSED_PROPRIETARY: StatusWord = StatusWord(0x69FC);
-    pub const WRONG_DATA: StatusWord = StatusWord(0x6A80);
-    pub const FUNCTION_NOT_SUPPORTED: StatusWord = StatusWord(0x6A81);
-    pub const FILE_NOT_FOUND: StatusWord = StatusWord(0x6A82);
-    pub const RECORD_NOT_FOUND: StatusWord = StatusWord(0x6A83);
-    pub const INCORRECT_P1_P2: StatusWord = StatusWord(0x6A86);
-    pub const REFERENCE_DATA_NOT_FOUND: StatusWord = StatusWord(0x6A88);
-    pub const WRONG_P1_P2_OFFSET: StatusWord = StatusWord(0x6B00);
-    pub const INS_NOT_SUPPORTED: StatusWord = StatusWord(0x6D00);
-    pub const CLA_NOT_SUPPORTED: StatusWord = StatusWord(0x6E00);
-    pub const NO_PRECISE_DIAGNOSIS: StatusWord = StatusWord(0x6F00);
+    pub(crate) const SECURE_MESSAGING_REFUSED_PROPRIETARY: StatusWord = StatusWord(0x69FC);
+    pub(crate) const WRONG_DATA: StatusWord = StatusWord(0x6A80);
+    pub(crate) const FUNCTION_NOT_SUPPORTED: StatusWord = StatusWord(0x6A81);
+    pub(crate) const FILE_NOT_FOUND: StatusWord = StatusWord(0x6A82);
+    pub(crate) const RECORD_NOT_FOUND: StatusWord = StatusWord(0x6A83);
+    pub(crate) const INCORRECT_P1_P2: StatusWord = StatusWord(0x6A86);
+    pub(crate) const REFERENCE_DATA_NOT_FOUND: StatusWord = StatusWord(0x6A88);
+    pub(crate) const WRONG_P1_P2_OFFSET: StatusWord = StatusWord(0x6B00);
+    pub(crate) const INS_NOT_SUPPORTED: StatusWord = StatusWord(0x6D00);
+    pub(crate) const CLA_NOT_SUPPORTED: StatusWord = StatusWord(0x6E00);
+    pub(crate) const NO_PRECISE_DIAGNOSIS: StatusWord = StatusWord(0x6F00);
 
     /// `63 Cx`: verification failed or queried, `x` tries left (capped at 15).
-    pub const fn tries_left(tries: u8) -> StatusWord {
+    pub(crate) const fn tries_left(tries: u8) -> StatusWord {
         let x = if tries > 0x0F { 0x0F } else { tries };
         StatusWord(0x63C0 | x as u16)
     }
 
     /// `61 xx`: `xx` more bytes available through GET RESPONSE (`00` = 256 or more).
-    pub const fn bytes_available(count: usize) -> StatusWord {
+    pub(crate) const fn bytes_available(count: usize) -> StatusWord {
         StatusWord(0x6100 | (if count >= 256 { 0 } else { count as u16 }))
     }
 
     /// `6C xx`: wrong Le, the exact length is `xx` (`00` = 256).
-    pub const fn exact_length(count: usize) -> StatusWord {
+    pub(crate) const fn exact_length(count: usize) -> StatusWord {
         StatusWord(0x6C00 | (if count >= 256 { 0 } else { count as u16 }))
     }
 
-    pub const fn sw1(self) -> u8 {
+    pub(crate) const fn sw1(self) -> u8 {
         (self.0 >> 8) as u8
     }
 
-    pub const fn sw2(self) -> u8 {
+    pub(crate) const fn sw2(self) -> u8 {
         (self.0 & 0xFF) as u8
     }
 
-    pub const fn to_bytes(self) -> [u8; 2] {
+    pub(crate) const fn to_bytes(self) -> [u8; 2] {
         self.0.to_be_bytes()
     }
 
-    pub fn is_success(self) -> bool {
+    pub(crate) fn is_success(self) -> bool {
         self == Self::SUCCESS
     }
 
     /// Tries left when this is a `63 Cx`.
-    pub fn retry_count(self) -> Option<u8> {
+    pub(crate) fn retry_count(self) -> Option<u8> {
         (self.0 & 0xFFF0 == 0x63C0).then_some((self.0 & 0x0F) as u8)
     }
 
     /// What this answer to a VERIFY (or the retry-counter query) says about the PIN; `None`
     /// when it says nothing about it (a wrong file, security status, …).
-    pub fn pin_status(self) -> Option<PinStatus> {
+    pub(crate) fn pin_status(self) -> Option<PinStatus> {
         match self {
             Self::SUCCESS => Some(PinStatus::Verified),
             Self::AUTHENTICATION_METHOD_BLOCKED | Self::REFERENCE_DATA_NOT_USABLE => {
@@ -119,22 +117,22 @@ impl StatusWord {
     }
 
     /// `61 xx`: the answer continues through GET RESPONSE.
-    pub fn is_bytes_available(self) -> bool {
+    pub(crate) fn is_bytes_available(self) -> bool {
         self.sw1() == 0x61
     }
 
     /// `6C xx`: the command asked for the wrong Le; `xx` is the right one.
-    pub fn is_exact_length_hint(self) -> bool {
+    pub(crate) fn is_exact_length_hint(self) -> bool {
         self.sw1() == 0x6C
     }
 
     /// The command succeeded and its data (or its first part) came back: `90 00` or `61 xx`.
-    pub fn delivers_data(self) -> bool {
+    pub(crate) fn delivers_data(self) -> bool {
         self.is_success() || self.is_bytes_available()
     }
 
     /// Reads the status word from the end of an R-APDU.
-    pub fn from_rapdu(rapdu: &[u8]) -> Option<StatusWord> {
+    pub(crate) fn from_rapdu(rapdu: &[u8]) -> Option<StatusWord> {
         match rapdu {
             [.., sw1, sw2] => Some(StatusWord(u16::from_be_bytes([*sw1, *sw2]))),
             _ => None,
@@ -142,7 +140,7 @@ impl StatusWord {
     }
 
     /// A short human explanation (for transcripts and failure messages).
-    pub fn meaning(self) -> &'static str {
+    pub(crate) fn meaning(self) -> &'static str {
         match self.0 {
             0x9000 => "success",
             0x6282 => "end of file reached",
@@ -186,7 +184,7 @@ impl fmt::Display for StatusWord {
 
 /// The ISO 7816-3 case of a command: whether it carries data and/or expects data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApduCase {
+pub(crate) enum ApduCase {
     /// No data, no Le.
     Case1,
     /// Le only.
@@ -200,15 +198,15 @@ pub enum ApduCase {
 /// A parsed C-APDU borrowing its data from the input buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Command<'a> {
-    pub cla: u8,
-    pub ins: u8,
-    pub p1: u8,
-    pub p2: u8,
-    pub data: &'a [u8],
+    pub(crate) cla: u8,
+    pub(crate) ins: u8,
+    pub(crate) p1: u8,
+    pub(crate) p2: u8,
+    pub(crate) data: &'a [u8],
     /// Expected response length with `00` / `00 00` already turned into 256 / 65536.
-    pub le: Option<usize>,
-    pub extended: bool,
-    pub case: ApduCase,
+    pub(crate) le: Option<usize>,
+    pub(crate) extended: bool,
+    pub(crate) case: ApduCase,
 }
 
 impl<'a> Command<'a> {
@@ -277,7 +275,7 @@ impl<'a> Command<'a> {
 }
 
 /// Builds an R-APDU: `data` followed by the status word.
-pub fn response(data: &[u8], sw: StatusWord) -> Vec<u8> {
+pub(crate) fn response(data: &[u8], sw: StatusWord) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 2);
     out.extend_from_slice(data);
     out.extend_from_slice(&sw.to_bytes());

@@ -63,43 +63,44 @@ pub(crate) enum CardLatency {
     Off,
 }
 
+/// The `bench` command's options: what to load, how hard, for how long and where to report.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     #[arg(long, value_enum)]
     pub(crate) workload: Workload,
     /// `in-process`, or `http://HOST:PORT` of a running `myna-hil oqs serve`.
     #[arg(long, default_value = "in-process")]
-    pub target: String,
+    pub(crate) target: String,
     /// Open loop: this many requests per second on a fixed schedule; latency counts from
     /// each request's scheduled start.
     #[arg(long, conflicts_with = "terminals")]
-    pub rate: Option<f64>,
+    pub(crate) rate: Option<f64>,
     /// Closed loop: this many terminals, each sending its next request when answered
     /// (default when neither --rate nor --terminals: 1 terminal).
     #[arg(long)]
-    pub terminals: Option<usize>,
+    pub(crate) terminals: Option<usize>,
     /// How long to run: `10s`, `500ms`, `2m` (default 10s unless --requests).
     #[arg(long, conflicts_with = "requests", value_parser = parse_duration)]
-    pub duration: Option<Duration>,
+    pub(crate) duration: Option<Duration>,
     /// How many requests to send.
     #[arg(long)]
-    pub requests: Option<u64>,
+    pub(crate) requests: Option<u64>,
     /// Persons in the synthetic registry (the same as `oqs serve --synthetic N --seed S`).
     #[arg(long, default_value_t = 10_000)]
     pub(crate) registry_size: u64,
     #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Outcome shares, e.g. `valid=90,not_found=5,expired=5` (kinds: valid, not_found,
     /// expired, bad_signature, invalid; which apply depends on the workload).
     #[arg(long)]
-    pub mix: Option<String>,
+    pub(crate) mix: Option<String>,
     /// Open loop over HTTP: kept-alive connections (default 64); in process: threads
     /// (default: the number of CPUs).
     #[arg(long)]
-    pub connections: Option<usize>,
+    pub(crate) connections: Option<usize>,
     /// Distinct persons (and, for checks, signed requests) the load cycles through.
     #[arg(long, default_value_t = 256)]
-    pub pool: usize,
+    pub(crate) pool: usize,
     /// Checks: sign a fresh challenge for every request (the card's ~2 ms RSA signature in the
     /// load generator) instead of signing a pool in advance.
     #[arg(long)]
@@ -109,10 +110,10 @@ pub struct BenchArgs {
     pub(crate) card_latency: CardLatency,
     /// Write the summary as JSON.
     #[arg(long, value_name = "F")]
-    pub json: Option<PathBuf>,
+    pub(crate) json: Option<PathBuf>,
     /// Draw the percentile spectrum and latency over time (SVG).
     #[arg(long, value_name = "F.svg")]
-    pub plot: Option<PathBuf>,
+    pub(crate) plot: Option<PathBuf>,
     #[arg(long)]
     pub(crate) no_progress: bool,
     /// Over HTTP: write the requests the bench would send (one `PATH<TAB>KIND<TAB>JSON` line
@@ -163,22 +164,31 @@ pub enum BenchError {
     /// Bad arguments: exit 2.
     #[error("{0}")]
     Usage(String),
+    /// The `--mix` weights cannot be used.
     #[error(transparent)]
     Mix(#[from] MixError),
+    /// The target (in process or an `oqs serve` URL) cannot be set up.
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// The HTTP target did not answer before the run started.
     #[error("target unreachable: {0}")]
     Unreachable(String),
+    /// The registry the bench loads cannot be built.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The test PKI (key pool and CA) cannot be loaded.
     #[error("test PKI: {0}")]
     Pki(#[from] PkiError),
+    /// A synthetic person's card cannot be built.
     #[error("card: {0}")]
     Card(String),
+    /// The latency histogram cannot record or merge a measurement.
     #[error(transparent)]
     Histogram(#[from] HistogramError),
+    /// The report (JSON, plots) cannot be written.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// The tokio runtime driving the load cannot be started.
     #[error("tokio runtime: {0}")]
     Runtime(std::io::Error),
 }

@@ -7,7 +7,7 @@ use crate::oqs::Outcome;
 
 /// How the patient was identified: a card check and a 被保険者証 lookup miss differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
+pub(crate) enum Path {
     Card,
     InsuranceCard,
 }

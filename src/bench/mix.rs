@@ -27,7 +27,7 @@ impl Expect {
     ];
 
     /// The kind as `--mix` writes it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Expect::Valid => "valid",
             Expect::NotFound => "not_found",
@@ -80,7 +80,7 @@ impl Mix {
         Mix::from_weights(vec![(Expect::Valid, 1)])
     }
 
-    pub fn parse(text: &str) -> Result<Mix, MixError> {
+    pub(crate) fn parse(text: &str) -> Result<Mix, MixError> {
         let mut weights: Vec<(Expect, u32)> = Vec::new();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, weight) = part
@@ -138,7 +138,7 @@ impl Mix {
             .unwrap_or(Expect::Valid)
     }
 
-    pub fn kinds(&self) -> impl Iterator<Item = Expect> + '_ {
+    pub(crate) fn kinds(&self) -> impl Iterator<Item = Expect> + '_ {
         self.weights.iter().map(|(kind, _)| *kind)
     }
 

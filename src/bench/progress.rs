@@ -13,7 +13,7 @@ pub(crate) struct Progress {
 
 impl Progress {
     /// A bar over `planned` requests (`None`: a spinner counting them).
-    pub fn new(enabled: bool, planned: Option<u64>, label: &str) -> Progress {
+    pub(crate) fn new(enabled: bool, planned: Option<u64>, label: &str) -> Progress {
         if !enabled || !std::io::stderr().is_terminal() {
             return Progress { bar: None };
         }

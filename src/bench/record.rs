@@ -22,7 +22,7 @@ fn histogram(significant_digits: u8) -> Result<Histogram<u64>, HistogramError> {
 
 /// Latencies (HDR histograms, per second and overall) and failures of one run.
 #[derive(Clone)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     total: Histogram<u64>,
     per_second: Vec<Histogram<u64>>,
     blank_second: Histogram<u64>,
@@ -41,7 +41,7 @@ impl Recorder {
 
     /// A request that got its expected answer, `started` after the run began (its scheduled
     /// start in open loop), after `latency`.
-    pub fn success(&mut self, started: Duration, latency: Duration) {
+    pub(crate) fn success(&mut self, started: Duration, latency: Duration) {
         let micros = u64::try_from(latency.as_micros())
             .unwrap_or(u64::MAX)
             .clamp(1, HIGHEST_MICROS);
@@ -59,12 +59,12 @@ impl Recorder {
     }
 
     /// Counts one failure of `kind`.
-    pub fn failure(&mut self, kind: &str) {
+    pub(crate) fn failure(&mut self, kind: &str) {
         self.failures(kind, 1);
     }
 
     /// Counts `count` failures of `kind`.
-    pub fn failures(&mut self, kind: &str, count: u64) {
+    pub(crate) fn failures(&mut self, kind: &str, count: u64) {
         if count > 0 {
             *self.errors.entry(kind.to_owned()).or_insert(0) += count;
         }
@@ -92,7 +92,7 @@ impl Recorder {
     }
 
     /// Failures by kind.
-    pub fn errors(&self) -> &BTreeMap<String, u64> {
+    pub(crate) fn errors(&self) -> &BTreeMap<String, u64> {
         &self.errors
     }
 
@@ -101,7 +101,7 @@ impl Recorder {
     }
 
     /// One latency histogram per second of the run.
-    pub fn seconds(&self) -> &[Histogram<u64>] {
+    pub(crate) fn seconds(&self) -> &[Histogram<u64>] {
         &self.per_second
     }
 }

@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 /// The bytes of a Type B card's ATQB and ATTRIB answer that a PC/SC reader puts in its ATR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "TypeBDoc", into = "TypeBDoc")]
-pub struct TypeB {
-    pub application_data: [u8; 4],
-    pub protocol_info: [u8; 3],
+pub(crate) struct TypeB {
+    pub(crate) application_data: [u8; 4],
+    pub(crate) protocol_info: [u8; 3],
     /// Maximum buffer length index from the ATTRIB answer, 0 to 15.
-    pub mbli: u8,
+    pub(crate) mbli: u8,
 }
 
 /// How a card file writes [`TypeB`]: hex strings, named fields.
@@ -66,7 +66,7 @@ impl From<TypeB> for TypeBDoc {
 
 impl TypeB {
     /// The ATR a PC/SC contactless reader reports for this card.
-    pub fn pcsc_atr(&self) -> Vec<u8> {
+    pub(crate) fn pcsc_atr(&self) -> Vec<u8> {
         let mut atr = vec![0x3B, 0x88, 0x80, 0x01];
         atr.extend_from_slice(&self.application_data);
         atr.extend_from_slice(&self.protocol_info);
@@ -84,7 +84,7 @@ fn check_byte(bytes: &[u8]) -> u8 {
 /// What kind of ATR a reader reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
-pub enum AtrKind {
+pub(crate) enum AtrKind {
     /// Built by a PC/SC contactless reader from a Type B card's ATQB.
     ContactlessTypeB { atqb: TypeB },
     /// Built by a PC/SC contactless reader from a Type A card's ATS (a phone's HCE).
@@ -94,7 +94,7 @@ pub enum AtrKind {
 }
 
 impl AtrKind {
-    pub fn of(atr: &[u8]) -> AtrKind {
+    pub(crate) fn of(atr: &[u8]) -> AtrKind {
         match atr {
             [0x3B, t0, 0x80, 0x01, historical @ .., tck]
                 if t0 & 0xF0 == 0x80
@@ -120,7 +120,7 @@ impl AtrKind {
         }
     }
 
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             AtrKind::ContactlessTypeB { atqb } => format!(
                 "contactless Type B (PC/SC from the ATQB: application data {}, protocol info {}, MBLI {})",

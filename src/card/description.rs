@@ -18,7 +18,9 @@ use crate::person::Person;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CardDescription {
+    /// The holder: name, birth date, address, 個人番号 as the card records them.
     pub person: Person,
+    /// The card itself: issue and expiry dates, PINs, certificates, applications and faults.
     pub card: CardSpec,
 }
 
@@ -27,14 +29,15 @@ pub struct CardDescription {
 /// used. [`CardDescription::on_day`] turns relative dates into calendar dates; until then they
 /// count from [`RELATIVE_DATES_REFERENCE_DAY`], so an unresolved card is still deterministic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CardDate {
+pub(crate) enum CardDate {
     On(NaiveDate),
     DaysFromServing(i32),
 }
 
 /// The day relative card dates count from when nobody named the serving day (tests, tools that
 /// build a card without a clock).
-pub const RELATIVE_DATES_REFERENCE_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2025, 4, 1) {
+pub(crate) const RELATIVE_DATES_REFERENCE_DAY: NaiveDate = match NaiveDate::from_ymd_opt(2025, 4, 1)
+{
     Some(day) => day,
     None => NaiveDate::MIN,
 };
@@ -44,7 +47,7 @@ const MAX_RELATIVE_DAYS: i32 = 100_000;
 
 impl CardDate {
     /// The calendar date when the card is served on `today`.
-    pub fn on(self, today: NaiveDate) -> NaiveDate {
+    pub(crate) fn on(self, today: NaiveDate) -> NaiveDate {
         match self {
             CardDate::On(date) => date,
             CardDate::DaysFromServing(days) => today
@@ -54,7 +57,7 @@ impl CardDate {
     }
 
     /// The calendar date, relative dates counted from [`RELATIVE_DATES_REFERENCE_DAY`].
-    pub fn date(self) -> NaiveDate {
+    pub(crate) fn date(self) -> NaiveDate {
         self.on(RELATIVE_DATES_REFERENCE_DAY)
     }
 
@@ -117,25 +120,44 @@ impl<'de> Deserialize<'de> for CardDate {
 /// Why a card description could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DescriptionError {
+    /// The card file cannot be read.
     #[error("{origin}: cannot read: {source}")]
     Io {
+        /// The card file, as the caller named it.
         origin: String,
+        /// Why reading failed.
         #[source]
         source: std::io::Error,
     },
+    /// The card file is not valid YAML for a card, at a known place.
     #[error("{origin}:{line}:{column}: {message}")]
     Yaml {
+        /// The card file, as the caller named it.
         origin: String,
+        /// 1-based line of the problem.
         line: u64,
+        /// 1-based column of the problem.
         column: u64,
+        /// What the YAML parser or the schema objected to.
         message: String,
     },
+    /// The card file is not valid YAML for a card, at no particular place.
     #[error("{origin}: {message}")]
-    YamlNoLocation { origin: String, message: String },
+    YamlNoLocation {
+        /// The card file, as the caller named it.
+        origin: String,
+        /// What the YAML parser or the schema objected to.
+        message: String,
+    },
+    /// A field parsed but breaks a rule of the card (a date order, a PIN shape, a certificate
+    /// rule).
     #[error("{origin}: field `{field}`: {message}")]
     Invalid {
+        /// The card file, as the caller named it.
         origin: String,
+        /// The field's path in the card file (`card.pins.auth`).
         field: String,
+        /// The rule it breaks.
         message: String,
     },
 }
@@ -144,8 +166,8 @@ pub enum DescriptionError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("field `{field}`: {message}")]
 pub struct InvalidField {
-    pub field: String,
-    pub message: String,
+    pub(crate) field: String,
+    pub(crate) message: String,
 }
 
 impl InvalidField {
@@ -196,7 +218,7 @@ impl CardDescription {
     /// 照合番号A (the 個人番号) and 照合番号B (birth, expiry year, security code) of the card
     /// this describes, as personalisation writes them: what a replay presents where a trace
     /// hid them.
-    pub fn collation_numbers(&self) -> (String, String) {
+    pub(crate) fn collation_numbers(&self) -> (String, String) {
         let spec = &self.card;
         let b = crate::person::collation_number_b(
             self.person.birth_date,
@@ -207,6 +229,8 @@ impl CardDescription {
         (self.person.my_number.as_str().to_owned(), b)
     }
 
+    /// Reads and validates a card file (`person:` + `card:`); relative dates stay relative until
+    /// [`CardDescription::on_day`].
     pub fn from_yaml_file(path: &Path) -> Result<CardDescription, DescriptionError> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| DescriptionError::Io {
@@ -217,7 +241,7 @@ impl CardDescription {
     }
 
     /// Checks relations between fields that a single field's parser cannot see.
-    pub fn validate(&self) -> Result<(), InvalidField> {
+    pub(crate) fn validate(&self) -> Result<(), InvalidField> {
         let card = &self.card;
         let features = card.profile.features();
         if card.issued.date() < self.person.birth_date {
@@ -344,11 +368,11 @@ impl CardDescription {
 }
 
 /// Tries of the JPKI 利用者証明用 PIN (spec §3).
-pub const AUTH_PIN_TRIES: u8 = 3;
+pub(crate) const AUTH_PIN_TRIES: u8 = 3;
 /// Tries of the JPKI 署名用 password.
-pub const SIGNING_PASSWORD_TRIES: u8 = 5;
+pub(crate) const SIGNING_PASSWORD_TRIES: u8 = 5;
 /// Tries of the 券面事項入力補助用 PIN.
-pub const TEXT_PIN_TRIES: u8 = 3;
+pub(crate) const TEXT_PIN_TRIES: u8 = 3;
 
 /// Everything about the card except its holder (scenario worlds reference the holder by id).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -357,23 +381,25 @@ pub struct CardSpec {
     /// What kind of card / token this is.
     pub profile: Profile,
     /// Which ATR the card answers power-on with.
-    pub atr: AtrChoice,
+    pub(crate) atr: AtrChoice,
     /// Day the card (and by default its certificates) was issued. Default 2024-04-01.
-    pub issued: CardDate,
+    pub(crate) issued: CardDate,
     /// The card body's expiry. Default: the holder's 10th birthday after issue (5th when
     /// issued under 18).
-    pub expires: Option<CardDate>,
+    pub(crate) expires: Option<CardDate>,
     /// 4-digit セキュリティコード printed on the card face (part of 照合番号B).
-    pub security_code: SecurityCode,
+    pub(crate) security_code: SecurityCode,
     /// 5-digit municipality code (券面事項確認AP EF 0003, `DF 34`).
-    pub municipality_code: MunicipalityCode,
-    pub pins: PinsSpec,
+    pub(crate) municipality_code: MunicipalityCode,
+    pub(crate) pins: PinsSpec,
     /// Starting retry counters (absent = full). `0` starts the PIN locked.
-    pub tries_left: TriesSpec,
-    pub certificates: CertificatesSpec,
+    pub(crate) tries_left: TriesSpec,
+    pub(crate) certificates: CertificatesSpec,
     /// Slots of the committed test-key pool used for this card's keys.
-    pub keys: KeySlots,
-    pub options: CardOptions,
+    pub(crate) keys: KeySlots,
+    pub(crate) options: CardOptions,
+    /// Deliberate misbehaviours of the emulated card (mute, 61xx chaining, short headers) for
+    /// testing readers.
     pub faults: CardFaults,
 }
 
@@ -466,7 +492,7 @@ impl CardSpec {
 }
 
 /// The `n`th birthday strictly after `after` (29 February counts as 28 February in common years).
-pub fn nth_birthday_after(birth: NaiveDate, after: NaiveDate, n: u32) -> NaiveDate {
+pub(crate) fn nth_birthday_after(birth: NaiveDate, after: NaiveDate, n: u32) -> NaiveDate {
     let birthday_in = |year: i32| {
         NaiveDate::from_ymd_opt(year, birth.month(), birth.day())
             .or_else(|| NaiveDate::from_ymd_opt(year, birth.month(), birth.day() - 1))
@@ -499,18 +525,18 @@ pub enum Profile {
 
 /// What a profile carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProfileFeatures {
-    pub token_label: &'static str,
-    pub auth_pin: bool,
-    pub signing: bool,
-    pub text_ap: bool,
-    pub surface_ap: bool,
-    pub juki_ap: bool,
-    pub auth_certificate_needs_pin: bool,
+pub(crate) struct ProfileFeatures {
+    pub(crate) token_label: &'static str,
+    pub(crate) auth_pin: bool,
+    pub(crate) signing: bool,
+    pub(crate) text_ap: bool,
+    pub(crate) surface_ap: bool,
+    pub(crate) juki_ap: bool,
+    pub(crate) auth_certificate_needs_pin: bool,
 }
 
 impl Profile {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Profile::Standard => "standard",
             Profile::FaceOnly => "face_only",
@@ -520,7 +546,7 @@ impl Profile {
         }
     }
 
-    pub fn features(self) -> ProfileFeatures {
+    pub(crate) fn features(self) -> ProfileFeatures {
         let card = ProfileFeatures {
             token_label: "JPKIAPICCTOKEN2",
             auth_pin: true,
@@ -564,7 +590,7 @@ impl Profile {
 /// Which ATR the card answers power-on with (spec §1).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum AtrChoice {
+pub(crate) enum AtrChoice {
     /// `3B E0 00 FF 81 31 FE 45 14`: older contact cards (OpenSC's ATR table entry).
     ContactLegacy,
     /// `3B DA 13 FF 81 31 FB 46 80 12 39 2F 31 C1 73 C6 01 C0 3B`.
@@ -589,7 +615,7 @@ pub enum AtrChoice {
 
 impl AtrChoice {
     /// The ATR bytes; `None` for a mute card.
-    pub fn bytes(&self) -> Option<Vec<u8>> {
+    pub(crate) fn bytes(&self) -> Option<Vec<u8>> {
         let fixed: &[u8] = match self {
             AtrChoice::ContactLegacy => &[0x3B, 0xE0, 0x00, 0xFF, 0x81, 0x31, 0xFE, 0x45, 0x14],
             AtrChoice::Contact => &[
@@ -620,7 +646,7 @@ impl AtrChoice {
 /// Bytes written as hex in YAML (spaces allowed).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct HexBytes(pub Vec<u8>);
+pub(crate) struct HexBytes(pub Vec<u8>);
 
 impl fmt::Debug for HexBytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -651,19 +677,23 @@ macro_rules! checked_string {
         $(#[$meta])*
         #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        pub(crate) struct $name(String);
 
         impl $name {
-            pub fn as_str(&self) -> &str {
+            /// The value as text.
+            #[allow(dead_code, reason = "generated for every value type; not every one is read as text")]
+            pub(crate) fn as_str(&self) -> &str {
                 &self.0
             }
 
-            pub fn as_bytes(&self) -> &[u8] {
+            /// The value as the bytes the card stores.
+            #[allow(dead_code, reason = "generated for every value type; not every one is written to the card")]
+            pub(crate) fn as_bytes(&self) -> &[u8] {
                 self.0.as_bytes()
             }
 
             /// Whether `bytes` has this value's shape.
-            pub fn is_valid(bytes: &[u8]) -> bool {
+            pub(crate) fn is_valid(bytes: &[u8]) -> bool {
                 let check: fn(&[u8]) -> bool = $check;
                 check(bytes)
             }
@@ -737,24 +767,24 @@ checked_string!(
 /// that have the PIN.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct PinsSpec {
-    pub auth: Option<FourDigitPin>,
-    pub signing: Option<SigningPassword>,
-    pub text: Option<FourDigitPin>,
+pub(crate) struct PinsSpec {
+    pub(crate) auth: Option<FourDigitPin>,
+    pub(crate) signing: Option<SigningPassword>,
+    pub(crate) text: Option<FourDigitPin>,
 }
 
 impl PinsSpec {
-    pub fn auth_or_default(&self) -> &[u8] {
+    pub(crate) fn auth_or_default(&self) -> &[u8] {
         self.auth.as_ref().map_or(b"1234", FourDigitPin::as_bytes)
     }
 
-    pub fn signing_or_default(&self) -> &[u8] {
+    pub(crate) fn signing_or_default(&self) -> &[u8] {
         self.signing
             .as_ref()
             .map_or(b"ABC123", SigningPassword::as_bytes)
     }
 
-    pub fn text_or_default(&self) -> &[u8] {
+    pub(crate) fn text_or_default(&self) -> &[u8] {
         self.text.as_ref().map_or(b"1234", FourDigitPin::as_bytes)
     }
 }
@@ -762,39 +792,39 @@ impl PinsSpec {
 /// Starting retry counters; absent = the PIN's maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TriesSpec {
-    pub auth: Option<u8>,
-    pub signing: Option<u8>,
-    pub text: Option<u8>,
+pub(crate) struct TriesSpec {
+    pub(crate) auth: Option<u8>,
+    pub(crate) signing: Option<u8>,
+    pub(crate) text: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct CertificatesSpec {
-    pub auth: CertificateDates,
-    pub signing: SigningCertificateSpec,
+pub(crate) struct CertificatesSpec {
+    pub(crate) auth: CertificateDates,
+    pub(crate) signing: SigningCertificateSpec,
 }
 
 /// Validity overrides; absent = the rule (issue date .. 5th birthday after issue, capped by
 /// the card's expiry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct CertificateDates {
-    pub not_before: Option<CardDate>,
-    pub not_after: Option<CardDate>,
+pub(crate) struct CertificateDates {
+    pub(crate) not_before: Option<CardDate>,
+    pub(crate) not_after: Option<CardDate>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct SigningCertificateSpec {
+pub(crate) struct SigningCertificateSpec {
     /// Absent = carried when the profile has one and the holder was 15 or older at issue.
-    pub present: Option<bool>,
-    pub not_before: Option<CardDate>,
-    pub not_after: Option<CardDate>,
+    pub(crate) present: Option<bool>,
+    pub(crate) not_before: Option<CardDate>,
+    pub(crate) not_after: Option<CardDate>,
 }
 
 impl SigningCertificateSpec {
-    pub fn dates(&self) -> CertificateDates {
+    pub(crate) fn dates(&self) -> CertificateDates {
         CertificateDates {
             not_before: self.not_before,
             not_after: self.not_after,
@@ -805,12 +835,12 @@ impl SigningCertificateSpec {
 /// Slots of the committed key pool (`pki::pool_key`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct KeySlots {
-    pub auth: usize,
-    pub signing: usize,
+pub(crate) struct KeySlots {
+    pub(crate) auth: usize,
+    pub(crate) signing: usize,
     /// Key that signs the 券面事項 data (text AP EF 0003, surface AP `DF 28`); stands in for
     /// the issuer's key.
-    pub text_ap: usize,
+    pub(crate) text_ap: usize,
 }
 
 impl Default for KeySlots {
@@ -826,37 +856,37 @@ impl Default for KeySlots {
 /// The open behaviours of spec §6 (and a few documented assumptions) as options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct CardOptions {
+pub(crate) struct CardOptions {
     /// Re-SELECT of the current AP clears its verified state. Default false: the measured
     /// card keeps it (JICSAP 5.1.3 rule 2, docs/spec/card-measured.md §2); `true` was the earlier default.
-    pub reselect_clears_verification: bool,
+    pub(crate) reselect_clears_verification: bool,
     /// A warm reset clears the verified state. Default false: the measured card keeps it
     /// through a PC/SC `SCARD_RESET_CARD` (docs/spec/card-measured.md §2); `true` was the earlier default.
-    pub reset_clears_verification: bool,
+    pub(crate) reset_clears_verification: bool,
     /// Answer to an empty VERIFY after a successful VERIFY. Default `retry_count` (`63 Cx`).
-    pub empty_verify_after_success: EmptyVerifyAnswer,
+    pub(crate) empty_verify_after_success: EmptyVerifyAnswer,
     /// Answer to any VERIFY once a PIN is blocked. Default `69 84`.
-    pub blocked_status: BlockedStatus,
+    pub(crate) blocked_status: BlockedStatus,
     /// Secure-messaging classes. Default `session`: CLA `08` works in the text AP's session,
     /// `69 FC` without one, `0C` is `69 87` (docs/spec/card-measured.md §6.10). `"6882"` / `"69FC"`
     /// refuse every SM class with that status word, as earlier versions did.
-    pub secure_messaging_status: SecureMessagingStatus,
+    pub(crate) secure_messaging_status: SecureMessagingStatus,
     /// Year in the birth part of 照合番号B. Default `japanese_era`.
-    pub collation_b_birth_year: BirthYearStyle,
+    pub(crate) collation_b_birth_year: BirthYearStyle,
     /// Tries of each 照合番号 (A and B, in both APs) before it blocks. Default 10: real cards
     /// count these too, the exact number is not published **[open]**.
-    pub surface_match_tries: u8,
+    pub(crate) surface_match_tries: u8,
     /// GET DATA `0042` (issuer ID), `0045` (card ID) and `0066` (GP card recognition data)
     /// exist at the MF level. Default true: measured on cards, though which objects exist
     /// varies (docs/spec/card-measured.md §3.2); `false` answers `6A 88` for them, as earlier versions did.
-    pub mf_optional_objects: bool,
+    pub(crate) mf_optional_objects: bool,
     /// The first command after a cold power-up answers `6F 00` whatever it is, as on the one
     /// card measured (docs/spec/card-measured.md §1.1; it may be the reader's doing). Default false.
-    pub first_command_fails: bool,
+    pub(crate) first_command_fails: bool,
     /// SELECT by DF name also accepts a leading part of a DF name (the first application in
     /// lookup order that matches), legal per JICSAP 4.2 (1) though untested on cards
     /// (docs/spec/card-measured.md §1.4). Default true; `false` wants the whole name, as earlier.
-    pub select_by_aid_prefix: bool,
+    pub(crate) select_by_aid_prefix: bool,
 }
 
 impl Default for CardOptions {
@@ -878,7 +908,7 @@ impl Default for CardOptions {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum EmptyVerifyAnswer {
+pub(crate) enum EmptyVerifyAnswer {
     /// `63 Cx` even when verified.
     RetryCount,
     /// `90 00` while verified.
@@ -886,7 +916,7 @@ pub enum EmptyVerifyAnswer {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BlockedStatus {
+pub(crate) enum BlockedStatus {
     #[serde(rename = "6984")]
     ReferenceDataNotUsable,
     #[serde(rename = "63C0")]
@@ -896,7 +926,7 @@ pub enum BlockedStatus {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SecureMessagingStatus {
+pub(crate) enum SecureMessagingStatus {
     /// The measured card: SET SESSION KEY in the text AP opens a CLA `08` session.
     #[serde(rename = "session")]
     Session,
@@ -911,20 +941,20 @@ pub enum SecureMessagingStatus {
 #[serde(deny_unknown_fields, default)]
 pub struct CardFaults {
     /// Answer data-returning commands with `61 xx` / `6C xx` instead of the data.
-    pub response_status: Option<ResponseStatusFault>,
+    pub(crate) response_status: Option<ResponseStatusFault>,
     /// Answer the 4-byte header read (`00 B0 00 00 04`) with only this many bytes (0..=3).
-    pub short_header_read: Option<u8>,
+    pub(crate) short_header_read: Option<u8>,
     /// A short READ BINARY (`Le = 00`) that gets fewer than 256 bytes is padded with zeros to
     /// 256, as from a fixed-size EF larger than its contents: the read after the last block
     /// gets `6B 00` (the certification case `face-padded-6b00`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub padded_reads: bool,
     /// Per-command latency overrides (milliseconds); absent fields keep the defaults.
-    pub latency: LatencySpec,
+    pub(crate) latency: LatencySpec,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ResponseStatusFault {
+pub(crate) enum ResponseStatusFault {
     /// `61 xx`: data only through GET RESPONSE (`00 C0 00 00 xx`).
     #[serde(rename = "61xx")]
     BytesAvailable,
@@ -936,22 +966,22 @@ pub enum ResponseStatusFault {
 /// Simulated processing time per command, in milliseconds (fractions allowed).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct LatencySpec {
-    pub select_ms: f64,
-    pub read_binary_ms: f64,
+pub(crate) struct LatencySpec {
+    pub(crate) select_ms: f64,
+    pub(crate) read_binary_ms: f64,
     /// Added per byte returned by READ BINARY / GET RESPONSE (T=1 at ~ 100 kbit/s).
-    pub read_per_byte_ms: f64,
-    pub verify_ms: f64,
-    pub change_reference_data_ms: f64,
-    pub sign_ms: f64,
-    pub get_challenge_ms: f64,
+    pub(crate) read_per_byte_ms: f64,
+    pub(crate) verify_ms: f64,
+    pub(crate) change_reference_data_ms: f64,
+    pub(crate) sign_ms: f64,
+    pub(crate) get_challenge_ms: f64,
     /// Any answer that is only an error status word.
-    pub error_ms: f64,
+    pub(crate) error_ms: f64,
 }
 
 impl LatencySpec {
     /// Every field with its YAML name (for validation messages).
-    pub fn fields(&self) -> [(&'static str, f64); 8] {
+    pub(crate) fn fields(&self) -> [(&'static str, f64); 8] {
         [
             ("select_ms", self.select_ms),
             ("read_binary_ms", self.read_binary_ms),

@@ -22,7 +22,7 @@ use crate::apdu::ids::{AID_ISD, EF_MF_INTERNAL};
 use crate::apdu::{response, Command, StatusWord};
 use crate::pki::TestPki;
 
-pub mod atr;
+pub(crate) mod atr;
 mod common;
 pub(crate) mod cv;
 pub mod description;
@@ -39,7 +39,7 @@ pub(crate) mod text;
 mod tlv;
 
 pub use description::{CardDescription, CardSpec, DescriptionError, InvalidField, Profile};
-pub use personalise::CardError;
+pub(crate) use personalise::CardError;
 pub(crate) use personalise::CardParts;
 use sign::SignatureScheme;
 
@@ -1077,11 +1077,6 @@ impl Card {
     /// The description the card was built from.
     pub fn description(&self) -> &CardDescription {
         &self.description
-    }
-
-    /// The card's profile (ordinary, 顔認証, smartphone token or 住基カード).
-    pub fn profile(&self) -> Profile {
-        self.description.card.profile
     }
 
     /// 照合番号B as printed-data OCR derives it (birth YYMMDD + expiry year + security code).

@@ -62,7 +62,7 @@ pub(crate) struct PinRecord {
 }
 
 impl PinRecord {
-    pub(crate) fn new(secret: Vec<u8>, max_tries: u8, tries_left: u8) -> PinRecord {
+    pub(super) fn new(secret: Vec<u8>, max_tries: u8, tries_left: u8) -> PinRecord {
         PinRecord {
             secret,
             tries_left: tries_left.min(max_tries),
@@ -147,7 +147,7 @@ impl PinRecord {
     }
 
     /// The municipal-office reset: counter back to the maximum, optionally a new value.
-    pub(crate) fn unblock(&mut self, new_value: Option<&[u8]>) {
+    pub(super) fn unblock(&mut self, new_value: Option<&[u8]>) {
         if let Some(value) = new_value {
             self.secret = value.to_vec();
         }
@@ -167,7 +167,7 @@ pub(crate) struct PinTable {
 }
 
 impl PinTable {
-    pub(crate) fn insert(&mut self, id: PinId, record: PinRecord) {
+    pub(super) fn insert(&mut self, id: PinId, record: PinRecord) {
         self.records[id.index()] = Some(record);
     }
 

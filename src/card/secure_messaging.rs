@@ -33,7 +33,7 @@ pub(crate) enum SessionKeySupport {
 }
 
 impl SessionKeySupport {
-    pub(crate) fn of(aid: &[u8]) -> SessionKeySupport {
+    pub(super) fn of(aid: &[u8]) -> SessionKeySupport {
         if aid == AID_TEXT {
             SessionKeySupport::Delivery
         } else if aid == AID_COMMON || aid == AID_SURFACE {

@@ -64,7 +64,7 @@ impl SignatureScheme {
 
     /// Signs `data` (of an accepted length). PSS draws its salt from `rng`, so two PSS
     /// signatures of the same data differ, as on the card.
-    pub(crate) fn sign(
+    pub(super) fn sign(
         self,
         signer: &RsaSigner,
         data: &[u8],

@@ -8,13 +8,13 @@ use serde_saphyr::Spanned;
 /// `should` is reported but does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Level {
+pub(crate) enum Level {
     Must,
     Should,
 }
 
 impl Level {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Level::Must => "must",
             Level::Should => "should",
@@ -25,12 +25,12 @@ impl Level {
 /// A question for the person at the device, in both languages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Question {
-    pub ja: String,
-    pub en: String,
+pub(crate) struct Question {
+    pub(crate) ja: String,
+    pub(crate) en: String,
     /// The answer a conforming device earns.
     #[serde(default = "yes")]
-    pub expect_yes: bool,
+    pub(crate) expect_yes: bool,
 }
 
 fn yes() -> bool {
@@ -40,52 +40,52 @@ fn yes() -> bool {
 /// One requirement as written in the catalogue.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RequirementDoc {
-    pub id: Spanned<String>,
-    pub title: String,
-    pub rationale: String,
+pub(crate) struct RequirementDoc {
+    pub(crate) id: Spanned<String>,
+    pub(crate) title: String,
+    pub(crate) rationale: String,
     /// A section of the shared spec (`docs/spec/card-apdu.md §4`) or a field failure.
-    pub source: String,
-    pub level: Level,
-    pub judge: Predicate,
+    pub(crate) source: String,
+    pub(crate) level: Level,
+    pub(crate) judge: Predicate,
     /// Asked in interactive mode instead of the driver's report, for what only a person sees.
     #[serde(default)]
-    pub question: Option<Question>,
+    pub(crate) question: Option<Question>,
 }
 
 /// The catalogue file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CatalogueDoc {
-    pub requirements: Vec<RequirementDoc>,
+pub(crate) struct CatalogueDoc {
+    pub(crate) requirements: Vec<RequirementDoc>,
 }
 
 /// A validated requirement.
 #[derive(Debug, Clone, Serialize)]
 pub struct Requirement {
-    pub id: String,
-    pub title: String,
-    pub rationale: String,
-    pub source: String,
-    pub level: Level,
-    pub judge: Predicate,
-    pub question: Option<Question>,
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) rationale: String,
+    pub(crate) source: String,
+    pub(crate) level: Level,
+    pub(crate) judge: Predicate,
+    pub(crate) question: Option<Question>,
 }
 
 /// A file of the card, by application and file identifier (hex in YAML).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileRef {
+pub(crate) struct FileRef {
     /// Application identifier, hex (`D392F000260100000001` is JPKI).
-    pub aid: String,
+    pub(crate) aid: String,
     /// EF identifier, 4 hex digits.
-    pub file: String,
+    pub(crate) file: String,
 }
 
 /// A card answer a device must cope with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Provocation {
+pub(crate) enum Provocation {
     /// READ BINARY answered `6B 00` (offset past the end of the file).
     #[serde(rename = "end_of_file_6b00")]
     EndOfFile6B00,
@@ -105,7 +105,7 @@ pub enum Provocation {
 /// what the harness observed (exchange log, qualification-system calls, the device's reports).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "predicate", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Predicate {
+pub(crate) enum Predicate {
     /// No READ BINARY / SELECT EF before the application `aid` was selected successfully
     /// since the card was powered.
     SelectsBeforeRead { aid: String },
@@ -162,33 +162,12 @@ pub enum Predicate {
 impl Predicate {
     /// Whether the predicate judges what the device shows (a person can only see that at the
     /// device: in interactive mode its question is asked instead).
-    pub fn judges_display(&self) -> bool {
+    pub(crate) fn judges_display(&self) -> bool {
         matches!(self, Predicate::Shown { .. })
     }
 
-    /// The snake_case name, as written in the catalogue.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Predicate::SelectsBeforeRead { .. } => "selects_before_read",
-            Predicate::ReadsFile { .. } => "reads_file",
-            Predicate::NeverReads { .. } => "never_reads",
-            Predicate::RetryQueryBeforeVerify { .. } => "retry_query_before_verify",
-            Predicate::NoVerifyAfterBlocked { .. } => "no_verify_after_blocked",
-            Predicate::OneVerifyPerEntry { .. } => "one_verify_per_entry",
-            Predicate::NothingAfterWrongPin { .. } => "nothing_after_wrong_pin",
-            Predicate::CopesWith { .. } => "copes_with",
-            Predicate::WaitsForSlowCard { .. } => "waits_for_slow_card",
-            Predicate::ProofOfPossession => "proof_of_possession",
-            Predicate::FaceRoute { .. } => "face_route",
-            Predicate::NeverOffersPin { .. } => "never_offers_pin",
-            Predicate::RegistrationCall => "registration_call",
-            Predicate::NoVerifiedStateLeft { .. } => "no_verified_state_left",
-            Predicate::Shown { .. } => "shown",
-        }
-    }
-
     /// The file references the predicate carries, for validation at load time.
-    pub fn files(&self) -> Vec<&FileRef> {
+    pub(crate) fn files(&self) -> Vec<&FileRef> {
         match self {
             Predicate::ReadsFile { file }
             | Predicate::RetryQueryBeforeVerify { file }
@@ -207,14 +186,14 @@ impl Predicate {
 
 /// A file reference decoded to bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CardFile {
-    pub aid: [u8; 10],
-    pub fid: u16,
+pub(crate) struct CardFile {
+    pub(crate) aid: [u8; 10],
+    pub(crate) fid: u16,
 }
 
 impl FileRef {
     /// Decodes the hex fields; the error says which field is wrong.
-    pub fn decode(&self) -> Result<CardFile, String> {
+    pub(crate) fn decode(&self) -> Result<CardFile, String> {
         let aid = crate::apdu::parse_hex(&self.aid)
             .ok()
             .and_then(|bytes| <[u8; 10]>::try_from(bytes).ok())
@@ -229,7 +208,7 @@ impl FileRef {
 }
 
 /// Decodes an application identifier written as hex.
-pub fn decode_aid(text: &str) -> Result<[u8; 10], String> {
+pub(crate) fn decode_aid(text: &str) -> Result<[u8; 10], String> {
     crate::apdu::parse_hex(text)
         .ok()
         .and_then(|bytes| <[u8; 10]>::try_from(bytes).ok())

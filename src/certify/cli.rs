@@ -16,77 +16,91 @@ use super::suite::{self, SuiteError};
 use crate::scenario::schema::DEFAULT_FACILITY_CODE;
 use crate::transport::serve::DEFAULT_VPCD_ADDRESS;
 
+/// The `certify` command's options: the suite, the device under test, the cases to run and where
+/// reports go.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CertifyArgs {
     /// Certify the harness's own reference reader and terminal (run as a driver process).
     #[arg(long, conflicts_with = "driver")]
-    pub reference: bool,
+    pub(crate) reference: bool,
     /// With --reference: one of the deliberately faulty variants (see --list-faults).
     #[arg(long, value_name = "NAME", requires = "reference")]
-    pub fault: Option<String>,
+    pub(crate) fault: Option<String>,
     /// Drive the device with this command (driver protocol v1 on its stdin/stdout, run
     /// through `sh -c`). Without --driver or --reference a person drives it (interactive).
     #[arg(long, value_name = "CMD")]
-    pub driver: Option<String>,
+    pub(crate) driver: Option<String>,
     /// Serve the emulated card to vpcd at HOST:PORT.
     #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_VPCD_ADDRESS, conflicts_with_all = ["serial", "listen"])]
-    pub vpcd: String,
+    pub(crate) vpcd: String,
     /// Let the card wait at HOST:PORT (loopback) for a vpcd that connects out to it (reader.conf
     /// DEVICENAME HOST:PORT; a placeholder card takes PORT+1). The card stays linked, so cases
     /// that lift it mid-command cannot run; see docs/field.md.
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "serial")]
-    pub listen: Option<String>,
+    pub(crate) listen: Option<String>,
     /// Serve the emulated card over a serial line to a card-emulation front end instead.
     #[arg(long, value_name = "DEV")]
-    pub serial: Option<String>,
+    pub(crate) serial: Option<String>,
     /// Address of the emulated qualification system's HTTP API (port 0: any free port).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
-    pub oqs_listen: SocketAddr,
+    pub(crate) oqs_listen: SocketAddr,
     /// Also serve the qualification system's file interface in this folder.
     #[arg(long, value_name = "DIR")]
-    pub files: Option<PathBuf>,
+    pub(crate) files: Option<PathBuf>,
     /// Write report.json, junit.xml and report.html here.
     #[arg(long, value_name = "DIR")]
-    pub report: Option<PathBuf>,
+    pub(crate) report: Option<PathBuf>,
     /// Save each case's card transcript (`myna-hil-trace` v1, PINs redacted) into this
     /// folder (created if missing) as CASE.jsonl, with the card it served as CASE.card.yaml,
     /// so that `myna-hil replay DIR/CASE.jsonl` replays it as it was.
     #[arg(long, value_name = "DIR")]
-    pub record: Option<PathBuf>,
+    pub(crate) record: Option<PathBuf>,
     /// The device's name as it appears in the reports.
     #[arg(long, value_name = "S")]
-    pub device_name: Option<String>,
+    pub(crate) device_name: Option<String>,
     /// The conformance suite (requirements.yaml, registry.yaml, cases/).
     #[arg(long, value_name = "DIR", default_value = "certify")]
-    pub suite: PathBuf,
+    pub(crate) suite: PathBuf,
     /// Run only these cases (ids from the suite's cases/).
     #[arg(long = "case", value_name = "ID", num_args = 1..)]
-    pub cases: Vec<String>,
+    pub(crate) cases: Vec<String>,
     /// 医療機関コード the device is told to use.
     #[arg(long, value_name = "CODE", default_value = DEFAULT_FACILITY_CODE)]
-    pub facility_code: String,
+    pub(crate) facility_code: String,
     /// No progress display and no summary table (the reports and exit code stay).
     #[arg(long)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// Print the reference device's faults, one per line: NAME<TAB>REQ-ID[,REQ-ID…].
     #[arg(long, exclusive = true)]
-    pub list_faults: bool,
+    pub(crate) list_faults: bool,
 }
 
+/// Why a certification run could not produce a verdict.
 #[derive(Debug, thiserror::Error)]
 pub enum CertifyError {
+    /// The conformance suite under `certify/` cannot be loaded.
     #[error(transparent)]
     Suite(#[from] SuiteError),
+    /// A case could not be run (world, card slot, qualification system or device failed).
     #[error(transparent)]
     Run(#[from] RunError),
+    /// The HTML, JSON or JUnit report cannot be written.
     #[error("reports: {0}")]
     Report(#[from] ReportError),
+    /// The options contradict each other or name what does not exist.
     #[error("{0}")]
     Usage(String),
+    /// A case's exchanges cannot be recorded under `--record`.
     #[error("--record: {0}")]
     Record(#[from] super::run::RecordError),
+    /// The `--record` folder cannot be used.
     #[error("--record {path}: {message}")]
-    RecordFolder { path: PathBuf, message: String },
+    RecordFolder {
+        /// The folder given to `--record`.
+        path: PathBuf,
+        /// Why it cannot be used.
+        message: String,
+    },
 }
 
 /// Makes sure `--record DIR` can take the recordings before a minute is spent on the run: the
@@ -109,13 +123,15 @@ fn prepare_record_folder(dir: &std::path::Path) -> Result<(), CertifyError> {
 }
 
 /// The reference device's faults as `(name, requirement ids)`.
-pub fn reference_faults() -> Vec<(&'static str, Vec<&'static str>)> {
+pub(crate) fn reference_faults() -> Vec<(&'static str, Vec<&'static str>)> {
     super::device::faults::all_faults()
         .iter()
         .map(|fault| (fault.name, fault.breaks.to_vec()))
         .collect()
 }
 
+/// Runs the conformance suite against a device (or the harness's own reference reader) and writes
+/// the certification reports; the exit code says whether the device certifies.
 pub fn certify(args: CertifyArgs) -> Result<ExitCode, CertifyError> {
     if args.list_faults {
         for (name, breaks) in reference_faults() {

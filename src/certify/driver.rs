@@ -16,24 +16,24 @@ use super::observed::Witness;
 use super::protocol::{Action, DriverAnswer, Instruction, Op, PROTOCOL_NAME, PROTOCOL_VERSION};
 
 /// How long a driver may take to start and answer `hello`.
-pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 /// `begin_case`, `end_case`, `shutdown`.
-pub const HOUSEKEEPING_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const HOUSEKEEPING_TIMEOUT: Duration = Duration::from_secs(15);
 /// An answer line longer than this is not an answer.
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
 /// How to start the driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DriverCommand {
-    pub program: String,
-    pub args: Vec<String>,
+pub(crate) struct DriverCommand {
+    pub(crate) program: String,
+    pub(crate) args: Vec<String>,
     /// For messages: what the user asked for.
-    pub display: String,
+    pub(crate) display: String,
 }
 
 impl DriverCommand {
     /// A vendor's command line, run through `sh -c`.
-    pub fn shell(command: &str) -> DriverCommand {
+    pub(crate) fn shell(command: &str) -> DriverCommand {
         DriverCommand {
             program: "sh".into(),
             args: vec!["-c".into(), command.into()],
@@ -49,7 +49,7 @@ struct Running {
 }
 
 /// The driver process and the protocol state.
-pub struct Driver {
+pub(crate) struct Driver {
     command: DriverCommand,
     running: Option<Running>,
     next_id: u64,
@@ -60,7 +60,7 @@ pub struct Driver {
 }
 
 impl Driver {
-    pub fn new(command: DriverCommand) -> Driver {
+    pub(crate) fn new(command: DriverCommand) -> Driver {
         Driver {
             command,
             running: None,

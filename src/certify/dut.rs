@@ -10,11 +10,11 @@ use super::protocol::{Action, DriverAnswer};
 
 /// Where the device finds the emulated services (the `hello` instruction).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hello {
-    pub reader: Option<String>,
-    pub oqs_url: Option<String>,
-    pub files_dir: Option<String>,
-    pub facility_code: String,
+pub(crate) struct Hello {
+    pub(crate) reader: Option<String>,
+    pub(crate) oqs_url: Option<String>,
+    pub(crate) files_dir: Option<String>,
+    pub(crate) facility_code: String,
 }
 
 /// Why the harness could not get an answer from the device.
@@ -31,7 +31,7 @@ pub enum DeviceError {
 }
 
 /// A device the harness can drive through the protocol's instructions.
-pub trait DeviceUnderTest {
+pub(crate) trait DeviceUnderTest {
     /// Who vouches for what the device shows.
     fn witness(&self) -> Witness;
     /// Starts the device; its name and version when it gives them.

@@ -9,18 +9,18 @@
 //! - [`observed`], [`judge`]: what was seen, and the verdict per requirement;
 //! - [`run`], [`report`], [`cli`]: the run, report.json / junit.xml / report.html, the command.
 
-pub mod catalogue;
+pub(crate) mod catalogue;
 pub mod cli;
 pub mod device;
-pub mod driver;
-pub mod dut;
-pub mod judge;
-pub mod observed;
-pub mod operator;
-pub mod oqs_server;
+pub(crate) mod driver;
+pub(crate) mod dut;
+pub(crate) mod judge;
+pub(crate) mod observed;
+pub(crate) mod operator;
+pub(crate) mod oqs_server;
 pub mod protocol;
-pub mod report;
+pub(crate) mod report;
 pub mod run;
-pub mod slot;
+pub(crate) mod slot;
 pub mod suite;
-pub mod world;
+pub(crate) mod world;

@@ -12,7 +12,7 @@ use crate::trace::{Entry, Event, PinRecording, Transcript};
 
 /// One line of a case's transcript for an entry of the card slot's exchange log: time since
 /// the case started, then the command and its answer (PINs hidden), or the event.
-pub fn describe_entry(entry: &Entry) -> String {
+pub(crate) fn describe_entry(entry: &Entry) -> String {
     let offset = entry.at.as_micros() as f64 / 1000.0;
     match &entry.event {
         Event::Apdu(exchange) => {
@@ -59,32 +59,32 @@ fn event_name(event: &Event) -> String {
 
 /// One HTTP call the device made to the qualification system.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OqsCall {
-    pub at: DateTime<Utc>,
-    pub method: String,
-    pub path: String,
-    pub status: u16,
+pub(crate) struct OqsCall {
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) status: u16,
     /// The JSON body, or `null` when it was not JSON.
-    pub request: serde_json::Value,
-    pub response: serde_json::Value,
+    pub(crate) request: serde_json::Value,
+    pub(crate) response: serde_json::Value,
 }
 
 impl OqsCall {
-    pub fn is_check(&self) -> bool {
+    pub(crate) fn is_check(&self) -> bool {
         self.path == "/v1/check"
     }
 
-    pub fn is_register(&self) -> bool {
+    pub(crate) fn is_register(&self) -> bool {
         self.path == "/v1/register"
     }
 
     /// The service's `outcome` (`answered`, `card_not_registered` …), when it gave one.
-    pub fn outcome(&self) -> Option<&str> {
+    pub(crate) fn outcome(&self) -> Option<&str> {
         self.response.get("outcome").and_then(|v| v.as_str())
     }
 
     /// The request with the certificate and signature shortened (evidence stays readable).
-    pub fn request_summary(&self) -> serde_json::Value {
+    pub(crate) fn request_summary(&self) -> serde_json::Value {
         let mut request = self.request.clone();
         if let Some(object) = request.as_object_mut() {
             for key in ["certificate", "signature"] {
@@ -102,56 +102,56 @@ impl OqsCall {
 /// Who vouches for what a step shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Witness {
+pub(crate) enum Witness {
     DriverReported,
     OperatorJudged,
 }
 
 /// One step as it happened.
 #[derive(Debug, Clone, Serialize)]
-pub struct StepRecord {
+pub(crate) struct StepRecord {
     /// 1-based.
-    pub index: u32,
+    pub(crate) index: u32,
     /// The action, with PINs hidden.
-    pub action: String,
+    pub(crate) action: String,
     /// Whether the step is a PIN entry (for per-entry predicates).
-    pub pin_entry: bool,
-    pub started: DateTime<Utc>,
-    pub ended: DateTime<Utc>,
-    pub answer: Option<DriverAnswer>,
+    pub(crate) pin_entry: bool,
+    pub(crate) started: DateTime<Utc>,
+    pub(crate) ended: DateTime<Utc>,
+    pub(crate) answer: Option<DriverAnswer>,
     /// A harness-side or protocol failure of the step.
-    pub failure: Option<String>,
+    pub(crate) failure: Option<String>,
 }
 
 impl StepRecord {
-    pub fn shown(&self) -> Option<&Shown> {
+    pub(crate) fn shown(&self) -> Option<&Shown> {
         self.answer.as_ref().and_then(|a| a.shown.as_ref())
     }
 }
 
 /// Everything observed during one case.
 #[derive(Debug, Clone)]
-pub struct CaseObservation {
-    pub case: String,
-    pub started: DateTime<Utc>,
-    pub ended: DateTime<Utc>,
+pub(crate) struct CaseObservation {
+    pub(crate) case: String,
+    pub(crate) started: DateTime<Utc>,
+    pub(crate) ended: DateTime<Utc>,
     /// The card slot's exchange log during the case, each entry's time counted from
     /// `started` (secrets kept: it stays in memory; every rendering hides them).
-    pub log: Transcript,
-    pub calls: Vec<OqsCall>,
-    pub steps: Vec<StepRecord>,
+    pub(crate) log: Transcript,
+    pub(crate) calls: Vec<OqsCall>,
+    pub(crate) steps: Vec<StepRecord>,
     /// Operator yes/no answers by requirement id (interactive mode).
-    pub operator_answers: Vec<(String, bool)>,
-    pub witness: Witness,
+    pub(crate) operator_answers: Vec<(String, bool)>,
+    pub(crate) witness: Witness,
     /// The case could not be run to its end (driver died, protocol error, slot failure).
-    pub aborted: Option<String>,
+    pub(crate) aborted: Option<String>,
     /// The case was not run: it needs an action the device declared (in `hello`) it cannot do.
-    pub not_applicable: Option<String>,
+    pub(crate) not_applicable: Option<String>,
 }
 
 impl CaseObservation {
     /// The wall-clock time of an entry of [`Self::log`].
-    pub fn wall_time(&self, entry: &Entry) -> DateTime<Utc> {
+    pub(crate) fn wall_time(&self, entry: &Entry) -> DateTime<Utc> {
         chrono::Duration::from_std(entry.at)
             .ok()
             .and_then(|offset| self.started.checked_add_signed(offset))
@@ -159,7 +159,7 @@ impl CaseObservation {
     }
 
     /// The transcript of the case: steps with the exchanges and calls that happened in each.
-    pub fn transcript(&self) -> String {
+    pub(crate) fn transcript(&self) -> String {
         let mut out = String::new();
         let mut exchanges = self.log.entries.iter().peekable();
         let mut calls = self.calls.iter().peekable();

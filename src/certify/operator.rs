@@ -20,7 +20,7 @@ const MIN_STEP_TIMEOUT: Duration = Duration::from_secs(120);
 const DEVICE_SETTLE: Duration = Duration::from_secs(2);
 
 /// The person at the device, through a terminal (or any line reader and writer).
-pub struct Operator {
+pub(crate) struct Operator {
     lines: Receiver<String>,
     out: Box<dyn Write + Send>,
     min_step_timeout: Duration,
@@ -30,14 +30,14 @@ pub struct Operator {
 impl Operator {
     /// Reads answers from stdin (on its own thread, so that every wait can time out) and
     /// prompts on stderr.
-    pub fn from_terminal() -> Operator {
+    pub(crate) fn from_terminal() -> Operator {
         Operator::new(
             Box::new(std::io::BufReader::new(std::io::stdin())),
             Box::new(std::io::stderr()),
         )
     }
 
-    pub fn new(input: Box<dyn BufRead + Send>, out: Box<dyn Write + Send>) -> Operator {
+    pub(crate) fn new(input: Box<dyn BufRead + Send>, out: Box<dyn Write + Send>) -> Operator {
         let (sender, lines) = mpsc::channel();
         std::thread::spawn(move || {
             for line in input.lines() {

@@ -42,7 +42,7 @@ pub enum OqsServerError {
 }
 
 /// The running server.
-pub struct OqsServer {
+pub(crate) struct OqsServer {
     url: String,
     log: Arc<CallLog>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -51,7 +51,7 @@ pub struct OqsServer {
 
 impl OqsServer {
     /// Serves `oqs` on `listen` (port 0 picks one) and, with `files`, the folder interface.
-    pub fn start(
+    pub(crate) fn start(
         oqs: Arc<Oqs>,
         listen: SocketAddr,
         files: Option<&std::path::Path>,
@@ -125,17 +125,17 @@ impl OqsServer {
         })
     }
 
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
     /// While on, every call answers 503 (the network to the qualification system is down).
-    pub fn set_outage(&self, outage: bool) {
+    pub(crate) fn set_outage(&self, outage: bool) {
         self.log.outage.store(outage, Ordering::Relaxed);
     }
 
     /// Calls recorded so far.
-    pub fn calls(&self) -> Vec<OqsCall> {
+    pub(crate) fn calls(&self) -> Vec<OqsCall> {
         self.log
             .calls
             .lock()

@@ -22,9 +22,9 @@
 use serde::{Deserialize, Serialize};
 
 /// The protocol name sent in `hello`.
-pub const PROTOCOL_NAME: &str = "myna-hil-driver";
+pub(crate) const PROTOCOL_NAME: &str = "myna-hil-driver";
 /// The protocol version this harness speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub(crate) const PROTOCOL_VERSION: u32 = 1;
 
 /// One line from the harness to the driver.
 // No `deny_unknown_fields` here: serde cannot combine it with `flatten` (every `op` would be
@@ -33,6 +33,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub struct Instruction {
     /// Increases by one per instruction, from 0; the answer repeats it.
     pub id: u64,
+    /// The instruction itself.
     #[serde(flatten)]
     pub op: Op,
 }
@@ -43,7 +44,9 @@ pub struct Instruction {
 pub enum Op {
     /// First line: who the harness is and where the device finds the emulated services.
     Hello {
+        /// The protocol's name, `myna-hil-driver`.
         protocol: String,
+        /// The protocol version the harness speaks.
         version: u32,
         /// The PC/SC reader name the emulated card appears in (vpcd), when served through vpcd.
         reader: Option<String>,
@@ -56,18 +59,28 @@ pub enum Op {
     },
     /// A new case starts: the device returns to its idle screen. `date` is the day the
     /// qualification system judges by (the case's clock), `YYYY-MM-DD`.
-    BeginCase { case: String, date: String },
+    BeginCase {
+        /// The case's id in the suite.
+        case: String,
+        /// The day the qualification system judges by, `YYYY-MM-DD`.
+        date: String,
+    },
     /// One operator action; answered when the device has finished reacting to it.
     Step {
+        /// The case's id in the suite.
         case: String,
         /// 1-based index of the step within the case.
         step: u32,
+        /// What the operator does.
         action: Action,
         /// How long the harness waits for the answer.
         timeout_ms: u64,
     },
     /// The case is over (the harness has judged it or will).
-    EndCase { case: String },
+    EndCase {
+        /// The case's id in the suite.
+        case: String,
+    },
     /// Last line: the driver should exit after answering.
     Shutdown,
 }
@@ -83,39 +96,50 @@ pub enum Action {
     /// Choose 顔認証; `ocr_birth_date` / `ocr_expiry_year` / `ocr_security_code` are what a
     /// camera would read from the card front (for 照合番号B).
     ChooseFace {
+        /// Birth date as printed on the card front.
         ocr_birth_date: String,
+        /// Year of the card's expiry as printed on the front.
         ocr_expiry_year: i32,
+        /// The 4-digit セキュリティコード printed on the front.
         ocr_security_code: String,
     },
     /// The camera's verdict.
     FaceResult {
+        /// Whether the face matched the card's photo.
         matched: bool,
     },
     /// Choose 暗証番号.
     ChoosePin,
     /// Type these 4 digits on the PIN pad. Never logged in clear by the harness.
     EnterPin {
+        /// The 4 digits.
         pin: String,
     },
     /// Choose 目視 by staff.
     ChooseVisual,
+    /// Staff confirm (or not) that the holder is the person on the card.
     StaffCheck {
+        /// Whether staff confirmed the holder's identity.
         confirmed: bool,
     },
     /// `comprehensive` (包括同意) or `individual`.
     ConsentMode {
+        /// `comprehensive` or `individual`.
         mode: String,
     },
     /// Yes / no on the current consent screen.
     Consent {
+        /// Whether the patient agreed.
         agree: bool,
     },
     /// Yes / no to 保険証利用登録.
     Register {
+        /// Whether the patient agreed to register.
         agree: bool,
     },
     /// Wait this long without doing anything (lets the device finish on its own).
     Wait {
+        /// Milliseconds to wait.
         ms: u64,
     },
 }
@@ -125,6 +149,7 @@ pub enum Action {
 pub struct DriverAnswer {
     /// The instruction's `id`.
     pub id: u64,
+    /// Whether the device carried the instruction out; `false` comes with an error text.
     pub ok: bool,
     /// `hello` only: the device's own name and version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,12 +158,12 @@ pub struct DriverAnswer {
     /// …). The cases that need one are not run and their requirements are `not_applicable`;
     /// nothing else ever is.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unsupported: Vec<String>,
+    pub(crate) unsupported: Vec<String>,
     /// What the device shows after the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shown: Option<Shown>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<DriverError>,
+    pub(crate) error: Option<DriverError>,
 }
 
 /// What the device shows, as the driver reports it.
@@ -162,14 +187,14 @@ pub struct Shown {
     pub pin_offered: bool,
     /// Fallback guidance shown to staff, free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub guidance: Option<String>,
+    pub(crate) guidance: Option<String>,
 }
 
 /// Why a step failed on the device side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DriverError {
+pub(crate) struct DriverError {
     /// `unsupported` (the device cannot do this action), `device` (the device failed),
     /// `timeout` (the device did not react in time).
-    pub kind: String,
-    pub message: String,
+    pub(crate) kind: String,
+    pub(crate) message: String,
 }

@@ -27,68 +27,82 @@ use crate::pki::TestPki;
 const POWER_OFF_SETTLE: Duration = Duration::from_millis(300);
 
 /// Where things are served and who the device is.
-pub struct RunConfig {
-    pub link: SlotLink,
-    pub oqs_listen: SocketAddr,
-    pub files: Option<PathBuf>,
-    pub facility_code: String,
+pub(crate) struct RunConfig {
+    pub(crate) link: SlotLink,
+    pub(crate) oqs_listen: SocketAddr,
+    pub(crate) files: Option<PathBuf>,
+    pub(crate) facility_code: String,
     /// Show a progress bar (off with --quiet or when stderr is not a terminal).
-    pub progress: bool,
+    pub(crate) progress: bool,
     /// The day the run judges by (today).
-    pub today: NaiveDate,
+    pub(crate) today: NaiveDate,
     /// The folder to save each case's transcript and card in (`certify --record`); it exists
     /// (the command line creates it before the run).
-    pub record: Option<PathBuf>,
+    pub(crate) record: Option<PathBuf>,
 }
 
+/// Why a certification case could not be run (as opposed to a case the device failed).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The case's world (registry, card, clock) cannot be built.
     #[error(transparent)]
     World(#[from] WorldError),
+    /// The emulated qualification system cannot be served.
     #[error("the qualification system: {0}")]
     Oqs(#[from] OqsServerError),
+    /// The emulated card cannot be served to the device's reader.
     #[error("the card slot: {0}")]
     Slot(#[from] SlotError),
+    /// The device under test failed to speak the driver protocol.
     #[error("the device under test: {0}")]
     Device(#[from] DeviceError),
+    /// The test PKI (key pool and CA) cannot be loaded.
     #[error("test PKI: {0}")]
     Pki(#[from] crate::pki::PkiError),
+    /// The suite's registry cannot be built for the run.
     #[error("the run's registry: {0}")]
     Registry(String),
 }
 
 /// What a run produced.
-pub struct RunOutcome {
-    pub started: DateTime<Utc>,
-    pub finished: DateTime<Utc>,
-    pub today: NaiveDate,
+pub(crate) struct RunOutcome {
+    pub(crate) started: DateTime<Utc>,
+    pub(crate) finished: DateTime<Utc>,
+    pub(crate) today: NaiveDate,
     /// The device's own name and version, from `hello`.
-    pub device: Option<String>,
-    pub observations: Vec<CaseObservation>,
-    pub verdicts: Vec<Verdict>,
+    pub(crate) device: Option<String>,
+    pub(crate) observations: Vec<CaseObservation>,
+    pub(crate) verdicts: Vec<Verdict>,
     /// The first failure to write a case's recording (`--record`); the run and its judgement
     /// go on without it.
-    pub record_error: Option<RecordError>,
+    pub(crate) record_error: Option<RecordError>,
 }
 
 /// A case's recording could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
+    /// A case's transcript cannot be written.
     #[error("recording case {case}: {source}")]
     Trace {
+        /// The case's id.
         case: String,
+        /// Why writing failed.
         source: crate::trace::TraceError,
     },
+    /// A case's card file cannot be written next to its transcript.
     #[error("recording case {case}: the card {path}: {message}")]
     Card {
+        /// The case's id.
         case: String,
+        /// The card file that could not be written.
         path: PathBuf,
+        /// Why writing failed.
         message: String,
     },
 }
 
 /// Runs the suite's cases against `device`.
-pub fn run(
+pub(crate) fn run(
     suite: &Suite,
     config: &RunConfig,
     device: &mut dyn DeviceUnderTest,

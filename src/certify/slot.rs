@@ -31,7 +31,7 @@ const LISTEN_LINK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The card of the slot plus the harness's behaviours.
 #[derive(Default)]
-pub struct SlotCard {
+pub(crate) struct SlotCard {
     card: Option<Card>,
     latency: bool,
     removal: Option<RemovalDoc>,
@@ -127,7 +127,7 @@ impl EmulatedCard for SlotCard {
 
 /// Where the card is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SlotLink {
+pub(crate) enum SlotLink {
     /// vpcd at HOST:PORT.
     Vpcd(String),
     /// A serial card-emulation front end.
@@ -140,7 +140,7 @@ pub enum SlotLink {
 impl SlotLink {
     /// The PC/SC reader name vpcd gives the slot: port 35963 is `Virtual PCD 00 00`, each
     /// following port the next slot.
-    pub fn reader_name(&self) -> Option<String> {
+    pub(crate) fn reader_name(&self) -> Option<String> {
         match self {
             SlotLink::Vpcd(address) => {
                 let port: u16 = address.rsplit(':').next()?.parse().ok()?;
@@ -176,7 +176,7 @@ pub enum SlotError {
 }
 
 /// The served slot.
-pub struct Slot {
+pub(crate) struct Slot {
     server: Option<RunningServer<SlotCard>>,
     handle: ServeHandle<SlotCard>,
     link: SlotLink,
@@ -184,16 +184,16 @@ pub struct Slot {
 }
 
 /// What a case puts into the slot.
-pub struct SlotSetup {
-    pub card: Card,
-    pub latency: bool,
-    pub removal: Option<RemovalDoc>,
+pub(crate) struct SlotSetup {
+    pub(crate) card: Card,
+    pub(crate) latency: bool,
+    pub(crate) removal: Option<RemovalDoc>,
 }
 
 impl Slot {
     /// Starts serving an empty slot. For vpcd a connection is an inserted card, so whether
     /// vpcd is there shows at the first insertion.
-    pub fn open(link: SlotLink) -> Result<Slot, SlotError> {
+    pub(crate) fn open(link: SlotLink) -> Result<Slot, SlotError> {
         // Kept in memory with its secrets: the judge needs to tell PINs apart; every report
         // and every written trace hides them.
         let log = SharedTranscript::new();
@@ -231,13 +231,13 @@ impl Slot {
         Ok(slot)
     }
 
-    pub fn reader_name(&self) -> Option<String> {
+    pub(crate) fn reader_name(&self) -> Option<String> {
         self.link.reader_name()
     }
 
     /// Waits until the reader stack can be handed to the device: a listening card must first
     /// have been connected to (and pcscd list it); the other links are ready at once.
-    pub fn wait_ready(&self) -> Result<(), SlotError> {
+    pub(crate) fn wait_ready(&self) -> Result<(), SlotError> {
         if self.link.is_listening() {
             tracing::info!(link = ?self.link, "waiting for a vpcd to connect to the card");
             self.settle(true)
@@ -247,7 +247,7 @@ impl Slot {
     }
 
     /// Takes the card out (if in) and puts the next case's card into the harness's hand.
-    pub fn load(&self, setup: SlotSetup) -> Result<(), SlotError> {
+    pub(crate) fn load(&self, setup: SlotSetup) -> Result<(), SlotError> {
         if self.link.is_listening() && setup.removal.is_some() {
             return Err(SlotError::NotReady(
                 "the case lifts the card in the middle of a command, which a card linked to \
@@ -273,19 +273,9 @@ impl Slot {
         Ok(())
     }
 
-    /// The card's auth PIN tries left, for evidence.
-    pub fn auth_tries_left(&self) -> Option<u8> {
-        self.handle.with_card(|slot| {
-            slot.card
-                .as_ref()
-                .and_then(|card| card.pin_counters().auth)
-                .map(|state| state.tries_left)
-        })
-    }
-
     /// Waits (up to `timeout`) until the card is not powered: a power-off the device asked for
     /// reaches the card server a moment after the device's call returns.
-    pub fn wait_unpowered(&self, timeout: Duration) -> bool {
+    pub(crate) fn wait_unpowered(&self, timeout: Duration) -> bool {
         self.handle
             .wait_for(timeout, |status| !status.powered)
             .is_ok()
@@ -293,12 +283,12 @@ impl Slot {
 
     /// Whether the card ever reached the reader stack (vpcd accepted it, the serial port
     /// opened): if not, a failed insertion means the run cannot take place at all.
-    pub fn ever_linked(&self) -> bool {
+    pub(crate) fn ever_linked(&self) -> bool {
         self.handle.status().links > 0
     }
 
     /// Puts the card in and waits until the reader stack sees it.
-    pub fn insert(&self) -> Result<(), SlotError> {
+    pub(crate) fn insert(&self) -> Result<(), SlotError> {
         if !self.handle.status().inserted {
             // After a removal the harness triggered mid-command, pcscd must have seen the slot
             // empty before the card comes back, or it misses both changes.
@@ -314,7 +304,7 @@ impl Slot {
 
     /// Takes the card out and waits until the reader stack sees the slot empty. A listening
     /// card stays linked (its next case's card takes its place in `load`).
-    pub fn remove(&self) -> Result<(), SlotError> {
+    pub(crate) fn remove(&self) -> Result<(), SlotError> {
         if self.link.is_listening() {
             return Ok(());
         }
@@ -363,7 +353,7 @@ impl Slot {
 
     /// The exchange log between `from` and `to` (wall clock), each entry's time counted from
     /// `from`.
-    pub fn log_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Transcript {
+    pub(crate) fn log_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Transcript {
         let mut cut = Transcript::default();
         for entry in self.log.snapshot().entries {
             let at = self.log.wall_time(&entry);
@@ -377,7 +367,7 @@ impl Slot {
     }
 
     /// Where the card is served, as a transcript's start line names it.
-    pub fn transport(&self) -> String {
+    pub(crate) fn transport(&self) -> String {
         match &self.link {
             SlotLink::Vpcd(address) => format!("vpcd:{address}"),
             SlotLink::Listen(address) => format!("listen:{address}"),

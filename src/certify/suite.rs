@@ -19,12 +19,12 @@ use crate::oqs::RegistryDescription;
 /// A suite file that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct SuiteError {
-    pub file: PathBuf,
-    pub line: Option<u64>,
-    pub column: Option<u64>,
+    pub(crate) file: PathBuf,
+    pub(crate) line: Option<u64>,
+    pub(crate) column: Option<u64>,
     /// The field at fault (`evidence[2]`, `card.holder` …), when known.
-    pub field: Option<String>,
-    pub message: String,
+    pub(crate) field: Option<String>,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for SuiteError {
@@ -62,7 +62,7 @@ impl SuiteError {
 /// The PIN the operator is asked to enter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PinEntry {
+pub(crate) enum PinEntry {
     /// The card's own PIN.
     Correct,
     /// A PIN of the right shape that is not the card's.
@@ -72,7 +72,7 @@ pub enum PinEntry {
 /// `comprehensive` (包括同意) or `individual`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ConsentModeChoice {
+pub(crate) enum ConsentModeChoice {
     Comprehensive,
     Individual,
 }
@@ -81,7 +81,7 @@ pub enum ConsentModeChoice {
 /// operator does at the device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum StepDoc {
+pub(crate) enum StepDoc {
     /// The harness inserts the card (and waits until the reader stack sees it).
     PlaceCard,
     /// The harness takes the card away.
@@ -103,7 +103,7 @@ pub enum StepDoc {
 /// The state of the card's authentication certificate on the day of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CertificateState {
+pub(crate) enum CertificateState {
     #[default]
     Valid,
     /// Expired long enough ago that the grace period is over.
@@ -115,7 +115,7 @@ pub enum CertificateState {
 /// The card's 保険証利用登録 on the day of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RegistrationState {
+pub(crate) enum RegistrationState {
     #[default]
     Registered,
     NotRegistered,
@@ -124,7 +124,7 @@ pub enum RegistrationState {
 /// When the harness pulls the card out in the middle of an exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RemovalTrigger {
+pub(crate) enum RemovalTrigger {
     /// A READ BINARY at a non-zero offset (the middle of a file).
     Read,
     /// A VERIFY carrying a PIN.
@@ -133,13 +133,13 @@ pub enum RemovalTrigger {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RemovalDoc {
+pub(crate) struct RemovalDoc {
     /// The command during which the card goes away: the card processes it (a PIN try is
     /// spent) but the answer never reaches the device.
-    pub during: RemovalTrigger,
+    pub(crate) during: RemovalTrigger,
     /// Which occurrence (1 = the first).
     #[serde(default = "first")]
-    pub nth: u32,
+    pub(crate) nth: u32,
 }
 
 fn first() -> u32 {
@@ -149,58 +149,62 @@ fn first() -> u32 {
 /// The card of a case: a card file, its holder in the suite registry, and overrides.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CardSetupDoc {
+pub(crate) struct CardSetupDoc {
     /// A card file (`person:` + `card:`), relative to the case file. Its `card:` part is used;
     /// the holder is the registry person.
-    pub file: Spanned<String>,
+    pub(crate) file: Spanned<String>,
     /// Registry person id; default: the registry person with the card file's 個人番号.
     #[serde(default)]
-    pub holder: Option<Spanned<String>>,
+    pub(crate) holder: Option<Spanned<String>>,
     #[serde(default)]
-    pub tries_left: Option<TriesSpec>,
+    pub(crate) tries_left: Option<TriesSpec>,
     #[serde(default)]
-    pub faults: Option<CardFaults>,
+    pub(crate) faults: Option<CardFaults>,
     /// Answer with the card's real processing time (default: at once, to keep runs short).
     #[serde(default)]
-    pub latency: bool,
+    pub(crate) latency: bool,
     #[serde(default)]
-    pub certificate: CertificateState,
+    pub(crate) certificate: CertificateState,
     #[serde(default)]
-    pub registration: RegistrationState,
+    pub(crate) registration: RegistrationState,
     /// Files are fixed-size and padded: a READ BINARY with `Le = 00` returns 256 bytes (zeros
     /// after the content) and the read after the last chunk gets `6B 00`, as on cards whose
     /// EFs are larger than their contents.
     #[serde(default)]
-    pub pad_reads: bool,
+    pub(crate) pad_reads: bool,
     #[serde(default)]
-    pub remove: Option<RemovalDoc>,
+    pub(crate) remove: Option<RemovalDoc>,
 }
 
 /// The qualification system's state for a case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OqsSetup {
+pub(crate) struct OqsSetup {
     /// The qualification system is unreachable (every HTTP call answers 503).
     #[serde(default)]
-    pub outage: bool,
+    pub(crate) outage: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CaseDoc {
-    pub id: Spanned<String>,
-    pub title: String,
+pub(crate) struct CaseDoc {
+    pub(crate) id: Spanned<String>,
+    pub(crate) title: String,
     #[serde(default)]
-    pub description: Option<String>,
-    pub card: CardSetupDoc,
+    #[allow(
+        dead_code,
+        reason = "the file's prose for its reader; the schema accepts it, the harness does not use it"
+    )]
+    pub(crate) description: Option<String>,
+    pub(crate) card: CardSetupDoc,
     #[serde(default)]
-    pub oqs: OqsSetup,
-    pub steps: Vec<Spanned<StepDoc>>,
+    pub(crate) oqs: OqsSetup,
+    pub(crate) steps: Vec<Spanned<StepDoc>>,
     /// How long the device may take to react to one step.
     #[serde(default = "default_step_timeout_ms")]
-    pub step_timeout_ms: u64,
+    pub(crate) step_timeout_ms: u64,
     /// Requirement ids this case gives evidence for.
-    pub evidence: Vec<Spanned<String>>,
+    pub(crate) evidence: Vec<Spanned<String>>,
 }
 
 fn default_step_timeout_ms() -> u64 {
@@ -209,41 +213,39 @@ fn default_step_timeout_ms() -> u64 {
 
 /// A validated case.
 #[derive(Debug, Clone)]
-pub struct Case {
-    pub id: String,
-    pub title: String,
-    pub description: Option<String>,
-    pub file: PathBuf,
+pub(crate) struct Case {
+    pub(crate) id: String,
+    pub(crate) title: String,
     /// The card file with the registry holder as its person and the overrides applied
     /// (dates are made relative to the day of the run later, in the world).
-    pub card: CardDescription,
-    pub holder: String,
-    pub setup: CardSetupDoc,
-    pub oqs: OqsSetup,
-    pub steps: Vec<StepDoc>,
-    pub step_timeout_ms: u64,
-    pub evidence: Vec<String>,
+    pub(crate) card: CardDescription,
+    pub(crate) holder: String,
+    pub(crate) setup: CardSetupDoc,
+    pub(crate) oqs: OqsSetup,
+    pub(crate) steps: Vec<StepDoc>,
+    pub(crate) step_timeout_ms: u64,
+    pub(crate) evidence: Vec<String>,
 }
 
 /// The whole suite.
 #[derive(Debug, Clone)]
 pub struct Suite {
-    pub root: PathBuf,
-    pub requirements: Vec<Requirement>,
-    pub registry: RegistryDescription,
-    pub registry_file: PathBuf,
-    pub cases: Vec<Case>,
+    pub(crate) root: PathBuf,
+    pub(crate) requirements: Vec<Requirement>,
+    pub(crate) registry: RegistryDescription,
+    pub(crate) cases: Vec<Case>,
     /// SHA-256 over the suite's files (relative path, NUL, contents, in path order), hex.
-    pub sha256: String,
+    pub(crate) sha256: String,
 }
 
 impl Suite {
+    /// The requirement the catalogue lists under `id` (e.g. `RDR-PIN-003`).
     pub fn requirement(&self, id: &str) -> Option<&Requirement> {
         self.requirements.iter().find(|r| r.id == id)
     }
 
     /// Keeps only the cases named (in suite order); unknown names are an error.
-    pub fn select_cases(&mut self, names: &[String]) -> Result<(), SuiteError> {
+    pub(crate) fn select_cases(&mut self, names: &[String]) -> Result<(), SuiteError> {
         if names.is_empty() {
             return Ok(());
         }
@@ -366,7 +368,6 @@ pub fn load(root: &Path) -> Result<Suite, SuiteError> {
         root: root.to_owned(),
         requirements,
         registry,
-        registry_file,
         cases,
         sha256,
     })
@@ -569,8 +570,6 @@ fn load_case(
     Ok(Case {
         id,
         title: doc.title,
-        description: doc.description,
-        file: file.to_owned(),
         card,
         holder,
         setup: doc.card.clone(),

@@ -19,10 +19,10 @@ use crate::oqs::description::{CardLinkDescription, LinkState, Revocation, Revoca
 use crate::oqs::RegistryDescription;
 use crate::pki::TestPki;
 
-pub const CARD_AGE_DAYS: u64 = 400;
-pub const EXPIRED_CERTIFICATE_AGE_DAYS: u64 = 2000;
-pub const EXPIRED_DAYS_AGO: u64 = 200;
-pub const REVOKED_DAYS_AGO: u64 = 30;
+pub(crate) const CARD_AGE_DAYS: u64 = 400;
+pub(crate) const EXPIRED_CERTIFICATE_AGE_DAYS: u64 = 2000;
+pub(crate) const EXPIRED_DAYS_AGO: u64 = 200;
+pub(crate) const REVOKED_DAYS_AGO: u64 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorldError {
@@ -38,15 +38,15 @@ pub enum WorldError {
 
 /// A case's card as served, with what the operator needs to know about it.
 #[derive(Debug, Clone)]
-pub struct CaseCard {
-    pub description: CardDescription,
+pub(crate) struct CaseCard {
+    pub(crate) description: CardDescription,
     /// The day the certificate starts (and the registry's name for the card).
-    pub certificate_from: NaiveDate,
+    pub(crate) certificate_from: NaiveDate,
 }
 
 impl CaseCard {
     /// The card's 4-digit PIN, when it has one.
-    pub fn pin(&self) -> Option<String> {
+    pub(crate) fn pin(&self) -> Option<String> {
         if !self.description.card.profile.features().auth_pin {
             return None;
         }
@@ -54,7 +54,7 @@ impl CaseCard {
     }
 
     /// A PIN of the right shape that is not the card's (last digit changed).
-    pub fn wrong_pin(&self) -> String {
+    pub(crate) fn wrong_pin(&self) -> String {
         let mut pin: Vec<u8> = self.pin().unwrap_or_else(|| "1234".into()).into_bytes();
         if let Some(last) = pin.last_mut() {
             *last = b'0' + (*last - b'0' + 1) % 10;
@@ -64,7 +64,7 @@ impl CaseCard {
 
     /// What a camera reads from the card front for 照合番号B: birth date, expiry year,
     /// security code.
-    pub fn ocr(&self) -> (String, i32, String) {
+    pub(crate) fn ocr(&self) -> (String, i32, String) {
         let person = &self.description.person;
         let card = &self.description.card;
         (
@@ -74,7 +74,7 @@ impl CaseCard {
         )
     }
 
-    pub fn build(&self, pki: &TestPki, case: &str) -> Result<Card, WorldError> {
+    pub(crate) fn build(&self, pki: &TestPki, case: &str) -> Result<Card, WorldError> {
         Card::from_description(&self.description, pki).map_err(|error| WorldError::Card {
             case: case.to_owned(),
             message: error.to_string(),
@@ -91,7 +91,11 @@ fn days_before(today: NaiveDate, days: u64, case: &str) -> Result<NaiveDate, Wor
 }
 
 /// The card of case number `index` (0-based, in run order) on `today`.
-pub fn case_card(case: &Case, index: usize, today: NaiveDate) -> Result<CaseCard, WorldError> {
+pub(crate) fn case_card(
+    case: &Case,
+    index: usize,
+    today: NaiveDate,
+) -> Result<CaseCard, WorldError> {
     let mut description = case.card.clone();
     let offset = index as u64;
     let issued = days_before(today, CARD_AGE_DAYS + offset, &case.id)?;
@@ -127,7 +131,7 @@ pub fn case_card(case: &Case, index: usize, today: NaiveDate) -> Result<CaseCard
 }
 
 /// The suite registry with every case's card linked to its holder in the case's state.
-pub fn run_registry(
+pub(crate) fn run_registry(
     suite: &Suite,
     cards: &[(&Case, &CaseCard)],
     today: NaiveDate,

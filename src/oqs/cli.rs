@@ -15,24 +15,26 @@ use crate::oqs::load::LoadError;
 use crate::oqs::registry::{Registry, RegistryError};
 use crate::oqs::service::{Oqs, OqsConfig};
 
+/// The `oqs serve` command's options: the registry, the HTTP address and the XML file-interface
+/// folder.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Registry YAML (persons, insurers, qualifications, card links). Default: empty registry.
     #[arg(long, value_name = "FILE", conflicts_with = "synthetic")]
-    pub registry: Option<PathBuf>,
+    pub(crate) registry: Option<PathBuf>,
     /// Serve a synthetic registry of N persons instead (deterministic, see --seed); at most
     /// 130,000,000 (national scale).
     #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
         .range(0..=crate::oqs::generate::MAX_SYNTHETIC_PERSONS))]
-    pub synthetic: Option<usize>,
+    pub(crate) synthetic: Option<usize>,
     #[arg(long, default_value_t = 1, requires = "synthetic")]
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// Address to listen on (loopback by default; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8931")]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Folder for the XML file interface (req / res / face are created inside).
     #[arg(long, value_name = "DIR")]
-    pub files: Option<PathBuf>,
+    pub(crate) files: Option<PathBuf>,
     /// How often `req` is polled, in milliseconds.
     #[arg(long, default_value_t = 200)]
     pub(crate) poll_ms: u64,
@@ -66,7 +68,7 @@ pub struct ServeArgs {
     /// checks in advance (`myna-hil bench --workload check`). Every other verification step
     /// still runs on every request. Shown in `GET /v1/health`.
     #[arg(long)]
-    pub reusable_challenges: bool,
+    pub(crate) reusable_challenges: bool,
 }
 
 /// `--charset`: UTF-8 (CharacterCodeIdentifier 0) or Shift_JIS / CP932 (1).
@@ -90,15 +92,21 @@ impl From<Charset> for crate::oqs::codes::CharacterCode {
 /// Why `myna-hil oqs serve` could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum OqsCliError {
+    /// The registry file cannot be loaded.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// The registry parsed but cannot be built.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The test PKI (key pool and CA) cannot be loaded.
     #[error("test PKI: {0}")]
     Pki(#[from] crate::pki::PkiError),
+    /// Serving failed on the network or the file system.
     #[error("{what}: {source}")]
     Io {
+        /// What was being done (binding an address, watching a folder).
         what: String,
+        /// Why it failed.
         #[source]
         source: std::io::Error,
     },

@@ -48,7 +48,8 @@ macro_rules! code_table {
             }
 
             /// The value whose code is exactly `code`.
-            pub fn from_code(code: &str) -> Option<$type> {
+            #[allow(dead_code, reason = "generated for every table; only some are parsed from text")]
+            pub(crate) fn from_code(code: &str) -> Option<$type> {
                 <$type as CodeValue>::from_code(code)
             }
         }
@@ -230,7 +231,7 @@ pub(crate) enum Relationship {
 }
 
 impl Relationship {
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Self::Insured => "1",
             Self::Family => "2",
@@ -241,7 +242,7 @@ impl Relationship {
 /// `InsuredCardClassification` (OQSCD010).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum InsuredCardClassification {
+pub(crate) enum InsuredCardClassification {
     /// `01` 一般
     #[default]
     General,
@@ -261,7 +262,7 @@ pub enum InsuredCardClassification {
 
 impl InsuredCardClassification {
     /// The code the XML and JSON answers carry.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Self::General => "01",
             Self::Retired => "02",
@@ -277,7 +278,7 @@ impl InsuredCardClassification {
 /// `ReasonOfLoss`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ReasonOfLoss {
+pub(crate) enum ReasonOfLoss {
     /// `01` 死亡
     Death,
     /// `02` 生活保護開始
@@ -290,7 +291,7 @@ pub enum ReasonOfLoss {
 
 impl ReasonOfLoss {
     /// The code the XML and JSON answers carry.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Self::Death => "01",
             Self::PublicAssistance => "02",
@@ -313,7 +314,7 @@ pub(crate) enum LimitCertificateClassification {
 }
 
 impl LimitCertificateClassification {
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Self::LimitApplication => "01",
             Self::LimitApplicationAndReduction => "02",
@@ -360,7 +361,7 @@ pub(crate) enum LimitCertificateFlag {
 }
 
 impl LimitCertificateFlag {
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Self::A01 => "A01",
             Self::A02 => "A02",
@@ -395,7 +396,7 @@ pub(crate) enum SpecificDiseaseCategory {
 }
 
 impl SpecificDiseaseCategory {
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Self::ChronicRenalFailureDialysis => "1",
             Self::Hemophilia => "2",

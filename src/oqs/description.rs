@@ -83,12 +83,12 @@ pub enum GraceRule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DateRange {
-    pub from: NaiveDate,
-    pub until: NaiveDate,
+    pub(crate) from: NaiveDate,
+    pub(crate) until: NaiveDate,
 }
 
 impl DateRange {
-    pub fn contains(&self, date: NaiveDate) -> bool {
+    pub(crate) fn contains(&self, date: NaiveDate) -> bool {
         self.from <= date && date <= self.until
     }
 }
@@ -99,27 +99,27 @@ impl DateRange {
 pub struct ResultCodes {
     /// `ProcessingResultCode` of the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub processing_result_code: Option<ProcessingResultCode>,
+    pub(crate) processing_result_code: Option<ProcessingResultCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) processing_result_message: Option<String>,
     /// `ErrorCode` of the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<ErrorCode>,
+    pub(crate) error_code: Option<ErrorCode>,
     /// `ErrorMessage` of the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_message: Option<String>,
+    pub(crate) error_message: Option<String>,
 }
 
 /// A 保険者.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct InsurerDescription {
-    pub number: InsurerNumber,
-    pub name: String,
+    pub(crate) number: InsurerNumber,
+    pub(crate) name: String,
     /// Days between a member's acquisition date and the insurer registering it in the system
     /// (after a job change the lookup finds nothing until then).
     #[serde(default)]
-    pub registration_lag_days: u32,
+    pub(crate) registration_lag_days: u32,
     /// Days between a member's 資格喪失日 and the insurer registering the loss: until then the
     /// system still answers the old qualification as 有効 (with a new one registered: 複数該当).
     #[serde(default)]
@@ -136,7 +136,7 @@ pub struct PersonDescription {
     pub person: Person,
     /// 郵便番号, answered as PostNumber.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub post_number: Option<String>,
+    pub(crate) post_number: Option<String>,
     /// Special states of the record (information blocked, address not disclosed, mislinked).
     #[serde(default)]
     pub flags: PersonFlags,
@@ -154,7 +154,7 @@ pub struct PersonDescription {
 pub struct PersonFlags {
     /// 自己情報提供不可フラグ (DV protection): blocks マイナ保険証 use altogether.
     #[serde(default)]
-    pub self_information_blocked: bool,
+    pub(crate) self_information_blocked: bool,
     /// 不開示該当フラグ: the address is not disclosed.
     #[serde(default)]
     pub(crate) address_not_disclosed: bool,
@@ -168,36 +168,36 @@ pub struct PersonFlags {
 #[serde(deny_unknown_fields)]
 pub struct QualificationDescription {
     /// 保険者番号 of an insurer listed under `insurers`.
-    pub insurer: Spanned<InsurerNumber>,
+    pub(crate) insurer: Spanned<InsurerNumber>,
     #[serde(default)]
     pub(crate) relationship: Relationship,
     #[serde(default)]
     pub(crate) card_classification: InsuredCardClassification,
     /// 記号 (may be empty for insurers that use none).
     #[serde(default)]
-    pub symbol: String,
+    pub(crate) symbol: String,
     /// 番号
-    pub number: String,
+    pub(crate) number: String,
     #[serde(default)]
     pub(crate) branch: BranchNumber,
     /// 資格取得日 (QualificationDate).
-    pub acquired: NaiveDate,
+    pub(crate) acquired: NaiveDate,
     /// 資格喪失日 (DisqualificationDate): the first day without the qualification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lost: Option<NaiveDate>,
+    pub(crate) lost: Option<NaiveDate>,
     /// Why the qualification was lost (required with `lost`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason_of_loss: Option<ReasonOfLoss>,
+    pub(crate) reason_of_loss: Option<ReasonOfLoss>,
     /// The day the insurer registered it; default: `acquired` + the insurer's lag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub registered_on: Option<NaiveDate>,
+    pub(crate) registered_on: Option<NaiveDate>,
     /// The day the insurer registered the loss (on or after `lost`); default: `lost` + the
     /// insurer's `loss_registration_lag_days`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) loss_registered_on: Option<NaiveDate>,
     /// 所得区分, which sets the burden ratio of the elderly.
     #[serde(default)]
-    pub income: IncomeBracket,
+    pub(crate) income: IncomeBracket,
     /// Explicit 負担割合 in percent (10, 20, 30), overriding the age rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burden_percent: Option<u8>,
@@ -219,21 +219,21 @@ pub struct QualificationDescription {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ElderlyRecipientDescription {
-    pub issued: NaiveDate,
-    pub valid_from: NaiveDate,
-    pub valid_until: NaiveDate,
-    pub burden_percent: u8,
+    pub(crate) issued: NaiveDate,
+    pub(crate) valid_from: NaiveDate,
+    pub(crate) valid_until: NaiveDate,
+    pub(crate) burden_percent: u8,
 }
 
 /// 限度額適用認定証 and its relatives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LimitCertificateDescription {
-    pub classification: LimitCertificateClassification,
-    pub flag: LimitCertificateFlag,
-    pub issued: NaiveDate,
-    pub valid_from: NaiveDate,
-    pub valid_until: NaiveDate,
+    pub(crate) classification: LimitCertificateClassification,
+    pub(crate) flag: LimitCertificateFlag,
+    pub(crate) issued: NaiveDate,
+    pub(crate) valid_from: NaiveDate,
+    pub(crate) valid_until: NaiveDate,
 }
 
 /// 特定疾病療養受療証.
@@ -241,9 +241,9 @@ pub(crate) struct LimitCertificateDescription {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SpecificDiseaseDescription {
     pub(crate) category: SpecificDiseaseCategory,
-    pub issued: NaiveDate,
-    pub valid_from: NaiveDate,
-    pub valid_until: NaiveDate,
+    pub(crate) issued: NaiveDate,
+    pub(crate) valid_from: NaiveDate,
+    pub(crate) valid_until: NaiveDate,
     /// 自己負担限度額 in yen.
     pub(crate) self_pay: u32,
 }
@@ -254,7 +254,7 @@ pub(crate) struct SpecificDiseaseDescription {
 #[serde(deny_unknown_fields)]
 pub struct CardLinkDescription {
     /// notBefore of the card's 利用者証明用電子証明書.
-    pub issued: NaiveDate,
+    pub(crate) issued: NaiveDate,
     /// The card's 保険証利用登録 state.
     #[serde(default)]
     pub link: LinkState,
@@ -265,17 +265,21 @@ pub struct CardLinkDescription {
     pub(crate) revoked: Option<Revocation>,
     /// A wrong link: the card belongs to this other person (id) but is linked to this record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub holder: Option<Spanned<String>>,
+    pub(crate) holder: Option<Spanned<String>>,
 }
 
 /// The 保険証利用登録 state of one certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkState {
+    /// The certificate is linked to the insurance record (保険証利用登録 done).
     #[default]
     Registered,
+    /// The holder never registered the card for insurance use.
     NotRegistered,
+    /// The holder cancelled the registration.
     CancelledOnRequest,
+    /// The registration lapsed when the certificate's grace period ended.
     CancelledAfterGrace,
     /// A renewed certificate whose first use must re-link it through J-LIS.
     RelinkNeeded,
@@ -285,9 +289,9 @@ pub enum LinkState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Revocation {
-    pub reason: RevocationReason,
+    pub(crate) reason: RevocationReason,
     /// First day the certificate counts as revoked.
-    pub on: NaiveDate,
+    pub(crate) on: NaiveDate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -306,11 +310,11 @@ pub(crate) enum RevocationReason {
 /// [`crate::oqs::insurer`] (a 6-digit number padded with spaces or zeros is the 6-digit one).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "InsurerNumberText", into = "String")]
-pub struct InsurerNumber(String);
+pub(crate) struct InsurerNumber(String);
 
 impl InsurerNumber {
     /// The 8-character number as answers carry it.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -396,17 +400,25 @@ impl From<BranchNumber> for String {
 /// Why a registry file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DescriptionError {
+    /// The registry file cannot be read.
     #[error("{file}: {source}")]
     Read {
+        /// The registry file, as the caller named it.
         file: String,
+        /// Why reading failed.
         #[source]
         source: std::io::Error,
     },
+    /// The registry file is not valid YAML for a registry.
     #[error("{file}:{line}:{column}: {message}")]
     Yaml {
+        /// The registry file, as the caller named it.
         file: String,
+        /// 1-based line of the problem.
         line: u64,
+        /// 1-based column of the problem.
         column: u64,
+        /// What the YAML parser or the schema objected to.
         message: String,
     },
 }

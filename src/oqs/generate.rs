@@ -159,21 +159,21 @@ pub(crate) const MAX_SYNTHETIC_PERSONS: u64 = 130_000_000;
 #[derive(Debug, Clone)]
 pub struct SyntheticPerson {
     /// The person's position in the generator's draws.
-    pub index: usize,
+    pub(crate) index: usize,
     /// Name, birth date, sex, address and 個人番号.
     pub person: Person,
     /// 郵便番号.
-    pub post_number: String,
+    pub(crate) post_number: String,
     /// The insurer of the person's qualification.
-    pub insurer_number: String,
+    pub(crate) insurer_number: String,
     /// 被保険者証の記号.
-    pub symbol: String,
+    pub(crate) symbol: String,
     /// 被保険者番号 (the index plus one, as text).
-    pub number: String,
+    pub(crate) number: String,
     /// 資格取得年月日.
-    pub acquired: NaiveDate,
+    pub(crate) acquired: NaiveDate,
     /// 所得区分.
-    pub income: IncomeBracket,
+    pub(crate) income: IncomeBracket,
     /// The card's issue date: the not_before of its authentication certificate, from which the
     /// registry derives the certificate serial.
     pub card_issued: NaiveDate,

@@ -12,8 +12,10 @@ use crate::oqs::registry::{
 /// Why a registry could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The registry file cannot be read or parsed.
     #[error(transparent)]
     Description(#[from] DescriptionError),
+    /// The registry parsed but breaks a rule (duplicate card, unknown insurer, bad code).
     #[error(transparent)]
     Registry(#[from] RegistryError),
 }

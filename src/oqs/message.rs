@@ -128,7 +128,7 @@ impl IdentityMethod {
     pub(crate) const ALL: [IdentityMethod; 3] = [Self::Face, Self::Pin, Self::Visual];
 
     /// The name used in JSON and in the XML request's `<IdentityMethod>` element.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Face => "face",
             Self::Pin => "pin",
@@ -241,20 +241,20 @@ fn default_true() -> bool {
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
 pub struct QualificationConfirmSearchInfo {
     /// `InsurerNumber`: 保険者番号 as the request wrote it.
-    pub insurer_number: String,
+    pub(crate) insurer_number: String,
     /// `InsuredCardSymbol`: 被保険者証の記号.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub insured_card_symbol: Option<String>,
+    pub(crate) insured_card_symbol: Option<String>,
     /// `InsuredIdentificationNumber`: 被保険者証の番号.
-    pub insured_identification_number: String,
+    pub(crate) insured_identification_number: String,
     /// `InsuredBranchNumber`: 枝番 (2 digits).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub insured_branch_number: Option<String>,
+    pub(crate) insured_branch_number: Option<String>,
     /// `Birthdate`: 生年月日, YYYYMMDD.
-    pub birthdate: String,
+    pub(crate) birthdate: String,
     /// `LimitApplicationCertificateRelatedConsFlg`: consent to 限度額適用認定証 information (0/1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit_application_certificate_related_cons_flg: Option<String>,
+    pub(crate) limit_application_certificate_related_cons_flg: Option<String>,
     /// `ArbitraryIdentifier`: the terminal's own identifier of the query, echoed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arbitrary_identifier: Option<String>,
@@ -262,7 +262,7 @@ pub struct QualificationConfirmSearchInfo {
 
 impl InsuranceCardRequest {
     /// The echo of this query: as the request wrote it, or from its fields.
-    pub fn search_info(&self) -> QualificationConfirmSearchInfo {
+    pub(crate) fn search_info(&self) -> QualificationConfirmSearchInfo {
         self.echo
             .clone()
             .unwrap_or_else(|| QualificationConfirmSearchInfo {
@@ -320,10 +320,10 @@ pub enum ConsentMode {
 
 /// A challenge for proof of possession.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Challenge {
+pub(crate) struct Challenge {
     /// The random bytes the card signs to prove possession.
     #[serde(with = "hex_bytes")]
-    pub challenge: Vec<u8>,
+    pub(crate) challenge: Vec<u8>,
 }
 
 /// The answer to a check, a lookup or a registration.
@@ -355,7 +355,7 @@ pub struct MessageHeader {
     pub medical_institution_code: String,
     /// `ArbitraryFileIdentifier`: the terminal's own file name, answered exactly as sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub arbitrary_file_identifier: Option<String>,
+    pub(crate) arbitrary_file_identifier: Option<String>,
     /// `ReferenceClassification`: what identified the patient (card or 被保険者証).
     #[serde(with = "code_text")]
     pub reference_classification: ReferenceClassification,

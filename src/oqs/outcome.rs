@@ -62,7 +62,7 @@ impl Outcome {
 
     /// The header's `SegmentOfResult`: a verdict, even a refusal, is a processed request;
     /// only a malformed one ends abnormally.
-    pub fn segment_of_result(self) -> SegmentOfResult {
+    pub(crate) fn segment_of_result(self) -> SegmentOfResult {
         if self.is_malformed_request() {
             SegmentOfResult::AbnormalEnd
         } else {
@@ -71,7 +71,7 @@ impl Outcome {
     }
 
     /// The body's `ProcessingResultStatus`.
-    pub fn processing_result_status(self) -> ProcessingResultStatus {
+    pub(crate) fn processing_result_status(self) -> ProcessingResultStatus {
         if self.is_success() {
             ProcessingResultStatus::Success
         } else {

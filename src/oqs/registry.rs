@@ -31,16 +31,28 @@ pub(crate) struct InsurerId(pub u32);
 /// Errors building a registry (shape errors are caught by the YAML types already).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
+    /// A field of the registry file breaks a rule, at a known place.
     #[error("{file}:{line}:{column}: {field}: {message}")]
     Invalid {
+        /// The registry file, as the caller named it.
         file: String,
+        /// 1-based line of the field.
         line: u64,
+        /// 1-based column of the field.
         column: u64,
+        /// The field's path in the registry file.
         field: String,
+        /// The rule it breaks.
         message: String,
     },
+    /// A registry built in code (no file) breaks a rule.
     #[error("{field}: {message}")]
-    Build { field: String, message: String },
+    Build {
+        /// The field's path in the description.
+        field: String,
+        /// The rule it breaks.
+        message: String,
+    },
 }
 
 /// Strings stored back to back; an id is an index into `ends`.
@@ -138,7 +150,7 @@ pub(crate) struct QualificationExtras {
     pub(crate) card_valid_from: Option<NaiveDate>,
     pub(crate) card_valid_until: Option<NaiveDate>,
     pub(crate) elderly_recipient: Option<ElderlyRecipientDescription>,
-    pub limit_certificate: Option<LimitCertificateDescription>,
+    pub(crate) limit_certificate: Option<LimitCertificateDescription>,
     pub(crate) specific_diseases: Vec<SpecificDiseaseDescription>,
 }
 
@@ -191,20 +203,20 @@ pub struct Registry {
 /// One qualification as the builder takes it.
 #[derive(Debug, Clone)]
 pub(crate) struct QualificationRecord<'a> {
-    pub insurer: &'a str,
+    pub(crate) insurer: &'a str,
     pub(crate) relationship: Relationship,
     pub(crate) card_classification: InsuredCardClassification,
-    pub symbol: &'a str,
-    pub number: &'a str,
-    pub branch: u8,
-    pub acquired: NaiveDate,
-    pub lost: Option<NaiveDate>,
-    pub reason_of_loss: Option<ReasonOfLoss>,
-    pub registered_on: Option<NaiveDate>,
+    pub(crate) symbol: &'a str,
+    pub(crate) number: &'a str,
+    pub(crate) branch: u8,
+    pub(crate) acquired: NaiveDate,
+    pub(crate) lost: Option<NaiveDate>,
+    pub(crate) reason_of_loss: Option<ReasonOfLoss>,
+    pub(crate) registered_on: Option<NaiveDate>,
     /// When the insurer registered the loss (on or after `lost`); `None`: on `lost`.
     pub(crate) loss_registered_on: Option<NaiveDate>,
-    pub income: IncomeBracket,
-    pub burden_percent: Option<u8>,
+    pub(crate) income: IncomeBracket,
+    pub(crate) burden_percent: Option<u8>,
     pub(crate) extras: QualificationExtras,
 }
 
@@ -212,12 +224,12 @@ pub(crate) struct QualificationRecord<'a> {
 #[derive(Debug, Clone)]
 pub(crate) struct CardLinkRecord<'a> {
     /// 個人番号 of the card's holder (another person's for a wrong link).
-    pub holder: &'a MyNumber,
+    pub(crate) holder: &'a MyNumber,
     /// notBefore of the authentication certificate.
-    pub issued: NaiveDate,
-    pub link: LinkState,
-    pub registered_on: Option<NaiveDate>,
-    pub revoked: Option<Revocation>,
+    pub(crate) issued: NaiveDate,
+    pub(crate) link: LinkState,
+    pub(crate) registered_on: Option<NaiveDate>,
+    pub(crate) revoked: Option<Revocation>,
 }
 
 /// Builds a [`Registry`]; used by the YAML loader, the synthetic generator and the scenario
@@ -237,7 +249,7 @@ fn my_number_key(number: &MyNumber) -> u64 {
 }
 
 impl RegistryBuilder {
-    pub fn new(options: RegistryOptions) -> RegistryBuilder {
+    pub(crate) fn new(options: RegistryOptions) -> RegistryBuilder {
         Self::with_capacity(options, 0)
     }
 
@@ -463,12 +475,12 @@ impl RegistryBuilder {
     }
 
     /// 個人番号 of a person added earlier.
-    pub fn my_number(&self, person: PersonId) -> Option<MyNumber> {
+    pub(crate) fn my_number(&self, person: PersonId) -> Option<MyNumber> {
         let key = *self.my_numbers.get(person.0 as usize)?;
         format!("{key:012}").parse().ok()
     }
 
-    pub fn person_id(&self, id: &str) -> Option<PersonId> {
+    pub(crate) fn person_id(&self, id: &str) -> Option<PersonId> {
         self.registry
             .person_ids
             .get(id)
@@ -486,7 +498,7 @@ impl RegistryBuilder {
         numbers.join(", ")
     }
 
-    pub fn build(mut self) -> Result<Registry, RegistryError> {
+    pub(crate) fn build(mut self) -> Result<Registry, RegistryError> {
         let registry = &mut self.registry;
         // Qualifications grouped by person, keeping each person's order; the generator and the
         // YAML loader add them in order already, so the sort is usually skipped.
@@ -622,9 +634,9 @@ pub struct CardView {
     /// The holder.
     pub person: PersonId,
     /// Its 保険証利用登録 as stored.
-    pub link: LinkState,
+    pub(crate) link: LinkState,
     /// `None` when registered from the start.
-    pub registered_on: Option<NaiveDate>,
+    pub(crate) registered_on: Option<NaiveDate>,
     pub(crate) revoked: Option<Revocation>,
     /// Linked to someone else's record (紐付け誤り).
     pub mislinked: bool,
@@ -638,34 +650,34 @@ pub(crate) struct PersonView<'a> {
 }
 
 impl<'a> PersonView<'a> {
-    pub fn name(&self) -> &'a str {
+    pub(crate) fn name(&self) -> &'a str {
         self.registry.text.get(self.row.name)
     }
-    pub fn kana(&self) -> &'a str {
+    pub(crate) fn kana(&self) -> &'a str {
         self.registry.text.get(self.row.kana)
     }
-    pub fn address(&self) -> &'a str {
+    pub(crate) fn address(&self) -> &'a str {
         self.registry.text.get(self.row.address)
     }
-    pub fn post_number(&self) -> Option<&'a str> {
+    pub(crate) fn post_number(&self) -> Option<&'a str> {
         (self.row.post_number != NO_TEXT).then(|| self.registry.text.get(self.row.post_number))
     }
-    pub fn birth_date(&self) -> NaiveDate {
+    pub(crate) fn birth_date(&self) -> NaiveDate {
         self.row.birth_date
     }
-    pub fn sex(&self) -> Sex {
+    pub(crate) fn sex(&self) -> Sex {
         self.row.sex
     }
-    pub fn self_information_blocked(&self) -> bool {
+    pub(crate) fn self_information_blocked(&self) -> bool {
         self.row.flags & FLAG_SELF_INFORMATION_BLOCKED != 0
     }
     pub(crate) fn address_not_disclosed(&self) -> bool {
         self.row.flags & FLAG_ADDRESS_NOT_DISCLOSED != 0
     }
-    pub fn jlis_mismatch(&self) -> bool {
+    pub(crate) fn jlis_mismatch(&self) -> bool {
         self.row.flags & FLAG_JLIS_MISMATCH != 0
     }
-    pub fn qualifications(&self) -> impl Iterator<Item = QualificationView<'a>> + 'a {
+    pub(crate) fn qualifications(&self) -> impl Iterator<Item = QualificationView<'a>> + 'a {
         let registry = self.registry;
         let start = self.row.qualifications_start;
         let end = start + u32::from(self.row.qualifications_len);
@@ -682,25 +694,25 @@ pub(crate) struct QualificationView<'a> {
 }
 
 impl<'a> QualificationView<'a> {
-    pub fn id(&self) -> QualificationId {
+    pub(crate) fn id(&self) -> QualificationId {
         self.id
     }
-    pub fn person(&self) -> PersonId {
+    pub(crate) fn person(&self) -> PersonId {
         PersonId(self.row.person)
     }
-    pub fn insurer_number(&self) -> &'a str {
+    pub(crate) fn insurer_number(&self) -> &'a str {
         &self.registry.insurers[self.row.insurer as usize].number
     }
     pub(crate) fn insurer_name(&self) -> &'a str {
         &self.registry.insurers[self.row.insurer as usize].name
     }
-    pub fn symbol(&self) -> &'a str {
+    pub(crate) fn symbol(&self) -> &'a str {
         self.registry.text.get(self.row.symbol)
     }
-    pub fn number(&self) -> &'a str {
+    pub(crate) fn number(&self) -> &'a str {
         self.registry.text.get(self.row.number)
     }
-    pub fn branch(&self) -> u8 {
+    pub(crate) fn branch(&self) -> u8 {
         self.row.branch
     }
     pub(crate) fn relationship(&self) -> Relationship {
@@ -709,16 +721,16 @@ impl<'a> QualificationView<'a> {
     pub(crate) fn card_classification(&self) -> InsuredCardClassification {
         self.row.card_classification
     }
-    pub fn acquired(&self) -> NaiveDate {
+    pub(crate) fn acquired(&self) -> NaiveDate {
         self.row.acquired
     }
-    pub fn lost(&self) -> Option<NaiveDate> {
+    pub(crate) fn lost(&self) -> Option<NaiveDate> {
         (self.row.lost != NaiveDate::MAX).then_some(self.row.lost)
     }
-    pub fn reason_of_loss(&self) -> Option<ReasonOfLoss> {
+    pub(crate) fn reason_of_loss(&self) -> Option<ReasonOfLoss> {
         self.row.reason_of_loss
     }
-    pub fn income(&self) -> IncomeBracket {
+    pub(crate) fn income(&self) -> IncomeBracket {
         self.row.income
     }
     pub(crate) fn burden_percent_override(&self) -> Option<u8> {

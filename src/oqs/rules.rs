@@ -9,7 +9,9 @@ use crate::oqs::description::GraceRule;
 /// Where a date falls relative to an authentication certificate's life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertificateStanding {
+    /// Before the certificate's notBefore: the card cannot be used yet.
     NotYetValid,
+    /// Inside notBefore..=notAfter: a full qualification answer.
     Valid,
     /// After notAfter but inside the grace period: qualification data only.
     Grace,

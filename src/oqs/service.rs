@@ -96,9 +96,13 @@ impl Default for OqsConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CallKind {
+    /// A request for the challenge the card signs to prove possession.
     Challenge,
+    /// An online qualification check (オンライン資格確認).
     Check,
+    /// A lookup by insurance card symbol and number (no My Number Card).
     InsuranceCardLookup,
+    /// A 保険証利用登録 (linking the card to the insurance record).
     Register,
 }
 

@@ -13,13 +13,13 @@ pub struct GenerateArgs {
     /// files of the crate's own `fixtures/` at build time, so run this from the checkout root
     /// (or point it there) and rebuild.
     #[arg(long, default_value = "fixtures")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Number of RSA-2048 keys in the pool (pool_key(i) uses key i % N).
     #[arg(long, default_value_t = DEFAULT_POOL_SIZE, value_parser = parse_pool_size)]
-    pub keys: usize,
+    pub(crate) keys: usize,
     /// Seed of the deterministic generator; the same seed always gives the same files.
     #[arg(long, default_value_t = DEFAULT_SEED)]
-    pub seed: u64,
+    pub(crate) seed: u64,
 }
 
 const MAX_POOL_SIZE: usize = 1024;
@@ -40,8 +40,10 @@ fn parse_pool_size(text: &str) -> Result<usize, String> {
 /// Why `myna-hil pki generate` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiCliError {
+    /// The key pool or the test CA cannot be generated.
     #[error(transparent)]
     Pki(#[from] PkiError),
+    /// The fixtures cannot be written under `fixtures/pki/`.
     #[error("writing fixtures: {0}")]
     Write(#[from] std::io::Error),
 }

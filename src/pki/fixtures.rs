@@ -40,7 +40,7 @@ impl FixtureSet {
 
     /// Every file of the set: path relative to the fixtures directory, and content. These are
     /// the paths the library embeds (relative to `fixtures/`).
-    pub fn files(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn files(&self) -> Vec<(&'static str, String)> {
         vec![
             (relative_pool_file(), self.pool_pem()),
             (

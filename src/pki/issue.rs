@@ -210,7 +210,7 @@ impl CertificateAuthority {
         &self.certificate_pem
     }
 
-    pub(crate) fn issue(&self, request: &CertificateRequest<'_>) -> Result<Vec<u8>, PkiError> {
+    pub(super) fn issue(&self, request: &CertificateRequest<'_>) -> Result<Vec<u8>, PkiError> {
         if request.kind != self.kind {
             return Err(PkiError::Request(format!(
                 "a {} certificate was asked of the {} CA",

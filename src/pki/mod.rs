@@ -43,8 +43,10 @@ use issue::CertificateAuthority;
 /// Why the test PKI could not issue, load or verify a certificate.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
+    /// A committed key or CA file under `fixtures/pki/` is missing or unreadable.
     #[error("test PKI fixtures: {0}")]
     Fixture(String),
+    /// A certificate cannot be built or encoded.
     #[error("certificate: {0}")]
     Certificate(String),
     /// The issue request breaks a rule of the CA (dates out of order or range, signing
@@ -55,12 +57,24 @@ pub enum PkiError {
     #[error("not a DER X.509 certificate: {0}")]
     Malformed(String),
     /// The certificate names another issuer than the test CA it was checked against.
+    /// A certificate names an issuer other than the test CA.
     #[error("certificate issued by {found:?}, expected the test CA {expected:?}")]
-    UnknownIssuer { expected: String, found: String },
+    UnknownIssuer {
+        /// The test CA's subject name.
+        expected: String,
+        /// The issuer the certificate names.
+        found: String,
+    },
     /// The issuer name matches but the signature does not verify with the CA's key (tampered
     /// certificate, or another CA using the same name).
+    /// A certificate's signature does not verify with the test CA's key.
     #[error("certificate signature does not verify with the test CA {issuer:?}: {reason}")]
-    BadSignature { issuer: String, reason: String },
+    BadSignature {
+        /// The test CA's subject name.
+        issuer: String,
+        /// What the verification reported.
+        reason: String,
+    },
 }
 
 /// Which JPKI certificate.

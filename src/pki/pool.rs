@@ -63,7 +63,7 @@ pub fn pool_size() -> usize {
     pool().blocks.len()
 }
 
-pub(crate) fn pool_key(index: usize) -> Result<RsaPrivateKey, PkiError> {
+pub(super) fn pool_key(index: usize) -> Result<RsaPrivateKey, PkiError> {
     let pool = pool();
     if pool.blocks.is_empty() {
         return Err(PkiError::Fixture(format!(

@@ -24,7 +24,7 @@ pub(crate) struct RsaSigner {
 
 impl RsaSigner {
     /// Prepares `key`. Fails only if the key cannot be DER-encoded for aws-lc.
-    pub fn new(key: RsaPrivateKey) -> Result<RsaSigner, PkiError> {
+    pub(crate) fn new(key: RsaPrivateKey) -> Result<RsaSigner, PkiError> {
         let der = key
             .to_pkcs1_der()
             .map_err(|error| PkiError::Certificate(format!("encoding an RSA key: {error}")))?;
@@ -51,12 +51,12 @@ impl RsaSigner {
         &self.key
     }
 
-    pub fn public_key(&self) -> RsaPublicKey {
+    pub(crate) fn public_key(&self) -> RsaPublicKey {
         self.key.to_public_key()
     }
 
     /// Modulus length in bytes: the length of every signature.
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         self.key.size()
     }
 

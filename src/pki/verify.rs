@@ -23,7 +23,7 @@ struct SignedBytes<'a> {
     signature: BitStringRef<'a>,
 }
 
-pub(crate) fn verify_issued(
+pub(super) fn verify_issued(
     ca: &CertificateAuthority,
     der: &[u8],
 ) -> Result<VerifiedCertificate, PkiError> {

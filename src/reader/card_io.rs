@@ -11,7 +11,7 @@ use crate::trace::{ApduExchange, ExchangeAnswer};
 use crate::transport::{Transport, TransportError};
 
 /// The token label of a マイナンバーカード (JPKI EF `0006`, first bytes).
-pub const CARD_TOKEN_LABEL: &[u8] = b"JPKIAPICCTOKEN2";
+pub(crate) const CARD_TOKEN_LABEL: &[u8] = b"JPKIAPICCTOKEN2";
 
 /// DER prefix of SHA-256 DigestInfo (RFC 8017 §9.2 note 1).
 const SHA256_DIGEST_INFO_PREFIX: [u8; 19] = [
@@ -25,11 +25,11 @@ const MAX_EF_SIZE: usize = 64 * 1024;
 
 /// One exchange as the reader saw it (written as upper-case hex with secrets as `XX`, and
 /// the status word or the transport error).
-pub type Exchange = ApduExchange;
+pub(crate) type Exchange = ApduExchange;
 
 /// What went wrong talking to the card.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CardIoError {
+pub(crate) enum CardIoError {
     #[error("no card in the reader")]
     NoCard,
     #[error("the card was removed")]
@@ -53,7 +53,7 @@ impl From<TransportError> for CardIoError {
 }
 
 /// The answer to the retry-counter query / a VERIFY, in the one vocabulary of [`crate::apdu`].
-pub use crate::apdu::PinStatus;
+pub(crate) use crate::apdu::PinStatus;
 
 /// Counts of what the reader sent, for the reception outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -69,7 +69,7 @@ pub struct CommandCounts {
 }
 
 /// A card session: the transport plus the reader's log.
-pub struct CardLink<'t> {
+pub(crate) struct CardLink<'t> {
     transport: &'t mut dyn Transport,
     log: &'t mut Vec<Exchange>,
     counts: &'t mut CommandCounts,
@@ -88,7 +88,7 @@ fn split(rapdu: &[u8]) -> Result<(&[u8], StatusWord), CardIoError> {
 }
 
 impl<'t> CardLink<'t> {
-    pub fn new(
+    pub(crate) fn new(
         transport: &'t mut dyn Transport,
         log: &'t mut Vec<Exchange>,
         counts: &'t mut CommandCounts,
@@ -102,12 +102,12 @@ impl<'t> CardLink<'t> {
     }
 
     /// Powers the card up; the ATR.
-    pub fn connect(&mut self) -> Result<Vec<u8>, CardIoError> {
+    pub(crate) fn connect(&mut self) -> Result<Vec<u8>, CardIoError> {
         self.selection.clear();
         Ok(self.transport.connect()?)
     }
 
-    pub fn disconnect(&mut self) {
+    pub(crate) fn disconnect(&mut self) {
         // Releasing a card that is already gone is not an error worth reporting.
         let _ = self.transport.disconnect();
     }
@@ -134,12 +134,12 @@ impl<'t> CardLink<'t> {
     }
 
     /// SELECT of an application; the status word (`6A 82` = not on this card).
-    pub fn select_application(&mut self, aid: &[u8; 10]) -> Result<StatusWord, CardIoError> {
+    pub(crate) fn select_application(&mut self, aid: &[u8; 10]) -> Result<StatusWord, CardIoError> {
         let (_, sw) = self.exchange(&build::select_aid(aid))?;
         Ok(sw)
     }
 
-    pub fn select_file(&mut self, fid: u16) -> Result<StatusWord, CardIoError> {
+    pub(crate) fn select_file(&mut self, fid: u16) -> Result<StatusWord, CardIoError> {
         let (_, sw) = self.exchange(&build::select_fid(fid))?;
         Ok(sw)
     }
@@ -153,7 +153,7 @@ impl<'t> CardLink<'t> {
     }
 
     /// Reads the token label of JPKI EF `0006` (32 bytes).
-    pub fn read_token_label(&mut self) -> Result<Vec<u8>, CardIoError> {
+    pub(crate) fn read_token_label(&mut self) -> Result<Vec<u8>, CardIoError> {
         let sw = self.select_file(jpki::EF_TOKEN_INFO)?;
         self.require("SELECT token info", sw)?;
         let (data, sw) = self.exchange(&build::read_binary(0, 0x20))?;
@@ -163,7 +163,7 @@ impl<'t> CardLink<'t> {
 
     /// Reads a DER object from the selected EF the common way: a 4-byte header read, the size
     /// from its length bytes, then 256-byte chunks (`Le = 00`).
-    pub fn read_der_file(&mut self) -> Result<Vec<u8>, CardIoError> {
+    pub(crate) fn read_der_file(&mut self) -> Result<Vec<u8>, CardIoError> {
         let (header, sw) = self.exchange(&build::read_binary(0, 4))?;
         self.require("READ BINARY header", sw)?;
         let size = match header.as_slice() {
@@ -198,7 +198,7 @@ impl<'t> CardLink<'t> {
     }
 
     /// Reads the selected EF to its end: 256-byte chunks until a short one or `6B 00`.
-    pub fn read_to_end(&mut self) -> Result<Vec<u8>, CardIoError> {
+    pub(crate) fn read_to_end(&mut self) -> Result<Vec<u8>, CardIoError> {
         let mut contents = Vec::new();
         loop {
             let at = u16::try_from(contents.len())
@@ -217,7 +217,7 @@ impl<'t> CardLink<'t> {
     }
 
     /// The retry-counter query `00 20 00 80` on the selected PIN EF.
-    pub fn query_pin(&mut self) -> Result<PinStatus, CardIoError> {
+    pub(crate) fn query_pin(&mut self) -> Result<PinStatus, CardIoError> {
         self.counts.pin_query += 1;
         let (_, sw) = self.exchange(&build::retry_query())?;
         sw.pin_status().ok_or(CardIoError::Status {
@@ -227,7 +227,7 @@ impl<'t> CardLink<'t> {
     }
 
     /// VERIFY `00 20 00 80 Lc <secret>` on the selected PIN EF.
-    pub fn verify(&mut self, secret: &[u8]) -> Result<PinStatus, CardIoError> {
+    pub(crate) fn verify(&mut self, secret: &[u8]) -> Result<PinStatus, CardIoError> {
         let apdu =
             build::verify(secret).map_err(|_| CardIoError::Unreadable("secret too long".into()))?;
         match self.selection.secret() {
@@ -243,7 +243,7 @@ impl<'t> CardLink<'t> {
     }
 
     /// SELECT EF `0017` and COMPUTE DIGITAL SIGNATURE over the DigestInfo of SHA-256(message).
-    pub fn sign_with_auth_key(&mut self, message: &[u8]) -> Result<Vec<u8>, CardIoError> {
+    pub(crate) fn sign_with_auth_key(&mut self, message: &[u8]) -> Result<Vec<u8>, CardIoError> {
         let sw = self.select_file(jpki::EF_AUTH_KEY)?;
         self.require("SELECT auth key", sw)?;
         let mut digest_info = SHA256_DIGEST_INFO_PREFIX.to_vec();
@@ -258,7 +258,10 @@ impl<'t> CardLink<'t> {
 
     /// Opens the card face (surface AP) with 照合番号B and reads EF `0002`.
     /// `Ok(None)` when the card refuses the number or has no surface AP.
-    pub fn read_card_face(&mut self, collation_b: &str) -> Result<Option<Vec<u8>>, CardIoError> {
+    pub(crate) fn read_card_face(
+        &mut self,
+        collation_b: &str,
+    ) -> Result<Option<Vec<u8>>, CardIoError> {
         if !self.select_application(&AID_SURFACE)?.is_success() {
             return Ok(None);
         }

@@ -205,8 +205,9 @@ const TABLE: &[(MessageCode, &str, &str)] = &[
 ];
 
 impl MessageCode {
+    #[cfg(test)]
     /// Every code, in table order (for documentation and tests).
-    pub fn all() -> impl Iterator<Item = MessageCode> {
+    pub(crate) fn all() -> impl Iterator<Item = MessageCode> {
         TABLE.iter().map(|(code, _, _)| *code)
     }
 
@@ -224,12 +225,13 @@ impl MessageCode {
     }
 
     /// The text shown on the screen.
-    pub fn text(self) -> &'static str {
+    pub(crate) fn text(self) -> &'static str {
         self.entry().2
     }
 
+    #[cfg(test)]
     /// Whether the code is one seen on readers in the field (the rest are the harness's own).
-    pub fn is_field_code(self) -> bool {
+    pub(crate) fn is_field_code(self) -> bool {
         !self.code().starts_with('H')
     }
 }
@@ -244,8 +246,8 @@ impl fmt::Display for MessageCode {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown reader message code {given:?}; valid codes: {valid}")]
 pub struct UnknownMessageCode {
-    pub given: String,
-    pub valid: String,
+    pub(crate) given: String,
+    pub(crate) valid: String,
 }
 
 impl FromStr for MessageCode {
@@ -299,7 +301,7 @@ pub enum FallbackGuidance {
 }
 
 impl FallbackGuidance {
-    pub fn text(self) -> &'static str {
+    pub(crate) fn text(self) -> &'static str {
         match self {
             Self::EmergencyQualificationCheck => {
                 "氏名・性別・生年月日・住所を控え、後で緊急時医療情報・資格確認機能で確認してください"

@@ -14,16 +14,16 @@ pub use crate::person::BirthYearStyle;
 #[serde(deny_unknown_fields)]
 pub struct FaceOcr {
     /// 生年月日 as printed (the reader converts it to the era year).
-    pub birth_date: NaiveDate,
+    pub(crate) birth_date: NaiveDate,
     /// The year of the card's 有効期限.
-    pub card_expiry_year: i32,
+    pub(crate) card_expiry_year: i32,
     /// The 4-digit セキュリティコード.
     pub security_code: String,
 }
 
 /// Why OCR fields cannot make a 照合番号B.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OcrError {
+pub(crate) enum OcrError {
     #[error("security_code must be 4 ASCII digits, got {0:?}")]
     SecurityCode(String),
     #[error("card_expiry_year must have 4 digits, got {0}")]
@@ -42,7 +42,7 @@ impl FaceOcr {
     }
 
     /// 照合番号B: birth `YYMMDD` (year per `style`) + expiry year `YYYY` + security code.
-    pub fn collation_number_b(&self, style: BirthYearStyle) -> Result<String, OcrError> {
+    pub(crate) fn collation_number_b(&self, style: BirthYearStyle) -> Result<String, OcrError> {
         let code = self.security_code.as_bytes();
         if code.len() != 4 || !code.iter().all(u8::is_ascii_digit) {
             return Err(OcrError::SecurityCode(self.security_code.clone()));

@@ -28,17 +28,8 @@ pub enum ConsentTopic {
 }
 
 impl ConsentTopic {
-    pub fn text(self) -> &'static str {
-        match self {
-            Self::MedicalTreatment => "過去の診療情報を提供することに同意しますか",
-            Self::Medication => "過去の薬剤情報を提供することに同意しますか",
-            Self::Surgery => "過去の手術情報を提供することに同意しますか",
-            Self::SpecificHealthCheckup => "特定健診等の情報を提供することに同意しますか",
-            Self::LimitAmount => "限度額情報を提供することに同意しますか",
-        }
-    }
-
-    pub(crate) fn record(self, choices: &mut ConsentChoices, agree: bool) {
+    /// Stores the patient's yes/no for this topic in the consent flags sent with the check.
+    pub fn record(self, choices: &mut ConsentChoices, agree: bool) {
         match self {
             Self::MedicalTreatment => choices.medical_treatment = agree,
             Self::Medication => choices.medication = agree,
@@ -56,6 +47,7 @@ pub enum CheckupScreenRule {
     /// Every patient sees it (default).
     #[default]
     Always,
+    /// No patient sees it.
     Never,
     /// Patients of at least this age on the reception day. The reader knows the birth date
     /// only from the card front (face reception); when it does not, the screen is shown.
@@ -63,7 +55,7 @@ pub enum CheckupScreenRule {
 }
 
 /// The individual-consent sequence on `date`.
-pub fn individual_screens(
+pub(crate) fn individual_screens(
     date: NaiveDate,
     checkup: CheckupScreenRule,
     age: Option<u32>,
@@ -88,12 +80,12 @@ pub fn individual_screens(
 }
 
 /// Whether the 包括同意 / individual choice screen exists on `date`.
-pub fn mode_screen_shown(date: NaiveDate) -> bool {
+pub(crate) fn mode_screen_shown(date: NaiveDate) -> bool {
     rules::comprehensive_consent_available(date)
 }
 
 /// The flags of a 包括同意: every kind of information (限度額 is statutory on those dates).
-pub fn comprehensive_choices() -> ConsentChoices {
+pub(crate) fn comprehensive_choices() -> ConsentChoices {
     ConsentChoices {
         mode: ConsentMode::Comprehensive,
         medical_treatment: true,

@@ -33,12 +33,12 @@
 //! ```
 
 pub(crate) mod card_io;
-pub(crate) mod codes;
+pub mod codes;
 pub(crate) mod collation;
 pub(crate) mod consent;
-pub(crate) mod outcome;
+pub mod outcome;
 pub mod screen;
-pub(crate) mod service;
+pub mod service;
 pub(crate) mod terminal;
 
 pub use codes::{FallbackGuidance, MessageCode};

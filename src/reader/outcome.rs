@@ -29,11 +29,12 @@ pub struct ReceptionOutcome {
     /// Every message shown, in order.
     pub message_codes: Vec<MessageCode>,
     /// ATR of the last card detected (upper-case hex).
-    pub atr: Option<String>,
+    pub(crate) atr: Option<String>,
     /// How the holder was identified, once they were.
     pub identity: Option<IdentityMethod>,
     /// Tries left on the auth PIN as the card last reported them.
     pub pin_tries_left: Option<u8>,
+    /// How many times face authentication failed before the reception ended.
     pub face_failures: u32,
     /// What the reader sent to the card, by kind.
     pub commands: CommandCounts,
@@ -41,6 +42,7 @@ pub struct ReceptionOutcome {
     pub verify_sent: bool,
     /// The consent flags sent with the check (`None` when no check was sent).
     pub consent: Option<ConsentChoices>,
+    /// What became of 保険証利用登録 during this reception.
     pub registration: RegistrationRecord,
     /// The renewal notice was shown (certificate expires within three months).
     pub renewal_notice: bool,
@@ -48,9 +50,11 @@ pub struct ReceptionOutcome {
     pub qualification_only: bool,
     /// The service's own outcome of the last check or registration.
     pub service_outcome: Option<Outcome>,
+    /// 資格有効性 the qualification system answered, when it answered one.
     pub validity: Option<QualificationValidity>,
+    /// 保険者番号 of the insurance the check found.
     pub insurer_number: Option<String>,
-    pub insurer_name: Option<String>,
+    pub(crate) insurer_name: Option<String>,
     /// InsuredPartialContributionRatio as a percentage (30 = 3割).
     pub burden_percent: Option<u8>,
     /// LimitApplicationCertificateClassificationFlag (`A03`, `B04`...), when provided.
@@ -60,13 +64,9 @@ pub struct ReceptionOutcome {
     /// The last answer of the service, in full.
     pub response: Option<CheckResponse>,
     /// The reader's own log of APDUs (PINs redacted).
-    pub apdus: Vec<Exchange>,
+    pub(crate) apdus: Vec<Exchange>,
     /// The patient took the card back after the result.
     pub finished: bool,
 }
 
-impl ReceptionOutcome {
-    pub fn has_message(&self, code: MessageCode) -> bool {
-        self.message_codes.contains(&code)
-    }
-}
+impl ReceptionOutcome {}

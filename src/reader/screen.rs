@@ -81,40 +81,48 @@ pub enum Input {
     ReaderRestarted,
     /// 顔認証, with what the reader OCRs from the card front.
     ChooseFace {
+        /// What the reader's camera read from the card front.
         ocr: FaceOcr,
     },
+    /// 暗証番号 (PIN) instead of the face.
     ChoosePin,
     /// 目視 by staff.
     ChooseVisual,
     /// The camera's verdict.
     FaceResult {
+        /// Whether the face matched the card's photo.
         matched: bool,
     },
     /// The 4 digits typed on the reader (redacted in logs and outcomes).
     EnterPin {
+        /// The digits typed.
         pin: Pin,
     },
     /// Staff confirm (or not) that the holder is the person on the card.
     StaffCheck {
+        /// Whether staff confirmed the holder's identity.
         confirmed: bool,
     },
     /// 包括同意 or 個別.
     ConsentMode {
+        /// The mode chosen.
         mode: ConsentMode,
     },
     /// Yes / no on the current consent screen.
     Consent {
+        /// Whether the patient agreed.
         agree: bool,
     },
     /// Yes / no to 保険証利用登録.
     Register {
+        /// Whether the patient agreed to register.
         agree: bool,
     },
 }
 
 impl Input {
     /// A short name for errors and reports (no PIN).
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Input::PlaceCard => "place_card",
             Input::RemoveCard => "remove_card",
@@ -138,6 +146,7 @@ impl Input {
 pub struct Pin(String);
 
 impl Pin {
+    /// The digits as typed; they are shown nowhere afterwards.
     pub fn new(digits: impl Into<String>) -> Pin {
         Pin(digits.into())
     }
@@ -161,7 +170,7 @@ impl Serialize for Pin {
 
 impl Screen {
     /// The input names this screen waits for (reader events are accepted everywhere).
-    pub fn accepts(self) -> &'static [&'static str] {
+    pub(crate) fn accepts(self) -> &'static [&'static str] {
         match self {
             Screen::PlaceCard | Screen::PlaceCardAgain | Screen::CardError => &["place_card"],
             Screen::ChooseMethod => &["choose_face", "choose_pin", "choose_visual"],

@@ -27,23 +27,23 @@ pub use crate::oqs::message::IdentityMethod;
 /// Proof that the card is present: a service challenge signed by the card's auth key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Possession {
-    pub challenge: Vec<u8>,
+    pub(crate) challenge: Vec<u8>,
     /// PKCS#1 v1.5 over the DigestInfo of SHA-256(challenge), 256 bytes.
-    pub signature: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
 }
 
 /// One request from the terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TerminalRequest {
     /// DER of the 利用者証明用電子証明書 read from JPKI EF `000A`.
-    pub certificate: Vec<u8>,
-    pub identity: IdentityMethod,
+    pub(crate) certificate: Vec<u8>,
+    pub(crate) identity: IdentityMethod,
     /// Present for PIN receptions; `None` for face / 目視 (attested by the reader).
-    pub possession: Option<Possession>,
-    pub facility_code: String,
-    pub date: NaiveDate,
-    pub time: Option<NaiveTime>,
-    pub consent: ConsentChoices,
+    pub(crate) possession: Option<Possession>,
+    pub(crate) facility_code: String,
+    pub(crate) date: NaiveDate,
+    pub(crate) time: Option<NaiveTime>,
+    pub(crate) consent: ConsentChoices,
 }
 
 /// Why the terminal got no answer.
@@ -97,7 +97,7 @@ impl<T: QualificationService + ?Sized> QualificationService for Arc<T> {
 impl TerminalRequest {
     /// The qualification service's request (JSON / XML form): the method always, challenge and
     /// signature only when the card signed (PIN receptions).
-    pub fn to_check_request(&self) -> CheckRequest {
+    pub(crate) fn to_check_request(&self) -> CheckRequest {
         let possession = self.possession.as_ref();
         CheckRequest {
             identity: self.identity,
@@ -138,6 +138,7 @@ pub struct Network<S> {
 }
 
 impl<S> Network<S> {
+    /// Puts `service` behind a network link that is up.
     pub fn new(service: S) -> Network<S> {
         Network {
             service,
@@ -145,14 +146,16 @@ impl<S> Network<S> {
         }
     }
 
+    /// Takes the link down (every call then fails as a network error) or brings it back.
     pub fn set_up(&self, up: bool) {
         self.up.store(up, Ordering::Relaxed);
     }
 
-    pub fn is_up(&self) -> bool {
+    pub(crate) fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
 
+    /// The qualification system behind the link.
     pub fn service(&self) -> &S {
         &self.service
     }

@@ -29,7 +29,7 @@ use crate::transport::Transport;
 
 /// Tries of the 利用者証明用 PIN (JPKI EF `0018`): locked after 3 wrong ones (docs/spec/qualification.md
 /// §2). A correct PIN resets the counter to this; a verified card answers no count itself.
-pub const AUTH_PIN_MAX_TRIES: u8 = 3;
+pub(crate) const AUTH_PIN_MAX_TRIES: u8 = 3;
 
 /// Behaviours of the reader that differ between models or are not public **[open]**.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +64,9 @@ pub struct TerminalConfig {
     pub facility_code: String,
     /// The scenario clock.
     pub date: NaiveDate,
+    /// Time of day of the reception, when a rule depends on it; `None`: the time plays no part.
     pub time: Option<NaiveTime>,
+    /// How this reader model behaves where readers differ (retries, consent screens, fallbacks).
     pub options: ReaderOptions,
 }
 
@@ -72,7 +74,9 @@ pub struct TerminalConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the reader shows {screen}, which does not take `{input}`; it takes: {accepted}")]
 pub struct UnexpectedInput {
+    /// The screen the terminal was on.
     pub screen: Screen,
+    /// The input that screen does not accept (its short name, never a PIN).
     pub input: &'static str,
     /// The inputs the screen takes, comma-separated (plus `remove_card`, `reader_restarted`).
     pub accepted: String,
@@ -104,10 +108,11 @@ pub struct Terminal {
 impl Terminal {
     /// A reader showing 「カードを置いてください」.
     /// The scenario clock moved (between receptions): later checks use `date`.
-    pub fn set_date(&mut self, date: NaiveDate) {
+    pub(crate) fn set_date(&mut self, date: NaiveDate) {
         self.config.date = date;
     }
 
+    /// A terminal on its idle screen, waiting for a card.
     pub fn new(config: TerminalConfig) -> Terminal {
         let mut terminal = Terminal {
             config,
@@ -136,22 +141,24 @@ impl Terminal {
         &self.outcome
     }
 
+    /// What the reception came to, once it is over (or where it stopped).
     pub fn into_outcome(self) -> ReceptionOutcome {
         self.outcome
     }
 
+    /// Whether the reception has ended (result shown, or the patient gave up or was turned away).
     pub fn is_finished(&self) -> bool {
         self.outcome.finished
     }
 
     /// Whether the card on the reader has the auth PIN (`None` while no card is read): a
     /// reader offers PIN entry only then.
-    pub fn card_has_pin(&self) -> Option<bool> {
+    pub(crate) fn card_has_pin(&self) -> Option<bool> {
         self.card.as_ref().map(|card| card.has_pin)
     }
 
     /// DER of the auth certificate read from the card on the reader, if any.
-    pub fn card_certificate(&self) -> Option<&[u8]> {
+    pub(crate) fn card_certificate(&self) -> Option<&[u8]> {
         self.card.as_ref().map(|card| card.certificate.as_slice())
     }
 

@@ -11,51 +11,65 @@ use crate::transport::{Transport, TransportError};
 use super::{replay as replay_lines, CardSecrets, ReplayReport, ReplayTarget};
 use crate::trace::{read_trace_numbered, started_at, TraceError, TraceEvent, TraceLine};
 
+/// The `replay` command's options: the transcript, the card (or reader) to replay it against and
+/// where to report.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplayArgs {
     /// The transcript (JSON lines, as written by `card serve --record`).
-    pub trace: PathBuf,
+    pub(crate) trace: PathBuf,
     /// The card description to replay against (its PINs stand in for redacted ones). Default:
     /// the card the trace's start line names (`run --record`, `card serve --record` and
     /// `certify --record` name it), relative to the trace's folder.
     #[arg(long)]
-    pub card: Option<PathBuf>,
+    pub(crate) card: Option<PathBuf>,
     /// `virtual` (the in-process emulation of --card) or `pcsc[:NAME]` (a real reader).
     #[arg(long, default_value = "virtual")]
-    pub against: String,
+    pub(crate) against: String,
     /// Let a replay send PINs to a card that is not proven to be our emulation (a wrong PIN
     /// in the trace consumes a try of that real card).
     #[arg(long)]
-    pub allow_real_card_changes: bool,
+    pub(crate) allow_real_card_changes: bool,
     /// List every divergence (by default: the first one, with the exchanges around it).
     #[arg(long)]
-    pub all: bool,
+    pub(crate) all: bool,
     /// Also write the report as JSON to this file.
     #[arg(long)]
-    pub json: Option<PathBuf>,
+    pub(crate) json: Option<PathBuf>,
 }
 
+/// Why a replay could not be carried out (as opposed to one that diverged).
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayCliError {
+    /// The transcript cannot be read.
     #[error(transparent)]
     Trace(#[from] TraceError),
+    /// The card file cannot be read.
     #[error(transparent)]
     Description(#[from] DescriptionError),
+    /// The card cannot be built from its description.
     #[error(transparent)]
     Card(#[from] CardError),
+    /// The test PKI (key pool and CA) cannot be loaded.
     #[error(transparent)]
     Pki(#[from] PkiError),
+    /// The options contradict each other or the transcript names no card.
     #[error("{0}")]
     Usage(String),
+    /// The real reader failed.
     #[error("reader: {0}")]
     Transport(#[from] TransportError),
+    /// The report cannot be written.
     #[error("writing {path}: {source}")]
     Write {
+        /// The report file.
         path: PathBuf,
+        /// Why writing failed.
         source: std::io::Error,
     },
 }
 
+/// Sends a transcript's commands to a card again and reports the first answer that differs; the
+/// exit code says whether any did.
 pub fn replay(args: ReplayArgs) -> Result<ExitCode, ReplayCliError> {
     let lines = read_trace_numbered(&args.trace)?;
     // A card's relative dates (certificates valid "+404d") count from the day the session
@@ -253,7 +267,7 @@ fn open_pcsc(
 }
 
 /// The calendar day in Japan (JST, UTC+9) at `at`: the day a card served there counts from.
-pub fn japan_day(at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
+pub(crate) fn japan_day(at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate {
     at.checked_add_signed(chrono::Duration::hours(9))
         .unwrap_or(at)
         .date_naive()

@@ -32,28 +32,28 @@ pub mod cli;
 
 /// Where a replayed answer differed from the recording, or why a line could not be replayed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Divergence {
+pub(crate) struct Divergence {
     /// Line number in the transcript file (1-based).
-    pub line: usize,
+    pub(crate) line: usize,
     /// The command as recorded (PINs still redacted).
-    pub command: String,
-    pub recorded: String,
+    pub(crate) command: String,
+    pub(crate) recorded: String,
     /// What the card answered now, or why nothing was sent.
-    pub replayed: String,
+    pub(crate) replayed: String,
 }
 
 /// The result of one replay.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ReplayReport {
+pub(crate) struct ReplayReport {
     /// Commands sent and compared.
-    pub commands: usize,
+    pub(crate) commands: usize,
     /// Power-on / reset answers compared.
-    pub atrs: usize,
-    pub divergences: Vec<Divergence>,
+    pub(crate) atrs: usize,
+    pub(crate) divergences: Vec<Divergence>,
 }
 
 impl ReplayReport {
-    pub fn is_identical(&self) -> bool {
+    pub(crate) fn is_identical(&self) -> bool {
         self.divergences.is_empty()
     }
 }
@@ -62,15 +62,15 @@ impl ReplayReport {
 /// redacted PIN change that succeeded is replayed with a stand-in value, remembered here, so
 /// that the commands after it present what the card now holds.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct CardSecrets {
-    pub pins: PinsSpec,
+pub(crate) struct CardSecrets {
+    pub(crate) pins: PinsSpec,
     /// 照合番号A and B, when the card is known.
-    pub collation: Option<(String, String)>,
+    pub(crate) collation: Option<(String, String)>,
     changed: Vec<(SecretKind, Vec<u8>)>,
 }
 
 impl CardSecrets {
-    pub fn of(description: &CardDescription) -> CardSecrets {
+    pub(crate) fn of(description: &CardDescription) -> CardSecrets {
         CardSecrets {
             pins: description.card.pins.clone(),
             collation: Some(description.collation_numbers()),
@@ -79,7 +79,7 @@ impl CardSecrets {
     }
 
     /// Whether the card still holds its own value for `kind` (no PIN change replaced it).
-    pub fn holds_original(&self, kind: SecretKind) -> bool {
+    pub(crate) fn holds_original(&self, kind: SecretKind) -> bool {
         !self.changed.iter().any(|(changed, _)| *changed == kind)
     }
 
@@ -113,7 +113,7 @@ impl std::fmt::Debug for CardSecrets {
 
 /// What a replay drives: the reader, and (for the in-process emulation) the cards a trace
 /// places on it.
-pub trait ReplayTarget {
+pub(crate) trait ReplayTarget {
     fn transport(&mut self) -> &mut dyn Transport;
 
     /// Puts the card `card` names (as the trace names it) on the reader in place of the one
@@ -126,8 +126,10 @@ pub trait ReplayTarget {
 }
 
 /// A reader whose card cannot be swapped (a real card in a PC/SC reader).
-pub struct FixedCard<'t>(pub &'t mut dyn Transport);
+#[cfg(test)]
+pub(crate) struct FixedCard<'t>(pub(crate) &'t mut dyn Transport);
 
+#[cfg(test)]
 impl ReplayTarget for FixedCard<'_> {
     fn transport(&mut self) -> &mut dyn Transport {
         self.0
@@ -136,7 +138,7 @@ impl ReplayTarget for FixedCard<'_> {
 
 /// Replays the transcript `lines` through `target`. `secrets` are those of the card replayed
 /// against (used only for redacted VERIFY commands).
-pub fn replay(
+pub(crate) fn replay(
     lines: &[(usize, TraceLine)],
     target: &mut dyn ReplayTarget,
     secrets: &CardSecrets,
@@ -149,7 +151,7 @@ pub fn replay(
 }
 
 /// Replays exchange-log events (each with the line it came from) through `target`.
-pub fn replay_events(
+pub(crate) fn replay_events(
     events: &[(usize, Event)],
     target: &mut dyn ReplayTarget,
     secrets: &CardSecrets,
@@ -288,7 +290,7 @@ fn recorded_answer(exchange: &ApduExchange) -> String {
 /// recorded answer was `90 00` and a wrong one of the recorded length otherwise. A redacted
 /// PIN change (CHANGE REFERENCE DATA, new value only) gets a stand-in new value, which
 /// `secrets` remembers when the recorded change succeeded.
-pub fn command_to_send(
+pub(crate) fn command_to_send(
     exchange: &ApduExchange,
     selection: &Selection,
     secrets: &mut CardSecrets,

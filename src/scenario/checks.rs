@@ -36,13 +36,18 @@ fn call_matches(want: &CallExpectation, call: &CallRecord) -> bool {
 pub enum TranscriptRule {
     /// No matching command after `after` (a step index), or in the whole scenario.
     Never {
+        /// The commands that must not be sent.
         pattern: BytePattern,
+        /// The step after which the rule applies (index and title); `None`: the whole scenario.
         after: Option<(usize, String)>,
     },
     /// Matching commands were sent: at least one, or exactly `count`.
     Sent {
+        /// The commands that must be sent.
         pattern: BytePattern,
+        /// How many must be sent exactly; `None`: at least one.
         count: Option<usize>,
+        /// The step after which the rule applies (index and title); `None`: the whole scenario.
         after: Option<(usize, String)>,
     },
 }
@@ -77,8 +82,11 @@ pub enum Check {
     /// `expect.reception.<field>`: the field of the outcome as JSON equals `expected` — or,
     /// for a list written as `{ contains: [...] }`, holds these items in this order.
     Reception {
+        /// The outcome field compared, as the scenario names it (`identity`, `message_codes`).
         field: String,
+        /// The value the field must have, as JSON.
         expected: Value,
+        /// For lists: equal, or containing these items in order.
         matching: ListMatch,
         /// Which reception (0-based, `expect.receptions[N]`); `None`: the last one
         /// (`expect.reception`).
@@ -88,6 +96,7 @@ pub enum Check {
     ReceptionCount(usize),
     /// `expect.card.pins`.
     CardPins(PinsExpectation),
+    /// `expect.transcript`: a rule on the commands the reader sent.
     Transcript(TranscriptRule),
     /// `expect.oqs_calls`: exactly these calls in order, or calls containing these in order.
     OqsCalls(ListExpectation<CallExpectation>),
@@ -97,16 +106,17 @@ pub enum Check {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScenarioCheck {
     /// The expectation's path as written: `expect.reception.validity`, `expect.transcript[1]`.
-    pub field: String,
+    pub(crate) field: String,
     /// Line and column of its key (or list item) in the scenario file, 1-based.
-    pub line: u64,
-    pub column: u64,
+    pub(crate) line: u64,
+    pub(crate) column: u64,
+    /// What is checked.
     pub check: Check,
 }
 
 /// The reception outcome as the JSON object `expect.reception` fields are compared with: the
 /// outcome's own fields plus a few read from the service's answer.
-pub fn observed_reception(
+pub(crate) fn observed_reception(
     outcome: &ReceptionOutcome,
     screen: Screen,
 ) -> serde_json::Map<String, Value> {
@@ -185,7 +195,7 @@ pub(crate) fn reception_checks(
 
 /// Compares an expected field with the observed one; registration compares only the keys the
 /// expectation gives.
-pub fn reception_field_holds(
+pub(crate) fn reception_field_holds(
     field: &str,
     expected: &Value,
     matching: ListMatch,
@@ -211,17 +221,20 @@ pub fn reception_field_holds(
 }
 
 /// Checks the calls the service received against the expectation.
-pub fn calls_hold(expected: &ListExpectation<CallExpectation>, calls: &[CallRecord]) -> bool {
+pub(crate) fn calls_hold(
+    expected: &ListExpectation<CallExpectation>,
+    calls: &[CallRecord],
+) -> bool {
     expected.holds_by(calls, call_matches)
 }
 
 /// Short JSON text for reports.
-pub fn json_text(value: &Value) -> String {
+pub(crate) fn json_text(value: &Value) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "?".to_owned())
 }
 
 /// How reports show the calls received.
-pub fn describe_calls(calls: &[CallRecord]) -> String {
+pub(crate) fn describe_calls(calls: &[CallRecord]) -> String {
     if calls.is_empty() {
         return "no calls".to_owned();
     }
@@ -249,7 +262,7 @@ pub fn describe_calls(calls: &[CallRecord]) -> String {
         .join("; ")
 }
 
-pub fn describe_call_expectations(expected: &ListExpectation<CallExpectation>) -> String {
+pub(crate) fn describe_call_expectations(expected: &ListExpectation<CallExpectation>) -> String {
     if expected.items.is_empty() {
         return "no calls".to_owned();
     }

@@ -12,82 +12,101 @@ use super::report::{render_json, render_text, Style, Summary};
 use super::run::{run_all, RunOptions};
 use crate::transport::identify::RealCardPolicy;
 
+/// The `run` command's options: which scenarios, on which reader, and the reports to write.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// Scenario files or folders (searched recursively for *.yaml; names starting with `_` are
     /// skipped in folders).
     #[arg(default_value = "scenarios")]
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     /// Where the card sits: virtual (in process), vpcd, listen (the card waits for a vpcd that
     /// connects out), pcsc or pcsc:NAME.
     #[arg(long, default_value = "virtual", value_parser = parse_reader)]
-    pub reader: ReaderChoice,
+    pub(crate) reader: ReaderChoice,
     /// Scenarios run in parallel (default: the number of CPU cores).
     #[arg(long, short = 'j')]
-    pub jobs: Option<usize>,
+    pub(crate) jobs: Option<usize>,
     /// Only scenarios carrying this tag (repeat for any of several).
     #[arg(long = "tag")]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// Only scenarios whose name contains this text, ignoring case (repeat for any of several).
     #[arg(long = "name")]
-    pub names: Vec<String>,
+    pub(crate) names: Vec<String>,
     /// Write a JUnit XML report here.
     #[arg(long, value_name = "FILE")]
-    pub junit: Option<PathBuf>,
+    pub(crate) junit: Option<PathBuf>,
     /// Write a JSON report (with transcripts) here.
     #[arg(long, value_name = "FILE")]
-    pub json: Option<PathBuf>,
+    pub(crate) json: Option<PathBuf>,
     /// Show PINs in transcripts (they are redacted by default).
     #[arg(long)]
-    pub show_pins: bool,
+    pub(crate) show_pins: bool,
     /// Write each scenario's exchange with the card as a transcript (`myna-hil-trace` v1, as
     /// `card serve --record` writes) into this folder, one `<scenario file stem>.jsonl` per
     /// scenario (`-2`, `-3` … when stems repeat). PINs are redacted unless --show-pins.
     #[arg(long, value_name = "DIR")]
-    pub record: Option<PathBuf>,
+    pub(crate) record: Option<PathBuf>,
     /// With `--reader vpcd`: where vpcd listens.
     #[arg(long, value_name = "HOST:PORT", default_value = crate::transport::serve::DEFAULT_VPCD_ADDRESS)]
-    pub vpcd: String,
+    pub(crate) vpcd: String,
     /// With `--reader listen`: where the card waits for pcscd's vpcd to connect out (its
     /// reader.conf DEVICENAME; the placeholder card takes the next port).
     #[arg(long, value_name = "HOST:PORT", default_value = crate::transport::serve::DEFAULT_LISTEN_ADDRESS)]
-    pub listen: String,
+    pub(crate) listen: String,
     /// With `--reader vpcd` or `listen`: the PC/SC name pcscd gives that vpcd slot.
     #[arg(long, value_name = "NAME", default_value = super::readers::DEFAULT_VPCD_READER)]
-    pub vpcd_reader: String,
+    pub(crate) vpcd_reader: String,
     /// With `--reader pcsc`: let steps that consume PIN tries or change the card run on a card
     /// that is not proven to be myna-hil's emulation. Only for a card you own.
     #[arg(long)]
-    pub allow_real_card_changes: bool,
+    pub(crate) allow_real_card_changes: bool,
 }
 
 fn parse_reader(text: &str) -> Result<ReaderChoice, String> {
     text.parse()
 }
 
+/// Why a scenario run could not produce results (as opposed to scenarios that failed).
 #[derive(Debug, thiserror::Error)]
 pub enum RunCliError {
+    /// A scenario file cannot be found or loaded.
     #[error("{0}")]
     Load(#[from] LoadError),
+    /// `--tag` / `--name` selected none of the loaded scenarios.
     #[error(
         "no scenario matches the filters (--tag {tags:?}, --name {names:?}) among {loaded} loaded"
     )]
     NothingSelected {
+        /// The `--tag` values given.
         tags: Vec<String>,
+        /// The `--name` values given.
         names: Vec<String>,
+        /// How many scenarios were loaded to choose from.
         loaded: usize,
     },
+    /// A report or transcript cannot be written.
     #[error("writing {path}: {source}")]
     Write {
+        /// The file that could not be written.
         path: PathBuf,
+        /// Why writing failed.
         source: std::io::Error,
     },
+    /// A scenario's transcript cannot be recorded under `--record`.
     #[error(transparent)]
     Record(#[from] crate::trace::TraceError),
+    /// A report cannot be rendered.
     #[error("rendering the {what} report: {message}")]
-    Render { what: &'static str, message: String },
+    Render {
+        /// Which report (`json`, `junit`).
+        what: &'static str,
+        /// What went wrong.
+        message: String,
+    },
 }
 
+/// Loads the selected scenarios, runs them (in parallel on virtual readers) and writes the reports;
+/// the exit code says whether all passed.
 pub fn run(args: RunArgs) -> Result<ExitCode, RunCliError> {
     let started = Instant::now();
     let files = discover(&args.paths)?;

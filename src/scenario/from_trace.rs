@@ -27,32 +27,40 @@ use crate::trace::{
     read_trace_numbered, started_at, ApduExchange, Event, ExchangeAnswer, TraceError, TraceLine,
 };
 
+/// The `trace to-scenario` command's options: the transcript, the scenario to write and whether
+/// PINs appear in it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ToScenarioArgs {
     /// The transcript (as written by `card serve --record` or `trace import`).
-    pub trace: PathBuf,
+    pub(crate) trace: PathBuf,
     /// The card the session ran against; without it, a card is inferred from the trace.
     #[arg(long)]
-    pub card: Option<PathBuf>,
+    pub(crate) card: Option<PathBuf>,
     /// The scenario file to write.
     #[arg(short = 'o', long = "output")]
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
     /// Write PINs as bytes (the card's own where one is substituted, and those a trace
     /// recorded with `--record-pins`). Without it the scenario names the card's secret
     /// (`{auth_pin}` …) and a wrong PIN is a stand-in: it carries no PIN.
     #[arg(long)]
-    pub show_pins: bool,
+    pub(crate) show_pins: bool,
 }
 
+/// Why a transcript could not be turned into a scenario.
 #[derive(Debug, thiserror::Error)]
 pub enum FromTraceError {
+    /// The transcript cannot be read.
     #[error(transparent)]
     Trace(#[from] TraceError),
+    /// The card the transcript names cannot be read.
     #[error(transparent)]
     Card(#[from] DescriptionError),
+    /// The scenario cannot be written.
     #[error("{path}: {source}")]
     Io {
+        /// The scenario file.
         path: PathBuf,
+        /// Why writing failed.
         source: std::io::Error,
     },
 }
@@ -93,11 +101,11 @@ pub fn to_scenario(args: ToScenarioArgs) -> Result<ExitCode, FromTraceError> {
 
 /// A generated scenario document.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Generated {
-    pub yaml: String,
-    pub steps: usize,
+pub(crate) struct Generated {
+    pub(crate) yaml: String,
+    pub(crate) steps: usize,
     /// Transcript lines that could not become a step.
-    pub left_out: usize,
+    pub(crate) left_out: usize,
 }
 
 /// The contents the trace read, by application and EF (as far as READ BINARY reached).
@@ -161,7 +169,7 @@ impl Counters {
 
 /// Builds the scenario for `lines`, against `card` (its path as the scenario should name it,
 /// and its description) or an inferred card.
-pub fn generate(
+pub(crate) fn generate(
     name: &str,
     lines: &[(usize, TraceLine)],
     card: Option<(&str, &CardDescription)>,

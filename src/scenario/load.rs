@@ -27,10 +27,13 @@ use crate::yaml::WithKeyLocations;
 /// A scenario (or a file it references) that cannot be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct LoadError {
+    /// The scenario file.
     pub file: PathBuf,
     /// 1-based; `None` when the problem is the file as a whole (unreadable, missing).
     pub line: Option<u64>,
+    /// 1-based column of the problem, when known.
     pub column: Option<u64>,
+    /// What is wrong, in the scenario's own terms.
     pub message: String,
     /// Source lines around the location with a caret, ready to print.
     pub excerpt: Option<String>,
@@ -380,7 +383,6 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
     };
     Ok(Scenario {
         name: doc.name.value,
-        description: doc.description,
         tags: doc.tags,
         file: file.to_owned(),
         card,
@@ -1050,7 +1052,7 @@ fn event_milliseconds(event: ReaderEvent) -> Option<u64> {
 
 /// The longest wait, latency or reader timeout one step may ask for: simulated time adds up
 /// over the steps and must stay far from overflowing.
-pub const MAX_EVENT_MS: u64 = 86_400_000;
+pub(crate) const MAX_EVENT_MS: u64 = 86_400_000;
 
 /// Loads every file; returns the scenarios that loaded and an error for each that did not
 /// (plus one for each duplicated name, naming both files).

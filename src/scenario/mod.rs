@@ -11,13 +11,13 @@ pub mod junit;
 pub mod load;
 pub mod model;
 pub mod pattern;
-pub mod readers;
+pub(crate) mod readers;
 pub mod report;
 pub mod run;
 pub mod schema;
 #[cfg(feature = "pcsc")]
 pub(crate) mod served;
-pub mod slot;
+pub(crate) mod slot;
 pub(crate) mod world;
 
 pub use load::LoadError;

@@ -22,30 +22,31 @@ use crate::oqs::codes::QualificationValidity;
 /// One loaded, validated scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
+    /// The scenario's `name:`, unique in a suite; reports and `--name` use it.
     pub name: String,
-    pub description: Option<String>,
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// The scenario file, as the user named it (or as discovery found it).
     pub file: PathBuf,
-    pub card: CardDescription,
+    pub(crate) card: CardDescription,
     /// The card file when `card:` named one (for reports).
     pub card_file: Option<PathBuf>,
     /// The world card's name when the card in the reader at the start is one.
-    pub card_name: Option<String>,
+    pub(crate) card_name: Option<String>,
     /// The scenario date (`clock:`).
-    pub clock: Option<NaiveDate>,
+    pub(crate) clock: Option<NaiveDate>,
     /// Registry, cards, faults (`world:`); receptions need it.
-    pub world: Option<World>,
+    pub(crate) world: Option<World>,
+    /// The steps, in file order.
     pub steps: Vec<Step>,
     /// Scenario-level expectations, checked after the last step, in file order.
     pub checks: Vec<ScenarioCheck>,
     /// Readers of the real stack the scenario cannot run on, with the reason.
-    pub skip_on: SkipOn,
+    pub(crate) skip_on: SkipOn,
 }
 
 impl Scenario {
     /// What the scenario needs from the reader it runs on.
-    pub fn needs(&self) -> Needs {
+    pub(crate) fn needs(&self) -> Needs {
         let mut needs = Needs::default();
         for step in &self.steps {
             match &step.action {
@@ -83,7 +84,7 @@ impl Scenario {
 impl Scenario {
     /// The first step that would consume a PIN try or change the card, with what it does:
     /// such steps are refused on a card that is not proven ours unless the user allows it.
-    pub fn first_card_change(&self) -> Option<(&Step, String)> {
+    pub(crate) fn first_card_change(&self) -> Option<(&Step, String)> {
         self.steps.iter().find_map(|step| {
             let change = match &step.action {
                 Action::Send { apdu, .. } => {
@@ -101,37 +102,38 @@ impl Scenario {
 
 /// Capabilities a scenario requires of the reader (the runner refuses the rest, explaining).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Needs {
+pub(crate) struct Needs {
     /// Removal, insertion, power cycles: the virtual reader and our card behind vpcd do them.
-    pub slot_events: bool,
+    pub(crate) slot_events: bool,
     /// Removal during a command, lost transmissions, latency, timeouts, waits: only the
     /// in-process reader can produce them.
-    pub injected_faults: bool,
+    pub(crate) injected_faults: bool,
     /// Reading retry counters directly needs our emulated card on the other side.
-    pub card_state: bool,
+    pub(crate) card_state: bool,
     /// Putting another of the scenario's cards into the reader: the virtual reader and our
     /// cards behind vpcd can.
-    pub card_swaps: bool,
+    pub(crate) card_swaps: bool,
     /// Taking the card out or putting it back (`remove`, `insert`): a card that waits for
     /// Debian's vpcd to connect cannot leave the reader (`--reader listen`).
-    pub removals: bool,
+    pub(crate) removals: bool,
 }
 
 /// One step: where it is written, its optional label, and what it does.
 #[derive(Debug, Clone)]
 pub struct Step {
     /// 0-based position in `steps:`.
-    pub index: usize,
-    pub label: Option<String>,
+    pub(crate) index: usize,
+    pub(crate) label: Option<String>,
     /// Line of the step in the scenario file (1-based).
-    pub line: u64,
+    pub(crate) line: u64,
+    /// What the step does and expects.
     pub action: Action,
 }
 
 impl Step {
     /// "step 3 (select JPKI)", or without a label the action as written ("step 3 (reception:
     /// place_card)") — how reports name a step.
-    pub fn title(&self) -> String {
+    pub(crate) fn title(&self) -> String {
         match &self.label {
             Some(label) => format!("step {} ({label})", self.index + 1),
             None => format!("step {} ({})", self.index + 1, self.action.written()),
@@ -142,7 +144,7 @@ impl Step {
 impl Action {
     /// The action as a scenario writes it, without its expectation (a PIN stays hidden):
     /// `reception: place_card`, `advance_clock: { days: 16 }`, `event: remove`.
-    pub fn written(&self) -> String {
+    pub(crate) fn written(&self) -> String {
         match self {
             Action::Send { .. } => "send".to_owned(),
             Action::Power { action, .. } => format!("power: {action}"),
@@ -155,16 +157,21 @@ impl Action {
     }
 }
 
+/// What a step does, validated from its YAML.
 #[derive(Debug, Clone)]
 pub enum Action {
     /// Send a C-APDU and check the answer.
     Send {
+        /// The C-APDU, secrets resolved.
         apdu: Vec<u8>,
+        /// What the answer must be.
         expect: ResponseExpectation,
     },
     /// Power the card on / off / warm-reset it.
     Power {
+        /// On, off or a warm reset.
         action: PowerAction,
+        /// What the card must answer (its ATR).
         expect: PowerExpectation,
     },
     /// Check retry counters now.
@@ -172,16 +179,22 @@ pub enum Action {
     /// Something happens to the reader, the card or the world around them.
     Event(ReaderEvent),
     /// The scenario clock moves forward by this many days.
-    AdvanceClock { days: u32 },
+    AdvanceClock {
+        /// Days to add to the scenario's date.
+        days: u32,
+    },
     /// The terminal looks the patient up by 被保険者証 data; checks the answer's validity.
     InsuranceCardLookup {
+        /// The lookup as the scenario writes it.
         request: InsuranceCardLookupDoc,
         /// `None`: no answer is expected (the network is down).
         validity: Option<QualificationValidity>,
     },
     /// The patient or staff act at the face-authentication reader.
     Reception {
+        /// The reception's inputs (card, face or PIN, consent answers).
         input: ReceptionDoc,
+        /// What the reception must come to.
         expect: ReceptionStepExpectation,
     },
 }

@@ -14,16 +14,40 @@ use crate::apdu::to_spaced_hex;
 /// Why a hex string or pattern was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PatternError {
+    /// A character that is neither a hex digit nor a wildcard.
     #[error("{text:?}: `{found}` is not a hex digit, `?` or `*`")]
-    BadCharacter { text: String, found: char },
+    BadCharacter {
+        /// The pattern as written.
+        text: String,
+        /// The offending character.
+        found: char,
+    },
+    /// An odd number of hex digits.
     #[error("{text:?}: odd number of hex digits (every byte needs two, e.g. `0A`, `?A`, `??`)")]
-    OddDigits { text: String },
+    OddDigits {
+        /// The pattern as written.
+        text: String,
+    },
+    /// A wildcard in a command, which must be exact bytes.
     #[error("{text:?}: wildcards (`?`, `*`) are only allowed in expectations, not in a command")]
-    WildcardInCommand { text: String },
+    WildcardInCommand {
+        /// The pattern as written.
+        text: String,
+    },
+    /// A status word that is not four hex digits or wildcards.
     #[error("{text:?}: a status word is exactly 4 hex digits or `?`, e.g. \"9000\" or \"63C?\"")]
-    StatusWordShape { text: String },
+    StatusWordShape {
+        /// The pattern as written.
+        text: String,
+    },
+    /// A `{name}` that is not one of the card's secrets.
     #[error("{text:?}: `{{{name}}}` is not a secret of the card; a command may name one of {{auth_pin}}, {{signing_password}}, {{text_pin}}, {{collation_a}}, {{collation_b}}, {{birth_date_key}}")]
-    UnknownSecret { text: String, name: String },
+    UnknownSecret {
+        /// The pattern as written.
+        text: String,
+        /// The secret named.
+        name: String,
+    },
 }
 
 /// One token of a [`BytePattern`].
@@ -72,7 +96,7 @@ impl BytePattern {
     }
 
     /// True when the pattern is exact bytes with no wildcard at all.
-    pub fn is_exact(&self) -> bool {
+    pub(crate) fn is_exact(&self) -> bool {
         self.tokens
             .iter()
             .all(|token| matches!(token, Token::Byte { mask: 0xFF, .. }))
@@ -90,7 +114,7 @@ impl BytePattern {
     }
 
     /// Smallest number of bytes a match needs (every `*` empty).
-    pub fn min_len(&self) -> usize {
+    pub(crate) fn min_len(&self) -> usize {
         self.tokens
             .iter()
             .filter(|token| matches!(token, Token::Byte { .. }))
@@ -185,6 +209,7 @@ pub struct SwPattern {
 }
 
 impl SwPattern {
+    /// Whether the status word `sw` fits the pattern (wildcard nibbles match anything).
     pub fn matches(&self, sw: u16) -> bool {
         sw & self.mask == self.value
     }
@@ -237,7 +262,7 @@ impl<'de> Deserialize<'de> for SwPattern {
 
 /// Plain hex bytes (a command): whitespace allowed, no wildcards.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HexBytes(pub Vec<u8>);
+pub(crate) struct HexBytes(pub Vec<u8>);
 
 impl FromStr for HexBytes {
     type Err = PatternError;
@@ -264,7 +289,7 @@ impl<'de> Deserialize<'de> for HexBytes {
 /// (`{auth_pin}` …): `trace to-scenario` writes these so that a generated scenario carries no
 /// PIN; the loader fills in the card's own value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CardSecret {
+pub(crate) enum CardSecret {
     AuthPin,
     SigningPassword,
     TextPin,
@@ -274,7 +299,7 @@ pub enum CardSecret {
 }
 
 impl CardSecret {
-    pub const ALL: [CardSecret; 6] = [
+    pub(crate) const ALL: [CardSecret; 6] = [
         CardSecret::AuthPin,
         CardSecret::SigningPassword,
         CardSecret::TextPin,
@@ -284,7 +309,7 @@ impl CardSecret {
     ];
 
     /// The name written between braces.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             CardSecret::AuthPin => "auth_pin",
             CardSecret::SigningPassword => "signing_password",
@@ -299,10 +324,10 @@ impl CardSecret {
 /// A command as a scenario writes it: hex bytes, one run of which may be a secret of the
 /// scenario's card named in braces (`"00 20 00 80 04 {auth_pin}"`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandDoc {
-    pub before: Vec<u8>,
-    pub secret: Option<CardSecret>,
-    pub after: Vec<u8>,
+pub(crate) struct CommandDoc {
+    pub(crate) before: Vec<u8>,
+    pub(crate) secret: Option<CardSecret>,
+    pub(crate) after: Vec<u8>,
 }
 
 impl FromStr for CommandDoc {
@@ -349,7 +374,7 @@ impl<'de> Deserialize<'de> for CommandDoc {
 }
 
 /// Like [`to_spaced_hex`] but elides the middle of long byte strings so reports stay readable.
-pub fn spaced_hex_elided(bytes: &[u8], keep: usize) -> String {
+pub(crate) fn spaced_hex_elided(bytes: &[u8], keep: usize) -> String {
     if bytes.len() <= keep * 2 {
         return to_spaced_hex(bytes);
     }

@@ -11,14 +11,14 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::model::{Needs, Scenario};
-pub use super::slot::{OpenError, ReaderSlot, RealReaderSettings, DEFAULT_VPCD_READER};
+pub(crate) use super::slot::{OpenError, ReaderSlot, RealReaderSettings, DEFAULT_VPCD_READER};
 use crate::card::Card;
 use crate::pki::TestPki;
 use crate::transport::virtual_reader::VirtualReader;
 
 /// The `--reader` argument.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReaderChoice {
+pub(crate) enum ReaderChoice {
     /// The in-process reader (default).
     Virtual,
     /// Our card served to vpcd, driven through pcscd like any PC/SC client.
@@ -63,12 +63,12 @@ impl fmt::Display for ReaderChoice {
 
 impl ReaderChoice {
     /// Whether all scenarios share one physical reader (then they cannot run in parallel).
-    pub fn is_shared_hardware(&self) -> bool {
+    pub(crate) fn is_shared_hardware(&self) -> bool {
         !matches!(self, ReaderChoice::Virtual)
     }
 
     /// Whether this reader can give a scenario what it needs; `Err` explains why not.
-    pub fn supports(&self, needs: Needs) -> Result<(), String> {
+    pub(crate) fn supports(&self, needs: Needs) -> Result<(), String> {
         match self {
             ReaderChoice::Virtual => Ok(()),
             ReaderChoice::Vpcd | ReaderChoice::Listen if needs.injected_faults => Err(
@@ -100,7 +100,7 @@ impl ReaderChoice {
     }
 
     /// The reason the scenario itself gives (`skip_on:`) for not running on this reader.
-    pub fn skipped_by(&self, scenario: &Scenario) -> Option<String> {
+    pub(crate) fn skipped_by(&self, scenario: &Scenario) -> Option<String> {
         let reason = match self {
             ReaderChoice::Virtual => None,
             // The same stack as `vpcd`, so the same reasons.
@@ -113,7 +113,7 @@ impl ReaderChoice {
     }
 
     /// Opens a fresh slot holding the scenario's card.
-    pub fn open(
+    pub(crate) fn open(
         &self,
         scenario: &Scenario,
         settings: &RealReaderSettings,

@@ -8,21 +8,22 @@ use super::load::LoadError;
 use super::run::{Outcome, ScenarioResult, TranscriptEntry};
 
 /// How many steps before the failing one the transcript excerpt shows.
-pub const EXCERPT_STEPS_BEFORE: usize = 2;
+pub(crate) const EXCERPT_STEPS_BEFORE: usize = 2;
 
 /// Counts over a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
-    pub total: usize,
-    pub passed: usize,
-    pub failed: usize,
-    pub errors: usize,
-    pub skipped: usize,
+    pub(crate) total: usize,
+    pub(crate) passed: usize,
+    pub(crate) failed: usize,
+    pub(crate) errors: usize,
+    pub(crate) skipped: usize,
     /// Files that could not be loaded (each is also in `load_errors`).
-    pub not_loaded: usize,
+    pub(crate) not_loaded: usize,
 }
 
 impl Summary {
+    /// Counts of passed, failed, errored and skipped scenarios and load errors.
     pub fn of(results: &[ScenarioResult], load_errors: &[LoadError]) -> Summary {
         let mut summary = Summary {
             total: results.len(),
@@ -58,6 +59,7 @@ impl Summary {
 /// ANSI styling, or none (not a terminal, or NO_COLOR set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Style {
+    /// Whether the text report uses ANSI colours.
     pub colour: bool,
 }
 
@@ -194,7 +196,7 @@ pub fn render_text(results: &[ScenarioResult], load_errors: &[LoadError], style:
 }
 
 /// Transcript lines of the failing step and the [`EXCERPT_STEPS_BEFORE`] steps before it.
-pub fn transcript_excerpt(transcript: &[TranscriptEntry], failing_step: usize) -> String {
+pub(crate) fn transcript_excerpt(transcript: &[TranscriptEntry], failing_step: usize) -> String {
     let first = failing_step.saturating_sub(EXCERPT_STEPS_BEFORE);
     let mut out = String::new();
     for entry in transcript

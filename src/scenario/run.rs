@@ -43,13 +43,13 @@ use std::collections::BTreeMap;
 /// How a run is carried out.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    pub reader: ReaderChoice,
+    pub(crate) reader: ReaderChoice,
     /// Scenarios run at the same time (at least 1).
-    pub jobs: usize,
+    pub(crate) jobs: usize,
     /// Show PINs in transcripts instead of redacting them.
-    pub show_pins: bool,
+    pub(crate) show_pins: bool,
     /// vpcd address and reader name, and the real-card policy (`vpcd`, `pcsc` readers).
-    pub real: RealReaderSettings,
+    pub(crate) real: RealReaderSettings,
 }
 
 impl RunOptions {
@@ -68,16 +68,19 @@ impl RunOptions {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
+    /// Every expectation held.
     Passed,
     /// Expectations did not hold: a step (the scenario stopped there), or scenario-level
     /// expectations (every one that failed, in file order).
     Failed(Failures),
     /// The scenario could not run (its card could not be built, the reader is unavailable).
     Error {
+        /// Why the scenario could not run.
         message: String,
     },
     /// The scenario needs something this reader cannot give (and the runner says what).
     Skipped {
+        /// What this reader cannot give.
         reason: String,
     },
 }
@@ -91,7 +94,9 @@ pub struct ScenarioFailure {
     pub step_title: String,
     /// Line of the step in the scenario file.
     pub line: u64,
+    /// What the step expected, as the report shows it.
     pub expected: String,
+    /// What happened instead, as the report shows it.
     pub actual: String,
 }
 
@@ -106,7 +111,7 @@ pub struct Failures {
 
 impl Failures {
     /// The failures in the order given; `None` when there are none.
-    pub fn from_list(failures: Vec<ScenarioFailure>) -> Option<Failures> {
+    pub(crate) fn from_list(failures: Vec<ScenarioFailure>) -> Option<Failures> {
         let mut failures = failures.into_iter();
         let first = failures.next()?;
         Some(Failures {
@@ -115,6 +120,7 @@ impl Failures {
         })
     }
 
+    /// The first failure in file order (the one reports lead with).
     pub fn first(&self) -> &ScenarioFailure {
         &self.first
     }
@@ -122,15 +128,6 @@ impl Failures {
     /// Every failure, in file order.
     pub fn iter(&self) -> impl Iterator<Item = &ScenarioFailure> {
         std::iter::once(&self.first).chain(&self.more)
-    }
-
-    pub fn len(&self) -> usize {
-        1 + self.more.len()
-    }
-
-    /// Always false: there is at least one failure.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
@@ -169,24 +166,31 @@ pub struct TranscriptEntry {
     /// `>>` a command, `<<` an answer, `!!` a reader error, `--` a power change or event,
     /// `==` a check of card state.
     pub direction: &'static str,
+    /// The command, answer, error or event, as the report prints it.
     pub text: String,
 }
 
 /// The result of one scenario.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioResult {
+    /// The scenario's `name:`.
     pub name: String,
+    /// The scenario file.
     pub file: String,
+    /// The scenario's `tags:`.
     pub tags: Vec<String>,
+    /// Passed, failed (and why), error or skipped.
     #[serde(flatten)]
     pub outcome: Outcome,
     /// Steps executed (including the failing one).
     pub steps_run: usize,
+    /// Steps the scenario has.
     pub steps_total: usize,
     /// Time the card and reader would have taken (simulated on the virtual reader).
     pub simulated_us: u64,
     /// Time the run took on this machine.
     pub wall_us: u64,
+    /// Every command, answer and event of the run, in order.
     pub transcript: Vec<TranscriptEntry>,
     /// What the reception came to (the fields `expect.reception` compares), when the scenario
     /// has a world.
@@ -205,13 +209,14 @@ pub struct ScenarioResult {
 }
 
 impl ScenarioResult {
+    /// Whether every expectation held.
     pub fn passed(&self) -> bool {
         matches!(self.outcome, Outcome::Passed)
     }
 }
 
 /// Runs every scenario, `options.jobs` at a time; results come back in the input order.
-pub fn run_all(scenarios: &[Scenario], options: &RunOptions) -> Vec<ScenarioResult> {
+pub(crate) fn run_all(scenarios: &[Scenario], options: &RunOptions) -> Vec<ScenarioResult> {
     // A real reader holds one card at a time: scenarios through it cannot overlap.
     let jobs = if options.reader.is_shared_hardware() {
         1
@@ -246,7 +251,7 @@ pub fn run_all(scenarios: &[Scenario], options: &RunOptions) -> Vec<ScenarioResu
 /// before the run gives up on the scenario. Generous: a reception through pcscd signs with
 /// RSA-2048 and reads certificates in a few seconds; a step past this waits for an answer that
 /// will never come (pcscd waits forever for a card that stays silent).
-pub const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Runs one scenario on a fresh reader slot. Each step runs under [`STEP_TIMEOUT`]: a step that
 /// does not finish ends the scenario with an error naming it, so that a run always ends.
@@ -496,17 +501,17 @@ fn micros(duration: Duration) -> u64 {
 }
 
 /// The qualification system and the terminal of a scenario with a world.
-pub struct WorldState {
+pub(crate) struct WorldState {
     /// The reader of the current reception (a new one starts at each placement after a
     /// finished reception).
-    pub terminal: Terminal,
-    pub service: Network<Oqs>,
-    pub facility_code: String,
-    pub date: NaiveDate,
+    pub(crate) terminal: Terminal,
+    pub(crate) service: Network<Oqs>,
+    pub(crate) facility_code: String,
+    pub(crate) date: NaiveDate,
     /// What each finished reception came to, in order (the current one is `terminal`).
-    pub finished_receptions: Vec<serde_json::Map<String, serde_json::Value>>,
+    pub(crate) finished_receptions: Vec<serde_json::Map<String, serde_json::Value>>,
     /// The name of the card placed in the current reception, when the card has one.
-    pub reception_card: Option<String>,
+    pub(crate) reception_card: Option<String>,
     /// Whether the current reception has begun (a card was placed).
     reception_started: bool,
     /// The terminal's settings, to start the reader of the next reception.
@@ -553,7 +558,7 @@ impl WorldState {
 
     /// The current reception as `expect.reception` compares it: the reader's outcome plus the
     /// name of the card placed.
-    pub fn observed(&self) -> serde_json::Map<String, serde_json::Value> {
+    pub(crate) fn observed(&self) -> serde_json::Map<String, serde_json::Value> {
         let mut observed = observed_reception(self.terminal.outcome(), self.terminal.screen());
         observed.insert(
             "card".into(),
@@ -565,7 +570,7 @@ impl WorldState {
     }
 
     /// Every reception of the scenario so far, in order (`expect.receptions`).
-    pub fn receptions(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    pub(crate) fn receptions(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {
         let mut all = self.finished_receptions.clone();
         if self.reception_started || all.is_empty() {
             all.push(self.observed());
@@ -646,16 +651,16 @@ fn render_transcript(log: &Transcript, notes: &[Note], pins: PinRecording) -> Ve
 }
 
 /// The state of one running scenario: its reader slot and what has happened so far.
-pub struct Engine {
-    pub slot: Box<dyn ReaderSlot>,
+pub(crate) struct Engine {
+    pub(crate) slot: Box<dyn ReaderSlot>,
     cards: CardRack,
     /// The runner's own lines (checks, power changes, events); the report's transcript is
     /// these and the exchange log, rendered when the scenario ends ([`render_transcript`]).
     notes: Vec<Note>,
     /// Everything that passed between the reader and the card (by the scenario or the reader
     /// flow), secrets included, each entry with its step; hidden when rendered.
-    pub exchanges: Transcript,
-    pub world: Option<WorldState>,
+    pub(crate) exchanges: Transcript,
+    pub(crate) world: Option<WorldState>,
     show_pins: bool,
     started: Instant,
 }
@@ -685,7 +690,7 @@ impl Engine {
     }
 
     /// The transcript as the report shows it, secrets hidden unless `--show-pins`.
-    pub fn transcript(&self) -> Vec<TranscriptEntry> {
+    pub(crate) fn transcript(&self) -> Vec<TranscriptEntry> {
         render_transcript(&self.exchanges, &self.notes, self.pin_recording())
     }
 
@@ -755,7 +760,7 @@ impl Engine {
     }
 
     /// Executes one step; `Err` is the reason the scenario fails here.
-    pub fn execute(&mut self, step: &Step) -> Result<(), ScenarioFailure> {
+    pub(crate) fn execute(&mut self, step: &Step) -> Result<(), ScenarioFailure> {
         match &step.action {
             Action::Send { apdu, expect } => self.send(step, apdu, expect),
             Action::Power { action, expect } => self.power(Some(step), *action, expect),
@@ -1457,7 +1462,7 @@ fn pin_matches(want: PinExpectation, have: Option<PinState>) -> bool {
 }
 
 /// "SW 90 00 (success), 4 bytes: 30 82 05 1A".
-pub fn describe_rapdu(rapdu: &[u8]) -> String {
+pub(crate) fn describe_rapdu(rapdu: &[u8]) -> String {
     let Some(sw) = StatusWord::from_rapdu(rapdu) else {
         return format!("malformed answer {}", to_spaced_hex(rapdu));
     };

@@ -32,19 +32,20 @@ pub use expect::{
 pub use expectation::{
     LookupExpectation, PowerExpectation, ResponseExpectation, StepExpectation, TransportErrorKind,
 };
-pub use inline::InlineOrPath;
+pub(crate) use inline::InlineOrPath;
 pub use list::{ListExpectation, ListMatch};
 pub use reception::{FaceVerdict, ReceptionDoc, ReceptionStepExpectation};
+pub(crate) use step::ActionDoc;
 pub use step::{
-    ActionDoc, InsuranceCardLookupDoc, PinExpectation, PinsExpectation, PowerAction, ReaderEvent,
-    StepDoc, STEP_ACTION_KEYS,
+    InsuranceCardLookupDoc, PinExpectation, PinsExpectation, PowerAction, ReaderEvent, StepDoc,
+    STEP_ACTION_KEYS,
 };
-pub use world::{WorldCardDoc, WorldDoc, WorldFaults, DEFAULT_FACILITY_CODE};
+pub(crate) use world::{WorldDoc, WorldFaults, DEFAULT_FACILITY_CODE};
 
 /// A value as a scenario writes it (`valid`, `answered`, `pin_entry`): the name serde gives
 /// it, never the Rust name. Messages use it so that what a report says can be searched for in,
 /// and pasted into, a scenario file.
-pub fn written<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn written<T: serde::Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(name)) => name,
         Ok(other) => other.to_string(),
@@ -55,29 +56,33 @@ pub fn written<T: serde::Serialize>(value: &T) -> String {
 /// One scenario file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ScenarioDoc {
-    pub name: Spanned<String>,
+pub(crate) struct ScenarioDoc {
+    pub(crate) name: Spanned<String>,
     #[serde(default)]
-    pub description: Option<String>,
+    #[allow(
+        dead_code,
+        reason = "the file's prose for its reader; the schema accepts it, the harness does not use it"
+    )]
+    pub(crate) description: Option<String>,
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// The scenario's date (receptions and the qualification rules use it, never the wall clock).
     #[serde(default)]
-    pub clock: Option<Spanned<chrono::NaiveDate>>,
+    pub(crate) clock: Option<Spanned<chrono::NaiveDate>>,
     /// Registry, cards, faults, reader options: inline, or a path to a shared world file.
     #[serde(default)]
-    pub world: Option<Spanned<InlineOrPath<WorldDoc>>>,
+    pub(crate) world: Option<Spanned<InlineOrPath<WorldDoc>>>,
     /// The card in the reader when the scenario starts: inline, a path to a card file, or —
     /// with a world — the name of one of the world's cards.
     #[serde(default)]
-    pub card: Option<Spanned<InlineOrPath<CardDescription>>>,
-    pub steps: Vec<Spanned<StepDoc>>,
+    pub(crate) card: Option<Spanned<InlineOrPath<CardDescription>>>,
+    pub(crate) steps: Vec<Spanned<StepDoc>>,
     /// Scenario-level expectations, checked after the last step.
     #[serde(default)]
     pub(crate) expect: Option<Spanned<crate::yaml::WithKeyLocations<ScenarioExpectDoc>>>,
     /// Readers of the real stack this scenario cannot run on, each with the reason.
     #[serde(default)]
-    pub skip_on: SkipOn,
+    pub(crate) skip_on: SkipOn,
 }
 
 /// `skip_on:` — what the real PC/SC stack cannot do that the scenario asks (pcsc-lite handles
@@ -85,11 +90,11 @@ pub struct ScenarioDoc {
 /// scenario as skipped on that reader, with the reason; the virtual reader always runs it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SkipOn {
+pub(crate) struct SkipOn {
     /// Why the scenario cannot run with `--reader vpcd`.
     #[serde(default)]
-    pub vpcd: Option<String>,
+    pub(crate) vpcd: Option<String>,
     /// Why it cannot run with `--reader pcsc[:NAME]`.
     #[serde(default)]
-    pub pcsc: Option<String>,
+    pub(crate) pcsc: Option<String>,
 }

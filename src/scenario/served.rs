@@ -28,7 +28,7 @@ const SLOT_CHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 const LISTEN_LINK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One scenario's card behind vpcd, and the PC/SC client driving it.
-pub struct ServedSlot {
+pub(crate) struct ServedSlot {
     handle: ServeHandle<Card>,
     server: Option<RunningServer<Card>>,
     transport: PcscTransport,
@@ -37,7 +37,7 @@ pub struct ServedSlot {
 
 impl ServedSlot {
     /// Serves `card` and connects a PC/SC client to it once pcscd lists it.
-    pub fn open(card: Card, settings: &RealReaderSettings) -> Result<ServedSlot, OpenError> {
+    pub(crate) fn open(card: Card, settings: &RealReaderSettings) -> Result<ServedSlot, OpenError> {
         let reader = settings.vpcd_reader.clone();
         // The previous scenario's card may still be listed until pcscd's next presence poll.
         wait_for_slot(&reader, false)?;
@@ -77,22 +77,22 @@ impl ServedSlot {
         })
     }
 
-    pub fn pin_counters(&self) -> PinCounters {
+    pub(crate) fn pin_counters(&self) -> PinCounters {
         self.with_card(Card::pin_counters)
     }
 
-    pub fn with_card<R>(&self, inspect: impl FnOnce(&Card) -> R) -> R {
+    pub(crate) fn with_card<R>(&self, inspect: impl FnOnce(&Card) -> R) -> R {
         self.handle.with_card(|card| inspect(card))
     }
 
     /// Takes the card out of vpcd's slot and waits until pcscd reports the slot empty.
-    pub fn remove(&mut self) -> Result<(), TransportError> {
+    pub(crate) fn remove(&mut self) -> Result<(), TransportError> {
         self.handle.remove();
         wait_for_slot(&self.reader, false).map_err(not_ready)
     }
 
     /// Puts the card back, waits until pcscd lists it, and connects again (returns the ATR).
-    pub fn insert(&mut self) -> Result<Vec<u8>, TransportError> {
+    pub(crate) fn insert(&mut self) -> Result<Vec<u8>, TransportError> {
         self.handle.insert();
         wait_for_slot(&self.reader, true).map_err(not_ready)?;
         let _ = self.transport.disconnect();
@@ -210,7 +210,7 @@ struct Listener {
 static LISTENER: Mutex<Option<Listener>> = Mutex::new(None);
 
 /// One scenario's card on the listening server, and the PC/SC client driving it.
-pub struct ListenSlot {
+pub(crate) struct ListenSlot {
     handle: ServeHandle<Card>,
     transport: PcscTransport,
 }
@@ -218,7 +218,7 @@ pub struct ListenSlot {
 impl ListenSlot {
     /// Puts `card` on the run's listening server (starting it for the first scenario), waits
     /// for pcscd's vpcd to be connected and to list the card, and connects a PC/SC client.
-    pub fn open(card: Card, settings: &RealReaderSettings) -> Result<ListenSlot, OpenError> {
+    pub(crate) fn open(card: Card, settings: &RealReaderSettings) -> Result<ListenSlot, OpenError> {
         let address = settings.listen_address.clone();
         let handle = {
             let mut listener = LISTENER.lock().unwrap_or_else(PoisonError::into_inner);

@@ -13,21 +13,21 @@ use crate::transport::{Transport, TransportError};
 
 /// Settings of the real-stack readers (`--vpcd`, `--vpcd-reader`, `--allow-real-card-changes`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RealReaderSettings {
+pub(crate) struct RealReaderSettings {
     /// Where vpcd listens (the card connects to it).
-    pub vpcd_address: String,
+    pub(crate) vpcd_address: String,
     /// The PC/SC name pcscd gives the vpcd slot at that address (and, with `--reader listen`,
     /// the name of the vpcd reader that connects out to the card).
-    pub vpcd_reader: String,
+    pub(crate) vpcd_reader: String,
     /// With `--reader listen`: where the card waits for pcscd's vpcd to connect.
-    pub listen_address: String,
+    pub(crate) listen_address: String,
     /// Whether steps that consume PIN tries or change a card may run on a card that is not
     /// proven to be our emulation.
-    pub policy: RealCardPolicy,
+    pub(crate) policy: RealCardPolicy,
 }
 
 /// vpcd's first slot: port 35963, named `Virtual PCD 00 00` by pcscd.
-pub const DEFAULT_VPCD_READER: &str = "Virtual PCD 00 00";
+pub(crate) const DEFAULT_VPCD_READER: &str = "Virtual PCD 00 00";
 
 impl Default for RealReaderSettings {
     fn default() -> Self {
@@ -42,8 +42,12 @@ impl Default for RealReaderSettings {
 
 /// Why a reader slot could not be opened for a scenario.
 #[derive(Debug, thiserror::Error)]
-pub enum OpenError {
+pub(crate) enum OpenError {
     #[error("reader `{0}` is not available in this build: {1}")]
+    #[cfg_attr(
+        feature = "pcsc",
+        allow(dead_code, reason = "built only without the pcsc feature")
+    )]
     NotAvailable(String, &'static str),
     #[error("cannot build the scenario's card: {0}")]
     Card(#[from] crate::card::CardError),
@@ -59,20 +63,20 @@ pub enum OpenError {
 
 /// What a slot can do beyond sending commands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SlotCapabilities {
+pub(crate) struct SlotCapabilities {
     /// Removal, insertion, power cycles.
-    pub slot_events: bool,
+    pub(crate) slot_events: bool,
     /// Removal during a command, lost transmissions, latency, timeouts, waits.
-    pub injected_faults: bool,
+    pub(crate) injected_faults: bool,
     /// Reading the card's retry counters directly (the card is our emulation).
-    pub card_state: bool,
+    pub(crate) card_state: bool,
     /// Time is simulated ([`ReaderSlot::elapsed`]), not the wall clock.
-    pub simulated_time: bool,
+    pub(crate) simulated_time: bool,
 }
 
 /// How a reader event went, when the reader could carry it out.
 #[derive(Debug)]
-pub enum Applied {
+pub(crate) enum Applied {
     /// Done; when the event powered the card, its ATR or why there is none.
     Done {
         power: Option<Result<Vec<u8>, TransportError>>,
@@ -82,7 +86,7 @@ pub enum Applied {
 }
 
 /// One reader slot with a card, as the scenario runner (and the certification run) drive it.
-pub trait ReaderSlot: Send {
+pub(crate) trait ReaderSlot: Send {
     /// The client side of the slot: commands and power go through here.
     fn transport(&mut self) -> &mut dyn Transport;
 
@@ -118,7 +122,7 @@ pub trait ReaderSlot: Send {
 }
 
 /// The card itself, when the slot holds our emulation in reach.
-pub fn with_emulated_card<R>(
+pub(crate) fn with_emulated_card<R>(
     slot: &mut dyn ReaderSlot,
     inspect: impl FnOnce(&Card) -> R,
 ) -> Option<R> {
@@ -209,9 +213,9 @@ impl ReaderSlot for VirtualReader {
 
 /// Any other transport (a real PC/SC reader): its card's state is only visible through APDUs,
 /// except when the card on the other side is ours and `card` gives direct access to it.
-pub struct ExternalSlot {
-    pub transport: Box<dyn Transport>,
-    pub card: Option<Box<dyn Fn() -> PinCounters + Send>>,
+pub(crate) struct ExternalSlot {
+    pub(crate) transport: Box<dyn Transport>,
+    pub(crate) card: Option<Box<dyn Fn() -> PinCounters + Send>>,
 }
 
 impl ReaderSlot for ExternalSlot {

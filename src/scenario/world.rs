@@ -12,12 +12,12 @@ use crate::reader::ReaderOptions;
 
 /// The validated world.
 #[derive(Debug, Clone)]
-pub struct World {
+pub(crate) struct World {
     /// Built (and so checked) at load; every run of the scenario (and every copy of it) starts
     /// its qualification system from this one.
-    pub registry: Arc<Registry>,
-    pub cards: BTreeMap<String, CardDescription>,
-    pub faults: WorldFaults,
-    pub reader: ReaderOptions,
-    pub facility_code: String,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) cards: BTreeMap<String, CardDescription>,
+    pub(crate) faults: WorldFaults,
+    pub(crate) reader: ReaderOptions,
+    pub(crate) facility_code: String,
 }

@@ -9,35 +9,42 @@ use chrono::{DateTime, Utc};
 use super::import::{import, CaptureFormat, ImportError, Imported};
 use super::record::{write_transcript, PinRecording, TraceError};
 
+/// The `trace import` command's options: the capture, its format and the transcript to write.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ImportArgs {
     /// What kind of capture FILE is.
     #[arg(long, value_enum)]
-    pub from: CaptureFormat,
+    pub(crate) from: CaptureFormat,
     /// The capture.
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// The transcript to write (JSON lines, as `card serve --record` writes).
     #[arg(short = 'o', long = "output")]
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
     /// Keep PIN bytes in the transcript (by default they are written as `XX`).
     #[arg(long)]
-    pub record_pins: bool,
+    pub(crate) record_pins: bool,
     /// When the capture started (RFC 3339, e.g. 2026-11-20T09:15:00+09:00). A pcscd log has
     /// no date: without this, its end is taken to be the file's modification time. A pcapng
     /// capture carries its own timestamps, which this overrides.
     #[arg(long)]
-    pub started: Option<DateTime<chrono::FixedOffset>>,
+    pub(crate) started: Option<DateTime<chrono::FixedOffset>>,
 }
 
+/// Why a capture could not be imported.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceCliError {
+    /// The capture cannot be read as the format given.
     #[error(transparent)]
     Import(#[from] ImportError),
+    /// The transcript cannot be written.
     #[error(transparent)]
     Trace(#[from] TraceError),
+    /// The capture or the output cannot be opened.
     #[error("{path}: {source}")]
     Io {
+        /// The file concerned.
         path: PathBuf,
+        /// Why it failed.
         source: std::io::Error,
     },
 }

@@ -23,11 +23,17 @@ use crate::apdu::StatusWord;
 /// named so that the log does not depend on that layer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
+    /// No reader to send to.
     NoReader,
+    /// The reader had no card.
     NoCard,
+    /// The card was removed during the exchange.
     Removed,
+    /// The card did not answer in time.
     Timeout,
+    /// The link to the card failed (framing, I/O).
     Transmission,
+    /// The transport refused the command (a real card protected from changes).
     Refused,
 }
 
@@ -46,7 +52,7 @@ impl std::fmt::Display for FailureKind {
 
 impl FailureKind {
     /// The kind a transcript names (its `Display` form).
-    pub fn from_name(name: &str) -> Option<FailureKind> {
+    pub(crate) fn from_name(name: &str) -> Option<FailureKind> {
         [
             FailureKind::NoReader,
             FailureKind::NoCard,
@@ -61,7 +67,7 @@ impl FailureKind {
 
     /// Whether the card got the command although no answer came back (taken away while
     /// working, or too slow for the reader): a replay sends it, since the card did the work.
-    pub fn card_got_the_command(self) -> bool {
+    pub(crate) fn card_got_the_command(self) -> bool {
         matches!(self, FailureKind::Removed | FailureKind::Timeout)
     }
 }
@@ -69,8 +75,8 @@ impl FailureKind {
 /// A reader failure: its kind and the reader's own words.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReaderFailure {
-    pub kind: FailureKind,
-    pub message: String,
+    pub(crate) kind: FailureKind,
+    pub(crate) message: String,
 }
 
 impl std::fmt::Display for ReaderFailure {
@@ -97,12 +103,13 @@ pub struct ApduExchange {
     pub command: Vec<u8>,
     /// Bytes of `command` that were never known (read back from a redacted transcript); they
     /// are `00` in `command`.
-    pub withheld: Option<Range<usize>>,
+    pub(crate) withheld: Option<Range<usize>>,
+    /// The card's answer, or how the reader failed instead.
     pub answer: ExchangeAnswer,
     /// The processing time the card model claimed, when a card model answered.
-    pub card_time: Option<Duration>,
+    pub(crate) card_time: Option<Duration>,
     /// Set when the answer did not come from the card model (the identification probe).
-    pub note: Option<String>,
+    pub(crate) note: Option<String>,
 }
 
 impl ApduExchange {
@@ -118,7 +125,7 @@ impl ApduExchange {
     }
 
     /// The status word of the answer, when there is one.
-    pub fn status_word(&self) -> Option<StatusWord> {
+    pub(crate) fn status_word(&self) -> Option<StatusWord> {
         match &self.answer {
             ExchangeAnswer::Response(rapdu) => StatusWord::from_rapdu(rapdu),
             ExchangeAnswer::Failed(_) => None,
@@ -126,7 +133,7 @@ impl ApduExchange {
     }
 
     /// The answer's data (without the status word).
-    pub fn response_data(&self) -> Option<&[u8]> {
+    pub(crate) fn response_data(&self) -> Option<&[u8]> {
         match &self.answer {
             ExchangeAnswer::Response(rapdu) if rapdu.len() >= 2 => Some(&rapdu[..rapdu.len() - 2]),
             _ => None,
@@ -139,17 +146,17 @@ impl ApduExchange {
 
     /// Compact upper-case hex of the command, secrets as `XX` unless kept; whether anything was
     /// hidden.
-    pub fn command_hex(&self, pins: PinRecording) -> (String, bool) {
+    pub(crate) fn command_hex(&self, pins: PinRecording) -> (String, bool) {
         redact::command_hex(&self.command, self.redact(pins))
     }
 
     /// The command as a report shows it (`00 20 00 80 04 [4 PIN bytes redacted]`).
-    pub fn command_text(&self, pins: PinRecording) -> String {
+    pub(crate) fn command_text(&self, pins: PinRecording) -> String {
         redact::command_text(&self.command, self.redact(pins))
     }
 
     /// The status word as 4 hex digits, or `error: …`, as the reader's outcome lists it.
-    pub fn answer_summary(&self) -> String {
+    pub(crate) fn answer_summary(&self) -> String {
         match (&self.answer, self.status_word()) {
             (ExchangeAnswer::Failed(failure), _) => format!("error: {}", failure.message),
             (ExchangeAnswer::Response(_), Some(sw)) => format!("{:04X}", sw.0),
@@ -186,27 +193,36 @@ impl Serialize for ApduExchange {
 /// A power change a client asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PowerChange {
+    /// Cold power-on.
     On,
+    /// Power off.
     Off,
+    /// Warm reset.
     Reset,
 }
 
 /// Something that happened in a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A command and its answer.
     Apdu(ApduExchange),
     /// Cold power-on; `atr` is `None` when the card stayed mute.
     PowerOn {
+        /// The ATR answered.
         atr: Option<Vec<u8>>,
     },
+    /// The card was powered off.
     PowerOff,
     /// Warm reset.
     Reset {
+        /// The ATR answered after the reset.
         atr: Option<Vec<u8>>,
     },
     /// A power change the reader could not carry out.
     PowerFailed {
+        /// The change asked for.
         change: PowerChange,
+        /// How the reader failed.
         error: ReaderFailure,
     },
     /// The card was put into the reader.
@@ -214,20 +230,26 @@ pub enum Event {
     /// Another card was put on the reader in place of the one there (a scenario's world card
     /// placed for a reception); `card` names it (as a transcript names a card file).
     CardPlaced {
+        /// The card file, as a transcript names it.
         card: String,
     },
     /// The card was taken out; its state is kept for re-insertion.
     Removed,
     /// The link to vpcd / the serial front end came up.
     LinkUp {
+        /// The other end (vpcd's address, the serial device).
         peer: String,
     },
+    /// The link went down (vpcd closed it, pcscd restarted, the serial device vanished).
     LinkDown {
+        /// Why, as far as the server could tell.
         reason: String,
     },
     /// Bytes that could not be a frame were dropped (serial resynchronisation).
     FramingError {
+        /// What was wrong with the bytes.
         message: String,
+        /// How many bytes were dropped.
         dropped_bytes: usize,
     },
 }
@@ -235,20 +257,24 @@ pub enum Event {
 /// One event and when it happened, from the start of the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// Time since the session started.
     pub at: Duration,
+    /// What happened.
     pub event: Event,
     /// The scenario step that caused it (1-based, 0 for the runner's own power-up), when a
     /// scenario did.
-    pub step: Option<usize>,
+    pub(crate) step: Option<usize>,
 }
 
 /// A session's exchange log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Transcript {
+    /// The events, in the order they happened.
     pub entries: Vec<Entry>,
 }
 
 impl Transcript {
+    /// Appends an event that no scenario step caused.
     pub fn push(&mut self, at: Duration, event: Event) {
         self.entries.push(Entry {
             at,
@@ -258,7 +284,7 @@ impl Transcript {
     }
 
     /// Appends an event a scenario's step caused.
-    pub fn push_in_step(&mut self, at: Duration, step: usize, event: Event) {
+    pub(crate) fn push_in_step(&mut self, at: Duration, step: usize, event: Event) {
         self.entries.push(Entry {
             at,
             event,
@@ -292,6 +318,7 @@ impl Default for SharedTranscript {
 }
 
 impl SharedTranscript {
+    /// An empty log, its clock starting now.
     pub fn new() -> SharedTranscript {
         SharedTranscript {
             log: Arc::default(),
@@ -315,7 +342,7 @@ impl SharedTranscript {
     }
 
     /// The wall-clock time of an entry.
-    pub fn wall_time(&self, entry: &Entry) -> DateTime<Utc> {
+    pub(crate) fn wall_time(&self, entry: &Entry) -> DateTime<Utc> {
         chrono::Duration::from_std(entry.at)
             .ok()
             .and_then(|offset| self.started_at.checked_add_signed(offset))
@@ -323,7 +350,7 @@ impl SharedTranscript {
     }
 
     /// The entries so far (a copy: the session goes on appending).
-    pub fn snapshot(&self) -> Transcript {
+    pub(crate) fn snapshot(&self) -> Transcript {
         self.log
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

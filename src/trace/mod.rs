@@ -6,7 +6,7 @@
 pub mod cli;
 pub(crate) mod exchange;
 pub mod import;
-pub(crate) mod record;
+pub mod record;
 pub(crate) mod redact;
 
 pub use exchange::{

@@ -36,15 +36,18 @@ use super::exchange::{
 use super::redact;
 pub use super::redact::PinRecording;
 
-pub const FORMAT: &str = "myna-hil-trace";
-pub const VERSION: u32 = 1;
+pub(crate) const FORMAT: &str = "myna-hil-trace";
+pub(crate) const VERSION: u32 = 1;
 
 /// One line of a transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceLine {
+    /// Wall-clock time of the event.
     #[serde(serialize_with = "rfc3339_micros")]
     pub at: DateTime<Utc>,
+    /// Microseconds since the session started.
     pub elapsed_us: u64,
+    /// What happened.
     #[serde(flatten)]
     pub event: TraceEvent,
 }
@@ -56,11 +59,16 @@ pub enum TraceEvent {
     /// First line. `transport` says where the card was served ("vpcd:HOST:PORT",
     /// "serial:/dev/ttyUSB0@115200", …), `card` which description file it came from.
     Start {
+        /// The transcript format's name, `myna-hil-trace`.
         format: String,
+        /// The transcript format's version.
         version: u32,
+        /// Where the card was served.
         transport: String,
+        /// The card file, relative to the transcript's folder.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         card: Option<String>,
+        /// Whether PINs appear in the transcript or are redacted.
         pins: PinRecording,
     },
     /// The card was put into the reader (on demand or at start).
@@ -68,35 +76,45 @@ pub enum TraceEvent {
     /// Another card was put on the reader in place of the one there; `card` names its
     /// description (relative to the transcript's folder, as the start line's `card`).
     CardPlaced {
+        /// The card file, relative to the transcript's folder.
         card: String,
     },
     /// The card was taken out (on demand); its state is kept for re-insertion.
     Removed,
     /// The link to vpcd / the serial front end came up.
     LinkUp {
+        /// The other end (vpcd's address, the serial device).
         peer: String,
     },
     /// The link went down (vpcd closed it, pcscd restarted, the serial device vanished …).
     LinkDown {
+        /// Why, as far as the server could tell.
         reason: String,
     },
     /// Cold power-on; `atr` is absent when the card stayed mute.
     PowerOn {
+        /// The ATR answered, upper-case hex.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         atr: Option<String>,
     },
+    /// The card was powered off.
     PowerOff,
     /// Warm reset.
     Reset {
+        /// The ATR answered after the reset, upper-case hex.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         atr: Option<String>,
     },
     /// One C-APDU and the R-APDU it got. `card_us` is the processing time the card model
     /// claimed (applied as a delay unless latency was disabled).
     Apdu {
+        /// The C-APDU, upper-case hex (PIN bytes redacted unless kept).
         command: String,
+        /// The R-APDU, upper-case hex, or `error: …` when the reader failed.
         response: String,
+        /// Processing time the card model claimed, in microseconds.
         card_us: u64,
+        /// Whether the command's PIN bytes were replaced.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         redacted: bool,
         /// Set when the answer did not come from the card model (e.g. the identification probe).
@@ -110,7 +128,9 @@ pub enum TraceEvent {
     },
     /// Bytes that could not be a frame were dropped (serial resynchronisation).
     FramingError {
+        /// What was wrong with the bytes.
         message: String,
+        /// How many bytes were dropped.
         dropped_bytes: usize,
     },
     /// The session ended cleanly.
@@ -124,21 +144,35 @@ fn rfc3339_micros<S: serde::Serializer>(
     serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Micros, true))
 }
 
+/// Why a transcript could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
+    /// The transcript file cannot be opened, read or written.
     #[error("transcript {path}: {source}")]
     Io {
+        /// The transcript file.
         path: PathBuf,
+        /// Why it failed.
         source: std::io::Error,
     },
+    /// A line is not a transcript event.
     #[error("transcript {path}, line {line}: {message}")]
     Parse {
+        /// The transcript file.
         path: PathBuf,
+        /// 1-based line number.
         line: usize,
+        /// What is wrong with the line.
         message: String,
     },
+    /// The transcript as a whole breaks the format (no start line, another format or version).
     #[error("transcript {path}: {message}")]
-    Format { path: PathBuf, message: String },
+    Format {
+        /// The transcript file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Writes a transcript line by line (each line is flushed, so the file is complete up to the
@@ -175,7 +209,7 @@ impl TraceRecorder {
     }
 
     /// Records to any writer; `name` is used in error messages.
-    pub fn to_writer(
+    pub(crate) fn to_writer(
         writer: Box<dyn Write + Send>,
         name: &Path,
         transport: &str,
@@ -198,6 +232,7 @@ impl TraceRecorder {
         Ok(recorder)
     }
 
+    /// Appends one event as a JSON line, stamped with the time now.
     pub fn record(&mut self, event: TraceEvent) -> Result<(), TraceError> {
         let line = TraceLine {
             at: Utc::now(),
@@ -209,7 +244,7 @@ impl TraceRecorder {
 
     /// Records one event of the exchange log, hiding secrets unless PINs are kept. Events the
     /// v1 format has no line for (a failed power change) are skipped.
-    pub fn record_event(&mut self, event: &Event) -> Result<(), TraceError> {
+    pub(crate) fn record_event(&mut self, event: &Event) -> Result<(), TraceError> {
         match event.to_trace(self.pins) {
             Some(line) => self.record(line),
             None => Ok(()),
@@ -231,6 +266,7 @@ impl TraceRecorder {
         }))
     }
 
+    /// Writes out what is buffered, so a reader of the file sees every event so far.
     pub fn flush(&mut self) -> Result<(), TraceError> {
         self.out.flush().map_err(|source| TraceError::Io {
             path: self.path.clone(),
@@ -258,7 +294,9 @@ fn write_line(out: &mut dyn Write, path: &Path, line: &TraceLine) -> Result<(), 
 /// judge reads it directly), or written as JSON lines (`--record`).
 #[derive(Debug)]
 pub enum TraceSink {
+    /// Into an in-memory exchange log shared with its readers.
     Memory(super::exchange::SharedTranscript),
+    /// Into a transcript file.
     File(TraceRecorder),
 }
 
@@ -281,7 +319,7 @@ impl TraceSink {
     }
 
     /// Ends the log: the stop line and a flush for a file; nothing for memory.
-    pub fn finish(&mut self) -> Result<(), TraceError> {
+    pub(crate) fn finish(&mut self) -> Result<(), TraceError> {
         match self {
             TraceSink::Memory(_) => Ok(()),
             TraceSink::File(recorder) => {
@@ -406,7 +444,7 @@ pub fn read_trace_numbered(path: &Path) -> Result<Vec<(usize, TraceLine)>, Trace
 impl Event {
     /// The transcript line this event is written as (secrets hidden unless `pins` keeps them);
     /// `None` for what the v1 format has no line for (a failed power change).
-    pub fn to_trace(&self, pins: PinRecording) -> Option<TraceEvent> {
+    pub(crate) fn to_trace(&self, pins: PinRecording) -> Option<TraceEvent> {
         Some(match self {
             Event::Apdu(exchange) => {
                 let (command, redacted) = exchange.command_hex(pins);

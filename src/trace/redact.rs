@@ -13,13 +13,15 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PinRecording {
+    /// PIN bytes are replaced in the transcript (the default).
     Redacted,
+    /// PIN bytes are kept as sent (asked for with `--show-pins`).
     Kept,
 }
 
 /// Marks one redacted byte in a hex dump. Not a hex digit on purpose, so a replayer cannot
 /// mistake a redacted PIN for a real one.
-pub const REDACTED_BYTE: &str = "XX";
+pub(crate) const REDACTED_BYTE: &str = "XX";
 
 /// The bytes to hide in `capdu`: its secret, when `redact` is set.
 fn hidden(capdu: &[u8], redact: bool) -> Option<Range<usize>> {
@@ -28,7 +30,7 @@ fn hidden(capdu: &[u8], redact: bool) -> Option<Range<usize>> {
 
 /// Upper-case hex of `capdu` with the PIN bytes replaced by [`REDACTED_BYTE`] when
 /// `redact` is set; the second value says whether anything was replaced.
-pub fn command_hex(capdu: &[u8], redact: bool) -> (String, bool) {
+pub(crate) fn command_hex(capdu: &[u8], redact: bool) -> (String, bool) {
     match hidden(capdu, redact) {
         None => (hex::encode_upper(capdu), false),
         Some(range) => {
@@ -41,7 +43,7 @@ pub fn command_hex(capdu: &[u8], redact: bool) -> (String, bool) {
 }
 
 /// Spaced hex of `capdu` as a report shows it: `00 20 00 80 04 [4 PIN bytes redacted]`.
-pub fn command_text(capdu: &[u8], redact: bool) -> String {
+pub(crate) fn command_text(capdu: &[u8], redact: bool) -> String {
     match hidden(capdu, redact) {
         None => to_spaced_hex(capdu),
         Some(range) => format!(
@@ -57,7 +59,9 @@ pub fn command_text(capdu: &[u8], redact: bool) -> String {
 
 /// Reads back a command written by [`command_hex`]: the bytes, with `00` where the secret was,
 /// and the range that was hidden.
-pub fn parse_command_hex(text: &str) -> Result<(Vec<u8>, Option<Range<usize>>), hex::FromHexError> {
+pub(crate) fn parse_command_hex(
+    text: &str,
+) -> Result<(Vec<u8>, Option<Range<usize>>), hex::FromHexError> {
     if !text.contains(REDACTED_BYTE) {
         return Ok((hex::decode(text)?, None));
     }

@@ -18,8 +18,10 @@ use crate::transport::serve::{
 
 /// The longest `--resync-idle-ms`: the serial loop looks for a stop request between reads, so
 /// this bounds how long SIGTERM takes.
-pub const MAX_RESYNC_IDLE_MS: u64 = 1000;
+pub(crate) const MAX_RESYNC_IDLE_MS: u64 = 1000;
 
+/// The `card serve` command's options: the card, how to present it (vpcd, listen, serial) and the
+/// transcript to record.
 #[derive(Debug, Clone, clap::Args)]
 #[command(
     after_help = "While serving: SIGUSR1 removes the card, SIGUSR2 inserts it again (its PIN counters and files \
@@ -29,54 +31,56 @@ are kept), Ctrl-C or SIGTERM stops cleanly.\n\nExample: myna-hil card serve --ca
 pub struct ServeArgs {
     /// Card description (YAML: person + card).
     #[arg(long, value_name = "FILE")]
-    pub card: PathBuf,
+    pub(crate) card: PathBuf,
     /// vpcd to connect to (the card is vpcd's client; 35963 is the slot "Virtual PCD 00 00", 35964 "… 00 01").
     #[arg(long, value_name = "HOST:PORT", default_value = DEFAULT_VPCD_ADDRESS, conflicts_with_all = ["serial", "listen"])]
-    pub vpcd: String,
+    pub(crate) vpcd: String,
     /// Wait for the reader instead (vsmartcard's reversed mode): a vpcd whose reader.conf
     /// DEVICENAME is this HOST:PORT, or the Android Smart Card Emulator's remote mode, connects
     /// to the card. Each connection presents the card, closing it removes it. Port 0 picks a
     /// free port (printed). Loopback only unless --allow-remote; see docs/field.md.
     #[arg(long, value_name = "HOST:PORT", conflicts_with = "serial")]
-    pub listen: Option<String>,
+    pub(crate) listen: Option<String>,
     /// With --listen: allow an address other than loopback. Whoever reaches the port gets the
     /// card; every reader that connects is printed.
     #[arg(long, requires = "listen")]
-    pub allow_remote: bool,
+    pub(crate) allow_remote: bool,
     /// With --listen: do not serve the placeholder card on PORT+1 (Debian's vpcd, connecting
     /// out to both of its slots, makes pcscd abort without it; the phone does not need it).
     #[arg(long, requires = "listen")]
-    pub single_slot: bool,
+    pub(crate) single_slot: bool,
     /// Serve on a serial line instead (a hardware card-emulation front end), same framing.
     #[arg(long, value_name = "DEV")]
-    pub serial: Option<String>,
+    pub(crate) serial: Option<String>,
     /// Serial line speed.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_BAUD, requires = "serial")]
-    pub baud: u32,
+    pub(crate) baud: u32,
     /// Serial line silence (ms) after which a half frame or garbage is dropped, 1 to 1000:
     /// 0 would drop every frame split across two reads, and the line is checked for a stop
     /// request only this often.
     #[arg(long, value_name = "MS", default_value_t = 100, requires = "serial",
           value_parser = clap::value_parser!(u64).range(1..=MAX_RESYNC_IDLE_MS))]
-    pub resync_idle_ms: u64,
+    pub(crate) resync_idle_ms: u64,
     /// Write the APDU transcript (JSON lines, PINs redacted) to this file.
     #[arg(long, value_name = "FILE")]
-    pub record: Option<PathBuf>,
+    pub(crate) record: Option<PathBuf>,
     /// Keep PINs in the transcript instead of redacting them.
     #[arg(long, requires = "record")]
-    pub record_pins: bool,
+    pub(crate) record_pins: bool,
     /// Answer at once instead of waiting the processing time the card profile specifies.
     #[arg(long)]
-    pub no_latency: bool,
+    pub(crate) no_latency: bool,
     /// Do not answer myna-hil's identification probe (the card then counts as a real one for
     /// `--reader pcsc` runs).
     #[arg(long)]
-    pub no_identification: bool,
+    pub(crate) no_identification: bool,
     /// Start with the card out of the reader (insert it with SIGUSR2).
     #[arg(long)]
-    pub removed: bool,
+    pub(crate) removed: bool,
 }
 
+/// The `card compare` command's options: the real card's reader and the card file to compare it
+/// with.
 #[derive(Debug, Clone, clap::Args)]
 #[command(
     after_help = "The probe only reads: SELECTs, READ BINARY / READ RECORD, GET DATA, retry counters by \
@@ -87,47 +91,60 @@ and length only, never printed or saved.\n\nExit codes: 0 no difference, 1 diffe
 pub struct CompareArgs {
     /// The real card's reader: `pcsc:NAME` (an exact reader name or a part of exactly one).
     #[arg(long, value_name = "pcsc:NAME")]
-    pub reader: String,
+    pub(crate) reader: String,
     /// The card description to compare with (YAML: person + card).
     #[arg(long, value_name = "FILE")]
-    pub card: PathBuf,
+    pub(crate) card: PathBuf,
     /// Write the comparison as JSON here (status words, lengths, structure; no card content).
     #[arg(long, value_name = "OUT")]
-    pub json: Option<PathBuf>,
+    pub(crate) json: Option<PathBuf>,
     /// Write what differs as a card description overlay: the ATR and the card options that
     /// explain a difference; file sizes and other status words as comments.
     #[arg(long, value_name = "OUT.yaml")]
-    pub save_profile: Option<PathBuf>,
+    pub(crate) save_profile: Option<PathBuf>,
 }
 
+/// The `readers` command's options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReadersArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
+/// Why a `card` or `readers` command could not be carried out.
 #[derive(Debug, thiserror::Error)]
 pub enum CardCliError {
+    /// The card file cannot be read or built.
     #[error("{0}")]
     Card(String),
+    /// The card cannot be served.
     #[error(transparent)]
     Serve(#[from] serve::ServeError),
+    /// The transcript cannot be written.
     #[error(transparent)]
     Trace(#[from] crate::trace::TraceError),
+    /// The real reader failed.
     #[error(transparent)]
     Transport(#[from] crate::transport::TransportError),
+    /// Ctrl-C and SIGTERM cannot be handled.
     #[error("signal handling: {0}")]
     Signals(std::io::Error),
+    /// This build lacks what the command needs (e.g. the `pcsc` feature).
     #[error("{0}")]
     Unsupported(&'static str),
+    /// The options contradict each other.
     #[error("{0}")]
     Usage(String),
+    /// The real card cannot be compared.
     #[error(transparent)]
     Compare(#[from] crate::transport::compare::CompareError),
+    /// A report or the aid list cannot be written.
     #[error("writing {path}: {source}")]
     Write {
+        /// The file concerned.
         path: PathBuf,
+        /// Why writing failed.
         source: std::io::Error,
     },
 }
@@ -149,6 +166,7 @@ fn load_card(path: &std::path::Path) -> Result<Card, CardCliError> {
         .map_err(|error| CardCliError::Card(format!("{}: {error}", path.display())))
 }
 
+/// Serves the emulated card (vpcd, listen or serial) until Ctrl-C or SIGTERM.
 pub fn serve(args: ServeArgs) -> Result<ExitCode, CardCliError> {
     let card = load_card(&args.card)?;
     let transport = match (&args.serial, &args.listen) {
@@ -265,6 +283,7 @@ fn drive_with_signals<C>(server: &RunningServer<C>) -> Result<(), CardCliError> 
     })
 }
 
+/// Lists the PC/SC readers and the state of their cards.
 pub fn readers(args: ReadersArgs) -> Result<ExitCode, CardCliError> {
     #[cfg(feature = "pcsc")]
     {
@@ -303,7 +322,7 @@ pub fn readers(args: ReadersArgs) -> Result<ExitCode, CardCliError> {
 
 /// `myna-hil card aids`: the `aid-group` for the Android Smart Card Emulator's
 /// `res/xml/aid_list.xml`, one `aid-filter` per AID the card answers (docs/field.md).
-pub fn android_aid_group() -> String {
+pub(crate) fn android_aid_group() -> String {
     let mut xml = String::from(
         "<aid-group android:description=\"@string/app_name\" android:category=\"other\">\n",
     );
@@ -317,6 +336,7 @@ pub fn android_aid_group() -> String {
     xml
 }
 
+/// Prints the Android HCE aid-group (aid_list.xml) with every AID the card answers.
 pub fn aids() -> ExitCode {
     print!("{}", android_aid_group());
     ExitCode::SUCCESS

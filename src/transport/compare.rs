@@ -23,12 +23,12 @@ use crate::card::atr::AtrKind;
 use crate::transport::{Transport, TransportError};
 
 /// What the report says about personal data, in every output.
-pub const PERSONAL_DATA_NOTE: &str = "contents that may hold personal data (certificates, the 4 attributes, the 個人番号, the photo, card-specific data objects) are compared by structure and length only; no card content is printed or saved";
+pub(crate) const PERSONAL_DATA_NOTE: &str = "contents that may hold personal data (certificates, the 4 attributes, the 個人番号, the photo, card-specific data objects) are compared by structure and length only; no card content is printed or saved";
 
 /// How a step's answer data is compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Contents {
+pub(crate) enum Contents {
     /// Status word and length only: no data is expected (SELECT, VERIFY, error paths).
     StatusOnly,
     /// Status word, length and outer TLV structure: the data may be personal.
@@ -37,13 +37,13 @@ pub enum Contents {
 
 /// One command of the probe.
 #[derive(Debug, Clone, Serialize)]
-pub struct ProbeStep {
-    pub label: String,
+pub(crate) struct ProbeStep {
+    pub(crate) label: String,
     #[serde(serialize_with = "hex_string")]
-    pub command: Vec<u8>,
-    pub contents: Contents,
+    pub(crate) command: Vec<u8>,
+    pub(crate) contents: Contents,
     /// An error path (its status word belongs in a profile overlay when it differs).
-    pub error_path: bool,
+    pub(crate) error_path: bool,
 }
 
 fn hex_string<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
@@ -52,7 +52,7 @@ fn hex_string<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok
 
 /// Whether the probe may send `capdu` to someone's real card: nothing that spends a try,
 /// changes a PIN or a file, signs or authenticates.
-pub fn allowed(capdu: &[u8]) -> bool {
+pub(crate) fn allowed(capdu: &[u8]) -> bool {
     if crate::apdu::card_change(capdu).is_some() {
         return false;
     }
@@ -147,7 +147,7 @@ const GET_DATA_TAGS: [u16; 9] = [
 ];
 
 /// The fixed probe, in the order it is sent.
-pub fn probe() -> Vec<ProbeStep> {
+pub(crate) fn probe() -> Vec<ProbeStep> {
     let mut probe = ProbeBuilder { steps: Vec::new() };
     // The MF level, where the card starts.
     probe.select_aid("the MF level (ISD)", &AID_ISD);
@@ -280,13 +280,13 @@ pub fn probe() -> Vec<ProbeStep> {
 
 /// What one side answered to one step, without its data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Seen {
+pub(crate) struct Seen {
     /// `90 00`, or the transport's failure.
-    pub status: String,
-    pub length: usize,
+    pub(crate) status: String,
+    pub(crate) length: usize,
     /// The outer TLV tag and declared length, for data that looks like BER-TLV.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub structure: Option<String>,
+    pub(crate) structure: Option<String>,
 }
 
 impl Seen {
@@ -335,32 +335,32 @@ fn tlv_outline(data: &[u8]) -> Option<String> {
 
 /// One step as both cards answered it.
 #[derive(Debug, Clone, Serialize)]
-pub struct StepComparison {
+pub(crate) struct StepComparison {
     #[serde(flatten)]
-    pub step: ProbeStep,
-    pub real: Seen,
-    pub emulated: Seen,
-    pub same: bool,
+    pub(crate) step: ProbeStep,
+    pub(crate) real: Seen,
+    pub(crate) emulated: Seen,
+    pub(crate) same: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct AtrComparison {
-    pub real: String,
-    pub real_kind: String,
-    pub emulated: String,
-    pub emulated_kind: String,
-    pub same: bool,
+pub(crate) struct AtrComparison {
+    pub(crate) real: String,
+    pub(crate) real_kind: String,
+    pub(crate) emulated: String,
+    pub(crate) emulated_kind: String,
+    pub(crate) same: bool,
 }
 
 /// The whole comparison.
 #[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
-    pub real_reader: String,
-    pub card_file: String,
-    pub personal_data: &'static str,
-    pub atr: AtrComparison,
-    pub steps: Vec<StepComparison>,
-    pub differences: usize,
+pub(crate) struct Comparison {
+    pub(crate) real_reader: String,
+    pub(crate) card_file: String,
+    pub(crate) personal_data: &'static str,
+    pub(crate) atr: AtrComparison,
+    pub(crate) steps: Vec<StepComparison>,
+    pub(crate) differences: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -394,7 +394,7 @@ fn run_probe(
 }
 
 /// Runs the probe on both cards and compares every answer.
-pub fn compare(
+pub(crate) fn compare(
     real: &mut dyn Transport,
     emulated: &mut dyn Transport,
     card_file: &str,
@@ -445,7 +445,7 @@ fn describe_seen(seen: &Seen) -> String {
 
 impl Comparison {
     /// The human report: the ATR, then each difference.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = format!(
             "card compare: {} against {}\n{}\n\nATR  real     {}  {}\n     emulated {}  {}\n",
             self.real_reader,
@@ -486,7 +486,7 @@ impl Comparison {
     /// A card description overlay with what differs and a card file can say today (the ATR, the
     /// `options` that explain a difference), and, as comments, the file sizes and status words
     /// that differ. Holds no card content.
-    pub fn profile_overlay(&self) -> String {
+    pub(crate) fn profile_overlay(&self) -> String {
         let mut yaml = format!(
             "# myna-hil card compare: the real card in {} against {}.\n\
              # Merge into the card file's `card:` section. {}.\n",

@@ -20,17 +20,17 @@ use crate::apdu::build::{self, IDENTIFY_NONCE_LEN, IDENTIFY_PROOF_LEN};
 use crate::apdu::Command;
 pub use crate::apdu::{card_change, CardChange};
 
-pub const NONCE_LEN: usize = IDENTIFY_NONCE_LEN;
-pub const PROOF_LEN: usize = IDENTIFY_PROOF_LEN;
+pub(crate) const NONCE_LEN: usize = IDENTIFY_NONCE_LEN;
+pub(crate) const PROOF_LEN: usize = IDENTIFY_PROOF_LEN;
 
 const EMULATION_KEY: &[u8] = b"myna-hil emulated card, never a real JPKI card, identification v1";
 
-pub type Nonce = [u8; NONCE_LEN];
+pub(crate) type Nonce = [u8; NONCE_LEN];
 
 /// What the identification probe found out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CardIdentity {
+pub(crate) enum CardIdentity {
     /// The card answered the challenge with the right proof.
     Emulated,
     /// The card answered, but not with the proof: a real card or someone else's emulation.
@@ -39,23 +39,23 @@ pub enum CardIdentity {
     Unknown,
 }
 
-pub fn fresh_nonce() -> Nonce {
+pub(crate) fn fresh_nonce() -> Nonce {
     rand::random()
 }
 
 /// The probe APDU for `nonce`.
-pub fn challenge_command(nonce: &Nonce) -> Vec<u8> {
+pub(crate) fn challenge_command(nonce: &Nonce) -> Vec<u8> {
     build::identification_probe(nonce)
 }
 
 /// The nonce, when `capdu` is exactly an identification probe.
-pub fn parse_challenge(capdu: &[u8]) -> Option<Nonce> {
+pub(crate) fn parse_challenge(capdu: &[u8]) -> Option<Nonce> {
     Command::parse(capdu)
         .ok()
         .and_then(|command| command.identification_nonce())
 }
 
-pub fn proof(nonce: &Nonce) -> [u8; PROOF_LEN] {
+pub(crate) fn proof(nonce: &Nonce) -> [u8; PROOF_LEN] {
     let mut hasher = Sha256::new();
     hasher.update(EMULATION_KEY);
     hasher.update(nonce);
@@ -63,12 +63,12 @@ pub fn proof(nonce: &Nonce) -> [u8; PROOF_LEN] {
 }
 
 /// What the emulation answers to a probe.
-pub fn challenge_response(nonce: &Nonce) -> Vec<u8> {
+pub(crate) fn challenge_response(nonce: &Nonce) -> Vec<u8> {
     crate::apdu::response(&proof(nonce), crate::apdu::StatusWord::SUCCESS)
 }
 
 /// Judges a card's answer to the probe for `nonce`.
-pub fn judge_response(nonce: &Nonce, rapdu: &[u8]) -> CardIdentity {
+pub(crate) fn judge_response(nonce: &Nonce, rapdu: &[u8]) -> CardIdentity {
     if rapdu == challenge_response(nonce).as_slice() {
         CardIdentity::Emulated
     } else {
@@ -83,10 +83,10 @@ pub fn judge_response(nonce: &Nonce, rapdu: &[u8]) -> CardIdentity {
      ({identity:?}); a harness must never lock or change a real card. Pass --allow-real-card-changes \
      only if you own this card and accept the consequences"
 )]
-pub struct RefusedStep {
-    pub reader: String,
-    pub change: CardChange,
-    pub identity: CardIdentity,
+pub(crate) struct RefusedStep {
+    pub(crate) reader: String,
+    pub(crate) change: CardChange,
+    pub(crate) identity: CardIdentity,
 }
 
 /// Whether the user allowed dangerous steps on cards that are not ours.
@@ -100,7 +100,7 @@ pub enum RealCardPolicy {
 }
 
 /// Refuses `capdu` unless it is harmless, the card is proven emulated, or the user allowed it.
-pub fn guard_command(
+pub(crate) fn guard_command(
     reader: &str,
     identity: CardIdentity,
     policy: RealCardPolicy,

@@ -11,25 +11,32 @@ use crate::trace::{FailureKind, ReaderFailure};
 /// Why a transport could not deliver an APDU.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
+    /// No reader is available (the text says which was looked for).
     #[error("no reader available{0}")]
     NoReader(String),
+    /// The reader has no card.
     #[error("no card in the reader")]
     NoCard,
+    /// The card was removed during the exchange.
     #[error("the card was removed")]
     CardRemoved,
+    /// The card did not answer within this time.
     #[error("the card did not answer (timed out after {0:?})")]
     Timeout(Duration),
+    /// The link to the card failed (framing, reader error).
     #[error("transmission error: {0}")]
     Transmission(String),
+    /// The transport refused the command (a real card protected from changes).
     #[error("refused: {0}")]
     Refused(String),
+    /// The operating system failed the reader's I/O.
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
 impl TransportError {
     /// This error as the exchange log keeps it.
-    pub fn failure(&self) -> ReaderFailure {
+    pub(crate) fn failure(&self) -> ReaderFailure {
         let kind = match self {
             TransportError::NoReader(_) => FailureKind::NoReader,
             TransportError::NoCard => FailureKind::NoCard,
@@ -107,14 +114,14 @@ impl<T: Transport + ?Sized> Transport for &mut T {
 
 pub mod cli;
 /// The real card as the oracle: one read-only probe on a real card and the emulated one.
-pub mod compare;
+pub(crate) mod compare;
 /// Proving that a card is our emulation; refusing card-changing steps otherwise.
 pub mod identify;
 /// Real PC/SC readers (cargo feature `pcsc`).
 #[cfg(feature = "pcsc")]
 pub mod pcsc;
 /// The recording wrapper: any transport, logged into the exchange log.
-pub mod recording;
+pub(crate) mod recording;
 /// Serving the emulated card: the vpicc session loop over TCP (vpcd) or a serial port.
 pub mod serve;
 /// The in-process reader with fault injection (removal, latency, errors, power).

@@ -28,6 +28,7 @@ const MAX_GET_RESPONSE: usize = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SlotState {
+    /// No card in the reader.
     Empty,
     /// A card is present and answered reset.
     Present,
@@ -39,6 +40,7 @@ pub enum SlotState {
     Mute,
     /// The reader is not usable (driver problem, unplugged).
     Unavailable,
+    /// PC/SC reports a state this tool does not know.
     Unknown,
 }
 
@@ -61,6 +63,7 @@ impl SlotState {
         }
     }
 
+    /// Whether a card is in the reader, answering or not.
     pub fn has_card(self) -> bool {
         matches!(
             self,
@@ -86,7 +89,9 @@ impl std::fmt::Display for SlotState {
 /// One PC/SC reader.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ReaderInfo {
+    /// The reader's PC/SC name.
     pub name: String,
+    /// The state of its card.
     pub state: SlotState,
     /// Upper-case hex, when a card is present.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -234,26 +239,8 @@ impl PcscTransport {
         })
     }
 
-    pub fn reader_name(&self) -> String {
+    pub(crate) fn reader_name(&self) -> String {
         self.reader.to_string_lossy().into_owned()
-    }
-
-    /// What the identification probe said about the connected card.
-    pub fn identity(&self) -> CardIdentity {
-        self.identity
-    }
-
-    /// Refuses early when a step that changes the card is about to run on a card that is not
-    /// proven ours (the per-APDU guard in `transmit` is the last line of defence).
-    pub fn ensure_changes_allowed(&self, change: identify::CardChange) -> Result<(), RefusedStep> {
-        match (self.identity, self.policy) {
-            (CardIdentity::Emulated, _) | (_, RealCardPolicy::AllowChanges) => Ok(()),
-            (identity, RealCardPolicy::Refuse) => Err(RefusedStep {
-                reader: self.describe(),
-                change,
-                identity,
-            }),
-        }
     }
 
     /// Runs a multi-APDU step inside one exclusive PC/SC transaction.
@@ -327,6 +314,8 @@ pub struct ExclusiveStep<'a> {
 }
 
 impl ExclusiveStep<'_> {
+    /// Sends one C-APDU inside the transaction (refused if it would change a protected real card)
+    /// and returns the R-APDU.
     pub fn transmit(&mut self, capdu: &[u8]) -> Result<Vec<u8>, TransportError> {
         identify::guard_command(&self.describe, self.identity, self.policy, capdu)
             .map_err(refused)?;
@@ -380,7 +369,7 @@ fn exchange(card: &pcsc::Card, reader: &str, capdu: &[u8]) -> Result<Vec<u8>, Tr
     )))
 }
 
-pub use crate::apdu::build::with_short_le;
+pub(crate) use crate::apdu::build::with_short_le;
 
 impl Transport for PcscTransport {
     fn describe(&self) -> String {

@@ -11,7 +11,7 @@ use crate::trace::{ApduExchange, Event, ExchangeAnswer, PowerChange, Transcript}
 ///
 /// Entries are stamped with the wall time since the wrapper was made, or with the clock given
 /// by [`Recording::with_clock`] (the virtual reader's simulated time, for instance).
-pub struct Recording<T> {
+pub(crate) struct Recording<T> {
     inner: T,
     transcript: Transcript,
     started: Instant,
@@ -19,19 +19,13 @@ pub struct Recording<T> {
 }
 
 impl<T: Transport> Recording<T> {
-    pub fn new(inner: T) -> Recording<T> {
+    pub(crate) fn new(inner: T) -> Recording<T> {
         Recording {
             inner,
             transcript: Transcript::default(),
             started: Instant::now(),
             clock: None,
         }
-    }
-
-    /// Stamps entries with `clock` instead of the wall time.
-    pub fn with_clock(mut self, clock: impl Fn() -> Duration + Send + 'static) -> Recording<T> {
-        self.clock = Some(Box::new(clock));
-        self
     }
 
     fn now(&self) -> Duration {
@@ -41,26 +35,14 @@ impl<T: Transport> Recording<T> {
     }
 
     /// Adds an event the transport cannot see (a reader event applied beside it).
-    pub fn note(&mut self, event: Event) {
+    pub(crate) fn note(&mut self, event: Event) {
         let at = self.now();
         self.transcript.push(at, event);
     }
 
-    pub fn transcript(&self) -> &Transcript {
-        &self.transcript
-    }
-
     /// The log so far, leaving an empty one behind.
-    pub fn take_transcript(&mut self) -> Transcript {
+    pub(crate) fn take_transcript(&mut self) -> Transcript {
         std::mem::take(&mut self.transcript)
-    }
-
-    pub fn inner_mut(&mut self) -> &mut T {
-        &mut self.inner
-    }
-
-    pub fn into_parts(self) -> (T, Transcript) {
-        (self.inner, self.transcript)
     }
 }
 

@@ -31,9 +31,13 @@ pub use tcp::{VpcdConfig, DEFAULT_VPCD_ADDRESS};
 pub trait EmulatedCard: Send + 'static {
     /// The ATR, or `None` when the card is mute (answered as "no card").
     fn atr(&self) -> Option<Vec<u8>>;
+    /// Powers the card on; its ATR, or `None` when it stays mute.
     fn power_on(&mut self) -> Option<Vec<u8>>;
+    /// Powers the card off; its volatile state (security status, selected files) is lost.
     fn power_off(&mut self);
+    /// Warm reset; its ATR, or `None` when it stays mute.
     fn reset(&mut self) -> Option<Vec<u8>>;
+    /// Answers one C-APDU.
     fn process(&mut self, capdu: &[u8]) -> CardReply;
 }
 
@@ -82,21 +86,36 @@ impl ServeOptions {
     }
 }
 
+/// Why serving the card stopped or could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The serial port cannot be opened.
     #[error("serial port {device}: {source}")]
     SerialOpen {
+        /// The serial device.
         device: String,
+        /// Why it cannot be opened.
         source: serialport::Error,
     },
+    /// The address cannot be listened on or connected to.
     #[error("address {address}: {message}")]
-    Address { address: String, message: String },
+    Address {
+        /// The `HOST:PORT` given.
+        address: String,
+        /// Why it cannot be used.
+        message: String,
+    },
+    /// The transcript cannot be written.
     #[error("transcript: {0}")]
     Trace(#[from] crate::trace::TraceError),
+    /// The server thread cannot be started.
     #[error("could not start the server thread: {0}")]
     Spawn(std::io::Error),
+    /// The server thread panicked.
     #[error("the server thread panicked")]
     Panicked,
+    /// The server stopped, but the card is still shared with another handle and cannot be given
+    /// back.
     #[error("the server stopped but another handle still holds the card")]
     CardStillShared,
 }

@@ -12,7 +12,7 @@ use crate::card::Card;
 use crate::transport::{Transport, TransportError};
 
 /// How long the reader waits for an ATR before it calls the card mute.
-pub const ATR_TIMEOUT: Duration = Duration::from_millis(1000);
+pub(crate) const ATR_TIMEOUT: Duration = Duration::from_millis(1000);
 
 /// The in-process reader.
 pub struct VirtualReader {
@@ -51,22 +51,24 @@ impl VirtualReader {
         self.slot.as_ref().or(self.pocket.as_ref())
     }
 
+    /// Whether a card is in the virtual slot.
     pub fn has_card(&self) -> bool {
         self.slot.is_some()
     }
 
+    /// Whether the card in the slot is powered.
     pub fn is_powered(&self) -> bool {
         self.powered
     }
 
     /// Simulated time since the reader was created: the sum of every answer's processing
     /// time and injected latency.
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.clock
     }
 
     /// Advances the simulated clock (a pause between reader actions).
-    pub fn wait(&mut self, duration: Duration) {
+    pub(crate) fn wait(&mut self, duration: Duration) {
         self.clock += duration;
     }
 
@@ -97,7 +99,7 @@ impl VirtualReader {
 
     /// Puts a different card into the slot (the previous one, if any, is taken out and kept
     /// in the pocket for a later `insert`). Used when one reception sees several cards.
-    pub fn swap_card(&mut self, card: Card) -> Option<Card> {
+    pub(crate) fn swap_card(&mut self, card: Card) -> Option<Card> {
         self.remove();
         let previous = self.pocket.take();
         self.slot = Some(card);
@@ -123,13 +125,13 @@ impl VirtualReader {
     }
 
     /// Every later command takes this much longer (on top of the card's own processing time).
-    pub fn set_extra_latency(&mut self, latency: Duration) {
+    pub(crate) fn set_extra_latency(&mut self, latency: Duration) {
         self.extra_latency = latency;
     }
 
     /// The reader gives up on a command that takes longer than this (`None`: waits forever).
     /// The card has still processed the command: this is how an NFC "tag was lost" looks.
-    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+    pub(crate) fn set_timeout(&mut self, timeout: Option<Duration>) {
         self.timeout = timeout;
     }
 

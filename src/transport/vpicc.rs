@@ -10,8 +10,9 @@
 //! frame anywhere, and a serial line, where a half frame or line noise must be detected and
 //! dropped (see [`FrameDecoder::discard`]).
 
+#[cfg(test)]
 /// The largest payload the 2-byte length can announce.
-pub const MAX_PAYLOAD: usize = u16::MAX as usize;
+pub(crate) const MAX_PAYLOAD: usize = u16::MAX as usize;
 
 /// The smallest C-APDU (CLA INS P1 P2).
 const MIN_COMMAND_APDU: usize = 4;
@@ -30,6 +31,7 @@ pub enum Control {
 }
 
 impl Control {
+    /// The one-byte code vpicc sends for this control.
     pub fn code(self) -> u8 {
         match self {
             Control::PowerOff => 0x00,
@@ -39,7 +41,7 @@ impl Control {
         }
     }
 
-    pub fn from_code(code: u8) -> Option<Control> {
+    pub(crate) fn from_code(code: u8) -> Option<Control> {
         match code {
             0x00 => Some(Control::PowerOff),
             0x01 => Some(Control::PowerOn),
@@ -53,6 +55,7 @@ impl Control {
 /// One message from vpcd (or a serial front end) to the card.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
+    /// Power or ATR control.
     Control(Control),
     /// A C-APDU, to be answered by exactly one R-APDU.
     Command(Vec<u8>),
@@ -61,12 +64,16 @@ pub enum Message {
 /// A frame that cannot be a message from vpcd.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
+    /// A zero-length frame.
     #[error("empty frame (vpcd never sends one)")]
     Empty,
+    /// A one-byte frame with a code vpicc does not define.
     #[error("unknown control code {0:#04x}")]
     UnknownControl(u8),
+    /// A frame too short for a command and not a control code.
     #[error("{0}-byte frame is neither a control code nor a C-APDU (at least 4 bytes)")]
     TooShortForCommand(usize),
+    /// A payload too long for the 2-byte length prefix.
     #[error("payload of {0} bytes does not fit the 2-byte length")]
     TooLong(usize),
 }
@@ -112,10 +119,12 @@ pub struct FrameDecoder {
 }
 
 impl FrameDecoder {
+    /// A decoder with nothing buffered.
     pub fn new() -> FrameDecoder {
         FrameDecoder::default()
     }
 
+    /// Appends bytes read from the stream; whole frames come out of `next_frame`.
     pub fn push(&mut self, bytes: &[u8]) {
         self.buffer.extend_from_slice(bytes);
     }
@@ -139,7 +148,7 @@ impl FrameDecoder {
 
     /// Drops everything buffered (a half frame after the line went idle, or bytes following
     /// garbage) and returns how many bytes were dropped.
-    pub fn discard(&mut self) -> usize {
+    pub(crate) fn discard(&mut self) -> usize {
         let dropped = self.buffer.len();
         self.buffer.clear();
         dropped

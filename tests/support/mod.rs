@@ -12,33 +12,33 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub mod card;
-pub mod oqs;
+pub(crate) mod card;
+pub(crate) mod oqs;
 
-pub const PCSCD_SOCKET: &str = "/run/pcscd/pcscd.comm";
-pub const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
-pub const VPCD_CONFIG: &str = "/etc/reader.conf.d/vpcd";
+pub(crate) const PCSCD_SOCKET: &str = "/run/pcscd/pcscd.comm";
+pub(crate) const VPCD_DRIVER: &str = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so";
+pub(crate) const VPCD_CONFIG: &str = "/etc/reader.conf.d/vpcd";
 /// vpcd's first slot, and the name pcscd gives it.
-pub const VPCD_PORT: u16 = 35963;
-pub const VPCD_ADDRESS: &str = "127.0.0.1:35963";
-pub const VPCD_READER: &str = "Virtual PCD 00 00";
+pub(crate) const VPCD_PORT: u16 = 35963;
+pub(crate) const VPCD_ADDRESS: &str = "127.0.0.1:35963";
+pub(crate) const VPCD_READER: &str = "Virtual PCD 00 00";
 /// Where a pcscd started by the tests writes its errors (OpenSC's feature queries make vpcd log
 /// harmless "Card not transacted" lines, which would drown the test output).
-pub const PCSCD_TEST_LOG: &str = "/tmp/myna-hil-pcscd-tests.log";
-pub const OPENSC_PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
+pub(crate) const PCSCD_TEST_LOG: &str = "/tmp/myna-hil-pcscd-tests.log";
+pub(crate) const OPENSC_PKCS11: &str = "/usr/lib/x86_64-linux-gnu/opensc-pkcs11.so";
 
 /// A date written `YYYY-MM-DD` in a test.
-pub fn date(text: &str) -> chrono::NaiveDate {
+pub(crate) fn date(text: &str) -> chrono::NaiveDate {
     text.parse().unwrap()
 }
 
 /// The standard card every end-to-end test serves.
-pub fn standard_card_path() -> PathBuf {
+pub(crate) fn standard_card_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cards/standard.yaml")
 }
 
 /// Panics with the package to install when `program` is not on PATH (or at an absolute path).
-pub fn require_program(program: &str, package: &str) -> PathBuf {
+pub(crate) fn require_program(program: &str, package: &str) -> PathBuf {
     let found = if program.contains('/') {
         Path::new(program).exists().then(|| PathBuf::from(program))
     } else {
@@ -57,11 +57,11 @@ pub fn require_program(program: &str, package: &str) -> PathBuf {
 /// One pcscd per machine: every test that uses it holds this lock, across threads of one test
 /// binary and across test binaries run in parallel. The lock is an abstract Unix socket name,
 /// which the kernel releases when its holder exits, however it exits.
-pub struct PcscdLock {
+pub(crate) struct PcscdLock {
     _listener: UnixListener,
 }
 
-pub fn lock_pcscd() -> PcscdLock {
+pub(crate) fn lock_pcscd() -> PcscdLock {
     let name =
         SocketAddr::from_abstract_name(b"myna-hil-pcscd-tests").expect("abstract socket name");
     loop {
@@ -81,7 +81,7 @@ pub fn lock_pcscd() -> PcscdLock {
 
 /// pcscd for the duration of a test: the one already running (CI starts one), or one started
 /// here and stopped on drop.
-pub struct Pcscd {
+pub(crate) struct Pcscd {
     started: Option<Child>,
     /// The reader.conf folder of a pcscd started with `-c` (kept until it stops).
     _config: Option<tempfile::TempDir>,
@@ -105,7 +105,7 @@ fn pcscd_answers() -> bool {
 
 /// Whether something listens on `port` (read from /proc so that probing does not itself look
 /// like a card connecting to vpcd).
-pub fn tcp_port_listening(port: u16) -> bool {
+pub(crate) fn tcp_port_listening(port: u16) -> bool {
     ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
         let Ok(file) = File::open(table) else {
             return false;
@@ -125,7 +125,7 @@ pub fn tcp_port_listening(port: u16) -> bool {
     })
 }
 
-pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !condition() {
         assert!(
@@ -137,7 +137,7 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
 }
 
 impl Pcscd {
-    pub fn ensure() -> Pcscd {
+    pub(crate) fn ensure() -> Pcscd {
         let lock = lock_pcscd();
         let pcscd = require_program("pcscd", "pcscd");
         assert!(
@@ -163,14 +163,14 @@ impl Pcscd {
     /// reversed mode); Debian's vpcd also connects to PORT+1. The card must already listen on
     /// both. Waits until pcscd lists the card in `Virtual PCD 00 00`. A pcscd already running
     /// (not ours) is a failure: it is never stopped, and there can be only one.
-    pub fn connecting_out(card: std::net::SocketAddr) -> Pcscd {
+    pub(crate) fn connecting_out(card: std::net::SocketAddr) -> Pcscd {
         Pcscd::connecting_out_with(lock_pcscd(), card)
     }
 
     /// [`Pcscd::connecting_out`] with the lock already held: a test that starts a listening
     /// process which waits for pcscd takes the lock before it starts that process, so that
     /// waiting for the lock does not eat into the process's own timeouts.
-    pub fn connecting_out_with(lock: PcscdLock, card: std::net::SocketAddr) -> Pcscd {
+    pub(crate) fn connecting_out_with(lock: PcscdLock, card: std::net::SocketAddr) -> Pcscd {
         let program = require_program("pcscd", "pcscd");
         require_program("opensc-tool", "opensc");
         assert!(
@@ -228,7 +228,7 @@ impl Pcscd {
 
     /// Whether the pcscd started here is still running (Debian's vpcd makes it abort when a
     /// connect-out link fails).
-    pub fn alive(&mut self) -> bool {
+    pub(crate) fn alive(&mut self) -> bool {
         self.started
             .as_mut()
             .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
@@ -259,7 +259,7 @@ impl Pcscd {
     /// pcscd started here with its APDU log (`--foreground --debug --apdu`, stdout and stderr)
     /// written to `log`, as a field engineer captures one. A pcscd already running (not ours)
     /// is a failure: its log cannot be captured.
-    pub fn with_apdu_log(log: &Path) -> Pcscd {
+    pub(crate) fn with_apdu_log(log: &Path) -> Pcscd {
         let lock = lock_pcscd();
         let program = require_program("pcscd", "pcscd");
         assert!(
@@ -285,7 +285,7 @@ impl Pcscd {
     }
 
     /// Stops and starts pcscd again (only when this test started it): for reconnection tests.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         let child = self
             .started
             .as_mut()
@@ -296,7 +296,7 @@ impl Pcscd {
         self.wait_ready();
     }
 
-    pub fn started_here(&self) -> bool {
+    pub(crate) fn started_here(&self) -> bool {
         self.started.is_some()
     }
 }
@@ -327,7 +327,7 @@ impl Drop for Pcscd {
 
 /// The `myna-hil` binary under test, in the checkout (relative paths in arguments resolve there),
 /// with colour off.
-pub fn myna_hil() -> Command {
+pub(crate) fn myna_hil() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_myna-hil"));
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -336,12 +336,12 @@ pub fn myna_hil() -> Command {
 }
 
 /// Runs `myna-hil ARGS` to its end.
-pub fn run_myna_hil<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+pub(crate) fn run_myna_hil<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
     myna_hil().args(args).output().expect("the binary runs")
 }
 
 /// Runs a command, returns (success, stdout, stderr) as text.
-pub fn run(program: &str, args: &[&str]) -> (bool, String, String) {
+pub(crate) fn run(program: &str, args: &[&str]) -> (bool, String, String) {
     let output = Command::new(program)
         .args(args)
         .output()
@@ -354,7 +354,7 @@ pub fn run(program: &str, args: &[&str]) -> (bool, String, String) {
 }
 
 /// A socat pty pair; both ends are symlinks in a temporary directory.
-pub struct PtyPair {
+pub(crate) struct PtyPair {
     child: Child,
     pub card_end: PathBuf,
     pub front_end: PathBuf,
@@ -362,7 +362,7 @@ pub struct PtyPair {
 }
 
 impl PtyPair {
-    pub fn new() -> PtyPair {
+    pub(crate) fn new() -> PtyPair {
         let socat = require_program("socat", "socat");
         let dir = tempfile::tempdir().expect("temporary directory");
         let card_end = dir.path().join("card");
@@ -392,7 +392,7 @@ impl Drop for PtyPair {
 }
 
 /// Builds a card from a fixture description (the same way `myna-hil card serve` does).
-pub fn load_card(path: &Path) -> myna_hil::card::Card {
+pub(crate) fn load_card(path: &Path) -> myna_hil::card::Card {
     let description = myna_hil::card::CardDescription::from_yaml_file(path)
         .unwrap_or_else(|error| panic!("{error}"));
     let pki = myna_hil::pki::TestPki::load().expect("test PKI fixtures");
@@ -400,39 +400,39 @@ pub fn load_card(path: &Path) -> myna_hil::card::Card {
         .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 
-pub fn fixture_card(name: &str) -> PathBuf {
+pub(crate) fn fixture_card(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/cards")
         .join(name)
 }
 
 /// Options for tests: no simulated card latency (tests check behaviour, not timing).
-pub fn test_options() -> myna_hil::transport::serve::ServeOptions {
+pub(crate) fn test_options() -> myna_hil::transport::serve::ServeOptions {
     myna_hil::transport::serve::ServeOptions {
         apply_latency: false,
         ..myna_hil::transport::serve::ServeOptions::standard()
     }
 }
 
-pub fn select_jpki() -> Vec<u8> {
+pub(crate) fn select_jpki() -> Vec<u8> {
     myna_hil::apdu::parse_hex(card::SELECT_JPKI).expect("test APDU is hex")
 }
 
-pub fn select_ef(fid: [u8; 2]) -> Vec<u8> {
+pub(crate) fn select_ef(fid: [u8; 2]) -> Vec<u8> {
     vec![0x00, 0xA4, 0x02, 0x0C, 0x02, fid[0], fid[1]]
 }
 
-pub fn verify(pin: &[u8]) -> Vec<u8> {
+pub(crate) fn verify(pin: &[u8]) -> Vec<u8> {
     let mut command = vec![0x00, 0x20, 0x00, 0x80, pin.len() as u8];
     command.extend_from_slice(pin);
     command
 }
 
-pub const RETRY_QUERY: [u8; 4] = [0x00, 0x20, 0x00, 0x80];
+pub(crate) const RETRY_QUERY: [u8; 4] = [0x00, 0x20, 0x00, 0x80];
 
 /// Whether pcscd reports a card in `reader`, asked through OpenSC (`opensc-tool -l`) so that
 /// tests without the `pcsc` feature can use it too.
-pub fn opensc_sees_card(reader: &str) -> bool {
+pub(crate) fn opensc_sees_card(reader: &str) -> bool {
     let (_, stdout, _) = run("opensc-tool", &["-l"]);
     stdout
         .lines()
@@ -440,7 +440,7 @@ pub fn opensc_sees_card(reader: &str) -> bool {
 }
 
 /// Serves `card` to the running pcscd through vpcd's first slot and waits until pcscd lists it.
-pub fn serve_to_pcscd(
+pub(crate) fn serve_to_pcscd(
     card: myna_hil::card::Card,
     options: myna_hil::transport::serve::ServeOptions,
 ) -> myna_hil::transport::serve::RunningServer<myna_hil::card::Card> {
@@ -466,7 +466,7 @@ pub fn serve_to_pcscd(
 }
 
 /// A free loopback port whose next port is free too (a listening card and its placeholder).
-pub fn free_port_pair() -> u16 {
+pub(crate) fn free_port_pair() -> u16 {
     for _ in 0..64 {
         let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = first.local_addr().unwrap().port();
@@ -478,7 +478,7 @@ pub fn free_port_pair() -> u16 {
 }
 
 /// A child process of a test, killed if the test fails before it ends it.
-pub struct KillOnDrop(pub Child);
+pub(crate) struct KillOnDrop(pub Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-pub const REGISTRY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/registry/clinic.yaml");
+pub(crate) const REGISTRY: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/registry/clinic.yaml");
 
 /// A 被保険者証 lookup answered 有効 from the clinic registry (hanako's new insurer, on a day
 /// it is registered).
-pub const LOOKUP: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+pub(crate) const LOOKUP: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="no"?>
 <XmlMsg>
   <MessageHeader>
     <QualificationConfirmationDate>20250406</QualificationConfirmationDate>
@@ -33,7 +34,7 @@ pub const LOOKUP: &str = r#"<?xml version="1.0" encoding="UTF-8" standalone="no"
 "#;
 
 /// The keys of one 被保険者証 query.
-pub struct Query<'a> {
+pub(crate) struct Query<'a> {
     pub insurer: &'a str,
     pub symbol: Option<&'a str>,
     pub number: &'a str,
@@ -42,7 +43,7 @@ pub struct Query<'a> {
 }
 
 /// `<QualificationConfirmSearchInfo>` for `query`.
-pub fn search_info(query: &Query<'_>) -> String {
+pub(crate) fn search_info(query: &Query<'_>) -> String {
     let optional = |name: &str, value: Option<&str>| {
         value.map_or(String::new(), |v| format!("\n      <{name}>{v}</{name}>"))
     };
@@ -57,7 +58,7 @@ pub fn search_info(query: &Query<'_>) -> String {
 }
 
 /// A request file: the public header (date, 医療機関コード, optional identifier) and `body`.
-pub fn request(date: &str, identifier: Option<&str>, body: &str) -> String {
+pub(crate) fn request(date: &str, identifier: Option<&str>, body: &str) -> String {
     let identifier = identifier.map_or(String::new(), |id| {
         format!("    <ArbitraryFileIdentifier>{id}</ArbitraryFileIdentifier>\n")
     });
@@ -67,12 +68,12 @@ pub fn request(date: &str, identifier: Option<&str>, body: &str) -> String {
 }
 
 /// A single 被保険者証 lookup request.
-pub fn lookup_request(date: &str, identifier: Option<&str>, query: &Query<'_>) -> String {
+pub(crate) fn lookup_request(date: &str, identifier: Option<&str>, query: &Query<'_>) -> String {
     request(date, identifier, &search_info(query))
 }
 
 /// A `myna-hil oqs serve` process over the clinic registry on a free loopback port.
-pub struct OqsServer {
+pub(crate) struct OqsServer {
     child: Child,
     /// Kept open so the server's later output has somewhere to go.
     _stdout: BufReader<std::process::ChildStdout>,
@@ -82,7 +83,7 @@ pub struct OqsServer {
 
 impl OqsServer {
     /// With the file interface in a temporary folder (polled every 50 ms).
-    pub fn with_files(extra: &[&str]) -> OqsServer {
+    pub(crate) fn with_files(extra: &[&str]) -> OqsServer {
         let files = tempfile::tempdir().unwrap();
         let mut args: Vec<OsString> = ["--poll-ms", "50", "--files"]
             .iter()
@@ -94,14 +95,14 @@ impl OqsServer {
     }
 
     /// HTTP only.
-    pub fn http_only(extra: &[&str]) -> OqsServer {
+    pub(crate) fn http_only(extra: &[&str]) -> OqsServer {
         let args: Vec<OsString> = extra.iter().map(OsString::from).collect();
         Self::spawn(&args, None)
     }
 
     /// HTTP only, over `oqs serve --synthetic` (`extra` names `--synthetic N --seed S`), the
     /// persons `myna-hil bench` asks for.
-    pub fn synthetic(extra: &[&str]) -> OqsServer {
+    pub(crate) fn synthetic(extra: &[&str]) -> OqsServer {
         let args: Vec<OsString> = extra.iter().map(OsString::from).collect();
         Self::start(&args, None)
     }
@@ -137,15 +138,15 @@ impl OqsServer {
     }
 
     /// `host:port`.
-    pub fn address(&self) -> &str {
+    pub(crate) fn address(&self) -> &str {
         self.base.trim_start_matches("http://")
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    pub fn folder(&self, name: &str) -> PathBuf {
+    pub(crate) fn folder(&self, name: &str) -> PathBuf {
         self.files
             .as_ref()
             .expect("started with_files")
@@ -154,7 +155,7 @@ impl OqsServer {
     }
 
     /// Writes a request the way a careful client does: a temporary name, then a rename.
-    pub fn drop_request(&self, name: &[u8], bytes: &[u8]) {
+    pub(crate) fn drop_request(&self, name: &[u8], bytes: &[u8]) {
         let temporary = self.folder("req").join("tmp-request");
         std::fs::write(&temporary, bytes).unwrap();
         std::fs::rename(
@@ -173,7 +174,7 @@ impl Drop for OqsServer {
 }
 
 /// Waits (at most 30 s) for a file whose name starts with `prefix` in `folder`.
-pub fn wait_for_file(folder: &Path, prefix: &str) -> PathBuf {
+pub(crate) fn wait_for_file(folder: &Path, prefix: &str) -> PathBuf {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(found) = std::fs::read_dir(folder)

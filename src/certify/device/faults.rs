@@ -9,12 +9,12 @@
 
 /// One fault of the reference device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fault {
+pub(crate) struct Fault {
     /// The `--fault` name.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Requirement ids this fault must fail (and no other).
-    pub breaks: &'static [&'static str],
-    pub description: &'static str,
+    pub(crate) breaks: &'static [&'static str],
+    pub(crate) description: &'static str,
 }
 
 const FAULTS: &[Fault] = &[
@@ -71,12 +71,13 @@ const FAULTS: &[Fault] = &[
 ];
 
 /// Every fault, in the order `--list-faults` prints them.
-pub fn all_faults() -> &'static [Fault] {
+pub(crate) fn all_faults() -> &'static [Fault] {
     FAULTS
 }
 
+#[cfg(test)]
 /// The fault named `name`, if there is one.
-pub fn find_fault(name: &str) -> Option<&'static Fault> {
+pub(crate) fn find_fault(name: &str) -> Option<&'static Fault> {
     FAULTS.iter().find(|fault| fault.name == name)
 }
 
@@ -84,33 +85,34 @@ pub fn find_fault(name: &str) -> Option<&'static Fault> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown fault `{name}`; the faults are: {known}")]
 pub struct UnknownFault {
-    pub name: String,
-    pub known: String,
+    pub(crate) name: String,
+    pub(crate) known: String,
 }
 
 /// How the device misbehaves: all false is the correct reference device.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FaultyBehaviour {
-    pub pin_after_lock: bool,
-    pub reads_signing_cert: bool,
-    pub ignores_63cx: bool,
-    pub fatal_6b00: bool,
-    pub impatient: bool,
-    pub no_proof: bool,
-    pub qv4_as_valid: bool,
-    pub leaves_pin_verified: bool,
-    pub auto_retry_pin: bool,
-    pub no_retry_query: bool,
+pub(crate) struct FaultyBehaviour {
+    pub(crate) pin_after_lock: bool,
+    pub(crate) reads_signing_cert: bool,
+    pub(crate) ignores_63cx: bool,
+    pub(crate) fatal_6b00: bool,
+    pub(crate) impatient: bool,
+    pub(crate) no_proof: bool,
+    pub(crate) qv4_as_valid: bool,
+    pub(crate) leaves_pin_verified: bool,
+    pub(crate) auto_retry_pin: bool,
+    pub(crate) no_retry_query: bool,
 }
 
 impl FaultyBehaviour {
+    #[cfg(test)]
     /// The correct device.
-    pub fn correct() -> FaultyBehaviour {
+    pub(crate) fn correct() -> FaultyBehaviour {
         FaultyBehaviour::default()
     }
 
     /// The behaviour of `--fault NAME` (`None`: the correct device).
-    pub fn from_name(name: Option<&str>) -> Result<FaultyBehaviour, UnknownFault> {
+    pub(crate) fn from_name(name: Option<&str>) -> Result<FaultyBehaviour, UnknownFault> {
         let mut behaviour = FaultyBehaviour::default();
         let Some(name) = name else {
             return Ok(behaviour);

@@ -12,7 +12,7 @@ use crate::reader::{QualificationService, ServiceError, TerminalRequest};
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The service at a base URL (`http://127.0.0.1:8080`, no trailing path).
-pub struct HttpQualificationService {
+pub(crate) struct HttpQualificationService {
     base: String,
     agent: ureq::Agent,
 }
@@ -26,15 +26,11 @@ impl std::fmt::Debug for HttpQualificationService {
 }
 
 impl HttpQualificationService {
-    pub fn new(base_url: &str) -> HttpQualificationService {
+    pub(crate) fn new(base_url: &str) -> HttpQualificationService {
         HttpQualificationService {
             base: base_url.trim_end_matches('/').to_owned(),
             agent: ureq::AgentBuilder::new().timeout(CALL_TIMEOUT).build(),
         }
-    }
-
-    pub fn base_url(&self) -> &str {
-        &self.base
     }
 
     fn post(&self, path: &str, body: &serde_json::Value) -> Result<ureq::Response, ServiceError> {
@@ -107,7 +103,7 @@ impl QualificationService for HttpQualificationService {
 
 /// Fault `no-proof`: the terminal still has the card sign, but the requests leave the
 /// challenge and signature out.
-pub struct WithoutProof<S>(pub S);
+pub(crate) struct WithoutProof<S>(pub S);
 
 impl<S: QualificationService> QualificationService for WithoutProof<S> {
     fn challenge(&self) -> Result<Vec<u8>, ServiceError> {

@@ -23,7 +23,7 @@ const CARD_POLL: Duration = Duration::from_millis(50);
 const ASSUMED_RETRY_ANSWER: [u8; 2] = StatusWord::tries_left(3).to_bytes();
 
 /// A reader slot that can release the card powered off.
-pub trait PowerOffSlot: Transport {
+pub(crate) trait PowerOffSlot: Transport {
     /// Releases the card with its power cut (PC/SC `SCARD_UNPOWER_CARD`).
     fn power_off(&mut self) -> Result<(), TransportError>;
 }
@@ -43,7 +43,7 @@ impl PowerOffSlot for crate::transport::virtual_reader::VirtualReader {
 }
 
 /// The slot as the device uses it.
-pub struct DeviceLink<T> {
+pub(crate) struct DeviceLink<T> {
     slot: T,
     behaviour: FaultyBehaviour,
     connected: bool,
@@ -73,7 +73,7 @@ fn status_of(rapdu: &[u8]) -> Option<StatusWord> {
 }
 
 impl<T: PowerOffSlot> DeviceLink<T> {
-    pub fn new(slot: T, behaviour: FaultyBehaviour) -> DeviceLink<T> {
+    pub(crate) fn new(slot: T, behaviour: FaultyBehaviour) -> DeviceLink<T> {
         DeviceLink {
             slot,
             behaviour,
@@ -86,16 +86,17 @@ impl<T: PowerOffSlot> DeviceLink<T> {
 
     /// Lets the next connects wait up to `wait` for the card: a card just placed on a reader
     /// (or inserted into vpcd) takes a moment before PC/SC reports it.
-    pub fn set_card_wait(&mut self, wait: Duration) {
+    pub(crate) fn set_card_wait(&mut self, wait: Duration) {
         self.card_wait = wait;
     }
 
     /// Whether the device holds a connection to the card.
-    pub fn is_connected(&self) -> bool {
+    pub(crate) fn is_connected(&self) -> bool {
         self.connected
     }
 
-    pub fn slot(&self) -> &T {
+    #[cfg(test)]
+    pub(crate) fn slot(&self) -> &T {
         &self.slot
     }
 

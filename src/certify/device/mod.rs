@@ -15,9 +15,9 @@
 //! ([`http_service::WithoutProof`]), the two PIN hooks in [`ReferenceDevice`] (`pin-after-lock`,
 //! `ignores-63cx`), and the report (`qv4-as-valid`).
 
-pub mod faults;
-pub mod http_service;
-pub mod link;
+pub(crate) mod faults;
+pub(crate) mod http_service;
+pub(crate) mod link;
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 
-pub use faults::{all_faults, find_fault, Fault, FaultyBehaviour, UnknownFault};
+pub(crate) use faults::{FaultyBehaviour, UnknownFault};
 use http_service::WithoutProof;
 use link::{DeviceLink, PowerOffSlot};
 
@@ -49,32 +49,34 @@ use crate::transport::Transport;
 pub struct ReferenceDeviceArgs {
     /// Behave as this deliberately faulty variant (see `certify --list-faults`).
     #[arg(long, value_name = "NAME")]
-    pub fault: Option<String>,
+    pub(crate) fault: Option<String>,
 }
 
 /// Why the device could not run at all (a failing step is an answer, not this).
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
+    /// The reference device was told to misbehave in a way it does not know.
     #[error(transparent)]
     UnknownFault(#[from] UnknownFault),
+    /// The driver-protocol stream (stdin/stdout) failed.
     #[error("driver protocol stream: {0}")]
     Io(#[from] std::io::Error),
 }
 
 /// Where `hello` says the emulated services are.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoints {
-    pub reader: Option<String>,
-    pub oqs_url: Option<String>,
-    pub files_dir: Option<String>,
+pub(crate) struct Endpoints {
+    pub(crate) reader: Option<String>,
+    pub(crate) oqs_url: Option<String>,
+    pub(crate) files_dir: Option<String>,
 }
 
 /// The qualification service the device talks to.
-pub type SharedService = Arc<dyn QualificationService + Send + Sync>;
+pub(crate) type SharedService = Arc<dyn QualificationService + Send + Sync>;
 
 /// Opens the card slot and the qualification service named by `hello`; the error is the
 /// message of the `hello` answer.
-pub type Opener<T> = Box<dyn FnMut(&Endpoints) -> Result<(T, SharedService), String>>;
+pub(crate) type Opener<T> = Box<dyn FnMut(&Endpoints) -> Result<(T, SharedService), String>>;
 
 /// Longest wait for a placed card to be detected (half the step's timeout at most).
 const MAX_CARD_WAIT: Duration = Duration::from_secs(5);
@@ -112,7 +114,7 @@ impl Case {
 }
 
 /// The reference device, one instruction at a time.
-pub struct ReferenceDevice<T> {
+pub(crate) struct ReferenceDevice<T> {
     behaviour: FaultyBehaviour,
     fault: Option<String>,
     open: Opener<T>,
@@ -201,7 +203,10 @@ fn input_of(action: Action) -> Result<Input, String> {
 }
 
 impl<T: PowerOffSlot> ReferenceDevice<T> {
-    pub fn new(fault: Option<&str>, open: Opener<T>) -> Result<ReferenceDevice<T>, UnknownFault> {
+    pub(crate) fn new(
+        fault: Option<&str>,
+        open: Opener<T>,
+    ) -> Result<ReferenceDevice<T>, UnknownFault> {
         Ok(ReferenceDevice {
             behaviour: FaultyBehaviour::from_name(fault)?,
             fault: fault.map(str::to_owned),
@@ -211,7 +216,7 @@ impl<T: PowerOffSlot> ReferenceDevice<T> {
     }
 
     /// The device's name in the `hello` answer.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         let mut name = format!("myna-hil reference-device {}", env!("CARGO_PKG_VERSION"));
         if let Some(fault) = &self.fault {
             name.push_str(&format!(" (fault {fault})"));
@@ -220,7 +225,7 @@ impl<T: PowerOffSlot> ReferenceDevice<T> {
     }
 
     /// Reads instructions until `shutdown` or the end of the input; one answer line each.
-    pub fn serve(
+    pub(crate) fn serve(
         &mut self,
         input: impl BufRead,
         mut output: impl Write,
@@ -265,7 +270,7 @@ impl<T: PowerOffSlot> ReferenceDevice<T> {
     }
 
     /// The answer to one instruction.
-    pub fn answer(&mut self, instruction: Instruction) -> DriverAnswer {
+    pub(crate) fn answer(&mut self, instruction: Instruction) -> DriverAnswer {
         let id = instruction.id;
         match instruction.op {
             Op::Hello {

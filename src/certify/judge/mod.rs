@@ -18,7 +18,7 @@ use crate::trace::{ApduExchange, Entry, Event};
 /// The verdict on one requirement, or on one case's evidence for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Status {
+pub(crate) enum Status {
     Pass,
     Fail,
     /// The behaviour the requirement constrains never occurred in the cases run.
@@ -28,7 +28,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Status::Pass => "pass",
             Status::Fail => "fail",
@@ -41,7 +41,7 @@ impl Status {
 /// Where a finding's evidence comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum EvidenceKind {
+pub(crate) enum EvidenceKind {
     /// Seen by the harness itself: the card's exchange log, the qualification system's calls.
     Observed,
     DriverReported,
@@ -50,7 +50,7 @@ pub enum EvidenceKind {
 
 impl EvidenceKind {
     /// How reports name it (as in `report.json`).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             EvidenceKind::Observed => "observed",
             EvidenceKind::DriverReported => "driver-reported",
@@ -61,28 +61,28 @@ impl EvidenceKind {
 
 /// One case's evidence for one requirement.
 #[derive(Debug, Clone, Serialize)]
-pub struct Finding {
-    pub case: String,
-    pub status: Status,
-    pub kind: EvidenceKind,
+pub(crate) struct Finding {
+    pub(crate) case: String,
+    pub(crate) status: Status,
+    pub(crate) kind: EvidenceKind,
     /// What was found (or, when not exercised, why), in one or two sentences.
-    pub summary: String,
+    pub(crate) summary: String,
     /// The transcript lines that show it (PINs hidden).
-    pub excerpt: Vec<String>,
+    pub(crate) excerpt: Vec<String>,
     /// The qualification-system request concerned, certificate and signature shortened.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub oqs_request: Option<serde_json::Value>,
+    pub(crate) oqs_request: Option<serde_json::Value>,
 }
 
 /// A requirement's verdict over all the cases run.
 #[derive(Debug, Clone, Serialize)]
-pub struct Verdict {
-    pub id: String,
-    pub status: Status,
+pub(crate) struct Verdict {
+    pub(crate) id: String,
+    pub(crate) status: Status,
     /// Why a requirement was not exercised or not applicable, in one sentence.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub findings: Vec<Finding>,
+    pub(crate) reason: Option<String>,
+    pub(crate) findings: Vec<Finding>,
 }
 
 /// Judges `requirement` over the observations of the cases that give evidence for it. Any
@@ -90,7 +90,7 @@ pub struct Verdict {
 /// applicable only when the device declared (in `hello`) it cannot do what every case needs,
 /// and not exercised
 /// in every other situation (no case run, or the behaviour never occurred).
-pub fn judge(requirement: &Requirement, cases: &[&CaseObservation]) -> Verdict {
+pub(crate) fn judge(requirement: &Requirement, cases: &[&CaseObservation]) -> Verdict {
     let findings: Vec<Finding> = cases
         .iter()
         .map(|case| judge_case(requirement, case))
@@ -192,7 +192,7 @@ fn witness_kind(witness: Witness) -> EvidenceKind {
 }
 
 /// How the run names the harness's `remove_card` step (see `run::describe_action`).
-pub const REMOVE_CARD_ACTION: &str = "remove_card";
+pub(crate) const REMOVE_CARD_ACTION: &str = "remove_card";
 
 /// An entry of the case's exchange log with the application and EF selected at it.
 #[derive(Debug, Clone, Copy)]

@@ -42,7 +42,7 @@ details{margin:.3em 0}
 ";
 
 /// Renders the page.
-pub fn render_html(report: &Report) -> String {
+pub(crate) fn render_html(report: &Report) -> String {
     let mut page = String::new();
     let passed = report.summary.result == Status::Pass;
     page.push_str("<!DOCTYPE html>\n<html lang=\"ja\">\n<head>\n<meta charset=\"utf-8\">\n");

@@ -6,7 +6,7 @@ use quick_junit::{NonSuccessKind, Report as JunitReport, TestCase, TestCaseStatu
 use super::{Report, RequirementReport};
 use crate::certify::judge::Status;
 
-pub fn render_junit(report: &Report) -> Result<String, quick_junit::SerializeError> {
+pub(crate) fn render_junit(report: &Report) -> Result<String, quick_junit::SerializeError> {
     let mut junit = JunitReport::new("myna-hil certify");
     let mut suite = TestSuite::new(format!("certify {}", report.device_name));
     for requirement in &report.requirements {

@@ -13,82 +13,82 @@ use super::judge::{Finding, Status};
 use super::run::RunOutcome;
 use super::suite::Suite;
 
-pub use html::render_html;
-pub use junit::render_junit;
+pub(crate) use html::render_html;
+pub(crate) use junit::render_junit;
 
 /// `report.json`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub format: &'static str,
-    pub harness: Harness,
-    pub suite: SuiteInfo,
-    pub device_name: String,
+pub(crate) struct Report {
+    pub(crate) format: &'static str,
+    pub(crate) harness: Harness,
+    pub(crate) suite: SuiteInfo,
+    pub(crate) device_name: String,
     /// The device's own name and version (from the driver's `hello`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub device: Option<String>,
+    pub(crate) device: Option<String>,
     /// The day the run judged by, `YYYY-MM-DD`.
-    pub date: String,
-    pub started_at: String,
-    pub finished_at: String,
-    pub summary: Summary,
-    pub requirements: Vec<RequirementReport>,
-    pub cases: Vec<CaseReport>,
+    pub(crate) date: String,
+    pub(crate) started_at: String,
+    pub(crate) finished_at: String,
+    pub(crate) summary: Summary,
+    pub(crate) requirements: Vec<RequirementReport>,
+    pub(crate) cases: Vec<CaseReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Harness {
-    pub name: &'static str,
-    pub version: &'static str,
+pub(crate) struct Harness {
+    pub(crate) name: &'static str,
+    pub(crate) version: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct SuiteInfo {
-    pub path: String,
-    pub sha256: String,
+pub(crate) struct SuiteInfo {
+    pub(crate) path: String,
+    pub(crate) sha256: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// `pass` (the device is certified) when no `must` failed and no requirement was left
     /// not exercised.
-    pub result: Status,
-    pub pass: usize,
-    pub fail: usize,
-    pub not_exercised: usize,
-    pub not_applicable: usize,
-    pub must_failed: Vec<String>,
+    pub(crate) result: Status,
+    pub(crate) pass: usize,
+    pub(crate) fail: usize,
+    pub(crate) not_exercised: usize,
+    pub(crate) not_applicable: usize,
+    pub(crate) must_failed: Vec<String>,
     /// Requirements whose behaviour never occurred in the cases run.
-    pub not_exercised_ids: Vec<String>,
-    pub should_failed: Vec<String>,
+    pub(crate) not_exercised_ids: Vec<String>,
+    pub(crate) should_failed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct RequirementReport {
-    pub id: String,
-    pub title: String,
-    pub level: Level,
-    pub source: String,
-    pub rationale: String,
-    pub status: Status,
+pub(crate) struct RequirementReport {
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) level: Level,
+    pub(crate) source: String,
+    pub(crate) rationale: String,
+    pub(crate) status: Status,
     /// Why it was not exercised (or not applicable).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    pub evidence: Vec<Finding>,
+    pub(crate) reason: Option<String>,
+    pub(crate) evidence: Vec<Finding>,
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct CaseReport {
-    pub id: String,
-    pub title: String,
-    pub evidence_for: Vec<String>,
+pub(crate) struct CaseReport {
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) evidence_for: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub aborted: Option<String>,
+    pub(crate) aborted: Option<String>,
     /// Steps, card exchanges and qualification-system calls in order, PINs hidden.
-    pub transcript: String,
+    pub(crate) transcript: String,
 }
 
 impl Report {
-    pub fn new(suite: &Suite, outcome: &RunOutcome, device_name: &str) -> Report {
+    pub(crate) fn new(suite: &Suite, outcome: &RunOutcome, device_name: &str) -> Report {
         let requirements: Vec<RequirementReport> = suite
             .requirements
             .iter()
@@ -174,7 +174,7 @@ impl Report {
 
     /// Whether the device is certified (exit 0): no `must` failed and every requirement was
     /// exercised; otherwise exit 1.
-    pub fn passed(&self) -> bool {
+    pub(crate) fn passed(&self) -> bool {
         self.summary.result == Status::Pass
     }
 }
@@ -193,7 +193,7 @@ pub enum ReportError {
 }
 
 /// Writes `report.json`, `junit.xml` and `report.html` into `dir` (created if missing).
-pub fn write_reports(dir: &Path, report: &Report) -> Result<(), ReportError> {
+pub(crate) fn write_reports(dir: &Path, report: &Report) -> Result<(), ReportError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ReportError::Io { path, source }

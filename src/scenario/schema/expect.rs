@@ -29,20 +29,20 @@ pub struct ScenarioExpectDoc {
     pub(crate) receptions: Option<Vec<WithKeyLocations<ReceptionExpectDoc>>>,
     /// The card's state afterwards.
     #[serde(default)]
-    pub card: Option<CardStateDoc>,
+    pub(crate) card: Option<CardStateDoc>,
     /// Rules over every APDU sent during the scenario.
     #[serde(default)]
-    pub transcript: Vec<Spanned<TranscriptRuleDoc>>,
+    pub(crate) transcript: Vec<Spanned<TranscriptRuleDoc>>,
     /// The calls the qualification system received, in order (exact length).
     #[serde(default)]
-    pub oqs_calls: Option<ListExpectation<CallExpectation>>,
+    pub(crate) oqs_calls: Option<ListExpectation<CallExpectation>>,
 }
 
 /// `expect.card`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CardStateDoc {
-    pub pins: PinsExpectation,
+    pub(crate) pins: PinsExpectation,
 }
 
 /// `expect.reception`: every key optional; each one present is checked.
@@ -50,63 +50,63 @@ pub struct CardStateDoc {
 #[serde(deny_unknown_fields)]
 pub struct ReceptionExpectDoc {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub validity: Option<QualificationValidity>,
+    pub(crate) validity: Option<QualificationValidity>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub insurer_number: Option<String>,
+    pub(crate) insurer_number: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub insurer_name: Option<String>,
+    pub(crate) insurer_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub burden_percent: Option<u8>,
+    pub(crate) burden_percent: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub limit_class: Option<String>,
+    pub(crate) limit_class: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub consent: Option<ConsentChoices>,
+    pub(crate) consent: Option<ConsentChoices>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_codes: Option<ListExpectation<MessageCode>>,
+    pub(crate) message_codes: Option<ListExpectation<MessageCode>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub screens: Option<ListExpectation<Screen>>,
+    pub(crate) screens: Option<ListExpectation<Screen>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub screen: Option<Screen>,
+    pub(crate) screen: Option<Screen>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub identity: Option<IdentityMethod>,
+    pub(crate) identity: Option<IdentityMethod>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pin_tries_left: Option<u8>,
+    pub(crate) pin_tries_left: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub verify_sent: Option<bool>,
+    pub(crate) verify_sent: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub renewal_notice: Option<bool>,
+    pub(crate) renewal_notice: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub qualification_only: Option<bool>,
+    pub(crate) qualification_only: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub service_outcome: Option<ServiceOutcome>,
+    pub(crate) service_outcome: Option<ServiceOutcome>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub registration: Option<RegistrationExpectation>,
+    pub(crate) registration: Option<RegistrationExpectation>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub fallback: Option<ListExpectation<FallbackGuidance>>,
+    pub(crate) fallback: Option<ListExpectation<FallbackGuidance>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub finished: Option<bool>,
+    pub(crate) finished: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub face_failures: Option<u32>,
+    pub(crate) face_failures: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason_of_loss: Option<String>,
+    pub(crate) reason_of_loss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub preschool: Option<bool>,
+    pub(crate) preschool: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub elderly_recipient: Option<bool>,
+    pub(crate) elderly_recipient: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub results: Option<usize>,
+    pub(crate) results: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub disqualification_date: Option<String>,
+    pub(crate) disqualification_date: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub atr: Option<String>,
+    pub(crate) atr: Option<String>,
     /// The name of the scenario's card placed in this reception.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub card: Option<String>,
+    pub(crate) card: Option<String>,
 }
 
 impl ReceptionExpectDoc {
     /// How the list-valued key `field` compares (`exactly` for every other key).
-    pub fn list_matching(&self, field: &str) -> ListMatch {
+    pub(crate) fn list_matching(&self, field: &str) -> ListMatch {
         let matching = match field {
             "message_codes" => self.message_codes.as_ref().map(|list| list.matching),
             "screens" => self.screens.as_ref().map(|list| list.matching),
@@ -121,11 +121,11 @@ impl ReceptionExpectDoc {
 #[derive(Debug, Default, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrationExpectation {
-    pub offered: bool,
+    pub(crate) offered: bool,
     #[serde(default)]
-    pub accepted: Option<bool>,
+    pub(crate) accepted: Option<bool>,
     #[serde(default)]
-    pub outcome: Option<ServiceOutcome>,
+    pub(crate) outcome: Option<ServiceOutcome>,
 }
 
 /// One `expect.transcript` rule.
@@ -134,24 +134,27 @@ pub struct RegistrationExpectation {
 pub struct TranscriptRuleDoc {
     /// No command matching this pattern was sent (in the window).
     #[serde(default)]
-    pub no_command: Option<BytePattern>,
+    pub(crate) no_command: Option<BytePattern>,
     /// A command matching this pattern was sent (at least once, or exactly `count` times).
     #[serde(default)]
-    pub command: Option<BytePattern>,
+    pub(crate) command: Option<BytePattern>,
     #[serde(default)]
-    pub count: Option<usize>,
+    pub(crate) count: Option<usize>,
     /// Only commands sent after the step with this label count.
     #[serde(default)]
-    pub after: Option<String>,
+    pub(crate) after: Option<String>,
 }
 
 /// One expected call of the qualification system; absent keys are not checked.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallExpectation {
+    /// Which call (challenge, check, lookup, registration).
     pub kind: CallKind,
+    /// The outcome the service must have answered; `None`: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<ServiceOutcome>,
+    /// The 資格有効性 it must have answered; `None`: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qualification_validity: Option<QualificationValidity>,
 }

@@ -31,12 +31,16 @@ pub trait StepExpectation: DeserializeOwned {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseExpectation {
+    /// The status word the answer must carry.
     #[serde(default)]
     pub sw: Option<SwPattern>,
+    /// The data the answer must carry (before the status word).
     #[serde(default)]
     pub data: Option<BytePattern>,
+    /// How many data bytes the answer must carry.
     #[serde(default)]
     pub data_len: Option<usize>,
+    /// The reader error expected instead of an answer.
     #[serde(default)]
     pub error: Option<TransportErrorKind>,
 }
@@ -77,10 +81,11 @@ impl StepExpectation for ResponseExpectation {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PowerExpectation {
+    /// The ATR the card must answer.
     #[serde(default)]
     pub atr: Option<BytePattern>,
     #[serde(default)]
-    pub error: Option<TransportErrorKind>,
+    pub(crate) error: Option<TransportErrorKind>,
 }
 
 impl StepExpectation for PowerExpectation {
@@ -104,7 +109,7 @@ impl StepExpectation for ReceptionStepExpectation {
 #[serde(deny_unknown_fields)]
 pub struct LookupExpectation {
     #[serde(deserialize_with = "validity_or_null")]
-    pub validity: Option<QualificationValidity>,
+    pub(crate) validity: Option<QualificationValidity>,
 }
 
 /// A required key whose value may be `null` (a plain `Option` field could be left out).
@@ -138,7 +143,7 @@ fn is_some_action_key(key: &str) -> bool {
 /// Reads a step's `expect:` as `T`. A key of another action's expectation is refused with the
 /// keys `T` takes; errors without a location of their own (that one, and `T`'s cross-key
 /// rules) point at the `expect:` value.
-pub struct ExpectationSeed<T>(PhantomData<T>);
+pub(crate) struct ExpectationSeed<T>(PhantomData<T>);
 
 impl<T> Default for ExpectationSeed<T> {
     fn default() -> Self {
@@ -259,15 +264,22 @@ impl<'de> Deserializer<'de> for FieldsProbe<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransportErrorKind {
+    /// No reader to send to.
     NoReader,
+    /// The reader has no card.
     NoCard,
+    /// The card was removed during the exchange.
     Removed,
+    /// The card did not answer in time.
     Timeout,
+    /// The link to the card failed (framing, I/O).
     Transmission,
+    /// The transport refused the command (a real card protected from changes).
     Refused,
 }
 
 impl TransportErrorKind {
+    /// The kind a scenario names for this transport error.
     pub fn of(error: &crate::transport::TransportError) -> TransportErrorKind {
         use crate::transport::TransportError as E;
         match error {

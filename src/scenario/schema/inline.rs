@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer};
 /// A value written inline as a mapping, or a string naming a YAML file (relative to the file
 /// that references it) holding that value: cards, worlds and registries.
 #[derive(Debug)]
-pub enum InlineOrPath<T> {
+pub(crate) enum InlineOrPath<T> {
     Path(PathBuf),
     Inline(Box<T>),
 }

@@ -21,12 +21,14 @@ pub enum ListMatch {
 /// A list expectation as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListExpectation<T> {
+    /// Equal to `items`, or containing them in order.
     pub matching: ListMatch,
+    /// The items expected.
     pub items: Vec<T>,
 }
 
 impl<T> ListExpectation<T> {
-    pub fn exactly(items: Vec<T>) -> ListExpectation<T> {
+    pub(crate) fn exactly(items: Vec<T>) -> ListExpectation<T> {
         ListExpectation {
             matching: ListMatch::Exactly,
             items,
@@ -35,7 +37,7 @@ impl<T> ListExpectation<T> {
 
     /// Whether `observed` holds the expectation, `same` telling whether an observed item is
     /// the expected one.
-    pub fn holds_by<U>(&self, observed: &[U], same: impl Fn(&T, &U) -> bool) -> bool {
+    pub(crate) fn holds_by<U>(&self, observed: &[U], same: impl Fn(&T, &U) -> bool) -> bool {
         match self.matching {
             ListMatch::Exactly => {
                 self.items.len() == observed.len()
@@ -56,7 +58,7 @@ impl<T> ListExpectation<T> {
 }
 
 impl<T: PartialEq> ListExpectation<T> {
-    pub fn holds(&self, observed: &[T]) -> bool {
+    pub(crate) fn holds(&self, observed: &[T]) -> bool {
         self.holds_by(observed, |want, have| want == have)
     }
 }

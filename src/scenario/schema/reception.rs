@@ -52,7 +52,7 @@ pub enum ReceptionDoc {
 
 /// `reception:` as written, read into a [`ReceptionDoc`]: `place_card: NAME` here, every other
 /// form by the derived enum (which lists the valid inputs when one is unknown).
-pub enum ReceptionWritten {
+pub(crate) enum ReceptionWritten {
     Input(ReceptionDoc),
     /// A bare name that is no input, with the message listing the inputs. Kept rather than
     /// refused here: an error raised while reading a bare scalar this way would lose its
@@ -146,13 +146,15 @@ impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for KeyThenRest<A> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaceVerdict {
+    /// The face matches the card's photo.
     Match,
+    /// The face does not match.
     NoMatch,
 }
 
 impl ReceptionDoc {
     /// The name the step is shown by (never the PIN).
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             ReceptionDoc::PlaceCard | ReceptionDoc::PlaceNamedCard(_) => "place_card",
             ReceptionDoc::RemoveCard => "remove_card",
@@ -172,7 +174,7 @@ impl ReceptionDoc {
 
     /// Whether the step can consume a try on the card (a PIN VERIFY, or the 照合番号B VERIFY
     /// that opens the card face).
-    pub fn may_consume_tries(&self) -> bool {
+    pub(crate) fn may_consume_tries(&self) -> bool {
         matches!(
             self,
             ReceptionDoc::EnterPin(_)

@@ -19,20 +19,20 @@ use crate::scenario::pattern::CommandDoc;
 /// One step as written.
 #[derive(Debug, Default)]
 pub struct StepDoc {
-    pub label: Option<String>,
+    pub(crate) label: Option<String>,
     /// The action keys in the order written. A valid step has exactly one; the loader reports
     /// none or several, because only it knows the step's number.
-    pub actions: Vec<ActionDoc>,
+    pub(crate) actions: Vec<ActionDoc>,
     /// Where `expect:` was written before any action key: which keys it takes was not known
     /// yet, so it was not read.
-    pub expect_before_action: Option<Location>,
+    pub(crate) expect_before_action: Option<Location>,
     /// A `reception:` name that is no input: the message and where it is written.
-    pub unknown_reception: Option<(String, Location)>,
+    pub(crate) unknown_reception: Option<(String, Location)>,
 }
 
 /// A step's action with the expectation written for it.
 #[derive(Debug)]
-pub enum ActionDoc {
+pub(crate) enum ActionDoc {
     Send {
         apdu: Spanned<CommandDoc>,
         expect: Option<ResponseExpectation>,
@@ -59,13 +59,13 @@ pub enum ActionDoc {
 /// `advance_clock: { days: N }`: the scenario clock moves forward N days (1–36500).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AdvanceClockDoc {
-    pub days: u32,
+pub(crate) struct AdvanceClockDoc {
+    pub(crate) days: u32,
 }
 
 impl ActionDoc {
     /// The key the action is written with.
-    pub fn key(&self) -> &'static str {
+    pub(crate) fn key(&self) -> &'static str {
         match self {
             ActionDoc::Send { .. } => "send",
             ActionDoc::Power { .. } => "power",
@@ -238,13 +238,13 @@ impl<'de> Visitor<'de> for StepVisitor {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InsuranceCardLookupDoc {
-    pub insurer_number: String,
+    pub(crate) insurer_number: String,
     #[serde(default)]
-    pub symbol: String,
-    pub number: String,
+    pub(crate) symbol: String,
+    pub(crate) number: String,
     #[serde(default = "default_branch")]
-    pub branch: String,
-    pub birth_date: chrono::NaiveDate,
+    pub(crate) branch: String,
+    pub(crate) birth_date: chrono::NaiveDate,
 }
 
 fn default_branch() -> String {
@@ -255,8 +255,11 @@ fn default_branch() -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PowerAction {
+    /// Cold power-on.
     On,
+    /// Power off.
     Off,
+    /// Warm reset.
     Reset,
 }
 
@@ -274,10 +277,13 @@ impl fmt::Display for PowerAction {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PinsExpectation {
+    /// The JPKI 利用者証明用 (authentication) PIN.
     #[serde(default)]
     pub auth: Option<PinExpectation>,
+    /// The JPKI 署名用 (signing) password.
     #[serde(default)]
     pub signing: Option<PinExpectation>,
+    /// The 券面事項入力補助 PIN.
     #[serde(default)]
     pub text: Option<PinExpectation>,
 }
@@ -286,7 +292,9 @@ pub struct PinsExpectation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(into = "String")]
 pub enum PinExpectation {
+    /// This many tries left.
     TriesLeft(u8),
+    /// The card has no such PIN.
     Absent,
 }
 
@@ -360,7 +368,7 @@ pub enum ReaderEvent {
 
 impl ReaderEvent {
     /// Events of the world around the reader (network, J-LIS), not of the card slot.
-    pub fn is_world_event(self) -> bool {
+    pub(crate) fn is_world_event(self) -> bool {
         matches!(
             self,
             ReaderEvent::NetworkOutage
@@ -371,7 +379,7 @@ impl ReaderEvent {
     }
 
     /// Events a served card (vpcd) can reproduce as well as the virtual reader.
-    pub fn is_slot_event(self) -> bool {
+    pub(crate) fn is_slot_event(self) -> bool {
         matches!(
             self,
             ReaderEvent::Remove | ReaderEvent::Insert | ReaderEvent::PowerCycle
@@ -379,7 +387,7 @@ impl ReaderEvent {
     }
 
     /// Faults only the in-process reader can inject.
-    pub fn is_injected_fault(self) -> bool {
+    pub(crate) fn is_injected_fault(self) -> bool {
         matches!(
             self,
             ReaderEvent::RemoveMidCommand

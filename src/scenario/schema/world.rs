@@ -20,24 +20,24 @@ use crate::reader::ReaderOptions;
 /// `world:` as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct WorldDoc {
+pub(crate) struct WorldDoc {
     /// The qualification system's registry: inline, or a path to a registry file (the same
     /// format `myna-hil oqs serve --registry` reads).
-    pub registry: Spanned<InlineOrPath<RegistryDescription>>,
+    pub(crate) registry: Spanned<InlineOrPath<RegistryDescription>>,
     /// Cards by name. A scenario puts one in the reader with `card: NAME`.
     #[serde(default)]
-    pub cards: BTreeMap<String, Spanned<WorldCardDoc>>,
+    pub(crate) cards: BTreeMap<String, Spanned<WorldCardDoc>>,
     #[serde(default)]
-    pub faults: WorldFaults,
+    pub(crate) faults: WorldFaults,
     /// Options of the reader model (face lock, 目視, 特定健診 screen rule, 照合番号B year style).
     #[serde(default)]
-    pub reader: ReaderOptions,
+    pub(crate) reader: ReaderOptions,
     /// 医療機関コード of the clinic (10 digits).
     #[serde(default = "default_facility_code")]
-    pub facility_code: String,
+    pub(crate) facility_code: String,
 }
 
-pub const DEFAULT_FACILITY_CODE: &str = "1312345678";
+pub(crate) const DEFAULT_FACILITY_CODE: &str = "1312345678";
 
 fn default_facility_code() -> String {
     DEFAULT_FACILITY_CODE.to_owned()
@@ -47,24 +47,24 @@ fn default_facility_code() -> String {
 /// holder the registry does not know — an inline `person:`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct WorldCardDoc {
+pub(crate) struct WorldCardDoc {
     #[serde(default)]
-    pub holder: Option<Spanned<String>>,
+    pub(crate) holder: Option<Spanned<String>>,
     #[serde(default)]
-    pub person: Option<Person>,
+    pub(crate) person: Option<Person>,
     /// The card itself, exactly as under `card:` in a card file.
     #[serde(default)]
-    pub card: CardSpec,
+    pub(crate) card: CardSpec,
 }
 
 /// What is broken around the reader when the scenario starts (events can change it later).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct WorldFaults {
+pub(crate) struct WorldFaults {
     /// The terminal cannot reach the qualification system (the 緊急時 path).
     #[serde(default)]
-    pub network_down: bool,
+    pub(crate) network_down: bool,
     /// J-LIS is unreachable: first registration and first use after renewal fail.
     #[serde(default)]
-    pub jlis_down: bool,
+    pub(crate) jlis_down: bool,
 }

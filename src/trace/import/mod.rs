@@ -9,7 +9,7 @@
 //! or that ends in the middle of a record, is an [`ImportError`] naming the position.
 
 pub mod pcapng;
-pub mod pcscd;
+pub(crate) mod pcscd;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +24,12 @@ pub enum Position {
     /// A line of a text log (1-based).
     Line(usize),
     /// A pcap/pcapng block (0-based, the file header being block 0) and its byte offset.
-    Block { index: usize, offset: usize },
+    Block {
+        /// 0-based block number (the file header is block 0).
+        index: usize,
+        /// Byte offset of the block in the file.
+        offset: usize,
+    },
 }
 
 impl std::fmt::Display for Position {
@@ -39,22 +44,26 @@ impl std::fmt::Display for Position {
 /// Something the import left out, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
+    /// Where in the capture.
     pub position: Position,
+    /// Why it was left out (not CCID, not an APDU exchange …).
     pub reason: String,
 }
 
 /// A capture read into the exchange log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Imported {
+    /// The exchanges the capture holds.
     pub transcript: Transcript,
     /// When the capture started, when the capture says (a pcapng timestamp) or the caller knew.
     pub started: Option<DateTime<Utc>>,
+    /// What was left out, in capture order.
     pub skipped: Vec<Skipped>,
 }
 
 impl Imported {
     /// One line per reason with its count and first position, for the user.
-    pub fn skipped_summary(&self) -> Vec<String> {
+    pub(crate) fn skipped_summary(&self) -> Vec<String> {
         let mut by_reason: BTreeMap<&str, (usize, Position)> = BTreeMap::new();
         for skipped in &self.skipped {
             by_reason
@@ -72,38 +81,51 @@ impl Imported {
 /// Why a capture could not be imported.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// The capture cannot be read.
     #[error("{path}: {source}")]
     Io {
+        /// The capture file.
         path: PathBuf,
+        /// Why reading failed.
         source: std::io::Error,
     },
     /// The file is not a capture of the kind asked for.
     #[error("{path}, {position}: not {expected}: {found}")]
     Foreign {
+        /// The capture file.
         path: PathBuf,
+        /// Where the mismatch was found.
         position: Position,
+        /// What the format has there.
         expected: &'static str,
+        /// What the capture has instead.
         found: String,
     },
     /// The capture ends in the middle of a record.
     #[error("{path}, {position}: truncated: {message}")]
     Truncated {
+        /// The capture file.
         path: PathBuf,
+        /// Where the cut-off record started.
         position: Position,
+        /// What was cut off.
         message: String,
     },
     /// A record that cannot be read.
     #[error("{path}, {position}: {message}")]
     Malformed {
+        /// The capture file.
         path: PathBuf,
+        /// Where the record is.
         position: Position,
+        /// What is wrong with it.
         message: String,
     },
 }
 
 /// The capture formats `trace import --from` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum CaptureFormat {
+pub(crate) enum CaptureFormat {
     /// The log of `pcscd --foreground --debug --apdu`.
     Pcscd,
     /// A USB capture (pcapng or pcap) of a CCID reader: USBPcap or Linux usbmon.
@@ -111,7 +133,7 @@ pub enum CaptureFormat {
 }
 
 /// Reads `path` as a capture of `format`.
-pub fn import(path: &Path, format: CaptureFormat) -> Result<Imported, ImportError> {
+pub(crate) fn import(path: &Path, format: CaptureFormat) -> Result<Imported, ImportError> {
     let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
         path: path.to_path_buf(),
         source,
@@ -125,17 +147,27 @@ pub fn import(path: &Path, format: CaptureFormat) -> Result<Imported, ImportErro
 /// An import error before the file name is known (the parsers work on bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParseError {
+    /// The data is not of the format expected.
     Foreign {
+        /// Where the mismatch was found.
         position: Position,
+        /// What the format has there.
         expected: &'static str,
+        /// What the data has instead.
         found: String,
     },
+    /// The data ends in the middle of a record.
     Truncated {
+        /// Where the record started.
         position: Position,
+        /// What was cut off.
         message: String,
     },
+    /// A record cannot be understood.
     Malformed {
+        /// Where the record is.
         position: Position,
+        /// What is wrong with it.
         message: String,
     },
 }

@@ -28,7 +28,7 @@ const EXPECTED: &str =
     "a pcscd debug log (lines `NNNNNNNN message`, from `pcscd --foreground --debug --apdu`)";
 
 /// Parses a pcscd log.
-pub fn parse(bytes: &[u8]) -> Result<Imported, ParseError> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Imported, ParseError> {
     let mut imported = Imported::default();
     let mut elapsed = Duration::ZERO;
     let mut pending: Option<(usize, Duration, Vec<u8>)> = None;

@@ -12,15 +12,17 @@ use super::{lock_card, ServeError, SharedCard};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CardEvent {
+    /// Put the card into the virtual slot.
     Insert,
+    /// Take the card out (its state is kept).
     Remove,
 }
 
 /// One step of a scripted schedule: `event` happens `after` the schedule starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScheduledEvent {
-    pub after: Duration,
-    pub event: CardEvent,
+    pub(crate) after: Duration,
+    pub(crate) event: CardEvent,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,9 +43,9 @@ pub struct ServeStatus {
     /// How many times the link came up (reconnections show here).
     pub links: u64,
     /// C-APDUs answered so far.
-    pub commands: u64,
+    pub(crate) commands: u64,
     /// The server thread has finished.
-    pub stopped: bool,
+    pub(crate) stopped: bool,
 }
 
 /// Status shared between the server thread and handles, with a condition variable so that
@@ -129,12 +131,8 @@ impl<C> ServeHandle<C> {
         self.send(Command::Event(CardEvent::Remove));
     }
 
-    pub fn apply(&self, event: CardEvent) {
-        self.send(Command::Event(event));
-    }
-
     /// Asks the server to close its link and stop.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         self.send(Command::Shutdown);
     }
 
@@ -146,27 +144,12 @@ impl<C> ServeHandle<C> {
         }
     }
 
-    /// Runs `schedule` on its own thread (offsets relative to now). The scenario engine uses
-    /// this for "remove the card 300 ms into the signature" style faults.
-    pub fn run_schedule(&self, mut schedule: Vec<ScheduledEvent>) -> JoinHandle<()> {
-        schedule.sort_by_key(|step| step.after);
-        let commands = self.commands.clone();
-        let start = Instant::now();
-        std::thread::spawn(move || {
-            for step in schedule {
-                std::thread::sleep((start + step.after).saturating_duration_since(Instant::now()));
-                if commands.send(Command::Event(step.event)).is_err() {
-                    return;
-                }
-            }
-        })
-    }
-
     /// Looks at or changes the card (e.g. reads its PIN counters) between exchanges.
     pub fn with_card<R>(&self, inspect: impl FnOnce(&mut C) -> R) -> R {
         inspect(&mut lock_card(&self.card))
     }
 
+    /// What the server is doing now.
     pub fn status(&self) -> ServeStatus {
         self.status.get()
     }
@@ -188,13 +171,15 @@ pub struct RunningServer<C> {
 }
 
 impl<C> RunningServer<C> {
-    pub(crate) fn new(
+    /// Pairs a server thread with the handle that controls it.
+    pub fn new(
         handle: ServeHandle<C>,
         thread: JoinHandle<Result<(), ServeError>>,
     ) -> RunningServer<C> {
         RunningServer { handle, thread }
     }
 
+    /// Controls the running server (insert, remove, inspect the card).
     pub fn handle(&self) -> &ServeHandle<C> {
         &self.handle
     }
@@ -206,7 +191,7 @@ impl<C> RunningServer<C> {
     }
 
     /// Waits for the server to end (after a shutdown from some handle).
-    pub fn join(self) -> Result<C, ServeError> {
+    pub(crate) fn join(self) -> Result<C, ServeError> {
         let RunningServer { handle, thread } = self;
         thread.join().map_err(|_| ServeError::Panicked)??;
         let ServeHandle { card, .. } = handle;
@@ -253,7 +238,7 @@ pub(crate) struct Backoff {
 }
 
 impl Backoff {
-    pub(crate) fn new(first: Duration, max: Duration) -> Backoff {
+    pub(super) fn new(first: Duration, max: Duration) -> Backoff {
         Backoff {
             next: first,
             first,
@@ -267,7 +252,7 @@ impl Backoff {
         delay
     }
 
-    pub(crate) fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.next = self.first;
     }
 }

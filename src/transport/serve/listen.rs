@@ -47,6 +47,8 @@ const PAIR_ATTEMPTS: usize = 32;
 /// Told about every reader that connects (the CLI prints it).
 pub type PeerNotice = Arc<dyn Fn(SocketAddr) + Send + Sync>;
 
+/// How to present the card to a reader that connects (vpcd's reversed mode: the phone or the reader
+/// dials in).
 #[derive(Clone)]
 pub struct ListenConfig {
     /// `HOST:PORT` to listen on; port 0 picks a free one (a free pair with the second slot).
@@ -58,6 +60,7 @@ pub struct ListenConfig {
     pub second_slot: bool,
     /// Re-arm TCP_QUICKACK before every read (see [`super::tcp`]).
     pub quickack: bool,
+    /// Called with the peer's address whenever a reader connects.
     pub on_peer: Option<PeerNotice>,
 }
 
@@ -74,6 +77,7 @@ impl std::fmt::Debug for ListenConfig {
 }
 
 impl ListenConfig {
+    /// Listening on `address`, loopback only, with the second slot and TCP_QUICKACK re-arming.
     pub fn new(address: impl Into<String>) -> ListenConfig {
         ListenConfig {
             address: address.into(),

@@ -33,20 +33,23 @@ use super::{EmulatedCard, ServeError, ServeOptions};
 use crate::trace::Event;
 use crate::transport::vpicc::{encode_frame, FrameDecoder, Message};
 
+/// The line rate of the serial front end unless told otherwise.
 pub const DEFAULT_BAUD: u32 = 115_200;
 /// Long enough to span the gap between bytes of one frame at low rates (a byte at 9600 baud
 /// takes about 1 ms), short enough for a quick recovery.
 pub const DEFAULT_RESYNC_IDLE: Duration = Duration::from_millis(100);
 
+/// How to present the card on a serial port (vpicc framing).
 #[derive(Debug, Clone)]
 pub struct SerialConfig {
-    pub device: String,
-    pub baud: u32,
+    pub(crate) device: String,
+    pub(crate) baud: u32,
     /// Line silence after which a half frame or garbage is dropped.
     pub resync_idle: Duration,
 }
 
 impl SerialConfig {
+    /// The serial device at [`DEFAULT_BAUD`] and [`DEFAULT_RESYNC_IDLE`].
     pub fn new(device: impl Into<String>) -> SerialConfig {
         SerialConfig {
             device: device.into(),

@@ -31,7 +31,7 @@ pub(crate) struct Session<C> {
 }
 
 impl<C: EmulatedCard> Session<C> {
-    pub(crate) fn new(
+    pub(super) fn new(
         card: SharedCard<C>,
         status: Arc<StatusCell>,
         options: ServeOptions,
@@ -145,7 +145,7 @@ impl<C: EmulatedCard> Session<C> {
     }
 
     /// The card lost power: the reader cut it, the card was removed, or the link dropped.
-    pub(crate) fn power_off(&mut self) {
+    pub(super) fn power_off(&mut self) {
         lock_card(&self.card).power_off();
         if self.status.get().powered {
             self.status.update(|status| status.powered = false);
@@ -153,7 +153,7 @@ impl<C: EmulatedCard> Session<C> {
         }
     }
 
-    pub(crate) fn record(&mut self, event: Event) {
+    pub(super) fn record(&mut self, event: Event) {
         if let Some(sink) = self.sink.as_mut() {
             if let Err(error) = sink.push(event) {
                 self.note_trace_error(error);

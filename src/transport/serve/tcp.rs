@@ -31,18 +31,20 @@ const STABLE_LINK: Duration = Duration::from_secs(2);
 /// nothing (typically: another card already occupies this slot).
 const SILENT_VPCD_HINT: Duration = Duration::from_secs(3);
 
+/// How to present the card to vpcd (the harness connects to vpcd's TCP port).
 #[derive(Debug, Clone)]
 pub struct VpcdConfig {
     /// `HOST:PORT` of vpcd.
-    pub address: String,
+    pub(crate) address: String,
     /// Disable the TCP_QUICKACK re-arming (only to demonstrate the delayed-ACK trap in a
     /// benchmark).
     pub quickack: bool,
-    pub first_retry: Duration,
-    pub max_retry: Duration,
+    pub(crate) first_retry: Duration,
+    pub(crate) max_retry: Duration,
 }
 
 impl VpcdConfig {
+    /// Connecting to vpcd at `address`, retrying while it is not up, with TCP_QUICKACK re-arming.
     pub fn new(address: impl Into<String>) -> VpcdConfig {
         VpcdConfig {
             address: address.into(),
