@@ -46,8 +46,8 @@ impl Load {
 /// When the run ends.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Limits {
-    pub duration: Option<Duration>,
-    pub requests: Option<u64>,
+    pub(crate) duration: Option<Duration>,
+    pub(crate) requests: Option<u64>,
 }
 
 /// Why a run ended.
@@ -59,7 +59,7 @@ pub(crate) enum StopReason {
 }
 
 impl StopReason {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             StopReason::Duration => "duration",
             StopReason::Requests => "requests",
@@ -69,10 +69,10 @@ impl StopReason {
 }
 
 pub(crate) struct RunResult {
-    pub recorder: Recorder,
+    pub(crate) recorder: Recorder,
     /// From the start to the last answer.
-    pub elapsed: Duration,
-    pub stopped_by: StopReason,
+    pub(crate) elapsed: Duration,
+    pub(crate) stopped_by: StopReason,
 }
 
 /// The plan both drivers follow.
@@ -94,7 +94,7 @@ const CLOSED_LOOP_CAP: Duration = Duration::from_secs(3_600);
 
 /// How long a closed loop by requests may go without any answer (a `timeout` is none) before
 /// it ends at the hard cap: one request timeout, and the open loop's 10 s of grace.
-pub const STALL_CAP: Duration =
+pub(crate) const STALL_CAP: Duration =
     Duration::from_secs(crate::bench::http::REQUEST_TIMEOUT.as_secs() + 10);
 
 impl Plan {
@@ -301,9 +301,9 @@ fn finish(
 
 /// An HTTP workload: requests by kind, and which answers they expect.
 pub(crate) struct HttpWorkload {
-    pub target: HttpTarget,
-    pub path: Path,
-    pub pool: Pool<HttpRequest>,
+    pub(crate) target: HttpTarget,
+    pub(crate) path: Path,
+    pub(crate) pool: Pool<HttpRequest>,
 }
 
 /// Runs an HTTP workload on a tokio runtime, one task and one kept-alive connection per sender.

@@ -30,10 +30,10 @@ pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// announces or sends more (a 1 GB body once took the bench to 6.9 GB) gets the request counted
 /// as an `answer_too_large` error and the connection dropped, so memory stays bounded by
 /// senders × this cap.
-pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// The error kind of an answer longer than [`MAX_ANSWER_BYTES`].
-pub const ANSWER_TOO_LARGE: &str = "answer_too_large";
+pub(crate) const ANSWER_TOO_LARGE: &str = "answer_too_large";
 
 /// The whole body of `response`, or `answer_too_large` when it announces or holds more than
 /// [`MAX_ANSWER_BYTES`] (checked on the announced length first, so nothing of it is read).
@@ -63,9 +63,9 @@ async fn read_capped(
 #[derive(Debug, Clone)]
 pub struct HttpTarget {
     /// The target as given (`http://host:port`).
-    pub url: String,
+    pub(crate) url: String,
     /// The address the host resolved to.
-    pub address: SocketAddr,
+    pub(crate) address: SocketAddr,
     /// Validated once, not for every request.
     host_header: HeaderValue,
 }
@@ -73,12 +73,17 @@ pub struct HttpTarget {
 /// Why `--target` is not an `http://host:port` the bench can reach.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
+    /// Not `in-process` nor `http://HOST:PORT`.
     #[error("--target {0:?}: expected in-process or http://HOST:PORT (https is not supported)")]
     Syntax(String),
+    /// The host name does not resolve.
     #[error("--target {url}: cannot resolve {host}: {reason}")]
     Resolve {
+        /// The `--target` as given.
         url: String,
+        /// The host part.
         host: String,
+        /// The resolver's words.
         reason: String,
     },
 }
@@ -343,9 +348,9 @@ pub(crate) async fn run_http(
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Health {
     #[serde(default)]
-    pub reusable_challenges: bool,
+    pub(crate) reusable_challenges: bool,
     #[serde(default)]
-    pub persons: Option<u64>,
+    pub(crate) persons: Option<u64>,
 }
 
 pub(crate) async fn health(target: &HttpTarget) -> Result<Health, String> {
@@ -387,7 +392,7 @@ pub(crate) async fn health(target: &HttpTarget) -> Result<Health, String> {
 }
 
 /// Asks the service for `count` challenges (to sign in advance).
-pub async fn challenges(target: &HttpTarget, count: usize) -> Result<Vec<Vec<u8>>, String> {
+pub(crate) async fn challenges(target: &HttpTarget, count: usize) -> Result<Vec<Vec<u8>>, String> {
     let mut connection = Connection::open(target)
         .await
         .map_err(|_| format!("cannot connect to {}", target.url))?;

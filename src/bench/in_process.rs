@@ -19,7 +19,7 @@ use crate::reader::{Input, Pin, ReaderOptions, Terminal, TerminalConfig};
 use crate::transport::virtual_reader::VirtualReader;
 
 /// The 医療機関コード every request names.
-pub const FACILITY: &str = "1312345678";
+pub(crate) const FACILITY: &str = "1312345678";
 /// One digit short: refused as malformed.
 pub(crate) const BAD_FACILITY: &str = "131234567";
 
@@ -41,7 +41,7 @@ pub(crate) struct Pool<T> {
 }
 
 impl<T> Pool<T> {
-    pub fn new(mix: Mix, by_kind: Vec<(Expect, Vec<T>)>) -> Pool<T> {
+    pub(crate) fn new(mix: Mix, by_kind: Vec<(Expect, Vec<T>)>) -> Pool<T> {
         Pool { mix, by_kind }
     }
 
@@ -55,7 +55,7 @@ impl<T> Pool<T> {
         items.get((spread % len) as usize).map(|item| (kind, item))
     }
 
-    pub fn items(&self) -> impl Iterator<Item = (Expect, &T)> {
+    pub(crate) fn items(&self) -> impl Iterator<Item = (Expect, &T)> {
         self.by_kind
             .iter()
             .flat_map(|(kind, items)| items.iter().map(move |item| (*kind, item)))
@@ -63,9 +63,9 @@ impl<T> Pool<T> {
 }
 
 /// `lookup`: the registry lookup and the rules after the proof of possession, no cryptography.
-pub struct Lookup {
+pub(crate) struct Lookup {
     /// The service under load.
-    pub oqs: Arc<Oqs>,
+    pub(crate) oqs: Arc<Oqs>,
     pub(crate) pool: Pool<VerifiedCertificate>,
 }
 
@@ -89,9 +89,9 @@ impl InProcess for Lookup {
 }
 
 /// `insurance-card` in process: the 被保険者証情報 lookup.
-pub struct InsuranceCard {
+pub(crate) struct InsuranceCard {
     /// The service under load.
-    pub oqs: Arc<Oqs>,
+    pub(crate) oqs: Arc<Oqs>,
     pub(crate) pool: Pool<InsuranceCardRequest>,
 }
 
@@ -117,9 +117,9 @@ pub(crate) enum SignedCheck {
 }
 
 /// `check` in process: the whole check, certificate chain and signature verified.
-pub struct Check {
+pub(crate) struct Check {
     /// The service under load.
-    pub oqs: Arc<Oqs>,
+    pub(crate) oqs: Arc<Oqs>,
     pub(crate) pool: Pool<SignedCheck>,
 }
 
@@ -205,9 +205,9 @@ impl InProcess for Reception {
 }
 
 /// `apdu`: the card alone — SELECT the JPKI AP, SELECT the auth certificate, READ BINARY 256.
-pub struct Apdu {
+pub(crate) struct Apdu {
     /// The card under load.
-    pub card: Card,
+    pub(crate) card: Card,
 }
 
 const SELECT_JPKI: [u8; 15] = [

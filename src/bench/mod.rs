@@ -18,14 +18,8 @@
 
 mod args;
 pub mod cli;
-// narrowed after the file-interface work merges
-#[allow(missing_docs, unreachable_pub)]
 pub(crate) mod drive;
-// narrowed after the file-interface work merges
-#[allow(missing_docs, unreachable_pub)]
 pub mod http;
-// narrowed after the file-interface work merges
-#[allow(missing_docs, unreachable_pub)]
 pub mod in_process;
 pub(crate) mod judge;
 pub(crate) mod mix;
@@ -34,7 +28,5 @@ pub mod population;
 mod presign;
 pub(crate) mod progress;
 pub mod record;
-// narrowed after the file-interface work merges
-#[allow(missing_docs, unreachable_pub)]
 pub(crate) mod report;
 mod workloads;

@@ -10,12 +10,12 @@ use crate::bench::record::Recorder;
 
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Percentiles {
-    pub p50: u64,
-    pub p90: u64,
-    pub p99: u64,
-    pub p999: u64,
-    pub max: u64,
-    pub mean: f64,
+    pub(crate) p50: u64,
+    pub(crate) p90: u64,
+    pub(crate) p99: u64,
+    pub(crate) p999: u64,
+    pub(crate) max: u64,
+    pub(crate) mean: f64,
 }
 
 impl Percentiles {
@@ -34,52 +34,52 @@ impl Percentiles {
 
 /// The JSON written by `--json`, also what the printed summary says.
 #[derive(Debug, Clone, Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// The workload run (`--workload`).
-    pub workload: String,
+    pub(crate) workload: String,
     /// `in-process` or the HTTP target.
-    pub target: String,
+    pub(crate) target: String,
     /// `open` (arrivals on a schedule, `--rate`) or `closed` (`--terminals`).
-    pub mode: &'static str,
+    pub(crate) mode: &'static str,
     /// Arrivals per second asked for (open loop only).
-    pub offered_rate_per_s: Option<f64>,
+    pub(crate) offered_rate_per_s: Option<f64>,
     /// Concurrent senders: terminals (closed loop), connections or threads (open loop).
     pub(crate) senders: usize,
     /// How long the run lasted, in seconds.
-    pub duration_s: f64,
+    pub(crate) duration_s: f64,
     /// Requests sent and answered as expected.
-    pub requests: u64,
+    pub(crate) requests: u64,
     /// Requests that failed, whatever the kind (a wrong answer, a timeout, never sent...).
-    pub errors: u64,
+    pub(crate) errors: u64,
     /// Failed requests by kind of failure.
-    pub errors_by_kind: BTreeMap<String, u64>,
+    pub(crate) errors_by_kind: BTreeMap<String, u64>,
     /// Expected answers per second of the run.
-    pub throughput_per_s: f64,
+    pub(crate) throughput_per_s: f64,
     pub(crate) latency_us: Percentiles,
     pub(crate) registry_size: usize,
     /// The registry's seed (`--seed`), to replay the same persons.
-    pub seed: u64,
+    pub(crate) seed: u64,
     /// The outcome kinds asked for and their weights (`--mix`).
-    pub mix: BTreeMap<String, u32>,
+    pub(crate) mix: BTreeMap<String, u32>,
     /// Whether the service let challenges be reused (checks signed in advance).
-    pub reusable_challenges: bool,
+    pub(crate) reusable_challenges: bool,
     /// `reception` only: whether the card's processing time (virtual) is in the latency.
-    pub card_latency: Option<&'static str>,
+    pub(crate) card_latency: Option<&'static str>,
     /// What ended the run: `duration`, `requests` or `hard_cap` (the hard time limit).
-    pub stopped_by: &'static str,
+    pub(crate) stopped_by: &'static str,
     pub(crate) cpus: usize,
 }
 
 pub(crate) struct SummaryParts {
-    pub workload: String,
-    pub target: String,
-    pub offered_rate_per_s: Option<f64>,
+    pub(crate) workload: String,
+    pub(crate) target: String,
+    pub(crate) offered_rate_per_s: Option<f64>,
     pub(crate) senders: usize,
     pub(crate) registry_size: usize,
-    pub seed: u64,
-    pub mix: BTreeMap<String, u32>,
-    pub reusable_challenges: bool,
-    pub card_latency: Option<&'static str>,
+    pub(crate) seed: u64,
+    pub(crate) mix: BTreeMap<String, u32>,
+    pub(crate) reusable_challenges: bool,
+    pub(crate) card_latency: Option<&'static str>,
 }
 
 impl Summary {
@@ -113,7 +113,7 @@ impl Summary {
     }
 
     /// The human summary (stdout).
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let l = &self.latency_us;
         let offered = self
             .offered_rate_per_s
@@ -152,8 +152,14 @@ impl Summary {
 /// Why the JSON summary or the SVG plot could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// A report file could not be written.
     #[error("writing {path}: {reason}")]
-    Write { path: String, reason: String },
+    Write {
+        /// The file.
+        path: String,
+        /// The system's words.
+        reason: String,
+    },
 }
 
 pub(crate) fn write_json(path: &Path, summary: &Summary) -> Result<(), ReportError> {

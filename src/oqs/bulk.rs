@@ -32,7 +32,7 @@ struct Reception {
 }
 
 /// How many receptions are kept for download; older ones are forgotten first.
-pub const MAX_KEPT_RECEPTIONS: usize = 8;
+pub(crate) const MAX_KEPT_RECEPTIONS: usize = 8;
 
 /// The receptions of one server run, and the order they came in.
 #[derive(Default)]
@@ -49,8 +49,8 @@ struct Kept {
 
 /// An upload answered but not yet a reception: its receipt's text, and what becomes the
 /// reception once the receipt is written.
-pub struct PreparedUpload {
-    pub receipt: String,
+pub(crate) struct PreparedUpload {
+    pub(crate) receipt: String,
     number: String,
     reception: Reception,
 }
@@ -62,7 +62,7 @@ fn timestamp(date: chrono::NaiveDate, time: NaiveTime) -> String {
 impl BulkReceptions {
     /// Keeps a prepared upload as a reception (after its receipt was written), forgetting the
     /// oldest beyond [`MAX_KEPT_RECEPTIONS`].
-    pub fn commit(&self, prepared: PreparedUpload) {
+    pub(crate) fn commit(&self, prepared: PreparedUpload) {
         let mut kept = self
             .receptions
             .lock()
@@ -77,7 +77,7 @@ impl BulkReceptions {
     }
 
     /// Answers every query of `upload` and numbers it, without keeping it yet.
-    pub fn prepare(
+    pub(crate) fn prepare(
         &self,
         oqs: &Oqs,
         upload: &BulkUpload,
@@ -127,7 +127,7 @@ impl BulkReceptions {
     }
 
     /// The results of the upload `request` names, as `OQSmuquc02res` XML text.
-    pub fn download(&self, request: &BulkDownload, charset: CharacterCode) -> String {
+    pub(crate) fn download(&self, request: &BulkDownload, charset: CharacterCode) -> String {
         let receptions = self
             .receptions
             .lock()

@@ -97,11 +97,11 @@ pub(crate) const DEFAULT_SETTLE: Duration = Duration::from_millis(500);
 /// The largest request file read: a bulk upload of 10,000 persons in the public layout is
 /// about 5 MB. The server's memory stays proportional to it (a 40 MB file of empty elements
 /// once took 1.8 GB).
-pub const MAX_REQUEST_BYTES: u64 = 8 * 1024 * 1024;
+pub(crate) const MAX_REQUEST_BYTES: u64 = 8 * 1024 * 1024;
 
 /// A document that ends early is refused only after staying unchanged for this many settle
 /// times: a writer on a network share may pause for seconds mid-file.
-pub const INCOMPLETE_GRACE_FACTOR: u32 = 20;
+pub(crate) const INCOMPLETE_GRACE_FACTOR: u32 = 20;
 
 /// The longest message written into an error file: names and values are quoted as excerpts,
 /// and this catches any message that still grew with its input.
@@ -116,13 +116,20 @@ const MAX_NUMBERED_NAMES: u64 = 100_000;
 /// What happened to one request file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileOutcome {
+    /// Answered: the result file is in `res/`.
     Answered {
+        /// The request as it was found in `req/`.
         request: PathBuf,
+        /// The answer written to `res/`.
         response: PathBuf,
     },
+    /// Refused: an error file says why.
     Rejected {
+        /// The request as it was found in `req/`.
         request: PathBuf,
+        /// Where the refused request was moved (`req/error`).
         moved_to: PathBuf,
+        /// The error file naming the problem.
         error_file: PathBuf,
     },
 }
@@ -224,7 +231,7 @@ impl FileInterface {
     }
 
     /// The folder the interface watches.
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 

@@ -45,10 +45,10 @@ pub struct ServerLimits {
     /// that sends no next request (hyper's header-read timer starts when it waits for one).
     pub(crate) header_read: Duration,
     /// A request must be read and answered within this time (a body sent slowly gets 408).
-    pub request: Duration,
+    pub(crate) request: Duration,
     /// A connection is closed after this time whatever it does, so none is held forever (a
     /// request in progress may still finish, within `request`).
-    pub connection: Duration,
+    pub(crate) connection: Duration,
     /// At most this many connections are served at once; further ones wait in the backlog.
     pub(crate) max_connections: usize,
 }
@@ -73,8 +73,8 @@ struct AppState {
 /// The JSON error body of every 4xx.
 #[derive(Debug, Serialize)]
 pub(crate) struct ApiError {
-    pub error: &'static str,
-    pub message: String,
+    pub(crate) error: &'static str,
+    pub(crate) message: String,
 }
 
 fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> Response {

@@ -9,22 +9,14 @@
 //! - [`http`], [`files`]: the HTTP API and the req/res/face folder interface;
 //! - [`generate`]: deterministic synthetic registries of any size.
 
-// narrowed after the file-interface work merges
-#[allow(missing_docs, unreachable_pub)]
 pub(crate) mod bulk;
 pub mod cli;
 pub mod codes;
 pub mod description;
-// narrowed after the file-interface work merges
-#[allow(missing_docs, unreachable_pub)]
 pub mod files;
 pub mod generate;
-// narrowed after the file-interface work merges
-#[allow(missing_docs, unreachable_pub)]
 pub mod http;
 pub(crate) mod insurer;
-// narrowed after the file-interface work merges
-#[allow(missing_docs, unreachable_pub)]
 pub(crate) mod kana;
 pub mod load;
 pub mod message;
@@ -32,8 +24,6 @@ pub mod outcome;
 pub mod registry;
 pub mod rules;
 pub mod service;
-// narrowed after the file-interface work merges
-#[allow(missing_docs, unreachable_pub)]
 pub mod xml;
 mod xml_elements;
 

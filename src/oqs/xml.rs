@@ -47,42 +47,79 @@ use crate::oqs::xml_elements::{write_element, write_fields, ElementSink, Fields,
 /// Why an XML request could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XmlError {
+    /// The text is not well-formed XML (the parser's words).
     #[error("not well-formed XML: {0}")]
     Syntax(String),
+    /// Undeclared text that reads as neither encoding the terminal writes.
     #[error("the text is neither UTF-8 nor Shift_JIS (CP932)")]
     Encoding,
+    /// A document declared UTF-8 (or with its byte-order mark) holding an invalid sequence.
     #[error("the document declares encoding=\"UTF-8\" (or starts with its byte-order mark), but byte {offset} (0x{byte:02X}) starts an invalid UTF-8 sequence")]
-    InvalidUtf8 { offset: usize, byte: u8 },
+    InvalidUtf8 {
+        /// Where the invalid sequence starts, counted in bytes from the file's start.
+        offset: usize,
+        /// The byte found there.
+        byte: u8,
+    },
+    /// Text the answer's character set cannot carry (it would come back as 〓).
     #[error("<{element}> holds {character}, which {charset} (the terminal's --charset) cannot carry; the answer returns it exactly or not at all")]
     Unencodable {
+        /// The element holding it.
         element: String,
+        /// The character, with its code point.
         character: String,
+        /// The terminal's `--charset`.
         charset: &'static str,
     },
+    /// The request is larger than its documented limits (size, persons, children, names).
     #[error("{what}; at most {limit}")]
-    TooLarge { what: String, limit: String },
+    TooLarge {
+        /// What is too large, and how large it is.
+        what: String,
+        /// The limit, as documented.
+        limit: String,
+    },
+    /// The root or a top-level element is not the request layout.
     #[error("unexpected element <{0}>; expected XmlMsg/MessageHeader|MessageBody/…")]
     Layout(String),
+    /// An element the section does not know.
     #[error("unknown element <{element}> in {section}; valid: {valid}")]
     UnknownElement {
+        /// Where it was found.
         section: &'static str,
+        /// The element's name (an excerpt when long).
         element: String,
+        /// The elements that section takes.
         valid: String,
     },
+    /// A key written directly under MessageBody (an old layout) instead of in its container.
     #[error("<{element}> directly under MessageBody is the old flat layout: the keys belong inside MessageBody/{belongs} (<XmlMsg><MessageBody><{belongs}><{element}>…)")]
     FlatLayout {
+        /// The key found directly under MessageBody.
         element: String,
+        /// The element it belongs in.
         belongs: &'static str,
     },
+    /// An answer's element sent in a request.
     #[error("<{element}> is not part of a request: {why}")]
-    NotInRequest { element: String, why: &'static str },
+    NotInRequest {
+        /// The element.
+        element: String,
+        /// Why it belongs to answers only.
+        why: &'static str,
+    },
+    /// An element that may appear once, twice.
     #[error("<{0}> appears twice")]
     Duplicate(String),
+    /// A required element is absent.
     #[error("missing <{0}>")]
     Missing(&'static str),
+    /// An element whose value is not what the interface allows.
     #[error("<{element}>: {message}")]
     Value {
+        /// The element.
         element: &'static str,
+        /// What is wrong with its value.
         message: String,
     },
 }
@@ -93,7 +130,7 @@ const ENDS_EARLY: &str = " (the document ends early)";
 
 impl XmlError {
     /// Whether the document ended early rather than being wrong where it ends.
-    pub fn ends_early(&self) -> bool {
+    pub(crate) fn ends_early(&self) -> bool {
         matches!(self, XmlError::Syntax(detail) if detail.ends_with(ENDS_EARLY))
     }
 }
@@ -101,7 +138,9 @@ impl XmlError {
 /// A request file: a card check (harness extension) or a 被保険者証 lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileRequest {
+    /// A card check (`OQSsiquc01req` with a card's certificate and signature; harness extension).
     Card(CheckRequest),
+    /// A 被保険者証 lookup by insurer number, symbol and number.
     InsuranceCard(InsuranceCardRequest),
 }
 
@@ -109,11 +148,11 @@ pub enum FileRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkUpload {
     /// The uploading facility's 医療機関コード.
-    pub facility_code: String,
+    pub(crate) facility_code: String,
     /// QualificationConfirmationDate of every query.
-    pub date: NaiveDate,
+    pub(crate) date: NaiveDate,
     /// `ArbitraryFileIdentifier`, answered exactly as sent.
-    pub arbitrary_file_identifier: Option<String>,
+    pub(crate) arbitrary_file_identifier: Option<String>,
     /// One query per person, in file order.
     pub queries: Vec<InsuranceCardRequest>,
 }
@@ -122,7 +161,7 @@ pub struct BulkUpload {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkDownload {
     /// The downloading facility's 医療機関コード.
-    pub facility_code: String,
+    pub(crate) facility_code: String,
     /// The 受付番号 the upload was given.
     pub reception_number: String,
 }
@@ -175,19 +214,19 @@ const MAX_DEPTH: usize = 4;
 
 /// The longest element name read: every name of the layout is shorter, and a longer one is
 /// quoted in error messages only as an excerpt (a 20 MB name once made 20 MB error files).
-pub const MAX_NAME_BYTES: usize = 64;
+pub(crate) const MAX_NAME_BYTES: usize = 64;
 
 /// The most children any element but MessageBody may hold: a header or a query has fewer
 /// than 20 fields. With [`MAX_BULK_QUERIES`] under MessageBody, this bounds the tree while it
 /// is read (a 40 MB file of empty elements once built a 1.8 GB tree before any check).
-pub const MAX_CHILDREN: usize = 32;
+pub(crate) const MAX_CHILDREN: usize = 32;
 
 /// Longest excerpt of a name or value quoted in a message.
 const MAX_QUOTED_BYTES: usize = 64;
 
 /// `text` for a message: as is when short, else its first bytes (at a character boundary)
 /// and its whole length, so messages stay small whatever the input.
-pub fn excerpt(text: &str) -> String {
+pub(crate) fn excerpt(text: &str) -> String {
     excerpt_message(text, MAX_QUOTED_BYTES)
 }
 
@@ -215,7 +254,7 @@ fn shortened_message(message: String) -> String {
 }
 
 /// `message` cut to at most `limit` bytes (at a character boundary), saying how long it was.
-pub fn excerpt_message(message: &str, limit: usize) -> String {
+pub(crate) fn excerpt_message(message: &str, limit: usize) -> String {
     if message.len() <= limit {
         return message.to_owned();
     }
@@ -926,7 +965,7 @@ pub(crate) struct XmlOut {
 
 impl XmlOut {
     /// Starts a document declared in `encoding`.
-    pub fn new(encoding: &str) -> XmlOut {
+    pub(crate) fn new(encoding: &str) -> XmlOut {
         let mut writer = Writer::new_with_indent(Vec::new(), b' ', 4);
         let _ = writer.write_event(Event::Decl(BytesDecl::new(
             "1.0",
@@ -936,21 +975,21 @@ impl XmlOut {
         XmlOut { writer }
     }
     /// The text written so far, ending with a line feed.
-    pub fn finish(self) -> String {
+    pub(crate) fn finish(self) -> String {
         let mut text = String::from_utf8_lossy(&self.writer.into_inner()).into_owned();
         text.push('\n');
         text
     }
-    pub fn open(&mut self, name: &str) {
+    pub(crate) fn open(&mut self, name: &str) {
         let _ = self.writer.write_event(Event::Start(BytesStart::new(name)));
     }
-    pub fn close(&mut self, name: &str) {
+    pub(crate) fn close(&mut self, name: &str) {
         let _ = self.writer.write_event(Event::End(BytesEnd::new(name)));
     }
     /// Only `&`, `<` and `>` are escaped, so values come back as clients wrote them. Inputs
     /// are refused when they carry what XML 1.0 cannot; should one slip through, it is written
     /// as U+FFFD so that the answer stays well-formed.
-    pub fn leaf(&mut self, name: &str, value: &str) {
+    pub(crate) fn leaf(&mut self, name: &str, value: &str) {
         self.open(name);
         let value: std::borrow::Cow<'_, str> = if first_non_xml10_char(value).is_some() {
             value
@@ -967,7 +1006,7 @@ impl XmlOut {
         self.close(name);
     }
     /// An element with no value is omitted, never written empty.
-    pub fn optional(&mut self, name: &str, value: Option<&str>) {
+    pub(crate) fn optional(&mut self, name: &str, value: Option<&str>) {
         if let Some(value) = value.filter(|v| !v.is_empty()) {
             self.leaf(name, value);
         }
