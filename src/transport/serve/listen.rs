@@ -368,32 +368,11 @@ fn spawn_placeholder(listener: TcpListener, quickack: bool) -> Result<Placeholde
 
 #[cfg(test)]
 mod tests {
-    use std::io::{Read, Write};
+    use std::io::Read;
     use std::net::TcpStream;
 
-    use super::super::session::tests::{FixedCard, FIXED_ATR};
+    use super::super::session::tests::{options, read_frame, send, FixedCard, FIXED_ATR};
     use super::*;
-    use crate::transport::vpicc::encode_frame;
-
-    fn read_frame(stream: &mut TcpStream) -> Vec<u8> {
-        let mut header = [0u8; 2];
-        stream.read_exact(&mut header).unwrap();
-        let mut payload = vec![0u8; usize::from(u16::from_be_bytes(header))];
-        stream.read_exact(&mut payload).unwrap();
-        payload
-    }
-
-    fn send(stream: &mut TcpStream, payload: &[u8]) {
-        stream.write_all(&encode_frame(payload).unwrap()).unwrap();
-    }
-
-    fn options() -> ServeOptions {
-        ServeOptions {
-            apply_latency: false,
-            answer_identification: true,
-            ..ServeOptions::default()
-        }
-    }
 
     #[test]
     fn a_connection_presents_the_card_and_closing_it_removes_it() {

@@ -185,10 +185,36 @@ impl<C: EmulatedCard> Session<C> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
     use std::sync::Mutex;
 
     use super::*;
     use crate::card::CardReply;
+    use crate::transport::vpicc::encode_frame;
+
+    /// One vpicc frame read from `stream` (vpcd's side of the link).
+    pub(crate) fn read_frame(stream: &mut TcpStream) -> Vec<u8> {
+        let mut header = [0u8; 2];
+        stream.read_exact(&mut header).unwrap();
+        let mut payload = vec![0u8; usize::from(u16::from_be_bytes(header))];
+        stream.read_exact(&mut payload).unwrap();
+        payload
+    }
+
+    /// `payload` sent to `stream` as one vpicc frame.
+    pub(crate) fn send(stream: &mut TcpStream, payload: &[u8]) {
+        stream.write_all(&encode_frame(payload).unwrap()).unwrap();
+    }
+
+    /// Serving options of the server tests: no latency, identification answered.
+    pub(crate) fn options() -> ServeOptions {
+        ServeOptions {
+            apply_latency: false,
+            answer_identification: true,
+            ..ServeOptions::default()
+        }
+    }
 
     /// A tiny card for framing and server tests: fixed ATR, echoes the INS, counts VERIFYs.
     #[derive(Debug, Default)]

@@ -338,28 +338,8 @@ fn write_frame(
 mod tests {
     use std::net::TcpListener;
 
-    use super::super::session::tests::{FixedCard, FIXED_ATR};
+    use super::super::session::tests::{options, read_frame, send, FixedCard, FIXED_ATR};
     use super::*;
-
-    fn read_frame(stream: &mut TcpStream) -> Vec<u8> {
-        let mut header = [0u8; 2];
-        stream.read_exact(&mut header).unwrap();
-        let mut payload = vec![0u8; usize::from(u16::from_be_bytes(header))];
-        stream.read_exact(&mut payload).unwrap();
-        payload
-    }
-
-    fn send(stream: &mut TcpStream, payload: &[u8]) {
-        stream.write_all(&encode_frame(payload).unwrap()).unwrap();
-    }
-
-    fn options() -> ServeOptions {
-        ServeOptions {
-            apply_latency: false,
-            answer_identification: true,
-            ..ServeOptions::default()
-        }
-    }
 
     /// Plays vpcd's part over a real loopback socket.
     #[test]
