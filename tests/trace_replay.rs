@@ -2,8 +2,8 @@
 //! card description, and every difference against another card is reported with its line.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 
+use crate::support::myna_hil;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use myna_hil::card::{Card, CardDescription};
@@ -41,7 +41,7 @@ fn replay(trace: &Path, card_file: &Path) -> (i32, String, String) {
 }
 
 fn replay_with(trace: &Path, card_file: &Path, extra: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+    let output = myna_hil()
         .arg("replay")
         .arg(trace)
         .arg("--card")
@@ -149,7 +149,7 @@ fn bad_input_exits_2_naming_the_file_and_line() {
 fn run_record_writes_one_transcript_per_scenario_that_replays_identically() {
     let dir = tempfile::tempdir().unwrap();
     let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/card");
-    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+    let output = myna_hil()
         .arg("run")
         .arg(scenarios.join("jpki_auth_pin_lockout.yaml"))
         .arg(scenarios.join("get_challenge.yaml"))
@@ -258,7 +258,7 @@ fn an_old_capture_replays_against_the_card_as_it_was_on_the_recorded_day() {
 fn the_whole_suite_recorded_replays_without_a_card_argument_and_without_divergence() {
     let dir = tempfile::tempdir().unwrap();
     let traces = dir.path().join("traces");
-    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+    let output = myna_hil()
         .args(["run", "scenarios", "--record"])
         .arg(&traces)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -303,11 +303,7 @@ fn the_whole_suite_recorded_replays_without_a_card_argument_and_without_divergen
         if text.contains("\"command\":\"002000800EXXXXXXXXXXXXXXXXXXXXXXXXXXXX\"") {
             face_receptions += 1;
         }
-        let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
-            .arg("replay")
-            .arg(trace)
-            .output()
-            .unwrap();
+        let output = myna_hil().arg("replay").arg(trace).output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
         if output.status.code() != Some(0) || !stdout.contains(", 0 divergences") {
             problems.push(format!(
@@ -361,7 +357,7 @@ fn to_scenario_escapes_what_it_copies_from_the_trace() {
         .unwrap();
     recorder.flush().unwrap();
     let output_path = dir.path().join("hostile.yaml");
-    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+    let output = myna_hil()
         .args(["trace", "to-scenario"])
         .arg(&trace)
         .arg("--card")
@@ -382,11 +378,7 @@ fn to_scenario_escapes_what_it_copies_from_the_trace() {
     );
     assert!(yaml.contains("probe\\n  - send"), "{yaml}");
     // The scenario loads and runs: one power step, nothing injected.
-    let run = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
-        .arg("run")
-        .arg(&output_path)
-        .output()
-        .unwrap();
+    let run = myna_hil().arg("run").arg(&output_path).output().unwrap();
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(run.status.success(), "{stdout}{yaml}");
     let steps = yaml.lines().filter(|line| line.starts_with("  - ")).count();
@@ -402,7 +394,7 @@ fn a_recorded_secure_messaging_session_replays_without_divergence() {
     let dir = tempfile::tempdir().unwrap();
     let scenario =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/card/text_ap_secure_messaging.yaml");
-    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+    let output = myna_hil()
         .arg("run")
         .arg(&scenario)
         .arg("--record")
@@ -418,11 +410,7 @@ fn a_recorded_secure_messaging_session_replays_without_divergence() {
         text.contains("\"command\":\"0020008004XXXXXXXX\""),
         "{text}"
     );
-    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
-        .arg("replay")
-        .arg(&trace)
-        .output()
-        .unwrap();
+    let output = myna_hil().arg("replay").arg(&trace).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains(", 0 divergences"), "{stdout}");
@@ -462,11 +450,7 @@ fn the_card_a_trace_names_is_required_and_reported_when_missing() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("unnamed.jsonl");
     record_session(&fixture("standard.yaml"), &[SELECT_JPKI], &trace);
-    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
-        .arg("replay")
-        .arg(&trace)
-        .output()
-        .unwrap();
+    let output = myna_hil().arg("replay").arg(&trace).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(
@@ -485,11 +469,7 @@ fn the_card_a_trace_names_is_required_and_reported_when_missing() {
     .unwrap();
     recorder.record(TraceEvent::PowerOn { atr: None }).unwrap();
     recorder.flush().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
-        .arg("replay")
-        .arg(&named)
-        .output()
-        .unwrap();
+    let output = myna_hil().arg("replay").arg(&named).output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("gone.card.yaml"), "{stderr}");
@@ -524,7 +504,7 @@ fn to_scenario_writes_no_pin_unless_asked() {
     }
     recorder.flush().unwrap();
     let generate = |extra: &[&str], output: &Path| {
-        let result = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        let result = myna_hil()
             .args(["trace", "to-scenario"])
             .arg(&trace)
             .arg("--card")
@@ -539,11 +519,7 @@ fn to_scenario_writes_no_pin_unless_asked() {
             "{}",
             String::from_utf8_lossy(&result.stderr)
         );
-        let run = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
-            .arg("run")
-            .arg(output)
-            .output()
-            .unwrap();
+        let run = myna_hil().arg("run").arg(output).output().unwrap();
         let yaml = std::fs::read_to_string(output).unwrap();
         assert!(
             run.status.success(),
@@ -580,11 +556,7 @@ fn a_command_naming_an_unknown_secret_is_a_load_error() {
         ),
     )
     .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
-        .arg("run")
-        .arg(&scenario)
-        .output()
-        .unwrap();
+    let output = myna_hil().arg("run").arg(&scenario).output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),

@@ -18,7 +18,7 @@
 //! for pcscd's lifetime.
 
 use std::io::ErrorKind;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use super::control::{self, CardEvent, Command, Pending, RunningServer};
 use super::session::Session;
-use super::tcp::{serve_link, LinkEnd, LinkSettings, COMMAND_POLL};
+use super::tcp::{resolve, serve_link, LinkEnd, LinkSettings, COMMAND_POLL};
 use super::{EmulatedCard, ServeError, ServeOptions};
 use crate::apdu::StatusWord;
 use crate::card::CardReply;
@@ -140,18 +140,6 @@ pub(super) fn spawn<C: EmulatedCard>(
         },
     )?;
     Ok((server, listening))
-}
-
-fn resolve(address: &str) -> Result<SocketAddr, ServeError> {
-    let invalid = |message: String| ServeError::Address {
-        address: address.to_string(),
-        message,
-    };
-    address
-        .to_socket_addrs()
-        .map_err(|error| invalid(error.to_string()))?
-        .next()
-        .ok_or_else(|| invalid("resolves to no address".into()))
 }
 
 fn local_address(listener: &TcpListener, asked: &str) -> Result<SocketAddr, ServeError> {

@@ -77,7 +77,8 @@ pub(super) fn spawn<C: EmulatedCard>(
     )
 }
 
-fn resolve(address: &str) -> Result<SocketAddr, ServeError> {
+/// The socket address `address` (`HOST:PORT`) names, or an error naming it.
+pub(super) fn resolve(address: &str) -> Result<SocketAddr, ServeError> {
     let invalid = |message: String| ServeError::Address {
         address: address.to_string(),
         message,
