@@ -7,6 +7,8 @@
 //! byte after TS. Type A (a phone's HCE): `3B 8n 80 01`, then the ATS's n historical bytes,
 //! then TCK.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 
 /// The bytes of a Type B card's ATQB and ATTRIB answer that a PC/SC reader puts in its ATR.
@@ -194,5 +196,90 @@ mod tests {
         };
         let error = TypeB::try_from(doc).err().unwrap_or_default();
         assert!(error.contains("type_b.mbli"), "{error}");
+    }
+}
+
+/// Which ATR the card answers power-on with (spec §1).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum AtrChoice {
+    /// `3B E0 00 FF 81 31 FE 45 14`: older contact cards (OpenSC's ATR table entry).
+    ContactLegacy,
+    /// `3B DA 13 FF 81 31 FB 46 80 12 39 2F 31 C1 73 C6 01 C0 3B`.
+    #[default]
+    Contact,
+    /// `3B C5 FF 81 31 FB 45 80 73 C6 01 00 00`.
+    ContactShort,
+    /// `3B 88 80 01 00 00 05 E0 B3 81 A1 00 7F` (PC/SC-synthesised from the ATQB).
+    Contactless,
+    /// `3B 88 80 01 00 00 41 E0 B3 81 A1 00 3B`.
+    ContactlessAlt,
+    /// A well-formed ATR no driver table knows (field failure: "unknown smart card").
+    Unknown,
+    /// No ATR at all: the card stays mute at power-on.
+    Mute,
+    /// The ATR a PC/SC contactless reader builds from a Type B card's ATQB (PC/SC part 3):
+    /// `atr: { type_b: { application_data: "00 00 05 E0", protocol_info: "B3 81 A1", mbli: 0 } }`.
+    TypeB(TypeB),
+    /// Any other ATR, as hex.
+    Custom(CustomAtr),
+}
+
+impl AtrChoice {
+    /// The ATR bytes; `None` for a mute card.
+    pub(crate) fn bytes(&self) -> Option<Vec<u8>> {
+        let fixed: &[u8] = match self {
+            AtrChoice::ContactLegacy => &[0x3B, 0xE0, 0x00, 0xFF, 0x81, 0x31, 0xFE, 0x45, 0x14],
+            AtrChoice::Contact => &[
+                0x3B, 0xDA, 0x13, 0xFF, 0x81, 0x31, 0xFB, 0x46, 0x80, 0x12, 0x39, 0x2F, 0x31, 0xC1,
+                0x73, 0xC6, 0x01, 0xC0, 0x3B,
+            ],
+            AtrChoice::ContactShort => &[
+                0x3B, 0xC5, 0xFF, 0x81, 0x31, 0xFB, 0x45, 0x80, 0x73, 0xC6, 0x01, 0x00, 0x00,
+            ],
+            AtrChoice::Contactless => &[
+                0x3B, 0x88, 0x80, 0x01, 0x00, 0x00, 0x05, 0xE0, 0xB3, 0x81, 0xA1, 0x00, 0x7F,
+            ],
+            AtrChoice::ContactlessAlt => &[
+                0x3B, 0x88, 0x80, 0x01, 0x00, 0x00, 0x41, 0xE0, 0xB3, 0x81, 0xA1, 0x00, 0x3B,
+            ],
+            // PC/SC contactless form with application data "MYNA" and a correct TCK.
+            AtrChoice::Unknown => &[
+                0x3B, 0x88, 0x80, 0x01, 0x4D, 0x59, 0x4E, 0x41, 0x00, 0x00, 0x00, 0x00, 0x12,
+            ],
+            AtrChoice::Mute => return None,
+            AtrChoice::TypeB(type_b) => return Some(type_b.pcsc_atr()),
+            AtrChoice::Custom(bytes) => return Some(bytes.0.clone()),
+        };
+        Some(fixed.to_vec())
+    }
+}
+
+/// An ATR written as hex in a card file (spaces allowed), 1 to 33 bytes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub(crate) struct CustomAtr(pub Vec<u8>);
+
+impl fmt::Debug for CustomAtr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::apdu::to_spaced_hex(&self.0))
+    }
+}
+
+impl TryFrom<String> for CustomAtr {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        let bytes =
+            crate::apdu::parse_hex(&text).map_err(|e| format!("not hex bytes ({e}): {text:?}"))?;
+        if bytes.is_empty() || bytes.len() > 33 {
+            return Err(format!("an ATR has 1 to 33 bytes, got {}", bytes.len()));
+        }
+        Ok(CustomAtr(bytes))
+    }
+}
+
+impl From<CustomAtr> for String {
+    fn from(bytes: CustomAtr) -> String {
+        crate::apdu::to_spaced_hex(&bytes.0)
     }
 }
