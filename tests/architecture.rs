@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("replay", 6),
     ("certify", 6),
     ("bench", 6),
+    ("cli", 7),
 ];
 
 /// Same-layer imports that would turn the stated direction round.

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use crate::support::card::*;
-use myna_hil::card::{fs::AID_JPKI, Card, CardPin};
+use myna_hil::card::{Card, CardPin, AID_JPKI};
 use proptest::prelude::*;
 
 /// Built once per test binary (card construction signs issuer data); each case clones it.

@@ -116,7 +116,7 @@ impl Command<'_> {
 
 /// What a SELECT addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub(crate) enum Target {
     /// An application by its 10-byte DF name.
     Application([u8; 10]),
     /// An EF of the current application.
@@ -180,7 +180,7 @@ pub fn secret_range(capdu: &[u8]) -> Option<Range<usize>> {
 
 /// Which secret a VERIFY (or PIN change) is aimed at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SecretKind {
+pub(crate) enum SecretKind {
     /// JPKI 利用者証明用電子証明書 PIN (4 digits).
     AuthPin,
     /// JPKI 署名用電子証明書 password (6–16 characters).
@@ -227,7 +227,7 @@ impl std::fmt::Display for SecretKind {
 /// The application and EF a session has selected, followed command by command. The card keeps
 /// its own; this is the client-side view (reader, replay, a judge of a recorded session).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Selection {
+pub(crate) struct Selection {
     pub(crate) application: Option<[u8; 10]>,
     pub(crate) file: Option<u16>,
 }

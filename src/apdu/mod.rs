@@ -16,7 +16,11 @@ pub(crate) mod meaning;
 
 pub use ids::SELECTABLE_AIDS;
 pub(crate) use ins::Instruction;
-pub use meaning::{card_change, secret_range, CardChange, SecretKind, Selection, Target};
+pub(crate) use meaning::CardChange;
+pub(crate) use meaning::SecretKind;
+pub(crate) use meaning::Selection;
+pub(crate) use meaning::Target;
+pub use meaning::{card_change, secret_range};
 
 /// A status word (SW1 SW2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -65,7 +65,7 @@ pub(crate) enum CardLatency {
 
 /// The `bench` command's options: what to load, how hard, for how long and where to report.
 #[derive(Debug, Clone, clap::Args)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     #[arg(long, value_enum)]
     pub(crate) workload: Workload,
     /// `in-process`, or `http://HOST:PORT` of a running `myna-hil oqs serve`.
@@ -160,7 +160,7 @@ const BYTES_PER_PERSON: u64 = 150;
 
 /// Why the bench could not run (usage errors exit 2, the rest 1).
 #[derive(Debug, thiserror::Error)]
-pub enum BenchError {
+pub(crate) enum BenchError {
     /// Bad arguments: exit 2.
     #[error("{0}")]
     Usage(String),

@@ -14,11 +14,12 @@ use crate::bench::workloads::{build_card, first_person, http_workload, run_in_pr
 use crate::oqs::generate::synthetic_registry;
 use crate::oqs::service::{Oqs, OqsConfig};
 
+pub(crate) use crate::bench::args::BenchArgs;
+pub(crate) use crate::bench::args::BenchError;
 use crate::bench::args::{check, usage, CardLatency, Workload};
-pub use crate::bench::args::{BenchArgs, BenchError};
 
 /// Runs the bench. Exit 0 when every request got its expected answer, 1 when some did not.
-pub fn bench(args: BenchArgs) -> Result<ExitCode, BenchError> {
+pub(crate) fn bench(args: BenchArgs) -> Result<ExitCode, BenchError> {
     let setup = check(&args)?;
     if args.dump_requests.is_some() && setup.target.is_none() {
         return Err(usage("--dump-requests needs --target http://HOST:PORT"));

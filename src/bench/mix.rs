@@ -4,7 +4,7 @@ use std::fmt;
 
 /// What a request is built to provoke; the bench checks every answer against it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Expect {
+pub(crate) enum Expect {
     /// A known person whose qualification is in force (QualificationValidity 1).
     Valid,
     /// Nobody the registry knows (an unregistered card, an unknown insured number).
@@ -59,7 +59,7 @@ pub(crate) struct Mix {
 
 /// Why a `--mix` cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MixError {
+pub(crate) enum MixError {
     #[error("--mix: {0:?} is not KIND=WEIGHT (kinds: valid, not_found, expired, bad_signature, invalid)")]
     Syntax(String),
     #[error(

@@ -17,7 +17,7 @@
 //! `transport`; nothing imports it.
 
 mod args;
-pub mod cli;
+pub(crate) mod cli;
 pub(crate) mod drive;
 pub mod http;
 pub mod in_process;
@@ -27,6 +27,6 @@ mod parallel;
 pub mod population;
 mod presign;
 pub(crate) mod progress;
-pub mod record;
+pub(crate) mod record;
 pub(crate) mod report;
 mod workloads;

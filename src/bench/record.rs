@@ -13,7 +13,7 @@ const HIGHEST_MICROS: u64 = 3_600_000_000;
 /// An HDR histogram could not be created or added to.
 #[derive(Debug, thiserror::Error)]
 #[error("latency histogram: {0}")]
-pub struct HistogramError(String);
+pub(crate) struct HistogramError(String);
 
 fn histogram(significant_digits: u8) -> Result<Histogram<u64>, HistogramError> {
     Histogram::new_with_bounds(1, HIGHEST_MICROS, significant_digits)

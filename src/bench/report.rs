@@ -151,7 +151,7 @@ impl Summary {
 
 /// Why the JSON summary or the SVG plot could not be written.
 #[derive(Debug, thiserror::Error)]
-pub enum ReportError {
+pub(crate) enum ReportError {
     /// A report file could not be written.
     #[error("writing {path}: {reason}")]
     Write {

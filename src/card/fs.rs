@@ -2,8 +2,12 @@
 
 use super::pin::PinId;
 
+pub(crate) use crate::apdu::ids::AID_COMMON;
 /// DF names (AIDs) of the card's applications (spec §2), declared in the APDU vocabulary.
-pub use crate::apdu::ids::{AID_COMMON, AID_JPKI, AID_JUKI, AID_SURFACE, AID_TEXT};
+pub(crate) use crate::apdu::ids::AID_JPKI;
+pub(crate) use crate::apdu::ids::AID_JUKI;
+pub(crate) use crate::apdu::ids::AID_SURFACE;
+pub(crate) use crate::apdu::ids::AID_TEXT;
 
 /// Which private key of the card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

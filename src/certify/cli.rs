@@ -19,7 +19,7 @@ use crate::transport::serve::DEFAULT_VPCD_ADDRESS;
 /// The `certify` command's options: the suite, the device under test, the cases to run and where
 /// reports go.
 #[derive(Debug, Clone, clap::Args)]
-pub struct CertifyArgs {
+pub(crate) struct CertifyArgs {
     /// Certify the harness's own reference reader and terminal (run as a driver process).
     #[arg(long, conflicts_with = "driver")]
     pub(crate) reference: bool,
@@ -77,7 +77,7 @@ pub struct CertifyArgs {
 
 /// Why a certification run could not produce a verdict.
 #[derive(Debug, thiserror::Error)]
-pub enum CertifyError {
+pub(crate) enum CertifyError {
     /// The conformance suite under `certify/` cannot be loaded.
     #[error(transparent)]
     Suite(#[from] SuiteError),
@@ -132,7 +132,7 @@ pub(crate) fn reference_faults() -> Vec<(&'static str, Vec<&'static str>)> {
 
 /// Runs the conformance suite against a device (or the harness's own reference reader) and writes
 /// the certification reports; the exit code says whether the device certifies.
-pub fn certify(args: CertifyArgs) -> Result<ExitCode, CertifyError> {
+pub(crate) fn certify(args: CertifyArgs) -> Result<ExitCode, CertifyError> {
     if args.list_faults {
         for (name, breaks) in reference_faults() {
             println!("{name}\t{}", breaks.join(","));

@@ -19,7 +19,7 @@ pub(crate) struct Hello {
 
 /// Why the harness could not get an answer from the device.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DeviceError {
+pub(crate) enum DeviceError {
     #[error("the device could not be started: {0}")]
     Start(String),
     #[error("the driver broke the protocol: {0}")]

@@ -10,7 +10,7 @@
 //! - [`run`], [`report`], [`cli`]: the run, report.json / junit.xml / report.html, the command.
 
 pub(crate) mod catalogue;
-pub mod cli;
+pub(crate) mod cli;
 pub mod device;
 pub(crate) mod driver;
 pub(crate) mod dut;
@@ -20,7 +20,7 @@ pub(crate) mod operator;
 pub(crate) mod oqs_server;
 pub mod protocol;
 pub(crate) mod report;
-pub mod run;
+pub(crate) mod run;
 pub(crate) mod slot;
 pub mod suite;
 pub(crate) mod world;

@@ -29,7 +29,7 @@ struct CallLog {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum OqsServerError {
+pub(crate) enum OqsServerError {
     #[error("listen on {address}: {source}")]
     Listen {
         address: SocketAddr,

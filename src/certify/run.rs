@@ -43,7 +43,7 @@ pub(crate) struct RunConfig {
 
 /// Why a certification case could not be run (as opposed to a case the device failed).
 #[derive(Debug, thiserror::Error)]
-pub enum RunError {
+pub(crate) enum RunError {
     /// The case's world (registry, card, clock) cannot be built.
     #[error(transparent)]
     World(#[from] WorldError),
@@ -80,7 +80,7 @@ pub(crate) struct RunOutcome {
 
 /// A case's recording could not be written.
 #[derive(Debug, thiserror::Error)]
-pub enum RecordError {
+pub(crate) enum RecordError {
     /// A case's transcript cannot be written.
     #[error("recording case {case}: {source}")]
     Trace {

@@ -168,7 +168,7 @@ impl SlotLink {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum SlotError {
+pub(crate) enum SlotError {
     #[error(transparent)]
     Serve(#[from] ServeError),
     #[error("{0}")]

@@ -25,15 +25,13 @@ pub(crate) const EXPIRED_DAYS_AGO: u64 = 200;
 pub(crate) const REVOKED_DAYS_AGO: u64 = 30;
 
 #[derive(Debug, thiserror::Error)]
-pub enum WorldError {
+pub(crate) enum WorldError {
     #[error("case {case}: date arithmetic out of range")]
     Date { case: String },
     #[error("case {case}: the card cannot be built: {message}")]
     Card { case: String, message: String },
     #[error("the run's registry cannot be built: {0}")]
     Registry(String),
-    #[error("test PKI: {0}")]
-    Pki(String),
 }
 
 /// A case's card as served, with what the operator needs to know about it.

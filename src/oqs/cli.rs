@@ -18,7 +18,7 @@ use crate::oqs::service::{Oqs, OqsConfig};
 /// The `oqs serve` command's options: the registry, the HTTP address and the XML file-interface
 /// folder.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Registry YAML (persons, insurers, qualifications, card links). Default: empty registry.
     #[arg(long, value_name = "FILE", conflicts_with = "synthetic")]
     pub(crate) registry: Option<PathBuf>,
@@ -91,7 +91,7 @@ impl From<Charset> for crate::oqs::codes::CharacterCode {
 
 /// Why `myna-hil oqs serve` could not start or stopped.
 #[derive(Debug, thiserror::Error)]
-pub enum OqsCliError {
+pub(crate) enum OqsCliError {
     /// The registry file cannot be loaded.
     #[error(transparent)]
     Load(#[from] LoadError),
@@ -118,7 +118,7 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> OqsCliError {
 }
 
 /// Runs `myna-hil oqs serve`: the HTTP API and the file interface until interrupted.
-pub fn serve(args: ServeArgs) -> Result<ExitCode, OqsCliError> {
+pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode, OqsCliError> {
     let started = Instant::now();
     let registry = match (&args.registry, args.synthetic) {
         (Some(path), _) => Registry::load(path)?,

@@ -10,7 +10,7 @@
 //! - [`generate`]: deterministic synthetic registries of any size.
 
 pub(crate) mod bulk;
-pub mod cli;
+pub(crate) mod cli;
 pub mod codes;
 pub mod description;
 pub mod files;
@@ -20,7 +20,7 @@ pub(crate) mod insurer;
 pub(crate) mod kana;
 pub mod load;
 pub mod message;
-pub mod outcome;
+pub(crate) mod outcome;
 pub mod registry;
 pub mod rules;
 pub mod service;

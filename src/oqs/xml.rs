@@ -910,7 +910,7 @@ pub fn is_xml10_char(character: char) -> bool {
 }
 
 /// The first character of `text` that XML 1.0 cannot carry, if any.
-pub fn first_non_xml10_char(text: &str) -> Option<char> {
+pub(crate) fn first_non_xml10_char(text: &str) -> Option<char> {
     text.chars().find(|character| !is_xml10_char(*character))
 }
 

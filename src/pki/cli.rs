@@ -8,7 +8,7 @@ use super::{generate_fixtures, PkiError, DEFAULT_POOL_SIZE, DEFAULT_SEED};
 
 /// `myna-hil fixtures generate`: regenerate the key pool and the test CAs.
 #[derive(Debug, Clone, clap::Args)]
-pub struct GenerateArgs {
+pub(crate) struct GenerateArgs {
     /// Fixtures directory to write `keys/pool.pem` and `pki/*.pem` into. The library embeds the
     /// files of the crate's own `fixtures/` at build time, so run this from the checkout root
     /// (or point it there) and rebuild.
@@ -39,7 +39,7 @@ fn parse_pool_size(text: &str) -> Result<usize, String> {
 
 /// Why `myna-hil pki generate` failed.
 #[derive(Debug, thiserror::Error)]
-pub enum PkiCliError {
+pub(crate) enum PkiCliError {
     /// The key pool or the test CA cannot be generated.
     #[error(transparent)]
     Pki(#[from] PkiError),
@@ -49,7 +49,7 @@ pub enum PkiCliError {
 }
 
 /// Runs `myna-hil pki generate`: writes the test PKI's keys and certificates.
-pub fn generate(args: GenerateArgs) -> Result<ExitCode, PkiCliError> {
+pub(crate) fn generate(args: GenerateArgs) -> Result<ExitCode, PkiCliError> {
     let started = Instant::now();
     eprintln!(
         "generating {} pool keys and 2 CA keys (RSA-2048) from seed {} ...",

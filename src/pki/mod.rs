@@ -17,7 +17,7 @@
 //! (their `notAfter` reads `14:59:59Z`). [`TestPki::verify_issued`] maps the times back to the
 //! same JST days.
 
-pub mod cli;
+pub(crate) mod cli;
 mod fixtures;
 mod issue;
 mod pkcs1;

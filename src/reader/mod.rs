@@ -33,12 +33,12 @@
 //! ```
 
 pub(crate) mod card_io;
-pub mod codes;
+pub(crate) mod codes;
 pub(crate) mod collation;
 pub(crate) mod consent;
-pub mod outcome;
-pub mod screen;
-pub mod service;
+pub(crate) mod outcome;
+pub(crate) mod screen;
+pub(crate) mod service;
 pub(crate) mod terminal;
 
 pub use codes::{FallbackGuidance, MessageCode};
@@ -46,7 +46,7 @@ pub use collation::{BirthYearStyle, FaceOcr};
 pub use consent::{CheckupScreenRule, ConsentTopic};
 pub use outcome::{ReceptionOutcome, RegistrationRecord};
 pub use screen::{Input, Pin, Screen};
-pub use service::{
-    IdentityMethod, Network, Possession, QualificationService, ServiceError, TerminalRequest,
-};
+pub(crate) use service::ServiceError;
+pub(crate) use service::TerminalRequest;
+pub use service::{IdentityMethod, Network, Possession, QualificationService};
 pub use terminal::{ReaderOptions, Terminal, TerminalConfig, UnexpectedInput};

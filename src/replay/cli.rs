@@ -14,7 +14,7 @@ use crate::trace::{read_trace_numbered, started_at, TraceError, TraceEvent, Trac
 /// The `replay` command's options: the transcript, the card (or reader) to replay it against and
 /// where to report.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ReplayArgs {
+pub(crate) struct ReplayArgs {
     /// The transcript (JSON lines, as written by `card serve --record`).
     pub(crate) trace: PathBuf,
     /// The card description to replay against (its PINs stand in for redacted ones). Default:
@@ -39,7 +39,7 @@ pub struct ReplayArgs {
 
 /// Why a replay could not be carried out (as opposed to one that diverged).
 #[derive(Debug, thiserror::Error)]
-pub enum ReplayCliError {
+pub(crate) enum ReplayCliError {
     /// The transcript cannot be read.
     #[error(transparent)]
     Trace(#[from] TraceError),
@@ -70,7 +70,7 @@ pub enum ReplayCliError {
 
 /// Sends a transcript's commands to a card again and reports the first answer that differs; the
 /// exit code says whether any did.
-pub fn replay(args: ReplayArgs) -> Result<ExitCode, ReplayCliError> {
+pub(crate) fn replay(args: ReplayArgs) -> Result<ExitCode, ReplayCliError> {
     let lines = read_trace_numbered(&args.trace)?;
     // A card's relative dates (certificates valid "+404d") count from the day the session
     // was recorded, so an old capture replays against the card as it was then.

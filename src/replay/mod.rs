@@ -28,7 +28,7 @@ use crate::card::CardDescription;
 use crate::trace::{ApduExchange, Event, ExchangeAnswer, PinRecording, TraceLine};
 use crate::transport::Transport;
 
-pub mod cli;
+pub(crate) mod cli;
 
 /// Where a replayed answer differed from the recording, or why a line could not be replayed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -14,7 +14,7 @@ use crate::transport::identify::RealCardPolicy;
 
 /// The `run` command's options: which scenarios, on which reader, and the reports to write.
 #[derive(Debug, Clone, clap::Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Scenario files or folders (searched recursively for *.yaml; names starting with `_` are
     /// skipped in folders).
     #[arg(default_value = "scenarios")]
@@ -68,7 +68,7 @@ fn parse_reader(text: &str) -> Result<ReaderChoice, String> {
 
 /// Why a scenario run could not produce results (as opposed to scenarios that failed).
 #[derive(Debug, thiserror::Error)]
-pub enum RunCliError {
+pub(crate) enum RunCliError {
     /// A scenario file cannot be found or loaded.
     #[error("{0}")]
     Load(#[from] LoadError),
@@ -107,7 +107,7 @@ pub enum RunCliError {
 
 /// Loads the selected scenarios, runs them (in parallel on virtual readers) and writes the reports;
 /// the exit code says whether all passed.
-pub fn run(args: RunArgs) -> Result<ExitCode, RunCliError> {
+pub(crate) fn run(args: RunArgs) -> Result<ExitCode, RunCliError> {
     let started = Instant::now();
     let files = discover(&args.paths)?;
     let (mut scenarios, load_errors) = load_all(&files);

@@ -295,7 +295,7 @@ fn walk(
 }
 
 /// Loads one scenario file and everything it references.
-pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
+pub(crate) fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
     let (doc, source) = parse_file::<ScenarioDoc>(file)?;
     let base = file.parent().unwrap_or(Path::new("."));
     let world = match doc.world {

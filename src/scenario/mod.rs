@@ -5,7 +5,7 @@
 //! ([`readers::ReaderChoice`]), and [`report`] / [`junit`] render the [`run::ScenarioResult`]s.
 //! [`from_trace`] writes a scenario document from a recorded transcript (`trace to-scenario`).
 pub mod checks;
-pub mod cli;
+pub(crate) mod cli;
 pub mod from_trace;
 pub mod junit;
 pub mod load;

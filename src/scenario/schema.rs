@@ -25,21 +25,24 @@ use serde_saphyr::Spanned;
 
 use crate::card::CardDescription;
 
-pub use expect::{
-    CallExpectation, CardStateDoc, ReceptionExpectDoc, RegistrationExpectation, ScenarioExpectDoc,
-    TranscriptRuleDoc,
-};
-pub use expectation::{
-    LookupExpectation, PowerExpectation, ResponseExpectation, StepExpectation, TransportErrorKind,
-};
+pub use expect::CallExpectation;
+pub(crate) use expect::ReceptionExpectDoc;
+pub(crate) use expect::ScenarioExpectDoc;
+pub(crate) use expectation::PowerExpectation;
+pub(crate) use expectation::ResponseExpectation;
+pub use expectation::{StepExpectation, TransportErrorKind};
 pub(crate) use inline::InlineOrPath;
-pub use list::{ListExpectation, ListMatch};
-pub use reception::{FaceVerdict, ReceptionDoc, ReceptionStepExpectation};
+pub(crate) use list::ListExpectation;
+pub use list::ListMatch;
+pub(crate) use reception::FaceVerdict;
+pub use reception::ReceptionDoc;
+pub(crate) use reception::ReceptionStepExpectation;
 pub(crate) use step::ActionDoc;
-pub use step::{
-    InsuranceCardLookupDoc, PinExpectation, PinsExpectation, PowerAction, ReaderEvent, StepDoc,
-    STEP_ACTION_KEYS,
-};
+pub(crate) use step::InsuranceCardLookupDoc;
+pub(crate) use step::PinsExpectation;
+pub(crate) use step::PowerAction;
+pub(crate) use step::ReaderEvent;
+pub use step::{PinExpectation, StepDoc, STEP_ACTION_KEYS};
 pub(crate) use world::{WorldDoc, WorldFaults, DEFAULT_FACILITY_CODE};
 
 /// A value as a scenario writes it (`valid`, `answered`, `pin_entry`): the name serde gives

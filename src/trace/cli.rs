@@ -11,7 +11,7 @@ use super::record::{write_transcript, PinRecording, TraceError};
 
 /// The `trace import` command's options: the capture, its format and the transcript to write.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ImportArgs {
+pub(crate) struct ImportArgs {
     /// What kind of capture FILE is.
     #[arg(long, value_enum)]
     pub(crate) from: CaptureFormat,
@@ -32,7 +32,7 @@ pub struct ImportArgs {
 
 /// Why a capture could not be imported.
 #[derive(Debug, thiserror::Error)]
-pub enum TraceCliError {
+pub(crate) enum TraceCliError {
     /// The capture cannot be read as the format given.
     #[error(transparent)]
     Import(#[from] ImportError),
@@ -50,7 +50,7 @@ pub enum TraceCliError {
 }
 
 /// Imports the capture; a summary (what was skipped, counted by reason) goes to stderr.
-pub fn import_capture(args: ImportArgs) -> Result<ExitCode, TraceCliError> {
+pub(crate) fn import_capture(args: ImportArgs) -> Result<ExitCode, TraceCliError> {
     let imported = import(&args.file, args.from)?;
     let started = match args.started {
         Some(started) => started.with_timezone(&Utc),

@@ -22,7 +22,7 @@ use crate::apdu::StatusWord;
 /// What kind of reader failure an exchange or power change met (the transport layer's errors,
 /// named so that the log does not depend on that layer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
+pub(crate) enum FailureKind {
     /// No reader to send to.
     NoReader,
     /// The reader had no card.

@@ -3,17 +3,20 @@
 //! `myna-hil-trace` v1), [`redact`] (the one place secrets are hidden when rendered or
 //! written), [`import`] (pcscd logs and USB captures read into the exchange log), [`cli`]
 //! (`trace import`). Below the transport layer: it knows APDUs, not readers.
-pub mod cli;
+pub(crate) mod cli;
 pub(crate) mod exchange;
 pub mod import;
-pub mod record;
+pub(crate) mod record;
 pub(crate) mod redact;
 
-pub use exchange::{
-    ApduExchange, Entry, Event, ExchangeAnswer, FailureKind, PowerChange, ReaderFailure,
-    SharedTranscript, Transcript,
-};
+pub(crate) use exchange::Entry;
+pub(crate) use exchange::FailureKind;
+pub(crate) use exchange::PowerChange;
+pub(crate) use exchange::ReaderFailure;
+pub use exchange::{ApduExchange, Event, ExchangeAnswer, SharedTranscript, Transcript};
+pub(crate) use record::read_trace_numbered;
+pub(crate) use record::TraceError;
 pub use record::{
-    read_trace, read_trace_numbered, started_at, write_transcript, PinRecording, TraceError,
-    TraceEvent, TraceLine, TraceRecorder, TraceSink,
+    read_trace, started_at, write_transcript, PinRecording, TraceEvent, TraceLine, TraceRecorder,
+    TraceSink,
 };

@@ -401,7 +401,7 @@ pub fn read_trace(path: &Path) -> Result<Vec<TraceLine>, TraceError> {
 
 /// Reads a transcript back with each event's line number in the file (1-based), so that
 /// whoever reports on it (the replay) can point at the line.
-pub fn read_trace_numbered(path: &Path) -> Result<Vec<(usize, TraceLine)>, TraceError> {
+pub(crate) fn read_trace_numbered(path: &Path) -> Result<Vec<(usize, TraceLine)>, TraceError> {
     let file = File::open(path).map_err(|source| TraceError::Io {
         path: path.to_path_buf(),
         source,

@@ -28,7 +28,7 @@ pub(crate) const MAX_RESYNC_IDLE_MS: u64 = 1000;
 are kept), Ctrl-C or SIGTERM stops cleanly.\n\nExample: myna-hil card serve --card fixtures/cards/standard.yaml, then \
 `opensc-tool -n` and `pkcs15-tool -D` in another terminal."
 )]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Card description (YAML: person + card).
     #[arg(long, value_name = "FILE")]
     pub(crate) card: PathBuf,
@@ -88,7 +88,7 @@ VERIFY without data, and error paths that change nothing. It never sends a PIN, 
 PIN change. Personal data (certificates, the 4 attributes, the 個人番号, the photo) is compared by structure \
 and length only, never printed or saved.\n\nExit codes: 0 no difference, 1 differences, 2 bad input or no card."
 )]
-pub struct CompareArgs {
+pub(crate) struct CompareArgs {
     /// The real card's reader: `pcsc:NAME` (an exact reader name or a part of exactly one).
     #[arg(long, value_name = "pcsc:NAME")]
     pub(crate) reader: String,
@@ -106,7 +106,7 @@ pub struct CompareArgs {
 
 /// The `readers` command's options.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ReadersArgs {
+pub(crate) struct ReadersArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
@@ -114,7 +114,7 @@ pub struct ReadersArgs {
 
 /// Why a `card` or `readers` command could not be carried out.
 #[derive(Debug, thiserror::Error)]
-pub enum CardCliError {
+pub(crate) enum CardCliError {
     /// The card file cannot be read or built.
     #[error("{0}")]
     Card(String),
@@ -131,6 +131,7 @@ pub enum CardCliError {
     #[error("signal handling: {0}")]
     Signals(std::io::Error),
     /// This build lacks what the command needs (e.g. the `pcsc` feature).
+    #[cfg(not(feature = "pcsc"))]
     #[error("{0}")]
     Unsupported(&'static str),
     /// The options contradict each other.
@@ -167,7 +168,7 @@ fn load_card(path: &std::path::Path) -> Result<Card, CardCliError> {
 }
 
 /// Serves the emulated card (vpcd, listen or serial) until Ctrl-C or SIGTERM.
-pub fn serve(args: ServeArgs) -> Result<ExitCode, CardCliError> {
+pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode, CardCliError> {
     let card = load_card(&args.card)?;
     let transport = match (&args.serial, &args.listen) {
         (Some(device), _) => format!("serial:{device}@{}", args.baud),
@@ -284,7 +285,7 @@ fn drive_with_signals<C>(server: &RunningServer<C>) -> Result<(), CardCliError> 
 }
 
 /// Lists the PC/SC readers and the state of their cards.
-pub fn readers(args: ReadersArgs) -> Result<ExitCode, CardCliError> {
+pub(crate) fn readers(args: ReadersArgs) -> Result<ExitCode, CardCliError> {
     #[cfg(feature = "pcsc")]
     {
         let readers = crate::transport::pcsc::list_readers()?;
@@ -337,14 +338,14 @@ pub(crate) fn android_aid_group() -> String {
 }
 
 /// Prints the Android HCE aid-group (aid_list.xml) with every AID the card answers.
-pub fn aids() -> ExitCode {
+pub(crate) fn aids() -> ExitCode {
     print!("{}", android_aid_group());
     ExitCode::SUCCESS
 }
 
 /// `myna-hil card compare`: the read-only probe on the real card in `--reader` and on the
 /// emulated card of `--card`; exit 0 without differences, 1 with.
-pub fn compare(args: CompareArgs) -> Result<ExitCode, CardCliError> {
+pub(crate) fn compare(args: CompareArgs) -> Result<ExitCode, CardCliError> {
     let Some(name) = args
         .reader
         .strip_prefix("pcsc:")

@@ -364,7 +364,7 @@ pub(crate) struct Comparison {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum CompareError {
+pub(crate) enum CompareError {
     #[error("{side} card: {source}")]
     Transport {
         side: &'static str,

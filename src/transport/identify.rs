@@ -17,8 +17,9 @@
 use sha2::{Digest, Sha256};
 
 use crate::apdu::build::{self, IDENTIFY_NONCE_LEN, IDENTIFY_PROOF_LEN};
+pub use crate::apdu::card_change;
+pub(crate) use crate::apdu::CardChange;
 use crate::apdu::Command;
-pub use crate::apdu::{card_change, CardChange};
 
 pub(crate) const NONCE_LEN: usize = IDENTIFY_NONCE_LEN;
 pub(crate) const PROOF_LEN: usize = IDENTIFY_PROOF_LEN;

@@ -112,7 +112,7 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     }
 }
 
-pub mod cli;
+pub(crate) mod cli;
 /// The real card as the oracle: one read-only probe on a real card and the emulated one.
 pub(crate) mod compare;
 /// Proving that a card is our emulation; refusing card-changing steps otherwise.

@@ -20,12 +20,12 @@ mod serial;
 mod session;
 mod tcp;
 
-pub use control::{CardEvent, RunningServer, ScheduledEvent, ServeHandle, ServeStatus};
-pub use listen::{
-    ListenConfig, Listening, PeerNotice, PlaceholderCard, DEFAULT_LISTEN_ADDRESS, PLACEHOLDER_ATR,
-};
+pub use control::{RunningServer, ServeHandle};
+pub(crate) use listen::DEFAULT_LISTEN_ADDRESS;
+pub use listen::{ListenConfig, Listening, PLACEHOLDER_ATR};
 pub use serial::{SerialConfig, DEFAULT_BAUD, DEFAULT_RESYNC_IDLE};
-pub use tcp::{VpcdConfig, DEFAULT_VPCD_ADDRESS};
+pub use tcp::VpcdConfig;
+pub(crate) use tcp::DEFAULT_VPCD_ADDRESS;
 
 /// What a server needs from a card. Synchronous and I/O-free, like the card core.
 pub trait EmulatedCard: Send + 'static {

@@ -23,15 +23,15 @@ use std::path::Path;
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 
-pub use crate::person::BirthYearStyle;
 use crate::person::Person;
 
 pub(crate) use crate::card::atr::AtrChoice;
 pub(crate) use dates::{CardDate, RELATIVE_DATES_REFERENCE_DAY};
 pub use profile::Profile;
 pub(crate) use profile::ProfileFeatures;
+pub(crate) use spec::CardFaults;
+pub use spec::CardSpec;
 pub(crate) use spec::*;
-pub use spec::{CardFaults, CardSpec};
 pub(crate) use values::{FourDigitPin, SigningPassword};
 
 /// A whole card file: `person:` and `card:`.
@@ -92,7 +92,7 @@ pub enum DescriptionError {
 /// A semantic error found by [`CardDescription::validate`]: the field and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("field `{field}`: {message}")]
-pub struct InvalidField {
+pub(crate) struct InvalidField {
     pub(crate) field: String,
     pub(crate) message: String,
 }

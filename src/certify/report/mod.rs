@@ -180,7 +180,7 @@ impl Report {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ReportError {
+pub(crate) enum ReportError {
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -19,7 +19,7 @@ use crate::yaml::WithKeyLocations;
 /// expectation is reported at its own line and checked in file order).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ScenarioExpectDoc {
+pub(crate) struct ScenarioExpectDoc {
     /// What the reception came to.
     #[serde(default)]
     pub(crate) reception: Option<WithKeyLocations<ReceptionExpectDoc>>,
@@ -41,14 +41,14 @@ pub struct ScenarioExpectDoc {
 /// `expect.card`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CardStateDoc {
+pub(crate) struct CardStateDoc {
     pub(crate) pins: PinsExpectation,
 }
 
 /// `expect.reception`: every key optional; each one present is checked.
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct ReceptionExpectDoc {
+pub(crate) struct ReceptionExpectDoc {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) validity: Option<QualificationValidity>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -120,7 +120,7 @@ impl ReceptionExpectDoc {
 /// `expect.reception.registration`.
 #[derive(Debug, Default, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-pub struct RegistrationExpectation {
+pub(crate) struct RegistrationExpectation {
     pub(crate) offered: bool,
     #[serde(default)]
     pub(crate) accepted: Option<bool>,
@@ -131,7 +131,7 @@ pub struct RegistrationExpectation {
 /// One `expect.transcript` rule.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TranscriptRuleDoc {
+pub(crate) struct TranscriptRuleDoc {
     /// No command matching this pattern was sent (in the window).
     #[serde(default)]
     pub(crate) no_command: Option<BytePattern>,

@@ -107,7 +107,7 @@ impl StepExpectation for ReceptionStepExpectation {
 /// `null` for no answer (the network is down).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LookupExpectation {
+pub(crate) struct LookupExpectation {
     #[serde(deserialize_with = "validity_or_null")]
     pub(crate) validity: Option<QualificationValidity>,
 }

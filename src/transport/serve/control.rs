@@ -1,5 +1,4 @@
-//! Driving a running server: insertion and removal on demand, scripted schedules, status,
-//! shutdown.
+//! Driving a running server: insertion and removal on demand, status, shutdown.
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -11,18 +10,11 @@ use super::{lock_card, ServeError, SharedCard};
 /// A physical event on the card slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum CardEvent {
+pub(crate) enum CardEvent {
     /// Put the card into the virtual slot.
     Insert,
     /// Take the card out (its state is kept).
     Remove,
-}
-
-/// One step of a scripted schedule: `event` happens `after` the schedule starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ScheduledEvent {
-    pub(crate) after: Duration,
-    pub(crate) event: CardEvent,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,7 +33,7 @@ use crate::card::CardReply;
 use crate::trace::Event;
 
 /// `card serve --listen` without an address: loopback, vpcd's first port.
-pub const DEFAULT_LISTEN_ADDRESS: &str = "127.0.0.1:35963";
+pub(crate) const DEFAULT_LISTEN_ADDRESS: &str = "127.0.0.1:35963";
 
 /// The placeholder card on PORT+1: `3B 85 80 01` + "EMPTY" + TCK (T=1, five historical bytes).
 /// PC/SC lists it as a card in the second reader; nothing on it answers but `6D 00`.
@@ -45,7 +45,7 @@ const SILENT_READER_HINT: &str =
 const PAIR_ATTEMPTS: usize = 32;
 
 /// Told about every reader that connects (the CLI prints it).
-pub type PeerNotice = Arc<dyn Fn(SocketAddr) + Send + Sync>;
+pub(crate) type PeerNotice = Arc<dyn Fn(SocketAddr) + Send + Sync>;
 
 /// How to present the card to a reader that connects (vpcd's reversed mode: the phone or the reader
 /// dials in).
@@ -287,7 +287,7 @@ fn apply<C: EmulatedCard>(event: CardEvent, inserted: &mut bool, session: &mut S
 
 /// The card on PORT+1: always there, answers nothing but `6D 00`.
 #[derive(Debug, Default)]
-pub struct PlaceholderCard;
+pub(crate) struct PlaceholderCard;
 
 impl EmulatedCard for PlaceholderCard {
     fn atr(&self) -> Option<Vec<u8>> {

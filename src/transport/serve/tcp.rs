@@ -20,7 +20,7 @@ use crate::trace::Event;
 use crate::transport::vpicc::{encode_frame, FrameDecoder, FrameError, Message};
 
 /// vpcd's first slot ("Virtual PCD 00 00"); the second listens on 35964.
-pub const DEFAULT_VPCD_ADDRESS: &str = "127.0.0.1:35963";
+pub(crate) const DEFAULT_VPCD_ADDRESS: &str = "127.0.0.1:35963";
 
 /// How often an idle link looks at its commands (insert, remove, shutdown).
 pub(super) const COMMAND_POLL: Duration = Duration::from_millis(20);
