@@ -166,6 +166,36 @@ pub struct DriverAnswer {
     pub(crate) error: Option<DriverError>,
 }
 
+/// Longest text from a driver kept in observations and reports (a name, a screen, a
+/// message); the rest is cut with its length said.
+const MAX_DRIVER_TEXT_CHARS: usize = 500;
+
+impl DriverAnswer {
+    /// The answer with every text in it printable (control characters escaped) and of bounded
+    /// length: what a driver writes reaches the console, report.html and junit.xml.
+    pub(crate) fn printable(self) -> DriverAnswer {
+        let text = |text: String| super::dut::printable(&text, MAX_DRIVER_TEXT_CHARS);
+        let optional = |value: Option<String>| value.map(text);
+        DriverAnswer {
+            id: self.id,
+            ok: self.ok,
+            device: optional(self.device),
+            unsupported: self.unsupported.into_iter().map(text).collect(),
+            shown: self.shown.map(|shown| Shown {
+                screen: optional(shown.screen),
+                messages: shown.messages.into_iter().map(text).collect(),
+                qualification: optional(shown.qualification),
+                pin_offered: shown.pin_offered,
+                guidance: optional(shown.guidance),
+            }),
+            error: self.error.map(|error| DriverError {
+                kind: text(error.kind),
+                message: text(error.message),
+            }),
+        }
+    }
+}
+
 /// What the device shows, as the driver reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Shown {
