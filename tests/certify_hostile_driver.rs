@@ -247,6 +247,7 @@ fn end_logged_processes(dir: &Path) {
     for pid in logged_pids(dir) {
         let _ = Command::new("kill")
             .args(["-KILL", &pid.to_string()])
+            .stderr(Stdio::null())
             .status();
     }
 }
@@ -288,7 +289,7 @@ fn control_characters(bytes: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// Item 1: a driver that answers every instruction but never reads its stdin (it sees
+/// Item 1: a driver that answers every instruction but reads nothing after `hello` (it sees
 /// instructions arrive by the pipe's fill level). Once its pipe is full the harness's write
 /// cannot complete: that write is bounded by the step timeout, the case is aborted with that
 /// reason, the next case runs against a fresh driver, and the reports are written.
@@ -305,8 +306,15 @@ fn a_driver_that_never_reads_its_stdin_costs_one_case_not_the_run() {
     );
     let script = r#"
 import array, fcntl, termios
+# Reads hello (byte by byte, so that nothing more is taken) for its id, and nothing after.
+hello = b""
+while not hello.endswith(b"\n"):
+    hello += os.read(0, 1)
+next_id = json.loads(hello)["id"]
+answer({"id": next_id, "ok": True, "device": "never reads"})
+next_id += 1
 fcntl.fcntl(0, 1031, 4096)  # F_SETPIPE_SZ: the smallest pipe fills after ~40 instructions
-seen, next_id = 0, 0
+seen = 0
 while True:
     pending = array.array("i", [0])
     fcntl.ioctl(0, termios.FIONREAD, pending)

@@ -1,10 +1,13 @@
 //! `--driver CMD` (and `--reference`): a device automation process speaking the driver
 //! protocol v1 ([`super::protocol`]) on its stdin and stdout.
 //!
-//! The process is started once. Every instruction gets exactly one answer line within its
-//! timeout; an answer that is not JSON, has another `id`, or does not come in time fails the
-//! step, and the process is ended. The harness starts it again (with a new `hello`) for the
-//! next case, so that one broken case does not take the rest of the run with it.
+//! The process is started once, in a process group of its own ([`super::process_group`]).
+//! Every instruction gets exactly one answer line within its timeout, which bounds writing the
+//! instruction as well as reading the answer; an answer that is not JSON, has another `id`, or
+//! does not come in time fails the step, as do lines nobody asked for, and the whole group is
+//! ended. The harness starts it again (with a new `hello`) for the next case, so that one
+//! broken case does not take the rest of the run with it. What the driver writes is read into
+//! a queue of a few lines, so no output of a driver can grow the harness's memory.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{ChildStdin, ChildStdout, Command, Stdio};
@@ -32,6 +35,8 @@ const QUEUED_LINES: usize = 4;
 const EXIT_GRACE: Duration = Duration::from_secs(1);
 /// Characters of a driver's line quoted in a message.
 const QUOTED_CHARS: usize = 200;
+/// Bytes of an over-long line quoted in a message (its start is all that tells what it is).
+const QUOTED_START_BYTES: usize = 60;
 
 /// How to start the driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +71,7 @@ enum FromDriver {
 }
 
 struct Running {
-    /// Declared first: dropping it ends the process group before the threads' pipes close.
+    /// Dropping it ends the driver's whole process group.
     leader: GroupLeader,
     /// Instruction lines to the writer thread; dropping it closes the driver's stdin.
     instructions: Sender<Vec<u8>>,
@@ -100,7 +105,7 @@ fn read_lines(stdout: ChildStdout, queue: SyncSender<FromDriver>, dropped: Arc<A
         let item = match read {
             Ok(0) => FromDriver::Closed,
             Ok(_) if line.last() != Some(&b'\n') && line.len() > MAX_ANSWER_BYTES => {
-                let start = String::from_utf8_lossy(&line[..QUOTED_CHARS.min(line.len())]);
+                let start = String::from_utf8_lossy(&line[..QUOTED_START_BYTES]);
                 FromDriver::TooLong {
                     start: start.into_owned(),
                 }
@@ -253,7 +258,7 @@ impl Driver {
             Ok(FromDriver::Line(text)) => text,
             Ok(FromDriver::TooLong { start }) => {
                 return Err(DeviceError::Protocol(format!(
-                    "the answer to instruction {id} is a line longer than {MAX_ANSWER_BYTES} bytes, beginning {}",
+                    "the answer to instruction {id} is a line longer than {MAX_ANSWER_BYTES} bytes, beginning {}…",
                     printable(&start, QUOTED_CHARS)
                 )))
             }
@@ -359,7 +364,7 @@ fn refuse_unsolicited(running: &Running, id: u64) -> Result<(), DeviceError> {
     match last_word {
         None => Ok(()),
         Some(FromDriver::TooLong { start }) => Err(DeviceError::Protocol(format!(
-            "the driver wrote a line longer than {MAX_ANSWER_BYTES} bytes that nobody asked for before instruction {id}, beginning {}",
+            "the driver wrote a line longer than {MAX_ANSWER_BYTES} bytes that nobody asked for before instruction {id}, beginning {}…",
             printable(&start, QUOTED_CHARS)
         ))),
         Some(FromDriver::Failed(error)) => Err(DeviceError::Protocol(format!(
