@@ -446,7 +446,7 @@ fn a_driver_flooding_its_stdout_keeps_certify_small_and_costs_its_case() {
     );
     let script = r#"
 def flood():
-    chunk = (("x" * 31 + "\n") * 32768).encode()  # 1 MiB of 32-byte lines
+    chunk = (("x" * 15 + "\n") * 65536).encode()  # 1 MiB of 16-byte lines
     end = time.time() + 5
     while time.time() < end:
         os.write(1, chunk)
@@ -456,17 +456,17 @@ for i in instructions():
         threading.Thread(target=flood, daemon=True).start()
 "#;
     let run = start(dir.path(), &suite, script, true).finish(Duration::from_secs(90));
-    run.assert_three_reports();
+    let peak = run.peak_rss_kib.unwrap();
     let aborted = run.aborted("a-flood");
+    eprintln!("peak RSS of certify under the flood: {peak} KiB; {aborted}");
+    assert!(peak < 200 * 1024, "certify's peak RSS {peak} KiB");
+    run.assert_three_reports();
     assert!(
         aborted.contains("lines nobody asked for before instruction")
             && aborted.contains("xxxxxxxx"),
         "{aborted}"
     );
     assert_eq!(run.aborted("b-after"), "", "the next case runs");
-    let peak = run.peak_rss_kib.unwrap();
-    eprintln!("peak RSS of certify under the flood: {peak} KiB");
-    assert!(peak < 200 * 1024, "certify's peak RSS {peak} KiB");
     assert_no_driver_process_left(dir.path());
 }
 

@@ -3,8 +3,9 @@
 //! The harness starts CMD once. It writes one JSON [`Instruction`] per line to the driver's
 //! stdin and waits for exactly one JSON [`DriverAnswer`] line on its stdout before sending the next
 //! (stderr is passed through to the harness's log). The first instruction is `hello`, the last
-//! `shutdown`. An answer with another `id`, a line that is not JSON, or no answer within the
-//! step's `timeout_ms` fails the step; the harness then ends the driver (its whole process group).
+//! `shutdown`. An answer with another `id`, a line that is not JSON, a line nobody asked for,
+//! or no answer within the step's `timeout_ms` fails the step; the harness then ends the driver
+//! (its whole process group).
 //!
 //! The vocabulary is the operator's: what a person at the clinic does at the reader. The card
 //! itself is placed and taken away by the harness (it is served through vpcd or a serial front
