@@ -60,7 +60,7 @@ impl GroupLeader {
     }
 
     /// How the leader ended, if it has, without reaping it (the group id stays reserved).
-    pub(crate) fn exit_status(&self) -> Option<String> {
+    fn exit_status(&self) -> Option<String> {
         let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
         match waitid(Id::Pid(self.group), flags) {
             Ok(WaitStatus::Exited(_, code)) => Some(format!("exit status {code}")),
