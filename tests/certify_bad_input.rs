@@ -188,6 +188,94 @@ fn a_vpcd_nobody_listens_on_ends_the_run_as_bad_input() {
     );
 }
 
+/// The run got past `hello` before the card failed to reach vpcd: the three reports are
+/// still written, every case aborted with the reason, and the exit code stays 2.
+#[test]
+fn a_run_stopped_after_hello_still_writes_its_three_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let driver = format!(
+        "sh {} ok none",
+        manifest().join("tests/data/fake_driver.sh").display()
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["certify", "--quiet", "--driver", &driver])
+        .args(["--vpcd", "127.0.0.1:9", "--case", "face-valid", "pin-valid"])
+        .arg("--report")
+        .arg(dir.path())
+        .current_dir(manifest())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for file in ["report.json", "junit.xml", "report.html"] {
+        assert!(dir.path().join(file).is_file(), "no {file}: {stderr}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    let aborted: Vec<&str> = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|case| case["aborted"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(aborted.len(), 2, "{report}");
+    assert!(
+        aborted[0].contains("vpcd does not accept the card at 127.0.0.1:9"),
+        "{aborted:?}"
+    );
+    assert!(aborted[1].starts_with("not run: "), "{aborted:?}");
+    assert_eq!(report["summary"]["result"], "fail");
+}
+
+/// A `wait` or `step_timeout_ms` of 2^64−1 ms loaded once, and interactive `certify` then slept
+/// for ever: suite values have the scenarios' limit of one day, named by file, line and field.
+#[test]
+fn endless_waits_and_step_timeouts_are_refused_with_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = suite_copy(dir.path());
+    let case = suite.join("cases/face-valid.yaml");
+    edit(
+        &case,
+        "  - choose_face\n",
+        "  - choose_face\n  - wait: 18446744073709551615\n",
+    );
+    let (code, stderr) = certify(&suite, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let line = line_of(&case, "wait: 1844");
+    assert!(
+        stderr.contains(&format!("{}:{line}:", case.display()))
+            && stderr.contains("field `steps[2].wait`")
+            && stderr.contains("more than the 86400000 ms (one day)"),
+        "{stderr}"
+    );
+
+    let suite = suite_copy(&dir.path().join("second"));
+    let case = suite.join("cases/face-valid.yaml");
+    edit(
+        &case,
+        "steps:\n",
+        "step_timeout_ms: 18446744073709551615\nsteps:\n",
+    );
+    let (code, stderr) = certify(&suite, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let line = line_of(&case, "step_timeout_ms");
+    assert!(
+        stderr.contains(&format!("{}:{line}:", case.display()))
+            && stderr.contains("field `step_timeout_ms`")
+            && stderr.contains("from 1 to 86400000 ms"),
+        "{stderr}"
+    );
+    // One day is still a valid (if patient) value.
+    edit(
+        &case,
+        "step_timeout_ms: 18446744073709551615",
+        "step_timeout_ms: 86400000",
+    );
+    let (_, stderr) = certify(&suite, &[]);
+    assert!(!stderr.contains("step_timeout_ms"), "{stderr}");
+}
+
 #[test]
 fn a_record_path_that_cannot_be_a_folder_is_refused_before_the_run() {
     let dir = tempfile::tempdir().unwrap();

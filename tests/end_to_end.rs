@@ -9,6 +9,7 @@ mod support;
 mod certify_device;
 mod certify_driver;
 mod certify_faults;
+mod certify_hostile_driver;
 mod certify_html;
 mod certify_reference;
 mod pcsc_client;

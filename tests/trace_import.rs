@@ -343,3 +343,26 @@ fn no_cut_or_corrupted_byte_makes_the_import_panic() {
         }
     }
 }
+
+/// A capture whose first CCID message is cut (its length field promises more than it holds):
+/// the skip says so, rather than blaming another USB device, and the reader is still found
+/// from the next message.
+#[test]
+fn a_cut_first_ccid_message_is_called_cut_not_another_device() {
+    let mut cut = ccid(0x6F, 1, [0, 0, 0], &SELECT_JPKI);
+    cut.truncate(cut.len() - 7);
+    let packets = vec![
+        to_reader(cut),
+        to_reader(ccid(0x6F, 2, [0, 0, 0], &SELECT_JPKI)),
+        from_reader(ccid(0x80, 2, [0, 0, 0], &[0x90, 0x00])),
+    ];
+    let imported = pcapng::parse(&pcapng_file(DataLink::USBPCAP, &packets)).unwrap();
+    assert_eq!(imported.skipped.len(), 1, "{:?}", imported.skipped);
+    let reason = &imported.skipped[0].reason;
+    assert!(
+        reason.contains("CCID message whose length field does not match its data")
+            && !reason.contains("another USB device"),
+        "{reason}"
+    );
+    assert_eq!(imported.transcript.exchanges().count(), 1);
+}

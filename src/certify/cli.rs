@@ -93,6 +93,9 @@ pub(crate) enum CertifyError {
     /// A case's exchanges cannot be recorded under `--record`.
     #[error("--record: {0}")]
     Record(#[from] super::run::RecordError),
+    /// Ctrl-C and SIGTERM cannot be handled (they must end the driver's processes).
+    #[error("signal handling: {0}")]
+    Signals(std::io::Error),
     /// The `--record` folder cannot be used.
     #[error("--record {path}: {message}")]
     RecordFolder {
@@ -203,10 +206,17 @@ pub(crate) fn certify(args: CertifyArgs) -> Result<ExitCode, CertifyError> {
         today: chrono::Local::now().date_naive(),
         record: args.record.clone(),
     };
-    let outcome = run(&suite, &config, device.as_mut())?;
+    if !interactive {
+        // A driver runs in a process group of its own, out of reach of the terminal's Ctrl-C.
+        super::process_group::end_groups_on_signals().map_err(CertifyError::Signals)?;
+    }
+    let mut outcome = run(&suite, &config, device.as_mut())?;
     let report = Report::new(&suite, &outcome, &device_name);
     if let Some(dir) = &args.report {
         write_reports(dir, &report)?;
+    }
+    if let Some(error) = outcome.fatal.take() {
+        return Err(CertifyError::Run(error));
     }
     // The reports stand whatever happened to the recording; the recording's failure is still
     // this command's failure.

@@ -1,18 +1,24 @@
 //! `--driver CMD` (and `--reference`): a device automation process speaking the driver
 //! protocol v1 ([`super::protocol`]) on its stdin and stdout.
 //!
-//! The process is started once. Every instruction gets exactly one answer line within its
-//! timeout; an answer that is not JSON, has another `id`, or does not come in time fails the
-//! step, and the process is ended. The harness starts it again (with a new `hello`) for the
-//! next case, so that one broken case does not take the rest of the run with it.
+//! The process is started once, in a process group of its own ([`super::process_group`]).
+//! Every instruction gets exactly one answer line within its timeout, which bounds writing the
+//! instruction as well as reading the answer; an answer that is not JSON, has another `id`, or
+//! does not come in time fails the step, as do lines nobody asked for, and the whole group is
+//! ended. The harness starts it again (with a new `hello`) for the next case, so that one
+//! broken case does not take the rest of the run with it. What the driver writes is read into
+//! a queue of a few lines, so no output of a driver can grow the harness's memory.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::Duration;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::dut::{DeviceError, DeviceUnderTest, Hello};
+use super::dut::{printable, DeviceError, DeviceUnderTest, Hello};
 use super::observed::Witness;
+use super::process_group::GroupLeader;
 use super::protocol::{Action, DriverAnswer, Instruction, Op, PROTOCOL_NAME, PROTOCOL_VERSION};
 
 /// How long a driver may take to start and answer `hello`.
@@ -21,6 +27,16 @@ pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) const HOUSEKEEPING_TIMEOUT: Duration = Duration::from_secs(15);
 /// An answer line longer than this is not an answer.
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+/// Lines read from the driver and not yet taken by the harness. More are read and dropped
+/// (counted): a driver flooding its stdout while the harness waits (during a slot change) once
+/// queued 1.27 GB in a second. With 1 MiB lines at most, this bounds the queue to 4 MiB.
+const QUEUED_LINES: usize = 4;
+/// How long a driver gets to exit by itself after `shutdown` before its group is ended.
+const EXIT_GRACE: Duration = Duration::from_secs(1);
+/// Characters of a driver's line quoted in a message.
+const QUOTED_CHARS: usize = 200;
+/// Bytes of an over-long line quoted in a message (its start is all that tells what it is).
+const QUOTED_START_BYTES: usize = 60;
 
 /// How to start the driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,10 +58,28 @@ impl DriverCommand {
     }
 }
 
+/// What the reader of the driver's stdout passes on.
+enum FromDriver {
+    /// One line, without its line end (invalid UTF-8 replaced).
+    Line(String),
+    /// A line longer than [`MAX_ANSWER_BYTES`]; the driver's stdout is not read any further.
+    TooLong { start: String },
+    /// The driver closed its stdout.
+    Closed,
+    /// Reading failed.
+    Failed(String),
+}
+
 struct Running {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Receiver<Result<String, String>>,
+    /// Dropping it ends the driver's whole process group.
+    leader: GroupLeader,
+    /// Instruction lines to the writer thread; dropping it closes the driver's stdin.
+    instructions: Sender<Vec<u8>>,
+    /// The writer thread's result for each instruction line.
+    written: Receiver<Result<(), String>>,
+    lines: Receiver<FromDriver>,
+    /// Lines read while [`QUEUED_LINES`] were already waiting, and so dropped.
+    dropped: Arc<AtomicU64>,
 }
 
 /// The driver process and the protocol state.
@@ -57,6 +91,67 @@ pub(crate) struct Driver {
     device: Option<String>,
     /// The actions the device declared in `hello` that it cannot do.
     unsupported: Vec<String>,
+}
+
+/// Reads the driver's stdout line by line into a queue of [`QUEUED_LINES`], dropping (and
+/// counting) what does not fit, so that memory stays bounded whatever the driver writes.
+fn read_lines(stdout: ChildStdout, queue: SyncSender<FromDriver>, dropped: Arc<AtomicU64>) {
+    let mut reader = BufReader::new(stdout);
+    loop {
+        let mut line = Vec::new();
+        let read = (&mut reader)
+            .take(MAX_ANSWER_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line);
+        let item = match read {
+            Ok(0) => FromDriver::Closed,
+            Ok(_) if line.last() != Some(&b'\n') && line.len() > MAX_ANSWER_BYTES => {
+                let start = String::from_utf8_lossy(&line[..QUOTED_START_BYTES]);
+                FromDriver::TooLong {
+                    start: start.into_owned(),
+                }
+            }
+            Ok(_) => {
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                FromDriver::Line(String::from_utf8_lossy(&line).into_owned())
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => FromDriver::Failed(error.to_string()),
+        };
+        if !matches!(item, FromDriver::Line(_)) {
+            // The last word always reaches the harness (it waits for room if need be).
+            let _ = queue.send(item);
+            return;
+        }
+        match queue.try_send(item) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => return,
+        }
+    }
+}
+
+/// Writes instruction lines to the driver's stdin on a thread of its own, so that a driver
+/// that does not read its stdin cannot block the harness: the harness waits for each write
+/// only as long as the instruction's timeout.
+fn write_lines(
+    mut stdin: ChildStdin,
+    instructions: Receiver<Vec<u8>>,
+    written: Sender<Result<(), String>>,
+) {
+    for line in instructions {
+        let result = stdin
+            .write_all(&line)
+            .and_then(|()| stdin.flush())
+            .map_err(|error| error.to_string());
+        let failed = result.is_err();
+        if written.send(result).is_err() || failed {
+            return;
+        }
+    }
 }
 
 impl Driver {
@@ -72,57 +167,47 @@ impl Driver {
     }
 
     fn spawn(&mut self) -> Result<(), DeviceError> {
-        let mut child = Command::new(&self.command.program)
-            .args(&self.command.args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|error| {
-                DeviceError::Start(format!("cannot start `{}`: {error}", self.command.display))
-            })?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            let _ = child.kill();
+        let mut leader = GroupLeader::spawn(
+            Command::new(&self.command.program)
+                .args(&self.command.args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit()),
+        )
+        .map_err(|error| {
+            DeviceError::Start(format!("cannot start `{}`: {error}", self.command.display))
+        })?;
+        let (Some(stdin), Some(stdout)) = leader.take_pipes() else {
             return Err(DeviceError::Start("no pipes to the driver".into()));
         };
-        let (sender, lines) = mpsc::channel();
+        let thread_error = |error: std::io::Error| DeviceError::Start(error.to_string());
+        let (queue, lines) = mpsc::sync_channel(QUEUED_LINES);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&dropped);
         std::thread::Builder::new()
             .name("certify-driver-stdout".into())
-            .spawn(move || {
-                let mut reader = BufReader::new(stdout);
-                loop {
-                    let mut line = String::new();
-                    let read = std::io::Read::take(&mut reader, MAX_ANSWER_BYTES as u64)
-                        .read_line(&mut line);
-                    let item = match read {
-                        Ok(0) => Err("the driver closed its stdout (exited?)".to_owned()),
-                        Ok(_) if !line.ends_with('\n') && line.len() >= MAX_ANSWER_BYTES => Err(
-                            format!("an answer line longer than {MAX_ANSWER_BYTES} bytes"),
-                        ),
-                        Ok(_) => Ok(line),
-                        Err(error) => Err(format!("reading the driver's stdout: {error}")),
-                    };
-                    let end = item.is_err();
-                    if sender.send(item).is_err() || end {
-                        return;
-                    }
-                }
-            })
-            .map_err(|error| DeviceError::Start(error.to_string()))?;
+            .spawn(move || read_lines(stdout, queue, counter))
+            .map_err(thread_error)?;
+        let (instructions, to_write) = mpsc::channel();
+        let (report, written) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("certify-driver-stdin".into())
+            .spawn(move || write_lines(stdin, to_write, report))
+            .map_err(thread_error)?;
         self.running = Some(Running {
-            child,
-            stdin,
+            leader,
+            instructions,
+            written,
             lines,
+            dropped,
         });
         Ok(())
     }
 
-    /// Ends the process (after a protocol failure, or at shutdown when it does not exit).
+    /// Ends the process group (after a protocol failure, or at shutdown when it does not
+    /// exit).
     fn kill(&mut self) {
-        if let Some(mut running) = self.running.take() {
-            let _ = running.child.kill();
-            let _ = running.child.wait();
-        }
+        self.running = None;
     }
 
     /// Sends one instruction and waits for its answer.
@@ -137,7 +222,11 @@ impl Driver {
         result
     }
 
+    /// Sends one instruction and waits for its answer: writing it and reading the answer
+    /// together take at most `timeout`.
     fn exchange_once(&mut self, op: Op, timeout: Duration) -> Result<DriverAnswer, DeviceError> {
+        let deadline = Instant::now().checked_add(timeout);
+        let remaining = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
         let id = self.next_id;
         self.next_id += 1;
         let instruction = Instruction { id, op };
@@ -146,30 +235,53 @@ impl Driver {
         line.push('\n');
         let running = self
             .running
-            .as_mut()
+            .as_ref()
             .ok_or_else(|| DeviceError::Protocol("the driver is not running".into()))?;
-        running
-            .stdin
-            .write_all(line.as_bytes())
-            .and_then(|()| running.stdin.flush())
-            .map_err(|error| DeviceError::Exited(format!("writing to the driver: {error}")))?;
-        let text = match running.lines.recv_timeout(timeout) {
-            Ok(Ok(text)) => text,
-            Ok(Err(message)) => return Err(DeviceError::Exited(message)),
+        refuse_unsolicited(running, id)?;
+        if running.instructions.send(line.into_bytes()).is_err() {
+            return Err(running.stdin_closed(id, "its stdin is closed"));
+        }
+        match receive(&running.written, remaining()) {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(running.stdin_closed(id, &error)),
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(DeviceError::Timeout(format!(
+                    "the driver did not read instruction {id} from its stdin within {} ms",
+                    timeout.as_millis()
+                )))
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(running.stdin_closed(id, "its stdin is closed"))
+            }
+        }
+        let text = match receive(&running.lines, remaining()) {
+            Ok(FromDriver::Line(text)) => text,
+            Ok(FromDriver::TooLong { start }) => {
+                return Err(DeviceError::Protocol(format!(
+                    "the answer to instruction {id} is a line longer than {MAX_ANSWER_BYTES} bytes, beginning {}…",
+                    printable(&start, QUOTED_CHARS)
+                )))
+            }
+            Ok(FromDriver::Closed) | Err(RecvTimeoutError::Disconnected) => {
+                return Err(running.stdout_closed(id))
+            }
+            Ok(FromDriver::Failed(error)) => {
+                return Err(DeviceError::Protocol(format!(
+                    "reading the answer to instruction {id} from the driver's stdout: {error}"
+                )))
+            }
             Err(RecvTimeoutError::Timeout) => {
                 return Err(DeviceError::Timeout(format!(
                     "no answer to instruction {id} within {} ms",
                     timeout.as_millis()
                 )))
             }
-            Err(RecvTimeoutError::Disconnected) => {
-                return Err(DeviceError::Exited("the driver's stdout closed".into()))
-            }
         };
         let answer: DriverAnswer = serde_json::from_str(text.trim()).map_err(|error| {
             DeviceError::Protocol(format!(
-                "answer to instruction {id} is not a protocol v1 answer ({error}): {}",
-                shorten(text.trim())
+                "answer to instruction {id} is not a protocol v1 answer ({}): {}",
+                printable(&error.to_string(), QUOTED_CHARS),
+                printable(text.trim(), QUOTED_CHARS)
             ))
         })?;
         if answer.id != id {
@@ -178,7 +290,7 @@ impl Driver {
                 answer.id
             )));
         }
-        Ok(answer)
+        Ok(answer.printable())
     }
 
     /// Starts the process and says hello (again).
@@ -213,6 +325,81 @@ impl Driver {
     }
 }
 
+/// `recv_timeout`, or `recv` when the deadline is beyond what an `Instant` holds.
+fn receive<T>(receiver: &Receiver<T>, timeout: Option<Duration>) -> Result<T, RecvTimeoutError> {
+    match timeout {
+        Some(timeout) => receiver.recv_timeout(timeout),
+        None => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
+    }
+}
+
+/// Lines the driver wrote while no instruction was waiting for an answer break the protocol
+/// (one answer per instruction): the instruction about to be sent fails with their number and
+/// the first of them.
+fn refuse_unsolicited(running: &Running, id: u64) -> Result<(), DeviceError> {
+    let mut first = None;
+    let mut count = running.dropped.swap(0, Ordering::Relaxed);
+    let mut last_word = None;
+    while let Ok(item) = running.lines.try_recv() {
+        match item {
+            FromDriver::Line(text) => {
+                count += 1;
+                first.get_or_insert(text);
+            }
+            other => {
+                last_word = Some(other);
+                break;
+            }
+        }
+    }
+    if count > 0 {
+        let first = first
+            .map(|text| format!("; the first: {}", printable(&text, QUOTED_CHARS)))
+            .unwrap_or_default();
+        return Err(DeviceError::Protocol(format!(
+            "the driver wrote {count} line{} nobody asked for before instruction {id}{first}",
+            if count == 1 { "" } else { "s" }
+        )));
+    }
+    match last_word {
+        None => Ok(()),
+        Some(FromDriver::TooLong { start }) => Err(DeviceError::Protocol(format!(
+            "the driver wrote a line longer than {MAX_ANSWER_BYTES} bytes that nobody asked for before instruction {id}, beginning {}…",
+            printable(&start, QUOTED_CHARS)
+        ))),
+        Some(FromDriver::Failed(error)) => Err(DeviceError::Protocol(format!(
+            "reading the driver's stdout: {error}"
+        ))),
+        Some(FromDriver::Closed | FromDriver::Line(_)) => Err(running.stdout_closed(id)),
+    }
+}
+
+impl Running {
+    /// The driver's stdout is closed: it exited, or it still runs and will never answer.
+    fn stdout_closed(&self, id: u64) -> DeviceError {
+        match self.leader.wait_exit(Duration::from_millis(200)) {
+            Some(status) => DeviceError::Exited(format!(
+                "the driver exited ({status}) before answering instruction {id}"
+            )),
+            None => DeviceError::Protocol(format!(
+                "the driver closed its stdout before answering instruction {id} (it still runs)"
+            )),
+        }
+    }
+
+    /// Instruction `id` could not be written to the driver's stdin.
+    fn stdin_closed(&self, id: u64, error: &str) -> DeviceError {
+        match self.leader.wait_exit(Duration::from_millis(200)) {
+            Some(status) => DeviceError::Exited(format!(
+                "the driver exited ({status}) before reading instruction {id}"
+            )),
+            None => DeviceError::Protocol(format!(
+                "instruction {id} cannot be written: the driver closed its stdin (it still runs; {error})"
+            )),
+        }
+    }
+}
+
 fn hello_op(hello: &Hello) -> Op {
     Op::Hello {
         protocol: PROTOCOL_NAME.into(),
@@ -222,14 +409,6 @@ fn hello_op(hello: &Hello) -> Op {
         files_dir: hello.files_dir.clone(),
         facility_code: hello.facility_code.clone(),
     }
-}
-
-fn shorten(text: &str) -> String {
-    let mut short: String = text.chars().take(200).collect();
-    if short.len() < text.len() {
-        short.push('…');
-    }
-    short
 }
 
 impl DeviceUnderTest for Driver {
@@ -292,17 +471,11 @@ impl DeviceUnderTest for Driver {
         if self.running.is_some() {
             let _ = self.exchange_once(Op::Shutdown, HOUSEKEEPING_TIMEOUT);
         }
-        if let Some(mut running) = self.running.take() {
-            drop(running.stdin);
-            // A driver gets a moment to exit by itself after `shutdown`.
-            for _ in 0..20 {
-                if matches!(running.child.try_wait(), Ok(Some(_))) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = running.child.kill();
-            let _ = running.child.wait();
+        if let Some(running) = self.running.take() {
+            // Closes the driver's stdin once the writer is done; a driver gets a moment to
+            // exit by itself after `shutdown`, then its whole group is ended.
+            drop(running.instructions);
+            running.leader.wait_exit(EXIT_GRACE);
         }
     }
 }

@@ -55,3 +55,48 @@ pub(crate) trait DeviceUnderTest {
     fn end_case(&mut self, case: &str) -> Result<DriverAnswer, DeviceError>;
     fn shutdown(&mut self);
 }
+
+/// `text` from the device side (a driver's answer, an excerpt of its output) as the harness
+/// prints it: control characters, line and paragraph separators and bidirectional overrides
+/// written as `\u{…}` escapes, so that nothing a driver sends can move the cursor, recolour
+/// or reorder a terminal, a report or a log; and cut to `max_chars` characters, saying how
+/// many more there were.
+pub(crate) fn printable(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars * 4));
+    let mut kept = 0;
+    let mut total = 0;
+    for c in text.chars() {
+        total += 1;
+        if kept >= max_chars {
+            continue;
+        }
+        kept += 1;
+        let hidden = c.is_control()
+            || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200E}' | '\u{200F}')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+        if hidden {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    if total > kept {
+        out.push_str(&format!("… ({} more characters)", total - kept));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_escaped_and_long_text_is_cut() {
+        assert_eq!(
+            printable("ok\u{1b}[2J\r\n\u{202E}x", 100),
+            "ok\\u{1b}[2J\\u{d}\\u{a}\\u{202e}x"
+        );
+        assert_eq!(printable("有効です", 100), "有効です");
+        assert_eq!(printable("abcdef", 3), "abc… (3 more characters)");
+    }
+}

@@ -4,8 +4,8 @@
 //! - [`world`]: each case's card and the registry, valid on the day of the run;
 //! - [`slot`], [`oqs_server`]: the card served to vpcd or a serial front end, the
 //!   qualification system over HTTP, both recorded;
-//! - [`protocol`], [`dut`], [`driver`], [`operator`]: driving the device (driver process or a
-//!   person at it);
+//! - [`protocol`], [`dut`], [`driver`], [`process_group`], [`operator`]: driving the device
+//!   (a driver process in a process group of its own, or a person at it);
 //! - [`observed`], [`judge`]: what was seen, and the verdict per requirement;
 //! - [`run`], [`report`], [`cli`]: the run, report.json / junit.xml / report.html, the command.
 
@@ -18,6 +18,7 @@ pub(crate) mod judge;
 pub(crate) mod observed;
 pub(crate) mod operator;
 pub(crate) mod oqs_server;
+pub(crate) mod process_group;
 pub mod protocol;
 pub(crate) mod report;
 pub(crate) mod run;

@@ -3,8 +3,9 @@
 //! The harness starts CMD once. It writes one JSON [`Instruction`] per line to the driver's
 //! stdin and waits for exactly one JSON [`DriverAnswer`] line on its stdout before sending the next
 //! (stderr is passed through to the harness's log). The first instruction is `hello`, the last
-//! `shutdown`. An answer with another `id`, a line that is not JSON, or no answer within the
-//! step's `timeout_ms` fails the step; the harness then ends the driver.
+//! `shutdown`. An answer with another `id`, a line that is not JSON, a line nobody asked for,
+//! or no answer within the step's `timeout_ms` fails the step; the harness then ends the driver
+//! (its whole process group).
 //!
 //! The vocabulary is the operator's: what a person at the clinic does at the reader. The card
 //! itself is placed and taken away by the harness (it is served through vpcd or a serial front
@@ -164,6 +165,36 @@ pub struct DriverAnswer {
     pub shown: Option<Shown>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<DriverError>,
+}
+
+/// Longest text from a driver kept in observations and reports (a name, a screen, a
+/// message); the rest is cut with its length said.
+const MAX_DRIVER_TEXT_CHARS: usize = 500;
+
+impl DriverAnswer {
+    /// The answer with every text in it printable (control characters escaped) and of bounded
+    /// length: what a driver writes reaches the console, report.html and junit.xml.
+    pub(crate) fn printable(self) -> DriverAnswer {
+        let text = |text: String| super::dut::printable(&text, MAX_DRIVER_TEXT_CHARS);
+        let optional = |value: Option<String>| value.map(text);
+        DriverAnswer {
+            id: self.id,
+            ok: self.ok,
+            device: optional(self.device),
+            unsupported: self.unsupported.into_iter().map(text).collect(),
+            shown: self.shown.map(|shown| Shown {
+                screen: optional(shown.screen),
+                messages: shown.messages.into_iter().map(text).collect(),
+                qualification: optional(shown.qualification),
+                pin_offered: shown.pin_offered,
+                guidance: optional(shown.guidance),
+            }),
+            error: self.error.map(|error| DriverError {
+                kind: text(error.kind),
+                message: text(error.message),
+            }),
+        }
+    }
 }
 
 /// What the device shows, as the driver reports it.

@@ -76,6 +76,9 @@ pub(crate) struct RunOutcome {
     /// The first failure to write a case's recording (`--record`); the run and its judgement
     /// go on without it.
     pub(crate) record_error: Option<RecordError>,
+    /// Why the run stopped before its last case (after `hello`); the cases from there on are
+    /// aborted with this reason, and the command fails after writing the reports.
+    pub(crate) fatal: Option<RunError>,
 }
 
 /// A case's recording could not be written.
@@ -148,11 +151,26 @@ pub(crate) fn run(
         .collect();
     let mut observations = Vec::new();
     let mut record_error = None;
+    let mut fatal = None;
     for (case, card) in suite.cases.iter().zip(cards.iter()) {
         progress.set_message(case.id.clone());
-        let observation = run_case(
+        if let Some(error) = &fatal {
+            observations.push(not_run(case, device, format!("not run: {error}")));
+            continue;
+        }
+        let observation = match run_case(
             case, card, pki, config, &questions, &slot, &server, device, &progress,
-        )?;
+        ) {
+            Ok(observation) => observation,
+            // The run cannot go on, but the device said hello: the reports still say what
+            // happened, each remaining case with the reason.
+            Err(error) => {
+                let observation = not_run(case, device, format!("{error}"));
+                fatal = Some(error);
+                observations.push(observation);
+                continue;
+            }
+        };
         if let Some(dir) = &config.record {
             if let Err(error) = record_case(dir, &slot.transport(), card, &observation) {
                 tracing::error!(%error, "the recording goes on without this case");
@@ -190,7 +208,24 @@ pub(crate) fn run(
         observations,
         verdicts,
         record_error,
+        fatal,
     })
+}
+
+/// A case that was not run to its end because the run could not go on.
+fn not_run(case: &Case, device: &dyn DeviceUnderTest, reason: String) -> CaseObservation {
+    CaseObservation {
+        case: case.id.clone(),
+        started: Utc::now(),
+        ended: Utc::now(),
+        log: crate::trace::Transcript::default(),
+        calls: Vec::new(),
+        steps: Vec::new(),
+        operator_answers: Vec::new(),
+        witness: device.witness(),
+        aborted: Some(reason),
+        not_applicable: None,
+    }
 }
 
 /// Writes `DIR/CASE.jsonl` (the card slot's transcript of the case, PINs redacted) and

@@ -200,16 +200,20 @@ pub(crate) struct CaseDoc {
     #[serde(default)]
     pub(crate) oqs: OqsSetup,
     pub(crate) steps: Vec<Spanned<StepDoc>>,
-    /// How long the device may take to react to one step.
-    #[serde(default = "default_step_timeout_ms")]
-    pub(crate) step_timeout_ms: u64,
+    /// How long the device may take to react to one step (default 15 s).
+    #[serde(default)]
+    pub(crate) step_timeout_ms: Option<Spanned<u64>>,
     /// Requirement ids this case gives evidence for.
     pub(crate) evidence: Vec<Spanned<String>>,
 }
 
-fn default_step_timeout_ms() -> u64 {
-    15_000
-}
+/// A step's timeout when the case sets none.
+const DEFAULT_STEP_TIMEOUT_MS: u64 = 15_000;
+
+/// The longest `wait` step and `step_timeout_ms`: a day, the limit scenarios set for their
+/// waits and timeouts (a run must end; 2^64−1 ms once made interactive `certify` sleep for
+/// ever).
+const MAX_STEP_MS: u64 = crate::scenario::load::MAX_EVENT_MS;
 
 /// A validated case.
 #[derive(Debug, Clone)]
@@ -497,13 +501,32 @@ fn load_case(
             ));
         }
     }
-    if doc.step_timeout_ms == 0 {
-        return Err(SuiteError::at(
-            file,
-            &doc.id,
-            "step_timeout_ms",
-            "must be more than 0",
-        ));
+    let step_timeout_ms = match &doc.step_timeout_ms {
+        None => DEFAULT_STEP_TIMEOUT_MS,
+        Some(timeout) if timeout.value == 0 || timeout.value > MAX_STEP_MS => {
+            return Err(SuiteError::at(
+                file,
+                timeout,
+                "step_timeout_ms",
+                format!(
+                    "{} is not a step timeout: from 1 to {MAX_STEP_MS} ms (one day)",
+                    timeout.value
+                ),
+            ));
+        }
+        Some(timeout) => timeout.value,
+    };
+    for (index, step) in doc.steps.iter().enumerate() {
+        if let StepDoc::Wait(ms) = step.value {
+            if ms > MAX_STEP_MS {
+                return Err(SuiteError::at(
+                    file,
+                    step,
+                    &format!("steps[{index}].wait"),
+                    format!("{ms} ms is more than the {MAX_STEP_MS} ms (one day) a wait may last"),
+                ));
+            }
+        }
     }
 
     let card_path = file
@@ -575,7 +598,7 @@ fn load_case(
         setup: doc.card.clone(),
         oqs: doc.oqs,
         steps: doc.steps.into_iter().map(|step| step.value).collect(),
-        step_timeout_ms: doc.step_timeout_ms,
+        step_timeout_ms,
         evidence: doc.evidence.into_iter().map(|e| e.value).collect(),
     })
 }

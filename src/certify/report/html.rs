@@ -14,6 +14,8 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // Texts from a driver arrive escaped already; this keeps any other out of the page.
+            c if c.is_control() && !matches!(c, '\n' | '\t') => out.extend(c.escape_unicode()),
             c => out.push(c),
         }
     }

@@ -355,10 +355,22 @@ impl CcidReader {
             if self.reader.is_none() && looks_like_ccid(transfer.transfer_type, inbound, payload) {
                 self.reader = Some(transfer.device);
             } else {
+                // A CCID message kind whose length field does not match its data (cut by the
+                // capture) is not evidence of another device.
+                let cut_ccid = self.reader.is_none()
+                    && matches!(
+                        (transfer.transfer_type, inbound, payload.first()),
+                        (3, false, Some(0x61..=0x6F)) | (3, true, Some(0x80..=0x84))
+                    );
+                let what = if cut_ccid {
+                    "a CCID message whose length field does not match its data (cut?), before the reader was found"
+                } else {
+                    "a packet of another USB device"
+                };
                 return self.skip(
                     position,
                     format!(
-                        "a packet of another USB device (bus {} device {})",
+                        "{what} (bus {} device {})",
                         transfer.device.0, transfer.device.1
                     ),
                 );
