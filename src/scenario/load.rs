@@ -124,17 +124,20 @@ fn excerpt(source: &str, line: u64, column: u64) -> Option<String> {
     let window_start = caret.saturating_sub(MAX_SHOWN_CHARS / 2);
     let mut out = String::new();
     for (n, text) in lines.iter().enumerate().take(line_index + 1).skip(first) {
-        let shown: String = text
-            .chars()
-            .skip(window_start)
-            .take(MAX_SHOWN_CHARS)
-            .collect();
-        let cut_before = if window_start > 0 && !shown.is_empty() {
+        // A line above that ends before the caret's window would show blank: it is shown
+        // from its own start instead (it is context, the caret is not under it).
+        let start = if n != line_index && text.chars().count() <= window_start {
+            0
+        } else {
+            window_start
+        };
+        let shown: String = text.chars().skip(start).take(MAX_SHOWN_CHARS).collect();
+        let cut_before = if start > 0 && !shown.is_empty() {
             "…"
         } else {
             ""
         };
-        let cut_after = if text.chars().count() > window_start + MAX_SHOWN_CHARS {
+        let cut_after = if text.chars().count() > start + MAX_SHOWN_CHARS {
             "…"
         } else {
             ""
@@ -311,6 +314,7 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
             _ => None,
         })
     });
+    check_placed_names(file, &source, &doc.steps, world.as_ref())?;
     let (card, card_file, card_name) =
         scenario_card(file, &source, base, doc.card, world.as_ref(), first_placed)?;
     let steps = doc
@@ -337,25 +341,6 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
             Action::AdvanceClock { .. } => Some("an `advance_clock` step"),
             _ => None,
         };
-        if let Action::Reception {
-            input: ReceptionDoc::PlaceNamedCard(name),
-            ..
-        } = &step.action
-        {
-            let known = world.as_ref().map(|world| &world.cards);
-            if !known.is_some_and(|cards| cards.contains_key(name)) {
-                return Err(LoadError::at_location(
-                    file,
-                    &source,
-                    written,
-                    format!(
-                        "step {}: `place_card: {name}`: no card named `{name}` in the world; its cards: {}",
-                        step.index + 1,
-                        known.map_or("none (no `world:`)".to_owned(), |cards| choices(cards.keys()))
-                    ),
-                ));
-            }
-        }
         if let Some(what) = needs_world {
             if world.is_none() || clock.is_none() {
                 return Err(LoadError::at_location(
@@ -394,6 +379,41 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
         checks,
         skip_on: doc.skip_on,
     })
+}
+
+/// Every `place_card: NAME` names a card of the world: checked before the card in the reader
+/// is chosen (the first name placed is that card), so a misspelt name is reported at its step.
+fn check_placed_names(
+    file: &Path,
+    source: &str,
+    steps: &[Spanned<StepDoc>],
+    world: Option<&World>,
+) -> Result<(), LoadError> {
+    let known = world.map(|world| &world.cards);
+    for (index, written) in steps.iter().enumerate() {
+        for action in &written.value.actions {
+            let ActionDoc::Reception {
+                input: ReceptionDoc::PlaceNamedCard(name),
+                ..
+            } = action
+            else {
+                continue;
+            };
+            if !known.is_some_and(|cards| cards.contains_key(name)) {
+                return Err(LoadError::at_location(
+                    file,
+                    source,
+                    written,
+                    format!(
+                        "step {}: `place_card: {name}`: no card named `{name}` in the world; its cards: {}",
+                        index + 1,
+                        known.map_or("none (no `world:`)".to_owned(), |cards| choices(cards.keys()))
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The card in the reader at the start: inline, a card file, or one of the world's cards.
@@ -959,7 +979,10 @@ fn build_action(
 ) -> Result<Action, LoadError> {
     Ok(match action {
         ActionDoc::AdvanceClock(advance) => {
-            if !(1..=36_500).contains(&advance.value.days) {
+            let days = u32::try_from(advance.value.days)
+                .ok()
+                .filter(|days| (1..=36_500).contains(days));
+            let Some(days) = days else {
                 return Err(LoadError::at_location(
                     file,
                     source,
@@ -970,10 +993,8 @@ fn build_action(
                         advance.value.days
                     ),
                 ));
-            }
-            Action::AdvanceClock {
-                days: advance.value.days,
-            }
+            };
+            Action::AdvanceClock { days }
         }
         ActionDoc::Send { apdu, expect } => {
             let Some(expect) = expect else {
