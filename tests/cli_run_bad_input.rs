@@ -245,3 +245,85 @@ fn an_unknown_reception_input_lists_the_inputs() {
         "{out}"
     );
 }
+
+/// Writes a scenario of the family world (two cards, no top-level `card:`) with `steps`.
+fn family_file(dir: &Path, steps: &str) -> String {
+    let world = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/_worlds/family.yaml");
+    let file = dir.join("family.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: family\nclock: 2025-06-02\nworld: {}\nsteps:\n{steps}",
+            world.display()
+        ),
+    )
+    .unwrap();
+    file.to_str().unwrap().to_owned()
+}
+
+fn rejected_file(file: &str) -> String {
+    let output = run(&[file]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    stdout
+}
+
+#[test]
+fn a_misspelt_first_card_without_a_top_level_card_is_reported_at_its_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = family_file(
+        dir.path(),
+        "  - reception: choose_pin\n  - reception: { place_card: musuko }\n",
+    );
+    let out = rejected_file(&file);
+    assert!(
+        out.contains(&format!(
+            "{file}:6:5: step 2: `place_card: musuko`: no card named `musuko` in the world; its cards: chichi, haha"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains(":1:1:"), "{out}");
+    assert!(!out.contains("name the card in the reader"), "{out}");
+}
+
+#[test]
+fn advance_clock_days_out_of_range_all_get_the_range() {
+    let dir = tempfile::tempdir().unwrap();
+    for (days, shown) in [("-5", "-5"), ("0", "0"), ("36501", "36501")] {
+        let file = family_file(
+            dir.path(),
+            &format!(
+                "  - reception: {{ place_card: haha }}\n  - advance_clock: {{ days: {days} }}\n"
+            ),
+        );
+        let out = rejected_file(&file);
+        assert!(
+            out.contains(&format!(
+                "{file}:6:20: step 2: `advance_clock` moves the clock forward 1 to 36500 days, got {shown}"
+            )),
+            "{days}: {out}"
+        );
+        assert!(!out.contains("0 or more"), "{days}: {out}");
+    }
+}
+
+#[test]
+fn a_cut_excerpt_line_still_shows_the_lines_above_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(300);
+    let file = family_file(
+        dir.path(),
+        &format!("  - {{ label: \"{long}\", reception: choose_pin, sedn: 1 }}\n"),
+    );
+    let out = rejected_file(&file);
+    assert!(out.contains("unknown field `sedn`"), "{out}");
+    // The caret is far right on line 5, so that line is cut; lines 3 and 4 are short and shown
+    // whole, never as blank lines.
+    assert!(out.contains("\n3 | world: "), "{out}");
+    assert!(out.contains("\n4 | steps:\n"), "{out}");
+    assert!(
+        !out.contains("\n3 | \n") && !out.contains("\n4 | \n"),
+        "{out}"
+    );
+    assert!(out.contains("\n5 | …"), "{out}");
+}

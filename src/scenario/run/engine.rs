@@ -40,12 +40,14 @@ fn feed(
     world: &mut WorldState,
     slot: &mut dyn ReaderSlot,
     input: Input,
-) -> (Result<Screen, UnexpectedInput>, Vec<MessageCode>, Transcript) {
+) -> (
+    Result<Screen, UnexpectedInput>,
+    Vec<MessageCode>,
+    Transcript,
+) {
     let messages_before = world.terminal.outcome().message_codes.len();
     let mut recording = Recording::new(slot.transport());
-    let handled = world
-        .terminal
-        .handle(input, &mut recording, &world.service);
+    let handled = world.terminal.handle(input, &mut recording, &world.service);
     let recorded = recording.take_transcript();
     let shown = world.terminal.outcome().message_codes[messages_before..].to_vec();
     (handled, shown, recorded)
