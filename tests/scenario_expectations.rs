@@ -621,3 +621,49 @@ expect:
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
 }
+
+#[test]
+fn a_world_card_the_registry_does_not_link_is_warned_about_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    // The mother's card issued a day later than her registry link: the qualification system
+    // has never seen that certificate, so she would be "not registered" without a word.
+    let family = std::fs::read_to_string(root().join("scenarios/_worlds/family.yaml")).unwrap();
+    let shifted = family.replace(
+        "haha: { holder: haha, card: { issued: 2023-06-01 } }",
+        "haha: { holder: haha, card: { issued: 2023-06-02 } }",
+    );
+    assert_ne!(shifted, family);
+    let world = dir.path().join("world.yaml");
+    std::fs::write(&world, &shifted).unwrap();
+    let file = dir.path().join("unlinked.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: unlinked\nclock: 2025-06-02\nworld: {}\nsteps:\n  - reception: {{ place_card: haha }}\n  - reception: choose_face\n  - reception: {{ face_result: match }}\n  - reception: {{ consent_mode: comprehensive }}\n    expect: {{ screen: registration_offer }}\n",
+            world.display()
+        ),
+    )
+    .unwrap();
+    let second = dir.path().join("unlinked_again.yaml");
+    std::fs::copy(&file, &second).unwrap();
+    let output = run(&[&file, &second], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let line = shifted
+        .lines()
+        .position(|line| line.contains("haha: { holder: haha"))
+        .unwrap()
+        + 1;
+    let wanted = format!(
+        "{}:{line}:9: warning: card `haha`: its 利用者証明用電子証明書 is issued 2023-06-02, but the \
+         registry links no card of `haha` issued that day (its cards: 2023-06-01), so the \
+         qualification system treats it as not registered",
+        world.display()
+    );
+    assert!(
+        stderr.contains(&wanted),
+        "{wanted:?} missing from:\n{stderr}"
+    );
+    // Once per run, however many scenarios share the world; the father's card is linked.
+    assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
+}

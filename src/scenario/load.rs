@@ -302,7 +302,13 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
     let (doc, source) = parse_file::<ScenarioDoc>(file)?;
     let base = file.parent().unwrap_or(Path::new("."));
     let world = match doc.world {
-        Some(world) => Some(build_world(file, &source, base, world)?),
+        Some(world) => Some(build_world(
+            file,
+            &source,
+            base,
+            world,
+            doc.clock.as_ref().map(|c| c.value),
+        )?),
         None => None,
     };
     let first_placed = doc.steps.iter().find_map(|step| {
@@ -515,6 +521,7 @@ fn build_world(
     source: &str,
     base: &Path,
     world: Spanned<InlineOrPath<WorldDoc>>,
+    clock: Option<chrono::NaiveDate>,
 ) -> Result<World, LoadError> {
     let world = resolve_with_source(file, source, base, world, "world")?;
     let world_file = world.origin.clone();
@@ -538,6 +545,7 @@ fn build_world(
         .map(|person| person.id.value.clone())
         .collect();
     let mut cards = BTreeMap::new();
+    let mut warnings = Vec::new();
     for (name, entry) in doc.cards {
         let person = match (&entry.value.holder, &entry.value.person) {
             (Some(holder), None) => registry
@@ -584,6 +592,22 @@ fn build_world(
                 format!("card `{name}`: {invalid}"),
             ));
         }
+        if let (Some(holder), Some(day)) = (&entry.value.holder, clock) {
+            if let Some(unlinked) = unlinked_card(
+                &name,
+                &holder.value,
+                &description.on_day(day),
+                &registry.value,
+            ) {
+                let location = entry.referenced;
+                warnings.push(format!(
+                    "{}:{}:{}: warning: {unlinked}",
+                    world_file.display(),
+                    location.line(),
+                    location.column()
+                ));
+            }
+        }
         cards.insert(name, description);
     }
     if !crate::oqs::service::is_facility_code(&doc.facility_code) {
@@ -601,7 +625,58 @@ fn build_world(
         faults: doc.faults,
         reader: doc.reader,
         facility_code: doc.facility_code,
+        warnings,
     })
+}
+
+/// Why the world card `name` of registry person `holder` is not linked in the registry, if it
+/// is not: the registry names a card by its auth certificate's issue date (with the holder's
+/// 個人番号), so a card whose `issued` matches none of the holder's links is silently one the
+/// qualification system has never seen (H401, not registered). Cards that are no My Number
+/// card (a 住基カード token) are not linked anywhere and need no warning.
+fn unlinked_card(
+    name: &str,
+    holder: &str,
+    card: &CardDescription,
+    registry: &crate::oqs::description::RegistryDescription,
+) -> Option<String> {
+    if card.card.profile.features().token_label.as_bytes()
+        != crate::reader::card_io::CARD_TOKEN_LABEL
+    {
+        return None;
+    }
+    let issued = card.card.auth_certificate_validity(&card.person).0;
+    let links: Vec<chrono::NaiveDate> = registry
+        .persons
+        .iter()
+        .flat_map(|person| {
+            person.cards.iter().filter(move |link| {
+                link.holder
+                    .as_ref()
+                    .map_or(person.id.value.as_str(), |other| other.value.as_str())
+                    == holder
+            })
+        })
+        .map(|link| link.issued)
+        .collect();
+    if links.contains(&issued) {
+        return None;
+    }
+    let known = if links.is_empty() {
+        "none".to_owned()
+    } else {
+        links
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(format!(
+        "card `{name}`: its 利用者証明用電子証明書 is issued {issued}, but the registry links no card \
+         of `{holder}` issued that day (its cards: {known}), so the qualification system treats it \
+         as not registered; give the card the `issued` of one of them, or add `- issued: {issued}` \
+         to the person's `cards:`"
+    ))
 }
 
 /// A registry that does not build, pointing into the file it was written in when the
