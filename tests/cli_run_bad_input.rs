@@ -327,3 +327,67 @@ fn a_cut_excerpt_line_still_shows_the_lines_above_it() {
     );
     assert!(out.contains("\n5 | …"), "{out}");
 }
+
+#[test]
+fn a_loss_registered_before_it_happened_is_refused_naming_both_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("loss.yaml");
+    std::fs::write(
+        &file,
+        r#"name: loss
+clock: 2025-06-02
+world:
+  facility_code: "1312345678"
+  registry:
+    insurers:
+      - { number: "01130012", name: "試験保険者" }
+    persons:
+      - id: chichi
+        person: { name: "家族　父", kana: "カゾク チチ", birth_date: 1980-05-10, sex: male,
+                  address: "東京都千代田区霞が関一丁目1番1号", my_number: "400000000017" }
+        qualifications:
+          - { insurer: "01130012", number: "10", acquired: 2010-04-01, lost: 2025-07-01,
+              reason_of_loss: other, loss_registered_on: 2025-06-20 }
+        cards:
+          - issued: 2022-04-01
+  cards:
+    chichi: { holder: chichi, card: { issued: 2022-04-01 } }
+steps:
+  - reception: place_card
+"#,
+    )
+    .unwrap();
+    let out = rejected_file(file.to_str().unwrap());
+    assert!(
+        out.contains(&format!(
+            "{}:13:",
+            file.display()
+        )) && out.contains(
+            "persons[chichi].qualifications[0].loss_registered_on: 2025-06-20 must be on or after the loss date 2025-07-01"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn null_inside_a_mapping_is_refused_saying_null_is_for_whole_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/_worlds/clinic.yaml");
+    let file = dir.path().join("null.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: nulls\nclock: 2025-06-02\nworld: {}\ncard: taro\nsteps:\n  - reception: place_card\nexpect:\n  reception:\n    consent: {{ mode: comprehensive, limit_amount: null }}\n",
+            world.display()
+        ),
+    )
+    .unwrap();
+    let out = rejected_file(file.to_str().unwrap());
+    assert!(
+        out.contains(&format!(
+            "{}:9:51: expected true or false (`null` stands only for a whole key that can be absent, such as `consent: null`",
+            file.display()
+        )),
+        "{out}"
+    );
+}

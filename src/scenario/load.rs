@@ -239,6 +239,11 @@ fn explain(message: &str) -> String {
         "invalid u32" | "invalid u64" | "invalid usize" => {
             "expected a whole number (0 or more)".to_owned()
         }
+        // `null` is read as "absent" only for a whole key: inside a mapping it is no wildcard.
+        "invalid boolean" => "expected true or false (`null` stands only for a whole key that \
+                              can be absent, such as `consent: null`; to leave a value \
+                              unchecked, leave its key out)"
+            .to_owned(),
         _ => message.to_owned(),
     }
 }
