@@ -645,10 +645,20 @@ fn a_world_card_the_registry_does_not_link_is_warned_about_at_load() {
     )
     .unwrap();
     let second = dir.path().join("unlinked_again.yaml");
-    std::fs::copy(&file, &second).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &second,
+        text.replace("name: unlinked", "name: unlinked again"),
+    )
+    .unwrap();
     let output = run(&[&file, &second], &[]);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stderr}{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
     let line = shifted
         .lines()
         .position(|line| line.contains("haha: { holder: haha"))
