@@ -108,7 +108,9 @@ fn certify(args: &[&str], env: &[(&str, &Path)]) -> Certified {
 /// reference device declares nothing unsupported.
 #[test]
 fn each_fault_fails_exactly_its_requirements() {
-    let _pcscd = Pcscd::ensure();
+    let Some(_pcscd) = Pcscd::ensure() else {
+        return;
+    };
     let mut problems = Vec::new();
     let faults = list_faults();
     for (fault, breaks) in &faults {
@@ -142,7 +144,9 @@ fn each_fault_fails_exactly_its_requirements() {
 /// (it declared nothing unsupported).
 #[test]
 fn a_device_that_does_nothing_passes_nothing() {
-    let _pcscd = Pcscd::ensure();
+    let Some(_pcscd) = Pcscd::ensure() else {
+        return;
+    };
     let driver = format!(
         "sh {} ok none",
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -176,7 +180,9 @@ fn a_device_that_does_nothing_passes_nothing() {
 /// of them.
 #[test]
 fn reports_carry_no_rust_debug_text() {
-    let _pcscd = Pcscd::ensure();
+    let Some(_pcscd) = Pcscd::ensure() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
         .args([

@@ -103,7 +103,9 @@ fn chromium_renders_the_report_with_a_row_per_requirement() {
     let dir = tempfile::tempdir().unwrap();
     let report_dir = dir.path().join("report");
     {
-        let _pcscd = Pcscd::ensure();
+        let Some(_pcscd) = Pcscd::ensure() else {
+            return;
+        };
         let driver = format!(
             "sh {} ok none",
             Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -61,3 +61,46 @@ fn a_missing_serial_device_is_reported_once() {
     );
     assert!(stderr.contains("/dev/myna-hil-absent"), "{stderr}");
 }
+
+#[test]
+fn certify_outside_the_checkout_finds_the_shipped_suite() {
+    // A folder with no certify/ in it: the suite is the checkout's, named in full.
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args([
+            "certify", "--quiet", "--driver", "true", "--case", "NO-SUCH",
+        ])
+        // Nothing may be served: a vpcd address nobody listens on.
+        .args(["--vpcd", "127.0.0.1:9"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let shipped = format!("{}/certify/cases", env!("CARGO_MANIFEST_DIR"));
+    assert!(
+        stderr.contains(&shipped) && stderr.contains("--case NO-SUCH: no such case; cases: "),
+        "{stderr}"
+    );
+    // A certify/ of the current folder still comes first.
+    std::fs::create_dir(dir.path().join("certify")).unwrap();
+    std::fs::write(dir.path().join("certify/requirements.yaml"), "[]\n").unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args([
+            "certify",
+            "--quiet",
+            "--driver",
+            "true",
+            "--vpcd",
+            "127.0.0.1:9",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("certify/") && !stderr.contains(&shipped),
+        "{stderr}"
+    );
+}

@@ -245,3 +245,149 @@ fn an_unknown_reception_input_lists_the_inputs() {
         "{out}"
     );
 }
+
+/// Writes a scenario of the family world (two cards, no top-level `card:`) with `steps`.
+fn family_file(dir: &Path, steps: &str) -> String {
+    let world = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/_worlds/family.yaml");
+    let file = dir.join("family.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: family\nclock: 2025-06-02\nworld: {}\nsteps:\n{steps}",
+            world.display()
+        ),
+    )
+    .unwrap();
+    file.to_str().unwrap().to_owned()
+}
+
+fn rejected_file(file: &str) -> String {
+    let output = run(&[file]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    stdout
+}
+
+#[test]
+fn a_misspelt_first_card_without_a_top_level_card_is_reported_at_its_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = family_file(
+        dir.path(),
+        "  - reception: choose_pin\n  - reception: { place_card: musuko }\n",
+    );
+    let out = rejected_file(&file);
+    assert!(
+        out.contains(&format!(
+            "{file}:6:5: step 2: `place_card: musuko`: no card named `musuko` in the world; its cards: chichi, haha"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains(":1:1:"), "{out}");
+    assert!(!out.contains("name the card in the reader"), "{out}");
+}
+
+#[test]
+fn advance_clock_days_out_of_range_all_get_the_range() {
+    let dir = tempfile::tempdir().unwrap();
+    for (days, shown) in [("-5", "-5"), ("0", "0"), ("36501", "36501")] {
+        let file = family_file(
+            dir.path(),
+            &format!(
+                "  - reception: {{ place_card: haha }}\n  - advance_clock: {{ days: {days} }}\n"
+            ),
+        );
+        let out = rejected_file(&file);
+        assert!(
+            out.contains(&format!(
+                "{file}:6:20: step 2: `advance_clock` moves the clock forward 1 to 36500 days, got {shown}"
+            )),
+            "{days}: {out}"
+        );
+        assert!(!out.contains("0 or more"), "{days}: {out}");
+    }
+}
+
+#[test]
+fn a_cut_excerpt_line_still_shows_the_lines_above_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(300);
+    let file = family_file(
+        dir.path(),
+        &format!("  - {{ label: \"{long}\", reception: choose_pin, sedn: 1 }}\n"),
+    );
+    let out = rejected_file(&file);
+    assert!(out.contains("unknown field `sedn`"), "{out}");
+    // The caret is far right on line 5, so that line is cut; lines 3 and 4 are short and shown
+    // whole, never as blank lines.
+    assert!(out.contains("\n3 | world: "), "{out}");
+    assert!(out.contains("\n4 | steps:\n"), "{out}");
+    assert!(
+        !out.contains("\n3 | \n") && !out.contains("\n4 | \n"),
+        "{out}"
+    );
+    assert!(out.contains("\n5 | …"), "{out}");
+}
+
+#[test]
+fn a_loss_registered_before_it_happened_is_refused_naming_both_dates() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("loss.yaml");
+    std::fs::write(
+        &file,
+        r#"name: loss
+clock: 2025-06-02
+world:
+  facility_code: "1312345678"
+  registry:
+    insurers:
+      - { number: "01130012", name: "試験保険者" }
+    persons:
+      - id: chichi
+        person: { name: "家族　父", kana: "カゾク チチ", birth_date: 1980-05-10, sex: male,
+                  address: "東京都千代田区霞が関一丁目1番1号", my_number: "400000000017" }
+        qualifications:
+          - { insurer: "01130012", number: "10", acquired: 2010-04-01, lost: 2025-07-01,
+              reason_of_loss: other, loss_registered_on: 2025-06-20 }
+        cards:
+          - issued: 2022-04-01
+  cards:
+    chichi: { holder: chichi, card: { issued: 2022-04-01 } }
+steps:
+  - reception: place_card
+"#,
+    )
+    .unwrap();
+    let out = rejected_file(file.to_str().unwrap());
+    assert!(
+        out.contains(&format!(
+            "{}:13:",
+            file.display()
+        )) && out.contains(
+            "persons[chichi].qualifications[0].loss_registered_on: 2025-06-20 must be on or after the loss date 2025-07-01"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn null_inside_a_mapping_is_refused_saying_null_is_for_whole_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/_worlds/clinic.yaml");
+    let file = dir.path().join("null.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: nulls\nclock: 2025-06-02\nworld: {}\ncard: taro\nsteps:\n  - reception: place_card\nexpect:\n  reception:\n    consent: {{ mode: comprehensive, limit_amount: null }}\n",
+            world.display()
+        ),
+    )
+    .unwrap();
+    let out = rejected_file(file.to_str().unwrap());
+    assert!(
+        out.contains(&format!(
+            "{}:9:51: expected true or false (`null` stands only for a whole key that can be absent, such as `consent: null`",
+            file.display()
+        )),
+        "{out}"
+    );
+}

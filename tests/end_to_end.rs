@@ -15,6 +15,7 @@ mod certify_reference;
 mod pcsc_client;
 mod pcsc_independent_client;
 mod pcsc_opensc;
+mod pcscd_foreign;
 mod reader_vpcd;
 mod scenario_vpcd;
 mod serial_line;

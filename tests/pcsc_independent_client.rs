@@ -26,7 +26,9 @@ fn require_python_modules() {
 #[test]
 fn an_independent_client_reads_the_text_ap_with_secure_messaging_and_the_card_face() {
     require_python_modules();
-    let _pcscd = Pcscd::ensure();
+    let Some(_pcscd) = Pcscd::ensure() else {
+        return;
+    };
     let card = load_card(&standard_card_path());
     let collation_b = card.collation_number_b().to_string();
     let server = serve_to_pcscd(card, test_options());

@@ -1488,3 +1488,174 @@ fn reader_options_read_from_yaml() {
     assert_eq!(options.collation_birth_year, BirthYearStyle::JapaneseEra);
     assert!(serde_saphyr::from_str::<ReaderOptions>("face_lock: 3\n").is_err());
 }
+
+/// Taro's card on the reader up to the PIN screen.
+fn taro_at_pin_entry(reader: &mut Recorder, oqs: &Oqs) -> Terminal {
+    let mut terminal = terminal("2025-06-02");
+    run(
+        &mut terminal,
+        reader,
+        oqs,
+        vec![Input::PlaceCard, Input::ChoosePin, pin("0000")],
+    );
+    assert_eq!(terminal.screen(), Screen::PinEntry);
+    terminal
+}
+
+#[test]
+fn a_card_taken_away_before_the_result_abandons_the_reception() {
+    let oqs = oqs();
+    let mut reader = Recorder::new(card(TARO_CARD));
+    let mut terminal = taro_at_pin_entry(&mut reader, &oqs);
+    run(&mut terminal, &mut reader, &oqs, vec![Input::RemoveCard]);
+    assert_eq!(terminal.screen(), Screen::Finished);
+    assert!(terminal.is_finished());
+    let outcome = terminal.outcome();
+    assert!(outcome.abandoned && !outcome.finished);
+    assert_eq!(outcome.message_codes, vec![MessageCode::PinWrong]);
+    // The reception is over: the next card needs the next reception (a new terminal).
+    let refused = terminal
+        .handle(Input::PlaceCard, &mut reader, &oqs)
+        .unwrap_err();
+    assert_eq!(refused.accepted, "reader_restarted");
+}
+
+#[test]
+fn another_card_where_the_reader_asks_for_this_one_again_ends_this_reception() {
+    let oqs = oqs();
+    let mut reader = Recorder::new(card(TARO_CARD));
+    let mut terminal = taro_at_pin_entry(&mut reader, &oqs);
+    let atr =
+        |terminal: &Terminal| serde_json::to_value(terminal.outcome()).unwrap()["atr"].clone();
+    let taro_atr = atr(&terminal);
+    // The card leaves the reader during the next PIN query: 「もう一度置いてください」.
+    reader.reader.remove_during_next_command();
+    run(&mut terminal, &mut reader, &oqs, vec![pin("1234")]);
+    assert_eq!(terminal.screen(), Screen::PlaceCardAgain);
+    // Nana's card is put there instead of Taro's.
+    reader.reader = VirtualReader::with_card(card(NANA_CARD));
+    run(&mut terminal, &mut reader, &oqs, vec![Input::PlaceCard]);
+    assert_eq!(terminal.screen(), Screen::Finished);
+    let outcome = terminal.outcome();
+    assert!(outcome.abandoned);
+    assert_eq!(
+        outcome.message_codes,
+        vec![MessageCode::PinWrong, MessageCode::CardRemovedDuringRead]
+    );
+    assert_eq!(outcome.identity, None);
+    // Nothing of Nana's card is taken into Taro's reception.
+    assert_eq!(atr(&terminal), taro_atr);
+    assert_eq!(outcome.pin_tries_left, Some(2));
+}
+
+#[test]
+fn the_same_card_placed_again_continues_its_reception() {
+    let oqs = oqs();
+    let mut reader = Recorder::new(card(TARO_CARD));
+    let mut terminal = taro_at_pin_entry(&mut reader, &oqs);
+    reader.reader.remove_during_next_command();
+    run(&mut terminal, &mut reader, &oqs, vec![pin("1234")]);
+    assert!(reader.reader.insert());
+    run(
+        &mut terminal,
+        &mut reader,
+        &oqs,
+        vec![
+            Input::PlaceCard,
+            Input::ChoosePin,
+            pin("1234"),
+            comprehensive(),
+        ],
+    );
+    let outcome = terminal.outcome();
+    assert!(!outcome.abandoned);
+    assert_eq!(outcome.validity, Some(QualificationValidity::Valid));
+    assert_eq!(
+        outcome.message_codes,
+        vec![MessageCode::PinWrong, MessageCode::CardRemovedDuringRead]
+    );
+}
+
+#[test]
+fn a_refusal_lists_each_accepted_input_once() {
+    let oqs = oqs();
+    let mut reader = Recorder::new(card(TARO_CARD));
+    let mut terminal = terminal("2025-06-02");
+    let ocr = face(reader.card());
+    run(
+        &mut terminal,
+        &mut reader,
+        &oqs,
+        vec![
+            Input::PlaceCard,
+            ocr,
+            Input::FaceResult { matched: true },
+            comprehensive(),
+        ],
+    );
+    assert_eq!(terminal.screen(), Screen::Result);
+    let refused = terminal
+        .handle(Input::ChoosePin, &mut reader, &oqs)
+        .unwrap_err();
+    assert_eq!(refused.accepted, "remove_card, reader_restarted");
+    run(&mut terminal, &mut reader, &oqs, vec![Input::RemoveCard]);
+    let refused = terminal
+        .handle(Input::RemoveCard, &mut reader, &oqs)
+        .unwrap_err();
+    assert_eq!(refused.accepted, "reader_restarted");
+}
+
+#[test]
+fn during_an_outage_no_reception_reports_consent_flags_as_sent() {
+    let oqs = oqs();
+    let network = Network::new(&oqs);
+    network.set_up(false);
+    let mut reader = Recorder::new(card(TARO_CARD));
+    // By face: the check itself is what cannot be sent.
+    let mut by_face = terminal("2025-06-02");
+    let ocr = face(reader.card());
+    run(
+        &mut by_face,
+        &mut reader,
+        &network,
+        vec![
+            Input::PlaceCard,
+            ocr,
+            Input::FaceResult { matched: true },
+            comprehensive(),
+        ],
+    );
+    // By PIN: the challenge before the check cannot be fetched.
+    let mut by_pin = terminal("2025-06-02");
+    run(
+        &mut by_pin,
+        &mut reader,
+        &network,
+        vec![
+            Input::PlaceCard,
+            Input::ChoosePin,
+            pin("1234"),
+            comprehensive(),
+        ],
+    );
+    for terminal in [&by_face, &by_pin] {
+        assert_eq!(terminal.screen(), Screen::Fallback);
+        assert_eq!(terminal.outcome().consent, None);
+    }
+    // Once the network is back the flags sent are reported.
+    network.set_up(true);
+    let mut after = terminal("2025-06-02");
+    run(
+        &mut after,
+        &mut reader,
+        &network,
+        vec![
+            Input::PlaceCard,
+            Input::ChoosePin,
+            pin("1234"),
+            comprehensive(),
+        ],
+    );
+    assert_eq!(after.screen(), Screen::Result);
+    assert!(after.outcome().consent.is_some());
+}

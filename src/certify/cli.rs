@@ -58,9 +58,11 @@ pub(crate) struct CertifyArgs {
     /// The device's name as it appears in the reports.
     #[arg(long, value_name = "S")]
     pub(crate) device_name: Option<String>,
-    /// The conformance suite (requirements.yaml, registry.yaml, cases/).
-    #[arg(long, value_name = "DIR", default_value = "certify")]
-    pub(crate) suite: PathBuf,
+    /// The conformance suite (requirements.yaml, registry.yaml, cases/). Default: `certify/` in
+    /// the current folder when it holds a suite, else the one of the checkout the binary was
+    /// built from.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) suite: Option<PathBuf>,
     /// Run only these cases (ids from the suite's cases/).
     #[arg(long = "case", value_name = "ID", num_args = 1..)]
     pub(crate) cases: Vec<String>,
@@ -160,7 +162,7 @@ pub(crate) fn certify(args: CertifyArgs) -> Result<ExitCode, CertifyError> {
     if let Some(dir) = &args.record {
         prepare_record_folder(dir)?;
     }
-    let mut suite = suite::load(&args.suite)?;
+    let mut suite = suite::load(&suite::locate(args.suite.as_deref()))?;
     suite.select_cases(&args.cases)?;
 
     let mut device: Box<dyn DeviceUnderTest> = if args.reference {

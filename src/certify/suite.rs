@@ -603,6 +603,20 @@ fn load_case(
     })
 }
 
+/// The suite folder: `--suite DIR` as given; without it `certify/` in the current folder when it
+/// holds a suite, else the suite shipped in the checkout the binary was built from, so that
+/// `certify` run from any folder finds it (docs/certify.md).
+pub(crate) fn locate(given: Option<&Path>) -> PathBuf {
+    if let Some(dir) = given {
+        return dir.to_owned();
+    }
+    let here = PathBuf::from("certify");
+    if here.join("requirements.yaml").is_file() {
+        return here;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("certify")
+}
+
 #[cfg(test)]
 mod tests {
     use super::{key_at, load};

@@ -67,6 +67,10 @@ pub struct ReceptionOutcome {
     pub(crate) apdus: Vec<Exchange>,
     /// The patient took the card back after the result.
     pub finished: bool,
+    /// The reception ended without a result: the card was taken away before it, or another
+    /// card was placed when the reader asked for this one again. The next card starts a new
+    /// reception (docs/reader.md, "Where a reception ends").
+    pub abandoned: bool,
 }
 
 impl ReceptionOutcome {}

@@ -102,6 +102,9 @@ pub struct Terminal {
     consent_plan: Vec<ConsentTopic>,
     consent_index: usize,
     registered_here: bool,
+    /// DER of the auth certificate of the card this reception is for (the first one read):
+    /// kept when the card is lost mid-read, so that another card is told apart.
+    reception_certificate: Option<Vec<u8>>,
     outcome: ReceptionOutcome,
 }
 
@@ -125,6 +128,7 @@ impl Terminal {
             consent_plan: Vec::new(),
             consent_index: 0,
             registered_here: false,
+            reception_certificate: None,
             outcome: ReceptionOutcome::default(),
         };
         terminal.outcome.screens.push(Screen::PlaceCard);
@@ -146,15 +150,21 @@ impl Terminal {
         self.outcome
     }
 
-    /// Whether the reception has ended (result shown, or the patient gave up or was turned away).
+    /// Whether the reception has ended: the card taken back after the result, or the reception
+    /// abandoned before one (a new reception needs a new terminal).
     pub fn is_finished(&self) -> bool {
-        self.outcome.finished
+        self.outcome.finished || self.outcome.abandoned
     }
 
     /// Whether the card on the reader has the auth PIN (`None` while no card is read): a
     /// reader offers PIN entry only then.
     pub(crate) fn card_has_pin(&self) -> Option<bool> {
         self.card.as_ref().map(|card| card.has_pin)
+    }
+
+    /// Whether this reception has read a My Number card (from then on it is that card's).
+    pub(crate) fn has_read_a_card(&self) -> bool {
+        self.reception_certificate.is_some()
     }
 
     /// DER of the auth certificate read from the card on the reader, if any.
@@ -206,13 +216,21 @@ impl Terminal {
         Ok(self.screen)
     }
 
-    fn unexpected(&self, input: &'static str) -> UnexpectedInput {
+    /// The refusal of `input` on the current screen, listing each input the screen takes once.
+    pub(crate) fn unexpected(&self, input: &'static str) -> UnexpectedInput {
         let mut accepted: Vec<&str> = self.screen.accepts().to_vec();
-        if self.screen != Screen::Finished {
-            accepted.extend(["remove_card", "reader_restarted"]);
+        // Reader events are taken everywhere, but a finished reception has no card to remove.
+        let universal: &[&str] = if self.screen == Screen::Finished {
+            &["reader_restarted"]
         } else {
-            accepted.push("reader_restarted");
+            &["remove_card", "reader_restarted"]
+        };
+        for name in universal {
+            if !accepted.contains(name) {
+                accepted.push(name);
+            }
         }
+        accepted.retain(|name| self.screen != Screen::Finished || *name != "remove_card");
         UnexpectedInput {
             screen: self.screen,
             input,
@@ -354,12 +372,36 @@ impl InputHandling<'_, '_> {
                 self.terminal.outcome.atr = Some(hex::encode_upper(atr));
                 self.card_error(MessageCode::NotMyNumberCard);
             }
+            Detection::Ready(session, _)
+                if self
+                    .terminal
+                    .reception_certificate
+                    .as_ref()
+                    .is_some_and(|first| *first != session.certificate) =>
+            {
+                // Another person's card where the reader asked for this one again: this
+                // reception ends without a result; the new card's reception starts on a new
+                // terminal (docs/reader.md, "Where a reception ends").
+                self.link().disconnect();
+                self.abandon();
+            }
             Detection::Ready(session, atr) => {
                 self.terminal.outcome.atr = Some(hex::encode_upper(atr));
+                self.terminal
+                    .reception_certificate
+                    .get_or_insert_with(|| session.certificate.clone());
                 self.terminal.card = Some(session);
                 self.terminal.show(Screen::ChooseMethod);
             }
         }
+    }
+
+    /// The reception ends without a result (`outcome.abandoned`): the reader has nothing more
+    /// to do for it.
+    fn abandon(&mut self) {
+        self.terminal.forget_card();
+        self.terminal.outcome.abandoned = true;
+        self.terminal.show(Screen::Finished);
     }
 
     fn remove_card(&mut self) {
@@ -369,14 +411,16 @@ impl InputHandling<'_, '_> {
                 self.terminal.outcome.finished = true;
                 self.terminal.show(Screen::Finished);
             }
-            Screen::PlaceCard | Screen::CardError => {
+            // No card was read yet, or it was lost mid-read and the reader waits for it.
+            Screen::PlaceCard | Screen::PlaceCardAgain => {}
+            // Before any My Number card was read, a failed placement is part of the reception
+            // of the card that is read next.
+            Screen::CardError if self.terminal.reception_certificate.is_none() => {
                 self.terminal.forget_card();
                 self.terminal.show(Screen::PlaceCard);
             }
-            _ => {
-                self.terminal.forget_card();
-                self.terminal.show(Screen::PlaceCardAgain);
-            }
+            // Taken back before the result: the reception ends there.
+            _ => self.abandon(),
         }
     }
 
@@ -646,7 +690,6 @@ impl InputHandling<'_, '_> {
         } else {
             None
         };
-        self.terminal.outcome.consent = Some(self.terminal.consent);
         Ok(TerminalRequest {
             certificate: card.certificate,
             identity,
@@ -660,9 +703,20 @@ impl InputHandling<'_, '_> {
 
     fn run_check(&mut self) {
         let Ok(request) = self.request() else { return };
-        match self.service.check(&request) {
+        let answer = self.service.check(&request);
+        self.consent_sent(&request, &answer);
+        match answer {
             Ok(response) => self.answer(response),
             Err(error) => self.service_failure(&error),
+        }
+    }
+
+    /// Records the consent flags as sent once a call carrying them reached the service; an
+    /// unreachable service received none, whichever the identity method (a PIN reception
+    /// fails already at its challenge).
+    fn consent_sent<T>(&mut self, request: &TerminalRequest, answer: &Result<T, ServiceError>) {
+        if !matches!(answer, Err(ServiceError::Unreachable(_))) {
+            self.terminal.outcome.consent = Some(request.consent);
         }
     }
 
@@ -678,7 +732,9 @@ impl InputHandling<'_, '_> {
             return;
         }
         let Ok(request) = self.request() else { return };
-        match self.service.register(&request) {
+        let answer = self.service.register(&request);
+        self.consent_sent(&request, &answer);
+        match answer {
             Ok(response) if response.outcome == Outcome::Registered => {
                 self.terminal.outcome.registration.outcome = Some(Outcome::Registered);
                 self.terminal.registered_here = true;

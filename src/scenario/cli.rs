@@ -111,6 +111,15 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, RunCliError> {
     let started = Instant::now();
     let files = discover(&args.paths)?;
     let (mut scenarios, load_errors) = load_all(&files);
+    // A world shared by many scenarios warns once.
+    let warnings: std::collections::BTreeSet<&String> = scenarios
+        .iter()
+        .filter_map(|scenario| scenario.world.as_ref())
+        .flat_map(|world| &world.warnings)
+        .collect();
+    for warning in warnings {
+        eprintln!("{warning}");
+    }
     let loaded = scenarios.len();
     scenarios.retain(|scenario| {
         let tag_ok =

@@ -124,17 +124,20 @@ fn excerpt(source: &str, line: u64, column: u64) -> Option<String> {
     let window_start = caret.saturating_sub(MAX_SHOWN_CHARS / 2);
     let mut out = String::new();
     for (n, text) in lines.iter().enumerate().take(line_index + 1).skip(first) {
-        let shown: String = text
-            .chars()
-            .skip(window_start)
-            .take(MAX_SHOWN_CHARS)
-            .collect();
-        let cut_before = if window_start > 0 && !shown.is_empty() {
+        // A line above that ends before the caret's window would show blank: it is shown
+        // from its own start instead (it is context, the caret is not under it).
+        let start = if n != line_index && text.chars().count() <= window_start {
+            0
+        } else {
+            window_start
+        };
+        let shown: String = text.chars().skip(start).take(MAX_SHOWN_CHARS).collect();
+        let cut_before = if start > 0 && !shown.is_empty() {
             "…"
         } else {
             ""
         };
-        let cut_after = if text.chars().count() > window_start + MAX_SHOWN_CHARS {
+        let cut_after = if text.chars().count() > start + MAX_SHOWN_CHARS {
             "…"
         } else {
             ""
@@ -236,6 +239,11 @@ fn explain(message: &str) -> String {
         "invalid u32" | "invalid u64" | "invalid usize" => {
             "expected a whole number (0 or more)".to_owned()
         }
+        // `null` is read as "absent" only for a whole key: inside a mapping it is no wildcard.
+        "invalid boolean" => "expected true or false (`null` stands only for a whole key that \
+                              can be absent, such as `consent: null`; to leave a value \
+                              unchecked, leave its key out)"
+            .to_owned(),
         _ => message.to_owned(),
     }
 }
@@ -299,7 +307,13 @@ pub(crate) fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
     let (doc, source) = parse_file::<ScenarioDoc>(file)?;
     let base = file.parent().unwrap_or(Path::new("."));
     let world = match doc.world {
-        Some(world) => Some(build_world(file, &source, base, world)?),
+        Some(world) => Some(build_world(
+            file,
+            &source,
+            base,
+            world,
+            doc.clock.as_ref().map(|c| c.value),
+        )?),
         None => None,
     };
     let first_placed = doc.steps.iter().find_map(|step| {
@@ -311,6 +325,7 @@ pub(crate) fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
             _ => None,
         })
     });
+    check_placed_names(file, &source, &doc.steps, world.as_ref())?;
     let (card, card_file, card_name) =
         scenario_card(file, &source, base, doc.card, world.as_ref(), first_placed)?;
     let steps = doc
@@ -337,25 +352,6 @@ pub(crate) fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
             Action::AdvanceClock { .. } => Some("an `advance_clock` step"),
             _ => None,
         };
-        if let Action::Reception {
-            input: ReceptionDoc::PlaceNamedCard(name),
-            ..
-        } = &step.action
-        {
-            let known = world.as_ref().map(|world| &world.cards);
-            if !known.is_some_and(|cards| cards.contains_key(name)) {
-                return Err(LoadError::at_location(
-                    file,
-                    &source,
-                    written,
-                    format!(
-                        "step {}: `place_card: {name}`: no card named `{name}` in the world; its cards: {}",
-                        step.index + 1,
-                        known.map_or("none (no `world:`)".to_owned(), |cards| choices(cards.keys()))
-                    ),
-                ));
-            }
-        }
         if let Some(what) = needs_world {
             if world.is_none() || clock.is_none() {
                 return Err(LoadError::at_location(
@@ -394,6 +390,41 @@ pub(crate) fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
         checks,
         skip_on: doc.skip_on,
     })
+}
+
+/// Every `place_card: NAME` names a card of the world: checked before the card in the reader
+/// is chosen (the first name placed is that card), so a misspelt name is reported at its step.
+fn check_placed_names(
+    file: &Path,
+    source: &str,
+    steps: &[Spanned<StepDoc>],
+    world: Option<&World>,
+) -> Result<(), LoadError> {
+    let known = world.map(|world| &world.cards);
+    for (index, written) in steps.iter().enumerate() {
+        for action in &written.value.actions {
+            let ActionDoc::Reception {
+                input: ReceptionDoc::PlaceNamedCard(name),
+                ..
+            } = action
+            else {
+                continue;
+            };
+            if !known.is_some_and(|cards| cards.contains_key(name)) {
+                return Err(LoadError::at_location(
+                    file,
+                    source,
+                    written,
+                    format!(
+                        "step {}: `place_card: {name}`: no card named `{name}` in the world; its cards: {}",
+                        index + 1,
+                        known.map_or("none (no `world:`)".to_owned(), |cards| choices(cards.keys()))
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The card in the reader at the start: inline, a card file, or one of the world's cards.
@@ -495,6 +526,7 @@ fn build_world(
     source: &str,
     base: &Path,
     world: Spanned<InlineOrPath<WorldDoc>>,
+    clock: Option<chrono::NaiveDate>,
 ) -> Result<World, LoadError> {
     let world = resolve_with_source(file, source, base, world, "world")?;
     let world_file = world.origin.clone();
@@ -518,6 +550,7 @@ fn build_world(
         .map(|person| person.id.value.clone())
         .collect();
     let mut cards = BTreeMap::new();
+    let mut warnings = Vec::new();
     for (name, entry) in doc.cards {
         let person = match (&entry.value.holder, &entry.value.person) {
             (Some(holder), None) => registry
@@ -564,6 +597,22 @@ fn build_world(
                 format!("card `{name}`: {invalid}"),
             ));
         }
+        if let (Some(holder), Some(day)) = (&entry.value.holder, clock) {
+            if let Some(unlinked) = unlinked_card(
+                &name,
+                &holder.value,
+                &description.on_day(day),
+                &registry.value,
+            ) {
+                let location = entry.referenced;
+                warnings.push(format!(
+                    "{}:{}:{}: warning: {unlinked}",
+                    world_file.display(),
+                    location.line(),
+                    location.column()
+                ));
+            }
+        }
         cards.insert(name, description);
     }
     if !crate::oqs::service::is_facility_code(&doc.facility_code) {
@@ -581,7 +630,58 @@ fn build_world(
         faults: doc.faults,
         reader: doc.reader,
         facility_code: doc.facility_code,
+        warnings,
     })
+}
+
+/// Why the world card `name` of registry person `holder` is not linked in the registry, if it
+/// is not: the registry names a card by its auth certificate's issue date (with the holder's
+/// 個人番号), so a card whose `issued` matches none of the holder's links is silently one the
+/// qualification system has never seen (H401, not registered). Cards that are no My Number
+/// card (a 住基カード token) are not linked anywhere and need no warning.
+fn unlinked_card(
+    name: &str,
+    holder: &str,
+    card: &CardDescription,
+    registry: &crate::oqs::description::RegistryDescription,
+) -> Option<String> {
+    if card.card.profile.features().token_label.as_bytes()
+        != crate::reader::card_io::CARD_TOKEN_LABEL
+    {
+        return None;
+    }
+    let issued = card.card.auth_certificate_validity(&card.person).0;
+    let links: Vec<chrono::NaiveDate> = registry
+        .persons
+        .iter()
+        .flat_map(|person| {
+            person.cards.iter().filter(move |link| {
+                link.holder
+                    .as_ref()
+                    .map_or(person.id.value.as_str(), |other| other.value.as_str())
+                    == holder
+            })
+        })
+        .map(|link| link.issued)
+        .collect();
+    if links.contains(&issued) {
+        return None;
+    }
+    let known = if links.is_empty() {
+        "none".to_owned()
+    } else {
+        links
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(format!(
+        "card `{name}`: its 利用者証明用電子証明書 is issued {issued}, but the registry links no card \
+         of `{holder}` issued that day (its cards: {known}), so the qualification system treats it \
+         as not registered; give the card the `issued` of one of them, or add `- issued: {issued}` \
+         to the person's `cards:`"
+    ))
 }
 
 /// A registry that does not build, pointing into the file it was written in when the
@@ -959,7 +1059,10 @@ fn build_action(
 ) -> Result<Action, LoadError> {
     Ok(match action {
         ActionDoc::AdvanceClock(advance) => {
-            if !(1..=36_500).contains(&advance.value.days) {
+            let days = u32::try_from(advance.value.days)
+                .ok()
+                .filter(|days| (1..=36_500).contains(days));
+            let Some(days) = days else {
                 return Err(LoadError::at_location(
                     file,
                     source,
@@ -970,10 +1073,8 @@ fn build_action(
                         advance.value.days
                     ),
                 ));
-            }
-            Action::AdvanceClock {
-                days: advance.value.days,
-            }
+            };
+            Action::AdvanceClock { days }
         }
         ActionDoc::Send { apdu, expect } => {
             let Some(expect) = expect else {

@@ -20,4 +20,7 @@ pub(crate) struct World {
     pub(crate) faults: WorldFaults,
     pub(crate) reader: ReaderOptions,
     pub(crate) facility_code: String,
+    /// Things that load but are probably not what the author meant (a card the registry does
+    /// not link), each `file:line:column: warning: …`; printed once per run.
+    pub(crate) warnings: Vec<String>,
 }

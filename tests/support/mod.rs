@@ -1,6 +1,9 @@
 //! Shared helpers for the end-to-end tests that use real components (pcscd + vpcd, socat).
 //!
-//! Missing components are failures with the Debian package to install, never skips.
+//! Missing components are failures with the Debian package to install, never skips. The one
+//! skip is a pcscd the tests did not start (a system one, often socket-activated): tests that
+//! need a pcscd of their own skip with the reason printed (see [`skip`]), and such a pcscd is
+//! never stopped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a test fails by panicking
 #![allow(dead_code)]
 
@@ -56,20 +59,38 @@ pub(crate) fn require_program(program: &str, package: &str) -> PathBuf {
 
 /// One pcscd per machine: every test that uses it holds this lock, across threads of one test
 /// binary and across test binaries run in parallel. The lock is an abstract Unix socket name,
-/// which the kernel releases when its holder exits, however it exits.
+/// which the kernel releases when its holder exits, however it exits. A thread that holds it
+/// may take it again (the test of a foreign pcscd runs other tests' bodies while holding it).
 pub(crate) struct PcscdLock {
-    _listener: UnixListener,
+    /// `None` for a nested hold: the outer one releases the lock.
+    _listener: Option<UnixListener>,
+}
+
+thread_local! {
+    /// How many holds of the pcscd lock this thread has.
+    static PCSCD_LOCK_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl Drop for PcscdLock {
+    fn drop(&mut self) {
+        PCSCD_LOCK_DEPTH.with(|depth| depth.set(depth.get().saturating_sub(1)));
+    }
 }
 
 pub(crate) fn lock_pcscd() -> PcscdLock {
+    if PCSCD_LOCK_DEPTH.with(|depth| depth.get()) > 0 {
+        PCSCD_LOCK_DEPTH.with(|depth| depth.set(depth.get() + 1));
+        return PcscdLock { _listener: None };
+    }
     let name =
         SocketAddr::from_abstract_name(b"myna-hil-pcscd-tests").expect("abstract socket name");
     loop {
         match UnixListener::bind_addr(&name) {
             Ok(listener) => {
+                PCSCD_LOCK_DEPTH.with(|depth| depth.set(1));
                 return PcscdLock {
-                    _listener: listener,
-                }
+                    _listener: Some(listener),
+                };
             }
             Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => {
                 std::thread::sleep(Duration::from_millis(50))
@@ -79,8 +100,61 @@ pub(crate) fn lock_pcscd() -> PcscdLock {
     }
 }
 
-/// pcscd for the duration of a test: the one already running (CI starts one), or one started
-/// here and stopped on drop.
+/// Where skipped tests are listed, one `test: reason` a line, for the summary `scripts/test`
+/// prints at its end (it empties the file first).
+pub(crate) const SKIP_LOG: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/skipped-tests.txt");
+
+/// The skips of this process, for the test that checks them.
+pub(crate) static SKIPPED: std::sync::Mutex<Vec<(String, String)>> =
+    std::sync::Mutex::new(Vec::new());
+
+thread_local! {
+    /// Set while the foreign-pcscd test runs other tests' bodies on purpose: their skips are
+    /// checked there, not listed in the summary as skips of the run.
+    pub(crate) static REHEARSING_SKIPS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Skips the calling test (it returns right after): the reason goes to stderr past the test
+/// harness's capture, so it is printed even for a passing test, and into [`SKIP_LOG`].
+pub(crate) fn skip(reason: &str) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let line = format!("SKIPPED {test}: {reason}\n");
+    // Written to the handle, not with eprint!, which the harness captures.
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    if !REHEARSING_SKIPS.with(std::cell::Cell::get) {
+        if let Ok(mut log) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(SKIP_LOG)
+        {
+            let _ = log.write_all(format!("{test}: {reason}\n").as_bytes());
+        }
+    }
+    SKIPPED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push((test, reason.to_owned()));
+}
+
+/// Why a test that must start pcscd itself cannot: a pcscd the tests did not start answers
+/// (they start theirs only while holding the lock, and stop it before they release it).
+const FOREIGN_PCSCD: &str = "a pcscd not started by the tests is running (a system one, e.g. \
+     socket-activated by systemd); it is never stopped, and a second pcscd would need its own \
+     mount namespace (Debian's pcscd fixes its socket at /run/pcscd/pcscd.comm)";
+
+/// `true` (and the test skipped with `why`) when a foreign pcscd runs. Call with the lock held.
+fn skipped_for_a_foreign_pcscd(why: &str) -> bool {
+    if !pcscd_answers() {
+        return false;
+    }
+    skip(&format!("{why}; {FOREIGN_PCSCD}"));
+    true
+}
+
+/// pcscd for the duration of a test: the one already running (CI or the system started it),
+/// or one started here and stopped on drop. `None` when the test is skipped: a pcscd not
+/// started by the tests runs without the vpcd reader, which only its owner can add.
 pub(crate) struct Pcscd {
     started: Option<Child>,
     /// The reader.conf folder of a pcscd started with `-c` (kept until it stops).
@@ -99,7 +173,7 @@ fn spawn_pcscd(program: &Path) -> Child {
         .expect("starting pcscd --foreground --error")
 }
 
-fn pcscd_answers() -> bool {
+pub(crate) fn pcscd_answers() -> bool {
     UnixStream::connect(PCSCD_SOCKET).is_ok()
 }
 
@@ -137,51 +211,85 @@ pub(crate) fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMu
 }
 
 impl Pcscd {
-    pub(crate) fn ensure() -> Pcscd {
-        let lock = lock_pcscd();
+    pub(crate) fn ensure() -> Option<Pcscd> {
+        Pcscd::ensure_with(lock_pcscd())
+    }
+
+    fn ensure_with(lock: PcscdLock) -> Option<Pcscd> {
         let pcscd = require_program("pcscd", "pcscd");
         assert!(
             Path::new(VPCD_DRIVER).exists() && Path::new(VPCD_CONFIG).exists(),
             "vpcd driver missing ({VPCD_DRIVER}, {VPCD_CONFIG}): install the Debian package `vsmartcard-vpcd`"
         );
-        let started = if pcscd_answers() {
-            None
-        } else {
-            Some(spawn_pcscd(&pcscd))
-        };
+        if pcscd_answers() {
+            // Someone else's pcscd: usable when it loaded vpcd (a socket-activated one starts
+            // on the connection above and opens vpcd's port shortly after).
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !tcp_port_listening(VPCD_PORT) {
+                if Instant::now() > deadline {
+                    skip(&format!(
+                        "{FOREIGN_PCSCD}, and it has no vpcd reader (port {VPCD_PORT} is not \
+                         listening): it was started before vsmartcard-vpcd was installed; its \
+                         owner can restart it (systemctl restart pcscd)"
+                    ));
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            return Some(Pcscd {
+                started: None,
+                _config: None,
+                _lock: lock,
+            });
+        }
         let mut pcscd = Pcscd {
-            started,
+            started: Some(spawn_pcscd(&pcscd)),
             _config: None,
             _lock: lock,
         };
         pcscd.wait_ready();
-        pcscd
+        Some(pcscd)
+    }
+
+    /// [`Pcscd::ensure`] for a test that must start (and restart) pcscd itself: `None`, the
+    /// test skipped with `why`, when a pcscd the tests did not start runs.
+    pub(crate) fn own(why: &str) -> Option<Pcscd> {
+        let lock = lock_pcscd();
+        if skipped_for_a_foreign_pcscd(why) {
+            return None;
+        }
+        Pcscd::ensure_with(lock)
     }
 
     /// pcscd started here with a reader.conf folder of its own (`pcscd -c DIR`) whose vpcd
     /// reader connects out to a card listening at `card` (DEVICENAME `HOST:PORT`, vsmartcard's
     /// reversed mode); Debian's vpcd also connects to PORT+1. The card must already listen on
-    /// both. Waits until pcscd lists the card in `Virtual PCD 00 00`. A pcscd already running
-    /// (not ours) is a failure: it is never stopped, and there can be only one.
-    pub(crate) fn connecting_out(card: std::net::SocketAddr) -> Pcscd {
+    /// both. Waits until pcscd lists the card in `Virtual PCD 00 00`. With a pcscd already
+    /// running (not ours) the test is skipped (`None`): that one is never stopped, and there
+    /// can be only one.
+    pub(crate) fn connecting_out(card: std::net::SocketAddr) -> Option<Pcscd> {
         Pcscd::connecting_out_with(lock_pcscd(), card)
     }
 
     /// [`Pcscd::connecting_out`] with the lock already held: a test that starts a listening
     /// process which waits for pcscd takes the lock before it starts that process, so that
     /// waiting for the lock does not eat into the process's own timeouts.
-    pub(crate) fn connecting_out_with(lock: PcscdLock, card: std::net::SocketAddr) -> Pcscd {
+    pub(crate) fn connecting_out_with(
+        lock: PcscdLock,
+        card: std::net::SocketAddr,
+    ) -> Option<Pcscd> {
         let program = require_program("pcscd", "pcscd");
         require_program("opensc-tool", "opensc");
         assert!(
             Path::new(VPCD_DRIVER).exists(),
             "vpcd driver missing ({VPCD_DRIVER}): install the Debian package `vsmartcard-vpcd`"
         );
-        assert!(
-            !pcscd_answers(),
-            "a pcscd not started by the tests is running; the connect-out tests need their own \
-             (pcscd -c DIR) and never stop someone else's"
-        );
+        if skipped_for_a_foreign_pcscd(
+            "this test needs a pcscd of its own whose vpcd reader connects out to the card \
+             (pcscd -c DIR)",
+        ) {
+            return None;
+        }
         // pcscd parses every file in the folder, so the log lives elsewhere.
         let config = tempfile::tempdir().expect("reader.conf folder");
         std::fs::write(
@@ -223,7 +331,7 @@ impl Pcscd {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        pcscd
+        Some(pcscd)
     }
 
     /// Whether the pcscd started here is still running (Debian's vpcd makes it abort when a
@@ -257,15 +365,16 @@ impl Pcscd {
     }
 
     /// pcscd started here with its APDU log (`--foreground --debug --apdu`, stdout and stderr)
-    /// written to `log`, as a field engineer captures one. A pcscd already running (not ours)
-    /// is a failure: its log cannot be captured.
-    pub(crate) fn with_apdu_log(log: &Path) -> Pcscd {
+    /// written to `log`, as a field engineer captures one. With a pcscd already running (not
+    /// ours) the test is skipped (`None`): its log cannot be captured.
+    pub(crate) fn with_apdu_log(log: &Path) -> Option<Pcscd> {
         let lock = lock_pcscd();
         let program = require_program("pcscd", "pcscd");
-        assert!(
-            !pcscd_answers(),
-            "a pcscd not started by the tests is running; the APDU-log test needs to start its own"
-        );
+        if skipped_for_a_foreign_pcscd(
+            "this test captures the APDU log of a pcscd it starts (pcscd --debug --apdu)",
+        ) {
+            return None;
+        }
         let out = File::create(log).expect("creating the pcscd APDU log");
         let err = out.try_clone().expect("sharing the pcscd APDU log");
         let child = Command::new(program)
@@ -281,7 +390,7 @@ impl Pcscd {
             _lock: lock,
         };
         pcscd.wait_ready();
-        pcscd
+        Some(pcscd)
     }
 
     /// Stops and starts pcscd again (only when this test started it): for reconnection tests.
@@ -301,7 +410,7 @@ impl Pcscd {
     }
 }
 
-fn terminate(child: &mut Child) {
+pub(crate) fn terminate(child: &mut Child) {
     // SIGTERM lets pcscd remove its socket and pid file; SIGKILL only as a last resort.
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

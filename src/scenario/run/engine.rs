@@ -15,7 +15,7 @@ use crate::card::Card;
 use crate::oqs::codes::QualificationValidity;
 use crate::oqs::InsuranceCardRequest;
 use crate::pki::TestPki;
-use crate::reader::{FaceOcr, Input, MessageCode};
+use crate::reader::{FaceOcr, Input, MessageCode, Screen, UnexpectedInput};
 use crate::scenario::checks::{
     calls_hold, describe_call_expectations, describe_calls, json_text, reception_field_holds,
     Check, TranscriptRule,
@@ -33,6 +33,25 @@ use super::describe::{
 };
 use super::result::{micros, render_transcript, Note, ScenarioFailure, TranscriptEntry};
 use super::world_state::{CardRack, WorldState};
+
+/// Feeds one input to the reader of the current reception; returns its answer, the messages
+/// shown meanwhile and what passed to and from the card.
+fn feed(
+    world: &mut WorldState,
+    slot: &mut dyn ReaderSlot,
+    input: Input,
+) -> (
+    Result<Screen, UnexpectedInput>,
+    Vec<MessageCode>,
+    Transcript,
+) {
+    let messages_before = world.terminal.outcome().message_codes.len();
+    let mut recording = Recording::new(slot.transport());
+    let handled = world.terminal.handle(input, &mut recording, &world.service);
+    let recorded = recording.take_transcript();
+    let shown = world.terminal.outcome().message_codes[messages_before..].to_vec();
+    (handled, shown, recorded)
+}
 
 /// The state of one running scenario: its reader slot and what has happened so far.
 pub(crate) struct Engine {
@@ -321,6 +340,21 @@ impl Engine {
         input: &ReceptionDoc,
         expect: &ReceptionStepExpectation,
     ) -> Result<(), ScenarioFailure> {
+        let placing = matches!(
+            input,
+            ReceptionDoc::PlaceCard | ReceptionDoc::PlaceNamedCard(_)
+        );
+        if let Some(world) = self.world.as_ref().filter(|_| placing) {
+            // Refused before anything changes: the card in the reader stays, and so does its
+            // reception (docs/scenarios.md, "Several cards, patients and receptions").
+            if let Some(refusal) = world.placement_refused() {
+                return Err(Self::fail(
+                    step,
+                    "the reader takes `place_card`".into(),
+                    refusal,
+                ));
+            }
+        }
         let placed = match input {
             ReceptionDoc::PlaceNamedCard(name) => {
                 self.put_in_reader(step, name)?;
@@ -369,20 +403,42 @@ impl Engine {
                 "the scenario has no world (registry, cards)".into(),
             ));
         };
-        if let Some(card) = placed {
+        if let Some(card) = placed.clone() {
             world.begin_placement(card);
         }
-        let messages_before = world.terminal.outcome().message_codes.len();
-        let mut recording = Recording::new(self.slot.transport());
-        let handled = world
-            .terminal
-            .handle(reader_input, &mut recording, &world.service);
-        let recorded = recording.take_transcript();
-        let screen = world.terminal.screen();
-        let shown: Vec<MessageCode> =
-            world.terminal.outcome().message_codes[messages_before..].to_vec();
+        let was_abandoned = world.terminal.outcome().abandoned;
+        let (mut handled, mut shown, recorded) = feed(world, self.slot.as_mut(), reader_input);
+        let abandoned = world.terminal.outcome().abandoned && !was_abandoned;
+        let ended = world.reception_label();
         // The reader flow's power changes stay in the log; the report shows its commands.
         self.keep(step.index, began, recorded);
+        if abandoned {
+            let why = if placing {
+                "another card was placed"
+            } else {
+                "the card was taken away before the result"
+            };
+            self.log(
+                step.index,
+                "--",
+                format!("the reception of {ended} ends abandoned: {why}"),
+            );
+        }
+        if let (Some(card), true) = (placed, abandoned && placing) {
+            // The new card starts its own reception, read afresh by the reader.
+            let began = self.now();
+            if let Some(world) = self.world.as_mut() {
+                world.begin_placement(card);
+                let (again, more, recorded) = feed(world, self.slot.as_mut(), Input::PlaceCard);
+                handled = again;
+                shown.extend(more);
+                self.keep(step.index, began, recorded);
+            }
+        }
+        let screen = self
+            .world
+            .as_ref()
+            .map_or(Screen::PlaceCard, |world| world.terminal.screen());
         let shown_text = describe_messages(&shown);
         self.log(
             step.index,

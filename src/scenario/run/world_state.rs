@@ -6,7 +6,6 @@ use chrono::NaiveDate;
 use crate::card::{Card, CardDescription};
 use crate::oqs::registry::Registry;
 use crate::oqs::{Oqs, OqsConfig};
-use crate::reader::Screen;
 use crate::reader::{Network, Terminal, TerminalConfig};
 use crate::scenario::checks::observed_reception;
 use crate::scenario::world::World;
@@ -93,7 +92,7 @@ impl WorldState {
     /// A card is placed: after a finished reception, the next one starts with a fresh reader
     /// screen on the scenario's current date.
     pub(super) fn begin_placement(&mut self, card: Option<String>) {
-        if self.terminal.screen() == Screen::Finished {
+        if self.terminal.is_finished() {
             self.finished_receptions.push(self.observed());
             let config = TerminalConfig {
                 date: self.date,
@@ -102,7 +101,33 @@ impl WorldState {
             self.terminal = Terminal::new(config);
         }
         self.reception_started = true;
-        self.reception_card = card;
+        // A reception is named after the card it read; until one was read, after the last
+        // card placed.
+        if !self.terminal.has_read_a_card() {
+            self.reception_card = card;
+        }
+    }
+
+    /// How transcripts name the current reception: by its card.
+    pub(super) fn reception_label(&self) -> String {
+        match &self.reception_card {
+            Some(name) => format!("the card `{name}`"),
+            None => "the card".to_owned(),
+        }
+    }
+
+    /// Why the reader would not take a card now (`None`: it would). A placement on a screen
+    /// that takes no card is refused before the card in the reader is taken out.
+    pub(super) fn placement_refused(&self) -> Option<String> {
+        let terminal = &self.terminal;
+        if terminal.is_finished() || terminal.screen().accepts().contains(&"place_card") {
+            return None;
+        }
+        Some(format!(
+            "{}; the reception of {} is under way: take it back first (`reception: remove_card`)",
+            terminal.unexpected("place_card"),
+            self.reception_label()
+        ))
     }
 }
 

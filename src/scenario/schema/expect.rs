@@ -86,6 +86,8 @@ pub(crate) struct ReceptionExpectDoc {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) finished: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) abandoned: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) face_failures: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) reason_of_loss: Option<String>,

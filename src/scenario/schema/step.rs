@@ -60,7 +60,8 @@ pub(crate) enum ActionDoc {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AdvanceClockDoc {
-    pub(crate) days: u32,
+    /// Signed, so that a negative or zero count gets the step's own message with the range.
+    pub(crate) days: i64,
 }
 
 impl ActionDoc {
