@@ -14,6 +14,7 @@ mod certify_reference;
 mod pcsc_client;
 mod pcsc_independent_client;
 mod pcsc_opensc;
+mod pcsc_two_slots;
 mod reader_vpcd;
 mod scenario_vpcd;
 mod serial_line;
