@@ -91,6 +91,34 @@ fn emr_parsers_read_our_results_in_both_encodings() {
         assert_eq!(kokuho["kana"], "ｺｸﾎ ｲﾁｺ");
         assert_eq!(kokuho["ratio"], Value::Null, "under 70: no ratio element");
         assert_eq!(kokuho["valid_date"], "20200401");
+        assert_eq!(kokuho["echo_missing"], serde_json::json!([]), "{kokuho}");
+
+        // taro's 限度額 A03 (fixtures/registry/clinic.yaml), statutory on this day: the result
+        // itself carries the flag and its time (docs/spec/oqs-xml.md §4.3, §37).
+        let limit = answer(
+            &files,
+            folder.path(),
+            "3",
+            &lookup_request(
+                "20250602",
+                None,
+                &Query {
+                    insurer: "01130012",
+                    symbol: Some("12345678"),
+                    number: "1234",
+                    branch: Some("01"),
+                    birthdate: "19800510",
+                },
+            ),
+        );
+        assert_eq!(limit["valid"], true, "{limit}");
+        assert_eq!(limit["limit_class"], "A03");
+        assert_eq!(limit["limit_flag"], "1");
+        assert_eq!(
+            limit["limit_time"], "20250602000000",
+            "the ProcessExecutionTime"
+        );
+        assert_eq!(limit["echo_missing"], serde_json::json!([]), "{limit}");
 
         // 70–74, 現役並み: 3割 on the 高齢受給者証.
         let elderly = answer(

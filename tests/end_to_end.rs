@@ -16,6 +16,7 @@ mod pcsc_client;
 mod pcsc_independent_client;
 mod pcsc_opensc;
 mod pcscd_foreign;
+mod pcsc_two_slots;
 mod reader_vpcd;
 mod scenario_vpcd;
 mod serial_line;

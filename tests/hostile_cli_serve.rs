@@ -149,3 +149,50 @@ fn resync_idle_is_bounded() {
         assert!(stderr.contains("1..=1000"), "{value}: {stderr}");
     }
 }
+
+/// `--phone` with a file that cannot be built stops before anything is served: no card
+/// connects to vpcd's first slot, none to its second, and the message names the file.
+#[test]
+fn a_bad_phone_file_serves_nothing_and_names_the_file() {
+    let (card_slot, phone_slot) = loop {
+        let first = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = first.local_addr().unwrap().port();
+        if let Ok(second) = TcpListener::bind(("127.0.0.1", port + 1)) {
+            break (first, second);
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let phone = dir.path().join("phone.yaml");
+    std::fs::write(&phone, "person: {}\ncard: { profile: smartphone }\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["card", "serve", "--no-latency", "--card", &standard_card()])
+        .args(["--vpcd", &card_slot.local_addr().unwrap().to_string()])
+        .arg("--phone")
+        .arg(&phone)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("phone.yaml"), "{stderr}");
+    assert!(accept_within(&card_slot, Duration::from_millis(200)).is_none());
+    assert!(accept_within(&phone_slot, Duration::from_millis(200)).is_none());
+
+    // The phone goes to vpcd's next slot, which a listening or serial card does not have.
+    for other in [["--listen", "127.0.0.1:0"], ["--serial", "/dev/null"]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+            .args(["card", "serve", "--card", &standard_card()])
+            .args(other)
+            .arg("--phone")
+            .arg(&phone)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("--phone") && stderr.contains(other[0]),
+            "{stderr}"
+        );
+    }
+}

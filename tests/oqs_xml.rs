@@ -397,7 +397,7 @@ fn a_lookup_answer_echoes_the_query_and_the_identifier_exactly() {
 #[test]
 fn a_bulk_upload_reads_every_person_and_a_download_its_number() {
     let person = |number: &str| {
-        format!("<QualificationConfirmSearchInfo><InsurerNumber>01130012</InsurerNumber><InsuredIdentificationNumber>{number}</InsuredIdentificationNumber><Birthdate>19800510</Birthdate><ArbitraryIdentifier>p{number}</ArbitraryIdentifier></QualificationConfirmSearchInfo>")
+        format!("<QualificationConfirmSearchInfo><InsurerNumber>01130012</InsurerNumber><InsuredIdentificationNumber>{number}</InsuredIdentificationNumber><Birthdate>19800510</Birthdate><LimitApplicationCertificateRelatedConsFlg>1</LimitApplicationCertificateRelatedConsFlg><ArbitraryIdentifier>p{number}</ArbitraryIdentifier></QualificationConfirmSearchInfo>")
     };
     let upload = format!("<XmlMsg><MessageHeader><QualificationConfirmationDate>20250401</QualificationConfirmationDate><MedicalInstitutionCode>1312345678</MedicalInstitutionCode><ArbitraryFileIdentifier>B-1</ArbitraryFileIdentifier></MessageHeader><MessageBody>{}{}</MessageBody></XmlMsg>", person("1"), person("2"));
     let parsed = xml::parse_bulk_upload(upload.as_bytes()).unwrap();
@@ -410,6 +410,19 @@ fn a_bulk_upload_reads_every_person_and_a_download_its_number() {
             .and_then(|e| e.arbitrary_identifier.as_deref()),
         Some("p2")
     );
+    // Each person's query needs its flag, as a single one does.
+    let without_flag = upload.replacen(
+        "<LimitApplicationCertificateRelatedConsFlg>1</LimitApplicationCertificateRelatedConsFlg>",
+        "",
+        1,
+    );
+    assert!(matches!(
+        xml::parse_bulk_upload(without_flag.as_bytes()),
+        Err(XmlError::MissingRequired {
+            element: "LimitApplicationCertificateRelatedConsFlg",
+            ..
+        })
+    ));
     let download = xml::parse_bulk_download(b"<XmlMsg><MessageHeader><MedicalInstitutionCode>1312345678</MedicalInstitutionCode></MessageHeader><MessageBody><ReceptionNumber>R1</ReceptionNumber></MessageBody></XmlMsg>").unwrap();
     assert_eq!(download.reception_number, "R1");
 }
@@ -571,7 +584,12 @@ fn lookup_answer(number: &str, insurer: &str, birth: &str, date: &str) -> CheckR
     let (oqs, _) = oqs();
     oqs.lookup_by_insurance_card(&InsuranceCardRequest {
         insurer_number: insurer.into(),
-        symbol: if insurer == "138016" { "1" } else { "12345678" }.into(),
+        symbol: if insurer.trim() == "138016" {
+            "1"
+        } else {
+            "12345678"
+        }
+        .into(),
         number: number.into(),
         branch: String::new(),
         birth_date: d(birth),
@@ -679,4 +697,137 @@ fn only_text_the_answer_encoding_can_carry_is_accepted() {
         "<InsuredCardSymbol> holds U+20BB7 (𠮷), which Shift_JIS (the terminal's --charset) cannot carry; the answer returns it exactly or not at all"
     );
     assert!(xml::check_encodable(LOOKUP_REQUEST.as_bytes(), CharacterCode::ShiftJis).is_ok());
+}
+
+/// The 限度額 elements of the answer's one `ResultOfQualificationConfirmation`, and of its echo.
+struct LimitElements {
+    result_flag: Option<String>,
+    result_time: Option<String>,
+    result_class: Option<String>,
+    echo_flag: Option<String>,
+}
+
+fn element_text(xml: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&format!("</{name}>"))?;
+    Some(xml[start..end].to_owned())
+}
+
+fn limit_elements(xml: &str) -> LimitElements {
+    let result = element_text(xml, "ResultOfQualificationConfirmation")
+        .unwrap_or_else(|| panic!("no result in {xml}"));
+    let echo = element_text(xml, "QualificationConfirmSearchInfo")
+        .unwrap_or_else(|| panic!("no echo in {xml}"));
+    assert!(
+        !result.contains("LimitApplicationCertificateRelatedConsAvailableTime"),
+        "限度額 has no AvailableTime (docs/spec/oqs-xml.md §38): {result}"
+    );
+    LimitElements {
+        result_flag: element_text(&result, "LimitApplicationCertificateRelatedConsFlg"),
+        result_time: element_text(&result, "LimitApplicationCertificateRelatedConsTime"),
+        result_class: element_text(&result, "LimitApplicationCertificateClassificationFlag"),
+        echo_flag: element_text(&echo, "LimitApplicationCertificateRelatedConsFlg"),
+    }
+}
+
+/// taro's 被保険者証 (fixtures/registry/clinic.yaml: 限度額 A03 from 2024-04-01) asked on `date`
+/// at 09:30:15 with the query's flag `flag`.
+fn taro_lookup_xml(date: &str, flag: &str) -> String {
+    let (oqs, _) = oqs();
+    let request = LOOKUP_REQUEST
+        .replace("20250401", date)
+        .replace(
+            "</ArbitraryFileIdentifier>",
+            &format!("</ArbitraryFileIdentifier><ProcessExecutionTime>{date}093015</ProcessExecutionTime>"),
+        )
+        .replace(
+            "<LimitApplicationCertificateRelatedConsFlg>1<",
+            &format!("<LimitApplicationCertificateRelatedConsFlg>{flag}<"),
+        );
+    text(&oqs.lookup_by_insurance_card(&lookup(&request)))
+}
+
+#[test]
+fn a_lookup_answered_with_limit_information_carries_the_consent_in_the_result() {
+    // Consented in the query before 2024-10-07: the information, the flag 1 and its ConsTime
+    // (the ProcessExecutionTime, docs/spec/oqs-xml.md §37) inside the result.
+    let consented = limit_elements(&taro_lookup_xml("20240603", "1"));
+    assert_eq!(consented.result_class.as_deref(), Some("A03"));
+    assert_eq!(consented.result_flag.as_deref(), Some("1"));
+    assert_eq!(consented.result_time.as_deref(), Some("20240603093015"));
+    assert_eq!(consented.echo_flag.as_deref(), Some("1"));
+
+    // Not consented before 2024-10-07: no information, the flag 0 and no time (§36).
+    let declined = limit_elements(&taro_lookup_xml("20240603", "0"));
+    assert_eq!(declined.result_class, None);
+    assert_eq!(declined.result_flag.as_deref(), Some("0"));
+    assert_eq!(declined.result_time, None);
+    assert_eq!(declined.echo_flag.as_deref(), Some("0"));
+
+    // From 2024-10-07 the information is statutory: provided whatever the query's flag, and
+    // the result says so as it does for a card; the echo keeps what the query sent.
+    let statutory = limit_elements(&taro_lookup_xml("20250602", "0"));
+    assert_eq!(statutory.result_class.as_deref(), Some("A03"));
+    assert_eq!(statutory.result_flag.as_deref(), Some("1"));
+    assert_eq!(statutory.result_time.as_deref(), Some("20250602093015"));
+    assert_eq!(statutory.echo_flag.as_deref(), Some("0"));
+}
+
+#[test]
+fn a_lookup_without_the_limit_consent_flag_is_refused_naming_it() {
+    let flag =
+        "<LimitApplicationCertificateRelatedConsFlg>1</LimitApplicationCertificateRelatedConsFlg>";
+    for request in [
+        LOOKUP_REQUEST.replace(flag, ""),
+        LOOKUP_REQUEST.replace(
+            flag,
+            "<LimitApplicationCertificateRelatedConsFlg> </LimitApplicationCertificateRelatedConsFlg>",
+        ),
+    ] {
+        let error = xml::parse_request(request.as_bytes()).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                XmlError::MissingRequired {
+                    element: "LimitApplicationCertificateRelatedConsFlg",
+                    section: "QualificationConfirmSearchInfo",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+    }
+
+    // Through the file interface: an error file naming the element, the terminal's `.err`,
+    // and no answer.
+    let (oqs, _) = oqs();
+    let folder = tempfile::tempdir().unwrap();
+    let files = myna_hil::oqs::files::FileInterface::new(folder.path(), std::sync::Arc::new(oqs))
+        .unwrap()
+        .with_settle(std::time::Duration::from_millis(1));
+    std::fs::write(
+        folder.path().join("req/OQSsiquc01req_noflag.xml"),
+        LOOKUP_REQUEST.replace(flag, ""),
+    )
+    .unwrap();
+    files.drain().unwrap();
+    let message = std::fs::read_to_string(
+        folder
+            .path()
+            .join("req/error/OQSsiquc01req_noflag.xml.error.txt"),
+    )
+    .unwrap();
+    assert!(
+        message.contains(
+            "missing <LimitApplicationCertificateRelatedConsFlg> in QualificationConfirmSearchInfo"
+        ),
+        "{message}"
+    );
+    let err = std::fs::read_to_string(folder.path().join("res/OQSsiquc01req_noflag.err")).unwrap();
+    assert!(
+        err.contains("LimitApplicationCertificateRelatedConsFlg"),
+        "{err}"
+    );
+    assert!(!folder.path().join("res/OQSsiquc01res_noflag.xml").exists());
 }

@@ -1018,7 +1018,9 @@ fn qualification_result(
     let medication = information(consent.medication);
     let diagnosis = information(consent.medical_treatment);
     let surgery = information(consent.surgery);
-    let limit_consent = consent_elements(by_card.then_some(limit_provided), at);
+    // The 限度額 flag in the result says whether the information is provided, for a card
+    // and for a 被保険者証 lookup alike, with its ConsTime when 1 (docs/spec/oqs-xml.md §4.3).
+    let limit_consent = consent_elements(Some(limit_provided), at);
     let diseases_consent = consent_elements((by_card && !diseases.is_empty()).then_some(true), at);
     let hide_address = person.address_not_disclosed();
     let symbol = qualification.symbol();

@@ -7,8 +7,9 @@
 //! `MessageBody` holding the query **inside** `QualificationConfirmSearchInfo`:
 //! `InsurerNumber` (8 digits, or 6 unpadded / space- / zero-padded), `InsuredCardSymbol`
 //! (optional), `InsuredIdentificationNumber`, `InsuredBranchNumber` (optional, may be empty:
-//! any 枝番), `Birthdate`, `LimitApplicationCertificateRelatedConsFlg` (0/1, default 1) and
-//! `ArbitraryIdentifier` (optional, echoed). The keys written directly under `MessageBody`
+//! any 枝番), `Birthdate`, `LimitApplicationCertificateRelatedConsFlg` (0/1, required: a
+//! query without it, or with it empty, is refused naming it) and `ArbitraryIdentifier`
+//! (optional, echoed). The keys written directly under `MessageBody`
 //! (the harness's former flat layout) are refused with an error saying where they belong;
 //! `ReferenceClassification` and `CharacterCodeIdentifier` are result elements and refused in
 //! a request (the result encoding is the terminal's setting, `oqs serve --charset`).
@@ -114,6 +115,16 @@ pub enum XmlError {
     /// A required element is absent.
     #[error("missing <{0}>")]
     Missing(&'static str),
+    /// A required element is absent, with why it is required (what the answer would lack).
+    #[error("missing <{element}> in {section}: {why}")]
+    MissingRequired {
+        /// The element.
+        element: &'static str,
+        /// Where it belongs.
+        section: &'static str,
+        /// Why it is required.
+        why: &'static str,
+    },
     /// An element whose value is not what the interface allows.
     #[error("<{element}>: {message}")]
     Value {
@@ -477,9 +488,26 @@ fn read_search_info(element: &Element, header: &Header) -> Result<InsuranceCardR
         time: header.time,
         arbitrary_file_identifier: header.arbitrary_file_identifier.clone(),
         character_code: CharacterCode::default(),
-        limit_consent: leaves.flag("LimitApplicationCertificateRelatedConsFlg", true)?,
+        limit_consent: limit_consent(&leaves)?,
         echo: Some(echo),
     })
+}
+
+/// The query's `LimitApplicationCertificateRelatedConsFlg`, which is required: the public
+/// models make it so (docs/spec/oqs-xml.md §15), and the answer echoes the query with it
+/// (§27), so a query without it would get an echo that strict EMR parsers reject. Such a query
+/// is refused rather than answered with an invented value.
+fn limit_consent(leaves: &Leaves<'_>) -> Result<bool, XmlError> {
+    const FLAG: &str = "LimitApplicationCertificateRelatedConsFlg";
+    if leaves.get(FLAG).is_none() {
+        return Err(XmlError::MissingRequired {
+            element: FLAG,
+            section: SEARCH_INFO,
+            why: "the public models require it (0 or 1; clients send 1) and the answer echoes \
+                  the query with it",
+        });
+    }
+    leaves.flag(FLAG, true)
 }
 
 fn read_card_check(element: &Element, header: Header) -> Result<CheckRequest, XmlError> {

@@ -10,6 +10,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::oqs::codes::ReasonOfLoss;
+
 /// A message shown on the reader's screen. Serialized as its code (`"002"`, `"H101"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MessageCode {
@@ -301,6 +303,22 @@ pub enum FallbackGuidance {
 }
 
 impl FallbackGuidance {
+    /// The guidance for 無効 (QualificationValidity 2), by the answer's `ReasonOfLoss`. Right
+    /// after a job change (`03` 医療保険等の資格取得: the old qualification is lost and the new
+    /// one not yet registered, or the answer would be 3) the new insurer's 資格情報のお知らせ
+    /// comes first, as the seeds advise bringing it then, and the 被保険者資格申立書 after it
+    /// (docs/spec/qualification.md §5); any other loss gets the form alone.
+    pub(crate) fn for_invalid(reason_of_loss: Option<&str>) -> &'static [FallbackGuidance] {
+        if reason_of_loss == Some(ReasonOfLoss::OtherInsurance.code()) {
+            &[
+                Self::QualificationInformationNotice,
+                Self::QualificationStatement,
+            ]
+        } else {
+            &[Self::QualificationStatement]
+        }
+    }
+
     pub(crate) fn text(self) -> &'static str {
         match self {
             Self::EmergencyQualificationCheck => {
@@ -343,6 +361,19 @@ mod tests {
             "{}",
             error.valid
         );
+    }
+
+    #[test]
+    fn invalid_right_after_a_job_change_adds_the_notice_to_the_form() {
+        use FallbackGuidance as G;
+        // ReasonOfLoss codes as the answers write them (docs/spec/oqs-xml.md §4.3).
+        assert_eq!(
+            G::for_invalid(Some("03")),
+            [G::QualificationInformationNotice, G::QualificationStatement]
+        );
+        for other in [Some("01"), Some("02"), Some("99"), None] {
+            assert_eq!(G::for_invalid(other), [G::QualificationStatement]);
+        }
     }
 
     #[test]

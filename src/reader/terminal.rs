@@ -892,7 +892,13 @@ impl InputHandling<'_, '_> {
             Some(QualificationValidity::Valid) => (None, &[]),
             Some(QualificationValidity::Invalid) => (
                 Some(MessageCode::QualificationInvalid),
-                &[G::QualificationStatement],
+                G::for_invalid(
+                    response
+                        .body
+                        .result_list
+                        .first()
+                        .and_then(|result| result.reason_of_loss.as_deref()),
+                ),
             ),
             Some(QualificationValidity::InvalidNewQualificationExists) => (
                 Some(MessageCode::QualificationInvalidNewExists),

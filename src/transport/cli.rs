@@ -26,7 +26,9 @@ pub(crate) const MAX_RESYNC_IDLE_MS: u64 = 1000;
 #[command(
     after_help = "While serving: SIGUSR1 removes the card, SIGUSR2 inserts it again (its PIN counters and files \
 are kept), Ctrl-C or SIGTERM stops cleanly.\n\nExample: myna-hil card serve --card fixtures/cards/standard.yaml, then \
-`opensc-tool -n` and `pkcs15-tool -D` in another terminal."
+`opensc-tool -n` and `pkcs15-tool -D` in another terminal.\n\nCard and phone (the face reader's card slot and the \
+generic reader, docs/field.md): myna-hil card serve --card fixtures/cards/standard.yaml --phone \
+fixtures/cards/standard_phone_android.yaml serves the card in \"Virtual PCD 00 00\" and the phone in \"Virtual PCD 00 01\"."
 )]
 pub(crate) struct ServeArgs {
     /// Card description (YAML: person + card).
@@ -49,6 +51,11 @@ pub(crate) struct ServeArgs {
     /// out to both of its slots, makes pcscd abort without it; the phone does not need it).
     #[arg(long, requires = "listen")]
     pub(crate) single_slot: bool,
+    /// Also serve this card file in vpcd's next slot (PORT+1: "Virtual PCD 00 01", the clinic's
+    /// generic reader) while the card stays in PORT: typically a phone token (profile
+    /// `smartphone` or `smartphone_ios`). The signals and `--record` concern the card only.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["serial", "listen"])]
+    pub(crate) phone: Option<PathBuf>,
     /// Serve on a serial line instead (a hardware card-emulation front end), same framing.
     #[arg(long, value_name = "DEV")]
     pub(crate) serial: Option<String>,
@@ -170,6 +177,11 @@ fn load_card(path: &std::path::Path) -> Result<Card, CardCliError> {
 /// Serves the emulated card (vpcd, listen or serial) until Ctrl-C or SIGTERM.
 pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode, CardCliError> {
     let card = load_card(&args.card)?;
+    // The phone is checked before anything is served, so a bad file serves nothing.
+    let phone = match &args.phone {
+        Some(path) => Some((load_card(path)?, next_slot_address(&args.vpcd)?)),
+        None => None,
+    };
     let transport = match (&args.serial, &args.listen) {
         (Some(device), _) => format!("serial:{device}@{}", args.baud),
         (None, Some(address)) => format!("listen:{address}"),
@@ -230,14 +242,65 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode, CardCliError> {
         }
         (None, None) => serve::spawn_vpcd(card, VpcdConfig::new(args.vpcd.clone()), options)?,
     };
+    let phone = match phone {
+        Some((phone, address)) => Some(spawn_phone(phone, address, &args)?),
+        None => None,
+    };
     eprintln!(
         "serving {} on {place} (pid {}): SIGUSR1 removes the card, SIGUSR2 inserts it, Ctrl-C stops",
         args.card.display(),
         std::process::id()
     );
-    drive_with_signals(&server)?;
+    if let (Some(path), Some((_, address))) = (&args.phone, &phone) {
+        eprintln!(
+            "serving the phone {} on vpcd:{address} (vpcd's second slot, \"Virtual PCD 00 01\")",
+            path.display()
+        );
+    }
+    let driven = drive_with_signals(&server);
+    if let Some((phone, _)) = phone {
+        phone.handle().shutdown();
+        phone.join()?;
+    }
+    driven?;
     server.join()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// vpcd's next slot after `address` (`HOST:PORT` → `HOST:PORT+1`): Debian's vpcd listens on
+/// PORT for "Virtual PCD 00 00" and on PORT+1 for "… 00 01".
+fn next_slot_address(address: &str) -> Result<String, CardCliError> {
+    let port = address
+        .rsplit_once(':')
+        .and_then(|(host, port)| Some((host, port.parse::<u16>().ok()?)));
+    match port {
+        Some((host, port)) => match port.checked_add(1) {
+            Some(next) => Ok(format!("{host}:{next}")),
+            None => Err(CardCliError::Usage(format!(
+                "--vpcd {address}: the phone's slot would be port 65536"
+            ))),
+        },
+        None => Err(CardCliError::Usage(format!(
+            "--vpcd {address}: not HOST:PORT, so the phone's slot (PORT+1) is unknown"
+        ))),
+    }
+}
+
+/// Serves the phone token at `address` (vpcd's slot after the card's); the server and its
+/// address.
+fn spawn_phone(
+    phone: Card,
+    address: String,
+    args: &ServeArgs,
+) -> Result<(RunningServer<Card>, String), CardCliError> {
+    let options = ServeOptions {
+        apply_latency: !args.no_latency,
+        answer_identification: !args.no_identification,
+        start_removed: false,
+        sink: None,
+    };
+    let server = serve::spawn_vpcd(phone, VpcdConfig::new(address.clone()), options)?;
+    Ok((server, address))
 }
 
 /// Turns signals into slot events until a stop signal arrives or the server ends by itself.
@@ -398,5 +461,24 @@ pub(crate) fn compare(args: CompareArgs) -> Result<ExitCode, CardCliError> {
         Err(CardCliError::Unsupported(
             "this build has no PC/SC support: rebuild with `--features pcsc` (needs libpcsclite-dev and pkg-config)",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_phone_goes_to_the_port_after_the_cards() {
+        assert_eq!(
+            next_slot_address("127.0.0.1:35963").unwrap(),
+            "127.0.0.1:35964"
+        );
+        assert_eq!(next_slot_address("[::1]:35963").unwrap(), "[::1]:35964");
+        assert_eq!(next_slot_address("winhost:7000").unwrap(), "winhost:7001");
+        for bad in ["127.0.0.1:65535", "127.0.0.1", "127.0.0.1:port"] {
+            let error = next_slot_address(bad).unwrap_err().to_string();
+            assert!(error.contains(bad), "{error}");
+        }
     }
 }

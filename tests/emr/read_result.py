@@ -9,8 +9,18 @@ standard library only, and prints what it read as JSON: an independent parser fo
   (MC-R isValid);
 - the burden ratio: InsuredPartialContributionRatio only for insurer numbers 39xxxxxx (MC-R,
   ST), else ElderlyRecipientContributionRatio, else none;
-- ArbitraryFileIdentifier is also found by exact substring, as EO pairs results.
+- ArbitraryFileIdentifier is also found by exact substring, as EO pairs results;
+- the echoed QualificationConfirmSearchInfo must hold what MC-R's model requires of it
+  (InsurerNumber, InsuredIdentificationNumber, Birthdate, LimitApplicationCertificateRelatedConsFlg);
+  the elements it lacks are listed, as a strict parser would refuse the answer for them.
 """
+
+ECHO_REQUIRED = (
+    "InsurerNumber",
+    "InsuredIdentificationNumber",
+    "Birthdate",
+    "LimitApplicationCertificateRelatedConsFlg",
+)
 import json
 import re
 import sys
@@ -49,6 +59,10 @@ def main(path):
         "echo_insurer": text_of(message_body, "QualificationConfirmSearchInfo/InsurerNumber"),
         "afi": text_of(header, "ArbitraryFileIdentifier"),
     }
+    echo = message_body.find("QualificationConfirmSearchInfo")
+    out["echo_missing"] = (
+        None if echo is None else [name for name in ECHO_REQUIRED if not text_of(echo, name)]
+    )
     afi_raw = re.search(r"<ArbitraryFileIdentifier>(.*?)</ArbitraryFileIdentifier>", text)
     out["afi_raw"] = afi_raw.group(1) if afi_raw else None
     out["valid"] = (
@@ -77,6 +91,11 @@ def main(path):
             "pharmacists_time": text_of(r, "PharmacistsInfoConsTime"),
             "pharmacists_available": text_of(r, "PharmacistsInfoAvailableTime"),
             "diagnosis_time": text_of(r, "DiagnosisInfoConsTime"),
+            "limit_flag": text_of(r, "LimitApplicationCertificateRelatedConsFlg"),
+            "limit_time": text_of(r, "LimitApplicationCertificateRelatedConsTime"),
+            "limit_class": text_of(
+                r, "LimitApplicationCertificateRelatedInfo/LimitApplicationCertificateClassificationFlag"
+            ),
         })
     print(json.dumps(out, ensure_ascii=False))
 
