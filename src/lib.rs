@@ -9,6 +9,7 @@ pub mod apdu;
 pub mod bench;
 pub mod card;
 pub mod certify;
+pub(crate) mod excerpt;
 pub mod oqs;
 pub mod person;
 pub mod pki;

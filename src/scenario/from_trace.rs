@@ -516,7 +516,7 @@ fn withholding_secrets(mut exchange: ApduExchange) -> ApduExchange {
     if exchange.withheld.is_some() {
         return exchange;
     }
-    if let Some(range) = crate::apdu::secret_range(&exchange.command) {
+    if let Some(range) = crate::trace::redact::secret_bytes(&exchange.command) {
         exchange.command[range.clone()].fill(0);
         exchange.withheld = Some(range);
     }

@@ -6,6 +6,7 @@
 pub mod cli;
 pub(crate) mod exchange;
 pub mod import;
+pub(crate) mod lines;
 pub mod record;
 pub(crate) mod redact;
 
