@@ -287,6 +287,10 @@ fn recorded_answer(exchange: &ApduExchange) -> String {
     }
 }
 
+/// Why a command whose secret was hidden inside secure messaging is not sent.
+pub(crate) const PIN_INSIDE_SECURE_MESSAGING: &str =
+    "not reproducible: PIN inside secure messaging (its cryptogram was not recorded)";
+
 /// The bytes to send for a recorded command, substituting a secret where the recording hid it
 /// (`selection` is what the session had selected, `secrets` the card's own); why not, when the
 /// command cannot be reproduced. A redacted VERIFY presents the card's value where the
@@ -304,6 +308,12 @@ pub(crate) fn command_to_send(
     let [cla, ins, p1, p2, ..] = exchange.command[..] else {
         return Err("a redacted command shorter than its header".to_owned());
     };
+    // A secret under a secure-messaging class travels inside a cryptogram under the session
+    // key: writing the card's PIN in its place would send a plaintext VERIFY under CLA 08,
+    // which no card answers as the recorded one did.
+    if crate::trace::redact::secure_messaging_class(cla) {
+        return Err(PIN_INSIDE_SECURE_MESSAGING.to_owned());
+    }
     let instruction = Instruction::of(cla, ins);
     // CHANGE REFERENCE DATA with P1 01 and CHANGE KEY carry the new value only.
     let new_value_only =

@@ -40,12 +40,18 @@ const INS_VERIFY_ODD: u8 = 0x21;
 /// ENVELOPE, even and odd (ISO/IEC 7816-4 §11.7.2): its data is (a piece of) another command,
 /// perhaps a VERIFY.
 const INS_ENVELOPE: [u8; 2] = [0xC2, 0xC3];
-/// First bytes of a secure-messaging data object that carries a cryptogram (ISO/IEC 7816-4
-/// §10.2.2: `85`, `87`; the text AP's `86`, docs/spec/card-measured.md §6.10).
-const SM_CRYPTOGRAM_TAGS: [u8; 3] = [0x85, 0x86, 0x87];
+/// The tags a secure-messaging data object starts with (ISO/IEC 7816-4 §10.2: context-specific
+/// class, `80`–`BF`; the text AP's `86` cryptogram and `96` expected length,
+/// docs/spec/card-measured.md §6.10). A PIN (digits, letters) never starts so.
+const SM_DATA_OBJECT_TAGS: std::ops::RangeInclusive<u8> = 0x80..=0xBF;
+
+/// Whether `cla` is an interindustry class with secure-messaging bits (`08`, `0C` …).
+pub(crate) fn secure_messaging_class(cla: u8) -> bool {
+    cla & 0x80 == 0 && cla & 0x0C != 0
+}
 
 /// Whether `ins` may carry a secret, in whatever class.
-fn may_carry_secret(ins: u8) -> bool {
+pub(crate) fn may_carry_secret(ins: u8) -> bool {
     matches!(
         ins,
         INS_VERIFY
@@ -63,10 +69,13 @@ pub(crate) fn secret_bytes(capdu: &[u8]) -> Option<Range<usize>> {
     if !may_carry_secret(*ins) {
         return None;
     }
-    let secure_messaging = cla & 0x80 == 0 && cla & 0x0C != 0;
     match Command::parse(capdu) {
         Ok(command) if command.data.is_empty() => None,
-        Ok(command) if secure_messaging && SM_CRYPTOGRAM_TAGS.contains(&command.data[0]) => None,
+        Ok(command)
+            if secure_messaging_class(*cla) && SM_DATA_OBJECT_TAGS.contains(&command.data[0]) =>
+        {
+            None
+        }
         Ok(command) => {
             let start = if command.extended { 7 } else { 5 };
             Some(start..start + command.data.len())
@@ -195,9 +204,11 @@ mod tests {
         // digits (no SM data object): hidden, not taken for a cryptogram.
         let plain_sm = [0x08, 0x20, 0x00, 0x80, 0x04, 0x39, 0x38, 0x37, 0x36];
         assert_eq!(command_hex(&plain_sm, true).0, "0820008004XXXXXXXX");
-        // A real cryptogram object is kept, as the replay needs it.
+        // A real cryptogram object is kept, as the replay needs it, and so is an SM Le object.
         let cryptogram = [0x08, 0x20, 0x00, 0x80, 0x04, 0x86, 0x02, 0x01, 0xAA];
         assert!(!command_hex(&cryptogram, true).1);
+        let expected_length = [0x08, 0x20, 0x00, 0x94, 0x05, 0x96, 0x03, 0x00, 0x00, 0x00];
+        assert!(!command_hex(&expected_length, true).1);
         for (command, hidden) in [
             (&longer[..], 5),
             (&zero, 5),
