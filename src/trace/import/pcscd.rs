@@ -178,11 +178,12 @@ fn too_long(what: &str) -> String {
 
 /// A line for an error message: its start, quoted, and how long it was when it was cut.
 fn shown_line(raw: &str, line: &BoundedLine) -> String {
-    let shown = quoted(raw, SHOWN_CHARS);
     if line.cut() {
-        format!("{shown} (a line of {} bytes)", line.length)
+        // Only the line's start was read: say its length in bytes, not what was kept.
+        let start: String = raw.chars().take(SHOWN_CHARS).collect();
+        format!("{start:?}… (a line of {} bytes)", line.length)
     } else {
-        shown
+        quoted(raw, SHOWN_CHARS)
     }
 }
 
@@ -268,7 +269,13 @@ impl Dump {
             if cut_here && token.len() < 2 {
                 break;
             }
-            let mut message = format!("`{}` is not a hex byte", bounded(token, SHOWN_CHARS));
+            // A token cut with its line is shown by its start only: its length is unknown.
+            let shown = if cut_here {
+                format!("{}…", token.chars().take(SHOWN_CHARS).collect::<String>())
+            } else {
+                bounded(token, SHOWN_CHARS)
+            };
+            let mut message = format!("`{shown}` is not a hex byte");
             if let Some(length) = self.cut {
                 message.push_str(&format!(" (in a line of {length} bytes)"));
             }
