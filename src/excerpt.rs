@@ -7,19 +7,20 @@
 /// that a value echoed from a 20 MB line does not print 20 MB.
 pub(crate) const MAX_MESSAGE_CHARS: usize = 2000;
 
-/// `text`, cut to `max_chars` characters with what was left out said
-/// (`…  (N more characters)`).
-pub(crate) fn bounded(text: &str, max_chars: usize) -> String {
-    let mut kept = String::new();
-    let mut chars = text.chars();
-    for c in chars.by_ref().take(max_chars) {
-        kept.push(c);
+/// The first `max_chars` characters of `text`, and how many characters were left out.
+pub(crate) fn cut(text: &str, max_chars: usize) -> (&str, usize) {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => (&text[..end], text[end..].chars().count()),
+        None => (text, 0),
     }
-    let more = chars.count();
-    if more == 0 {
-        kept
-    } else {
-        format!("{kept}… ({more} more characters)")
+}
+
+/// `text`, cut to `max_chars` characters with what was left out said
+/// (`… (N more characters)`).
+pub(crate) fn bounded(text: &str, max_chars: usize) -> String {
+    match cut(text, max_chars) {
+        (kept, 0) => kept.to_owned(),
+        (kept, more) => format!("{kept}… ({more} more characters)"),
     }
 }
 
@@ -27,12 +28,9 @@ pub(crate) fn bounded(text: &str, max_chars: usize) -> String {
 /// `max_chars` characters of `text` first, so that neither its length nor its escaping can
 /// make the message grow with the input.
 pub(crate) fn quoted(text: &str, max_chars: usize) -> String {
-    let shown: String = text.chars().take(max_chars).collect();
-    let more = text.chars().count() - shown.chars().count();
-    if more == 0 {
-        format!("{shown:?}")
-    } else {
-        format!("{shown:?}… ({more} more characters)")
+    match cut(text, max_chars) {
+        (kept, 0) => format!("{kept:?}"),
+        (kept, more) => format!("{kept:?}… ({more} more characters)"),
     }
 }
 

@@ -607,7 +607,12 @@ fn write_inferred_card(
     let _ = writeln!(yaml, "# unknown:");
     let _ = writeln!(
         yaml,
-        "#   - the holder (person:): not in the trace; a synthetic one stands in"
+        "#   - the holder (person:): {}",
+        if holder.is_some() {
+            "personal data, not copied; a synthetic one of the same shape stands in"
+        } else {
+            "not in the trace; a synthetic one stands in"
+        }
     );
     let _ = writeln!(
         yaml,

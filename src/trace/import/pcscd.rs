@@ -23,7 +23,7 @@ use std::io::BufRead;
 use std::time::Duration;
 
 use super::{describe_start, peek_start, Imported, ParseError, Position, MAX_APDU_LEN};
-use crate::excerpt::{bounded, quoted};
+use crate::excerpt::{bounded, cut, quoted};
 use crate::trace::exchange::{ApduExchange, Event, ExchangeAnswer};
 use crate::trace::lines::{read_bounded_line, BoundedLine};
 
@@ -180,7 +180,7 @@ fn too_long(what: &str) -> String {
 fn shown_line(raw: &str, line: &BoundedLine) -> String {
     if line.cut() {
         // Only the line's start was read: say its length in bytes, not what was kept.
-        let start: String = raw.chars().take(SHOWN_CHARS).collect();
+        let (start, _) = cut(raw, SHOWN_CHARS);
         format!("{start:?}… (a line of {} bytes)", line.length)
     } else {
         quoted(raw, SHOWN_CHARS)
@@ -271,7 +271,7 @@ impl Dump {
             }
             // A token cut with its line is shown by its start only: its length is unknown.
             let shown = if cut_here {
-                format!("{}…", token.chars().take(SHOWN_CHARS).collect::<String>())
+                format!("{}…", cut(token, SHOWN_CHARS).0)
             } else {
                 bounded(token, SHOWN_CHARS)
             };
