@@ -615,20 +615,23 @@ fn a_pcscd_dump_longer_than_an_apdu_is_skipped_and_its_answer_passed_over() {
     text.push_str(
         "\n00000355 SW: 90 00\n00000004 APDU: 00 A4 04 0C 02 3F 00\n00000355 SW: 6A 82\n",
     );
-    // A whole APDU's dump of the longest length is kept (65,544 bytes).
+    // A whole APDU's dump of the longest length is kept (65,544 bytes), one byte more is not
+    // (a line short enough to be read whole).
     text.push_str("00000004 APDU: ");
     text.push_str(&"00 ".repeat(65_544));
+    text.push_str("\n00000355 SW: 90 00\n00000004 APDU: ");
+    text.push_str(&"00 ".repeat(65_545));
     text.push_str("\n00000355 SW: 90 00\n");
     std::fs::write(&log, &text).unwrap();
     let trace = dir.path().join("long.jsonl");
     let (code, stderr) = import_cli("pcscd", &log, &trace);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stderr.contains("2 APDUs, 0 other events, 1 skipped"),
+        stderr.contains("2 APDUs, 0 other events, 2 skipped"),
         "{stderr}"
     );
     assert!(
-        stderr.contains(&format!("1 × {TOO_LONG_COMMAND} (first at line 1)")),
+        stderr.contains(&format!("2 × {TOO_LONG_COMMAND} (first at line 1)")),
         "{stderr}"
     );
     let lines = read_trace(&trace).unwrap();
