@@ -34,13 +34,13 @@ pub enum PinRecording {
 /// mistake a redacted PIN for a real one.
 pub(crate) const REDACTED_BYTE: &str = "XX";
 
-/// VERIFY with an odd instruction byte (ISO/IEC 7816-4 §11.5.6: its data is a BER-TLV
+/// VERIFY with an odd instruction byte (ISO/IEC 7816-4: its data is a BER-TLV
 /// object, which may hold the PIN).
 const INS_VERIFY_ODD: u8 = 0x21;
-/// ENVELOPE, even and odd (ISO/IEC 7816-4 §11.7.2): its data is (a piece of) another command,
+/// ENVELOPE, even and odd (ISO/IEC 7816-4): its data is (a piece of) another command,
 /// perhaps a VERIFY.
 const INS_ENVELOPE: [u8; 2] = [0xC2, 0xC3];
-/// The tags a secure-messaging data object starts with (ISO/IEC 7816-4 §10.2: context-specific
+/// The tags a secure-messaging data object starts with (ISO/IEC 7816-4: context-specific
 /// class, `80`–`BF`; the text AP's `86` cryptogram and `96` expected length,
 /// docs/spec/card-measured.md §6.10). A PIN (digits, letters) never starts so.
 const SM_DATA_OBJECT_TAGS: std::ops::RangeInclusive<u8> = 0x80..=0xBF;

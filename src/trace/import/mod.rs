@@ -57,7 +57,7 @@ pub struct Skipped {
 }
 
 /// The longest APDU an import accepts, command or answer: an extended case-4 command (4 header
-/// bytes, 3 of Lc, 65,535 of data, 2 of Le; ISO/IEC 7816-4 §5.1). Anything longer is not an
+/// bytes, 3 of Lc, 65,535 of data, 2 of Le; ISO/IEC 7816-4). Anything longer is not an
 /// APDU (an endless CCID chain, a corrupt length) and is skipped, counted.
 pub const MAX_APDU_LEN: usize = 65_544;
 
