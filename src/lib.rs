@@ -10,6 +10,7 @@ pub mod bench;
 pub mod card;
 pub mod certify;
 pub mod cli;
+pub(crate) mod excerpt;
 pub mod oqs;
 pub mod person;
 pub mod pki;

@@ -13,6 +13,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("apdu", 1),
     ("person", 1),
     ("yaml", 1),
+    ("excerpt", 1),
     ("card", 2),
     ("pki", 2),
     ("oqs", 2),

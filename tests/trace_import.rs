@@ -407,3 +407,375 @@ fn the_documented_sample_pcscd_log_imports_and_replays() {
         "{stdout}"
     );
 }
+
+/// Runs `trace import --from FORMAT CAPTURE -o TRACE`: exit code and stderr.
+fn import_cli(format: &str, capture: &std::path::Path, trace: &std::path::Path) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_myna-hil"))
+        .args(["trace", "import", "--from", format])
+        .arg(capture)
+        .arg("-o")
+        .arg(trace)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn error_messages_show_an_excerpt_of_a_huge_bad_token_or_last_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("out.jsonl");
+    // A 2 MB bad token in an APDU dump, not on the last line.
+    let log = dir.path().join("token.log");
+    let mut text = String::from("00000004 APDU: 00 A4 ");
+    text.push_str(&"Z".repeat(2_000_000));
+    text.push_str("\n00000355 SW: 90 00\n");
+    std::fs::write(&log, &text).unwrap();
+    let (code, stderr) = import_cli("pcscd", &log, &trace);
+    assert_eq!(code, 2, "{}", &stderr[..stderr.len().min(500)]);
+    assert!(stderr.len() < 1_000, "{} bytes of stderr", stderr.len());
+    assert!(stderr.contains("line 1: `ZZZZ"), "{stderr}");
+    assert!(stderr.contains("is not a hex byte"), "{stderr}");
+    assert!(stderr.contains("(in a line of 2000021 bytes)"), "{stderr}");
+
+    // A 2 MB last line of control bytes, cut off (no newline).
+    let log = dir.path().join("control.log");
+    let mut text = String::from("00000004 APDU: 00 A4 04 0C 02 3F 00\n00000355 SW: 90 00\n");
+    text.push_str(&"\u{1}".repeat(2_000_000));
+    std::fs::write(&log, &text).unwrap();
+    let (code, stderr) = import_cli("pcscd", &log, &trace);
+    assert_eq!(code, 2);
+    assert!(stderr.len() < 1_000, "{} bytes of stderr", stderr.len());
+    assert!(
+        stderr.contains("line 3: truncated: the log ends inside a line: \"\\u{1}"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(a line of 2000000 bytes)"), "{stderr}");
+}
+
+/// A pcap file of `packets` (USBPcap) with a snap length: every packet is cut to it, with
+/// its original length recorded.
+fn pcap_file(snaplen: u32, packets: &[Vec<u8>]) -> Vec<u8> {
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    let header = PcapHeader {
+        snaplen,
+        datalink: DataLink::USBPCAP,
+        ts_resolution: pcap_file::TsResolution::NanoSecond,
+        endianness: pcap_file::Endianness::Little,
+        ..PcapHeader::default()
+    };
+    let mut writer = PcapWriter::with_header(Vec::new(), header).unwrap();
+    for (index, data) in packets.iter().enumerate() {
+        let kept = &data[..data.len().min(snaplen as usize)];
+        writer
+            .write_packet(&PcapPacket::new(
+                Duration::from_secs(START_SECONDS) + Duration::from_millis(10 * index as u64),
+                data.len() as u32,
+                kept,
+            ))
+            .unwrap();
+    }
+    writer.into_writer()
+}
+
+/// The same packets as a pcapng capture with the same snap length.
+fn pcapng_file_cut(snaplen: u32, packets: &[Vec<u8>]) -> Vec<u8> {
+    let mut writer = PcapNgWriter::new(Vec::new()).unwrap();
+    writer
+        .write_pcapng_block(InterfaceDescriptionBlock {
+            linktype: DataLink::USBPCAP,
+            snaplen,
+            options: vec![InterfaceDescriptionOption::IfTsResol(9)],
+        })
+        .unwrap();
+    for (index, data) in packets.iter().enumerate() {
+        writer
+            .write_pcapng_block(EnhancedPacketBlock {
+                interface_id: 0,
+                timestamp: Duration::from_secs(START_SECONDS)
+                    + Duration::from_millis(10 * index as u64),
+                original_len: data.len() as u32,
+                data: Cow::Borrowed(&data[..data.len().min(snaplen as usize)]),
+                options: vec![],
+            })
+            .unwrap();
+    }
+    writer.into_inner()
+}
+
+#[test]
+fn a_pcap_with_a_snap_length_imports_like_the_same_pcapng() {
+    // 27 bytes of USBPcap header, 10 of CCID header: the 300-byte answer and the 200-byte
+    // chained block are cut at 96 bytes, SELECT, VERIFY and the power messages are not.
+    let snaplen = 96;
+    let packets = session_packets();
+    let as_pcap = pcapng::parse(&pcap_file(snaplen, &packets)).unwrap();
+    let as_pcapng = pcapng::parse(&pcapng_file_cut(snaplen, &packets)).unwrap();
+    assert_eq!(as_pcap.transcript, as_pcapng.transcript);
+    let reasons = |imported: &myna_hil::trace::import::Imported| -> Vec<String> {
+        imported.skipped.iter().map(|s| s.reason.clone()).collect()
+    };
+    assert_eq!(reasons(&as_pcap), reasons(&as_pcapng));
+    assert_eq!(as_pcap.skipped_count(), as_pcapng.skipped_count());
+    let snapped: Vec<_> = as_pcap
+        .skipped
+        .iter()
+        .filter(|skipped| skipped.reason.contains("snap length"))
+        .collect();
+    assert_eq!(snapped.len(), 1, "{:?}", as_pcap.skipped);
+    assert!(matches!(
+        snapped[0].position,
+        Position::Block { index: 12, .. }
+    ));
+    // What fits is imported: the power-on with its ATR, SELECT and VERIFY.
+    let commands: Vec<Vec<u8>> = as_pcap
+        .transcript
+        .entries
+        .iter()
+        .filter_map(|entry| match &entry.event {
+            Event::Apdu(exchange) => Some(exchange.command.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(commands, vec![SELECT_JPKI.to_vec(), VERIFY_1234.to_vec()]);
+
+    // Through the CLI: imported, with the cut packet counted.
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("snap.pcap");
+    std::fs::write(&capture, pcap_file(snaplen, &packets)).unwrap();
+    let (code, stderr) = import_cli("pcapng", &capture, &dir.path().join("snap.jsonl"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr
+            .contains("1 × a USB transfer captured only in part (snap length) (first at block 12"),
+        "{stderr}"
+    );
+}
+
+const TOO_LONG_COMMAND: &str = "a command longer than an extended APDU (65544 bytes)";
+const TOO_LONG_ANSWER: &str = "an answer longer than an extended APDU (65544 bytes)";
+
+/// The APDUs an import yields, commands only.
+fn commands_of(imported: &myna_hil::trace::import::Imported) -> Vec<Vec<u8>> {
+    imported
+        .transcript
+        .entries
+        .iter()
+        .filter_map(|entry| match &entry.event {
+            Event::Apdu(exchange) => Some(exchange.command.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How many were skipped for `reason`.
+fn skipped_for(imported: &myna_hil::trace::import::Imported, reason: &str) -> usize {
+    imported
+        .skipped
+        .iter()
+        .filter(|skipped| skipped.reason == reason)
+        .count()
+}
+
+#[test]
+fn an_endless_ccid_chain_is_skipped_and_counted_not_joined() {
+    // A command chain of 50 blocks of 60,000 bytes (3 MB), each acknowledged by the reader,
+    // then a command and an answer chain of the same size, then an ordinary SELECT.
+    let block = vec![0x5A; 60_000];
+    let mut packets = vec![to_reader(ccid(0x6F, 0, [0, 0x01, 0x00], &block))];
+    packets.push(from_reader(ccid(0x80, 0, [0, 0, 0x10], &[])));
+    for sequence in 1..49u8 {
+        packets.push(to_reader(ccid(0x6F, sequence, [0, 0x03, 0x00], &block)));
+        packets.push(from_reader(ccid(0x80, sequence, [0, 0, 0x10], &[])));
+    }
+    packets.push(to_reader(ccid(0x6F, 49, [0, 0x02, 0x00], &block)));
+    packets.push(from_reader(ccid(0x80, 49, [0, 0, 0], &[0x90, 0x00])));
+    packets.push(to_reader(ccid(
+        0x6F,
+        50,
+        [0, 0, 0],
+        &[0x00, 0xB0, 0x00, 0x00, 0x00],
+    )));
+    packets.push(from_reader(ccid(0x80, 50, [0, 0, 0x01], &block)));
+    for sequence in 51..99u8 {
+        packets.push(to_reader(ccid(0x6F, sequence, [0, 0x10, 0x00], &[])));
+        packets.push(from_reader(ccid(0x80, sequence, [0, 0, 0x03], &block)));
+    }
+    packets.push(to_reader(ccid(0x6F, 99, [0, 0x10, 0x00], &[])));
+    packets.push(from_reader(ccid(0x80, 99, [0, 0, 0x02], &block)));
+    packets.push(to_reader(ccid(0x6F, 100, [0, 0, 0], &SELECT_JPKI)));
+    packets.push(from_reader(ccid(0x80, 100, [0, 0, 0], &[0x90, 0x00])));
+    let capture = pcapng_file(DataLink::USBPCAP, &packets);
+    assert!(capture.len() > 6_000_000);
+    let imported = pcapng::parse(&capture).unwrap();
+    assert_eq!(commands_of(&imported), vec![SELECT_JPKI.to_vec()]);
+    assert_eq!(
+        skipped_for(&imported, TOO_LONG_COMMAND),
+        1,
+        "{:?}",
+        imported.skipped
+    );
+    assert_eq!(
+        skipped_for(&imported, TOO_LONG_ANSWER),
+        1,
+        "{:?}",
+        imported.skipped
+    );
+    // Nothing else was left out: the refused APDUs' answers are passed over, not reported.
+    assert_eq!(imported.skipped_count(), 2, "{:?}", imported.skipped);
+
+    // The same from the CLI: imported, with both counted.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chain.pcapng");
+    std::fs::write(&file, &capture).unwrap();
+    let trace = dir.path().join("chain.jsonl");
+    let (code, stderr) = import_cli("pcapng", &file, &trace);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("1 APDUs, 0 other events, 2 skipped"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("1 × {TOO_LONG_COMMAND}")),
+        "{stderr}"
+    );
+    assert!(std::fs::metadata(&trace).unwrap().len() < 1_000);
+}
+
+#[test]
+fn an_oversized_block_is_read_past_and_counted() {
+    let mut packets = vec![vec![0xEE; 2_000_000]];
+    packets.push(to_reader(ccid(0x6F, 1, [0, 0, 0], &SELECT_JPKI)));
+    packets.push(from_reader(ccid(0x80, 1, [0, 0, 0], &[0x90, 0x00])));
+    let imported = pcapng::parse(&pcapng_file(DataLink::USBPCAP, &packets)).unwrap();
+    assert_eq!(commands_of(&imported), vec![SELECT_JPKI.to_vec()]);
+    assert_eq!(imported.skipped.len(), 1, "{:?}", imported.skipped);
+    // After the section header and the interface block.
+    let headers = pcapng_file(DataLink::USBPCAP, &[]).len();
+    assert_eq!(
+        imported.skipped[0].position,
+        Position::Block {
+            index: 2,
+            offset: headers
+        }
+    );
+    assert!(
+        imported.skipped[0]
+            .reason
+            .starts_with("a block of 2000032 bytes, longer than any CCID"),
+        "{:?}",
+        imported.skipped
+    );
+}
+
+#[test]
+fn a_pcscd_dump_longer_than_an_apdu_is_skipped_and_its_answer_passed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("long.log");
+    let mut text = String::from("00000004 APDU: 00 D6 00 00 ");
+    text.push_str(&"5A ".repeat(1_000_000));
+    text.push_str(
+        "\n00000355 SW: 90 00\n00000004 APDU: 00 A4 04 0C 02 3F 00\n00000355 SW: 6A 82\n",
+    );
+    // A whole APDU's dump of the longest length is kept (65,544 bytes), one byte more is not
+    // (a line short enough to be read whole).
+    text.push_str("00000004 APDU: ");
+    text.push_str(&"00 ".repeat(65_544));
+    text.push_str("\n00000355 SW: 90 00\n00000004 APDU: ");
+    text.push_str(&"00 ".repeat(65_545));
+    text.push_str("\n00000355 SW: 90 00\n");
+    std::fs::write(&log, &text).unwrap();
+    let trace = dir.path().join("long.jsonl");
+    let (code, stderr) = import_cli("pcscd", &log, &trace);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("2 APDUs, 0 other events, 2 skipped"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("2 × {TOO_LONG_COMMAND} (first at line 1)")),
+        "{stderr}"
+    );
+    let lines = read_trace(&trace).unwrap();
+    let commands: Vec<usize> = lines
+        .iter()
+        .filter_map(|line| match &line.event {
+            TraceEvent::Apdu { command, .. } => Some(command.len() / 2),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(commands, vec![7, 65_544]);
+}
+
+#[test]
+fn a_transcript_line_longer_than_any_event_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("huge.jsonl");
+    let mut text = String::from(
+        "{\"at\":\"2026-11-20T00:00:00Z\",\"elapsed_us\":0,\"event\":\"start\",\"format\":\"myna-hil-trace\",\"version\":1,\"transport\":\"t\",\"pins\":\"redacted\"}\n",
+    );
+    text.push_str(
+        "{\"at\":\"2026-11-20T00:00:00Z\",\"elapsed_us\":1,\"event\":\"apdu\",\"command\":\"",
+    );
+    text.push_str(&"5A".repeat(2_000_000));
+    text.push_str("\",\"response\":\"9000\",\"card_us\":0}\n");
+    let long = text.lines().nth(1).unwrap().len();
+    std::fs::write(&trace, text).unwrap();
+    let error = read_trace(&trace).unwrap_err().to_string();
+    assert!(
+        error.contains(&format!("huge.jsonl, line 2: a line of {long} bytes")),
+        "{error}"
+    );
+    assert!(error.len() < 300, "{error}");
+}
+
+#[test]
+fn no_digit_of_a_malformed_or_disguised_verify_survives_an_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("verify.log");
+    // The PIN 9876 (39 38 37 36) in four commands a careless client sends.
+    std::fs::write(
+        &log,
+        "\
+00000004 APDU: 00 20 00 80 02 39 38 37 36
+00000010 SW: 67 00
+00000004 APDU: 00 20 00 80 00 39 38 37 36
+00000010 SW: 67 00
+00000004 APDU: 80 20 00 80 04 39 38 37 36
+00000010 SW: 6E 00
+00000004 APDU: 00 C2 00 00 09 00 20 00 80 04 39 38 37 36
+00000010 SW: 6D 00
+00000004 APDU: 00 A4 04 0C 02 3F 00
+00000010 SW: 90 00
+",
+    )
+    .unwrap();
+    let trace = dir.path().join("verify.jsonl");
+    let (code, stderr) = import_cli("pcscd", &log, &trace);
+    assert_eq!(code, 0, "{stderr}");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let commands: Vec<String> = read_trace(&trace)
+        .unwrap()
+        .into_iter()
+        .filter_map(|line| match line.event {
+            TraceEvent::Apdu { command, .. } => Some(command),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        commands,
+        vec![
+            "00200080XXXXXXXXXX",
+            "00200080XXXXXXXXXX",
+            "8020008004XXXXXXXX",
+            "00C2000009XXXXXXXXXXXXXXXXXX",
+            "00A4040C023F00",
+        ],
+        "{text}"
+    );
+    for digits in ["3938", "3837", "3736"] {
+        assert!(!text.contains(digits), "{digits} leaked: {text}");
+    }
+}

@@ -568,3 +568,285 @@ fn a_command_naming_an_unknown_secret_is_a_load_error() {
         "{text}"
     );
 }
+
+/// Writes a transcript of raw lines after a start line recorded `pins`.
+fn write_trace(path: &Path, pins: &str, apdus: &[(&str, &str)]) {
+    let mut text = format!(
+        "{{\"at\":\"2026-11-20T00:00:00Z\",\"elapsed_us\":0,\"event\":\"start\",\"format\":\"myna-hil-trace\",\"version\":1,\"transport\":\"test\",\"pins\":\"{pins}\"}}\n"
+    );
+    for (number, (command, response)) in apdus.iter().enumerate() {
+        text.push_str(&format!(
+            "{{\"at\":\"2026-11-20T00:00:00Z\",\"elapsed_us\":{number},\"event\":\"apdu\",\"command\":\"{command}\",\"response\":\"{response}\",\"card_us\":0}}\n"
+        ));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// A trace recorded with `--record-pins` (the PIN 9876 in well-formed, proprietary-class and
+/// malformed VERIFYs, none of them the card's) is replayed and turned into a scenario without
+/// printing a digit of it, unless `--show-pins` asks.
+#[test]
+fn replay_and_to_scenario_of_a_trace_with_pins_hide_them_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("kept.jsonl");
+    write_trace(
+        &trace,
+        "kept",
+        &[
+            (SELECT_JPKI, "9000"),
+            (SELECT_AUTH_PIN, "9000"),
+            // Recorded as accepted: the card replayed against refuses 9876 (63 C2).
+            ("002000800439383736", "9000"),
+            ("802000800439383736", "9000"),
+            ("002000800239383736", "9000"),
+        ],
+    );
+    let json = dir.path().join("report.json");
+    let (code, stdout, _) = replay_with(
+        &trace,
+        &fixture("standard.yaml"),
+        &["--all", "--json", json.to_str().unwrap()],
+    );
+    assert_eq!(code, 1, "{stdout}");
+    let report = std::fs::read_to_string(&json).unwrap();
+    assert!(stdout.contains("0020008004XXXXXXXX"), "{stdout}");
+    for text in [&stdout, &report] {
+        assert!(!text.contains("39383736"), "the PIN leaked:\n{text}");
+        assert!(!text.contains("3938"), "PIN digits leaked:\n{text}");
+    }
+    // Without --all: the context lines around the first divergence are hidden too.
+    let (_, stdout, _) = replay(&trace, &fixture("standard.yaml"));
+    assert!(stdout.contains("around it, as recorded"), "{stdout}");
+    assert!(!stdout.contains("3938"), "PIN digits leaked:\n{stdout}");
+    let (_, shown, _) = replay_with(&trace, &fixture("standard.yaml"), &["--show-pins"]);
+    assert!(shown.contains("002000800439383736"), "{shown}");
+
+    let scenario = dir.path().join("kept.yaml");
+    let output = myna_hil()
+        .args(["trace", "to-scenario"])
+        .arg(&trace)
+        .arg("-o")
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let yaml = std::fs::read_to_string(&scenario).unwrap();
+    assert!(!yaml.contains("39 38"), "PIN digits leaked:\n{yaml}");
+    assert!(!yaml.contains("38 37"), "PIN digits leaked:\n{yaml}");
+}
+
+/// A PIN inside secure messaging is not replayed as a plaintext VERIFY under CLA 08: hidden in
+/// the trace, it is "not reproducible"; sealed in a cryptogram of a card the scenario does not
+/// know, it is left out with the same words.
+#[test]
+fn a_pin_inside_secure_messaging_is_never_written_as_a_plaintext_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("sm.jsonl");
+    write_trace(
+        &trace,
+        "redacted",
+        &[
+            ("00A4040C0AD392100031000101040800", "9000"),
+            ("0820008004XXXXXXXX", "9000"),
+            ("00A4020C020001", "9000"),
+        ],
+    );
+    let (_, stdout, _) = replay_with(&trace, &fixture("standard.yaml"), &["--all"]);
+    assert!(
+        stdout.contains("not replayed: not reproducible: PIN inside secure messaging"),
+        "{stdout}"
+    );
+    let scenario = dir.path().join("sm.yaml");
+    let generate = |extra: &[&str]| {
+        let output = myna_hil()
+            .args(["trace", "to-scenario"])
+            .arg(&trace)
+            .arg("-o")
+            .arg(&scenario)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::fs::read_to_string(&scenario).unwrap()
+    };
+    let standard = fixture("standard.yaml");
+    for extra in [&[][..], &["--card", standard.to_str().unwrap()][..]] {
+        let yaml = generate(extra);
+        assert!(!yaml.contains("send: \"08 20"), "{yaml}");
+        assert!(
+            yaml.contains("# line 3: not reproducible: PIN inside secure messaging"),
+            "{yaml}"
+        );
+    }
+
+    // A cryptogram kept in the trace, with no card named: left out, and the rest of its
+    // session (whose counter it advanced) with it; named with --card, it is sent as recorded.
+    let session = dir.path().join("session");
+    let output = myna_hil()
+        .arg("run")
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("scenarios/card/text_ap_secure_messaging.yaml"),
+        )
+        .arg("--record")
+        .arg(&session)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let recorded = session.join("text_ap_secure_messaging.jsonl");
+    let unknown = dir.path().join("unknown.yaml");
+    let output = myna_hil()
+        .args(["trace", "to-scenario"])
+        .arg(&recorded)
+        .arg("-o")
+        .arg(&unknown)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let yaml = std::fs::read_to_string(&unknown).unwrap();
+    assert!(!yaml.contains("send: \"08 20"), "{yaml}");
+    assert!(
+        yaml.contains("not reproducible: PIN inside secure messaging (the card recorded is not known; give --card FILE): left out"),
+        "{yaml}"
+    );
+    let run = myna_hil().arg("run").arg(&unknown).output().unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+    let known = dir.path().join("known.yaml");
+    let output = myna_hil()
+        .args(["trace", "to-scenario"])
+        .arg(&recorded)
+        .arg("--card")
+        .arg(session.join("text_ap_secure_messaging.card.yaml"))
+        .arg("-o")
+        .arg(&known)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let yaml = std::fs::read_to_string(&known).unwrap();
+    assert!(yaml.contains("send: \"08 20 00 94 13 86"), "{yaml}");
+    let run = myna_hil().arg("run").arg(&known).output().unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+}
+
+/// A patient's card, as a clinic capture would read it.
+const PATIENT: &str = "\
+person:
+  name: \"山田　花子\"
+  kana: \"ヤマダ ハナコ\"
+  birth_date: 1975-03-21
+  sex: female
+  address: \"大阪府大阪市北区梅田三丁目1番3号\"
+  my_number: \"987654321018\"
+card: {}
+";
+
+/// A capture of the text application's 個人番号 and 基本4情報 (read whole, in part and by
+/// short EF identifier) becomes a scenario with a synthetic holder of the same shape in their
+/// place, which the inferred card holds: the scenario passes and carries no byte of the
+/// patient's, unless --keep-personal-data.
+#[test]
+fn to_scenario_replaces_the_patients_data_with_a_synthetic_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let card_file = dir.path().join("patient.yaml");
+    std::fs::write(&card_file, PATIENT).unwrap();
+    let trace = dir.path().join("clinic.jsonl");
+    record_session(
+        &card_file,
+        &[
+            "00A4040C0AD392100031000101040800",
+            "00A4020C020011",
+            "002000800431323334",
+            "00A4020C020001",
+            "00B0000011",
+            "00A4020C020002",
+            "00B0000000",
+            "00B0001008",
+            "00B0820000",
+        ],
+        &trace,
+    );
+    let recorded = std::fs::read_to_string(&trace).unwrap();
+    let hex_of = |text: &str| hex::encode_upper(text.as_bytes());
+    let spaced_of = |text: &str| myna_hil::apdu::to_spaced_hex(text.as_bytes());
+    // The trace does hold the patient's data.
+    assert!(recorded.contains(&hex_of("山田")), "{recorded}");
+    assert!(recorded.contains(&hex_of("987654321018")), "{recorded}");
+
+    let generate = |extra: &[&str], output: &Path| {
+        let result = myna_hil()
+            .args(["trace", "to-scenario"])
+            .arg(&trace)
+            .arg("-o")
+            .arg(output)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        std::fs::read_to_string(output).unwrap()
+    };
+    let scenario = dir.path().join("clinic.yaml");
+    let yaml = generate(&[], &scenario);
+    for personal in ["山田", "花子", "梅田", "大阪", "987654321018", "19750321"] {
+        assert!(!yaml.contains(personal), "{personal} leaked:\n{yaml}");
+        assert!(
+            !yaml.contains(&spaced_of(personal)),
+            "{personal} leaked:\n{yaml}"
+        );
+    }
+    // A synthetic holder of the same shape: name of 5 characters with the space in place,
+    // an address of the same length.
+    let name_line = yaml
+        .lines()
+        .find(|line| line.starts_with("    name: "))
+        .unwrap();
+    let name = name_line.trim_start_matches("    name: ").trim_matches('"');
+    assert_eq!(name.len(), "山田　花子".len(), "{yaml}");
+    assert_eq!(name.chars().nth(2), Some('　'), "{yaml}");
+    let address_line = yaml
+        .lines()
+        .find(|line| line.starts_with("    address: "))
+        .unwrap();
+    let address = address_line
+        .trim_start_matches("    address: ")
+        .trim_matches('"');
+    assert_eq!(
+        address.len(),
+        "大阪府大阪市北区梅田三丁目1番3号".len(),
+        "{yaml}"
+    );
+    assert!(
+        yaml.contains("personal data: a synthetic holder's"),
+        "{yaml}"
+    );
+    // The generated card holds that holder: the scenario passes.
+    let run = myna_hil().arg("run").arg(&scenario).output().unwrap();
+    assert!(
+        run.status.success(),
+        "{}\n{yaml}",
+        String::from_utf8_lossy(&run.stdout)
+    );
+
+    let kept = generate(&["--keep-personal-data"], &dir.path().join("kept.yaml"));
+    assert!(kept.contains(&spaced_of("987654321018")), "{kept}");
+    assert!(kept.contains(&spaced_of("山田")), "{kept}");
+}

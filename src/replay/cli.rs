@@ -9,7 +9,9 @@ use crate::transport::virtual_reader::VirtualReader;
 use crate::transport::{Transport, TransportError};
 
 use super::{replay as replay_lines, CardSecrets, ReplayReport, ReplayTarget};
-use crate::trace::{read_trace_numbered, started_at, TraceError, TraceEvent, TraceLine};
+use crate::trace::{
+    read_trace_numbered, started_at, PinRecording, TraceError, TraceEvent, TraceLine,
+};
 
 /// The `replay` command's options: the transcript, the card (or reader) to replay it against and
 /// where to report.
@@ -35,6 +37,10 @@ pub(crate) struct ReplayArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub(crate) json: Option<PathBuf>,
+    /// Print PINs a trace recorded with `--record-pins` carries (by default they are shown as
+    /// `XX`, on stdout and in the JSON report alike).
+    #[arg(long)]
+    pub(crate) show_pins: bool,
 }
 
 /// Why a replay could not be carried out (as opposed to one that diverged).
@@ -107,10 +113,15 @@ pub(crate) fn replay(args: ReplayArgs) -> Result<ExitCode, ReplayCliError> {
         .as_ref()
         .map(CardSecrets::of)
         .unwrap_or_default();
-    let report = replay_lines(&lines, target.as_mut(), &secrets);
+    let pins = if args.show_pins {
+        PinRecording::Kept
+    } else {
+        PinRecording::Redacted
+    };
+    let report = replay_lines(&lines, target.as_mut(), &secrets, pins);
     let _ = target.transport().disconnect();
 
-    print!("{}", render(&args, &report, &lines));
+    print!("{}", render(&args, &report, &lines, pins));
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&report)
             .map_err(|error| ReplayCliError::Usage(error.to_string()))?;
@@ -276,7 +287,12 @@ pub(crate) fn japan_day(at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDate 
 /// How many transcript events are shown before and after a divergence.
 const CONTEXT: usize = 2;
 
-fn render(args: &ReplayArgs, report: &ReplayReport, lines: &[(usize, TraceLine)]) -> String {
+fn render(
+    args: &ReplayArgs,
+    report: &ReplayReport,
+    lines: &[(usize, TraceLine)],
+    pins: PinRecording,
+) -> String {
     let mut text = format!(
         "replayed {} against {}: {} commands, {} power-ons, {} divergences\n",
         args.trace.display(),
@@ -304,7 +320,7 @@ fn render(args: &ReplayArgs, report: &ReplayReport, lines: &[(usize, TraceLine)]
             abbreviate(&divergence.replayed)
         ));
         if !args.all {
-            text.push_str(&context(lines, divergence.line));
+            text.push_str(&context(lines, divergence.line, pins));
         }
     }
     if report.divergences.len() > shown {
@@ -316,8 +332,9 @@ fn render(args: &ReplayArgs, report: &ReplayReport, lines: &[(usize, TraceLine)]
     text
 }
 
-/// The recorded events around transcript line `line`, as a person reads them.
-fn context(lines: &[(usize, TraceLine)], line: usize) -> String {
+/// The recorded events around transcript line `line`, as a person reads them (PINs the trace
+/// kept hidden again unless `pins` keeps them).
+fn context(lines: &[(usize, TraceLine)], line: usize, pins: PinRecording) -> String {
     let Some(index) = lines.iter().position(|(number, _)| *number == line) else {
         return String::new();
     };
@@ -329,7 +346,11 @@ fn context(lines: &[(usize, TraceLine)], line: usize) -> String {
         let what = match &entry.event {
             TraceEvent::Apdu {
                 command, response, ..
-            } => format!("{command} → {}", abbreviate(response)),
+            } => format!(
+                "{} → {}",
+                crate::trace::redact::recorded_command_hex(command, pins),
+                abbreviate(response)
+            ),
             TraceEvent::PowerOn { atr } => {
                 format!("power on, ATR {}", atr.as_deref().unwrap_or("none"))
             }

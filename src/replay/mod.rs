@@ -35,7 +35,7 @@ pub(crate) mod cli;
 pub(crate) struct Divergence {
     /// Line number in the transcript file (1-based).
     pub(crate) line: usize,
-    /// The command as recorded (PINs still redacted).
+    /// The command as recorded, PINs hidden unless the replay was asked to show them.
     pub(crate) command: String,
     pub(crate) recorded: String,
     /// What the card answered now, or why nothing was sent.
@@ -137,17 +137,19 @@ impl ReplayTarget for FixedCard<'_> {
 }
 
 /// Replays the transcript `lines` through `target`. `secrets` are those of the card replayed
-/// against (used only for redacted VERIFY commands).
+/// against (used only for redacted VERIFY commands); `pins` says whether the report shows the
+/// PINs a trace kept.
 pub(crate) fn replay(
     lines: &[(usize, TraceLine)],
     target: &mut dyn ReplayTarget,
     secrets: &CardSecrets,
+    pins: PinRecording,
 ) -> ReplayReport {
     let events: Vec<(usize, Event)> = lines
         .iter()
         .filter_map(|(line, entry)| Event::from_trace(&entry.event).map(|event| (*line, event)))
         .collect();
-    replay_events(&events, target, secrets)
+    replay_events(&events, target, secrets, pins)
 }
 
 /// Replays exchange-log events (each with the line it came from) through `target`.
@@ -155,6 +157,7 @@ pub(crate) fn replay_events(
     events: &[(usize, Event)],
     target: &mut dyn ReplayTarget,
     secrets: &CardSecrets,
+    pins: PinRecording,
 ) -> ReplayReport {
     let mut secrets = secrets.clone();
     let mut report = ReplayReport::default();
@@ -214,7 +217,7 @@ pub(crate) fn replay_events(
                     continue;
                 }
                 report.commands += 1;
-                let command = exchange.command_hex(PinRecording::Kept).0;
+                let command = exchange.command_hex(pins).0;
                 let recorded = recorded_answer(exchange);
                 let sent = match command_to_send(exchange, &selection, &mut secrets) {
                     Ok(bytes) => bytes,
@@ -284,6 +287,10 @@ fn recorded_answer(exchange: &ApduExchange) -> String {
     }
 }
 
+/// Why a command whose secret was hidden inside secure messaging is not sent.
+pub(crate) const PIN_INSIDE_SECURE_MESSAGING: &str =
+    "not reproducible: PIN inside secure messaging (its cryptogram was not recorded)";
+
 /// The bytes to send for a recorded command, substituting a secret where the recording hid it
 /// (`selection` is what the session had selected, `secrets` the card's own); why not, when the
 /// command cannot be reproduced. A redacted VERIFY presents the card's value where the
@@ -301,6 +308,12 @@ pub(crate) fn command_to_send(
     let [cla, ins, p1, p2, ..] = exchange.command[..] else {
         return Err("a redacted command shorter than its header".to_owned());
     };
+    // A secret under a secure-messaging class travels inside a cryptogram under the session
+    // key: writing the card's PIN in its place would send a plaintext VERIFY under CLA 08,
+    // which no card answers as the recorded one did.
+    if crate::trace::redact::secure_messaging_class(cla) {
+        return Err(PIN_INSIDE_SECURE_MESSAGING.to_owned());
+    }
     let instruction = Instruction::of(cla, ins);
     // CHANGE REFERENCE DATA with P1 01 and CHANGE KEY carry the new value only.
     let new_value_only =
@@ -457,6 +470,7 @@ mod tests {
             &events,
             &mut FixedCard(&mut reader),
             &CardSecrets::of(&description),
+            PinRecording::Redacted,
         );
         assert_eq!(report.divergences.len(), 1);
         assert_eq!(report.divergences[0].line, 7);

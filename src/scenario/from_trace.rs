@@ -21,8 +21,10 @@ use std::process::ExitCode;
 
 use crate::apdu::{to_spaced_hex, Command, PinStatus, SecretKind, Selection, StatusWord};
 use crate::card::{CardDescription, DescriptionError};
+use crate::person::{Person, Sex};
 use crate::replay::{command_to_send, CardSecrets};
 use crate::scenario::pattern::CardSecret;
+use crate::scenario::personal_data::{holds_personal_data, Expected, FilesRead, Substitutes};
 use crate::trace::{
     read_trace_numbered, started_at, ApduExchange, Event, ExchangeAnswer, TraceError, TraceLine,
 };
@@ -44,6 +46,11 @@ pub struct ToScenarioArgs {
     /// (`{auth_pin}` …) and a wrong PIN is a stand-in: it carries no PIN.
     #[arg(long)]
     pub(crate) show_pins: bool,
+    /// Copy the holder's personal data (個人番号, 基本4情報, certificates, images) from the
+    /// recorded answers. Without it they are replaced by synthetic values of the same shape
+    /// and length (the card the scenario runs against holds them), or expected by length only.
+    #[arg(long)]
+    pub(crate) keep_personal_data: bool,
 }
 
 /// Why a transcript could not be turned into a scenario.
@@ -83,7 +90,10 @@ pub fn to_scenario(args: ToScenarioArgs) -> Result<ExitCode, FromTraceError> {
         &name,
         &lines,
         card.as_ref().map(|(path, d)| (path.as_str(), d)),
-        args.show_pins,
+        Privacy {
+            show_pins: args.show_pins,
+            keep_personal_data: args.keep_personal_data,
+        },
     );
     std::fs::write(&args.output, &generated.yaml).map_err(|source| FromTraceError::Io {
         path: args.output.clone(),
@@ -108,8 +118,14 @@ pub(crate) struct Generated {
     pub(crate) left_out: usize,
 }
 
-/// The contents the trace read, by application and EF (as far as READ BINARY reached).
-type FilesRead = BTreeMap<(Option<[u8; 10]>, Option<u16>), Vec<u8>>;
+/// What a generated scenario may carry of the trace's secrets and personal data.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Privacy {
+    /// PINs written as bytes.
+    pub(crate) show_pins: bool,
+    /// Recorded personal data copied.
+    pub(crate) keep_personal_data: bool,
+}
 
 /// The retry counter a PIN starts with on a fresh card (tries_left defaults).
 fn full_tries(kind: SecretKind) -> u8 {
@@ -173,8 +189,15 @@ pub(crate) fn generate(
     name: &str,
     lines: &[(usize, TraceLine)],
     card: Option<(&str, &CardDescription)>,
-    show_pins: bool,
+    privacy: Privacy,
 ) -> Generated {
+    let show_pins = privacy.show_pins;
+    let substitutes = (!privacy.keep_personal_data).then(|| {
+        Substitutes::new(
+            &recorded_files(lines),
+            card.map(|(_, description)| &description.person),
+        )
+    });
     let mut secrets = card.map(|(_, d)| CardSecrets::of(d)).unwrap_or_default();
     let recorded = started_at(lines);
     let mut steps = String::new();
@@ -187,6 +210,7 @@ pub(crate) fn generate(
     // Whether the card is out: an insertion is a step only after a removal, since a scenario
     // starts with the card in the reader.
     let mut removed = false;
+    let mut secure_messaging = SecureMessagingGap::default();
     for (line, entry) in lines {
         let Some(event) = Event::from_trace(&entry.event) else {
             continue;
@@ -195,6 +219,7 @@ pub(crate) fn generate(
             Event::PowerOn { atr: answer } | Event::Reset { atr: answer } => {
                 let reset = matches!(entry.event, crate::trace::TraceEvent::Reset { .. });
                 selection.clear();
+                secure_messaging = SecureMessagingGap::default();
                 write_power_step(&mut steps, *line, reset, answer.as_deref());
                 if let Some(bytes) = answer {
                     atr.get_or_insert(bytes);
@@ -247,6 +272,13 @@ pub(crate) fn generate(
                     left_out += 1;
                     continue;
                 };
+                if card.is_none() {
+                    if let Some(reason) = secure_messaging.left_out(&exchange.command) {
+                        let _ = writeln!(steps, "  # line {line}: {reason}: left out");
+                        left_out += 1;
+                        continue;
+                    }
+                }
                 // Without --show-pins a PIN recorded in clear is treated as redacted: the
                 // scenario gets the card's own (by name) or a stand-in, never the recorded one.
                 let exchange = if show_pins {
@@ -257,23 +289,30 @@ pub(crate) fn generate(
                 let sent = match command_to_send(&exchange, &selection, &mut secrets) {
                     Ok(bytes) => bytes,
                     Err(reason) => {
-                        let _ = writeln!(
-                            steps,
-                            "  # line {line}: not reproducible ({}): left out",
-                            one_line(&reason)
-                        );
+                        let reason = if reason.starts_with("not reproducible") {
+                            reason
+                        } else {
+                            format!("not reproducible ({reason})")
+                        };
+                        let _ = writeln!(steps, "  # line {line}: {}: left out", one_line(&reason));
                         left_out += 1;
                         continue;
                     }
                 };
                 let succeeded = exchange.status_word().is_some_and(StatusWord::is_success);
+                let expected = match &substitutes {
+                    Some(substitutes) if succeeded => {
+                        expected_data(substitutes, &sent, &selection, response)
+                    }
+                    _ => Expected::Recorded,
+                };
                 observe(&exchange, &sent, &selection, &mut counters, &mut files);
                 selection.follow(&sent, succeeded);
                 let named = (!show_pins)
                     .then(|| named_secret(&exchange, &selection, &sent, &secrets))
                     .flatten();
                 let command = named.unwrap_or_else(|| to_spaced_hex(&sent));
-                write_send_step(&mut steps, *line, &exchange, &command, response);
+                write_send_step(&mut steps, *line, &exchange, &command, response, &expected);
                 step_count += 1;
             }
             Event::PowerFailed { .. }
@@ -300,7 +339,13 @@ pub(crate) fn generate(
         Some((path, _)) => {
             let _ = writeln!(yaml, "card: \"{}\"", yaml_escape(path));
         }
-        None => write_inferred_card(&mut yaml, atr.as_deref(), &counters, &files),
+        None => write_inferred_card(
+            &mut yaml,
+            atr.as_deref(),
+            &counters,
+            &files,
+            substitutes.as_ref().map(|substitutes| &substitutes.person),
+        ),
     }
     let _ = writeln!(yaml, "steps:");
     yaml.push_str(&steps);
@@ -313,6 +358,41 @@ pub(crate) fn generate(
         yaml,
         steps: step_count,
         left_out,
+    }
+}
+
+/// Secure messaging in a trace whose card is not known (no `--card`): a PIN inside an SM
+/// cryptogram is the card's own, sealed under a session key wrapped to the card's own key, so
+/// no other card accepts it. Such a command is left out, and with it the rest of its session
+/// (whose counter it advanced), until a new SET SESSION KEY or a power cycle.
+#[derive(Default)]
+struct SecureMessagingGap {
+    /// A PIN inside secure messaging was left out in the current session.
+    open: bool,
+}
+
+impl SecureMessagingGap {
+    /// Why `command` is left out, when it is.
+    fn left_out(&mut self, command: &[u8]) -> Option<&'static str> {
+        let [cla, ins, ..] = *command else {
+            return None;
+        };
+        if ins == crate::apdu::ins::INS_SET_SESSION_KEY {
+            self.open = false;
+            return None;
+        }
+        if !crate::trace::redact::secure_messaging_class(cla) {
+            return None;
+        }
+        if crate::trace::redact::may_carry_secret(ins) {
+            self.open = true;
+            return Some(
+                "not reproducible: PIN inside secure messaging (the card recorded is not known; give --card FILE)",
+            );
+        }
+        self.open.then_some(
+            "not reproducible: secure messaging after a PIN inside it that is not (the session's counter moved on)",
+        )
     }
 }
 
@@ -378,14 +458,71 @@ fn observe(
     }
 }
 
+/// The contents a trace read, by application and EF, as recorded: what the personal data
+/// to stand in for looks like.
+fn recorded_files(lines: &[(usize, TraceLine)]) -> FilesRead {
+    let mut files = FilesRead::new();
+    let mut selection = Selection::default();
+    let mut counters = Counters::default();
+    for (_, entry) in lines {
+        match Event::from_trace(&entry.event) {
+            Some(Event::Apdu(exchange)) => {
+                let succeeded = exchange.status_word().is_some_and(StatusWord::is_success);
+                observe(
+                    &exchange,
+                    &exchange.command,
+                    &selection,
+                    &mut counters,
+                    &mut files,
+                );
+                selection.follow(&exchange.command, succeeded);
+            }
+            Some(
+                Event::PowerOn { .. } | Event::Reset { .. } | Event::PowerOff | Event::Removed,
+            ) => selection.clear(),
+            _ => {}
+        }
+    }
+    files
+}
+
+/// What a step expects of the data `sent` got (`response`, data and status word): the
+/// recorded data, or a stand-in for the holder's personal data.
+fn expected_data(
+    substitutes: &Substitutes,
+    sent: &[u8],
+    selection: &Selection,
+    response: &[u8],
+) -> Expected {
+    let Ok(command) = Command::parse(sent) else {
+        return Expected::Recorded;
+    };
+    let data = &response[..response.len().saturating_sub(2)];
+    if command.ins == crate::apdu::ins::INS_READ_RECORD {
+        // Records of the 共通AP and 住基AP: card information tied to the holder.
+        return substitutes.expected(selection.application, Some(0), 0, data);
+    }
+    let Some(offset) = command.read_offset() else {
+        return Expected::Recorded;
+    };
+    // READ BINARY with a short EF identifier (P1 b8) reads that EF, not the selected one.
+    let file = if command.p1 & 0x80 != 0 {
+        Some(u16::from(command.p1 & 0x1F))
+    } else {
+        selection.file
+    };
+    substitutes.expected(selection.application, file, usize::from(offset), data)
+}
+
 /// A `send` step: `command` (spaced hex, a secret perhaps named) expecting the recorded
-/// `response`.
+/// `response`, its data as `expected` says.
 fn write_send_step(
     steps: &mut String,
     line: usize,
     exchange: &ApduExchange,
     command: &str,
     response: &[u8],
+    expected: &Expected,
 ) {
     let label = if exchange.withheld.is_some() {
         format!(
@@ -401,10 +538,27 @@ fn write_send_step(
     let _ = writeln!(steps, "    expect:");
     if status.len() == 2 {
         let _ = writeln!(steps, "      sw: \"{}\"", hex::encode_upper(status));
-        if data.is_empty() {
-            let _ = writeln!(steps, "      data_len: 0");
-        } else {
-            let _ = writeln!(steps, "      data: \"{}\"", to_spaced_hex(data));
+        match expected {
+            _ if data.is_empty() => {
+                let _ = writeln!(steps, "      data_len: 0");
+            }
+            Expected::Recorded => {
+                let _ = writeln!(steps, "      data: \"{}\"", to_spaced_hex(data));
+            }
+            Expected::Synthetic(synthetic) => {
+                let _ = writeln!(
+                    steps,
+                    "      # personal data: a synthetic holder's, of the recorded length"
+                );
+                let _ = writeln!(steps, "      data: \"{}\"", to_spaced_hex(synthetic));
+            }
+            Expected::LengthOnly => {
+                let _ = writeln!(
+                    steps,
+                    "      # personal data: not copied (--keep-personal-data copies it)"
+                );
+                let _ = writeln!(steps, "      data_len: {}", data.len());
+            }
         }
     } else {
         let _ = writeln!(steps, "      data: \"{}\"", to_spaced_hex(response));
@@ -444,6 +598,7 @@ fn write_inferred_card(
     atr: Option<&[u8]>,
     counters: &Counters,
     files: &FilesRead,
+    holder: Option<&Person>,
 ) {
     let _ = writeln!(
         yaml,
@@ -452,7 +607,12 @@ fn write_inferred_card(
     let _ = writeln!(yaml, "# unknown:");
     let _ = writeln!(
         yaml,
-        "#   - the holder (person:): not in the trace; a synthetic one stands in"
+        "#   - the holder (person:): {}",
+        if holder.is_some() {
+            "personal data, not copied; a synthetic one of the same shape stands in"
+        } else {
+            "not in the trace; a synthetic one stands in"
+        }
     );
     let _ = writeln!(
         yaml,
@@ -478,24 +638,44 @@ fn write_inferred_card(
     if !files.is_empty() {
         let _ = writeln!(yaml, "# files read (application, EF: bytes as recorded):");
         for ((application, file), content) in files {
+            let personal =
+                holder.is_some() && file.is_some_and(|fid| holds_personal_data(*application, fid));
             let _ = writeln!(
                 yaml,
                 "#   {} EF {}: {} bytes: {}",
                 application.map_or_else(|| "MF".to_owned(), hex::encode_upper),
                 file.map_or_else(|| "(none selected)".to_owned(), |fid| format!("{fid:04X}")),
                 content.len(),
-                crate::scenario::pattern::spaced_hex_elided(content, 16)
+                if personal {
+                    "(personal data, not copied)".to_owned()
+                } else {
+                    crate::scenario::pattern::spaced_hex_elided(content, 16)
+                }
             );
         }
     }
     let _ = writeln!(yaml, "card:");
     let _ = writeln!(yaml, "  person:");
-    let _ = writeln!(yaml, "    name: \"試験　太郎\"");
-    let _ = writeln!(yaml, "    kana: \"シケン タロウ\"");
-    let _ = writeln!(yaml, "    birth_date: 1980-01-01");
-    let _ = writeln!(yaml, "    sex: male");
-    let _ = writeln!(yaml, "    address: \"東京都千代田区霞が関一丁目1番1号\"");
-    let _ = writeln!(yaml, "    my_number: \"123456789018\"");
+    match holder {
+        Some(person) => {
+            // A synthetic holder shaped like the recorded one: the steps reading 個人番号 and
+            // 基本4情報 expect this holder's files.
+            let _ = writeln!(yaml, "    name: \"{}\"", yaml_escape(&person.name));
+            let _ = writeln!(yaml, "    kana: \"{}\"", yaml_escape(&person.kana));
+            let _ = writeln!(yaml, "    birth_date: {}", person.birth_date);
+            let _ = writeln!(yaml, "    sex: {}", sex_name(person.sex));
+            let _ = writeln!(yaml, "    address: \"{}\"", yaml_escape(&person.address));
+            let _ = writeln!(yaml, "    my_number: \"{}\"", person.my_number);
+        }
+        None => {
+            let _ = writeln!(yaml, "    name: \"試験　太郎\"");
+            let _ = writeln!(yaml, "    kana: \"シケン タロウ\"");
+            let _ = writeln!(yaml, "    birth_date: 1980-01-01");
+            let _ = writeln!(yaml, "    sex: male");
+            let _ = writeln!(yaml, "    address: \"東京都千代田区霞が関一丁目1番1号\"");
+            let _ = writeln!(yaml, "    my_number: \"123456789018\"");
+        }
+    }
     let _ = writeln!(yaml, "  card:");
     if let Some(atr) = atr {
         let _ = writeln!(yaml, "    atr: {{ custom: \"{}\" }}", to_spaced_hex(atr));
@@ -516,7 +696,7 @@ fn withholding_secrets(mut exchange: ApduExchange) -> ApduExchange {
     if exchange.withheld.is_some() {
         return exchange;
     }
-    if let Some(range) = crate::apdu::secret_range(&exchange.command) {
+    if let Some(range) = crate::trace::redact::secret_bytes(&exchange.command) {
         exchange.command[range.clone()].fill(0);
         exchange.withheld = Some(range);
     }
@@ -618,6 +798,15 @@ fn scenario_relative(card: &Path, output: &Path) -> String {
     relative.display().to_string()
 }
 
+/// How a card file names `sex`.
+fn sex_name(sex: Sex) -> &'static str {
+    match sex {
+        Sex::Male => "male",
+        Sex::Female => "female",
+        Sex::Unspecified => "unspecified",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -663,7 +852,7 @@ mod tests {
             apdu(6, "00B0000004", "010203049000"),
             apdu(7, "0024018004XXXXXXXX", "9000"),
         ];
-        let generated = generate("clinic.jsonl", &lines, None, false);
+        let generated = generate("clinic.jsonl", &lines, None, Privacy::default());
         let yaml = &generated.yaml;
         assert!(yaml.contains("clock: 2026-11-20"), "{yaml}");
         assert!(

@@ -50,20 +50,12 @@ impl fmt::Display for LoadError {
     }
 }
 
-/// The longest message printed: long enough for every list of valid choices, short enough
-/// that a value echoed from a 20 MB line does not print 20 MB.
-const MAX_MESSAGE_CHARS: usize = 2000;
 /// The widest excerpt line printed (a window around the caret).
 const MAX_SHOWN_CHARS: usize = 160;
 
-/// `text`, cut to `MAX_MESSAGE_CHARS` characters with what was left out said.
+/// `text`, cut to the longest message printed, with what was left out said.
 fn bounded(text: String) -> String {
-    let total = text.chars().count();
-    if total <= MAX_MESSAGE_CHARS {
-        return text;
-    }
-    let kept: String = text.chars().take(MAX_MESSAGE_CHARS).collect();
-    format!("{kept}… ({} more characters)", total - MAX_MESSAGE_CHARS)
+    crate::excerpt::bounded(&text, crate::excerpt::MAX_MESSAGE_CHARS)
 }
 
 impl LoadError {

@@ -11,6 +11,7 @@ pub mod junit;
 pub mod load;
 pub mod model;
 pub mod pattern;
+pub(crate) mod personal_data;
 pub(crate) mod readers;
 pub mod report;
 pub mod run;

@@ -112,7 +112,7 @@ fn summary(args: &ImportArgs, imported: &Imported) -> String {
         args.file.display(),
         apdus,
         transcript.entries.len() - apdus,
-        imported.skipped.len(),
+        imported.skipped_count(),
         args.output.display()
     );
     for line in imported.skipped_summary() {

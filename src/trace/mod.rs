@@ -1,11 +1,13 @@
 //! The exchange log and its written form: [`exchange`] (commands, answers, power and reader
 //! events, kept in memory with their secrets), [`record`] (the JSON-lines transcript
 //! `myna-hil-trace` v1), [`redact`] (the one place secrets are hidden when rendered or
-//! written), [`import`] (pcscd logs and USB captures read into the exchange log), [`cli`]
-//! (`trace import`). Below the transport layer: it knows APDUs, not readers.
+//! written), [`import`] (pcscd logs and USB captures read into the exchange log), `lines`
+//! (text read line by line with a bound), [`cli`] (`trace import`). Below the transport layer:
+//! it knows APDUs, not readers.
 pub(crate) mod cli;
 pub(crate) mod exchange;
 pub mod import;
+pub(crate) mod lines;
 pub(crate) mod record;
 pub(crate) mod redact;
 

@@ -23,7 +23,7 @@
 //! ```
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, LineWriter, Write};
+use std::io::{BufReader, LineWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -33,8 +33,14 @@ use serde::{Deserialize, Serialize};
 use super::exchange::{
     ApduExchange, Event, ExchangeAnswer, FailureKind, ReaderFailure, Transcript,
 };
+use super::import::MAX_APDU_LEN;
+use super::lines::{read_bounded_line, BoundedLine};
 use super::redact;
 pub use super::redact::PinRecording;
+
+/// The longest transcript line read: an event with the longest command and answer in hex,
+/// with room for its other fields. A longer line is refused unread.
+const MAX_LINE_BYTES: usize = 4 * MAX_APDU_LEN + 64 * 1024;
 
 pub(crate) const FORMAT: &str = "myna-hil-trace";
 pub(crate) const VERSION: u32 = 1;
@@ -407,20 +413,35 @@ pub(crate) fn read_trace_numbered(path: &Path) -> Result<Vec<(usize, TraceLine)>
         source,
     })?;
     let mut lines = Vec::new();
-    for (index, text) in BufReader::new(file).lines().enumerate() {
-        let text = text.map_err(|source| TraceError::Io {
+    let mut input = BufReader::new(file);
+    let mut read = BoundedLine::default();
+    let mut number = 0;
+    while read_bounded_line(&mut input, MAX_LINE_BYTES, &mut read).map_err(|source| {
+        TraceError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        }
+    })? {
+        number += 1;
+        let parse_error = |message: String| TraceError::Parse {
+            path: path.to_path_buf(),
+            line: number,
+            message,
+        };
+        if read.cut() {
+            return Err(parse_error(format!(
+                "a line of {} bytes, longer than any event (an APDU is at most {MAX_APDU_LEN} bytes)",
+                read.length
+            )));
+        }
+        let text = std::str::from_utf8(&read.kept)
+            .map_err(|error| parse_error(format!("not UTF-8: {error}")))?;
         if text.trim().is_empty() {
             continue;
         }
-        let line: TraceLine = serde_json::from_str(&text).map_err(|error| TraceError::Parse {
-            path: path.to_path_buf(),
-            line: index + 1,
-            message: error.to_string(),
-        })?;
-        lines.push((index + 1, line));
+        let line: TraceLine = serde_json::from_str(text)
+            .map_err(|error| parse_error(crate::excerpt::bounded(&error.to_string(), 200)))?;
+        lines.push((number, line));
     }
     match lines.first().map(|(_, line)| &line.event) {
         Some(TraceEvent::Start {

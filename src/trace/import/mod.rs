@@ -4,14 +4,20 @@
 //! ([`super::record::write_transcript`]), so replay and scenario generation read one format.
 //!
 //! An import never guesses silently: what it cannot carry into the log (an APDU without an
-//! answer, a packet of another USB device, an unknown CCID message) is listed in
-//! [`Imported::skipped`] with its position and the reason; a file that is not such a capture,
-//! or that ends in the middle of a record, is an [`ImportError`] naming the position.
+//! answer, a packet of another USB device, an unknown CCID message, an APDU longer than an
+//! extended APDU) is counted by reason in [`Imported`] with its first position; a file that is
+//! not such a capture, or that ends in the middle of a record, is an [`ImportError`] naming
+//! the position.
+//!
+//! A capture is read as a stream, one record (a line, a block) at a time, and no record is
+//! kept beyond [`MAX_APDU_LEN`] bytes of APDU: memory follows the exchanges imported, never the
+//! size of one hostile record or of what is skipped.
 
 pub mod pcapng;
 pub(crate) mod pcscd;
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -50,6 +56,16 @@ pub struct Skipped {
     pub reason: String,
 }
 
+/// The longest APDU an import accepts, command or answer: an extended case-4 command (4 header
+/// bytes, 3 of Lc, 65,535 of data, 2 of Le; ISO/IEC 7816-4). Anything longer is not an
+/// APDU (an endless CCID chain, a corrupt length) and is skipped, counted.
+pub const MAX_APDU_LEN: usize = 65_544;
+
+/// How many skipped records are listed one by one; the rest are only counted by reason.
+const MAX_LISTED: usize = 1_000;
+/// How many distinct reasons are counted apart; further ones are counted together.
+const MAX_REASONS: usize = 64;
+
 /// A capture read into the exchange log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Imported {
@@ -57,22 +73,42 @@ pub struct Imported {
     pub transcript: Transcript,
     /// When the capture started, when the capture says (a pcapng timestamp) or the caller knew.
     pub started: Option<DateTime<Utc>>,
-    /// What was left out, in capture order.
+    /// What was left out, in capture order: the first thousand (all are counted in
+    /// [`Imported::skipped_count`]).
     pub skipped: Vec<Skipped>,
+    /// Per reason: how many were left out and the first position.
+    skipped_by_reason: BTreeMap<String, (usize, Position)>,
 }
 
 impl Imported {
+    /// Counts one record left out (and lists it while the list is short).
+    pub(crate) fn skip(&mut self, position: Position, reason: impl Into<String>) {
+        let reason = reason.into();
+        let key = if self.skipped_by_reason.len() < MAX_REASONS
+            || self.skipped_by_reason.contains_key(&reason)
+        {
+            reason.clone()
+        } else {
+            "records left out for other reasons".to_owned()
+        };
+        self.skipped_by_reason.entry(key).or_insert((0, position)).0 += 1;
+        if self.skipped.len() < MAX_LISTED {
+            self.skipped.push(Skipped { position, reason });
+        }
+    }
+
+    /// How many records were left out in all.
+    pub fn skipped_count(&self) -> usize {
+        self.skipped_by_reason
+            .values()
+            .map(|(count, _)| count)
+            .sum()
+    }
+
     /// One line per reason with its count and first position, for the user.
     pub(crate) fn skipped_summary(&self) -> Vec<String> {
-        let mut by_reason: BTreeMap<&str, (usize, Position)> = BTreeMap::new();
-        for skipped in &self.skipped {
-            by_reason
-                .entry(skipped.reason.as_str())
-                .or_insert((0, skipped.position))
-                .0 += 1;
-        }
-        by_reason
-            .into_iter()
+        self.skipped_by_reason
+            .iter()
             .map(|(reason, (count, first))| format!("{count} × {reason} (first at {first})"))
             .collect()
     }
@@ -132,16 +168,29 @@ pub(crate) enum CaptureFormat {
     Pcapng,
 }
 
-/// Reads `path` as a capture of `format`.
+/// Reads `path` as a capture of `format`, as a stream.
 pub(crate) fn import(path: &Path, format: CaptureFormat) -> Result<Imported, ImportError> {
-    let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
+    let file = std::fs::File::open(path).map_err(|source| ImportError::Io {
         path: path.to_path_buf(),
         source,
     })?;
+    let input = BufReader::new(file);
     match format {
-        CaptureFormat::Pcscd => pcscd::parse(&bytes).map_err(|error| error.at(path)),
-        CaptureFormat::Pcapng => pcapng::parse(&bytes).map_err(|error| error.at(path)),
+        CaptureFormat::Pcscd => pcscd::parse(input).map_err(|error| error.at(path)),
+        CaptureFormat::Pcapng => pcapng::parse_stream(input).map_err(|error| error.at(path)),
     }
+}
+
+/// The first bytes of `input` (for [`describe_start`]), without consuming them.
+fn peek_start(input: &mut impl BufRead) -> Result<Vec<u8>, ParseError> {
+    let head = input.fill_buf().map_err(|error| ParseError::Malformed {
+        position: Position::Block {
+            index: 0,
+            offset: 0,
+        },
+        message: format!("cannot read: {error}"),
+    })?;
+    Ok(head[..head.len().min(8)].to_vec())
 }
 
 /// An import error before the file name is known (the parsers work on bytes).

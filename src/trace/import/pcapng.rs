@@ -24,15 +24,16 @@
 //! not carried). The usbmon header is read little-endian, as x86 and ARM hosts write it.
 
 use std::collections::HashMap;
+use std::io::{BufRead, Read};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use pcap_file::pcap::PcapParser;
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgParser};
-use pcap_file::{DataLink, PcapError};
+use pcap_file::{DataLink, Endianness, PcapError, TsResolution};
 
-use super::{describe_start, Imported, ParseError, Position, Skipped};
+use super::{describe_start, peek_start, Imported, ParseError, Position, MAX_APDU_LEN};
 use crate::trace::exchange::{ApduExchange, Event, ExchangeAnswer, FailureKind, ReaderFailure};
 
 const EXPECTED: &str = "a pcapng or pcap capture";
@@ -45,15 +46,32 @@ pub(crate) const RDR_TO_PC_SLOT_STATUS: u8 = 0x81;
 pub(crate) const RDR_TO_PC_NOTIFY_SLOT_CHANGE: u8 = 0x50;
 const CCID_HEADER_LEN: usize = 10;
 
-/// Parses a pcapng or pcap file.
+/// The largest block (or pcap record) read: a CCID message of the longest APDU with its USB
+/// header and the block's framing and options, with room to spare. A larger one cannot hold an
+/// APDU exchange; it is read past without being kept, and counted.
+const MAX_BLOCK_LEN: usize = 1024 * 1024;
+
+/// Parses a pcapng or pcap file held in memory.
 pub fn parse(bytes: &[u8]) -> Result<Imported, ParseError> {
+    parse_stream(bytes)
+}
+
+/// Parses a pcapng or pcap capture read from `input`, one block at a time.
+pub(crate) fn parse_stream(mut input: impl BufRead) -> Result<Imported, ParseError> {
+    let start = peek_start(&mut input)?;
     let mut reader = CcidReader::default();
-    match bytes.get(..4) {
-        Some([0x0A, 0x0D, 0x0D, 0x0A]) => parse_pcapng(bytes, &mut reader)?,
+    let mut blocks = Blocks {
+        input,
+        offset: 0,
+        index: 0,
+        buffer: Vec::new(),
+    };
+    match start.get(..4) {
+        Some([0x0A, 0x0D, 0x0D, 0x0A]) => parse_pcapng(&mut blocks, &mut reader)?,
         Some([0xD4, 0xC3, 0xB2, 0xA1])
         | Some([0xA1, 0xB2, 0xC3, 0xD4])
         | Some([0x4D, 0x3C, 0xB2, 0xA1])
-        | Some([0xA1, 0xB2, 0x3C, 0x4D]) => parse_pcap(bytes, &mut reader)?,
+        | Some([0xA1, 0xB2, 0x3C, 0x4D]) => parse_pcap(&mut blocks, &mut reader)?,
         _ => {
             return Err(ParseError::Foreign {
                 position: Position::Block {
@@ -61,18 +79,11 @@ pub fn parse(bytes: &[u8]) -> Result<Imported, ParseError> {
                     offset: 0,
                 },
                 expected: EXPECTED,
-                found: describe_start(bytes),
+                found: describe_start(&start),
             })
         }
     }
     Ok(reader.finish())
-}
-
-fn position(index: usize, bytes: &[u8], rest: &[u8]) -> Position {
-    Position::Block {
-        index,
-        offset: bytes.len() - rest.len(),
-    }
 }
 
 /// A pcap-file error at a block: running out of bytes is a truncated capture.
@@ -89,21 +100,172 @@ fn block_error(error: PcapError, position: Position) -> ParseError {
     }
 }
 
-fn parse_pcapng(bytes: &[u8], reader: &mut CcidReader) -> Result<(), ParseError> {
-    let (mut rest, mut parser) =
-        PcapNgParser::new(bytes).map_err(|error| block_error(error, position(0, bytes, bytes)))?;
+/// What the next block of a capture is.
+enum Next {
+    /// The capture ends (between blocks).
+    End,
+    /// A block, in [`Blocks::buffer`].
+    Block(Position),
+    /// A block longer than [`MAX_BLOCK_LEN`], read past.
+    Oversized(Position, usize),
+}
+
+/// A capture read one block (pcapng) or record (pcap) at a time; only the current one is
+/// kept, in `buffer`.
+struct Blocks<R> {
+    input: R,
+    /// Bytes read so far: where the next block starts.
+    offset: usize,
+    /// The number of the next block (the file header is block 0).
+    index: usize,
+    buffer: Vec<u8>,
+}
+
+impl<R: BufRead> Blocks<R> {
+    fn here(&self) -> Position {
+        Position::Block {
+            index: self.index,
+            offset: self.offset,
+        }
+    }
+
+    /// Appends up to `count` bytes of the input to the buffer; how many there were.
+    fn take(&mut self, count: usize, position: Position) -> Result<usize, ParseError> {
+        let before = self.buffer.len();
+        (&mut self.input)
+            .take(count as u64)
+            .read_to_end(&mut self.buffer)
+            .map_err(|error| ParseError::Malformed {
+                position,
+                message: format!("cannot read: {error}"),
+            })?;
+        Ok(self.buffer.len() - before)
+    }
+
+    /// Reads the block that starts with a header of `header_len` bytes, whose total length
+    /// `length_of` finds in that header (an error: a length no block can have).
+    fn next(
+        &mut self,
+        header_len: usize,
+        length_of: impl FnOnce(&[u8]) -> Result<usize, String>,
+    ) -> Result<Next, ParseError> {
+        let position = self.here();
+        self.buffer.clear();
+        let got = self.take(header_len, position)?;
+        if got == 0 {
+            return Ok(Next::End);
+        }
+        let truncated = || ParseError::Truncated {
+            position,
+            message: "the file ends inside this block".to_owned(),
+        };
+        if got < header_len {
+            return Err(truncated());
+        }
+        let length = length_of(&self.buffer)
+            .map_err(|message| ParseError::Malformed { position, message })?;
+        let rest = length.saturating_sub(header_len);
+        self.index += 1;
+        self.offset += header_len + rest;
+        if length > MAX_BLOCK_LEN {
+            let skipped = std::io::copy(
+                &mut (&mut self.input).take(rest as u64),
+                &mut std::io::sink(),
+            )
+            .map_err(|error| ParseError::Malformed {
+                position,
+                message: format!("cannot read: {error}"),
+            })?;
+            if skipped < rest as u64 {
+                return Err(truncated());
+            }
+            return Ok(Next::Oversized(position, length));
+        }
+        if self.take(rest, position)? < rest {
+            return Err(truncated());
+        }
+        Ok(Next::Block(position))
+    }
+}
+
+fn u32_in(bytes: &[u8], at: usize, little_endian: bool) -> usize {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&bytes[at..at + 4]);
+    (if little_endian {
+        u32::from_le_bytes(word)
+    } else {
+        u32::from_be_bytes(word)
+    }) as usize
+}
+
+/// The reason an oversized block is skipped.
+fn oversized(length: usize) -> String {
+    format!(
+        "a block of {length} bytes, longer than any CCID message of one APDU ({MAX_APDU_LEN} bytes)"
+    )
+}
+
+/// The pcapng section header's type, which is also its own byte-order-free magic.
+const SECTION_HEADER: [u8; 4] = [0x0A, 0x0D, 0x0D, 0x0A];
+
+/// The next pcapng block: its 8-byte header (type, total length; a section header also its
+/// byte-order magic, which sets `little_endian` for the section).
+fn next_pcapng_block<R: BufRead>(
+    blocks: &mut Blocks<R>,
+    little_endian: &mut bool,
+) -> Result<Next, ParseError> {
+    // Every block is at least 12 bytes; a section header's first 12 hold its byte order.
+    blocks.next(12, |header| {
+        if header[..4] == SECTION_HEADER {
+            *little_endian = match header[8..12] {
+                [0x4D, 0x3C, 0x2B, 0x1A] => true,
+                [0x1A, 0x2B, 0x3C, 0x4D] => false,
+                _ => return Err("a section header with an unknown byte-order magic".to_owned()),
+            };
+        }
+        let length = u32_in(header, 4, *little_endian);
+        if length < 12 || length % 4 != 0 {
+            return Err(format!(
+                "a block length of {length} (a multiple of 4, at least 12)"
+            ));
+        }
+        Ok(length)
+    })
+}
+
+fn parse_pcapng<R: BufRead>(
+    blocks: &mut Blocks<R>,
+    reader: &mut CcidReader,
+) -> Result<(), ParseError> {
+    let mut little_endian = true;
+    let first = match next_pcapng_block(blocks, &mut little_endian)? {
+        Next::Block(position) => position,
+        Next::End => return Err(block_error(PcapError::IncompleteBuffer, blocks.here())),
+        Next::Oversized(position, length) => {
+            return Err(ParseError::Malformed {
+                position,
+                message: format!("a section header of {length} bytes"),
+            })
+        }
+    };
+    let (_, mut parser) =
+        PcapNgParser::new(&blocks.buffer).map_err(|error| block_error(error, first))?;
     // Per interface of the current section: its link type and timestamp units per second.
     let mut interfaces: Vec<(DataLink, u64)> = Vec::new();
-    let mut index = 0;
     let mut usb_interface_seen = false;
     let mut first_foreign: Option<(Position, DataLink)> = None;
-    while !rest.is_empty() {
-        index += 1;
-        let here = position(index, bytes, rest);
-        let (next, block) = parser
-            .next_block(rest)
+    loop {
+        let here = match next_pcapng_block(blocks, &mut little_endian)? {
+            Next::End => break,
+            Next::Oversized(position, length) => {
+                reader.imported.skip(position, oversized(length));
+                continue;
+            }
+            Next::Block(position) => position,
+        };
+        let (_, block) = parser
+            .next_block(&blocks.buffer)
             .map_err(|error| block_error(error, here))?;
-        rest = next;
         match block {
             Block::SectionHeader(_) => interfaces.clear(),
             Block::InterfaceDescription(interface) => {
@@ -154,7 +316,7 @@ fn parse_pcapng(bytes: &[u8], reader: &mut CcidReader) -> Result<(), ParseError>
         }
     }
     if !usb_interface_seen {
-        let (position, link) = first_foreign.unwrap_or((position(0, bytes, bytes), DataLink::NULL));
+        let (position, link) = first_foreign.unwrap_or((first, DataLink::NULL));
         return Err(ParseError::Foreign {
             position,
             expected: "a USB capture (USBPcap, link type 249; Linux usbmon, 189 or 220)",
@@ -164,29 +326,68 @@ fn parse_pcapng(bytes: &[u8], reader: &mut CcidReader) -> Result<(), ParseError>
     Ok(())
 }
 
-fn parse_pcap(bytes: &[u8], reader: &mut CcidReader) -> Result<(), ParseError> {
-    let (mut rest, parser) =
-        PcapParser::new(bytes).map_err(|error| block_error(error, position(0, bytes, bytes)))?;
-    let link = parser.header().datalink;
+/// pcap's file header and per-record header lengths.
+const PCAP_HEADER_LEN: usize = 24;
+const PCAP_RECORD_HEADER_LEN: usize = 16;
+
+fn parse_pcap<R: BufRead>(
+    blocks: &mut Blocks<R>,
+    reader: &mut CcidReader,
+) -> Result<(), ParseError> {
+    let header_at = blocks.here();
+    if !matches!(
+        blocks.next(PCAP_HEADER_LEN, |_| Ok(PCAP_HEADER_LEN))?,
+        Next::Block(_)
+    ) {
+        return Err(block_error(PcapError::IncompleteBuffer, header_at));
+    }
+    let (_, parser) =
+        PcapParser::new(&blocks.buffer).map_err(|error| block_error(error, header_at))?;
+    let header = parser.header();
+    let link = header.datalink;
     if UsbHeader::for_link(link).is_none() {
         return Err(ParseError::Foreign {
-            position: position(0, bytes, bytes),
+            position: header_at,
             expected: "a USB capture (USBPcap, link type 249; Linux usbmon, 189 or 220)",
             found: format!("the capture has link type {link:?}"),
         });
     }
-    let mut index = 0;
-    while !rest.is_empty() {
-        index += 1;
-        let here = position(index, bytes, rest);
-        let (next, packet) = parser
-            .next_packet(rest)
+    let little_endian = header.endianness == Endianness::Little;
+    loop {
+        let next = blocks.next(PCAP_RECORD_HEADER_LEN, |record| {
+            Ok(PCAP_RECORD_HEADER_LEN + u32_in(record, 8, little_endian))
+        })?;
+        let here = match next {
+            Next::End => break,
+            Next::Oversized(position, length) => {
+                reader.imported.skip(position, oversized(length));
+                continue;
+            }
+            Next::Block(position) => position,
+        };
+        // The raw record, not pcap-file's checked packet: that refuses a record whose original
+        // length exceeds the snap length — the very packet a snap length cuts, which the
+        // reader skips and counts as it does in a pcapng capture.
+        let (_, packet) = parser
+            .next_raw_packet(&blocks.buffer)
             .map_err(|error| block_error(error, here))?;
-        rest = next;
-        reader.packet(here, link, Some(packet.timestamp), &packet.data);
+        let nanos = match header.ts_resolution {
+            TsResolution::MicroSecond => packet.ts_frac.checked_mul(1000),
+            TsResolution::NanoSecond => Some(packet.ts_frac),
+        }
+        .filter(|nanos| *nanos < 1_000_000_000)
+        .ok_or_else(|| ParseError::Malformed {
+            position: here,
+            message: format!("a timestamp fraction of {} out of range", packet.ts_frac),
+        })?;
+        let time = Duration::new(u64::from(packet.ts_sec), nanos);
+        reader.packet(here, link, Some(time), &packet.data);
     }
     Ok(())
 }
+
+/// Why a packet cut by the capture's snap length is skipped.
+const SNAP_LENGTH: &str = "a USB transfer captured only in part (snap length)";
 
 /// Timestamp units per second from `if_tsresol` (a power of 10, or of 2 with the top bit).
 fn ticks_per_second(code: u8) -> u64 {
@@ -295,6 +496,9 @@ enum Pending {
     PowerOn {
         at: Duration,
     },
+    /// An APDU longer than [`MAX_APDU_LEN`], already counted as skipped: its answer (or the
+    /// rest of it) is passed over.
+    Refused,
 }
 
 /// Follows the CCID conversation of one reader through the packets of a capture.
@@ -308,16 +512,14 @@ struct CcidReader {
     reader: Option<(u16, u16)>,
     /// The command awaiting its answer, by sequence number (slot 0 only).
     pending: HashMap<u8, Pending>,
-    /// A command chain being sent (wLevelParameter 1 / 3): the bytes so far.
-    sending: Option<(Vec<u8>, Duration, Position)>,
+    /// A command chain being sent (wLevelParameter 1 / 3): the bytes so far (`None` once the
+    /// chain grew longer than an APDU can be: the rest of it is passed over).
+    sending: Option<(Option<Vec<u8>>, Duration, Position)>,
 }
 
 impl CcidReader {
     fn skip(&mut self, position: Position, reason: impl Into<String>) {
-        self.imported.skipped.push(Skipped {
-            position,
-            reason: reason.into(),
-        });
+        self.imported.skip(position, reason);
     }
 
     fn packet(&mut self, position: Position, link: DataLink, time: Option<Duration>, data: &[u8]) {
@@ -346,10 +548,7 @@ impl CcidReader {
             .original_length
             .is_some_and(|length| length > payload.len() && !transfer.submission)
         {
-            return self.skip(
-                position,
-                "a USB transfer captured only in part (snap length)",
-            );
+            return self.skip(position, SNAP_LENGTH);
         }
         if Some(transfer.device) != self.reader {
             if self.reader.is_none() && looks_like_ccid(transfer.transfer_type, inbound, payload) {
@@ -437,13 +636,20 @@ impl CcidReader {
                 let level = u16::from_le_bytes([specific[1], specific[2]]);
                 match level {
                     // The whole APDU in one block.
-                    0x0000 => self.expect_apdu(sequence, body.to_vec(), at, position),
+                    0x0000 => {
+                        let command = self.within_limit(Vec::new(), body, position);
+                        self.expect_apdu(sequence, command, at, position);
+                    }
                     // The first block of a chain.
-                    0x0001 => self.sending = Some((body.to_vec(), at, position)),
+                    0x0001 => {
+                        let command = self.within_limit(Vec::new(), body, position);
+                        self.sending = Some((command, at, position));
+                    }
                     // A middle or last block of a chain.
                     0x0002 | 0x0003 => match self.sending.take() {
-                        Some((mut command, first_at, first)) => {
-                            command.extend_from_slice(body);
+                        Some((command, first_at, first)) => {
+                            let command =
+                                command.and_then(|so_far| self.within_limit(so_far, body, first));
                             if level == 0x0003 {
                                 self.sending = Some((command, first_at, first));
                             } else {
@@ -477,18 +683,46 @@ impl CcidReader {
         }
     }
 
-    fn expect_apdu(&mut self, sequence: u8, command: Vec<u8>, at: Duration, position: Position) {
-        if let Some(Pending::Apdu {
-            position: earlier, ..
-        }) = self.pending.insert(
-            sequence,
-            Pending::Apdu {
+    /// `so_far` with `more` appended, or `None` (counted as skipped at `first`, the APDU's
+    /// first block) when that is longer than any APDU.
+    fn within_limit(
+        &mut self,
+        mut so_far: Vec<u8>,
+        more: &[u8],
+        first: Position,
+    ) -> Option<Vec<u8>> {
+        if so_far.len() + more.len() > MAX_APDU_LEN {
+            self.skip(
+                first,
+                format!("a command longer than an extended APDU ({MAX_APDU_LEN} bytes)"),
+            );
+            return None;
+        }
+        so_far.extend_from_slice(more);
+        Some(so_far)
+    }
+
+    /// Waits for the answer to `command` (`None`: one too long, whose answer is passed over).
+    fn expect_apdu(
+        &mut self,
+        sequence: u8,
+        command: Option<Vec<u8>>,
+        at: Duration,
+        position: Position,
+    ) {
+        let waiting = match command {
+            Some(command) => Pending::Apdu {
                 command,
                 response: Vec::new(),
                 at,
                 position,
             },
-        ) {
+            None => Pending::Refused,
+        };
+        if let Some(Pending::Apdu {
+            position: earlier, ..
+        }) = self.pending.insert(sequence, waiting)
+        {
             self.skip(earlier, "an APDU whose answer is not in the capture");
         }
     }
@@ -531,7 +765,15 @@ impl CcidReader {
             },
             message: format!("the reader reported error {error:02X} (bStatus {status:02X})"),
         });
+        // bChainParameter 1 / 3: more of the response follows.
+        let more_follows = failed.is_none() && (chain == 0x01 || chain == 0x03);
         match pending {
+            Pending::Refused => {
+                if more_follows {
+                    self.pending
+                        .insert(sequence.wrapping_add(1), Pending::Refused);
+                }
+            }
             Pending::PowerOn { at } => {
                 let atr = (failed.is_none() && !body.is_empty()).then(|| body.to_vec());
                 self.imported.transcript.push(at, Event::PowerOn { atr });
@@ -542,9 +784,19 @@ impl CcidReader {
                 at,
                 position: first,
             } => {
+                if response.len() + body.len() > MAX_APDU_LEN {
+                    self.skip(
+                        first,
+                        format!("an answer longer than an extended APDU ({MAX_APDU_LEN} bytes)"),
+                    );
+                    if more_follows {
+                        self.pending
+                            .insert(sequence.wrapping_add(1), Pending::Refused);
+                    }
+                    return;
+                }
                 response.extend_from_slice(body);
-                // bChainParameter 1 / 3: more of the response follows.
-                if failed.is_none() && (chain == 0x01 || chain == 0x03) {
+                if more_follows {
                     self.pending.insert(
                         sequence.wrapping_add(1),
                         Pending::Apdu {
@@ -573,7 +825,7 @@ impl CcidReader {
             .values()
             .filter_map(|pending| match pending {
                 Pending::Apdu { position, .. } => Some(*position),
-                Pending::PowerOn { .. } => None,
+                Pending::PowerOn { .. } | Pending::Refused => None,
             })
             .collect();
         left.sort_by_key(|position| match position {
@@ -583,7 +835,7 @@ impl CcidReader {
         for position in left {
             self.skip(position, "an APDU whose answer is not in the capture");
         }
-        if let Some((_, _, position)) = self.sending.take() {
+        if let Some((Some(_), _, position)) = self.sending.take() {
             self.skip(position, "an APDU chain that the capture ends in");
         }
         // A simple-packet-only capture has no timestamps, hence no date.

@@ -19,81 +19,119 @@
 //! capture with one card in the readers. The log carries no date: the caller supplies when it
 //! started (`trace import` takes the file's modification time, or `--started`).
 
+use std::io::BufRead;
 use std::time::Duration;
 
-use super::{describe_start, Imported, ParseError, Position, Skipped};
+use super::{describe_start, peek_start, Imported, ParseError, Position, MAX_APDU_LEN};
+use crate::excerpt::{bounded, cut, quoted};
 use crate::trace::exchange::{ApduExchange, Event, ExchangeAnswer};
+use crate::trace::lines::{read_bounded_line, BoundedLine};
 
 const EXPECTED: &str =
     "a pcscd debug log (lines `NNNNNNNN message`, from `pcscd --foreground --debug --apdu`)";
 
-/// Parses a pcscd log.
-pub(crate) fn parse(bytes: &[u8]) -> Result<Imported, ParseError> {
+/// The most bytes of one line kept: the dump of the longest APDU (three characters a byte)
+/// with pcscd's prefix, its source position and colour codes, with room to spare. A longer
+/// line is read past; if it is a byte dump, it is longer than any APDU.
+const MAX_LINE_BYTES: usize = 256 * 1024;
+/// How much of a line or token an error message shows.
+const SHOWN_CHARS: usize = 60;
+
+/// What the log says a command was: its bytes, or nothing when it was too long to be an APDU
+/// (skipped, counted; its answer is passed over).
+type PendingCommand = (usize, Duration, Option<Vec<u8>>);
+
+/// Parses a pcscd log, read line by line.
+pub(crate) fn parse(mut input: impl BufRead) -> Result<Imported, ParseError> {
+    let start = peek_start(&mut input)?;
     let mut imported = Imported::default();
     let mut elapsed = Duration::ZERO;
-    let mut pending: Option<(usize, Duration, Vec<u8>)> = None;
+    let mut pending: Option<PendingCommand> = None;
     let mut reset_pending = false;
     let mut powered = false;
     let mut seen_log_line = false;
-    let text = String::from_utf8_lossy(bytes);
-    let line_count = text.lines().count();
-    for (index, raw) in text.lines().enumerate() {
-        let number = index + 1;
-        let line = strip_colour(raw);
-        if line.trim().is_empty() {
+    let mut line = BoundedLine::default();
+    let mut number = 0;
+    let unreadable = |number: usize, error: std::io::Error| ParseError::Malformed {
+        position: Position::Line(number),
+        message: format!("cannot read: {error}"),
+    };
+    while read_bounded_line(&mut input, MAX_LINE_BYTES, &mut line)
+        .map_err(|error| unreadable(number + 1, error))?
+    {
+        number += 1;
+        let last_line = input
+            .fill_buf()
+            .map_err(|error| unreadable(number, error))?
+            .is_empty();
+        let raw = String::from_utf8_lossy(&line.kept);
+        let text = strip_colour(&raw);
+        if text.trim().is_empty() {
             continue;
         }
-        let Some((delta, message)) = split_prefix(&line) else {
+        let Some((delta, message)) = split_prefix(&text) else {
             if !seen_log_line {
                 return Err(ParseError::Foreign {
                     position: Position::Line(number),
                     expected: EXPECTED,
-                    found: if bytes.is_empty() || raw.contains('\u{FFFD}') {
-                        describe_start(bytes)
+                    found: if raw.contains('\u{FFFD}') {
+                        describe_start(&start)
                     } else {
-                        format!("{:?}", raw.chars().take(60).collect::<String>())
+                        quoted(&raw, SHOWN_CHARS)
                     },
                 });
             }
-            if number == line_count && !bytes.ends_with(b"\n") {
+            if !line.terminated {
                 return Err(ParseError::Truncated {
                     position: Position::Line(number),
-                    message: format!("the log ends inside a line: {raw:?}"),
+                    message: format!("the log ends inside a line: {}", shown_line(&raw, &line)),
                 });
             }
-            imported.skipped.push(Skipped {
-                position: Position::Line(number),
-                reason: "a line without pcscd's time prefix".to_owned(),
-            });
+            imported.skip(Position::Line(number), "a line without pcscd's time prefix");
             continue;
         };
         seen_log_line = true;
         elapsed += delta;
-        let last_line = number == line_count;
+        let dump = Dump {
+            line: number,
+            last_line,
+            cut: line.cut().then_some(line.length),
+        };
         // Some pcscd builds prefix every message with its source (`ifdhandler.c:NNN:func() `).
         let message = without_source(message);
         if let Some(hex) = message.strip_prefix("APDU:") {
-            let command = parse_bytes(hex, number, last_line)?;
-            if let Some((line, _, _)) = pending.replace((number, elapsed, command)) {
-                imported.skipped.push(unanswered(line));
+            let command = dump.bytes(hex)?;
+            if command.is_none() {
+                imported.skip(Position::Line(number), too_long("a command"));
+            }
+            if let Some((line, _, Some(_))) = pending.replace((number, elapsed, command)) {
+                imported.skip(Position::Line(line), UNANSWERED);
             }
         } else if let Some(hex) = message.strip_prefix("SW:") {
-            let response = parse_bytes(hex, number, last_line)?;
-            match pending.take() {
-                Some((_, at, command)) => imported.transcript.push(
+            let response = dump.bytes(hex)?;
+            match (pending.take(), response) {
+                (Some((_, at, Some(command))), Some(response)) => imported.transcript.push(
                     at,
                     Event::Apdu(ApduExchange::new(
                         &command,
                         ExchangeAnswer::Response(response),
                     )),
                 ),
-                None => imported.skipped.push(Skipped {
-                    position: Position::Line(number),
-                    reason: "an answer (SW:) without a command before it".to_owned(),
-                }),
+                // The answer to a command too long to be an APDU (already counted).
+                (Some((_, _, None)), _) => {}
+                (Some(_), None) => {
+                    imported.skip(Position::Line(number), too_long("an answer"));
+                }
+                (None, _) => imported.skip(
+                    Position::Line(number),
+                    "an answer (SW:) without a command before it",
+                ),
             }
         } else if let Some(hex) = message.strip_prefix("Card ATR:") {
-            let atr = parse_bytes(hex, number, last_line)?;
+            let Some(atr) = dump.bytes(hex)? else {
+                imported.skip(Position::Line(number), too_long("an ATR"));
+                continue;
+            };
             let atr = (!atr.is_empty()).then_some(atr);
             let event = if std::mem::take(&mut reset_pending) && powered {
                 Event::Reset { atr }
@@ -119,16 +157,34 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Imported, ParseError> {
         return Err(ParseError::Foreign {
             position: Position::Line(1),
             expected: EXPECTED,
-            found: describe_start(bytes),
+            found: describe_start(&start),
         });
     }
-    if let Some((line, _, _)) = pending {
-        imported.skipped.push(Skipped {
-            position: Position::Line(line),
-            reason: "a command at the end of the log, before its answer".to_owned(),
-        });
+    if let Some((line, _, Some(_))) = pending {
+        imported.skip(
+            Position::Line(line),
+            "a command at the end of the log, before its answer",
+        );
     }
     Ok(imported)
+}
+
+const UNANSWERED: &str = "a command without an answer in the log (the transmission failed)";
+
+/// The reason a byte dump longer than any APDU is skipped.
+fn too_long(what: &str) -> String {
+    format!("{what} longer than an extended APDU ({MAX_APDU_LEN} bytes)")
+}
+
+/// A line for an error message: its start, quoted, and how long it was when it was cut.
+fn shown_line(raw: &str, line: &BoundedLine) -> String {
+    if line.cut() {
+        // Only the line's start was read: say its length in bytes, not what was kept.
+        let (start, _) = cut(raw, SHOWN_CHARS);
+        format!("{start:?}… (a line of {} bytes)", line.length)
+    } else {
+        quoted(raw, SHOWN_CHARS)
+    }
 }
 
 /// `message` without a leading `file.c:NNN:function() ` (the source position pcscd writes
@@ -150,13 +206,6 @@ fn without_source(message: &str) -> &str {
         rest.trim_start()
     } else {
         message
-    }
-}
-
-fn unanswered(line: usize) -> Skipped {
-    Skipped {
-        position: Position::Line(line),
-        reason: "a command without an answer in the log (the transmission failed)".to_owned(),
     }
 }
 
@@ -190,35 +239,67 @@ fn split_prefix(line: &str) -> Option<(Duration, &str)> {
     ))
 }
 
-/// Spaced hex bytes as pcscd writes them (`00 A4 04 0C `). A bad byte on the last line is a
-/// truncated log, anywhere else a malformed one.
-fn parse_bytes(text: &str, line: usize, last_line: bool) -> Result<Vec<u8>, ParseError> {
-    text.split_whitespace()
-        .map(|token| {
+/// Where a byte dump is: its line, whether that is the log's last, and the line's whole length
+/// when it was read only in part.
+struct Dump {
+    line: usize,
+    last_line: bool,
+    cut: Option<usize>,
+}
+
+impl Dump {
+    /// Spaced hex bytes as pcscd writes them (`00 A4 04 0C `); `None` when there are more than
+    /// an APDU can have. A bad byte on the last line is a truncated log, anywhere else a
+    /// malformed one; the message shows the token's start only.
+    fn bytes(&self, text: &str) -> Result<Option<Vec<u8>>, ParseError> {
+        let mut bytes = Vec::new();
+        let mut tokens = text.split_whitespace().peekable();
+        while let Some(token) = tokens.next() {
+            // The last token kept of a line read in part may be a byte cut in two.
+            let cut_here = self.cut.is_some() && tokens.peek().is_none();
             if token.len() == 2 {
                 if let Ok(byte) = u8::from_str_radix(token, 16) {
-                    return Ok(byte);
+                    if bytes.len() == MAX_APDU_LEN {
+                        return Ok(None);
+                    }
+                    bytes.push(byte);
+                    continue;
                 }
             }
-            let message = format!("`{token}` is not a hex byte");
-            Err(if last_line && token.len() < 2 {
+            if cut_here && token.len() < 2 {
+                break;
+            }
+            // A token cut with its line is shown by its start only: its length is unknown.
+            let shown = if cut_here {
+                format!("{}…", cut(token, SHOWN_CHARS).0)
+            } else {
+                bounded(token, SHOWN_CHARS)
+            };
+            let mut message = format!("`{shown}` is not a hex byte");
+            if let Some(length) = self.cut {
+                message.push_str(&format!(" (in a line of {length} bytes)"));
+            }
+            return Err(if self.last_line && token.len() < 2 {
                 ParseError::Truncated {
-                    position: Position::Line(line),
+                    position: Position::Line(self.line),
                     message: format!("the log ends inside a byte dump ({message})"),
                 }
             } else {
                 ParseError::Malformed {
-                    position: Position::Line(line),
+                    position: Position::Line(self.line),
                     message,
                 }
-            })
-        })
-        .collect()
+            });
+        }
+        // A line read in part holds more than it showed: longer than any dump of an APDU.
+        Ok((self.cut.is_none()).then_some(bytes))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace::import::Skipped;
 
     const LOG: &str = "\
 00000080 debuglog.c:411:DebugLogSetCategory() Debug options: APDU
@@ -322,13 +403,13 @@ mod tests {
     #[test]
     fn a_foreign_file_is_refused_at_its_first_line() {
         let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
-        let error = parse(png).unwrap_err().to_string();
+        let error = parse(&png[..]).unwrap_err().to_string();
         assert!(
             error.starts_with("line 1: not a pcscd debug log"),
             "{error}"
         );
         assert!(error.contains("PNG image"), "{error}");
-        let text = parse(b"hello world\n").unwrap_err().to_string();
+        let text = parse(&b"hello world\n"[..]).unwrap_err().to_string();
         assert!(text.contains("\"hello world\""), "{text}");
     }
 
@@ -350,7 +431,7 @@ mod tests {
 
     #[test]
     fn a_command_left_unanswered_at_the_end_is_reported_as_skipped() {
-        let imported = parse(b"00000004 APDU: 00 A4 04 0C 02 3F 00\n").unwrap();
+        let imported = parse(&b"00000004 APDU: 00 A4 04 0C 02 3F 00\n"[..]).unwrap();
         assert!(imported.transcript.entries.is_empty());
         assert_eq!(
             imported.skipped_summary(),
