@@ -41,11 +41,12 @@ pub mod screen;
 pub mod service;
 pub(crate) mod terminal;
 
+pub use crate::person::PhoneKind;
 pub use codes::{FallbackGuidance, MessageCode};
 pub use collation::{BirthYearStyle, FaceOcr};
 pub use consent::{CheckupScreenRule, ConsentTopic};
 pub use outcome::{ReceptionOutcome, RegistrationRecord};
-pub use screen::{Input, Pin, Screen};
+pub use screen::{Input, PhoneApproval, Pin, Screen};
 pub use service::{
     IdentityMethod, Network, Possession, QualificationService, ServiceError, TerminalRequest,
 };

@@ -4,11 +4,12 @@ use serde::Serialize;
 
 use super::card_io::{CommandCounts, Exchange};
 use super::codes::{FallbackGuidance, MessageCode};
-use super::screen::Screen;
+use super::screen::{PhoneApproval, Screen};
 use super::service::IdentityMethod;
 use crate::oqs::codes::QualificationValidity;
 use crate::oqs::message::{CheckResponse, ConsentChoices};
 use crate::oqs::Outcome;
+use crate::person::PhoneKind;
 
 /// The registration flow, when the card was not registered for insurance use.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -67,6 +68,14 @@ pub struct ReceptionOutcome {
     pub(crate) apdus: Vec<Exchange>,
     /// The patient took the card back after the result.
     pub finished: bool,
+    /// The reception used a phone of this kind instead of the card (docs/spec/smartphone.md).
+    pub smartphone: Option<PhoneKind>,
+    /// Tries left on the Android phone credential's PIN as the phone last reported them.
+    pub phone_pin_tries_left: Option<u8>,
+    /// A VERIFY reached the phone on the generic reader during this reception.
+    pub phone_verify_sent: bool,
+    /// The iPhone's on-device approval, when one was given.
+    pub phone_approval: Option<PhoneApproval>,
 }
 
 impl ReceptionOutcome {}
