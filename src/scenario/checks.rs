@@ -29,6 +29,9 @@ fn call_matches(want: &CallExpectation, call: &CallRecord) -> bool {
         && want
             .qualification_validity
             .is_none_or(|validity| call.qualification_validity == Some(validity))
+        && want
+            .credential
+            .is_none_or(|credential| call.smartphone == credential.phone())
 }
 
 /// A transcript rule, validated.

@@ -98,7 +98,7 @@ impl LoadError {
         }
     }
 
-    fn at_location<T>(
+    pub(super) fn at_location<T>(
         file: &Path,
         source: &str,
         spanned: &Spanned<T>,
@@ -566,6 +566,7 @@ fn build_world(
         }
         cards.insert(name, description);
     }
+    let smartphones = super::world_phones::build(&world_file, &world_source, doc.smartphones, &cards)?;
     if !crate::oqs::service::is_facility_code(&doc.facility_code) {
         return Err(LoadError::whole_file(
             &world_file,
@@ -581,6 +582,7 @@ fn build_world(
         faults: doc.faults,
         reader: doc.reader,
         facility_code: doc.facility_code,
+        smartphones,
     })
 }
 

@@ -40,7 +40,7 @@ pub use step::{
     InsuranceCardLookupDoc, PinExpectation, PinsExpectation, PowerAction, ReaderEvent, StepDoc,
     STEP_ACTION_KEYS,
 };
-pub(crate) use world::{WorldDoc, WorldFaults, DEFAULT_FACILITY_CODE};
+pub(crate) use world::{WorldDoc, WorldFaults, WorldPhoneDoc, DEFAULT_FACILITY_CODE};
 
 /// A value as a scenario writes it (`valid`, `answered`, `pin_entry`): the name serde gives
 /// it, never the Rust name. Messages use it so that what a report says can be searched for in,

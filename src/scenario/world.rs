@@ -20,4 +20,15 @@ pub(crate) struct World {
     pub(crate) faults: WorldFaults,
     pub(crate) reader: ReaderOptions,
     pub(crate) facility_code: String,
+    /// Phone credentials by name: the phone token as its card's holder would carry it.
+    pub(crate) smartphones: BTreeMap<String, WorldPhone>,
+}
+
+/// A phone credential of the world, built into a phone token when first placed.
+#[derive(Debug, Clone)]
+pub(crate) struct WorldPhone {
+    /// The world card it was added from: its certificate ends with that card's.
+    pub(crate) card: String,
+    /// The token (holder, profile, issue day, PIN) before the card's end date is applied.
+    pub(crate) token: CardDescription,
 }

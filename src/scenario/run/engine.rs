@@ -47,6 +47,8 @@ pub(crate) struct Engine {
     pub(crate) world: Option<WorldState>,
     pub(super) show_pins: bool,
     pub(super) started: Instant,
+    /// The world's phones and the clinic's generic reader (`phone`).
+    pub(crate) phones: super::phone::Phones,
 }
 
 impl Engine {
@@ -327,6 +329,12 @@ impl Engine {
                 Some(Some(name.clone()))
             }
             ReceptionDoc::PlaceCard => Some(self.cards.in_reader.clone()),
+            // A phone reception begins on the first screen, with no card placed.
+            ReceptionDoc::ChooseSmartphone => Some(None),
+            ReceptionDoc::PlacePhone(name) => {
+                self.put_phone(step, name)?;
+                None
+            }
             _ => None,
         };
         let reader_input = match input {
@@ -360,6 +368,17 @@ impl Engine {
             ReceptionDoc::ConsentMode(mode) => Input::ConsentMode { mode: *mode },
             ReceptionDoc::Consent(agree) => Input::Consent { agree: *agree },
             ReceptionDoc::Register(agree) => Input::Register { agree: *agree },
+            ReceptionDoc::ChooseSmartphone => Input::ChooseSmartphone,
+            ReceptionDoc::ChoosePhone(kind) => Input::ChoosePhone { kind: *kind },
+            ReceptionDoc::EnterPhonePin(pin) => Input::EnterPhonePin { pin: pin.clone() },
+            ReceptionDoc::PhoneApproval(approval) => {
+                self.phones.approval = Some(*approval);
+                Input::PhoneApproval {
+                    approval: *approval,
+                }
+            }
+            ReceptionDoc::PlacePhone(_) => Input::PlacePhone,
+            ReceptionDoc::RemovePhone => Input::RemovePhone,
         };
         let began = self.now();
         let Some(world) = self.world.as_mut() else {
@@ -374,15 +393,34 @@ impl Engine {
         }
         let messages_before = world.terminal.outcome().message_codes.len();
         let mut recording = Recording::new(self.slot.transport());
-        let handled = world
-            .terminal
-            .handle(reader_input, &mut recording, &world.service);
+        let mut phone_recording = self
+            .phones
+            .reader
+            .as_mut()
+            .map(|(slot, _)| Recording::new(slot.transport()));
+        let handled = world.terminal.handle_in_clinic(
+            reader_input,
+            &mut recording,
+            phone_recording
+                .as_mut()
+                .map(|phone| phone as &mut dyn Transport),
+            &world.service,
+        );
         let recorded = recording.take_transcript();
+        let phone_recorded = phone_recording.map(|mut phone| phone.take_transcript());
         let screen = world.terminal.screen();
         let shown: Vec<MessageCode> =
             world.terminal.outcome().message_codes[messages_before..].to_vec();
         // The reader flow's power changes stay in the log; the report shows its commands.
         self.keep(step.index, began, recorded);
+        if let Some(phone_recorded) = phone_recorded {
+            self.keep(step.index, began, phone_recorded);
+        }
+        if matches!(input, ReceptionDoc::PlacePhone(_)) {
+            // The approval was for this presentation only.
+            self.phones.approval = None;
+            self.set_phone_approval(false);
+        }
         let shown_text = describe_messages(&shown);
         self.log(
             step.index,
