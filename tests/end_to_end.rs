@@ -17,4 +17,5 @@ mod pcsc_opensc;
 mod reader_vpcd;
 mod scenario_vpcd;
 mod serial_line;
+mod smartphone_vpcd;
 mod trace_clinic;
