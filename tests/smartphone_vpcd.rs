@@ -39,10 +39,18 @@ fn smartphone_scenarios_pass_with_the_phone_in_vpcds_second_slot() {
     // reader flow's READ BINARY of EF 0006, and the PIN typed on the face reader reached it.
     let android = scenarios
         .iter()
-        .find(|s| s["file"].as_str().unwrap().ends_with("android_pin_right.yaml"))
+        .find(|s| {
+            s["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("android_pin_right.yaml")
+        })
         .unwrap();
     let transcript = android["transcript"].to_string();
     let label_hex = "4A 50 4B 49 41 50 47 50 53 45 54 4F 4B 45 4E";
     assert!(transcript.contains(label_hex), "{transcript}");
-    assert!(transcript.contains("held over the generic reader"), "{transcript}");
+    assert!(
+        transcript.contains("held over the generic reader"),
+        "{transcript}"
+    );
 }

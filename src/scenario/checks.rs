@@ -259,6 +259,9 @@ pub(crate) fn describe_calls(calls: &[CallRecord]) -> String {
                     json_text(&serde_json::to_value(validity).unwrap_or(Value::Null))
                 ));
             }
+            if let Some(phone) = call.smartphone {
+                parts.push(format!("credential \"{}\"", phone.label()));
+            }
             parts.join(" ")
         })
         .collect::<Vec<_>>()

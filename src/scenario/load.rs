@@ -566,7 +566,8 @@ fn build_world(
         }
         cards.insert(name, description);
     }
-    let smartphones = super::world_phones::build(&world_file, &world_source, doc.smartphones, &cards)?;
+    let smartphones =
+        super::world_phones::build(&world_file, &world_source, doc.smartphones, &cards)?;
     if !crate::oqs::service::is_facility_code(&doc.facility_code) {
         return Err(LoadError::whole_file(
             &world_file,

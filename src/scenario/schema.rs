@@ -26,8 +26,8 @@ use serde_saphyr::Spanned;
 use crate::card::CardDescription;
 
 pub use expect::{
-    CallExpectation, CardStateDoc, ReceptionExpectDoc, RegistrationExpectation, ScenarioExpectDoc,
-    TranscriptRuleDoc,
+    CallExpectation, CardStateDoc, CredentialExpectation, ReceptionExpectDoc,
+    RegistrationExpectation, ScenarioExpectDoc, TranscriptRuleDoc,
 };
 pub use expectation::{
     LookupExpectation, PowerExpectation, ResponseExpectation, StepExpectation, TransportErrorKind,

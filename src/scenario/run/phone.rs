@@ -9,9 +9,9 @@ use chrono::NaiveDate;
 use super::engine::Engine;
 use super::result::ScenarioFailure;
 use crate::card::{Card, CardDescription};
-use crate::scenario::model::Step;
 use crate::pki::TestPki;
 use crate::reader::PhoneApproval;
+use crate::scenario::model::Step;
 use crate::scenario::readers::GenericOpener;
 use crate::scenario::slot::ReaderSlot;
 use crate::scenario::world::WorldPhone;
@@ -42,18 +42,16 @@ impl Engine {
         let expected = format!("the phone `{name}` held over the generic reader");
         let already = matches!(&self.phones.reader, Some((_, on)) if on == name);
         if !already {
-            let phone = self.build_phone(name).map_err(|actual| {
-                Self::fail(step, expected.clone(), actual)
-            })?;
+            let phone = self
+                .build_phone(name)
+                .map_err(|actual| Self::fail(step, expected.clone(), actual))?;
             let previous = match self.phones.reader.take() {
                 Some((mut slot, previous_name)) => {
                     let swapped = slot.swap_card(phone);
                     self.phones.reader = Some((slot, name.to_owned()));
                     match swapped {
                         Ok(previous) => previous.map(|card| (previous_name, card)),
-                        Err(error) => {
-                            return Err(Self::fail(step, expected, error.to_string()))
-                        }
+                        Err(error) => return Err(Self::fail(step, expected, error.to_string())),
                     }
                 }
                 None => {

@@ -15,8 +15,8 @@ use super::inline::InlineOrPath;
 use crate::card::CardSpec;
 use crate::oqs::RegistryDescription;
 use crate::person::{Person, PhoneKind};
-use chrono::NaiveDate;
 use crate::reader::ReaderOptions;
+use chrono::NaiveDate;
 
 /// `world:` as written.
 #[derive(Debug, Deserialize)]
