@@ -299,3 +299,31 @@ card: { issued: 2022-04-01 }
     let mut plastic = Card::from_description(&plastic, TestPki::load().unwrap()).unwrap();
     assert!(plastic.set_device_approval(true).is_err());
 }
+
+#[test]
+fn a_phone_is_never_attested_by_the_reader() {
+    let description = registry("with_card", "2030-01-01");
+    let oqs = service(&description);
+    let phone = credential(&description, Some(PhoneKind::Android));
+    for declared in [Some(PhoneKind::Android), None] {
+        let request = CheckRequest {
+            identity: IdentityMethod::Face,
+            challenge: None,
+            certificate: phone.certificate.clone(),
+            signature: None,
+            facility_code: FACILITY.into(),
+            date: d("2025-10-06"),
+            time: None,
+            consent: ConsentChoices::default(),
+            arbitrary_file_identifier: None,
+            character_code: Default::default(),
+            smartphone: declared,
+        };
+        let answer = oqs.check(&request);
+        assert_eq!(answer.outcome, Outcome::RequestInvalid, "{declared:?}");
+        assert!(
+            Oqs::describe_refusal(&request, answer.outcome).contains("challenge and signature"),
+            "{declared:?}"
+        );
+    }
+}

@@ -417,9 +417,14 @@ impl Oqs {
                     request.facility_code
                 )
             }
-            Outcome::RequestInvalid => {
+            Outcome::RequestInvalid
+                if request.consent.mode == ConsentMode::Comprehensive
+                    && !rules::comprehensive_consent_available(request.date) =>
+            {
                 "consent.mode comprehensive (包括同意) exists only from 2024-10-07".to_owned()
             }
+            // The one other cause: a phone's certificate without its signature.
+            Outcome::RequestInvalid => SMARTPHONE_UNSIGNED.to_owned(),
             Outcome::CertificateMalformed => {
                 "certificate is not a DER X.509 certificate".to_owned()
             }
@@ -847,6 +852,10 @@ impl Reply<'_> {
 /// Why the request's challenge and signature do not fit its identity method, if they don't:
 /// `pin` needs both; `face` / `visual` need neither, but a signature comes with its challenge.
 fn proof_shape_error(request: &CheckRequest) -> Option<&'static str> {
+    let signed = request.challenge.is_some() && request.signature.is_some();
+    if request.smartphone.is_some() && !signed {
+        return Some(SMARTPHONE_UNSIGNED);
+    }
     match (
         request.identity.requires_signature(),
         request.challenge.is_some(),
@@ -861,6 +870,10 @@ fn proof_shape_error(request: &CheckRequest) -> Option<&'static str> {
         }
     }
 }
+
+/// Why a phone credential's request without proof of possession is refused.
+const SMARTPHONE_UNSIGNED: &str =
+    "a phone credential (smartphone) is never attested by the reader: challenge and signature are required";
 
 /// `Arc<dyn CertificateAuthority>` over the process-wide test PKI.
 struct StaticAuthority(&'static TestPki);

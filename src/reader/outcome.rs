@@ -68,13 +68,19 @@ pub struct ReceptionOutcome {
     pub(crate) apdus: Vec<Exchange>,
     /// The patient took the card back after the result.
     pub finished: bool,
+    // The phone's fields are left out of a card reception's serialized form (absent reads as
+    // `null` / `false` in scenario expectations).
     /// The reception used a phone of this kind instead of the card (docs/spec/smartphone.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub smartphone: Option<PhoneKind>,
     /// Tries left on the Android phone credential's PIN as the phone last reported them.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_pin_tries_left: Option<u8>,
     /// A VERIFY reached the phone on the generic reader during this reception.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub phone_verify_sent: bool,
     /// The iPhone's on-device approval, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_approval: Option<PhoneApproval>,
 }
 

@@ -131,6 +131,8 @@ pub(crate) fn observed_reception(
         "screen".into(),
         serde_json::to_value(screen).unwrap_or(Value::Null),
     );
+    // Left out of a card reception's outcome; compared as the reception had it.
+    map.entry("phone_verify_sent").or_insert(Value::Bool(false));
     let results = outcome
         .response
         .as_ref()

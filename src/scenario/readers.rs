@@ -76,6 +76,11 @@ impl ReaderChoice {
                  reader timeouts, waits) that only the virtual reader can produce"
                     .into(),
             ),
+            ReaderChoice::Listen | ReaderChoice::Pcsc(_) if needs.generic_reader => Err(
+                "the scenario holds a phone over the clinic's generic reader, a second slot that only \
+                 the virtual reader and vpcd (`Virtual PCD 00 01`) provide"
+                    .into(),
+            ),
             ReaderChoice::Listen if needs.removals => Err(
                 "the scenario takes the card out or puts it back, and a card waiting for Debian's vpcd \
                  cannot leave the reader: vpcd (vsmartcard 3.3) then makes pcscd abort at its next poll"

@@ -30,6 +30,10 @@ impl Oqs {
         if declared_other || kind == CallKind::Register {
             return reply.refusal(Outcome::SmartphoneNotRegistered);
         }
+        // No face or 目視 route for phones (§3.12): the phone itself must have signed.
+        if request.signature.is_none() {
+            return reply.refusal(Outcome::RequestInvalid);
+        }
         let card = match self.admit_smartphone(phone, verified, context) {
             Ok(card) => card,
             Err(outcome) => return reply.refusal(outcome),
