@@ -356,6 +356,25 @@ pub fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
                 ));
             }
         }
+        if let Action::Reception {
+            input: ReceptionDoc::PlacePhone(name),
+            ..
+        } = &step.action
+        {
+            let known = world.as_ref().map(|world| &world.smartphones);
+            if !known.is_some_and(|phones| phones.contains_key(name)) {
+                return Err(LoadError::at_location(
+                    file,
+                    &source,
+                    written,
+                    format!(
+                        "step {}: `place_phone: {name}`: no phone named `{name}` in the world's `smartphones:`; its phones: {}",
+                        step.index + 1,
+                        known.map_or("none (no `world:`)".to_owned(), |phones| choices(phones.keys()))
+                    ),
+                ));
+            }
+        }
         if let Some(what) = needs_world {
             if world.is_none() || clock.is_none() {
                 return Err(LoadError::at_location(
