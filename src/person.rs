@@ -39,6 +39,27 @@ impl Sex {
     }
 }
 
+/// Which phone holds a スマホ用電子証明書 (docs/spec/smartphone.md §1.2): the credential is
+/// shared by the phone token, the registry and the reader, so it lives with the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneKind {
+    /// An Android phone with the スマホ用電子証明書 (`JPKIAPGPSETOKEN`); its own 4-digit PIN.
+    Android,
+    /// An iPhone with the マイナンバーカード in Wallet (`JPKIAPIOSTOKEN`); on-device approval.
+    Iphone,
+}
+
+impl PhoneKind {
+    /// Stable lower-case label (serials, messages, scenario files).
+    pub fn label(self) -> &'static str {
+        match self {
+            PhoneKind::Android => "android",
+            PhoneKind::Iphone => "iphone",
+        }
+    }
+}
+
 /// A person as written in YAML (card descriptions and registries).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

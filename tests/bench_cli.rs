@@ -300,6 +300,7 @@ fn a_challenge_is_single_use_unless_the_service_makes_it_reusable() {
             consent: Default::default(),
             arbitrary_file_identifier: None,
             character_code: Default::default(),
+            smartphone: None,
         };
         assert_eq!(oqs.check(&request).outcome, Outcome::Answered);
         let again = oqs.check(&request).outcome;

@@ -20,4 +20,5 @@ mod pcsc_two_slots;
 mod reader_vpcd;
 mod scenario_vpcd;
 mod serial_line;
+mod smartphone_vpcd;
 mod trace_clinic;

@@ -30,6 +30,7 @@ mod oqs_check;
 mod oqs_registry;
 mod oqs_rules;
 mod oqs_serve;
+mod oqs_smartphone;
 mod oqs_xml;
 mod pki_certificates;
 mod reader_flow;

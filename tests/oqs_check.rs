@@ -89,6 +89,7 @@ impl World {
             consent,
             arbitrary_file_identifier: None,
             character_code: Default::default(),
+            smartphone: None,
         }
     }
 
@@ -105,6 +106,7 @@ impl World {
             consent: ConsentChoices::default(),
             arbitrary_file_identifier: None,
             character_code: Default::default(),
+            smartphone: None,
         }
     }
 

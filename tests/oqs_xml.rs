@@ -70,6 +70,7 @@ fn card_check(
         },
         arbitrary_file_identifier: Some("RECEPT-0001".into()),
         character_code,
+        smartphone: None,
     })
 }
 

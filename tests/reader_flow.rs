@@ -1659,3 +1659,64 @@ fn during_an_outage_no_reception_reports_consent_flags_as_sent() {
     assert_eq!(after.screen(), Screen::Result);
     assert!(after.outcome().consent.is_some());
 }
+
+/// The smartphone path reads only the generic reader: the face reader's card hears nothing, a
+/// card held over the generic reader is not taken for a phone (no VERIFY reaches it), and a
+/// terminal given no generic reader cannot read a phone.
+#[test]
+fn the_phone_is_read_on_the_generic_reader_only() {
+    let oqs = oqs();
+    let mut face_reader = Recorder::new(card(TARO_CARD));
+    let mut generic = Recorder::new(card(TARO_CARD));
+    let mut terminal = Terminal::new(TerminalConfig {
+        facility_code: FACILITY.into(),
+        date: d("2025-10-06"),
+        time: None,
+        options: ReaderOptions {
+            generic_reader: true,
+            ..ReaderOptions::default()
+        },
+    });
+    for input in [
+        Input::ChooseSmartphone,
+        Input::ChoosePhone {
+            kind: PhoneKind::Android,
+        },
+        Input::EnterPhonePin {
+            pin: Pin::new("1234"),
+        },
+    ] {
+        terminal
+            .handle_in_clinic(input, &mut face_reader, Some(&mut generic), &oqs)
+            .unwrap();
+    }
+    assert_eq!(terminal.screen(), Screen::PlacePhone);
+    let screen = terminal
+        .handle_in_clinic(
+            Input::PlacePhone,
+            &mut face_reader,
+            Some(&mut generic),
+            &oqs,
+        )
+        .unwrap();
+    assert_eq!(screen, Screen::PlacePhone);
+    assert_eq!(
+        terminal.last_message(),
+        Some(MessageCode::SmartphoneUnreadable)
+    );
+    assert!(face_reader.sent.is_empty(), "{:?}", face_reader.sent);
+    assert!(!generic.sent.is_empty());
+    assert_eq!(generic.pin_verifies(), 0);
+    // The same step without a generic reader.
+    terminal
+        .handle(Input::PlacePhone, &mut face_reader, &oqs)
+        .unwrap();
+    assert_eq!(
+        terminal.last_message(),
+        Some(MessageCode::SmartphoneNotOffered)
+    );
+    // No face route for phones: the phone screens take no face input.
+    let refused = terminal.handle(face(generic.card()), &mut face_reader, &oqs);
+    assert!(refused.is_err());
+    assert_eq!(terminal.outcome().identity, None);
+}

@@ -677,3 +677,51 @@ fn a_world_card_the_registry_does_not_link_is_warned_about_at_load() {
     // Once per run, however many scenarios share the world; the father's card is linked.
     assert_eq!(stderr.matches("warning:").count(), 1, "{stderr}");
 }
+
+#[test]
+fn holding_a_phone_the_world_does_not_have_is_a_load_error_listing_its_phones() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = root().join("scenarios/_worlds/smartphone.yaml");
+    let file = dir.path().join("no_such_phone.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: \"no such phone\"\nclock: 2025-10-06\nworld: {}\ncard: hanako\nsteps:\n  - reception: choose_smartphone\n  - reception: {{ place_phone: hanako_ipad }}\n",
+            world.display()
+        ),
+    )
+    .unwrap();
+    let output = run(&[&file], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    let wanted = format!(
+        "{}:7:5: step 2: `place_phone: hanako_ipad`: no phone named `hanako_ipad` in the world's `smartphones:`; its phones: chichi_android, ",
+        file.display()
+    );
+    assert!(
+        stdout.contains(&wanted),
+        "{wanted:?} missing from:\n{stdout}"
+    );
+}
+
+#[test]
+fn a_phone_added_from_a_card_the_world_does_not_have_is_a_load_error_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("phone_without_card.yaml");
+    std::fs::write(
+        &file,
+        "name: \"phone without card\"\nclock: 2025-10-06\ncard: taro\nworld:\n  registry: { persons: [] }\n  cards:\n    taro: { person: { name: \"試験　太郎\", kana: \"シケン タロウ\", birth_date: 1980-05-10, sex: male, address: \"東京都\", my_number: \"123456789018\" } }\n  smartphones:\n    taro_android: { kind: android, card: jiro, issued: 2025-09-20 }\nsteps:\n  - reception: choose_smartphone\n",
+    )
+    .unwrap();
+    let output = run(&[&file], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    let wanted = format!(
+        "{}:9:42: smartphone `taro_android`: no card named `jiro` in the world; its cards: taro",
+        file.display()
+    );
+    assert!(
+        stdout.contains(&wanted),
+        "{wanted:?} missing from:\n{stdout}"
+    );
+}

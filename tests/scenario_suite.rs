@@ -13,7 +13,9 @@ use myna_hil::scenario::load::{discover, load_all};
 use myna_hil::scenario::model::Action;
 use myna_hil::scenario::pattern::{BytePattern, SwPattern};
 use myna_hil::scenario::run::{run_scenario, RunOptions};
-use myna_hil::scenario::schema::{ListMatch, PinExpectation, TransportErrorKind};
+use myna_hil::scenario::schema::{
+    CredentialExpectation, ListMatch, PinExpectation, TransportErrorKind,
+};
 use myna_hil::scenario::{Outcome, Scenario};
 use serde_json::Value;
 
@@ -347,10 +349,30 @@ fn check_mutations(scenario: &Scenario, index: usize) -> Vec<(String, Scenario)>
                             kind: CallKind::Check,
                             outcome: None,
                             qualification_validity: None,
+                            credential: None,
                         });
                     }
                 }
                 ListMatch::Contains => new.items = many(&new.items),
+            }
+            // What each call presented (card or phone) is checked too.
+            for (position, call) in calls.items.iter().enumerate() {
+                let Some(credential) = call.credential else {
+                    continue;
+                };
+                let other = match credential {
+                    CredentialExpectation::Card => CredentialExpectation::Android,
+                    CredentialExpectation::Android => CredentialExpectation::Iphone,
+                    CredentialExpectation::Iphone => CredentialExpectation::Card,
+                };
+                let mut changed = calls.clone();
+                changed.items[position].credential = Some(other);
+                push(
+                    format!("oqs_calls[{position}].credential -> {other:?}"),
+                    &|c| {
+                        *c = Check::OqsCalls(changed.clone());
+                    },
+                );
             }
             push(
                 format!(

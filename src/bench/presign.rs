@@ -63,6 +63,7 @@ pub(super) fn check_holders(
                     consent: ConsentChoices::default(),
                     arbitrary_file_identifier: None,
                     character_code: Default::default(),
+                    smartphone: None,
                 };
                 (holder, request)
             })

@@ -222,6 +222,10 @@ pub struct Card {
     secure_session: Option<SecureMessagingSession>,
     /// No command answered since the last cold power-up (for `first_command_fails`).
     fresh_from_power_up: bool,
+    /// An iPhone token's on-device approval (Face ID / Touch ID) is in force: it opens the
+    /// authentication key and certificate as a VERIFY of the auth PIN would
+    /// (docs/spec/smartphone.md §5.18, a [model] choice).
+    device_approved: bool,
 }
 
 impl fmt::Debug for Card {
@@ -284,6 +288,7 @@ impl Card {
             mf_objects: Arc::new(contents.mf_objects),
             secure_session: None,
             fresh_from_power_up: false,
+            device_approved: false,
         }
     }
 
@@ -323,6 +328,27 @@ impl Card {
         self.selection = Selection::default();
         self.pending_response.clear();
         self.atr.clone()
+    }
+
+    /// The holder approves (or withdraws approval) on the phone itself: on an iPhone token
+    /// (`smartphone_ios`) an approval opens the authentication certificate and key without a
+    /// VERIFY on the wire until withdrawn (docs/spec/smartphone.md §5.18, [model]); any other
+    /// profile has no such screen and is refused.
+    pub fn set_device_approval(&mut self, approved: bool) -> Result<(), CardError> {
+        if self.description.card.profile != description::Profile::SmartphoneIos {
+            return Err(CardError::Invalid(format!(
+                "only an iPhone token (profile smartphone_ios) takes an on-device approval, this is {}",
+                self.description.card.profile.name()
+            )));
+        }
+        self.device_approved = approved;
+        Ok(())
+    }
+
+    /// Whether `pin` counts as verified now (a VERIFY, or an iPhone's on-device approval for
+    /// the auth PIN).
+    fn pin_satisfied(&self, pin: PinId) -> bool {
+        self.pins.is_verified(pin) || (self.device_approved && pin == PinId::JpkiAuth)
     }
 
     /// Whether the card is powered (a mute card never is).
@@ -663,7 +689,7 @@ impl Card {
     fn may_read(&self, access: ReadAccess) -> bool {
         match access {
             ReadAccess::Free => true,
-            ReadAccess::AnyOf(pins) => pins.iter().any(|pin| self.pins.is_verified(*pin)),
+            ReadAccess::AnyOf(pins) => pins.iter().any(|pin| self.pin_satisfied(*pin)),
         }
     }
 
@@ -893,7 +919,7 @@ impl Card {
         if matches!(command.le, Some(le) if le < 256) {
             return Err(StatusWord::WRONG_LENGTH);
         }
-        if pin.is_some_and(|pin| !self.pins.is_verified(pin)) {
+        if pin.is_some_and(|pin| !self.pin_satisfied(pin)) {
             return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
         }
         let keys = Arc::clone(&self.keys);

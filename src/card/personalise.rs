@@ -13,6 +13,7 @@ use super::fs::FileSystem;
 use super::mf::{MfHierarchy, MfInputs, MfObjects};
 use super::pin::{PinId, PinRecord, PinTable};
 use super::{common, jpki, surface, text};
+use crate::person::PhoneKind;
 use crate::pki::{pool_key, pool_signer, CertificateKind, CertificateRequest, RsaSigner, TestPki};
 
 /// What a card is made of besides its description: certificates (DER) and private keys.
@@ -98,13 +99,18 @@ pub(super) fn issue_parts(
     let spec = &description.card;
     let auth_key = pool_signer(spec.keys.auth)?;
     let (not_before, not_after) = spec.auth_certificate_validity(person);
-    let auth_certificate = pki.issue(&CertificateRequest {
+    let auth_request = CertificateRequest {
         kind: CertificateKind::Authentication,
         holder: person,
         subject_key: &auth_key.public_key(),
         not_before,
         not_after,
-    })?;
+    };
+    // A phone token's certificate has a serial of its own (docs/spec/smartphone.md §4.15).
+    let auth_certificate = match phone_of(spec.profile) {
+        Some(phone) => pki.issue_smartphone(phone, &auth_request)?,
+        None => pki.issue(&auth_request)?,
+    };
     let (signing_key, signing_certificate) = if spec.has_signing_certificate(person) {
         let key = pool_signer(spec.keys.signing)?;
         let (not_before, not_after) = spec.signing_certificate_validity(person);
@@ -130,6 +136,16 @@ pub(super) fn issue_parts(
         signing_key,
         issuer_key: pool_key(spec.keys.text_ap)?,
     })
+}
+
+/// The phone a token profile stands for, `None` for a card.
+fn phone_of(profile: super::description::Profile) -> Option<PhoneKind> {
+    use super::description::Profile;
+    match profile {
+        Profile::Smartphone => Some(PhoneKind::Android),
+        Profile::SmartphoneIos => Some(PhoneKind::Iphone),
+        Profile::Standard | Profile::FaceOnly | Profile::JukiToken => None,
+    }
 }
 
 /// Lays the description and parts out as files, keys and PINs.

@@ -149,6 +149,7 @@ pub(crate) fn run_registry(
             _ => None,
         };
         person.cards.push(CardLinkDescription {
+            smartphones: Vec::new(),
             issued: card.certificate_from,
             link: match case.setup.registration {
                 RegistrationState::Registered => LinkState::Registered,

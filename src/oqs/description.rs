@@ -16,7 +16,7 @@ use crate::oqs::codes::{
 };
 use crate::oqs::insurer::canonical_insurer_number;
 use crate::oqs::outcome::Outcome;
-use crate::person::Person;
+use crate::person::{Person, PhoneKind};
 
 /// A whole registry: options, insurers and persons with their qualifications and cards.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -51,6 +51,9 @@ pub struct RegistryOptions {
     /// public, so nothing is sent unless a scenario configures it.
     #[serde(default)]
     pub result_codes: BTreeMap<Outcome, ResultCodes>,
+    /// Whether a card's revocation revokes its phone credentials with it ([open]).
+    #[serde(default)]
+    pub smartphone_revocation: SmartphoneRevocation,
 }
 
 impl Default for RegistryOptions {
@@ -60,6 +63,7 @@ impl Default for RegistryOptions {
             jlis_outages: Vec::new(),
             mislink_block_from: default_mislink_block_from(),
             result_codes: BTreeMap::new(),
+            smartphone_revocation: SmartphoneRevocation::default(),
         }
     }
 }
@@ -266,6 +270,36 @@ pub struct CardLinkDescription {
     /// A wrong link: the card belongs to this other person (id) but is linked to this record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) holder: Option<Spanned<String>>,
+    /// Phone credentials (スマホ用電子証明書) issued on the basis of this card: each resolves to
+    /// the same person and record, and lives and dies with the card (docs/spec/smartphone.md §4).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) smartphones: Vec<SmartphoneLinkDescription>,
+}
+
+/// One phone credential of a card, named by its kind and the notBefore of its certificate (the
+/// serial is derived from the holder's 個人番号, the kind and that date).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmartphoneLinkDescription {
+    /// `android` or `iphone`.
+    pub(crate) kind: PhoneKind,
+    /// notBefore of the phone's 利用者証明用 certificate (the day it was added to the phone).
+    pub(crate) issued: NaiveDate,
+    /// The phone credential's own 失効 (phone lost, credential removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) revoked: Option<Revocation>,
+}
+
+/// When a phone credential stops working because of its card's certificate being revoked: not
+/// public (docs/spec/smartphone.md §4.15), so an option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SmartphoneRevocation {
+    /// Revoked the same day as the card's 利用者証明用 certificate ([model] default).
+    #[default]
+    WithCard,
+    /// Only its own revocation counts; the card's does not reach the phone.
+    Independent,
 }
 
 /// The 保険証利用登録 state of one certificate.

@@ -6,7 +6,7 @@ use serde_saphyr::{Location, Spanned};
 use crate::oqs::description::{DescriptionError, RegistryDescription};
 use crate::oqs::registry::{
     CardLinkRecord, QualificationExtras, QualificationRecord, Registry, RegistryBuilder,
-    RegistryError,
+    RegistryError, SmartphoneRecord,
 };
 
 /// Why a registry could not be loaded.
@@ -139,7 +139,7 @@ impl Registry {
                 let holder_number = builder
                     .my_number(holder)
                     .ok_or_else(|| at(file, &entry.id, field.clone(), "holder vanished".into()))?;
-                builder
+                let card_serial = builder
                     .add_card(
                         person,
                         CardLinkRecord {
@@ -151,6 +151,35 @@ impl Registry {
                         },
                     )
                     .map_err(|error| relocate(file, entry.id.referenced, field.clone(), error))?;
+                // The holder's next card: from its issue on, this card's phones need re-issuing.
+                let card_renewed_on = entry
+                    .cards
+                    .iter()
+                    .map(|other| other.issued)
+                    .filter(|issued| *issued > card.issued)
+                    .min();
+                for phone in &card.smartphones {
+                    builder
+                        .add_smartphone(
+                            person,
+                            SmartphoneRecord {
+                                kind: phone.kind,
+                                holder: &holder_number,
+                                issued: phone.issued,
+                                card_serial,
+                                card_renewed_on,
+                                revoked: phone.revoked,
+                            },
+                        )
+                        .map_err(|error| {
+                            relocate(
+                                file,
+                                entry.id.referenced,
+                                format!("{field}.smartphones"),
+                                error,
+                            )
+                        })?;
+                }
             }
         }
         builder

@@ -11,6 +11,7 @@ use crate::oqs::codes::{
     ReferenceClassification, SegmentOfResult,
 };
 use crate::oqs::outcome::Outcome;
+use crate::person::PhoneKind;
 
 /// Code values travel as their code (`"1"`) in JSON, as in the XML.
 mod code_text {
@@ -189,6 +190,14 @@ pub struct CheckRequest {
     /// The encoding the answer is written in (the terminal's setting).
     #[serde(default)]
     pub character_code: CharacterCode,
+    /// The credential is a phone's スマホ用電子証明書 (`android` / `iphone`), read from the
+    /// clinic's generic reader; absent for a card. The harness's own field: whether the real
+    /// interface tells a phone apart is not public (docs/spec/smartphone.md §5.19), and the XML
+    /// request has no such element. The service decides by the certificate itself (the
+    /// registry resolves a phone's serial), so a request that names the wrong kind, or names a
+    /// phone for a card's certificate, is refused as `smartphone_not_registered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smartphone: Option<PhoneKind>,
 }
 
 /// A lookup by 被保険者証 data (ReferenceClassification 2).

@@ -45,6 +45,18 @@ pub enum Outcome {
     SelfInformationBlocked,
     /// The record does not match J-LIS (mis-link) and is blocked from viewing.
     RecordBlocked,
+    /// A phone credential past its card's or its own expiry: no grace period for phones
+    /// (docs/spec/smartphone.md §4.13-14).
+    SmartphoneExpired,
+    /// A phone credential revoked, on its own or with its card's certificate (the timing is the
+    /// registry option `smartphone_revocation`, docs/spec/smartphone.md §4.15).
+    SmartphoneRevoked,
+    /// The card was renewed after the phone credential was issued: it must be issued again
+    /// through マイナポータル before it works (docs/spec/smartphone.md §4.13).
+    SmartphoneReissueNeeded,
+    /// No phone credential of that kind is known, or its card is not registered for
+    /// insurance use (docs/spec/smartphone.md §1.3).
+    SmartphoneNotRegistered,
 }
 
 impl Outcome {
@@ -103,6 +115,14 @@ impl Outcome {
             Self::JlisUnavailable => "J-LISに接続できないため電子証明書の紐付けができません",
             Self::SelfInformationBlocked => "自己情報提供不可のため資格情報を提供できません",
             Self::RecordBlocked => "J-LIS照合不一致のため資格情報を閲覧できません",
+            Self::SmartphoneExpired => {
+                "スマホ用電子証明書は有効期限切れです（カードまたは証明書の期限切れ、猶予期間なし）"
+            }
+            Self::SmartphoneRevoked => "スマホ用電子証明書は失効しています",
+            Self::SmartphoneReissueNeeded => {
+                "カードの更新後、スマホ用電子証明書が再発行されていません"
+            }
+            Self::SmartphoneNotRegistered => "スマホ用電子証明書は保険証として登録されていません",
         }
     }
 }

@@ -13,8 +13,8 @@ use crate::oqs::description::{
     ElderlyRecipientDescription, LimitCertificateDescription, LinkState, RegistryOptions,
     Revocation, RevocationReason, SpecificDiseaseDescription,
 };
-use crate::person::{MyNumber, Person, Sex};
-use crate::pki::{certificate_serial, CertificateKind};
+use crate::person::{MyNumber, Person, PhoneKind, Sex};
+use crate::pki::{certificate_serial, smartphone_certificate_serial, CertificateKind};
 
 /// Index of a person in the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -198,6 +198,36 @@ pub struct Registry {
     cards: Vec<CardRow>,
     /// (hash of insurer, symbol, number, branch) → qualification, sorted by hash.
     insurance_card_index: Vec<(u64, u32)>,
+    /// Phone credentials by certificate serial: few, so kept apart from the card rows.
+    smartphones: HashMap<u64, SmartphoneView>,
+}
+
+/// A phone credential (スマホ用電子証明書) as the registry knows it: whose it is, which card it
+/// was issued on, and what has become of that card (docs/spec/smartphone.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SmartphoneView {
+    pub(crate) kind: PhoneKind,
+    /// The record it resolves to: its card's.
+    pub(crate) person: PersonId,
+    /// The serial of the card's 利用者証明用 certificate it was issued on.
+    pub(crate) card_serial: u64,
+    /// The first day a newer card of the holder is in force: from then on the phone needs
+    /// re-issuing.
+    pub(crate) card_renewed_on: Option<NaiveDate>,
+    pub(crate) revoked: Option<Revocation>,
+}
+
+/// One phone credential as the builder takes it.
+#[derive(Debug, Clone)]
+pub(crate) struct SmartphoneRecord<'a> {
+    pub(crate) kind: PhoneKind,
+    /// 個人番号 of the card's holder (the phone's serial is derived from it).
+    pub(crate) holder: &'a MyNumber,
+    /// notBefore of the phone's certificate.
+    pub(crate) issued: NaiveDate,
+    pub(crate) card_serial: u64,
+    pub(crate) card_renewed_on: Option<NaiveDate>,
+    pub(crate) revoked: Option<Revocation>,
 }
 
 /// One qualification as the builder takes it.
@@ -270,6 +300,7 @@ impl RegistryBuilder {
                 card_directory: SerialDirectory::default(),
                 cards: Vec::new(),
                 insurance_card_index: Vec::new(),
+                smartphones: HashMap::new(),
             },
             interned: HashMap::new(),
             my_numbers: Vec::with_capacity(persons),
@@ -471,6 +502,33 @@ impl RegistryBuilder {
                 mislinked,
             },
         ));
+        Ok(serial)
+    }
+
+    /// Links a phone credential to `person`'s record (through its card); returns its serial.
+    pub(crate) fn add_smartphone(
+        &mut self,
+        person: PersonId,
+        record: SmartphoneRecord<'_>,
+    ) -> Result<u64, RegistryError> {
+        let serial = smartphone_certificate_serial(record.kind, record.holder, record.issued);
+        let view = SmartphoneView {
+            kind: record.kind,
+            person,
+            card_serial: record.card_serial,
+            card_renewed_on: record.card_renewed_on,
+            revoked: record.revoked,
+        };
+        if self.registry.smartphones.insert(serial, view).is_some() {
+            return Err(RegistryError::Build {
+                field: "smartphones".into(),
+                message: format!(
+                    "two {} credentials of the same holder issued on {}",
+                    record.kind.label(),
+                    record.issued
+                ),
+            });
+        }
         Ok(serial)
     }
 
@@ -825,6 +883,14 @@ impl Registry {
             }),
             mislinked: row.mislinked,
         })
+    }
+
+    /// The phone credential whose certificate has `serial`, if it is a phone's.
+    pub(crate) fn smartphone(&self, serial: u64) -> Option<SmartphoneView> {
+        if self.smartphones.is_empty() {
+            return None;
+        }
+        self.smartphones.get(&serial).copied()
     }
 
     /// Certificate serials of all cards, ascending (for generators of load and benchmarks).

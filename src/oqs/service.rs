@@ -41,6 +41,7 @@ use crate::oqs::message::{
 use crate::oqs::outcome::Outcome;
 use crate::oqs::registry::{CardView, PersonView, QualificationView, Registry};
 use crate::oqs::rules::{self, CertificateStanding};
+use crate::person::PhoneKind;
 use crate::pki::{verify_pkcs1_sha256, CertificateKind, PkiError, TestPki, VerifiedCertificate};
 
 /// Who vouches for authentication certificates (the test CA, or a stand-in in tests).
@@ -129,6 +130,10 @@ pub struct CallRecord {
     /// How the reader identified the holder (checks and registrations).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<IdentityMethod>,
+    /// The certificate was a phone's スマホ用電子証明書 of this kind (by the registry; absent for
+    /// a card), so scenarios can assert that a phone was used (docs/spec/smartphone.md §5.19).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smartphone: Option<PhoneKind>,
 }
 
 /// Link states changed at run time (registrations, re-links), on top of the registry.
@@ -187,6 +192,8 @@ impl<'a> CheckContext<'a> {
         }
     }
 }
+
+mod phone;
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
@@ -315,6 +322,7 @@ impl Oqs {
             outcome: None,
             qualification_validity: None,
             identity: None,
+            smartphone: None,
         });
         bytes.to_vec()
     }
@@ -409,9 +417,14 @@ impl Oqs {
                     request.facility_code
                 )
             }
-            Outcome::RequestInvalid => {
+            Outcome::RequestInvalid
+                if request.consent.mode == ConsentMode::Comprehensive
+                    && !rules::comprehensive_consent_available(request.date) =>
+            {
                 "consent.mode comprehensive (包括同意) exists only from 2024-10-07".to_owned()
             }
+            // The one other cause: a phone's certificate without its signature.
+            Outcome::RequestInvalid => SMARTPHONE_UNSIGNED.to_owned(),
             Outcome::CertificateMalformed => {
                 "certificate is not a DER X.509 certificate".to_owned()
             }
@@ -441,8 +454,22 @@ impl Oqs {
         answer: fn(&Oqs, &VerifiedCertificate, &CheckContext<'_>) -> CheckResponse,
     ) -> CheckResponse {
         let context = CheckContext::of(request);
+        let mut smartphone = None;
         let (response, serial) = match self.verify_request(request) {
-            Ok(verified) => (answer(self, &verified, &context), Some(verified.serial)),
+            Ok(verified) => {
+                // A phone's certificate is answered by the phone rules (`phone`).
+                let response = match self.registry.smartphone(verified.serial) {
+                    Some(phone) => {
+                        smartphone = Some(phone.kind);
+                        self.answer_smartphone(&phone, request, kind, &verified, &context)
+                    }
+                    None if request.smartphone.is_some() => self
+                        .reply(&context, ReferenceClassification::MyNumberCard)
+                        .refusal(Outcome::SmartphoneNotRegistered),
+                    None => answer(self, &verified, &context),
+                };
+                (response, Some(verified.serial))
+            }
             Err((outcome, serial)) => (
                 self.reply(&context, ReferenceClassification::MyNumberCard)
                     .refusal(outcome),
@@ -461,6 +488,7 @@ impl Oqs {
                 _ => None,
             },
             identity: Some(request.identity),
+            smartphone,
         });
         response
     }
@@ -631,6 +659,7 @@ impl Oqs {
             outcome: Some(response.outcome),
             qualification_validity: response.body.qualification_validity,
             identity: None,
+            smartphone: None,
         });
         response
     }
@@ -823,6 +852,10 @@ impl Reply<'_> {
 /// Why the request's challenge and signature do not fit its identity method, if they don't:
 /// `pin` needs both; `face` / `visual` need neither, but a signature comes with its challenge.
 fn proof_shape_error(request: &CheckRequest) -> Option<&'static str> {
+    let signed = request.challenge.is_some() && request.signature.is_some();
+    if request.smartphone.is_some() && !signed {
+        return Some(SMARTPHONE_UNSIGNED);
+    }
     match (
         request.identity.requires_signature(),
         request.challenge.is_some(),
@@ -837,6 +870,10 @@ fn proof_shape_error(request: &CheckRequest) -> Option<&'static str> {
         }
     }
 }
+
+/// Why a phone credential's request without proof of possession is refused.
+const SMARTPHONE_UNSIGNED: &str =
+    "a phone credential (smartphone) is never attested by the reader: challenge and signature are required";
 
 /// `Arc<dyn CertificateAuthority>` over the process-wide test PKI.
 struct StaticAuthority(&'static TestPki);

@@ -529,6 +529,8 @@ fn read_card_check(element: &Element, header: Header) -> Result<CheckRequest, Xm
         })?,
     };
     Ok(CheckRequest {
+        // Nothing phone-specific in the XML (docs/smartphone.md): the certificate tells.
+        smartphone: None,
         identity,
         challenge: optional_hex("Challenge")?,
         certificate: hex("Certificate", leaves.required("Certificate")?)?,

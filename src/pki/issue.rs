@@ -27,7 +27,7 @@ use x509_cert::Certificate;
 use aws_lc_rs::signature::ParsedPublicKey;
 
 use super::pkcs1::parsed_public_key;
-use super::{certificate_serial, CaPem, CertificateKind, CertificateRequest, PkiError};
+use super::{CaPem, CertificateKind, CertificateRequest, PkiError};
 use crate::person::{age_on, Person};
 
 /// 利用者証明用電子証明書 certificate policy.
@@ -210,7 +210,11 @@ impl CertificateAuthority {
         &self.certificate_pem
     }
 
-    pub(super) fn issue(&self, request: &CertificateRequest<'_>) -> Result<Vec<u8>, PkiError> {
+    pub(super) fn issue(
+        &self,
+        request: &CertificateRequest<'_>,
+        serial: u64,
+    ) -> Result<Vec<u8>, PkiError> {
         if request.kind != self.kind {
             return Err(PkiError::Request(format!(
                 "a {} certificate was asked of the {} CA",
@@ -219,8 +223,6 @@ impl CertificateAuthority {
             )));
         }
         check_request(request)?;
-        let serial =
-            certificate_serial(request.kind, &request.holder.my_number, request.not_before);
         let subject_text = format!(
             "CN={}{serial:016X},C=JP",
             request.not_before.format("%Y%m%d")

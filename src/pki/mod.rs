@@ -31,7 +31,7 @@ use chrono::NaiveDate;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::{Digest, Sha256};
 
-use crate::person::{MyNumber, Person};
+use crate::person::{MyNumber, Person, PhoneKind};
 
 pub(crate) use fixtures::{generate_fixtures, DEFAULT_POOL_SIZE, DEFAULT_SEED};
 pub(crate) use pkcs1::verify_pkcs1_sha256;
@@ -194,7 +194,22 @@ impl TestPki {
     ///
     /// Deterministic: the same request gives the same bytes (PKCS#1 v1.5 has no randomness).
     pub fn issue(&self, request: &CertificateRequest<'_>) -> Result<Vec<u8>, PkiError> {
-        self.authority(request.kind).issue(request)
+        let serial =
+            certificate_serial(request.kind, &request.holder.my_number, request.not_before);
+        self.authority(request.kind).issue(request, serial)
+    }
+
+    /// Issues a phone's 利用者証明用 certificate ([`TestPki::issue`] with the serial of
+    /// [`smartphone_certificate_serial`]): the same CA as the card's, its own serial and key
+    /// (docs/spec/smartphone.md §4.15).
+    pub fn issue_smartphone(
+        &self,
+        phone: PhoneKind,
+        request: &CertificateRequest<'_>,
+    ) -> Result<Vec<u8>, PkiError> {
+        let serial =
+            smartphone_certificate_serial(phone, &request.holder.my_number, request.not_before);
+        self.authority(request.kind).issue(request, serial)
     }
 
     /// The self-signed CA certificate for `kind`, DER.
@@ -262,6 +277,27 @@ pub fn certificate_serial(kind: CertificateKind, holder: &MyNumber, not_before: 
     let text = format!(
         "myna-hil/certificate-serial/v1|{}|{}|{}",
         kind.label(),
+        holder.as_str(),
+        not_before.format("%Y-%m-%d")
+    );
+    let digest = Sha256::digest(text.as_bytes());
+    let mut first_eight = [0u8; 8];
+    first_eight.copy_from_slice(&digest[..8]);
+    let serial = u64::from_be_bytes(first_eight) & 0x7FFF_FFFF_FFFF_FFFF;
+    serial.max(1)
+}
+
+/// The serial of a phone's 利用者証明用 certificate: [`certificate_serial`]'s derivation with
+/// `smartphone-android` or `smartphone-iphone` in place of the kind, so a phone issued on the
+/// day of its card still has a serial of its own.
+pub fn smartphone_certificate_serial(
+    phone: PhoneKind,
+    holder: &MyNumber,
+    not_before: NaiveDate,
+) -> u64 {
+    let text = format!(
+        "myna-hil/certificate-serial/v1|smartphone-{}|{}|{}",
+        phone.label(),
         holder.as_str(),
         not_before.format("%Y-%m-%d")
     );

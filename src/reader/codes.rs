@@ -76,6 +76,26 @@ pub enum MessageCode {
     ServiceError,
     /// H501 (harness): the qualification system is unreachable (network outage): 緊急時 path.
     NetworkOutage,
+    /// H601 (harness): this clinic has no generic reader, so the smartphone is not offered.
+    SmartphoneNotOffered,
+    /// H602 (harness): the phone credential's PIN is wrong (tries left shown).
+    SmartphonePinWrong,
+    /// H603 (harness): the phone credential's PIN is locked.
+    SmartphonePinLocked,
+    /// H604 (harness): the holder declined the approval on the iPhone.
+    SmartphoneApprovalDeclined,
+    /// H605 (harness): the approval on the iPhone timed out.
+    SmartphoneApprovalTimedOut,
+    /// H606 (harness): nothing, or not the chosen phone, answered on the generic reader.
+    SmartphoneUnreadable,
+    /// H607 (harness): the phone credential is expired (no grace period for phones).
+    SmartphoneExpired,
+    /// H608 (harness): the phone credential is revoked.
+    SmartphoneRevoked,
+    /// H609 (harness): the card was renewed; the phone credential must be issued again.
+    SmartphoneReissueNeeded,
+    /// H610 (harness): the phone credential is not registered for insurance use.
+    SmartphoneNotRegistered,
 }
 
 const TABLE: &[(MessageCode, &str, &str)] = &[
@@ -204,6 +224,56 @@ const TABLE: &[(MessageCode, &str, &str)] = &[
         "H501",
         "資格確認システムに接続できません",
     ),
+    (
+        MessageCode::SmartphoneNotOffered,
+        "H601",
+        "この医療機関ではスマートフォンは使えません。マイナンバーカードを置いてください",
+    ),
+    (
+        MessageCode::SmartphonePinWrong,
+        "H602",
+        "スマホ用電子証明書の暗証番号が違います",
+    ),
+    (
+        MessageCode::SmartphonePinLocked,
+        "H603",
+        "スマホ用電子証明書の暗証番号がロックされています",
+    ),
+    (
+        MessageCode::SmartphoneApprovalDeclined,
+        "H604",
+        "スマートフォンで認証されませんでした",
+    ),
+    (
+        MessageCode::SmartphoneApprovalTimedOut,
+        "H605",
+        "スマートフォンでの認証が時間内に行われませんでした",
+    ),
+    (
+        MessageCode::SmartphoneUnreadable,
+        "H606",
+        "スマートフォンを読み取れません。もう一度かざしてください",
+    ),
+    (
+        MessageCode::SmartphoneExpired,
+        "H607",
+        "スマホ用電子証明書の有効期限が切れています",
+    ),
+    (
+        MessageCode::SmartphoneRevoked,
+        "H608",
+        "スマホ用電子証明書は失効しています",
+    ),
+    (
+        MessageCode::SmartphoneReissueNeeded,
+        "H609",
+        "カード更新後のスマホ用電子証明書の再発行が必要です",
+    ),
+    (
+        MessageCode::SmartphoneNotRegistered,
+        "H610",
+        "スマホ用電子証明書は保険証として利用できません",
+    ),
 ];
 
 impl MessageCode {
@@ -300,6 +370,12 @@ pub enum FallbackGuidance {
     QualificationCertificate,
     /// Renew the 利用者証明用電子証明書 at the municipal office, then register again.
     RenewCertificate,
+    /// Use the マイナンバーカード itself (and bring it on a first visit with the phone,
+    /// docs/spec/smartphone.md §1.5).
+    BringCard,
+    /// Issue the スマホ用電子証明書 again through マイナポータル (after the card's renewal, or
+    /// a locked or revoked phone credential).
+    ReissueSmartphone,
 }
 
 impl FallbackGuidance {
@@ -329,6 +405,8 @@ impl FallbackGuidance {
             Self::QualificationStatement => "被保険者資格申立書の記入をお願いしてください",
             Self::QualificationCertificate => "資格確認書で受付してください",
             Self::RenewCertificate => "市区町村窓口で電子証明書を更新し、保険証利用登録をしてください",
+            Self::BringCard => "マイナンバーカードで受付してください（スマートフォンの初回利用時もカードをお持ちいただいてください）",
+            Self::ReissueSmartphone => "マイナポータルでスマホ用電子証明書を再発行（再設定）してください",
         }
     }
 }

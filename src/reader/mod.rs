@@ -2,7 +2,8 @@
 //! machine driven one input at a time (docs/spec/qualification.md §2; docs/reader.md).
 //!
 //! - [`terminal`]: [`Terminal`], the state machine: feed it [`Input`]s, read [`Screen`]s and the
-//!   [`ReceptionOutcome`];
+//!   [`ReceptionOutcome`]; [`Terminal::handle_in_clinic`] adds the clinic's generic reader, over
+//!   which a phone is held on the smartphone path (docs/smartphone.md);
 //! - [`card_io`]: the APDUs a reader sends, over any [`crate::transport::Transport`];
 //! - [`service`]: [`QualificationService`], what the terminal needs from the qualification
 //!   system (implemented for [`crate::oqs::Oqs`]; [`Network`] adds an outage switch);
@@ -41,12 +42,13 @@ pub(crate) mod screen;
 pub(crate) mod service;
 pub(crate) mod terminal;
 
+pub use crate::person::PhoneKind;
 pub use codes::{FallbackGuidance, MessageCode};
 pub use collation::{BirthYearStyle, FaceOcr};
 pub use consent::{CheckupScreenRule, ConsentTopic};
 pub use outcome::{ReceptionOutcome, RegistrationRecord};
-pub use screen::{Input, Pin, Screen};
-pub(crate) use service::ServiceError;
-pub(crate) use service::TerminalRequest;
-pub use service::{IdentityMethod, Network, Possession, QualificationService};
+pub use screen::{Input, PhoneApproval, Pin, Screen};
+pub use service::{
+    IdentityMethod, Network, Possession, QualificationService, ServiceError, TerminalRequest,
+};
 pub use terminal::{ReaderOptions, Terminal, TerminalConfig, UnexpectedInput};

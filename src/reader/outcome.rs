@@ -4,11 +4,12 @@ use serde::Serialize;
 
 use super::card_io::{CommandCounts, Exchange};
 use super::codes::{FallbackGuidance, MessageCode};
-use super::screen::Screen;
+use super::screen::{PhoneApproval, Screen};
 use super::service::IdentityMethod;
 use crate::oqs::codes::QualificationValidity;
 use crate::oqs::message::{CheckResponse, ConsentChoices};
 use crate::oqs::Outcome;
+use crate::person::PhoneKind;
 
 /// The registration flow, when the card was not registered for insurance use.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -71,6 +72,20 @@ pub struct ReceptionOutcome {
     /// card was placed when the reader asked for this one again. The next card starts a new
     /// reception (docs/reader.md, "Where a reception ends").
     pub abandoned: bool,
+    // The phone's fields are left out of a card reception's serialized form (absent reads as
+    // `null` / `false` in scenario expectations).
+    /// The reception used a phone of this kind instead of the card (docs/spec/smartphone.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smartphone: Option<PhoneKind>,
+    /// Tries left on the Android phone credential's PIN as the phone last reported them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_pin_tries_left: Option<u8>,
+    /// A VERIFY reached the phone on the generic reader during this reception.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub phone_verify_sent: bool,
+    /// The iPhone's on-device approval, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_approval: Option<PhoneApproval>,
 }
 
 impl ReceptionOutcome {}

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::collation::FaceOcr;
 use super::consent::ConsentTopic;
 use crate::oqs::message::ConsentMode;
+use crate::person::PhoneKind;
 
 /// A screen of the reader. Screens that wait for an input say which ones they accept
 /// ([`Screen::accepts`]); notices are passed through and only recorded.
@@ -46,6 +47,14 @@ pub enum Screen {
     Fallback,
     /// The patient took the card back after the result; the reception is over.
     Finished,
+    /// スマートフォン chosen: iPhone or Android? (docs/spec/smartphone.md §3.8)
+    ChoosePhone,
+    /// Android: the 4-digit PIN of the スマホ用電子証明書, typed on the face reader.
+    PhonePinEntry,
+    /// iPhone: waiting for Face ID / Touch ID on the phone.
+    PhoneApproval,
+    /// Hold the phone over the generic reader.
+    PlacePhone,
 }
 
 /// A screen as scenarios write it (`pin_entry`, `consent: medical_treatment`): its serde name,
@@ -118,6 +127,39 @@ pub enum Input {
         /// Whether the patient agreed to register.
         agree: bool,
     },
+    /// スマートフォン on the face reader's first screen (offered only with a generic reader).
+    ChooseSmartphone,
+    /// iPhone or Android.
+    ChoosePhone {
+        /// The phone the patient uses.
+        kind: PhoneKind,
+    },
+    /// Android: the phone credential's 4 digits typed on the face reader (redacted).
+    EnterPhonePin {
+        /// The digits typed.
+        pin: Pin,
+    },
+    /// iPhone: what became of Face ID / Touch ID on the phone.
+    PhoneApproval {
+        /// Approved, declined or timed out.
+        approval: PhoneApproval,
+    },
+    /// The phone is held over the generic reader: read, verify (Android), sign.
+    PlacePhone,
+    /// The patient takes the phone back after the result.
+    RemovePhone,
+}
+
+/// The outcome of the on-device approval on an iPhone (docs/spec/smartphone.md §5.18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneApproval {
+    /// Face ID / Touch ID succeeded: the phone will sign.
+    Approved,
+    /// The holder cancelled.
+    Declined,
+    /// Nobody approved in time.
+    TimedOut,
 }
 
 impl Input {
@@ -136,6 +178,12 @@ impl Input {
             Input::ConsentMode { .. } => "consent_mode",
             Input::Consent { .. } => "consent",
             Input::Register { .. } => "register",
+            Input::ChooseSmartphone => "choose_smartphone",
+            Input::ChoosePhone { .. } => "choose_phone",
+            Input::EnterPhonePin { .. } => "enter_phone_pin",
+            Input::PhoneApproval { .. } => "phone_approval",
+            Input::PlacePhone => "place_phone",
+            Input::RemovePhone => "remove_phone",
         }
     }
 }
@@ -172,7 +220,8 @@ impl Screen {
     /// The input names this screen waits for (reader events are accepted everywhere).
     pub(crate) fn accepts(self) -> &'static [&'static str] {
         match self {
-            Screen::PlaceCard | Screen::PlaceCardAgain | Screen::CardError => &["place_card"],
+            Screen::PlaceCard => &["place_card", "choose_smartphone"],
+            Screen::PlaceCardAgain | Screen::CardError => &["place_card"],
             Screen::ChooseMethod => &["choose_face", "choose_pin", "choose_visual"],
             Screen::FaceCapture => &["face_result"],
             Screen::FaceNoMatch => &["face_result", "choose_face", "choose_pin", "choose_visual"],
@@ -183,7 +232,12 @@ impl Screen {
             Screen::Consent(_) => &["consent"],
             Screen::RegistrationOffer => &["register"],
             Screen::RenewalNotice | Screen::ExpiredNotice => &[],
-            Screen::Result | Screen::Fallback | Screen::Finished => &["remove_card"],
+            Screen::Result | Screen::Fallback => &["remove_card", "remove_phone"],
+            Screen::Finished => &["remove_card"],
+            Screen::ChoosePhone => &["choose_phone", "place_card"],
+            Screen::PhonePinEntry => &["enter_phone_pin"],
+            Screen::PhoneApproval => &["phone_approval"],
+            Screen::PlacePhone => &["place_phone"],
         }
     }
 }

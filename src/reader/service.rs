@@ -19,6 +19,7 @@ use chrono::{NaiveDate, NaiveTime};
 
 use crate::oqs::message::{CheckRequest, CheckResponse, ConsentChoices};
 use crate::oqs::service::Oqs;
+use crate::person::PhoneKind;
 
 /// How the holder was identified at the reader: the qualification service's own type, so the
 /// method the reader reports is the one the service records.
@@ -44,6 +45,8 @@ pub struct TerminalRequest {
     pub(crate) date: NaiveDate,
     pub(crate) time: Option<NaiveTime>,
     pub(crate) consent: ConsentChoices,
+    /// The certificate is a phone's, read from the generic reader (`None`: a card).
+    pub(crate) smartphone: Option<PhoneKind>,
 }
 
 /// Why the terminal got no answer.
@@ -110,6 +113,7 @@ impl TerminalRequest {
             consent: self.consent,
             arbitrary_file_identifier: None,
             character_code: Default::default(),
+            smartphone: self.smartphone,
         }
     }
 }

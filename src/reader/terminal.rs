@@ -27,6 +27,8 @@ use crate::oqs::{rules, Outcome};
 use crate::person::age_on;
 use crate::transport::Transport;
 
+mod phone;
+
 /// Tries of the 利用者証明用 PIN (JPKI EF `0018`): locked after 3 wrong ones (docs/spec/qualification.md
 /// §2). A correct PIN resets the counter to this; a verified card answers no count itself.
 pub(crate) const AUTH_PIN_MAX_TRIES: u8 = 3;
@@ -44,6 +46,10 @@ pub struct ReaderOptions {
     pub checkup_screen: CheckupScreenRule,
     /// Year style of the birth part of 照合番号B. Default `japanese_era`.
     pub collation_birth_year: BirthYearStyle,
+    /// The clinic has a generic contactless reader beside the face reader, so the first screen
+    /// offers スマートフォン (docs/spec/smartphone.md §2.6). Default no: clinics are not
+    /// required to offer it (§1.4).
+    pub generic_reader: bool,
 }
 
 impl Default for ReaderOptions {
@@ -53,6 +59,7 @@ impl Default for ReaderOptions {
             visual_check: true,
             checkup_screen: CheckupScreenRule::Always,
             collation_birth_year: BirthYearStyle::JapaneseEra,
+            generic_reader: false,
         }
     }
 }
@@ -106,6 +113,8 @@ pub struct Terminal {
     /// kept when the card is lost mid-read, so that another card is told apart.
     reception_certificate: Option<Vec<u8>>,
     outcome: ReceptionOutcome,
+    /// The phone of a smartphone reception (`phone`), from the choice of the phone on.
+    phone: Option<phone::PhoneReception>,
 }
 
 impl Terminal {
@@ -130,6 +139,7 @@ impl Terminal {
             registered_here: false,
             reception_certificate: None,
             outcome: ReceptionOutcome::default(),
+            phone: None,
         };
         terminal.outcome.screens.push(Screen::PlaceCard);
         terminal
@@ -186,6 +196,20 @@ impl Terminal {
         transport: &mut dyn Transport,
         service: &dyn QualificationService,
     ) -> Result<Screen, UnexpectedInput> {
+        self.handle_in_clinic(input, transport, None, service)
+    }
+
+    /// [`Terminal::handle`] in a clinic with two readers: `face_reader` is the face reader's
+    /// card slot, `generic_reader` the generic contactless reader a phone is held over
+    /// (docs/spec/smartphone.md §2.7); `None` where the clinic has none.
+    pub fn handle_in_clinic<'t>(
+        &mut self,
+        input: Input,
+        face_reader: &'t mut dyn Transport,
+        generic_reader: Option<&'t mut dyn Transport>,
+        service: &'t dyn QualificationService,
+    ) -> Result<Screen, UnexpectedInput> {
+        let transport = face_reader;
         let name = input.name();
         let universal = matches!(input, Input::RemoveCard | Input::ReaderRestarted);
         if !universal && !self.screen.accepts().contains(&name) {
@@ -197,6 +221,7 @@ impl Terminal {
         let mut step = InputHandling {
             terminal: self,
             transport,
+            generic: generic_reader,
             service,
         };
         match input {
@@ -212,6 +237,12 @@ impl Terminal {
             Input::ConsentMode { mode } => step.consent_mode(mode),
             Input::Consent { agree } => step.consent(agree),
             Input::Register { agree } => step.register(agree),
+            Input::ChooseSmartphone => step.choose_smartphone(),
+            Input::ChoosePhone { kind } => step.choose_phone(kind),
+            Input::EnterPhonePin { pin } => step.enter_phone_pin(pin),
+            Input::PhoneApproval { approval } => step.phone_approval(approval),
+            Input::PlacePhone => step.place_phone(),
+            Input::RemovePhone => step.remove_phone(),
         }
         Ok(self.screen)
     }
@@ -264,6 +295,7 @@ impl Terminal {
         self.consent = ConsentChoices::default();
         self.consent_plan.clear();
         self.consent_index = 0;
+        self.phone = None;
     }
 }
 
@@ -271,6 +303,8 @@ impl Terminal {
 struct InputHandling<'a, 't> {
     terminal: &'a mut Terminal,
     transport: &'t mut dyn Transport,
+    /// The generic reader a phone is held over, where the clinic has one.
+    generic: Option<&'t mut dyn Transport>,
     service: &'t dyn QualificationService,
 }
 
@@ -663,6 +697,9 @@ impl InputHandling<'_, '_> {
     /// The request for the current card and identity; for a PIN reception the card signs a
     /// fresh challenge. `Err(())` when the failure was already turned into a screen.
     fn request(&mut self) -> Result<TerminalRequest, ()> {
+        if self.terminal.phone.is_some() {
+            return self.phone_request();
+        }
         let (Some(card), Some(identity)) = (self.terminal.card.clone(), self.terminal.identity)
         else {
             self.card_error(MessageCode::CardUnreadable);
@@ -698,6 +735,7 @@ impl InputHandling<'_, '_> {
             date: self.terminal.config.date,
             time: self.terminal.config.time,
             consent: self.terminal.consent,
+            smartphone: None,
         })
     }
 
@@ -849,6 +887,10 @@ impl InputHandling<'_, '_> {
                 MessageCode::ProofRefused,
                 &[G::QualificationStatement],
             ),
+            Outcome::SmartphoneExpired
+            | Outcome::SmartphoneRevoked
+            | Outcome::SmartphoneReissueNeeded
+            | Outcome::SmartphoneNotRegistered => self.smartphone_refused(outcome),
             Outcome::RequestInvalid
             | Outcome::CertificateMalformed
             | Outcome::SignatureMalformed => result(

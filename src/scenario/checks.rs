@@ -29,6 +29,9 @@ fn call_matches(want: &CallExpectation, call: &CallRecord) -> bool {
         && want
             .qualification_validity
             .is_none_or(|validity| call.qualification_validity == Some(validity))
+        && want
+            .credential
+            .is_none_or(|credential| call.smartphone == credential.phone())
 }
 
 /// A transcript rule, validated.
@@ -128,6 +131,8 @@ pub(crate) fn observed_reception(
         "screen".into(),
         serde_json::to_value(screen).unwrap_or(Value::Null),
     );
+    // Left out of a card reception's outcome; compared as the reception had it.
+    map.entry("phone_verify_sent").or_insert(Value::Bool(false));
     let results = outcome
         .response
         .as_ref()
@@ -255,6 +260,9 @@ pub(crate) fn describe_calls(calls: &[CallRecord]) -> String {
                     "validity {}",
                     json_text(&serde_json::to_value(validity).unwrap_or(Value::Null))
                 ));
+            }
+            if let Some(phone) = call.smartphone {
+                parts.push(format!("credential \"{}\"", phone.label()));
             }
             parts.join(" ")
         })

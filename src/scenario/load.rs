@@ -90,7 +90,7 @@ impl LoadError {
         }
     }
 
-    fn at_location<T>(
+    pub(super) fn at_location<T>(
         file: &Path,
         source: &str,
         spanned: &Spanned<T>,
@@ -344,6 +344,25 @@ pub(crate) fn load_scenario(file: &Path) -> Result<Scenario, LoadError> {
             Action::AdvanceClock { .. } => Some("an `advance_clock` step"),
             _ => None,
         };
+        if let Action::Reception {
+            input: ReceptionDoc::PlacePhone(name),
+            ..
+        } = &step.action
+        {
+            let known = world.as_ref().map(|world| &world.smartphones);
+            if !known.is_some_and(|phones| phones.contains_key(name)) {
+                return Err(LoadError::at_location(
+                    file,
+                    &source,
+                    written,
+                    format!(
+                        "step {}: `place_phone: {name}`: no phone named `{name}` in the world's `smartphones:`; its phones: {}",
+                        step.index + 1,
+                        known.map_or("none (no `world:`)".to_owned(), |phones| choices(phones.keys()))
+                    ),
+                ));
+            }
+        }
         if let Some(what) = needs_world {
             if world.is_none() || clock.is_none() {
                 return Err(LoadError::at_location(
@@ -607,6 +626,8 @@ fn build_world(
         }
         cards.insert(name, description);
     }
+    let smartphones =
+        super::world_phones::build(&world_file, &world_source, doc.smartphones, &cards)?;
     if !crate::oqs::service::is_facility_code(&doc.facility_code) {
         return Err(LoadError::whole_file(
             &world_file,
@@ -623,6 +644,7 @@ fn build_world(
         reader: doc.reader,
         facility_code: doc.facility_code,
         warnings,
+        smartphones,
     })
 }
 

@@ -20,6 +20,7 @@ pub mod schema;
 pub(crate) mod served;
 pub(crate) mod slot;
 pub(crate) mod world;
+pub(crate) mod world_phones;
 
 pub use load::LoadError;
 pub use model::{Action, Scenario, Step};

@@ -62,6 +62,10 @@ impl Scenario {
                     input: ReceptionDoc::PlaceNamedCard(name),
                     ..
                 } if self.card_name.as_deref() != Some(name.as_str()) => needs.card_swaps = true,
+                Action::Reception {
+                    input: ReceptionDoc::PlacePhone(_),
+                    ..
+                } => needs.generic_reader = true,
                 Action::Event(_)
                 | Action::Send { .. }
                 | Action::Power { .. }
@@ -116,6 +120,8 @@ pub(crate) struct Needs {
     /// Taking the card out or putting it back (`remove`, `insert`): a card that waits for
     /// Debian's vpcd to connect cannot leave the reader (`--reader listen`).
     pub(crate) removals: bool,
+    /// A phone held over the clinic's generic reader: a second slot (virtual, vpcd's `00 01`).
+    pub(crate) generic_reader: bool,
 }
 
 /// One step: where it is written, its optional label, and what it does.

@@ -76,6 +76,11 @@ impl ReaderChoice {
                  reader timeouts, waits) that only the virtual reader can produce"
                     .into(),
             ),
+            ReaderChoice::Listen | ReaderChoice::Pcsc(_) if needs.generic_reader => Err(
+                "the scenario holds a phone over the clinic's generic reader, a second slot that only \
+                 the virtual reader and vpcd (`Virtual PCD 00 01`) provide"
+                    .into(),
+            ),
             ReaderChoice::Listen if needs.removals => Err(
                 "the scenario takes the card out or puts it back, and a card waiting for Debian's vpcd \
                  cannot leave the reader: vpcd (vsmartcard 3.3) then makes pcscd abort at its next poll"
@@ -153,6 +158,50 @@ impl ReaderChoice {
             }
         }
     }
+}
+
+/// Opens the clinic's generic reader with a phone on it (docs/smartphone.md).
+pub(crate) type GenericOpener =
+    Box<dyn FnMut(Card) -> Result<Box<dyn ReaderSlot>, OpenError> + Send>;
+
+/// vpcd's second slot, where a phone is served: Debian's vpcd listens on PORT+1 for it and
+/// pcscd names it `Virtual PCD 00 01` (docs/spec/smartphone.md §2.7).
+pub(crate) const GENERIC_VPCD_READER: &str = "Virtual PCD 00 01";
+
+impl ReaderChoice {
+    /// How to open the generic reader a phone is held over, where this reader choice has a
+    /// second slot: the in-process reader, and vpcd's slot `00 01` (port + 1).
+    pub(crate) fn generic_opener(&self, settings: &RealReaderSettings) -> Option<GenericOpener> {
+        match self {
+            ReaderChoice::Virtual => Some(Box::new(|card| {
+                Ok(Box::new(VirtualReader::with_card(card)) as Box<dyn ReaderSlot>)
+            })),
+            #[cfg(feature = "pcsc")]
+            ReaderChoice::Vpcd => {
+                let second = second_vpcd_slot(settings)?;
+                Some(Box::new(move |card| {
+                    Ok(Box::new(super::served::ServedSlot::open(card, &second)?)
+                        as Box<dyn ReaderSlot>)
+                }))
+            }
+            _ => {
+                let _ = settings;
+                None
+            }
+        }
+    }
+}
+
+/// The settings of vpcd's second slot: the port after the first one's, `Virtual PCD 00 01`.
+#[cfg(feature = "pcsc")]
+fn second_vpcd_slot(settings: &RealReaderSettings) -> Option<RealReaderSettings> {
+    let (host, port) = settings.vpcd_address.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    Some(RealReaderSettings {
+        vpcd_address: format!("{host}:{}", port.checked_add(1)?),
+        vpcd_reader: GENERIC_VPCD_READER.to_owned(),
+        ..settings.clone()
+    })
 }
 
 /// The scenario's card as served on the scenario's day: its clock decides what relative card

@@ -25,7 +25,7 @@ use serde_saphyr::Spanned;
 
 use crate::card::CardDescription;
 
-pub use expect::CallExpectation;
+pub use expect::{CallExpectation, CredentialExpectation};
 pub(crate) use expect::ReceptionExpectDoc;
 pub(crate) use expect::ScenarioExpectDoc;
 pub(crate) use expectation::PowerExpectation;
@@ -43,7 +43,7 @@ pub(crate) use step::PinsExpectation;
 pub(crate) use step::PowerAction;
 pub(crate) use step::ReaderEvent;
 pub use step::{PinExpectation, StepDoc, STEP_ACTION_KEYS};
-pub(crate) use world::{WorldDoc, WorldFaults, DEFAULT_FACILITY_CODE};
+pub(crate) use world::{WorldDoc, WorldFaults, WorldPhoneDoc, DEFAULT_FACILITY_CODE};
 
 /// A value as a scenario writes it (`valid`, `answered`, `pin_entry`): the name serde gives
 /// it, never the Rust name. Messages use it so that what a report says can be searched for in,

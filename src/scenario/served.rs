@@ -149,6 +149,11 @@ impl ReaderSlot for ServedSlot {
         true
     }
 
+    fn change_card(&mut self, change: &mut dyn FnMut(&mut Card)) -> bool {
+        self.handle.with_card(|card| change(card));
+        true
+    }
+
     fn capabilities(&self) -> SlotCapabilities {
         SlotCapabilities {
             slot_events: true,

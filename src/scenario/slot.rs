@@ -119,6 +119,13 @@ pub(crate) trait ReaderSlot: Send {
     fn inspect_card(&mut self, inspect: &mut dyn FnMut(&Card)) -> bool;
 
     fn capabilities(&self) -> SlotCapabilities;
+
+    /// Runs `change` on the card when it is our emulation in reach (a phone's on-device
+    /// approval happens on the phone, not on the wire); false when it is not.
+    fn change_card(&mut self, change: &mut dyn FnMut(&mut Card)) -> bool {
+        let _ = change;
+        false
+    }
 }
 
 /// The card itself, when the slot holds our emulation in reach.
@@ -199,6 +206,10 @@ impl ReaderSlot for VirtualReader {
 
     fn inspect_card(&mut self, inspect: &mut dyn FnMut(&Card)) -> bool {
         self.card().map(inspect).is_some()
+    }
+
+    fn change_card(&mut self, change: &mut dyn FnMut(&mut Card)) -> bool {
+        self.card_mut().map(change).is_some()
     }
 
     fn capabilities(&self) -> SlotCapabilities {

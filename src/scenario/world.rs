@@ -23,4 +23,15 @@ pub(crate) struct World {
     /// Things that load but are probably not what the author meant (a card the registry does
     /// not link), each `file:line:column: warning: …`; printed once per run.
     pub(crate) warnings: Vec<String>,
+    /// Phone credentials by name: the phone token as its card's holder would carry it.
+    pub(crate) smartphones: BTreeMap<String, WorldPhone>,
+}
+
+/// A phone credential of the world, built into a phone token when first placed.
+#[derive(Debug, Clone)]
+pub(crate) struct WorldPhone {
+    /// The world card it was added from: its certificate ends with that card's.
+    pub(crate) card: String,
+    /// The token (holder, profile, issue day, PIN) before the card's end date is applied.
+    pub(crate) token: CardDescription,
 }

@@ -51,6 +51,11 @@ impl VirtualReader {
         self.slot.as_ref().or(self.pocket.as_ref())
     }
 
+    /// The card, to change its state from outside the wire (a phone's on-device approval).
+    pub(crate) fn card_mut(&mut self) -> Option<&mut Card> {
+        self.slot.as_mut().or(self.pocket.as_mut())
+    }
+
     /// Whether a card is in the virtual slot.
     pub fn has_card(&self) -> bool {
         self.slot.is_some()

@@ -574,6 +574,7 @@ fn carry_on_after_wrong_pin<T: PowerOffSlot>(parts: Option<SessionParts<'_, T>>)
         date: parts.case.date,
         time: None,
         consent: ConsentChoices::default(),
+        smartphone: None,
     };
     let answer = parts.service.check(&request);
     tracing::debug!(?answer, "check sent after a wrong PIN");

@@ -39,18 +39,35 @@ use super::world_state::{CardRack, WorldState};
 fn feed(
     world: &mut WorldState,
     slot: &mut dyn ReaderSlot,
+    phone_slot: Option<&mut (dyn ReaderSlot + 'static)>,
     input: Input,
-) -> (
-    Result<Screen, UnexpectedInput>,
-    Vec<MessageCode>,
-    Transcript,
-) {
+) -> Fed {
     let messages_before = world.terminal.outcome().message_codes.len();
     let mut recording = Recording::new(slot.transport());
-    let handled = world.terminal.handle(input, &mut recording, &world.service);
-    let recorded = recording.take_transcript();
-    let shown = world.terminal.outcome().message_codes[messages_before..].to_vec();
-    (handled, shown, recorded)
+    let mut phone_recording = phone_slot.map(|slot| Recording::new(slot.transport()));
+    let handled = world.terminal.handle_in_clinic(
+        input,
+        &mut recording,
+        phone_recording
+            .as_mut()
+            .map(|phone| phone as &mut dyn Transport),
+        &world.service,
+    );
+    Fed {
+        handled,
+        shown: world.terminal.outcome().message_codes[messages_before..].to_vec(),
+        recorded: recording.take_transcript(),
+        phone_recorded: phone_recording.map(|mut phone| phone.take_transcript()),
+    }
+}
+
+/// What one input did: the reader's answer, the messages it showed, and what passed on the
+/// card's slot and on the generic reader.
+struct Fed {
+    handled: Result<Screen, UnexpectedInput>,
+    shown: Vec<MessageCode>,
+    recorded: Transcript,
+    phone_recorded: Option<Transcript>,
 }
 
 /// The state of one running scenario: its reader slot and what has happened so far.
@@ -66,6 +83,8 @@ pub(crate) struct Engine {
     pub(crate) world: Option<WorldState>,
     pub(super) show_pins: bool,
     pub(super) started: Instant,
+    /// The world's phones and the clinic's generic reader (`phone`).
+    pub(crate) phones: super::phone::Phones,
 }
 
 impl Engine {
@@ -361,6 +380,12 @@ impl Engine {
                 Some(Some(name.clone()))
             }
             ReceptionDoc::PlaceCard => Some(self.cards.in_reader.clone()),
+            // A phone reception begins on the first screen, with no card placed.
+            ReceptionDoc::ChooseSmartphone => Some(None),
+            ReceptionDoc::PlacePhone(name) => {
+                self.put_phone(step, name)?;
+                None
+            }
             _ => None,
         };
         let reader_input = match input {
@@ -394,6 +419,17 @@ impl Engine {
             ReceptionDoc::ConsentMode(mode) => Input::ConsentMode { mode: *mode },
             ReceptionDoc::Consent(agree) => Input::Consent { agree: *agree },
             ReceptionDoc::Register(agree) => Input::Register { agree: *agree },
+            ReceptionDoc::ChooseSmartphone => Input::ChooseSmartphone,
+            ReceptionDoc::ChoosePhone(kind) => Input::ChoosePhone { kind: *kind },
+            ReceptionDoc::EnterPhonePin(pin) => Input::EnterPhonePin { pin: pin.clone() },
+            ReceptionDoc::PhoneApproval(approval) => {
+                self.phones.approval = Some(*approval);
+                Input::PhoneApproval {
+                    approval: *approval,
+                }
+            }
+            ReceptionDoc::PlacePhone(_) => Input::PlacePhone,
+            ReceptionDoc::RemovePhone => Input::RemovePhone,
         };
         let began = self.now();
         let Some(world) = self.world.as_mut() else {
@@ -407,11 +443,21 @@ impl Engine {
             world.begin_placement(card);
         }
         let was_abandoned = world.terminal.outcome().abandoned;
-        let (mut handled, mut shown, recorded) = feed(world, self.slot.as_mut(), reader_input);
+        let phone_slot = self.phones.reader.as_mut().map(|(slot, _)| slot.as_mut());
+        let fed = feed(world, self.slot.as_mut(), phone_slot, reader_input);
+        let (mut handled, mut shown) = (fed.handled, fed.shown);
         let abandoned = world.terminal.outcome().abandoned && !was_abandoned;
         let ended = world.reception_label();
         // The reader flow's power changes stay in the log; the report shows its commands.
-        self.keep(step.index, began, recorded);
+        self.keep(step.index, began, fed.recorded);
+        if let Some(phone_recorded) = fed.phone_recorded {
+            self.keep(step.index, began, phone_recorded);
+        }
+        if matches!(input, ReceptionDoc::PlacePhone(_)) {
+            // The approval was for this presentation only.
+            self.phones.approval = None;
+            self.set_phone_approval(false);
+        }
         if abandoned {
             let why = if placing {
                 "another card was placed"
@@ -429,10 +475,11 @@ impl Engine {
             let began = self.now();
             if let Some(world) = self.world.as_mut() {
                 world.begin_placement(card);
-                let (again, more, recorded) = feed(world, self.slot.as_mut(), Input::PlaceCard);
-                handled = again;
-                shown.extend(more);
-                self.keep(step.index, began, recorded);
+                let phone_slot = self.phones.reader.as_mut().map(|(slot, _)| slot.as_mut());
+                let again = feed(world, self.slot.as_mut(), phone_slot, Input::PlaceCard);
+                handled = again.handled;
+                shown.extend(again.shown);
+                self.keep(step.index, began, again.recorded);
             }
         }
         let screen = self

@@ -10,6 +10,7 @@ use super::readers::{ReaderChoice, RealReaderSettings};
 
 mod describe;
 mod engine;
+mod phone;
 mod result;
 mod supervise;
 mod world_state;

@@ -170,6 +170,25 @@ pub(super) fn run_steps(
         world,
         show_pins: options.show_pins,
         started,
+        phones: super::phone::Phones {
+            described: scenario
+                .world
+                .as_ref()
+                .map(|world| world.smartphones.clone())
+                .unwrap_or_default(),
+            cards: scenario
+                .world
+                .as_ref()
+                .map(|world| world.cards.clone())
+                .unwrap_or_default(),
+            out: BTreeMap::new(),
+            reader: None,
+            opener: options.reader.generic_opener(&options.real),
+            approval: None,
+            day: scenario
+                .clock
+                .unwrap_or(crate::card::description::RELATIVE_DATES_REFERENCE_DAY),
+        },
     };
     // The agreed format: the card is powered before the first step — except in a reception
     // scenario, where the reader flow powers the card itself when it is placed (so that a

@@ -11,7 +11,8 @@ use super::step::PinsExpectation;
 use crate::oqs::codes::QualificationValidity;
 use crate::oqs::message::ConsentChoices;
 use crate::oqs::{CallKind, Outcome as ServiceOutcome};
-use crate::reader::{FallbackGuidance, IdentityMethod, MessageCode, Screen};
+use crate::person::PhoneKind;
+use crate::reader::{FallbackGuidance, IdentityMethod, MessageCode, PhoneApproval, Screen};
 use crate::scenario::pattern::BytePattern;
 use crate::yaml::WithKeyLocations;
 
@@ -104,6 +105,18 @@ pub(crate) struct ReceptionExpectDoc {
     /// The name of the scenario's card placed in this reception.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) card: Option<String>,
+    /// The phone used instead of the card (`android`, `iphone`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) smartphone: Option<PhoneKind>,
+    /// Tries left on the Android phone credential's PIN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) phone_pin_tries_left: Option<u8>,
+    /// Whether a VERIFY reached the phone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) phone_verify_sent: Option<bool>,
+    /// The iPhone's on-device approval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) phone_approval: Option<PhoneApproval>,
 }
 
 impl ReceptionExpectDoc {
@@ -159,4 +172,31 @@ pub struct CallExpectation {
     /// The 資格有効性 it must have answered; `None`: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qualification_validity: Option<QualificationValidity>,
+    /// The phone credential the call presented (`android`, `iphone`), or `card` for a card;
+    /// `None`: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<CredentialExpectation>,
+}
+
+/// What a call presented, as `expect.oqs_calls[].credential` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialExpectation {
+    /// A マイナンバーカード (no phone).
+    Card,
+    /// An Android phone's スマホ用電子証明書.
+    Android,
+    /// An iPhone's.
+    Iphone,
+}
+
+impl CredentialExpectation {
+    /// The phone this expectation names, `None` for the card.
+    pub(crate) fn phone(self) -> Option<PhoneKind> {
+        match self {
+            Self::Card => None,
+            Self::Android => Some(PhoneKind::Android),
+            Self::Iphone => Some(PhoneKind::Iphone),
+        }
+    }
 }

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::list::ListExpectation;
 use crate::oqs::ConsentMode;
-use crate::reader::{FaceOcr, MessageCode, Pin, Screen};
+use crate::person::PhoneKind;
+use crate::reader::{FaceOcr, MessageCode, PhoneApproval, Pin, Screen};
 
 /// `reception:` as written: a bare name (`place_card`) or a one-key mapping
 /// (`enter_pin: "1234"`).
@@ -48,6 +49,18 @@ pub enum ReceptionDoc {
     Consent(bool),
     /// Yes / no to 保険証利用登録.
     Register(bool),
+    /// スマートフォン on the face reader's first screen (docs/smartphone.md).
+    ChooseSmartphone,
+    /// `iphone` or `android`.
+    ChoosePhone(PhoneKind),
+    /// Android: the phone credential's digits typed on the face reader (quote them).
+    EnterPhonePin(Pin),
+    /// iPhone: `approved`, `declined` or `timed_out` on the phone.
+    PhoneApproval(PhoneApproval),
+    /// The world's phone of this name is held over the generic reader.
+    PlacePhone(String),
+    /// The patient takes the phone back after the result.
+    RemovePhone,
 }
 
 /// `reception:` as written, read into a [`ReceptionDoc`]: `place_card: NAME` here, every other
@@ -169,6 +182,12 @@ impl ReceptionDoc {
             ReceptionDoc::ConsentMode(_) => "consent_mode",
             ReceptionDoc::Consent(_) => "consent",
             ReceptionDoc::Register(_) => "register",
+            ReceptionDoc::ChooseSmartphone => "choose_smartphone",
+            ReceptionDoc::ChoosePhone(_) => "choose_phone",
+            ReceptionDoc::EnterPhonePin(_) => "enter_phone_pin",
+            ReceptionDoc::PhoneApproval(_) => "phone_approval",
+            ReceptionDoc::PlacePhone(_) => "place_phone",
+            ReceptionDoc::RemovePhone => "remove_phone",
         }
     }
 
@@ -188,6 +207,12 @@ impl fmt::Display for ReceptionDoc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReceptionDoc::EnterPin(_) => f.write_str("enter_pin: ****"),
+            ReceptionDoc::EnterPhonePin(_) => f.write_str("enter_phone_pin: ****"),
+            ReceptionDoc::ChoosePhone(kind) => write!(f, "choose_phone: {}", kind.label()),
+            ReceptionDoc::PlacePhone(name) => write!(f, "place_phone: {name}"),
+            ReceptionDoc::PhoneApproval(approval) => {
+                write!(f, "phone_approval: {}", super::written(approval))
+            }
             ReceptionDoc::PlaceNamedCard(name) => write!(f, "place_card: {name}"),
             ReceptionDoc::FaceResult(verdict) => write!(
                 f,

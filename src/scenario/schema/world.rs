@@ -14,8 +14,9 @@ use serde_saphyr::Spanned;
 use super::inline::InlineOrPath;
 use crate::card::CardSpec;
 use crate::oqs::RegistryDescription;
-use crate::person::Person;
+use crate::person::{Person, PhoneKind};
 use crate::reader::ReaderOptions;
+use chrono::NaiveDate;
 
 /// `world:` as written.
 #[derive(Debug, Deserialize)]
@@ -35,6 +36,32 @@ pub(crate) struct WorldDoc {
     /// 医療機関コード of the clinic (10 digits).
     #[serde(default = "default_facility_code")]
     pub(crate) facility_code: String,
+    /// Phone credentials by name (スマホ用電子証明書). A reception holds one over the generic
+    /// reader with `place_phone: NAME` (docs/smartphone.md).
+    #[serde(default)]
+    pub(crate) smartphones: BTreeMap<String, Spanned<WorldPhoneDoc>>,
+}
+
+/// One phone credential of the world: a phone token (profile `smartphone` or `smartphone_ios`)
+/// whose 利用者証明用 certificate is issued on `issued` and ends with the world card `card`'s
+/// (docs/spec/smartphone.md §4.13, [model]); the registry lists it under that card's
+/// `smartphones:` to resolve it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WorldPhoneDoc {
+    /// `android` or `iphone`.
+    pub(crate) kind: PhoneKind,
+    /// The world card it was added from (its holder is the phone's holder).
+    pub(crate) card: Spanned<String>,
+    /// The day it was added to the phone: its certificate's notBefore.
+    pub(crate) issued: NaiveDate,
+    /// The Android credential's own 4-digit PIN (default `1234`); an iPhone has none on the
+    /// wire.
+    #[serde(default)]
+    pub(crate) pin: Option<crate::card::description::FourDigitPin>,
+    /// Starting tries of the Android PIN (absent = full, `0` = locked).
+    #[serde(default)]
+    pub(crate) tries_left: Option<u8>,
 }
 
 pub(crate) const DEFAULT_FACILITY_CODE: &str = "1312345678";
