@@ -156,9 +156,10 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, RunCliError> {
         },
     };
     let results = run_all(&scenarios, &options);
-    if let Some(folder) = &args.record {
-        record_transcripts(folder, &scenarios, &results, &args)?;
-    }
+    let not_recorded = match &args.record {
+        Some(folder) => record_transcripts(folder, &scenarios, &results, &args)?,
+        None => Vec::new(),
+    };
 
     let stdout = std::io::stdout();
     let style = Style::detect(stdout.is_terminal());
@@ -172,6 +173,13 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, RunCliError> {
         started.elapsed().as_secs_f64(),
         args.reader
     );
+    for file in &not_recorded {
+        let _ = writeln!(
+            out,
+            "not recorded: {} (a phone on the generic reader: a transcript replays one card)",
+            file.display()
+        );
+    }
 
     if let Some(path) = &args.junit {
         let xml = render_junit(&results, &load_errors).map_err(|error| RunCliError::Render {
@@ -198,13 +206,15 @@ pub(crate) fn run(args: RunArgs) -> Result<ExitCode, RunCliError> {
 
 /// Writes one transcript per scenario into `folder`. Each is stamped with the day the
 /// scenario's card dates count from (its `clock:`, else the reference day), at 00:00 in
-/// Japan, so that `replay` rebuilds the same card from it.
+/// Japan, so that `replay` rebuilds the same card from it. A scenario that held a phone over
+/// the generic reader talks to two cards at once, which one transcript cannot replay: it is
+/// left out, and returned so the run says so.
 fn record_transcripts(
     folder: &std::path::Path,
     scenarios: &[crate::scenario::Scenario],
     results: &[super::ScenarioResult],
     args: &RunArgs,
-) -> Result<(), RunCliError> {
+) -> Result<Vec<std::path::PathBuf>, RunCliError> {
     std::fs::create_dir_all(folder).map_err(|source| RunCliError::Write {
         path: folder.to_path_buf(),
         source,
@@ -215,7 +225,12 @@ fn record_transcripts(
         crate::trace::PinRecording::Redacted
     };
     let mut taken = std::collections::HashSet::new();
+    let mut not_recorded = Vec::new();
     for (scenario, result) in scenarios.iter().zip(results) {
+        if scenario.needs().generic_reader {
+            not_recorded.push(scenario.file.clone());
+            continue;
+        }
         let stem = scenario.file.file_stem().map_or_else(
             || "scenario".to_owned(),
             |s| s.to_string_lossy().into_owned(),
@@ -286,5 +301,5 @@ fn record_transcripts(
             &exchanges,
         )?;
     }
-    Ok(())
+    Ok(not_recorded)
 }
