@@ -262,6 +262,10 @@ impl Terminal {
             }
         }
         accepted.retain(|name| self.screen != Screen::Finished || *name != "remove_card");
+        // A clinic without a generic reader offers no phone input (docs/spec/smartphone.md §2).
+        if !self.config.options.generic_reader {
+            accepted.retain(|name| !matches!(*name, "choose_smartphone" | "remove_phone"));
+        }
         UnexpectedInput {
             screen: self.screen,
             input,
