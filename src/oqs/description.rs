@@ -280,7 +280,7 @@ pub struct CardLinkDescription {
 /// serial is derived from the holder's 個人番号, the kind and that date).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SmartphoneLinkDescription {
+pub(crate) struct SmartphoneLinkDescription {
     /// `android` or `iphone`.
     pub(crate) kind: PhoneKind,
     /// notBefore of the phone's 利用者証明用 certificate (the day it was added to the phone).

@@ -47,8 +47,9 @@ pub use codes::{FallbackGuidance, MessageCode};
 pub use collation::{BirthYearStyle, FaceOcr};
 pub use consent::{CheckupScreenRule, ConsentTopic};
 pub use outcome::{ReceptionOutcome, RegistrationRecord};
-pub use screen::{Input, PhoneApproval, Pin, Screen};
-pub use service::{
-    IdentityMethod, Network, Possession, QualificationService, ServiceError, TerminalRequest,
-};
+pub(crate) use screen::PhoneApproval;
+pub use screen::{Input, Pin, Screen};
+pub(crate) use service::ServiceError;
+pub(crate) use service::TerminalRequest;
+pub use service::{IdentityMethod, Network, Possession, QualificationService};
 pub use terminal::{ReaderOptions, Terminal, TerminalConfig, UnexpectedInput};

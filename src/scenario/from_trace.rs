@@ -32,7 +32,7 @@ use crate::trace::{
 /// The `trace to-scenario` command's options: the transcript, the scenario to write and whether
 /// PINs appear in it.
 #[derive(Debug, Clone, clap::Args)]
-pub struct ToScenarioArgs {
+pub(crate) struct ToScenarioArgs {
     /// The transcript (as written by `card serve --record` or `trace import`).
     pub(crate) trace: PathBuf,
     /// The card the session ran against; without it, a card is inferred from the trace.
@@ -55,7 +55,7 @@ pub struct ToScenarioArgs {
 
 /// Why a transcript could not be turned into a scenario.
 #[derive(Debug, thiserror::Error)]
-pub enum FromTraceError {
+pub(crate) enum FromTraceError {
     /// The transcript cannot be read.
     #[error(transparent)]
     Trace(#[from] TraceError),
@@ -73,7 +73,7 @@ pub enum FromTraceError {
 }
 
 /// Writes the scenario; a one-line summary goes to stderr.
-pub fn to_scenario(args: ToScenarioArgs) -> Result<ExitCode, FromTraceError> {
+pub(crate) fn to_scenario(args: ToScenarioArgs) -> Result<ExitCode, FromTraceError> {
     let lines = read_trace_numbered(&args.trace)?;
     let card = match &args.card {
         Some(path) => Some((
