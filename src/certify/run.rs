@@ -215,6 +215,14 @@ pub(crate) fn run(
 /// A case that was not run to its end because the run could not go on.
 fn not_run(case: &Case, device: &dyn DeviceUnderTest, reason: String) -> CaseObservation {
     CaseObservation {
+        aborted: Some(reason),
+        ..observation_of(case, device)
+    }
+}
+
+/// A case's observation before anything has happened in it.
+fn observation_of(case: &Case, device: &dyn DeviceUnderTest) -> CaseObservation {
+    CaseObservation {
         case: case.id.clone(),
         started: Utc::now(),
         ended: Utc::now(),
@@ -223,7 +231,7 @@ fn not_run(case: &Case, device: &dyn DeviceUnderTest, reason: String) -> CaseObs
         steps: Vec::new(),
         operator_answers: Vec::new(),
         witness: device.witness(),
-        aborted: Some(reason),
+        aborted: None,
         not_applicable: None,
     }
 }
@@ -395,18 +403,7 @@ fn run_case(
     device: &mut dyn DeviceUnderTest,
     progress: &ProgressBar,
 ) -> Result<CaseObservation, RunError> {
-    let mut observation = CaseObservation {
-        case: case.id.clone(),
-        started: Utc::now(),
-        ended: Utc::now(),
-        log: crate::trace::Transcript::default(),
-        calls: Vec::new(),
-        steps: Vec::new(),
-        operator_answers: Vec::new(),
-        witness: device.witness(),
-        aborted: None,
-        not_applicable: None,
-    };
+    let mut observation = observation_of(case, &*device);
     // A case needing an action the device declared it cannot do is not run at all.
     let declared = device.declared_unsupported();
     if let Some(action) = case.steps.iter().find_map(|step| {

@@ -274,9 +274,14 @@ pub struct VerifiedCertificate {
 /// where `<kind>` is `authentication` or `signing`, with the top bit cleared (X.509 serials
 /// are positive) and 0 mapped to 1 (RFC 5280 forbids a zero serial).
 pub fn certificate_serial(kind: CertificateKind, holder: &MyNumber, not_before: NaiveDate) -> u64 {
+    derived_serial(kind.label(), holder, not_before)
+}
+
+/// The serial derivation shared by the card's and the phones' certificates (see
+/// [`certificate_serial`]'s contract).
+fn derived_serial(kind: &str, holder: &MyNumber, not_before: NaiveDate) -> u64 {
     let text = format!(
-        "myna-hil/certificate-serial/v1|{}|{}|{}",
-        kind.label(),
+        "myna-hil/certificate-serial/v1|{kind}|{}|{}",
         holder.as_str(),
         not_before.format("%Y-%m-%d")
     );
@@ -295,17 +300,7 @@ pub fn smartphone_certificate_serial(
     holder: &MyNumber,
     not_before: NaiveDate,
 ) -> u64 {
-    let text = format!(
-        "myna-hil/certificate-serial/v1|smartphone-{}|{}|{}",
-        phone.label(),
-        holder.as_str(),
-        not_before.format("%Y-%m-%d")
-    );
-    let digest = Sha256::digest(text.as_bytes());
-    let mut first_eight = [0u8; 8];
-    first_eight.copy_from_slice(&digest[..8]);
-    let serial = u64::from_be_bytes(first_eight) & 0x7FFF_FFFF_FFFF_FFFF;
-    serial.max(1)
+    derived_serial(&format!("smartphone-{}", phone.label()), holder, not_before)
 }
 
 /// Test key number `index` from the committed pool (RSA-2048, e = 65537).
