@@ -25,3 +25,20 @@ fn standard_card_detect_read_verify_sign() {
     assert_eq!(signature.len(), 256);
     assert!(card.public_key(CardPin::Auth).is_some());
 }
+
+/// The last-command indicator `80 FC 00 00` (docs/spec/card-measured.md §8.6): a plastic card
+/// answers 6700 as measured; the iPhone token takes it; the Android token answers as the card.
+#[test]
+fn only_the_iphone_token_takes_the_last_command_indicator() {
+    for (fixture, expected) in [
+        ("standard", 0x6700),
+        ("standard_phone_android", 0x6700),
+        ("standard_phone_iphone", 0x9000),
+    ] {
+        let mut card = powered_card(fixture);
+        assert_eq!(send(&mut card, SELECT_JPKI).1, 0x9000, "{fixture}");
+        assert_eq!(send(&mut card, "80 FC 00 00"), (vec![], expected), "{fixture}");
+    }
+    let mut iphone = powered_card("standard_phone_iphone");
+    assert_eq!(send(&mut iphone, "80 FC 01 00").1, 0x6A86);
+}

@@ -20,6 +20,9 @@ pub(crate) const INS_CHANGE_KEY: u8 = 0x32;
 /// Proprietary (CLA `80`) SET SESSION KEY of the 券面事項入力補助AP's secure messaging
 /// (docs/spec/card-measured.md §6.10).
 pub(crate) const INS_SET_SESSION_KEY: u8 = 0xAE;
+/// The last-command indicator `80 FC 00 00` an iPhone token takes (docs/spec/card-measured.md
+/// §8.6).
+pub(crate) const INS_LAST_COMMAND_INDICATOR: u8 = 0xFC;
 /// Proprietary (CLA `80`): myna-hil's identification probe (see `transport::identify`).
 pub(crate) const INS_IDENTIFY: u8 = 0xF0;
 

@@ -181,7 +181,7 @@ struct Selection {
 use crate::apdu::ins::{
     INS_CHANGE_KEY, INS_CHANGE_REFERENCE_DATA, INS_COMPUTE_DIGITAL_SIGNATURE, INS_GET_CHALLENGE,
     INS_GET_DATA, INS_GET_RESPONSE, INS_INTERNAL_AUTHENTICATE, INS_READ_BINARY, INS_READ_RECORD,
-    INS_SELECT, INS_SET_SESSION_KEY, INS_VERIFY,
+    INS_LAST_COMMAND_INDICATOR, INS_SELECT, INS_SET_SESSION_KEY, INS_VERIFY,
 };
 
 /// How a command's class byte is to be processed.
@@ -429,6 +429,7 @@ impl Card {
             (0x80, INS_COMPUTE_DIGITAL_SIGNATURE) => self.compute_digital_signature(&command),
             (0x80, INS_SET_SESSION_KEY) => self.set_session_key(&command),
             (0x80, INS_CHANGE_KEY) => self.change_key(&command),
+            (0x80, INS_LAST_COMMAND_INDICATOR) => self.last_command_indicator(&command),
             _ => Err(StatusWord::INS_NOT_SUPPORTED),
         }
     }
@@ -936,6 +937,19 @@ impl Card {
             .sign(private_key, command.data, &mut self.challenge)
             .map_err(|_| StatusWord::NO_PRECISE_DIAGNOSIS)?;
         self.data_answer(&signature, command.le.unwrap_or(256), Work::Sign)
+    }
+
+    /// `80 FC 00 00`, the last-command indicator (docs/spec/card-measured.md §8.6): a physical
+    /// card answers `6700` [measured]; the iPhone token takes it, and since its answer is not
+    /// public it answers `9000` with no data [model]; the Android token answers as the card.
+    fn last_command_indicator(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
+        if !self.description.card.profile.features().takes_last_command_indicator {
+            return Err(StatusWord::WRONG_LENGTH);
+        }
+        if command.p1 != 0 || command.p2 != 0 {
+            return Err(StatusWord::INCORRECT_P1_P2);
+        }
+        Ok(CardAnswer::status(StatusWord::SUCCESS, Work::Select))
     }
 
     fn get_challenge(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {

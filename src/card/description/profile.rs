@@ -29,6 +29,8 @@ pub(crate) struct ProfileFeatures {
     pub(crate) surface_ap: bool,
     pub(crate) juki_ap: bool,
     pub(crate) auth_certificate_needs_pin: bool,
+    /// Answers the last-command indicator `80 FC 00 00` (docs/spec/card-measured.md §8.6).
+    pub(crate) takes_last_command_indicator: bool,
 }
 
 impl Profile {
@@ -51,6 +53,7 @@ impl Profile {
             surface_ap: true,
             juki_ap: true,
             auth_certificate_needs_pin: false,
+            takes_last_command_indicator: false,
         };
         let phone = ProfileFeatures {
             token_label: "JPKIAPGPSETOKEN",
@@ -71,6 +74,7 @@ impl Profile {
             Profile::Smartphone => phone,
             Profile::SmartphoneIos => ProfileFeatures {
                 token_label: "JPKIAPIOSTOKEN",
+                takes_last_command_indicator: true,
                 ..phone
             },
             Profile::JukiToken => ProfileFeatures {
