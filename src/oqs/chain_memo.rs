@@ -152,8 +152,7 @@ mod tests {
             der: &[u8],
         ) -> Result<VerifiedCertificate, PkiError> {
             self.asked.fetch_add(1, Ordering::Relaxed);
-            self.pki
-                .verify_issued(CertificateKind::Authentication, der)
+            self.pki.verify_issued(CertificateKind::Authentication, der)
         }
     }
 
@@ -229,7 +228,11 @@ persons:
         }
     }
 
-    fn certificate(description: &RegistryDescription, not_before: &str, not_after: &str) -> Vec<u8> {
+    fn certificate(
+        description: &RegistryDescription,
+        not_before: &str,
+        not_after: &str,
+    ) -> Vec<u8> {
         TestPki::load()
             .unwrap()
             .issue(&CertificateRequest {

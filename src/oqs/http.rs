@@ -397,10 +397,8 @@ impl HotPath {
     /// request's head, as terminals send it, is taken without setting a timer.
     async fn read_body(&self, body: Incoming) -> Result<Bytes, Box<Response>> {
         let mut collecting = std::pin::pin!(body.collect());
-        let first = std::future::poll_fn(|context| {
-            Poll::Ready(collecting.as_mut().poll(context))
-        })
-        .await;
+        let first =
+            std::future::poll_fn(|context| Poll::Ready(collecting.as_mut().poll(context))).await;
         let collected = match first {
             Poll::Ready(collected) => collected,
             Poll::Pending => tokio::time::timeout(self.request_timeout, collecting)

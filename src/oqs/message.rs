@@ -708,7 +708,10 @@ mod tests {
             let theirs = hex::decode(text).map_err(|error| error.to_string());
             assert_eq!(ours, theirs, "{text:?}");
         }
-        assert_eq!(hex_bytes::decode(&hex::encode(&every_byte)).unwrap(), every_byte);
+        assert_eq!(
+            hex_bytes::decode(&hex::encode(&every_byte)).unwrap(),
+            every_byte
+        );
 
         // Through serde: text around the digits trimmed, null and absent optional, wrong type.
         let read: CheckRequest = serde_json::from_value(serde_json::json!({
@@ -722,7 +725,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(refused.starts_with("invalid type: integer `5`, expected a string"), "{refused}");
+        assert!(
+            refused.starts_with("invalid type: integer `5`, expected a string"),
+            "{refused}"
+        );
         let refused = serde_json::from_str::<CheckRequest>(
             r#"{"certificate": "0x", "facility_code": "1312345678", "date": "2025-04-01"}"#,
         )
