@@ -19,8 +19,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use aws_lc_rs::digest::{digest, SHA256};
 
-use crate::oqs::service::CertificateAuthority;
-use crate::pki::{PkiError, PreparedPublicKey, VerifiedCertificate};
+use crate::pki::{verify_pkcs1_sha256, PkiError, PreparedPublicKey, VerifiedCertificate};
 
 /// How many certificates the memo keeps. An entry is about 2 KiB (the decoded fields, and
 /// aws-lc's parsed key with its Montgomery context), so the memo stays under about 32 MiB;
@@ -42,18 +41,16 @@ struct Entries {
     order: VecDeque<Digest>,
 }
 
-/// `authority` with the memo in front of it.
-pub(crate) struct ChainMemo<A> {
-    authority: A,
+/// The memo, put in front of the CA by the service's authority (`service::StaticAuthority`).
+pub(crate) struct ChainMemo {
     capacity: usize,
     entries: RwLock<Entries>,
 }
 
-impl<A: CertificateAuthority> ChainMemo<A> {
-    /// A memo of at most `capacity` certificates in front of `authority`.
-    pub(crate) fn new(authority: A, capacity: usize) -> ChainMemo<A> {
+impl ChainMemo {
+    /// A memo of at most `capacity` certificates.
+    pub(crate) fn new(capacity: usize) -> ChainMemo {
         ChainMemo {
-            authority,
             capacity: capacity.max(1),
             entries: RwLock::new(Entries::default()),
         }
@@ -97,21 +94,26 @@ impl<A: CertificateAuthority> ChainMemo<A> {
     }
 }
 
-impl<A: CertificateAuthority> CertificateAuthority for ChainMemo<A> {
-    fn verify_authentication_certificate(
+impl ChainMemo {
+    /// The certificate `der` as the CA vouched for it: from the memo, or else from `vouch` (the
+    /// CA's check), kept when the CA vouches for it.
+    pub(crate) fn verify(
         &self,
         der: &[u8],
+        vouch: impl FnOnce(&[u8]) -> Result<VerifiedCertificate, PkiError>,
     ) -> Result<VerifiedCertificate, PkiError> {
         let (key, recalled) = self.recall(der);
         if let Some(vouched) = recalled {
             return Ok(vouched.certificate.clone());
         }
-        let verified = self.authority.verify_authentication_certificate(der)?;
+        let verified = vouch(der)?;
         self.keep(key, &verified);
         Ok(verified)
     }
 
-    fn holder_signed(
+    /// Whether `signature` is the holder's PKCS#1 v1.5 SHA-256 signature over `message`, with
+    /// the kept key of certificate `der` (`verified` is what [`ChainMemo::verify`] answered).
+    pub(crate) fn holder_signed(
         &self,
         der: &[u8],
         verified: &VerifiedCertificate,
@@ -121,9 +123,7 @@ impl<A: CertificateAuthority> CertificateAuthority for ChainMemo<A> {
         match self.recall(der).1 {
             Some(vouched) => vouched.holder_key.verify(message, signature),
             // Forgotten in between (the memo was full): the key as the caller has it.
-            None => self
-                .authority
-                .holder_signed(der, verified, message, signature),
+            None => verify_pkcs1_sha256(&verified.public_key, message, signature),
         }
     }
 }
@@ -135,15 +135,28 @@ mod tests {
     use crate::oqs::message::{CheckRequest, ConsentChoices, IdentityMethod};
     use crate::oqs::outcome::Outcome;
     use crate::oqs::registry::Registry;
+    use crate::oqs::service::CertificateAuthority;
     use crate::oqs::service::{Oqs, OqsConfig};
     use crate::pki::{pool_signer, CertificateKind, CertificateRequest, TestPki};
     use chrono::NaiveDate;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// The test CA, counting how often it is asked.
+    /// The test CA behind the memo, as the service's authority has it, counting how often the
+    /// CA itself is asked.
     struct CountingCa {
         pki: &'static TestPki,
+        memo: ChainMemo,
         asked: Arc<AtomicUsize>,
+    }
+
+    impl CountingCa {
+        fn new(capacity: usize, asked: &Arc<AtomicUsize>) -> CountingCa {
+            CountingCa {
+                pki: TestPki::load().unwrap(),
+                memo: ChainMemo::new(capacity),
+                asked: Arc::clone(asked),
+            }
+        }
     }
 
     impl CertificateAuthority for CountingCa {
@@ -151,8 +164,20 @@ mod tests {
             &self,
             der: &[u8],
         ) -> Result<VerifiedCertificate, PkiError> {
-            self.asked.fetch_add(1, Ordering::Relaxed);
-            self.pki.verify_issued(CertificateKind::Authentication, der)
+            self.memo.verify(der, |der| {
+                self.asked.fetch_add(1, Ordering::Relaxed);
+                self.pki.verify_issued(CertificateKind::Authentication, der)
+            })
+        }
+
+        fn holder_signed(
+            &self,
+            der: &[u8],
+            verified: &VerifiedCertificate,
+            message: &[u8],
+            signature: &[u8],
+        ) -> bool {
+            self.memo.holder_signed(der, verified, message, signature)
         }
     }
 
@@ -190,20 +215,13 @@ persons:
     fn service(asked: &Arc<AtomicUsize>) -> (Oqs, RegistryDescription) {
         let description = RegistryDescription::from_yaml("chain memo test", REGISTRY).unwrap();
         let registry = Registry::from_description("chain memo test", &description).unwrap();
-        let memo = ChainMemo::new(
-            CountingCa {
-                pki: TestPki::load().unwrap(),
-                asked: Arc::clone(asked),
-            },
-            CHAIN_MEMO_CAPACITY,
-        );
         let oqs = Oqs::with_authority(
             registry,
             OqsConfig {
                 challenge_seed: Some(3),
                 ..OqsConfig::default()
             },
-            Arc::new(memo),
+            Arc::new(CountingCa::new(CHAIN_MEMO_CAPACITY, asked)),
         );
         (oqs, description)
     }
@@ -285,13 +303,7 @@ persons:
     #[test]
     fn refusals_are_not_kept_and_the_memo_forgets_its_oldest_beyond_its_capacity() {
         let asked = Arc::new(AtomicUsize::new(0));
-        let memo = ChainMemo::new(
-            CountingCa {
-                pki: TestPki::load().unwrap(),
-                asked: Arc::clone(&asked),
-            },
-            2,
-        );
+        let ca = CountingCa::new(2, &asked);
         let (_, description) = service(&Arc::new(AtomicUsize::new(0)));
         let certificates: Vec<Vec<u8>> = ["2024-01-10", "2024-01-11", "2024-01-12"]
             .iter()
@@ -302,21 +314,21 @@ persons:
         tampered[last] ^= 1;
         for _ in 0..2 {
             assert!(matches!(
-                memo.verify_authentication_certificate(&tampered),
+                ca.verify_authentication_certificate(&tampered),
                 Err(PkiError::BadSignature { .. })
             ));
         }
-        assert_eq!((memo.len(), asked.load(Ordering::Relaxed)), (0, 2));
+        assert_eq!((ca.memo.len(), asked.load(Ordering::Relaxed)), (0, 2));
 
         for certificate in &certificates {
-            memo.verify_authentication_certificate(certificate).unwrap();
+            ca.verify_authentication_certificate(certificate).unwrap();
         }
-        assert_eq!((memo.len(), asked.load(Ordering::Relaxed)), (2, 5));
+        assert_eq!((ca.memo.len(), asked.load(Ordering::Relaxed)), (2, 5));
         // The newest two are kept; the first was forgotten and goes to the CA again.
-        memo.verify_authentication_certificate(&certificates[2])
+        ca.verify_authentication_certificate(&certificates[2])
             .unwrap();
         assert_eq!(asked.load(Ordering::Relaxed), 5);
-        memo.verify_authentication_certificate(&certificates[0])
+        ca.verify_authentication_certificate(&certificates[0])
             .unwrap();
         assert_eq!(asked.load(Ordering::Relaxed), 6);
     }

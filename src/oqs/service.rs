@@ -218,9 +218,10 @@ impl Oqs {
         Ok(Self::with_authority(
             registry,
             config,
-            // A bounded memo of the chains the CA vouched for (what may be kept, and what
-            // every request still checks: `chain_memo`).
-            Arc::new(ChainMemo::new(StaticAuthority(pki), CHAIN_MEMO_CAPACITY)),
+            Arc::new(StaticAuthority {
+                pki,
+                memo: ChainMemo::new(CHAIN_MEMO_CAPACITY),
+            }),
         ))
     }
 
@@ -859,15 +860,31 @@ fn proof_shape_error(request: &CheckRequest) -> Option<&'static str> {
     }
 }
 
-/// `Arc<dyn CertificateAuthority>` over the process-wide test PKI.
-struct StaticAuthority(&'static TestPki);
+/// `Arc<dyn CertificateAuthority>` over the process-wide test PKI, behind a bounded memo of
+/// the chains it vouched for (what may be kept, and what every request still checks:
+/// `chain_memo`).
+struct StaticAuthority {
+    pki: &'static TestPki,
+    memo: ChainMemo,
+}
 
 impl CertificateAuthority for StaticAuthority {
     fn verify_authentication_certificate(
         &self,
         der: &[u8],
     ) -> Result<VerifiedCertificate, PkiError> {
-        self.0.verify_authentication_certificate(der)
+        self.memo
+            .verify(der, |der| self.pki.verify_authentication_certificate(der))
+    }
+
+    fn holder_signed(
+        &self,
+        der: &[u8],
+        verified: &VerifiedCertificate,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        self.memo.holder_signed(der, verified, message, signature)
     }
 }
 
