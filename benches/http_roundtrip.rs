@@ -14,7 +14,7 @@ use hyper::{Method, StatusCode};
 use myna_hil::bench::http::{Connection, HttpTarget};
 use myna_hil::bench::population::{insurance_card_request, known_persons};
 use myna_hil::oqs::generate::synthetic_registry;
-use myna_hil::oqs::http::{router, serve, ServerLimits};
+use myna_hil::oqs::http::{serve, Api, ServerLimits};
 use myna_hil::oqs::service::{Oqs, OqsConfig};
 
 fn roundtrip(c: &mut Criterion) {
@@ -31,7 +31,7 @@ fn roundtrip(c: &mut Criterion) {
     let address = listener.local_addr().unwrap();
     server.spawn(serve(
         listener,
-        router(oqs, None),
+        Api::new(oqs, None),
         ServerLimits::default(),
         std::future::pending(),
     ));

@@ -173,14 +173,14 @@ pub(crate) fn serve(args: ServeArgs) -> Result<ExitCode, OqsCliError> {
         }
         let _ = stdout.flush();
         drop(stdout);
-        let app = crate::oqs::http::router(oqs, files);
+        let api = crate::oqs::http::Api::new(oqs, files);
         let limits = ServerLimits {
             header_read: Duration::from_millis(args.header_timeout_ms),
             request: Duration::from_millis(args.request_timeout_ms),
             connection: Duration::from_millis(args.connection_timeout_ms),
             max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         };
-        crate::oqs::http::serve(listener, app, limits, async {
+        crate::oqs::http::serve(listener, api, limits, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await;

@@ -1,8 +1,10 @@
 //! The HTTP API (JSON). Every malformed request gets a JSON error with a 4xx status; verdicts
 //! of the qualification system (refusals included) are 200 answers with an `outcome`.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -13,6 +15,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use chrono::{Datelike, NaiveDate, NaiveTime, Timelike};
+use http_body_util::{BodyExt, Collected};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::de::DeserializeOwned;
@@ -129,9 +133,15 @@ async fn read_request<T: DeserializeOwned>(
     let bytes = Bytes::from_request(request, state)
         .await
         .map_err(|refused| Box::new(rejection(JsonRejection::from(refused))))?;
-    match serde_json::from_slice(&bytes) {
+    read_json_bytes(&bytes)
+}
+
+/// Reads an `application/json` body into `T`: straight into `T`, and whatever that refuses
+/// through [`read_json`], so that refusals are the same whichever way the body came.
+fn read_json_bytes<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Box<Response>> {
+    match serde_json::from_slice(bytes) {
         Ok(read) => Ok(read),
-        Err(_) => read_json(Json::<Value>::from_bytes(&bytes)),
+        Err(_) => read_json(Json::<Value>::from_bytes(bytes)),
     }
 }
 
@@ -201,19 +211,42 @@ pub fn router(oqs: Arc<Oqs>, files: Option<Arc<FileInterface>>) -> Router {
         .with_state(AppState { oqs, files })
 }
 
-/// Serves `app` on `listener` within `limits` until `shutdown` completes. Each connection is
+/// The API as [`serve`] serves it: the [`router`], and the state the hot endpoints are
+/// answered from without it ([`HotPath`]).
+#[derive(Clone)]
+pub struct Api {
+    state: AppState,
+    router: Router,
+}
+
+impl Api {
+    /// The API over the service and, optionally, the folder interface (as [`router`]).
+    pub fn new(oqs: Arc<Oqs>, files: Option<Arc<FileInterface>>) -> Api {
+        let state = AppState { oqs, files };
+        Api {
+            router: router(Arc::clone(&state.oqs), state.files.clone()),
+            state,
+        }
+    }
+}
+
+/// Serves `api` on `listener` within `limits` until `shutdown` completes. Each connection is
 /// HTTP/1.1 with hyper's header-read timer, the whole request (body included) under a timeout
 /// answered 408, a lifetime cap, and a semaphore bounding how many are open at once.
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    api: Api,
     limits: ServerLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let app = app.layer(TimeoutLayer::with_status_code(
-        StatusCode::REQUEST_TIMEOUT,
-        limits.request,
-    ));
+    let hot_path = Arc::new(HotPath {
+        state: api.state,
+        request_timeout: limits.request,
+        router: TowerToHyperService::new(api.router.layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request,
+        ))),
+    });
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -236,7 +269,7 @@ pub async fn serve(
             },
             () = &mut shutdown => return,
         };
-        let service = TowerToHyperService::new(app.clone());
+        let service = HotPathService(Arc::clone(&hot_path));
         tokio::spawn(async move {
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
@@ -262,6 +295,126 @@ pub async fn serve(
     }
 }
 
+/// The three endpoints a reception calls on every patient — `POST /v1/challenge`,
+/// `POST /v1/check` and `POST /v1/insurance-card` with an `application/json` body of a known
+/// length — answered by a path match over hyper; every other request goes through the
+/// [`router`].
+///
+/// Axum's router, its layers and extractors were a third of a lookup's server time (a future
+/// and a boxed body per layer, a timer per request). The answers are the same either way: the
+/// hot path reads the body under the same size limit and request timeout (408) and answers with
+/// the handlers' own functions, and whatever it does not take (another content type, a chunked
+/// or oversized body, another method) the router answers as before.
+struct HotPath {
+    state: AppState,
+    request_timeout: Duration,
+    router: TowerToHyperService<Router>,
+}
+
+/// One of the hot endpoints.
+#[derive(Debug, Clone, Copy)]
+enum HotEndpoint {
+    Challenge,
+    Check,
+    InsuranceCard,
+}
+
+impl HotEndpoint {
+    /// The hot endpoint `request` asks for, if it is one the hot path takes as it is.
+    fn of<B>(request: &axum::http::Request<B>) -> Option<HotEndpoint> {
+        if request.method() != axum::http::Method::POST {
+            return None;
+        }
+        let endpoint = match request.uri().path() {
+            "/v1/challenge" => return Some(HotEndpoint::Challenge),
+            "/v1/check" => HotEndpoint::Check,
+            "/v1/insurance-card" => HotEndpoint::InsuranceCard,
+            _ => return None,
+        };
+        let headers = request.headers();
+        let plain_json = headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|value| value.as_bytes() == b"application/json");
+        let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
+        let known_length = match (lengths.next(), lengths.next()) {
+            (Some(length), None) => length
+                .to_str()
+                .ok()
+                .and_then(|length| length.parse::<usize>().ok())
+                .is_some_and(|length| length <= MAX_BODY_BYTES),
+            _ => false,
+        };
+        let chunked = headers.contains_key(header::TRANSFER_ENCODING);
+        (plain_json && known_length && !chunked).then_some(endpoint)
+    }
+}
+
+/// [`HotPath`] as hyper calls it, one per connection.
+#[derive(Clone)]
+struct HotPathService(Arc<HotPath>);
+
+type Answering = std::pin::Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+impl hyper::service::Service<axum::http::Request<Incoming>> for HotPathService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Answering;
+
+    fn call(&self, request: axum::http::Request<Incoming>) -> Answering {
+        let Some(endpoint) = HotEndpoint::of(&request) else {
+            return Box::pin(hyper::service::Service::call(&self.0.router, request));
+        };
+        let hot = Arc::clone(&self.0);
+        Box::pin(async move { Ok(hot.answer(endpoint, request.into_body()).await) })
+    }
+}
+
+impl HotPath {
+    async fn answer(&self, endpoint: HotEndpoint, body: Incoming) -> Response {
+        let state = &self.state;
+        if let HotEndpoint::Challenge = endpoint {
+            return answer_challenge(state);
+        }
+        let bytes = match self.read_body(body).await {
+            Ok(bytes) => bytes,
+            Err(refusal) => return *refusal,
+        };
+        match endpoint {
+            HotEndpoint::Challenge => answer_challenge(state),
+            HotEndpoint::Check => match read_json_bytes(&bytes) {
+                Ok(request) => answer_check(state, &request),
+                Err(refusal) => *refusal,
+            },
+            HotEndpoint::InsuranceCard => match read_json_bytes(&bytes) {
+                Ok(request) => answer_insurance_card(state, &request),
+                Err(refusal) => *refusal,
+            },
+        }
+    }
+
+    /// The whole body (its length is known and within [`MAX_BODY_BYTES`]), within the request
+    /// timeout (else an empty 408, as the router's timeout answers). A body that came with the
+    /// request's head, as terminals send it, is taken without setting a timer.
+    async fn read_body(&self, body: Incoming) -> Result<Bytes, Box<Response>> {
+        let mut collecting = std::pin::pin!(body.collect());
+        let first =
+            std::future::poll_fn(|context| Poll::Ready(collecting.as_mut().poll(context))).await;
+        let collected = match first {
+            Poll::Ready(collected) => collected,
+            Poll::Pending => tokio::time::timeout(self.request_timeout, collecting)
+                .await
+                .map_err(|_| Box::new(StatusCode::REQUEST_TIMEOUT.into_response()))?,
+        };
+        collected.map(Collected::to_bytes).map_err(|failure| {
+            Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                format!("the request body could not be read: {failure}"),
+            ))
+        })
+    }
+}
+
 /// Liveness, and what a load generator must know: the registry's size and whether challenges
 /// may be reused (a load-testing mode that must never pass unnoticed).
 async fn health(State(state): State<AppState>) -> Response {
@@ -277,19 +430,27 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI_YAML).into_response()
 }
 
-async fn challenge(State(state): State<AppState>) -> Json<Challenge> {
-    Json(Challenge {
+async fn challenge(State(state): State<AppState>) -> Response {
+    answer_challenge(&state)
+}
+
+fn answer_challenge(state: &AppState) -> Response {
+    json_answer(&Challenge {
         challenge: state.oqs.issue_challenge(),
     })
 }
 
 async fn check(State(state): State<AppState>, request: Request) -> Response {
-    // A check is what a face-authentication reader runs at reception, so its answer is also
-    // the reader's result file in `face/` (registrations are not).
     match read_request(request, &state).await {
-        Ok(request) => answer_card_request(&state, &request, Oqs::check, true),
+        Ok(request) => answer_check(&state, &request),
         Err(refusal) => *refusal,
     }
+}
+
+fn answer_check(state: &AppState, request: &CheckRequest) -> Response {
+    // A check is what a face-authentication reader runs at reception, so its answer is also
+    // the reader's result file in `face/` (registrations are not).
+    answer_card_request(state, request, Oqs::check, true)
 }
 
 async fn register(State(state): State<AppState>, request: Request) -> Response {
@@ -369,10 +530,13 @@ fn answer_card_request(
 }
 
 async fn insurance_card(State(state): State<AppState>, request: Request) -> Response {
-    let request: InsuranceCardRequest = match read_request(request, &state).await {
-        Ok(request) => request,
-        Err(refusal) => return *refusal,
-    };
+    match read_request(request, &state).await {
+        Ok(request) => answer_insurance_card(&state, &request),
+        Err(refusal) => *refusal,
+    }
+}
+
+fn answer_insurance_card(state: &AppState, request: &InsuranceCardRequest) -> Response {
     if let Some(refusal) = unwritable_identifier(request.arbitrary_file_identifier.as_deref())
         .or_else(|| {
             unwritable_date_or_time(
@@ -383,7 +547,7 @@ async fn insurance_card(State(state): State<AppState>, request: Request) -> Resp
     {
         return refusal;
     }
-    let response = state.oqs.lookup_by_insurance_card(&request);
+    let response = state.oqs.lookup_by_insurance_card(request);
     if response.outcome.is_malformed_request() {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,

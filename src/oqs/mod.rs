@@ -10,6 +10,7 @@
 //! - [`generate`]: deterministic synthetic registries of any size.
 
 pub(crate) mod bulk;
+mod chain_memo;
 pub(crate) mod cli;
 pub mod codes;
 pub mod description;

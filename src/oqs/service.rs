@@ -28,6 +28,7 @@ use rsa::pkcs1v15::Signature;
 use rsa::traits::PublicKeyParts;
 use serde::{Deserialize, Serialize};
 
+use crate::oqs::chain_memo::{ChainMemo, CHAIN_MEMO_CAPACITY};
 use crate::oqs::codes::{CharacterCode, QualificationValidity, ReferenceClassification};
 use crate::oqs::description::{LinkState, RegistryOptions};
 use crate::oqs::insurer::{canonical_insurer_number, written_insurer_number};
@@ -53,6 +54,19 @@ pub(crate) trait CertificateAuthority: Send + Sync {
         &self,
         der: &[u8],
     ) -> Result<VerifiedCertificate, PkiError>;
+
+    /// Whether `signature` is the holder's PKCS#1 v1.5 SHA-256 signature over `message`, with
+    /// the key of `verified`, the certificate `der` this authority vouched for.
+    fn holder_signed(
+        &self,
+        der: &[u8],
+        verified: &VerifiedCertificate,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        let _ = der;
+        verify_pkcs1_sha256(&verified.public_key, message, signature)
+    }
 }
 
 impl CertificateAuthority for TestPki {
@@ -211,7 +225,10 @@ impl Oqs {
         Ok(Self::with_authority(
             registry,
             config,
-            Arc::new(StaticAuthority(pki)),
+            Arc::new(StaticAuthority {
+                pki,
+                memo: ChainMemo::new(CHAIN_MEMO_CAPACITY),
+            }),
         ))
     }
 
@@ -370,7 +387,12 @@ impl Oqs {
                 Signature::try_from(signature.as_slice())
                     .map_err(|_| (Outcome::SignatureMalformed, serial))?;
                 let challenge = request.challenge.as_deref().unwrap_or_default();
-                if !verify_pkcs1_sha256(&verified.public_key, challenge, signature) {
+                if !self.authority.holder_signed(
+                    &request.certificate,
+                    &verified,
+                    challenge,
+                    signature,
+                ) {
                     return Err((Outcome::SignatureInvalid, serial));
                 }
                 Ok(verified)
@@ -875,15 +897,31 @@ fn proof_shape_error(request: &CheckRequest) -> Option<&'static str> {
 const SMARTPHONE_UNSIGNED: &str =
     "a phone credential (smartphone) is never attested by the reader: challenge and signature are required";
 
-/// `Arc<dyn CertificateAuthority>` over the process-wide test PKI.
-struct StaticAuthority(&'static TestPki);
+/// `Arc<dyn CertificateAuthority>` over the process-wide test PKI, behind a bounded memo of
+/// the chains it vouched for (what may be kept, and what every request still checks:
+/// `chain_memo`).
+struct StaticAuthority {
+    pki: &'static TestPki,
+    memo: ChainMemo,
+}
 
 impl CertificateAuthority for StaticAuthority {
     fn verify_authentication_certificate(
         &self,
         der: &[u8],
     ) -> Result<VerifiedCertificate, PkiError> {
-        self.0.verify_authentication_certificate(der)
+        self.memo
+            .verify(der, |der| self.pki.verify_authentication_certificate(der))
+    }
+
+    fn holder_signed(
+        &self,
+        der: &[u8],
+        verified: &VerifiedCertificate,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        self.memo.holder_signed(der, verified, message, signature)
     }
 }
 

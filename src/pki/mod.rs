@@ -34,7 +34,7 @@ use sha2::{Digest, Sha256};
 use crate::person::{MyNumber, Person, PhoneKind};
 
 pub(crate) use fixtures::{generate_fixtures, DEFAULT_POOL_SIZE, DEFAULT_SEED};
-pub(crate) use pkcs1::verify_pkcs1_sha256;
+pub(crate) use pkcs1::{verify_pkcs1_sha256, PreparedPublicKey};
 pub use pool::pool_size;
 pub(crate) use signer::RsaSigner;
 

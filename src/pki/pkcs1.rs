@@ -23,18 +23,46 @@ pub(crate) fn parsed_public_key(key: &RsaPublicKey) -> Option<ParsedPublicKey> {
 /// or larger keys (only hostile inputs have them) take the `rsa` crate. Both implement the
 /// same scheme; the answer is the same, only the speed differs.
 pub(crate) fn verify_pkcs1_sha256(key: &RsaPublicKey, message: &[u8], signature: &[u8]) -> bool {
-    use rsa::traits::PublicKeyParts;
-    let bits = key.size() * 8;
-    if (2048..=8192).contains(&bits) {
-        if let Some(parsed) = parsed_public_key(key) {
-            return parsed.verify_sig(message, signature).is_ok();
+    PreparedPublicKey::new(key).verify(message, signature)
+}
+
+/// A holder's public key made ready for [`verify_pkcs1_sha256`]'s checks once, so that a
+/// relying party that keeps it (the service's chain memo) does not parse the key again and set
+/// up aws-lc's Montgomery context for its modulus on every signature (a quarter of a
+/// verification's time).
+pub(crate) struct PreparedPublicKey {
+    /// aws-lc's parsed key, for the 2048 to 8192-bit keys it accepts.
+    parsed: Option<ParsedPublicKey>,
+    /// The key itself, for the sizes aws-lc refuses.
+    key: RsaPublicKey,
+}
+
+impl PreparedPublicKey {
+    pub(crate) fn new(key: &RsaPublicKey) -> PreparedPublicKey {
+        use rsa::traits::PublicKeyParts;
+        let bits = key.size() * 8;
+        let parsed = if (2048..=8192).contains(&bits) {
+            parsed_public_key(key)
+        } else {
+            None
+        };
+        PreparedPublicKey {
+            parsed,
+            key: key.clone(),
         }
     }
-    Signature::try_from(signature).is_ok_and(|signature| {
-        rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key.clone())
-            .verify(message, &signature)
-            .is_ok()
-    })
+
+    /// Whether `signature` is a PKCS#1 v1.5 SHA-256 signature over `message` by this key.
+    pub(crate) fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        if let Some(parsed) = &self.parsed {
+            return parsed.verify_sig(message, signature).is_ok();
+        }
+        Signature::try_from(signature).is_ok_and(|signature| {
+            rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(self.key.clone())
+                .verify(message, &signature)
+                .is_ok()
+        })
+    }
 }
 
 #[cfg(test)]
@@ -60,6 +88,9 @@ mod tests {
         ];
         for (key, message, signature, valid) in cases {
             assert_eq!(verify_pkcs1_sha256(key, message, signature), valid);
+            let prepared = PreparedPublicKey::new(key);
+            assert_eq!(prepared.verify(message, signature), valid);
+            assert_eq!(prepared.verify(message, signature), valid, "used again");
             let by_rsa = Signature::try_from(signature).is_ok_and(|signature| {
                 rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(key.clone())
                     .verify(message, &signature)
