@@ -679,7 +679,9 @@ fn change_phone_slot(step: &StepDoc, phone_slot: Option<&Slot>) -> Option<String
         }
         _ => Ok(()),
     };
-    changed.err().map(|error| format!("the generic reader: {error}"))
+    changed
+        .err()
+        .map(|error| format!("the generic reader: {error}"))
 }
 
 /// How the protocol names an action (`choose_pin` …).

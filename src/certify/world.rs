@@ -18,8 +18,8 @@ use crate::card::{Card, CardDescription};
 use crate::oqs::description::{
     CardLinkDescription, LinkState, Revocation, RevocationReason, SmartphoneLinkDescription,
 };
-use crate::person::PhoneKind;
 use crate::oqs::RegistryDescription;
+use crate::person::PhoneKind;
 use crate::pki::TestPki;
 
 pub(crate) const CARD_AGE_DAYS: u64 = 400;
@@ -308,8 +308,7 @@ mod tests {
                     // The phone's certificate ends with the card's: no grace of its own.
                     let phone = card.phone.as_ref().expect("an in-grace case has a phone");
                     let token = &phone.description;
-                    let (_, phone_until) =
-                        token.card.auth_certificate_validity(&token.person);
+                    let (_, phone_until) = token.card.auth_certificate_validity(&token.person);
                     assert_eq!(phone_until, until, "{}", case.id);
                 }
                 _ => assert!(

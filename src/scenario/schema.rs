@@ -25,9 +25,9 @@ use serde_saphyr::Spanned;
 
 use crate::card::CardDescription;
 
-pub use expect::{CallExpectation, CredentialExpectation};
 pub(crate) use expect::ReceptionExpectDoc;
 pub(crate) use expect::ScenarioExpectDoc;
+pub use expect::{CallExpectation, CredentialExpectation};
 pub(crate) use expectation::PowerExpectation;
 pub(crate) use expectation::ResponseExpectation;
 pub use expectation::{StepExpectation, TransportErrorKind};

@@ -576,10 +576,13 @@ impl<T: PowerOffSlot> ReferenceDevice<T> {
         // except on the faulty `face-for-phone`.
         let phone_screen = matches!(
             screen,
-            Screen::ChoosePhone | Screen::PhonePinEntry | Screen::PhoneApproval | Screen::PlacePhone
+            Screen::ChoosePhone
+                | Screen::PhonePinEntry
+                | Screen::PhoneApproval
+                | Screen::PlacePhone
         );
-        let face_offered = Screen::accepts(screen).contains(&"choose_face")
-            || (face_for_phone && phone_screen);
+        let face_offered =
+            Screen::accepts(screen).contains(&"choose_face") || (face_for_phone && phone_screen);
         Some(Shown {
             screen: Some(screen_name(screen)),
             messages,
@@ -689,7 +692,9 @@ pub fn run(args: ReferenceDeviceArgs) -> Result<ExitCode, DeviceError> {
 }
 
 #[cfg(feature = "pcsc")]
-fn open_pcsc(endpoints: &Endpoints) -> Result<Opened<crate::transport::pcsc::PcscTransport>, String> {
+fn open_pcsc(
+    endpoints: &Endpoints,
+) -> Result<Opened<crate::transport::pcsc::PcscTransport>, String> {
     use crate::transport::identify::RealCardPolicy;
     let reader = endpoints.reader.as_deref().ok_or(
         "hello.reader is missing: the reference device reaches the card only through a PC/SC reader (vpcd)",
