@@ -488,25 +488,9 @@ fn run_case(
         aborted: None,
         not_applicable: None,
     };
-    // A case needing an action the device declared it cannot do is not run at all.
-    let declared = device.declared_unsupported();
-    if let Some(action) = case.steps.iter().find_map(|step| {
-        let (action, _, _) = action_of(step, card);
-        let name = action_name(&action);
-        declared.contains(&name).then_some(name)
-    }) {
-        observation.not_applicable = Some(format!(
-            "the device declared in hello that it cannot do `{action}` (unsupported), which this case needs"
-        ));
-        progress.inc(case.steps.len() as u64);
-        return Ok(observation);
-    }
-    let phone_case = case.steps.iter().any(StepDoc::is_phone_step);
-    if phone_case && !device.supports_phones() {
-        observation.not_applicable = Some(
-            "the device did not declare in hello that it supports phones (`phones: true`), which this case needs"
-                .to_owned(),
-        );
+    // A case needing what the device declared it cannot do is not run at all.
+    if let Some(why) = not_applicable(case, card, device) {
+        observation.not_applicable = Some(why);
         progress.inc(case.steps.len() as u64);
         return Ok(observation);
     }
@@ -620,6 +604,26 @@ fn run_case(
         tracing::warn!(%error, "taking the card out after the case");
     }
     Ok(observation)
+}
+
+/// Why the case is not applicable to the device by its `hello` declaration: an action it
+/// declared unsupported, or phone steps without `phones: true`.
+fn not_applicable(case: &Case, card: &CaseCard, device: &dyn DeviceUnderTest) -> Option<String> {
+    let declared = device.declared_unsupported();
+    if let Some(action) = case.steps.iter().find_map(|step| {
+        let (action, _, _) = action_of(step, card);
+        let name = action_name(&action);
+        declared.contains(&name).then_some(name)
+    }) {
+        return Some(format!(
+            "the device declared in hello that it cannot do `{action}` (unsupported), which this case needs"
+        ));
+    }
+    let phone_case = case.steps.iter().any(StepDoc::is_phone_step);
+    (phone_case && !device.supports_phones()).then(|| {
+        "the device did not declare in hello that it supports phones (`phones: true`), which this case needs"
+            .to_owned()
+    })
 }
 
 /// The face reader's card slot and, when the run has one, the generic reader's (the phone's).

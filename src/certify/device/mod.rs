@@ -1075,6 +1075,151 @@ mod tests {
         assert_eq!(verifies, 4);
     }
 
+    /// A device with a generic reader holding the standard holder's Android phone (PIN
+    /// 2580) beside the card slot holding the card; the phone slot's events.
+    fn phone_bench(fault: Option<&str>) -> (Bench, Arc<Mutex<Vec<Event>>>) {
+        let registry = Registry::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/registry/clinic.yaml"),
+        )
+        .unwrap();
+        let oqs = Arc::new(Oqs::new(registry, OqsConfig::default()).unwrap());
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let phone_events = Arc::new(Mutex::new(Vec::new()));
+        let phone_path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/cards/standard_phone_android.yaml");
+        let phone = Card::from_description(
+            &CardDescription::from_yaml_file(&phone_path).unwrap(),
+            TestPki::load().unwrap(),
+        )
+        .unwrap();
+        let mut slots = Some((
+            RecordingSlot {
+                reader: VirtualReader::with_card(standard_card()),
+                events: Arc::clone(&events),
+            },
+            RecordingSlot {
+                reader: VirtualReader::with_card(phone),
+                events: Arc::clone(&phone_events),
+            },
+        ));
+        let service: SharedService = Arc::clone(&oqs) as SharedService;
+        let open: Opener<RecordingSlot> = Box::new(move |endpoints| {
+            assert_eq!(
+                endpoints.generic_reader.as_deref(),
+                Some("Virtual PCD 00 01")
+            );
+            let (card, generic) = slots.take().ok_or("opened twice")?;
+            Ok((card, Some(generic), Arc::clone(&service)))
+        });
+        let mut bench = Bench {
+            device: ReferenceDevice::new(fault, open).unwrap(),
+            events,
+            oqs,
+            next_id: 0,
+        };
+        let hello = bench.send(Op::Hello {
+            protocol: PROTOCOL_NAME.into(),
+            version: PROTOCOL_VERSION,
+            reader: Some("Virtual PCD 00 00".into()),
+            generic_reader: Some("Virtual PCD 00 01".into()),
+            oqs_url: Some("http://127.0.0.1:1".into()),
+            files_dir: None,
+            facility_code: "1312345678".into(),
+        });
+        assert!(hello.ok && hello.phones, "{hello:?}");
+        let begun = bench.send(Op::BeginCase {
+            case: "unit".into(),
+            date: "2026-01-05".into(),
+        });
+        assert!(begun.ok);
+        (bench, phone_events)
+    }
+
+    fn verifies(events: &Mutex<Vec<Event>>) -> Vec<Vec<u8>> {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|event| match event {
+                Event::Command(command) if is_pin_verify(command) => Some(command.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Up to the phone held over the generic reader; what the device shows at each step.
+    fn android_reception(bench: &mut Bench) -> Vec<Shown> {
+        vec![
+            bench.act(Action::ChooseSmartphone),
+            bench.act(Action::ChoosePhone {
+                kind: "android".into(),
+            }),
+            bench.act(Action::EnterPhonePin { pin: "2580".into() }),
+            bench.act(Action::PhonePlaced),
+        ]
+    }
+
+    #[test]
+    fn the_android_pin_goes_to_the_phone_on_the_generic_reader_only() {
+        let (mut bench, phone_events) = phone_bench(None);
+        let shown = android_reception(&mut bench);
+        assert_eq!(shown[0].screen.as_deref(), Some("choose_phone"));
+        assert_eq!(shown[2].screen.as_deref(), Some("place_phone"));
+        assert!(shown.iter().all(|s| !s.face_offered), "{shown:?}");
+        assert_eq!(
+            verifies(&phone_events),
+            vec![b"\x00\x20\x00\x80\x042580".to_vec()]
+        );
+        assert!(bench.commands().is_empty(), "the card was touched");
+        // The phone was released powered off after it was read.
+        let phone_events = phone_events.lock().unwrap();
+        assert_eq!(
+            phone_events.last(),
+            Some(&Event::PowerOff),
+            "{phone_events:?}"
+        );
+    }
+
+    #[test]
+    fn phone_pin_to_card_sends_the_phones_pin_to_the_card_too() {
+        let (mut bench, phone_events) = phone_bench(Some("phone-pin-to-card"));
+        android_reception(&mut bench);
+        let to_phone = b"\x00\x20\x00\x80\x042580".to_vec();
+        assert_eq!(verifies(&bench.events), vec![to_phone.clone()]);
+        assert_eq!(verifies(&phone_events), vec![to_phone]);
+    }
+
+    #[test]
+    fn face_for_phone_offers_face_on_the_phone_screens_and_checks_as_face() {
+        let (mut bench, _) = phone_bench(Some("face-for-phone"));
+        let shown = android_reception(&mut bench);
+        assert!(shown[0].face_offered && shown[1].face_offered, "{shown:?}");
+        bench.act(Action::ConsentMode {
+            mode: "comprehensive".into(),
+        });
+        let identities: Vec<_> = bench
+            .oqs
+            .calls()
+            .iter()
+            .filter(|call| call.kind == CallKind::Check)
+            .map(|call| call.identity)
+            .collect();
+        assert_eq!(identities, vec![Some(IdentityMethod::Face)]);
+        let (mut correct, _) = phone_bench(None);
+        android_reception(&mut correct);
+        correct.act(Action::ConsentMode {
+            mode: "comprehensive".into(),
+        });
+        let identities: Vec<_> = correct
+            .oqs
+            .calls()
+            .iter()
+            .filter(|call| call.kind == CallKind::Check)
+            .map(|call| call.identity)
+            .collect();
+        assert_eq!(identities, vec![Some(IdentityMethod::Pin)]);
+    }
+
     #[test]
     fn hello_with_another_version_is_unsupported() {
         let open: Opener<RecordingSlot> = Box::new(|_| Err("not reached".into()));

@@ -33,10 +33,12 @@ impl<'a> CaseView<'a> {
         Some(&steps[first..])
     }
 
-    /// The checks that presented a phone credential (by the qualification system's finding).
+    /// The checks that presented a phone credential: by the qualification system's finding,
+    /// or, for a request it refused before looking at the certificate (no proof of
+    /// possession), by the request's own `smartphone` field.
     fn phone_checks(&self) -> Vec<&'a OqsCall> {
         self.calls()
-            .filter(|call| call.is_check() && call.credential.is_some())
+            .filter(|call| call.is_check() && presents_phone(call))
             .collect()
     }
 
@@ -187,7 +189,7 @@ impl<'a> CaseView<'a> {
         // A phone reception that checked a card instead: the face reader's card was read.
         let card_check = during_phone.and_then(|since| {
             self.calls()
-                .find(|c| c.is_check() && c.at >= since && c.credential.is_none())
+                .find(|c| c.is_check() && c.at >= since && !presents_phone(c))
         });
         if let Some(call) = card_check {
             return self
@@ -222,4 +224,13 @@ impl<'a> CaseView<'a> {
         found.summary = found.summary.replace("the card", "the phone");
         found
     }
+}
+
+/// Whether a call presented a phone credential (see [`CaseView::phone_checks`]).
+fn presents_phone(call: &OqsCall) -> bool {
+    call.credential.is_some()
+        || call
+            .request
+            .get("smartphone")
+            .is_some_and(serde_json::Value::is_string)
 }
