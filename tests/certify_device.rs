@@ -111,6 +111,7 @@ impl Driver {
             protocol: "myna-hil-driver".into(),
             version: 1,
             reader: Some(VPCD_READER.into()),
+            generic_reader: None,
             oqs_url: Some(oqs_url.into()),
             files_dir: None,
             facility_code: "1312345678".into(),

@@ -11,6 +11,7 @@ mod certify_driver;
 mod certify_faults;
 mod certify_hostile_driver;
 mod certify_html;
+mod certify_phone;
 mod certify_reference;
 mod pcsc_client;
 mod pcsc_independent_client;

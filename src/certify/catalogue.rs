@@ -143,6 +143,24 @@ pub(crate) enum Predicate {
     /// After the last successful VERIFY of `file`, the card was powered off or another
     /// application selected before the harness took the card away.
     NoVerifiedStateLeft { file: FileRef },
+    /// The smartphone path has no face route (docs/spec/smartphone.md §3.12): from the
+    /// スマートフォン choice on, the device never offers 顔認証 (its reports), never opens the
+    /// surface application, and every check presenting a phone credential is a PIN-identity
+    /// one with a proof of possession.
+    PhoneNoFaceRoute,
+    /// The Android PIN typed on the face reader goes to the phone on the generic reader
+    /// (a VERIFY of `file` there) and never to a card on the face reader's slot.
+    PhonePinToPhone { file: FileRef },
+    /// A phone credential past its card's certificate expiry is refused (no grace, the
+    /// qualification system's `smartphone_expired`), and the device shows no qualification
+    /// result for it.
+    PhoneRefusedPastExpiry,
+    /// The phone's certificate (`file`) is read on the generic reader's slot, and the check
+    /// that follows presents the phone credential, not a card.
+    ReadsPhoneOnGenericReader { file: FileRef },
+    /// As `no_verified_state_left`, on the generic reader's slot: the phone's PIN verified
+    /// there is closed (power-off or another application) before the phone is taken away.
+    PhoneNoVerifiedStateLeft { file: FileRef },
     /// What the device shows after the case's last step (driver-reported or operator-judged):
     /// every given field must match.
     Shown {
@@ -163,7 +181,10 @@ impl Predicate {
     /// Whether the predicate judges what the device shows (a person can only see that at the
     /// device: in interactive mode its question is asked instead).
     pub(crate) fn judges_display(&self) -> bool {
-        matches!(self, Predicate::Shown { .. })
+        matches!(
+            self,
+            Predicate::Shown { .. } | Predicate::PhoneRefusedPastExpiry
+        )
     }
 
     /// The file references the predicate carries, for validation at load time.
@@ -174,7 +195,10 @@ impl Predicate {
             | Predicate::NoVerifyAfterBlocked { file }
             | Predicate::OneVerifyPerEntry { file }
             | Predicate::NothingAfterWrongPin { file }
-            | Predicate::NoVerifiedStateLeft { file } => vec![file],
+            | Predicate::NoVerifiedStateLeft { file }
+            | Predicate::PhonePinToPhone { file }
+            | Predicate::ReadsPhoneOnGenericReader { file }
+            | Predicate::PhoneNoVerifiedStateLeft { file } => vec![file],
             Predicate::FaceRoute { pin_file } | Predicate::NeverOffersPin { pin_file } => {
                 vec![pin_file]
             }

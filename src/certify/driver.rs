@@ -91,6 +91,8 @@ pub(crate) struct Driver {
     device: Option<String>,
     /// The actions the device declared in `hello` that it cannot do.
     unsupported: Vec<String>,
+    /// Whether the device declared in `hello` that it supports phones.
+    phones: bool,
 }
 
 /// Reads the driver's stdout line by line into a queue of [`QUEUED_LINES`], dropping (and
@@ -163,6 +165,7 @@ impl Driver {
             hello: None,
             device: None,
             unsupported: Vec::new(),
+            phones: false,
         }
     }
 
@@ -305,6 +308,7 @@ impl Driver {
             Ok(answer) if answer.ok => {
                 self.device = answer.device.clone();
                 self.unsupported = answer.unsupported.clone();
+                self.phones = answer.phones;
                 Ok(())
             }
             Ok(answer) => {
@@ -405,6 +409,7 @@ fn hello_op(hello: &Hello) -> Op {
         protocol: PROTOCOL_NAME.into(),
         version: PROTOCOL_VERSION,
         reader: hello.reader.clone(),
+        generic_reader: hello.generic_reader.clone(),
         oqs_url: hello.oqs_url.clone(),
         files_dir: hello.files_dir.clone(),
         facility_code: hello.facility_code.clone(),
@@ -424,6 +429,10 @@ impl DeviceUnderTest for Driver {
 
     fn declared_unsupported(&self) -> &[String] {
         &self.unsupported
+    }
+
+    fn supports_phones(&self) -> bool {
+        self.phones
     }
 
     fn begin_case(

@@ -12,6 +12,8 @@ use super::protocol::{Action, DriverAnswer};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Hello {
     pub(crate) reader: Option<String>,
+    /// The generic reader's PC/SC name (the phone's slot), when the run has one.
+    pub(crate) generic_reader: Option<String>,
     pub(crate) oqs_url: Option<String>,
     pub(crate) files_dir: Option<String>,
     pub(crate) facility_code: String,
@@ -40,6 +42,9 @@ pub(crate) trait DeviceUnderTest {
     fn declared_unsupported(&self) -> &[String] {
         &[]
     }
+    /// Whether the device declared (in `hello`) that it supports the smartphone path; the
+    /// cases with phone steps are not run otherwise.
+    fn supports_phones(&self) -> bool;
     fn begin_case(&mut self, case: &str, date: NaiveDate) -> Result<DriverAnswer, DeviceError>;
     /// One operator action; `prompt` is the bilingual instruction for a person.
     fn step(

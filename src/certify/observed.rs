@@ -67,6 +67,10 @@ pub(crate) struct OqsCall {
     /// The JSON body, or `null` when it was not JSON.
     pub(crate) request: serde_json::Value,
     pub(crate) response: serde_json::Value,
+    /// The phone credential the qualification system found the presented certificate to be
+    /// (`android`, `iphone`; its own call log, by the certificate, whatever the request
+    /// declared); `None` for a card or a call without a certificate.
+    pub(crate) credential: Option<String>,
 }
 
 impl OqsCall {
@@ -138,6 +142,9 @@ pub(crate) struct CaseObservation {
     /// The card slot's exchange log during the case, each entry's time counted from
     /// `started` (secrets kept: it stays in memory; every rendering hides them).
     pub(crate) log: Transcript,
+    /// The generic reader's slot (the phone's) during the case, kept like [`Self::log`];
+    /// empty when the run has no second slot.
+    pub(crate) phone_log: Transcript,
     pub(crate) calls: Vec<OqsCall>,
     pub(crate) steps: Vec<StepRecord>,
     /// Operator yes/no answers by requirement id (interactive mode).
@@ -213,6 +220,13 @@ impl CaseObservation {
             }
         }
         flush_until(None, &mut out);
+        if !self.phone_log.entries.is_empty() {
+            out.push_str("generic reader (the phone's slot):\n");
+            for entry in &self.phone_log.entries {
+                out.push_str(&describe_entry(entry));
+                out.push('\n');
+            }
+        }
         if let Some(reason) = &self.aborted {
             out.push_str(&format!("case aborted: {reason}\n"));
         }

@@ -80,11 +80,22 @@ impl DeviceUnderTest for Operator {
         Witness::OperatorJudged
     }
 
+    /// A person is prompted for every phone step; a device without the smartphone path
+    /// cannot follow them, which the steps then show.
+    fn supports_phones(&self) -> bool {
+        true
+    }
+
     fn hello(&mut self, hello: &Hello) -> Result<Option<String>, DeviceError> {
         self.say("== myna-hil certify: 対話モード / interactive mode ==");
         if let Some(reader) = &hello.reader {
             self.say(&format!(
                 "カードはリーダー「{reader}」に提供されます / The card is served in reader \"{reader}\""
+            ));
+        }
+        if let Some(reader) = &hello.generic_reader {
+            self.say(&format!(
+                "スマートフォンは汎用カードリーダー「{reader}」に提供されます / The phone is served in the generic reader \"{reader}\""
             ));
         }
         if let Some(url) = &hello.oqs_url {
@@ -129,7 +140,10 @@ impl DeviceUnderTest for Operator {
         // What the harness does itself, and waiting, need nobody: a case made only of these
         // (a device that reads on insertion) runs unattended.
         let unattended = match action {
-            Action::CardPlaced | Action::CardRemoved => Some(self.device_settle),
+            Action::CardPlaced
+            | Action::CardRemoved
+            | Action::PhonePlaced
+            | Action::PhoneRemoved => Some(self.device_settle),
             Action::Wait { ms } => Some(Duration::from_millis(*ms)),
             _ => None,
         };

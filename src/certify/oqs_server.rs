@@ -22,10 +22,30 @@ use crate::oqs::service::Oqs;
 /// Answers are a few KB; this bounds what the recorder buffers.
 const MAX_RECORDED_RESPONSE: usize = 1024 * 1024;
 
-#[derive(Default)]
 struct CallLog {
     calls: Mutex<Vec<OqsCall>>,
     outage: AtomicBool,
+    /// The service itself, whose own call log says which phone credential a certificate was.
+    oqs: Arc<Oqs>,
+}
+
+impl CallLog {
+    /// How many calls the service has on record.
+    fn service_calls(&self) -> usize {
+        self.oqs.calls_page(0, 0).1
+    }
+
+    /// The phone credential among the service's calls recorded after the first `before`
+    /// (the certification's calls come one at a time).
+    fn credential_since(&self, before: usize) -> Option<String> {
+        let added = self.service_calls().saturating_sub(before);
+        let (calls, _) = self.oqs.calls_page(before, added);
+        calls
+            .iter()
+            .rev()
+            .find_map(|call| call.smartphone)
+            .map(|kind| kind.label().to_owned())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +101,11 @@ impl OqsServer {
             )),
             None => None,
         };
-        let log = Arc::new(CallLog::default());
+        let log = Arc::new(CallLog {
+            calls: Mutex::new(Vec::new()),
+            outage: AtomicBool::new(false),
+            oqs: Arc::clone(&oqs),
+        });
         let app = router(oqs, files.clone()).layer(axum::middleware::from_fn_with_state(
             Arc::clone(&log),
             record,
@@ -169,6 +193,7 @@ async fn record(State(log): State<Arc<CallLog>>, request: Request, next: Next) -
         return (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response();
     };
     let request_json = json_or_null(&body);
+    let before = log.service_calls();
     let response = if log.outage.load(Ordering::Relaxed) {
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -195,6 +220,7 @@ async fn record(State(log): State<Arc<CallLog>>, request: Request, next: Next) -
             status: parts.status.as_u16(),
             request: request_json,
             response: json_or_null(&bytes),
+            credential: log.credential_since(before),
         });
     Response::from_parts(parts, Body::from(bytes))
 }

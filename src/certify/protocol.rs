@@ -49,8 +49,14 @@ pub enum Op {
         protocol: String,
         /// The protocol version the harness speaks.
         version: u32,
-        /// The PC/SC reader name the emulated card appears in (vpcd), when served through vpcd.
+        /// The PC/SC reader name the emulated card appears in (vpcd), when served through vpcd:
+        /// the face reader's card slot.
         reader: Option<String>,
+        /// The PC/SC reader name of the clinic's generic contactless reader (汎用カードリーダー),
+        /// where the harness holds the phone (vpcd's next slot, `Virtual PCD 00 01`); absent
+        /// when the run has no second slot. A driver written before it ignores it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        generic_reader: Option<String>,
         /// Base URL of the emulated qualification system's HTTP API, when served.
         oqs_url: Option<String>,
         /// Folder of the emulated qualification system's file interface, when served.
@@ -138,6 +144,29 @@ pub enum Action {
         /// Whether the patient agreed to register.
         agree: bool,
     },
+    /// Choose スマートフォン on the face reader (the patient uses a phone, not the card).
+    ChooseSmartphone,
+    /// Choose the kind of phone: `android` or `iphone`.
+    ChoosePhone {
+        /// `android` or `iphone`.
+        kind: String,
+    },
+    /// Type the Android phone's 4-digit PIN on the face reader. Never logged in clear by the
+    /// harness.
+    EnterPhonePin {
+        /// The 4 digits.
+        pin: String,
+    },
+    /// The iPhone's on-device approval (Face ID / Touch ID): `approved`, `declined`,
+    /// `timed_out`. The harness gives it to the emulated phone too.
+    PhoneApproval {
+        /// `approved`, `declined` or `timed_out`.
+        approval: String,
+    },
+    /// The harness has held the phone over the generic reader (`hello.generic_reader`).
+    PhonePlaced,
+    /// The harness has taken the phone away from the generic reader.
+    PhoneRemoved,
     /// Wait this long without doing anything (lets the device finish on its own).
     Wait {
         /// Milliseconds to wait.
@@ -160,6 +189,11 @@ pub struct DriverAnswer {
     /// nothing else ever is.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) unsupported: Vec<String>,
+    /// `hello` only: whether the device supports the smartphone path (スマホ保険証: a phone
+    /// read on the generic reader). Absent or `false`: the cases with phone steps are not run
+    /// and the `PHONE-*` requirements are `not_applicable` by this declaration.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) phones: bool,
     /// What the device shows after the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shown: Option<Shown>,
@@ -182,11 +216,13 @@ impl DriverAnswer {
             ok: self.ok,
             device: optional(self.device),
             unsupported: self.unsupported.into_iter().map(text).collect(),
+            phones: self.phones,
             shown: self.shown.map(|shown| Shown {
                 screen: optional(shown.screen),
                 messages: shown.messages.into_iter().map(text).collect(),
                 qualification: optional(shown.qualification),
                 pin_offered: shown.pin_offered,
+                face_offered: shown.face_offered,
                 guidance: optional(shown.guidance),
             }),
             error: self.error.map(|error| DriverError {
@@ -216,6 +252,10 @@ pub struct Shown {
     /// Whether the device offered PIN entry on this screen.
     #[serde(default)]
     pub pin_offered: bool,
+    /// Whether the device offered face authentication (顔認証) on this screen; never for a
+    /// phone (docs/spec/smartphone.md §3.12).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub face_offered: bool,
     /// Fallback guidance shown to staff, free text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) guidance: Option<String>,

@@ -124,8 +124,14 @@ pub(crate) fn run(
     let server = OqsServer::start(oqs, config.oqs_listen, config.files.as_deref())?;
     let slot = Slot::open(config.link.clone())?;
     slot.wait_ready()?;
+    // The clinic's generic reader, where phones are held: vpcd's next slot.
+    let phone_slot = match config.link.generic_reader_link() {
+        Some(link) => Some(Slot::open(link)?),
+        None => None,
+    };
     let hello = Hello {
         reader: slot.reader_name(),
+        generic_reader: phone_slot.as_ref().and_then(Slot::reader_name),
         oqs_url: Some(server.url().to_owned()),
         files_dir: config.files.as_ref().map(|dir| dir.display().to_string()),
         facility_code: config.facility_code.clone(),
@@ -158,8 +164,12 @@ pub(crate) fn run(
             observations.push(not_run(case, device, format!("not run: {error}")));
             continue;
         }
+        let slots = Slots {
+            card: &slot,
+            phone: phone_slot.as_ref(),
+        };
         let observation = match run_case(
-            case, card, pki, config, &questions, &slot, &server, device, &progress,
+            case, card, pki, config, &questions, &slots, &server, device, &progress,
         ) {
             Ok(observation) => observation,
             // The run cannot go on, but the device said hello: the reports still say what
@@ -181,6 +191,7 @@ pub(crate) fn run(
     }
     device.shutdown();
     progress.finish_and_clear();
+    drop(phone_slot);
     drop(slot);
     drop(server);
 
@@ -227,6 +238,7 @@ fn observation_of(case: &Case, device: &dyn DeviceUnderTest) -> CaseObservation 
         started: Utc::now(),
         ended: Utc::now(),
         log: crate::trace::Transcript::default(),
+        phone_log: crate::trace::Transcript::default(),
         calls: Vec::new(),
         steps: Vec::new(),
         operator_answers: Vec::new(),
@@ -376,6 +388,67 @@ fn action_of(step: &StepDoc, card: &CaseCard) -> (Action, String, bool) {
             format!("何もせずに {ms} ミリ秒お待ちください / Do nothing for {ms} ms"),
             false,
         ),
+        phone_step => phone_action_of(phone_step, card),
+    }
+}
+
+/// The protocol action and prompt of a smartphone step (docs/certify.md).
+fn phone_action_of(step: &StepDoc, card: &CaseCard) -> (Action, String, bool) {
+    let phone = card.phone.as_ref();
+    match step {
+        StepDoc::ChooseSmartphone => (
+            Action::ChooseSmartphone,
+            "「スマートフォン」を選んでください / Choose smartphone (スマートフォン)".into(),
+            false,
+        ),
+        StepDoc::ChoosePhone(kind) => (
+            Action::ChoosePhone {
+                kind: kind.label().to_owned(),
+            },
+            format!(
+                "スマートフォンの種類「{}」を選んでください / Choose the phone kind `{}`",
+                kind.label(),
+                kind.label()
+            ),
+            false,
+        ),
+        StepDoc::EnterPhonePin(entry) => {
+            let pin = match (entry, phone) {
+                (PinEntry::Correct, Some(phone)) => phone.pin(),
+                (PinEntry::Wrong, Some(phone)) => phone.wrong_pin(),
+                (_, None) => card.wrong_pin(),
+            };
+            let prompt = format!(
+                "スマートフォンの暗証番号 {pin} を顔認証付きカードリーダーで入力してください / Enter the phone's PIN {pin} on the face reader"
+            );
+            // Not a card PIN entry: the card's per-entry requirements do not count it.
+            (Action::EnterPhonePin { pin }, prompt, false)
+        }
+        StepDoc::PhoneApproval(approval) => {
+            let name = serde_json::to_value(approval)
+                .ok()
+                .and_then(|value| value.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            (
+                Action::PhoneApproval {
+                    approval: name.clone(),
+                },
+                format!(
+                    "iPhone での承認（Face ID / Touch ID）: {name} / The iPhone's approval: {name}"
+                ),
+                false,
+            )
+        }
+        StepDoc::PlacePhone => (
+            Action::PhonePlaced,
+            "スマートフォンを汎用カードリーダーにかざしました（エミュレーション）。端末が読み終えるまで待つ / The phone is held over the generic reader (emulated). Wait until the device has read it".into(),
+            false,
+        ),
+        _ => (
+            Action::PhoneRemoved,
+            "スマートフォンを汎用カードリーダーから離しました。端末の反応を待つ / The phone has been taken away from the generic reader. Wait for the device to react".into(),
+            false,
+        ),
     }
 }
 
@@ -384,6 +457,12 @@ fn describe_action(step: &StepDoc) -> String {
     match step {
         StepDoc::EnterPin(PinEntry::Correct) => "enter_pin (the card's PIN, hidden)".into(),
         StepDoc::EnterPin(PinEntry::Wrong) => "enter_pin (a wrong PIN, hidden)".into(),
+        StepDoc::EnterPhonePin(PinEntry::Correct) => {
+            "enter_phone_pin (the phone's PIN, hidden)".into()
+        }
+        StepDoc::EnterPhonePin(PinEntry::Wrong) => {
+            "enter_phone_pin (a wrong phone PIN, hidden)".into()
+        }
         other => serde_json::to_string(other)
             .unwrap_or_default()
             .trim_matches('"')
@@ -398,22 +477,16 @@ fn run_case(
     pki: &TestPki,
     config: &RunConfig,
     questions: &BTreeMap<&str, &Question>,
-    slot: &Slot,
+    slots: &Slots<'_>,
     server: &OqsServer,
     device: &mut dyn DeviceUnderTest,
     progress: &ProgressBar,
 ) -> Result<CaseObservation, RunError> {
+    let slot = slots.card;
     let mut observation = observation_of(case, &*device);
-    // A case needing an action the device declared it cannot do is not run at all.
-    let declared = device.declared_unsupported();
-    if let Some(action) = case.steps.iter().find_map(|step| {
-        let (action, _, _) = action_of(step, card);
-        let name = action_name(&action);
-        declared.contains(&name).then_some(name)
-    }) {
-        observation.not_applicable = Some(format!(
-            "the device declared in hello that it cannot do `{action}` (unsupported), which this case needs"
-        ));
+    // A case needing what the device declared it cannot do is not run at all.
+    if let Some(why) = not_applicable(case, card, device) {
+        observation.not_applicable = Some(why);
         progress.inc(case.steps.len() as u64);
         return Ok(observation);
     }
@@ -427,7 +500,8 @@ fn run_case(
                 removal: case.setup.remove,
             })
             .map_err(|e| e.to_string())
-        });
+        })
+        .and_then(|()| prepare_phone(case, card, pki, slots));
     if let Err(message) = prepared {
         observation.aborted = Some(message);
         progress.inc(case.steps.len() as u64);
@@ -451,13 +525,13 @@ fn run_case(
             StepDoc::PlaceCard => match slot.insert() {
                 // The card never reached vpcd (or the serial port): nothing can be judged.
                 Err(error) if !slot.ever_linked() => return Err(error.into()),
-                result => result.err(),
+                result => result.err().map(|error| error.to_string()),
             },
             StepDoc::RemoveCard => {
                 slot.wait_unpowered(POWER_OFF_SETTLE);
-                slot.remove().err()
+                slot.remove().err().map(|error| error.to_string())
             }
-            _ => None,
+            phone_step => change_phone_slot(phone_step, slots.phone),
         };
         let (action, prompt, pin_entry) = action_of(step, card);
         let step_timeout = match step {
@@ -509,6 +583,12 @@ fn run_case(
     observation.ended = Utc::now();
     let window = |at: DateTime<Utc>| at >= observation.started && at <= observation.ended;
     observation.log = slot.log_between(observation.started, observation.ended);
+    if let Some(phone_slot) = slots.phone {
+        observation.phone_log = phone_slot.log_between(observation.started, observation.ended);
+        if let Err(error) = phone_slot.remove() {
+            tracing::warn!(%error, "taking the phone away after the case");
+        }
+    }
     observation.calls = server
         .calls()
         .into_iter()
@@ -520,6 +600,88 @@ fn run_case(
         tracing::warn!(%error, "taking the card out after the case");
     }
     Ok(observation)
+}
+
+/// Why the case is not applicable to the device by its `hello` declaration: an action it
+/// declared unsupported, or phone steps without `phones: true`.
+fn not_applicable(case: &Case, card: &CaseCard, device: &dyn DeviceUnderTest) -> Option<String> {
+    let declared = device.declared_unsupported();
+    if let Some(action) = case.steps.iter().find_map(|step| {
+        let (action, _, _) = action_of(step, card);
+        let name = action_name(&action);
+        declared.contains(&name).then_some(name)
+    }) {
+        return Some(format!(
+            "the device declared in hello that it cannot do `{action}` (unsupported), which this case needs"
+        ));
+    }
+    let phone_case = case.steps.iter().any(StepDoc::is_phone_step);
+    (phone_case && !device.supports_phones()).then(|| {
+        "the device did not declare in hello that it supports phones (`phones: true`), which this case needs"
+            .to_owned()
+    })
+}
+
+/// The face reader's card slot and, when the run has one, the generic reader's (the phone's).
+struct Slots<'s> {
+    card: &'s Slot,
+    phone: Option<&'s Slot>,
+}
+
+/// Puts the case's phone into the generic reader's slot (not yet held over it) and, when the
+/// case says so, the card on the face reader before the first step.
+fn prepare_phone(
+    case: &Case,
+    card: &CaseCard,
+    pki: &TestPki,
+    slots: &Slots<'_>,
+) -> Result<(), String> {
+    let (Some(setup), Some(phone)) = (&case.phone, &card.phone) else {
+        return Ok(());
+    };
+    let Some(phone_slot) = slots.phone else {
+        return Err(
+            "the case holds a phone over the generic reader, and this run has no second slot \
+             for it (serve through --vpcd: the generic reader is the port after the card's)"
+                .to_owned(),
+        );
+    };
+    let built = phone.build(pki, &case.id).map_err(|e| e.to_string())?;
+    phone_slot
+        .load(SlotSetup {
+            card: built,
+            latency: case.setup.latency,
+            removal: None,
+        })
+        .map_err(|e| format!("the generic reader: {e}"))?;
+    if setup.card_on_face_reader {
+        slots
+            .card
+            .insert()
+            .map_err(|e| format!("the card on the face reader: {e}"))?;
+    }
+    Ok(())
+}
+
+/// What the harness does to the generic reader's slot for a step: hold the phone over it,
+/// take it away, or give the iPhone its on-device approval. `Some` is why it could not.
+fn change_phone_slot(step: &StepDoc, phone_slot: Option<&Slot>) -> Option<String> {
+    let phone_slot = phone_slot?;
+    let changed = match step {
+        StepDoc::PlacePhone => phone_slot.insert(),
+        StepDoc::RemovePhone => {
+            phone_slot.wait_unpowered(POWER_OFF_SETTLE);
+            phone_slot.remove()
+        }
+        StepDoc::PhoneApproval(approval) => {
+            phone_slot.set_device_approval(*approval == crate::reader::PhoneApproval::Approved);
+            Ok(())
+        }
+        _ => Ok(()),
+    };
+    changed
+        .err()
+        .map(|error| format!("the generic reader: {error}"))
 }
 
 /// How the protocol names an action (`choose_pin` …).

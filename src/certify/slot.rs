@@ -153,6 +153,20 @@ impl SlotLink {
         }
     }
 
+    /// Where the clinic's generic reader (the phone's slot) is served: vpcd's next slot, the
+    /// port after the card's (`Virtual PCD 00 01` beside `00 00`, docs/field.md §6). The
+    /// other links have no second slot.
+    pub(crate) fn generic_reader_link(&self) -> Option<SlotLink> {
+        match self {
+            SlotLink::Vpcd(address) => {
+                let (host, port) = address.rsplit_once(':')?;
+                let next = port.parse::<u16>().ok()?.checked_add(1)?;
+                Some(SlotLink::Vpcd(format!("{host}:{next}")))
+            }
+            SlotLink::Listen(_) | SlotLink::Serial(_) => None,
+        }
+    }
+
     fn is_local(&self) -> bool {
         match self {
             SlotLink::Vpcd(address) | SlotLink::Listen(address) => {
@@ -271,6 +285,16 @@ impl Slot {
             slot.removal_seen = 0;
         });
         Ok(())
+    }
+
+    /// Gives the iPhone in the slot its on-device approval (Face ID / Touch ID), as the
+    /// patient does on the phone itself; other cards take none and are left as they are.
+    pub(crate) fn set_device_approval(&self, approved: bool) {
+        self.handle.with_card(|slot| {
+            if let Some(card) = slot.card.as_mut() {
+                let _ = card.set_device_approval(approved);
+            }
+        });
     }
 
     /// Waits (up to `timeout`) until the card is not powered: a power-off the device asked for
@@ -478,5 +502,14 @@ mod tests {
             Some("Virtual PCD 00 01".into())
         );
         assert_eq!(SlotLink::Serial("/dev/ttyUSB0".into()).reader_name(), None);
+        let generic = SlotLink::Vpcd("127.0.0.1:35963".into())
+            .generic_reader_link()
+            .unwrap();
+        assert_eq!(generic, SlotLink::Vpcd("127.0.0.1:35964".into()));
+        assert_eq!(generic.reader_name(), Some("Virtual PCD 00 01".into()));
+        assert_eq!(
+            SlotLink::Listen("127.0.0.1:35963".into()).generic_reader_link(),
+            None
+        );
     }
 }

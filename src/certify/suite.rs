@@ -15,6 +15,8 @@ use super::catalogue::{decode_aid, CatalogueDoc, Predicate, Requirement};
 use crate::card::description::{CardFaults, TriesSpec};
 use crate::card::CardDescription;
 use crate::oqs::RegistryDescription;
+use crate::person::PhoneKind;
+use crate::reader::PhoneApproval;
 
 /// A suite file that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,6 +100,49 @@ pub(crate) enum StepDoc {
     Register(bool),
     /// Milliseconds to let the device finish on its own.
     Wait(u64),
+    /// スマートフォン on the face reader.
+    ChooseSmartphone,
+    /// `android` or `iphone` (the case's `phone.kind`).
+    ChoosePhone(PhoneKind),
+    /// The Android phone's PIN typed on the face reader.
+    EnterPhonePin(PinEntry),
+    /// The iPhone's on-device approval (given to the emulated phone as well).
+    PhoneApproval(PhoneApproval),
+    /// The harness holds the case's phone over the generic reader (vpcd's next slot) and
+    /// waits until the reader stack sees it; then `phone_placed`.
+    PlacePhone,
+    /// The harness takes the phone away; then `phone_removed`.
+    RemovePhone,
+}
+
+impl StepDoc {
+    /// Whether the step belongs to the smartphone path (its case needs a device that
+    /// declared phone support, and a `phone:`).
+    pub(crate) fn is_phone_step(&self) -> bool {
+        matches!(
+            self,
+            StepDoc::ChooseSmartphone
+                | StepDoc::ChoosePhone(_)
+                | StepDoc::EnterPhonePin(_)
+                | StepDoc::PhoneApproval(_)
+                | StepDoc::PlacePhone
+                | StepDoc::RemovePhone
+        )
+    }
+}
+
+/// The phone credential of a case's holder (docs/smartphone.md): a phone token issued on the
+/// case's card, whose certificate ends with the card's (no grace, docs/spec/smartphone.md §4.14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PhoneSetup {
+    /// `android` (own 4-digit PIN) or `iphone` (on-device approval).
+    pub(crate) kind: PhoneKind,
+    /// The holder's card lies on the face reader's slot during the phone reception (inserted
+    /// by the harness before the first step; the device is not told): a PIN meant for the
+    /// phone that goes to the card slot then reaches a card and shows in its log.
+    #[serde(default)]
+    pub(crate) card_on_face_reader: bool,
 }
 
 /// The state of the card's authentication certificate on the day of the run.
@@ -110,6 +155,9 @@ pub(crate) enum CertificateState {
     Expired,
     /// Revoked (lost) a month ago.
     Revoked,
+    /// Expired ten days ago: the card itself is in its grace period, its phone credentials
+    /// are not (docs/spec/smartphone.md §4.14).
+    InGrace,
 }
 
 /// The card's 保険証利用登録 on the day of the run.
@@ -199,6 +247,9 @@ pub(crate) struct CaseDoc {
     pub(crate) card: CardSetupDoc,
     #[serde(default)]
     pub(crate) oqs: OqsSetup,
+    /// The holder's phone, for cases with smartphone steps.
+    #[serde(default)]
+    pub(crate) phone: Option<PhoneSetup>,
     pub(crate) steps: Vec<Spanned<StepDoc>>,
     /// How long the device may take to react to one step (default 15 s).
     #[serde(default)]
@@ -226,6 +277,7 @@ pub(crate) struct Case {
     pub(crate) holder: String,
     pub(crate) setup: CardSetupDoc,
     pub(crate) oqs: OqsSetup,
+    pub(crate) phone: Option<PhoneSetup>,
     pub(crate) steps: Vec<StepDoc>,
     pub(crate) step_timeout_ms: u64,
     pub(crate) evidence: Vec<String>,
@@ -517,6 +569,14 @@ fn load_case(
         Some(timeout) => timeout.value,
     };
     for (index, step) in doc.steps.iter().enumerate() {
+        if step.value.is_phone_step() && doc.phone.is_none() {
+            return Err(SuiteError::at(
+                file,
+                step,
+                &format!("steps[{index}]"),
+                "a smartphone step needs the case's `phone:` (kind android or iphone)",
+            ));
+        }
         if let StepDoc::Wait(ms) = step.value {
             if ms > MAX_STEP_MS {
                 return Err(SuiteError::at(
@@ -597,6 +657,7 @@ fn load_case(
         holder,
         setup: doc.card.clone(),
         oqs: doc.oqs,
+        phone: doc.phone,
         steps: doc.steps.into_iter().map(|step| step.value).collect(),
         step_timeout_ms,
         evidence: doc.evidence.into_iter().map(|e| e.value).collect(),

@@ -12,17 +12,27 @@
 
 use chrono::{Datelike, Days, NaiveDate};
 
-use super::suite::{Case, CertificateState, RegistrationState, Suite};
-use crate::card::description::CardDate;
+use super::suite::{Case, CertificateState, PhoneSetup, RegistrationState, Suite};
+use crate::card::description::{CardDate, FourDigitPin, Profile};
 use crate::card::{Card, CardDescription};
-use crate::oqs::description::{CardLinkDescription, LinkState, Revocation, RevocationReason};
+use crate::oqs::description::{
+    CardLinkDescription, LinkState, Revocation, RevocationReason, SmartphoneLinkDescription,
+};
 use crate::oqs::RegistryDescription;
+use crate::person::PhoneKind;
 use crate::pki::TestPki;
 
 pub(crate) const CARD_AGE_DAYS: u64 = 400;
 pub(crate) const EXPIRED_CERTIFICATE_AGE_DAYS: u64 = 2000;
 pub(crate) const EXPIRED_DAYS_AGO: u64 = 200;
 pub(crate) const REVOKED_DAYS_AGO: u64 = 30;
+/// A certificate `in_grace` ended this many days ago: inside any grace period of the card
+/// (docs/spec/qualification.md §4), outside a phone's, which has none (docs/spec/smartphone.md §4.14).
+pub(crate) const IN_GRACE_DAYS_AGO: u64 = 10;
+/// A case's phone credential is issued this many days after its card's certificate starts.
+const PHONE_ISSUED_AFTER_DAYS: u64 = 30;
+/// The Android phone's own 4-digit PIN in every case (test data; not the card's).
+const PHONE_PIN: &str = "2580";
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum WorldError {
@@ -40,6 +50,95 @@ pub(crate) struct CaseCard {
     pub(crate) description: CardDescription,
     /// The day the certificate starts (and the registry's name for the card).
     pub(crate) certificate_from: NaiveDate,
+    /// The holder's phone credential issued on this card, when the case has one.
+    pub(crate) phone: Option<CasePhone>,
+}
+
+/// A case's phone token as served on the generic reader.
+#[derive(Debug, Clone)]
+pub(crate) struct CasePhone {
+    pub(crate) kind: PhoneKind,
+    pub(crate) description: CardDescription,
+    /// notBefore of its certificate: the registry's name for the credential.
+    pub(crate) issued: NaiveDate,
+}
+
+impl CasePhone {
+    /// The Android phone's own PIN.
+    pub(crate) fn pin(&self) -> String {
+        PHONE_PIN.to_owned()
+    }
+
+    /// A PIN of the right shape that is not the phone's.
+    pub(crate) fn wrong_pin(&self) -> String {
+        other_pin(PHONE_PIN)
+    }
+
+    pub(crate) fn build(&self, pki: &TestPki, case: &str) -> Result<Card, WorldError> {
+        Card::from_description(&self.description, pki).map_err(|error| WorldError::Card {
+            case: case.to_owned(),
+            message: format!("its phone: {error}"),
+        })
+    }
+}
+
+/// `pin` with its last digit changed.
+fn other_pin(pin: &str) -> String {
+    let mut pin: Vec<u8> = pin.as_bytes().to_vec();
+    if let Some(last) = pin.last_mut() {
+        *last = b'0' + (*last - b'0' + 1) % 10;
+    }
+    String::from_utf8_lossy(&pin).into_owned()
+}
+
+/// Pool slots of the phones' keys, apart from the cards' (as the scenario worlds' phones).
+fn phone_key_slot(kind: PhoneKind) -> usize {
+    match kind {
+        PhoneKind::Android => 4,
+        PhoneKind::Iphone => 5,
+    }
+}
+
+/// The phone token of `setup` issued on `card` (already dated): the holder's, with its own
+/// serial and key, its certificate ending with the card's 利用者証明用 certificate.
+fn case_phone(
+    setup: &PhoneSetup,
+    card: &CardDescription,
+    certificate_from: NaiveDate,
+    case: &str,
+) -> Result<CasePhone, WorldError> {
+    let issued = certificate_from
+        .checked_add_days(Days::new(PHONE_ISSUED_AFTER_DAYS))
+        .ok_or_else(|| WorldError::Date {
+            case: case.to_owned(),
+        })?;
+    let (_, card_until) = card.card.auth_certificate_validity(&card.person);
+    let mut token = CardDescription {
+        person: card.person.clone(),
+        card: crate::card::CardSpec::default(),
+    };
+    let spec = &mut token.card;
+    spec.profile = match setup.kind {
+        PhoneKind::Android => Profile::Smartphone,
+        PhoneKind::Iphone => Profile::SmartphoneIos,
+    };
+    spec.issued = CardDate::On(issued);
+    spec.expires = Some(CardDate::On(card.card.expiry_date(&card.person)));
+    spec.certificates.auth.not_before = Some(CardDate::On(issued));
+    spec.certificates.auth.not_after = Some(CardDate::On(card_until));
+    // Only the 利用者証明用 certificate and key (docs/spec/smartphone.md §5.18).
+    spec.certificates.signing.present = Some(false);
+    spec.keys.auth = phone_key_slot(setup.kind);
+    spec.pins.auth = FourDigitPin::try_from(PHONE_PIN.to_owned()).ok();
+    token.validate().map_err(|invalid| WorldError::Card {
+        case: case.to_owned(),
+        message: format!("its phone: {invalid}"),
+    })?;
+    Ok(CasePhone {
+        kind: setup.kind,
+        description: token,
+        issued,
+    })
 }
 
 impl CaseCard {
@@ -53,11 +152,7 @@ impl CaseCard {
 
     /// A PIN of the right shape that is not the card's (last digit changed).
     pub(crate) fn wrong_pin(&self) -> String {
-        let mut pin: Vec<u8> = self.pin().unwrap_or_else(|| "1234".into()).into_bytes();
-        if let Some(last) = pin.last_mut() {
-            *last = b'0' + (*last - b'0' + 1) % 10;
-        }
-        String::from_utf8_lossy(&pin).into_owned()
+        other_pin(&self.pin().unwrap_or_else(|| "1234".into()))
     }
 
     /// What a camera reads from the card front for 照合番号B: birth date, expiry year,
@@ -100,9 +195,13 @@ pub(crate) fn case_card(
     description.card.issued = CardDate::On(issued);
     description.card.expires = None;
     let certificate_from = match case.setup.certificate {
-        CertificateState::Expired => {
+        CertificateState::Expired | CertificateState::InGrace => {
             let from = days_before(today, EXPIRED_CERTIFICATE_AGE_DAYS + offset, &case.id)?;
-            let until = days_before(today, EXPIRED_DAYS_AGO, &case.id)?;
+            let ago = match case.setup.certificate {
+                CertificateState::InGrace => IN_GRACE_DAYS_AGO,
+                _ => EXPIRED_DAYS_AGO,
+            };
+            let until = days_before(today, ago, &case.id)?;
             description.card.issued = CardDate::On(from);
             description.card.certificates.auth.not_before = Some(CardDate::On(from));
             description.card.certificates.auth.not_after = Some(CardDate::On(until));
@@ -122,9 +221,14 @@ pub(crate) fn case_card(
         case: case.id.clone(),
         message: invalid.to_string(),
     })?;
+    let phone = match &case.phone {
+        Some(setup) => Some(case_phone(setup, &description, certificate_from, &case.id)?),
+        None => None,
+    };
     Ok(CaseCard {
         description,
         certificate_from,
+        phone,
     })
 }
 
@@ -149,7 +253,15 @@ pub(crate) fn run_registry(
             _ => None,
         };
         person.cards.push(CardLinkDescription {
-            smartphones: Vec::new(),
+            smartphones: card
+                .phone
+                .iter()
+                .map(|phone| SmartphoneLinkDescription {
+                    kind: phone.kind,
+                    issued: phone.issued,
+                    revoked: None,
+                })
+                .collect(),
             issued: card.certificate_from,
             link: match case.setup.registration {
                 RegistrationState::Registered => LinkState::Registered,
@@ -189,6 +301,15 @@ mod tests {
                 CertificateState::Expired => {
                     let grace = grace_last_day(until, suite.registry.options.grace);
                     assert!(grace < today, "{}: grace ends {grace}", case.id);
+                }
+                CertificateState::InGrace => {
+                    let grace = grace_last_day(until, suite.registry.options.grace);
+                    assert!(until < today && today <= grace, "{}: {until}", case.id);
+                    // The phone's certificate ends with the card's: no grace of its own.
+                    let phone = card.phone.as_ref().expect("an in-grace case has a phone");
+                    let token = &phone.description;
+                    let (_, phone_until) = token.card.auth_certificate_validity(&token.person);
+                    assert_eq!(phone_until, until, "{}", case.id);
                 }
                 _ => assert!(
                     from < today && today < until,

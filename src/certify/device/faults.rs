@@ -4,7 +4,7 @@
 //!
 //! The behaviour itself is [`FaultyBehaviour`]: one switch per fault, consulted at the few
 //! places where the faulty device differs (the card link decorator
-//! [`super::link::DeviceLink`], the service decorator [`super::http_service::WithoutProof`], the
+//! [`super::link::DeviceLink`], the service decorators in [`super::http_service`], the
 //! reception's end and the report in [`super::ReferenceDevice`]).
 
 /// One fault of the reference device.
@@ -68,6 +68,16 @@ const FAULTS: &[Fault] = &[
         breaks: &["CARD-PIN-01"],
         description: "never queries the retry counter before PIN entry",
     },
+    Fault {
+        name: "phone-pin-to-card",
+        breaks: &["PHONE-PIN-01"],
+        description: "also sends the Android phone's PIN as a VERIFY to the card on the face reader",
+    },
+    Fault {
+        name: "face-for-phone",
+        breaks: &["PHONE-FACE-01"],
+        description: "offers face authentication on the phone screens and sends the phone's check as a face reception",
+    },
 ];
 
 /// Every fault, in the order `--list-faults` prints them.
@@ -102,6 +112,8 @@ pub(crate) struct FaultyBehaviour {
     pub(crate) leaves_pin_verified: bool,
     pub(crate) auto_retry_pin: bool,
     pub(crate) no_retry_query: bool,
+    pub(crate) phone_pin_to_card: bool,
+    pub(crate) face_for_phone: bool,
 }
 
 impl FaultyBehaviour {
@@ -128,6 +140,8 @@ impl FaultyBehaviour {
             "leaves-pin-verified" => &mut behaviour.leaves_pin_verified,
             "auto-retry-pin" => &mut behaviour.auto_retry_pin,
             "no-retry-query" => &mut behaviour.no_retry_query,
+            "phone-pin-to-card" => &mut behaviour.phone_pin_to_card,
+            "face-for-phone" => &mut behaviour.face_for_phone,
             _ => {
                 return Err(UnknownFault {
                     name: name.to_owned(),
@@ -162,7 +176,7 @@ mod tests {
             seen.push(behaviour);
             assert!(!fault.breaks.is_empty(), "{}", fault.name);
         }
-        assert_eq!(seen.len(), 10);
+        assert_eq!(seen.len(), 12);
     }
 
     #[test]
@@ -186,6 +200,8 @@ mod tests {
             "no-proof",
             "qv4-as-valid",
             "leaves-pin-verified",
+            "phone-pin-to-card",
+            "face-for-phone",
         ] {
             assert!(find_fault(name).is_some(), "{name}");
         }

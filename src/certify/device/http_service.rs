@@ -123,3 +123,27 @@ fn without_possession(request: &TerminalRequest) -> TerminalRequest {
         ..request.clone()
     }
 }
+
+/// Fault `face-for-phone`: a phone's check goes out as a face reception (identity `face`),
+/// as from a terminal that ran its face route for the phone.
+pub(crate) struct FaceForPhone<S>(pub S);
+
+impl<S: QualificationService> QualificationService for FaceForPhone<S> {
+    fn challenge(&self) -> Result<Vec<u8>, ServiceError> {
+        self.0.challenge()
+    }
+    fn check(&self, request: &TerminalRequest) -> Result<CheckResponse, ServiceError> {
+        self.0.check(&as_face_if_phone(request))
+    }
+    fn register(&self, request: &TerminalRequest) -> Result<CheckResponse, ServiceError> {
+        self.0.register(&as_face_if_phone(request))
+    }
+}
+
+fn as_face_if_phone(request: &TerminalRequest) -> TerminalRequest {
+    let mut request = request.clone();
+    if request.smartphone.is_some() {
+        request.identity = crate::reader::IdentityMethod::Face;
+    }
+    request
+}

@@ -27,7 +27,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 
 pub(crate) use faults::{FaultyBehaviour, UnknownFault};
-use http_service::WithoutProof;
+use http_service::{FaceForPhone, WithoutProof};
 use link::{DeviceLink, PowerOffSlot};
 
 use super::protocol::{
@@ -39,8 +39,8 @@ use crate::oqs::codes::QualificationValidity;
 use crate::oqs::message::{ConsentChoices, ConsentMode};
 use crate::reader::card_io::{CardLink, CommandCounts};
 use crate::reader::{
-    FaceOcr, IdentityMethod, Input, MessageCode, Pin, Possession, QualificationService,
-    ReaderOptions, Screen, Terminal, TerminalConfig, TerminalRequest,
+    FaceOcr, IdentityMethod, Input, MessageCode, PhoneApproval, PhoneKind, Pin, Possession,
+    QualificationService, ReaderOptions, Screen, Terminal, TerminalConfig, TerminalRequest,
 };
 use crate::transport::Transport;
 
@@ -67,6 +67,8 @@ pub enum DeviceError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Endpoints {
     pub(crate) reader: Option<String>,
+    /// The generic reader's PC/SC name (where the phone is held), when the harness has one.
+    pub(crate) generic_reader: Option<String>,
     pub(crate) oqs_url: Option<String>,
     pub(crate) files_dir: Option<String>,
 }
@@ -74,9 +76,13 @@ pub(crate) struct Endpoints {
 /// The qualification service the device talks to.
 pub(crate) type SharedService = Arc<dyn QualificationService + Send + Sync>;
 
-/// Opens the card slot and the qualification service named by `hello`; the error is the
-/// message of the `hello` answer.
-pub(crate) type Opener<T> = Box<dyn FnMut(&Endpoints) -> Result<(T, SharedService), String>>;
+/// What `hello` opens: the face reader's card slot, the generic reader (`None`: no phones),
+/// and the qualification service.
+pub(crate) type Opened<T> = (T, Option<T>, SharedService);
+
+/// Opens the slots and the qualification service named by `hello`; the error is the message
+/// of the `hello` answer.
+pub(crate) type Opener<T> = Box<dyn FnMut(&Endpoints) -> Result<Opened<T>, String>>;
 
 /// Longest wait for a placed card to be detected (half the step's timeout at most).
 const MAX_CARD_WAIT: Duration = Duration::from_secs(5);
@@ -84,6 +90,8 @@ const MAX_CARD_WAIT: Duration = Duration::from_secs(5);
 /// The device after `hello`.
 struct Session<T> {
     link: DeviceLink<T>,
+    /// The generic reader a phone is held over; `None`: the device declares no phone support.
+    generic: Option<DeviceLink<T>>,
     service: SharedService,
     facility_code: String,
     case: Option<Case>,
@@ -98,14 +106,17 @@ struct Case {
 }
 
 impl Case {
-    /// A reader showing its idle screen.
-    fn new(facility_code: &str, date: NaiveDate) -> Case {
+    /// A reader showing its idle screen; it offers スマートフォン when it has a generic reader.
+    fn new(facility_code: &str, date: NaiveDate, generic_reader: bool) -> Case {
         Case {
             terminal: Terminal::new(TerminalConfig {
                 facility_code: facility_code.to_owned(),
                 date,
                 time: None,
-                options: ReaderOptions::default(),
+                options: ReaderOptions {
+                    generic_reader,
+                    ..ReaderOptions::default()
+                },
             }),
             date,
             reported_messages: 0,
@@ -198,8 +209,32 @@ fn input_of(action: Action) -> Result<Input, String> {
         },
         Action::Consent { agree } => Input::Consent { agree },
         Action::Register { agree } => Input::Register { agree },
+        Action::ChooseSmartphone => Input::ChooseSmartphone,
+        Action::ChoosePhone { kind } => Input::ChoosePhone {
+            kind: named::<PhoneKind>(&kind, "phone kind", "android or iphone")?,
+        },
+        Action::EnterPhonePin { pin } => Input::EnterPhonePin { pin: Pin::new(pin) },
+        Action::PhoneApproval { approval } => Input::PhoneApproval {
+            approval: named::<PhoneApproval>(
+                &approval,
+                "phone approval",
+                "approved, declined or timed_out",
+            )?,
+        },
+        Action::PhonePlaced => Input::PlacePhone,
+        Action::PhoneRemoved => Input::RemovePhone,
         Action::Wait { .. } => return Err("wait is not a reader input".into()),
     })
+}
+
+/// A protocol word (`android`, `timed_out` …) as the value serde names it.
+fn named<T: serde::de::DeserializeOwned>(
+    word: &str,
+    what: &str,
+    expected: &str,
+) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(word.to_owned()))
+        .map_err(|_| format!("{what} `{word}`: expected {expected}"))
 }
 
 impl<T: PowerOffSlot> ReferenceDevice<T> {
@@ -277,6 +312,7 @@ impl<T: PowerOffSlot> ReferenceDevice<T> {
                 protocol,
                 version,
                 reader,
+                generic_reader,
                 oqs_url,
                 files_dir,
                 facility_code,
@@ -286,6 +322,7 @@ impl<T: PowerOffSlot> ReferenceDevice<T> {
                 version,
                 Endpoints {
                     reader,
+                    generic_reader,
                     oqs_url,
                     files_dir,
                 },
@@ -335,15 +372,19 @@ impl<T: PowerOffSlot> ReferenceDevice<T> {
             );
         }
         match (self.open)(&endpoints) {
-            Ok((slot, service)) => {
+            Ok((slot, generic, service)) => {
                 let service: SharedService = if self.behaviour.no_proof {
                     Arc::new(WithoutProof(service))
+                } else if self.behaviour.face_for_phone {
+                    Arc::new(FaceForPhone(service))
                 } else {
                     service
                 };
                 self.end_reception();
+                let phones = generic.is_some();
                 self.session = Some(Session {
                     link: DeviceLink::new(slot, self.behaviour),
+                    generic: generic.map(|generic| DeviceLink::new(generic, self.behaviour)),
                     service,
                     facility_code,
                     case: None,
@@ -352,6 +393,7 @@ impl<T: PowerOffSlot> ReferenceDevice<T> {
                     id,
                     ok: true,
                     device: Some(self.name()),
+                    phones,
                     ..DriverAnswer::default()
                 }
             }
@@ -378,7 +420,11 @@ impl<T: PowerOffSlot> ReferenceDevice<T> {
                 )
             }
         };
-        session.case = Some(Case::new(&session.facility_code, date));
+        session.case = Some(Case::new(
+            &session.facility_code,
+            date,
+            session.generic.is_some(),
+        ));
         DriverAnswer {
             id,
             ok: true,
@@ -422,15 +468,30 @@ impl<T: PowerOffSlot> ReferenceDevice<T> {
         let placing = matches!(input, Input::PlaceCard);
         if placing && case.terminal.is_finished() {
             // The previous patient took their card: the next one starts a new reception.
-            *case = Case::new(&session.facility_code, case.date);
+            *case = Case::new(&session.facility_code, case.date, session.generic.is_some());
         }
         session
             .link
             .set_card_wait(if placing { card_wait } else { Duration::ZERO });
+        let holding_phone = matches!(input, Input::PlacePhone);
+        if let Some(generic) = session.generic.as_mut() {
+            generic.set_card_wait(if holding_phone {
+                card_wait
+            } else {
+                Duration::ZERO
+            });
+        }
+        if let (true, Input::EnterPhonePin { pin }) = (behaviour.phone_pin_to_card, &input) {
+            phone_pin_to_card(&mut session.link, pin);
+        }
         let messages_before = case.terminal.outcome().message_codes.len();
-        let handled = case
-            .terminal
-            .handle(input, &mut session.link, &*session.service);
+        let generic = session
+            .generic
+            .as_mut()
+            .map(|generic| generic as &mut dyn crate::transport::Transport);
+        let handled =
+            case.terminal
+                .handle_in_clinic(input, &mut session.link, generic, &*session.service);
         if behaviour.ignores_63cx
             && case.terminal.outcome().message_codes[messages_before..]
                 .contains(&MessageCode::PinWrong)
@@ -468,12 +529,18 @@ impl<T: PowerOffSlot> ReferenceDevice<T> {
                     tracing::warn!(%error, "powering the card off");
                 }
             }
+            if let Some(generic) = session.generic.as_mut().filter(|g| g.is_connected()) {
+                if let Err(error) = generic.disconnect() {
+                    tracing::warn!(%error, "powering the phone off");
+                }
+            }
         }
     }
 
     /// What the reader shows now; messages only once.
     fn shown(&mut self) -> Option<Shown> {
         let qv4_as_valid = self.behaviour.qv4_as_valid;
+        let face_for_phone = self.behaviour.face_for_phone;
         let case = self.session.as_mut()?.case.as_mut()?;
         let terminal = &case.terminal;
         let outcome = terminal.outcome();
@@ -505,11 +572,23 @@ impl<T: PowerOffSlot> ReferenceDevice<T> {
                 .collect::<Vec<_>>()
                 .join(" / ")
         });
+        // The screens with a 顔認証 button; never a phone's (docs/spec/smartphone.md §3.12),
+        // except on the faulty `face-for-phone`.
+        let phone_screen = matches!(
+            screen,
+            Screen::ChoosePhone
+                | Screen::PhonePinEntry
+                | Screen::PhoneApproval
+                | Screen::PlacePhone
+        );
+        let face_offered =
+            Screen::accepts(screen).contains(&"choose_face") || (face_for_phone && phone_screen);
         Some(Shown {
             screen: Some(screen_name(screen)),
             messages,
             qualification: qualification.map(str::to_owned),
             pin_offered,
+            face_offered,
             guidance,
         })
     }
@@ -542,6 +621,19 @@ fn verify_despite_lock<T: PowerOffSlot>(link: &mut DeviceLink<T>, pin: &Pin) {
         .and_then(|_| card.select_file(EF_AUTH_PIN))
         .and_then(|_| card.verify(pin.expose().as_bytes()));
     tracing::debug!(?sent, "VERIFY sent to a locked PIN");
+}
+
+/// Fault `phone-pin-to-card`: the PIN typed for the Android phone also goes to whatever card
+/// lies on the face reader (a VERIFY of its JPKI PIN), which is then released powered off.
+fn phone_pin_to_card<T: PowerOffSlot>(link: &mut DeviceLink<T>, pin: &Pin) {
+    use crate::transport::Transport;
+    if link.connect().is_err() {
+        return;
+    }
+    verify_despite_lock(link, pin);
+    if let Err(error) = link.disconnect() {
+        tracing::debug!(%error, "releasing the card after the phone's PIN");
+    }
 }
 
 /// Fault `ignores-63cx`: after a wrong PIN the device goes on as if it were right: the card is
@@ -602,7 +694,7 @@ pub fn run(args: ReferenceDeviceArgs) -> Result<ExitCode, DeviceError> {
 #[cfg(feature = "pcsc")]
 fn open_pcsc(
     endpoints: &Endpoints,
-) -> Result<(crate::transport::pcsc::PcscTransport, SharedService), String> {
+) -> Result<Opened<crate::transport::pcsc::PcscTransport>, String> {
     use crate::transport::identify::RealCardPolicy;
     let reader = endpoints.reader.as_deref().ok_or(
         "hello.reader is missing: the reference device reaches the card only through a PC/SC reader (vpcd)",
@@ -614,8 +706,16 @@ fn open_pcsc(
     // never changed (no VERIFY, no signature).
     let slot = crate::transport::pcsc::PcscTransport::open(Some(reader), RealCardPolicy::Refuse)
         .map_err(|error| format!("PC/SC reader `{reader}`: {error}"))?;
+    // The generic reader, when the harness names one: without it (or when PC/SC does not
+    // list it) the device declares no phone support rather than refusing the run.
+    let generic = endpoints.generic_reader.as_deref().and_then(|name| {
+        crate::transport::pcsc::PcscTransport::open(Some(name), RealCardPolicy::Refuse)
+            .map_err(|error| tracing::warn!(%error, reader = name, "no generic reader: no phones"))
+            .ok()
+    });
     Ok((
         slot,
+        generic,
         Arc::new(http_service::HttpQualificationService::new(oqs_url)),
     ))
 }
@@ -734,7 +834,7 @@ mod tests {
         let open: Opener<RecordingSlot> = Box::new(move |endpoints| {
             assert_eq!(endpoints.reader.as_deref(), Some("Virtual PCD 00 00"));
             let slot = slot.take().ok_or("opened twice")?;
-            Ok((slot, Arc::clone(&service)))
+            Ok((slot, None, Arc::clone(&service)))
         });
         let mut bench = Bench {
             device: ReferenceDevice::new(fault, open).unwrap(),
@@ -746,6 +846,7 @@ mod tests {
             protocol: PROTOCOL_NAME.into(),
             version: PROTOCOL_VERSION,
             reader: Some("Virtual PCD 00 00".into()),
+            generic_reader: None,
             oqs_url: Some("http://127.0.0.1:1".into()),
             files_dir: None,
             facility_code: "1312345678".into(),
@@ -974,6 +1075,151 @@ mod tests {
         assert_eq!(verifies, 4);
     }
 
+    /// A device with a generic reader holding the standard holder's Android phone (PIN
+    /// 2580) beside the card slot holding the card; the phone slot's events.
+    fn phone_bench(fault: Option<&str>) -> (Bench, Arc<Mutex<Vec<Event>>>) {
+        let registry = Registry::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/registry/clinic.yaml"),
+        )
+        .unwrap();
+        let oqs = Arc::new(Oqs::new(registry, OqsConfig::default()).unwrap());
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let phone_events = Arc::new(Mutex::new(Vec::new()));
+        let phone_path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/cards/standard_phone_android.yaml");
+        let phone = Card::from_description(
+            &CardDescription::from_yaml_file(&phone_path).unwrap(),
+            TestPki::load().unwrap(),
+        )
+        .unwrap();
+        let mut slots = Some((
+            RecordingSlot {
+                reader: VirtualReader::with_card(standard_card()),
+                events: Arc::clone(&events),
+            },
+            RecordingSlot {
+                reader: VirtualReader::with_card(phone),
+                events: Arc::clone(&phone_events),
+            },
+        ));
+        let service: SharedService = Arc::clone(&oqs) as SharedService;
+        let open: Opener<RecordingSlot> = Box::new(move |endpoints| {
+            assert_eq!(
+                endpoints.generic_reader.as_deref(),
+                Some("Virtual PCD 00 01")
+            );
+            let (card, generic) = slots.take().ok_or("opened twice")?;
+            Ok((card, Some(generic), Arc::clone(&service)))
+        });
+        let mut bench = Bench {
+            device: ReferenceDevice::new(fault, open).unwrap(),
+            events,
+            oqs,
+            next_id: 0,
+        };
+        let hello = bench.send(Op::Hello {
+            protocol: PROTOCOL_NAME.into(),
+            version: PROTOCOL_VERSION,
+            reader: Some("Virtual PCD 00 00".into()),
+            generic_reader: Some("Virtual PCD 00 01".into()),
+            oqs_url: Some("http://127.0.0.1:1".into()),
+            files_dir: None,
+            facility_code: "1312345678".into(),
+        });
+        assert!(hello.ok && hello.phones, "{hello:?}");
+        let begun = bench.send(Op::BeginCase {
+            case: "unit".into(),
+            date: "2026-01-05".into(),
+        });
+        assert!(begun.ok);
+        (bench, phone_events)
+    }
+
+    fn verifies(events: &Mutex<Vec<Event>>) -> Vec<Vec<u8>> {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|event| match event {
+                Event::Command(command) if is_pin_verify(command) => Some(command.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Up to the phone held over the generic reader; what the device shows at each step.
+    fn android_reception(bench: &mut Bench) -> Vec<Shown> {
+        vec![
+            bench.act(Action::ChooseSmartphone),
+            bench.act(Action::ChoosePhone {
+                kind: "android".into(),
+            }),
+            bench.act(Action::EnterPhonePin { pin: "2580".into() }),
+            bench.act(Action::PhonePlaced),
+        ]
+    }
+
+    #[test]
+    fn the_android_pin_goes_to_the_phone_on_the_generic_reader_only() {
+        let (mut bench, phone_events) = phone_bench(None);
+        let shown = android_reception(&mut bench);
+        assert_eq!(shown[0].screen.as_deref(), Some("choose_phone"));
+        assert_eq!(shown[2].screen.as_deref(), Some("place_phone"));
+        assert!(shown.iter().all(|s| !s.face_offered), "{shown:?}");
+        assert_eq!(
+            verifies(&phone_events),
+            vec![b"\x00\x20\x00\x80\x042580".to_vec()]
+        );
+        assert!(bench.commands().is_empty(), "the card was touched");
+        // The phone was released powered off after it was read.
+        let phone_events = phone_events.lock().unwrap();
+        assert_eq!(
+            phone_events.last(),
+            Some(&Event::PowerOff),
+            "{phone_events:?}"
+        );
+    }
+
+    #[test]
+    fn phone_pin_to_card_sends_the_phones_pin_to_the_card_too() {
+        let (mut bench, phone_events) = phone_bench(Some("phone-pin-to-card"));
+        android_reception(&mut bench);
+        let to_phone = b"\x00\x20\x00\x80\x042580".to_vec();
+        assert_eq!(verifies(&bench.events), vec![to_phone.clone()]);
+        assert_eq!(verifies(&phone_events), vec![to_phone]);
+    }
+
+    #[test]
+    fn face_for_phone_offers_face_on_the_phone_screens_and_checks_as_face() {
+        let (mut bench, _) = phone_bench(Some("face-for-phone"));
+        let shown = android_reception(&mut bench);
+        assert!(shown[0].face_offered && shown[1].face_offered, "{shown:?}");
+        bench.act(Action::ConsentMode {
+            mode: "comprehensive".into(),
+        });
+        let identities: Vec<_> = bench
+            .oqs
+            .calls()
+            .iter()
+            .filter(|call| call.kind == CallKind::Check)
+            .map(|call| call.identity)
+            .collect();
+        assert_eq!(identities, vec![Some(IdentityMethod::Face)]);
+        let (mut correct, _) = phone_bench(None);
+        android_reception(&mut correct);
+        correct.act(Action::ConsentMode {
+            mode: "comprehensive".into(),
+        });
+        let identities: Vec<_> = correct
+            .oqs
+            .calls()
+            .iter()
+            .filter(|call| call.kind == CallKind::Check)
+            .map(|call| call.identity)
+            .collect();
+        assert_eq!(identities, vec![Some(IdentityMethod::Pin)]);
+    }
+
     #[test]
     fn hello_with_another_version_is_unsupported() {
         let open: Opener<RecordingSlot> = Box::new(|_| Err("not reached".into()));
@@ -984,6 +1230,7 @@ mod tests {
                 protocol: PROTOCOL_NAME.into(),
                 version: 2,
                 reader: None,
+                generic_reader: None,
                 oqs_url: None,
                 files_dir: None,
                 facility_code: "1312345678".into(),

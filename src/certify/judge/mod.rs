@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::catalogue::{CardFile, FileRef, Predicate, Provocation, Requirement};
 use super::observed::{describe_entry, CaseObservation, OqsCall, Witness};
 
+mod phone;
 mod predicates;
 use crate::apdu::{Command, Instruction, PinStatus, Selection, StatusWord};
 use crate::trace::{ApduExchange, Entry, Event};
@@ -308,10 +309,16 @@ impl Finding {
 }
 
 impl<'a> CaseView<'a> {
+    /// The case as seen on the face reader's card slot.
     fn new(case: &'a CaseObservation) -> CaseView<'a> {
+        CaseView::over(case, &case.log)
+    }
+
+    /// The case as seen on one slot's exchange log (the card's, or the generic reader's).
+    fn over(case: &'a CaseObservation, log: &'a crate::trace::Transcript) -> CaseView<'a> {
         let mut selection = Selection::default();
         let mut located = Vec::new();
-        for entry in &case.log.entries {
+        for entry in &log.entries {
             match &entry.event {
                 Event::Apdu(exchange) if exchange.note.is_none() => {
                     let success = exchange.status_word().is_some_and(StatusWord::is_success);
@@ -437,6 +444,19 @@ impl<'a> CaseView<'a> {
             Predicate::RegistrationCall => self.registration_call(),
             Predicate::NoVerifiedStateLeft { file } => {
                 with_file(file, &|f| self.no_verified_state_left(f))
+            }
+            Predicate::PhoneNoFaceRoute => self.phone_no_face_route(),
+            Predicate::PhonePinToPhone { file } => {
+                with_file(file, &|f| self.phone_pin_to_phone(&self.phone_view(), f))
+            }
+            Predicate::PhoneRefusedPastExpiry => {
+                self.phone_refused_past_expiry(display_judged_by_operator)
+            }
+            Predicate::ReadsPhoneOnGenericReader { file } => with_file(file, &|f| {
+                self.reads_phone_on_generic_reader(&self.phone_view(), f)
+            }),
+            Predicate::PhoneNoVerifiedStateLeft { file } => {
+                with_file(file, &|f| self.phone_view().phone_no_verified_state_left(f))
             }
             Predicate::Shown {
                 qualification,
@@ -569,6 +589,7 @@ mod tests {
             started: at(0),
             ended: at(10_000),
             log: Transcript { entries },
+            phone_log: Transcript::default(),
             calls: Vec::new(),
             steps,
             operator_answers: Vec::new(),
