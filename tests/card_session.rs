@@ -37,7 +37,11 @@ fn only_the_iphone_token_takes_the_last_command_indicator() {
     ] {
         let mut card = powered_card(fixture);
         assert_eq!(send(&mut card, SELECT_JPKI).1, 0x9000, "{fixture}");
-        assert_eq!(send(&mut card, "80 FC 00 00"), (vec![], expected), "{fixture}");
+        assert_eq!(
+            send(&mut card, "80 FC 00 00"),
+            (vec![], expected),
+            "{fixture}"
+        );
     }
     let mut iphone = powered_card("standard_phone_iphone");
     assert_eq!(send(&mut iphone, "80 FC 01 00").1, 0x6A86);

@@ -180,8 +180,8 @@ struct Selection {
 
 use crate::apdu::ins::{
     INS_CHANGE_KEY, INS_CHANGE_REFERENCE_DATA, INS_COMPUTE_DIGITAL_SIGNATURE, INS_GET_CHALLENGE,
-    INS_GET_DATA, INS_GET_RESPONSE, INS_INTERNAL_AUTHENTICATE, INS_READ_BINARY, INS_READ_RECORD,
-    INS_LAST_COMMAND_INDICATOR, INS_SELECT, INS_SET_SESSION_KEY, INS_VERIFY,
+    INS_GET_DATA, INS_GET_RESPONSE, INS_INTERNAL_AUTHENTICATE, INS_LAST_COMMAND_INDICATOR,
+    INS_READ_BINARY, INS_READ_RECORD, INS_SELECT, INS_SET_SESSION_KEY, INS_VERIFY,
 };
 
 /// How a command's class byte is to be processed.
@@ -943,7 +943,13 @@ impl Card {
     /// card answers `6700` [measured]; the iPhone token takes it, and since its answer is not
     /// public it answers `9000` with no data [model]; the Android token answers as the card.
     fn last_command_indicator(&mut self, command: &Command<'_>) -> Result<CardAnswer, StatusWord> {
-        if !self.description.card.profile.features().takes_last_command_indicator {
+        if !self
+            .description
+            .card
+            .profile
+            .features()
+            .takes_last_command_indicator
+        {
             return Err(StatusWord::WRONG_LENGTH);
         }
         if command.p1 != 0 || command.p2 != 0 {
