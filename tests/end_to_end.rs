@@ -21,5 +21,4 @@ mod pcscd_foreign;
 mod reader_vpcd;
 mod scenario_vpcd;
 mod serial_line;
-mod smartphone_vpcd;
 mod trace_clinic;

@@ -262,6 +262,34 @@ fn the_whole_suite_runs_through_pcscd_and_vpcd_and_ends() {
         })
         .unwrap();
     assert_eq!(unknown_atr["status"], "passed", "{stdout}");
+    // The smartphone scenarios ran with the face reader's card on vpcd's first slot
+    // (`Virtual PCD 00 00`) and the phone on its second (`00 01`), both through pcscd.
+    let phones: Vec<&serde_json::Value> = scenarios
+        .iter()
+        .filter(|s| s["file"].as_str().unwrap().contains("/smartphone/"))
+        .collect();
+    assert!(phones.len() >= 12, "{stdout}");
+    for scenario in &phones {
+        assert_eq!(scenario["status"], "passed", "{scenario}: {stdout}");
+    }
+    // The phone answered through pcscd: its token label (JPKIAPGPSETOKEN) came back in the
+    // reader flow's READ BINARY of EF 0006, and the PIN typed on the face reader reached it.
+    let android = phones
+        .iter()
+        .find(|s| {
+            s["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("android_pin_right.yaml")
+        })
+        .unwrap();
+    let transcript = android["transcript"].to_string();
+    let label_hex = "4A 50 4B 49 41 50 47 50 53 45 54 4F 4B 45 4E";
+    assert!(transcript.contains(label_hex), "{transcript}");
+    assert!(
+        transcript.contains("held over the generic reader"),
+        "{transcript}"
+    );
 }
 
 /// `run --reader listen`: the whole suite through the real stack with the card waiting for

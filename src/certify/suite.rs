@@ -510,6 +510,31 @@ fn load_catalogue(file: &Path) -> Result<Vec<Requirement>, SuiteError> {
     Ok(requirements)
 }
 
+/// Each step of a case on its own: a phone step needs the case's phone, a wait at most a day.
+fn check_steps(file: &Path, doc: &CaseDoc) -> Result<(), SuiteError> {
+    for (index, step) in doc.steps.iter().enumerate() {
+        if step.value.is_phone_step() && doc.phone.is_none() {
+            return Err(SuiteError::at(
+                file,
+                step,
+                &format!("steps[{index}]"),
+                "a smartphone step needs the case's `phone:` (kind android or iphone)",
+            ));
+        }
+        if let StepDoc::Wait(ms) = step.value {
+            if ms > MAX_STEP_MS {
+                return Err(SuiteError::at(
+                    file,
+                    step,
+                    &format!("steps[{index}].wait"),
+                    format!("{ms} ms is more than the {MAX_STEP_MS} ms (one day) a wait may last"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn load_case(
     file: &Path,
     requirement_ids: &BTreeSet<&str>,
@@ -568,26 +593,7 @@ fn load_case(
         }
         Some(timeout) => timeout.value,
     };
-    for (index, step) in doc.steps.iter().enumerate() {
-        if step.value.is_phone_step() && doc.phone.is_none() {
-            return Err(SuiteError::at(
-                file,
-                step,
-                &format!("steps[{index}]"),
-                "a smartphone step needs the case's `phone:` (kind android or iphone)",
-            ));
-        }
-        if let StepDoc::Wait(ms) = step.value {
-            if ms > MAX_STEP_MS {
-                return Err(SuiteError::at(
-                    file,
-                    step,
-                    &format!("steps[{index}].wait"),
-                    format!("{ms} ms is more than the {MAX_STEP_MS} ms (one day) a wait may last"),
-                ));
-            }
-        }
-    }
+    check_steps(file, &doc)?;
 
     let card_path = file
         .parent()

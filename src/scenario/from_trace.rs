@@ -228,57 +228,31 @@ pub(crate) fn generate(
             }
             Event::PowerOff => {
                 selection.clear();
-                let _ = writeln!(
-                    steps,
-                    "  - label: \"line {line}: power off\"\n    power: off"
-                );
+                write_event_step(&mut steps, *line, "power off", "power: off");
                 step_count += 1;
             }
             Event::Removed => {
                 selection.clear();
                 removed = true;
-                let _ = writeln!(
-                    steps,
-                    "  - label: \"line {line}: card removed\"\n    event: remove"
-                );
+                write_event_step(&mut steps, *line, "card removed", "event: remove");
                 step_count += 1;
             }
             Event::Inserted if removed => {
                 removed = false;
-                let _ = writeln!(
-                    steps,
-                    "  - label: \"line {line}: card inserted\"\n    event: insert"
-                );
+                write_event_step(&mut steps, *line, "card inserted", "event: insert");
                 step_count += 1;
             }
             // The card is in the reader and powered when a scenario starts.
             Event::Inserted => {}
             Event::Apdu(exchange) => {
-                if exchange.note.is_some() {
-                    let _ = writeln!(
-                        steps,
-                        "  # line {line}: answered by the serving layer, not the card ({}): left out",
-                        one_line(exchange.note.as_deref().unwrap_or_default())
-                    );
-                    left_out += 1;
-                    continue;
-                }
-                let ExchangeAnswer::Response(response) = &exchange.answer else {
-                    let _ = writeln!(
-                        steps,
-                        "  # line {line}: {}: a reader failure the virtual reader cannot reproduce here: left out",
-                        one_line(&exchange.answer_summary())
-                    );
-                    left_out += 1;
-                    continue;
-                };
-                if card.is_none() {
-                    if let Some(reason) = secure_messaging.left_out(&exchange.command) {
+                let response = match replayable(&exchange, card.is_none(), &mut secure_messaging) {
+                    Ok(response) => response,
+                    Err(reason) => {
                         let _ = writeln!(steps, "  # line {line}: {reason}: left out");
                         left_out += 1;
                         continue;
                     }
-                }
+                };
                 // Without --show-pins a PIN recorded in clear is treated as redacted: the
                 // scenario gets the card's own (by name) or a stand-in, never the recorded one.
                 let exchange = if show_pins {
@@ -333,32 +307,94 @@ pub(crate) fn generate(
         step_count += 1;
     }
 
-    let mut yaml = String::new();
-    write_header(&mut yaml, name, recorded);
-    match card {
-        Some((path, _)) => {
-            let _ = writeln!(yaml, "card: \"{}\"", yaml_escape(path));
-        }
-        None => write_inferred_card(
-            &mut yaml,
-            atr.as_deref(),
-            &counters,
-            &files,
-            substitutes.as_ref().map(|substitutes| &substitutes.person),
-        ),
-    }
-    let _ = writeln!(yaml, "steps:");
-    yaml.push_str(&steps);
-    if step_count == 0 {
-        // A scenario needs a step; an empty trace still loads.
-        let _ = writeln!(yaml, "  - power: on");
-        step_count = 1;
-    }
+    let inferred = InferredCard {
+        atr: atr.as_deref(),
+        counters: &counters,
+        files: &files,
+        holder: substitutes.as_ref().map(|substitutes| &substitutes.person),
+    };
+    let (yaml, steps) = scenario_text(
+        name,
+        recorded,
+        card.map(|(path, _)| path),
+        &inferred,
+        &steps,
+        step_count,
+    );
     Generated {
         yaml,
-        steps: step_count,
+        steps,
         left_out,
     }
+}
+
+/// The recorded answer of an exchange a scenario can reproduce, or why it cannot: answered by
+/// the serving layer, a reader failure, or a PIN inside secure messaging of an unknown card.
+fn replayable<'e>(
+    exchange: &'e ApduExchange,
+    card_unknown: bool,
+    secure_messaging: &mut SecureMessagingGap,
+) -> Result<&'e [u8], String> {
+    if let Some(note) = &exchange.note {
+        return Err(format!(
+            "answered by the serving layer, not the card ({})",
+            one_line(note)
+        ));
+    }
+    let ExchangeAnswer::Response(response) = &exchange.answer else {
+        return Err(format!(
+            "{}: a reader failure the virtual reader cannot reproduce here",
+            one_line(&exchange.answer_summary())
+        ));
+    };
+    if card_unknown {
+        if let Some(reason) = secure_messaging.left_out(&exchange.command) {
+            return Err(reason.to_owned());
+        }
+    }
+    Ok(response.as_slice())
+}
+
+/// A step for a power or slot event of the trace, labelled with its line.
+fn write_event_step(steps: &mut String, line: usize, label: &str, step: &str) {
+    let _ = writeln!(steps, "  - label: \"line {line}: {label}\"\n    {step}");
+}
+
+/// What a trace tells of its card when no card file is given.
+#[derive(Clone, Copy)]
+struct InferredCard<'a> {
+    atr: Option<&'a [u8]>,
+    counters: &'a Counters,
+    files: &'a FilesRead,
+    holder: Option<&'a Person>,
+}
+
+/// The whole scenario: header, the card (a file's path, or inferred from the trace) and the
+/// steps; a trace with no step gets one, since a scenario needs a step. Returns the text and
+/// its number of steps.
+fn scenario_text(
+    name: &str,
+    recorded: Option<chrono::DateTime<chrono::Utc>>,
+    card_path: Option<&str>,
+    inferred: &InferredCard<'_>,
+    steps: &str,
+    step_count: usize,
+) -> (String, usize) {
+    let mut yaml = String::new();
+    write_header(&mut yaml, name, recorded);
+    match card_path {
+        Some(path) => {
+            let _ = writeln!(yaml, "card: \"{}\"", yaml_escape(path));
+        }
+        None => write_inferred_card(&mut yaml, inferred),
+    }
+    let _ = writeln!(yaml, "steps:");
+    yaml.push_str(steps);
+    if step_count == 0 {
+        let _ = writeln!(yaml, "  - power: on");
+        return (yaml, 1);
+    }
+    (yaml, step_count)
 }
 
 /// Secure messaging in a trace whose card is not known (no `--card`): a PIN inside an SM
@@ -593,13 +629,13 @@ fn write_header(yaml: &mut String, name: &str, recorded: Option<chrono::DateTime
 }
 
 /// The card as far as the trace shows it, inline, with what it cannot show listed.
-fn write_inferred_card(
-    yaml: &mut String,
-    atr: Option<&[u8]>,
-    counters: &Counters,
-    files: &FilesRead,
-    holder: Option<&Person>,
-) {
+fn write_inferred_card(yaml: &mut String, inferred: &InferredCard<'_>) {
+    let InferredCard {
+        atr,
+        counters,
+        files,
+        holder,
+    } = *inferred;
     let _ = writeln!(
         yaml,
         "# The card, inferred from the trace (no --card was given)."

@@ -388,49 +388,7 @@ impl Engine {
             }
             _ => None,
         };
-        let reader_input = match input {
-            ReceptionDoc::PlaceCard | ReceptionDoc::PlaceNamedCard(_) => Input::PlaceCard,
-            ReceptionDoc::RemoveCard => Input::RemoveCard,
-            ReceptionDoc::ReaderRestarted => Input::ReaderRestarted,
-            ReceptionDoc::ChooseFace => {
-                match with_emulated_card(self.slot.as_mut(), FaceOcr::of_card) {
-                    Some(ocr) => Input::ChooseFace { ocr },
-                    None => {
-                        return Err(Self::fail(
-                            step,
-                            "the card front read by OCR".into(),
-                            "the card is not our emulation, so its front is unknown: use \
-                         `choose_face_with_ocr` with the printed values"
-                                .into(),
-                        ))
-                    }
-                }
-            }
-            ReceptionDoc::ChooseFaceWithOcr(ocr) => Input::ChooseFace { ocr: ocr.clone() },
-            ReceptionDoc::ChoosePin => Input::ChoosePin,
-            ReceptionDoc::ChooseVisual => Input::ChooseVisual,
-            ReceptionDoc::FaceResult(verdict) => Input::FaceResult {
-                matched: *verdict == FaceVerdict::Match,
-            },
-            ReceptionDoc::EnterPin(pin) => Input::EnterPin { pin: pin.clone() },
-            ReceptionDoc::StaffCheck(confirmed) => Input::StaffCheck {
-                confirmed: *confirmed,
-            },
-            ReceptionDoc::ConsentMode(mode) => Input::ConsentMode { mode: *mode },
-            ReceptionDoc::Consent(agree) => Input::Consent { agree: *agree },
-            ReceptionDoc::Register(agree) => Input::Register { agree: *agree },
-            ReceptionDoc::ChooseSmartphone => Input::ChooseSmartphone,
-            ReceptionDoc::ChoosePhone(kind) => Input::ChoosePhone { kind: *kind },
-            ReceptionDoc::EnterPhonePin(pin) => Input::EnterPhonePin { pin: pin.clone() },
-            ReceptionDoc::PhoneApproval(approval) => {
-                self.phones.approval = Some(*approval);
-                Input::PhoneApproval {
-                    approval: *approval,
-                }
-            }
-            ReceptionDoc::PlacePhone(_) => Input::PlacePhone,
-            ReceptionDoc::RemovePhone => Input::RemovePhone,
-        };
+        let reader_input = self.reader_input(step, input)?;
         let began = self.now();
         let Some(world) = self.world.as_mut() else {
             return Err(Self::fail(
@@ -499,11 +457,74 @@ impl Engine {
                 unexpected.to_string(),
             ));
         }
+        Self::check_shown(step, expect, screen, &shown)
+    }
+
+    /// The reader input a reception step stands for; choosing face on a card that is not our
+    /// emulation needs the printed values (`choose_face_with_ocr`).
+    fn reader_input(
+        &mut self,
+        step: &Step,
+        input: &ReceptionDoc,
+    ) -> Result<Input, ScenarioFailure> {
+        let reader_input = match input {
+            ReceptionDoc::PlaceCard | ReceptionDoc::PlaceNamedCard(_) => Input::PlaceCard,
+            ReceptionDoc::RemoveCard => Input::RemoveCard,
+            ReceptionDoc::ReaderRestarted => Input::ReaderRestarted,
+            ReceptionDoc::ChooseFace => {
+                match with_emulated_card(self.slot.as_mut(), FaceOcr::of_card) {
+                    Some(ocr) => Input::ChooseFace { ocr },
+                    None => {
+                        return Err(Self::fail(
+                            step,
+                            "the card front read by OCR".into(),
+                            "the card is not our emulation, so its front is unknown: use \
+                         `choose_face_with_ocr` with the printed values"
+                                .into(),
+                        ))
+                    }
+                }
+            }
+            ReceptionDoc::ChooseFaceWithOcr(ocr) => Input::ChooseFace { ocr: ocr.clone() },
+            ReceptionDoc::ChoosePin => Input::ChoosePin,
+            ReceptionDoc::ChooseVisual => Input::ChooseVisual,
+            ReceptionDoc::FaceResult(verdict) => Input::FaceResult {
+                matched: *verdict == FaceVerdict::Match,
+            },
+            ReceptionDoc::EnterPin(pin) => Input::EnterPin { pin: pin.clone() },
+            ReceptionDoc::StaffCheck(confirmed) => Input::StaffCheck {
+                confirmed: *confirmed,
+            },
+            ReceptionDoc::ConsentMode(mode) => Input::ConsentMode { mode: *mode },
+            ReceptionDoc::Consent(agree) => Input::Consent { agree: *agree },
+            ReceptionDoc::Register(agree) => Input::Register { agree: *agree },
+            ReceptionDoc::ChooseSmartphone => Input::ChooseSmartphone,
+            ReceptionDoc::ChoosePhone(kind) => Input::ChoosePhone { kind: *kind },
+            ReceptionDoc::EnterPhonePin(pin) => Input::EnterPhonePin { pin: pin.clone() },
+            ReceptionDoc::PhoneApproval(approval) => {
+                self.phones.approval = Some(*approval);
+                Input::PhoneApproval {
+                    approval: *approval,
+                }
+            }
+            ReceptionDoc::PlacePhone(_) => Input::PlacePhone,
+            ReceptionDoc::RemovePhone => Input::RemovePhone,
+        };
+        Ok(reader_input)
+    }
+
+    /// The screen and messages a reception step expects, against what the reader showed.
+    fn check_shown(
+        step: &Step,
+        expect: &ReceptionStepExpectation,
+        screen: Screen,
+        shown: &[MessageCode],
+    ) -> Result<(), ScenarioFailure> {
         let screen_ok = expect.screen.is_none_or(|want| want == screen);
         let messages_ok = expect
             .messages
             .as_ref()
-            .is_none_or(|want| want.holds(&shown));
+            .is_none_or(|want| want.holds(shown));
         if screen_ok && messages_ok {
             return Ok(());
         }
@@ -524,7 +545,7 @@ impl Engine {
         Err(Self::fail(
             step,
             expected.join(", "),
-            format!("screen {}, messages [{}]", screen, codes_text(&shown)),
+            format!("screen {}, messages [{}]", screen, codes_text(shown)),
         ))
     }
 
