@@ -97,7 +97,7 @@ enum FixturesCommand {
 pub struct CommandError(Box<dyn std::error::Error + Send + Sync + 'static>);
 
 impl CommandError {
-    fn from(error: impl std::error::Error + Send + Sync + 'static) -> CommandError {
+    fn boxed(error: impl std::error::Error + Send + Sync + 'static) -> CommandError {
         CommandError(Box::new(error))
     }
 }
@@ -106,32 +106,32 @@ impl CommandError {
 /// input), an error that it could not run at all.
 pub fn run(cli: Cli) -> Result<ExitCode, CommandError> {
     match cli.command {
-        Command::Run(args) => scenario::cli::run(args).map_err(CommandError::from),
+        Command::Run(args) => scenario::cli::run(args).map_err(CommandError::boxed),
         Command::Card {
             command: CardCommand::Serve(args),
-        } => transport::cli::serve(args).map_err(CommandError::from),
+        } => transport::cli::serve(args).map_err(CommandError::boxed),
         Command::Card {
             command: CardCommand::Aids,
         } => Ok(transport::cli::aids()),
         Command::Card {
             command: CardCommand::Compare(args),
-        } => transport::cli::compare(args).map_err(CommandError::from),
-        Command::Readers(args) => transport::cli::readers(args).map_err(CommandError::from),
+        } => transport::cli::compare(args).map_err(CommandError::boxed),
+        Command::Readers(args) => transport::cli::readers(args).map_err(CommandError::boxed),
         Command::Oqs {
             command: OqsCommand::Serve(args),
-        } => oqs::cli::serve(args).map_err(CommandError::from),
-        Command::Bench(args) => bench::cli::bench(args).map_err(CommandError::from),
-        Command::Replay(args) => replay::cli::replay(args).map_err(CommandError::from),
+        } => oqs::cli::serve(args).map_err(CommandError::boxed),
+        Command::Bench(args) => bench::cli::bench(args).map_err(CommandError::boxed),
+        Command::Replay(args) => replay::cli::replay(args).map_err(CommandError::boxed),
         Command::Trace {
             command: TraceCommand::Import(args),
-        } => trace::cli::import_capture(args).map_err(CommandError::from),
+        } => trace::cli::import_capture(args).map_err(CommandError::boxed),
         Command::Trace {
             command: TraceCommand::ToScenario(args),
-        } => scenario::from_trace::to_scenario(args).map_err(CommandError::from),
-        Command::Certify(args) => certify::cli::certify(args).map_err(CommandError::from),
+        } => scenario::from_trace::to_scenario(args).map_err(CommandError::boxed),
+        Command::Certify(args) => certify::cli::certify(args).map_err(CommandError::boxed),
         Command::Fixtures {
             command: FixturesCommand::Generate(args),
-        } => pki::cli::generate(args).map_err(CommandError::from),
-        Command::ReferenceDevice(args) => certify::device::run(args).map_err(CommandError::from),
+        } => pki::cli::generate(args).map_err(CommandError::boxed),
+        Command::ReferenceDevice(args) => certify::device::run(args).map_err(CommandError::boxed),
     }
 }
