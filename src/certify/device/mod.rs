@@ -1189,35 +1189,35 @@ mod tests {
         assert_eq!(verifies(&phone_events), vec![to_phone]);
     }
 
+    /// Gives comprehensive consent and returns the identity method of each check sent.
+    fn consent_and_check_identities(bench: &mut Bench) -> Vec<Option<IdentityMethod>> {
+        bench.act(Action::ConsentMode {
+            mode: "comprehensive".into(),
+        });
+        bench
+            .oqs
+            .calls()
+            .iter()
+            .filter(|call| call.kind == CallKind::Check)
+            .map(|call| call.identity)
+            .collect()
+    }
+
     #[test]
     fn face_for_phone_offers_face_on_the_phone_screens_and_checks_as_face() {
         let (mut bench, _) = phone_bench(Some("face-for-phone"));
         let shown = android_reception(&mut bench);
         assert!(shown[0].face_offered && shown[1].face_offered, "{shown:?}");
-        bench.act(Action::ConsentMode {
-            mode: "comprehensive".into(),
-        });
-        let identities: Vec<_> = bench
-            .oqs
-            .calls()
-            .iter()
-            .filter(|call| call.kind == CallKind::Check)
-            .map(|call| call.identity)
-            .collect();
-        assert_eq!(identities, vec![Some(IdentityMethod::Face)]);
+        assert_eq!(
+            consent_and_check_identities(&mut bench),
+            vec![Some(IdentityMethod::Face)]
+        );
         let (mut correct, _) = phone_bench(None);
         android_reception(&mut correct);
-        correct.act(Action::ConsentMode {
-            mode: "comprehensive".into(),
-        });
-        let identities: Vec<_> = correct
-            .oqs
-            .calls()
-            .iter()
-            .filter(|call| call.kind == CallKind::Check)
-            .map(|call| call.identity)
-            .collect();
-        assert_eq!(identities, vec![Some(IdentityMethod::Pin)]);
+        assert_eq!(
+            consent_and_check_identities(&mut correct),
+            vec![Some(IdentityMethod::Pin)]
+        );
     }
 
     #[test]
